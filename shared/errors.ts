@@ -1,0 +1,65 @@
+// Ferry's error vocabulary: one class with a stable code and a hint for the operator.
+// Codes are part of the public interface (scripts match on them); exit codes are mapped
+// once, at the CLI edge.
+
+export type FerryErrorCode =
+  | 'FERRY_USAGE'
+  | 'FERRY_INVALID_INPUT'
+  | 'FERRY_INVALID_MESSAGE'
+  | 'FERRY_NOT_FOUND'
+  | 'FERRY_CONFLICT'
+  | 'FERRY_ALREADY_EXISTS'
+  | 'FERRY_NOT_INITIALIZED'
+  | 'FERRY_SERVER_UNREACHABLE'
+  | 'FERRY_TIMEOUT'
+  | 'FERRY_NATS_MISSING'
+  | 'FERRY_NATS_FAILED'
+  | 'FERRY_SIGNATURE_INVALID'
+  | 'FERRY_UNTRUSTED_KEY'
+  | 'FERRY_DIGEST_MISMATCH'
+  | 'FERRY_PACKAGE_INVALID'
+  | 'FERRY_ARCHIVE_UNSAFE'
+  | 'FERRY_TOKEN_INVALID'
+  | 'FERRY_COMMAND_REJECTED'
+  | 'FERRY_HOOK_FAILED'
+  | 'FERRY_INSTALL_FAILED'
+  | 'FERRY_NOT_JOINED'
+  | 'FERRY_ROLLOUT_FAILED'
+  | 'FERRY_INTERNAL';
+
+export class FerryError extends Error {
+  override name = 'FerryError';
+  readonly code: FerryErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: FerryErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  /** One line for a terminal: `FERRY_X: message — hint: …`. */
+  toLine(): string {
+    return `${this.code}: ${this.message}${this.hint ? ` — hint: ${this.hint}` : ''}`;
+  }
+
+  toJSON(): { code: FerryErrorCode; message: string; hint?: string } {
+    return { code: this.code, message: this.message, ...(this.hint ? { hint: this.hint } : {}) };
+  }
+}
+
+export function isFerryError(err: unknown): err is FerryError {
+  return err instanceof FerryError;
+}
+
+/** Rebuild a FerryError that crossed the wire as `{code, message, hint}`. */
+export function errorFromWire(wire: { code: string; message: string; hint?: string | undefined }): FerryError {
+  return new FerryError(wire.code as FerryErrorCode, wire.message, wire.hint ? { hint: wire.hint } : {});
+}
+
+/** Wrap anything thrown into a FerryError, keeping FerryErrors as they are. */
+export function toFerryError(err: unknown, code: FerryErrorCode = 'FERRY_INTERNAL'): FerryError {
+  if (err instanceof FerryError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new FerryError(code, message, { cause: err });
+}
