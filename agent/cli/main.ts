@@ -1,0 +1,159 @@
+// The `ferry-agent` CLI: join, run, status, rollback. Errors become exit codes only here.
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { FerryError, toFerryError } from '../../shared/errors.js';
+import { createLogger, silentLogger } from '../../shared/log.js';
+import { agentPaths, loadIdentity, resolveStateDir } from '../config.js';
+import { joinServer } from '../enroll/join.js';
+import { Journal } from '../install/journal.js';
+import { InstallMachine } from '../install/machine.js';
+import { Reporter } from '../reporter.js';
+import { AgentRuntime } from '../runtime.js';
+
+interface Args {
+  'state-dir'?: string;
+  json: boolean;
+}
+
+function out(json: boolean, doc: unknown, lines: string[]): void {
+  process.stdout.write(json ? JSON.stringify(doc, null, 2) + '\n' : lines.join('\n') + '\n');
+}
+
+function parseTags(values: unknown): Record<string, string> {
+  const list = values === undefined ? [] : Array.isArray(values) ? values.map(String) : [String(values)];
+  return Object.fromEntries(
+    list.map((v) => {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new FerryError('FERRY_INVALID_INPUT', `--tag "${v}" is not key=value`);
+      return [v.slice(0, eq), v.slice(eq + 1)];
+    }),
+  );
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const json = argv.includes('--json');
+  try {
+    await yargs(hideBin(argv))
+      .scriptName('ferry-agent')
+      .usage('$0 <command> [options]\n\nThe Ferry agent: installs what the server says, safely.')
+      .option('state-dir', { type: 'string', global: true, describe: 'agent state directory (default $FERRY_AGENT_STATE, /var/lib/ferry-agent as root, else ~/.ferry-agent)' })
+      .option('json', { type: 'boolean', default: false, global: true, describe: 'print exactly one JSON document' })
+      .command(
+        'join',
+        'Join a Ferry server with a token',
+        (y) =>
+          y
+            .option('server', { type: 'string', describe: 'NATS URL of the server (default: the URL in the token)' })
+            .option('token', { type: 'string', demandOption: true })
+            .option('install-root', { type: 'string', describe: 'where packages are installed (default <state-dir>/apps)' })
+            .option('tag', { type: 'string', array: true, describe: 'k=v (repeatable)' }),
+        async (a) => {
+          const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
+          const id = await joinServer({ paths, token: a.token, serverUrl: a.server, installRoot: a['install-root'], tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname() });
+          out(json, { agentId: id.agentId, server: id.serverUrl, stateDir: paths.dir, installRoot: id.installRoot, tags: id.tags }, [
+            `Joined ${id.serverUrl} as ${id.agentId}`,
+            `Next: ferry-agent run --state-dir ${paths.dir}`,
+          ]);
+        },
+      )
+      .command('run', 'Run the agent in the foreground', {}, async (a) => {
+        const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
+        const identity = loadIdentity(paths);
+        const runtime = new AgentRuntime({ paths, identity, seed: readFileSync(paths.seed, 'utf8').trim(), log: createLogger('ferry-agent').child({ agent: identity.agentId }) });
+        await runtime.start();
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        await runtime.stop();
+      })
+      .command('status', 'Show identity, installed packages and recent operations', {}, (a) => {
+        const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
+        const identity = loadIdentity(paths);
+        const journal = new Journal(paths.journal);
+        try {
+          const installed = journal.installed();
+          const ops = journal.recentOperations(10);
+          const runtime = existsSync(`${paths.dir}/runtime.json`) ? (JSON.parse(readFileSync(`${paths.dir}/runtime.json`, 'utf8')) as { pid: number; connected: boolean }) : undefined;
+          const running = runtime !== undefined && isAlive(runtime.pid);
+          out(
+            json,
+            {
+              agentId: identity.agentId,
+              server: identity.serverUrl,
+              running,
+              connected: running && runtime.connected,
+              installRoot: identity.installRoot,
+              tags: identity.tags,
+              installed: Object.fromEntries(installed.map((p) => [p.name, p.version])),
+              operations: ops.map((o) => ({ operation: o.operation, package: o.package, version: o.version, from: o.fromVersion, kind: o.kind, step: o.step, error: o.error, at: new Date(o.updatedAt).toISOString() })),
+            },
+            [
+              `Agent ${identity.agentId} — server ${identity.serverUrl} — ${running ? (runtime.connected ? 'running, connected' : 'running, not connected') : 'not running'}`,
+              `Install root: ${identity.installRoot}`,
+              `Installed: ${installed.map((p) => `${p.name}@${p.version}`).join(', ') || 'nothing'}`,
+              'Recent operations:',
+              ...(ops.length ? ops.map((o) => `  ${new Date(o.updatedAt).toISOString()}  ${o.kind} ${o.package}@${o.version}  ${o.step}${o.error ? `  (${o.error})` : ''}`) : ['  none']),
+            ],
+          );
+        } finally {
+          journal.close();
+        }
+      })
+      .command(
+        'rollback <package>',
+        'Switch a package back to its previous version now, and tell the server',
+        (y) => y.positional('package', { type: 'string', demandOption: true }),
+        async (a) => {
+          const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
+          const identity = loadIdentity(paths);
+          const journal = new Journal(paths.journal);
+          try {
+            // Reports are queued in the outbox; the running daemon sends them.
+            const reporter = new Reporter(identity.agentId, journal, silentLogger);
+            const machine = new InstallMachine({
+              journal,
+              installRoot: identity.installRoot,
+              downloadDir: paths.staging,
+              fetch: () => Promise.reject(new FerryError('FERRY_INTERNAL', 'no downloads in a local rollback')),
+              report: (r) => reporter.status(r),
+              log: silentLogger,
+              keepVersions: 3,
+              host: { os: process.platform, arch: process.arch },
+            });
+            const pkg = String(a.package);
+            const before = journal.installedOne(pkg)?.version;
+            await machine.rollbackToPrevious(`local-rollback-${Date.now()}`, pkg);
+            const now = journal.installedOne(pkg)?.version;
+            out(json, { package: pkg, from: before, to: now }, [`Rolled ${pkg} back from ${before} to ${now}`]);
+          } finally {
+            journal.close();
+          }
+        },
+      )
+      .demandCommand(1, 'say what to do: ferry-agent --help lists the commands')
+      .strict()
+      .fail((msg, err) => {
+        throw err ?? new FerryError('FERRY_USAGE', msg, { hint: 'see ferry-agent --help' });
+      })
+      .help()
+      .version(false)
+      .parseAsync();
+  } catch (err) {
+    const e = toFerryError(err);
+    if (json) process.stdout.write(JSON.stringify({ error: e.toJSON() }) + '\n');
+    process.stderr.write(e.toLine() + '\n');
+    process.exit(e.code === 'FERRY_USAGE' || e.code === 'FERRY_INVALID_INPUT' ? 2 : e.code === 'FERRY_NOT_FOUND' ? 3 : e.code === 'FERRY_NOT_JOINED' ? 5 : 1);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,53 @@
+// Where an agent keeps its state, and its identity once joined.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { FerryError } from '../shared/errors.js';
+
+export interface AgentPaths {
+  dir: string;
+  identity: string;
+  seed: string;
+  journal: string;
+  staging: string;
+}
+
+export function resolveStateDir(flag: string | undefined): string {
+  if (flag) return resolve(flag);
+  if (process.env.FERRY_AGENT_STATE) return resolve(process.env.FERRY_AGENT_STATE);
+  return process.getuid?.() === 0 ? '/var/lib/ferry-agent' : join(homedir(), '.ferry-agent');
+}
+
+export function agentPaths(dir: string): AgentPaths {
+  return { dir, identity: join(dir, 'identity.json'), seed: join(dir, 'agent.nk'), journal: join(dir, 'journal.db'), staging: join(dir, 'staging') };
+}
+
+export const identitySchema = z
+  .object({
+    agentId: z.string(),
+    serverUrl: z.string(),
+    /** the server's Ed25519 public key, pinned at join (its fingerprint came in the token) */
+    serverKey: z.string(),
+    installRoot: z.string(),
+    tags: z.record(z.string(), z.string()),
+    joinedAt: z.string(),
+  })
+  .strict();
+export type AgentIdentity = z.infer<typeof identitySchema>;
+
+export function loadIdentity(paths: AgentPaths): AgentIdentity {
+  if (!existsSync(paths.identity)) {
+    throw new FerryError('FERRY_NOT_JOINED', `this host has not joined a Ferry server (no ${paths.identity})`, {
+      hint: 'run: ferry-agent join --server URL --token TOKEN',
+    });
+  }
+  return identitySchema.parse(JSON.parse(readFileSync(paths.identity, 'utf8')));
+}
+
+/** Tunables, mostly for tests and simulators; defaults suit a real fleet. */
+export const agentTimings = {
+  heartbeatMs: Number(process.env.FERRY_HEARTBEAT_MS ?? 10_000),
+  desiredPollMs: Number(process.env.FERRY_DESIRED_POLL_MS ?? 60_000),
+  inventoryCheckMs: Number(process.env.FERRY_INVENTORY_CHECK_MS ?? 300_000),
+};

@@ -1,0 +1,206 @@
+// The agent's journal (SQLite in the state directory): what is installed, every operation and the
+// step it reached (saved before the step runs, so a crash can be recovered), seen command
+// nonces, the last applied desired-state generation, and reports waiting to be sent.
+import Database from 'better-sqlite3';
+import type { Manifest } from '../../shared/package/mod.js';
+import type { InstallStep } from './states.js';
+
+export const JOURNAL_FORMAT = 1;
+
+export interface InstalledPackage {
+  name: string;
+  version: string;
+  previousVersion: string | null;
+  manifest: Manifest;
+  installedAt: number;
+}
+
+export interface OperationRow {
+  id: number;
+  operation: string;
+  package: string;
+  version: string;
+  fromVersion: string | null;
+  kind: 'install' | 'remove' | 'rollback';
+  step: InstallStep;
+  error: string | null;
+  saves: number;
+  startedAt: number;
+  updatedAt: number;
+  record: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS installed (
+  name TEXT PRIMARY KEY, version TEXT NOT NULL, previous_version TEXT, manifest TEXT NOT NULL, installed_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+  name TEXT NOT NULL, version TEXT NOT NULL, manifest TEXT NOT NULL, added_at INTEGER NOT NULL, PRIMARY KEY (name, version));
+CREATE TABLE IF NOT EXISTS operations (
+  id INTEGER PRIMARY KEY, operation TEXT NOT NULL, package TEXT NOT NULL, version TEXT NOT NULL, from_version TEXT,
+  kind TEXT NOT NULL, step TEXT NOT NULL, error TEXT, saves INTEGER NOT NULL DEFAULT 0, started_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL, record TEXT);
+CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, subject TEXT NOT NULL, payload BLOB NOT NULL, created_at INTEGER NOT NULL);
+`;
+
+const FINAL_STEPS: InstallStep[] = ['done', 'failed', 'rolled-back'];
+
+export class Journal {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a step recorded as saved must survive a power cut.
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(SCHEMA);
+    this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)").run(String(JOURNAL_FORMAT));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  installed(): InstalledPackage[] {
+    return (this.db.prepare('SELECT * FROM installed ORDER BY name').all() as RawInstalled[]).map(toInstalled);
+  }
+
+  installedOne(name: string): InstalledPackage | undefined {
+    const row = this.db.prepare('SELECT * FROM installed WHERE name = ?').get(name) as RawInstalled | undefined;
+    return row && toInstalled(row);
+  }
+
+  installedMap(): Record<string, string> {
+    return Object.fromEntries(this.installed().map((p) => [p.name, p.version]));
+  }
+
+  setInstalled(name: string, version: string, previousVersion: string | null, manifest: Manifest): void {
+    this.db
+      .prepare(
+        'INSERT INTO installed (name, version, previous_version, manifest, installed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET version = excluded.version, previous_version = excluded.previous_version, manifest = excluded.manifest, installed_at = excluded.installed_at',
+      )
+      .run(name, version, previousVersion, JSON.stringify(manifest), Date.now());
+  }
+
+  removeInstalled(name: string): void {
+    this.db.prepare('DELETE FROM installed WHERE name = ?').run(name);
+  }
+
+  /** Versions kept on disk for a package, newest first. */
+  versions(name: string): { version: string; manifest: Manifest }[] {
+    return (this.db.prepare('SELECT version, manifest FROM versions WHERE name = ? ORDER BY added_at DESC, rowid DESC').all(name) as { version: string; manifest: string }[]).map((r) => ({
+      version: r.version,
+      manifest: JSON.parse(r.manifest) as Manifest,
+    }));
+  }
+
+  addVersion(name: string, version: string, manifest: Manifest): void {
+    this.db
+      .prepare('INSERT INTO versions (name, version, manifest, added_at) VALUES (?, ?, ?, ?) ON CONFLICT(name, version) DO UPDATE SET manifest = excluded.manifest, added_at = excluded.added_at')
+      .run(name, version, JSON.stringify(manifest), Date.now());
+  }
+
+  dropVersion(name: string, version: string): void {
+    this.db.prepare('DELETE FROM versions WHERE name = ? AND version = ?').run(name, version);
+  }
+
+  beginOperation(o: { operation: string; package: string; version: string; fromVersion: string | null; kind: OperationRow['kind']; step: InstallStep; record?: string }): number {
+    const now = Date.now();
+    return Number(
+      this.db
+        .prepare('INSERT INTO operations (operation, package, version, from_version, kind, step, saves, started_at, updated_at, record) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)')
+        .run(o.operation, o.package, o.version, o.fromVersion, o.kind, o.step, now, now, o.record ?? null).lastInsertRowid,
+    );
+  }
+
+  /** Save the step an operation is about to run; returns how many saves it has had. */
+  saveStep(id: number, step: InstallStep, error?: string): number {
+    this.db.prepare('UPDATE operations SET step = ?, error = coalesce(?, error), saves = saves + 1, updated_at = ? WHERE id = ?').run(step, error ?? null, Date.now(), id);
+    return (this.db.prepare('SELECT saves FROM operations WHERE id = ?').get(id) as { saves: number }).saves;
+  }
+
+  unfinishedOperations(): OperationRow[] {
+    const marks = FINAL_STEPS.map(() => '?').join(',');
+    return (this.db.prepare(`SELECT * FROM operations WHERE step NOT IN (${marks}) ORDER BY id`).all(...FINAL_STEPS) as RawOperation[]).map(toOperation);
+  }
+
+  recentOperations(limit = 20): OperationRow[] {
+    return (this.db.prepare('SELECT * FROM operations ORDER BY id DESC LIMIT ?').all(limit) as RawOperation[]).map(toOperation);
+  }
+
+  /** Record a command nonce; false if it was seen before (a replay). */
+  rememberNonce(nonce: string, expiresAt: number): boolean {
+    const now = Date.now();
+    this.db.prepare('DELETE FROM nonces WHERE expires_at < ?').run(now);
+    return this.db.prepare('INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)').run(nonce, expiresAt).changes === 1;
+  }
+
+  queueReport(subject: string, payload: Uint8Array): number {
+    return Number(this.db.prepare('INSERT INTO outbox (subject, payload, created_at) VALUES (?, ?, ?)').run(subject, Buffer.from(payload), Date.now()).lastInsertRowid);
+  }
+
+  pendingReports(limit = 100): { id: number; subject: string; payload: Uint8Array }[] {
+    return (this.db.prepare('SELECT id, subject, payload FROM outbox ORDER BY id LIMIT ?').all(limit) as { id: number; subject: string; payload: Buffer }[]).map((r) => ({
+      id: r.id,
+      subject: r.subject,
+      payload: new Uint8Array(r.payload),
+    }));
+  }
+
+  dropReport(id: number): void {
+    this.db.prepare('DELETE FROM outbox WHERE id = ?').run(id);
+  }
+}
+
+interface RawInstalled {
+  name: string;
+  version: string;
+  previous_version: string | null;
+  manifest: string;
+  installed_at: number;
+}
+
+interface RawOperation {
+  id: number;
+  operation: string;
+  package: string;
+  version: string;
+  from_version: string | null;
+  kind: OperationRow['kind'];
+  step: InstallStep;
+  error: string | null;
+  saves: number;
+  started_at: number;
+  updated_at: number;
+  record: string | null;
+}
+
+function toInstalled(r: RawInstalled): InstalledPackage {
+  return { name: r.name, version: r.version, previousVersion: r.previous_version, manifest: JSON.parse(r.manifest) as Manifest, installedAt: r.installed_at };
+}
+
+function toOperation(r: RawOperation): OperationRow {
+  return {
+    id: r.id,
+    operation: r.operation,
+    package: r.package,
+    version: r.version,
+    fromVersion: r.from_version,
+    kind: r.kind,
+    step: r.step,
+    error: r.error,
+    saves: r.saves,
+    startedAt: r.started_at,
+    updatedAt: r.updated_at,
+    record: r.record,
+  };
+}

@@ -1,0 +1,325 @@
+// The install state machine. Each operation walks the TRANSITIONS table one step at a time; the
+// step is saved in the journal *before* it runs, so after a crash RECOVERY says where to resume.
+// The previous version stays active until `activate`, and is switched back to on any later failure.
+import { mkdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import semver from 'semver';
+import type { Logger } from 'pino';
+import { FerryError, toFerryError } from '../../shared/errors.js';
+import type { DmlRecord, HostState } from '../../shared/protocol/messages.js';
+import { extractPackage, verifyPackageArchive, type Manifest } from '../../shared/package/mod.js';
+import { runHealthcheck, runHook, type HookResult } from './hooks.js';
+import type { Journal } from './journal.js';
+import { cleanStaging, readCurrent, removeCurrent, stagingDir, switchCurrent, versionDir, versionExists } from './layout.js';
+import { MAX_SAVES, RECOVERY, TRANSITIONS, hostStateFor, isWorkStep, type InstallStep } from './states.js';
+
+export interface InstallJob {
+  operation: string;
+  record: DmlRecord;
+  /** an explicit, signed rollback may go to a lower version */
+  allowDowngrade: boolean;
+}
+
+export interface ProgressReport {
+  operation: string;
+  state: HostState;
+  package: string;
+  version: string;
+  previousVersion?: string;
+  step: string;
+  error?: string;
+  output?: string;
+}
+
+export interface MachineDeps {
+  journal: Journal;
+  installRoot: string;
+  downloadDir: string;
+  /** download the package bytes to dest, verifying the record's SHA-256 and size */
+  fetch: (record: DmlRecord, dest: string) => Promise<void>;
+  report: (r: ProgressReport) => void;
+  log: Logger;
+  keepVersions: number;
+  host: { os: string; arch: string };
+}
+
+interface RunContext {
+  opId: number;
+  operation: string;
+  name: string;
+  version: string;
+  fromVersion: string | null;
+  record: DmlRecord | null;
+  manifest: Manifest | null;
+  download: string;
+  /** true when this operation created the version directory (so a failure removes it) */
+  createdDir: boolean;
+  error?: string;
+  output?: string;
+  skipped?: boolean;
+}
+
+export type Outcome = 'done' | 'failed' | 'rolled-back';
+
+export class InstallMachine {
+  constructor(private readonly d: MachineDeps) {
+    mkdirSync(d.downloadDir, { recursive: true });
+    mkdirSync(d.installRoot, { recursive: true });
+  }
+
+  /** Install (or re-install) one package version. Already installed: nothing to do. */
+  async install(job: InstallJob): Promise<Outcome> {
+    const { name, version } = job.record;
+    const current = this.d.journal.installedOne(name);
+    if (current?.version === version && readCurrent(this.d.installRoot, name) === version) {
+      this.d.report({ operation: job.operation, state: 'succeeded', package: name, version, step: 'done' });
+      return 'done';
+    }
+    const opId = this.d.journal.beginOperation({ operation: job.operation, package: name, version, fromVersion: current?.version ?? null, kind: 'install', step: 'download', record: JSON.stringify(job.record) });
+    const ctx: RunContext = { opId, operation: job.operation, name, version, fromVersion: current?.version ?? null, record: job.record, manifest: null, download: this.downloadPath(name, version, opId), createdDir: false };
+    if (current && !job.allowDowngrade && semver.lt(version, current.version)) {
+      ctx.error = `FERRY_COMMAND_REJECTED: refusing to downgrade ${name} from ${current.version} to ${version} without an explicit rollback`;
+      return this.run(ctx, 'failed');
+    }
+    return this.run(ctx, 'download');
+  }
+
+  /** Uninstall a package: preremove hook, unlink current, postremove hook, delete its versions. */
+  async remove(operation: string, name: string): Promise<Outcome> {
+    const current = this.d.journal.installedOne(name);
+    if (!current) {
+      this.d.report({ operation, state: 'succeeded', package: name, version: '0.0.0', step: 'remove' });
+      return 'done';
+    }
+    const root = this.d.installRoot;
+    const opId = this.d.journal.beginOperation({ operation, package: name, version: current.version, fromVersion: current.version, kind: 'remove', step: 'preinstall' });
+    const hookCtx = { manifest: current.manifest, dir: versionDir(root, name, current.version), previousVersion: current.version, installRoot: root };
+    const base = { operation, package: name, version: current.version, previousVersion: current.version, step: 'remove' };
+    const pre = await runHook('preremove', hookCtx);
+    if (!pre.ok) {
+      this.d.journal.saveStep(opId, 'failed', `preremove hook failed: ${lastLine(pre.output)}`);
+      this.d.report({ ...base, state: 'failed', error: `preremove hook failed: ${lastLine(pre.output)}`, output: pre.output });
+      return 'failed';
+    }
+    removeCurrent(root, name);
+    const post = await runHook('postremove', hookCtx);
+    if (!post.ok) this.d.log.warn({ package: name, output: post.output }, 'postremove hook failed (ignored: the package is removed)');
+    for (const v of this.d.journal.versions(name)) this.d.journal.dropVersion(name, v.version);
+    this.d.journal.removeInstalled(name);
+    rmSync(join(root, name), { recursive: true, force: true });
+    this.d.journal.saveStep(opId, 'done');
+    this.d.report({ ...base, state: 'succeeded' });
+    return 'done';
+  }
+
+  /** Switch back to the previous kept version at once (an operator's local rollback). */
+  async rollbackToPrevious(operation: string, name: string): Promise<Outcome> {
+    const root = this.d.installRoot;
+    const current = this.d.journal.installedOne(name);
+    if (!current) throw new FerryError('FERRY_NOT_FOUND', `${name} is not installed on this host`);
+    const target = current.previousVersion;
+    const kept = target ? this.d.journal.versions(name).find((v) => v.version === target) : undefined;
+    if (!target || !kept || !versionExists(root, name, target)) {
+      throw new FerryError('FERRY_NOT_FOUND', `${name} has no previous version kept on this host to roll back to`, { hint: 'roll out the version you want instead' });
+    }
+    const opId = this.d.journal.beginOperation({ operation, package: name, version: target, fromVersion: current.version, kind: 'rollback', step: 'rollback' });
+    switchCurrent(root, name, target);
+    const hook = await runHook('rollback', { manifest: current.manifest, dir: versionDir(root, name, current.version), previousVersion: current.version, installRoot: root });
+    if (!hook.ok) this.d.log.warn({ package: name, output: hook.output }, 'rollback hook failed (ignored: the previous version is active)');
+    this.d.journal.setInstalled(name, target, null, kept.manifest);
+    this.d.journal.saveStep(opId, 'rolled-back');
+    this.d.report({ operation, state: 'rolled-back', package: name, version: target, previousVersion: current.version, step: 'rollback', ...(hook.output ? { output: hook.output } : {}) });
+    return 'rolled-back';
+  }
+
+  /** Resume or undo whatever a crash interrupted, following the recovery table. */
+  async recover(): Promise<void> {
+    for (const op of this.d.journal.unfinishedOperations()) {
+      if (!isWorkStep(op.step)) continue;
+      const next = RECOVERY[op.step];
+      this.d.log.warn({ operation: op.operation, package: op.package, step: op.step, resume: next }, 'recovering an interrupted install');
+      const versions = this.d.journal.versions(op.package);
+      const ctx: RunContext = {
+        opId: op.id,
+        operation: op.operation,
+        name: op.package,
+        version: op.version,
+        fromVersion: op.fromVersion,
+        record: op.record ? (JSON.parse(op.record) as DmlRecord) : null,
+        manifest: null,
+        download: this.downloadPath(op.package, op.version, op.id),
+        createdDir: !versions.some((v) => v.version === op.version),
+        error: `interrupted during ${op.step} (agent restarted)`,
+      };
+      ctx.manifest = versions.find((v) => v.version === op.version)?.manifest ?? null;
+      await this.run(ctx, next);
+    }
+  }
+
+  private async run(ctx: RunContext, first: InstallStep): Promise<Outcome> {
+    let step = first;
+    let lastState: HostState | undefined;
+    for (;;) {
+      const saves = this.d.journal.saveStep(ctx.opId, step, ctx.error);
+      if (saves > MAX_SAVES && isWorkStep(step) && step !== 'rollback') {
+        ctx.error = `gave up after ${saves} saved steps (a loop?)`;
+        step = step === 'activate' || step === 'postinstall' || step === 'healthcheck' || step === 'commit' ? 'rollback' : 'failed';
+        continue;
+      }
+      const state = ctx.skipped && step === 'failed' ? 'skipped' : hostStateFor(step);
+      if (!isWorkStep(step)) {
+        this.finish(ctx);
+        this.d.report({
+          operation: ctx.operation,
+          state,
+          package: ctx.name,
+          version: ctx.version,
+          ...(ctx.fromVersion ? { previousVersion: ctx.fromVersion } : {}),
+          step,
+          ...(ctx.error ? { error: ctx.error } : {}),
+          ...(ctx.output ? { output: ctx.output } : {}),
+        });
+        return step === 'done' ? 'done' : step === 'rolled-back' ? 'rolled-back' : 'failed';
+      }
+      if (state !== lastState) {
+        this.d.report({ operation: ctx.operation, state, package: ctx.name, version: ctx.version, step });
+        lastState = state;
+      }
+      let ok: boolean;
+      try {
+        ok = await this.execute(step, ctx);
+      } catch (err) {
+        const e = toFerryError(err);
+        ctx.error = `${e.code}: ${e.message}`;
+        ok = false;
+      }
+      step = TRANSITIONS[step][ok ? 'ok' : 'fail'];
+    }
+  }
+
+  private async execute(step: InstallStep, ctx: RunContext): Promise<boolean> {
+    const root = this.d.installRoot;
+    const dir = versionDir(root, ctx.name, ctx.version);
+    const hookCtx = () => ({ manifest: ctx.manifest!, dir, previousVersion: ctx.fromVersion, installRoot: root });
+    switch (step) {
+      case 'download':
+        if (versionExists(root, ctx.name, ctx.version) && !ctx.createdDir && this.retained(ctx)) return true;
+        this.checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
+        await this.d.fetch(ctx.record!, ctx.download);
+        return true;
+      case 'verify': {
+        if (this.retained(ctx)) return true;
+        const manifest = await verifyPackageArchive(ctx.download);
+        if (manifest.name !== ctx.name || manifest.version !== ctx.version) {
+          throw new FerryError('FERRY_PACKAGE_INVALID', `package is ${manifest.name}@${manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
+        }
+        ctx.manifest = manifest;
+        const why = this.incompatibility(manifest);
+        if (why) {
+          ctx.skipped = true;
+          ctx.error = why;
+          return false;
+        }
+        return true;
+      }
+      case 'stage': {
+        if (this.retained(ctx)) return true;
+        const need = (ctx.manifest!.requires?.diskMB ?? 0) * 1024 * 1024 + ctx.manifest!.files.reduce((n, f) => n + f.size, 0);
+        this.checkFreeSpace(root, need, 'extraction');
+        const staging = stagingDir(root, ctx.name, ctx.version);
+        await extractPackage(ctx.download, staging);
+        rmSync(dir, { recursive: true, force: true }); // a leftover from an earlier interrupted try
+        renameSync(staging, dir);
+        ctx.createdDir = true;
+        return true;
+      }
+      case 'preinstall':
+        return this.hook(await runHook('preinstall', hookCtx()), ctx, 'preinstall');
+      case 'activate':
+        switchCurrent(root, ctx.name, ctx.version);
+        return true;
+      case 'postinstall':
+        return this.hook(await runHook('postinstall', hookCtx()), ctx, 'postinstall');
+      case 'healthcheck':
+        return this.hook(await runHealthcheck(hookCtx()), ctx, 'healthcheck');
+      case 'commit':
+        this.d.journal.addVersion(ctx.name, ctx.version, ctx.manifest!);
+        this.d.journal.setInstalled(ctx.name, ctx.version, ctx.fromVersion, ctx.manifest!);
+        ctx.createdDir = false;
+        this.prune(ctx.name);
+        return true;
+      case 'rollback': {
+        if (ctx.fromVersion && versionExists(root, ctx.name, ctx.fromVersion)) switchCurrent(root, ctx.name, ctx.fromVersion);
+        else removeCurrent(root, ctx.name);
+        if (ctx.manifest && versionExists(root, ctx.name, ctx.version)) {
+          const result = await runHook('rollback', hookCtx());
+          if (!result.ok) this.d.log.warn({ package: ctx.name, output: result.output }, 'rollback hook failed (ignored: the previous version is active)');
+        }
+        return true;
+      }
+      default:
+        throw new FerryError('FERRY_INTERNAL', `no handler for step ${step}`);
+    }
+  }
+
+  /** Cleanup once an operation reached a final step. */
+  private finish(ctx: RunContext): void {
+    rmSync(ctx.download, { force: true });
+    cleanStaging(this.d.installRoot, ctx.name);
+    const current = readCurrent(this.d.installRoot, ctx.name);
+    if (ctx.createdDir && current !== ctx.version) rmSync(versionDir(this.d.installRoot, ctx.name, ctx.version), { recursive: true, force: true });
+  }
+
+  private hook(result: HookResult, ctx: RunContext, name: string): boolean {
+    if (result.output) ctx.output = `[${name}]\n${result.output}`;
+    if (!result.ok) ctx.error = `${name} hook failed${result.timedOut ? ' (timed out)' : result.code !== null ? ` (exit ${result.code})` : ''}: ${lastLine(result.output)}`;
+    return result.ok;
+  }
+
+  /** A version kept from an earlier install is reused without downloading it again. */
+  private retained(ctx: RunContext): boolean {
+    const kept = this.d.journal.versions(ctx.name).find((v) => v.version === ctx.version);
+    if (kept && versionExists(this.d.installRoot, ctx.name, ctx.version)) {
+      ctx.manifest = kept.manifest;
+      return true;
+    }
+    return false;
+  }
+
+  private incompatibility(m: Manifest): string | undefined {
+    const { os, arch } = m.requires ?? {};
+    if (os?.length && !os.includes(this.d.host.os as never)) return `incompatible: requires os ${os.join('|')}, this host is ${this.d.host.os}`;
+    if (arch?.length && !arch.includes(this.d.host.arch as never)) return `incompatible: requires arch ${arch.join('|')}, this host is ${this.d.host.arch}`;
+    return undefined;
+  }
+
+  private checkFreeSpace(dir: string, bytes: number, what: string): void {
+    const st = statfsSync(dir);
+    const free = st.bavail * st.bsize;
+    if (free < bytes) {
+      throw new FerryError('FERRY_INSTALL_FAILED', `not enough free space for ${what}: need ${Math.ceil(bytes / 1048576)} MiB, ${Math.floor(free / 1048576)} MiB free in ${dir}`);
+    }
+  }
+
+  /** Keep the newest versions; never the current or the previous one. */
+  private prune(name: string): void {
+    const installed = this.d.journal.installedOne(name);
+    const protect = new Set([installed?.version, installed?.previousVersion, readCurrent(this.d.installRoot, name)]);
+    const versions = this.d.journal.versions(name);
+    for (const v of versions.slice(this.d.keepVersions)) {
+      if (protect.has(v.version)) continue;
+      rmSync(versionDir(this.d.installRoot, name, v.version), { recursive: true, force: true });
+      this.d.journal.dropVersion(name, v.version);
+    }
+  }
+
+  private downloadPath(name: string, version: string, opId: number): string {
+    return join(this.d.downloadDir, `${name}@${version}.${opId}.ferry`);
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n').filter(Boolean);
+  return (lines[lines.length - 1] ?? '').slice(0, 300);
+}
+

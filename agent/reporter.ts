@@ -1,0 +1,74 @@
+// Sends the agent's reports to the server's report stream. Every report goes through the journal's
+// outbox first, so a report made while NATS is down (or the agent crashes) is sent later, in order.
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { encodeMessage } from '../shared/protocol/codec.js';
+import type { InventoryDoc, StatusReport } from '../shared/protocol/messages.js';
+import { subjects } from '../shared/protocol/subjects.js';
+import type { Journal } from './install/journal.js';
+import type { ProgressReport } from './install/machine.js';
+
+const RETRY_MS = 2000;
+
+export class Reporter {
+  private js?: JetStreamClient;
+  private flushing?: Promise<void>;
+  private retryTimer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly agentId: string,
+    private readonly journal: Journal,
+    private readonly log: Logger,
+  ) {}
+
+  attach(nc: NatsConnection): void {
+    this.js = jetstream(nc);
+    this.flush();
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    return this.flushing ?? Promise.resolve();
+  }
+
+  status(r: ProgressReport): void {
+    const report: StatusReport = { agent: this.agentId, ts: Date.now(), ...r, installed: this.journal.installedMap() };
+    this.journal.queueReport(subjects.status(this.agentId), encodeMessage(report));
+    this.flush();
+  }
+
+  inventory(inventory: InventoryDoc): void {
+    this.journal.queueReport(subjects.inventory(this.agentId), encodeMessage({ agent: this.agentId, ts: Date.now(), inventory, installed: this.journal.installedMap() }));
+    this.flush();
+  }
+
+  /** Resolves when everything queued so far has been acknowledged by the stream (or sending failed). */
+  flush(): Promise<void> {
+    if (this.flushing || !this.js || this.stopped) return this.flushing ?? Promise.resolve();
+    this.flushing = this.drain().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      const batch = this.journal.pendingReports(100);
+      if (batch.length === 0) return;
+      for (const item of batch) {
+        try {
+          await this.js!.publish(item.subject, item.payload, { timeout: 5000 });
+          this.journal.dropReport(item.id);
+        } catch (err) {
+          this.log.debug({ err: (err as Error).message }, 'report not sent yet; will retry');
+          clearTimeout(this.retryTimer);
+          if (!this.stopped) this.retryTimer = setTimeout(() => void this.flush(), RETRY_MS);
+          return;
+        }
+      }
+    }
+  }
+}

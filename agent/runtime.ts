@@ -1,0 +1,268 @@
+// The agent daemon: connects with its own identity (reconnecting forever), heartbeats, reports
+// inventory, and converges the host on its signed desired state — pushed as a command, read from
+// the KV bucket at start and after every reconnect, and re-checked periodically.
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { openEnvelope, type SignedEnvelope } from '../shared/crypto/sign.js';
+import { FerryError, toFerryError } from '../shared/errors.js';
+import { connectNats } from '../shared/nats/connect.js';
+import { directGet } from '../shared/nats/object-read.js';
+import { readObjectToFile } from '../shared/nats/object-read.js';
+import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
+import { commandSchema, desiredStateSchema, dmlRecordSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState } from '../shared/protocol/messages.js';
+import { BUCKETS, subjects } from '../shared/protocol/subjects.js';
+import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
+import { collectInventory, inventoryFingerprint } from './inventory/collect.js';
+import { Journal } from './install/journal.js';
+import { InstallMachine, type ProgressReport } from './install/machine.js';
+import { Reporter } from './reporter.js';
+
+/** Commands issued this far in the future are refused (clock skew allowance). */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+export interface RuntimeOptions {
+  paths: AgentPaths;
+  identity: AgentIdentity;
+  seed: string;
+  log: Logger;
+  keepVersions?: number;
+}
+
+export class AgentRuntime {
+  private readonly journal: Journal;
+  private readonly reporter: Reporter;
+  private readonly machine: InstallMachine;
+  private nc?: NatsConnection;
+  private sub?: Subscription;
+  private timers: NodeJS.Timeout[] = [];
+  private work: Promise<void> = Promise.resolve();
+  private busy = false;
+  /** while applying a desired state, per-package final reports are held for one final report */
+  private batch: ProgressReport[] | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: RuntimeOptions) {
+    this.journal = new Journal(o.paths.journal);
+    this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }));
+    this.machine = new InstallMachine({
+      journal: this.journal,
+      installRoot: o.identity.installRoot,
+      downloadDir: o.paths.staging,
+      fetch: (record, dest) => this.fetchPackage(record, dest),
+      report: (r) => this.onProgress(r),
+      log: o.log.child({ module: 'install' }),
+      keepVersions: o.keepVersions ?? 3,
+      host: { os: process.platform, arch: process.arch },
+    });
+  }
+
+  get agentId(): string {
+    return this.o.identity.agentId;
+  }
+
+  async start(): Promise<void> {
+    const { identity, log } = this.o;
+    // Finish or undo whatever a crash interrupted before taking new work.
+    await this.enqueue(() => this.machine.recover());
+    const nc = (this.nc = await connectNats({
+      url: identity.serverUrl,
+      seed: this.o.seed,
+      name: `ferry-agent ${identity.agentId}`,
+      inboxPrefix: subjects.agentInboxPrefix(identity.agentId),
+      reconnectForever: true,
+    }));
+    this.reporter.attach(nc);
+    this.sub = nc.subscribe(subjects.command(identity.agentId), { callback: (_e, msg) => this.onCommand(msg.data) });
+    this.writeRuntime(true);
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.writeRuntime(false);
+        if (s.type === 'reconnect') {
+          log.info('reconnected to NATS');
+          this.writeRuntime(true);
+          void this.reporter.flush();
+          void this.pollDesired();
+        }
+      }
+    })();
+    this.heartbeat();
+    this.timers.push(
+      setInterval(() => {
+        this.heartbeat();
+        void this.reporter.flush(); // also sends what `ferry-agent rollback` queued
+      }, agentTimings.heartbeatMs),
+    );
+    this.timers.push(setInterval(() => void this.pollDesired(), agentTimings.desiredPollMs));
+    this.timers.push(setInterval(() => void this.reportInventory(false), agentTimings.inventoryCheckMs));
+    await this.reportInventory(true);
+    await this.pollDesired();
+    log.info({ agent: identity.agentId, server: identity.serverUrl }, 'agent running');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.sub?.unsubscribe();
+    await this.work;
+    await this.reporter.stop();
+    await this.nc?.drain().catch(() => undefined);
+    this.journal.close();
+    rmSync(join(this.o.paths.dir, 'runtime.json'), { force: true });
+  }
+
+  /** For `ferry-agent status`: is the daemon running and connected. */
+  private writeRuntime(connected: boolean): void {
+    writeFileSync(join(this.o.paths.dir, 'runtime.json'), JSON.stringify({ pid: process.pid, connected, since: new Date().toISOString() }));
+  }
+
+  /** Resolves once every queued operation has finished and its reports were sent. */
+  async idle(): Promise<void> {
+    await this.work;
+    await this.reporter.flush();
+  }
+
+  private enqueue(fn: () => Promise<unknown>): Promise<void> {
+    this.work = this.work.then(async () => {
+      if (this.stopped) return;
+      this.busy = true;
+      try {
+        await fn();
+      } catch (err) {
+        this.o.log.error({ err: toFerryError(err).toLine() }, 'operation failed');
+      } finally {
+        this.busy = false;
+      }
+    });
+    return this.work;
+  }
+
+  private onCommand(data: Uint8Array): void {
+    try {
+      const envelope = decodeMessage(signedEnvelopeSchema, data, 'command');
+      const cmd = openEnvelope(this.o.identity.serverKey, envelope, commandSchema, 'command');
+      const now = Date.now();
+      if (cmd.audience !== this.agentId) throw new FerryError('FERRY_COMMAND_REJECTED', `command is addressed to ${cmd.audience}, not to this agent`);
+      if (cmd.expiresAt < now) throw new FerryError('FERRY_COMMAND_REJECTED', `command expired at ${new Date(cmd.expiresAt).toISOString()}`);
+      if (cmd.issuedAt > now + MAX_CLOCK_SKEW_MS) throw new FerryError('FERRY_COMMAND_REJECTED', 'command is issued in the future');
+      if (!this.journal.rememberNonce(cmd.nonce, cmd.expiresAt)) throw new FerryError('FERRY_COMMAND_REJECTED', 'command was already received (replay)');
+      if (cmd.type === 'apply') void this.enqueue(() => this.applyDesired(cmd.desired));
+      else void this.reportInventory(true);
+    } catch (err) {
+      const e = toFerryError(err, 'FERRY_INVALID_MESSAGE');
+      this.o.log.warn({ code: e.code, reason: e.message }, 'command refused');
+    }
+  }
+
+  private async pollDesired(): Promise<void> {
+    if (!this.nc || this.nc.isClosed() || this.stopped) return;
+    const subject = `$JS.API.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.${this.agentId}`;
+    try {
+      const msg = await directGet(this.nc, subject, undefined, 5000, 'desired state');
+      if (!msg || msg.headers?.get('KV-Operation')) return; // none yet, or deleted
+      const envelope = decodeMessage(signedEnvelopeSchema, msg.data, 'desired state');
+      await this.enqueue(() => this.applyDesired(envelope));
+    } catch (err) {
+      this.o.log.debug({ reason: toFerryError(err).message }, 'could not read desired state; will retry');
+    }
+  }
+
+  /** Converge on a signed desired state. Older or equal generations are not applied again. */
+  private async applyDesired(envelope: SignedEnvelope): Promise<void> {
+    let desired: DesiredState;
+    try {
+      desired = openEnvelope(this.o.identity.serverKey, envelope, desiredStateSchema, 'desired state');
+      if (desired.agent !== this.agentId) throw new FerryError('FERRY_COMMAND_REJECTED', `desired state is for ${desired.agent}`);
+    } catch (err) {
+      this.o.log.warn({ reason: toFerryError(err).toLine() }, 'desired state refused');
+      return;
+    }
+    const applied = Number(this.journal.getMeta('generation') ?? 0);
+    if (desired.generation < applied) return;
+    if (desired.generation === applied) return this.confirmApplied(desired);
+    this.batch = [];
+    let failure: ProgressReport | undefined;
+    try {
+      for (const p of desired.packages) {
+        const record = openEnvelope(this.o.identity.serverKey, p.record, dmlRecordSchema, 'package record');
+        if (record.name !== p.name || record.version !== p.version) throw new FerryError('FERRY_SIGNATURE_INVALID', `record for ${record.name}@${record.version} attached to ${p.name}@${p.version}`);
+        if (this.journal.installedOne(p.name)?.version === p.version) continue;
+        const outcome = await this.machine.install({ operation: desired.operation, record, allowDowngrade: p.rollback });
+        if (outcome !== 'done') {
+          failure = this.batch.find((r) => r.package === p.name && TERMINAL_HOST_STATES.includes(r.state));
+          break;
+        }
+      }
+      if (!failure) {
+        for (const name of desired.remove) {
+          if ((await this.machine.remove(desired.operation, name)) !== 'done') {
+            failure = this.batch.find((r) => r.package === name);
+            break;
+          }
+        }
+      }
+    } catch (err) {
+      const e = toFerryError(err);
+      failure = { operation: desired.operation, state: 'failed', package: desired.packages[0]?.name ?? 'unknown', version: desired.packages[0]?.version ?? '0.0.0', step: 'verify', error: e.toLine() };
+    } finally {
+      this.batch = undefined;
+    }
+    this.journal.setMeta('generation', String(desired.generation));
+    this.reporter.status(failure ?? this.successReport(desired));
+  }
+
+  /** The same desired state again: nothing to do; say so if it is in place. */
+  private confirmApplied(desired: DesiredState): void {
+    const installed = this.journal.installedMap();
+    if (desired.packages.every((p) => installed[p.name] === p.version) && desired.remove.every((n) => !installed[n])) {
+      this.reporter.status(this.successReport(desired));
+    }
+  }
+
+  private successReport(desired: DesiredState): ProgressReport {
+    const last = desired.packages[desired.packages.length - 1];
+    return { operation: desired.operation, state: 'succeeded', package: last?.name ?? desired.remove[0] ?? 'none', version: last?.version ?? '0.0.0', step: 'done' };
+  }
+
+  private onProgress(r: ProgressReport): void {
+    if (this.batch && TERMINAL_HOST_STATES.includes(r.state)) {
+      this.batch.push(r);
+      return;
+    }
+    this.reporter.status(r);
+  }
+
+  private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string): Promise<void> {
+    if (!this.nc) throw new FerryError('FERRY_SERVER_UNREACHABLE', 'not connected');
+    // Retried with backoff: a dropped connection mid-download resumes when NATS is back.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await readObjectToFile(this.nc, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size });
+        return;
+      } catch (err) {
+        const e = toFerryError(err);
+        if (attempt >= 8 || !['FERRY_TIMEOUT', 'FERRY_NATS_FAILED', 'FERRY_SERVER_UNREACHABLE'].includes(e.code)) throw e;
+        this.o.log.warn({ attempt, reason: e.message }, 'download interrupted; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private heartbeat(): void {
+    if (!this.nc || this.nc.isClosed()) return;
+    try {
+      this.nc.publish(subjects.heartbeat(this.agentId), encodeMessage({ agent: this.agentId, ts: Date.now(), installed: this.journal.installedMap(), busy: this.busy }));
+    } catch {
+      // disconnected: the next heartbeat will do
+    }
+  }
+
+  private async reportInventory(always: boolean): Promise<void> {
+    const inventory = await collectInventory();
+    const fingerprint = inventoryFingerprint(inventory);
+    if (!always && this.journal.getMeta('inventory') === fingerprint) return;
+    this.journal.setMeta('inventory', fingerprint);
+    this.reporter.inventory(inventory);
+  }
+}

@@ -1,0 +1,65 @@
+// How the CLI reaches a running server: its NATS address from <data-dir>/server.json (or
+// --nats), the admin identity from <data-dir>/keys/admin.nk (or --creds), then admin requests.
+import { existsSync, readFileSync } from 'node:fs';
+import { errors as natsErrors } from '@nats-io/transport-node';
+import { FerryError, errorFromWire } from '../../shared/errors.js';
+import { connectNats, readSeedFile, type NatsConnection } from '../../shared/nats/connect.js';
+import { apiReplySchema, type ApiRequest, type ApiVerb } from '../../shared/protocol/api.js';
+import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
+import { subjects } from '../../shared/protocol/subjects.js';
+import { dataPaths, resolveDataDir, type RuntimeInfo } from '../config.js';
+
+export interface ConnectionFlags {
+  dataDir?: string | undefined;
+  nats?: string | undefined;
+  creds?: string | undefined;
+}
+
+export class AdminClient {
+  private constructor(readonly nc: NatsConnection) {}
+
+  static async connect(flags: ConnectionFlags): Promise<AdminClient> {
+    const paths = dataPaths(resolveDataDir(flags.dataDir));
+    let url = flags.nats;
+    if (!url) {
+      if (!existsSync(paths.runtime)) {
+        throw new FerryError('FERRY_SERVER_UNREACHABLE', `no running server found for ${paths.dir}`, {
+          hint: existsSync(paths.db) ? `start it with: ferry server --data-dir ${paths.dir}` : `run: ferry init --data-dir ${paths.dir}, then ferry server`,
+        });
+      }
+      url = (JSON.parse(readFileSync(paths.runtime, 'utf8')) as RuntimeInfo).natsUrl;
+    }
+    const seed = readSeedFile(flags.creds ?? paths.adminSeed);
+    return new AdminClient(await connectNats({ url, seed, name: 'ferry-cli', timeoutMs: 3000 }));
+  }
+
+  async request<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs = 60_000): Promise<unknown> {
+    let data: Uint8Array;
+    try {
+      data = (await this.nc.request(subjects.api(verb), encodeMessage(body), { timeout: timeoutMs })).data;
+    } catch (err) {
+      if (err instanceof natsErrors.NoRespondersError || (err as Error).message?.includes('503')) {
+        throw new FerryError('FERRY_SERVER_UNREACHABLE', 'no Ferry server is answering on this NATS', { hint: 'is `ferry server` running?' });
+      }
+      if (err instanceof natsErrors.TimeoutError) throw new FerryError('FERRY_TIMEOUT', `the server did not answer ${verb} within ${timeoutMs / 1000}s`);
+      throw new FerryError('FERRY_SERVER_UNREACHABLE', `request ${verb} failed: ${(err as Error).message}`);
+    }
+    const reply = decodeMessage(apiReplySchema, data, `${verb} reply`);
+    if (!reply.ok) throw errorFromWire(reply.error);
+    return reply.result;
+  }
+
+  async close(): Promise<void> {
+    await this.nc.close();
+  }
+}
+
+/** Connect, run, and always close. */
+export async function withClient<T>(flags: ConnectionFlags, fn: (c: AdminClient) => Promise<T>): Promise<T> {
+  const client = await AdminClient.connect(flags);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,84 @@
+// ferry agents list and ferry cmdb show: the fleet as the CMDB sees it.
+import type { CommandModule } from 'yargs';
+import { withClient } from '../client.js';
+import { ago, printJson, printLines, printTable } from '../output.js';
+import { connectionFlags, type GlobalArgs } from './common.js';
+
+interface AgentDoc {
+  id: string;
+  hostname: string;
+  online: boolean;
+  lastSeen: string | null;
+  tags: Record<string, string>;
+  os: string | null;
+  arch: string | null;
+  installed: Record<string, string>;
+}
+
+const list: CommandModule<GlobalArgs, GlobalArgs & { target: string }> = {
+  command: 'list',
+  describe: 'List agents',
+  builder: (y) => y.option('target', { type: 'string', default: 'all', describe: 'selector, e.g. os=linux,env=prod' }),
+  handler: async (a) => {
+    const agents = (await withClient(connectionFlags(a), (c) => c.request('agents.list', { target: a.target }))) as AgentDoc[];
+    if (a.json) return printJson(agents);
+    printTable(
+      ['AGENT', 'HOSTNAME', 'ONLINE', 'LAST SEEN', 'OS/ARCH', 'TAGS', 'INSTALLED'],
+      agents.map((g) => [
+        g.id,
+        g.hostname,
+        g.online ? 'yes' : 'no',
+        ago(g.lastSeen),
+        `${g.os ?? '?'}/${g.arch ?? '?'}`,
+        Object.entries(g.tags).map(([k, v]) => `${k}=${v}`).join(' '),
+        Object.entries(g.installed).map(([k, v]) => `${k}@${v}`).join(' '),
+      ]),
+    );
+  },
+};
+
+export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'agents <command>',
+  describe: 'The agents that joined this server',
+  builder: (y) => y.command(list).demandCommand(1),
+  handler: () => undefined,
+};
+
+interface CmdbDoc extends AgentDoc {
+  joinedAt: string;
+  facts: Record<string, string>;
+  inventory: { distro: string; release: string; kernel: string; cpu: { model: string; cores: number }; memoryMB: number; virtual: boolean } | null;
+  history: { ts: number; kind: string; package: string | null; version: string | null; fromVersion: string | null; operation: string | null; result: string | null; detail: string | null }[];
+}
+
+const show: CommandModule<GlobalArgs, GlobalArgs & { host: string }> = {
+  command: 'show <host>',
+  describe: 'Inventory, installed versions and change history of one host (id or hostname)',
+  builder: (y) => y.positional('host', { type: 'string', demandOption: true }),
+  handler: async (a) => {
+    const d = (await withClient(connectionFlags(a), (c) => c.request('cmdb.show', { host: a.host }))) as CmdbDoc;
+    if (a.json) return printJson(d);
+    const inv = d.inventory;
+    printLines([
+      `${d.hostname} (${d.id}) — ${d.online ? 'online' : 'offline'}, last seen ${ago(d.lastSeen)}, joined ${d.joinedAt}`,
+      inv
+        ? `  ${inv.distro} ${inv.release}, kernel ${inv.kernel}, ${d.arch}, ${inv.cpu.cores}× ${inv.cpu.model}, ${Math.round(inv.memoryMB)} MiB, ${inv.virtual ? 'virtual' : 'physical'}`
+        : '  no inventory reported yet',
+      `  tags: ${Object.entries(d.tags).map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`,
+      `  installed: ${Object.entries(d.installed).map(([k, v]) => `${k}@${v}`).join(' ') || 'nothing'}`,
+      '',
+      'History (newest first):',
+    ]);
+    printTable(
+      ['WHEN', 'WHAT', 'PACKAGE', 'VERSION', 'FROM', 'RESULT', 'OPERATION', 'DETAIL'],
+      d.history.map((h) => [new Date(h.ts).toISOString(), h.kind, h.package, h.version, h.fromVersion, h.result, h.operation, h.detail]),
+    );
+  },
+};
+
+export const cmdbCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'cmdb <command>',
+  describe: 'The configuration management database',
+  builder: (y) => y.command(show).demandCommand(1),
+  handler: () => undefined,
+};

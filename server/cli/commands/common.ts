@@ -1,0 +1,35 @@
+// Options every server-side command shares, and the parsing helpers for flag values.
+import type { Argv } from 'yargs';
+import { FerryError } from '../../../shared/errors.js';
+import type { ConnectionFlags } from '../client.js';
+
+export interface GlobalArgs {
+  'data-dir'?: string;
+  nats?: string;
+  creds?: string;
+  json: boolean;
+}
+
+export function connectionFlags(a: GlobalArgs): ConnectionFlags {
+  return { dataDir: a['data-dir'], nats: a.nats, creds: a.creds };
+}
+
+/** `--tag k=v` (repeatable) into a record. */
+export function parseTags(values: unknown): Record<string, string> {
+  const list = values === undefined ? [] : Array.isArray(values) ? values : [values];
+  const tags: Record<string, string> = {};
+  for (const v of list.map(String)) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new FerryError('FERRY_INVALID_INPUT', `--tag "${v}" is not key=value`, { hint: 'e.g. --tag env=prod --tag site=lon' });
+    tags[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return tags;
+}
+
+export function parsePositiveInt(value: unknown, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new FerryError('FERRY_INVALID_INPUT', `${flag} must be a positive whole number, got "${String(value)}"`);
+  return n;
+}
+
+export type Builder = (y: Argv<GlobalArgs>) => Argv<GlobalArgs>;

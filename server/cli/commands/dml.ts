@@ -1,0 +1,99 @@
+// ferry dml add|list|show|authorize: the Definitive Media Library.
+import type { CommandModule } from 'yargs';
+import { Objm } from '@nats-io/obj';
+import { nuid } from '@nats-io/transport-node';
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { FerryError } from '../../../shared/errors.js';
+import { BUCKETS } from '../../../shared/protocol/subjects.js';
+import { readPackageManifest } from '../../../shared/package/mod.js';
+import { parsePackageRef } from '../../releases/store.js';
+import { withClient } from '../client.js';
+import { formatBytes, printJson, printLines, printTable } from '../output.js';
+import { connectionFlags, type GlobalArgs } from './common.js';
+
+interface PackageSummary {
+  name: string;
+  version: string;
+  digest: string;
+  size: number;
+  state: string;
+  createdAt: string;
+}
+
+const add: CommandModule<GlobalArgs, GlobalArgs & { file: string }> = {
+  command: 'add <file>',
+  describe: 'Upload a .ferry package; the server verifies and signs it into the DML',
+  builder: (y) => y.positional('file', { type: 'string', demandOption: true }),
+  handler: async (a) => {
+    if (!statSync(a.file, { throwIfNoEntry: false })?.isFile()) throw new FerryError('FERRY_NOT_FOUND', `${a.file} is not a file`);
+    await readPackageManifest(a.file); // fail fast locally on something that is not a package
+    const result = (await withClient(connectionFlags(a), async (c) => {
+      const upload = `upload-${nuid.next()}`;
+      const store = await new Objm(c.nc).open(BUCKETS.upload);
+      await store.put({ name: upload, options: { max_chunk_size: 1024 * 1024 } }, Readable.toWeb(createReadStream(a.file, { highWaterMark: 1024 * 1024 })) as ReadableStream<Uint8Array>);
+      return c.request('dml.add', { upload }, 300_000);
+    })) as PackageSummary & { added: boolean };
+    if (a.json) return printJson(result);
+    printLines([
+      `${result.added ? 'Added' : 'Already in the DML (identical content)'}: ${result.name}@${result.version}`,
+      `  sha256 ${result.digest}, ${formatBytes(result.size)}, state ${result.state}`,
+    ]);
+  },
+};
+
+const list: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'list',
+  describe: 'List packages in the DML',
+  handler: async (a) => {
+    const result = (await withClient(connectionFlags(a), (c) => c.request('dml.list', {}))) as PackageSummary[];
+    if (a.json) return printJson(result);
+    printTable(
+      ['PACKAGE', 'VERSION', 'STATE', 'SIZE', 'DIGEST', 'ADDED'],
+      result.map((p) => [p.name, p.version, p.state, formatBytes(p.size), p.digest.slice(0, 12), p.createdAt]),
+    );
+  },
+};
+
+const show: CommandModule<GlobalArgs, GlobalArgs & { ref: string }> = {
+  command: 'show <ref>',
+  describe: 'Show one package (NAME@VERSION)',
+  builder: (y) => y.positional('ref', { type: 'string', demandOption: true }),
+  handler: async (a) => {
+    const ref = parsePackageRef(a.ref);
+    const p = (await withClient(connectionFlags(a), (c) => c.request('dml.show', ref))) as PackageSummary & {
+      manifest: { description?: string; hooks?: Record<string, string>; requires?: unknown; files: { path: string; size: number }[] };
+      authorizedAt: string | null;
+    };
+    if (a.json) return printJson(p);
+    printLines([
+      `${p.name}@${p.version}  (${p.state})`,
+      `  ${p.manifest.description ?? ''}`,
+      `  sha256 ${p.digest}, ${formatBytes(p.size)}, added ${p.createdAt}${p.authorizedAt ? `, authorized ${p.authorizedAt}` : ''}`,
+      `  hooks: ${Object.entries(p.manifest.hooks ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}`,
+      `  requires: ${p.manifest.requires ? JSON.stringify(p.manifest.requires) : 'nothing'}`,
+      `  files (${p.manifest.files.length}):`,
+      ...p.manifest.files.slice(0, 50).map((f) => `    ${f.path}  ${formatBytes(f.size)}`),
+      ...(p.manifest.files.length > 50 ? [`    … and ${p.manifest.files.length - 50} more`] : []),
+    ]);
+  },
+};
+
+const authorize: CommandModule<GlobalArgs, GlobalArgs & { ref: string; evidence?: string }> = {
+  command: 'authorize <ref>',
+  describe: 'Mark a package fit for production (NAME@VERSION)',
+  builder: (y) => y.positional('ref', { type: 'string', demandOption: true }).option('evidence', { type: 'string', describe: 'e.g. the id of a completed test rollout' }),
+  handler: async (a) => {
+    const ref = parsePackageRef(a.ref);
+    const p = (await withClient(connectionFlags(a), (c) => c.request('dml.authorize', { ...ref, ...(a.evidence ? { evidence: a.evidence } : {}) }))) as PackageSummary;
+    if (a.json) return printJson(p);
+    printLines([`${p.name}@${p.version} is ${p.state}`]);
+  },
+};
+
+export const dmlCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'dml <command>',
+  describe: 'The Definitive Media Library of signed packages',
+  builder: (y) => y.command(add).command(list).command(show).command(authorize).demandCommand(1),
+  handler: () => undefined,
+};

@@ -1,0 +1,20 @@
+// ferry init: create keys, database and NATS identities in the data directory (idempotent).
+import type { CommandModule } from 'yargs';
+import { resolveDataDir } from '../../config.js';
+import { initDataDir } from '../../init.js';
+import { printJson, printLines } from '../output.js';
+import type { GlobalArgs } from './common.js';
+
+export const initCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'init',
+  describe: 'Create keys, database and NATS configuration in the data directory (idempotent)',
+  handler: (a) => {
+    const result = initDataDir(resolveDataDir(a['data-dir']));
+    if (a.json) return printJson(result);
+    printLines([
+      result.created.length ? `Initialised ${result.dataDir}` : `${result.dataDir} is already initialised; nothing changed`,
+      `Signing key: ${result.signingKeyFingerprint}`,
+      `Next: ferry server --data-dir ${result.dataDir}`,
+    ]);
+  },
+};

@@ -1,0 +1,162 @@
+// ferry rollout start|status|list|pause|resume|abort|rollback.
+import type { CommandModule } from 'yargs';
+import { parseDuration } from '../../../shared/durations.js';
+import { FerryError } from '../../../shared/errors.js';
+import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/api.js';
+import type { RolloutStatusDoc } from '../../rollouts/service.js';
+import { withClient, type AdminClient } from '../client.js';
+import { printJson, printLines, printTable } from '../output.js';
+import { connectionFlags, type GlobalArgs } from './common.js';
+
+interface StartArgs extends GlobalArgs {
+  release: string;
+  target: string;
+  strategy: 'big-bang' | 'phased';
+  waves?: string;
+  soak: string;
+  'max-failures': string;
+  'on-failure': 'halt' | 'rollback';
+  'host-timeout': string;
+  'include-offline': boolean;
+  'dry-run': boolean;
+  wait: boolean;
+  timeout?: string;
+}
+
+const start: CommandModule<GlobalArgs, StartArgs> = {
+  command: 'start <release>',
+  describe: 'Start rolling a release out to the fleet; prints the rollout id',
+  builder: (y) =>
+    y
+      .positional('release', { type: 'string', demandOption: true })
+      .option('target', { type: 'string', default: 'all', describe: 'selector: all, or k=v[,k=v…] over tags and facts' })
+      .option('strategy', { choices: ['big-bang', 'phased'] as const, default: 'big-bang' as const })
+      .option('waves', { type: 'string', describe: 'cumulative waves for phased, e.g. 1,10%,50%,100%' })
+      .option('soak', { type: 'string', default: '0s', describe: 'how long a wave must stay healthy before the next' })
+      .option('max-failures', { type: 'string', default: '0', describe: 'failures tolerated per wave: N or P%' })
+      .option('on-failure', { choices: ['halt', 'rollback'] as const, default: 'halt' as const })
+      .option('host-timeout', { type: 'string', default: '15m', describe: 'a host that takes longer counts as failed' })
+      .option('include-offline', { type: 'boolean', default: false, describe: 'target offline hosts too (they converge when they return)' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan without starting' })
+      .option('wait', { type: 'boolean', default: false, describe: 'block until the rollout ends; exit 0 only if it completed' })
+      .option('timeout', { type: 'string', describe: 'with --wait: give up waiting after this long' }),
+  handler: async (a) => {
+    const body = {
+      release: a.release,
+      target: a.target,
+      strategy: a.strategy,
+      ...(a.waves ? { waves: a.waves.split(',').map((w) => w.trim()) } : {}),
+      soakMs: parseDuration(a.soak),
+      maxFailures: a['max-failures'],
+      onFailure: a['on-failure'],
+      hostTimeoutMs: parseDuration(a['host-timeout']),
+      includeOffline: a['include-offline'],
+      dryRun: a['dry-run'],
+      actor: process.env.USER ?? 'admin',
+    };
+    await withClient(connectionFlags(a), async (c) => {
+      const result = (await c.request('rollout.start', body)) as RolloutStatusDoc | DryRunPlan;
+      if ('dryRun' in result) return a.json ? printJson(result) : printPlan(result);
+      if (!a.wait) return a.json ? printJson({ id: result.id, state: result.state, release: result.release, strategy: result.strategy, hosts: result.hosts.length }) : printLines([result.id]);
+      if (!a.json) process.stderr.write(`rollout ${result.id} started; waiting for it to end…\n`);
+      const final = await waitForEnd(c, result.id, a.timeout ? parseDuration(a.timeout) : undefined);
+      if (a.json) printJson(final);
+      else printStatus(final);
+      if (final.state !== 'completed') throw new FerryError('FERRY_ROLLOUT_FAILED', `rollout ${final.id} ended ${final.state}${final.reason ? `: ${final.reason}` : ''}`);
+    });
+  },
+};
+
+interface DryRunPlan {
+  dryRun: true;
+  release: string;
+  strategy: string;
+  target: string;
+  waves: { index: number; hosts: number }[];
+  hosts: { agent: string; hostname: string; wave: number | null; reason: string }[];
+}
+
+function printPlan(p: DryRunPlan): void {
+  printLines([`Plan for ${p.release} (${p.strategy}, target ${p.target}) — nothing was started`, ...p.waves.map((w) => `  wave ${w.index + 1}: ${w.hosts} host(s)`)]);
+  printTable(['HOST', 'AGENT', 'WAVE', 'WHY'], p.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? 'skip' : h.wave + 1, h.reason]));
+}
+
+async function waitForEnd(c: AdminClient, id: string, timeoutMs: number | undefined): Promise<RolloutStatusDoc> {
+  const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+  for (;;) {
+    const s = (await c.request('rollout.status', { id })) as RolloutStatusDoc;
+    if (TERMINAL_ROLLOUT_STATES.includes(s.state as RolloutState) && !(s.state === 'halted' && !s.endedAt)) return s;
+    if (Date.now() > deadline) throw new FerryError('FERRY_TIMEOUT', `rollout ${id} is still ${s.state}`, { hint: `follow it with: ferry rollout status ${id} --watch` });
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+export function printStatus(s: RolloutStatusDoc): void {
+  printLines([
+    `Rollout ${s.id}: ${s.release}, ${s.strategy}, target ${s.target} — ${s.state.toUpperCase()}${s.reason ? ` (${s.reason})` : ''}`,
+    `  ${Object.entries(s.counts).map(([k, v]) => `${v} ${k}`).join(', ') || 'no hosts'}`,
+  ]);
+  printTable(['WAVE', 'STATE', 'HOSTS', 'SUCCEEDED', 'FAILED', 'PENDING'], s.waves.map((w) => [w.index + 1, w.state, w.hosts, w.succeeded, w.failed, w.pending]));
+  printTable(['HOST', 'AGENT', 'WAVE', 'STATE', 'DETAIL'], s.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? '-' : h.wave + 1, h.state, h.error ?? h.reason ?? '']));
+}
+
+const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boolean }> = {
+  command: 'status [id]',
+  describe: 'Per-wave and per-host progress of a rollout (default: the newest)',
+  builder: (y) => y.positional('id', { type: 'string' }).option('watch', { type: 'boolean', default: false, describe: 'refresh until the rollout ends' }),
+  handler: async (a) => {
+    await withClient(connectionFlags(a), async (c) => {
+      for (;;) {
+        const s = (await c.request('rollout.status', a.id ? { id: a.id } : {})) as RolloutStatusDoc;
+        const ended = TERMINAL_ROLLOUT_STATES.includes(s.state as RolloutState) && !(s.state === 'halted' && !s.endedAt);
+        if (a.json) {
+          if (!a.watch || ended) return printJson(s);
+        } else {
+          if (a.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
+          printStatus(s);
+          if (!a.watch || ended) return;
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    });
+  },
+};
+
+const list: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'list',
+  describe: 'List rollouts, newest first',
+  handler: async (a) => {
+    const rs = (await withClient(connectionFlags(a), (c) => c.request('rollout.list', {}))) as { id: string; release: string; strategy: string; state: string; target: string; createdAt: string; hosts: number }[];
+    if (a.json) return printJson(rs);
+    printTable(['ROLLOUT', 'RELEASE', 'STRATEGY', 'STATE', 'TARGET', 'HOSTS', 'CREATED'], rs.map((r) => [r.id, r.release, r.strategy, r.state, r.target, r.hosts, r.createdAt]));
+  },
+};
+
+function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback', describe: string): CommandModule<GlobalArgs, GlobalArgs & { id: string }> {
+  return {
+    command: `${action} <id>`,
+    describe,
+    builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
+    handler: async (a) => {
+      const s = (await withClient(connectionFlags(a), (c) => c.request('rollout.action', { id: a.id, action, actor: process.env.USER ?? 'admin' }))) as RolloutStatusDoc;
+      if (a.json) return printJson(s);
+      printLines([`Rollout ${s.id} is now ${s.state}`]);
+    },
+  };
+}
+
+export const rolloutCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'rollout <command>',
+  describe: 'Roll releases out to the fleet and follow them',
+  builder: (y) =>
+    y
+      .command(start)
+      .command(status)
+      .command(list)
+      .command(actionCommand('pause', 'Stop starting new waves (hosts already sent finish)'))
+      .command(actionCommand('resume', 'Continue a paused rollout'))
+      .command(actionCommand('abort', 'End a rollout now; nothing more is sent'))
+      .command(actionCommand('rollback', 'Return every host this rollout changed to its previous version'))
+      .demandCommand(1),
+  handler: () => undefined,
+};

@@ -1,0 +1,48 @@
+// The `ferry` CLI: a plain list of command modules; errors become exit codes only here.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { FerryError } from '../../shared/errors.js';
+import { agentsCommand, cmdbCommand } from './commands/agents.js';
+import type { GlobalArgs } from './commands/common.js';
+import { dmlCommand } from './commands/dml.js';
+import { initCommand } from './commands/init.js';
+import { packageCommand } from './commands/package.js';
+import { releaseCommand } from './commands/release.js';
+import { rolloutCommand } from './commands/rollout.js';
+import { serverCommand } from './commands/server.js';
+import { tokenCommand } from './commands/token.js';
+import { failAndExit } from './output.js';
+
+export async function main(argv: string[]): Promise<void> {
+  const json = argv.includes('--json');
+  try {
+    await yargs(hideBin(argv))
+      .scriptName('ferry')
+      .usage('$0 <command> [options]\n\nFerry: signed software distribution over NATS.')
+      .option('data-dir', { type: 'string', describe: 'server data directory (default $FERRY_HOME or ~/.ferry)', global: true })
+      .option('nats', { type: 'string', describe: 'NATS URL of a remote server (default: from the data directory)', global: true })
+      .option('creds', { type: 'string', describe: 'nkey seed file for --nats (default: the data directory admin key)', global: true })
+      .option('json', { type: 'boolean', default: false, describe: 'print exactly one JSON document', global: true })
+      .command(initCommand)
+      .command(serverCommand)
+      .command(tokenCommand)
+      .command(packageCommand)
+      .command(dmlCommand)
+      .command(releaseCommand)
+      .command(rolloutCommand)
+      .command(agentsCommand)
+      .command(cmdbCommand)
+      .demandCommand(1, 'say what to do: ferry --help lists the commands')
+      .strict()
+      .recommendCommands()
+      .fail((msg, err) => {
+        throw err ?? new FerryError('FERRY_USAGE', msg, { hint: 'see ferry --help' });
+      })
+      .help()
+      .version(false)
+      .wrap(Math.min(120, process.stdout.columns || 100))
+      .parseAsync() as unknown as Promise<GlobalArgs>;
+  } catch (err) {
+    failAndExit(err, json);
+  }
+}

@@ -1,0 +1,61 @@
+// Everything the CLI prints: exactly one JSON document with --json, human tables otherwise,
+// and one-line errors with stable codes mapped to exit codes (here, and only here).
+import Table from 'cli-table3';
+import { isFerryError, toFerryError, type FerryErrorCode } from '../../shared/errors.js';
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function printTable(head: string[], rows: (string | number | null | undefined)[][]): void {
+  if (rows.length === 0) {
+    process.stdout.write('(none)\n');
+    return;
+  }
+  const table = new Table({ head, style: { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } });
+  for (const r of rows) table.push(r.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  process.stdout.write(table.toString() + '\n');
+}
+
+export function printLines(lines: string[]): void {
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
+  FERRY_USAGE: 2,
+  FERRY_INVALID_INPUT: 2,
+  FERRY_NOT_FOUND: 3,
+  FERRY_CONFLICT: 4,
+  FERRY_ALREADY_EXISTS: 4,
+  FERRY_SERVER_UNREACHABLE: 5,
+  FERRY_TIMEOUT: 5,
+  FERRY_NOT_INITIALIZED: 5,
+  FERRY_ROLLOUT_FAILED: 6,
+};
+
+/** Print a failure as one line on stderr (or one JSON document with --json) and exit. */
+export function failAndExit(err: unknown, json: boolean): never {
+  const e = toFerryError(err);
+  if (json) process.stdout.write(JSON.stringify({ error: e.toJSON() }) + '\n');
+  process.stderr.write(e.toLine().replace(/\n/g, ' ') + '\n');
+  if (!isFerryError(err) && process.env.FERRY_DEBUG) process.stderr.write(String((err as Error)?.stack) + '\n');
+  process.exit(EXIT_CODES[e.code] ?? 1);
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+export function ago(iso: string | null | undefined): string {
+  if (!iso) return 'never';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}

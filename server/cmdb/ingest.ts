@@ -1,0 +1,126 @@
+// Reads agent reports: status and inventory from the durable report stream (none is lost while
+// the server is down; each is acknowledged after it is applied), heartbeats from core NATS.
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { toFerryError } from '../../shared/errors.js';
+import { factsFromInventory } from '../../shared/facts.js';
+import { decodeMessage } from '../../shared/protocol/codec.js';
+import { heartbeatSchema, inventoryReportSchema, statusReportSchema, TERMINAL_HOST_STATES, type StatusReport } from '../../shared/protocol/messages.js';
+import { REPORT_CONSUMER, REPORT_STREAM, agentIdFromSubject, subjects } from '../../shared/protocol/subjects.js';
+import type { CmdbStore } from './store.js';
+
+export interface IngestHandlers {
+  onStatus(report: StatusReport): void;
+}
+
+export class ReportIngest {
+  private messages?: ConsumerMessages;
+  private heartbeatSub?: Subscription;
+  private seen = new Map<string, number>();
+  private flushTimer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly cmdb: CmdbStore,
+    private readonly handlers: IngestHandlers,
+    private readonly log: Logger,
+  ) {}
+
+  static async ensureStream(nc: NatsConnection): Promise<void> {
+    const jsm = await jetstreamManager(nc);
+    const config = { name: REPORT_STREAM, subjects: [...subjects.reportSubjects], max_age: 7 * 24 * 3600 * 1e9, max_msg_size: 256 * 1024 };
+    try {
+      await jsm.streams.info(REPORT_STREAM);
+      await jsm.streams.update(REPORT_STREAM, config);
+    } catch {
+      await jsm.streams.add(config);
+    }
+    try {
+      await jsm.consumers.info(REPORT_STREAM, REPORT_CONSUMER);
+    } catch {
+      await jsm.consumers.add(REPORT_STREAM, { durable_name: REPORT_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 10_000, ack_wait: 30e9 });
+    }
+  }
+
+  async start(): Promise<void> {
+    await ReportIngest.ensureStream(this.nc);
+    const consumer = await jetstream(this.nc).consumers.get(REPORT_STREAM, REPORT_CONSUMER);
+    this.messages = await consumer.consume({ max_messages: 1000 });
+    const messages = this.messages;
+    this.running = (async () => {
+      for await (const m of messages) this.handleReport(m);
+    })().catch((err: unknown) => this.log.error({ err }, 'report consumer stopped'));
+    this.heartbeatSub = this.nc.subscribe(subjects.allHeartbeats, { callback: (_e, msg) => this.handleHeartbeat(msg.subject, msg.data) });
+    // Last-seen times are batched: one transaction a second instead of a write per heartbeat.
+    this.flushTimer = setInterval(() => this.flushSeen(), 1000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.flushTimer);
+    this.heartbeatSub?.unsubscribe();
+    await this.messages?.close();
+    await this.running;
+    this.flushSeen();
+  }
+
+  private handleReport(m: JsMsg): void {
+    const agent = agentIdFromSubject(m.subject);
+    try {
+      if (!agent || !this.cmdb.getAgent(agent) || this.cmdb.getAgent(agent)?.revokedAt) {
+        this.log.warn({ subject: m.subject }, 'report from an unknown agent dropped');
+      } else if (m.subject === subjects.status(agent)) {
+        const report = decodeMessage(statusReportSchema, m.data, 'status report');
+        if (report.agent !== agent) throw new Error(`report for ${report.agent} sent on ${m.subject}`);
+        this.applyStatus(report);
+      } else {
+        const report = decodeMessage(inventoryReportSchema, m.data, 'inventory report');
+        if (report.agent !== agent) throw new Error(`report for ${report.agent} sent on ${m.subject}`);
+        this.cmdb.setInventory(agent, report.inventory, factsFromInventory(report.inventory));
+        this.cmdb.setInstalled(agent, report.installed);
+        this.seen.set(agent, Date.now());
+      }
+    } catch (err) {
+      // Logged once and dropped: a malformed report must never stall the stream.
+      this.log.warn({ subject: m.subject, reason: toFerryError(err).message }, 'report rejected');
+    }
+    m.ack();
+  }
+
+  private applyStatus(report: StatusReport): void {
+    this.cmdb.setInstalled(report.agent, report.installed);
+    this.seen.set(report.agent, Date.now());
+    if (TERMINAL_HOST_STATES.includes(report.state) && report.package) {
+      this.cmdb.addHistory(report.agent, {
+        kind: report.operation.endsWith(':rollback') ? 'rollback' : report.step === 'remove' ? 'remove' : 'install',
+        package: report.package,
+        ...(report.version ? { version: report.version } : {}),
+        ...(report.previousVersion ? { fromVersion: report.previousVersion } : {}),
+        operation: report.operation,
+        result: report.state,
+        ...(report.error ? { detail: report.error } : {}),
+      });
+    }
+    this.handlers.onStatus(report);
+  }
+
+  private handleHeartbeat(subject: string, data: Uint8Array): void {
+    const agent = agentIdFromSubject(subject);
+    try {
+      const hb = decodeMessage(heartbeatSchema, data, 'heartbeat');
+      if (!agent || hb.agent !== agent) return;
+      this.seen.set(agent, Date.now());
+    } catch (err) {
+      this.log.debug({ subject, reason: toFerryError(err).message }, 'heartbeat rejected');
+    }
+  }
+
+  private flushSeen(): void {
+    if (this.seen.size === 0) return;
+    const now = Date.now();
+    const ids = [...this.seen.keys()];
+    this.seen.clear();
+    this.cmdb.touch(ids, now);
+  }
+}

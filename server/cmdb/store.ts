@@ -1,0 +1,160 @@
+// The CMDB: hosts (configuration items), their inventory and tags, what is installed where,
+// and the history of every change. Only this module writes those tables.
+import type { Db } from '../db/open.js';
+import type { InventoryDoc } from '../../shared/protocol/messages.js';
+
+export interface AgentRow {
+  id: string;
+  nkey: string;
+  hostname: string;
+  tags: Record<string, string>;
+  facts: Record<string, string>;
+  inventory: InventoryDoc | null;
+  joinedAt: number;
+  lastSeen: number | null;
+  revokedAt: number | null;
+}
+
+export interface HistoryEntry {
+  ts: number;
+  kind: string;
+  package: string | null;
+  version: string | null;
+  fromVersion: string | null;
+  operation: string | null;
+  result: string | null;
+  detail: string | null;
+}
+
+interface RawAgent {
+  id: string;
+  nkey: string;
+  hostname: string;
+  tags: string;
+  facts: string;
+  inventory: string | null;
+  joined_at: number;
+  last_seen: number | null;
+  revoked_at: number | null;
+}
+
+export class CmdbStore {
+  constructor(private readonly db: Db) {}
+
+  addAgent(a: { id: string; nkey: string; hostname: string; tags: Record<string, string> }): void {
+    const now = Date.now();
+    this.db
+      .prepare('INSERT INTO agents (id, nkey, hostname, tags, facts, joined_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(a.id, a.nkey, a.hostname, JSON.stringify(a.tags), JSON.stringify({ hostname: a.hostname }), now);
+    this.addHistory(a.id, { kind: 'joined', detail: `tags ${JSON.stringify(a.tags)}` });
+  }
+
+  agentExists(id: string): boolean {
+    return this.db.prepare('SELECT 1 FROM agents WHERE id = ?').get(id) !== undefined;
+  }
+
+  getAgent(id: string): AgentRow | undefined {
+    const row = this.db.prepare('SELECT * FROM agents WHERE id = ?').get(id) as RawAgent | undefined;
+    return row && toAgent(row);
+  }
+
+  /** By id first, then by hostname (the newest host with that name). */
+  findAgent(idOrHostname: string): AgentRow | undefined {
+    return (
+      this.getAgent(idOrHostname) ??
+      (() => {
+        const row = this.db.prepare('SELECT * FROM agents WHERE hostname = ? ORDER BY joined_at DESC LIMIT 1').get(idOrHostname) as RawAgent | undefined;
+        return row && toAgent(row);
+      })()
+    );
+  }
+
+  listAgents(includeRevoked = false): AgentRow[] {
+    const rows = this.db.prepare(`SELECT * FROM agents ${includeRevoked ? '' : 'WHERE revoked_at IS NULL'} ORDER BY hostname, id`).all() as RawAgent[];
+    return rows.map(toAgent);
+  }
+
+  activeIdentities(): { id: string; nkey: string }[] {
+    return this.db.prepare('SELECT id, nkey FROM agents WHERE revoked_at IS NULL ORDER BY id').all() as { id: string; nkey: string }[];
+  }
+
+  setInventory(id: string, inventory: InventoryDoc, facts: Record<string, string>): boolean {
+    const before = this.db.prepare('SELECT inventory FROM agents WHERE id = ?').get(id) as { inventory: string | null } | undefined;
+    if (!before) return false;
+    const json = JSON.stringify(inventory);
+    this.db.prepare('UPDATE agents SET inventory = ?, facts = ?, hostname = ? WHERE id = ?').run(json, JSON.stringify(facts), inventory.hostname, id);
+    if (before.inventory !== json) this.addHistory(id, { kind: 'inventory', detail: before.inventory ? 'inventory changed' : 'first inventory' });
+    return true;
+  }
+
+  touch(ids: Iterable<string>, ts: number): void {
+    const stmt = this.db.prepare('UPDATE agents SET last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?');
+    this.db.transaction(() => {
+      for (const id of ids) stmt.run(ts, id);
+    })();
+  }
+
+  installedOf(id: string): Record<string, string> {
+    const rows = this.db.prepare('SELECT package, version FROM installed WHERE agent_id = ? ORDER BY package').all(id) as { package: string; version: string }[];
+    return Object.fromEntries(rows.map((r) => [r.package, r.version]));
+  }
+
+  allInstalled(): Map<string, Record<string, string>> {
+    const rows = this.db.prepare('SELECT agent_id, package, version FROM installed').all() as { agent_id: string; package: string; version: string }[];
+    const out = new Map<string, Record<string, string>>();
+    for (const r of rows) {
+      const m = out.get(r.agent_id) ?? {};
+      m[r.package] = r.version;
+      out.set(r.agent_id, m);
+    }
+    return out;
+  }
+
+  /** Replace what an agent has installed with what it reported; returns true if it changed. */
+  setInstalled(id: string, installed: Record<string, string>): boolean {
+    const before = this.installedOf(id);
+    if (JSON.stringify(before) === JSON.stringify(sortKeys(installed))) return false;
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM installed WHERE agent_id = ?').run(id);
+      const ins = this.db.prepare('INSERT INTO installed (agent_id, package, version, updated_at) VALUES (?, ?, ?, ?)');
+      for (const [pkg, version] of Object.entries(installed)) ins.run(id, pkg, version, now);
+    })();
+    return true;
+  }
+
+  addHistory(
+    agentId: string,
+    e: { kind: string; package?: string; version?: string; fromVersion?: string; operation?: string; result?: string; detail?: string },
+  ): void {
+    this.db
+      .prepare('INSERT INTO history (agent_id, ts, kind, package, version, from_version, operation, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(agentId, Date.now(), e.kind, e.package ?? null, e.version ?? null, e.fromVersion ?? null, e.operation ?? null, e.result ?? null, e.detail ?? null);
+  }
+
+  historyOf(agentId: string, limit = 200): HistoryEntry[] {
+    return (
+      this.db
+        .prepare('SELECT ts, kind, package, version, from_version, operation, result, detail FROM history WHERE agent_id = ? ORDER BY id DESC LIMIT ?')
+        .all(agentId, limit) as { ts: number; kind: string; package: string | null; version: string | null; from_version: string | null; operation: string | null; result: string | null; detail: string | null }[]
+    ).map((r) => ({ ts: r.ts, kind: r.kind, package: r.package, version: r.version, fromVersion: r.from_version, operation: r.operation, result: r.result, detail: r.detail }));
+  }
+}
+
+function toAgent(r: RawAgent): AgentRow {
+  return {
+    id: r.id,
+    nkey: r.nkey,
+    hostname: r.hostname,
+    tags: JSON.parse(r.tags) as Record<string, string>,
+    facts: JSON.parse(r.facts) as Record<string, string>,
+    inventory: r.inventory ? (JSON.parse(r.inventory) as InventoryDoc) : null,
+    joinedAt: r.joined_at,
+    lastSeen: r.last_seen,
+    revokedAt: r.revoked_at,
+  };
+}
+
+function sortKeys(o: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}

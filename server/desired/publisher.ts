@@ -1,0 +1,84 @@
+// Publishes what each agent should have installed: the signed desired state is stored in SQLite,
+// written to the KV bucket (durable intent: an agent that was offline reads it when it returns)
+// and pushed as a signed command for agents that are online now.
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { randomBytes } from 'node:crypto';
+import { signEnvelope, type SignedEnvelope, type SigningKeyPair } from '../../shared/crypto/sign.js';
+import { encodeMessage } from '../../shared/protocol/codec.js';
+import type { Command, DesiredPackage, DesiredState } from '../../shared/protocol/messages.js';
+import { BUCKETS, subjects } from '../../shared/protocol/subjects.js';
+import type { Db } from '../db/open.js';
+
+export const COMMAND_TTL_MS = 10 * 60_000;
+
+export interface DesiredChange {
+  agent: string;
+  operation: string;
+  /** packages to set (name → signed record), replacing any other version of the same name */
+  set: DesiredPackage[];
+  remove: string[];
+}
+
+export class DesiredStatePublisher {
+  private kv?: KV;
+
+  constructor(
+    private readonly db: Db,
+    private readonly nc: NatsConnection,
+    private readonly signingKey: SigningKeyPair,
+  ) {}
+
+  async open(): Promise<void> {
+    this.kv = await new Kvm(this.nc).create(BUCKETS.desired, { history: 1, description: 'Ferry desired state per agent (signed)' });
+  }
+
+  /** Apply changes for many agents: SQLite first (one transaction), then KV and commands. */
+  async publish(changes: DesiredChange[]): Promise<void> {
+    const docs = this.db.transaction(() => changes.map((c) => this.store(c)))();
+    // Bounded concurrency: fast for thousands of agents without flooding the server.
+    const queue = [...docs];
+    const workers = Array.from({ length: Math.min(64, queue.length) }, async () => {
+      for (let d = queue.shift(); d; d = queue.shift()) await this.send(d.agent, d.envelope);
+    });
+    await Promise.all(workers);
+  }
+
+  /** The current desired packages of an agent (name → entry). */
+  current(agent: string): DesiredState | undefined {
+    const row = this.db.prepare('SELECT doc FROM desired WHERE agent_id = ?').get(agent) as { doc: string } | undefined;
+    return row ? (JSON.parse((JSON.parse(row.doc) as SignedEnvelope).payload) as DesiredState) : undefined;
+  }
+
+  private store(change: DesiredChange): { agent: string; envelope: SignedEnvelope } {
+    const previous = this.current(change.agent);
+    const replaced = new Set([...change.set.map((p) => p.name), ...change.remove]);
+    const doc: DesiredState = {
+      agent: change.agent,
+      generation: (previous?.generation ?? 0) + 1,
+      operation: change.operation,
+      issuedAt: new Date().toISOString(),
+      packages: [...(previous?.packages ?? []).filter((p) => !replaced.has(p.name)).map((p) => ({ ...p, rollback: false })), ...change.set],
+      remove: change.remove,
+    };
+    const envelope = signEnvelope(this.signingKey, doc);
+    this.db
+      .prepare('INSERT INTO desired (agent_id, generation, doc) VALUES (?, ?, ?) ON CONFLICT(agent_id) DO UPDATE SET generation = excluded.generation, doc = excluded.doc')
+      .run(change.agent, doc.generation, JSON.stringify(envelope));
+    return { agent: change.agent, envelope };
+  }
+
+  private async send(agent: string, desired: SignedEnvelope): Promise<void> {
+    await this.kv!.put(agent, encodeMessage(desired));
+    const now = Date.now();
+    const command: Command = { type: 'apply', audience: agent, issuedAt: now, expiresAt: now + COMMAND_TTL_MS, nonce: randomBytes(12).toString('hex'), desired };
+    this.nc.publish(subjects.command(agent), encodeMessage(signEnvelope(this.signingKey, command)));
+  }
+
+  /** Ask one agent to report its inventory now. */
+  requestReport(agent: string): void {
+    const now = Date.now();
+    const command: Command = { type: 'report', audience: agent, issuedAt: now, expiresAt: now + COMMAND_TTL_MS, nonce: randomBytes(12).toString('hex') };
+    this.nc.publish(subjects.command(agent), encodeMessage(signEnvelope(this.signingKey, command)));
+  }
+}

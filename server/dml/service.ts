@@ -1,0 +1,142 @@
+// The Definitive Media Library: accepts uploaded packages, verifies them, stores them immutably
+// in the Object Store under name@version, signs a record binding name, version, SHA-256 and size,
+// and indexes them in SQLite. Content for a name@version never changes once accepted.
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { FerryError } from '../../shared/errors.js';
+import { signEnvelope, type SigningKeyPair, type SignedEnvelope } from '../../shared/crypto/sign.js';
+import { BUCKETS } from '../../shared/protocol/subjects.js';
+import type { DmlRecord } from '../../shared/protocol/messages.js';
+import { verifyPackageArchive, type Manifest } from '../../shared/package/mod.js';
+import { readObjectToFile } from '../../shared/nats/object-read.js';
+import type { Db } from '../db/open.js';
+
+export type PackageState = 'draft' | 'authorized' | 'retired';
+
+export interface DmlPackage {
+  name: string;
+  version: string;
+  digest: string;
+  size: number;
+  state: PackageState;
+  createdAt: string;
+  authorizedAt?: string;
+  authorizedBy?: string;
+  manifest: Manifest;
+  record: SignedEnvelope;
+}
+
+interface PackageRow {
+  name: string;
+  version: string;
+  sha256: string;
+  size: number;
+  object: string;
+  manifest: string;
+  record: string;
+  state: PackageState;
+  created_at: number;
+  authorized_at: number | null;
+  authorized_by: string | null;
+}
+
+export const OBJECT_CHUNK_BYTES = 1024 * 1024;
+
+export class DmlService {
+  private dml?: ObjectStore;
+  private uploads?: ObjectStore;
+
+  constructor(
+    private readonly db: Db,
+    private readonly nc: NatsConnection,
+    private readonly signingKey: SigningKeyPair,
+    private readonly tmpDir: string,
+  ) {}
+
+  async open(): Promise<void> {
+    const objm = new Objm(this.nc);
+    this.dml = await objm.create(BUCKETS.dml, { description: 'Ferry DML: signed release packages' });
+    this.uploads = await objm.create(BUCKETS.upload, { description: 'Ferry uploads awaiting verification' });
+  }
+
+  /** Verify an uploaded object and accept it into the DML (idempotent for identical content). */
+  async addFromUpload(uploadName: string): Promise<{ pkg: DmlPackage; added: boolean }> {
+    const work = mkdtempSync(join(this.tmpDir, 'dml-add-'));
+    const file = join(work, 'package.ferry');
+    try {
+      const { sha256, size } = await readObjectToFile(this.nc, { bucket: BUCKETS.upload, name: uploadName, dest: file });
+      const manifest = await verifyPackageArchive(file);
+      const existing = this.get(manifest.name, manifest.version);
+      if (existing) {
+        if (existing.digest !== sha256) {
+          throw new FerryError('FERRY_CONFLICT', `${manifest.name}@${manifest.version} is already in the DML with different content`, {
+            hint: 'the DML is immutable: build it with a new version number',
+          });
+        }
+        return { pkg: existing, added: false };
+      }
+      const object = `${manifest.name}@${manifest.version}`;
+      const info = await this.store().put(
+        { name: object, options: { max_chunk_size: OBJECT_CHUNK_BYTES } },
+        Readable.toWeb(createReadStream(file, { highWaterMark: OBJECT_CHUNK_BYTES })) as ReadableStream<Uint8Array>,
+      );
+      if (info.size !== size) throw new FerryError('FERRY_INTERNAL', `stored ${info.size} bytes of ${object}, expected ${size}`);
+      const record: DmlRecord = { name: manifest.name, version: manifest.version, sha256, size, object, signedAt: new Date().toISOString() };
+      const envelope = signEnvelope(this.signingKey, record);
+      this.db
+        .prepare('INSERT INTO packages (name, version, sha256, size, object, manifest, record, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(manifest.name, manifest.version, sha256, size, object, JSON.stringify(manifest), JSON.stringify(envelope), 'draft', Date.now());
+      return { pkg: this.get(manifest.name, manifest.version)!, added: true };
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      await this.uploads?.delete(uploadName).catch(() => undefined);
+    }
+  }
+
+  get(name: string, version: string): DmlPackage | undefined {
+    const row = this.db.prepare('SELECT * FROM packages WHERE name = ? AND version = ?').get(name, version) as PackageRow | undefined;
+    return row && toPackage(row);
+  }
+
+  require(name: string, version: string): DmlPackage {
+    const pkg = this.get(name, version);
+    if (!pkg) throw new FerryError('FERRY_NOT_FOUND', `${name}@${version} is not in the DML`, { hint: 'add it with: ferry dml add FILE' });
+    return pkg;
+  }
+
+  list(): DmlPackage[] {
+    return (this.db.prepare('SELECT * FROM packages ORDER BY name, created_at').all() as PackageRow[]).map(toPackage);
+  }
+
+  authorize(name: string, version: string, actor: string, evidence?: string): DmlPackage {
+    const pkg = this.require(name, version);
+    if (pkg.state === 'retired') throw new FerryError('FERRY_CONFLICT', `${name}@${version} is retired and cannot be authorized`);
+    this.db
+      .prepare("UPDATE packages SET state = 'authorized', authorized_at = ?, authorized_by = ?, evidence = ? WHERE name = ? AND version = ?")
+      .run(Date.now(), actor, evidence ?? null, name, version);
+    return this.require(name, version);
+  }
+
+  private store(): ObjectStore {
+    if (!this.dml) throw new FerryError('FERRY_INTERNAL', 'DML not opened');
+    return this.dml;
+  }
+}
+
+function toPackage(r: PackageRow): DmlPackage {
+  return {
+    name: r.name,
+    version: r.version,
+    digest: r.sha256,
+    size: r.size,
+    state: r.state,
+    createdAt: new Date(r.created_at).toISOString(),
+    ...(r.authorized_at ? { authorizedAt: new Date(r.authorized_at).toISOString() } : {}),
+    ...(r.authorized_by ? { authorizedBy: r.authorized_by } : {}),
+    manifest: JSON.parse(r.manifest) as Manifest,
+    record: JSON.parse(r.record) as SignedEnvelope,
+  };
+}

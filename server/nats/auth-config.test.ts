@@ -1,0 +1,96 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createUser } from '@nats-io/nkeys';
+import { describe, expect, it } from 'vitest';
+import { FerryError } from '../../shared/errors.js';
+import { agentPermissions, renderAuthConfig, type AuthIdentities } from './auth-config.js';
+import { findNatsServerBinary } from './embedded.js';
+
+const pub = () => createUser().getPublicKey();
+
+function identities(agents: AuthIdentities['agents'] = []): AuthIdentities {
+  return { serverNkey: pub(), adminNkey: pub(), enrollNkey: pub(), agents };
+}
+
+function expectInvalid(fn: () => unknown): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(FerryError);
+  expect((caught as FerryError).code).toBe('FERRY_INVALID_INPUT');
+}
+
+describe('renderAuthConfig', () => {
+  it('renders one FERRY account with jetstream and explicit users only', () => {
+    const ids = identities([{ id: 'a1', nkey: pub() }]);
+    const text = renderAuthConfig(ids);
+    expect(text).toMatch(/^accounts \{\n {2}"FERRY": \{\n {4}jetstream: enabled\n/);
+    expect(text).not.toMatch(/no_auth_user|authorization\s*\{|password|user:/);
+    for (const k of [ids.serverNkey, ids.adminNkey, ids.enrollNkey, ids.agents[0]!.nkey]) {
+      expect(text).toContain(`nkey: "${k}"`);
+    }
+    expect(text).toContain('publish: { allow: ["ferry.enroll"] }');
+    expect(text).toContain('subscribe: { allow: ["_INBOX_enroll.>"] }');
+    expect(text).toContain('"$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.a1"');
+    // full access only for server and admin
+    expect(text.match(/publish: \{ allow: \[">"\] \}/g)).toHaveLength(2);
+  });
+
+  it('gives agents exactly the documented permissions', () => {
+    expect(agentPermissions('a1')).toEqual({
+      publish: [
+        'ferry.agent.a1.>',
+        '$JS.API.INFO',
+        '$JS.API.STREAM.INFO.OBJ_ferry-dml',
+        '$JS.API.DIRECT.GET.OBJ_ferry-dml',
+        '$JS.API.DIRECT.GET.OBJ_ferry-dml.>',
+        '$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.a1',
+      ],
+      subscribe: ['ferry.cmd.a1', 'ferry.broadcast.>', '_INBOX_a1.>'],
+    });
+  });
+
+  it('rejects bad agent ids', () => {
+    for (const id of ['a"; x', '', '-a', 'A1', 'a.b', 'a*', 'a>', 'a b', 'a\nb', 'x'.repeat(64), 'enroll']) {
+      expectInvalid(() => renderAuthConfig(identities([{ id, nkey: pub() }])));
+      expectInvalid(() => agentPermissions(id));
+    }
+    expect(() => renderAuthConfig(identities([{ id: 'x'.repeat(63), nkey: pub() }]))).not.toThrow();
+  });
+
+  it('rejects bad nkeys', () => {
+    const bad = ['', 'U', `${pub()}"`, pub().slice(0, 55), pub().toLowerCase(), `A${pub().slice(1)}`, `U${'1'.repeat(55)}`];
+    for (const nkey of bad) {
+      expectInvalid(() => renderAuthConfig(identities([{ id: 'a1', nkey }])));
+      expectInvalid(() => renderAuthConfig({ ...identities(), adminNkey: nkey }));
+      expectInvalid(() => renderAuthConfig({ ...identities(), serverNkey: nkey }));
+      expectInvalid(() => renderAuthConfig({ ...identities(), enrollNkey: nkey }));
+    }
+  });
+
+  it('rejects duplicate agent ids and reused nkeys', () => {
+    const k = pub();
+    expectInvalid(() => renderAuthConfig(identities([{ id: 'a1', nkey: pub() }, { id: 'a1', nkey: pub() }])));
+    expectInvalid(() => renderAuthConfig(identities([{ id: 'a1', nkey: k }, { id: 'a2', nkey: k }])));
+    const ids = identities();
+    expectInvalid(() => renderAuthConfig({ ...ids, agents: [{ id: 'a1', nkey: ids.adminNkey }] }));
+    expectInvalid(() => renderAuthConfig({ ...ids, enrollNkey: ids.adminNkey }));
+  });
+
+  it('is accepted by nats-server (-t)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-auth-config-'));
+    try {
+      const file = join(dir, 'nats.conf');
+      writeFileSync(file, `listen: "127.0.0.1:-1"\njetstream { store_dir: "${dir}" }\n${renderAuthConfig(identities([{ id: 'a1', nkey: pub() }, { id: 'a-2', nkey: pub() }]))}`);
+      const res = spawnSync(findNatsServerBinary(), ['-t', '-c', file], { encoding: 'utf8' });
+      expect(res.status, res.stderr + res.stdout).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,499 @@
+// Starts and supervises the embedded nats-server (JetStream on, auth from auth-config.ts).
+//
+// - The config (<dataDir>/nats.conf, mode 0600) is written atomically (tmp + rename).
+// - start() resolves once the server reported its port (ports_file_dir) and accepts TCP.
+// - After the first start the discovered port is written into the config, so restarts
+//   (after a crash) and reloads keep it.
+// - If the child dies unexpectedly it is restarted with backoff (250 ms doubling to 5 s)
+//   and 'restarted' is emitted; every exit of the child emits 'exited'.
+// - updateAuth() rewrites the config and sends SIGHUP; nats-server 2.9.10 reloads the
+//   authorization without dropping connections of users that still exist (connections of
+//   removed users are closed at once), and logs "Reloaded server configuration" (or
+//   "Failed to reload server configuration: ..."), which is what updateAuth() waits for.
+// - JetStream: store_dir is <dataDir>/jetstream; nats-server itself appends another
+//   "jetstream" level, so streams live under <dataDir>/jetstream/jetstream/FERRY/.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { accessSync, constants as fsConstants, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
+import { delimiter, join } from 'node:path';
+import type { Logger } from 'pino';
+import { FerryError } from '../../shared/errors.js';
+import { renderAuthConfig, type AuthIdentities } from './auth-config.js';
+
+export interface EmbeddedNatsOptions {
+  /** Directory for nats.conf, the ports file and the JetStream store, e.g. <ferry-data>/nats. */
+  dataDir: string;
+  host: string;
+  /** 0 = a random port, discovered via ports_file_dir. */
+  port: number;
+  auth: AuthIdentities;
+  /** Path of nats-server; default: findNatsServerBinary(). */
+  binary?: string;
+  logger?: Logger;
+  /** Bytes; default 1 MiB. */
+  maxPayload?: number;
+}
+
+export interface ExitInfo {
+  pid: number | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** true when the exit was asked for by stop(). */
+  expected: boolean;
+}
+
+export interface RestartInfo {
+  pid: number | undefined;
+  port: number;
+  /** Consecutive restart attempts it took (1 = first try). */
+  attempt: number;
+}
+
+export interface EmbeddedNatsEvents {
+  restarted: [RestartInfo];
+  exited: [ExitInfo];
+}
+
+const MISSING_HINT = 'install it with: sudo apt-get install -y nats-server (Debian/Ubuntu), version 2.9.10 or newer';
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+const START_TIMEOUT_MS = 15_000;
+const RELOAD_TIMEOUT_MS = 5_000;
+const STOP_KILL_AFTER_MS = 5_000;
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 5_000;
+/** A child that ran this long before dying resets the restart backoff. */
+const BACKOFF_RESET_AFTER_MS = 30_000;
+const RING_LINES = 50;
+
+function isExecutable(path: string): boolean {
+  try {
+    if (!statSync(path).isFile()) return false;
+    accessSync(path, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function missing(detail?: string): FerryError {
+  return new FerryError('FERRY_NATS_MISSING', detail ?? 'nats-server not found on PATH or in /usr/sbin', {
+    hint: MISSING_HINT,
+  });
+}
+
+export const NATS_SERVER_FALLBACK_DIRS: readonly string[] = ['/usr/sbin', '/usr/local/bin'];
+
+/**
+ * nats-server on PATH, then in /usr/sbin, then /usr/local/bin; FERRY_NATS_MISSING otherwise.
+ * The options exist for tests (default: process.env.PATH and NATS_SERVER_FALLBACK_DIRS).
+ */
+export function findNatsServerBinary(options: { path?: string; fallbackDirs?: readonly string[] } = {}): string {
+  const dirs = (options.path ?? process.env.PATH ?? '').split(delimiter).filter((d) => d.length > 0);
+  for (const dir of [...dirs, ...(options.fallbackDirs ?? NATS_SERVER_FALLBACK_DIRS)]) {
+    const candidate = join(dir, 'nats-server');
+    if (isExecutable(candidate)) return candidate;
+  }
+  throw missing();
+}
+
+/** Strings that go into the config quoted; refuse anything that would need escaping. */
+function quote(s: string, what: string): string {
+  if (/["\\\u0000-\u001f\u007f]/.test(s)) {
+    throw new FerryError('FERRY_INVALID_INPUT', `${what} must not contain quotes, backslashes or control characters`);
+  }
+  return `"${s}"`;
+}
+
+function validateOptions(opts: EmbeddedNatsOptions): void {
+  if (!opts.dataDir) throw new FerryError('FERRY_INVALID_INPUT', 'dataDir is required');
+  if (!/^[A-Za-z0-9.:-]+$|^\[[0-9A-Fa-f:.]+\]$/.test(opts.host)) {
+    throw new FerryError('FERRY_INVALID_INPUT', `invalid listen host ${JSON.stringify(opts.host)}`);
+  }
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
+    throw new FerryError('FERRY_INVALID_INPUT', `invalid port ${String(opts.port)}`);
+  }
+  const mp = opts.maxPayload;
+  if (mp !== undefined && (!Number.isInteger(mp) || mp < 1024 || mp > 64 * 1024 * 1024)) {
+    throw new FerryError('FERRY_INVALID_INPUT', `invalid maxPayload ${String(mp)}`);
+  }
+}
+
+function bareHost(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** Host:port as nats-server and URLs want it (IPv6 in brackets). */
+function hostPort(host: string, port: number): string {
+  const h = bareHost(host);
+  return h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`;
+}
+
+/** Where a local client should connect: wildcard listen addresses mean loopback. */
+function dialHost(host: string): string {
+  const h = bareHost(host);
+  if (h === '0.0.0.0' || h === '') return '127.0.0.1';
+  if (h === '::') return '::1';
+  return h;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function tcpProbe(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = tcpConnect({ host, port });
+    const done = (ok: boolean) => {
+      sock.removeAllListeners();
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+type LineWaiter = (line: string) => void;
+
+export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
+  private readonly opts: EmbeddedNatsOptions;
+  private readonly log: Logger | undefined;
+  private auth: AuthIdentities;
+  private child: ChildProcess | undefined;
+  private port: number;
+  private binary: string | undefined;
+  private readonly ring: string[] = [];
+  private readonly lineWaiters = new Set<LineWaiter>();
+  private running = false; // between a successful start() and stop()
+  private stopping: Promise<void> | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private backoffMs = BACKOFF_MIN_MS;
+  private restartAttempt = 0;
+  private childStartedAt = 0;
+  private reloadChain: Promise<void> = Promise.resolve();
+  private readonly onProcessExit = () => {
+    // Don't leave an orphaned server behind if the Node process exits without stop().
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+  };
+
+  constructor(opts: EmbeddedNatsOptions) {
+    super();
+    validateOptions(opts);
+    renderAuthConfig(opts.auth); // validate early; throws FERRY_INVALID_INPUT
+    this.opts = opts;
+    this.log = opts.logger;
+    this.auth = opts.auth;
+    this.port = opts.port;
+  }
+
+  get configPath(): string {
+    return join(this.opts.dataDir, 'nats.conf');
+  }
+
+  get url(): string {
+    return `nats://${hostPort(dialHost(this.opts.host), this.port)}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child && this.child.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
+  }
+
+  /** The last lines nats-server wrote (stdout and stderr), oldest first. */
+  recentOutput(): string[] {
+    return [...this.ring];
+  }
+
+  async start(): Promise<void> {
+    if (this.running) throw new FerryError('FERRY_CONFLICT', 'embedded nats-server is already running');
+    if (this.stopping) await this.stopping;
+    this.stopping = undefined;
+    this.binary = this.resolveBinary();
+    mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
+    mkdirSync(join(this.opts.dataDir, 'jetstream'), { recursive: true, mode: 0o700 });
+    this.writeConfig();
+    await this.launch();
+    if (this.stopping) {
+      // stop() was called while starting.
+      this.child?.kill('SIGTERM');
+      throw new FerryError('FERRY_NATS_FAILED', 'embedded nats-server was stopped while starting');
+    }
+    this.running = true;
+    process.on('exit', this.onProcessExit);
+    if (this.opts.port === 0) this.writeConfig(); // pin the discovered port for restarts
+    this.log?.info({ url: this.url, pid: this.pid }, 'nats-server started');
+  }
+
+  /** Rewrite the config with new identities and reload it (SIGHUP) without a restart. */
+  updateAuth(auth: AuthIdentities): Promise<void> {
+    try {
+      renderAuthConfig(auth); // validate before queueing: FERRY_INVALID_INPUT
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const run = async () => {
+      const previous = this.auth;
+      this.auth = auth;
+      this.writeConfig();
+      const child = this.child;
+      if (!this.running || !child || child.exitCode !== null || child.signalCode !== null) {
+        // Not running (or between restarts): the next launch reads the new config.
+        return;
+      }
+      try {
+        await this.reload(child);
+      } catch (err) {
+        this.auth = previous;
+        this.writeConfig();
+        throw err;
+      }
+      this.log?.info({ agents: auth.agents.length }, 'nats-server authorization reloaded');
+    };
+    const result = this.reloadChain.then(run, run);
+    this.reloadChain = result.catch(() => undefined);
+    return result;
+  }
+
+  /** SIGTERM, SIGKILL after 5 s; stops supervision. Idempotent. */
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.running = false;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    process.off('exit', this.onProcessExit);
+    const child = this.child;
+    this.stopping = (async () => {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        this.log?.warn({ pid: child.pid }, 'nats-server did not stop within 5s; killing it');
+        child.kill('SIGKILL');
+      }, STOP_KILL_AFTER_MS);
+      await exited;
+      clearTimeout(timer);
+      this.log?.info('nats-server stopped');
+    })();
+    return this.stopping;
+  }
+
+  // --- internals -----------------------------------------------------------------------
+
+  private resolveBinary(): string {
+    if (this.opts.binary === undefined) return findNatsServerBinary();
+    if (!isExecutable(this.opts.binary)) throw missing(`nats-server not found at ${this.opts.binary}`);
+    return this.opts.binary;
+  }
+
+  private renderConfig(): string {
+    const dir = this.opts.dataDir;
+    const listenPort = this.port === 0 ? -1 : this.port; // nats-server: 0 means 4222, -1 random
+    return [
+      '# Written by Ferry; rewritten on every start and authorization change. Do not edit.',
+      `server_name: ${quote('ferry', 'server name')}`,
+      `listen: ${quote(hostPort(this.opts.host, listenPort), 'listen address')}`,
+      `max_payload: ${this.opts.maxPayload ?? DEFAULT_MAX_PAYLOAD}`,
+      `ports_file_dir: ${quote(dir, 'dataDir')}`,
+      'jetstream {',
+      `  store_dir: ${quote(join(dir, 'jetstream'), 'dataDir')}`,
+      '}',
+      '',
+      renderAuthConfig(this.auth),
+    ].join('\n');
+  }
+
+  private writeConfig(): void {
+    const path = this.configPath;
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, this.renderConfig(), { mode: 0o600 });
+    renameSync(tmp, path);
+  }
+
+  private removeStalePortsFiles(): void {
+    try {
+      for (const f of readdirSync(this.opts.dataDir)) {
+        if (f.endsWith('.ports')) rmSync(join(this.opts.dataDir, f), { force: true });
+      }
+    } catch {
+      // directory vanished; launch will fail loudly
+    }
+  }
+
+  private readPortsFile(pid: number): number | undefined {
+    const file = readdirSync(this.opts.dataDir).find((f) => f.endsWith(`_${pid}.ports`));
+    if (!file) return undefined;
+    try {
+      const ports = JSON.parse(readFileSync(join(this.opts.dataDir, file), 'utf8')) as { nats?: string[] };
+      const first = ports.nats?.[0];
+      return first ? Number(new URL(first).port) : undefined;
+    } catch {
+      return undefined; // partially written
+    }
+  }
+
+  private pushLine(line: string): void {
+    if (line.length === 0) return;
+    this.ring.push(line);
+    if (this.ring.length > RING_LINES) this.ring.shift();
+    if (this.log) {
+      if (/\[(ERR|FTL)\]/.test(line)) this.log.error({ nats: line }, 'nats-server');
+      else if (/\[WRN\]/.test(line)) this.log.warn({ nats: line }, 'nats-server');
+      else this.log.debug({ nats: line }, 'nats-server');
+    }
+    for (const waiter of this.lineWaiters) waiter(line);
+  }
+
+  private captureOutput(stream: NodeJS.ReadableStream | null): void {
+    if (!stream) return;
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) this.pushLine(l.replace(/\r$/, ''));
+    });
+    stream.on('end', () => {
+      if (partial) this.pushLine(partial);
+      partial = '';
+    });
+  }
+
+  private lastErrorLine(): string | undefined {
+    const lines = this.ring.filter((l) => l.trim().length > 0);
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const line = lines[i];
+      if (line !== undefined && /\[(FTL|ERR)\]|error|nats-server:/i.test(line)) return line;
+    }
+    return lines.at(-1);
+  }
+
+  /** Spawn the child and wait until it accepts connections. */
+  private async launch(): Promise<void> {
+    const binary = this.binary;
+    if (!binary) throw new FerryError('FERRY_INTERNAL', 'launch() before the binary was resolved');
+    this.removeStalePortsFiles();
+    const child = spawn(binary, ['-c', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.childStartedAt = Date.now();
+    this.captureOutput(child.stdout);
+    this.captureOutput(child.stderr);
+
+    let spawnError: Error | undefined;
+    let exitedEarly = false;
+    child.once('error', (err) => {
+      spawnError = err;
+    });
+    child.once('exit', (code, signal) => {
+      exitedEarly = true;
+      this.onChildExit(child, code, signal);
+    });
+
+    const failed = (why: string) => {
+      const last = this.lastErrorLine();
+      return new FerryError('FERRY_NATS_FAILED', `nats-server ${why}${last ? `: ${last}` : ''}`, {
+        hint: `configuration: ${this.configPath}`,
+      });
+    };
+
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (spawnError) {
+        const code = (spawnError as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'EACCES') throw missing(`cannot run ${binary}: ${spawnError.message}`);
+        throw new FerryError('FERRY_NATS_FAILED', `cannot start ${binary}: ${spawnError.message}`, { cause: spawnError });
+      }
+      if (exitedEarly) {
+        await sleep(20); // let the last output lines arrive
+        throw failed(`exited at start (code ${String(child.exitCode)}, signal ${String(child.signalCode)})`);
+      }
+      const port = child.pid === undefined ? undefined : this.readPortsFile(child.pid);
+      if (port && (await tcpProbe(dialHost(this.opts.host), port))) {
+        if (this.child !== child || exitedEarly) continue; // raced with an exit; re-check
+        this.port = port;
+        return;
+      }
+      await sleep(25);
+    }
+    child.kill('SIGKILL');
+    throw new FerryError('FERRY_TIMEOUT', `nats-server did not accept connections within ${START_TIMEOUT_MS / 1000}s`, {
+      hint: this.lastErrorLine() ?? `see ${this.configPath}`,
+    });
+  }
+
+  private onChildExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    const expected = this.stopping !== undefined;
+    this.emit('exited', { pid: child.pid, code, signal, expected });
+    // Not yet running (first start: start() rejects instead), stopping, or an old child.
+    if (!this.running || expected || this.child !== child) return;
+    // Unexpected death of a running server: supervise.
+    const ranMs = Date.now() - this.childStartedAt;
+    if (ranMs >= BACKOFF_RESET_AFTER_MS) {
+      this.backoffMs = BACKOFF_MIN_MS;
+      this.restartAttempt = 0;
+    }
+    this.log?.error(
+      { pid: child.pid, code, signal, last: this.lastErrorLine(), restartInMs: this.backoffMs },
+      'nats-server exited unexpectedly; restarting',
+    );
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    if (!this.running || this.restartTimer) return;
+    const wait = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    this.restartAttempt += 1;
+    const attempt = this.restartAttempt;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (!this.running) return;
+      this.launch().then(
+        () => {
+          if (!this.running) {
+            // stop() was called while we were starting: take this child down too.
+            this.child?.kill('SIGTERM');
+            return;
+          }
+          this.log?.warn({ pid: this.pid, port: this.port, attempt }, 'nats-server restarted');
+          this.emit('restarted', { pid: this.pid, port: this.port, attempt });
+        },
+        (err: unknown) => {
+          this.log?.error({ err, attempt }, 'nats-server restart failed');
+          // An early exit already went through onChildExit (not expected → scheduleRestart).
+          // A timeout or spawn error did not: schedule the next try here.
+          if (this.running && !this.restartTimer) this.scheduleRestart();
+        },
+      );
+    }, wait);
+  }
+
+  private reload(child: ChildProcess): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.lineWaiters.delete(waiter);
+        child.off('exit', onExit);
+      };
+      const waiter: LineWaiter = (line) => {
+        if (line.includes('Reloaded server configuration')) {
+          cleanup();
+          resolve();
+        } else if (line.includes('Failed to reload server configuration')) {
+          cleanup();
+          reject(new FerryError('FERRY_NATS_FAILED', `nats-server rejected the new configuration: ${line}`));
+        }
+      };
+      const onExit = () => {
+        cleanup();
+        // The supervisor restarts it with the config already on disk.
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new FerryError('FERRY_TIMEOUT', `nats-server did not confirm the configuration reload within ${RELOAD_TIMEOUT_MS / 1000}s`));
+      }, RELOAD_TIMEOUT_MS);
+      this.lineWaiters.add(waiter);
+      child.once('exit', onExit);
+      child.kill('SIGHUP');
+    });
+  }
+}

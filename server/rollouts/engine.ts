@@ -1,0 +1,208 @@
+// The rollout engine: a reconciler. Each tick reads the stored state of every active rollout and
+// moves it one step on (start a wave, time out hosts, judge a wave, halt, roll back, complete).
+// Every step is written to SQLite before it takes effect, so a tick is safe to repeat and a
+// restarted server continues where it stopped without re-sending finished work.
+import type { Logger } from 'pino';
+import { TERMINAL_HOST_STATES, type DesiredPackage, type HostState, type StatusReport } from '../../shared/protocol/messages.js';
+import type { DesiredChange, DesiredStatePublisher } from '../desired/publisher.js';
+import type { DmlService } from '../dml/service.js';
+import type { ReleaseStore } from '../releases/store.js';
+import { allowedFailures } from './plan.js';
+import type { HostRow, RolloutRow, RolloutStore } from './store.js';
+
+const IN_FLIGHT: HostState[] = ['sent', 'downloading', 'installing', 'verifying'];
+const FAILED: HostState[] = ['failed', 'rolled-back'];
+export const ROLLBACK_SUFFIX = ':rollback';
+
+export class RolloutEngine {
+  private ticking: Promise<void> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly store: RolloutStore,
+    private readonly releases: ReleaseStore,
+    private readonly dml: DmlService,
+    private readonly desired: DesiredStatePublisher,
+    private readonly log: Logger,
+  ) {}
+
+  /** Run one reconcile pass; concurrent calls coalesce into one extra pass. */
+  tick(): Promise<void> {
+    if (this.ticking) {
+      this.again = true;
+      return this.ticking;
+    }
+    this.ticking = (async () => {
+      do {
+        this.again = false;
+        for (const rollout of this.store.active()) {
+          try {
+            await this.reconcile(rollout);
+          } catch (err) {
+            this.log.error({ err, rollout: rollout.id }, 'reconcile failed; will retry on the next tick');
+          }
+        }
+        for (const rollout of this.store.rollingBack()) await this.finishRollback(rollout);
+      } while (this.again);
+    })().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  /** Apply an agent's status report to the rollout it belongs to. Returns true if it moved anything. */
+  applyReport(report: StatusReport): boolean {
+    const isRollback = report.operation.endsWith(ROLLBACK_SUFFIX);
+    const id = isRollback ? report.operation.slice(0, -ROLLBACK_SUFFIX.length) : report.operation;
+    const host = this.store.host(id, report.agent);
+    if (!host) return false;
+    const now = Date.now();
+    if (isRollback) {
+      if (host.rollback !== 'sent' || !TERMINAL_HOST_STATES.includes(report.state)) return false;
+      const ok = report.state !== 'failed';
+      this.store.transaction(() => {
+        this.store.setHost(id, report.agent, ok ? 'rolled-back' : 'failed', { finishedAt: now, error: ok ? host.error : `rollback failed: ${report.error ?? 'unknown error'}` });
+        this.store.setRollbackMark(id, report.agent, 'done');
+      });
+      return true;
+    }
+    if (host.rollback !== 'none' || host.state === report.state) return false;
+    const wasTerminal = TERMINAL_HOST_STATES.includes(host.state);
+    // Late progress after a final state is ignored; a failure after success (health check
+    // during soak) is not: it counts against the wave.
+    if (wasTerminal && !(host.state === 'succeeded' && FAILED.includes(report.state))) return false;
+    if (host.state === 'pending') return false; // not sent by this rollout yet (stale desired state)
+    const terminal = TERMINAL_HOST_STATES.includes(report.state);
+    this.store.setHost(id, report.agent, report.state, {
+      ...(report.error !== undefined ? { error: report.error } : {}),
+      ...(terminal ? { finishedAt: now } : {}),
+    });
+    return true;
+  }
+
+  private async reconcile(rollout: RolloutRow): Promise<void> {
+    if (rollout.state !== 'running') return;
+    const now = Date.now();
+    for (const h of this.store.overdueHosts(rollout.id, now - rollout.options.hostTimeoutMs)) {
+      this.store.setHost(rollout.id, h.agent, 'failed', { error: `did not finish within ${Math.round(rollout.options.hostTimeoutMs / 1000)}s`, finishedAt: now });
+    }
+    const counts = this.store.countsByWave(rollout.id);
+    const waves = this.store.waves(rollout.id);
+    for (const wave of waves) {
+      if (wave.state === 'pending') break;
+      const c = counts.get(wave.index) ?? {};
+      const failures = FAILED.reduce((n, s) => n + (c[s] ?? 0), 0);
+      const allowed = allowedFailures(rollout.options.maxFailures, wave.size);
+      if (failures > allowed && wave.state !== 'failed') {
+        await this.halt(rollout, wave.index, `wave ${wave.index + 1}: ${failures} host(s) failed, ${allowed} allowed`);
+        return;
+      }
+    }
+    for (const wave of waves) {
+      if (wave.state === 'completed') continue;
+      if (wave.state === 'pending') {
+        await this.startWave(rollout, wave.index);
+        return;
+      }
+      const c = counts.get(wave.index) ?? {};
+      const open = ['pending', ...IN_FLIGHT].reduce((n, s) => n + (c[s as HostState] ?? 0), 0);
+      if (wave.state === 'running' && open === 0) {
+        if (rollout.options.soakMs > 0) {
+          this.store.setWave(rollout.id, wave.index, 'soaking', { soakUntil: now + rollout.options.soakMs });
+          this.store.addEvent(rollout.id, 'engine', 'wave-soaking', `wave ${wave.index + 1}`);
+          return;
+        }
+        this.completeWave(rollout, wave.index);
+        continue;
+      }
+      if (wave.state === 'soaking' && wave.soakUntil !== null && now >= wave.soakUntil) {
+        this.completeWave(rollout, wave.index);
+        continue;
+      }
+      return;
+    }
+    this.store.setState(rollout.id, 'completed', { endedAt: now });
+    this.store.addEvent(rollout.id, 'engine', 'completed');
+    this.log.info({ rollout: rollout.id }, 'rollout completed');
+  }
+
+  private completeWave(rollout: RolloutRow, index: number): void {
+    this.store.setWave(rollout.id, index, 'completed', { endedAt: Date.now() });
+    this.store.addEvent(rollout.id, 'engine', 'wave-completed', `wave ${index + 1}`);
+  }
+
+  private async startWave(rollout: RolloutRow, index: number): Promise<void> {
+    const release = this.releases.require(rollout.release);
+    const set: DesiredPackage[] = release.packages.map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false }));
+    const hosts = this.store.hosts(rollout.id, index).filter((h) => h.state === 'pending');
+    const now = Date.now();
+    // Mark first (the intent is durable), then publish: a crash in between re-publishes the
+    // same desired state on restart, which agents treat as a no-op.
+    this.store.transaction(() => {
+      this.store.setWave(rollout.id, index, 'running', { startedAt: now });
+      for (const h of hosts) this.store.setHost(rollout.id, h.agent, 'sent', { sentAt: now });
+      this.store.addEvent(rollout.id, 'engine', 'wave-started', `wave ${index + 1}: ${hosts.length} host(s)`);
+    });
+    await this.desired.publish(hosts.map((h) => ({ agent: h.agent, operation: rollout.id, set, remove: [] })));
+    this.log.info({ rollout: rollout.id, wave: index + 1, hosts: hosts.length }, 'wave started');
+  }
+
+  /** Stop sending installs; with --on-failure rollback, also restore every changed host. */
+  async halt(rollout: RolloutRow, waveIndex: number | null, reason: string, actor = 'engine', forceRollback = false): Promise<void> {
+    const now = Date.now();
+    this.store.transaction(() => {
+      if (waveIndex !== null) this.store.setWave(rollout.id, waveIndex, 'failed', { endedAt: now });
+      this.store.setState(rollout.id, 'halted', { reason });
+      this.store.addEvent(rollout.id, actor, 'halted', reason);
+    });
+    this.log.warn({ rollout: rollout.id, reason }, 'rollout halted');
+    if (forceRollback || rollout.options.onFailure === 'rollback') await this.rollBack(rollout, actor);
+    else this.store.setState(rollout.id, 'halted', { endedAt: now });
+  }
+
+  /** Send every host this rollout changed back to the versions it had before. */
+  async rollBack(rollout: RolloutRow, actor: string): Promise<void> {
+    const release = this.releases.require(rollout.release);
+    const changed = this.store.hosts(rollout.id).filter((h) => h.rollback === 'none' && (h.state === 'succeeded' || IN_FLIGHT.includes(h.state)));
+    const changes: DesiredChange[] = [];
+    this.store.transaction(() => {
+      for (const h of changed) {
+        const change = this.rollbackChange(rollout.id, h, release.packages.map((p) => p.name));
+        if (typeof change === 'string') {
+          this.store.setHost(rollout.id, h.agent, 'failed', { error: change });
+          continue;
+        }
+        this.store.setRollbackMark(rollout.id, h.agent, 'sent');
+        changes.push(change);
+      }
+      this.store.addEvent(rollout.id, actor, 'rollback-started', `${changes.length} host(s)`);
+    });
+    await this.desired.publish(changes);
+    await this.finishRollback(this.store.get(rollout.id)!);
+  }
+
+  private rollbackChange(id: string, h: HostRow, packages: string[]): DesiredChange | string {
+    const set: DesiredPackage[] = [];
+    const remove: string[] = [];
+    for (const name of packages) {
+      const from = h.fromVersions[name];
+      if (from === undefined) {
+        remove.push(name);
+        continue;
+      }
+      const pkg = this.dml.get(name, from);
+      if (!pkg) return `cannot roll back: ${name}@${from} is not in the DML`;
+      set.push({ name, version: from, record: pkg.record, rollback: true });
+    }
+    return { agent: h.agent, operation: id + ROLLBACK_SUFFIX, set, remove };
+  }
+
+  /** A halted rollout whose rollbacks have all reported ends as rolled-back. */
+  private async finishRollback(rollout: RolloutRow): Promise<void> {
+    if (rollout.state !== 'halted' || rollout.endedAt !== null) return;
+    if (this.store.pendingRollbacks(rollout.id) > 0) return;
+    this.store.setState(rollout.id, 'rolled-back', { endedAt: Date.now() });
+    this.store.addEvent(rollout.id, 'engine', 'rolled-back');
+    this.log.info({ rollout: rollout.id }, 'rollout rolled back');
+  }
+}

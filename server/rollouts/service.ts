@@ -1,0 +1,169 @@
+// Rollout use cases behind the admin API: plan and start, operator actions, status documents.
+import { randomBytes } from 'node:crypto';
+import { FerryError } from '../../shared/errors.js';
+import { parseSelector } from '../../shared/selectors.js';
+import { TERMINAL_HOST_STATES } from '../../shared/protocol/messages.js';
+import type { ApiRequestParsed } from '../../shared/protocol/api.js';
+import type { CmdbStore } from '../cmdb/store.js';
+import type { DmlService } from '../dml/service.js';
+import type { ReleaseStore } from '../releases/store.js';
+import { planRollout, planWaves, type PlanHost } from './plan.js';
+import type { RolloutEngine } from './engine.js';
+import type { RolloutRow, RolloutStore } from './store.js';
+
+export interface RolloutStatusDoc {
+  id: string;
+  release: string;
+  strategy: string;
+  state: string;
+  target: string;
+  reason?: string;
+  createdAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  options: RolloutRow['options'];
+  counts: Record<string, number>;
+  waves: { index: number; state: string; hosts: number; succeeded: number; failed: number; pending: number; startedAt?: string; endedAt?: string; soakUntil?: string }[];
+  hosts: { agent: string; hostname: string; wave: number | null; state: string; error?: string; reason?: string }[];
+}
+
+export class RolloutService {
+  constructor(
+    private readonly store: RolloutStore,
+    private readonly engine: RolloutEngine,
+    private readonly releases: ReleaseStore,
+    private readonly dml: DmlService,
+    private readonly cmdb: CmdbStore,
+    private readonly isOnline: (lastSeen: number | null) => boolean,
+  ) {}
+
+  async start(req: ApiRequestParsed<'rollout.start'>): Promise<unknown> {
+    const release = this.releases.require(req.release);
+    const packages = release.packages.map((p) => {
+      const pkg = this.dml.require(p.name, p.version);
+      if (pkg.state === 'retired') throw new FerryError('FERRY_CONFLICT', `${p.name}@${p.version} is retired and cannot be deployed`);
+      return { name: p.name, version: p.version, requires: pkg.manifest.requires };
+    });
+    const waves = req.strategy === 'big-bang' ? ['100%'] : (req.waves ?? ['1', '10%', '50%', '100%']);
+    if (req.strategy === 'big-bang' && req.waves) throw new FerryError('FERRY_USAGE', '--waves applies only to --strategy phased');
+    planWaves(1, waves); // validate the wave list even for an empty fleet
+    const installed = this.cmdb.allInstalled();
+    const fleet: PlanHost[] = this.cmdb.listAgents().map((a) => ({
+      id: a.id,
+      hostname: a.hostname,
+      facts: a.facts,
+      tags: a.tags,
+      online: this.isOnline(a.lastSeen),
+      installed: installed.get(a.id) ?? {},
+    }));
+    const selector = parseSelector(req.target);
+    const plan = planRollout(fleet, packages, { selector, waves, includeOffline: req.includeOffline });
+    const options = { waves, soakMs: req.soakMs, maxFailures: req.maxFailures, onFailure: req.onFailure, hostTimeoutMs: req.hostTimeoutMs, includeOffline: req.includeOffline };
+    if (req.dryRun) {
+      return { dryRun: true, release: release.name, strategy: req.strategy, target: selector.text, options, waves: plan.waveSizes.map((size, index) => ({ index, hosts: size })), hosts: plan.hosts };
+    }
+    const id = `r-${randomBytes(4).toString('hex')}`;
+    const now = Date.now();
+    this.store.insertRollout(
+      { id, release: release.name, strategy: req.strategy, state: 'running', target: selector.text, options, createdAt: now, actor: req.actor },
+      plan.waveSizes,
+      plan.hosts.map((h) => ({ agent: h.agent, wave: h.wave ?? -1, state: h.wave === null ? 'skipped' : 'pending', fromVersions: h.fromVersions, reason: h.reason })),
+    );
+    this.store.setState(id, 'running', { startedAt: now });
+    await this.engine.tick();
+    return this.status(id);
+  }
+
+  async act(req: ApiRequestParsed<'rollout.action'>): Promise<RolloutStatusDoc> {
+    const rollout = this.require(req.id);
+    const refuse = (why: string) => new FerryError('FERRY_CONFLICT', `cannot ${req.action} rollout ${rollout.id}: ${why}`);
+    switch (req.action) {
+      case 'pause':
+        if (!['running', 'waiting', 'planned'].includes(rollout.state)) throw refuse(`it is ${rollout.state}`);
+        this.store.setState(rollout.id, 'paused');
+        break;
+      case 'resume':
+        if (rollout.state !== 'paused') throw refuse(`it is ${rollout.state}, not paused`);
+        this.store.setState(rollout.id, 'running');
+        break;
+      case 'abort':
+        if (!['running', 'waiting', 'planned', 'paused'].includes(rollout.state)) throw refuse(`it is already ${rollout.state}`);
+        this.store.setState(rollout.id, 'aborted', { endedAt: Date.now(), reason: `aborted by ${req.actor}` });
+        break;
+      case 'rollback':
+        if (rollout.state === 'rolled-back') throw refuse('it is already rolled back');
+        if (['running', 'waiting', 'planned', 'paused'].includes(rollout.state)) {
+          await this.engine.halt(rollout, null, `rollback requested by ${req.actor}`, req.actor, true);
+        } else {
+          this.store.reopenForRollback(rollout.id, `rollback requested by ${req.actor}`);
+          await this.engine.rollBack(this.store.get(rollout.id)!, req.actor);
+        }
+        break;
+    }
+    this.store.addEvent(rollout.id, req.actor, req.action);
+    await this.engine.tick();
+    return this.status(rollout.id);
+  }
+
+  status(id?: string): RolloutStatusDoc {
+    const rollout = this.require(id ?? this.store.latestId());
+    const hostnames = new Map(this.cmdb.listAgents(true).map((a) => [a.id, a.hostname]));
+    const hosts = this.store.hosts(rollout.id);
+    const counts: Record<string, number> = {};
+    for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
+    const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : undefined);
+    return {
+      id: rollout.id,
+      release: rollout.release,
+      strategy: rollout.strategy,
+      state: rollout.state,
+      target: rollout.target,
+      ...(rollout.reason ? { reason: rollout.reason } : {}),
+      createdAt: iso(rollout.createdAt)!,
+      ...(rollout.startedAt ? { startedAt: iso(rollout.startedAt)! } : {}),
+      ...(rollout.endedAt ? { endedAt: iso(rollout.endedAt)! } : {}),
+      options: rollout.options,
+      counts,
+      waves: this.store.waves(rollout.id).map((w) => {
+        const inWave = hosts.filter((h) => h.wave === w.index);
+        return {
+          index: w.index,
+          state: w.state,
+          hosts: inWave.length,
+          succeeded: inWave.filter((h) => h.state === 'succeeded').length,
+          failed: inWave.filter((h) => h.state === 'failed' || h.state === 'rolled-back').length,
+          pending: inWave.filter((h) => !TERMINAL_HOST_STATES.includes(h.state)).length,
+          ...(w.startedAt ? { startedAt: iso(w.startedAt)! } : {}),
+          ...(w.endedAt ? { endedAt: iso(w.endedAt)! } : {}),
+          ...(w.soakUntil ? { soakUntil: iso(w.soakUntil)! } : {}),
+        };
+      }),
+      hosts: hosts.map((h) => ({
+        agent: h.agent,
+        hostname: hostnames.get(h.agent) ?? h.agent,
+        wave: h.wave < 0 ? null : h.wave,
+        state: h.state,
+        ...(h.error ? { error: h.error } : {}),
+        ...(h.reason && h.state === 'skipped' ? { reason: h.reason } : {}),
+      })),
+    };
+  }
+
+  list(): { id: string; release: string; strategy: string; state: string; target: string; createdAt: string; hosts: number }[] {
+    return this.store.list().map((r) => ({
+      id: r.id,
+      release: r.release,
+      strategy: r.strategy,
+      state: r.state,
+      target: r.target,
+      createdAt: new Date(r.createdAt).toISOString(),
+      hosts: Object.values(Object.fromEntries(this.store.countsByWave(r.id))).reduce((n, c) => n + Object.values(c).reduce((a, b) => a + (b ?? 0), 0), 0),
+    }));
+  }
+
+  private require(id: string | undefined): RolloutRow {
+    const rollout = id ? this.store.get(id) : undefined;
+    if (!rollout) throw new FerryError('FERRY_NOT_FOUND', id ? `rollout ${id} does not exist` : 'there are no rollouts yet', { hint: 'see: ferry rollout list' });
+    return rollout;
+  }
+}

@@ -1,0 +1,244 @@
+// Persistence of rollouts, their waves and hosts, and their event timeline. The engine reads
+// and moves state only through this module, so every step is in SQLite before it takes effect.
+import type { Db } from '../db/open.js';
+import type { HostState } from '../../shared/protocol/messages.js';
+import type { RolloutState, WaveState } from '../../shared/protocol/api.js';
+
+export interface RolloutOptions {
+  waves: string[];
+  soakMs: number;
+  maxFailures: string;
+  onFailure: 'halt' | 'rollback';
+  hostTimeoutMs: number;
+  includeOffline: boolean;
+}
+
+export interface RolloutRow {
+  id: string;
+  release: string;
+  strategy: 'big-bang' | 'phased';
+  state: RolloutState;
+  target: string;
+  options: RolloutOptions;
+  createdAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  actor: string;
+  reason: string | null;
+}
+
+export interface WaveRow {
+  index: number;
+  state: WaveState;
+  size: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  soakUntil: number | null;
+}
+
+export interface HostRow {
+  agent: string;
+  wave: number;
+  state: HostState;
+  fromVersions: Record<string, string>;
+  reason: string | null;
+  error: string | null;
+  sentAt: number | null;
+  finishedAt: number | null;
+  rollback: RollbackMark;
+}
+
+/** Where a host is in a fleet rollback of this rollout. */
+export type RollbackMark = 'none' | 'sent' | 'done';
+
+export const ACTIVE_ROLLOUT_STATES: RolloutState[] = ['planned', 'waiting', 'running', 'paused'];
+
+export class RolloutStore {
+  constructor(private readonly db: Db) {}
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  insertRollout(r: Omit<RolloutRow, 'startedAt' | 'endedAt' | 'reason'>, waveSizes: number[], hosts: Pick<HostRow, 'agent' | 'wave' | 'state' | 'fromVersions' | 'reason'>[]): void {
+    this.transaction(() => {
+      this.db
+        .prepare('INSERT INTO rollouts (id, release, strategy, state, options, target, created_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(r.id, r.release, r.strategy, r.state, JSON.stringify(r.options), r.target, r.createdAt, r.actor);
+      const wave = this.db.prepare("INSERT INTO waves (rollout_id, idx, state, size) VALUES (?, ?, 'pending', ?)");
+      waveSizes.forEach((size, i) => wave.run(r.id, i, size));
+      const host = this.db.prepare('INSERT INTO rollout_hosts (rollout_id, agent_id, wave, state, from_versions, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      for (const h of hosts) host.run(r.id, h.agent, h.wave, h.state, JSON.stringify(h.fromVersions), h.reason, r.createdAt);
+      this.addEvent(r.id, r.actor, 'created', `${hosts.length} hosts in ${waveSizes.length} waves`);
+    });
+  }
+
+  get(id: string): RolloutRow | undefined {
+    const row = this.db.prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as RawRollout | undefined;
+    return row && toRollout(row);
+  }
+
+  latestId(): string | undefined {
+    return (this.db.prepare('SELECT id FROM rollouts ORDER BY created_at DESC, rowid DESC LIMIT 1').get() as { id: string } | undefined)?.id;
+  }
+
+  list(): RolloutRow[] {
+    return (this.db.prepare('SELECT * FROM rollouts ORDER BY created_at DESC, rowid DESC').all() as RawRollout[]).map(toRollout);
+  }
+
+  active(): RolloutRow[] {
+    const marks = ACTIVE_ROLLOUT_STATES.map(() => '?').join(',');
+    return (this.db.prepare(`SELECT * FROM rollouts WHERE state IN (${marks}) ORDER BY created_at`).all(...ACTIVE_ROLLOUT_STATES) as RawRollout[]).map(toRollout);
+  }
+
+  setState(id: string, state: RolloutState, fields: { startedAt?: number; endedAt?: number; reason?: string } = {}): void {
+    this.db
+      .prepare('UPDATE rollouts SET state = ?, started_at = coalesce(?, started_at), ended_at = coalesce(?, ended_at), reason = coalesce(?, reason) WHERE id = ?')
+      .run(state, fields.startedAt ?? null, fields.endedAt ?? null, fields.reason ?? null, id);
+  }
+
+  /** A finished rollout becomes halted again while its fleet rollback runs. */
+  reopenForRollback(id: string, reason: string): void {
+    this.db.prepare("UPDATE rollouts SET state = 'halted', ended_at = NULL, reason = ? WHERE id = ?").run(reason, id);
+  }
+
+  /** Halted rollouts whose fleet rollback has not finished. */
+  rollingBack(): RolloutRow[] {
+    return (this.db.prepare("SELECT * FROM rollouts WHERE state = 'halted' AND ended_at IS NULL").all() as RawRollout[]).map(toRollout);
+  }
+
+  waves(id: string): WaveRow[] {
+    return (
+      this.db.prepare('SELECT idx, state, size, started_at, ended_at, soak_until FROM waves WHERE rollout_id = ? ORDER BY idx').all(id) as {
+        idx: number;
+        state: WaveState;
+        size: number;
+        started_at: number | null;
+        ended_at: number | null;
+        soak_until: number | null;
+      }[]
+    ).map((w) => ({ index: w.idx, state: w.state, size: w.size, startedAt: w.started_at, endedAt: w.ended_at, soakUntil: w.soak_until }));
+  }
+
+  setWave(id: string, index: number, state: WaveState, fields: { startedAt?: number; endedAt?: number; soakUntil?: number } = {}): void {
+    this.db
+      .prepare('UPDATE waves SET state = ?, started_at = coalesce(?, started_at), ended_at = coalesce(?, ended_at), soak_until = coalesce(?, soak_until) WHERE rollout_id = ? AND idx = ?')
+      .run(state, fields.startedAt ?? null, fields.endedAt ?? null, fields.soakUntil ?? null, id, index);
+  }
+
+  hosts(id: string, wave?: number): HostRow[] {
+    const rows = (
+      wave === undefined
+        ? this.db.prepare('SELECT * FROM rollout_hosts WHERE rollout_id = ? ORDER BY wave, agent_id').all(id)
+        : this.db.prepare('SELECT * FROM rollout_hosts WHERE rollout_id = ? AND wave = ? ORDER BY agent_id').all(id, wave)
+    ) as RawHost[];
+    return rows.map(toHost);
+  }
+
+  host(id: string, agent: string): HostRow | undefined {
+    const row = this.db.prepare('SELECT * FROM rollout_hosts WHERE rollout_id = ? AND agent_id = ?').get(id, agent) as RawHost | undefined;
+    return row && toHost(row);
+  }
+
+  setHost(id: string, agent: string, state: HostState, fields: { error?: string | null; sentAt?: number; finishedAt?: number } = {}): void {
+    this.db
+      .prepare(
+        'UPDATE rollout_hosts SET state = ?, error = CASE WHEN ? THEN ? ELSE error END, sent_at = coalesce(?, sent_at), finished_at = coalesce(?, finished_at), updated_at = ? WHERE rollout_id = ? AND agent_id = ?',
+      )
+      .run(state, fields.error !== undefined ? 1 : 0, fields.error ?? null, fields.sentAt ?? null, fields.finishedAt ?? null, Date.now(), id, agent);
+  }
+
+  setRollbackMark(id: string, agent: string, mark: RollbackMark): void {
+    this.db.prepare('UPDATE rollout_hosts SET rollback = ?, updated_at = ? WHERE rollout_id = ? AND agent_id = ?').run(mark, Date.now(), id, agent);
+  }
+
+  /** Host counts per wave and state, for every wave of a rollout, in one query. */
+  countsByWave(id: string): Map<number, Partial<Record<HostState, number>>> {
+    const rows = this.db.prepare('SELECT wave, state, count(*) AS n FROM rollout_hosts WHERE rollout_id = ? GROUP BY wave, state').all(id) as { wave: number; state: HostState; n: number }[];
+    const out = new Map<number, Partial<Record<HostState, number>>>();
+    for (const r of rows) out.set(r.wave, { ...out.get(r.wave), [r.state]: r.n });
+    return out;
+  }
+
+  pendingRollbacks(id: string): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM rollout_hosts WHERE rollout_id = ? AND rollback = 'sent'").get(id) as { n: number }).n;
+  }
+
+  /** Hosts still in flight whose time is up. */
+  overdueHosts(id: string, sentBefore: number): HostRow[] {
+    return (
+      this.db
+        .prepare("SELECT * FROM rollout_hosts WHERE rollout_id = ? AND state IN ('sent','downloading','installing','verifying') AND sent_at < ?")
+        .all(id, sentBefore) as RawHost[]
+    ).map(toHost);
+  }
+
+  addEvent(id: string, actor: string, action: string, detail?: string): void {
+    this.db.prepare('INSERT INTO rollout_events (rollout_id, ts, actor, action, detail) VALUES (?, ?, ?, ?, ?)').run(id, Date.now(), actor, action, detail ?? null);
+  }
+
+  events(id: string): { ts: number; actor: string; action: string; detail: string | null }[] {
+    return this.db.prepare('SELECT ts, actor, action, detail FROM rollout_events WHERE rollout_id = ? ORDER BY id').all(id) as {
+      ts: number;
+      actor: string;
+      action: string;
+      detail: string | null;
+    }[];
+  }
+}
+
+interface RawRollout {
+  id: string;
+  release: string;
+  strategy: 'big-bang' | 'phased';
+  state: RolloutState;
+  options: string;
+  target: string;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  actor: string;
+  reason: string | null;
+}
+
+interface RawHost {
+  agent_id: string;
+  wave: number;
+  state: HostState;
+  from_versions: string;
+  reason: string | null;
+  error: string | null;
+  sent_at: number | null;
+  finished_at: number | null;
+  rollback: RollbackMark;
+}
+
+function toRollout(r: RawRollout): RolloutRow {
+  return {
+    id: r.id,
+    release: r.release,
+    strategy: r.strategy,
+    state: r.state,
+    target: r.target,
+    options: JSON.parse(r.options) as RolloutOptions,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    actor: r.actor,
+    reason: r.reason,
+  };
+}
+
+function toHost(r: RawHost): HostRow {
+  return {
+    agent: r.agent_id,
+    wave: r.wave,
+    state: r.state,
+    fromVersions: JSON.parse(r.from_versions) as Record<string, string>,
+    reason: r.reason,
+    error: r.error,
+    sentAt: r.sent_at,
+    finishedAt: r.finished_at,
+    rollback: r.rollback,
+  };
+}

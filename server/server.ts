@@ -1,0 +1,143 @@
+// The distribution server: wires the database, NATS (embedded or external), the DML, the CMDB,
+// enrolment, report ingestion, the admin API and the rollout engine, and runs them until stopped.
+import { fromSeed } from '@nats-io/nkeys';
+import { rmSync, writeFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { keyFingerprint } from '../shared/crypto/sign.js';
+import { FerryError } from '../shared/errors.js';
+import { connectNats, readSeedFile, type NatsConnection } from '../shared/nats/connect.js';
+import { createHandlers } from './api/handlers.js';
+import { ApiRouter } from './api/router.js';
+import { ReportIngest } from './cmdb/ingest.js';
+import { CmdbStore } from './cmdb/store.js';
+import { dataPaths, type DataPaths, type RuntimeInfo } from './config.js';
+import { openDatabase, type Db } from './db/open.js';
+import { DesiredStatePublisher } from './desired/publisher.js';
+import { DmlService } from './dml/service.js';
+import { EnrollService } from './enroll/service.js';
+import { assertInitialized, loadSigningKey } from './init.js';
+import { renderAuthConfig, type AuthIdentities } from './nats/auth-config.js';
+import { EmbeddedNats } from './nats/embedded.js';
+import { ReleaseStore } from './releases/store.js';
+import { RolloutEngine } from './rollouts/engine.js';
+import { RolloutService } from './rollouts/service.js';
+import { RolloutStore } from './rollouts/store.js';
+
+export interface ServerOptions {
+  dataDir: string;
+  /** HOST:PORT for the embedded nats-server (port 0: random) */
+  listen: string;
+  /** use an existing NATS server instead of the embedded one */
+  natsUrl?: string;
+  logger: Logger;
+  /** a host is online if it reported within this time */
+  offlineAfterMs?: number;
+  tickMs?: number;
+}
+
+export class FerryServer {
+  private readonly paths: DataPaths;
+  private db?: Db;
+  private nats?: EmbeddedNats;
+  private nc?: NatsConnection;
+  private stops: (() => Promise<void> | void)[] = [];
+  private url = '';
+
+  constructor(private readonly opts: ServerOptions) {
+    this.paths = dataPaths(opts.dataDir);
+  }
+
+  get natsUrl(): string {
+    return this.url;
+  }
+
+  async start(): Promise<void> {
+    const log = this.opts.logger;
+    assertInitialized(this.paths);
+    const db = (this.db = openDatabase(this.paths.db));
+    const signingKey = loadSigningKey(this.paths);
+    const seeds = { server: readSeedFile(this.paths.serverSeed), admin: readSeedFile(this.paths.adminSeed), enroll: readSeedFile(this.paths.enrollSeed) };
+    const cmdb = new CmdbStore(db);
+    const identities = (): AuthIdentities => ({
+      serverNkey: publicKeyOf(seeds.server),
+      adminNkey: publicKeyOf(seeds.admin),
+      enrollNkey: publicKeyOf(seeds.enroll),
+      agents: cmdb.activeIdentities(),
+    });
+
+    let syncAuth: () => Promise<void>;
+    if (this.opts.natsUrl) {
+      this.url = this.opts.natsUrl;
+      // An external NATS is configured by its operator: we write the accounts block for them to include.
+      syncAuth = async () => {
+        writeFileSync(`${this.paths.natsDir}/ferry-accounts.conf`, renderAuthConfig(identities()), { mode: 0o600 });
+        log.warn('external NATS: include nats/ferry-accounts.conf in its config and reload it so new agents can connect');
+      };
+    } else {
+      const [host, port] = splitListen(this.opts.listen);
+      const nats = (this.nats = new EmbeddedNats({ dataDir: this.paths.natsDir, host, port, auth: identities(), logger: log.child({ module: 'nats' }) }));
+      nats.on('restarted', (info) => log.warn({ pid: info.pid }, 'embedded nats-server restarted'));
+      await nats.start();
+      this.url = nats.url;
+      syncAuth = () => nats.updateAuth(identities());
+    }
+
+    const nc = (this.nc = await connectNats({ url: this.url, seed: seeds.server, name: 'ferry-server', reconnectForever: true }));
+    const offlineAfterMs = this.opts.offlineAfterMs ?? Number(process.env.FERRY_OFFLINE_AFTER_MS ?? 35_000);
+    const isOnline = (lastSeen: number | null) => lastSeen !== null && Date.now() - lastSeen <= offlineAfterMs;
+
+    const dml = new DmlService(db, nc, signingKey, this.paths.tmpDir);
+    await dml.open();
+    const desired = new DesiredStatePublisher(db, nc, signingKey);
+    await desired.open();
+    const releases = new ReleaseStore(db, dml);
+    const rolloutStore = new RolloutStore(db);
+    const engine = new RolloutEngine(rolloutStore, releases, dml, desired, log.child({ module: 'rollouts' }));
+    const rollouts = new RolloutService(rolloutStore, engine, releases, dml, cmdb, isOnline);
+
+    const ingest = new ReportIngest(nc, cmdb, { onStatus: (r) => engine.applyReport(r) && void engine.tick() }, log.child({ module: 'ingest' }));
+    await ingest.start();
+    const enroll = new EnrollService(db, nc, cmdb, signingKey.publicKey, syncAuth, log.child({ module: 'enroll' }));
+    enroll.start();
+    const router = new ApiRouter(
+      nc,
+      createHandlers({ db, cmdb, dml, releases, rollouts, enrollSeed: seeds.enroll, serverKeyFingerprint: keyFingerprint(signingKey.publicKey), natsUrl: () => this.url, isOnline }),
+      log.child({ module: 'api' }),
+    );
+    router.start();
+    const timer = setInterval(() => void engine.tick(), this.opts.tickMs ?? 500);
+    void engine.tick();
+    // Stopped in reverse order of start.
+    this.stops.push(
+      () => clearInterval(timer),
+      () => router.stop(),
+      () => enroll.stop(),
+      () => ingest.stop(),
+      () => engine.tick(),
+    );
+
+    const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString() };
+    writeFileSync(this.paths.runtime, JSON.stringify(runtime, null, 2));
+    log.info({ nats: this.url, dataDir: this.paths.dir }, 'ferry server ready');
+  }
+
+  async stop(): Promise<void> {
+    for (const stop of this.stops.reverse()) await stop();
+    this.stops = [];
+    await this.nc?.drain().catch(() => undefined);
+    await this.nats?.stop();
+    this.db?.close();
+    rmSync(this.paths.runtime, { force: true });
+  }
+}
+
+function publicKeyOf(seed: string): string {
+  return fromSeed(new TextEncoder().encode(seed)).getPublicKey();
+}
+
+export function splitListen(listen: string): [string, number] {
+  const m = /^(.+):(\d{1,5})$/.exec(listen);
+  if (!m || Number(m[2]) > 65535) throw new FerryError('FERRY_INVALID_INPUT', `--listen "${listen}" is not HOST:PORT`, { hint: 'e.g. --listen 127.0.0.1:4222' });
+  return [m[1]!.replace(/^\[|\]$/g, ''), Number(m[2])];
+}
+

@@ -1,0 +1,104 @@
+// Ed25519 signing for everything Ferry trusts: DML records, desired states and commands.
+// tweetnacl does the curve maths; this module adds the checks tweetnacl leaves out
+// (canonical S, exact lengths) and a signed-envelope shape that never re-serialises JSON.
+import nacl from 'tweetnacl';
+import { createHash } from 'node:crypto';
+import type { z } from 'zod';
+import { FerryError } from '../errors.js';
+
+export interface SigningKeyPair {
+  /** base64 of the 32-byte Ed25519 public key */
+  publicKey: string;
+  /** base64 of tweetnacl's 64-byte secret key (seed + public key) */
+  secretKey: string;
+}
+
+/** A signed document: the exact JSON text that was signed, and its signature. */
+export interface SignedEnvelope {
+  payload: string;
+  sig: string;
+  /** fingerprint of the signing key, so a verifier can say which key it expected */
+  key: string;
+}
+
+// Order of the Ed25519 group: a signature's S must be below it (RFC 8032 §5.1.7).
+const GROUP_ORDER = (1n << 252n) + 27742317777372353535851937790883648493n;
+
+export function generateSigningKeyPair(): SigningKeyPair {
+  const pair = nacl.sign.keyPair();
+  return { publicKey: toB64(pair.publicKey), secretKey: toB64(pair.secretKey) };
+}
+
+/** `SHA256:<base64url>` of the raw public key: short enough to put in a token or a log line. */
+export function keyFingerprint(publicKey: string): string {
+  const digest = createHash('sha256').update(decodeKey(publicKey, 32, 'public key')).digest('base64url');
+  return `SHA256:${digest}`;
+}
+
+export function signBytes(secretKey: string, message: Uint8Array): string {
+  return toB64(nacl.sign.detached(message, decodeKey(secretKey, 64, 'secret key')));
+}
+
+/** True only for a canonical, valid signature of `message` by `publicKey`. */
+export function verifySignature(publicKey: string, message: Uint8Array, signature: string): boolean {
+  let sig: Uint8Array;
+  let pub: Uint8Array;
+  try {
+    sig = fromB64(signature);
+    pub = decodeKey(publicKey, 32, 'public key');
+  } catch {
+    return false;
+  }
+  if (sig.length !== nacl.sign.signatureLength) return false;
+  if (!isCanonicalS(sig.subarray(32))) return false;
+  return nacl.sign.detached.verify(message, sig, pub);
+}
+
+export function signEnvelope(keys: SigningKeyPair, document: unknown): SignedEnvelope {
+  const payload = JSON.stringify(document);
+  return { payload, sig: signBytes(keys.secretKey, Buffer.from(payload, 'utf8')), key: keyFingerprint(keys.publicKey) };
+}
+
+/**
+ * Verify an envelope against one trusted key and parse its payload with a schema.
+ * Throws FERRY_SIGNATURE_INVALID or FERRY_INVALID_MESSAGE; never returns unverified data.
+ */
+export function openEnvelope<S extends z.ZodType>(publicKey: string, envelope: SignedEnvelope, schema: S, what = 'document'): z.output<S> {
+  if (!verifySignature(publicKey, Buffer.from(envelope.payload, 'utf8'), envelope.sig)) {
+    throw new FerryError('FERRY_SIGNATURE_INVALID', `${what} signature does not verify against the trusted key ${keyFingerprint(publicKey)}`, {
+      hint: 'the sender is not the server this host joined, or the document was altered in transit',
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(envelope.payload);
+  } catch {
+    throw new FerryError('FERRY_INVALID_MESSAGE', `${what} payload is not JSON`);
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) {
+    throw new FerryError('FERRY_INVALID_MESSAGE', `${what} is malformed: ${result.error.issues[0]?.path.join('.') || '(root)'}: ${result.error.issues[0]?.message}`);
+  }
+  return result.data;
+}
+
+function isCanonicalS(s: Uint8Array): boolean {
+  let value = 0n;
+  for (let i = s.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(s[i]!);
+  return value < GROUP_ORDER;
+}
+
+function decodeKey(text: string, length: number, what: string): Uint8Array {
+  const bytes = fromB64(text);
+  if (bytes.length !== length) throw new FerryError('FERRY_INVALID_INPUT', `${what} must be ${length} bytes, got ${bytes.length}`);
+  return bytes;
+}
+
+function toB64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64');
+}
+
+function fromB64(text: string): Uint8Array {
+  if (typeof text !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new FerryError('FERRY_INVALID_INPUT', 'not base64');
+  return new Uint8Array(Buffer.from(text, 'base64'));
+}

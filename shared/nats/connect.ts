@@ -1,0 +1,57 @@
+// Connecting to NATS with an nkey identity, the same way for the server, the CLI and agents.
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { FerryError } from '../errors.js';
+
+export type { NatsConnection };
+
+export interface ConnectOptions {
+  url: string;
+  /** nkey seed (S…) as text */
+  seed: string;
+  name: string;
+  inboxPrefix?: string;
+  /** keep reconnecting forever (daemons) or give up quickly (CLI) */
+  reconnectForever?: boolean;
+  timeoutMs?: number;
+}
+
+export async function connectNats(opts: ConnectOptions): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers: opts.url,
+      name: opts.name,
+      authenticator: nkeyAuthenticator(new TextEncoder().encode(opts.seed.trim())),
+      ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
+      timeout: opts.timeoutMs ?? 5000,
+      maxReconnectAttempts: opts.reconnectForever ? -1 : 10,
+      reconnectTimeWait: 500,
+      waitOnFirstConnect: opts.reconnectForever ?? false,
+      pingInterval: 10_000,
+    });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (/authoriz|authentic/i.test(message)) {
+      throw new FerryError('FERRY_SERVER_UNREACHABLE', `NATS at ${opts.url} refused the credentials (${message})`, {
+        hint: 'check the credentials file, or whether this identity was revoked',
+        cause: err,
+      });
+    }
+    throw new FerryError('FERRY_SERVER_UNREACHABLE', `cannot reach NATS at ${opts.url}: ${message}`, {
+      hint: 'is `ferry server` running? start it with: ferry server',
+      cause: err,
+    });
+  }
+}
+
+export function readSeedFile(file: string): string {
+  try {
+    const seed = readFileSync(file, 'utf8').trim();
+    if (!/^S[A-Z2-7]{57}$/.test(seed)) throw new Error('not an nkey seed');
+    return seed;
+  } catch (err) {
+    throw new FerryError('FERRY_NOT_INITIALIZED', `cannot read credentials ${file}: ${(err as Error).message}`, {
+      hint: 'run `ferry init` first, or pass --creds FILE with an nkey seed',
+    });
+  }
+}

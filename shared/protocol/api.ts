@@ -1,0 +1,56 @@
+// The admin API: requests the `ferry` CLI sends on ferry.api.<verb> and the reply envelope.
+// Each verb has a request schema; the server validates before it acts.
+import { z } from 'zod';
+import { packageNameSchema, versionSchema, wireErrorSchema } from './messages.js';
+
+export const ROLLOUT_STATES = ['planned', 'waiting', 'running', 'paused', 'halted', 'completed', 'aborted', 'rolled-back'] as const;
+export type RolloutState = (typeof ROLLOUT_STATES)[number];
+export const TERMINAL_ROLLOUT_STATES: readonly RolloutState[] = ['completed', 'aborted', 'rolled-back', 'halted'];
+export const WAVE_STATES = ['pending', 'running', 'soaking', 'completed', 'failed', 'aborted'] as const;
+export type WaveState = (typeof WAVE_STATES)[number];
+
+const packageRef = z.string().regex(/^[a-z0-9][a-z0-9._-]*@[^@\s]+$/, 'expected NAME@VERSION');
+const tags = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag keys are letters, digits, _ . -'), z.string().max(256));
+
+export const apiRequestSchemas = {
+  'token.create': z.object({ tags: tags.default({}), ttlMs: z.number().int().positive().max(365 * 86_400_000), uses: z.number().int().positive().max(1_000_000) }).strict(),
+  'dml.add': z.object({ upload: z.string().min(1).max(256) }).strict(),
+  'dml.list': z.object({}).strict(),
+  'dml.show': z.object({ name: packageNameSchema, version: versionSchema }).strict(),
+  'dml.authorize': z.object({ name: packageNameSchema, version: versionSchema, evidence: z.string().max(1024).optional() }).strict(),
+  'release.create': z
+    .object({ name: packageNameSchema, packages: z.array(packageRef).min(1).max(64), rfc: z.string().max(128).optional(), notes: z.string().max(8192).optional() })
+    .strict(),
+  'release.list': z.object({}).strict(),
+  'release.show': z.object({ name: packageNameSchema }).strict(),
+  'rollout.start': z
+    .object({
+      release: packageNameSchema,
+      target: z.string().max(1024).default('all'),
+      strategy: z.enum(['big-bang', 'phased']).default('big-bang'),
+      waves: z.array(z.string().regex(/^(\d+|\d+(\.\d+)?%)$/, 'a wave is a host count or a percentage')).max(32).optional(),
+      soakMs: z.number().int().nonnegative().default(0),
+      maxFailures: z.string().regex(/^(\d+|\d+(\.\d+)?%)$/, 'a count or a percentage').default('0'),
+      onFailure: z.enum(['halt', 'rollback']).default('halt'),
+      hostTimeoutMs: z.number().int().positive().default(15 * 60_000),
+      includeOffline: z.boolean().default(false),
+      dryRun: z.boolean().default(false),
+      actor: z.string().max(128).default('admin'),
+    })
+    .strict(),
+  'rollout.status': z.object({ id: z.string().max(64).optional() }).strict(),
+  'rollout.list': z.object({}).strict(),
+  'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback']), actor: z.string().max(128).default('admin') }).strict(),
+  'agents.list': z.object({ target: z.string().max(1024).default('all') }).strict(),
+  'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),
+} as const;
+
+export type ApiVerb = keyof typeof apiRequestSchemas;
+export type ApiRequest<V extends ApiVerb> = z.input<(typeof apiRequestSchemas)[V]>;
+export type ApiRequestParsed<V extends ApiVerb> = z.output<(typeof apiRequestSchemas)[V]>;
+
+export const apiReplySchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), result: z.unknown() }),
+  z.object({ ok: z.literal(false), error: wireErrorSchema }),
+]);
+export type ApiReply = z.infer<typeof apiReplySchema>;

@@ -1,0 +1,145 @@
+// Every message that crosses NATS between agents and the server: one type and one runtime
+// schema each. Receivers parse with these schemas, so bad input is refused at the edge.
+import { z } from 'zod';
+import semver from 'semver';
+import { AGENT_ID_PATTERN } from './subjects.js';
+
+export const PACKAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const NKEY_USER_PATTERN = /^U[A-Z2-7]{55}$/;
+
+export const agentIdSchema = z.string().regex(AGENT_ID_PATTERN, 'not a valid agent id');
+export const packageNameSchema = z.string().regex(PACKAGE_NAME_PATTERN, 'not a valid package name');
+export const versionSchema = z
+  .string()
+  .max(128)
+  .refine((v) => semver.valid(v) === v, 'not a semver version');
+export const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'not a sha256 hex digest');
+const shortText = z.string().max(4096);
+const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.string().max(256));
+/** package name → installed version */
+export const installedSchema = z.record(packageNameSchema, versionSchema);
+
+export const HOST_STATES = ['pending', 'sent', 'downloading', 'installing', 'verifying', 'succeeded', 'failed', 'rolled-back', 'skipped'] as const;
+export const hostStateSchema = z.enum(HOST_STATES);
+export type HostState = z.infer<typeof hostStateSchema>;
+export const TERMINAL_HOST_STATES: readonly HostState[] = ['succeeded', 'failed', 'rolled-back', 'skipped'];
+
+export const signedEnvelopeSchema = z
+  .object({ payload: z.string().max(1024 * 1024), sig: z.string().max(128), key: z.string().max(128) })
+  .strict();
+
+// ---- enrolment ----
+export const joinRequestSchema = z
+  .object({
+    token: z.string().min(1).max(4096),
+    nkey: z.string().regex(NKEY_USER_PATTERN, 'not an nkey user public key'),
+    hostname: z.string().min(1).max(253),
+    tags: tagsSchema.default({}),
+  })
+  .strict();
+export type JoinRequest = z.infer<typeof joinRequestSchema>;
+
+export const wireErrorSchema = z.object({ code: z.string(), message: z.string(), hint: z.string().optional() });
+export type WireError = z.infer<typeof wireErrorSchema>;
+
+export const joinReplySchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), agentId: agentIdSchema, serverKey: z.string(), tags: tagsSchema }),
+  z.object({ ok: z.literal(false), error: wireErrorSchema }),
+]);
+export type JoinReply = z.infer<typeof joinReplySchema>;
+
+// ---- agent reports ----
+export const heartbeatSchema = z
+  .object({ agent: agentIdSchema, ts: z.number().int().nonnegative(), installed: installedSchema, busy: z.boolean().default(false) })
+  .strict();
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+export const inventorySchema = z
+  .object({
+    hostname: z.string().max(253),
+    os: z.string().max(64),
+    distro: z.string().max(128),
+    release: z.string().max(128),
+    kernel: z.string().max(128),
+    arch: z.string().max(32),
+    cpu: z.object({ model: z.string().max(256), cores: z.number().int().nonnegative() }),
+    memoryMB: z.number().nonnegative(),
+    disks: z.array(z.object({ mount: z.string().max(1024), sizeMB: z.number(), usedMB: z.number(), fs: z.string().max(64) })).max(256),
+    interfaces: z.array(z.object({ name: z.string().max(64), ip4: z.string().max(64).optional(), ip6: z.string().max(128).optional(), mac: z.string().max(64).optional() })).max(256),
+    virtual: z.boolean(),
+  })
+  .strict();
+export type InventoryDoc = z.infer<typeof inventorySchema>;
+
+export const inventoryReportSchema = z
+  .object({ agent: agentIdSchema, ts: z.number().int().nonnegative(), inventory: inventorySchema, installed: installedSchema })
+  .strict();
+export type InventoryReport = z.infer<typeof inventoryReportSchema>;
+
+export const statusReportSchema = z
+  .object({
+    agent: agentIdSchema,
+    ts: z.number().int().nonnegative(),
+    /** the rollout (or local operation) this report belongs to */
+    operation: z.string().min(1).max(128),
+    state: hostStateSchema,
+    package: packageNameSchema.optional(),
+    version: versionSchema.optional(),
+    previousVersion: versionSchema.optional(),
+    step: z.string().max(64).optional(),
+    error: shortText.optional(),
+    output: z.string().max(16 * 1024).optional(),
+    installed: installedSchema,
+  })
+  .strict();
+export type StatusReport = z.infer<typeof statusReportSchema>;
+
+// ---- what the server signs ----
+/** The DML's signed statement that these exact bytes are name@version. */
+export const dmlRecordSchema = z
+  .object({
+    name: packageNameSchema,
+    version: versionSchema,
+    sha256: sha256HexSchema,
+    size: z.number().int().nonnegative(),
+    object: z.string().min(1).max(256),
+    signedAt: z.string(),
+  })
+  .strict();
+export type DmlRecord = z.infer<typeof dmlRecordSchema>;
+
+export const desiredPackageSchema = z
+  .object({ name: packageNameSchema, version: versionSchema, record: signedEnvelopeSchema, rollback: z.boolean().default(false) })
+  .strict();
+export type DesiredPackage = z.infer<typeof desiredPackageSchema>;
+
+/** What one agent should have installed; durable in KV so offline agents converge. */
+export const desiredStateSchema = z
+  .object({
+    agent: agentIdSchema,
+    generation: z.number().int().nonnegative(),
+    operation: z.string().min(1).max(128),
+    issuedAt: z.string(),
+    packages: z.array(desiredPackageSchema).max(256),
+    /** packages to uninstall (a rollback of a first install) */
+    remove: z.array(packageNameSchema).max(256).default([]),
+  })
+  .strict();
+export type DesiredState = z.infer<typeof desiredStateSchema>;
+
+export const commandSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('apply'),
+      audience: agentIdSchema,
+      issuedAt: z.number().int(),
+      expiresAt: z.number().int(),
+      nonce: z.string().min(8).max(64),
+      desired: signedEnvelopeSchema,
+    })
+    .strict(),
+  z
+    .object({ type: z.literal('report'), audience: agentIdSchema, issuedAt: z.number().int(), expiresAt: z.number().int(), nonce: z.string().min(8).max(64) })
+    .strict(),
+]);
+export type Command = z.infer<typeof commandSchema>;

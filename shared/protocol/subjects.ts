@@ -1,0 +1,34 @@
+// Every NATS subject, bucket and stream name Ferry uses, in one place.
+// Agent ids are subject-safe by construction (see AGENT_ID_PATTERN), so they can be
+// interpolated into subjects without escaping.
+
+export const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export const BUCKETS = { dml: 'ferry-dml', upload: 'ferry-upload', desired: 'ferry-desired' } as const;
+export const REPORT_STREAM = 'FERRY_REPORTS';
+export const REPORT_CONSUMER = 'ferry-server';
+export const ENROLL_INBOX_PREFIX = '_INBOX_enroll';
+
+export const subjects = {
+  /** admin request to the server: ferry.api.<verb>, e.g. ferry.api.rollout.start */
+  api: (verb: string) => `ferry.api.${verb}`,
+  apiAll: 'ferry.api.>',
+  enroll: 'ferry.enroll',
+  command: (agentId: string) => `ferry.cmd.${agentId}`,
+  broadcast: (topic: string) => `ferry.broadcast.${topic}`,
+  status: (agentId: string) => `ferry.agent.${agentId}.status`,
+  inventory: (agentId: string) => `ferry.agent.${agentId}.inventory`,
+  heartbeat: (agentId: string) => `ferry.agent.${agentId}.heartbeat`,
+  allHeartbeats: 'ferry.agent.*.heartbeat',
+  /** reports captured by the REPORT_STREAM so none is lost while the server is down */
+  reportSubjects: ['ferry.agent.*.status', 'ferry.agent.*.inventory'],
+  agentInboxPrefix: (agentId: string) => `_INBOX_${agentId}`,
+} as const;
+
+/** The agent id a report subject belongs to, or undefined when the subject is not one. */
+export function agentIdFromSubject(subject: string): string | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 4 || parts[0] !== 'ferry' || parts[1] !== 'agent') return undefined;
+  const id = parts[2]!;
+  return AGENT_ID_PATTERN.test(id) ? id : undefined;
+}
