@@ -94,7 +94,7 @@ export class RolloutEngine {
       const failures = FAILED.reduce((n, s) => n + (c[s] ?? 0), 0);
       const allowed = allowedFailures(rollout.options.maxFailures, wave.size);
       if (failures > allowed && wave.state !== 'failed') {
-        await this.halt(rollout, wave.index, `wave ${wave.index + 1}: ${failures} host(s) failed, ${allowed} allowed`);
+        await this.halt(rollout, wave.index, `wave ${wave.index + 1}: ${failures} host(s) failed, more than the ${allowed} allowed by --max-failures`);
         return;
       }
     }

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# `npm run demo`: installs what it needs, builds, and runs the demo (scripts/demo.ts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-nats.sh
+[ -d node_modules ] || npm ci
+npx tsc -p tsconfig.json
+exec node dist/scripts/demo.js "$@"
