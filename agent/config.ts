@@ -50,4 +50,6 @@ export const agentTimings = {
   heartbeatMs: Number(process.env.FERRY_HEARTBEAT_MS ?? 10_000),
   desiredPollMs: Number(process.env.FERRY_DESIRED_POLL_MS ?? 60_000),
   inventoryCheckMs: Number(process.env.FERRY_INVENTORY_CHECK_MS ?? 300_000),
+  /** how often packages in their soak period are health-checked again */
+  healthWatchMs: Number(process.env.FERRY_HEALTH_WATCH_MS ?? 15_000),
 };

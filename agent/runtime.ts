@@ -17,6 +17,7 @@ import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
 import { collectInventory, inventoryFingerprint } from './inventory/collect.js';
 import { Journal } from './install/journal.js';
 import { InstallMachine, type ProgressReport } from './install/machine.js';
+import { runHealthcheck } from './install/hooks.js';
 import { Reporter } from './reporter.js';
 
 /** Commands issued this far in the future are refused (clock skew allowance). */
@@ -96,6 +97,7 @@ export class AgentRuntime {
     );
     this.timers.push(setInterval(() => void this.pollDesired(), agentTimings.desiredPollMs));
     this.timers.push(setInterval(() => void this.reportInventory(false), agentTimings.inventoryCheckMs));
+    this.timers.push(setInterval(() => void this.enqueue(() => this.watchHealth()), agentTimings.healthWatchMs));
     await this.reportInventory(true);
     await this.pollDesired();
     log.info({ agent: identity.agentId, server: identity.serverUrl }, 'agent running');
@@ -188,7 +190,7 @@ export class AgentRuntime {
         const record = openEnvelope(this.o.identity.serverKey, p.record, dmlRecordSchema, 'package record');
         if (record.name !== p.name || record.version !== p.version) throw new FerryError('FERRY_SIGNATURE_INVALID', `record for ${record.name}@${record.version} attached to ${p.name}@${p.version}`);
         if (this.journal.installedOne(p.name)?.version === p.version) continue;
-        const outcome = await this.machine.install({ operation: desired.operation, record, allowDowngrade: p.rollback });
+        const outcome = await this.machine.install({ operation: desired.operation, record, allowDowngrade: p.rollback, watchMs: p.watchMs });
         if (outcome !== 'done') {
           failure = this.batch.find((r) => r.package === p.name && TERMINAL_HOST_STATES.includes(r.state));
           break;
@@ -231,6 +233,22 @@ export class AgentRuntime {
       return;
     }
     this.reporter.status(r);
+  }
+
+  /**
+   * Early life support: packages still in their soak period are health-checked again; one that
+   * turns unhealthy is rolled back here and reported against the rollout that installed it.
+   */
+  private async watchHealth(): Promise<void> {
+    for (const p of this.journal.watched()) {
+      if (!p.manifest.hooks?.healthcheck) continue;
+      const dir = join(this.o.identity.installRoot, p.name, p.version);
+      const result = await runHealthcheck({ manifest: p.manifest, dir, previousVersion: p.previousVersion, installRoot: this.o.identity.installRoot });
+      if (result.ok) continue;
+      const reason = `health check failed during soak: ${result.output.trim().split('\n').pop() ?? ''}`.slice(0, 400);
+      this.o.log.warn({ package: p.name, version: p.version, reason }, 'rolling back an unhealthy package');
+      await this.machine.rollbackToPrevious(p.operation ?? `watch-${Date.now()}`, p.name, reason);
+    }
   }
 
   private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string): Promise<void> {

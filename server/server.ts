@@ -105,6 +105,7 @@ export class FerryServer {
       log.child({ module: 'api' }),
     );
     router.start();
+    await engine.resendInFlight();
     const timer = setInterval(() => void engine.tick(), this.opts.tickMs ?? 500);
     void engine.tick();
     // Stopped in reverse order of start.

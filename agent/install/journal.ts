@@ -13,6 +13,9 @@ export interface InstalledPackage {
   previousVersion: string | null;
   manifest: Manifest;
   installedAt: number;
+  /** the operation (rollout) that installed it, and until when it is health-watched */
+  operation: string | null;
+  watchUntil: number;
 }
 
 export interface OperationRow {
@@ -33,7 +36,8 @@ export interface OperationRow {
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS installed (
-  name TEXT PRIMARY KEY, version TEXT NOT NULL, previous_version TEXT, manifest TEXT NOT NULL, installed_at INTEGER NOT NULL);
+  name TEXT PRIMARY KEY, version TEXT NOT NULL, previous_version TEXT, manifest TEXT NOT NULL, installed_at INTEGER NOT NULL,
+  operation TEXT, watch_until INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS versions (
   name TEXT NOT NULL, version TEXT NOT NULL, manifest TEXT NOT NULL, added_at INTEGER NOT NULL, PRIMARY KEY (name, version));
 CREATE TABLE IF NOT EXISTS operations (
@@ -83,12 +87,17 @@ export class Journal {
     return Object.fromEntries(this.installed().map((p) => [p.name, p.version]));
   }
 
-  setInstalled(name: string, version: string, previousVersion: string | null, manifest: Manifest): void {
+  setInstalled(name: string, version: string, previousVersion: string | null, manifest: Manifest, watch: { operation?: string; watchUntil?: number } = {}): void {
     this.db
       .prepare(
-        'INSERT INTO installed (name, version, previous_version, manifest, installed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET version = excluded.version, previous_version = excluded.previous_version, manifest = excluded.manifest, installed_at = excluded.installed_at',
+        'INSERT INTO installed (name, version, previous_version, manifest, installed_at, operation, watch_until) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET version = excluded.version, previous_version = excluded.previous_version, manifest = excluded.manifest, installed_at = excluded.installed_at, operation = excluded.operation, watch_until = excluded.watch_until',
       )
-      .run(name, version, previousVersion, JSON.stringify(manifest), Date.now());
+      .run(name, version, previousVersion, JSON.stringify(manifest), Date.now(), watch.operation ?? null, watch.watchUntil ?? 0);
+  }
+
+  /** Installed packages still inside their health-watch period. */
+  watched(now = Date.now()): InstalledPackage[] {
+    return (this.db.prepare('SELECT * FROM installed WHERE watch_until > ? ORDER BY name').all(now) as RawInstalled[]).map(toInstalled);
   }
 
   removeInstalled(name: string): void {
@@ -167,6 +176,8 @@ interface RawInstalled {
   previous_version: string | null;
   manifest: string;
   installed_at: number;
+  operation: string | null;
+  watch_until: number;
 }
 
 interface RawOperation {
@@ -185,7 +196,15 @@ interface RawOperation {
 }
 
 function toInstalled(r: RawInstalled): InstalledPackage {
-  return { name: r.name, version: r.version, previousVersion: r.previous_version, manifest: JSON.parse(r.manifest) as Manifest, installedAt: r.installed_at };
+  return {
+    name: r.name,
+    version: r.version,
+    previousVersion: r.previous_version,
+    manifest: JSON.parse(r.manifest) as Manifest,
+    installedAt: r.installed_at,
+    operation: r.operation,
+    watchUntil: r.watch_until,
+  };
 }
 
 function toOperation(r: RawOperation): OperationRow {

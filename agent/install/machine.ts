@@ -18,6 +18,8 @@ export interface InstallJob {
   record: DmlRecord;
   /** an explicit, signed rollback may go to a lower version */
   allowDowngrade: boolean;
+  /** keep health-checking for this long after commit (the rollout's soak period) */
+  watchMs?: number;
 }
 
 export interface ProgressReport {
@@ -50,6 +52,7 @@ interface RunContext {
   version: string;
   fromVersion: string | null;
   record: DmlRecord | null;
+  watchMs: number;
   manifest: Manifest | null;
   download: string;
   /** true when this operation created the version directory (so a failure removes it) */
@@ -76,7 +79,7 @@ export class InstallMachine {
       return 'done';
     }
     const opId = this.d.journal.beginOperation({ operation: job.operation, package: name, version, fromVersion: current?.version ?? null, kind: 'install', step: 'download', record: JSON.stringify(job.record) });
-    const ctx: RunContext = { opId, operation: job.operation, name, version, fromVersion: current?.version ?? null, record: job.record, manifest: null, download: this.downloadPath(name, version, opId), createdDir: false };
+    const ctx: RunContext = { opId, operation: job.operation, name, version, fromVersion: current?.version ?? null, record: job.record, watchMs: job.watchMs ?? 0, manifest: null, download: this.downloadPath(name, version, opId), createdDir: false };
     if (current && !job.allowDowngrade && semver.lt(version, current.version)) {
       ctx.error = `FERRY_COMMAND_REJECTED: refusing to downgrade ${name} from ${current.version} to ${version} without an explicit rollback`;
       return this.run(ctx, 'failed');
@@ -112,23 +115,38 @@ export class InstallMachine {
     return 'done';
   }
 
-  /** Switch back to the previous kept version at once (an operator's local rollback). */
-  async rollbackToPrevious(operation: string, name: string): Promise<Outcome> {
+  /**
+   * Switch back to the previous kept version at once: an operator's local rollback, or a health
+   * check that failed during the soak (then, with no previous version, the package is unlinked).
+   */
+  async rollbackToPrevious(operation: string, name: string, reason?: string): Promise<Outcome> {
     const root = this.d.installRoot;
     const current = this.d.journal.installedOne(name);
     if (!current) throw new FerryError('FERRY_NOT_FOUND', `${name} is not installed on this host`);
     const target = current.previousVersion;
     const kept = target ? this.d.journal.versions(name).find((v) => v.version === target) : undefined;
-    if (!target || !kept || !versionExists(root, name, target)) {
+    const canRestore = target !== null && kept !== undefined && versionExists(root, name, target);
+    if (!canRestore && !reason) {
       throw new FerryError('FERRY_NOT_FOUND', `${name} has no previous version kept on this host to roll back to`, { hint: 'roll out the version you want instead' });
     }
-    const opId = this.d.journal.beginOperation({ operation, package: name, version: target, fromVersion: current.version, kind: 'rollback', step: 'rollback' });
-    switchCurrent(root, name, target);
+    const opId = this.d.journal.beginOperation({ operation, package: name, version: target ?? current.version, fromVersion: current.version, kind: 'rollback', step: 'rollback' });
+    if (canRestore) switchCurrent(root, name, target);
+    else removeCurrent(root, name);
     const hook = await runHook('rollback', { manifest: current.manifest, dir: versionDir(root, name, current.version), previousVersion: current.version, installRoot: root });
     if (!hook.ok) this.d.log.warn({ package: name, output: hook.output }, 'rollback hook failed (ignored: the previous version is active)');
-    this.d.journal.setInstalled(name, target, null, kept.manifest);
-    this.d.journal.saveStep(opId, 'rolled-back');
-    this.d.report({ operation, state: 'rolled-back', package: name, version: target, previousVersion: current.version, step: 'rollback', ...(hook.output ? { output: hook.output } : {}) });
+    if (canRestore) this.d.journal.setInstalled(name, target, null, kept.manifest);
+    else this.d.journal.removeInstalled(name);
+    this.d.journal.saveStep(opId, 'rolled-back', reason);
+    this.d.report({
+      operation,
+      state: 'rolled-back',
+      package: name,
+      version: canRestore ? target : current.version,
+      previousVersion: current.version,
+      step: 'rollback',
+      ...(reason ? { error: reason } : {}),
+      ...(hook.output ? { output: hook.output } : {}),
+    });
     return 'rolled-back';
   }
 
@@ -146,6 +164,7 @@ export class InstallMachine {
         version: op.version,
         fromVersion: op.fromVersion,
         record: op.record ? (JSON.parse(op.record) as DmlRecord) : null,
+        watchMs: 0,
         manifest: null,
         download: this.downloadPath(op.package, op.version, op.id),
         createdDir: !versions.some((v) => v.version === op.version),
@@ -161,6 +180,8 @@ export class InstallMachine {
     let lastState: HostState | undefined;
     for (;;) {
       const saves = this.d.journal.saveStep(ctx.opId, step, ctx.error);
+      // Fault injection for the crash-matrix tests: die for real right after the step was saved.
+      if (process.env.FERRY_TEST_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
       if (saves > MAX_SAVES && isWorkStep(step) && step !== 'rollback') {
         ctx.error = `gave up after ${saves} saved steps (a loop?)`;
         step = step === 'activate' || step === 'postinstall' || step === 'healthcheck' || step === 'commit' ? 'rollback' : 'failed';
@@ -244,7 +265,7 @@ export class InstallMachine {
         return this.hook(await runHealthcheck(hookCtx()), ctx, 'healthcheck');
       case 'commit':
         this.d.journal.addVersion(ctx.name, ctx.version, ctx.manifest!);
-        this.d.journal.setInstalled(ctx.name, ctx.version, ctx.fromVersion, ctx.manifest!);
+        this.d.journal.setInstalled(ctx.name, ctx.version, ctx.fromVersion, ctx.manifest!, { operation: ctx.operation, watchUntil: ctx.watchMs ? Date.now() + ctx.watchMs : 0 });
         ctx.createdDir = false;
         this.prune(ctx.name);
         return true;

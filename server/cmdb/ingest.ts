@@ -91,7 +91,8 @@ export class ReportIngest {
   private applyStatus(report: StatusReport): void {
     this.cmdb.setInstalled(report.agent, report.installed);
     this.seen.set(report.agent, Date.now());
-    if (TERMINAL_HOST_STATES.includes(report.state) && report.package) {
+    // A ':revert' operation only realigns the desired state with what the host already has.
+    if (TERMINAL_HOST_STATES.includes(report.state) && report.package && !report.operation.endsWith(':revert')) {
       this.cmdb.addHistory(report.agent, {
         kind: report.operation.endsWith(':rollback') ? 'rollback' : report.step === 'remove' ? 'remove' : 'install',
         package: report.package,

@@ -20,6 +20,11 @@ export interface DesiredChange {
   remove: string[];
 }
 
+export interface PreparedDesired {
+  agent: string;
+  envelope: SignedEnvelope;
+}
+
 export class DesiredStatePublisher {
   private kv?: KV;
 
@@ -33,15 +38,35 @@ export class DesiredStatePublisher {
     this.kv = await new Kvm(this.nc).create(BUCKETS.desired, { history: 1, description: 'Ferry desired state per agent (signed)' });
   }
 
-  /** Apply changes for many agents: SQLite first (one transaction), then KV and commands. */
-  async publish(changes: DesiredChange[]): Promise<void> {
-    const docs = this.db.transaction(() => changes.map((c) => this.store(c)))();
+  /**
+   * Record new desired states in SQLite (call inside the caller's transaction, so the intent and
+   * the rollout step that caused it are saved together). Returns what `send` must deliver.
+   */
+  prepare(changes: DesiredChange[]): PreparedDesired[] {
+    return this.db.transaction(() => changes.map((c) => this.store(c)))();
+  }
+
+  /** Deliver prepared desired states: KV (durable) and a command (prompt). Safe to repeat. */
+  async send(docs: PreparedDesired[]): Promise<void> {
     // Bounded concurrency: fast for thousands of agents without flooding the server.
     const queue = [...docs];
     const workers = Array.from({ length: Math.min(64, queue.length) }, async () => {
-      for (let d = queue.shift(); d; d = queue.shift()) await this.send(d.agent, d.envelope);
+      for (let d = queue.shift(); d; d = queue.shift()) await this.deliver(d.agent, d.envelope);
     });
     await Promise.all(workers);
+  }
+
+  async publish(changes: DesiredChange[]): Promise<void> {
+    await this.send(this.prepare(changes));
+  }
+
+  /** The stored desired states of these agents, to deliver again after a restart. */
+  stored(agents: string[]): PreparedDesired[] {
+    const stmt = this.db.prepare('SELECT doc FROM desired WHERE agent_id = ?');
+    return agents.flatMap((agent) => {
+      const row = stmt.get(agent) as { doc: string } | undefined;
+      return row ? [{ agent, envelope: JSON.parse(row.doc) as SignedEnvelope }] : [];
+    });
   }
 
   /** The current desired packages of an agent (name → entry). */
@@ -50,7 +75,7 @@ export class DesiredStatePublisher {
     return row ? (JSON.parse((JSON.parse(row.doc) as SignedEnvelope).payload) as DesiredState) : undefined;
   }
 
-  private store(change: DesiredChange): { agent: string; envelope: SignedEnvelope } {
+  private store(change: DesiredChange): PreparedDesired {
     const previous = this.current(change.agent);
     const replaced = new Set([...change.set.map((p) => p.name), ...change.remove]);
     const doc: DesiredState = {
@@ -58,7 +83,7 @@ export class DesiredStatePublisher {
       generation: (previous?.generation ?? 0) + 1,
       operation: change.operation,
       issuedAt: new Date().toISOString(),
-      packages: [...(previous?.packages ?? []).filter((p) => !replaced.has(p.name)).map((p) => ({ ...p, rollback: false })), ...change.set],
+      packages: [...(previous?.packages ?? []).filter((p) => !replaced.has(p.name)).map((p) => ({ ...p, rollback: false, watchMs: 0 })), ...change.set],
       remove: change.remove,
     };
     const envelope = signEnvelope(this.signingKey, doc);
@@ -68,7 +93,7 @@ export class DesiredStatePublisher {
     return { agent: change.agent, envelope };
   }
 
-  private async send(agent: string, desired: SignedEnvelope): Promise<void> {
+  private async deliver(agent: string, desired: SignedEnvelope): Promise<void> {
     await this.kv!.put(agent, encodeMessage(desired));
     const now = Date.now();
     const command: Command = { type: 'apply', audience: agent, issuedAt: now, expiresAt: now + COMMAND_TTL_MS, nonce: randomBytes(12).toString('hex'), desired };

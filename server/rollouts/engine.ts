@@ -50,6 +50,20 @@ export class RolloutEngine {
     return this.ticking;
   }
 
+  /**
+   * After a server restart: deliver again the desired states of hosts still waiting on an active
+   * rollout. The documents are the stored ones (same generation), so agents that already have
+   * them treat them as a no-op; finished hosts are not sent anything.
+   */
+  async resendInFlight(): Promise<void> {
+    const agents = new Set<string>();
+    for (const r of [...this.store.active(), ...this.store.rollingBack()]) {
+      for (const h of this.store.hosts(r.id)) if (IN_FLIGHT.includes(h.state) || h.rollback === 'sent') agents.add(h.agent);
+    }
+    if (agents.size) this.log.info({ hosts: agents.size }, 'delivering desired states again after restart');
+    await this.desired.send(this.desired.stored([...agents]));
+  }
+
   /** Apply an agent's status report to the rollout it belongs to. Returns true if it moved anything. */
   applyReport(report: StatusReport): boolean {
     const isRollback = report.operation.endsWith(ROLLBACK_SUFFIX);
@@ -73,10 +87,21 @@ export class RolloutEngine {
     if (wasTerminal && !(host.state === 'succeeded' && FAILED.includes(report.state))) return false;
     if (host.state === 'pending') return false; // not sent by this rollout yet (stale desired state)
     const terminal = TERMINAL_HOST_STATES.includes(report.state);
-    this.store.setHost(id, report.agent, report.state, {
-      ...(report.error !== undefined ? { error: report.error } : {}),
-      ...(terminal ? { finishedAt: now } : {}),
+    const update = { ...(report.error !== undefined ? { error: report.error } : {}), ...(terminal ? { finishedAt: now } : {}) };
+    if (!terminal || report.state === 'succeeded') {
+      this.store.setHost(id, report.agent, report.state, update);
+      return true;
+    }
+    // The host is back on what it had (or never changed): its desired state must say so too,
+    // or a later change to it would retry this version. Saved with the host's new state.
+    const rollout = this.store.get(id);
+    const docs = this.store.transaction(() => {
+      this.store.setHost(id, report.agent, report.state, update);
+      this.store.setRollbackMark(id, report.agent, 'done');
+      const change = rollout ? this.rollbackChange(id, host, this.releases.require(rollout.release).packages.map((p) => p.name), ':revert') : undefined;
+      return change && typeof change !== 'string' ? this.desired.prepare([change]) : [];
     });
+    void this.desired.send(docs).catch((err: unknown) => this.log.warn({ err, agent: report.agent }, 'could not deliver a reverted desired state; it is stored and goes out with the next change'));
     return true;
   }
 
@@ -133,17 +158,18 @@ export class RolloutEngine {
 
   private async startWave(rollout: RolloutRow, index: number): Promise<void> {
     const release = this.releases.require(rollout.release);
-    const set: DesiredPackage[] = release.packages.map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false }));
+    const set: DesiredPackage[] = release.packages.map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: rollout.options.soakMs }));
     const hosts = this.store.hosts(rollout.id, index).filter((h) => h.state === 'pending');
     const now = Date.now();
-    // Mark first (the intent is durable), then publish: a crash in between re-publishes the
-    // same desired state on restart, which agents treat as a no-op.
-    this.store.transaction(() => {
+    // The wave, its hosts and their new desired states are saved in one transaction before
+    // anything is sent; after a crash, resendInFlight() delivers the same documents again.
+    const docs = this.store.transaction(() => {
       this.store.setWave(rollout.id, index, 'running', { startedAt: now });
       for (const h of hosts) this.store.setHost(rollout.id, h.agent, 'sent', { sentAt: now });
       this.store.addEvent(rollout.id, 'engine', 'wave-started', `wave ${index + 1}: ${hosts.length} host(s)`);
+      return this.desired.prepare(hosts.map((h) => ({ agent: h.agent, operation: rollout.id, set, remove: [] })));
     });
-    await this.desired.publish(hosts.map((h) => ({ agent: h.agent, operation: rollout.id, set, remove: [] })));
+    await this.desired.send(docs);
     this.log.info({ rollout: rollout.id, wave: index + 1, hosts: hosts.length }, 'wave started');
   }
 
@@ -165,7 +191,7 @@ export class RolloutEngine {
     const release = this.releases.require(rollout.release);
     const changed = this.store.hosts(rollout.id).filter((h) => h.rollback === 'none' && (h.state === 'succeeded' || IN_FLIGHT.includes(h.state)));
     const changes: DesiredChange[] = [];
-    this.store.transaction(() => {
+    const docs = this.store.transaction(() => {
       for (const h of changed) {
         const change = this.rollbackChange(rollout.id, h, release.packages.map((p) => p.name));
         if (typeof change === 'string') {
@@ -176,12 +202,13 @@ export class RolloutEngine {
         changes.push(change);
       }
       this.store.addEvent(rollout.id, actor, 'rollback-started', `${changes.length} host(s)`);
+      return this.desired.prepare(changes);
     });
-    await this.desired.publish(changes);
+    await this.desired.send(docs);
     await this.finishRollback(this.store.get(rollout.id)!);
   }
 
-  private rollbackChange(id: string, h: HostRow, packages: string[]): DesiredChange | string {
+  private rollbackChange(id: string, h: HostRow, packages: string[], suffix = ROLLBACK_SUFFIX): DesiredChange | string {
     const set: DesiredPackage[] = [];
     const remove: string[] = [];
     for (const name of packages) {
@@ -192,9 +219,9 @@ export class RolloutEngine {
       }
       const pkg = this.dml.get(name, from);
       if (!pkg) return `cannot roll back: ${name}@${from} is not in the DML`;
-      set.push({ name, version: from, record: pkg.record, rollback: true });
+      set.push({ name, version: from, record: pkg.record, rollback: true, watchMs: 0 });
     }
-    return { agent: h.agent, operation: id + ROLLBACK_SUFFIX, set, remove };
+    return { agent: h.agent, operation: id + suffix, set, remove };
   }
 
   /** A halted rollout whose rollbacks have all reported ends as rolled-back. */

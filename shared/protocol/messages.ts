@@ -109,7 +109,14 @@ export const dmlRecordSchema = z
 export type DmlRecord = z.infer<typeof dmlRecordSchema>;
 
 export const desiredPackageSchema = z
-  .object({ name: packageNameSchema, version: versionSchema, record: signedEnvelopeSchema, rollback: z.boolean().default(false) })
+  .object({
+    name: packageNameSchema,
+    version: versionSchema,
+    record: signedEnvelopeSchema,
+    rollback: z.boolean().default(false),
+    /** keep health-checking this long after install (the rollout's soak); a failure rolls back */
+    watchMs: z.number().int().nonnegative().max(30 * 86_400_000).default(0),
+  })
   .strict();
 export type DesiredPackage = z.infer<typeof desiredPackageSchema>;
 

@@ -115,7 +115,7 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   /** stdout parsed as JSON (throws with the output if it is not) */
-  json<T = any>(): T; // eslint-disable-line @typescript-eslint/no-explicit-any
+  json<T = any>(): T;
 }
 
 export interface RunOptions {
@@ -251,26 +251,25 @@ export interface StartServerOptions {
 /** `ferry server` in the background; resolves once it printed its "ready" line. */
 export async function startServer(home: string, opts: StartServerOptions = {}): Promise<ServerHandle> {
   const ready = /ferry server ready — NATS (nats:\/\/\S+)/;
-  let onReady: (url: string) => void = () => undefined;
-  const urlPromise = new Promise<string>((r) => (onReady = r));
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  let settle: { resolve: (url: string) => void; reject: (err: Error) => void } | undefined;
+  const urlPromise = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
   const daemon = spawnDaemon(FERRY_BIN, ['server', '--listen', opts.listen ?? '127.0.0.1:0'], { FERRY_HOME: home, ...opts.env }, (out) => {
     const m = ready.exec(out);
-    if (m) onReady(m[1]!);
+    if (m) settle?.resolve(m[1]!);
   });
-  const timeoutMs = opts.timeoutMs ?? 30_000;
-  let timer: NodeJS.Timeout | undefined;
+  const onExit = (code: number | null, sig: NodeJS.Signals | null) => settle?.reject(new Error(`ferry server exited (${code ?? sig}) before it was ready:\n${daemon.logs()}`));
+  daemon.child.once('exit', onExit);
+  const timer = setTimeout(() => settle?.reject(new Error(`ferry server not ready within ${timeoutMs} ms:\n${daemon.logs()}`)), timeoutMs);
   try {
-    const url = await Promise.race([
-      urlPromise,
-      new Promise<never>((_, reject) => daemon.child.once('exit', (code, sig) => reject(new Error(`ferry server exited (${code ?? sig}) before it was ready:\n${daemon.logs()}`)))),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`ferry server not ready within ${timeoutMs} ms:\n${daemon.logs()}`)), timeoutMs))),
-    ]);
+    const url = await urlPromise;
     return { home, url, port: Number(new URL(url).port), child: daemon.child, logs: daemon.logs, stop: daemon.stop, kill: daemon.kill };
   } catch (err) {
     await daemon.kill();
     throw err;
   } finally {
     clearTimeout(timer);
+    daemon.child.off('exit', onExit);
   }
 }
 
