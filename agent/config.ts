@@ -52,4 +52,6 @@ export const agentTimings = {
   inventoryCheckMs: Number(process.env.FERRY_INVENTORY_CHECK_MS ?? 300_000),
   /** how often packages in their soak period are health-checked again */
   healthWatchMs: Number(process.env.FERRY_HEALTH_WATCH_MS ?? 15_000),
+  /** how often installed files are checked against their manifests */
+  driftCheckMs: Number(process.env.FERRY_DRIFT_CHECK_MS ?? 3_600_000),
 };

@@ -4,7 +4,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { encodeMessage } from '../shared/protocol/codec.js';
-import type { InventoryDoc, StatusReport } from '../shared/protocol/messages.js';
+import type { DriftDoc, InventoryDoc, StatusReport } from '../shared/protocol/messages.js';
 import { subjects } from '../shared/protocol/subjects.js';
 import type { Journal } from './install/journal.js';
 import type { ProgressReport } from './install/machine.js';
@@ -40,8 +40,8 @@ export class Reporter {
     this.flush();
   }
 
-  inventory(inventory: InventoryDoc): void {
-    this.journal.queueReport(subjects.inventory(this.agentId), encodeMessage({ agent: this.agentId, ts: Date.now(), inventory, installed: this.journal.installedMap() }));
+  inventory(inventory: InventoryDoc, drift?: DriftDoc): void {
+    this.journal.queueReport(subjects.inventory(this.agentId), encodeMessage({ agent: this.agentId, ts: Date.now(), inventory, installed: this.journal.installedMap(), ...(drift ? { drift } : {}) }));
     this.flush();
   }
 

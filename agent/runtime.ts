@@ -11,13 +11,14 @@ import { connectNats } from '../shared/nats/connect.js';
 import { directGet } from '../shared/nats/object-read.js';
 import { readObjectToFile } from '../shared/nats/object-read.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
-import { commandSchema, desiredStateSchema, dmlRecordSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState } from '../shared/protocol/messages.js';
+import { commandSchema, desiredStateSchema, dmlRecordSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc } from '../shared/protocol/messages.js';
 import { BUCKETS, subjects } from '../shared/protocol/subjects.js';
 import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
 import { collectInventory, inventoryFingerprint } from './inventory/collect.js';
 import { Journal } from './install/journal.js';
 import { InstallMachine, type ProgressReport } from './install/machine.js';
 import { runHealthcheck } from './install/hooks.js';
+import { verifyAll } from './install/drift.js';
 import { Reporter } from './reporter.js';
 
 /** Commands issued this far in the future are refused (clock skew allowance). */
@@ -98,6 +99,7 @@ export class AgentRuntime {
     this.timers.push(setInterval(() => void this.pollDesired(), agentTimings.desiredPollMs));
     this.timers.push(setInterval(() => void this.reportInventory(false), agentTimings.inventoryCheckMs));
     this.timers.push(setInterval(() => void this.enqueue(() => this.watchHealth()), agentTimings.healthWatchMs));
+    this.timers.push(setInterval(() => void this.enqueue(() => this.verifyInstalled()), agentTimings.driftCheckMs));
     await this.reportInventory(true);
     await this.pollDesired();
     log.info({ agent: identity.agentId, server: identity.serverUrl }, 'agent running');
@@ -278,9 +280,17 @@ export class AgentRuntime {
 
   private async reportInventory(always: boolean): Promise<void> {
     const inventory = await collectInventory();
-    const fingerprint = inventoryFingerprint(inventory);
+    const drift = this.journal.getMeta('drift') ?? '[]';
+    const fingerprint = `${inventoryFingerprint(inventory)}:${drift}`;
     if (!always && this.journal.getMeta('inventory') === fingerprint) return;
     this.journal.setMeta('inventory', fingerprint);
-    this.reporter.inventory(inventory);
+    this.reporter.inventory(inventory, JSON.parse(drift) as DriftDoc);
+  }
+
+  /** Check installed files against their manifests; a change is reported with the inventory. */
+  async verifyInstalled(): Promise<DriftDoc> {
+    const drift = await verifyAll(this.journal, this.o.identity.installRoot);
+    await this.reportInventory(false);
+    return drift;
   }
 }

@@ -8,6 +8,7 @@ import { createLogger, silentLogger } from '../../shared/log.js';
 import { agentPaths, loadIdentity, resolveStateDir } from '../config.js';
 import { joinServer } from '../enroll/join.js';
 import { Journal } from '../install/journal.js';
+import { verifyAll } from '../install/drift.js';
 import { InstallMachine } from '../install/machine.js';
 import { Reporter } from '../reporter.js';
 import { AgentRuntime } from '../runtime.js';
@@ -58,10 +59,16 @@ export async function main(argv: string[]): Promise<void> {
           ]);
         },
       )
-      .command('run', 'Run the agent in the foreground', {}, async (a) => {
+      .command('run', 'Run the agent in the foreground', (y) => y.option('keep-versions', { type: 'number', default: Number(process.env.FERRY_KEEP_VERSIONS ?? 3), describe: 'installed versions kept per package for rollback (never fewer than current and previous)' }), async (a) => {
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         const identity = loadIdentity(paths);
-        const runtime = new AgentRuntime({ paths, identity, seed: readFileSync(paths.seed, 'utf8').trim(), log: createLogger('ferry-agent').child({ agent: identity.agentId }) });
+        const runtime = new AgentRuntime({
+          paths,
+          identity,
+          seed: readFileSync(paths.seed, 'utf8').trim(),
+          log: createLogger('ferry-agent').child({ agent: identity.agentId }),
+          keepVersions: (a as unknown as { 'keep-versions': number })['keep-versions'],
+        });
         await runtime.start();
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
@@ -98,6 +105,38 @@ export async function main(argv: string[]): Promise<void> {
               ...(ops.length ? ops.map((o) => `  ${new Date(o.updatedAt).toISOString()}  ${o.kind} ${o.package}@${o.version}  ${o.step}${o.error ? `  (${o.error})` : ''}`) : ['  none']),
             ],
           );
+        } finally {
+          journal.close();
+        }
+      })
+      .command('history', 'Every install, rollback and removal on this host, newest first', (y) => y.option('limit', { type: 'number', default: 50 }), (a) => {
+        const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
+        loadIdentity(paths);
+        const journal = new Journal(paths.journal);
+        try {
+          const ops = journal.recentOperations(a.limit);
+          out(
+            json,
+            ops.map((o) => ({ operation: o.operation, kind: o.kind, package: o.package, version: o.version, from: o.fromVersion, step: o.step, error: o.error, startedAt: new Date(o.startedAt).toISOString(), updatedAt: new Date(o.updatedAt).toISOString() })),
+            ops.length
+              ? ops.map((o) => `${new Date(o.updatedAt).toISOString()}  ${o.kind.padEnd(8)} ${`${o.package}@${o.version}`.padEnd(28)} ${o.fromVersion ? `from ${o.fromVersion}  ` : ''}${o.step}  ${o.operation}${o.error ? `\n    ${o.error}` : ''}`)
+              : ['No operations yet.'],
+          );
+        } finally {
+          journal.close();
+        }
+      })
+      .command('verify', 'Check installed files against their manifests (drift) and report it', {}, async (a) => {
+        const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
+        const identity = loadIdentity(paths);
+        const journal = new Journal(paths.journal);
+        try {
+          const drift = await verifyAll(journal, identity.installRoot);
+          // Queued for the daemon to send with the next inventory report.
+          journal.setMeta('inventory', '');
+          const checked = journal.installed().length;
+          out(json, { checked, drift }, drift.length ? drift.map((d) => `${d.package}@${d.version}: modified ${d.modified.join(', ') || 'none'}; missing ${d.missing.join(', ') || 'none'}`) : [`${checked} package(s) checked: no drift.`]);
+          if (drift.length) process.exitCode = 1;
         } finally {
           journal.close();
         }

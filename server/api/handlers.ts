@@ -56,6 +56,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'rollout.start': (r) => d.rollouts.start(r),
     'rollout.status': (r) => d.rollouts.status(r.id),
     'rollout.list': () => d.rollouts.list(),
+    'rollout.review': (r) => d.rollouts.review(r.id),
     'rollout.action': (r) => d.rollouts.act(r),
     'agents.list': (r) => {
       const selector = parseSelector(r.target);
@@ -68,7 +69,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'cmdb.show': (r) => {
       const a = d.cmdb.findAgent(r.host);
       if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agents list' });
-      return { ...agentDoc(a.id), joinedAt: new Date(a.joinedAt).toISOString(), facts: a.facts, inventory: a.inventory, history: d.cmdb.historyOf(a.id) };
+      return { ...agentDoc(a.id), joinedAt: new Date(a.joinedAt).toISOString(), facts: a.facts, inventory: a.inventory, drift: a.drift, history: d.cmdb.historyOf(a.id) };
     },
   };
 }

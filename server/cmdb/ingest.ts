@@ -79,6 +79,7 @@ export class ReportIngest {
         if (report.agent !== agent) throw new Error(`report for ${report.agent} sent on ${m.subject}`);
         this.cmdb.setInventory(agent, report.inventory, factsFromInventory(report.inventory));
         this.cmdb.setInstalled(agent, report.installed);
+        if (report.drift) this.cmdb.setDrift(agent, report.drift);
         this.seen.set(agent, Date.now());
       }
     } catch (err) {

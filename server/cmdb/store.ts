@@ -1,7 +1,7 @@
 // The CMDB: hosts (configuration items), their inventory and tags, what is installed where,
 // and the history of every change. Only this module writes those tables.
 import type { Db } from '../db/open.js';
-import type { InventoryDoc } from '../../shared/protocol/messages.js';
+import type { DriftDoc, InventoryDoc } from '../../shared/protocol/messages.js';
 
 export interface AgentRow {
   id: string;
@@ -10,6 +10,7 @@ export interface AgentRow {
   tags: Record<string, string>;
   facts: Record<string, string>;
   inventory: InventoryDoc | null;
+  drift: DriftDoc;
   joinedAt: number;
   lastSeen: number | null;
   revokedAt: number | null;
@@ -33,6 +34,7 @@ interface RawAgent {
   tags: string;
   facts: string;
   inventory: string | null;
+  drift: string;
   joined_at: number;
   last_seen: number | null;
   revoked_at: number | null;
@@ -85,6 +87,15 @@ export class CmdbStore {
     this.db.prepare('UPDATE agents SET inventory = ?, facts = ?, hostname = ? WHERE id = ?').run(json, JSON.stringify(facts), inventory.hostname, id);
     if (before.inventory !== json) this.addHistory(id, { kind: 'inventory', detail: before.inventory ? 'inventory changed' : 'first inventory' });
     return true;
+  }
+
+  setDrift(id: string, drift: DriftDoc): void {
+    const before = this.db.prepare('SELECT drift FROM agents WHERE id = ?').get(id) as { drift: string } | undefined;
+    const json = JSON.stringify(drift);
+    if (!before || before.drift === json) return;
+    this.db.prepare('UPDATE agents SET drift = ? WHERE id = ?').run(json, id);
+    const files = drift.reduce((n, d) => n + d.modified.length + d.missing.length, 0);
+    this.addHistory(id, { kind: 'drift', detail: files ? `${files} file(s) differ from their manifest in ${drift.map((d) => `${d.package}@${d.version}`).join(', ')}` : 'no drift' });
   }
 
   touch(ids: Iterable<string>, ts: number): void {
@@ -149,6 +160,7 @@ function toAgent(r: RawAgent): AgentRow {
     tags: JSON.parse(r.tags) as Record<string, string>,
     facts: JSON.parse(r.facts) as Record<string, string>,
     inventory: r.inventory ? (JSON.parse(r.inventory) as InventoryDoc) : null,
+    drift: JSON.parse(r.drift) as DriftDoc,
     joinedAt: r.joined_at,
     lastSeen: r.last_seen,
     revokedAt: r.revoked_at,

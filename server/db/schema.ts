@@ -43,4 +43,7 @@ export const MIGRATIONS: string[] = [
     action TEXT NOT NULL, detail TEXT);
   CREATE TABLE desired (agent_id TEXT PRIMARY KEY, generation INTEGER NOT NULL, doc TEXT NOT NULL);
   `,
+  `
+  ALTER TABLE agents ADD COLUMN drift TEXT NOT NULL DEFAULT '[]';
+  `,
 ];

@@ -10,6 +10,7 @@ import type { ReleaseStore } from '../releases/store.js';
 import { planRollout, planWaves, type PlanHost } from './plan.js';
 import type { RolloutEngine } from './engine.js';
 import type { RolloutRow, RolloutStore } from './store.js';
+import { buildReview, type RolloutReview } from './review.js';
 
 export interface RolloutStatusDoc {
   id: string;
@@ -159,6 +160,10 @@ export class RolloutService {
       createdAt: new Date(r.createdAt).toISOString(),
       hosts: Object.values(Object.fromEntries(this.store.countsByWave(r.id))).reduce((n, c) => n + Object.values(c).reduce((a, b) => a + (b ?? 0), 0), 0),
     }));
+  }
+
+  review(id: string): RolloutReview {
+    return buildReview(this.store, this.releases, this.cmdb, this.require(id));
   }
 
   private require(id: string | undefined): RolloutRow {

@@ -40,6 +40,7 @@ export const apiRequestSchemas = {
     .strict(),
   'rollout.status': z.object({ id: z.string().max(64).optional() }).strict(),
   'rollout.list': z.object({}).strict(),
+  'rollout.review': z.object({ id: z.string().min(1).max(64) }).strict(),
   'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback']), actor: z.string().max(128).default('admin') }).strict(),
   'agents.list': z.object({ target: z.string().max(1024).default('all') }).strict(),
   'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),

@@ -71,8 +71,14 @@ export const inventorySchema = z
   .strict();
 export type InventoryDoc = z.infer<typeof inventorySchema>;
 
+/** Installed files that no longer match their manifest, per package (empty: none). */
+export const driftSchema = z.array(
+  z.object({ package: packageNameSchema, version: versionSchema, modified: z.array(z.string().max(4096)).max(1000), missing: z.array(z.string().max(4096)).max(1000) }).strict(),
+).max(256);
+export type DriftDoc = z.infer<typeof driftSchema>;
+
 export const inventoryReportSchema = z
-  .object({ agent: agentIdSchema, ts: z.number().int().nonnegative(), inventory: inventorySchema, installed: installedSchema })
+  .object({ agent: agentIdSchema, ts: z.number().int().nonnegative(), inventory: inventorySchema, installed: installedSchema, drift: driftSchema.optional() })
   .strict();
 export type InventoryReport = z.infer<typeof inventoryReportSchema>;
 

@@ -326,7 +326,9 @@ describe('foundation: one shared server', () => {
     const lateRun = await startAgent(late);
     const seen = (await listAgents(home)).find((a) => a.id === late.id);
     expect(seen).toMatchObject({ hostname: 'late-1', online: true, tags: { suite: 'late', role: 'late' }, installed: {} });
-    expect(seen!.os).toBe(process.platform);
+    // os/arch come from the inventory report, which may land just after the first heartbeat.
+    const withFacts = await waitFor(async () => (await listAgents(home)).find((a) => a.id === late.id && a.os !== null), 10_000, { message: 'late-1 reported no inventory' });
+    expect(withFacts).toMatchObject({ os: process.platform, arch: process.arch });
     await new Promise((r) => setTimeout(r, 2500)); // longer than one desired-state poll
     expect((await listAgents(home)).find((a) => a.id === late.id)!.installed).toEqual({});
     expect(existsSync(join(late.installRoot, 'late-app'))).toBe(false);

@@ -47,6 +47,7 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
 interface CmdbDoc extends AgentDoc {
   joinedAt: string;
   facts: Record<string, string>;
+  drift: { package: string; version: string; modified: string[]; missing: string[] }[];
   inventory: { distro: string; release: string; kernel: string; cpu: { model: string; cores: number }; memoryMB: number; virtual: boolean } | null;
   history: { ts: number; kind: string; package: string | null; version: string | null; fromVersion: string | null; operation: string | null; result: string | null; detail: string | null }[];
 }
@@ -66,6 +67,7 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { host: string }> = {
         : '  no inventory reported yet',
       `  tags: ${Object.entries(d.tags).map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`,
       `  installed: ${Object.entries(d.installed).map(([k, v]) => `${k}@${v}`).join(' ') || 'nothing'}`,
+      `  drift: ${d.drift.length ? d.drift.map((x) => `${x.package}@${x.version}: ${x.modified.length} modified (${x.modified.slice(0, 3).join(', ')}), ${x.missing.length} missing (${x.missing.slice(0, 3).join(', ')})`).join('; ') : 'none'}`,
       '',
       'History (newest first):',
     ]);

@@ -6,6 +6,9 @@ import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/prot
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
 import { withClient, type AdminClient } from '../client.js';
 import { printJson, printLines, printTable } from '../output.js';
+import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
+import type { RolloutReview } from '../../rollouts/review.js';
+import { writeFileSync } from 'node:fs';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
 interface StartArgs extends GlobalArgs {
@@ -91,15 +94,6 @@ async function waitForEnd(c: AdminClient, id: string, timeoutMs: number | undefi
   }
 }
 
-export function printStatus(s: RolloutStatusDoc): void {
-  printLines([
-    `Rollout ${s.id}: ${s.release}, ${s.strategy}, target ${s.target} — ${s.state.toUpperCase()}${s.reason ? ` (${s.reason})` : ''}`,
-    `  ${Object.entries(s.counts).map(([k, v]) => `${v} ${k}`).join(', ') || 'no hosts'}`,
-  ]);
-  printTable(['WAVE', 'STATE', 'HOSTS', 'SUCCEEDED', 'FAILED', 'PENDING'], s.waves.map((w) => [w.index + 1, w.state, w.hosts, w.succeeded, w.failed, w.pending]));
-  printTable(['HOST', 'AGENT', 'WAVE', 'STATE', 'DETAIL'], s.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? '-' : h.wave + 1, h.state, h.error ?? h.reason ?? '']));
-}
-
 const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boolean }> = {
   command: 'status [id]',
   describe: 'Per-wave and per-host progress of a rollout (default: the newest)',
@@ -132,6 +126,21 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
   },
 };
 
+const review: CommandModule<GlobalArgs, GlobalArgs & { id: string; out?: string }> = {
+  command: 'review <id>',
+  describe: 'The post-implementation review of a rollout, as Markdown (or --json)',
+  builder: (y) => y.positional('id', { type: 'string', demandOption: true }).option('out', { type: 'string', describe: 'write the Markdown to FILE' }),
+  handler: async (a) => {
+    const r = (await withClient(connectionFlags(a), (c) => c.request('rollout.review', { id: a.id }))) as RolloutReview;
+    if (a.json) return printJson(r);
+    const markdown = renderReviewMarkdown(r);
+    if (a.out) {
+      writeFileSync(a.out, markdown);
+      printLines([`Wrote the review of ${r.id} to ${a.out}`]);
+    } else process.stdout.write(markdown);
+  },
+};
+
 function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback', describe: string): CommandModule<GlobalArgs, GlobalArgs & { id: string }> {
   return {
     command: `${action} <id>`,
@@ -153,6 +162,7 @@ export const rolloutCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(start)
       .command(status)
       .command(list)
+      .command(review)
       .command(actionCommand('pause', 'Stop starting new waves (hosts already sent finish)'))
       .command(actionCommand('resume', 'Continue a paused rollout'))
       .command(actionCommand('abort', 'End a rollout now; nothing more is sent'))

@@ -1,0 +1,69 @@
+// How rollouts look on a terminal: the status view (with progress bars for --watch) and the
+// post-implementation review as Markdown.
+import type { RolloutReview } from '../../rollouts/review.js';
+import type { RolloutStatusDoc } from '../../rollouts/service.js';
+import { printLines, printTable } from '../output.js';
+
+const BAR_WIDTH = 24;
+
+/** `[████████░░░░] 8/12` — succeeded solid, failed as ✗, the rest empty. */
+export function progressBar(succeeded: number, failed: number, total: number, width = BAR_WIDTH): string {
+  if (total === 0) return `[${' '.repeat(width)}] 0/0`;
+  const ok = Math.round((succeeded / total) * width);
+  const bad = Math.min(width - ok, Math.round((failed / total) * width));
+  return `[${'█'.repeat(ok)}${'✗'.repeat(bad)}${'░'.repeat(width - ok - bad)}] ${succeeded + failed}/${total}`;
+}
+
+export function printStatus(s: RolloutStatusDoc): void {
+  printLines([
+    `Rollout ${s.id}: ${s.release}, ${s.strategy}, target ${s.target} — ${s.state.toUpperCase()}${s.reason ? ` (${s.reason})` : ''}`,
+    `  ${Object.entries(s.counts).map(([k, v]) => `${v} ${k}`).join(', ') || 'no hosts'}`,
+    ...s.waves.map((w) => `  wave ${String(w.index + 1).padEnd(2)} ${w.state.padEnd(9)} ${progressBar(w.succeeded, w.failed, w.hosts)}${w.soakUntil && w.state === 'soaking' ? `  soaking until ${w.soakUntil}` : ''}`),
+  ]);
+  const problems = s.hosts.filter((h) => h.state === 'failed' || h.state === 'rolled-back');
+  printTable(['HOST', 'AGENT', 'WAVE', 'STATE', 'DETAIL'], s.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? '-' : h.wave + 1, h.state, h.error ?? h.reason ?? '']));
+  if (problems.length) printLines([`Failing hosts (${problems.length}):`, ...problems.map((h) => `  ${h.hostname}: ${h.error ?? h.state}`)]);
+}
+
+export function renderReviewMarkdown(r: RolloutReview): string {
+  const ms = (v: number | null) => (v === null ? 'n/a' : v < 1000 ? `${v} ms` : `${(v / 1000).toFixed(1)} s`);
+  const lines = [
+    `# Post-implementation review: rollout ${r.id}`,
+    '',
+    `| | |`,
+    `|---|---|`,
+    `| Release | ${r.release} (${r.packages.join(', ') || 'n/a'}) |`,
+    `| RFC | ${r.rfc ?? 'none'} |`,
+    `| Strategy | ${r.strategy}, waves ${r.options.waves.join(', ')}, soak ${ms(r.options.soakMs)}, max failures ${r.options.maxFailures}, on failure ${r.options.onFailure} |`,
+    `| Target | ${r.target} |`,
+    `| Started by | ${r.actor} |`,
+    `| Outcome | **${r.state}**${r.reason ? ` — ${r.reason}` : ''} |`,
+    `| Started / ended | ${r.startedAt ?? 'n/a'} / ${r.endedAt ?? 'n/a'} (${ms(r.durationMs)}) |`,
+    `| Hosts | ${Object.entries(r.totals).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'} |`,
+    `| Install time | p50 ${ms(r.installTimeMs.p50)}, p95 ${ms(r.installTimeMs.p95)}, max ${ms(r.installTimeMs.max)} over ${r.installTimeMs.count} hosts |`,
+    '',
+    '## Waves',
+    '',
+    '| Wave | State | Hosts | Succeeded | Failed | Started | Ended |',
+    '|---|---|---|---|---|---|---|',
+    ...r.waves.map((w) => `| ${w.index + 1} | ${w.state} | ${w.hosts} | ${w.succeeded} | ${w.failed} | ${w.startedAt ?? ''} | ${w.endedAt ?? ''} |`),
+    '',
+    '## Timeline',
+    '',
+    ...r.timeline.map((e) => `- ${e.at} — **${e.action}** by ${e.actor}${e.detail ? `: ${e.detail}` : ''}`),
+    '',
+    '## Failures',
+    '',
+    ...(r.failures.length ? r.failures.map((f) => `- ${f.hostname} (${f.agent}), wave ${f.wave + 1}: ${f.state} — ${f.error ?? 'no detail'}`) : ['None.']),
+    '',
+    '## Rollbacks',
+    '',
+    ...(r.rollbacks.length ? r.rollbacks.map((f) => `- ${f.hostname} (${f.agent}): ${f.state}${f.error ? ` — ${f.error}` : ''}`) : ['None.']),
+    '',
+    '## Hosts that did not converge',
+    '',
+    ...(r.notConverged.length ? r.notConverged.map((f) => `- ${f.hostname} (${f.agent}): ${f.state}${f.reason ? ` — ${f.reason}` : ''}`) : ['None: every targeted host ended on the release.']),
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,84 @@
+// The post-implementation review of a rollout: what happened, when, to whom, and how fast.
+import type { CmdbStore } from '../cmdb/store.js';
+import type { ReleaseStore } from '../releases/store.js';
+import type { RolloutRow, RolloutStore } from './store.js';
+
+export interface RolloutReview {
+  id: string;
+  release: string;
+  rfc: string | null;
+  notes: string | null;
+  packages: string[];
+  strategy: string;
+  state: string;
+  reason: string | null;
+  target: string;
+  actor: string;
+  options: RolloutRow['options'];
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  timeline: { at: string; actor: string; action: string; detail: string | null }[];
+  waves: { index: number; state: string; hosts: number; succeeded: number; failed: number; startedAt: string | null; endedAt: string | null }[];
+  totals: Record<string, number>;
+  installTimeMs: { count: number; p50: number | null; p95: number | null; max: number | null };
+  failures: { agent: string; hostname: string; wave: number; state: string; error: string | null }[];
+  rollbacks: { agent: string; hostname: string; state: string; error: string | null }[];
+  notConverged: { agent: string; hostname: string; state: string; reason: string | null }[];
+}
+
+export function buildReview(store: RolloutStore, releases: ReleaseStore, cmdb: CmdbStore, rollout: RolloutRow): RolloutReview {
+  const hostnames = new Map(cmdb.listAgents(true).map((a) => [a.id, a.hostname]));
+  const name = (agent: string) => hostnames.get(agent) ?? agent;
+  const release = releases.get(rollout.release);
+  const hosts = store.hosts(rollout.id);
+  const iso = (t: number | null) => (t ? new Date(t).toISOString() : null);
+  const totals: Record<string, number> = {};
+  for (const h of hosts) totals[h.state] = (totals[h.state] ?? 0) + 1;
+  const times = hosts
+    .filter((h) => h.state === 'succeeded' && h.sentAt !== null && h.finishedAt !== null)
+    .map((h) => h.finishedAt! - h.sentAt!)
+    .sort((a, b) => a - b);
+  return {
+    id: rollout.id,
+    release: rollout.release,
+    rfc: release?.rfc ?? null,
+    notes: release?.notes ?? null,
+    packages: release?.packages.map((p) => `${p.name}@${p.version}`) ?? [],
+    strategy: rollout.strategy,
+    state: rollout.state,
+    reason: rollout.reason,
+    target: rollout.target,
+    actor: rollout.actor,
+    options: rollout.options,
+    createdAt: iso(rollout.createdAt)!,
+    startedAt: iso(rollout.startedAt),
+    endedAt: iso(rollout.endedAt),
+    durationMs: rollout.startedAt && rollout.endedAt ? rollout.endedAt - rollout.startedAt : null,
+    timeline: store.events(rollout.id).map((e) => ({ at: new Date(e.ts).toISOString(), actor: e.actor, action: e.action, detail: e.detail })),
+    waves: store.waves(rollout.id).map((w) => {
+      const inWave = hosts.filter((h) => h.wave === w.index);
+      return {
+        index: w.index,
+        state: w.state,
+        hosts: inWave.length,
+        succeeded: inWave.filter((h) => h.state === 'succeeded').length,
+        failed: inWave.filter((h) => h.state === 'failed' || h.state === 'rolled-back').length,
+        startedAt: iso(w.startedAt),
+        endedAt: iso(w.endedAt),
+      };
+    }),
+    totals,
+    installTimeMs: { count: times.length, p50: percentile(times, 0.5), p95: percentile(times, 0.95), max: times[times.length - 1] ?? null },
+    failures: hosts.filter((h) => h.state === 'failed' || (h.state === 'rolled-back' && h.error)).map((h) => ({ agent: h.agent, hostname: name(h.agent), wave: h.wave, state: h.state, error: h.error })),
+    rollbacks: hosts.filter((h) => h.rollback === 'sent' || (h.rollback === 'done' && h.state === 'rolled-back')).map((h) => ({ agent: h.agent, hostname: name(h.agent), state: h.state, error: h.error })),
+    notConverged: hosts.filter((h) => h.state !== 'succeeded').map((h) => ({ agent: h.agent, hostname: name(h.agent), state: h.state, reason: h.error ?? h.reason })),
+  };
+}
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted: number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
