@@ -27,8 +27,8 @@ export const identitySchema = z
   .object({
     agentId: z.string(),
     serverUrl: z.string(),
-    /** the server's Ed25519 public key, pinned at join (its fingerprint came in the token) */
-    serverKey: z.string(),
+    /** the root key fingerprint pinned at join (it came in the join token) */
+    rootFingerprint: z.string(),
     installRoot: z.string(),
     tags: z.record(z.string(), z.string()),
     joinedAt: z.string(),

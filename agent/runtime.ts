@@ -5,14 +5,16 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { openEnvelope, type SignedEnvelope } from '../shared/crypto/sign.js';
+import { keyFingerprint, type SignedEnvelope } from '../shared/crypto/sign.js';
+import { assertTrustCurrent, openTrusted, signedTrustSchema } from '../shared/crypto/trust.js';
+import { AgentTrust } from './trust.js';
 import { FerryError, toFerryError } from '../shared/errors.js';
 import { connectNats } from '../shared/nats/connect.js';
 import { directGet } from '../shared/nats/object-read.js';
 import { readObjectToFile } from '../shared/nats/object-read.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
 import { commandSchema, desiredStateSchema, dmlRecordSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc } from '../shared/protocol/messages.js';
-import { BUCKETS, subjects } from '../shared/protocol/subjects.js';
+import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
 import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
 import { collectInventory, inventoryFingerprint } from './inventory/collect.js';
 import { Journal } from './install/journal.js';
@@ -36,6 +38,7 @@ export class AgentRuntime {
   private readonly journal: Journal;
   private readonly reporter: Reporter;
   private readonly machine: InstallMachine;
+  private readonly trust: AgentTrust;
   private nc?: NatsConnection;
   private sub?: Subscription;
   private timers: NodeJS.Timeout[] = [];
@@ -47,6 +50,7 @@ export class AgentRuntime {
 
   constructor(private readonly o: RuntimeOptions) {
     this.journal = new Journal(o.paths.journal);
+    this.trust = AgentTrust.load(o.paths.dir);
     this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }));
     this.machine = new InstallMachine({
       journal: this.journal,
@@ -143,25 +147,46 @@ export class AgentRuntime {
   }
 
   private onCommand(data: Uint8Array): void {
-    try {
-      const envelope = decodeMessage(signedEnvelopeSchema, data, 'command');
-      const cmd = openEnvelope(this.o.identity.serverKey, envelope, commandSchema, 'command');
-      const now = Date.now();
-      if (cmd.audience !== this.agentId) throw new FerryError('FERRY_COMMAND_REJECTED', `command is addressed to ${cmd.audience}, not to this agent`);
-      if (cmd.expiresAt < now) throw new FerryError('FERRY_COMMAND_REJECTED', `command expired at ${new Date(cmd.expiresAt).toISOString()}`);
-      if (cmd.issuedAt > now + MAX_CLOCK_SKEW_MS) throw new FerryError('FERRY_COMMAND_REJECTED', 'command is issued in the future');
-      if (!this.journal.rememberNonce(cmd.nonce, cmd.expiresAt)) throw new FerryError('FERRY_COMMAND_REJECTED', 'command was already received (replay)');
-      if (cmd.type === 'apply') void this.enqueue(() => this.applyDesired(cmd.desired));
-      else void this.reportInventory(true);
-    } catch (err) {
+    void this.handleCommand(data).catch((err: unknown) => {
       const e = toFerryError(err, 'FERRY_INVALID_MESSAGE');
       this.o.log.warn({ code: e.code, reason: e.message }, 'command refused');
+    });
+  }
+
+  /** Verify a command: trusted signer, audience, subject, expiry, and never seen before. */
+  private async handleCommand(data: Uint8Array): Promise<void> {
+    const envelope = decodeMessage(signedEnvelopeSchema, data, 'command');
+    // Signed by a key we do not know yet: maybe the keys were rotated; fetch the trust document.
+    if (!this.trust.doc.keys.some((k) => keyFingerprint(k.publicKey) === envelope.key)) await this.pollTrust();
+    const cmd = openTrusted(this.trust.doc, 'commands', envelope, commandSchema, 'command');
+    const now = Date.now();
+    if (cmd.audience !== this.agentId) throw new FerryError('FERRY_COMMAND_REJECTED', `command is addressed to ${cmd.audience}, not to this agent`);
+    if (cmd.subject !== subjects.command(this.agentId)) throw new FerryError('FERRY_COMMAND_REJECTED', `command was meant for subject ${cmd.subject}`);
+    if (cmd.expiresAt < now) throw new FerryError('FERRY_COMMAND_REJECTED', `command expired at ${new Date(cmd.expiresAt).toISOString()}`);
+    if (cmd.issuedAt > now + MAX_CLOCK_SKEW_MS) throw new FerryError('FERRY_COMMAND_REJECTED', 'command is issued in the future');
+    if (!this.journal.rememberNonce(cmd.nonce, cmd.expiresAt)) throw new FerryError('FERRY_COMMAND_REJECTED', 'command was already received (replay)');
+    if (cmd.type === 'apply') void this.enqueue(() => this.applyDesired(cmd.desired));
+    else void this.reportInventory(true);
+  }
+
+  /** Read the trust document; accept it only if it is a valid successor of ours. */
+  private async pollTrust(): Promise<void> {
+    if (!this.nc || this.nc.isClosed()) return;
+    try {
+      const msg = await directGet(this.nc, `$JS.API.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.${TRUST_KEY}`, undefined, 5000, 'trust document');
+      if (!msg || msg.headers?.get('KV-Operation')) return;
+      if (this.trust.update(decodeMessage(signedTrustSchema, msg.data, 'trust document'))) {
+        this.o.log.info({ version: this.trust.doc.version, expiresAt: this.trust.doc.expiresAt }, 'accepted a new trust document');
+      }
+    } catch (err) {
+      this.o.log.warn({ reason: toFerryError(err).toLine() }, 'trust document refused');
     }
   }
 
   private async pollDesired(): Promise<void> {
     if (!this.nc || this.nc.isClosed() || this.stopped) return;
     const subject = `$JS.API.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.${this.agentId}`;
+    await this.pollTrust();
     try {
       const msg = await directGet(this.nc, subject, undefined, 5000, 'desired state');
       if (!msg || msg.headers?.get('KV-Operation')) return; // none yet, or deleted
@@ -176,7 +201,8 @@ export class AgentRuntime {
   private async applyDesired(envelope: SignedEnvelope): Promise<void> {
     let desired: DesiredState;
     try {
-      desired = openEnvelope(this.o.identity.serverKey, envelope, desiredStateSchema, 'desired state');
+      if (!this.trust.doc.keys.some((k) => keyFingerprint(k.publicKey) === envelope.key)) await this.pollTrust();
+      desired = openTrusted(this.trust.doc, 'commands', envelope, desiredStateSchema, 'desired state');
       if (desired.agent !== this.agentId) throw new FerryError('FERRY_COMMAND_REJECTED', `desired state is for ${desired.agent}`);
     } catch (err) {
       this.o.log.warn({ reason: toFerryError(err).toLine() }, 'desired state refused');
@@ -185,11 +211,20 @@ export class AgentRuntime {
     const applied = Number(this.journal.getMeta('generation') ?? 0);
     if (desired.generation < applied) return;
     if (desired.generation === applied) return this.confirmApplied(desired);
+    try {
+      assertTrustCurrent(this.trust.doc);
+    } catch (err) {
+      const e = toFerryError(err);
+      this.o.log.error({ reason: e.toLine() }, 'not installing');
+      const first = desired.packages[0];
+      this.reporter.status({ operation: desired.operation, state: 'failed', package: first?.name ?? 'none', version: first?.version ?? '0.0.0', step: 'verify', error: e.toLine() });
+      return;
+    }
     this.batch = [];
     let failure: ProgressReport | undefined;
     try {
       for (const p of desired.packages) {
-        const record = openEnvelope(this.o.identity.serverKey, p.record, dmlRecordSchema, 'package record');
+        const record = openTrusted(this.trust.doc, 'packages', p.record, dmlRecordSchema, 'package record');
         if (record.name !== p.name || record.version !== p.version) throw new FerryError('FERRY_SIGNATURE_INVALID', `record for ${record.name}@${record.version} attached to ${p.name}@${p.version}`);
         if (this.journal.installedOne(p.name)?.version === p.version) continue;
         const outcome = await this.machine.install({ operation: desired.operation, record, allowDowngrade: p.rollback, watchMs: p.watchMs });

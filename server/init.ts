@@ -1,16 +1,18 @@
 // `ferry init`: creates the data directory with keys, database and NATS identities. Idempotent:
 // existing keys are never replaced, so re-running it cannot orphan joined agents.
 import { createUser } from '@nats-io/nkeys';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dataPaths, type DataPaths } from './config.js';
 import { openDatabase } from './db/open.js';
-import { generateSigningKeyPair, keyFingerprint, type SigningKeyPair } from '../shared/crypto/sign.js';
+import { ensureKeys, KeyRing, trustPath } from './keys.js';
 import { FerryError } from '../shared/errors.js';
 
 export interface InitResult {
   dataDir: string;
   created: string[];
+  rootKeyFingerprint: string;
   signingKeyFingerprint: string;
+  trustExpiresAt: string;
 }
 
 export function initDataDir(dir: string): InitResult {
@@ -22,10 +24,7 @@ export function initDataDir(dir: string): InitResult {
       created.push(d);
     }
   }
-  if (!existsSync(paths.signingKey)) {
-    writeSecret(paths.signingKey, JSON.stringify(generateSigningKeyPair(), null, 2));
-    created.push(paths.signingKey);
-  }
+  created.push(...ensureKeys(paths));
   for (const seedFile of [paths.serverSeed, paths.adminSeed, paths.enrollSeed]) {
     if (!existsSync(seedFile)) {
       writeSecret(seedFile, new TextDecoder().decode(createUser().getSeed()) + '\n');
@@ -35,17 +34,14 @@ export function initDataDir(dir: string): InitResult {
   const dbExisted = existsSync(paths.db);
   openDatabase(paths.db).close();
   if (!dbExisted) created.push(paths.db);
-  return { dataDir: dir, created, signingKeyFingerprint: keyFingerprint(loadSigningKey(paths).publicKey) };
+  const keys = new KeyRing(paths);
+  return { dataDir: dir, created, rootKeyFingerprint: keys.rootFingerprint, signingKeyFingerprint: keys.signingFingerprint, trustExpiresAt: keys.trustDoc.expiresAt };
 }
 
 export function assertInitialized(paths: DataPaths): void {
-  if (!existsSync(paths.signingKey) || !existsSync(paths.db)) {
+  if (!existsSync(paths.signingKey) || !existsSync(paths.db) || !existsSync(trustPath(paths))) {
     throw new FerryError('FERRY_NOT_INITIALIZED', `${paths.dir} is not a Ferry data directory`, { hint: `run: ferry init --data-dir ${paths.dir}` });
   }
-}
-
-export function loadSigningKey(paths: DataPaths): SigningKeyPair {
-  return JSON.parse(readFileSync(paths.signingKey, 'utf8')) as SigningKeyPair;
 }
 
 function writeSecret(file: string, content: string): void {

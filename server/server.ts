@@ -3,7 +3,6 @@
 import { fromSeed } from '@nats-io/nkeys';
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { keyFingerprint } from '../shared/crypto/sign.js';
 import { FerryError } from '../shared/errors.js';
 import { connectNats, readSeedFile, type NatsConnection } from '../shared/nats/connect.js';
 import { createHandlers } from './api/handlers.js';
@@ -15,7 +14,8 @@ import { openDatabase, type Db } from './db/open.js';
 import { DesiredStatePublisher } from './desired/publisher.js';
 import { DmlService } from './dml/service.js';
 import { EnrollService } from './enroll/service.js';
-import { assertInitialized, loadSigningKey } from './init.js';
+import { assertInitialized } from './init.js';
+import { KeyRing } from './keys.js';
 import { renderAuthConfig, type AuthIdentities } from './nats/auth-config.js';
 import { EmbeddedNats } from './nats/embedded.js';
 import { ReleaseStore } from './releases/store.js';
@@ -55,7 +55,7 @@ export class FerryServer {
     const log = this.opts.logger;
     assertInitialized(this.paths);
     const db = (this.db = openDatabase(this.paths.db));
-    const signingKey = loadSigningKey(this.paths);
+    const keys = new KeyRing(this.paths);
     const seeds = { server: readSeedFile(this.paths.serverSeed), admin: readSeedFile(this.paths.adminSeed), enroll: readSeedFile(this.paths.enrollSeed) };
     const cmdb = new CmdbStore(db);
     const identities = (): AuthIdentities => ({
@@ -86,9 +86,9 @@ export class FerryServer {
     const offlineAfterMs = this.opts.offlineAfterMs ?? Number(process.env.FERRY_OFFLINE_AFTER_MS ?? 35_000);
     const isOnline = (lastSeen: number | null) => lastSeen !== null && Date.now() - lastSeen <= offlineAfterMs;
 
-    const dml = new DmlService(db, nc, signingKey, this.paths.tmpDir);
+    const dml = new DmlService(db, nc, keys, this.paths.tmpDir);
     await dml.open();
-    const desired = new DesiredStatePublisher(db, nc, signingKey);
+    const desired = new DesiredStatePublisher(db, nc, keys);
     await desired.open();
     const releases = new ReleaseStore(db, dml);
     const rolloutStore = new RolloutStore(db);
@@ -97,14 +97,42 @@ export class FerryServer {
 
     const ingest = new ReportIngest(nc, cmdb, { onStatus: (r) => engine.applyReport(r) && void engine.tick() }, log.child({ module: 'ingest' }));
     await ingest.start();
-    const enroll = new EnrollService(db, nc, cmdb, signingKey.publicKey, syncAuth, log.child({ module: 'enroll' }));
+    const enroll = new EnrollService(db, nc, cmdb, keys, syncAuth, log.child({ module: 'enroll' }));
     enroll.start();
     const router = new ApiRouter(
       nc,
-      createHandlers({ db, cmdb, dml, releases, rollouts, enrollSeed: seeds.enroll, serverKeyFingerprint: keyFingerprint(signingKey.publicKey), natsUrl: () => this.url, isOnline }),
+      createHandlers({
+        db,
+        cmdb,
+        dml,
+        releases,
+        rollouts,
+        enrollSeed: seeds.enroll,
+        rootFingerprint: () => keys.rootFingerprint,
+        natsUrl: () => this.url,
+        isOnline,
+        reloadKeys: () => applyKeys(true),
+        revokeAgent: async (id, actor) => {
+          const agent = cmdb.revoke(id, actor);
+          await syncAuth(); // the reload drops the revoked identity's connection
+          log.warn({ agent: agent.id, actor }, 'agent revoked');
+          return { id: agent.id, hostname: agent.hostname, revokedAt: new Date().toISOString() };
+        },
+      }),
       log.child({ module: 'api' }),
     );
     router.start();
+    // After `ferry keys rotate`: the new trust document goes out first, then everything signed
+    // with the old online key is signed again (records and desired states).
+    const applyKeys = async (reload: boolean) => {
+      if (reload) keys.reload();
+      await desired.publishTrust();
+      const records = dml.resignRecords();
+      const states = await desired.resignAll();
+      if (records || states) log.info({ records, states, trust: keys.trustDoc.version }, 're-signed with the current online key');
+      return { trustVersion: keys.trustDoc.version, expiresAt: keys.trustDoc.expiresAt, signingKey: keys.signingFingerprint, rootKey: keys.rootFingerprint, resigned: { records, states } };
+    };
+    await applyKeys(false);
     await engine.resendInFlight();
     const timer = setInterval(() => void engine.tick(), this.opts.tickMs ?? 500);
     void engine.tick();

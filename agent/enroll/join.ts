@@ -4,7 +4,7 @@
 import { createUser } from '@nats-io/nkeys';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { keyFingerprint } from '../../shared/crypto/sign.js';
+import { AgentTrust } from '../trust.js';
 import { FerryError, errorFromWire } from '../../shared/errors.js';
 import { connectNats } from '../../shared/nats/connect.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
@@ -45,20 +45,17 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
     await nc.close();
   }
   if (!reply.ok) throw errorFromWire(reply.error);
-  if (keyFingerprint(reply.serverKey) !== token.f) {
-    throw new FerryError('FERRY_UNTRUSTED_KEY', `the server's signing key ${keyFingerprint(reply.serverKey)} does not match the token's ${token.f}`, {
-      hint: 'this is not the server that issued the token: refusing to trust it',
-    });
-  }
+  mkdirSync(o.paths.dir, { recursive: true, mode: 0o700 });
+  // Refuses a server whose root key is not the one the token names.
+  AgentTrust.create(o.paths.dir, reply.trust, token.f);
   const identity: AgentIdentity = {
     agentId: reply.agentId,
     serverUrl: url,
-    serverKey: reply.serverKey,
+    rootFingerprint: token.f,
     installRoot: resolve(o.installRoot ?? `${o.paths.dir}/apps`),
     tags: reply.tags,
     joinedAt: new Date().toISOString(),
   };
-  mkdirSync(o.paths.dir, { recursive: true, mode: 0o700 });
   mkdirSync(identity.installRoot, { recursive: true });
   writeAtomic(o.paths.seed, seed + '\n', 0o600);
   writeAtomic(o.paths.identity, JSON.stringify(identity, null, 2) + '\n', 0o600);

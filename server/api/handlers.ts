@@ -17,7 +17,9 @@ export interface HandlerDeps {
   releases: ReleaseStore;
   rollouts: RolloutService;
   enrollSeed: string;
-  serverKeyFingerprint: string;
+  rootFingerprint: () => string;
+  reloadKeys: () => Promise<unknown>;
+  revokeAgent: (id: string, actor: string) => Promise<unknown>;
   natsUrl: () => string;
   isOnline: (lastSeen: number | null) => boolean;
 }
@@ -39,7 +41,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
   };
   return {
     'token.create': (r) =>
-      createToken(d.db, { enrollSeed: d.enrollSeed, serverKeyFingerprint: d.serverKeyFingerprint, natsUrl: d.natsUrl(), tags: r.tags, ttlMs: r.ttlMs, uses: r.uses }),
+      createToken(d.db, { enrollSeed: d.enrollSeed, rootFingerprint: d.rootFingerprint(), natsUrl: d.natsUrl(), tags: r.tags, ttlMs: r.ttlMs, uses: r.uses }),
     'dml.add': async (r) => {
       const { pkg, added } = await d.dml.addFromUpload(r.upload);
       return { ...summary(pkg), added, description: pkg.manifest.description ?? null, files: pkg.manifest.files.length };
@@ -58,6 +60,8 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'rollout.list': () => d.rollouts.list(),
     'rollout.review': (r) => d.rollouts.review(r.id),
     'rollout.action': (r) => d.rollouts.act(r),
+    'agents.revoke': (r) => d.revokeAgent(r.id, r.actor),
+    'keys.reload': () => d.reloadKeys(),
     'agents.list': (r) => {
       const selector = parseSelector(r.target);
       const installed = d.cmdb.allInstalled();

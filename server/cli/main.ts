@@ -6,6 +6,7 @@ import { agentsCommand, cmdbCommand } from './commands/agents.js';
 import type { GlobalArgs } from './commands/common.js';
 import { dmlCommand } from './commands/dml.js';
 import { initCommand } from './commands/init.js';
+import { keysCommand } from './commands/keys.js';
 import { packageCommand } from './commands/package.js';
 import { releaseCommand } from './commands/release.js';
 import { rolloutCommand } from './commands/rollout.js';
@@ -32,6 +33,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(rolloutCommand)
       .command(agentsCommand)
       .command(cmdbCommand)
+      .command(keysCommand)
       .demandCommand(1, 'say what to do: ferry --help lists the commands')
       .strict()
       .recommendCommands()

@@ -1,6 +1,7 @@
 // The CMDB: hosts (configuration items), their inventory and tags, what is installed where,
 // and the history of every change. Only this module writes those tables.
 import type { Db } from '../db/open.js';
+import { FerryError } from '../../shared/errors.js';
 import type { DriftDoc, InventoryDoc } from '../../shared/protocol/messages.js';
 
 export interface AgentRow {
@@ -87,6 +88,16 @@ export class CmdbStore {
     this.db.prepare('UPDATE agents SET inventory = ?, facts = ?, hostname = ? WHERE id = ?').run(json, JSON.stringify(facts), inventory.hostname, id);
     if (before.inventory !== json) this.addHistory(id, { kind: 'inventory', detail: before.inventory ? 'inventory changed' : 'first inventory' });
     return true;
+  }
+
+  /** Retire a host's identity: it no longer connects or counts in targets; its history stays. */
+  revoke(idOrHostname: string, actor: string): AgentRow {
+    const agent = this.findAgent(idOrHostname);
+    if (!agent) throw new FerryError('FERRY_NOT_FOUND', `no agent "${idOrHostname}"`, { hint: 'see: ferry agents list' });
+    if (agent.revokedAt) throw new FerryError('FERRY_CONFLICT', `agent ${agent.id} is already revoked`);
+    this.db.prepare('UPDATE agents SET revoked_at = ? WHERE id = ?').run(Date.now(), agent.id);
+    this.addHistory(agent.id, { kind: 'revoked', detail: `by ${actor}` });
+    return agent;
   }
 
   setDrift(id: string, drift: DriftDoc): void {

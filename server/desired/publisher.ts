@@ -4,10 +4,11 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
-import { signEnvelope, type SignedEnvelope, type SigningKeyPair } from '../../shared/crypto/sign.js';
+import { signEnvelope, type SignedEnvelope } from '../../shared/crypto/sign.js';
+import type { KeyRing } from '../keys.js';
 import { encodeMessage } from '../../shared/protocol/codec.js';
 import type { Command, DesiredPackage, DesiredState } from '../../shared/protocol/messages.js';
-import { BUCKETS, subjects } from '../../shared/protocol/subjects.js';
+import { BUCKETS, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
 import type { Db } from '../db/open.js';
 
 export const COMMAND_TTL_MS = 10 * 60_000;
@@ -31,11 +32,42 @@ export class DesiredStatePublisher {
   constructor(
     private readonly db: Db,
     private readonly nc: NatsConnection,
-    private readonly signingKey: SigningKeyPair,
+    private readonly keys: KeyRing,
   ) {}
 
   async open(): Promise<void> {
     this.kv = await new Kvm(this.nc).create(BUCKETS.desired, { history: 1, description: 'Ferry desired state per agent (signed)' });
+    await this.publishTrust();
+  }
+
+  /** Agents read the trust document from here (and get it at join). */
+  async publishTrust(): Promise<void> {
+    await this.kv!.put(TRUST_KEY, encodeMessage(this.keys.trust));
+  }
+
+  /**
+   * After a key rotation: sign the stored desired states again with the new key (same content,
+   * same generation, so agents that applied them do nothing) and deliver them. Returns how many.
+   */
+  async resignAll(): Promise<number> {
+    const rows = this.db.prepare('SELECT agent_id, doc FROM desired').all() as { agent_id: string; doc: string }[];
+    const docs: PreparedDesired[] = [];
+    const update = this.db.prepare('UPDATE desired SET doc = ? WHERE agent_id = ?');
+    this.db.transaction(() => {
+      for (const r of rows) {
+        const old = JSON.parse(r.doc) as SignedEnvelope;
+        const doc = JSON.parse(old.payload) as DesiredState;
+        const fresh = old.key === this.keys.signingFingerprint ? old : signEnvelope(this.keys.signing, { ...doc, packages: doc.packages.map((p) => ({ ...p, record: this.resignRecord(p.record) })) });
+        if (fresh !== old) update.run(JSON.stringify(fresh), r.agent_id);
+        if (fresh !== old) docs.push({ agent: r.agent_id, envelope: fresh });
+      }
+    })();
+    await this.send(docs);
+    return docs.length;
+  }
+
+  private resignRecord(record: SignedEnvelope): SignedEnvelope {
+    return record.key === this.keys.signingFingerprint ? record : signEnvelope(this.keys.signing, JSON.parse(record.payload));
   }
 
   /**
@@ -86,7 +118,7 @@ export class DesiredStatePublisher {
       packages: [...(previous?.packages ?? []).filter((p) => !replaced.has(p.name)).map((p) => ({ ...p, rollback: false, watchMs: 0 })), ...change.set],
       remove: change.remove,
     };
-    const envelope = signEnvelope(this.signingKey, doc);
+    const envelope = signEnvelope(this.keys.signing, doc);
     this.db
       .prepare('INSERT INTO desired (agent_id, generation, doc) VALUES (?, ?, ?) ON CONFLICT(agent_id) DO UPDATE SET generation = excluded.generation, doc = excluded.doc')
       .run(change.agent, doc.generation, JSON.stringify(envelope));
@@ -96,14 +128,14 @@ export class DesiredStatePublisher {
   private async deliver(agent: string, desired: SignedEnvelope): Promise<void> {
     await this.kv!.put(agent, encodeMessage(desired));
     const now = Date.now();
-    const command: Command = { type: 'apply', audience: agent, issuedAt: now, expiresAt: now + COMMAND_TTL_MS, nonce: randomBytes(12).toString('hex'), desired };
-    this.nc.publish(subjects.command(agent), encodeMessage(signEnvelope(this.signingKey, command)));
+    const command: Command = { type: 'apply', audience: agent, subject: subjects.command(agent), issuedAt: now, expiresAt: now + COMMAND_TTL_MS, nonce: randomBytes(12).toString('hex'), desired };
+    this.nc.publish(subjects.command(agent), encodeMessage(signEnvelope(this.keys.signing, command)));
   }
 
   /** Ask one agent to report its inventory now. */
   requestReport(agent: string): void {
     const now = Date.now();
-    const command: Command = { type: 'report', audience: agent, issuedAt: now, expiresAt: now + COMMAND_TTL_MS, nonce: randomBytes(12).toString('hex') };
-    this.nc.publish(subjects.command(agent), encodeMessage(signEnvelope(this.signingKey, command)));
+    const command: Command = { type: 'report', audience: agent, subject: subjects.command(agent), issuedAt: now, expiresAt: now + COMMAND_TTL_MS, nonce: randomBytes(12).toString('hex') };
+    this.nc.publish(subjects.command(agent), encodeMessage(signEnvelope(this.keys.signing, command)));
   }
 }

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { FerryError } from '../../shared/errors.js';
-import { signEnvelope, type SigningKeyPair, type SignedEnvelope } from '../../shared/crypto/sign.js';
+import { signEnvelope, type SignedEnvelope } from '../../shared/crypto/sign.js';
+import type { KeyRing } from '../keys.js';
 import { BUCKETS } from '../../shared/protocol/subjects.js';
 import type { DmlRecord } from '../../shared/protocol/messages.js';
 import { verifyPackageArchive, type Manifest } from '../../shared/package/mod.js';
@@ -52,7 +53,7 @@ export class DmlService {
   constructor(
     private readonly db: Db,
     private readonly nc: NatsConnection,
-    private readonly signingKey: SigningKeyPair,
+    private readonly keys: KeyRing,
     private readonly tmpDir: string,
   ) {}
 
@@ -85,7 +86,7 @@ export class DmlService {
       );
       if (info.size !== size) throw new FerryError('FERRY_INTERNAL', `stored ${info.size} bytes of ${object}, expected ${size}`);
       const record: DmlRecord = { name: manifest.name, version: manifest.version, sha256, size, object, signedAt: new Date().toISOString() };
-      const envelope = signEnvelope(this.signingKey, record);
+      const envelope = signEnvelope(this.keys.signing, record);
       this.db
         .prepare('INSERT INTO packages (name, version, sha256, size, object, manifest, record, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(manifest.name, manifest.version, sha256, size, object, JSON.stringify(manifest), JSON.stringify(envelope), 'draft', Date.now());
@@ -118,6 +119,22 @@ export class DmlService {
       .prepare("UPDATE packages SET state = 'authorized', authorized_at = ?, authorized_by = ?, evidence = ? WHERE name = ? AND version = ?")
       .run(Date.now(), actor, evidence ?? null, name, version);
     return this.require(name, version);
+  }
+
+  /** After a key rotation: sign every record again with the current online key. */
+  resignRecords(): number {
+    const rows = this.db.prepare('SELECT name, version, record FROM packages').all() as { name: string; version: string; record: string }[];
+    const update = this.db.prepare('UPDATE packages SET record = ? WHERE name = ? AND version = ?');
+    let n = 0;
+    this.db.transaction(() => {
+      for (const r of rows) {
+        const env = JSON.parse(r.record) as SignedEnvelope;
+        if (env.key === this.keys.signingFingerprint) continue;
+        update.run(JSON.stringify(signEnvelope(this.keys.signing, JSON.parse(env.payload))), r.name, r.version);
+        n++;
+      }
+    })();
+    return n;
   }
 
   private store(): ObjectStore {

@@ -11,6 +11,7 @@ import { subjects } from '../../shared/protocol/subjects.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { Db } from '../db/open.js';
 import { consumeToken } from './tokens.js';
+import type { KeyRing } from '../keys.js';
 
 export class EnrollService {
   private sub?: Subscription;
@@ -19,7 +20,7 @@ export class EnrollService {
     private readonly db: Db,
     private readonly nc: NatsConnection,
     private readonly cmdb: CmdbStore,
-    private readonly serverKey: string,
+    private readonly keys: KeyRing,
     /** make the new identity known to NATS (config reload); resolves once it is effective */
     private readonly syncAuth: () => Promise<void>,
     private readonly log: Logger,
@@ -49,7 +50,7 @@ export class EnrollService {
       this.cmdb.addAgent({ id, nkey: req.nkey, hostname: req.hostname, tags });
       await this.syncAuth();
       this.log.info({ agent: id, hostname: req.hostname }, 'agent joined');
-      return { ok: true, agentId: id, serverKey: this.serverKey, tags };
+      return { ok: true, agentId: id, trust: this.keys.trust, tags };
     } catch (err) {
       const e = toFerryError(err);
       this.log.warn({ code: e.code, reason: e.message }, 'join refused');

@@ -5,7 +5,7 @@
 // with "Authorization Violation". Every identifier that ends up in the text is validated
 // first (agent ids, nkeys) and every string is quoted, so nothing can inject config text.
 import { FerryError } from '../../shared/errors.js';
-import { AGENT_ID_PATTERN, BUCKETS, ENROLL_INBOX_PREFIX, REPORT_STREAM, subjects } from '../../shared/protocol/subjects.js';
+import { AGENT_ID_PATTERN, BUCKETS, ENROLL_INBOX_PREFIX, REPORT_STREAM, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
 import { NKEY_USER_PATTERN } from '../../shared/protocol/messages.js';
 
 export interface AgentIdentity {
@@ -80,6 +80,7 @@ export function agentPermissions(agentId: string): { publish: string[]; subscrib
       `$JS.API.DIRECT.GET.${dmlStream}`,
       `$JS.API.DIRECT.GET.${dmlStream}.>`,
       `$JS.API.DIRECT.GET.${desiredStream}.$KV.${BUCKETS.desired}.${agentId}`,
+      `$JS.API.DIRECT.GET.${desiredStream}.$KV.${BUCKETS.desired}.${TRUST_KEY}`,
     ],
     subscribe: [`ferry.cmd.${agentId}`, 'ferry.broadcast.>', `_INBOX_${agentId}.>`],
   };

@@ -43,6 +43,8 @@ export const apiRequestSchemas = {
   'rollout.review': z.object({ id: z.string().min(1).max(64) }).strict(),
   'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback']), actor: z.string().max(128).default('admin') }).strict(),
   'agents.list': z.object({ target: z.string().max(1024).default('all') }).strict(),
+  'agents.revoke': z.object({ id: z.string().min(1).max(253), actor: z.string().max(128).default('admin') }).strict(),
+  'keys.reload': z.object({}).strict(),
   'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),
 } as const;
 

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import semver from 'semver';
 import { AGENT_ID_PATTERN } from './subjects.js';
+import { signedTrustSchema } from '../crypto/trust.js';
 
 export const PACKAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const NKEY_USER_PATTERN = /^U[A-Z2-7]{55}$/;
@@ -43,7 +44,7 @@ export const wireErrorSchema = z.object({ code: z.string(), message: z.string(),
 export type WireError = z.infer<typeof wireErrorSchema>;
 
 export const joinReplySchema = z.discriminatedUnion('ok', [
-  z.object({ ok: z.literal(true), agentId: agentIdSchema, serverKey: z.string(), tags: tagsSchema }),
+  z.object({ ok: z.literal(true), agentId: agentIdSchema, trust: signedTrustSchema, tags: tagsSchema }),
   z.object({ ok: z.literal(false), error: wireErrorSchema }),
 ]);
 export type JoinReply = z.infer<typeof joinReplySchema>;
@@ -145,6 +146,7 @@ export const commandSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('apply'),
       audience: agentIdSchema,
+      subject: z.string().max(256),
       issuedAt: z.number().int(),
       expiresAt: z.number().int(),
       nonce: z.string().min(8).max(64),
@@ -152,7 +154,7 @@ export const commandSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z
-    .object({ type: z.literal('report'), audience: agentIdSchema, issuedAt: z.number().int(), expiresAt: z.number().int(), nonce: z.string().min(8).max(64) })
+    .object({ type: z.literal('report'), audience: agentIdSchema, subject: z.string().max(256), issuedAt: z.number().int(), expiresAt: z.number().int(), nonce: z.string().min(8).max(64) })
     .strict(),
 ]);
 export type Command = z.infer<typeof commandSchema>;

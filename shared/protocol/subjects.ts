@@ -6,6 +6,8 @@ export const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export const BUCKETS = { dml: 'ferry-dml', upload: 'ferry-upload', desired: 'ferry-desired' } as const;
 export const REPORT_STREAM = 'FERRY_REPORTS';
+/** The key of the signed trust document in the desired-state bucket (no agent id can clash). */
+export const TRUST_KEY = '_trust';
 export const REPORT_CONSUMER = 'ferry-server';
 export const ENROLL_INBOX_PREFIX = '_INBOX_enroll';
 

@@ -37,10 +37,21 @@ const list: CommandModule<GlobalArgs, GlobalArgs & { target: string }> = {
   },
 };
 
+const revoke: CommandModule<GlobalArgs, GlobalArgs & { id: string }> = {
+  command: 'revoke <id>',
+  describe: 'Revoke an agent: its NATS identity is removed at once and it no longer counts in targets',
+  builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
+  handler: async (a) => {
+    const r = (await withClient(connectionFlags(a), (c) => c.request('agents.revoke', { id: a.id, actor: process.env.USER ?? 'admin' }))) as { id: string; hostname: string };
+    if (a.json) return printJson(r);
+    printLines([`Revoked ${r.id} (${r.hostname}); its connection was closed and it cannot connect again`]);
+  },
+};
+
 export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'agents <command>',
   describe: 'The agents that joined this server',
-  builder: (y) => y.command(list).demandCommand(1),
+  builder: (y) => y.command(list).command(revoke).demandCommand(1),
   handler: () => undefined,
 };
 

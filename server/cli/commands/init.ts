@@ -13,7 +13,8 @@ export const initCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     if (a.json) return printJson(result);
     printLines([
       result.created.length ? `Initialised ${result.dataDir}` : `${result.dataDir} is already initialised; nothing changed`,
-      `Signing key: ${result.signingKeyFingerprint}`,
+      `Root key:    ${result.rootKeyFingerprint} (join tokens pin it; keep keys/root.json safe, ideally offline)`,
+      `Signing key: ${result.signingKeyFingerprint}; trust document valid until ${result.trustExpiresAt}`,
       `Next: ferry server --data-dir ${result.dataDir}`,
     ]);
   },

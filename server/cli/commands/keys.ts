@@ -1,0 +1,53 @@
+// ferry keys rotate: issue a new trust document (new online key, optionally a new root).
+import type { CommandModule } from 'yargs';
+import { parseDuration } from '../../../shared/durations.js';
+import { dataPaths, resolveDataDir } from '../../config.js';
+import { assertInitialized } from '../../init.js';
+import { DEFAULT_TRUST_TTL_MS, rotateKeys } from '../../keys.js';
+import { withClient } from '../client.js';
+import { printJson, printLines } from '../output.js';
+import { connectionFlags, type GlobalArgs } from './common.js';
+
+interface RotateArgs extends GlobalArgs {
+  root: boolean;
+  'renew-only': boolean;
+  expires?: string;
+  'root-key'?: string;
+}
+
+const rotate: CommandModule<GlobalArgs, RotateArgs> = {
+  command: 'rotate',
+  describe: 'Issue a new trust document: a new online signing key (and with --root a new root key)',
+  builder: (y) =>
+    y
+      .option('root', { type: 'boolean', default: false, describe: 'also replace the root key (signed by the old and the new root)' })
+      .option('renew-only', { type: 'boolean', default: false, describe: 'keep the keys, only issue a document with a new expiry' })
+      .option('expires', { type: 'string', describe: 'how long the new document is valid (default 365d)' })
+      .option('root-key', { type: 'string', describe: 'the root key file, if it is kept outside the data directory' }),
+  handler: async (a) => {
+    const paths = dataPaths(resolveDataDir(a['data-dir']));
+    assertInitialized(paths);
+    const result = rotateKeys(paths, { root: a.root, signing: !a['renew-only'], ttlMs: a.expires ? parseDuration(a.expires) : DEFAULT_TRUST_TTL_MS, rootKeyFile: a['root-key'] });
+    // A running server re-signs with the new key and publishes the document to the agents.
+    let applied: unknown = null;
+    try {
+      applied = await withClient(connectionFlags(a), (c) => c.request('keys.reload', {}));
+    } catch {
+      applied = null;
+    }
+    if (a.json) return printJson({ ...result, serverReloaded: applied !== null, server: applied });
+    printLines([
+      `Trust document v${result.version} issued, valid until ${result.expiresAt}`,
+      `  root key:    ${result.rootFingerprint}${result.rotated.includes('root') ? ' (new)' : ''}`,
+      `  signing key: ${result.signingFingerprint}${result.rotated.includes('signing') ? ' (new)' : ''}`,
+      applied ? '  the running server re-signed its records and desired states and published the document' : '  no running server: it applies the new keys when it starts',
+    ]);
+  },
+};
+
+export const keysCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'keys <command>',
+  describe: 'Signing keys and the trust document',
+  builder: (y) => y.command(rotate).demandCommand(1),
+  handler: () => undefined,
+};
