@@ -211,6 +211,7 @@ export class AgentRuntime {
     const applied = Number(this.journal.getMeta('generation') ?? 0);
     if (desired.generation < applied) return;
     if (desired.generation === applied) return this.confirmApplied(desired);
+    await this.pollTrust(); // install only under the newest trust document the server offers
     try {
       assertTrustCurrent(this.trust.doc);
     } catch (err) {
