@@ -32,6 +32,8 @@ export const identitySchema = z
     installRoot: z.string(),
     tags: z.record(z.string(), z.string()),
     joinedAt: z.string(),
+    /** CA certificate (copied into the state directory) when the server's NATS serves TLS */
+    tlsCa: z.string().optional(),
   })
   .strict();
 export type AgentIdentity = z.infer<typeof identitySchema>;

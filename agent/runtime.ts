@@ -78,6 +78,7 @@ export class AgentRuntime {
       name: `ferry-agent ${identity.agentId}`,
       inboxPrefix: subjects.agentInboxPrefix(identity.agentId),
       reconnectForever: true,
+      tlsCaFile: identity.tlsCa,
     }));
     this.reporter.attach(nc);
     this.sub = nc.subscribe(subjects.command(identity.agentId), { callback: (_e, msg) => this.onCommand(msg.data) });

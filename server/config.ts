@@ -40,6 +40,8 @@ export interface RuntimeInfo {
   natsUrl: string;
   pid: number;
   startedAt: string;
+  /** CA file clients need when NATS serves TLS */
+  tlsCa?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:4222';

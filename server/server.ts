@@ -2,6 +2,7 @@
 // enrolment, report ingestion, the admin API and the rollout engine, and runs them until stopped.
 import { fromSeed } from '@nats-io/nkeys';
 import { rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { FerryError } from '../shared/errors.js';
 import { connectNats, readSeedFile, type NatsConnection } from '../shared/nats/connect.js';
@@ -33,6 +34,8 @@ export interface ServerOptions {
   /** a host is online if it reported within this time */
   offlineAfterMs?: number;
   tickMs?: number;
+  /** serve NATS over TLS (embedded), or trust this CA when connecting (--nats) */
+  tls?: { cert?: string | undefined; key?: string | undefined; ca?: string | undefined };
 }
 
 export class FerryServer {
@@ -75,14 +78,18 @@ export class FerryServer {
       };
     } else {
       const [host, port] = splitListen(this.opts.listen);
-      const nats = (this.nats = new EmbeddedNats({ dataDir: this.paths.natsDir, host, port, auth: identities(), logger: log.child({ module: 'nats' }) }));
+      const tls = this.opts.tls?.cert && this.opts.tls.key ? { cert: resolve(this.opts.tls.cert), key: resolve(this.opts.tls.key) } : undefined;
+      const nats = (this.nats = new EmbeddedNats({ dataDir: this.paths.natsDir, host, port, auth: identities(), logger: log.child({ module: 'nats' }), tls }));
       nats.on('restarted', (info) => log.warn({ pid: info.pid }, 'embedded nats-server restarted'));
       await nats.start();
       this.url = nats.url;
       syncAuth = () => nats.updateAuth(identities());
     }
 
-    const nc = (this.nc = await connectNats({ url: this.url, seed: seeds.server, name: 'ferry-server', reconnectForever: true }));
+    // With a self-signed certificate the certificate is its own CA.
+    const tlsCa = this.opts.tls?.ca ?? this.opts.tls?.cert;
+    const tlsCaFile = tlsCa ? resolve(tlsCa) : undefined;
+    const nc = (this.nc = await connectNats({ url: this.url, seed: seeds.server, name: 'ferry-server', reconnectForever: true, tlsCaFile }));
     const offlineAfterMs = this.opts.offlineAfterMs ?? Number(process.env.FERRY_OFFLINE_AFTER_MS ?? 35_000);
     const isOnline = (lastSeen: number | null) => lastSeen !== null && Date.now() - lastSeen <= offlineAfterMs;
 
@@ -145,7 +152,7 @@ export class FerryServer {
       () => engine.tick(),
     );
 
-    const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString() };
+    const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString(), ...(tlsCaFile ? { tlsCa: tlsCaFile } : {}) };
     writeFileSync(this.paths.runtime, JSON.stringify(runtime, null, 2));
     log.info({ nats: this.url, dataDir: this.paths.dir }, 'ferry server ready');
   }

@@ -49,10 +49,11 @@ export async function main(argv: string[]): Promise<void> {
             .option('server', { type: 'string', describe: 'NATS URL of the server (default: the URL in the token)' })
             .option('token', { type: 'string', demandOption: true })
             .option('install-root', { type: 'string', describe: 'where packages are installed (default <state-dir>/apps)' })
-            .option('tag', { type: 'string', array: true, describe: 'k=v (repeatable)' }),
+            .option('tag', { type: 'string', array: true, describe: 'k=v (repeatable)' })
+            .option('tls-ca', { type: 'string', describe: "CA certificate of the server's NATS TLS certificate (PEM)" }),
         async (a) => {
           const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
-          const id = await joinServer({ paths, token: a.token, serverUrl: a.server, installRoot: a['install-root'], tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname() });
+          const id = await joinServer({ paths, token: a.token, serverUrl: a.server, installRoot: a['install-root'], tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname(), tlsCa: a['tls-ca'] });
           out(json, { agentId: id.agentId, server: id.serverUrl, stateDir: paths.dir, installRoot: id.installRoot, tags: id.tags }, [
             `Joined ${id.serverUrl} as ${id.agentId}`,
             `Next: ferry-agent run --state-dir ${paths.dir}`,

@@ -2,7 +2,7 @@
 // ask the server to enrol it with a join token, pin the server's signing key — refusing a server
 // whose key does not match the fingerprint in the token — and save the identity.
 import { createUser } from '@nats-io/nkeys';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AgentTrust } from '../trust.js';
 import { FerryError, errorFromWire } from '../../shared/errors.js';
@@ -20,6 +20,7 @@ export interface JoinOptions {
   installRoot?: string | undefined;
   tags: Record<string, string>;
   hostname: string;
+  tlsCa?: string | undefined;
 }
 
 export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
@@ -33,7 +34,7 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
   if (!url) throw new FerryError('FERRY_USAGE', 'no server URL: pass --server nats://HOST:PORT');
   const user = createUser();
   const seed = new TextDecoder().decode(user.getSeed());
-  const nc = await connectNats({ url, seed: token.e, name: 'ferry-agent join', inboxPrefix: ENROLL_INBOX_PREFIX, timeoutMs: 5000 });
+  const nc = await connectNats({ url, seed: token.e, name: 'ferry-agent join', inboxPrefix: ENROLL_INBOX_PREFIX, timeoutMs: 5000, tlsCaFile: o.tlsCa });
   let reply;
   try {
     const request: JoinRequest = { token: o.token.trim(), nkey: user.getPublicKey(), hostname: o.hostname, tags: o.tags };
@@ -55,7 +56,9 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
     installRoot: resolve(o.installRoot ?? `${o.paths.dir}/apps`),
     tags: reply.tags,
     joinedAt: new Date().toISOString(),
+    ...(o.tlsCa ? { tlsCa: `${o.paths.dir}/ca.pem` } : {}),
   };
+  if (o.tlsCa) copyFileSync(o.tlsCa, `${o.paths.dir}/ca.pem`);
   mkdirSync(identity.installRoot, { recursive: true });
   writeAtomic(o.paths.seed, seed + '\n', 0o600);
   writeAtomic(o.paths.identity, JSON.stringify(identity, null, 2) + '\n', 0o600);

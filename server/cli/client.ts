@@ -13,6 +13,7 @@ export interface ConnectionFlags {
   dataDir?: string | undefined;
   nats?: string | undefined;
   creds?: string | undefined;
+  tlsCa?: string | undefined;
 }
 
 export class AdminClient {
@@ -21,16 +22,19 @@ export class AdminClient {
   static async connect(flags: ConnectionFlags): Promise<AdminClient> {
     const paths = dataPaths(resolveDataDir(flags.dataDir));
     let url = flags.nats;
+    let tlsCaFile = flags.tlsCa;
     if (!url) {
       if (!existsSync(paths.runtime)) {
         throw new FerryError('FERRY_SERVER_UNREACHABLE', `no running server found for ${paths.dir}`, {
           hint: existsSync(paths.db) ? `start it with: ferry server --data-dir ${paths.dir}` : `run: ferry init --data-dir ${paths.dir}, then ferry server`,
         });
       }
-      url = (JSON.parse(readFileSync(paths.runtime, 'utf8')) as RuntimeInfo).natsUrl;
+      const runtime = JSON.parse(readFileSync(paths.runtime, 'utf8')) as RuntimeInfo;
+      url = runtime.natsUrl;
+      tlsCaFile ??= runtime.tlsCa;
     }
     const seed = readSeedFile(flags.creds ?? paths.adminSeed);
-    return new AdminClient(await connectNats({ url, seed, name: 'ferry-cli', timeoutMs: 3000 }));
+    return new AdminClient(await connectNats({ url, seed, name: 'ferry-cli', timeoutMs: 3000, tlsCaFile }));
   }
 
   async request<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs = 60_000): Promise<unknown> {

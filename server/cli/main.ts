@@ -23,6 +23,7 @@ export async function main(argv: string[]): Promise<void> {
       .option('data-dir', { type: 'string', describe: 'server data directory (default $FERRY_HOME or ~/.ferry)', global: true })
       .option('nats', { type: 'string', describe: 'NATS URL of a remote server (default: from the data directory)', global: true })
       .option('creds', { type: 'string', describe: 'nkey seed file for --nats (default: the data directory admin key)', global: true })
+      .option('tls-ca', { type: 'string', describe: 'CA certificate for a NATS that serves TLS (default: from the data directory)', global: true })
       .option('json', { type: 'boolean', default: false, describe: 'print exactly one JSON document', global: true })
       .command(initCommand)
       .command(serverCommand)

@@ -33,6 +33,8 @@ export interface EmbeddedNatsOptions {
   logger?: Logger;
   /** Bytes; default 1 MiB. */
   maxPayload?: number;
+  /** Serve TLS with this certificate and key (and verify client certificates against ca). */
+  tls?: { cert: string; key: string; ca?: string | undefined } | undefined;
 }
 
 export interface ExitInfo {
@@ -296,6 +298,16 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
       'jetstream {',
       `  store_dir: ${quote(join(dir, 'jetstream'), 'dataDir')}`,
       '}',
+      ...(this.opts.tls
+        ? [
+            'tls {',
+            `  cert_file: ${quote(this.opts.tls.cert, 'tls cert')}`,
+            `  key_file: ${quote(this.opts.tls.key, 'tls key')}`,
+            ...(this.opts.tls.ca ? [`  ca_file: ${quote(this.opts.tls.ca, 'tls ca')}`] : []),
+            '  timeout: 5',
+            '}',
+          ]
+        : []),
       '',
       renderAuthConfig(this.auth),
     ].join('\n');

@@ -14,6 +14,8 @@ export interface ConnectOptions {
   /** keep reconnecting forever (daemons) or give up quickly (CLI) */
   reconnectForever?: boolean;
   timeoutMs?: number;
+  /** CA certificate (PEM file) that signed the server's TLS certificate; enables TLS */
+  tlsCaFile?: string | undefined;
 }
 
 export async function connectNats(opts: ConnectOptions): Promise<NatsConnection> {
@@ -28,12 +30,19 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       reconnectTimeWait: 500,
       waitOnFirstConnect: opts.reconnectForever ?? false,
       pingInterval: 10_000,
+      ...(opts.tlsCaFile ? { tls: { caFile: opts.tlsCaFile } } : {}),
     });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     if (/authoriz|authentic/i.test(message)) {
       throw new FerryError('FERRY_SERVER_UNREACHABLE', `NATS at ${opts.url} refused the credentials (${message})`, {
         hint: 'check the credentials file, or whether this identity was revoked',
+        cause: err,
+      });
+    }
+    if (/certificate|tls|ssl/i.test(message)) {
+      throw new FerryError('FERRY_SERVER_UNREACHABLE', `TLS with NATS at ${opts.url} failed: ${message}`, {
+        hint: 'the server serves TLS: pass --tls-ca FILE with the CA (or self-signed certificate) it uses',
         cause: err,
       });
     }

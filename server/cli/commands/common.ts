@@ -7,11 +7,12 @@ export interface GlobalArgs {
   'data-dir'?: string;
   nats?: string;
   creds?: string;
+  'tls-ca'?: string;
   json: boolean;
 }
 
 export function connectionFlags(a: GlobalArgs): ConnectionFlags {
-  return { dataDir: a['data-dir'], nats: a.nats, creds: a.creds };
+  return { dataDir: a['data-dir'], nats: a.nats, creds: a.creds, tlsCa: a['tls-ca'] };
 }
 
 /** `--tag k=v` (repeatable) into a record. */

@@ -1,21 +1,35 @@
 // ferry server: run the distribution server in the foreground until SIGINT/SIGTERM.
 import type { CommandModule } from 'yargs';
 import { createLogger } from '../../../shared/log.js';
+import { FerryError } from '../../../shared/errors.js';
 import { DEFAULT_LISTEN, resolveDataDir } from '../../config.js';
 import { FerryServer } from '../../server.js';
 import type { GlobalArgs } from './common.js';
 
 interface ServerArgs extends GlobalArgs {
   listen: string;
+  'tls-cert'?: string;
+  'tls-key'?: string;
 }
 
 export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
   command: 'server',
   describe: 'Run the distribution server (with an embedded nats-server unless --nats is given)',
-  builder: (y) => y.option('listen', { type: 'string', default: DEFAULT_LISTEN, describe: 'HOST:PORT for the embedded NATS (port 0: random)' }),
+  builder: (y) =>
+    y
+      .option('listen', { type: 'string', default: DEFAULT_LISTEN, describe: 'HOST:PORT for the embedded NATS (port 0: random)' })
+      .option('tls-cert', { type: 'string', describe: 'serve NATS over TLS with this certificate (PEM)' })
+      .option('tls-key', { type: 'string', describe: 'the private key of --tls-cert (PEM)' }),
   handler: async (a) => {
     const logger = createLogger('ferry-server');
-    const server = new FerryServer({ dataDir: resolveDataDir(a['data-dir']), listen: a.listen, ...(a.nats ? { natsUrl: a.nats } : {}), logger });
+    if (Boolean(a['tls-cert']) !== Boolean(a['tls-key'])) throw new FerryError('FERRY_USAGE', '--tls-cert and --tls-key go together');
+    const server = new FerryServer({
+      dataDir: resolveDataDir(a['data-dir']),
+      listen: a.listen,
+      ...(a.nats ? { natsUrl: a.nats } : {}),
+      logger,
+      tls: { cert: a['tls-cert'], key: a['tls-key'], ca: a['tls-ca'] },
+    });
     await server.start();
     process.stdout.write(`ferry server ready — NATS ${server.natsUrl}\n`);
     await new Promise<void>((resolve) => {
