@@ -8,11 +8,22 @@ import type { DesiredChange, DesiredStatePublisher } from '../desired/publisher.
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
 import { allowedFailures } from './plan.js';
-import type { HostRow, RolloutRow, RolloutStore } from './store.js';
+import type { HostRow, RolloutOptions, RolloutRow, RolloutStore } from './store.js';
+import { isInWindow, nextWindowStart, parseWindow } from '../../shared/windows.js';
 
 const IN_FLIGHT: HostState[] = ['sent', 'downloading', 'installing', 'verifying'];
 const FAILED: HostState[] = ['failed', 'rolled-back'];
 export const ROLLBACK_SUFFIX = ':rollback';
+
+/** Why a rollout may not start its next wave now, or undefined if it may. */
+export function scheduleWait(o: RolloutOptions, now: number): string | undefined {
+  if (o.startAt && now < o.startAt) return `scheduled to start at ${new Date(o.startAt).toISOString()}`;
+  if (!o.window) return undefined;
+  const window = parseWindow(o.window, o.timeZone);
+  if (isInWindow(window, new Date(now))) return undefined;
+  const next = nextWindowStart(window, new Date(now));
+  return `outside the window "${o.window}" (${window.timeZone})${next ? `; it opens at ${next.toISOString()}` : ''}`;
+}
 
 export class RolloutEngine {
   private ticking: Promise<void> | undefined;
@@ -106,7 +117,7 @@ export class RolloutEngine {
   }
 
   private async reconcile(rollout: RolloutRow): Promise<void> {
-    if (rollout.state !== 'running') return;
+    if (rollout.state !== 'running' && rollout.state !== 'waiting') return;
     const now = Date.now();
     for (const h of this.store.overdueHosts(rollout.id, now - rollout.options.hostTimeoutMs)) {
       this.store.setHost(rollout.id, h.agent, 'failed', { error: `did not finish within ${Math.round(rollout.options.hostTimeoutMs / 1000)}s`, finishedAt: now });
@@ -126,6 +137,19 @@ export class RolloutEngine {
     for (const wave of waves) {
       if (wave.state === 'completed') continue;
       if (wave.state === 'pending') {
+        // Waves start only when the schedule allows; a wave already running always finishes.
+        const wait = scheduleWait(rollout.options, now);
+        if (wait) {
+          if (rollout.state !== 'waiting' || rollout.reason !== wait) {
+            this.store.setState(rollout.id, 'waiting', { reason: wait });
+            this.store.addEvent(rollout.id, 'engine', 'waiting', wait);
+          }
+          return;
+        }
+        if (rollout.state === 'waiting') {
+          this.store.setState(rollout.id, 'running', { reason: 'window open' });
+          this.store.addEvent(rollout.id, 'engine', 'window-open');
+        }
         await this.startWave(rollout, wave.index);
         return;
       }

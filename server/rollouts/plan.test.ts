@@ -82,7 +82,8 @@ describe('planWaves', () => {
   it('refuses waves that shrink', () => {
     expectInvalid(() => planWaves(10, ['5', '2', '100%']), /must not shrink/);
     expectInvalid(() => planWaves(100, ['50%', '10%', '100%']), /must not shrink: 10%/);
-    expectInvalid(() => planWaves(100, ['20', '10%', '100%']), /must not shrink/);
+    // A percentage below an earlier count is an empty wave, not an error: it depends on the fleet.
+    expect(planWaves(100, ['20', '10%', '100%'])).toEqual([20, 80]);
   });
 
   it('refuses a last wave other than 100%', () => {
@@ -105,15 +106,13 @@ describe('planWaves', () => {
     expectInvalid(() => planWaves(10, [token, '100%']), /between 0% and 100%/);
   });
 
-  // BUG: the percentage is computed as ceil((pct / 100) * total) in floating point, and
-  // 0.07 * 100 = 7.000000000000001, so 7% of 100 hosts becomes 8 (also 14%, 28%, 55%, 56%, …).
-  it.fails('BUG: 7% of 100 hosts is 7 hosts (floating-point rounding)', () => {
+  // Regression: ceil((7 / 100) * 100) was 8 in floating point.
+  it('7% of 100 hosts is 7 hosts (no floating-point rounding error)', () => {
     expect(planWaves(100, ['7%', '100%'])).toEqual([7, 93]);
   });
 
-  // BUG (design): the service validates the wave list with planWaves(1, waves), where every target
-  // clamps to 1, so a shrinking list is accepted there and only refused (or not) for the real fleet.
-  it.fails('BUG: a shrinking wave list is refused whatever the fleet size', () => {
+  // Regression: a shrinking list used to pass validation on a one-host fleet.
+  it('a shrinking wave list is refused whatever the fleet size', () => {
     expectInvalid(() => planWaves(1, ['10', '5', '100%']));
   });
 });
@@ -140,8 +139,8 @@ describe('allowedFailures', () => {
     expect(err.hint).toContain('--max-failures');
   });
 
-  // BUG: floor((29 / 100) * 100) = floor(28.999999999999996) = 28.
-  it.fails('BUG: 29% of 100 hosts allows 29 failures (floating-point rounding)', () => {
+  // Regression: floor((29 / 100) * 100) was 28.
+  it('29% of 100 hosts allows 29 failures (no floating-point rounding error)', () => {
     expect(allowedFailures('29%', 100)).toBe(29);
   });
 });

@@ -86,15 +86,31 @@ function skipReason(host: PlanHost, packages: PlanPackage[], includeOffline: boo
 export function planWaves(total: number, specs: string[]): number[] {
   if (specs.length === 0) throw new FerryError('FERRY_INVALID_INPUT', 'no waves given', { hint: 'e.g. --waves 1,10%,50%,100%' });
   if (specs[specs.length - 1] !== '100%') throw new FerryError('FERRY_INVALID_INPUT', `the last wave must be 100%, got ${specs[specs.length - 1]}`, { hint: 'e.g. --waves 1,10%,50%,100%' });
+  for (const spec of specs) cumulativeTarget(spec, total); // each token is valid
+  assertWavesGrow(specs);
   const sizes: number[] = [];
   let reached = 0;
   for (const spec of specs) {
-    const target = Math.min(total, cumulativeTarget(spec, total));
-    if (target < reached) throw new FerryError('FERRY_INVALID_INPUT', `waves must not shrink: ${spec} is fewer hosts than an earlier wave`);
+    // A percentage can come out below an earlier count on a small fleet: that wave is then empty.
+    const target = Math.max(reached, Math.min(total, cumulativeTarget(spec, total)));
     if (target > reached) sizes.push(target - reached);
     reached = target;
   }
   return sizes;
+}
+
+/** Counts must not decrease, nor percentages, whatever the fleet size. */
+function assertWavesGrow(specs: string[]): void {
+  let count = 0;
+  let pct = 0;
+  for (const spec of specs) {
+    const isPct = spec.endsWith('%');
+    const value = isPct ? Number(spec.slice(0, -1)) : Number(spec);
+    if (Number.isNaN(value)) continue; // reported by cumulativeTarget
+    if (isPct ? value < pct : value < count) throw new FerryError('FERRY_INVALID_INPUT', `waves must not shrink: ${spec} comes after a larger wave`, { hint: 'e.g. --waves 1,10%,50%,100%' });
+    if (isPct) pct = value;
+    else count = value;
+  }
 }
 
 function cumulativeTarget(spec: string, total: number): number {
@@ -103,7 +119,8 @@ function cumulativeTarget(spec: string, total: number): number {
   if (!m) throw new FerryError('FERRY_INVALID_INPUT', `"${spec}" is not a host count or percentage`, { hint: 'e.g. --waves 1,10%,50%,100%' });
   const pct = Number(m[1]);
   if (pct <= 0 || pct > 100) throw new FerryError('FERRY_INVALID_INPUT', `wave ${spec} must be between 0% and 100%`);
-  return Math.ceil((pct / 100) * total);
+  // Multiply first: (7 / 100) * 100 is 7.000000000000001 in floating point.
+  return Math.ceil((pct * total) / 100 - 1e-9);
 }
 
 /** `--max-failures` as a count for a wave of `waveSize` hosts. */
@@ -111,7 +128,7 @@ export function allowedFailures(spec: string, waveSize: number): number {
   if (/^\d+$/.test(spec)) return Number(spec);
   const m = /^(\d+(?:\.\d+)?)%$/.exec(spec);
   if (!m) throw new FerryError('FERRY_INVALID_INPUT', `--max-failures "${spec}" is not a count or percentage`, { hint: 'e.g. --max-failures 2 or 5%' });
-  return Math.floor((Number(m[1]) / 100) * waveSize);
+  return Math.floor((Number(m[1]) * waveSize) / 100 + 1e-9);
 }
 
 /**

@@ -8,6 +8,7 @@ import type { CmdbStore } from '../cmdb/store.js';
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
 import { planRollout, planWaves, type PlanHost } from './plan.js';
+import { parseWindow } from '../../shared/windows.js';
 import type { RolloutEngine } from './engine.js';
 import type { RolloutRow, RolloutStore } from './store.js';
 import { buildReview, type RolloutReview } from './review.js';
@@ -59,7 +60,17 @@ export class RolloutService {
     }));
     const selector = parseSelector(req.target);
     const plan = planRollout(fleet, packages, { selector, waves, includeOffline: req.includeOffline });
-    const options = { waves, soakMs: req.soakMs, maxFailures: req.maxFailures, onFailure: req.onFailure, hostTimeoutMs: req.hostTimeoutMs, includeOffline: req.includeOffline };
+    if (req.window) parseWindow(req.window, req.timeZone); // refuse a bad window before anything is stored
+    const options = {
+      waves,
+      soakMs: req.soakMs,
+      maxFailures: req.maxFailures,
+      onFailure: req.onFailure,
+      hostTimeoutMs: req.hostTimeoutMs,
+      includeOffline: req.includeOffline,
+      ...(req.window ? { window: req.window, timeZone: req.timeZone } : {}),
+      ...(req.startAt ? { startAt: req.startAt } : {}),
+    };
     if (req.dryRun) {
       return { dryRun: true, release: release.name, strategy: req.strategy, target: selector.text, options, waves: plan.waveSizes.map((size, index) => ({ index, hosts: size })), hosts: plan.hosts };
     }
@@ -81,11 +92,12 @@ export class RolloutService {
     switch (req.action) {
       case 'pause':
         if (!['running', 'waiting', 'planned'].includes(rollout.state)) throw refuse(`it is ${rollout.state}`);
-        this.store.setState(rollout.id, 'paused');
+        this.store.setState(rollout.id, 'paused', { reason: `paused by ${req.actor}` });
         break;
       case 'resume':
         if (rollout.state !== 'paused') throw refuse(`it is ${rollout.state}, not paused`);
-        this.store.setState(rollout.id, 'running');
+        // 'running' re-checks the schedule on the next tick and waits again if it must.
+        this.store.setState(rollout.id, 'running', { reason: `resumed by ${req.actor}` });
         break;
       case 'abort':
         if (!['running', 'waiting', 'planned', 'paused'].includes(rollout.state)) throw refuse(`it is already ${rollout.state}`);

@@ -11,6 +11,11 @@ export interface RolloutOptions {
   onFailure: 'halt' | 'rollback';
   hostTimeoutMs: number;
   includeOffline: boolean;
+  /** waves start only inside this window (see shared/windows.ts) */
+  window?: string | undefined;
+  timeZone?: string | undefined;
+  /** epoch ms before which nothing starts */
+  startAt?: number | undefined;
 }
 
 export interface RolloutRow {

@@ -34,6 +34,9 @@ export const apiRequestSchemas = {
       onFailure: z.enum(['halt', 'rollback']).default('halt'),
       hostTimeoutMs: z.number().int().positive().default(15 * 60_000),
       includeOffline: z.boolean().default(false),
+      window: z.string().min(1).max(256).optional(),
+      timeZone: z.string().max(64).default('UTC'),
+      startAt: z.number().int().positive().optional(),
       dryRun: z.boolean().default(false),
       actor: z.string().max(128).default('admin'),
     })

@@ -1,6 +1,7 @@
 // ferry rollout start|status|list|pause|resume|abort|rollback.
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
+import { parseStartAt } from '../../../shared/windows.js';
 import { FerryError } from '../../../shared/errors.js';
 import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/api.js';
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
@@ -24,6 +25,9 @@ interface StartArgs extends GlobalArgs {
   'dry-run': boolean;
   wait: boolean;
   timeout?: string;
+  window?: string;
+  timezone: string;
+  'start-at'?: string;
 }
 
 const start: CommandModule<GlobalArgs, StartArgs> = {
@@ -41,6 +45,9 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       .option('host-timeout', { type: 'string', default: '15m', describe: 'a host that takes longer counts as failed' })
       .option('include-offline', { type: 'boolean', default: false, describe: 'target offline hosts too (they converge when they return)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan without starting' })
+      .option('window', { type: 'string', describe: 'start waves only inside this window, e.g. "Mon-Fri 22:00-05:00" or "Sat,Sun"' })
+      .option('timezone', { type: 'string', default: 'UTC', describe: 'time zone of --window (IANA name)' })
+      .option('start-at', { type: 'string', describe: 'do not start before this time (ISO 8601, or +2h)' })
       .option('wait', { type: 'boolean', default: false, describe: 'block until the rollout ends; exit 0 only if it completed' })
       .option('timeout', { type: 'string', describe: 'with --wait: give up waiting after this long' }),
   handler: async (a) => {
@@ -55,6 +62,8 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       hostTimeoutMs: parseDuration(a['host-timeout']),
       includeOffline: a['include-offline'],
       dryRun: a['dry-run'],
+      ...(a.window ? { window: a.window, timeZone: a.timezone } : {}),
+      ...(a['start-at'] ? { startAt: parseStartAt(a['start-at']).getTime() } : {}),
       actor: process.env.USER ?? 'admin',
     };
     await withClient(connectionFlags(a), async (c) => {
