@@ -13,7 +13,8 @@ import { connectNats } from '../shared/nats/connect.js';
 import { directGet } from '../shared/nats/object-read.js';
 import { readObjectToFile } from '../shared/nats/object-read.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
-import { commandSchema, desiredStateSchema, dmlRecordSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc } from '../shared/protocol/messages.js';
+import { commandSchema, desiredStateSchema, dmlRecordSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc, type InventoryDoc } from '../shared/protocol/messages.js';
+import type { InstallStep } from './install/states.js';
 import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
 import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
 import { collectInventory, inventoryFingerprint } from './inventory/collect.js';
@@ -32,6 +33,17 @@ export interface RuntimeOptions {
   seed: string;
   log: Logger;
   keepVersions?: number;
+  /** overrides for tests and the fleet simulator */
+  timings?: Partial<typeof agentTimings>;
+  inventory?: () => Promise<InventoryDoc>;
+  /** 'normal' trades power-loss durability for speed (simulated fleets only) */
+  journalSync?: 'full' | 'normal';
+  /** called before every install step; may delay or throw (simulated faults) */
+  beforeStep?: (step: InstallStep) => Promise<void>;
+  /** the NATS connection name; the simulator uses it to tell its agents apart */
+  connectionName?: string;
+  /** what the install machine checks requires.os/arch against (default: this process) */
+  host?: { os: string; arch: string };
 }
 
 export class AgentRuntime {
@@ -39,6 +51,7 @@ export class AgentRuntime {
   private readonly reporter: Reporter;
   private readonly machine: InstallMachine;
   private readonly trust: AgentTrust;
+  private readonly timings: typeof agentTimings;
   private nc?: NatsConnection;
   private sub?: Subscription;
   private timers: NodeJS.Timeout[] = [];
@@ -49,7 +62,8 @@ export class AgentRuntime {
   private stopped = false;
 
   constructor(private readonly o: RuntimeOptions) {
-    this.journal = new Journal(o.paths.journal);
+    this.journal = new Journal(o.paths.journal, o.journalSync);
+    this.timings = { ...agentTimings, ...o.timings };
     this.trust = AgentTrust.load(o.paths.dir);
     this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }));
     this.machine = new InstallMachine({
@@ -60,7 +74,8 @@ export class AgentRuntime {
       report: (r) => this.onProgress(r),
       log: o.log.child({ module: 'install' }),
       keepVersions: o.keepVersions ?? 3,
-      host: { os: process.platform, arch: process.arch },
+      ...(o.beforeStep ? { beforeStep: o.beforeStep } : {}),
+      host: o.host ?? { os: process.platform, arch: process.arch },
     });
   }
 
@@ -75,10 +90,11 @@ export class AgentRuntime {
     const nc = (this.nc = await connectNats({
       url: identity.serverUrl,
       seed: this.o.seed,
-      name: `ferry-agent ${identity.agentId}`,
+      name: this.o.connectionName ?? `ferry-agent ${identity.agentId}`,
       inboxPrefix: subjects.agentInboxPrefix(identity.agentId),
       reconnectForever: true,
       tlsCaFile: identity.tlsCa,
+      onRetry: (err, attempt) => log.warn({ attempt, reason: toFerryError(err).message }, 'cannot connect to NATS yet; retrying'),
     }));
     this.reporter.attach(nc);
     this.sub = nc.subscribe(subjects.command(identity.agentId), { callback: (_e, msg) => this.onCommand(msg.data) });
@@ -99,12 +115,12 @@ export class AgentRuntime {
       setInterval(() => {
         this.heartbeat();
         void this.reporter.flush(); // also sends what `ferry-agent rollback` queued
-      }, agentTimings.heartbeatMs),
+      }, this.timings.heartbeatMs),
     );
-    this.timers.push(setInterval(() => void this.pollDesired(), agentTimings.desiredPollMs));
-    this.timers.push(setInterval(() => void this.reportInventory(false), agentTimings.inventoryCheckMs));
-    this.timers.push(setInterval(() => void this.enqueue(() => this.watchHealth()), agentTimings.healthWatchMs));
-    this.timers.push(setInterval(() => void this.enqueue(() => this.verifyInstalled()), agentTimings.driftCheckMs));
+    this.timers.push(setInterval(() => void this.pollDesired(), this.timings.desiredPollMs));
+    this.timers.push(setInterval(() => void this.reportInventory(false), this.timings.inventoryCheckMs));
+    this.timers.push(setInterval(() => void this.enqueue(() => this.watchHealth()), this.timings.healthWatchMs));
+    this.timers.push(setInterval(() => void this.enqueue(() => this.verifyInstalled()), this.timings.driftCheckMs));
     await this.reportInventory(true);
     await this.pollDesired();
     log.info({ agent: identity.agentId, server: identity.serverUrl }, 'agent running');
@@ -166,7 +182,7 @@ export class AgentRuntime {
     if (cmd.expiresAt < now) throw new FerryError('FERRY_COMMAND_REJECTED', `command expired at ${new Date(cmd.expiresAt).toISOString()}`);
     if (cmd.issuedAt > now + MAX_CLOCK_SKEW_MS) throw new FerryError('FERRY_COMMAND_REJECTED', 'command is issued in the future');
     if (!this.journal.rememberNonce(cmd.nonce, cmd.expiresAt)) throw new FerryError('FERRY_COMMAND_REJECTED', 'command was already received (replay)');
-    if (cmd.type === 'apply') void this.enqueue(() => this.applyDesired(cmd.desired));
+    if (cmd.type === 'apply') void this.enqueue(() => this.applyDesired(cmd.desired, 'command'));
     else void this.reportInventory(true);
   }
 
@@ -192,14 +208,14 @@ export class AgentRuntime {
       const msg = await directGet(this.nc, subject, undefined, 5000, 'desired state');
       if (!msg || msg.headers?.get('KV-Operation')) return; // none yet, or deleted
       const envelope = decodeMessage(signedEnvelopeSchema, msg.data, 'desired state');
-      await this.enqueue(() => this.applyDesired(envelope));
+      await this.enqueue(() => this.applyDesired(envelope, 'poll'));
     } catch (err) {
       this.o.log.debug({ reason: toFerryError(err).message }, 'could not read desired state; will retry');
     }
   }
 
   /** Converge on a signed desired state. Older or equal generations are not applied again. */
-  private async applyDesired(envelope: SignedEnvelope): Promise<void> {
+  private async applyDesired(envelope: SignedEnvelope, source: 'command' | 'poll'): Promise<void> {
     let desired: DesiredState;
     try {
       if (!this.trust.doc.keys.some((k) => keyFingerprint(k.publicKey) === envelope.key)) await this.pollTrust();
@@ -211,7 +227,9 @@ export class AgentRuntime {
     }
     const applied = Number(this.journal.getMeta('generation') ?? 0);
     if (desired.generation < applied) return;
-    if (desired.generation === applied) return this.confirmApplied(desired);
+    // A pushed command for what is already applied is answered (the server may be waiting for
+    // it); the periodic re-read of the same state is not, or idle agents would flood the CMDB.
+    if (desired.generation === applied) return source === 'command' ? this.confirmApplied(desired) : undefined;
     await this.pollTrust(); // install only under the newest trust document the server offers
     try {
       assertTrustCurrent(this.trust.doc);
@@ -228,9 +246,15 @@ export class AgentRuntime {
       for (const p of desired.packages) {
         const record = openTrusted(this.trust.doc, 'packages', p.record, dmlRecordSchema, 'package record');
         if (record.name !== p.name || record.version !== p.version) throw new FerryError('FERRY_SIGNATURE_INVALID', `record for ${record.name}@${record.version} attached to ${p.name}@${p.version}`);
-        if (this.journal.installedOne(p.name)?.version === p.version) continue;
-        const outcome = await this.machine.install({ operation: desired.operation, record, allowDowngrade: p.rollback, watchMs: p.watchMs });
-        if (outcome !== 'done') {
+        const installed = this.journal.installedOne(p.name);
+        if (installed?.version === p.version) continue;
+        // A signed rollback to the version kept from before switches back to it and runs the
+        // leaving version's rollback hook, like a local rollback; otherwise it is an install.
+        const backToPrevious = p.rollback && installed?.previousVersion === p.version && this.machine.keeps(p.name, p.version);
+        const outcome = backToPrevious
+          ? await this.machine.rollbackToPrevious(desired.operation, p.name)
+          : await this.machine.install({ operation: desired.operation, record, allowDowngrade: p.rollback, watchMs: p.watchMs });
+        if (outcome === 'failed' || (outcome === 'rolled-back' && !backToPrevious)) {
           failure = this.batch.find((r) => r.package === p.name && TERMINAL_HOST_STATES.includes(r.state));
           break;
         }
@@ -316,7 +340,7 @@ export class AgentRuntime {
   }
 
   private async reportInventory(always: boolean): Promise<void> {
-    const inventory = await collectInventory();
+    const inventory = await (this.o.inventory ?? collectInventory)();
     const drift = this.journal.getMeta('drift') ?? '[]';
     const fingerprint = `${inventoryFingerprint(inventory)}:${drift}`;
     if (!always && this.journal.getMeta('inventory') === fingerprint) return;

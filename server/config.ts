@@ -9,7 +9,7 @@ export interface DataPaths {
   signingKey: string;
   serverSeed: string;
   adminSeed: string;
-  enrollSeed: string;
+  enrollSecret: string;
   natsDir: string;
   runtime: string;
   tmpDir: string;
@@ -28,7 +28,7 @@ export function dataPaths(dir: string): DataPaths {
     signingKey: join(keysDir, 'signing.json'),
     serverSeed: join(keysDir, 'server.nk'),
     adminSeed: join(keysDir, 'admin.nk'),
-    enrollSeed: join(keysDir, 'enroll.nk'),
+    enrollSecret: join(keysDir, 'enroll.secret'),
     natsDir: join(dir, 'nats'),
     runtime: join(dir, 'server.json'),
     tmpDir: join(dir, 'tmp'),

@@ -1,6 +1,7 @@
 // `ferry init`: creates the data directory with keys, database and NATS identities. Idempotent:
 // existing keys are never replaced, so re-running it cannot orphan joined agents.
 import { createUser } from '@nats-io/nkeys';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dataPaths, type DataPaths } from './config.js';
 import { openDatabase } from './db/open.js';
@@ -25,7 +26,11 @@ export function initDataDir(dir: string): InitResult {
     }
   }
   created.push(...ensureKeys(paths));
-  for (const seedFile of [paths.serverSeed, paths.adminSeed, paths.enrollSeed]) {
+  if (!existsSync(paths.enrollSecret)) {
+    writeSecret(paths.enrollSecret, randomBytes(32).toString('base64url') + '\n');
+    created.push(paths.enrollSecret);
+  }
+  for (const seedFile of [paths.serverSeed, paths.adminSeed]) {
     if (!existsSync(seedFile)) {
       writeSecret(seedFile, new TextDecoder().decode(createUser().getSeed()) + '\n');
       created.push(seedFile);

@@ -1,8 +1,8 @@
 // The distribution server: wires the database, NATS (embedded or external), the DML, the CMDB,
 // enrolment, report ingestion, the admin API and the rollout engine, and runs them until stopped.
 import { fromSeed } from '@nats-io/nkeys';
-import { rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { FerryError } from '../shared/errors.js';
 import { connectNats, readSeedFile, type NatsConnection } from '../shared/nats/connect.js';
@@ -17,6 +17,7 @@ import { DmlService } from './dml/service.js';
 import { EnrollService } from './enroll/service.js';
 import { assertInitialized } from './init.js';
 import { KeyRing } from './keys.js';
+import { coalesce } from './util/coalesce.js';
 import { renderAuthConfig, type AuthIdentities } from './nats/auth-config.js';
 import { EmbeddedNats } from './nats/embedded.js';
 import { ReleaseStore } from './releases/store.js';
@@ -59,12 +60,13 @@ export class FerryServer {
     assertInitialized(this.paths);
     const db = (this.db = openDatabase(this.paths.db));
     const keys = new KeyRing(this.paths);
-    const seeds = { server: readSeedFile(this.paths.serverSeed), admin: readSeedFile(this.paths.adminSeed), enroll: readSeedFile(this.paths.enrollSeed) };
+    const seeds = { server: readSeedFile(this.paths.serverSeed), admin: readSeedFile(this.paths.adminSeed) };
+    const enrollPassword = readFileSync(this.paths.enrollSecret, 'utf8').trim();
     const cmdb = new CmdbStore(db);
     const identities = (): AuthIdentities => ({
       serverNkey: publicKeyOf(seeds.server),
       adminNkey: publicKeyOf(seeds.admin),
-      enrollNkey: publicKeyOf(seeds.enroll),
+      enrollPassword,
       agents: cmdb.activeIdentities(),
     });
 
@@ -77,19 +79,31 @@ export class FerryServer {
         log.warn('external NATS: include nats/ferry-accounts.conf in its config and reload it so new agents can connect');
       };
     } else {
-      const [host, port] = splitListen(this.opts.listen);
+      const [host, requested] = splitListen(this.opts.listen);
+      // Port 0 means "any port" the first time; afterwards keep the one agents were given.
+      const port = requested === 0 ? (previousPort(this.paths.natsDir) ?? 0) : requested;
       const tls = this.opts.tls?.cert && this.opts.tls.key ? { cert: resolve(this.opts.tls.cert), key: resolve(this.opts.tls.key) } : undefined;
       const nats = (this.nats = new EmbeddedNats({ dataDir: this.paths.natsDir, host, port, auth: identities(), logger: log.child({ module: 'nats' }), tls }));
-      nats.on('restarted', (info) => log.warn({ pid: info.pid }, 'embedded nats-server restarted'));
-      await nats.start();
-      this.url = nats.url;
-      syncAuth = () => nats.updateAuth(identities());
+      nats.on('restarted', (info) => log.warn({ natsPid: info.pid }, 'embedded nats-server restarted'));
+      try {
+        await nats.start();
+      } catch (err) {
+        if (requested !== 0 || port === 0) throw err;
+        log.warn({ port, err: String(err) }, 'the previous NATS port is taken; using a new one (agents must be told the new URL)');
+        this.nats = new EmbeddedNats({ dataDir: this.paths.natsDir, host, port: 0, auth: identities(), logger: log.child({ module: 'nats' }), tls });
+        await this.nats.start();
+      }
+      this.url = this.nats.url;
+      // Joins arriving together share one reload: nats-server refuses some new connections
+      // while it reloads, so fewer reloads mean fewer retries for everyone.
+      const embedded = this.nats;
+      syncAuth = coalesce(() => embedded.updateAuth(identities()), 200);
     }
 
     // With a self-signed certificate the certificate is its own CA.
     const tlsCa = this.opts.tls?.ca ?? this.opts.tls?.cert;
     const tlsCaFile = tlsCa ? resolve(tlsCa) : undefined;
-    const nc = (this.nc = await connectNats({ url: this.url, seed: seeds.server, name: 'ferry-server', reconnectForever: true, tlsCaFile }));
+    const nc = (this.nc = await connectNats({ url: this.url, seed: seeds.server, name: 'ferry-server', reconnectForever: true, tlsCaFile, onRetry: (err, attempt) => log.warn({ attempt, err: String(err) }, 'cannot connect to NATS yet; retrying') }));
     const offlineAfterMs = this.opts.offlineAfterMs ?? Number(process.env.FERRY_OFFLINE_AFTER_MS ?? 35_000);
     const isOnline = (lastSeen: number | null) => lastSeen !== null && Date.now() - lastSeen <= offlineAfterMs;
 
@@ -114,7 +128,7 @@ export class FerryServer {
         dml,
         releases,
         rollouts,
-        enrollSeed: seeds.enroll,
+        enrollPassword,
         rootFingerprint: () => keys.rootFingerprint,
         natsUrl: () => this.url,
         isOnline,
@@ -164,6 +178,17 @@ export class FerryServer {
     await this.nats?.stop();
     this.db?.close();
     rmSync(this.paths.runtime, { force: true });
+  }
+}
+
+/** The port a previous run's embedded NATS listened on, from its config. */
+function previousPort(natsDir: string): number | undefined {
+  try {
+    const m = /^listen:\s*"[^"]*:(\d+)"/m.exec(readFileSync(join(natsDir, 'nats.conf'), 'utf8'));
+    const port = m ? Number(m[1]) : 0;
+    return port > 0 ? port : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -32,11 +32,14 @@ export class FerryError extends Error {
   override name = 'FerryError';
   readonly code: FerryErrorCode;
   readonly hint: string | undefined;
+  /** a document that explains the failure (e.g. the final status of a rollout), for --json */
+  readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: FerryErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(code: FerryErrorCode, message: string, options: { hint?: string; cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.hint = options.hint;
+    this.details = options.details;
   }
 
   /** One line for a terminal: `FERRY_X: message — hint: …`. */

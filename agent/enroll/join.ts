@@ -9,7 +9,7 @@ import { FerryError, errorFromWire } from '../../shared/errors.js';
 import { connectNats } from '../../shared/nats/connect.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { joinReplySchema, type JoinRequest } from '../../shared/protocol/messages.js';
-import { ENROLL_INBOX_PREFIX, subjects } from '../../shared/protocol/subjects.js';
+import { ENROLL_INBOX_PREFIX, ENROLL_USER, subjects } from '../../shared/protocol/subjects.js';
 import { decodeToken } from '../../shared/protocol/token.js';
 import type { AgentIdentity, AgentPaths } from '../config.js';
 
@@ -34,7 +34,7 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
   if (!url) throw new FerryError('FERRY_USAGE', 'no server URL: pass --server nats://HOST:PORT');
   const user = createUser();
   const seed = new TextDecoder().decode(user.getSeed());
-  const nc = await connectNats({ url, seed: token.e, name: 'ferry-agent join', inboxPrefix: ENROLL_INBOX_PREFIX, timeoutMs: 5000, tlsCaFile: o.tlsCa });
+  const nc = await connectNats({ url, user: { name: ENROLL_USER, password: token.e }, name: 'ferry-agent join', inboxPrefix: ENROLL_INBOX_PREFIX, timeoutMs: 5000, tlsCaFile: o.tlsCa });
   let reply;
   try {
     const request: JoinRequest = { token: o.token.trim(), nkey: user.getPublicKey(), hostname: o.hostname, tags: o.tags };

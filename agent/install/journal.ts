@@ -31,6 +31,7 @@ export interface OperationRow {
   startedAt: number;
   updatedAt: number;
   record: string | null;
+  manifest: Manifest | null;
 }
 
 const SCHEMA = `
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS versions (
 CREATE TABLE IF NOT EXISTS operations (
   id INTEGER PRIMARY KEY, operation TEXT NOT NULL, package TEXT NOT NULL, version TEXT NOT NULL, from_version TEXT,
   kind TEXT NOT NULL, step TEXT NOT NULL, error TEXT, saves INTEGER NOT NULL DEFAULT 0, started_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL, record TEXT);
+  updated_at INTEGER NOT NULL, record TEXT, manifest TEXT);
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, subject TEXT NOT NULL, payload BLOB NOT NULL, created_at INTEGER NOT NULL);
 `;
@@ -53,11 +54,11 @@ const FINAL_STEPS: InstallStep[] = ['done', 'failed', 'rolled-back'];
 export class Journal {
   private readonly db: Database.Database;
 
-  constructor(file: string) {
+  constructor(file: string, sync: 'full' | 'normal' = 'full') {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     // FULL: a step recorded as saved must survive a power cut.
-    this.db.pragma('synchronous = FULL');
+    this.db.pragma(`synchronous = ${sync === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.exec(SCHEMA);
     this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)").run(String(JOURNAL_FORMAT));
   }
@@ -131,6 +132,11 @@ export class Journal {
     );
   }
 
+  /** Remember the verified manifest of an operation's package, for recovery after a crash. */
+  saveManifest(id: number, manifest: Manifest): void {
+    this.db.prepare('UPDATE operations SET manifest = ? WHERE id = ?').run(JSON.stringify(manifest), id);
+  }
+
   /** Save the step an operation is about to run; returns how many saves it has had. */
   saveStep(id: number, step: InstallStep, error?: string): number {
     this.db.prepare('UPDATE operations SET step = ?, error = coalesce(?, error), saves = saves + 1, updated_at = ? WHERE id = ?').run(step, error ?? null, Date.now(), id);
@@ -193,6 +199,7 @@ interface RawOperation {
   started_at: number;
   updated_at: number;
   record: string | null;
+  manifest: string | null;
 }
 
 function toInstalled(r: RawInstalled): InstalledPackage {
@@ -221,5 +228,6 @@ function toOperation(r: RawOperation): OperationRow {
     startedAt: r.started_at,
     updatedAt: r.updated_at,
     record: r.record,
+    manifest: r.manifest ? (JSON.parse(r.manifest) as Manifest) : null,
   };
 }

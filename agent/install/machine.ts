@@ -43,6 +43,7 @@ export interface MachineDeps {
   log: Logger;
   keepVersions: number;
   host: { os: string; arch: string };
+  beforeStep?: (step: InstallStep) => Promise<void>;
 }
 
 interface RunContext {
@@ -150,6 +151,11 @@ export class InstallMachine {
     return 'rolled-back';
   }
 
+  /** Is this version of a package kept on disk (so it can be switched back to)? */
+  keeps(name: string, version: string): boolean {
+    return this.d.journal.versions(name).some((v) => v.version === version) && versionExists(this.d.installRoot, name, version);
+  }
+
   /** Resume or undo whatever a crash interrupted, following the recovery table. */
   async recover(): Promise<void> {
     for (const op of this.d.journal.unfinishedOperations()) {
@@ -170,7 +176,7 @@ export class InstallMachine {
         createdDir: !versions.some((v) => v.version === op.version),
         error: `interrupted during ${op.step} (agent restarted)`,
       };
-      ctx.manifest = versions.find((v) => v.version === op.version)?.manifest ?? null;
+      ctx.manifest = op.manifest ?? versions.find((v) => v.version === op.version)?.manifest ?? null;
       await this.run(ctx, next);
     }
   }
@@ -197,7 +203,8 @@ export class InstallMachine {
           version: ctx.version,
           ...(ctx.fromVersion ? { previousVersion: ctx.fromVersion } : {}),
           step,
-          ...(ctx.error ? { error: ctx.error } : {}),
+          // A recovered install that still committed is a success, not an error.
+          ...(ctx.error && step !== 'done' ? { error: ctx.error } : {}),
           ...(ctx.output ? { output: ctx.output } : {}),
         });
         return step === 'done' ? 'done' : step === 'rolled-back' ? 'rolled-back' : 'failed';
@@ -208,6 +215,7 @@ export class InstallMachine {
       }
       let ok: boolean;
       try {
+        if (this.d.beforeStep && step !== 'rollback') await this.d.beforeStep(step);
         ok = await this.execute(step, ctx);
       } catch (err) {
         const e = toFerryError(err);
@@ -235,6 +243,7 @@ export class InstallMachine {
           throw new FerryError('FERRY_PACKAGE_INVALID', `package is ${manifest.name}@${manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
         }
         ctx.manifest = manifest;
+        this.d.journal.saveManifest(ctx.opId, manifest);
         const why = this.incompatibility(manifest);
         if (why) {
           ctx.skipped = true;
@@ -264,6 +273,7 @@ export class InstallMachine {
       case 'healthcheck':
         return this.hook(await runHealthcheck(hookCtx()), ctx, 'healthcheck');
       case 'commit':
+        if (!ctx.manifest) throw new FerryError('FERRY_INSTALL_FAILED', 'the verified manifest is missing; not committing');
         this.d.journal.addVersion(ctx.name, ctx.version, ctx.manifest!);
         this.d.journal.setInstalled(ctx.name, ctx.version, ctx.fromVersion, ctx.manifest!, { operation: ctx.operation, watchUntil: ctx.watchMs ? Date.now() + ctx.watchMs : 0 });
         ctx.createdDir = false;
@@ -293,7 +303,7 @@ export class InstallMachine {
 
   private hook(result: HookResult, ctx: RunContext, name: string): boolean {
     if (result.output) ctx.output = `[${name}]\n${result.output}`;
-    if (!result.ok) ctx.error = `${name} hook failed${result.timedOut ? ' (timed out)' : result.code !== null ? ` (exit ${result.code})` : ''}: ${lastLine(result.output)}`;
+    if (!result.ok) ctx.error = `${name} hook failed${result.timedOut ? ' (timed out)' : result.code !== null ? ` (exit ${result.code})` : ''}${lastLine(result.output) ? `: ${lastLine(result.output)}` : ''}`;
     return result.ok;
   }
 

@@ -16,7 +16,7 @@ export interface HandlerDeps {
   dml: DmlService;
   releases: ReleaseStore;
   rollouts: RolloutService;
-  enrollSeed: string;
+  enrollPassword: string;
   rootFingerprint: () => string;
   reloadKeys: () => Promise<unknown>;
   revokeAgent: (id: string, actor: string) => Promise<unknown>;
@@ -41,7 +41,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
   };
   return {
     'token.create': (r) =>
-      createToken(d.db, { enrollSeed: d.enrollSeed, rootFingerprint: d.rootFingerprint(), natsUrl: d.natsUrl(), tags: r.tags, ttlMs: r.ttlMs, uses: r.uses }),
+      createToken(d.db, { enrollPassword: d.enrollPassword, rootFingerprint: d.rootFingerprint(), natsUrl: d.natsUrl(), tags: r.tags, ttlMs: r.ttlMs, uses: r.uses }),
     'dml.add': async (r) => {
       const { pkg, added } = await d.dml.addFromUpload(r.upload);
       return { ...summary(pkg), added, description: pkg.manifest.description ?? null, files: pkg.manifest.files.length };

@@ -7,18 +7,23 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+/** Text from agents is shown escaped: a control character can never drive the terminal. */
+export function visible(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export function printTable(head: string[], rows: (string | number | null | undefined)[][]): void {
   if (rows.length === 0) {
     process.stdout.write('(none)\n');
     return;
   }
   const table = new Table({ head, style: { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } });
-  for (const r of rows) table.push(r.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  for (const r of rows) table.push(r.map((c) => (c === null || c === undefined ? '-' : visible(String(c)))));
   process.stdout.write(table.toString() + '\n');
 }
 
 export function printLines(lines: string[]): void {
-  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(lines.map(visible).join('\n') + '\n');
 }
 
 const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
@@ -36,7 +41,8 @@ const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
 /** Print a failure as one line on stderr (or one JSON document with --json) and exit. */
 export function failAndExit(err: unknown, json: boolean): never {
   const e = toFerryError(err);
-  if (json) process.stdout.write(JSON.stringify({ error: e.toJSON() }) + '\n');
+  // Still exactly one JSON document: the failure's details (if any) with the error in them.
+  if (json) process.stdout.write(JSON.stringify({ ...e.details, error: e.toJSON() }, null, 2) + '\n');
   process.stderr.write(e.toLine().replace(/\n/g, ' ') + '\n');
   if (!isFerryError(err) && process.env.FERRY_DEBUG) process.stderr.write(String((err as Error)?.stack) + '\n');
   process.exit(EXIT_CODES[e.code] ?? 1);

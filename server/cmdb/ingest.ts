@@ -3,7 +3,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { toFerryError } from '../../shared/errors.js';
+import { FerryError, toFerryError } from '../../shared/errors.js';
 import { factsFromInventory } from '../../shared/facts.js';
 import { decodeMessage } from '../../shared/protocol/codec.js';
 import { heartbeatSchema, inventoryReportSchema, statusReportSchema, TERMINAL_HOST_STATES, type StatusReport } from '../../shared/protocol/messages.js';
@@ -72,11 +72,11 @@ export class ReportIngest {
         this.log.warn({ subject: m.subject }, 'report from an unknown agent dropped');
       } else if (m.subject === subjects.status(agent)) {
         const report = decodeMessage(statusReportSchema, m.data, 'status report');
-        if (report.agent !== agent) throw new Error(`report for ${report.agent} sent on ${m.subject}`);
+        if (report.agent !== agent) throw new FerryError('FERRY_INVALID_MESSAGE', `report for ${report.agent} sent on ${m.subject}`);
         this.applyStatus(report);
       } else {
         const report = decodeMessage(inventoryReportSchema, m.data, 'inventory report');
-        if (report.agent !== agent) throw new Error(`report for ${report.agent} sent on ${m.subject}`);
+        if (report.agent !== agent) throw new FerryError('FERRY_INVALID_MESSAGE', `report for ${report.agent} sent on ${m.subject}`);
         this.cmdb.setInventory(agent, report.inventory, factsFromInventory(report.inventory));
         this.cmdb.setInstalled(agent, report.installed);
         if (report.drift) this.cmdb.setDrift(agent, report.drift);
@@ -84,7 +84,8 @@ export class ReportIngest {
       }
     } catch (err) {
       // Logged once and dropped: a malformed report must never stall the stream.
-      this.log.warn({ subject: m.subject, reason: toFerryError(err).message }, 'report rejected');
+      const e = toFerryError(err);
+      this.log.warn({ subject: m.subject, code: e.code, reason: e.message }, 'report rejected');
     }
     m.ack();
   }

@@ -16,7 +16,7 @@ export interface CreatedToken {
 
 export function createToken(
   db: Db,
-  opts: { enrollSeed: string; rootFingerprint: string; natsUrl?: string; tags: Record<string, string>; ttlMs: number; uses: number },
+  opts: { enrollPassword: string; rootFingerprint: string; natsUrl?: string; tags: Record<string, string>; ttlMs: number; uses: number },
 ): CreatedToken {
   const id = randomBytes(6).toString('hex');
   const secret = randomBytes(24).toString('base64url');
@@ -29,7 +29,7 @@ export function createToken(
     opts.uses,
     Date.now(),
   );
-  const body: TokenBody = { i: id, s: secret, e: opts.enrollSeed, f: opts.rootFingerprint, ...(opts.natsUrl ? { u: opts.natsUrl } : {}) };
+  const body: TokenBody = { i: id, s: secret, e: opts.enrollPassword, f: opts.rootFingerprint, ...(opts.natsUrl ? { u: opts.natsUrl } : {}) };
   return { token: encodeToken(body), id, expiresAt: new Date(expiresAt).toISOString(), uses: opts.uses, tags: opts.tags };
 }
 

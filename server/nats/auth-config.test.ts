@@ -11,7 +11,7 @@ import { findNatsServerBinary } from './embedded.js';
 const pub = () => createUser().getPublicKey();
 
 function identities(agents: AuthIdentities['agents'] = []): AuthIdentities {
-  return { serverNkey: pub(), adminNkey: pub(), enrollNkey: pub(), agents };
+  return { serverNkey: pub(), adminNkey: pub(), enrollPassword: 'p'.repeat(40), agents };
 }
 
 function expectInvalid(fn: () => unknown): void {
@@ -30,8 +30,12 @@ describe('renderAuthConfig', () => {
     const ids = identities([{ id: 'a1', nkey: pub() }]);
     const text = renderAuthConfig(ids);
     expect(text).toMatch(/^accounts \{\n {2}"FERRY": \{\n {4}jetstream: enabled\n/);
-    expect(text).not.toMatch(/no_auth_user|authorization\s*\{|password|user:/);
-    for (const k of [ids.serverNkey, ids.adminNkey, ids.enrollNkey, ids.agents[0]!.nkey]) {
+    expect(text).not.toMatch(/no_auth_user|authorization\s*\{/);
+    // The only password user is enrolment; everyone else logs in with an nkey.
+    expect(text.match(/password:/g)).toHaveLength(1);
+    expect(text).toContain(`user: "ferry-enroll"`);
+    expect(text).toContain(`password: "${ids.enrollPassword}"`);
+    for (const k of [ids.serverNkey, ids.adminNkey, ids.agents[0]!.nkey]) {
       expect(text).toContain(`nkey: "${k}"`);
     }
     expect(text).toContain('publish: { allow: ["ferry.enroll"] }');
@@ -50,6 +54,8 @@ describe('renderAuthConfig', () => {
         '$JS.API.DIRECT.GET.OBJ_ferry-dml',
         '$JS.API.DIRECT.GET.OBJ_ferry-dml.>',
         '$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.a1',
+        // the signed trust document, readable by every agent
+        '$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired._trust',
       ],
       subscribe: ['ferry.cmd.a1', 'ferry.broadcast.>', '_INBOX_a1.>'],
     });
@@ -69,7 +75,12 @@ describe('renderAuthConfig', () => {
       expectInvalid(() => renderAuthConfig(identities([{ id: 'a1', nkey }])));
       expectInvalid(() => renderAuthConfig({ ...identities(), adminNkey: nkey }));
       expectInvalid(() => renderAuthConfig({ ...identities(), serverNkey: nkey }));
-      expectInvalid(() => renderAuthConfig({ ...identities(), enrollNkey: nkey }));
+    }
+  });
+
+  it('rejects enroll passwords that are short or could break the config', () => {
+    for (const password of ['', 'short', `${'p'.repeat(40)}"`, `${'p'.repeat(40)} x`, `${'p'.repeat(40)}\n`, 'p'.repeat(129)]) {
+      expectInvalid(() => renderAuthConfig({ ...identities(), enrollPassword: password }));
     }
   });
 
@@ -79,7 +90,7 @@ describe('renderAuthConfig', () => {
     expectInvalid(() => renderAuthConfig(identities([{ id: 'a1', nkey: k }, { id: 'a2', nkey: k }])));
     const ids = identities();
     expectInvalid(() => renderAuthConfig({ ...ids, agents: [{ id: 'a1', nkey: ids.adminNkey }] }));
-    expectInvalid(() => renderAuthConfig({ ...ids, enrollNkey: ids.adminNkey }));
+    expectInvalid(() => renderAuthConfig({ ...ids, serverNkey: ids.adminNkey }));
   });
 
   it('is accepted by nats-server (-t)', () => {

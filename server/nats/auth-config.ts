@@ -5,7 +5,7 @@
 // with "Authorization Violation". Every identifier that ends up in the text is validated
 // first (agent ids, nkeys) and every string is quoted, so nothing can inject config text.
 import { FerryError } from '../../shared/errors.js';
-import { AGENT_ID_PATTERN, BUCKETS, ENROLL_INBOX_PREFIX, REPORT_STREAM, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
+import { AGENT_ID_PATTERN, BUCKETS, ENROLL_INBOX_PREFIX, ENROLL_USER, REPORT_STREAM, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
 import { NKEY_USER_PATTERN } from '../../shared/protocol/messages.js';
 
 export interface AgentIdentity {
@@ -18,11 +18,16 @@ export interface AgentIdentity {
 export interface AuthIdentities {
   serverNkey: string;
   adminNkey: string;
-  enrollNkey: string;
+  /**
+   * The enrolment user's password (it travels in join tokens). A password, not an nkey: nats-server
+   * 2.9 refuses nkey logins made while it reloads its configuration, which it does on every join,
+   * so under a burst of joins nkey-based enrolment mostly failed.
+   */
+  enrollPassword: string;
   agents: AgentIdentity[];
 }
 
-export { BUCKETS, REPORT_STREAM, ENROLL_INBOX_PREFIX };
+export { BUCKETS, REPORT_STREAM, ENROLL_INBOX_PREFIX, ENROLL_USER };
 export const ACCOUNT = 'FERRY';
 
 /** Subject the enroll user may publish to, and its inbox prefix (`_INBOX_enroll`). */
@@ -35,6 +40,7 @@ export const ENROLL_SUBJECT = subjects.enroll;
 export const RESERVED_AGENT_IDS: readonly string[] = ['enroll'];
 
 const AGENT_ID_RE = AGENT_ID_PATTERN;
+const ENROLL_PASSWORD_RE = /^[A-Za-z0-9_-]{32,128}$/;
 const USER_NKEY_RE = NKEY_USER_PATTERN;
 
 /** The inbox prefix an agent must use (`connect({ inboxPrefix })`) to receive replies. */
@@ -93,11 +99,13 @@ const ENROLL_PERMISSIONS = { publish: [ENROLL_SUBJECT], subscribe: [`${ENROLL_IN
 export function validateAuthIdentities(ids: AuthIdentities): void {
   assertNkey(ids.serverNkey, 'the server user');
   assertNkey(ids.adminNkey, 'the admin user');
-  assertNkey(ids.enrollNkey, 'the enroll user');
+  if (typeof ids.enrollPassword !== 'string' || !ENROLL_PASSWORD_RE.test(ids.enrollPassword)) {
+    throw new FerryError('FERRY_INVALID_INPUT', 'the enroll password must be 32-128 characters of A-Z, a-z, 0-9, - and _');
+  }
   if (!Array.isArray(ids.agents)) throw new FerryError('FERRY_INVALID_INPUT', 'agents must be an array');
-  const nkeys = new Set([ids.serverNkey, ids.adminNkey, ids.enrollNkey]);
-  if (nkeys.size !== 3) {
-    throw new FerryError('FERRY_INVALID_INPUT', 'the server, admin and enroll users must have distinct nkeys');
+  const nkeys = new Set([ids.serverNkey, ids.adminNkey]);
+  if (nkeys.size !== 2) {
+    throw new FerryError('FERRY_INVALID_INPUT', 'the server and admin users must have distinct nkeys');
   }
   const agentIds = new Set<string>();
   for (const agent of ids.agents) {
@@ -120,11 +128,11 @@ function q(s: string): string {
   return `"${s}"`;
 }
 
-function renderUser(nkey: string, perms: { publish: string[]; subscribe: string[] }, indent: string): string {
+function renderUser(login: string | { user: string; password: string }, perms: { publish: string[]; subscribe: string[] }, indent: string): string {
   const list = (xs: string[]) => `[${xs.map(q).join(', ')}]`;
   return [
     `${indent}{`,
-    `${indent}  nkey: ${q(nkey)}`,
+    ...(typeof login === 'string' ? [`${indent}  nkey: ${q(login)}`] : [`${indent}  user: ${q(login.user)}`, `${indent}  password: ${q(login.password)}`]),
     `${indent}  permissions: {`,
     `${indent}    publish: { allow: ${list(perms.publish)} }`,
     `${indent}    subscribe: { allow: ${list(perms.subscribe)} }`,
@@ -143,7 +151,7 @@ export function renderAuthConfig(ids: AuthIdentities): string {
     `${indent}# admin`,
     renderUser(ids.adminNkey, FULL_ACCESS, indent),
     `${indent}# enroll`,
-    renderUser(ids.enrollNkey, ENROLL_PERMISSIONS, indent),
+    renderUser({ user: ENROLL_USER, password: ids.enrollPassword }, ENROLL_PERMISSIONS, indent),
   ];
   for (const agent of ids.agents) {
     users.push(`${indent}# agent ${agent.id}`, renderUser(agent.nkey, agentPermissions(agent.id), indent));

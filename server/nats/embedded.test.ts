@@ -13,8 +13,7 @@ import {
   nkeyAuthenticator,
   type NatsConnection,
   type NodeConnectionOptions,
-  type Status,
-} from '@nats-io/transport-node';
+  type Status, usernamePasswordAuthenticator } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FerryError } from '../../shared/errors.js';
 import type { AuthIdentities } from './auth-config.js';
@@ -31,7 +30,7 @@ const newUser = (): User => {
 
 const server = newUser();
 const admin = newUser();
-const enroll = newUser();
+const ENROLL_PASSWORD = 'enroll-password-for-tests-0123456789';
 const a1 = newUser();
 const a2 = newUser();
 const a3 = newUser();
@@ -40,7 +39,7 @@ function auth(agents: Array<[string, User]>): AuthIdentities {
   return {
     serverNkey: server.pub,
     adminNkey: admin.pub,
-    enrollNkey: enroll.pub,
+    enrollPassword: ENROLL_PASSWORD,
     agents: agents.map(([id, u]) => ({ id, nkey: u.pub })),
   };
 }
@@ -431,7 +430,7 @@ describe('EmbeddedNats: agent permissions', () => {
   });
 
   it('the enroll user may only request ferry.enroll', async () => {
-    const { nc, errors } = await open(nats, enroll, { inboxPrefix: '_INBOX_enroll' });
+    const { nc, errors } = await open(nats, admin, { inboxPrefix: '_INBOX_enroll', authenticator: usernamePasswordAuthenticator('ferry-enroll', ENROLL_PASSWORD) });
     const sub = adminNc.subscribe('ferry.enroll', { callback: (_e, m) => void m.respond('welcome') });
     await adminNc.flush();
     expect((await nc.request('ferry.enroll', 'hi', { timeout: 1000 })).string()).toBe('welcome');

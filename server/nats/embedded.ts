@@ -308,6 +308,10 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
             '}',
           ]
         : []),
+      // A burst of agents (re)connecting at once must not time out while clients sign nonces.
+      'authorization {',
+      '  timeout: 10',
+      '}',
       '',
       renderAuthConfig(this.auth),
     ].join('\n');

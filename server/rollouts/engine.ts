@@ -117,7 +117,8 @@ export class RolloutEngine {
   }
 
   private async reconcile(rollout: RolloutRow): Promise<void> {
-    if (rollout.state !== 'running' && rollout.state !== 'waiting') return;
+    // A paused rollout starts nothing new, but failures still halt it (and roll back if asked).
+    if (rollout.state !== 'running' && rollout.state !== 'waiting' && rollout.state !== 'paused') return;
     const now = Date.now();
     for (const h of this.store.overdueHosts(rollout.id, now - rollout.options.hostTimeoutMs)) {
       this.store.setHost(rollout.id, h.agent, 'failed', { error: `did not finish within ${Math.round(rollout.options.hostTimeoutMs / 1000)}s`, finishedAt: now });
@@ -134,6 +135,7 @@ export class RolloutEngine {
         return;
       }
     }
+    if (rollout.state === 'paused') return;
     for (const wave of waves) {
       if (wave.state === 'completed') continue;
       if (wave.state === 'pending') {

@@ -1,5 +1,5 @@
 // Connecting to NATS with an nkey identity, the same way for the server, the CLI and agents.
-import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator, usernamePasswordAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
 import { FerryError } from '../errors.js';
 
@@ -8,7 +8,9 @@ export type { NatsConnection };
 export interface ConnectOptions {
   url: string;
   /** nkey seed (S…) as text */
-  seed: string;
+  seed?: string;
+  /** or a user and password (only the enrolment user logs in that way) */
+  user?: { name: string; password: string };
   name: string;
   inboxPrefix?: string;
   /** keep reconnecting forever (daemons) or give up quickly (CLI) */
@@ -16,19 +18,42 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** CA certificate (PEM file) that signed the server's TLS certificate; enables TLS */
   tlsCaFile?: string | undefined;
+  /** how many times a refused or timed-out first connection is retried (default 8) */
+  attempts?: number;
+  onRetry?: (err: unknown, attempt: number) => void;
 }
 
+/**
+ * Connect; an authorization error is retried a few times, because nats-server 2.9 can refuse a
+ * valid nkey while it reloads its configuration (which it does each time an agent joins).
+ */
 export async function connectNats(opts: ConnectOptions): Promise<NatsConnection> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectOnce(opts);
+    } catch (err) {
+      // A daemon waits for its server however long it takes; a CLI gives up after a few tries.
+      const transient = opts.reconnectForever || (err instanceof FerryError && /refused the credentials|: timeout/.test(err.message));
+      if (!transient || (!opts.reconnectForever && attempt >= (opts.attempts ?? 8))) throw err;
+      opts.onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, Math.min(opts.reconnectForever ? 5000 : 2000, 100 * 2 ** attempt) * (0.5 + Math.random())));
+    }
+  }
+}
+
+async function connectOnce(opts: ConnectOptions): Promise<NatsConnection> {
   try {
     return await connect({
       servers: opts.url,
       name: opts.name,
-      authenticator: nkeyAuthenticator(new TextEncoder().encode(opts.seed.trim())),
+      authenticator: opts.user ? usernamePasswordAuthenticator(opts.user.name, opts.user.password) : nkeyAuthenticator(new TextEncoder().encode((opts.seed ?? '').trim())),
       ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
       timeout: opts.timeoutMs ?? 5000,
       maxReconnectAttempts: opts.reconnectForever ? -1 : 10,
       reconnectTimeWait: 500,
-      waitOnFirstConnect: opts.reconnectForever ?? false,
+      // The first connection is retried by connectNats; later reconnects by the client, which
+      // keeps trying through transient authorization errors (see connectNats).
+      ignoreAuthErrorAbort: opts.reconnectForever ?? false,
       pingInterval: 10_000,
       ...(opts.tlsCaFile ? { tls: { caFile: opts.tlsCaFile } } : {}),
     });

@@ -16,7 +16,10 @@ export const versionSchema = z
   .refine((v) => semver.valid(v) === v, 'not a semver version');
 export const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'not a sha256 hex digest');
 const shortText = z.string().max(4096);
-const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.string().max(256));
+/** Text shown to operators: no control characters (no terminal escape sequences). */
+const NO_CONTROL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
+export const plainTextSchema = (max: number) => z.string().max(max).regex(NO_CONTROL, 'must not contain control characters');
+const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), plainTextSchema(256));
 /** package name → installed version */
 export const installedSchema = z.record(packageNameSchema, versionSchema);
 
@@ -34,7 +37,7 @@ export const joinRequestSchema = z
   .object({
     token: z.string().min(1).max(4096),
     nkey: z.string().regex(NKEY_USER_PATTERN, 'not an nkey user public key'),
-    hostname: z.string().min(1).max(253),
+    hostname: plainTextSchema(253).min(1),
     tags: tagsSchema.default({}),
   })
   .strict();
@@ -57,13 +60,13 @@ export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 export const inventorySchema = z
   .object({
-    hostname: z.string().max(253),
-    os: z.string().max(64),
-    distro: z.string().max(128),
-    release: z.string().max(128),
-    kernel: z.string().max(128),
-    arch: z.string().max(32),
-    cpu: z.object({ model: z.string().max(256), cores: z.number().int().nonnegative() }),
+    hostname: plainTextSchema(253),
+    os: plainTextSchema(64),
+    distro: plainTextSchema(128),
+    release: plainTextSchema(128),
+    kernel: plainTextSchema(128),
+    arch: plainTextSchema(32),
+    cpu: z.object({ model: plainTextSchema(256), cores: z.number().int().nonnegative() }),
     memoryMB: z.number().nonnegative(),
     disks: z.array(z.object({ mount: z.string().max(1024), sizeMB: z.number(), usedMB: z.number(), fs: z.string().max(64) })).max(256),
     interfaces: z.array(z.object({ name: z.string().max(64), ip4: z.string().max(64).optional(), ip6: z.string().max(128).optional(), mac: z.string().max(64).optional() })).max(256),

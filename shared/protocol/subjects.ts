@@ -10,6 +10,8 @@ export const REPORT_STREAM = 'FERRY_REPORTS';
 export const TRUST_KEY = '_trust';
 export const REPORT_CONSUMER = 'ferry-server';
 export const ENROLL_INBOX_PREFIX = '_INBOX_enroll';
+/** The NATS user of enrolment; its password travels in join tokens. */
+export const ENROLL_USER = 'ferry-enroll';
 
 export const subjects = {
   /** admin request to the server: ferry.api.<verb>, e.g. ferry.api.rollout.start */

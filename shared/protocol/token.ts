@@ -1,6 +1,6 @@
 // The join token's wire format, shared by the server (which issues tokens) and agents (which
-// present them). A token carries its id and secret, the enrolment identity (allowed only to make
-// a join request), the fingerprint of the server's signing key that the agent pins, and the URL.
+// present them). A token carries its id and secret, the enrolment password (whose NATS user may
+// only make a join request), the fingerprint of the server's signing key that the agent pins, and the URL.
 import { z } from 'zod';
 import { FerryError } from '../errors.js';
 

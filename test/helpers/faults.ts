@@ -120,22 +120,40 @@ export function unfinishedOperations(stateDir: string): { id: number; step: stri
   return withJournal(stateDir, (db) => db.prepare("SELECT id, step, version FROM operations WHERE step NOT IN ('done', 'failed', 'rolled-back')").all() as { id: number; step: string; version: string }[]);
 }
 
+/** The generation of the desired state the server holds for an agent (its SQLite, read-only use). */
+export function serverDesiredGeneration(home: string, agentId: string): number {
+  const db = new Database(join(home, 'ferry.db'), { fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 2000');
+    return (db.prepare('SELECT generation FROM desired WHERE agent_id = ?').get(agentId) as { generation: number } | undefined)?.generation ?? 0;
+  } finally {
+    db.close();
+  }
+}
+
 /**
- * Wait until the agent applied a desired state newer than `generation`, finished every
- * operation and sent every report: it has converged and gone quiet.
+ * Wait until the agent has applied the newest desired state the server holds for it (newer than
+ * `afterGeneration`), finished every operation and sent every report: converged and quiet.
+ * The server may publish another desired state in reaction to a report (a failed host is
+ * reverted), so the target is re-read on every poll and must be stable over two polls.
  */
-export async function waitAgentSettled(stateDir: string, afterGeneration: number, timeoutMs = 30_000): Promise<void> {
+export async function waitAgentSettled(home: string, agent: { id: string; stateDir: string }, afterGeneration: number, timeoutMs = 30_000): Promise<void> {
   let last = '';
+  let stable = 0;
   await waitFor(
     () => {
-      const gen = appliedGeneration(stateDir);
-      const open = unfinishedOperations(stateDir);
-      const outbox = pendingReports(stateDir);
-      last = JSON.stringify({ gen, open, outbox });
-      return gen > afterGeneration && open.length === 0 && outbox === 0;
+      const want = serverDesiredGeneration(home, agent.id);
+      const gen = appliedGeneration(agent.stateDir);
+      const open = unfinishedOperations(agent.stateDir);
+      const outbox = pendingReports(agent.stateDir);
+      const now = JSON.stringify({ want, gen, open, outbox });
+      const settled = want > afterGeneration && gen === want && open.length === 0 && outbox === 0;
+      stable = settled && now === last ? stable + 1 : 0;
+      last = now;
+      return settled && stable >= 2;
     },
     timeoutMs,
-    { intervalMs: 200, message: () => `agent in ${stateDir} did not settle after generation ${afterGeneration}: ${last}` },
+    { intervalMs: 250, message: () => `agent ${agent.id} did not settle after generation ${afterGeneration}: ${last}` },
   );
 }
 
@@ -210,4 +228,20 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   });
   await Promise.all(workers);
   return out;
+}
+
+/** At most `n` callers inside at once; the others wait their turn (FIFO). */
+export function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (active >= n) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
 }

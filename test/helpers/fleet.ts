@@ -2,7 +2,7 @@
 // processes in temporary directories, for end-to-end tests.
 //
 // Everything started or created here is tracked; call cleanupFleet() in an afterAll (it kills
-// every child that is still running — SIGTERM to its process group, SIGKILL after a grace
+// every child that is still running — SIGTERM, then SIGKILL to its process group after a grace
 // period — and deletes every temporary directory). Long-running children (server, agents) are
 // started in their own process group so that killing them also kills what they started
 // (the embedded nats-server, hooks). A process 'exit' handler SIGKILLs any survivor as a last
@@ -46,10 +46,12 @@ function isRunning(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null;
 }
 
+/** SIGKILL goes to the whole process group of a daemon; other signals to the process only (a
+ *  SIGTERMed `ferry server` stops its nats-server itself, as it would for an operator). */
 function signal(child: ChildProcess, sig: NodeJS.Signals): void {
   if (!isRunning(child) || child.pid === undefined) return;
   try {
-    if (groupLeaders.has(child)) process.kill(-child.pid, sig);
+    if (sig === 'SIGKILL' && groupLeaders.has(child)) process.kill(-child.pid, sig);
     else child.kill(sig);
   } catch {
     // already gone
@@ -334,24 +336,34 @@ export interface AgentHandle {
 
 /** `ferry-agent run` in the background; resolves once `agents list` shows it online (unless waitOnline: false). */
 export async function startAgent(agent: JoinedAgent, opts: { waitOnline?: boolean; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<AgentHandle> {
+  return (await startAgents([agent], opts))[0]!;
+}
+
+/** Several `ferry-agent run` at once, then one `agents list` poll until all of them are online. */
+export async function startAgents(list: JoinedAgent[], opts: { waitOnline?: boolean; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<AgentHandle[]> {
   const startedAt = Date.now();
-  const daemon = spawnDaemon(AGENT_BIN, ['run', '--state-dir', agent.stateDir], { FERRY_HOSTNAME: agent.hostname, ...opts.env });
-  const handle: AgentHandle = { agent, child: daemon.child, logs: daemon.logs, stop: daemon.stop, kill: daemon.kill };
-  if (opts.waitOnline === false) return handle;
+  const handles = list.map((agent) => {
+    const daemon = spawnDaemon(AGENT_BIN, ['run', '--state-dir', agent.stateDir], { FERRY_HOSTNAME: agent.hostname, ...opts.env });
+    return { agent, daemon, handle: { agent, child: daemon.child, logs: daemon.logs, stop: daemon.stop, kill: daemon.kill } as AgentHandle };
+  });
+  if (opts.waitOnline === false || list.length === 0) return handles.map((h) => h.handle);
   try {
     await waitFor(
       async () => {
-        if (daemon.exited()) throw new FatalWait(`ferry-agent ${agent.hostname} exited (${daemon.child.exitCode ?? daemon.child.signalCode}):\n${daemon.logs()}`);
-        return isOnlineSince(await listAgents(agent.home), agent.id, startedAt);
+        for (const { agent, daemon } of handles) {
+          if (daemon.exited()) throw new FatalWait(`ferry-agent ${agent.hostname} exited (${daemon.child.exitCode ?? daemon.child.signalCode}):\n${daemon.logs()}`);
+        }
+        const listed = await listAgents(list[0]!.home);
+        return list.every((a) => isOnlineSince(listed, a.id, startedAt));
       },
-      opts.timeoutMs ?? 20_000,
-      { message: () => `agent ${agent.hostname} (${agent.id}) did not come online; its output:\n${daemon.logs()}` },
+      opts.timeoutMs ?? 30_000,
+      { intervalMs: 400, message: () => `agents ${list.map((a) => a.hostname).join(', ')} did not all come online; their output:\n${handles.map((h) => `--- ${h.agent.hostname}\n${h.daemon.logs()}`).join('\n')}` },
     );
   } catch (err) {
-    await daemon.kill();
+    await Promise.all(handles.map((h) => h.daemon.kill()));
     throw err;
   }
-  return handle;
+  return handles.map((h) => h.handle);
 }
 
 /** Online, and seen by the server at or after `since` (not just a stale last-seen from before). */
@@ -411,6 +423,8 @@ export async function buildPackage(spec: PackageSpec): Promise<string> {
 // ---------------------------------------------------------------------------------------------
 // Polling
 
+export type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
+
 /** Thrown from a waitFor callback to stop waiting at once. */
 export class FatalWait extends Error {}
 
@@ -422,7 +436,7 @@ export async function waitFor<T>(
   fn: () => T | Promise<T>,
   timeoutMs: number,
   opts: { intervalMs?: number; message?: string | (() => string) } = {},
-): Promise<NonNullable<T>> {
+): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   let lastValue: unknown;
@@ -430,7 +444,7 @@ export async function waitFor<T>(
     try {
       const v = await fn();
       lastValue = v;
-      if (v) return v as NonNullable<T>;
+      if (v) return v as Truthy<T>;
     } catch (err) {
       if (err instanceof FatalWait) throw err;
       lastError = err;

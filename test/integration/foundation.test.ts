@@ -5,7 +5,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFi
 import { join } from 'node:path';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildPackage,
   cleanupFleet,
@@ -17,6 +17,7 @@ import {
   runAgentCli,
   runFerry,
   startAgent,
+  startAgents,
   startServer,
   tempDir,
   waitFor,
@@ -91,6 +92,7 @@ async function addToDml(home: string, file: string): Promise<{ name: string; ver
 async function shipAndWait(home: string, release: string, ref: string, target: string, extra: string[] = []): Promise<{ code: number | null; status: RolloutStatus; stderr: string }> {
   await runFerry(home, ['release', 'create', release, '--package', ref]);
   const r = await runFerry(home, ['rollout', 'start', release, '--target', target, '--wait', '--json', '--timeout', '60s', ...extra], { allowFail: true, timeoutMs: 75_000 });
+  if (!r.stdout.trim()) throw new Error(`rollout start ${release} printed nothing (exit ${r.code}): ${r.stderr}`);
   return { code: r.code, status: firstJson<RolloutStatus>(r.stdout), stderr: r.stderr };
 }
 
@@ -109,18 +111,27 @@ describe('foundation: one shared server', () => {
   beforeAll(async () => {
     server = await initServer();
     home = server.home;
-  }, 60_000);
+  }, 90_000);
+
+  // Each test stops its agents (less background load; nothing carries over between tests).
+  afterEach(async (ctx) => {
+    const stopped = agents.splice(0);
+    if (ctx.task.result?.state === 'fail') {
+      for (const a of stopped) console.error(`--- output of agent ${a.agent.hostname}:\n${a.logs().slice(-4000)}`);
+      console.error(`--- output of the server (${server.child.exitCode ?? server.child.signalCode ?? 'running'}):\n${server.logs().slice(-8000)}`);
+    }
+    await Promise.all(stopped.map((a) => a.stop()));
+  }, 30_000);
 
   afterAll(async () => {
-    await Promise.all(agents.map((a) => a.stop()));
     await server?.stop();
-  }, 60_000);
+  }, 90_000);
 
   async function fleetOf(names: string[], tags: Record<string, string>): Promise<JoinedAgent[]> {
     const token = await createToken(home, { uses: names.length });
     const joined: JoinedAgent[] = [];
     for (const n of names) joined.push(await joinAgent(home, n, { token, tags })); // joins reload NATS auth: one at a time
-    agents.push(...(await Promise.all(joined.map((a) => startAgent(a)))));
+    agents.push(...(await startAgents(joined)));
     return joined;
   }
 
@@ -184,7 +195,7 @@ describe('foundation: one shared server', () => {
     const againStatus = await waitFor(async () => {
       const s = await rolloutStatus(home, again.id);
       return s.state === 'completed' && s;
-    }, 10_000);
+    }, 20_000);
     expect(againStatus.hosts.map((h) => [h.state, h.reason])).toEqual(Array(3).fill(['skipped', 'already at this version']));
 
     const list = (await runFerry(home, ['rollout', 'list', '--json'])).json<{ id: string; release: string; state: string; createdAt: string; hosts: number }[]>();
@@ -194,7 +205,7 @@ describe('foundation: one shared server', () => {
     const times = list.map((r) => Date.parse(r.createdAt));
     expect(times).toEqual([...times].sort((x, y) => y - x));
     expect(list.find((r) => r.id === final.id)).toMatchObject({ release: 'happy-r1', state: 'completed', hosts: 3 });
-  }, 60_000);
+  }, 90_000);
 
   it('b. a failed health check is rolled back locally to the previous version', async () => {
     const fleet = await fleetOf(['health-1', 'health-2'], { suite: 'health' });
@@ -218,7 +229,7 @@ describe('foundation: one shared server', () => {
     for (const a of fleet) expect(currentOf(a, 'svc')).toBe('1.0.0');
 
     const second = await shipAndWait(home, 'health-r2', 'svc@2.0.0', 'suite=health');
-    expect(second.code).toBe(6); // FERRY_ROLLOUT_FAILED
+    expect(second.code, second.stderr).toBe(6); // FERRY_ROLLOUT_FAILED
     expect(second.stderr).toMatch(/FERRY_ROLLOUT_FAILED/);
     expect(second.status.state).toBe('halted');
 
@@ -251,7 +262,7 @@ describe('foundation: one shared server', () => {
       expect(cmdb.history).toContainEqual(expect.objectContaining({ kind: 'install', package: 'svc', version: '2.0.0', fromVersion: '1.0.0', result: 'rolled-back' }));
       expect(cmdb.history).toContainEqual(expect.objectContaining({ kind: 'install', package: 'svc', version: '1.0.0', result: 'succeeded' }));
     }
-  }, 60_000);
+  }, 90_000);
 
   it('c(i). a byte-flipped package file is refused by dml add', async () => {
     const file = await buildPackage({ name: 'corrupt', version: '1.0.0', files: { 'data.txt': 'x'.repeat(5000) + '\n', 'more.txt': 'some more content\n' } });
@@ -297,7 +308,7 @@ describe('foundation: one shared server', () => {
     }
 
     const second = await shipAndWait(home, 'tamper-r2', 'tamp@2.0.0', 'suite=tamper');
-    expect(second.code).toBe(6);
+    expect(second.code, second.stderr).toBe(6);
     const status = await rolloutStatus(home, second.status.id);
     expect(status.hosts).toHaveLength(1);
     expect(status.hosts[0]).toMatchObject({ agent: agent!.id, state: 'failed' });
@@ -311,57 +322,64 @@ describe('foundation: one shared server', () => {
     expect(readdirSync(join(agent!.stateDir, 'staging')).filter((f) => f.includes('tamp@2.0.0'))).toEqual([]);
     const local = (await runAgentCli(agent!.stateDir, ['status', '--json'])).json<{ installed: Record<string, string> }>();
     expect(local.installed).toEqual({ tamp: '1.0.0' });
-  }, 60_000);
+  }, 90_000);
 
   it('e. a late joiner has nothing installed; an offline host targeted with --include-offline converges when it starts', async () => {
     const [early] = await fleetOf(['late-0'], { suite: 'late', role: 'early' });
-    await addToDml(home, await buildPackage({ name: 'late-app', version: '1.0.0', files: { 'README': 'late-app 1.0.0\n' } }));
+    // Joined but not running: offline from the server's point of view.
+    const offline = await joinAgent(home, 'late-off', { tags: { suite: 'late', role: 'offline' } });
+    await addToDml(home, await buildPackage({ name: 'late-app', version: '1.0.0', files: { README: 'late-app 1.0.0\n' } }));
+
     const first = await shipAndWait(home, 'late-r1', 'late-app@1.0.0', 'suite=late');
     expect(first.code, first.stderr).toBe(0);
-    expect(first.status.hosts.map((h) => h.agent)).toEqual([early!.id]);
+    expect(first.status.state).toBe('completed');
+    expect(first.status.hosts).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ agent: early!.id, wave: 0, state: 'succeeded' }),
+        expect.objectContaining({ agent: offline.id, wave: null, state: 'skipped', reason: 'offline' }),
+      ]),
+    );
+    expect(first.status.hosts).toHaveLength(2);
     expect(currentOf(early!, 'late-app')).toBe('1.0.0');
 
     // Joins after the rollout, matching its selector: visible, online, tagged, nothing installed.
     const late = await joinAgent(home, 'late-1', { tags: { suite: 'late', role: 'late' } });
-    const lateRun = await startAgent(late);
-    const seen = (await listAgents(home)).find((a) => a.id === late.id);
-    expect(seen).toMatchObject({ hostname: 'late-1', online: true, tags: { suite: 'late', role: 'late' }, installed: {} });
+    agents.push(await startAgent(late));
+    expect((await listAgents(home)).find((a) => a.id === late.id)).toMatchObject({ hostname: 'late-1', online: true, tags: { suite: 'late', role: 'late' }, installed: {} });
     // os/arch come from the inventory report, which may land just after the first heartbeat.
     const withFacts = await waitFor(async () => (await listAgents(home)).find((a) => a.id === late.id && a.os !== null), 10_000, { message: 'late-1 reported no inventory' });
-    expect(withFacts).toMatchObject({ os: process.platform, arch: process.arch });
-    await new Promise((r) => setTimeout(r, 2500)); // longer than one desired-state poll
-    expect((await listAgents(home)).find((a) => a.id === late.id)!.installed).toEqual({});
-    expect(existsSync(join(late.installRoot, 'late-app'))).toBe(false);
-    expect((await runAgentCli(late.stateDir, ['status', '--json'])).json<{ installed: object }>().installed).toEqual({});
+    expect(withFacts).toMatchObject({ os: process.platform, arch: process.arch, installed: {} });
 
-    // Now it goes offline…
-    await lateRun.stop();
-    await waitFor(async () => (await listAgents(home)).find((a) => a.id === late.id)?.online === false, 15_000, { message: 'late-1 never went offline' });
+    // The offline host is targeted with --include-offline: its desired state waits in KV and the
+    // rollout keeps running with the host `sent`.
+    expect((await listAgents(home)).find((a) => a.id === offline.id)).toMatchObject({ online: false, installed: {} });
+    const started = (await runFerry(home, ['rollout', 'start', 'late-r1', '--target', 'role=offline', '--include-offline', '--json'])).json<{ id: string; state: string; hosts: number }>();
+    expect(started).toMatchObject({ state: 'running', hosts: 1 });
 
-    // …without --include-offline it would be skipped…
-    const plan = (await runFerry(home, ['rollout', 'start', 'late-r1', '--target', 'role=late', '--dry-run', '--json'])).json<{ hosts: { agent: string; wave: number | null; reason: string }[] }>();
-    expect(plan.hosts).toEqual([expect.objectContaining({ agent: late.id, wave: null, reason: 'offline' })]);
+    await new Promise((r) => setTimeout(r, 2500)); // longer than one desired-state poll of the running agents
 
-    // …with it, the desired state waits in KV and the rollout keeps running…
-    const started = (await runFerry(home, ['rollout', 'start', 'late-r1', '--target', 'role=late', '--include-offline', '--json'])).json<{ id: string; state: string }>();
-    expect(started.state).toBe('running');
-    await new Promise((r) => setTimeout(r, 1500));
     const waiting = await rolloutStatus(home, started.id);
     expect(waiting.state).toBe('running');
-    expect(waiting.hosts).toEqual([expect.objectContaining({ agent: late.id, hostname: 'late-1', state: 'sent' })]);
+    expect(waiting.hosts).toEqual([expect.objectContaining({ agent: offline.id, hostname: 'late-off', wave: 0, state: 'sent' })]);
+    expect(waiting.waves[0]).toMatchObject({ state: 'running', hosts: 1, pending: 1 });
+    expect(existsSync(join(offline.installRoot, 'late-app'))).toBe(false);
+    // Meanwhile nothing reached the late joiner: no rollout targeted it.
+    expect((await listAgents(home)).find((a) => a.id === late.id)!.installed).toEqual({});
     expect(existsSync(join(late.installRoot, 'late-app'))).toBe(false);
+    expect((await runAgentCli(late.stateDir, ['status', '--json'])).json<{ installed: object; operations: unknown[] }>()).toMatchObject({ installed: {}, operations: [] });
 
-    // …and completes once the agent is back.
-    agents.push(await startAgent(late));
+    // The offline host starts: it reads its desired state, converges, and the rollout completes.
+    agents.push(await startAgent(offline));
     const done = await waitFor(async () => {
       const s = await rolloutStatus(home, started.id);
       return ['completed', 'halted', 'aborted', 'rolled-back'].includes(s.state) && s;
     }, 30_000, { message: 'the include-offline rollout did not end' });
     expect(done.state).toBe('completed');
-    expect(done.hosts).toEqual([expect.objectContaining({ agent: late.id, state: 'succeeded' })]);
-    expect(currentOf(late, 'late-app')).toBe('1.0.0');
-    expect(readFileSync(join(late.installRoot, 'late-app', 'current', 'README'), 'utf8')).toBe('late-app 1.0.0\n');
-    expect((await listAgents(home)).find((a) => a.id === late.id)!.installed).toEqual({ 'late-app': '1.0.0' });
+    expect(done.hosts).toEqual([expect.objectContaining({ agent: offline.id, state: 'succeeded' })]);
+    expect(currentOf(offline, 'late-app')).toBe('1.0.0');
+    expect(readFileSync(join(offline.installRoot, 'late-app', 'current', 'README'), 'utf8')).toBe('late-app 1.0.0\n');
+    expect((await listAgents(home)).find((a) => a.id === offline.id)).toMatchObject({ online: true, installed: { 'late-app': '1.0.0' } });
+    expect(currentOf(late, 'late-app')).toBeUndefined();
   }, 90_000);
 });
 
@@ -373,7 +391,7 @@ describe('foundation: server restart', () => {
     try {
       const token = await createToken(home, { uses: 2 });
       const fleet = [await joinAgent(home, 'restart-1', { token }), await joinAgent(home, 'restart-2', { token })];
-      running.push(...(await Promise.all(fleet.map((a) => startAgent(a)))));
+      running.push(...(await startAgents(fleet)));
       const pkg = (version: string) => buildPackage({ name: 'persist', version, files: { 'version.txt': `${version}\n` } });
       await addToDml(home, await pkg('1.0.0'));
       await addToDml(home, await pkg('2.0.0'));

@@ -72,9 +72,15 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       if (!a.wait) return a.json ? printJson({ id: result.id, state: result.state, release: result.release, strategy: result.strategy, hosts: result.hosts.length }) : printLines([result.id]);
       if (!a.json) process.stderr.write(`rollout ${result.id} started; waiting for it to end…\n`);
       const final = await waitForEnd(c, result.id, a.timeout ? parseDuration(a.timeout) : undefined);
-      if (a.json) printJson(final);
-      else printStatus(final);
-      if (final.state !== 'completed') throw new FerryError('FERRY_ROLLOUT_FAILED', `rollout ${final.id} ended ${final.state}${final.reason ? `: ${final.reason}` : ''}`);
+      const failed = final.state !== 'completed';
+      if (a.json && !failed) printJson(final);
+      if (!a.json) printStatus(final);
+      if (failed) {
+        throw new FerryError('FERRY_ROLLOUT_FAILED', `rollout ${final.id} ended ${final.state}${final.reason ? `: ${final.reason}` : ''}`, {
+          details: final as unknown as Record<string, unknown>,
+          hint: `see: ferry rollout review ${final.id}`,
+        });
+      }
     });
   },
 };

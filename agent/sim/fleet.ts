@@ -1,0 +1,120 @@
+// A simulated fleet: N real agents in one process — each with its own NATS identity and
+// connection, its own state directory and install root, the real protocol and the real install
+// machine — with a synthetic inventory and optional injected delays and failures. Tests and
+// benchmarks use it to exercise the server at fleet scale on one machine.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FerryError } from '../../shared/errors.js';
+import { silentLogger, type Logger } from '../../shared/log.js';
+import type { InventoryDoc } from '../../shared/protocol/messages.js';
+import { agentPaths } from '../config.js';
+import { joinServer } from '../enroll/join.js';
+import type { InstallStep } from '../install/states.js';
+import { AgentRuntime } from '../runtime.js';
+
+export interface SimOptions {
+  token: string;
+  count: number;
+  /** directory for the agents' state (default: a new temporary directory, removed on stop) */
+  dir?: string;
+  /** probability that an install fails at its health check */
+  failRate?: number;
+  /** delay added before every install step, in ms */
+  stepDelayMs?: number;
+  heartbeatMs?: number;
+  desiredPollMs?: number;
+  /** agents joined/started at once */
+  concurrency?: number;
+  log?: Logger;
+  tlsCa?: string;
+}
+
+export interface SimulatedFleet {
+  dir: string;
+  agents: AgentRuntime[];
+  ids: string[];
+  stop(): Promise<void>;
+}
+
+const SITES = ['lon', 'fra', 'nyc', 'sgp'];
+const ROLES = ['web', 'api', 'db', 'cache'];
+
+export async function startSimulatedFleet(o: SimOptions): Promise<SimulatedFleet> {
+  const ownDir = !o.dir;
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'ferry-sim-'));
+  mkdirSync(dir, { recursive: true });
+  const log = o.log ?? silentLogger;
+  const agents: AgentRuntime[] = new Array(o.count);
+  const started: AgentRuntime[] = [];
+  const stop = async () => {
+    await mapLimit(started, 200, (a) => a.stop().catch(() => undefined));
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await mapLimit(range(o.count), o.concurrency ?? 50, async (i) => {
+      const hostname = `sim-${String(i).padStart(5, '0')}`;
+      const paths = agentPaths(join(dir, hostname));
+      const identity = await joinServer({ paths, token: o.token, tags: { sim: 'true', site: SITES[i % SITES.length]!, role: ROLES[Math.floor(i / SITES.length) % ROLES.length]! }, hostname, tlsCa: o.tlsCa });
+      const agent = new AgentRuntime({
+        paths,
+        identity,
+        seed: readFileSync(paths.seed, 'utf8').trim(),
+        log,
+        journalSync: 'normal',
+        connectionName: `ferry-sim ${identity.agentId}`,
+        inventory: async () => syntheticInventory(hostname, i),
+        timings: { heartbeatMs: o.heartbeatMs ?? 5000, desiredPollMs: o.desiredPollMs ?? 30_000, inventoryCheckMs: 3_600_000, healthWatchMs: 3_600_000, driftCheckMs: 86_400_000 },
+        beforeStep: faults(o),
+        host: { os: 'linux', arch: syntheticInventory(hostname, i).arch },
+      });
+      await agent.start();
+      agents[i] = agent;
+      started.push(agent);
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { dir, agents, ids: agents.map((a) => a.agentId), stop };
+}
+
+function faults(o: SimOptions): ((step: InstallStep) => Promise<void>) | undefined {
+  if (!o.failRate && !o.stepDelayMs) return undefined;
+  return async (step) => {
+    if (o.stepDelayMs) await new Promise((r) => setTimeout(r, o.stepDelayMs));
+    if (step === 'healthcheck' && o.failRate && Math.random() < o.failRate) {
+      throw new FerryError('FERRY_HOOK_FAILED', 'simulated health check failure');
+    }
+  };
+}
+
+export function syntheticInventory(hostname: string, i: number): InventoryDoc {
+  const arm = i % 5 === 4;
+  return {
+    hostname,
+    os: 'linux',
+    distro: 'Debian GNU/Linux',
+    release: '12',
+    kernel: '6.1.0-sim',
+    arch: arm ? 'arm64' : 'x64',
+    cpu: { model: 'Simulated CPU', cores: 2 + (i % 4) * 2 },
+    memoryMB: 4096 * (1 + (i % 4)),
+    disks: [{ mount: '/', sizeMB: 102_400, usedMB: 20_480, fs: 'ext4' }],
+    interfaces: [{ name: 'eth0', ip4: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }],
+    virtual: i % 3 !== 0,
+  };
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  const queue = [...items];
+  await Promise.all(
+    Array.from({ length: Math.min(limit, queue.length) }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
+    }),
+  );
+}

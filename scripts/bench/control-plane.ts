@@ -1,0 +1,182 @@
+// Control-plane benchmarks with a simulated fleet: big-bang and phased rollouts, a fleet
+// rollback, and CMDB inventory ingest — each against a same-run baseline of the bare NATS
+// traffic the operation needs (the floor no implementation can beat).
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSimulatedFleet, syntheticInventory } from '../../agent/sim/fleet.js';
+import { buildPackage } from '../../shared/package/mod.js';
+import { REPORT_CONSUMER, REPORT_STREAM, subjects } from '../../shared/protocol/subjects.js';
+import { encodeMessage } from '../../shared/protocol/codec.js';
+import { AdminClient } from '../../server/cli/client.js';
+import type { RolloutStatusDoc } from '../../server/rollouts/service.js';
+import { cpuSeconds, memoryMiB, startBenchServer, waitUntil, type BenchServer } from './harness.js';
+import type { BenchOptions, BenchResult } from './result.js';
+
+const AWS_IOT_HOSTS_PER_S = 1000 / 60;
+
+export async function run(opts: BenchOptions): Promise<BenchResult[]> {
+  const n = Number(process.env.FERRY_BENCH_AGENTS ?? (opts.quick ? 300 : 5000));
+  const server = await startBenchServer({ FERRY_OFFLINE_AFTER_MS: '600000' });
+  const work = mkdtempSync(join(tmpdir(), 'ferry-bench-cp-'));
+  let fleet: Awaited<ReturnType<typeof startSimulatedFleet>> | undefined;
+  const client = await AdminClient.connect({ dataDir: server.home });
+  const results: BenchResult[] = [];
+  try {
+    const { token } = server.ferry(['token', 'create', '--uses', String(n), '--ttl', '2h']) as { token: string };
+    const joinStart = Date.now();
+    fleet = await startSimulatedFleet({ token, count: n, heartbeatMs: 15_000, desiredPollMs: 600_000, concurrency: 100 });
+    await waitUntil(async () => ((await client.request('agents.list', { target: 'sim=true' })) as { online: boolean }[]).filter((a) => a.online).length === n, 300_000, `${n} agents online`);
+    const joinS = (Date.now() - joinStart) / 1000;
+    results.push({ name: `Join ${n} simulated agents`, metric: 'joins/s', value: n / joinS, unit: 'joins/s', note: `${joinS.toFixed(1)} s in all; each join reloads the NATS authorization (coalesced)` });
+
+    for (const v of ['1.0.0', '1.1.0']) await addPackage(server, work, v);
+    server.ferry(['release', 'create', 'bench-1', '--package', 'bench-app@1.0.0']);
+    server.ferry(['release', 'create', 'bench-2', '--package', 'bench-app@1.1.0']);
+
+    const pids = [server.process.pid!, server.natsPid()!];
+    const cpuBefore = pids.map(cpuSeconds);
+    const floor = await trafficFloor(client, n);
+    const bigBang = await timedRollout(client, { release: 'bench-1', target: 'sim=true', strategy: 'big-bang' });
+    results.push(rolloutResult(`Big-bang rollout of a small package to ${n} agents`, n, bigBang.ms, floor, '≤ 20 s'));
+    const phased = await timedRollout(client, { release: 'bench-2', target: 'sim=true', strategy: 'phased', waves: ['1', '10%', '50%', '100%'] });
+    results.push(rolloutResult(`Phased rollout (4 waves, no soak) to ${n} agents`, n, phased.ms, floor, '≤ 30 s'));
+    const rollbackStart = Date.now();
+    await client.request('rollout.action', { id: phased.id, action: 'rollback' });
+    const rolledBack = await waitEnd(client, phased.id);
+    const rollbackMs = rolledBack.endedAt ? Date.parse(rolledBack.endedAt) - rollbackStart : Date.now() - rollbackStart;
+    results.push({ ...rolloutResult(`Fleet rollback of ${n} agents`, n, rollbackMs, floor), note: `ended ${rolledBack.state}` });
+    const cpu = pids.map(cpuSeconds).reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0);
+    const mem = memoryMiB(server.process.pid!);
+    results.push({ name: 'Server during the three rollouts', metric: 'CPU time', value: cpu, unit: 's', note: `ferry server + nats-server; ferry server peak RSS ${mem.peak.toFixed(0)} MiB` });
+    results.push({ name: 'Server peak memory', metric: 'peak RSS', value: mem.peak, unit: 'MiB', note: `nats-server peak ${memoryMiB(server.natsPid()!).peak.toFixed(0)} MiB` });
+
+    results.push(await ingest(client, fleet.ids, opts.quick ? 5_000 : 20_000));
+  } finally {
+    await client.close().catch(() => undefined);
+    await fleet?.stop();
+    await server.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  return results;
+}
+
+async function addPackage(server: BenchServer, work: string, version: string): Promise<void> {
+  const src = join(work, `src-${version}`);
+  mkdirSync(src, { recursive: true });
+  writeFileSync(join(src, 'ferry.json'), JSON.stringify({ name: 'bench-app', version }));
+  writeFileSync(join(src, 'app.txt'), `bench-app ${version}\n`.repeat(100));
+  const file = join(work, `bench-app-${version}.ferry`);
+  await buildPackage(src, file);
+  server.ferry(['dml', 'add', file]);
+}
+
+async function timedRollout(client: AdminClient, req: { release: string; target: string; strategy: 'big-bang' | 'phased'; waves?: string[] }): Promise<{ id: string; ms: number }> {
+  const started = (await client.request('rollout.start', { ...req, hostTimeoutMs: 600_000 })) as RolloutStatusDoc;
+  const end = await waitEnd(client, started.id);
+  if (end.state !== 'completed') throw new Error(`rollout ${end.id} ended ${end.state}: ${end.reason ?? ''}`);
+  return { id: started.id, ms: Date.parse(end.endedAt!) - Date.parse(end.startedAt ?? end.createdAt) };
+}
+
+async function waitEnd(client: AdminClient, id: string): Promise<RolloutStatusDoc> {
+  for (;;) {
+    const s = (await client.request('rollout.status', { id })) as RolloutStatusDoc;
+    if (['completed', 'aborted', 'rolled-back'].includes(s.state) || (s.state === 'halted' && s.endedAt)) return s;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function rolloutResult(name: string, n: number, ms: number, floorMs: number, goal?: string): BenchResult {
+  const s = ms / 1000;
+  return {
+    name,
+    metric: 'wall time',
+    value: s,
+    unit: 's',
+    baseline: { name: 'bare NATS traffic of a rollout (KV put + command + acked report per host)', value: floorMs / 1000 },
+    ratio: ms / floorMs,
+    ...(goal ? { goal, met: s <= Number(goal.replace(/[^\d.]/g, '')) } : {}),
+    note: `${(n / s).toFixed(0)} hosts/s = ${(n / s / AWS_IOT_HOSTS_PER_S).toFixed(0)}× AWS IoT Jobs' 1,000 devices/min`,
+  };
+}
+
+/** The bare traffic a rollout needs: one KV put and one command per host, one acked report back. */
+async function trafficFloor(client: AdminClient, n: number): Promise<number> {
+  const kv = await new Kvm(client.nc).create('bench-floor', { history: 1 });
+  const js = jetstream(client.nc);
+  const jsm = await jetstreamManager(client.nc);
+  await jsm.streams.add({ name: 'BENCH_FLOOR', subjects: ['bench.floor.>'] });
+  const payload = new Uint8Array(2048);
+  const started = Date.now();
+  const queue = Array.from({ length: n }, (_, i) => i);
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
+        await kv.put(`a${i}`, payload);
+        client.nc.publish(`bench.cmd.a${i}`, payload);
+        await js.publish(`bench.floor.a${i}`, payload.subarray(0, 512));
+      }
+    }),
+  );
+  const ms = Date.now() - started;
+  await jsm.streams.delete('BENCH_FLOOR');
+  await kv.destroy();
+  return ms;
+}
+
+/** Inventory reports per second into the CMDB, vs. publishing and acking them raw. */
+async function ingest(client: AdminClient, agents: string[], count: number): Promise<BenchResult> {
+  const js = jetstream(client.nc);
+  const jsm = await jetstreamManager(client.nc);
+  const reports = Array.from({ length: count }, (_, i) => {
+    const agent = agents[i % agents.length]!;
+    const inventory = { ...syntheticInventory(agent, i), memoryMB: 4096 + (i % 7) };
+    return { subject: subjects.inventory(agent), data: encodeMessage({ agent, ts: Date.now(), inventory, installed: {} }) };
+  });
+  const publishAll = async (subjectOf: (i: number) => string) => {
+    const queue = reports.map((_, i) => i);
+    await Promise.all(
+      Array.from({ length: 128 }, async () => {
+        for (let i = queue.shift(); i !== undefined; i = queue.shift()) await js.publish(subjectOf(i), reports[i]!.data);
+      }),
+    );
+  };
+  const start = Date.now();
+  await publishAll((i) => reports[i]!.subject);
+  await waitUntil(async () => {
+    const info = await jsm.consumers.info(REPORT_STREAM, REPORT_CONSUMER);
+    return info.num_pending === 0 && info.num_ack_pending === 0;
+  }, 300_000, 'the server to ingest every report');
+  const ferryMs = Date.now() - start;
+
+  // Baseline: the same messages through a stream and a durable consumer that only acks.
+  await jsm.streams.add({ name: 'BENCH_INGEST', subjects: ['bench.ingest.>'] });
+  await jsm.consumers.add('BENCH_INGEST', { durable_name: 'raw', ack_policy: 'explicit' as never, max_ack_pending: 10_000 });
+  const baseStart = Date.now();
+  const consumer = await js.consumers.get('BENCH_INGEST', 'raw');
+  const messages = await consumer.consume({ max_messages: 1000 });
+  let acked = 0;
+  const done = (async () => {
+    for await (const m of messages) {
+      m.ack();
+      if (++acked === count) break;
+    }
+  })();
+  await publishAll((i) => `bench.ingest.${i % 1000}`);
+  await done;
+  const baseMs = Date.now() - baseStart;
+  await jsm.streams.delete('BENCH_INGEST');
+  const rate = count / (ferryMs / 1000);
+  return {
+    name: `Inventory ingest into the CMDB (${count} reports)`,
+    metric: 'throughput',
+    value: rate,
+    unit: 'reports/s',
+    baseline: { name: 'publish + durable consume + ack, no processing', value: count / (baseMs / 1000) },
+    ratio: rate / (count / (baseMs / 1000)),
+    goal: '≥ 5,000/s',
+    met: rate >= 5000,
+  };
+}
