@@ -2,6 +2,7 @@
 // step it reached (saved before the step runs, so a crash can be recovered), seen command
 // nonces, the last applied desired-state generation, and reports waiting to be sent.
 import Database from 'better-sqlite3';
+import { statementCache, type Prepare } from '../../shared/sqlite.js';
 import type { Manifest } from '../../shared/package/mod.js';
 import type { InstallStep } from './states.js';
 
@@ -53,6 +54,7 @@ const FINAL_STEPS: InstallStep[] = ['done', 'failed', 'rolled-back'];
 
 export class Journal {
   private readonly db: Database.Database;
+  private readonly sql: Prepare;
 
   constructor(file: string, sync: 'full' | 'normal' = 'full') {
     this.db = new Database(file);
@@ -60,7 +62,8 @@ export class Journal {
     // FULL: a step recorded as saved must survive a power cut.
     this.db.pragma(`synchronous = ${sync === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.exec(SCHEMA);
-    this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)").run(String(JOURNAL_FORMAT));
+    this.sql = statementCache(this.db);
+    this.sql("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)").run(String(JOURNAL_FORMAT));
   }
 
   close(): void {
@@ -68,19 +71,19 @@ export class Journal {
   }
 
   getMeta(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return (this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   installed(): InstalledPackage[] {
-    return (this.db.prepare('SELECT * FROM installed ORDER BY name').all() as RawInstalled[]).map(toInstalled);
+    return (this.sql('SELECT * FROM installed ORDER BY name').all() as RawInstalled[]).map(toInstalled);
   }
 
   installedOne(name: string): InstalledPackage | undefined {
-    const row = this.db.prepare('SELECT * FROM installed WHERE name = ?').get(name) as RawInstalled | undefined;
+    const row = this.sql('SELECT * FROM installed WHERE name = ?').get(name) as RawInstalled | undefined;
     return row && toInstalled(row);
   }
 
@@ -98,16 +101,16 @@ export class Journal {
 
   /** Installed packages still inside their health-watch period. */
   watched(now = Date.now()): InstalledPackage[] {
-    return (this.db.prepare('SELECT * FROM installed WHERE watch_until > ? ORDER BY name').all(now) as RawInstalled[]).map(toInstalled);
+    return (this.sql('SELECT * FROM installed WHERE watch_until > ? ORDER BY name').all(now) as RawInstalled[]).map(toInstalled);
   }
 
   removeInstalled(name: string): void {
-    this.db.prepare('DELETE FROM installed WHERE name = ?').run(name);
+    this.sql('DELETE FROM installed WHERE name = ?').run(name);
   }
 
   /** Versions kept on disk for a package, newest first. */
   versions(name: string): { version: string; manifest: Manifest }[] {
-    return (this.db.prepare('SELECT version, manifest FROM versions WHERE name = ? ORDER BY added_at DESC, rowid DESC').all(name) as { version: string; manifest: string }[]).map((r) => ({
+    return (this.sql('SELECT version, manifest FROM versions WHERE name = ? ORDER BY added_at DESC, rowid DESC').all(name) as { version: string; manifest: string }[]).map((r) => ({
       version: r.version,
       manifest: JSON.parse(r.manifest) as Manifest,
     }));
@@ -120,7 +123,7 @@ export class Journal {
   }
 
   dropVersion(name: string, version: string): void {
-    this.db.prepare('DELETE FROM versions WHERE name = ? AND version = ?').run(name, version);
+    this.sql('DELETE FROM versions WHERE name = ? AND version = ?').run(name, version);
   }
 
   beginOperation(o: { operation: string; package: string; version: string; fromVersion: string | null; kind: OperationRow['kind']; step: InstallStep; record?: string }): number {
@@ -134,37 +137,37 @@ export class Journal {
 
   /** Remember the verified manifest of an operation's package, for recovery after a crash. */
   saveManifest(id: number, manifest: Manifest): void {
-    this.db.prepare('UPDATE operations SET manifest = ? WHERE id = ?').run(JSON.stringify(manifest), id);
+    this.sql('UPDATE operations SET manifest = ? WHERE id = ?').run(JSON.stringify(manifest), id);
   }
 
   /** Save the step an operation is about to run; returns how many saves it has had. */
   saveStep(id: number, step: InstallStep, error?: string): number {
-    this.db.prepare('UPDATE operations SET step = ?, error = coalesce(?, error), saves = saves + 1, updated_at = ? WHERE id = ?').run(step, error ?? null, Date.now(), id);
-    return (this.db.prepare('SELECT saves FROM operations WHERE id = ?').get(id) as { saves: number }).saves;
+    this.sql('UPDATE operations SET step = ?, error = coalesce(?, error), saves = saves + 1, updated_at = ? WHERE id = ?').run(step, error ?? null, Date.now(), id);
+    return (this.sql('SELECT saves FROM operations WHERE id = ?').get(id) as { saves: number }).saves;
   }
 
   unfinishedOperations(): OperationRow[] {
     const marks = FINAL_STEPS.map(() => '?').join(',');
-    return (this.db.prepare(`SELECT * FROM operations WHERE step NOT IN (${marks}) ORDER BY id`).all(...FINAL_STEPS) as RawOperation[]).map(toOperation);
+    return (this.sql(`SELECT * FROM operations WHERE step NOT IN (${marks}) ORDER BY id`).all(...FINAL_STEPS) as RawOperation[]).map(toOperation);
   }
 
   recentOperations(limit = 20): OperationRow[] {
-    return (this.db.prepare('SELECT * FROM operations ORDER BY id DESC LIMIT ?').all(limit) as RawOperation[]).map(toOperation);
+    return (this.sql('SELECT * FROM operations ORDER BY id DESC LIMIT ?').all(limit) as RawOperation[]).map(toOperation);
   }
 
   /** Record a command nonce; false if it was seen before (a replay). */
   rememberNonce(nonce: string, expiresAt: number): boolean {
     const now = Date.now();
-    this.db.prepare('DELETE FROM nonces WHERE expires_at < ?').run(now);
-    return this.db.prepare('INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)').run(nonce, expiresAt).changes === 1;
+    this.sql('DELETE FROM nonces WHERE expires_at < ?').run(now);
+    return this.sql('INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)').run(nonce, expiresAt).changes === 1;
   }
 
   queueReport(subject: string, payload: Uint8Array): number {
-    return Number(this.db.prepare('INSERT INTO outbox (subject, payload, created_at) VALUES (?, ?, ?)').run(subject, Buffer.from(payload), Date.now()).lastInsertRowid);
+    return Number(this.sql('INSERT INTO outbox (subject, payload, created_at) VALUES (?, ?, ?)').run(subject, Buffer.from(payload), Date.now()).lastInsertRowid);
   }
 
   pendingReports(limit = 100): { id: number; subject: string; payload: Uint8Array }[] {
-    return (this.db.prepare('SELECT id, subject, payload FROM outbox ORDER BY id LIMIT ?').all(limit) as { id: number; subject: string; payload: Buffer }[]).map((r) => ({
+    return (this.sql('SELECT id, subject, payload FROM outbox ORDER BY id LIMIT ?').all(limit) as { id: number; subject: string; payload: Buffer }[]).map((r) => ({
       id: r.id,
       subject: r.subject,
       payload: new Uint8Array(r.payload),
@@ -172,7 +175,7 @@ export class Journal {
   }
 
   dropReport(id: number): void {
-    this.db.prepare('DELETE FROM outbox WHERE id = ?').run(id);
+    this.sql('DELETE FROM outbox WHERE id = ?').run(id);
   }
 }
 

@@ -68,7 +68,7 @@ export class ReportIngest {
   private handleReport(m: JsMsg): void {
     const agent = agentIdFromSubject(m.subject);
     try {
-      if (!agent || !this.cmdb.getAgent(agent) || this.cmdb.getAgent(agent)?.revokedAt) {
+      if (!agent || !this.cmdb.isActive(agent)) {
         this.log.warn({ subject: m.subject }, 'report from an unknown agent dropped');
       } else if (m.subject === subjects.status(agent)) {
         const report = decodeMessage(statusReportSchema, m.data, 'status report');

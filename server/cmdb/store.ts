@@ -1,6 +1,7 @@
 // The CMDB: hosts (configuration items), their inventory and tags, what is installed where,
 // and the history of every change. Only this module writes those tables.
 import type { Db } from '../db/open.js';
+import { statementCache, type Prepare } from '../../shared/sqlite.js';
 import { FerryError } from '../../shared/errors.js';
 import type { DriftDoc, InventoryDoc } from '../../shared/protocol/messages.js';
 
@@ -42,7 +43,11 @@ interface RawAgent {
 }
 
 export class CmdbStore {
-  constructor(private readonly db: Db) {}
+  private readonly sql: Prepare;
+
+  constructor(private readonly db: Db) {
+    this.sql = statementCache(db);
+  }
 
   addAgent(a: { id: string; nkey: string; hostname: string; tags: Record<string, string> }): void {
     const now = Date.now();
@@ -52,12 +57,17 @@ export class CmdbStore {
     this.addHistory(a.id, { kind: 'joined', detail: `tags ${JSON.stringify(a.tags)}` });
   }
 
+  /** Joined and not revoked: the only agents whose reports count. */
+  isActive(id: string): boolean {
+    return this.sql('SELECT 1 FROM agents WHERE id = ? AND revoked_at IS NULL').get(id) !== undefined;
+  }
+
   agentExists(id: string): boolean {
-    return this.db.prepare('SELECT 1 FROM agents WHERE id = ?').get(id) !== undefined;
+    return this.sql('SELECT 1 FROM agents WHERE id = ?').get(id) !== undefined;
   }
 
   getAgent(id: string): AgentRow | undefined {
-    const row = this.db.prepare('SELECT * FROM agents WHERE id = ?').get(id) as RawAgent | undefined;
+    const row = this.sql('SELECT * FROM agents WHERE id = ?').get(id) as RawAgent | undefined;
     return row && toAgent(row);
   }
 
@@ -66,26 +76,26 @@ export class CmdbStore {
     return (
       this.getAgent(idOrHostname) ??
       (() => {
-        const row = this.db.prepare('SELECT * FROM agents WHERE hostname = ? ORDER BY joined_at DESC LIMIT 1').get(idOrHostname) as RawAgent | undefined;
+        const row = this.sql('SELECT * FROM agents WHERE hostname = ? ORDER BY joined_at DESC LIMIT 1').get(idOrHostname) as RawAgent | undefined;
         return row && toAgent(row);
       })()
     );
   }
 
   listAgents(includeRevoked = false): AgentRow[] {
-    const rows = this.db.prepare(`SELECT * FROM agents ${includeRevoked ? '' : 'WHERE revoked_at IS NULL'} ORDER BY hostname, id`).all() as RawAgent[];
+    const rows = this.sql(`SELECT * FROM agents ${includeRevoked ? '' : 'WHERE revoked_at IS NULL'} ORDER BY hostname, id`).all() as RawAgent[];
     return rows.map(toAgent);
   }
 
   activeIdentities(): { id: string; nkey: string }[] {
-    return this.db.prepare('SELECT id, nkey FROM agents WHERE revoked_at IS NULL ORDER BY id').all() as { id: string; nkey: string }[];
+    return this.sql('SELECT id, nkey FROM agents WHERE revoked_at IS NULL ORDER BY id').all() as { id: string; nkey: string }[];
   }
 
   setInventory(id: string, inventory: InventoryDoc, facts: Record<string, string>): boolean {
-    const before = this.db.prepare('SELECT inventory FROM agents WHERE id = ?').get(id) as { inventory: string | null } | undefined;
+    const before = this.sql('SELECT inventory FROM agents WHERE id = ?').get(id) as { inventory: string | null } | undefined;
     if (!before) return false;
     const json = JSON.stringify(inventory);
-    this.db.prepare('UPDATE agents SET inventory = ?, facts = ?, hostname = ? WHERE id = ?').run(json, JSON.stringify(facts), inventory.hostname, id);
+    this.sql('UPDATE agents SET inventory = ?, facts = ?, hostname = ? WHERE id = ?').run(json, JSON.stringify(facts), inventory.hostname, id);
     if (before.inventory !== json) this.addHistory(id, { kind: 'inventory', detail: before.inventory ? 'inventory changed' : 'first inventory' });
     return true;
   }
@@ -95,34 +105,34 @@ export class CmdbStore {
     const agent = this.findAgent(idOrHostname);
     if (!agent) throw new FerryError('FERRY_NOT_FOUND', `no agent "${idOrHostname}"`, { hint: 'see: ferry agents list' });
     if (agent.revokedAt) throw new FerryError('FERRY_CONFLICT', `agent ${agent.id} is already revoked`);
-    this.db.prepare('UPDATE agents SET revoked_at = ? WHERE id = ?').run(Date.now(), agent.id);
+    this.sql('UPDATE agents SET revoked_at = ? WHERE id = ?').run(Date.now(), agent.id);
     this.addHistory(agent.id, { kind: 'revoked', detail: `by ${actor}` });
     return agent;
   }
 
   setDrift(id: string, drift: DriftDoc): void {
-    const before = this.db.prepare('SELECT drift FROM agents WHERE id = ?').get(id) as { drift: string } | undefined;
+    const before = this.sql('SELECT drift FROM agents WHERE id = ?').get(id) as { drift: string } | undefined;
     const json = JSON.stringify(drift);
     if (!before || before.drift === json) return;
-    this.db.prepare('UPDATE agents SET drift = ? WHERE id = ?').run(json, id);
+    this.sql('UPDATE agents SET drift = ? WHERE id = ?').run(json, id);
     const files = drift.reduce((n, d) => n + d.modified.length + d.missing.length, 0);
     this.addHistory(id, { kind: 'drift', detail: files ? `${files} file(s) differ from their manifest in ${drift.map((d) => `${d.package}@${d.version}`).join(', ')}` : 'no drift' });
   }
 
   touch(ids: Iterable<string>, ts: number): void {
-    const stmt = this.db.prepare('UPDATE agents SET last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?');
+    const stmt = this.sql('UPDATE agents SET last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?');
     this.db.transaction(() => {
       for (const id of ids) stmt.run(ts, id);
     })();
   }
 
   installedOf(id: string): Record<string, string> {
-    const rows = this.db.prepare('SELECT package, version FROM installed WHERE agent_id = ? ORDER BY package').all(id) as { package: string; version: string }[];
+    const rows = this.sql('SELECT package, version FROM installed WHERE agent_id = ? ORDER BY package').all(id) as { package: string; version: string }[];
     return Object.fromEntries(rows.map((r) => [r.package, r.version]));
   }
 
   allInstalled(): Map<string, Record<string, string>> {
-    const rows = this.db.prepare('SELECT agent_id, package, version FROM installed').all() as { agent_id: string; package: string; version: string }[];
+    const rows = this.sql('SELECT agent_id, package, version FROM installed').all() as { agent_id: string; package: string; version: string }[];
     const out = new Map<string, Record<string, string>>();
     for (const r of rows) {
       const m = out.get(r.agent_id) ?? {};
@@ -138,8 +148,8 @@ export class CmdbStore {
     if (JSON.stringify(before) === JSON.stringify(sortKeys(installed))) return false;
     const now = Date.now();
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM installed WHERE agent_id = ?').run(id);
-      const ins = this.db.prepare('INSERT INTO installed (agent_id, package, version, updated_at) VALUES (?, ?, ?, ?)');
+      this.sql('DELETE FROM installed WHERE agent_id = ?').run(id);
+      const ins = this.sql('INSERT INTO installed (agent_id, package, version, updated_at) VALUES (?, ?, ?, ?)');
       for (const [pkg, version] of Object.entries(installed)) ins.run(id, pkg, version, now);
     })();
     return true;

@@ -1,6 +1,7 @@
 // Persistence of rollouts, their waves and hosts, and their event timeline. The engine reads
 // and moves state only through this module, so every step is in SQLite before it takes effect.
 import type { Db } from '../db/open.js';
+import { statementCache, type Prepare } from '../../shared/sqlite.js';
 import type { HostState } from '../../shared/protocol/messages.js';
 import type { RolloutState, WaveState } from '../../shared/protocol/api.js';
 
@@ -59,7 +60,11 @@ export type RollbackMark = 'none' | 'sent' | 'done';
 export const ACTIVE_ROLLOUT_STATES: RolloutState[] = ['planned', 'waiting', 'running', 'paused'];
 
 export class RolloutStore {
-  constructor(private readonly db: Db) {}
+  private readonly sql: Prepare;
+
+  constructor(private readonly db: Db) {
+    this.sql = statementCache(db);
+  }
 
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
@@ -70,30 +75,30 @@ export class RolloutStore {
       this.db
         .prepare('INSERT INTO rollouts (id, release, strategy, state, options, target, created_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(r.id, r.release, r.strategy, r.state, JSON.stringify(r.options), r.target, r.createdAt, r.actor);
-      const wave = this.db.prepare("INSERT INTO waves (rollout_id, idx, state, size) VALUES (?, ?, 'pending', ?)");
+      const wave = this.sql("INSERT INTO waves (rollout_id, idx, state, size) VALUES (?, ?, 'pending', ?)");
       waveSizes.forEach((size, i) => wave.run(r.id, i, size));
-      const host = this.db.prepare('INSERT INTO rollout_hosts (rollout_id, agent_id, wave, state, from_versions, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      const host = this.sql('INSERT INTO rollout_hosts (rollout_id, agent_id, wave, state, from_versions, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
       for (const h of hosts) host.run(r.id, h.agent, h.wave, h.state, JSON.stringify(h.fromVersions), h.reason, r.createdAt);
       this.addEvent(r.id, r.actor, 'created', `${hosts.length} hosts in ${waveSizes.length} waves`);
     });
   }
 
   get(id: string): RolloutRow | undefined {
-    const row = this.db.prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as RawRollout | undefined;
+    const row = this.sql('SELECT * FROM rollouts WHERE id = ?').get(id) as RawRollout | undefined;
     return row && toRollout(row);
   }
 
   latestId(): string | undefined {
-    return (this.db.prepare('SELECT id FROM rollouts ORDER BY created_at DESC, rowid DESC LIMIT 1').get() as { id: string } | undefined)?.id;
+    return (this.sql('SELECT id FROM rollouts ORDER BY created_at DESC, rowid DESC LIMIT 1').get() as { id: string } | undefined)?.id;
   }
 
   list(): RolloutRow[] {
-    return (this.db.prepare('SELECT * FROM rollouts ORDER BY created_at DESC, rowid DESC').all() as RawRollout[]).map(toRollout);
+    return (this.sql('SELECT * FROM rollouts ORDER BY created_at DESC, rowid DESC').all() as RawRollout[]).map(toRollout);
   }
 
   active(): RolloutRow[] {
     const marks = ACTIVE_ROLLOUT_STATES.map(() => '?').join(',');
-    return (this.db.prepare(`SELECT * FROM rollouts WHERE state IN (${marks}) ORDER BY created_at`).all(...ACTIVE_ROLLOUT_STATES) as RawRollout[]).map(toRollout);
+    return (this.sql(`SELECT * FROM rollouts WHERE state IN (${marks}) ORDER BY created_at`).all(...ACTIVE_ROLLOUT_STATES) as RawRollout[]).map(toRollout);
   }
 
   setState(id: string, state: RolloutState, fields: { startedAt?: number; endedAt?: number; reason?: string } = {}): void {
@@ -104,17 +109,17 @@ export class RolloutStore {
 
   /** A finished rollout becomes halted again while its fleet rollback runs. */
   reopenForRollback(id: string, reason: string): void {
-    this.db.prepare("UPDATE rollouts SET state = 'halted', ended_at = NULL, reason = ? WHERE id = ?").run(reason, id);
+    this.sql("UPDATE rollouts SET state = 'halted', ended_at = NULL, reason = ? WHERE id = ?").run(reason, id);
   }
 
   /** Halted rollouts whose fleet rollback has not finished. */
   rollingBack(): RolloutRow[] {
-    return (this.db.prepare("SELECT * FROM rollouts WHERE state = 'halted' AND ended_at IS NULL").all() as RawRollout[]).map(toRollout);
+    return (this.sql("SELECT * FROM rollouts WHERE state = 'halted' AND ended_at IS NULL").all() as RawRollout[]).map(toRollout);
   }
 
   waves(id: string): WaveRow[] {
     return (
-      this.db.prepare('SELECT idx, state, size, started_at, ended_at, soak_until FROM waves WHERE rollout_id = ? ORDER BY idx').all(id) as {
+      this.sql('SELECT idx, state, size, started_at, ended_at, soak_until FROM waves WHERE rollout_id = ? ORDER BY idx').all(id) as {
         idx: number;
         state: WaveState;
         size: number;
@@ -134,14 +139,14 @@ export class RolloutStore {
   hosts(id: string, wave?: number): HostRow[] {
     const rows = (
       wave === undefined
-        ? this.db.prepare('SELECT * FROM rollout_hosts WHERE rollout_id = ? ORDER BY wave, agent_id').all(id)
-        : this.db.prepare('SELECT * FROM rollout_hosts WHERE rollout_id = ? AND wave = ? ORDER BY agent_id').all(id, wave)
+        ? this.sql('SELECT * FROM rollout_hosts WHERE rollout_id = ? ORDER BY wave, agent_id').all(id)
+        : this.sql('SELECT * FROM rollout_hosts WHERE rollout_id = ? AND wave = ? ORDER BY agent_id').all(id, wave)
     ) as RawHost[];
     return rows.map(toHost);
   }
 
   host(id: string, agent: string): HostRow | undefined {
-    const row = this.db.prepare('SELECT * FROM rollout_hosts WHERE rollout_id = ? AND agent_id = ?').get(id, agent) as RawHost | undefined;
+    const row = this.sql('SELECT * FROM rollout_hosts WHERE rollout_id = ? AND agent_id = ?').get(id, agent) as RawHost | undefined;
     return row && toHost(row);
   }
 
@@ -154,19 +159,19 @@ export class RolloutStore {
   }
 
   setRollbackMark(id: string, agent: string, mark: RollbackMark): void {
-    this.db.prepare('UPDATE rollout_hosts SET rollback = ?, updated_at = ? WHERE rollout_id = ? AND agent_id = ?').run(mark, Date.now(), id, agent);
+    this.sql('UPDATE rollout_hosts SET rollback = ?, updated_at = ? WHERE rollout_id = ? AND agent_id = ?').run(mark, Date.now(), id, agent);
   }
 
   /** Host counts per wave and state, for every wave of a rollout, in one query. */
   countsByWave(id: string): Map<number, Partial<Record<HostState, number>>> {
-    const rows = this.db.prepare('SELECT wave, state, count(*) AS n FROM rollout_hosts WHERE rollout_id = ? GROUP BY wave, state').all(id) as { wave: number; state: HostState; n: number }[];
+    const rows = this.sql('SELECT wave, state, count(*) AS n FROM rollout_hosts WHERE rollout_id = ? GROUP BY wave, state').all(id) as { wave: number; state: HostState; n: number }[];
     const out = new Map<number, Partial<Record<HostState, number>>>();
     for (const r of rows) out.set(r.wave, { ...out.get(r.wave), [r.state]: r.n });
     return out;
   }
 
   pendingRollbacks(id: string): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM rollout_hosts WHERE rollout_id = ? AND rollback = 'sent'").get(id) as { n: number }).n;
+    return (this.sql("SELECT count(*) AS n FROM rollout_hosts WHERE rollout_id = ? AND rollback = 'sent'").get(id) as { n: number }).n;
   }
 
   /** Hosts still in flight whose time is up. */
@@ -179,11 +184,11 @@ export class RolloutStore {
   }
 
   addEvent(id: string, actor: string, action: string, detail?: string): void {
-    this.db.prepare('INSERT INTO rollout_events (rollout_id, ts, actor, action, detail) VALUES (?, ?, ?, ?, ?)').run(id, Date.now(), actor, action, detail ?? null);
+    this.sql('INSERT INTO rollout_events (rollout_id, ts, actor, action, detail) VALUES (?, ?, ?, ?, ?)').run(id, Date.now(), actor, action, detail ?? null);
   }
 
   events(id: string): { ts: number; actor: string; action: string; detail: string | null }[] {
-    return this.db.prepare('SELECT ts, actor, action, detail FROM rollout_events WHERE rollout_id = ? ORDER BY id').all(id) as {
+    return this.sql('SELECT ts, actor, action, detail FROM rollout_events WHERE rollout_id = ? ORDER BY id').all(id) as {
       ts: number;
       actor: string;
       action: string;

@@ -33,3 +33,14 @@ describe('coalesce', () => {
     expect(runs).toBe(2);
   });
 });
+
+describe('coalesce with a delay', () => {
+  it('gathers calls made within the delay into one run', async () => {
+    let runs = 0;
+    const job = coalesce(async () => {
+      runs++;
+    }, 30);
+    await Promise.all([job(), job(), job()]);
+    expect(runs).toBe(1);
+  });
+});

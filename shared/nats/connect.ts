@@ -1,5 +1,6 @@
 // Connecting to NATS with an nkey identity, the same way for the server, the CLI and agents.
-import { connect, nkeyAuthenticator, usernamePasswordAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connect, usernamePasswordAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { nativeNkeyAuthenticator } from './nkey-auth.js';
 import { readFileSync } from 'node:fs';
 import { FerryError } from '../errors.js';
 
@@ -46,7 +47,7 @@ async function connectOnce(opts: ConnectOptions): Promise<NatsConnection> {
     return await connect({
       servers: opts.url,
       name: opts.name,
-      authenticator: opts.user ? usernamePasswordAuthenticator(opts.user.name, opts.user.password) : nkeyAuthenticator(new TextEncoder().encode((opts.seed ?? '').trim())),
+      authenticator: opts.user ? usernamePasswordAuthenticator(opts.user.name, opts.user.password) : nativeNkeyAuthenticator(opts.seed ?? '').authenticator,
       ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
       timeout: opts.timeoutMs ?? 5000,
       maxReconnectAttempts: opts.reconnectForever ? -1 : 10,

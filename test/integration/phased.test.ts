@@ -316,7 +316,8 @@ describe('phased rollouts: one shared server, four agents', () => {
       expect(canaryHooks).toContainEqual(['postinstall', '2.0.0', '1.0.0']);
       const canaryOps = (await agentHistory(canary.stateDir)).filter((o) => o.package === 'ph3');
       expect(canaryOps.find((o) => o.version === '2.0.0' && o.kind === 'install')?.step).toBe('done');
-      expect(canaryOps.find((o) => o.operation === `${status.id}:rollback`)?.step).toBe('done');
+      // The fleet rollback switched the canary back to its kept 1.0.0 (a rollback operation).
+      expect(canaryOps.find((o) => o.operation === `${status.id}:rollback`)).toMatchObject({ kind: 'rollback', step: 'rolled-back', version: '1.0.0' });
       // Whether its rollback hook ran is checked by test 3b (a known product gap).
       canaryRolledBack = canary;
 
