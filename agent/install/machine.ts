@@ -133,7 +133,8 @@ export class InstallMachine {
     const opId = this.d.journal.beginOperation({ operation, package: name, version: target ?? current.version, fromVersion: current.version, kind: 'rollback', step: 'rollback' });
     if (canRestore) switchCurrent(root, name, target);
     else removeCurrent(root, name);
-    const hook = await runHook('rollback', { manifest: current.manifest, dir: versionDir(root, name, current.version), previousVersion: current.version, installRoot: root });
+    // As in an install's rollback step, FERRY_PREVIOUS_VERSION is the version being returned to.
+    const hook = await runHook('rollback', { manifest: current.manifest, dir: versionDir(root, name, current.version), previousVersion: canRestore ? target : null, installRoot: root });
     if (!hook.ok) this.d.log.warn({ package: name, output: hook.output }, 'rollback hook failed (ignored: the previous version is active)');
     if (canRestore) this.d.journal.setInstalled(name, target, null, kept.manifest);
     else this.d.journal.removeInstalled(name);
