@@ -319,7 +319,7 @@ export class AgentRuntime {
     // Retried with backoff: a dropped connection mid-download resumes when NATS is back.
     for (let attempt = 1; ; attempt++) {
       try {
-        await readObjectToFile(this.nc, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size });
+        await readObjectToFile(this.nc, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false });
         return;
       } catch (err) {
         const e = toFerryError(err);

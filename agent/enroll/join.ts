@@ -38,7 +38,7 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
   let reply;
   try {
     const request: JoinRequest = { token: o.token.trim(), nkey: user.getPublicKey(), hostname: o.hostname, tags: o.tags };
-    const msg = await nc.request(subjects.enroll, encodeMessage(request), { timeout: 15_000 }).catch((err: Error) => {
+    const msg = await nc.request(subjects.enroll, encodeMessage(request), { timeout: 60_000 }).catch((err: Error) => {
       throw new FerryError('FERRY_SERVER_UNREACHABLE', `the server did not answer the join request: ${err.message}`, { hint: 'is `ferry server` running?' });
     });
     reply = decodeMessage(joinReplySchema, msg.data, 'join reply');

@@ -7,7 +7,7 @@ import semver from 'semver';
 import type { Logger } from 'pino';
 import { FerryError, toFerryError } from '../../shared/errors.js';
 import type { DmlRecord, HostState } from '../../shared/protocol/messages.js';
-import { extractPackage, verifyPackageArchive, type Manifest } from '../../shared/package/mod.js';
+import { extractPackage, readPackageManifest, type Manifest } from '../../shared/package/mod.js';
 import { runHealthcheck, runHook, type HookResult } from './hooks.js';
 import type { Journal } from './journal.js';
 import { cleanStaging, readCurrent, removeCurrent, stagingDir, switchCurrent, versionDir, versionExists } from './layout.js';
@@ -239,7 +239,10 @@ export class InstallMachine {
         return true;
       case 'verify': {
         if (this.retained(ctx)) return true;
-        const manifest = await verifyPackageArchive(ctx.download);
+        // The bytes already match the signed record's SHA-256 (checked while downloading). Here the
+        // manifest is read and checked against the record and this host; every file's hash and
+        // every archive rule are enforced by the one verifying pass of `stage`, before any hook.
+        const manifest = await readPackageManifest(ctx.download);
         if (manifest.name !== ctx.name || manifest.version !== ctx.version) {
           throw new FerryError('FERRY_PACKAGE_INVALID', `package is ${manifest.name}@${manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
         }

@@ -1,0 +1,109 @@
+// `npm run bench [-- --quick] [names...]`: runs the benchmarks (names: fetch, install, fanout,
+// footprint, agent, control-plane; default all), prints one table of figures with their same-run
+// baselines and ratios, and writes it to docs/benchmarks.md with the machine and the command.
+import { cpus, totalmem } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './harness.js';
+import type { BenchResult } from './result.js';
+
+type Module = { run(opts: { quick: boolean }): Promise<BenchResult[]> };
+const MODULES: Record<string, () => Promise<Module>> = {
+  fetch: () => import('./fetch.js'),
+  install: () => import('./install.js'),
+  fanout: () => import('./fanout.js'),
+  footprint: () => import('./footprint.js'),
+  agent: () => import('./agent.js'),
+  'control-plane': () => import('./control-plane.js'),
+};
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const wanted = args.filter((a) => !a.startsWith('--'));
+  const names = wanted.length ? wanted : Object.keys(MODULES);
+  const all: BenchResult[] = [];
+  const t0 = Date.now();
+  for (const n of names) {
+    const load = MODULES[n];
+    if (!load) throw new Error(`unknown benchmark ${n}; known: ${Object.keys(MODULES).join(', ')}`);
+    const t = Date.now();
+    const results = await (await load()).run({ quick });
+    process.stderr.write(`# ${n}: ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+    all.push(...results);
+  }
+  printTable(all);
+  const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+  process.stdout.write(`\n${quick ? 'quick' : 'full'} mode, ${seconds} s total\n`);
+  if (wanted.length === 0) writeReport(all, quick, seconds);
+}
+
+function writeReport(rows: BenchResult[], quick: boolean, seconds: string): void {
+  const nats = (() => {
+    try {
+      return execFileSync('nats-server', ['--version'], { encoding: 'utf8' }).trim();
+    } catch {
+      return execFileSync('/usr/sbin/nats-server', ['--version'], { encoding: 'utf8' }).trim();
+    }
+  })();
+  const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Measured ${new Date().toISOString()} by \`npm run bench${quick ? ' -- --quick' : ''}\` (${seconds} s), on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${nats}.`,
+    'Every ratio compares with a baseline measured in the same run. Re-run with `npm run bench` (full) or `npm run bench -- --quick`.',
+    '',
+    '| Benchmark | Metric | Value | Baseline | Ratio | Goal | Met |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map((r) =>
+      [
+        r.name,
+        r.metric,
+        `${fmt(r.value)} ${r.unit}`,
+        r.baseline ? `${fmt(r.baseline.value)} ${r.unit} — ${r.baseline.name}` : '',
+        r.ratio !== undefined ? `${fmt(r.ratio)}×` : '',
+        r.goal ?? '',
+        r.met === undefined ? '' : r.met ? 'yes' : '**no**',
+      ].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
+    ),
+    '',
+    '## Notes',
+    '',
+    ...rows.filter((r) => r.note).map((r) => `- ${r.name} (${r.metric}): ${r.note}`),
+    '',
+  ];
+  mkdirSync(join(ROOT, 'docs'), { recursive: true });
+  writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), lines.join('\n'));
+  process.stdout.write('wrote docs/benchmarks.md\n');
+}
+
+function printTable(rows: BenchResult[]): void {
+  const cells = rows.map((r) => [
+    r.name,
+    r.metric,
+    `${r.value} ${r.unit}`,
+    r.baseline ? `${r.baseline.value} ${r.unit} (${r.baseline.name})` : '',
+    r.ratio !== undefined ? `${r.ratio}×` : '',
+    r.goal ?? '',
+    r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+  ]);
+  const head = ['benchmark', 'metric', 'value', 'baseline', 'ratio', 'goal', 'met'];
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i]!)).join(' | ');
+  process.stdout.write(`${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n`);
+  for (const c of cells) process.stdout.write(`${line(c)}\n`);
+  const notes = rows.filter((r) => r.note);
+  if (notes.length) {
+    process.stdout.write('\nnotes:\n');
+    for (const r of notes) process.stdout.write(`- ${r.name} / ${r.metric}: ${r.note}\n`);
+  }
+}
+
+const onSignal = () => process.exit(130); // the 'exit' hooks stop nats-server and remove temp data
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
