@@ -79,12 +79,13 @@ function writeReport(rows: BenchResult[], quick: boolean, seconds: string): void
 }
 
 function printTable(rows: BenchResult[]): void {
+  const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
   const cells = rows.map((r) => [
     r.name,
     r.metric,
-    `${r.value} ${r.unit}`,
-    r.baseline ? `${r.baseline.value} ${r.unit} (${r.baseline.name})` : '',
-    r.ratio !== undefined ? `${r.ratio}×` : '',
+    `${fmt(r.value)} ${r.unit}`,
+    r.baseline ? `${fmt(r.baseline.value)} ${r.unit} (${r.baseline.name})` : '',
+    r.ratio !== undefined ? `${fmt(r.ratio)}×` : '',
     r.goal ?? '',
     r.met === undefined ? '' : r.met ? 'yes' : 'NO',
   ]);

@@ -20,6 +20,7 @@ export class ReportIngest {
   private seen = new Map<string, number>();
   private flushTimer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  private batch: JsMsg[] = [];
 
   constructor(
     private readonly nc: NatsConnection,
@@ -50,7 +51,7 @@ export class ReportIngest {
     this.messages = await consumer.consume({ max_messages: 1000 });
     const messages = this.messages;
     this.running = (async () => {
-      for await (const m of messages) this.handleReport(m);
+      for await (const m of messages) this.enqueue(m);
     })().catch((err: unknown) => this.log.error({ err }, 'report consumer stopped'));
     this.heartbeatSub = this.nc.subscribe(subjects.allHeartbeats, { callback: (_e, msg) => this.handleHeartbeat(msg.subject, msg.data) });
     // Last-seen times are batched: one transaction a second instead of a write per heartbeat.
@@ -62,7 +63,33 @@ export class ReportIngest {
     this.heartbeatSub?.unsubscribe();
     await this.messages?.close();
     await this.running;
+    if (this.batch.length) this.applyBatch();
     this.flushSeen();
+  }
+
+  /**
+   * Reports that arrive together are applied in one SQLite transaction (then acknowledged):
+   * a burst of thousands costs one commit per batch instead of several per report.
+   */
+  private enqueue(m: JsMsg): void {
+    this.batch.push(m);
+    if (this.batch.length === 1) setImmediate(() => this.applyBatch());
+  }
+
+  private applyBatch(): void {
+    const batch = this.batch;
+    this.batch = [];
+    try {
+      this.cmdb.transaction(() => {
+        for (const m of batch) this.handleReport(m);
+      });
+    } catch (err) {
+      // A batch that cannot be written is not acknowledged: JetStream redelivers it.
+      this.log.error({ err, reports: batch.length }, 'could not apply reports; they will be redelivered');
+      for (const m of batch) m.nak(1000);
+      return;
+    }
+    for (const m of batch) m.ack();
   }
 
   private handleReport(m: JsMsg): void {
@@ -87,7 +114,6 @@ export class ReportIngest {
       const e = toFerryError(err);
       this.log.warn({ subject: m.subject, code: e.code, reason: e.message }, 'report rejected');
     }
-    m.ack();
   }
 
   private applyStatus(report: StatusReport): void {

@@ -57,6 +57,10 @@ export class CmdbStore {
     this.addHistory(a.id, { kind: 'joined', detail: `tags ${JSON.stringify(a.tags)}` });
   }
 
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   /** Joined and not revoked: the only agents whose reports count. */
   isActive(id: string): boolean {
     return this.sql('SELECT 1 FROM agents WHERE id = ? AND revoked_at IS NULL').get(id) !== undefined;
