@@ -139,7 +139,12 @@ export class AgentRuntime {
 
   /** For `ferry-agent status`: is the daemon running and connected. */
   private writeRuntime(connected: boolean): void {
-    writeFileSync(join(this.o.paths.dir, 'runtime.json'), JSON.stringify({ pid: process.pid, connected, since: new Date().toISOString() }));
+    if (this.stopped) return;
+    try {
+      writeFileSync(join(this.o.paths.dir, 'runtime.json'), JSON.stringify({ pid: process.pid, connected, since: new Date().toISOString() }));
+    } catch (err) {
+      this.o.log.warn({ err: String(err) }, 'cannot write runtime.json (status only)');
+    }
   }
 
   /** Resolves once every queued operation has finished and its reports were sent. */

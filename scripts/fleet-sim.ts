@@ -17,7 +17,7 @@ const { values } = parseArgs({
 });
 const count = Number(values.agents);
 const env = { ...process.env, ...(values['data-dir'] ? { FERRY_HOME: values['data-dir'] } : {}) };
-const token = spawnSync(process.execPath, [join(root, 'bin/ferry.js'), 'token', 'create', '--uses', String(count), '--ttl', '1h', '--tag', 'fleet=sim', '--json'], { env, encoding: 'utf8' });
+const token = spawnSync(process.execPath, [join(root, 'bin/ferry.js'), 'token', 'create', '--uses', String(Math.ceil(count * 1.1) + 10), '--ttl', '1h', '--tag', 'fleet=sim', '--json'], { env, encoding: 'utf8' });
 if (token.status !== 0) {
   process.stderr.write(token.stderr);
   process.exit(1);

@@ -67,3 +67,21 @@ export function toFerryError(err: unknown, code: FerryErrorCode = 'FERRY_INTERNA
   const message = err instanceof Error ? err.message : String(err);
   return new FerryError(code, message, { cause: err });
 }
+
+const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
+  FERRY_USAGE: 2,
+  FERRY_INVALID_INPUT: 2,
+  FERRY_NOT_FOUND: 3,
+  FERRY_CONFLICT: 4,
+  FERRY_ALREADY_EXISTS: 4,
+  FERRY_SERVER_UNREACHABLE: 5,
+  FERRY_TIMEOUT: 5,
+  FERRY_NOT_INITIALIZED: 5,
+  FERRY_NOT_JOINED: 5,
+  FERRY_ROLLOUT_FAILED: 6,
+};
+
+/** The process exit code for an error, the same for both CLIs (documented in the README). */
+export function exitCodeFor(code: FerryErrorCode): number {
+  return EXIT_CODES[code] ?? 1;
+}

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { FerryError, toFerryError } from '../../shared/errors.js';
+import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
 import { agentPaths, loadIdentity, resolveStateDir } from '../config.js';
 import { joinServer } from '../enroll/join.js';
@@ -185,7 +185,7 @@ export async function main(argv: string[]): Promise<void> {
     const e = toFerryError(err);
     if (json) process.stdout.write(JSON.stringify({ error: e.toJSON() }) + '\n');
     process.stderr.write(e.toLine() + '\n');
-    process.exit(e.code === 'FERRY_USAGE' || e.code === 'FERRY_INVALID_INPUT' ? 2 : e.code === 'FERRY_NOT_FOUND' ? 3 : e.code === 'FERRY_NOT_JOINED' ? 5 : 1);
+    process.exit(exitCodeFor(e.code));
   }
 }
 

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { collectInventory, inventoryFacts, inventoryFingerprint, type Inventory } from './collect.js';
+import { collectInventory, inventoryFingerprint, type Inventory } from './collect.js';
+import { factsFromInventory as inventoryFacts } from '../../shared/facts.js';
 
 const savedHostname = process.env.FERRY_HOSTNAME;
 afterEach(() => {

@@ -255,18 +255,3 @@ export function inventoryFingerprint(inv: Inventory): string {
   };
   return createHash('sha256').update(stableStringify(material)).digest('hex');
 }
-
-/** Flat string facts for selectors (see shared/selectors.ts). */
-export function inventoryFacts(inv: Inventory): Record<string, string> {
-  return {
-    hostname: inv.hostname,
-    os: inv.os,
-    distro: inv.distro,
-    release: inv.release,
-    kernel: inv.kernel,
-    arch: inv.arch,
-    virtual: inv.virtual ? 'true' : 'false',
-    'cpu.cores': String(inv.cpu.cores),
-    memoryMB: String(inv.memoryMB),
-  };
-}

@@ -52,10 +52,21 @@ export async function startSimulatedFleet(o: SimOptions): Promise<SimulatedFleet
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await mapLimit(range(o.count), o.concurrency ?? 50, async (i) => {
+    await mapLimit(range(o.count), o.concurrency ?? 25, async (i) => {
       const hostname = `sim-${String(i).padStart(5, '0')}`;
       const paths = agentPaths(join(dir, hostname));
-      const identity = await joinServer({ paths, token: o.token, tags: { sim: 'true', site: SITES[i % SITES.length]!, role: ROLES[Math.floor(i / SITES.length) % ROLES.length]! }, hostname, tlsCa: o.tlsCa });
+      const tags = { sim: 'true', site: SITES[i % SITES.length]!, role: ROLES[Math.floor(i / SITES.length) % ROLES.length]! };
+      // A busy simulator process can lose a join reply; join again with a fresh identity.
+      let identity;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          identity = await joinServer({ paths, token: o.token, tags, hostname, tlsCa: o.tlsCa });
+          break;
+        } catch (err) {
+          if (attempt >= 3 || !(err instanceof FerryError) || err.code !== 'FERRY_SERVER_UNREACHABLE') throw err;
+          rmSync(paths.dir, { recursive: true, force: true });
+        }
+      }
       const agent = new AgentRuntime({
         paths,
         identity,

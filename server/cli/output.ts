@@ -1,7 +1,7 @@
 // Everything the CLI prints: exactly one JSON document with --json, human tables otherwise,
 // and one-line errors with stable codes mapped to exit codes (here, and only here).
 import Table from 'cli-table3';
-import { isFerryError, toFerryError, type FerryErrorCode } from '../../shared/errors.js';
+import { exitCodeFor, isFerryError, toFerryError } from '../../shared/errors.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
@@ -26,17 +26,6 @@ export function printLines(lines: string[]): void {
   process.stdout.write(lines.map(visible).join('\n') + '\n');
 }
 
-const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
-  FERRY_USAGE: 2,
-  FERRY_INVALID_INPUT: 2,
-  FERRY_NOT_FOUND: 3,
-  FERRY_CONFLICT: 4,
-  FERRY_ALREADY_EXISTS: 4,
-  FERRY_SERVER_UNREACHABLE: 5,
-  FERRY_TIMEOUT: 5,
-  FERRY_NOT_INITIALIZED: 5,
-  FERRY_ROLLOUT_FAILED: 6,
-};
 
 /** Print a failure as one line on stderr (or one JSON document with --json) and exit. */
 export function failAndExit(err: unknown, json: boolean): never {
@@ -45,7 +34,7 @@ export function failAndExit(err: unknown, json: boolean): never {
   if (json) process.stdout.write(JSON.stringify({ ...e.details, error: e.toJSON() }, null, 2) + '\n');
   process.stderr.write(e.toLine().replace(/\n/g, ' ') + '\n');
   if (!isFerryError(err) && process.env.FERRY_DEBUG) process.stderr.write(String((err as Error)?.stack) + '\n');
-  process.exit(EXIT_CODES[e.code] ?? 1);
+  process.exit(exitCodeFor(e.code));
 }
 
 export function formatBytes(n: number): string {

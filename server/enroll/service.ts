@@ -11,6 +11,7 @@ import { subjects } from '../../shared/protocol/subjects.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { Db } from '../db/open.js';
 import { consumeToken } from './tokens.js';
+import { decodeToken } from '../../shared/protocol/token.js';
 import type { KeyRing } from '../keys.js';
 
 export class EnrollService {
@@ -43,6 +44,11 @@ export class EnrollService {
       const req = decodeMessage(joinRequestSchema, data, 'join request');
       if (this.cmdb.activeIdentities().some((a) => a.nkey === req.nkey)) {
         throw new FerryError('FERRY_CONFLICT', 'this agent key has already joined', { hint: 'a host joins once; use a fresh state directory to join again' });
+      }
+      // A token pins the root that was current when it was made; after a root rotation the agent
+      // would refuse this server, so refuse the token before anything is enrolled.
+      if (decodeToken(req.token).f !== this.keys.rootFingerprint) {
+        throw new FerryError('FERRY_UNTRUSTED_KEY', 'this join token was created for an earlier root key (the root was rotated)', { hint: 'create a new token with: ferry token create' });
       }
       const tokenTags = consumeToken(this.db, req.token);
       const tags = { ...req.tags, ...tokenTags };

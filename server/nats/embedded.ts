@@ -294,6 +294,9 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
       `server_name: ${quote('ferry', 'server name')}`,
       `listen: ${quote(hostPort(this.opts.host, listenPort), 'listen address')}`,
       `max_payload: ${this.opts.maxPayload ?? DEFAULT_MAX_PAYLOAD}`,
+      // A busy agent host (or a simulated fleet in one process) may read slowly for a moment;
+      // the 2 s default would drop it as a slow consumer.
+      'write_deadline: "10s"',
       `ports_file_dir: ${quote(dir, 'dataDir')}`,
       'jetstream {',
       `  store_dir: ${quote(join(dir, 'jetstream'), 'dataDir')}`,
@@ -352,7 +355,9 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     if (this.ring.length > RING_LINES) this.ring.shift();
     if (this.log) {
       if (/\[(ERR|FTL)\]/.test(line)) this.log.error({ nats: line }, 'nats-server');
-      else if (/\[WRN\]/.test(line)) this.log.warn({ nats: line }, 'nats-server');
+      // The enrolment password is a random 256-bit secret in a 0600 file: hashing it would only
+      // slow every join, so nats-server's plaintext-password advice is not worth a warning.
+      else if (/\[WRN\]/.test(line) && !line.includes('Plaintext passwords detected')) this.log.warn({ nats: line }, 'nats-server');
       else this.log.debug({ nats: line }, 'nats-server');
     }
     for (const waiter of this.lineWaiters) waiter(line);

@@ -1,7 +1,8 @@
 // The post-implementation review of a rollout: what happened, when, to whom, and how fast.
 import type { CmdbStore } from '../cmdb/store.js';
 import type { ReleaseStore } from '../releases/store.js';
-import type { RolloutRow, RolloutStore } from './store.js';
+import type { HostRow, RolloutRow, RolloutStore } from './store.js';
+import { TERMINAL_HOST_STATES } from '../../shared/protocol/messages.js';
 
 export interface RolloutReview {
   id: string;
@@ -58,22 +59,25 @@ export function buildReview(store: RolloutStore, releases: ReleaseStore, cmdb: C
     durationMs: rollout.startedAt && rollout.endedAt ? rollout.endedAt - rollout.startedAt : null,
     timeline: store.events(rollout.id).map((e) => ({ at: new Date(e.ts).toISOString(), actor: e.actor, action: e.action, detail: e.detail })),
     waves: store.waves(rollout.id).map((w) => {
-      const inWave = hosts.filter((h) => h.wave === w.index);
-      return {
-        index: w.index,
-        state: w.state,
-        hosts: inWave.length,
-        succeeded: inWave.filter((h) => h.state === 'succeeded').length,
-        failed: inWave.filter((h) => h.state === 'failed' || h.state === 'rolled-back').length,
-        startedAt: iso(w.startedAt),
-        endedAt: iso(w.endedAt),
-      };
+      const { hosts: count, succeeded, failed } = waveTally(hosts, w.index);
+      return { index: w.index, state: w.state, hosts: count, succeeded, failed, startedAt: iso(w.startedAt), endedAt: iso(w.endedAt) };
     }),
     totals,
     installTimeMs: { count: times.length, p50: percentile(times, 0.5), p95: percentile(times, 0.95), max: times[times.length - 1] ?? null },
     failures: hosts.filter((h) => h.state === 'failed' || (h.state === 'rolled-back' && h.error)).map((h) => ({ agent: h.agent, hostname: name(h.agent), wave: h.wave, state: h.state, error: h.error })),
     rollbacks: hosts.filter((h) => h.rollback === 'sent' || (h.rollback === 'done' && h.state === 'rolled-back')).map((h) => ({ agent: h.agent, hostname: name(h.agent), state: h.state, error: h.error })),
     notConverged: hosts.filter((h) => h.state !== 'succeeded').map((h) => ({ agent: h.agent, hostname: name(h.agent), state: h.state, reason: h.error ?? h.reason })),
+  };
+}
+
+/** How a wave's hosts stand: failed counts hosts rolled back too. */
+export function waveTally(hosts: HostRow[], wave: number): { hosts: number; succeeded: number; failed: number; pending: number } {
+  const inWave = hosts.filter((h) => h.wave === wave);
+  return {
+    hosts: inWave.length,
+    succeeded: inWave.filter((h) => h.state === 'succeeded').length,
+    failed: inWave.filter((h) => h.state === 'failed' || h.state === 'rolled-back').length,
+    pending: inWave.filter((h) => !TERMINAL_HOST_STATES.includes(h.state)).length,
   };
 }
 

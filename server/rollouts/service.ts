@@ -2,7 +2,6 @@
 import { randomBytes } from 'node:crypto';
 import { FerryError } from '../../shared/errors.js';
 import { parseSelector } from '../../shared/selectors.js';
-import { TERMINAL_HOST_STATES } from '../../shared/protocol/messages.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { DmlService } from '../dml/service.js';
@@ -11,7 +10,7 @@ import { planRollout, planWaves, type PlanHost } from './plan.js';
 import { parseWindow } from '../../shared/windows.js';
 import type { RolloutEngine } from './engine.js';
 import type { RolloutRow, RolloutStore } from './store.js';
-import { buildReview, type RolloutReview } from './review.js';
+import { buildReview, waveTally, type RolloutReview } from './review.js';
 
 export interface RolloutStatusDoc {
   id: string;
@@ -138,14 +137,10 @@ export class RolloutService {
       options: rollout.options,
       counts,
       waves: this.store.waves(rollout.id).map((w) => {
-        const inWave = hosts.filter((h) => h.wave === w.index);
         return {
           index: w.index,
           state: w.state,
-          hosts: inWave.length,
-          succeeded: inWave.filter((h) => h.state === 'succeeded').length,
-          failed: inWave.filter((h) => h.state === 'failed' || h.state === 'rolled-back').length,
-          pending: inWave.filter((h) => !TERMINAL_HOST_STATES.includes(h.state)).length,
+          ...waveTally(hosts, w.index),
           ...(w.startedAt ? { startedAt: iso(w.startedAt)! } : {}),
           ...(w.endedAt ? { endedAt: iso(w.endedAt)! } : {}),
           ...(w.soakUntil ? { soakUntil: iso(w.soakUntil)! } : {}),
