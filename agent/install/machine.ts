@@ -1,7 +1,7 @@
 // The install state machine. Each operation walks the TRANSITIONS table one step at a time; the
 // step is saved in the journal *before* it runs, so after a crash RECOVERY says where to resume.
 // The previous version stays active until `activate`, and is switched back to on any later failure.
-import { mkdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import semver from 'semver';
 import type { Logger } from 'pino';
@@ -303,6 +303,8 @@ export class InstallMachine {
     cleanStaging(this.d.installRoot, ctx.name);
     const current = readCurrent(this.d.installRoot, ctx.name);
     if (ctx.createdDir && current !== ctx.version) rmSync(versionDir(this.d.installRoot, ctx.name, ctx.version), { recursive: true, force: true });
+    // A first install that failed leaves no trace of the package at all.
+    removeIfEmpty(join(this.d.installRoot, ctx.name));
   }
 
   private hook(result: HookResult, ctx: RunContext, name: string): boolean {
@@ -350,6 +352,14 @@ export class InstallMachine {
 
   private downloadPath(name: string, version: string, opId: number): string {
     return join(this.d.downloadDir, `${name}@${version}.${opId}.ferry`);
+  }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    if (readdirSync(dir).length === 0) rmdirSync(dir);
+  } catch {
+    // not there, or not empty after all
   }
 }
 

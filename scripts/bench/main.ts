@@ -53,6 +53,7 @@ function writeReport(rows: BenchResult[], quick: boolean, seconds: string): void
     '',
     `Measured ${new Date().toISOString()} by \`npm run bench${quick ? ' -- --quick' : ''}\` (${seconds} s), on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${nats}.`,
     'Every ratio compares with a baseline measured in the same run. Re-run with `npm run bench` (full) or `npm run bench -- --quick`.',
+    'What changed because of these measurements, and why the goals that are missed are missed: [performance.md](performance.md).',
     '',
     '| Benchmark | Metric | Value | Baseline | Ratio | Goal | Met |',
     '|---|---|---|---|---|---|---|',

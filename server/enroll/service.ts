@@ -45,10 +45,13 @@ export class EnrollService {
       if (this.cmdb.activeIdentities().some((a) => a.nkey === req.nkey)) {
         throw new FerryError('FERRY_CONFLICT', 'this agent key has already joined', { hint: 'a host joins once; use a fresh state directory to join again' });
       }
-      // A token pins the root that was current when it was made; after a root rotation the agent
-      // would refuse this server, so refuse the token before anything is enrolled.
-      if (decodeToken(req.token).f !== this.keys.rootFingerprint) {
-        throw new FerryError('FERRY_UNTRUSTED_KEY', 'this join token was created for an earlier root key (the root was rotated)', { hint: 'create a new token with: ferry token create' });
+      // A token pins the root that was current when it was made; the agent would refuse this
+      // server's trust document, so refuse the token before anything is enrolled.
+      const pinned = decodeToken(req.token).f;
+      if (pinned !== this.keys.rootFingerprint) {
+        throw new FerryError('FERRY_UNTRUSTED_KEY', `the join token names root key ${pinned}, not this server's ${this.keys.rootFingerprint}`, {
+          hint: 'the token was made for another server or before a root rotation: create a new one with ferry token create',
+        });
       }
       const tokenTags = consumeToken(this.db, req.token);
       const tags = { ...req.tags, ...tokenTags };
