@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-nats.sh
-[ -d node_modules ] || npm ci
+[ -d node_modules ] || bash scripts/install-deps.sh
 npx tsc -p tsconfig.json
 exec npx vitest run "$@"
