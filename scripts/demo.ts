@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   say('What happened, in plain words');
   process.stdout.write(
     [
-      '  1. Five agents joined with a one-time token and reported their inventory to the CMDB.',
+      '  1. Five agents joined with a join token (pinning the server\'s root key) and reported their inventory.',
       '  2. hello-web 1.0.0 went out in three waves (canary, 50%, 100%); every host verified the',
       '     server signature and every file hash before installing, then passed its health check.',
       '  3. hello-web 1.1.0 failed its health check on every host; each agent switched `current`',

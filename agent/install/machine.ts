@@ -261,7 +261,15 @@ export class InstallMachine {
         const need = (ctx.manifest!.requires?.diskMB ?? 0) * 1024 * 1024 + ctx.manifest!.files.reduce((n, f) => n + f.size, 0);
         this.checkFreeSpace(root, need, 'extraction');
         const staging = stagingDir(root, ctx.name, ctx.version);
-        await extractPackage(ctx.download, staging);
+        try {
+          await extractPackage(ctx.download, staging);
+        } catch (err) {
+          // The free-space check counts bytes, not blocks: a disk can still fill up here.
+          if (/ENOSPC/.test(String((err as Error).message))) {
+            throw new FerryError('FERRY_INSTALL_FAILED', `not enough free space while extracting into ${root} (ENOSPC); nothing was kept`, { cause: err });
+          }
+          throw err;
+        }
         rmSync(dir, { recursive: true, force: true }); // a leftover from an earlier interrupted try
         renameSync(staging, dir);
         ctx.createdDir = true;
