@@ -1,11 +1,14 @@
 // A throwaway nats-server for benchmarks (JetStream on, random port, temporary directory),
-// modelled on test/helpers/nats.ts but independent of test/. stop() kills it and removes the
+// sharing its launcher pieces with test/helpers/nats.ts (scripts/nats-launcher.ts). stop() kills it and removes the
 // directory; an exit hook does the same if the process ends without stop() (an exception
 // escaping to the top, Ctrl-C, SIGTERM).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findNatsServerBinary, killChild, readPort } from '../nats-launcher.js';
+
+export { findNatsServerBinary };
 
 export interface BenchNats {
   url: string;
@@ -13,14 +16,6 @@ export interface BenchNats {
   dir: string;
   process: ChildProcess;
   stop(): Promise<void>;
-}
-
-export function findNatsServerBinary(): string {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/local/bin', '/usr/bin'])) {
-    const candidate = join(dir, 'nats-server');
-    if (dir && existsSync(candidate)) return candidate;
-  }
-  throw new Error('nats-server not found: install it with `apt-get install -y nats-server`');
 }
 
 const live = new Set<{ child: ChildProcess; dir: string }>();
@@ -79,32 +74,4 @@ export async function startBenchNats(options: { maxFileStoreMiB: number }): Prom
     await stop();
     throw err;
   }
-}
-
-async function readPort(dir: string, child: ChildProcess, stderr: () => string): Promise<number> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited early with ${child.exitCode}: ${stderr()}`);
-    const file = readdirSync(dir).find((f) => f.endsWith('.ports') && f.includes(String(child.pid)));
-    if (file) {
-      try {
-        const ports = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nats: string[] };
-        const url = ports.nats[0];
-        if (url) return Number(new URL(url).port);
-      } catch {
-        // partially written; retry
-      }
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('nats-server did not report its port within 10s');
-}
-
-async function killChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
 }

@@ -1,9 +1,12 @@
 // Starts a real nats-server (JetStream on) on random ports in a temporary directory, for tests.
 // Always cleaned up: call stop() (or use the returned object with vitest's afterAll).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findNatsServerBinary, killChild, readPort } from '../../scripts/nats-launcher.js';
+
+export { findNatsServerBinary };
 
 export interface TestNats {
   url: string;
@@ -14,14 +17,6 @@ export interface TestNats {
   stop(options?: { keepDir?: boolean }): Promise<void>;
   /** Kill and start again on the same port and store (JetStream data survives). */
   restart(): Promise<void>;
-}
-
-export function findNatsServerBinary(): string {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/local/bin', '/usr/bin'])) {
-    const candidate = join(dir, 'nats-server');
-    if (dir && existsSync(candidate)) return candidate;
-  }
-  throw new Error('nats-server not found: install it with `apt-get install -y nats-server`');
 }
 
 /** Start nats-server with the given extra config text (appended verbatim). */
@@ -75,32 +70,4 @@ async function launch(binary: string, dir: string): Promise<ChildProcess> {
     if (code && code !== 0) process.stderr.write(`nats-server exited ${code}: ${stderr}\n`);
   });
   return child;
-}
-
-async function readPort(dir: string, child: ChildProcess): Promise<number> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited early with ${child.exitCode}`);
-    const file = readdirSync(dir).find((f) => f.endsWith('.ports') && f.includes(String(child.pid)));
-    if (file) {
-      try {
-        const ports = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nats: string[] };
-        const url = ports.nats[0];
-        if (url) return Number(new URL(url).port);
-      } catch {
-        // partially written; retry
-      }
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('nats-server did not report its port within 10s');
-}
-
-async function killChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
 }
