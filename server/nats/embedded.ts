@@ -14,12 +14,15 @@
 //   "jetstream" level, so streams live under <dataDir>/jetstream/jetstream/FERRY/.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { accessSync, constants as fsConstants, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { FerryError } from '../../shared/errors.js';
 import { renderAuthConfig, type AuthIdentities } from './auth-config.js';
+import { dialHost, findNatsServerBinary, hostPort, isExecutable, missing, renderServerConfig } from './server-config.js';
+
+export { findNatsServerBinary };
 
 export interface EmbeddedNatsOptions {
   /** Directory for nats.conf, the ports file and the JetStream store, e.g. <ferry-data>/nats. */
@@ -57,8 +60,6 @@ export interface EmbeddedNatsEvents {
   exited: [ExitInfo];
 }
 
-const MISSING_HINT = 'install it with: sudo apt-get install -y nats-server (Debian/Ubuntu), version 2.9.10 or newer';
-const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const START_TIMEOUT_MS = 15_000;
 const RELOAD_TIMEOUT_MS = 5_000;
 const STOP_KILL_AFTER_MS = 5_000;
@@ -67,45 +68,6 @@ const BACKOFF_MAX_MS = 5_000;
 /** A child that ran this long before dying resets the restart backoff. */
 const BACKOFF_RESET_AFTER_MS = 30_000;
 const RING_LINES = 50;
-
-function isExecutable(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function missing(detail?: string): FerryError {
-  return new FerryError('FERRY_NATS_MISSING', detail ?? 'nats-server not found on PATH or in /usr/sbin', {
-    hint: MISSING_HINT,
-  });
-}
-
-export const NATS_SERVER_FALLBACK_DIRS: readonly string[] = ['/usr/sbin', '/usr/local/bin'];
-
-/**
- * nats-server on PATH, then in /usr/sbin, then /usr/local/bin; FERRY_NATS_MISSING otherwise.
- * The options exist for tests (default: process.env.PATH and NATS_SERVER_FALLBACK_DIRS).
- */
-export function findNatsServerBinary(options: { path?: string; fallbackDirs?: readonly string[] } = {}): string {
-  const dirs = (options.path ?? process.env.PATH ?? '').split(delimiter).filter((d) => d.length > 0);
-  for (const dir of [...dirs, ...(options.fallbackDirs ?? NATS_SERVER_FALLBACK_DIRS)]) {
-    const candidate = join(dir, 'nats-server');
-    if (isExecutable(candidate)) return candidate;
-  }
-  throw missing();
-}
-
-/** Strings that go into the config quoted; refuse anything that would need escaping. */
-function quote(s: string, what: string): string {
-  if (/["\\\u0000-\u001f\u007f]/.test(s)) {
-    throw new FerryError('FERRY_INVALID_INPUT', `${what} must not contain quotes, backslashes or control characters`);
-  }
-  return `"${s}"`;
-}
 
 function validateOptions(opts: EmbeddedNatsOptions): void {
   if (!opts.dataDir) throw new FerryError('FERRY_INVALID_INPUT', 'dataDir is required');
@@ -119,24 +81,6 @@ function validateOptions(opts: EmbeddedNatsOptions): void {
   if (mp !== undefined && (!Number.isInteger(mp) || mp < 1024 || mp > 64 * 1024 * 1024)) {
     throw new FerryError('FERRY_INVALID_INPUT', `invalid maxPayload ${String(mp)}`);
   }
-}
-
-function bareHost(host: string): string {
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-}
-
-/** Host:port as nats-server and URLs want it (IPv6 in brackets). */
-function hostPort(host: string, port: number): string {
-  const h = bareHost(host);
-  return h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`;
-}
-
-/** Where a local client should connect: wildcard listen addresses mean loopback. */
-function dialHost(host: string): string {
-  const h = bareHost(host);
-  if (h === '0.0.0.0' || h === '') return '127.0.0.1';
-  if (h === '::') return '::1';
-  return h;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -287,38 +231,9 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
   }
 
   private renderConfig(): string {
-    const dir = this.opts.dataDir;
-    const listenPort = this.port === 0 ? -1 : this.port; // nats-server: 0 means 4222, -1 random
-    return [
-      '# Written by Ferry; rewritten on every start and authorization change. Do not edit.',
-      `server_name: ${quote('ferry', 'server name')}`,
-      `listen: ${quote(hostPort(this.opts.host, listenPort), 'listen address')}`,
-      `max_payload: ${this.opts.maxPayload ?? DEFAULT_MAX_PAYLOAD}`,
-      // A busy agent host (or a simulated fleet in one process) may read slowly for a moment;
-      // the 2 s default would drop it as a slow consumer.
-      'write_deadline: "10s"',
-      `ports_file_dir: ${quote(dir, 'dataDir')}`,
-      'jetstream {',
-      `  store_dir: ${quote(join(dir, 'jetstream'), 'dataDir')}`,
-      '}',
-      ...(this.opts.tls
-        ? [
-            'tls {',
-            `  cert_file: ${quote(this.opts.tls.cert, 'tls cert')}`,
-            `  key_file: ${quote(this.opts.tls.key, 'tls key')}`,
-            ...(this.opts.tls.ca ? [`  ca_file: ${quote(this.opts.tls.ca, 'tls ca')}`] : []),
-            '  timeout: 5',
-            '}',
-          ]
-        : []),
-      // A burst of agents (re)connecting at once must not time out while clients sign nonces.
-      'authorization {',
-      '  timeout: 10',
-      '}',
-      '',
-      renderAuthConfig(this.auth),
-    ].join('\n');
+    return renderServerConfig({ ...this.opts, port: this.port, auth: this.auth });
   }
+
 
   private writeConfig(): void {
     const path = this.configPath;

@@ -25,6 +25,7 @@ import {
   type JoinedAgent,
   type ServerHandle,
 } from '../helpers/fleet.js';
+import { firstJson } from '../helpers/rollouts.js';
 
 interface HostStatus {
   agent: string;
@@ -49,25 +50,6 @@ interface RolloutStatus {
 
 afterAll(cleanupFleet);
 
-/** The first JSON document on stdout (a failing `--wait --json` also prints an error document after it). */
-function firstJson<T>(stdout: string): T {
-  const text = stdout.trimStart();
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (inString) {
-      if (ch === '\\') i++;
-      else if (ch === '"') inString = false;
-    } else if (ch === '"') inString = true;
-    else if (ch === '{' || ch === '[') depth++;
-    else if (ch === '}' || ch === ']') {
-      depth--;
-      if (depth === 0) return JSON.parse(text.slice(0, i + 1)) as T;
-    }
-  }
-  throw new Error(`no JSON document on stdout:\n${stdout}`);
-}
 
 const currentOf = (agent: JoinedAgent, pkg: string): string | undefined => {
   try {
