@@ -247,6 +247,8 @@ export class AgentRuntime {
     }
     this.batch = [];
     let failure: ProgressReport | undefined;
+    /** packages this desired state changed so far, in install order (undone together on failure) */
+    const changed: string[] = [];
     try {
       for (const p of desired.packages) {
         const record = openTrusted(this.trust.doc, 'packages', p.record, dmlRecordSchema, 'package record');
@@ -263,7 +265,9 @@ export class AgentRuntime {
           failure = this.batch.find((r) => r.package === p.name && TERMINAL_HOST_STATES.includes(r.state));
           break;
         }
+        if (!p.rollback) changed.push(p.name);
       }
+      if (failure && changed.length > 0) failure = await this.undoRelease(desired.operation, changed, failure);
       if (!failure) {
         for (const name of desired.remove) {
           if ((await this.machine.remove(desired.operation, name)) !== 'done') {
@@ -280,6 +284,25 @@ export class AgentRuntime {
     }
     this.journal.setMeta('generation', String(desired.generation));
     this.reporter.status(failure ?? this.successReport(desired));
+  }
+
+  /**
+   * One package of a release failed: the packages installed before it in the same desired state go
+   * back to what they were (newest first), so the host is left on the old release as a whole.
+   */
+  private async undoRelease(operation: string, changed: string[], failure: ProgressReport): Promise<ProgressReport> {
+    const undone: string[] = [];
+    for (const name of [...changed].reverse()) {
+      try {
+        await this.machine.rollbackToPrevious(operation, name, `rolled back with the release: ${failure.package} failed`);
+        undone.push(name);
+      } catch (err) {
+        this.o.log.error({ package: name, reason: toFerryError(err).toLine() }, 'could not roll back a package of the failed release');
+      }
+    }
+    this.o.log.warn({ failed: failure.package, undone }, 'release failed on this host; rolled back its other packages');
+    const note = undone.length ? `; rolled back the rest of the release: ${undone.join(', ')}` : '';
+    return { ...failure, error: `${failure.error ?? `${failure.package} failed`}${note}` };
   }
 
   /** The same desired state again: nothing to do; say so if it is in place. */
@@ -310,12 +333,22 @@ export class AgentRuntime {
   private async watchHealth(): Promise<void> {
     for (const p of this.journal.watched()) {
       if (!p.manifest.hooks?.healthcheck) continue;
+      const now = this.journal.installedOne(p.name);
+      if (now?.version !== p.version || now.operation !== p.operation) continue; // rolled back with its release
       const dir = join(this.o.identity.installRoot, p.name, p.version);
       const result = await runHealthcheck({ manifest: p.manifest, dir, previousVersion: p.previousVersion, installRoot: this.o.identity.installRoot });
       if (result.ok) continue;
       const reason = `health check failed during soak: ${result.output.trim().split('\n').pop() ?? ''}`.slice(0, 400);
       this.o.log.warn({ package: p.name, version: p.version, reason }, 'rolling back an unhealthy package');
-      await this.machine.rollbackToPrevious(p.operation ?? `watch-${Date.now()}`, p.name, reason);
+      const operation = p.operation ?? `watch-${Date.now()}`;
+      // The rest of the release it came with goes back too, newest first.
+      const siblings = p.operation ? this.journal.installed().filter((q) => q.operation === p.operation && q.name !== p.name) : [];
+      await this.machine.rollbackToPrevious(operation, p.name, reason);
+      for (const q of siblings.sort((a, b) => b.installedAt - a.installedAt)) {
+        await this.machine.rollbackToPrevious(operation, q.name, `rolled back with the release: ${reason}`).catch((err: unknown) => {
+          this.o.log.error({ package: q.name, reason: toFerryError(err).toLine() }, 'could not roll back a package of the failed release');
+        });
+      }
     }
   }
 

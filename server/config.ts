@@ -13,6 +13,8 @@ export interface DataPaths {
   natsDir: string;
   runtime: string;
   tmpDir: string;
+  /** the deployment policy (see server/policy) */
+  policy: string;
 }
 
 export function resolveDataDir(flag: string | undefined): string {
@@ -32,6 +34,7 @@ export function dataPaths(dir: string): DataPaths {
     natsDir: join(dir, 'nats'),
     runtime: join(dir, 'server.json'),
     tmpDir: join(dir, 'tmp'),
+    policy: join(dir, 'policy.json'),
   };
 }
 

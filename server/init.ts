@@ -7,6 +7,7 @@ import { dataPaths, type DataPaths } from './config.js';
 import { openDatabase } from './db/open.js';
 import { ensureKeys, KeyRing, trustPath } from './keys.js';
 import { FerryError } from '../shared/errors.js';
+import { writeDefaultPolicy } from './policy/policy.js';
 
 export interface InitResult {
   dataDir: string;
@@ -36,6 +37,7 @@ export function initDataDir(dir: string): InitResult {
       created.push(seedFile);
     }
   }
+  if (writeDefaultPolicy(paths.policy)) created.push(paths.policy);
   const dbExisted = existsSync(paths.db);
   openDatabase(paths.db).close();
   if (!dbExisted) created.push(paths.db);

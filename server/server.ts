@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { FerryError } from '../shared/errors.js';
 import { connectNats, readSeedFile, type NatsConnection } from '../shared/nats/connect.js';
 import { createHandlers } from './api/handlers.js';
+import { AuditLog } from './audit/log.js';
 import { ApiRouter } from './api/router.js';
 import { ReportIngest } from './cmdb/ingest.js';
 import { CmdbStore } from './cmdb/store.js';
@@ -114,7 +115,8 @@ export class FerryServer {
     const releases = new ReleaseStore(db, dml);
     const rolloutStore = new RolloutStore(db);
     const engine = new RolloutEngine(rolloutStore, releases, dml, desired, log.child({ module: 'rollouts' }));
-    const rollouts = new RolloutService(rolloutStore, engine, releases, dml, cmdb, isOnline);
+    const rollouts = new RolloutService(rolloutStore, engine, releases, dml, cmdb, isOnline, this.paths.policy);
+    const audit = new AuditLog(db);
 
     const ingest = new ReportIngest(nc, cmdb, { onStatus: (r) => engine.applyReport(r) && void engine.tick() }, log.child({ module: 'ingest' }));
     await ingest.start();
@@ -128,6 +130,8 @@ export class FerryServer {
         dml,
         releases,
         rollouts,
+        rolloutStore,
+        audit,
         enrollPassword,
         rootFingerprint: () => keys.rootFingerprint,
         natsUrl: () => this.url,
@@ -141,6 +145,7 @@ export class FerryServer {
         },
       }),
       log.child({ module: 'api' }),
+      audit,
     );
     router.start();
     // After `ferry keys rotate`: the new trust document goes out first, then everything signed

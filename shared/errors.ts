@@ -26,6 +26,7 @@ export type FerryErrorCode =
   | 'FERRY_INSTALL_FAILED'
   | 'FERRY_NOT_JOINED'
   | 'FERRY_ROLLOUT_FAILED'
+  | 'FERRY_POLICY_DENIED'
   | 'FERRY_INTERNAL';
 
 export class FerryError extends Error {
@@ -79,6 +80,7 @@ const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
   FERRY_NOT_INITIALIZED: 5,
   FERRY_NOT_JOINED: 5,
   FERRY_ROLLOUT_FAILED: 6,
+  FERRY_POLICY_DENIED: 7,
 };
 
 /** The process exit code for an error, the same for both CLIs (documented in the README). */

@@ -282,6 +282,18 @@ export function nextWindowStart(w: WindowSpec, from: Date): Date | null {
   return best === null ? null : new Date(best);
 }
 
+/**
+ * When an open window closes: the first whole minute after `from` that is outside it (`from`
+ * itself if the window is closed then). Null if it stays open for the next 8 days.
+ */
+export function nextWindowEnd(w: WindowSpec, from: Date): Date | null {
+  if (!Number.isFinite(from.getTime())) return null;
+  if (!isInWindow(w, from)) return new Date(from.getTime());
+  const t0 = Math.ceil(from.getTime() / MINUTE) * MINUTE;
+  for (let t = t0; t <= t0 + 8 * DAY; t += MINUTE) if (!isInWindow(w, new Date(t))) return new Date(t);
+  return null;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Start times
 

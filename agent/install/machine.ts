@@ -152,6 +152,16 @@ export class InstallMachine {
     return 'rolled-back';
   }
 
+  /** Every `depends` entry must be met by what is installed now (a release installs them first). */
+  private checkDependencies(manifest: Manifest): void {
+    for (const [dep, range] of Object.entries(manifest.depends ?? {})) {
+      const have = this.d.journal.installedOne(dep)?.version;
+      if (!have || !semver.satisfies(have, range)) {
+        throw new FerryError('FERRY_INSTALL_FAILED', `${manifest.name}@${manifest.version} needs ${dep} ${range}, this host has ${have ? `${dep}@${have}` : `no ${dep}`}`);
+      }
+    }
+  }
+
   /** Is this version of a package kept on disk (so it can be switched back to)? */
   keeps(name: string, version: string): boolean {
     return this.d.journal.versions(name).some((v) => v.version === version) && versionExists(this.d.installRoot, name, version);
@@ -254,6 +264,7 @@ export class InstallMachine {
           ctx.error = why;
           return false;
         }
+        this.checkDependencies(manifest);
         return true;
       }
       case 'stage': {

@@ -1,5 +1,6 @@
 // The admin API's verbs, wired to the services that do the work. Thin by design: each handler
 // maps a validated request onto one service call and shapes the reply document.
+import semver from 'semver';
 import { parseSelector, matchSelector } from '../../shared/selectors.js';
 import { FerryError } from '../../shared/errors.js';
 import type { CmdbStore } from '../cmdb/store.js';
@@ -9,6 +10,9 @@ import { createToken } from '../enroll/tokens.js';
 import type { ReleaseStore } from '../releases/store.js';
 import type { RolloutService } from '../rollouts/service.js';
 import type { ApiHandlers } from './router.js';
+import type { AuditLog } from '../audit/log.js';
+import type { RolloutStore } from '../rollouts/store.js';
+import { buildSchedule } from '../rollouts/schedule.js';
 
 export interface HandlerDeps {
   db: Db;
@@ -16,6 +20,8 @@ export interface HandlerDeps {
   dml: DmlService;
   releases: ReleaseStore;
   rollouts: RolloutService;
+  rolloutStore: RolloutStore;
+  audit: AuditLog;
   enrollPassword: string;
   rootFingerprint: () => string;
   reloadKeys: () => Promise<unknown>;
@@ -49,12 +55,34 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'dml.list': () => d.dml.list().map(summary),
     'dml.show': (r) => {
       const p = d.dml.require(r.name, r.version);
-      return { ...summary(p), authorizedAt: p.authorizedAt ?? null, authorizedBy: p.authorizedBy ?? null, manifest: p.manifest };
+      return {
+        ...summary(p),
+        authorizedAt: p.authorizedAt ?? null,
+        authorizedBy: p.authorizedBy ?? null,
+        evidence: p.evidence ?? null,
+        retiredAt: p.retiredAt ?? null,
+        retiredBy: p.retiredBy ?? null,
+        retireReason: p.retireReason ?? null,
+        depends: p.manifest.depends ?? {},
+        manifest: p.manifest,
+      };
     },
-    'dml.authorize': (r) => summary(d.dml.authorize(r.name, r.version, 'admin', r.evidence)),
+    'dml.authorize': (r) => {
+      if (r.evidence && ROLLOUT_ID.test(r.evidence)) checkRolloutEvidence(d, r.name, r.version, r.evidence);
+      const p = d.dml.authorize(r.name, r.version, r.actor, r.evidence);
+      return { ...summary(p), authorizedAt: p.authorizedAt ?? null, authorizedBy: p.authorizedBy ?? null, evidence: p.evidence ?? null };
+    },
+    'dml.retire': (r) => {
+      const p = d.dml.retire(r.name, r.version, r.actor, r.reason);
+      return { ...summary(p), retiredAt: p.retiredAt ?? null, retiredBy: p.retiredBy ?? null, retireReason: p.retireReason ?? null };
+    },
     'release.create': (r) => d.releases.create(r),
+    'release.approve': (r) => d.releases.approve(r.name, r.actor, r.comment),
     'release.list': () => d.releases.list(),
-    'release.show': (r) => d.releases.require(r.name),
+    'release.show': (r) => {
+      const release = d.releases.require(r.name);
+      return { ...release, risk: d.releases.risk(release, 1), packageStates: release.packages.map((p) => ({ ...p, state: d.dml.get(p.name, p.version)?.state ?? 'missing' })) };
+    },
     'rollout.start': (r) => d.rollouts.start(r),
     'rollout.status': (r) => d.rollouts.status(r.id),
     'rollout.list': () => d.rollouts.list(),
@@ -70,6 +98,24 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
         .filter((a) => matchSelector(selector, { ...a.facts, id: a.id, hostname: a.hostname, ...prefixed(installed.get(a.id) ?? {}) }, a.tags))
         .map((a) => agentDoc(a.id));
     },
+    'cmdb.versions': (r) => {
+      const selector = parseSelector(r.target);
+      const installed = d.cmdb.allInstalled();
+      const hosts = d.cmdb.listAgents().filter((a) => matchSelector(selector, { ...a.facts, id: a.id, hostname: a.hostname, ...prefixed(installed.get(a.id) ?? {}) }, a.tags));
+      const byVersion = new Map<string, string[]>();
+      for (const a of hosts) {
+        const v = installed.get(a.id)?.[r.package] ?? null;
+        const key = v ?? '';
+        byVersion.set(key, [...(byVersion.get(key) ?? []), a.hostname]);
+      }
+      const versions = [...byVersion.entries()]
+        .filter(([v]) => v !== '')
+        .sort(([a], [b]) => compareVersions(b, a))
+        .map(([version, names]) => ({ version, hosts: names.length, share: names.length / Math.max(1, hosts.length), hostnames: names.sort() }));
+      return { package: r.package, target: selector.text, hosts: hosts.length, notInstalled: byVersion.get('')?.length ?? 0, versions };
+    },
+    'audit.list': (r) => d.audit.list(r),
+    schedule: (r) => buildSchedule(d.rolloutStore, d.releases, { all: r.all }),
     'cmdb.show': (r) => {
       const a = d.cmdb.findAgent(r.host);
       if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agents list' });
@@ -80,4 +126,21 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
 
 function prefixed(installed: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(installed).map(([k, v]) => [`installed.${k}`, v]));
+}
+
+const ROLLOUT_ID = /^r-[0-9a-f]{8}$/;
+
+/** Evidence that names a rollout must be one that completed and shipped this package. */
+function checkRolloutEvidence(d: HandlerDeps, name: string, version: string, id: string): void {
+  const rollout = d.rolloutStore.get(id);
+  if (!rollout) throw new FerryError('FERRY_INVALID_INPUT', `evidence ${id} is not a rollout Ferry knows`, { hint: 'see: ferry rollout list' });
+  if (rollout.state !== 'completed') throw new FerryError('FERRY_INVALID_INPUT', `evidence ${id} is ${rollout.state}, not completed`);
+  const release = d.releases.get(rollout.release);
+  if (!release?.packages.some((p) => p.name === name && p.version === version)) {
+    throw new FerryError('FERRY_INVALID_INPUT', `evidence ${id} rolled out ${rollout.release}, which does not contain ${name}@${version}`);
+  }
+}
+
+function compareVersions(a: string, b: string): number {
+  return semver.valid(a) && semver.valid(b) ? semver.compare(a, b) : a.localeCompare(b);
 }

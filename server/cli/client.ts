@@ -1,13 +1,28 @@
 // How the CLI reaches a running server: its NATS address from <data-dir>/server.json (or
 // --nats), the admin identity from <data-dir>/keys/admin.nk (or --creds), then admin requests.
 import { existsSync, readFileSync } from 'node:fs';
-import { errors as natsErrors } from '@nats-io/transport-node';
+import { userInfo } from 'node:os';
+import { errors as natsErrors, headers as natsHeaders } from '@nats-io/transport-node';
 import { FerryError, errorFromWire } from '../../shared/errors.js';
 import { connectNats, readSeedFile, type NatsConnection } from '../../shared/nats/connect.js';
 import { apiReplySchema, type ApiRequest, type ApiVerb } from '../../shared/protocol/api.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../config.js';
+
+/** The NATS header naming who runs the CLI (recorded in the audit log and on rollouts). */
+export const ACTOR_HEADER = 'Ferry-Actor';
+
+/** Who is acting: FERRY_ACTOR, else the login name ($USER). The admin credential itself is shared by the role. */
+export function currentActor(): string {
+  const named = (process.env.FERRY_ACTOR ?? process.env.USER ?? process.env.LOGNAME ?? '').trim();
+  if (named) return named.slice(0, 128);
+  try {
+    return userInfo().username || 'admin';
+  } catch {
+    return 'admin';
+  }
+}
 
 export interface ConnectionFlags {
   dataDir?: string | undefined;
@@ -40,7 +55,9 @@ export class AdminClient {
   async request<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs = 60_000): Promise<unknown> {
     let data: Uint8Array;
     try {
-      data = (await this.nc.request(subjects.api(verb), encodeMessage(body), { timeout: timeoutMs })).data;
+      const h = natsHeaders();
+      h.set(ACTOR_HEADER, currentActor());
+      data = (await this.nc.request(subjects.api(verb), encodeMessage(body), { timeout: timeoutMs, headers: h })).data;
     } catch (err) {
       if (err instanceof natsErrors.NoRespondersError || (err as Error).message?.includes('503')) {
         throw new FerryError('FERRY_SERVER_UNREACHABLE', 'no Ferry server is answering on this NATS', { hint: 'is `ferry server` running?' });

@@ -46,4 +46,23 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE agents ADD COLUMN drift TEXT NOT NULL DEFAULT '[]';
   `,
+  `
+  ALTER TABLE packages ADD COLUMN retired_at INTEGER;
+  ALTER TABLE packages ADD COLUMN retired_by TEXT;
+  ALTER TABLE packages ADD COLUMN retire_reason TEXT;
+  ALTER TABLE releases ADD COLUMN owner TEXT;
+  ALTER TABLE releases ADD COLUMN risk TEXT;
+  ALTER TABLE releases ADD COLUMN rollback_plan TEXT;
+  ALTER TABLE releases ADD COLUMN external_depends TEXT NOT NULL DEFAULT '[]';
+  CREATE TABLE release_approvals (
+    release TEXT NOT NULL, actor TEXT NOT NULL, ts INTEGER NOT NULL, comment TEXT,
+    PRIMARY KEY (release, actor));
+  ALTER TABLE rollouts ADD COLUMN policy TEXT;
+  CREATE TABLE audit (
+    id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    target TEXT, args TEXT NOT NULL, result TEXT NOT NULL, error TEXT);
+  CREATE INDEX audit_ts ON audit (ts);
+  CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  `,
 ];

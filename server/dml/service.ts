@@ -26,6 +26,10 @@ export interface DmlPackage {
   createdAt: string;
   authorizedAt?: string;
   authorizedBy?: string;
+  evidence?: string;
+  retiredAt?: string;
+  retiredBy?: string;
+  retireReason?: string;
   manifest: Manifest;
   record: SignedEnvelope;
 }
@@ -42,6 +46,10 @@ interface PackageRow {
   created_at: number;
   authorized_at: number | null;
   authorized_by: string | null;
+  evidence: string | null;
+  retired_at: number | null;
+  retired_by: string | null;
+  retire_reason: string | null;
 }
 
 export const OBJECT_CHUNK_BYTES = 1024 * 1024;
@@ -112,13 +120,39 @@ export class DmlService {
     return (this.db.prepare('SELECT * FROM packages ORDER BY name, created_at').all() as PackageRow[]).map(toPackage);
   }
 
+  /**
+   * draft → authorized: fit for production. Evidence is free text, or the id of a rollout that
+   * completed (checked by the caller, which knows the rollouts).
+   */
   authorize(name: string, version: string, actor: string, evidence?: string): DmlPackage {
     const pkg = this.require(name, version);
-    if (pkg.state === 'retired') throw new FerryError('FERRY_CONFLICT', `${name}@${version} is retired and cannot be authorized`);
+    if (pkg.state === 'retired') throw new FerryError('FERRY_CONFLICT', `${name}@${version} is retired and cannot be authorized`, { hint: 'retirement is final: build and add a new version' });
+    if (pkg.state === 'authorized') return pkg; // idempotent: the first authorization stands
     this.db
       .prepare("UPDATE packages SET state = 'authorized', authorized_at = ?, authorized_by = ?, evidence = ? WHERE name = ? AND version = ?")
       .run(Date.now(), actor, evidence ?? null, name, version);
     return this.require(name, version);
+  }
+
+  /** → retired: never deployed again. Hosts that have it keep it; the bytes stay in the DML. */
+  retire(name: string, version: string, actor: string, reason?: string): DmlPackage {
+    const pkg = this.require(name, version);
+    if (pkg.state === 'retired') return pkg; // idempotent: the first retirement stands
+    this.db
+      .prepare("UPDATE packages SET state = 'retired', retired_at = ?, retired_by = ?, retire_reason = ? WHERE name = ? AND version = ?")
+      .run(Date.now(), actor, reason ?? null, name, version);
+    return this.require(name, version);
+  }
+
+  /** Refuse a package that may not be deployed (anything retired). */
+  requireDeployable(name: string, version: string): DmlPackage {
+    const pkg = this.require(name, version);
+    if (pkg.state === 'retired') {
+      throw new FerryError('FERRY_CONFLICT', `${name}@${version} is retired and cannot be deployed${pkg.retireReason ? ` (${pkg.retireReason})` : ''}`, {
+        hint: 'use a newer version of the package',
+      });
+    }
+    return pkg;
   }
 
   /** After a key rotation: sign every record again with the current online key. */
@@ -153,6 +187,10 @@ function toPackage(r: PackageRow): DmlPackage {
     createdAt: new Date(r.created_at).toISOString(),
     ...(r.authorized_at ? { authorizedAt: new Date(r.authorized_at).toISOString() } : {}),
     ...(r.authorized_by ? { authorizedBy: r.authorized_by } : {}),
+    ...(r.evidence ? { evidence: r.evidence } : {}),
+    ...(r.retired_at ? { retiredAt: new Date(r.retired_at).toISOString() } : {}),
+    ...(r.retired_by ? { retiredBy: r.retired_by } : {}),
+    ...(r.retire_reason ? { retireReason: r.retire_reason } : {}),
     manifest: JSON.parse(r.manifest) as Manifest,
     record: JSON.parse(r.record) as SignedEnvelope,
   };

@@ -184,6 +184,10 @@ export class RolloutEngine {
 
   private async startWave(rollout: RolloutRow, index: number): Promise<void> {
     const release = this.releases.require(rollout.release);
+    // Retired while the rollout ran: what was installed stays, nothing more goes out.
+    const retired = release.packages.find((p) => this.dml.get(p.name, p.version)?.state === 'retired');
+    if (retired) return this.halt(rollout, null, `${retired.name}@${retired.version} was retired; no further waves`);
+    // In the release's order, so every package arrives after the ones it depends on.
     const set: DesiredPackage[] = release.packages.map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: rollout.options.soakMs }));
     const hosts = this.store.hosts(rollout.id, index).filter((h) => h.state === 'pending');
     const now = Date.now();

@@ -5,6 +5,7 @@ import semver from 'semver';
 import { createHash } from 'node:crypto';
 import { FerryError } from '../../shared/errors.js';
 import { matchSelector, type Selector } from '../../shared/selectors.js';
+import { unmetExternal, type ExternalDependency } from '../releases/dependencies.js';
 
 export interface PlanHost {
   id: string;
@@ -41,6 +42,8 @@ export interface PlanOptions {
   selector: Selector;
   waves: string[];
   includeOffline: boolean;
+  /** dependencies the release does not ship: a host without them is incompatible */
+  external?: ExternalDependency[] | undefined;
 }
 
 /** Decide every host's fate and wave. Deterministic for the same fleet. */
@@ -50,7 +53,7 @@ export function planRollout(fleet: PlanHost[], packages: PlanPackage[], opts: Pl
   const skipped: PlannedHost[] = [];
   for (const host of targeted) {
     const fromVersions = pick(host.installed, packages.map((p) => p.name));
-    const why = skipReason(host, packages, opts.includeOffline);
+    const why = skipReason(host, packages, opts);
     if (why) skipped.push({ agent: host.id, hostname: host.hostname, wave: null, reason: why, fromVersions });
     else eligible.push(host);
   }
@@ -67,15 +70,17 @@ export function planRollout(fleet: PlanHost[], packages: PlanPackage[], opts: Pl
   return { hosts: [...hosts, ...skipped], waveSizes, skipped: skipped.length };
 }
 
-function skipReason(host: PlanHost, packages: PlanPackage[], includeOffline: boolean): string | undefined {
+function skipReason(host: PlanHost, packages: PlanPackage[], opts: PlanOptions): string | undefined {
   for (const p of packages) {
     const os = p.requires?.os;
     if (os?.length && !os.includes(host.facts.os ?? '')) return `incompatible: ${p.name} requires os ${os.join('|')}, host is ${host.facts.os ?? 'unknown'}`;
     const arch = p.requires?.arch;
     if (arch?.length && !arch.includes(host.facts.arch ?? '')) return `incompatible: ${p.name} requires arch ${arch.join('|')}, host is ${host.facts.arch ?? 'unknown'}`;
   }
+  const unmet = unmetExternal(opts.external ?? [], host.installed);
+  if (unmet) return unmet;
   if (packages.every((p) => host.installed[p.name] === p.version)) return 'already at this version';
-  if (!host.online && !includeOffline) return 'offline';
+  if (!host.online && !opts.includeOffline) return 'offline';
   return undefined;
 }
 

@@ -1,14 +1,26 @@
 // The post-implementation review of a rollout: what happened, when, to whom, and how fast.
 import type { CmdbStore } from '../cmdb/store.js';
 import type { ReleaseStore } from '../releases/store.js';
-import type { HostRow, RolloutRow, RolloutStore } from './store.js';
+import type { HostRow, RolloutPolicyRecord, RolloutRow, RolloutStore } from './store.js';
 import { TERMINAL_HOST_STATES } from '../../shared/protocol/messages.js';
 
 export interface RolloutReview {
   id: string;
   release: string;
   rfc: string | null;
+  owner: string | null;
   notes: string | null;
+  approvals: { actor: string; at: string; comment?: string }[];
+  rollbackPlan: string | null;
+  /** the policy check at start: environments, violations, evidence, override, risk */
+  policy: RolloutPolicyRecord | null;
+  /** early life support: health during the soak after each wave */
+  earlyLife: {
+    soakMs: number;
+    watched: number;
+    stayedHealthy: number;
+    failedDuringSoak: { agent: string; hostname: string; wave: number; error: string | null }[];
+  };
   packages: string[];
   strategy: string;
   state: string;
@@ -45,7 +57,12 @@ export function buildReview(store: RolloutStore, releases: ReleaseStore, cmdb: C
     id: rollout.id,
     release: rollout.release,
     rfc: release?.rfc ?? null,
+    owner: release?.owner ?? null,
     notes: release?.notes ?? null,
+    approvals: release?.approvals ?? [],
+    rollbackPlan: release?.rollbackPlan ?? null,
+    policy: store.policyOf(rollout.id),
+    earlyLife: earlyLife(hosts, rollout, name),
     packages: release?.packages.map((p) => `${p.name}@${p.version}`) ?? [],
     strategy: rollout.strategy,
     state: rollout.state,
@@ -67,6 +84,19 @@ export function buildReview(store: RolloutStore, releases: ReleaseStore, cmdb: C
     failures: hosts.filter((h) => h.state === 'failed' || (h.state === 'rolled-back' && h.error)).map((h) => ({ agent: h.agent, hostname: name(h.agent), wave: h.wave, state: h.state, error: h.error })),
     rollbacks: hosts.filter((h) => h.rollback === 'sent' || (h.rollback === 'done' && h.state === 'rolled-back')).map((h) => ({ agent: h.agent, hostname: name(h.agent), state: h.state, error: h.error })),
     notConverged: hosts.filter((h) => h.state !== 'succeeded').map((h) => ({ agent: h.agent, hostname: name(h.agent), state: h.state, reason: h.error ?? h.reason })),
+  };
+}
+
+/** Hosts that installed and were then health-watched for the soak; which of them failed it. */
+function earlyLife(hosts: HostRow[], rollout: RolloutRow, name: (agent: string) => string): RolloutReview['earlyLife'] {
+  const soakMs = rollout.options.soakMs;
+  const failed = hosts.filter((h) => h.state === 'rolled-back' && /during soak/.test(h.error ?? ''));
+  const watched = soakMs > 0 ? hosts.filter((h) => h.state === 'succeeded').length + failed.length : 0;
+  return {
+    soakMs,
+    watched,
+    stayedHealthy: soakMs > 0 ? watched - failed.length : 0,
+    failedDuringSoak: failed.map((h) => ({ agent: h.agent, hostname: name(h.agent), wave: h.wave, error: h.error })),
   };
 }
 

@@ -11,6 +11,11 @@ import { parseWindow } from '../../shared/windows.js';
 import type { RolloutEngine } from './engine.js';
 import type { RolloutRow, RolloutStore } from './store.js';
 import { buildReview, waveTally, type RolloutReview } from './review.js';
+import { globMatch } from '../../shared/selectors.js';
+import { evaluatePolicy, loadPolicy, type Policy } from '../policy/policy.js';
+import type { Release } from '../releases/store.js';
+import type { PlannedHost } from './plan.js';
+import type { RolloutPolicyRecord } from './store.js';
 
 export interface RolloutStatusDoc {
   id: string;
@@ -36,15 +41,16 @@ export class RolloutService {
     private readonly dml: DmlService,
     private readonly cmdb: CmdbStore,
     private readonly isOnline: (lastSeen: number | null) => boolean,
+    private readonly policyFile: string,
   ) {}
 
   async start(req: ApiRequestParsed<'rollout.start'>): Promise<unknown> {
     const release = this.releases.require(req.release);
     const packages = release.packages.map((p) => {
-      const pkg = this.dml.require(p.name, p.version);
-      if (pkg.state === 'retired') throw new FerryError('FERRY_CONFLICT', `${p.name}@${p.version} is retired and cannot be deployed`);
-      return { name: p.name, version: p.version, requires: pkg.manifest.requires };
+      const pkg = this.dml.requireDeployable(p.name, p.version);
+      return { name: p.name, version: p.version, state: pkg.state, requires: pkg.manifest.requires };
     });
+    if (req.force && !req.reason) throw new FerryError('FERRY_USAGE', '--force needs --reason TEXT (the override is audited)');
     const waves = req.strategy === 'big-bang' ? ['100%'] : (req.waves ?? ['1', '10%', '50%', '100%']);
     if (req.strategy === 'big-bang' && req.waves) throw new FerryError('FERRY_USAGE', '--waves applies only to --strategy phased');
     planWaves(1, waves); // validate the wave list even for an empty fleet
@@ -58,7 +64,7 @@ export class RolloutService {
       installed: installed.get(a.id) ?? {},
     }));
     const selector = parseSelector(req.target);
-    const plan = planRollout(fleet, packages, { selector, waves, includeOffline: req.includeOffline });
+    const plan = planRollout(fleet, packages, { selector, waves, includeOffline: req.includeOffline, external: release.requires });
     if (req.window) parseWindow(req.window, req.timeZone); // refuse a bad window before anything is stored
     const options = {
       waves,
@@ -70,19 +76,39 @@ export class RolloutService {
       ...(req.window ? { window: req.window, timeZone: req.timeZone } : {}),
       ...(req.startAt ? { startAt: req.startAt } : {}),
     };
+    const record = this.checkPolicy(req, release, packages, fleet, selector, plan.hosts);
     if (req.dryRun) {
-      return { dryRun: true, release: release.name, strategy: req.strategy, target: selector.text, options, waves: plan.waveSizes.map((size, index) => ({ index, hosts: size })), hosts: plan.hosts };
+      return {
+        dryRun: true,
+        release: release.name,
+        strategy: req.strategy,
+        target: selector.text,
+        options,
+        policy: record,
+        waves: plan.waveSizes.map((size, index) => ({ index, hosts: size })),
+        hosts: plan.hosts,
+      };
+    }
+    if (record.violations.length > 0 && !req.force) {
+      throw new FerryError('FERRY_POLICY_DENIED', `rollout of ${release.name} refused by policy: ${record.violations.join('; ')}`, {
+        hint: 'meet the requirements, or override with --force --reason TEXT (audited)',
+        details: { policy: record },
+      });
     }
     const id = `r-${randomBytes(4).toString('hex')}`;
     const now = Date.now();
-    this.store.insertRollout(
-      { id, release: release.name, strategy: req.strategy, state: 'running', target: selector.text, options, createdAt: now, actor: req.actor },
-      plan.waveSizes,
-      plan.hosts.map((h) => ({ agent: h.agent, wave: h.wave ?? -1, state: h.wave === null ? 'skipped' : 'pending', fromVersions: h.fromVersions, reason: h.reason })),
-    );
+    this.store.transaction(() => {
+      this.store.insertRollout(
+        { id, release: release.name, strategy: req.strategy, state: 'running', target: selector.text, options, createdAt: now, actor: req.actor },
+        plan.waveSizes,
+        plan.hosts.map((h) => ({ agent: h.agent, wave: h.wave ?? -1, state: h.wave === null ? 'skipped' : 'pending', fromVersions: h.fromVersions, reason: h.reason })),
+      );
+      this.store.savePolicy(id, record);
+      if (record.override) this.store.addEvent(id, req.actor, 'policy-override', `${req.reason}: ${record.violations.join('; ')}`);
+    });
     this.store.setState(id, 'running', { startedAt: now });
     await this.engine.tick();
-    return this.status(id);
+    return { ...this.status(id), policy: record };
   }
 
   async act(req: ApiRequestParsed<'rollout.action'>): Promise<RolloutStatusDoc> {
@@ -115,6 +141,41 @@ export class RolloutService {
     this.store.addEvent(rollout.id, req.actor, req.action);
     await this.engine.tick();
     return this.status(rollout.id);
+  }
+
+  /** The policy verdict and risk for a rollout about to start (also shown by --dry-run). */
+  private checkPolicy(
+    req: ApiRequestParsed<'rollout.start'>,
+    release: Release,
+    packages: { name: string; version: string; state: string }[],
+    fleet: PlanHost[],
+    selector: ReturnType<typeof parseSelector>,
+    planned: PlannedHost[],
+  ): RolloutPolicyRecord {
+    const policy = loadPolicy(this.policyFile);
+    const tagsOf = new Map(fleet.map((h) => [h.id, h.tags]));
+    const receiving = planned.filter((h) => h.wave !== null);
+    const environments = new Set(receiving.map((h) => tagsOf.get(h.agent)?.[policy.envTag] ?? ''));
+    for (const env of selectorEnvironments(policy, selector)) environments.add(env);
+    const verdict = evaluatePolicy(policy, {
+      release: release.name,
+      environments: [...environments],
+      packages,
+      approvals: release.approvals.length,
+      completedIn: (env) => this.completedIn(release.name, policy.envTag, env),
+    });
+    const risk = this.releases.risk(release, fleet.length ? receiving.length / fleet.length : 0);
+    const override = verdict.violations.length > 0 && req.force ? { actor: req.actor, reason: req.reason!, at: new Date().toISOString() } : null;
+    return { ...verdict, override, risk, targets: receiving.length, fleet: fleet.length };
+  }
+
+  /** A completed rollout of this release in which a host of that environment succeeded. */
+  private completedIn(release: string, envTag: string, env: string): string | undefined {
+    const agents = new Map(this.cmdb.listAgents(true).map((a) => [a.id, a.tags]));
+    return this.store
+      .list()
+      .filter((r) => r.release === release && r.state === 'completed')
+      .find((r) => this.store.hosts(r.id).some((h) => h.state === 'succeeded' && agents.get(h.agent)?.[envTag] === env))?.id;
   }
 
   status(id?: string): RolloutStatusDoc {
@@ -178,4 +239,12 @@ export class RolloutService {
     if (!rollout) throw new FerryError('FERRY_NOT_FOUND', id ? `rollout ${id} does not exist` : 'there are no rollouts yet', { hint: 'see: ferry rollout list' });
     return rollout;
   }
+}
+
+/** Environments a selector names outright (env=prod, tag.env=prod, env=pro*). */
+function selectorEnvironments(policy: Policy, selector: ReturnType<typeof parseSelector>): string[] {
+  const names = Object.keys(policy.environments);
+  return selector.terms
+    .filter((t) => t.op === '=' && (t.key === policy.envTag || t.key === `tag.${policy.envTag}`))
+    .flatMap((t) => (/[*?]/.test(t.pattern) ? names.filter((n) => globMatch(t.pattern, n)) : [t.pattern]));
 }

@@ -54,6 +54,17 @@ export interface HostRow {
   rollback: RollbackMark;
 }
 
+/** What was checked when a rollout started, and who overrode what (see server/policy). */
+export interface RolloutPolicyRecord {
+  environments: string[];
+  violations: string[];
+  evidence: { environment: string; rollout: string }[];
+  override: { actor: string; reason: string; at: string } | null;
+  risk: { level: string; computed: string; override: string | null; factors: string[] };
+  targets: number;
+  fleet: number;
+}
+
 /** Where a host is in a fleet rollback of this rollout. */
 export type RollbackMark = 'none' | 'sent' | 'done';
 
@@ -185,6 +196,16 @@ export class RolloutStore {
 
   addEvent(id: string, actor: string, action: string, detail?: string): void {
     this.sql('INSERT INTO rollout_events (rollout_id, ts, actor, action, detail) VALUES (?, ?, ?, ?, ?)').run(id, Date.now(), actor, action, detail ?? null);
+  }
+
+  /** The change record a rollout started under: policy verdict, override, risk (JSON). */
+  savePolicy(id: string, record: RolloutPolicyRecord): void {
+    this.sql('UPDATE rollouts SET policy = ? WHERE id = ?').run(JSON.stringify(record), id);
+  }
+
+  policyOf(id: string): RolloutPolicyRecord | null {
+    const row = this.sql('SELECT policy FROM rollouts WHERE id = ?').get(id) as { policy: string | null } | undefined;
+    return row?.policy ? (JSON.parse(row.policy) as RolloutPolicyRecord) : null;
   }
 
   events(id: string): { ts: number; actor: string; action: string; detail: string | null }[] {

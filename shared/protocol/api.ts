@@ -1,7 +1,7 @@
 // The admin API: requests the `ferry` CLI sends on ferry.api.<verb> and the reply envelope.
 // Each verb has a request schema; the server validates before it acts.
 import { z } from 'zod';
-import { packageNameSchema, versionSchema, wireErrorSchema } from './messages.js';
+import { packageNameSchema, plainTextSchema, versionSchema, wireErrorSchema } from './messages.js';
 
 export const ROLLOUT_STATES = ['planned', 'waiting', 'running', 'paused', 'halted', 'completed', 'aborted', 'rolled-back'] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
@@ -10,6 +10,8 @@ export const WAVE_STATES = ['pending', 'running', 'soaking', 'completed', 'faile
 export type WaveState = (typeof WAVE_STATES)[number];
 
 const packageRef = z.string().regex(/^[a-z0-9][a-z0-9._-]*@[^@\s]+$/, 'expected NAME@VERSION');
+/** who asks: the CLI sends its OS user (or FERRY_ACTOR); recorded in the audit log */
+const actor = plainTextSchema(128).min(1).default('admin');
 const tags = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag keys are letters, digits, _ . -'), z.string().max(256));
 
 export const apiRequestSchemas = {
@@ -17,10 +19,20 @@ export const apiRequestSchemas = {
   'dml.add': z.object({ upload: z.string().min(1).max(256) }).strict(),
   'dml.list': z.object({}).strict(),
   'dml.show': z.object({ name: packageNameSchema, version: versionSchema }).strict(),
-  'dml.authorize': z.object({ name: packageNameSchema, version: versionSchema, evidence: z.string().max(1024).optional() }).strict(),
+  'dml.authorize': z.object({ name: packageNameSchema, version: versionSchema, evidence: plainTextSchema(1024).optional(), actor }).strict(),
+  'dml.retire': z.object({ name: packageNameSchema, version: versionSchema, reason: plainTextSchema(1024).optional(), actor }).strict(),
   'release.create': z
-    .object({ name: packageNameSchema, packages: z.array(packageRef).min(1).max(64), rfc: z.string().max(128).optional(), notes: z.string().max(8192).optional() })
+    .object({
+      name: packageNameSchema,
+      packages: z.array(packageRef).min(1).max(64),
+      rfc: plainTextSchema(128).optional(),
+      owner: plainTextSchema(128).optional(),
+      notes: z.string().max(8192).optional(),
+      risk: z.enum(['low', 'medium', 'high']).optional(),
+      rollbackPlan: z.string().max(8192).optional(),
+    })
     .strict(),
+  'release.approve': z.object({ name: packageNameSchema, comment: plainTextSchema(1024).optional(), actor }).strict(),
   'release.list': z.object({}).strict(),
   'release.show': z.object({ name: packageNameSchema }).strict(),
   'rollout.start': z
@@ -38,7 +50,9 @@ export const apiRequestSchemas = {
       timeZone: z.string().max(64).default('UTC'),
       startAt: z.number().int().positive().optional(),
       dryRun: z.boolean().default(false),
-      actor: z.string().max(128).default('admin'),
+      force: z.boolean().default(false),
+      reason: plainTextSchema(1024).optional(),
+      actor,
     })
     .strict(),
   'rollout.status': z.object({ id: z.string().max(64).optional() }).strict(),
@@ -49,6 +63,11 @@ export const apiRequestSchemas = {
   'agents.revoke': z.object({ id: z.string().min(1).max(253), actor: z.string().max(128).default('admin') }).strict(),
   'keys.reload': z.object({}).strict(),
   'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),
+  'cmdb.versions': z.object({ package: packageNameSchema, target: z.string().max(1024).default('all') }).strict(),
+  'audit.list': z
+    .object({ since: z.number().int().nonnegative().optional(), actor: z.string().max(128).optional(), action: z.string().max(128).optional(), limit: z.number().int().positive().max(100_000).default(1000) })
+    .strict(),
+  schedule: z.object({ all: z.boolean().default(false) }).strict(),
 } as const;
 
 export type ApiVerb = keyof typeof apiRequestSchemas;

@@ -387,6 +387,8 @@ export interface PackageSpec {
   healthcheck?: { retries?: number; intervalSeconds?: number };
   hookTimeoutSeconds?: number;
   requires?: { os?: string[]; arch?: string[]; diskMB?: number };
+  /** package name → semver range it needs installed first */
+  depends?: Record<string, string>;
   /** paths of `files` to make executable (mode 0755); hook files are made executable too */
   executable?: string[];
 }
@@ -411,6 +413,7 @@ export async function buildPackage(spec: PackageSpec): Promise<string> {
     ...(spec.healthcheck ? { healthcheck: spec.healthcheck } : {}),
     ...(spec.hookTimeoutSeconds ? { hookTimeoutSeconds: spec.hookTimeoutSeconds } : {}),
     ...(spec.requires ? { requires: spec.requires } : {}),
+    ...(spec.depends ? { depends: spec.depends } : {}),
   };
   writeFileSync(join(src, 'ferry.json'), JSON.stringify(ferryJson, null, 2));
   const out = join(work, `${spec.name}-${spec.version}.ferry`);

@@ -1,6 +1,6 @@
 // ferry agents list and ferry cmdb show: the fleet as the CMDB sees it.
 import type { CommandModule } from 'yargs';
-import { withClient } from '../client.js';
+import { currentActor, withClient } from '../client.js';
 import { ago, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
@@ -42,7 +42,7 @@ const revoke: CommandModule<GlobalArgs, GlobalArgs & { id: string }> = {
   describe: 'Revoke an agent: its NATS identity is removed at once and it no longer counts in targets',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
   handler: async (a) => {
-    const r = (await withClient(connectionFlags(a), (c) => c.request('agents.revoke', { id: a.id, actor: process.env.USER ?? 'admin' }))) as { id: string; hostname: string };
+    const r = (await withClient(connectionFlags(a), (c) => c.request('agents.revoke', { id: a.id, actor: currentActor() }))) as { id: string; hostname: string };
     if (a.json) return printJson(r);
     printLines([`Revoked ${r.id} (${r.hostname}); its connection was closed and it cannot connect again`]);
   },
@@ -89,9 +89,35 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { host: string }> = {
   },
 };
 
+interface VersionsDoc {
+  package: string;
+  target: string;
+  hosts: number;
+  notInstalled: number;
+  versions: { version: string; hosts: number; share: number; hostnames: string[] }[];
+}
+
+const versions: CommandModule<GlobalArgs, GlobalArgs & { package: string; target: string }> = {
+  command: 'versions <package>',
+  describe: 'How the versions of a package are spread across the fleet',
+  builder: (y) => y.positional('package', { type: 'string', demandOption: true }).option('target', { type: 'string', default: 'all', describe: 'only these hosts (selector)' }),
+  handler: async (a) => {
+    const d = (await withClient(connectionFlags(a), (c) => c.request('cmdb.versions', { package: a.package, target: a.target }))) as VersionsDoc;
+    if (a.json) return printJson(d);
+    const pct = (n: number) => `${((n / Math.max(1, d.hosts)) * 100).toFixed(0)}%`;
+    printTable(
+      ['VERSION', 'HOSTS', 'SHARE', 'EXAMPLES'],
+      [
+        ...d.versions.map((v) => [v.version, v.hosts, pct(v.hosts), v.hostnames.slice(0, 3).join(' ') + (v.hostnames.length > 3 ? ' …' : '')]),
+        ...(d.notInstalled ? [['(not installed)', d.notInstalled, pct(d.notInstalled), '']] : []),
+      ],
+    );
+  },
+};
+
 export const cmdbCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'cmdb <command>',
   describe: 'The configuration management database',
-  builder: (y) => y.command(show).demandCommand(1),
+  builder: (y) => y.command(show).command(versions).demandCommand(1),
   handler: () => undefined,
 };

@@ -1,4 +1,4 @@
-// ferry dml add|list|show|authorize: the Definitive Media Library.
+// ferry dml add|list|show|authorize|retire: the Definitive Media Library (draft → authorized → retired).
 import type { CommandModule } from 'yargs';
 import { Objm } from '@nats-io/obj';
 import { nuid } from '@nats-io/transport-node';
@@ -8,7 +8,7 @@ import { FerryError } from '../../../shared/errors.js';
 import { BUCKETS } from '../../../shared/protocol/subjects.js';
 import { readPackageManifest } from '../../../shared/package/mod.js';
 import { parsePackageRef } from '../../releases/store.js';
-import { withClient } from '../client.js';
+import { currentActor, withClient } from '../client.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
@@ -64,12 +64,21 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { ref: string }> = {
     const p = (await withClient(connectionFlags(a), (c) => c.request('dml.show', ref))) as PackageSummary & {
       manifest: { description?: string; hooks?: Record<string, string>; requires?: unknown; files: { path: string; size: number }[] };
       authorizedAt: string | null;
+      authorizedBy: string | null;
+      evidence: string | null;
+      retiredAt: string | null;
+      retiredBy: string | null;
+      retireReason: string | null;
+      depends: Record<string, string>;
     };
     if (a.json) return printJson(p);
     printLines([
       `${p.name}@${p.version}  (${p.state})`,
       `  ${p.manifest.description ?? ''}`,
-      `  sha256 ${p.digest}, ${formatBytes(p.size)}, added ${p.createdAt}${p.authorizedAt ? `, authorized ${p.authorizedAt}` : ''}`,
+      `  sha256 ${p.digest}, ${formatBytes(p.size)}, added ${p.createdAt}`,
+      ...(p.authorizedAt ? [`  authorized ${p.authorizedAt} by ${p.authorizedBy}${p.evidence ? `, evidence: ${p.evidence}` : ''}`] : []),
+      ...(p.retiredAt ? [`  retired ${p.retiredAt} by ${p.retiredBy}${p.retireReason ? `: ${p.retireReason}` : ''}`] : []),
+      `  depends: ${Object.entries(p.depends).map(([k, v]) => `${k} ${v}`).join(', ') || 'nothing'}`,
       `  hooks: ${Object.entries(p.manifest.hooks ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}`,
       `  requires: ${p.manifest.requires ? JSON.stringify(p.manifest.requires) : 'nothing'}`,
       `  files (${p.manifest.files.length}):`,
@@ -81,19 +90,38 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { ref: string }> = {
 
 const authorize: CommandModule<GlobalArgs, GlobalArgs & { ref: string; evidence?: string }> = {
   command: 'authorize <ref>',
-  describe: 'Mark a package fit for production (NAME@VERSION)',
-  builder: (y) => y.positional('ref', { type: 'string', demandOption: true }).option('evidence', { type: 'string', describe: 'e.g. the id of a completed test rollout' }),
+  describe: 'Mark a package fit for production (NAME@VERSION), recording who and the evidence',
+  builder: (y) =>
+    y.positional('ref', { type: 'string', demandOption: true }).option('evidence', { type: 'string', describe: 'the id of a rollout that completed in a test environment, or a note' }),
   handler: async (a) => {
     const ref = parsePackageRef(a.ref);
-    const p = (await withClient(connectionFlags(a), (c) => c.request('dml.authorize', { ...ref, ...(a.evidence ? { evidence: a.evidence } : {}) }))) as PackageSummary;
+    const p = (await withClient(connectionFlags(a), (c) => c.request('dml.authorize', { ...ref, actor: currentActor(), ...(a.evidence ? { evidence: a.evidence } : {}) }))) as PackageSummary & {
+      authorizedBy: string;
+      authorizedAt: string;
+    };
     if (a.json) return printJson(p);
-    printLines([`${p.name}@${p.version} is ${p.state}`]);
+    printLines([`${p.name}@${p.version} is ${p.state} (by ${p.authorizedBy} at ${p.authorizedAt})`]);
+  },
+};
+
+const retire: CommandModule<GlobalArgs, GlobalArgs & { ref: string; reason?: string }> = {
+  command: 'retire <ref>',
+  describe: 'Retire a package (NAME@VERSION): it can never be deployed again',
+  builder: (y) => y.positional('ref', { type: 'string', demandOption: true }).option('reason', { type: 'string', describe: 'why, for the record' }),
+  handler: async (a) => {
+    const ref = parsePackageRef(a.ref);
+    const p = (await withClient(connectionFlags(a), (c) => c.request('dml.retire', { ...ref, actor: currentActor(), ...(a.reason ? { reason: a.reason } : {}) }))) as PackageSummary & {
+      retiredBy: string;
+      retiredAt: string;
+    };
+    if (a.json) return printJson(p);
+    printLines([`${p.name}@${p.version} is ${p.state} (by ${p.retiredBy} at ${p.retiredAt})`]);
   },
 };
 
 export const dmlCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'dml <command>',
   describe: 'The Definitive Media Library of signed packages',
-  builder: (y) => y.command(add).command(list).command(show).command(authorize).demandCommand(1),
+  builder: (y) => y.command(add).command(list).command(show).command(authorize).command(retire).demandCommand(1),
   handler: () => undefined,
 };

@@ -5,7 +5,7 @@ import { parseStartAt } from '../../../shared/windows.js';
 import { FerryError } from '../../../shared/errors.js';
 import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/api.js';
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
-import { withClient, type AdminClient } from '../client.js';
+import { currentActor, withClient, type AdminClient } from '../client.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
 import type { RolloutReview } from '../../rollouts/review.js';
@@ -28,6 +28,8 @@ interface StartArgs extends GlobalArgs {
   window?: string;
   timezone: string;
   'start-at'?: string;
+  force: boolean;
+  reason?: string;
 }
 
 const start: CommandModule<GlobalArgs, StartArgs> = {
@@ -48,6 +50,8 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       .option('window', { type: 'string', describe: 'start waves only inside this window, e.g. "Mon-Fri 22:00-05:00" or "Sat,Sun"' })
       .option('timezone', { type: 'string', default: 'UTC', describe: 'time zone of --window (IANA name)' })
       .option('start-at', { type: 'string', describe: 'do not start before this time (ISO 8601, or +2h)' })
+      .option('force', { type: 'boolean', default: false, describe: 'start although the deployment policy refuses it (needs --reason; audited)' })
+      .option('reason', { type: 'string', describe: 'why the policy is overridden (with --force)' })
       .option('wait', { type: 'boolean', default: false, describe: 'block until the rollout ends; exit 0 only if it completed' })
       .option('timeout', { type: 'string', describe: 'with --wait: give up waiting after this long' }),
   handler: async (a) => {
@@ -64,12 +68,19 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       dryRun: a['dry-run'],
       ...(a.window ? { window: a.window, timeZone: a.timezone } : {}),
       ...(a['start-at'] ? { startAt: parseStartAt(a['start-at']).getTime() } : {}),
-      actor: process.env.USER ?? 'admin',
+      actor: currentActor(),
+      ...(a.force ? { force: true } : {}),
+      ...(a.reason ? { reason: a.reason } : {}),
     };
     await withClient(connectionFlags(a), async (c) => {
-      const result = (await c.request('rollout.start', body)) as RolloutStatusDoc | DryRunPlan;
+      const result = (await c.request('rollout.start', body)) as (RolloutStatusDoc & { policy: PolicyRecord }) | DryRunPlan;
       if ('dryRun' in result) return a.json ? printJson(result) : printPlan(result);
-      if (!a.wait) return a.json ? printJson({ id: result.id, state: result.state, release: result.release, strategy: result.strategy, hosts: result.hosts.length }) : printLines([result.id]);
+      if (result.policy.override && !a.json) process.stderr.write(`policy overridden by ${result.policy.override.actor} (${result.policy.override.reason}): ${result.policy.violations.join('; ')}\n`);
+      if (!a.wait) {
+        return a.json
+          ? printJson({ id: result.id, state: result.state, release: result.release, strategy: result.strategy, hosts: result.hosts.length, risk: result.policy.risk.level, policy: result.policy })
+          : printLines([result.id]);
+      }
       if (!a.json) process.stderr.write(`rollout ${result.id} started; waiting for it to end…\n`);
       const final = await waitForEnd(c, result.id, a.timeout ? parseDuration(a.timeout) : undefined);
       const failed = final.state !== 'completed';
@@ -85,17 +96,33 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
   },
 };
 
+interface PolicyRecord {
+  environments: string[];
+  violations: string[];
+  evidence: { environment: string; rollout: string }[];
+  override: { actor: string; reason: string } | null;
+  risk: { level: string; factors: string[] };
+}
+
 interface DryRunPlan {
   dryRun: true;
   release: string;
   strategy: string;
   target: string;
+  policy: PolicyRecord;
   waves: { index: number; hosts: number }[];
   hosts: { agent: string; hostname: string; wave: number | null; reason: string }[];
 }
 
 function printPlan(p: DryRunPlan): void {
-  printLines([`Plan for ${p.release} (${p.strategy}, target ${p.target}) — nothing was started`, ...p.waves.map((w) => `  wave ${w.index + 1}: ${w.hosts} host(s)`)]);
+  const envs = p.policy.environments.map((e) => e || '(no env tag)').join(', ') || 'none';
+  printLines([
+    `Plan for ${p.release} (${p.strategy}, target ${p.target}) — nothing was started`,
+    ...p.waves.map((w) => `  wave ${w.index + 1}: ${w.hosts} host(s)`),
+    `  risk: ${p.policy.risk.level} — ${p.policy.risk.factors.join('; ')}`,
+    `  policy (environments: ${envs}): ${p.policy.violations.length ? `would be REFUSED — ${p.policy.violations.join('; ')}` : 'allowed'}`,
+    ...p.policy.evidence.map((e) => `  evidence: completed on ${e.environment} in ${e.rollout}`),
+  ]);
   printTable(['HOST', 'AGENT', 'WAVE', 'WHY'], p.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? 'skip' : h.wave + 1, h.reason]));
 }
 
@@ -162,7 +189,7 @@ function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback', descri
     describe,
     builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
     handler: async (a) => {
-      const s = (await withClient(connectionFlags(a), (c) => c.request('rollout.action', { id: a.id, action, actor: process.env.USER ?? 'admin' }))) as RolloutStatusDoc;
+      const s = (await withClient(connectionFlags(a), (c) => c.request('rollout.action', { id: a.id, action, actor: currentActor() }))) as RolloutStatusDoc;
       if (a.json) return printJson(s);
       printLines([`Rollout ${s.id} is now ${s.state}`]);
     },

@@ -34,6 +34,10 @@ export function renderReviewMarkdown(r: RolloutReview): string {
     `|---|---|`,
     `| Release | ${r.release} (${r.packages.join(', ') || 'n/a'}) |`,
     `| RFC | ${r.rfc ?? 'none'} |`,
+    `| Owner | ${r.owner ?? 'n/a'} |`,
+    `| Approvals | ${r.approvals.length ? r.approvals.map((a) => `${a.actor} (${a.at})`).join(', ') : 'none'} |`,
+    `| Risk | ${r.policy ? `${r.policy.risk.level} — ${r.policy.risk.factors.join('; ')}` : 'n/a'} |`,
+    `| Rollback plan | ${r.rollbackPlan ?? 'n/a'} |`,
     `| Strategy | ${r.strategy}, waves ${r.options.waves.join(', ')}, soak ${ms(r.options.soakMs)}, max failures ${r.options.maxFailures}, on failure ${r.options.onFailure} |`,
     `| Target | ${r.target} |`,
     `| Started by | ${r.actor} |`,
@@ -41,6 +45,19 @@ export function renderReviewMarkdown(r: RolloutReview): string {
     `| Started / ended | ${r.startedAt ?? 'n/a'} / ${r.endedAt ?? 'n/a'} (${ms(r.durationMs)}) |`,
     `| Hosts | ${Object.entries(r.totals).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'} |`,
     `| Install time | p50 ${ms(r.installTimeMs.p50)}, p95 ${ms(r.installTimeMs.p95)}, max ${ms(r.installTimeMs.max)} over ${r.installTimeMs.count} hosts |`,
+    '',
+    '## Change control',
+    '',
+    ...policyLines(r),
+    '',
+    '## Early life support',
+    '',
+    ...(r.earlyLife.soakMs > 0
+      ? [
+          `Each wave was health-watched for ${ms(r.earlyLife.soakMs)} after install: ${r.earlyLife.stayedHealthy} of ${r.earlyLife.watched} host(s) stayed healthy.`,
+          ...r.earlyLife.failedDuringSoak.map((f) => `- ${f.hostname} (${f.agent}), wave ${f.wave + 1}: ${f.error ?? 'failed its health check'}`),
+        ]
+      : ['No soak period: hosts were not health-watched after install.']),
     '',
     '## Waves',
     '',
@@ -66,4 +83,16 @@ export function renderReviewMarkdown(r: RolloutReview): string {
     '',
   ];
   return lines.join('\n');
+}
+
+function policyLines(r: RolloutReview): string[] {
+  const p = r.policy;
+  if (!p) return ['No policy record (rollout started before policies were recorded).'];
+  const envs = p.environments.map((e) => e || '(no env tag)').join(', ') || 'none';
+  return [
+    `- Environments reached: ${envs}`,
+    ...p.evidence.map((e) => `- Evidence: completed on ${e.environment} in rollout ${e.rollout}`),
+    ...(p.violations.length === 0 ? ['- Policy: every requirement was met'] : p.violations.map((v) => `- Policy not met: ${v}`)),
+    ...(p.override ? [`- **Policy overridden** by ${p.override.actor} at ${p.override.at}: ${p.override.reason}`] : []),
+  ];
 }

@@ -1,0 +1,44 @@
+// ferry audit: every administrative action — who, when, what, and the result. Append-only.
+import type { CommandModule } from 'yargs';
+import { parseDuration } from '../../../shared/durations.js';
+import type { AuditEntry } from '../../audit/log.js';
+import { withClient } from '../client.js';
+import { printJson, printTable } from '../output.js';
+import { connectionFlags, parsePositiveInt, type GlobalArgs } from './common.js';
+
+type AuditArgs = GlobalArgs & { since?: string; actor?: string; action?: string; limit: number };
+
+export const auditCommand: CommandModule<GlobalArgs, AuditArgs> = {
+  command: 'audit',
+  describe: 'The audit log of administrative actions, oldest first',
+  builder: (y) =>
+    y
+      .option('since', { type: 'string', describe: 'only this recent, e.g. 24h' })
+      .option('actor', { type: 'string', describe: 'only this person' })
+      .option('action', { type: 'string', describe: 'only this action, or a prefix with *, e.g. rollout.*' })
+      .option('limit', { type: 'number', default: 1000, describe: 'the newest N entries' }),
+  handler: async (a) => {
+    const body = {
+      limit: parsePositiveInt(a.limit, '--limit'),
+      ...(a.since ? { since: Date.now() - parseDuration(a.since) } : {}),
+      ...(a.actor ? { actor: a.actor } : {}),
+      ...(a.action ? { action: a.action } : {}),
+    };
+    const entries = (await withClient(connectionFlags(a), (c) => c.request('audit.list', body))) as AuditEntry[];
+    if (a.json) return printJson(entries);
+    printTable(
+      ['WHEN', 'WHO', 'ACTION', 'TARGET', 'RESULT', 'DETAIL'],
+      entries.map((e) => [e.at, e.actor, e.action, e.target, e.result === 'ok' ? 'ok' : e.error, detail(e)]),
+    );
+  },
+};
+
+/** The arguments worth a glance (the rest is in --json). */
+function detail(e: AuditEntry): string {
+  const { name: _n, version: _v, id: _i, ...rest } = e.args;
+  const text = Object.entries(rest)
+    .filter(([, v]) => v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+}
