@@ -26,6 +26,7 @@ export type FerryErrorCode =
   | 'FERRY_INSTALL_FAILED'
   | 'FERRY_NOT_JOINED'
   | 'FERRY_ROLLOUT_FAILED'
+  | 'FERRY_DELIVERY_FAILED'
   | 'FERRY_INTERNAL';
 
 export class FerryError extends Error {

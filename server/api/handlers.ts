@@ -6,6 +6,7 @@ import type { CmdbStore } from '../cmdb/store.js';
 import type { Db } from '../db/open.js';
 import type { DmlPackage, DmlService } from '../dml/service.js';
 import { createToken } from '../enroll/tokens.js';
+import type { NotifyService } from '../notify/service.js';
 import type { ReleaseStore } from '../releases/store.js';
 import type { RolloutService } from '../rollouts/service.js';
 import type { ApiHandlers } from './router.js';
@@ -22,6 +23,7 @@ export interface HandlerDeps {
   revokeAgent: (id: string, actor: string) => Promise<unknown>;
   natsUrl: () => string;
   isOnline: (lastSeen: number | null) => boolean;
+  notify: NotifyService;
 }
 
 export function createHandlers(d: HandlerDeps): ApiHandlers {
@@ -54,7 +56,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'dml.authorize': (r) => summary(d.dml.authorize(r.name, r.version, 'admin', r.evidence)),
     'release.create': (r) => d.releases.create(r),
     'release.list': () => d.releases.list(),
-    'release.show': (r) => d.releases.require(r.name),
+    'release.show': (r) => ({ ...d.releases.require(r.name), notify: d.notify.communicationPlan(r.name) }),
     'rollout.start': (r) => d.rollouts.start(r),
     'rollout.status': (r) => d.rollouts.status(r.id),
     'rollout.list': () => d.rollouts.list(),
@@ -70,6 +72,10 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
         .filter((a) => matchSelector(selector, { ...a.facts, id: a.id, hostname: a.hostname, ...prefixed(installed.get(a.id) ?? {}) }, a.tags))
         .map((a) => agentDoc(a.id));
     },
+    'notify.add': (r) => d.notify.add(r),
+    'notify.list': () => d.notify.list(),
+    'notify.remove': (r) => d.notify.remove(r.id),
+    'notify.test': (r) => d.notify.test(r.id),
     'cmdb.show': (r) => {
       const a = d.cmdb.findAgent(r.host);
       if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agents list' });

@@ -8,6 +8,7 @@ import type { GlobalArgs } from './commands/common.js';
 import { dmlCommand } from './commands/dml.js';
 import { initCommand } from './commands/init.js';
 import { keysCommand } from './commands/keys.js';
+import { notifyCommand } from './commands/notify.js';
 import { packageCommand } from './commands/package.js';
 import { releaseCommand } from './commands/release.js';
 import { rolloutCommand } from './commands/rollout.js';
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(agentsCommand)
       .command(cmdbCommand)
       .command(keysCommand)
+      .command(notifyCommand)
       .demandCommand(1, 'say what to do: ferry --help lists the commands')
       .strict()
       .recommendCommands()

@@ -49,6 +49,17 @@ export const apiRequestSchemas = {
   'agents.revoke': z.object({ id: z.string().min(1).max(253), actor: z.string().max(128).default('admin') }).strict(),
   'keys.reload': z.object({}).strict(),
   'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),
+  'notify.add': z
+    .object({
+      url: z.string().min(1).max(2048),
+      events: z.array(z.string().max(128)).min(1).max(64),
+      secret: z.string().min(16, 'a webhook secret has at least 16 characters').max(256).optional(),
+      release: packageNameSchema.optional(),
+    })
+    .strict(),
+  'notify.list': z.object({}).strict(),
+  'notify.remove': z.object({ id: z.string().min(1).max(64) }).strict(),
+  'notify.test': z.object({ id: z.string().min(1).max(64) }).strict(),
 } as const;
 
 export type ApiVerb = keyof typeof apiRequestSchemas;

@@ -10,6 +10,8 @@ interface ReleaseDoc {
   rfc?: string;
   notes?: string;
   createdAt: string;
+  /** the release's communication plan: webhooks told about it (older servers: absent) */
+  notify?: { id: string; url: string; events: string[]; scope: 'release' | 'all' }[];
 }
 
 const create: CommandModule<GlobalArgs, GlobalArgs & { name: string; package: string[]; rfc?: string; notes?: string }> = {
@@ -46,9 +48,15 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { name: string }> = {
   handler: async (a) => {
     const r = (await withClient(connectionFlags(a), (c) => c.request('release.show', { name: a.name }))) as ReleaseDoc;
     if (a.json) return printJson(r);
-    printLines([`${r.name}  (created ${r.createdAt}${r.rfc ? `, RFC ${r.rfc}` : ''})`, ...r.packages.map((p) => `  ${p.name}@${p.version}`), ...(r.notes ? [`  notes: ${r.notes}`] : [])]);
+    printLines([`${r.name}  (created ${r.createdAt}${r.rfc ? `, RFC ${r.rfc}` : ''})`, ...r.packages.map((p) => `  ${p.name}@${p.version}`), ...(r.notes ? [`  notes: ${r.notes}`] : []), ...communicationPlan(r)]);
   },
 };
+
+function communicationPlan(r: ReleaseDoc): string[] {
+  if (!r.notify) return [];
+  if (r.notify.length === 0) return ['  notifies: nobody (see: ferry notify add URL --events ... --release NAME)'];
+  return ['  notifies:', ...r.notify.map((h) => `    ${h.id} ${h.url} (${h.events.join(',')}${h.scope === 'all' ? ', all releases' : ''})`)];
+}
 
 export const releaseCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'release <command>',
