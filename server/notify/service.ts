@@ -47,6 +47,9 @@ export class NotifyService {
     if (req.release !== undefined && !this.releaseExists(req.release)) {
       throw new FerryError('FERRY_NOT_FOUND', `release ${req.release} does not exist`, { hint: 'see: ferry release list' });
     }
+    if (req.secret !== undefined && req.secret.length < 16) {
+      throw new FerryError('FERRY_INVALID_INPUT', 'a webhook secret has at least 16 characters', { hint: 'leave out --secret to get a random one' });
+    }
     const secret = req.secret ?? randomBytes(32).toString('base64url');
     // New webhooks receive events from now on, not the backlog.
     const hook = this.store.add({ id: `wh-${randomBytes(4).toString('hex')}`, url: url.href, events, release: req.release ?? null, secret, cursor: this.outbox.lastSeq() });

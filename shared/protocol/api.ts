@@ -53,7 +53,7 @@ export const apiRequestSchemas = {
     .object({
       url: z.string().min(1).max(2048),
       events: z.array(z.string().max(128)).min(1).max(64),
-      secret: z.string().min(16, 'a webhook secret has at least 16 characters').max(256).optional(),
+      secret: z.string().max(256).optional(),
       release: packageNameSchema.optional(),
     })
     .strict(),
