@@ -24,6 +24,8 @@ export function waveEventType(state: WaveState): string {
 
 export class EventedRolloutStore extends RolloutStore {
   private readonly hostnameOf: (agent: string) => string;
+  /** rollout id → release (never changes): host events come in bursts from report ingest */
+  private readonly releaseOf = new Map<string, string>();
 
   constructor(
     db: Db,
@@ -94,7 +96,12 @@ export class EventedRolloutStore extends RolloutStore {
   }
 
   private recordHost(id: string, h: HostRow, previous: HostState): void {
-    const release = this.get(id)!.release;
+    let release = this.releaseOf.get(id);
+    if (release === undefined) {
+      release = this.get(id)!.release;
+      if (this.releaseOf.size > 1000) this.releaseOf.clear();
+      this.releaseOf.set(id, release);
+    }
     this.outbox.record(`host.${h.state}`, { rollout: id, release, agent: h.agent, hostname: this.hostnameOf(h.agent), wave: h.wave < 0 ? null : h.wave, state: h.state, previous, error: h.error });
   }
 }
