@@ -14,17 +14,21 @@ import { CmdbStore } from './cmdb/store.js';
 import { dataPaths, type DataPaths, type RuntimeInfo } from './config.js';
 import { openDatabase, type Db } from './db/open.js';
 import { DesiredStatePublisher } from './desired/publisher.js';
-import { DmlService } from './dml/service.js';
 import { EnrollService } from './enroll/service.js';
+import { EventedDmlService, EventedReleaseStore } from './events/catalog-events.js';
+import { EventOutbox } from './events/outbox.js';
+import { EventPublisher } from './events/publisher.js';
+import { EventedRolloutStore } from './events/rollout-events.js';
 import { assertInitialized } from './init.js';
 import { KeyRing } from './keys.js';
 import { coalesce } from './util/coalesce.js';
 import { renderAuthConfig, type AuthIdentities } from './nats/auth-config.js';
 import { EmbeddedNats } from './nats/embedded.js';
-import { ReleaseStore } from './releases/store.js';
+import { deliveryTimings, WebhookDispatcher } from './notify/dispatcher.js';
+import { NotifyService } from './notify/service.js';
+import { WebhookStore } from './notify/store.js';
 import { RolloutEngine } from './rollouts/engine.js';
 import { RolloutService } from './rollouts/service.js';
-import { RolloutStore } from './rollouts/store.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -108,12 +112,21 @@ export class FerryServer {
     const offlineAfterMs = this.opts.offlineAfterMs ?? Number(process.env.FERRY_OFFLINE_AFTER_MS ?? 35_000);
     const isOnline = (lastSeen: number | null) => lastSeen !== null && Date.now() - lastSeen <= offlineAfterMs;
 
-    const dml = new DmlService(db, nc, keys, this.paths.tmpDir);
+    // Every state change records an event in the outbox, in its own transaction (docs/events.md).
+    const outbox = new EventOutbox(db);
+    const publisher = new EventPublisher(nc, outbox, log.child({ module: 'events' }));
+    await publisher.start();
+    const webhooks = new WebhookStore(db);
+    const dispatcher = new WebhookDispatcher(webhooks, outbox, log.child({ module: 'notify' }), deliveryTimings());
+    this.stops.push(() => publisher.stop(), () => dispatcher.stop());
+    const dml = new EventedDmlService(outbox, db, nc, keys, this.paths.tmpDir);
     await dml.open();
     const desired = new DesiredStatePublisher(db, nc, keys);
     await desired.open();
-    const releases = new ReleaseStore(db, dml);
-    const rolloutStore = new RolloutStore(db);
+    const releases = new EventedReleaseStore(outbox, db, dml);
+    const rolloutStore = new EventedRolloutStore(db, outbox);
+    const notify = new NotifyService(webhooks, outbox, dispatcher, deliveryTimings(), (name) => releases.get(name) !== undefined);
+    dispatcher.start();
     const engine = new RolloutEngine(rolloutStore, releases, dml, desired, log.child({ module: 'rollouts' }));
     const rollouts = new RolloutService(rolloutStore, engine, releases, dml, cmdb, isOnline, this.paths.policy);
     const audit = new AuditLog(db);
@@ -136,6 +149,7 @@ export class FerryServer {
         rootFingerprint: () => keys.rootFingerprint,
         natsUrl: () => this.url,
         isOnline,
+        notify,
         reloadKeys: () => applyKeys(true),
         revokeAgent: async (id, actor) => {
           const agent = cmdb.revoke(id, actor);

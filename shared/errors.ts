@@ -27,6 +27,7 @@ export type FerryErrorCode =
   | 'FERRY_NOT_JOINED'
   | 'FERRY_ROLLOUT_FAILED'
   | 'FERRY_POLICY_DENIED'
+  | 'FERRY_DELIVERY_FAILED'
   | 'FERRY_INTERNAL';
 
 export class FerryError extends Error {

@@ -7,6 +7,7 @@ import type { CmdbStore } from '../cmdb/store.js';
 import type { Db } from '../db/open.js';
 import type { DmlPackage, DmlService } from '../dml/service.js';
 import { createToken } from '../enroll/tokens.js';
+import type { NotifyService } from '../notify/service.js';
 import type { ReleaseStore } from '../releases/store.js';
 import type { RolloutService } from '../rollouts/service.js';
 import type { ApiHandlers } from './router.js';
@@ -28,6 +29,7 @@ export interface HandlerDeps {
   revokeAgent: (id: string, actor: string) => Promise<unknown>;
   natsUrl: () => string;
   isOnline: (lastSeen: number | null) => boolean;
+  notify: NotifyService;
 }
 
 export function createHandlers(d: HandlerDeps): ApiHandlers {
@@ -81,7 +83,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'release.list': () => d.releases.list(),
     'release.show': (r) => {
       const release = d.releases.require(r.name);
-      return { ...release, risk: d.releases.risk(release, 1), packageStates: release.packages.map((p) => ({ ...p, state: d.dml.get(p.name, p.version)?.state ?? 'missing' })) };
+      return { ...release, notify: d.notify.communicationPlan(r.name), risk: d.releases.risk(release, 1), packageStates: release.packages.map((p) => ({ ...p, state: d.dml.get(p.name, p.version)?.state ?? 'missing' })) };
     },
     'rollout.start': (r) => d.rollouts.start(r),
     'rollout.status': (r) => d.rollouts.status(r.id),
@@ -116,6 +118,10 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     },
     'audit.list': (r) => d.audit.list(r),
     schedule: (r) => buildSchedule(d.rolloutStore, d.releases, { all: r.all }),
+    'notify.add': (r) => d.notify.add(r),
+    'notify.list': () => d.notify.list(),
+    'notify.remove': (r) => d.notify.remove(r.id),
+    'notify.test': (r) => d.notify.test(r.id),
     'cmdb.show': (r) => {
       const a = d.cmdb.findAgent(r.host);
       if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agents list' });

@@ -10,6 +10,7 @@ import { initCommand } from './commands/init.js';
 import { keysCommand } from './commands/keys.js';
 import { scheduleCommand } from './commands/schedule.js';
 import { auditCommand } from './commands/audit.js';
+import { notifyCommand } from './commands/notify.js';
 import { packageCommand } from './commands/package.js';
 import { releaseCommand } from './commands/release.js';
 import { rolloutCommand } from './commands/rollout.js';
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(keysCommand)
       .command(scheduleCommand)
       .command(auditCommand)
+      .command(notifyCommand)
       .demandCommand(1, 'say what to do: ferry --help lists the commands')
       .strict()
       .recommendCommands()

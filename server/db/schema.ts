@@ -65,4 +65,17 @@ export const MIGRATIONS: string[] = [
   CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
   `,
+  // Events (transactional outbox, drained to the FERRY_EVENTS stream) and webhooks with their
+  // delivery cursors into the outbox (see server/events/ and server/notify/).
+  `
+  CREATE TABLE event_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+    release TEXT, ts INTEGER NOT NULL, data TEXT NOT NULL, published_at INTEGER);
+  CREATE INDEX event_outbox_unpublished ON event_outbox (seq) WHERE published_at IS NULL;
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, release TEXT, secret TEXT NOT NULL,
+    cursor INTEGER NOT NULL, created_at INTEGER NOT NULL, delivered INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER,
+    last_error TEXT, last_attempt_at INTEGER, last_delivered_at INTEGER);
+  `,
 ];

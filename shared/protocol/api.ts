@@ -68,6 +68,17 @@ export const apiRequestSchemas = {
     .object({ since: z.number().int().nonnegative().optional(), actor: z.string().max(128).optional(), action: z.string().max(128).optional(), limit: z.number().int().positive().max(100_000).default(1000) })
     .strict(),
   schedule: z.object({ all: z.boolean().default(false) }).strict(),
+  'notify.add': z
+    .object({
+      url: z.string().min(1).max(2048),
+      events: z.array(z.string().max(128)).min(1).max(64),
+      secret: z.string().max(256).optional(),
+      release: packageNameSchema.optional(),
+    })
+    .strict(),
+  'notify.list': z.object({}).strict(),
+  'notify.remove': z.object({ id: z.string().min(1).max(64) }).strict(),
+  'notify.test': z.object({ id: z.string().min(1).max(64) }).strict(),
 } as const;
 
 export type ApiVerb = keyof typeof apiRequestSchemas;

@@ -16,6 +16,8 @@ interface ReleaseDoc {
   rollbackPlan: string;
   approvals: { actor: string; at: string; comment?: string }[];
   createdAt: string;
+  /** the release's communication plan: webhooks told about it (older servers: absent) */
+  notify?: { id: string; url: string; events: string[]; scope: 'release' | 'all' }[];
 }
 
 interface ReleaseShowDoc extends ReleaseDoc {
@@ -97,9 +99,16 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { name: string }> = {
       `  approvals: ${r.approvals.length ? r.approvals.map((x) => `${x.actor} at ${x.at}${x.comment ? ` (${x.comment})` : ''}`).join('; ') : 'none'}`,
       `  rollback plan: ${r.rollbackPlan}`,
       ...(r.notes ? [`  notes: ${r.notes}`] : []),
+      ...communicationPlan(r),
     ]);
   },
 };
+
+function communicationPlan(r: ReleaseDoc): string[] {
+  if (!r.notify) return [];
+  if (r.notify.length === 0) return ['  notifies: nobody (see: ferry notify add URL --events ... --release NAME)'];
+  return ['  notifies:', ...r.notify.map((h) => `    ${h.id} ${h.url} (${h.events.join(',')}${h.scope === 'all' ? ', all releases' : ''})`)];
+}
 
 export const releaseCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'release <command>',
