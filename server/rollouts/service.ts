@@ -6,7 +6,7 @@ import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
-import { planRollout, planWaves, type PlanHost } from './plan.js';
+import { planRemoval, planRollout, planWaves, type PlanHost } from './plan.js';
 import { parseWindow } from '../../shared/windows.js';
 import type { RolloutEngine } from './engine.js';
 import type { RolloutRow, RolloutStore } from './store.js';
@@ -14,7 +14,11 @@ import { buildReview, waveTally, type RolloutReview } from './review.js';
 
 export interface RolloutStatusDoc {
   id: string;
+  /** the release name, or "remove PACKAGE" for a removal */
   release: string;
+  operation: 'install' | 'remove';
+  /** a removal's package */
+  package?: string;
   strategy: string;
   state: string;
   target: string;
@@ -39,8 +43,10 @@ export class RolloutService {
   ) {}
 
   async start(req: ApiRequestParsed<'rollout.start'>): Promise<unknown> {
-    const release = this.releases.require(req.release);
-    const packages = release.packages.map((p) => {
+    const removal = removalOf(req);
+    const release = removal === undefined ? this.releases.require(req.release!) : undefined;
+    const label = release?.name ?? removalLabel(removal!);
+    const packages = (release?.packages ?? []).map((p) => {
       const pkg = this.dml.require(p.name, p.version);
       if (pkg.state === 'retired') throw new FerryError('FERRY_CONFLICT', `${p.name}@${p.version} is retired and cannot be deployed`);
       return { name: p.name, version: p.version, requires: pkg.manifest.requires };
@@ -58,7 +64,7 @@ export class RolloutService {
       installed: installed.get(a.id) ?? {},
     }));
     const selector = parseSelector(req.target);
-    const plan = planRollout(fleet, packages, { selector, waves, includeOffline: req.includeOffline });
+    const plan = removal === undefined ? planRollout(fleet, packages, { selector, waves, includeOffline: req.includeOffline }) : planRemoval(fleet, removal, { selector, waves, includeOffline: req.includeOffline });
     if (req.window) parseWindow(req.window, req.timeZone); // refuse a bad window before anything is stored
     const options = {
       waves,
@@ -69,14 +75,15 @@ export class RolloutService {
       includeOffline: req.includeOffline,
       ...(req.window ? { window: req.window, timeZone: req.timeZone } : {}),
       ...(req.startAt ? { startAt: req.startAt } : {}),
+      ...(removal !== undefined ? { remove: removal } : {}),
     };
     if (req.dryRun) {
-      return { dryRun: true, release: release.name, strategy: req.strategy, target: selector.text, options, waves: plan.waveSizes.map((size, index) => ({ index, hosts: size })), hosts: plan.hosts };
+      return { dryRun: true, release: label, operation: removal === undefined ? 'install' : 'remove', strategy: req.strategy, target: selector.text, options, waves: plan.waveSizes.map((size, index) => ({ index, hosts: size })), hosts: plan.hosts };
     }
     const id = `r-${randomBytes(4).toString('hex')}`;
     const now = Date.now();
     this.store.insertRollout(
-      { id, release: release.name, strategy: req.strategy, state: 'running', target: selector.text, options, createdAt: now, actor: req.actor },
+      { id, release: label, strategy: req.strategy, state: 'running', target: selector.text, options, createdAt: now, actor: req.actor },
       plan.waveSizes,
       plan.hosts.map((h) => ({ agent: h.agent, wave: h.wave ?? -1, state: h.wave === null ? 'skipped' : 'pending', fromVersions: h.fromVersions, reason: h.reason })),
     );
@@ -127,6 +134,7 @@ export class RolloutService {
     return {
       id: rollout.id,
       release: rollout.release,
+      ...operationOf(rollout),
       strategy: rollout.strategy,
       state: rollout.state,
       target: rollout.target,
@@ -157,10 +165,11 @@ export class RolloutService {
     };
   }
 
-  list(): { id: string; release: string; strategy: string; state: string; target: string; createdAt: string; hosts: number }[] {
+  list(): { id: string; release: string; operation: 'install' | 'remove'; strategy: string; state: string; target: string; createdAt: string; hosts: number }[] {
     return this.store.list().map((r) => ({
       id: r.id,
       release: r.release,
+      ...operationOf(r),
       strategy: r.strategy,
       state: r.state,
       target: r.target,
@@ -178,4 +187,24 @@ export class RolloutService {
     if (!rollout) throw new FerryError('FERRY_NOT_FOUND', id ? `rollout ${id} does not exist` : 'there are no rollouts yet', { hint: 'see: ferry rollout list' });
     return rollout;
   }
+}
+
+/** A rollout start names a release to install or a package to remove: exactly one of them. */
+function removalOf(req: ApiRequestParsed<'rollout.start'>): string | undefined {
+  if (req.release !== undefined && req.remove !== undefined) {
+    throw new FerryError('FERRY_USAGE', 'give either a RELEASE to install or --remove PACKAGE, not both', { hint: 'ferry rollout start RELEASE … | ferry rollout start --remove PACKAGE …' });
+  }
+  if (req.release === undefined && req.remove === undefined) {
+    throw new FerryError('FERRY_USAGE', 'say what to roll out: a RELEASE, or --remove PACKAGE', { hint: 'ferry rollout start RELEASE … | ferry rollout start --remove PACKAGE …' });
+  }
+  return req.remove;
+}
+
+/** How a removal appears in the `release` field (never a valid release name: it has a space). */
+export function removalLabel(name: string): string {
+  return `remove ${name}`;
+}
+
+function operationOf(r: RolloutRow): { operation: 'install' | 'remove'; package?: string } {
+  return r.options.remove !== undefined ? { operation: 'remove', package: r.options.remove } : { operation: 'install' };
 }
