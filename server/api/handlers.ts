@@ -9,6 +9,7 @@ import { createToken } from '../enroll/tokens.js';
 import type { ReleaseStore } from '../releases/store.js';
 import type { RolloutService } from '../rollouts/service.js';
 import type { ApiHandlers } from './router.js';
+import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 
 export interface HandlerDeps {
   db: Db;
@@ -20,6 +21,7 @@ export interface HandlerDeps {
   rootFingerprint: () => string;
   reloadKeys: () => Promise<unknown>;
   revokeAgent: (id: string, actor: string) => Promise<unknown>;
+  decommissionAgent: (req: ApiRequestParsed<'agents.decommission'>) => Promise<unknown>;
   natsUrl: () => string;
   isOnline: (lastSeen: number | null) => boolean;
 }
@@ -37,6 +39,8 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       os: a.facts.os ?? null,
       arch: a.facts.arch ?? null,
       installed: d.cmdb.installedOf(a.id),
+      state: a.decommissionedAt ? 'decommissioned' : a.revokedAt ? 'revoked' : 'active',
+      ...(a.decommissionedAt ? { decommissionedAt: new Date(a.decommissionedAt).toISOString() } : {}),
     };
   };
   return {
@@ -61,12 +65,13 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'rollout.review': (r) => d.rollouts.review(r.id),
     'rollout.action': (r) => d.rollouts.act(r),
     'agents.revoke': (r) => d.revokeAgent(r.id, r.actor),
+    'agents.decommission': (r) => d.decommissionAgent(r),
     'keys.reload': () => d.reloadKeys(),
     'agents.list': (r) => {
       const selector = parseSelector(r.target);
       const installed = d.cmdb.allInstalled();
       return d.cmdb
-        .listAgents()
+        .listAgents(r.all)
         .filter((a) => matchSelector(selector, { ...a.facts, id: a.id, hostname: a.hostname, ...prefixed(installed.get(a.id) ?? {}) }, a.tags))
         .map((a) => agentDoc(a.id));
     },

@@ -46,4 +46,8 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE agents ADD COLUMN drift TEXT NOT NULL DEFAULT '[]';
   `,
+  // A decommissioned host is retired for good (also revoked); its history stays.
+  `
+  ALTER TABLE agents ADD COLUMN decommissioned_at INTEGER;
+  `,
 ];
