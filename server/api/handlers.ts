@@ -33,7 +33,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     return {
       id: a.id,
       hostname: a.hostname,
-      online: d.isOnline(a.lastSeen),
+      online: a.revokedAt === null && d.isOnline(a.lastSeen),
       lastSeen: a.lastSeen ? new Date(a.lastSeen).toISOString() : null,
       tags: a.tags,
       os: a.facts.os ?? null,
