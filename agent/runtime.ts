@@ -293,7 +293,7 @@ export class AgentRuntime {
           const outcome = await this.machine.remove(desired.operation, name);
           const final = this.batch.filter((r) => r.package === name && TERMINAL_HOST_STATES.includes(r.state)).pop();
           if (outcome !== 'done') {
-            failure = final;
+            failure = final ?? { operation: desired.operation, state: 'failed', package: name, version: '0.0.0', step: 'remove', error: `removing ${name} failed` };
             break;
           }
           if (wasInstalled && final) removed = final;
