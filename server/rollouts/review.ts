@@ -46,7 +46,7 @@ export function buildReview(store: RolloutStore, releases: ReleaseStore, cmdb: C
     release: rollout.release,
     rfc: release?.rfc ?? null,
     notes: release?.notes ?? null,
-    packages: release?.packages.map((p) => `${p.name}@${p.version}`) ?? [],
+    packages: release?.packages.map((p) => `${p.name}@${p.version}`) ?? (rollout.options.remove !== undefined ? [`${rollout.options.remove} (removed)`] : []),
     strategy: rollout.strategy,
     state: rollout.state,
     reason: rollout.reason,

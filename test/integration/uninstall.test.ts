@@ -135,6 +135,7 @@ describe('removal rollouts: one server, four agents', () => {
       expect(cmdb.installed.rmb).toBe('1.0.0'); // other packages untouched
       expect(cmdb.history[0]).toMatchObject({ kind: 'remove', package: 'rma', version: '1.0.0', operation: status.id, result: 'succeeded' });
     }
+    expect((await runFerry(home, ['rollout', 'review', status.id, '--json'])).json<{ packages: string[] }>().packages).toEqual(['rma (removed)']);
     const human = await runFerry(home, ['cmdb', 'show', removedFrom[0]!.hostname]);
     expect(human.stdout).toMatch(/remove[\s│]+rma[\s│]+1\.0\.0[\s│]+1\.0\.0[\s│]+succeeded/);
     expect((await listAgents(home)).every((a) => a.installed.rma === undefined)).toBe(true);
