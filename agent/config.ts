@@ -11,6 +11,8 @@ export interface AgentPaths {
   seed: string;
   journal: string;
   staging: string;
+  /** written when the server decommissioned this agent (its seed is then deleted) */
+  decommissioned: string;
 }
 
 export function resolveStateDir(flag: string | undefined): string {
@@ -20,7 +22,7 @@ export function resolveStateDir(flag: string | undefined): string {
 }
 
 export function agentPaths(dir: string): AgentPaths {
-  return { dir, identity: join(dir, 'identity.json'), seed: join(dir, 'agent.nk'), journal: join(dir, 'journal.db'), staging: join(dir, 'staging') };
+  return { dir, identity: join(dir, 'identity.json'), seed: join(dir, 'agent.nk'), journal: join(dir, 'journal.db'), staging: join(dir, 'staging'), decommissioned: join(dir, 'decommissioned.json') };
 }
 
 export const identitySchema = z
@@ -45,6 +47,16 @@ export function loadIdentity(paths: AgentPaths): AgentIdentity {
     });
   }
   return identitySchema.parse(JSON.parse(readFileSync(paths.identity, 'utf8')));
+}
+
+/** When this agent was decommissioned by its server, or undefined if it was not. */
+export function decommissionedAt(paths: AgentPaths): string | undefined {
+  if (!existsSync(paths.decommissioned)) return undefined;
+  try {
+    return String((JSON.parse(readFileSync(paths.decommissioned, 'utf8')) as { at?: unknown }).at ?? 'unknown time');
+  } catch {
+    return 'unknown time';
+  }
 }
 
 /** Tunables, mostly for tests and simulators; defaults suit a real fleet. */

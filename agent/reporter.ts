@@ -40,6 +40,13 @@ export class Reporter {
     this.flush();
   }
 
+  /** A final report about the agent itself, not a package (e.g. acknowledging a decommission). */
+  agentEvent(operation: string, step: string): void {
+    const report: StatusReport = { agent: this.agentId, ts: Date.now(), operation, state: 'succeeded', step, installed: this.journal.installedMap() };
+    this.journal.queueReport(subjects.status(this.agentId), encodeMessage(report));
+    this.flush();
+  }
+
   inventory(inventory: InventoryDoc, drift?: DriftDoc): void {
     this.journal.queueReport(subjects.inventory(this.agentId), encodeMessage({ agent: this.agentId, ts: Date.now(), inventory, installed: this.journal.installedMap(), ...(drift ? { drift } : {}) }));
     this.flush();

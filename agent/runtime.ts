@@ -60,6 +60,9 @@ export class AgentRuntime {
   /** while applying a desired state, per-package final reports are held for one final report */
   private batch: ProgressReport[] | undefined;
   private stopped = false;
+  private markDecommissioned: () => void = () => undefined;
+  /** Resolves when the server decommissioned this agent (the daemon should then exit). */
+  readonly decommissioned = new Promise<void>((resolve) => (this.markDecommissioned = resolve));
 
   constructor(private readonly o: RuntimeOptions) {
     this.journal = new Journal(o.paths.journal, o.journalSync);
@@ -188,7 +191,23 @@ export class AgentRuntime {
     if (cmd.issuedAt > now + MAX_CLOCK_SKEW_MS) throw new FerryError('FERRY_COMMAND_REJECTED', 'command is issued in the future');
     if (!this.journal.rememberNonce(cmd.nonce, cmd.expiresAt)) throw new FerryError('FERRY_COMMAND_REJECTED', 'command was already received (replay)');
     if (cmd.type === 'apply') void this.enqueue(() => this.applyDesired(cmd.desired, 'command'));
+    else if (cmd.type === 'decommission') void this.enqueue(() => this.decommission());
     else void this.reportInventory(true);
+  }
+
+  /**
+   * The server retired this host: acknowledge, then delete the NATS seed (the identity is revoked
+   * on the server too) and mark the state directory, so this agent can never connect again. The
+   * journal and identity stay for `ferry-agent status/history`; installed packages are left as
+   * they are (the server purges them first if asked to). `decommissioned` then resolves.
+   */
+  private async decommission(): Promise<void> {
+    this.reporter.agentEvent('decommission', 'decommission');
+    await Promise.race([this.reporter.flush(), new Promise((r) => setTimeout(r, 5000))]);
+    writeFileSync(this.o.paths.decommissioned, JSON.stringify({ at: new Date().toISOString() }) + '\n', { mode: 0o600 });
+    rmSync(this.o.paths.seed, { force: true });
+    this.o.log.warn({ agent: this.agentId }, 'decommissioned by the server: credentials deleted; the agent stops');
+    this.markDecommissioned();
   }
 
   /** Read the trust document; accept it only if it is a valid successor of ours. */
@@ -249,6 +268,9 @@ export class AgentRuntime {
     let failure: ProgressReport | undefined;
     /** packages this desired state changed so far, in install order (undone together on failure) */
     const changed: string[] = [];
+    /** the last package this state uninstalled: a removal-only change reports it (step 'remove') */
+    let removed: ProgressReport | undefined;
+    let installedAny = false;
     try {
       for (const p of desired.packages) {
         const record = openTrusted(this.trust.doc, 'packages', p.record, dmlRecordSchema, 'package record');
@@ -258,6 +280,7 @@ export class AgentRuntime {
         // A signed rollback to the version kept from before switches back to it and runs the
         // leaving version's rollback hook, like a local rollback; otherwise it is an install.
         const backToPrevious = p.rollback && installed?.previousVersion === p.version && this.machine.keeps(p.name, p.version);
+        installedAny = true;
         const outcome = backToPrevious
           ? await this.machine.rollbackToPrevious(desired.operation, p.name)
           : await this.machine.install({ operation: desired.operation, record, allowDowngrade: p.rollback, watchMs: p.watchMs });
@@ -270,10 +293,14 @@ export class AgentRuntime {
       if (failure && changed.length > 0) failure = await this.undoRelease(desired.operation, changed, failure);
       if (!failure) {
         for (const name of desired.remove) {
-          if ((await this.machine.remove(desired.operation, name)) !== 'done') {
-            failure = this.batch.find((r) => r.package === name);
+          const wasInstalled = this.journal.installedOne(name) !== undefined;
+          const outcome = await this.machine.remove(desired.operation, name);
+          const final = this.batch.filter((r) => r.package === name && TERMINAL_HOST_STATES.includes(r.state)).pop();
+          if (outcome !== 'done') {
+            failure = final ?? { operation: desired.operation, state: 'failed', package: name, version: '0.0.0', step: 'remove', error: `removing ${name} failed` };
             break;
           }
+          if (wasInstalled && final) removed = final;
         }
       }
     } catch (err) {
@@ -283,7 +310,7 @@ export class AgentRuntime {
       this.batch = undefined;
     }
     this.journal.setMeta('generation', String(desired.generation));
-    this.reporter.status(failure ?? this.successReport(desired));
+    this.reporter.status(failure ?? (removed && !installedAny ? removed : this.successReport(desired)));
   }
 
   /**

@@ -29,6 +29,8 @@ import { NotifyService } from './notify/service.js';
 import { WebhookStore } from './notify/store.js';
 import { RolloutEngine } from './rollouts/engine.js';
 import { RolloutService } from './rollouts/service.js';
+import { RolloutStore } from './rollouts/store.js';
+import { AgentDecommissioner } from './agents/decommission.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -131,7 +133,18 @@ export class FerryServer {
     const rollouts = new RolloutService(rolloutStore, engine, releases, dml, cmdb, isOnline, this.paths.policy);
     const audit = new AuditLog(db);
 
-    const ingest = new ReportIngest(nc, cmdb, { onStatus: (r) => engine.applyReport(r) && void engine.tick() }, log.child({ module: 'ingest' }));
+    const decommissioner = new AgentDecommissioner({ cmdb, desired, isOnline, syncAuth: () => syncAuth(), log: log.child({ module: 'decommission' }) });
+    const ingest = new ReportIngest(
+      nc,
+      cmdb,
+      {
+        onStatus: (r) => {
+          decommissioner.onStatus(r);
+          if (engine.applyReport(r)) void engine.tick();
+        },
+      },
+      log.child({ module: 'ingest' }),
+    );
     await ingest.start();
     const enroll = new EnrollService(db, nc, cmdb, keys, syncAuth, log.child({ module: 'enroll' }));
     enroll.start();
@@ -157,6 +170,7 @@ export class FerryServer {
           log.warn({ agent: agent.id, actor }, 'agent revoked');
           return { id: agent.id, hostname: agent.hostname, revokedAt: new Date().toISOString() };
         },
+        decommissionAgent: (req) => decommissioner.decommission(req),
       }),
       log.child({ module: 'api' }),
       audit,

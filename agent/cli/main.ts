@@ -5,7 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
-import { agentPaths, loadIdentity, resolveStateDir } from '../config.js';
+import { agentPaths, decommissionedAt, loadIdentity, resolveStateDir } from '../config.js';
 import { joinServer } from '../enroll/join.js';
 import { Journal } from '../install/journal.js';
 import { verifyAll } from '../install/drift.js';
@@ -63,6 +63,12 @@ export async function main(argv: string[]): Promise<void> {
       .command('run', 'Run the agent in the foreground', (y) => y.option('keep-versions', { type: 'number', default: Number(process.env.FERRY_KEEP_VERSIONS ?? 3), describe: 'installed versions kept per package for rollback (never fewer than current and previous)' }), async (a) => {
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         const identity = loadIdentity(paths);
+        const retiredAt = decommissionedAt(paths);
+        if (retiredAt) {
+          throw new FerryError('FERRY_NOT_JOINED', `this agent (${identity.agentId}) was decommissioned at ${retiredAt}; its credentials are gone`, {
+            hint: 'to use this host again, join with a new token and a fresh --state-dir',
+          });
+        }
         const runtime = new AgentRuntime({
           paths,
           identity,
@@ -71,11 +77,15 @@ export async function main(argv: string[]): Promise<void> {
           keepVersions: (a as unknown as { 'keep-versions': number })['keep-versions'],
         });
         await runtime.start();
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
+        const why = await Promise.race([
+          new Promise<'signal'>((resolve) => {
+            process.once('SIGINT', () => resolve('signal'));
+            process.once('SIGTERM', () => resolve('signal'));
+          }),
+          runtime.decommissioned.then(() => 'decommissioned' as const),
+        ]);
         await runtime.stop();
+        if (why === 'decommissioned') process.stderr.write(`ferry-agent ${identity.agentId}: decommissioned by the server; credentials deleted; exiting\n`);
       })
       .command('status', 'Show identity, installed packages and recent operations', {}, (a) => {
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
@@ -84,6 +94,7 @@ export async function main(argv: string[]): Promise<void> {
         try {
           const installed = journal.installed();
           const ops = journal.recentOperations(10);
+          const retiredAt = decommissionedAt(paths);
           const runtime = existsSync(`${paths.dir}/runtime.json`) ? (JSON.parse(readFileSync(`${paths.dir}/runtime.json`, 'utf8')) as { pid: number; connected: boolean }) : undefined;
           const running = runtime !== undefined && isAlive(runtime.pid);
           out(
@@ -93,13 +104,15 @@ export async function main(argv: string[]): Promise<void> {
               server: identity.serverUrl,
               running,
               connected: running && runtime.connected,
+              decommissioned: retiredAt !== undefined,
+              ...(retiredAt ? { decommissionedAt: retiredAt } : {}),
               installRoot: identity.installRoot,
               tags: identity.tags,
               installed: Object.fromEntries(installed.map((p) => [p.name, p.version])),
               operations: ops.map((o) => ({ operation: o.operation, package: o.package, version: o.version, from: o.fromVersion, kind: o.kind, step: o.step, error: o.error, at: new Date(o.updatedAt).toISOString() })),
             },
             [
-              `Agent ${identity.agentId} — server ${identity.serverUrl} — ${running ? (runtime.connected ? 'running, connected' : 'running, not connected') : 'not running'}`,
+              `Agent ${identity.agentId} — server ${identity.serverUrl} — ${retiredAt ? `decommissioned at ${retiredAt}` : running ? (runtime.connected ? 'running, connected' : 'running, not connected') : 'not running'}`,
               `Install root: ${identity.installRoot}`,
               `Installed: ${installed.map((p) => `${p.name}@${p.version}`).join(', ') || 'nothing'}`,
               'Recent operations:',

@@ -61,6 +61,8 @@ interface RunContext {
   error?: string;
   output?: string;
   skipped?: boolean;
+  /** an uninstall (its final report says step 'remove') */
+  removal?: boolean;
 }
 
 export type Outcome = 'done' | 'failed' | 'rolled-back';
@@ -88,32 +90,33 @@ export class InstallMachine {
     return this.run(ctx, 'download');
   }
 
-  /** Uninstall a package: preremove hook, unlink current, postremove hook, delete its versions. */
+  /**
+   * Uninstall a package through the same persisted state machine as an install: preremove,
+   * deactivate (unlink `current`, keep the version directories), postremove, erase. Until erase
+   * the removed version stays on disk, so a failed postremove (or a crash) links it back.
+   */
   async remove(operation: string, name: string): Promise<Outcome> {
     const current = this.d.journal.installedOne(name);
     if (!current) {
       this.d.report({ operation, state: 'succeeded', package: name, version: '0.0.0', step: 'remove' });
       return 'done';
     }
-    const root = this.d.installRoot;
-    const opId = this.d.journal.beginOperation({ operation, package: name, version: current.version, fromVersion: current.version, kind: 'remove', step: 'preinstall' });
-    const hookCtx = { manifest: current.manifest, dir: versionDir(root, name, current.version), previousVersion: current.version, installRoot: root };
-    const base = { operation, package: name, version: current.version, previousVersion: current.version, step: 'remove' };
-    const pre = await runHook('preremove', hookCtx);
-    if (!pre.ok) {
-      this.d.journal.saveStep(opId, 'failed', `preremove hook failed: ${lastLine(pre.output)}`);
-      this.d.report({ ...base, state: 'failed', error: `preremove hook failed: ${lastLine(pre.output)}`, output: pre.output });
-      return 'failed';
-    }
-    removeCurrent(root, name);
-    const post = await runHook('postremove', hookCtx);
-    if (!post.ok) this.d.log.warn({ package: name, output: post.output }, 'postremove hook failed (ignored: the package is removed)');
-    for (const v of this.d.journal.versions(name)) this.d.journal.dropVersion(name, v.version);
-    this.d.journal.removeInstalled(name);
-    rmSync(join(root, name), { recursive: true, force: true });
-    this.d.journal.saveStep(opId, 'done');
-    this.d.report({ ...base, state: 'succeeded' });
-    return 'done';
+    const opId = this.d.journal.beginOperation({ operation, package: name, version: current.version, fromVersion: current.version, kind: 'remove', step: 'preremove' });
+    this.d.journal.saveManifest(opId, current.manifest); // recovery needs the hooks even once the journal forgot the package
+    const ctx: RunContext = {
+      opId,
+      operation,
+      name,
+      version: current.version,
+      fromVersion: current.version,
+      record: null,
+      watchMs: 0,
+      manifest: current.manifest,
+      download: this.downloadPath(name, current.version, opId),
+      createdDir: false,
+      removal: true,
+    };
+    return this.run(ctx, 'preremove');
   }
 
   /**
@@ -184,8 +187,10 @@ export class InstallMachine {
         watchMs: 0,
         manifest: null,
         download: this.downloadPath(op.package, op.version, op.id),
-        createdDir: !versions.some((v) => v.version === op.version),
+        // A removal never created the directory it works on.
+        createdDir: op.kind !== 'remove' && !versions.some((v) => v.version === op.version),
         error: `interrupted during ${op.step} (agent restarted)`,
+        ...(op.kind === 'remove' ? { removal: true } : {}),
       };
       ctx.manifest = op.manifest ?? versions.find((v) => v.version === op.version)?.manifest ?? null;
       await this.run(ctx, next);
@@ -199,9 +204,9 @@ export class InstallMachine {
       const saves = this.d.journal.saveStep(ctx.opId, step, ctx.error);
       // Fault injection for the crash-matrix tests: die for real right after the step was saved.
       if (process.env.FERRY_TEST_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
-      if (saves > MAX_SAVES && isWorkStep(step) && step !== 'rollback') {
+      if (saves > MAX_SAVES && isWorkStep(step) && step !== 'rollback' && step !== 'restore') {
         ctx.error = `gave up after ${saves} saved steps (a loop?)`;
-        step = step === 'activate' || step === 'postinstall' || step === 'healthcheck' || step === 'commit' ? 'rollback' : 'failed';
+        step = step === 'activate' || step === 'postinstall' || step === 'healthcheck' || step === 'commit' ? 'rollback' : step === 'deactivate' || step === 'postremove' ? 'restore' : 'failed';
         continue;
       }
       const state = ctx.skipped && step === 'failed' ? 'skipped' : hostStateFor(step);
@@ -213,7 +218,7 @@ export class InstallMachine {
           package: ctx.name,
           version: ctx.version,
           ...(ctx.fromVersion ? { previousVersion: ctx.fromVersion } : {}),
-          step,
+          step: ctx.removal ? 'remove' : step,
           // A recovered install that still committed is a success, not an error.
           ...(ctx.error && step !== 'done' ? { error: ctx.error } : {}),
           ...(ctx.output ? { output: ctx.output } : {}),
@@ -226,7 +231,7 @@ export class InstallMachine {
       }
       let ok: boolean;
       try {
-        if (this.d.beforeStep && step !== 'rollback') await this.d.beforeStep(step);
+        if (this.d.beforeStep && step !== 'rollback' && step !== 'restore') await this.d.beforeStep(step);
         ok = await this.execute(step, ctx);
       } catch (err) {
         const e = toFerryError(err);
@@ -311,8 +316,34 @@ export class InstallMachine {
         }
         return true;
       }
+      case 'preremove':
+        return this.hook(await runHook('preremove', hookCtx()), ctx, 'preremove');
+      case 'deactivate':
+        removeCurrent(root, ctx.name);
+        return true;
+      case 'postremove':
+        return this.hook(await runHook('postremove', hookCtx()), ctx, 'postremove');
+      case 'erase':
+        this.erase(ctx.name);
+        return true;
+      case 'restore':
+        // Only the link goes back: no hook runs, the kept version is simply active again.
+        if (versionExists(root, ctx.name, ctx.version)) switchCurrent(root, ctx.name, ctx.version);
+        return true;
       default:
         throw new FerryError('FERRY_INTERNAL', `no handler for step ${step}`);
+    }
+  }
+
+  /** Commit a removal: the journal forgets the package first, then its directories go. */
+  private erase(name: string): void {
+    for (const v of this.d.journal.versions(name)) this.d.journal.dropVersion(name, v.version);
+    this.d.journal.removeInstalled(name);
+    try {
+      rmSync(join(this.d.installRoot, name), { recursive: true, force: true });
+    } catch (err) {
+      // The package is removed (no `current`, not in the journal); leftover files are only logged.
+      this.d.log.warn({ package: name, err: String(err) }, 'could not delete every file of a removed package');
     }
   }
 

@@ -12,6 +12,12 @@ export const INSTALL_STEPS = [
   'healthcheck',
   'commit',
   'rollback',
+  // removal: preremove → deactivate (current unlinked, versions kept) → postremove → erase
+  'preremove',
+  'deactivate',
+  'postremove',
+  'erase',
+  'restore',
   'done',
   'failed',
   'rolled-back',
@@ -32,6 +38,13 @@ export const TRANSITIONS: Record<WorkStep, Record<Outcome, InstallStep>> = {
   commit: { ok: 'done', fail: 'rollback' },
   // A failing rollback hook is logged, not fatal: the previous version is active either way.
   rollback: { ok: 'rolled-back', fail: 'rolled-back' },
+  // A removal changes nothing before `deactivate`; until `erase` the removed version is kept
+  // on disk, so any failure in between links it back as `current`.
+  preremove: { ok: 'deactivate', fail: 'failed' },
+  deactivate: { ok: 'postremove', fail: 'restore' },
+  postremove: { ok: 'erase', fail: 'restore' },
+  erase: { ok: 'done', fail: 'failed' },
+  restore: { ok: 'rolled-back', fail: 'rolled-back' },
 };
 
 /**
@@ -48,7 +61,17 @@ export const RECOVERY: Record<WorkStep, InstallStep> = {
   healthcheck: 'rollback',
   commit: 'commit',
   rollback: 'rollback',
+  // A removal interrupted before `erase` ends with the package still installed and active;
+  // once `erase` was saved it is finished (erasing is idempotent).
+  preremove: 'failed',
+  deactivate: 'restore',
+  postremove: 'restore',
+  erase: 'erase',
+  restore: 'restore',
 };
+
+/** The steps of a removal (their reports say step 'remove' when final). */
+export const REMOVAL_STEPS: readonly InstallStep[] = ['preremove', 'deactivate', 'postremove', 'erase', 'restore'];
 
 /** A save counter above this means something loops; the operation is failed. */
 export const MAX_SAVES = 30;

@@ -14,6 +14,7 @@ import type { ApiHandlers } from './router.js';
 import type { AuditLog } from '../audit/log.js';
 import type { RolloutStore } from '../rollouts/store.js';
 import { buildSchedule } from '../rollouts/schedule.js';
+import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 
 export interface HandlerDeps {
   db: Db;
@@ -27,6 +28,7 @@ export interface HandlerDeps {
   rootFingerprint: () => string;
   reloadKeys: () => Promise<unknown>;
   revokeAgent: (id: string, actor: string) => Promise<unknown>;
+  decommissionAgent: (req: ApiRequestParsed<'agents.decommission'>) => Promise<unknown>;
   natsUrl: () => string;
   isOnline: (lastSeen: number | null) => boolean;
   notify: NotifyService;
@@ -39,12 +41,14 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     return {
       id: a.id,
       hostname: a.hostname,
-      online: d.isOnline(a.lastSeen),
+      online: a.revokedAt === null && d.isOnline(a.lastSeen),
       lastSeen: a.lastSeen ? new Date(a.lastSeen).toISOString() : null,
       tags: a.tags,
       os: a.facts.os ?? null,
       arch: a.facts.arch ?? null,
       installed: d.cmdb.installedOf(a.id),
+      state: a.decommissionedAt ? 'decommissioned' : a.revokedAt ? 'revoked' : 'active',
+      ...(a.decommissionedAt ? { decommissionedAt: new Date(a.decommissionedAt).toISOString() } : {}),
     };
   };
   return {
@@ -91,12 +95,13 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'rollout.review': (r) => d.rollouts.review(r.id),
     'rollout.action': (r) => d.rollouts.act(r),
     'agents.revoke': (r) => d.revokeAgent(r.id, r.actor),
+    'agents.decommission': (r) => d.decommissionAgent(r),
     'keys.reload': () => d.reloadKeys(),
     'agents.list': (r) => {
       const selector = parseSelector(r.target);
       const installed = d.cmdb.allInstalled();
       return d.cmdb
-        .listAgents()
+        .listAgents(r.all)
         .filter((a) => matchSelector(selector, { ...a.facts, id: a.id, hostname: a.hostname, ...prefixed(installed.get(a.id) ?? {}) }, a.tags))
         .map((a) => agentDoc(a.id));
     },

@@ -16,6 +16,7 @@ export interface AgentRow {
   joinedAt: number;
   lastSeen: number | null;
   revokedAt: number | null;
+  decommissionedAt: number | null;
 }
 
 export interface HistoryEntry {
@@ -40,6 +41,7 @@ interface RawAgent {
   joined_at: number;
   last_seen: number | null;
   revoked_at: number | null;
+  decommissioned_at: number | null;
 }
 
 export class CmdbStore {
@@ -112,6 +114,16 @@ export class CmdbStore {
     this.sql('UPDATE agents SET revoked_at = ? WHERE id = ?').run(Date.now(), agent.id);
     this.addHistory(agent.id, { kind: 'revoked', detail: `by ${actor}` });
     return agent;
+  }
+
+  /**
+   * Retire a host for good: decommissioned (and revoked, if it was not yet). It leaves targets,
+   * lists and online counts; its history and last inventory stay.
+   */
+  decommission(id: string, actor: string, detail: string): void {
+    const now = Date.now();
+    this.sql('UPDATE agents SET decommissioned_at = ?, revoked_at = coalesce(revoked_at, ?) WHERE id = ?').run(now, now, id);
+    this.addHistory(id, { kind: 'decommissioned', detail: `by ${actor}${detail ? `; ${detail}` : ''}` });
   }
 
   setDrift(id: string, drift: DriftDoc): void {
@@ -189,6 +201,7 @@ function toAgent(r: RawAgent): AgentRow {
     joinedAt: r.joined_at,
     lastSeen: r.last_seen,
     revokedAt: r.revoked_at,
+    decommissionedAt: r.decommissioned_at,
   };
 }
 

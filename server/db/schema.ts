@@ -78,4 +78,8 @@ export const MIGRATIONS: string[] = [
     failures INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER,
     last_error TEXT, last_attempt_at INTEGER, last_delivered_at INTEGER);
   `,
+  // A decommissioned host is retired for good (also revoked); its history stays.
+  `
+  ALTER TABLE agents ADD COLUMN decommissioned_at INTEGER;
+  `,
 ];

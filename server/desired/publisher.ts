@@ -132,6 +132,13 @@ export class DesiredStatePublisher {
     this.nc.publish(subjects.command(agent), encodeMessage(signEnvelope(this.keys.signing, command)));
   }
 
+  /** Tell one agent to stop for good and delete its credentials (it acknowledges with a report). */
+  requestDecommission(agent: string): void {
+    const now = Date.now();
+    const command: Command = { type: 'decommission', audience: agent, subject: subjects.command(agent), issuedAt: now, expiresAt: now + COMMAND_TTL_MS, nonce: randomBytes(12).toString('hex') };
+    this.nc.publish(subjects.command(agent), encodeMessage(signEnvelope(this.keys.signing, command)));
+  }
+
   /** Ask one agent to report its inventory now. */
   requestReport(agent: string): void {
     const now = Date.now();

@@ -64,6 +64,8 @@ export function loadPolicy(file: string): Policy {
 
 export interface PolicyFacts {
   release: string;
+  /** a removal (`rollout start --remove`): nothing to authorize or approve; test evidence still applies */
+  removal?: boolean;
   /** environments the rollout reaches ('' for hosts without an env tag) */
   environments: string[];
   packages: { name: string; version: string; state: string }[];
@@ -91,16 +93,16 @@ export function evaluatePolicy(policy: Policy, facts: PolicyFacts): PolicyVerdic
   for (const env of [...new Set(facts.environments)].sort()) {
     const rule = (env && policy.environments[env]) || policy.default;
     const where = env ? `${policy.envTag}=${env}` : `hosts without an ${policy.envTag} tag`;
-    if (rule.requireAuthorized) {
+    if (rule.requireAuthorized && !facts.removal) {
       for (const p of facts.packages.filter((p) => p.state !== 'authorized')) add(`${where} needs authorized packages: ${p.name}@${p.version} is ${p.state}`);
     }
-    if (facts.approvals < rule.requireApprovals) {
+    if (!facts.removal && facts.approvals < rule.requireApprovals) {
       add(`${where} needs ${rule.requireApprovals} approval(s) of release ${facts.release}, it has ${facts.approvals}`);
     }
     for (const needed of rule.requireCompletedIn) {
       const id = facts.completedIn(needed);
       if (id) evidence.push({ environment: needed, rollout: id });
-      else add(`${where} needs a completed rollout of ${facts.release} on ${policy.envTag}=${needed} hosts first`);
+      else add(`${where} needs a completed rollout of ${facts.removal ? `"${facts.release}"` : facts.release} on ${policy.envTag}=${needed} hosts first`);
     }
   }
   return { environments: [...new Set(facts.environments)].sort(), violations, evidence };

@@ -129,7 +129,12 @@ export class ReleaseStore {
 
   /** The release's risk for a rollout that reaches this share of the fleet. */
   risk(release: Release, fleetShare: number): RiskAssessment {
-    return assessRisk({ fleetShare, history: this.failureHistory(release.packages.map((p) => p.name)) }, release.riskOverride);
+    return this.riskFor(release.packages.map((p) => p.name), fleetShare, release.riskOverride);
+  }
+
+  /** The risk of changing these packages on this share of the fleet (e.g. removing one). */
+  riskFor(packageNames: string[], fleetShare: number, override?: RiskLevel): RiskAssessment {
+    return assessRisk({ fleetShare, history: this.failureHistory(packageNames) }, override);
   }
 
   /** How hosts fared in every earlier rollout that shipped any of these packages. */

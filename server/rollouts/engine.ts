@@ -109,7 +109,7 @@ export class RolloutEngine {
     const docs = this.store.transaction(() => {
       this.store.setHost(id, report.agent, report.state, update);
       this.store.setRollbackMark(id, report.agent, 'done');
-      const change = rollout ? this.rollbackChange(id, host, this.releases.require(rollout.release).packages.map((p) => p.name), ':revert') : undefined;
+      const change = rollout ? this.rollbackChange(id, host, this.packageNames(rollout), ':revert') : undefined;
       return change && typeof change !== 'string' ? this.desired.prepare([change]) : [];
     });
     void this.desired.send(docs).catch((err: unknown) => this.log.warn({ err, agent: report.agent }, 'could not deliver a reverted desired state; it is stored and goes out with the next change'));
@@ -183,12 +183,13 @@ export class RolloutEngine {
   }
 
   private async startWave(rollout: RolloutRow, index: number): Promise<void> {
-    const release = this.releases.require(rollout.release);
+    const removal = rollout.options.remove;
+    const release = removal === undefined ? this.releases.require(rollout.release) : undefined;
     // Retired while the rollout ran: what was installed stays, nothing more goes out.
-    const retired = release.packages.find((p) => this.dml.get(p.name, p.version)?.state === 'retired');
+    const retired = release?.packages.find((p) => this.dml.get(p.name, p.version)?.state === 'retired');
     if (retired) return this.halt(rollout, null, `${retired.name}@${retired.version} was retired; no further waves`);
     // In the release's order, so every package arrives after the ones it depends on.
-    const set: DesiredPackage[] = release.packages.map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: rollout.options.soakMs }));
+    const set: DesiredPackage[] = (release?.packages ?? []).map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: rollout.options.soakMs }));
     const hosts = this.store.hosts(rollout.id, index).filter((h) => h.state === 'pending');
     const now = Date.now();
     // The wave, its hosts and their new desired states are saved in one transaction before
@@ -197,7 +198,7 @@ export class RolloutEngine {
       this.store.setWave(rollout.id, index, 'running', { startedAt: now });
       for (const h of hosts) this.store.setHost(rollout.id, h.agent, 'sent', { sentAt: now });
       this.store.addEvent(rollout.id, 'engine', 'wave-started', `wave ${index + 1}: ${hosts.length} host(s)`);
-      return this.desired.prepare(hosts.map((h) => ({ agent: h.agent, operation: rollout.id, set, remove: [] })));
+      return this.desired.prepare(hosts.map((h) => ({ agent: h.agent, operation: rollout.id, set, remove: removal !== undefined ? [removal] : [] })));
     });
     await this.desired.send(docs);
     this.log.info({ rollout: rollout.id, wave: index + 1, hosts: hosts.length }, 'wave started');
@@ -218,12 +219,12 @@ export class RolloutEngine {
 
   /** Send every host this rollout changed back to the versions it had before. */
   async rollBack(rollout: RolloutRow, actor: string): Promise<void> {
-    const release = this.releases.require(rollout.release);
+    const names = this.packageNames(rollout);
     const changed = this.store.hosts(rollout.id).filter((h) => h.rollback === 'none' && (h.state === 'succeeded' || IN_FLIGHT.includes(h.state)));
     const changes: DesiredChange[] = [];
     const docs = this.store.transaction(() => {
       for (const h of changed) {
-        const change = this.rollbackChange(rollout.id, h, release.packages.map((p) => p.name));
+        const change = this.rollbackChange(rollout.id, h, names);
         if (typeof change === 'string') {
           this.store.setHost(rollout.id, h.agent, 'failed', { error: change });
           continue;
@@ -238,6 +239,12 @@ export class RolloutEngine {
     await this.finishRollback(this.store.get(rollout.id)!);
   }
 
+  /** The packages a rollout changes: its release's, or the one it removes. */
+  private packageNames(rollout: RolloutRow): string[] {
+    return rollout.options.remove !== undefined ? [rollout.options.remove] : this.releases.require(rollout.release).packages.map((p) => p.name);
+  }
+
+  /** A removal is undone by installing again the version each host had (from_versions). */
   private rollbackChange(id: string, h: HostRow, packages: string[], suffix = ROLLBACK_SUFFIX): DesiredChange | string {
     const set: DesiredPackage[] = [];
     const remove: string[] = [];

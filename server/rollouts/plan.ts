@@ -44,6 +44,8 @@ export interface PlanOptions {
   includeOffline: boolean;
   /** dependencies the release does not ship: a host without them is incompatible */
   external?: ExternalDependency[] | undefined;
+  /** replaces the install rules for why a targeted host is skipped (e.g. a removal's) */
+  skipReason?: (host: PlanHost) => string | undefined;
 }
 
 /** Decide every host's fate and wave. Deterministic for the same fleet. */
@@ -53,7 +55,7 @@ export function planRollout(fleet: PlanHost[], packages: PlanPackage[], opts: Pl
   const skipped: PlannedHost[] = [];
   for (const host of targeted) {
     const fromVersions = pick(host.installed, packages.map((p) => p.name));
-    const why = skipReason(host, packages, opts);
+    const why = opts.skipReason ? opts.skipReason(host) : skipReason(host, packages, opts);
     if (why) skipped.push({ agent: host.id, hostname: host.hostname, wave: null, reason: why, fromVersions });
     else eligible.push(host);
   }
@@ -82,6 +84,14 @@ function skipReason(host: PlanHost, packages: PlanPackage[], opts: PlanOptions):
   if (packages.every((p) => host.installed[p.name] === p.version)) return 'already at this version';
   if (!host.online && !opts.includeOffline) return 'offline';
   return undefined;
+}
+
+/** Plan the removal of one package: hosts that do not have it are skipped as "not installed". */
+export function planRemoval(fleet: PlanHost[], name: string, opts: Omit<PlanOptions, 'skipReason'>): Plan {
+  return planRollout(fleet, [{ name, version: '0.0.0' }], {
+    ...opts,
+    skipReason: (host) => (host.installed[name] === undefined ? 'not installed' : !host.online && !opts.includeOffline ? 'offline' : undefined),
+  });
 }
 
 /**

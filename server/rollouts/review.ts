@@ -63,7 +63,7 @@ export function buildReview(store: RolloutStore, releases: ReleaseStore, cmdb: C
     rollbackPlan: release?.rollbackPlan ?? null,
     policy: store.policyOf(rollout.id),
     earlyLife: earlyLife(hosts, rollout, name),
-    packages: release?.packages.map((p) => `${p.name}@${p.version}`) ?? [],
+    packages: release?.packages.map((p) => `${p.name}@${p.version}`) ?? (rollout.options.remove !== undefined ? [`${rollout.options.remove} (removed)`] : []),
     strategy: rollout.strategy,
     state: rollout.state,
     reason: rollout.reason,

@@ -6,7 +6,7 @@ import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
-import { planRollout, planWaves, type PlanHost } from './plan.js';
+import { planRemoval, planRollout, planWaves, type PlanHost } from './plan.js';
 import { parseWindow } from '../../shared/windows.js';
 import type { RolloutEngine } from './engine.js';
 import type { RolloutRow, RolloutStore } from './store.js';
@@ -19,7 +19,11 @@ import type { RolloutPolicyRecord } from './store.js';
 
 export interface RolloutStatusDoc {
   id: string;
+  /** the release name, or "remove PACKAGE" for a removal */
   release: string;
+  operation: 'install' | 'remove';
+  /** a removal's package */
+  package?: string;
   strategy: string;
   state: string;
   target: string;
@@ -45,8 +49,10 @@ export class RolloutService {
   ) {}
 
   async start(req: ApiRequestParsed<'rollout.start'>): Promise<unknown> {
-    const release = this.releases.require(req.release);
-    const packages = release.packages.map((p) => {
+    const removal = removalOf(req);
+    const release = removal === undefined ? this.releases.require(req.release!) : undefined;
+    const label = release?.name ?? removalLabel(removal!);
+    const packages = (release?.packages ?? []).map((p) => {
       const pkg = this.dml.requireDeployable(p.name, p.version);
       return { name: p.name, version: p.version, state: pkg.state, requires: pkg.manifest.requires };
     });
@@ -64,7 +70,10 @@ export class RolloutService {
       installed: installed.get(a.id) ?? {},
     }));
     const selector = parseSelector(req.target);
-    const plan = planRollout(fleet, packages, { selector, waves, includeOffline: req.includeOffline, external: release.requires });
+    const plan =
+      removal === undefined
+        ? planRollout(fleet, packages, { selector, waves, includeOffline: req.includeOffline, external: release!.requires })
+        : planRemoval(fleet, removal, { selector, waves, includeOffline: req.includeOffline });
     if (req.window) parseWindow(req.window, req.timeZone); // refuse a bad window before anything is stored
     const options = {
       waves,
@@ -75,12 +84,14 @@ export class RolloutService {
       includeOffline: req.includeOffline,
       ...(req.window ? { window: req.window, timeZone: req.timeZone } : {}),
       ...(req.startAt ? { startAt: req.startAt } : {}),
+      ...(removal !== undefined ? { remove: removal } : {}),
     };
     const record = this.checkPolicy(req, release, packages, fleet, selector, plan.hosts);
     if (req.dryRun) {
       return {
         dryRun: true,
-        release: release.name,
+        release: label,
+        operation: removal === undefined ? 'install' : 'remove',
         strategy: req.strategy,
         target: selector.text,
         options,
@@ -90,7 +101,7 @@ export class RolloutService {
       };
     }
     if (record.violations.length > 0 && !req.force) {
-      throw new FerryError('FERRY_POLICY_DENIED', `rollout of ${release.name} refused by policy: ${record.violations.join('; ')}`, {
+      throw new FerryError('FERRY_POLICY_DENIED', `rollout of ${label} refused by policy: ${record.violations.join('; ')}`, {
         hint: 'meet the requirements, or override with --force --reason TEXT (audited)',
         details: { policy: record },
       });
@@ -99,7 +110,7 @@ export class RolloutService {
     const now = Date.now();
     this.store.transaction(() => {
       this.store.insertRollout(
-        { id, release: release.name, strategy: req.strategy, state: 'running', target: selector.text, options, createdAt: now, actor: req.actor },
+        { id, release: label, strategy: req.strategy, state: 'running', target: selector.text, options, createdAt: now, actor: req.actor },
         plan.waveSizes,
         plan.hosts.map((h) => ({ agent: h.agent, wave: h.wave ?? -1, state: h.wave === null ? 'skipped' : 'pending', fromVersions: h.fromVersions, reason: h.reason })),
       );
@@ -146,7 +157,7 @@ export class RolloutService {
   /** The policy verdict and risk for a rollout about to start (also shown by --dry-run). */
   private checkPolicy(
     req: ApiRequestParsed<'rollout.start'>,
-    release: Release,
+    release: Release | undefined,
     packages: { name: string; version: string; state: string }[],
     fleet: PlanHost[],
     selector: ReturnType<typeof parseSelector>,
@@ -157,14 +168,17 @@ export class RolloutService {
     const receiving = planned.filter((h) => h.wave !== null);
     const environments = new Set(receiving.map((h) => tagsOf.get(h.agent)?.[policy.envTag] ?? ''));
     for (const env of selectorEnvironments(policy, selector)) environments.add(env);
+    const label = release?.name ?? removalLabel(req.remove!);
     const verdict = evaluatePolicy(policy, {
-      release: release.name,
+      release: label,
+      removal: release === undefined,
       environments: [...environments],
       packages,
-      approvals: release.approvals.length,
-      completedIn: (env) => this.completedIn(release.name, policy.envTag, env),
+      approvals: release?.approvals.length ?? 0,
+      completedIn: (env) => this.completedIn(label, policy.envTag, env),
     });
-    const risk = this.releases.risk(release, fleet.length ? receiving.length / fleet.length : 0);
+    const share = fleet.length ? receiving.length / fleet.length : 0;
+    const risk = release ? this.releases.risk(release, share) : this.releases.riskFor([req.remove!], share);
     const override = verdict.violations.length > 0 && req.force ? { actor: req.actor, reason: req.reason!, at: new Date().toISOString() } : null;
     return { ...verdict, override, risk, targets: receiving.length, fleet: fleet.length };
   }
@@ -188,6 +202,7 @@ export class RolloutService {
     return {
       id: rollout.id,
       release: rollout.release,
+      ...operationOf(rollout),
       strategy: rollout.strategy,
       state: rollout.state,
       target: rollout.target,
@@ -218,10 +233,11 @@ export class RolloutService {
     };
   }
 
-  list(): { id: string; release: string; strategy: string; state: string; target: string; createdAt: string; hosts: number }[] {
+  list(): { id: string; release: string; operation: 'install' | 'remove'; strategy: string; state: string; target: string; createdAt: string; hosts: number }[] {
     return this.store.list().map((r) => ({
       id: r.id,
       release: r.release,
+      ...operationOf(r),
       strategy: r.strategy,
       state: r.state,
       target: r.target,
@@ -247,4 +263,24 @@ function selectorEnvironments(policy: Policy, selector: ReturnType<typeof parseS
   return selector.terms
     .filter((t) => t.op === '=' && (t.key === policy.envTag || t.key === `tag.${policy.envTag}`))
     .flatMap((t) => (/[*?]/.test(t.pattern) ? names.filter((n) => globMatch(t.pattern, n)) : [t.pattern]));
+}
+
+/** A rollout start names a release to install or a package to remove: exactly one of them. */
+function removalOf(req: ApiRequestParsed<'rollout.start'>): string | undefined {
+  if (req.release !== undefined && req.remove !== undefined) {
+    throw new FerryError('FERRY_USAGE', 'give either a RELEASE to install or --remove PACKAGE, not both', { hint: 'ferry rollout start RELEASE … | ferry rollout start --remove PACKAGE …' });
+  }
+  if (req.release === undefined && req.remove === undefined) {
+    throw new FerryError('FERRY_USAGE', 'say what to roll out: a RELEASE, or --remove PACKAGE', { hint: 'ferry rollout start RELEASE … | ferry rollout start --remove PACKAGE …' });
+  }
+  return req.remove;
+}
+
+/** How a removal appears in the `release` field (never a valid release name: it has a space). */
+export function removalLabel(name: string): string {
+  return `remove ${name}`;
+}
+
+function operationOf(r: RolloutRow): { operation: 'install' | 'remove'; package?: string } {
+  return r.options.remove !== undefined ? { operation: 'remove', package: r.options.remove } : { operation: 'install' };
 }

@@ -17,6 +17,8 @@ export interface RolloutOptions {
   timeZone?: string | undefined;
   /** epoch ms before which nothing starts */
   startAt?: number | undefined;
+  /** set for a removal: the package this rollout uninstalls (then `release` is only a label) */
+  remove?: string | undefined;
 }
 
 export interface RolloutRow {

@@ -37,7 +37,9 @@ export const apiRequestSchemas = {
   'release.show': z.object({ name: packageNameSchema }).strict(),
   'rollout.start': z
     .object({
-      release: packageNameSchema,
+      /** exactly one of release (install it) or remove (uninstall this package) */
+      release: packageNameSchema.optional(),
+      remove: packageNameSchema.optional(),
       target: z.string().max(1024).default('all'),
       strategy: z.enum(['big-bang', 'phased']).default('big-bang'),
       waves: z.array(z.string().regex(/^(\d+|\d+(\.\d+)?%)$/, 'a wave is a host count or a percentage')).max(32).optional(),
@@ -59,8 +61,11 @@ export const apiRequestSchemas = {
   'rollout.list': z.object({}).strict(),
   'rollout.review': z.object({ id: z.string().min(1).max(64) }).strict(),
   'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback']), actor: z.string().max(128).default('admin') }).strict(),
-  'agents.list': z.object({ target: z.string().max(1024).default('all') }).strict(),
+  'agents.list': z.object({ target: z.string().max(1024).default('all'), all: z.boolean().default(false) }).strict(),
   'agents.revoke': z.object({ id: z.string().min(1).max(253), actor: z.string().max(128).default('admin') }).strict(),
+  'agents.decommission': z
+    .object({ id: z.string().min(1).max(253), purge: z.boolean().default(false), purgeTimeoutMs: z.number().int().positive().max(3_600_000).default(60_000), actor: z.string().max(128).default('admin') })
+    .strict(),
   'keys.reload': z.object({}).strict(),
   'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),
   'cmdb.versions': z.object({ package: packageNameSchema, target: z.string().max(1024).default('all') }).strict(),

@@ -159,5 +159,9 @@ export const commandSchema = z.discriminatedUnion('type', [
   z
     .object({ type: z.literal('report'), audience: agentIdSchema, subject: z.string().max(256), issuedAt: z.number().int(), expiresAt: z.number().int(), nonce: z.string().min(8).max(64) })
     .strict(),
+  /** retire this agent: it acknowledges, deletes its credentials and stops */
+  z
+    .object({ type: z.literal('decommission'), audience: agentIdSchema, subject: z.string().max(256), issuedAt: z.number().int(), expiresAt: z.number().int(), nonce: z.string().min(8).max(64) })
+    .strict(),
 ]);
 export type Command = z.infer<typeof commandSchema>;

@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { currentActor, withClient } from '../client.js';
 import { ago, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
+import { parseDuration } from '../../../shared/durations.js';
 
 interface AgentDoc {
   id: string;
@@ -13,21 +14,25 @@ interface AgentDoc {
   os: string | null;
   arch: string | null;
   installed: Record<string, string>;
+  state?: 'active' | 'revoked' | 'decommissioned';
 }
 
-const list: CommandModule<GlobalArgs, GlobalArgs & { target: string }> = {
+const list: CommandModule<GlobalArgs, GlobalArgs & { target: string; all: boolean }> = {
   command: 'list',
   describe: 'List agents',
-  builder: (y) => y.option('target', { type: 'string', default: 'all', describe: 'selector, e.g. os=linux,env=prod' }),
+  builder: (y) =>
+    y
+      .option('target', { type: 'string', default: 'all', describe: 'selector, e.g. os=linux,env=prod' })
+      .option('all', { type: 'boolean', default: false, describe: 'also list revoked and decommissioned agents (with their state)' }),
   handler: async (a) => {
-    const agents = (await withClient(connectionFlags(a), (c) => c.request('agents.list', { target: a.target }))) as AgentDoc[];
+    const agents = (await withClient(connectionFlags(a), (c) => c.request('agents.list', { target: a.target, ...(a.all ? { all: true } : {}) }))) as AgentDoc[];
     if (a.json) return printJson(agents);
     printTable(
-      ['AGENT', 'HOSTNAME', 'ONLINE', 'LAST SEEN', 'OS/ARCH', 'TAGS', 'INSTALLED'],
+      ['AGENT', 'HOSTNAME', a.all ? 'STATE' : 'ONLINE', 'LAST SEEN', 'OS/ARCH', 'TAGS', 'INSTALLED'],
       agents.map((g) => [
         g.id,
         g.hostname,
-        g.online ? 'yes' : 'no',
+        a.all && g.state !== 'active' ? (g.state ?? '?') : g.online ? 'yes' : 'no',
         ago(g.lastSeen),
         `${g.os ?? '?'}/${g.arch ?? '?'}`,
         Object.entries(g.tags).map(([k, v]) => `${k}=${v}`).join(' '),
@@ -48,10 +53,38 @@ const revoke: CommandModule<GlobalArgs, GlobalArgs & { id: string }> = {
   },
 };
 
+interface DecommissionDoc {
+  id: string;
+  hostname: string;
+  decommissionedAt: string;
+  stopped: boolean;
+  purge?: { package: string; version: string; result: string; error?: string }[];
+}
+
+const decommission: CommandModule<GlobalArgs, GlobalArgs & { id: string; purge: boolean; 'purge-timeout': string }> = {
+  command: 'decommission <id>',
+  describe: 'Retire a host: stop its agent, revoke its identity, keep its history (--purge: uninstall its packages first)',
+  builder: (y) =>
+    y
+      .positional('id', { type: 'string', demandOption: true, describe: 'agent id or hostname' })
+      .option('purge', { type: 'boolean', default: false, describe: 'first uninstall every Ferry-managed package (hooks run), one by one' })
+      .option('purge-timeout', { type: 'string', default: '60s', describe: 'with --purge: how long to wait for the removals in total' }),
+  handler: async (a) => {
+    const purgeTimeoutMs = parseDuration(a['purge-timeout']);
+    const body = { id: a.id, purge: a.purge, purgeTimeoutMs, actor: process.env.USER ?? 'admin' };
+    const r = (await withClient(connectionFlags(a), (c) => c.request('agents.decommission', body, purgeTimeoutMs + 30_000))) as DecommissionDoc;
+    if (a.json) return printJson(r);
+    printLines([
+      ...(r.purge ?? []).map((p) => `  ${p.package}@${p.version}: ${p.result}${p.error ? ` (${p.error})` : ''}`),
+      `Decommissioned ${r.id} (${r.hostname}): ${r.stopped ? 'its agent stopped' : 'its agent did not answer (offline?)'}; its identity is revoked; its history stays in the CMDB`,
+    ]);
+  },
+};
+
 export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'agents <command>',
   describe: 'The agents that joined this server',
-  builder: (y) => y.command(list).command(revoke).demandCommand(1),
+  builder: (y) => y.command(list).command(revoke).command(decommission).demandCommand(1),
   handler: () => undefined,
 };
 
@@ -72,7 +105,7 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { host: string }> = {
     if (a.json) return printJson(d);
     const inv = d.inventory;
     printLines([
-      `${d.hostname} (${d.id}) — ${d.online ? 'online' : 'offline'}, last seen ${ago(d.lastSeen)}, joined ${d.joinedAt}`,
+      `${d.hostname} (${d.id}) — ${d.state && d.state !== 'active' ? `${d.state}, ` : ''}${d.online ? 'online' : 'offline'}, last seen ${ago(d.lastSeen)}, joined ${d.joinedAt}`,
       inv
         ? `  ${inv.distro} ${inv.release}, kernel ${inv.kernel}, ${d.arch}, ${inv.cpu.cores}× ${inv.cpu.model}, ${Math.round(inv.memoryMB)} MiB, ${inv.virtual ? 'virtual' : 'physical'}`
         : '  no inventory reported yet',

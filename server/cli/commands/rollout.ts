@@ -13,7 +13,8 @@ import { writeFileSync } from 'node:fs';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
 interface StartArgs extends GlobalArgs {
-  release: string;
+  release?: string;
+  remove?: string;
   target: string;
   strategy: 'big-bang' | 'phased';
   waves?: string;
@@ -33,11 +34,12 @@ interface StartArgs extends GlobalArgs {
 }
 
 const start: CommandModule<GlobalArgs, StartArgs> = {
-  command: 'start <release>',
-  describe: 'Start rolling a release out to the fleet; prints the rollout id',
+  command: 'start [release]',
+  describe: 'Start rolling a release out to the fleet (or, with --remove, uninstalling a package); prints the rollout id',
   builder: (y) =>
     y
-      .positional('release', { type: 'string', demandOption: true })
+      .positional('release', { type: 'string', describe: 'the release to install' })
+      .option('remove', { type: 'string', describe: 'uninstall this package from the targeted hosts instead (same waves, gates and windows)' })
       .option('target', { type: 'string', default: 'all', describe: 'selector: all, or k=v[,k=v…] over tags and facts' })
       .option('strategy', { choices: ['big-bang', 'phased'] as const, default: 'big-bang' as const })
       .option('waves', { type: 'string', describe: 'cumulative waves for phased, e.g. 1,10%,50%,100%' })
@@ -55,8 +57,13 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       .option('wait', { type: 'boolean', default: false, describe: 'block until the rollout ends; exit 0 only if it completed' })
       .option('timeout', { type: 'string', describe: 'with --wait: give up waiting after this long' }),
   handler: async (a) => {
+    if ((a.release === undefined) === (a.remove === undefined)) {
+      throw new FerryError('FERRY_USAGE', a.release === undefined ? 'say what to roll out: a RELEASE, or --remove PACKAGE' : 'give either a RELEASE to install or --remove PACKAGE, not both', {
+        hint: 'ferry rollout start RELEASE … | ferry rollout start --remove PACKAGE …',
+      });
+    }
     const body = {
-      release: a.release,
+      ...(a.release !== undefined ? { release: a.release } : { remove: a.remove }),
       target: a.target,
       strategy: a.strategy,
       ...(a.waves ? { waves: a.waves.split(',').map((w) => w.trim()) } : {}),
@@ -78,7 +85,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       if (result.policy.override && !a.json) process.stderr.write(`policy overridden by ${result.policy.override.actor} (${result.policy.override.reason}): ${result.policy.violations.join('; ')}\n`);
       if (!a.wait) {
         return a.json
-          ? printJson({ id: result.id, state: result.state, release: result.release, strategy: result.strategy, hosts: result.hosts.length, risk: result.policy.risk.level, policy: result.policy })
+          ? printJson({ id: result.id, state: result.state, release: result.release, operation: result.operation, strategy: result.strategy, hosts: result.hosts.length, risk: result.policy.risk.level, policy: result.policy })
           : printLines([result.id]);
       }
       if (!a.json) process.stderr.write(`rollout ${result.id} started; waiting for it to end…\n`);
