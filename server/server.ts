@@ -8,6 +8,7 @@ import { FerryError } from '../shared/errors.js';
 import { connectNats, readSeedFile, type NatsConnection } from '../shared/nats/connect.js';
 import { createHandlers } from './api/handlers.js';
 import { ApiRouter } from './api/router.js';
+import { completeRestore } from './backup/complete.js';
 import { ReportIngest } from './cmdb/ingest.js';
 import { CmdbStore } from './cmdb/store.js';
 import { dataPaths, type DataPaths, type RuntimeInfo } from './config.js';
@@ -111,6 +112,7 @@ export class FerryServer {
     await dml.open();
     const desired = new DesiredStatePublisher(db, nc, keys);
     await desired.open();
+    await completeRestore({ dataDir: this.paths.dir, db, nc, desired, log: log.child({ module: 'restore' }) });
     const releases = new ReleaseStore(db, dml);
     const rolloutStore = new RolloutStore(db);
     const engine = new RolloutEngine(rolloutStore, releases, dml, desired, log.child({ module: 'rollouts' }));
