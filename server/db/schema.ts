@@ -46,4 +46,8 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE agents ADD COLUMN drift TEXT NOT NULL DEFAULT '[]';
   `,
+  `
+  ALTER TABLE rollout_hosts ADD COLUMN waiting_reason TEXT;
+  ALTER TABLE rollout_hosts ADD COLUMN waiting_until INTEGER;
+  `,
 ];
