@@ -21,6 +21,9 @@ import { KeyRing } from './keys.js';
 import { coalesce } from './util/coalesce.js';
 import { renderAuthConfig, type AuthIdentities } from './nats/auth-config.js';
 import { EmbeddedNats } from './nats/embedded.js';
+import { startOpsHttp, type OpsHttp } from './ops/http.js';
+import { trackNatsConnection } from './ops/nats-state.js';
+import { serverProbe } from './ops/probe.js';
 import { ReleaseStore } from './releases/store.js';
 import { RolloutEngine } from './rollouts/engine.js';
 import { RolloutService } from './rollouts/service.js';
@@ -38,6 +41,8 @@ export interface ServerOptions {
   tickMs?: number;
   /** serve NATS over TLS (embedded), or trust this CA when connecting (--nats) */
   tls?: { cert?: string | undefined; key?: string | undefined; ca?: string | undefined };
+  /** HOST:PORT for /healthz and /metrics over HTTP (port 0: random); off when not given */
+  metricsListen?: string | undefined;
 }
 
 export class FerryServer {
@@ -47,6 +52,7 @@ export class FerryServer {
   private nc?: NatsConnection;
   private stops: (() => Promise<void> | void)[] = [];
   private url = '';
+  private ops?: OpsHttp;
 
   constructor(private readonly opts: ServerOptions) {
     this.paths = dataPaths(opts.dataDir);
@@ -56,9 +62,17 @@ export class FerryServer {
     return this.url;
   }
 
+  /** http://HOST:PORT of /healthz and /metrics, when --metrics-listen was given */
+  get metricsUrl(): string | undefined {
+    return this.ops?.url;
+  }
+
   async start(): Promise<void> {
     const log = this.opts.logger;
     assertInitialized(this.paths);
+    // Bound first: a taken address fails the start before anything else runs; /healthz says
+    // 'starting' (503) until the server is ready.
+    if (this.opts.metricsListen) this.ops = await startOpsHttp(this.opts.metricsListen, log.child({ module: 'ops' }));
     const db = (this.db = openDatabase(this.paths.db));
     const keys = new KeyRing(this.paths);
     const seeds = { server: readSeedFile(this.paths.serverSeed), admin: readSeedFile(this.paths.adminSeed) };
@@ -105,6 +119,7 @@ export class FerryServer {
     const tlsCa = this.opts.tls?.ca ?? this.opts.tls?.cert;
     const tlsCaFile = tlsCa ? resolve(tlsCa) : undefined;
     const nc = (this.nc = await connectNats({ url: this.url, seed: seeds.server, name: 'ferry-server', reconnectForever: true, tlsCaFile, onRetry: (err, attempt) => log.warn({ attempt, err: String(err) }, 'cannot connect to NATS yet; retrying') }));
+    const natsState = trackNatsConnection(nc);
     const offlineAfterMs = this.opts.offlineAfterMs ?? Number(process.env.FERRY_OFFLINE_AFTER_MS ?? 35_000);
     const isOnline = (lastSeen: number | null) => lastSeen !== null && Date.now() - lastSeen <= offlineAfterMs;
 
@@ -168,12 +183,14 @@ export class FerryServer {
       () => engine.tick(),
     );
 
-    const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString(), ...(tlsCaFile ? { tlsCa: tlsCaFile } : {}) };
+    this.ops?.setProbe(serverProbe({ db, isOnline, natsConnected: natsState.connected, startedAt: Date.now() - process.uptime() * 1000 }));
+    const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString(), ...(tlsCaFile ? { tlsCa: tlsCaFile } : {}), ...(this.ops ? { metricsUrl: this.ops.url } : {}) };
     writeFileSync(this.paths.runtime, JSON.stringify(runtime, null, 2));
     log.info({ nats: this.url, dataDir: this.paths.dir }, 'ferry server ready');
   }
 
   async stop(): Promise<void> {
+    await this.ops?.close();
     for (const stop of this.stops.reverse()) await stop();
     this.stops = [];
     await this.nc?.drain().catch(() => undefined);
