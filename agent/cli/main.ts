@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<void> {
           ]);
         },
       )
-      .command('run', 'Run the agent in the foreground', (y) => withMaintenanceOptions(y.option('keep-versions', { type: 'number', default: Number(process.env.FERRY_KEEP_VERSIONS ?? 3), describe: 'installed versions kept per package for rollback (never fewer than current and previous)' })), async (a) => {
+      .command('run', 'Run the agent in the foreground', (y) => withMaintenanceOptions(y.option('keep-versions', { type: 'number', default: Number(process.env.FERRY_KEEP_VERSIONS ?? 3), describe: 'installed versions kept per package for rollback (never fewer than current and previous)' }).option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })), async (a) => {
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         const identity = loadIdentity(paths);
         const maintenance = resolveMaintenance(a, identity.maintenance);
@@ -79,7 +79,7 @@ export async function main(argv: string[]): Promise<void> {
           paths,
           identity,
           seed: readFileSync(paths.seed, 'utf8').trim(),
-          log: createLogger('ferry-agent').child({ agent: identity.agentId }),
+          log: createLogger('ferry-agent', a['log-level']).child({ agent: identity.agentId }),
           keepVersions: (a as unknown as { 'keep-versions': number })['keep-versions'],
         });
         await runtime.start();
