@@ -27,9 +27,9 @@ describe('agent maintenance window and deadline', () => {
     await publishPackage(server.home, { name: 'office', version: '1.0.0', files: { 'VERSION': 'office 1.0.0\n' } });
     await runFerry(server.home, ['release', 'create', 'office-1', '--package', 'office@1.0.0', '--json']);
     // 2030-01-07 is a Monday. "lunch" may install Mon 10:00-11:00; "weekend" only on Saturdays,
-    // but with a deadline of 8 seconds.
+    // but with a deadline of 5 seconds.
     lunch = await joinWithWindow(server.home, 'ws-lunch', ['--window', 'Mon 10:00-11:00']);
-    weekend = await joinWithWindow(server.home, 'ws-weekend', ['--window', 'Sat 10:00-11:00', '--timezone', 'Europe/Berlin', '--deadline', '8s']);
+    weekend = await joinWithWindow(server.home, 'ws-weekend', ['--window', 'Sat 10:00-11:00', '--timezone', 'Europe/Berlin', '--deadline', '5s']);
   }, 60_000);
 
   afterAll(async () => {
@@ -47,11 +47,11 @@ describe('agent maintenance window and deadline', () => {
   });
 
   it('holds installs outside the window as waiting (not failed, not timed out), then installs', async () => {
-    // The window clock reads 09:59:40 now: "lunch" opens in 20 s.
-    const offset = Date.parse('2030-01-07T09:59:40Z') - Date.now();
-    const opensAt = Date.now() + 20_000;
+    // The window clock reads 09:59:45 now: "lunch" opens in 15 s.
+    const offset = Date.parse('2030-01-07T09:59:45Z') - Date.now();
+    const opensAt = Date.now() + 15_000;
     await startAgents([lunch, weekend], { env: { FERRY_TEST_WINDOW_CLOCK_OFFSET_MS: String(offset) } });
-    const started = (await runFerry(server.home, ['rollout', 'start', 'office-1', '--host-timeout', '5s', '--json'])).json<{ id: string }>();
+    const started = (await runFerry(server.home, ['rollout', 'start', 'office-1', '--host-timeout', '4s', '--json'])).json<{ id: string }>();
 
     const host = (s: FullRolloutStatus, a: JoinedAgent) => s.hosts.find((h) => h.agent === a.id) as Host;
     const waiting = await waitStatus(server.home, started.id, (s) => Boolean(host(s, lunch).waiting && host(s, weekend).waiting), 10_000, 'both hosts waiting');
@@ -64,7 +64,7 @@ describe('agent maintenance window and deadline', () => {
     expect(human.stdout).toMatch(/ws-lunch .*│ waiting +│ maintenance window "Mon 10:00-11:00"/);
 
     // The deadline: "weekend" installs although its window stays closed; "lunch" still waits,
-    // past the 5 s host timeout, because its window has not opened.
+    // past the 4 s host timeout, because its window has not opened.
     const deadline = await waitStatus(server.home, started.id, (s) => host(s, weekend).state === 'succeeded', 20_000, 'the deadline host installed');
     expect(Date.now()).toBeLessThan(opensAt);
     expect(host(deadline, lunch)).toMatchObject({ state: 'sent', waiting: true });
