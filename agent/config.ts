@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { FerryError } from '../shared/errors.js';
+import { maintenanceSchema } from './maintenance.js';
 
 export interface AgentPaths {
   dir: string;
@@ -36,6 +37,8 @@ export const identitySchema = z
     joinedAt: z.string(),
     /** CA certificate (copied into the state directory) when the server's NATS serves TLS */
     tlsCa: z.string().optional(),
+    /** workstation maintenance window and deadline (agent/maintenance.ts) */
+    maintenance: maintenanceSchema.optional(),
   })
   .strict();
 export type AgentIdentity = z.infer<typeof identitySchema>;

@@ -34,7 +34,7 @@ export class Reporter {
     return this.flushing ?? Promise.resolve();
   }
 
-  status(r: ProgressReport): void {
+  status(r: ProgressReport & { waiting?: StatusReport['waiting'] }): void {
     const report: StatusReport = { agent: this.agentId, ts: Date.now(), ...r, installed: this.journal.installedMap() };
     this.journal.queueReport(subjects.status(this.agentId), encodeMessage(report));
     this.flush();

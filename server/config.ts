@@ -45,6 +45,8 @@ export interface RuntimeInfo {
   startedAt: string;
   /** CA file clients need when NATS serves TLS */
   tlsCa?: string;
+  /** http://HOST:PORT of /healthz and /metrics (ferry server --metrics-listen) */
+  metricsUrl?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:4222';

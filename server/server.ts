@@ -9,6 +9,7 @@ import { connectNats, readSeedFile, type NatsConnection } from '../shared/nats/c
 import { createHandlers } from './api/handlers.js';
 import { AuditLog } from './audit/log.js';
 import { ApiRouter } from './api/router.js';
+import { completeRestore } from './backup/complete.js';
 import { ReportIngest } from './cmdb/ingest.js';
 import { CmdbStore } from './cmdb/store.js';
 import { dataPaths, type DataPaths, type RuntimeInfo } from './config.js';
@@ -27,9 +28,11 @@ import { EmbeddedNats } from './nats/embedded.js';
 import { deliveryTimings, WebhookDispatcher } from './notify/dispatcher.js';
 import { NotifyService } from './notify/service.js';
 import { WebhookStore } from './notify/store.js';
+import { startOpsHttp, type OpsHttp } from './ops/http.js';
+import { trackNatsConnection } from './ops/nats-state.js';
+import { serverProbe } from './ops/probe.js';
 import { RolloutEngine } from './rollouts/engine.js';
 import { RolloutService } from './rollouts/service.js';
-import { RolloutStore } from './rollouts/store.js';
 import { AgentDecommissioner } from './agents/decommission.js';
 
 export interface ServerOptions {
@@ -44,6 +47,8 @@ export interface ServerOptions {
   tickMs?: number;
   /** serve NATS over TLS (embedded), or trust this CA when connecting (--nats) */
   tls?: { cert?: string | undefined; key?: string | undefined; ca?: string | undefined };
+  /** HOST:PORT for /healthz and /metrics over HTTP (port 0: random); off when not given */
+  metricsListen?: string | undefined;
 }
 
 export class FerryServer {
@@ -53,6 +58,7 @@ export class FerryServer {
   private nc?: NatsConnection;
   private stops: (() => Promise<void> | void)[] = [];
   private url = '';
+  private ops?: OpsHttp;
 
   constructor(private readonly opts: ServerOptions) {
     this.paths = dataPaths(opts.dataDir);
@@ -62,9 +68,17 @@ export class FerryServer {
     return this.url;
   }
 
+  /** http://HOST:PORT of /healthz and /metrics, when --metrics-listen was given */
+  get metricsUrl(): string | undefined {
+    return this.ops?.url;
+  }
+
   async start(): Promise<void> {
     const log = this.opts.logger;
     assertInitialized(this.paths);
+    // Bound first: a taken address fails the start before anything else runs; /healthz says
+    // 'starting' (503) until the server is ready.
+    if (this.opts.metricsListen) this.ops = await startOpsHttp(this.opts.metricsListen, log.child({ module: 'ops' }));
     const db = (this.db = openDatabase(this.paths.db));
     const keys = new KeyRing(this.paths);
     const seeds = { server: readSeedFile(this.paths.serverSeed), admin: readSeedFile(this.paths.adminSeed) };
@@ -111,6 +125,7 @@ export class FerryServer {
     const tlsCa = this.opts.tls?.ca ?? this.opts.tls?.cert;
     const tlsCaFile = tlsCa ? resolve(tlsCa) : undefined;
     const nc = (this.nc = await connectNats({ url: this.url, seed: seeds.server, name: 'ferry-server', reconnectForever: true, tlsCaFile, onRetry: (err, attempt) => log.warn({ attempt, err: String(err) }, 'cannot connect to NATS yet; retrying') }));
+    const natsState = trackNatsConnection(nc);
     const offlineAfterMs = this.opts.offlineAfterMs ?? Number(process.env.FERRY_OFFLINE_AFTER_MS ?? 35_000);
     const isOnline = (lastSeen: number | null) => lastSeen !== null && Date.now() - lastSeen <= offlineAfterMs;
 
@@ -125,6 +140,7 @@ export class FerryServer {
     await dml.open();
     const desired = new DesiredStatePublisher(db, nc, keys);
     await desired.open();
+    await completeRestore({ dataDir: this.paths.dir, db, nc, desired, log: log.child({ module: 'restore' }) });
     const releases = new EventedReleaseStore(outbox, db, dml);
     const rolloutStore = new EventedRolloutStore(db, outbox);
     const notify = new NotifyService(webhooks, outbox, dispatcher, deliveryTimings(), (name) => releases.get(name) !== undefined);
@@ -199,12 +215,14 @@ export class FerryServer {
       () => engine.tick(),
     );
 
-    const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString(), ...(tlsCaFile ? { tlsCa: tlsCaFile } : {}) };
+    this.ops?.setProbe(serverProbe({ db, isOnline, natsConnected: natsState.connected, startedAt: Date.now() - process.uptime() * 1000 }));
+    const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString(), ...(tlsCaFile ? { tlsCa: tlsCaFile } : {}), ...(this.ops ? { metricsUrl: this.ops.url } : {}) };
     writeFileSync(this.paths.runtime, JSON.stringify(runtime, null, 2));
     log.info({ nats: this.url, dataDir: this.paths.dir }, 'ferry server ready');
   }
 
   async stop(): Promise<void> {
+    await this.ops?.close();
     for (const stop of this.stops.reverse()) await stop();
     this.stops = [];
     await this.nc?.drain().catch(() => undefined);

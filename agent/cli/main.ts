@@ -1,7 +1,7 @@
 // The `ferry-agent` CLI: join, run, status, rollback. Errors become exit codes only here.
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
@@ -10,12 +10,21 @@ import { joinServer } from '../enroll/join.js';
 import { Journal } from '../install/journal.js';
 import { verifyAll } from '../install/drift.js';
 import { InstallMachine } from '../install/machine.js';
+import { resolveMaintenance, type MaintenanceFlags } from '../maintenance.js';
 import { Reporter } from '../reporter.js';
 import { AgentRuntime } from '../runtime.js';
 
 interface Args {
   'state-dir'?: string;
   json: boolean;
+}
+
+/** --window, --timezone, --deadline (join stores them; run overrides for that run). */
+function withMaintenanceOptions<T>(y: Argv<T>): Argv<T & MaintenanceFlags> {
+  return y
+    .option('window', { type: 'string', describe: 'maintenance window: installs wait while it is closed, e.g. "Mon-Fri 12:00-13:00" (env FERRY_WINDOW; "none" turns it off)' })
+    .option('timezone', { type: 'string', describe: 'IANA time zone of --window (env FERRY_TIMEZONE; default UTC)' })
+    .option('deadline', { type: 'string', describe: 'install anyway once an install has waited this long for the window, e.g. 8h (env FERRY_DEADLINE)' }) as unknown as Argv<T & MaintenanceFlags>;
 }
 
 function out(json: boolean, doc: unknown, lines: string[]): void {
@@ -45,7 +54,7 @@ export async function main(argv: string[]): Promise<void> {
         'join',
         'Join a Ferry server with a token',
         (y) =>
-          y
+          withMaintenanceOptions(y)
             .option('server', { type: 'string', describe: 'NATS URL of the server (default: the URL in the token)' })
             .option('token', { type: 'string', demandOption: true })
             .option('install-root', { type: 'string', describe: 'where packages are installed (default <state-dir>/apps)' })
@@ -53,14 +62,15 @@ export async function main(argv: string[]): Promise<void> {
             .option('tls-ca', { type: 'string', describe: "CA certificate of the server's NATS TLS certificate (PEM)" }),
         async (a) => {
           const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
-          const id = await joinServer({ paths, token: a.token, serverUrl: a.server, installRoot: a['install-root'], tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname(), tlsCa: a['tls-ca'] });
-          out(json, { agentId: id.agentId, server: id.serverUrl, stateDir: paths.dir, installRoot: id.installRoot, tags: id.tags }, [
+          const maintenance = resolveMaintenance(a);
+          const id = await joinServer({ paths, token: a.token, serverUrl: a.server, installRoot: a['install-root'], tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname(), tlsCa: a['tls-ca'], maintenance });
+          out(json, { agentId: id.agentId, server: id.serverUrl, stateDir: paths.dir, installRoot: id.installRoot, tags: id.tags, ...(id.maintenance ? { maintenance: id.maintenance } : {}) }, [
             `Joined ${id.serverUrl} as ${id.agentId}`,
             `Next: ferry-agent run --state-dir ${paths.dir}`,
           ]);
         },
       )
-      .command('run', 'Run the agent in the foreground', (y) => y.option('keep-versions', { type: 'number', default: Number(process.env.FERRY_KEEP_VERSIONS ?? 3), describe: 'installed versions kept per package for rollback (never fewer than current and previous)' }), async (a) => {
+      .command('run', 'Run the agent in the foreground', (y) => withMaintenanceOptions(y.option('keep-versions', { type: 'number', default: Number(process.env.FERRY_KEEP_VERSIONS ?? 3), describe: 'installed versions kept per package for rollback (never fewer than current and previous)' }).option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })), async (a) => {
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         const identity = loadIdentity(paths);
         const retiredAt = decommissionedAt(paths);
@@ -69,11 +79,13 @@ export async function main(argv: string[]): Promise<void> {
             hint: 'to use this host again, join with a new token and a fresh --state-dir',
           });
         }
+        const maintenance = resolveMaintenance(a, identity.maintenance);
         const runtime = new AgentRuntime({
+          maintenance,
           paths,
           identity,
           seed: readFileSync(paths.seed, 'utf8').trim(),
-          log: createLogger('ferry-agent').child({ agent: identity.agentId }),
+          log: createLogger('ferry-agent', a['log-level']).child({ agent: identity.agentId }),
           keepVersions: (a as unknown as { 'keep-versions': number })['keep-versions'],
         });
         await runtime.start();

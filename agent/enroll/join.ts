@@ -12,6 +12,7 @@ import { joinReplySchema, type JoinRequest } from '../../shared/protocol/message
 import { ENROLL_INBOX_PREFIX, ENROLL_USER, subjects } from '../../shared/protocol/subjects.js';
 import { decodeToken } from '../../shared/protocol/token.js';
 import type { AgentIdentity, AgentPaths } from '../config.js';
+import type { MaintenanceConfig } from '../maintenance.js';
 
 export interface JoinOptions {
   paths: AgentPaths;
@@ -21,6 +22,7 @@ export interface JoinOptions {
   tags: Record<string, string>;
   hostname: string;
   tlsCa?: string | undefined;
+  maintenance?: MaintenanceConfig | undefined;
 }
 
 export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
@@ -57,6 +59,7 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
     tags: reply.tags,
     joinedAt: new Date().toISOString(),
     ...(o.tlsCa ? { tlsCa: `${o.paths.dir}/ca.pem` } : {}),
+    ...(o.maintenance ? { maintenance: o.maintenance } : {}),
   };
   if (o.tlsCa) copyFileSync(o.tlsCa, `${o.paths.dir}/ca.pem`);
   mkdirSync(identity.installRoot, { recursive: true });

@@ -4,6 +4,7 @@ import { setSha256Backend } from '@nats-io/obj';
 import { hideBin } from 'yargs/helpers';
 import { FerryError } from '../../shared/errors.js';
 import { agentsCommand, cmdbCommand } from './commands/agents.js';
+import { backupCommand, restoreCommand } from './commands/backup.js';
 import type { GlobalArgs } from './commands/common.js';
 import { dmlCommand } from './commands/dml.js';
 import { initCommand } from './commands/init.js';
@@ -46,6 +47,8 @@ export async function main(argv: string[]): Promise<void> {
       .command(scheduleCommand)
       .command(auditCommand)
       .command(notifyCommand)
+      .command(backupCommand)
+      .command(restoreCommand)
       .demandCommand(1, 'say what to do: ferry --help lists the commands')
       .strict()
       .recommendCommands()

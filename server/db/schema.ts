@@ -82,4 +82,9 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE agents ADD COLUMN decommissioned_at INTEGER;
   `,
+  // Agent-side maintenance windows: a host holding an install says why and until when.
+  `
+  ALTER TABLE rollout_hosts ADD COLUMN waiting_reason TEXT;
+  ALTER TABLE rollout_hosts ADD COLUMN waiting_until INTEGER;
+  `,
 ];

@@ -91,6 +91,12 @@ export class RolloutEngine {
       });
       return true;
     }
+    if (report.waiting) {
+      // Held by the agent's maintenance window: the host stays 'sent', with the reason.
+      if (host.rollback !== 'none' || host.state !== 'sent') return false;
+      this.store.setWaiting(id, report.agent, report.waiting);
+      return true;
+    }
     if (host.rollback !== 'none' || host.state === report.state) return false;
     const wasTerminal = TERMINAL_HOST_STATES.includes(host.state);
     // Late progress after a final state is ignored; a failure after success (health check
@@ -98,7 +104,8 @@ export class RolloutEngine {
     if (wasTerminal && !(host.state === 'succeeded' && FAILED.includes(report.state))) return false;
     if (host.state === 'pending') return false; // not sent by this rollout yet (stale desired state)
     const terminal = TERMINAL_HOST_STATES.includes(report.state);
-    const update = { ...(report.error !== undefined ? { error: report.error } : {}), ...(terminal ? { finishedAt: now } : {}) };
+    // A host that waited for its window is timed from when it started to work.
+    const update = { ...(report.error !== undefined ? { error: report.error } : {}), ...(terminal ? { finishedAt: now } : {}), ...(host.waiting ? { sentAt: now } : {}) };
     if (!terminal || report.state === 'succeeded') {
       this.store.setHost(id, report.agent, report.state, update);
       return true;

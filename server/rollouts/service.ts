@@ -34,7 +34,7 @@ export interface RolloutStatusDoc {
   options: RolloutRow['options'];
   counts: Record<string, number>;
   waves: { index: number; state: string; hosts: number; succeeded: number; failed: number; pending: number; startedAt?: string; endedAt?: string; soakUntil?: string }[];
-  hosts: { agent: string; hostname: string; wave: number | null; state: string; error?: string; reason?: string }[];
+  hosts: { agent: string; hostname: string; wave: number | null; state: string; error?: string; reason?: string; waiting?: true; waitingUntil?: string }[];
 }
 
 export class RolloutService {
@@ -229,6 +229,7 @@ export class RolloutService {
         state: h.state,
         ...(h.error ? { error: h.error } : {}),
         ...(h.reason && h.state === 'skipped' ? { reason: h.reason } : {}),
+        ...(h.waiting && h.state === 'sent' ? { waiting: true as const, reason: h.waiting.reason, ...(h.waiting.until ? { waitingUntil: iso(h.waiting.until)! } : {}) } : {}),
       })),
     };
   }

@@ -54,6 +54,8 @@ export interface HostRow {
   sentAt: number | null;
   finishedAt: number | null;
   rollback: RollbackMark;
+  /** the agent holds the install (its maintenance window is closed): why, and until when */
+  waiting: { reason: string; until: number | null } | null;
 }
 
 /** What was checked when a rollout started, and who overrode what (see server/policy). */
@@ -164,11 +166,24 @@ export class RolloutStore {
   }
 
   setHost(id: string, agent: string, state: HostState, fields: { error?: string | null; sentAt?: number; finishedAt?: number } = {}): void {
+    // Any new state ends a wait for the agent's maintenance window.
     this.db
       .prepare(
-        'UPDATE rollout_hosts SET state = ?, error = CASE WHEN ? THEN ? ELSE error END, sent_at = coalesce(?, sent_at), finished_at = coalesce(?, finished_at), updated_at = ? WHERE rollout_id = ? AND agent_id = ?',
+        'UPDATE rollout_hosts SET state = ?, error = CASE WHEN ? THEN ? ELSE error END, sent_at = coalesce(?, sent_at), finished_at = coalesce(?, finished_at), waiting_reason = NULL, waiting_until = NULL, updated_at = ? WHERE rollout_id = ? AND agent_id = ?',
       )
       .run(state, fields.error !== undefined ? 1 : 0, fields.error ?? null, fields.sentAt ?? null, fields.finishedAt ?? null, Date.now(), id, agent);
+  }
+
+  /** The agent reported that it holds the install until its window opens (the host stays 'sent'). */
+  setWaiting(id: string, agent: string, waiting: { reason: string; until?: number | undefined }): void {
+    this.sql('UPDATE rollout_hosts SET waiting_reason = ?, waiting_until = ?, reason = ?, updated_at = ? WHERE rollout_id = ? AND agent_id = ?').run(
+      waiting.reason,
+      waiting.until ?? null,
+      waiting.reason,
+      Date.now(),
+      id,
+      agent,
+    );
   }
 
   setRollbackMark(id: string, agent: string, mark: RollbackMark): void {
@@ -187,11 +202,16 @@ export class RolloutStore {
     return (this.sql("SELECT count(*) AS n FROM rollout_hosts WHERE rollout_id = ? AND rollback = 'sent'").get(id) as { n: number }).n;
   }
 
-  /** Hosts still in flight whose time is up. */
+  /**
+   * Hosts still in flight whose time is up. A host waiting for its maintenance window is timed
+   * from when the window opens (or its deadline passes), and not at all if it never says when.
+   */
   overdueHosts(id: string, sentBefore: number): HostRow[] {
     return (
       this.db
-        .prepare("SELECT * FROM rollout_hosts WHERE rollout_id = ? AND state IN ('sent','downloading','installing','verifying') AND sent_at < ?")
+        .prepare(
+          "SELECT * FROM rollout_hosts WHERE rollout_id = ? AND state IN ('sent','downloading','installing','verifying') AND (CASE WHEN waiting_reason IS NULL THEN sent_at ELSE waiting_until END) < ?",
+        )
         .all(id, sentBefore) as RawHost[]
     ).map(toHost);
   }
@@ -244,6 +264,8 @@ interface RawHost {
   sent_at: number | null;
   finished_at: number | null;
   rollback: RollbackMark;
+  waiting_reason: string | null;
+  waiting_until: number | null;
 }
 
 function toRollout(r: RawRollout): RolloutRow {
@@ -273,5 +295,6 @@ function toHost(r: RawHost): HostRow {
     sentAt: r.sent_at,
     finishedAt: r.finished_at,
     rollback: r.rollback,
+    waiting: r.waiting_reason === null ? null : { reason: r.waiting_reason, until: r.waiting_until },
   };
 }

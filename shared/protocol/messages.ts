@@ -100,6 +100,8 @@ export const statusReportSchema = z
     error: shortText.optional(),
     output: z.string().max(16 * 1024).optional(),
     installed: installedSchema,
+    /** with state 'sent': the agent holds the desired state (its maintenance window is closed) */
+    waiting: z.object({ reason: shortText, until: z.number().int().nonnegative().optional() }).strict().optional(),
   })
   .strict();
 export type StatusReport = z.infer<typeof statusReportSchema>;

@@ -10,6 +10,8 @@ interface ServerArgs extends GlobalArgs {
   listen: string;
   'tls-cert'?: string;
   'tls-key'?: string;
+  'metrics-listen'?: string;
+  'log-level'?: string;
 }
 
 export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
@@ -19,9 +21,11 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
     y
       .option('listen', { type: 'string', default: DEFAULT_LISTEN, describe: 'HOST:PORT for the embedded NATS (port 0: random)' })
       .option('tls-cert', { type: 'string', describe: 'serve NATS over TLS with this certificate (PEM)' })
-      .option('tls-key', { type: 'string', describe: 'the private key of --tls-cert (PEM)' }),
+      .option('tls-key', { type: 'string', describe: 'the private key of --tls-cert (PEM)' })
+      .option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })
+      .option('metrics-listen', { type: 'string', describe: 'HOST:PORT serving /healthz and /metrics over HTTP, e.g. 127.0.0.1:9464 (env FERRY_METRICS_LISTEN; default: off)' }),
   handler: async (a) => {
-    const logger = createLogger('ferry-server');
+    const logger = createLogger('ferry-server', a['log-level']);
     if (Boolean(a['tls-cert']) !== Boolean(a['tls-key'])) throw new FerryError('FERRY_USAGE', '--tls-cert and --tls-key go together');
     const server = new FerryServer({
       dataDir: resolveDataDir(a['data-dir']),
@@ -29,9 +33,10 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
       ...(a.nats ? { natsUrl: a.nats } : {}),
       logger,
       tls: { cert: a['tls-cert'], key: a['tls-key'], ca: a['tls-ca'] },
+      metricsListen: a['metrics-listen'] ?? (process.env.FERRY_METRICS_LISTEN || undefined),
     });
     await server.start();
-    process.stdout.write(`ferry server ready — NATS ${server.natsUrl}\n`);
+    process.stdout.write(`ferry server ready — NATS ${server.natsUrl}${server.metricsUrl ? ` — metrics ${server.metricsUrl}` : ''}\n`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);

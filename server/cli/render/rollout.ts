@@ -21,7 +21,7 @@ export function printStatus(s: RolloutStatusDoc): void {
     ...s.waves.map((w) => `  wave ${String(w.index + 1).padEnd(2)} ${w.state.padEnd(9)} ${progressBar(w.succeeded, w.failed, w.hosts)}${w.soakUntil && w.state === 'soaking' ? `  soaking until ${w.soakUntil}` : ''}`),
   ]);
   const problems = s.hosts.filter((h) => h.state === 'failed' || h.state === 'rolled-back');
-  printTable(['HOST', 'AGENT', 'WAVE', 'STATE', 'DETAIL'], s.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? '-' : h.wave + 1, h.state, h.error ?? h.reason ?? '']));
+  printTable(['HOST', 'AGENT', 'WAVE', 'STATE', 'DETAIL'], s.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? '-' : h.wave + 1, h.waiting ? 'waiting' : h.state, h.error ?? h.reason ?? '']));
   if (problems.length) printLines([`Failing hosts (${problems.length}):`, ...problems.map((h) => `  ${h.hostname}: ${h.error ?? h.state}`)]);
 }
 

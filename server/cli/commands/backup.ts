@@ -1,0 +1,52 @@
+// ferry backup FILE / ferry restore FILE: the server's state (database, keys, DML) in one archive.
+import { existsSync, readFileSync } from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { createBackup } from '../../backup/create.js';
+import { restoreBackup } from '../../backup/restore.js';
+import { dataPaths, resolveDataDir, type RuntimeInfo } from '../../config.js';
+import { withClient } from '../client.js';
+import { formatBytes, printJson, printLines } from '../output.js';
+import { connectionFlags, type GlobalArgs } from './common.js';
+
+interface FileArgs extends GlobalArgs {
+  file: string;
+}
+
+export const backupCommand: CommandModule<GlobalArgs, FileArgs> = {
+  command: 'backup <file>',
+  describe: 'Write a consistent backup of the running server (database, keys, DML packages) to FILE',
+  builder: (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'the archive to write (gzip tar, mode 0600: it holds the keys)' }),
+  handler: async (a) => {
+    const paths = dataPaths(resolveDataDir(a['data-dir']));
+    const natsUrl = existsSync(paths.runtime) ? (JSON.parse(readFileSync(paths.runtime, 'utf8')) as RuntimeInfo).natsUrl : undefined;
+    const result = await withClient(connectionFlags(a), (c) => createBackup({ paths, nc: c.nc, out: a.file, ...(natsUrl ? { natsUrl } : {}) }));
+    const m = result.manifest;
+    if (a.json) return printJson({ file: result.file, bytes: result.bytes, createdAt: m.createdAt, ferryVersion: m.ferryVersion, rootFingerprint: m.rootFingerprint, packages: m.packages.map((p) => ({ name: p.name, version: p.version, sha256: p.sha256 })) });
+    printLines([
+      `Backup written to ${result.file} (${formatBytes(result.bytes)}): database, ${m.files.filter((f) => f.path.startsWith('keys/')).length} key files, ${m.packages.length} DML package(s)`,
+      'It holds the server keys: keep it as safe as the data directory.',
+    ]);
+  },
+};
+
+interface RestoreArgs extends FileArgs {
+  force: boolean;
+}
+
+export const restoreCommand: CommandModule<GlobalArgs, RestoreArgs> = {
+  command: 'restore <file>',
+  describe: 'Restore a backup into the data directory of a stopped server (new or empty unless --force)',
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', demandOption: true, describe: 'an archive written by ferry backup' })
+      .option('force', { type: 'boolean', default: false, describe: 'replace the contents of a data directory that is not empty' }),
+  handler: async (a) => {
+    const result = await restoreBackup({ file: a.file, dataDir: resolveDataDir(a['data-dir']), force: a.force });
+    if (a.json) return printJson(result);
+    printLines([
+      `Restored the backup of ${result.createdAt} (Ferry ${result.ferryVersion}) into ${result.dataDir}${result.replaced ? ', replacing its contents' : ''}`,
+      `Root key: ${result.rootFingerprint}; ${result.packages.length} DML package(s) verified`,
+      `Next: ferry server --data-dir ${result.dataDir}${result.natsUrl ? ` --listen ${new URL(result.natsUrl).host}` : ''} (it puts the packages back into the DML as it starts)`,
+    ]);
+  },
+};

@@ -1,0 +1,81 @@
+// Workstation maintenance windows with real agents: an agent whose window is closed holds the
+// install and the rollout shows it as waiting (with the reason), not failed, even past the
+// rollout's --host-timeout; it installs when the window opens. An agent with a deadline installs
+// although its window is still closed. The agents' window clock is shifted with the test-only
+// FERRY_TEST_WINDOW_CLOCK_OFFSET_MS so that a window opens a few seconds into the test.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupFleet, initServer, createToken, runAgentCli, runFerry, startAgents, tempDir, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { publishPackage } from '../helpers/faults.js';
+import { fullStatus, waitStatus, type FullRolloutStatus } from '../helpers/rollouts.js';
+
+type Host = FullRolloutStatus['hosts'][number] & { waiting?: boolean; waitingUntil?: string };
+
+async function joinWithWindow(home: string, hostname: string, flags: string[]): Promise<JoinedAgent> {
+  const stateDir = tempDir(`ferry-agent-${hostname}-`);
+  const doc = (await runAgentCli(stateDir, ['join', '--token', await createToken(home), '--json', ...flags], { env: { FERRY_HOSTNAME: hostname } })).json<{ agentId: string; installRoot: string; tags: Record<string, string>; maintenance?: unknown }>();
+  expect(doc.maintenance).toMatchObject({ window: flags[flags.indexOf('--window') + 1] });
+  return { home, hostname, id: doc.agentId, stateDir, installRoot: doc.installRoot, tags: doc.tags };
+}
+
+describe('agent maintenance window and deadline', () => {
+  let server: ServerHandle;
+  let lunch: JoinedAgent;
+  let weekend: JoinedAgent;
+
+  beforeAll(async () => {
+    server = await initServer();
+    await publishPackage(server.home, { name: 'office', version: '1.0.0', files: { 'VERSION': 'office 1.0.0\n' } });
+    await runFerry(server.home, ['release', 'create', 'office-1', '--package', 'office@1.0.0', '--json']);
+    // 2030-01-07 is a Monday. "lunch" may install Mon 10:00-11:00; "weekend" only on Saturdays,
+    // but with a deadline of 5 seconds.
+    lunch = await joinWithWindow(server.home, 'ws-lunch', ['--window', 'Mon 10:00-11:00']);
+    weekend = await joinWithWindow(server.home, 'ws-weekend', ['--window', 'Sat 10:00-11:00', '--timezone', 'Europe/Berlin', '--deadline', '5s']);
+  }, 60_000);
+
+  afterAll(async () => {
+    await cleanupFleet();
+  });
+
+  it('refuses a bad window or a deadline without one, before contacting the server', async () => {
+    const dir = tempDir('ferry-agent-bad-');
+    const bad = await runAgentCli(dir, ['join', '--token', 'x', '--window', 'Mon 25:00-26:00'], { allowFail: true });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^FERRY_INVALID_INPUT: .*window/);
+    const lone = await runAgentCli(dir, ['join', '--token', 'x', '--deadline', '1h'], { allowFail: true });
+    expect(lone.code).toBe(2);
+    expect(lone.stderr).toMatch(/^FERRY_USAGE: --deadline needs a --window/);
+  });
+
+  it('holds installs outside the window as waiting (not failed, not timed out), then installs', async () => {
+    // The window clock reads 09:59:45 now: "lunch" opens in 15 s.
+    const offset = Date.parse('2030-01-07T09:59:45Z') - Date.now();
+    const opensAt = Date.now() + 15_000;
+    await startAgents([lunch, weekend], { env: { FERRY_TEST_WINDOW_CLOCK_OFFSET_MS: String(offset) } });
+    const started = (await runFerry(server.home, ['rollout', 'start', 'office-1', '--host-timeout', '4s', '--json'])).json<{ id: string }>();
+
+    const host = (s: FullRolloutStatus, a: JoinedAgent) => s.hosts.find((h) => h.agent === a.id) as Host;
+    const waiting = await waitStatus(server.home, started.id, (s) => Boolean(host(s, lunch).waiting && host(s, weekend).waiting), 10_000, 'both hosts waiting');
+    expect(Date.now()).toBeLessThan(opensAt); // observed before the window opened
+    expect(host(waiting, lunch)).toMatchObject({ state: 'sent', waiting: true, reason: expect.stringMatching(/maintenance window "Mon 10:00-11:00" \(UTC\) is closed; it opens at /) });
+    expect(host(waiting, weekend)).toMatchObject({ state: 'sent', waiting: true, reason: expect.stringMatching(/"Sat 10:00-11:00" \(Europe\/Berlin\) is closed; .*deadline /) });
+    expect(waiting.state).toBe('running');
+
+    const human = await runFerry(server.home, ['rollout', 'status', started.id]);
+    expect(human.stdout).toMatch(/ws-lunch .*│ waiting +│ maintenance window "Mon 10:00-11:00"/);
+
+    // The deadline: "weekend" installs although its window stays closed; "lunch" still waits,
+    // past the 4 s host timeout, because its window has not opened.
+    const deadline = await waitStatus(server.home, started.id, (s) => host(s, weekend).state === 'succeeded', 20_000, 'the deadline host installed');
+    expect(Date.now()).toBeLessThan(opensAt);
+    expect(host(deadline, lunch)).toMatchObject({ state: 'sent', waiting: true });
+
+    // The window opens: "lunch" installs and the rollout completes.
+    const done = await waitStatus(server.home, started.id, (s) => s.state === 'completed', 30_000, 'the rollout completed');
+    expect(Date.now()).toBeGreaterThanOrEqual(opensAt - 1000);
+    expect(done.hosts.map((h) => [h.hostname, h.state, (h as Host).waiting ?? false]).sort()).toEqual([
+      ['ws-lunch', 'succeeded', false],
+      ['ws-weekend', 'succeeded', false],
+    ]);
+    expect((await fullStatus(server.home, started.id)).hosts.every((h) => !h.error)).toBe(true);
+  }, 90_000);
+});
