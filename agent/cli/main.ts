@@ -5,7 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
-import { agentPaths, loadIdentity, resolveStateDir } from '../config.js';
+import { agentPaths, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
 import { joinServer } from '../enroll/join.js';
 import { Journal } from '../install/journal.js';
 import { verifyAll } from '../install/drift.js';
@@ -15,8 +15,12 @@ import { AgentRuntime } from '../runtime.js';
 
 interface Args {
   'state-dir'?: string;
+  config?: string;
   json: boolean;
 }
+
+/** The config file and FERRY_* environment, read once the arguments are parsed (flags win). */
+let settings: Partial<AgentSettings> = {};
 
 function out(json: boolean, doc: unknown, lines: string[]): void {
   process.stdout.write(json ? JSON.stringify(doc, null, 2) + '\n' : lines.join('\n') + '\n');
@@ -39,28 +43,34 @@ export async function main(argv: string[]): Promise<void> {
     await yargs(hideBin(argv))
       .scriptName('ferry-agent')
       .usage('$0 <command> [options]\n\nThe Ferry agent: installs what the server says, safely.')
-      .option('state-dir', { type: 'string', global: true, describe: 'agent state directory (default $FERRY_AGENT_STATE, /var/lib/ferry-agent as root, else ~/.ferry-agent)' })
+      .option('state-dir', { type: 'string', global: true, describe: 'agent state directory (default $FERRY_AGENT_STATE, else stateDir in the config file, else /var/lib/ferry-agent as root, ~/.ferry-agent otherwise)' })
       .option('json', { type: 'boolean', default: false, global: true, describe: 'print exactly one JSON document' })
+      .option('config', { type: 'string', global: true, describe: `agent config file (default $FERRY_CONFIG, else /etc/ferry/agent.json if it exists)` })
+      .middleware((a) => {
+        settings = loadAgentSettings((a as unknown as Args).config).values;
+        if (a['state-dir'] === undefined && !process.env.FERRY_AGENT_STATE && settings.stateDir) a['state-dir'] = settings.stateDir;
+        if (settings.logLevel && !process.env.FERRY_LOG_LEVEL) process.env.FERRY_LOG_LEVEL = settings.logLevel;
+      })
       .command(
         'join',
         'Join a Ferry server with a token',
         (y) =>
           y
-            .option('server', { type: 'string', describe: 'NATS URL of the server (default: the URL in the token)' })
+            .option('server', { type: 'string', describe: 'NATS URL of the server (default: server in the config file, else the URL in the token)' })
             .option('token', { type: 'string', demandOption: true })
-            .option('install-root', { type: 'string', describe: 'where packages are installed (default <state-dir>/apps)' })
+            .option('install-root', { type: 'string', describe: 'where packages are installed (default: installRoot in the config file, else <state-dir>/apps)' })
             .option('tag', { type: 'string', array: true, describe: 'k=v (repeatable)' })
             .option('tls-ca', { type: 'string', describe: "CA certificate of the server's NATS TLS certificate (PEM)" }),
         async (a) => {
           const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
-          const id = await joinServer({ paths, token: a.token, serverUrl: a.server, installRoot: a['install-root'], tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname(), tlsCa: a['tls-ca'] });
+          const id = await joinServer({ paths, token: a.token, serverUrl: a.server ?? settings.server, installRoot: a['install-root'] ?? settings.installRoot, tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname(), tlsCa: a['tls-ca'] });
           out(json, { agentId: id.agentId, server: id.serverUrl, stateDir: paths.dir, installRoot: id.installRoot, tags: id.tags }, [
             `Joined ${id.serverUrl} as ${id.agentId}`,
             `Next: ferry-agent run --state-dir ${paths.dir}`,
           ]);
         },
       )
-      .command('run', 'Run the agent in the foreground', (y) => y.option('keep-versions', { type: 'number', default: Number(process.env.FERRY_KEEP_VERSIONS ?? 3), describe: 'installed versions kept per package for rollback (never fewer than current and previous)' }), async (a) => {
+      .command('run', 'Run the agent in the foreground', (y) => y.option('keep-versions', { type: 'number', describe: 'installed versions kept per package for rollback (never fewer than current and previous; default $FERRY_KEEP_VERSIONS, keepVersions, 3)' }), async (a) => {
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         const identity = loadIdentity(paths);
         const runtime = new AgentRuntime({
@@ -68,7 +78,7 @@ export async function main(argv: string[]): Promise<void> {
           identity,
           seed: readFileSync(paths.seed, 'utf8').trim(),
           log: createLogger('ferry-agent').child({ agent: identity.agentId }),
-          keepVersions: (a as unknown as { 'keep-versions': number })['keep-versions'],
+          keepVersions: (a as unknown as { 'keep-versions'?: number })['keep-versions'] ?? settings.keepVersions ?? 3,
         });
         await runtime.start();
         await new Promise<void>((resolve) => {
