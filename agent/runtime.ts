@@ -23,6 +23,7 @@ import { InstallMachine, type ProgressReport } from './install/machine.js';
 import { runHealthcheck } from './install/hooks.js';
 import { verifyAll } from './install/drift.js';
 import { Reporter } from './reporter.js';
+import { SelfUpdate } from './service/self-update.js';
 
 /** Commands issued this far in the future are refused (clock skew allowance). */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -44,6 +45,8 @@ export interface RuntimeOptions {
   connectionName?: string;
   /** what the install machine checks requires.os/arch against (default: this process) */
   host?: { os: string; arch: string };
+  /** under `ferry-agent supervise`: restart into a newly installed `ferry-agent` version */
+  selfUpdate?: { supervised: boolean; runningVersion?: string | undefined; onRestart: () => void };
 }
 
 export class AgentRuntime {
@@ -52,6 +55,7 @@ export class AgentRuntime {
   private readonly machine: InstallMachine;
   private readonly trust: AgentTrust;
   private readonly timings: typeof agentTimings;
+  private readonly selfUpdate: SelfUpdate;
   private nc?: NatsConnection;
   private sub?: Subscription;
   private timers: NodeJS.Timeout[] = [];
@@ -77,6 +81,7 @@ export class AgentRuntime {
       ...(o.beforeStep ? { beforeStep: o.beforeStep } : {}),
       host: o.host ?? { os: process.platform, arch: process.arch },
     });
+    this.selfUpdate = new SelfUpdate({ stateDir: o.paths.dir, journal: this.journal, log: o.log.child({ module: 'self-update' }), supervised: o.selfUpdate?.supervised ?? false, runningVersion: o.selfUpdate?.runningVersion, onRestart: () => o.selfUpdate?.onRestart() });
   }
 
   get agentId(): string {
@@ -87,6 +92,7 @@ export class AgentRuntime {
     const { identity, log } = this.o;
     // Finish or undo whatever a crash interrupted before taking new work.
     await this.enqueue(() => this.machine.recover());
+    await this.enqueue(() => this.selfUpdate.finishReturn(this.machine));
     const nc = (this.nc = await connectNats({
       url: identity.serverUrl,
       seed: this.o.seed,
@@ -115,6 +121,7 @@ export class AgentRuntime {
       setInterval(() => {
         this.heartbeat();
         void this.reporter.flush(); // also sends what `ferry-agent rollback` queued
+        void this.selfUpdate.confirm(this.reporter);
       }, this.timings.heartbeatMs),
     );
     this.timers.push(setInterval(() => void this.pollDesired(), this.timings.desiredPollMs));
@@ -123,6 +130,7 @@ export class AgentRuntime {
     this.timers.push(setInterval(() => void this.enqueue(() => this.verifyInstalled()), this.timings.driftCheckMs));
     await this.reportInventory(true);
     await this.pollDesired();
+    await this.selfUpdate.confirm(this.reporter);
     log.info({ agent: identity.agentId, server: identity.serverUrl }, 'agent running');
   }
 
@@ -246,6 +254,7 @@ export class AgentRuntime {
       return;
     }
     this.batch = [];
+    const agentBefore = this.selfUpdate.installedVersion();
     let failure: ProgressReport | undefined;
     try {
       for (const p of desired.packages) {
@@ -279,7 +288,10 @@ export class AgentRuntime {
       this.batch = undefined;
     }
     this.journal.setMeta('generation', String(desired.generation));
-    this.reporter.status(failure ?? this.successReport(desired));
+    const final = failure ?? this.successReport(desired);
+    // A new agent version: the report waits until that version runs and confirms it.
+    if (this.selfUpdate.begin(agentBefore, final)) return;
+    this.reporter.status(final);
   }
 
   /** The same desired state again: nothing to do; say so if it is in place. */

@@ -12,6 +12,11 @@ import { verifyAll } from '../install/drift.js';
 import { InstallMachine } from '../install/machine.js';
 import { Reporter } from '../reporter.js';
 import { AgentRuntime } from '../runtime.js';
+import { DEFAULT_UNIT_DIR, installService, uninstallService } from '../service/install.js';
+import { SELF_UPDATE_EXIT_CODE } from '../service/probation.js';
+import { supervise } from '../service/supervisor.js';
+import { agentTimings } from '../config.js';
+import { dirname, join, resolve } from 'node:path';
 
 interface Args {
   'state-dir'?: string;
@@ -73,20 +78,70 @@ export async function main(argv: string[]): Promise<void> {
       .command('run', 'Run the agent in the foreground', (y) => y.option('keep-versions', { type: 'number', describe: 'installed versions kept per package for rollback (never fewer than current and previous; default $FERRY_KEEP_VERSIONS, keepVersions, 3)' }), async (a) => {
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         const identity = loadIdentity(paths);
+        // A new agent version may be activated while start() still runs (the desired state read at start).
+        let restartRequested = false;
+        let restart = (): void => {
+          restartRequested = true;
+        };
         const runtime = new AgentRuntime({
           paths,
           identity,
+          selfUpdate: { supervised: process.env.FERRY_SUPERVISED === '1', runningVersion: process.env.FERRY_AGENT_VERSION || undefined, onRestart: () => restart() },
           seed: readFileSync(paths.seed, 'utf8').trim(),
           log: createLogger('ferry-agent').child({ agent: identity.agentId }),
           keepVersions: (a as unknown as { 'keep-versions'?: number })['keep-versions'] ?? settings.keepVersions ?? 3,
         });
         await runtime.start();
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
+        const why = restartRequested ? 'self-update' : await new Promise<'signal' | 'self-update'>((resolve) => {
+          process.once('SIGINT', () => resolve('signal'));
+          process.once('SIGTERM', () => resolve('signal'));
+          restart = () => resolve('self-update');
         });
         await runtime.stop();
+        if (why === 'self-update') process.exit(SELF_UPDATE_EXIT_CODE);
       })
+      .command('supervise', 'Run the agent under its supervisor (the service runs this): restarts into a new agent version and returns to the previous one if it does not report back healthy', {}, async (a) => {
+        const args = a as unknown as Args;
+        const paths = agentPaths(resolveStateDir(args['state-dir']));
+        const identity = loadIdentity(paths);
+        const runArgs = ['--state-dir', paths.dir, ...(args.config ? ['--config', resolve(args.config)] : [])];
+        const code = await supervise({ stateDir: paths.dir, installRoot: identity.installRoot, packaged: { node: process.execPath, script: resolve(process.argv[1]!) }, runArgs, timeoutMs: agentTimings.selfUpdateTimeoutMs, log: createLogger('ferry-agent') });
+        process.exit(code);
+      })
+      .command(
+        'install-service',
+        'Write a systemd unit that runs this agent (for hosts without the .deb), and enable it when systemd runs',
+        (y) =>
+          y
+            .option('unit-dir', { type: 'string', default: DEFAULT_UNIT_DIR, describe: 'where to write ferry-agent.service' })
+            .option('command', { type: 'string', describe: 'absolute path of the ferry-agent command in ExecStart (default: this one)' })
+            .option('systemctl', { type: 'boolean', default: true, describe: 'run systemctl daemon-reload/enable (--no-systemctl: only write the unit)' }),
+        (a) => {
+          const args = a as unknown as Args;
+          const paths = agentPaths(resolveStateDir(args['state-dir']));
+          const joined = existsSync(paths.identity);
+          const installRoot = joined ? loadIdentity(paths).installRoot : (settings.installRoot ?? join(paths.dir, 'apps'));
+          const configFile = args.config ?? (process.env.FERRY_CONFIG && process.env.FERRY_CONFIG !== 'none' ? process.env.FERRY_CONFIG : undefined);
+          const r = installService(
+            resolve(a['unit-dir']),
+            { command: a.command ? resolve(a.command) : thisCommand(), stateDir: paths.dir, installRoot, ...(configFile ? { configFile: resolve(configFile) } : {}) },
+            { use: a.systemctl, joined },
+          );
+          out(json, { ...r, stateDir: paths.dir, installRoot, joined }, r.actions);
+        },
+      )
+      .command(
+        'uninstall-service',
+        'Stop and disable the agent service and remove its unit (state and installed software stay)',
+        (y) =>
+          y
+            .option('unit-dir', { type: 'string', default: DEFAULT_UNIT_DIR, describe: 'where ferry-agent.service is' })
+            .option('systemctl', { type: 'boolean', default: true, describe: 'run systemctl disable --now/daemon-reload' }),
+        (a) => {
+          const r = uninstallService(resolve(a['unit-dir']), { use: a.systemctl });
+          out(json, r, r.actions);
+        },
+      )
       .command('status', 'Show identity, installed packages and recent operations', {}, (a) => {
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         const identity = loadIdentity(paths);
@@ -197,6 +252,13 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(e.toLine() + '\n');
     process.exit(exitCodeFor(e.code));
   }
+}
+
+/** The command that runs this agent: the bundle's launcher next to bin/ferry-agent.js, else node and the script. */
+function thisCommand(): string {
+  const script = resolve(process.argv[1]!);
+  const launcher = join(dirname(script), 'ferry-agent');
+  return existsSync(launcher) ? launcher : `${process.execPath} ${script}`;
 }
 
 function isAlive(pid: number): boolean {
