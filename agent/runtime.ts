@@ -117,6 +117,8 @@ export class AgentRuntime {
       }
     })();
     this.heartbeat();
+    // A new agent version on probation: connected and heartbeating; its held report confirms it.
+    await this.selfUpdate.confirm(this.reporter);
     this.timers.push(
       setInterval(() => {
         this.heartbeat();
@@ -130,7 +132,6 @@ export class AgentRuntime {
     this.timers.push(setInterval(() => void this.enqueue(() => this.verifyInstalled()), this.timings.driftCheckMs));
     await this.reportInventory(true);
     await this.pollDesired();
-    await this.selfUpdate.confirm(this.reporter);
     log.info({ agent: identity.agentId, server: identity.serverUrl }, 'agent running');
   }
 

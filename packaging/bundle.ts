@@ -43,6 +43,10 @@ function keep(name: string, inner: string): boolean {
   if (inner === '') return true;
   const parts = inner.split(sep);
   if (parts[0] === 'node_modules' || parts.includes('.bin')) return false; // nested packages are copied on their own
+  const base = parts[parts.length - 1]!;
+  // Type declarations, TypeScript sources, source maps and docs: half the bytes, never loaded.
+  if (/^(LICEN[CS]E|COPYING)/i.test(base)) return true;
+  if (/\.(d\.[cm]?ts|[cm]?ts|map|md|markdown)$/i.test(base)) return false;
   if (name !== 'better-sqlite3') return true;
   return ['package.json', 'LICENSE', 'lib', 'build', join('build', 'Release'), join('build', 'Release', 'better_sqlite3.node')].includes(inner) || parts[0] === 'lib';
 }
