@@ -26,6 +26,8 @@ export interface SelfUpdateOptions {
 
 export class SelfUpdate {
   private confirmed = false;
+  private confirming: Promise<void> | undefined;
+  private sent = false;
 
   constructor(private readonly o: SelfUpdateOptions) {}
 
@@ -57,14 +59,22 @@ export class SelfUpdate {
   }
 
   /** Once connected: a pending probation for this very version ends when the held report is sent. */
-  async confirm(reporter: Reporter): Promise<void> {
-    if (this.confirmed) return;
+  confirm(reporter: Reporter): Promise<void> {
+    if (this.confirmed) return Promise.resolve();
+    this.confirming ??= this.tryConfirm(reporter).finally(() => {
+      this.confirming = undefined;
+    });
+    return this.confirming;
+  }
+
+  private async tryConfirm(reporter: Reporter): Promise<void> {
     const p = readProbation(this.o.stateDir);
     if (p?.state !== 'pending' || p.version !== this.o.runningVersion) {
       this.confirmed = true;
       return;
     }
-    reporter.status(p.report);
+    if (!this.sent) reporter.status(p.report); // queued in the outbox once; later attempts only flush
+    this.sent = true;
     await reporter.flush();
     if (this.o.journal.pendingReports(1).length > 0) return; // not acknowledged yet: next heartbeat
     clearProbation(this.o.stateDir);

@@ -4,7 +4,7 @@
 // `run` never connects. Rolling out 1.0.0 restarts the agent into it; rolling out 1.1.0 ends with
 // the supervisor returning to 1.0.0 by itself and the rollout host failed, the journal agreeing.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stageBundle } from '../../packaging/bundle.js';
@@ -12,7 +12,7 @@ import { buildAgentFerryPackage } from '../../packaging/ferry-package.js';
 import { FAST_ENV, REPO_ROOT, cleanupFleet, initServer, joinAgent, listAgents, runFerry, tempDir, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { agentStatus, readCurrent, startRollout, waitRolloutEnd } from '../helpers/faults.js';
 
-const TIMEOUT_MS = 4000;
+const TIMEOUT_MS = 3000;
 let server: ServerHandle;
 let agent: JoinedAgent;
 let supervisor: ChildProcess;
@@ -34,8 +34,12 @@ function runningAgentScript(): string | undefined {
 
 async function buildAgentPackages(): Promise<void> {
   const out = tempDir('ferry-selfupdate-pkgs-');
-  good = await buildAgentFerryPackage(stageBundle('agent', join(out, 'good'), '1.0.0', REPO_ROOT), out);
-  const bad = stageBundle('agent', join(out, 'broken'), '1.1.0', REPO_ROOT);
+  const goodBundle = stageBundle('agent', join(out, 'good'), '1.0.0', REPO_ROOT);
+  good = await buildAgentFerryPackage(goodBundle, out);
+  const bad = { ...goodBundle, dir: join(out, 'broken'), version: '1.1.0' };
+  cpSync(goodBundle.dir, bad.dir, { recursive: true });
+  const pkgJson = join(bad.dir, 'package.json');
+  writeFileSync(pkgJson, readFileSync(pkgJson, 'utf8').replace('"version": "1.0.0"', '"version": "1.1.0"'));
   // Loads fine (the install's health check runs --help) but never connects when it runs.
   writeFileSync(
     join(bad.dir, 'bin', 'ferry-agent.js'),
@@ -94,7 +98,8 @@ describe('agent self-update through a rollout', () => {
     expect(readCurrent(agent.installRoot, 'ferry-agent')).toBe('1.0.0');
     const script = join(agent.installRoot, 'ferry-agent', '1.0.0', 'bin', 'ferry-agent.js');
     await waitFor(() => runningAgentScript() === script, 10_000, { message: () => `agent runs ${runningAgentScript()}, not ${script}` });
-    expect(existsSync(join(agent.stateDir, 'self-update.json')), 'probation not cleared').toBe(false);
+    // The server has the held report; the agent ends its probation right after the acknowledgement.
+    await waitFor(() => !existsSync(join(agent.stateDir, 'self-update.json')), 10_000, { message: 'probation not cleared' });
     expect((await agentStatus(agent.stateDir)).installed['ferry-agent']).toBe('1.0.0');
     expect((await listAgents(server.home)).find((a) => a.id === agent.id)?.installed['ferry-agent']).toBe('1.0.0');
   });
@@ -104,11 +109,11 @@ describe('agent self-update through a rollout', () => {
     expect(['halted', 'rolled-back']).toContain(done.state);
     const host = done.hosts[0]!;
     expect(['failed', 'rolled-back']).toContain(host.state);
-    expect(host.error).toMatch(/ferry-agent 1\.1\.0 did not report back healthy within 4s; returned to 1\.0\.0/);
+    expect(host.error).toMatch(/ferry-agent 1\.1\.0 did not report back healthy within 3s; returned to 1\.0\.0/);
 
     expect(readCurrent(agent.installRoot, 'ferry-agent')).toBe('1.0.0');
     await waitFor(() => runningAgentScript() === join(agent.installRoot, 'ferry-agent', '1.0.0', 'bin', 'ferry-agent.js'), 10_000, { message: () => `agent runs ${runningAgentScript()}` });
-    expect(existsSync(join(agent.stateDir, 'self-update.json'))).toBe(false);
+    await waitFor(() => !existsSync(join(agent.stateDir, 'self-update.json')), 10_000, { message: 'rolled-back probation not cleared' });
     const status = await agentStatus(agent.stateDir);
     expect(status.installed['ferry-agent']).toBe('1.0.0');
     expect(status.operations[0]).toMatchObject({ kind: 'rollback', package: 'ferry-agent', version: '1.0.0', from: '1.1.0' });
