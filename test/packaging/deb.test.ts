@@ -151,6 +151,9 @@ describe.skipIf(skipInstall !== undefined)('dpkg -i / -r / -P of the agent packa
     expect(status.code).toBe(5);
     expect(status.stderr).toContain(`FERRY_NOT_JOINED: this host has not joined a Ferry server (no ${STATE}/identity.json)`);
     expect(existsSync(join(STATE, 'runtime.json'))).toBe(false);
+    const help = sh('/usr/bin/ferry-agent', ['--help']);
+    expect(help.stdout).toMatch(/ferry-agent supervise/);
+    expect(help.stdout).toMatch(/ferry-agent install-service/);
 
     // remove: program gone, configuration and state kept
     writeFileSync(join(STATE, 'identity.json'), '{}');
