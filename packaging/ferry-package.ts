@@ -3,9 +3,8 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildPackage, defaultPackageFileName } from '../shared/package/mod.js';
+import { AGENT_PACKAGE } from '../agent/service/probation.js';
 import type { StagedBundle } from './bundle.js';
-
-export const AGENT_PACKAGE = 'ferry-agent';
 
 /**
  * Write ferry.json and a health check into a staged agent bundle and build `<outDir>/ferry-agent-<version>.ferry`.

@@ -1,11 +1,12 @@
 // The `ferry-agent` CLI: join, run, status, rollback. Errors become exit codes only here.
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
-import { agentPaths, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
+import { agentPaths, agentTimings, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
 import { joinServer } from '../enroll/join.js';
 import { Journal } from '../install/journal.js';
 import { verifyAll } from '../install/drift.js';
@@ -15,8 +16,6 @@ import { AgentRuntime } from '../runtime.js';
 import { DEFAULT_UNIT_DIR, installService, uninstallService } from '../service/install.js';
 import { SELF_UPDATE_EXIT_CODE } from '../service/probation.js';
 import { supervise } from '../service/supervisor.js';
-import { agentTimings } from '../config.js';
-import { dirname, join, resolve } from 'node:path';
 
 interface Args {
   'state-dir'?: string;
