@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { FerryError } from '../shared/errors.js';
 import { maintenanceSchema } from './maintenance.js';
+import { absolutePath, configFilePath, loadSettings, logLevel, positiveInt, type SettingsSource } from '../shared/settings.js';
 
 export interface AgentPaths {
   dir: string;
@@ -71,4 +72,57 @@ export const agentTimings = {
   healthWatchMs: Number(process.env.FERRY_HEALTH_WATCH_MS ?? 15_000),
   /** how often installed files are checked against their manifests */
   driftCheckMs: Number(process.env.FERRY_DRIFT_CHECK_MS ?? 3_600_000),
+  /** how long a new agent version has to report back healthy before the supervisor returns to the previous one */
+  selfUpdateTimeoutMs: Number(process.env.FERRY_SELF_UPDATE_TIMEOUT_MS ?? 120_000),
 };
+
+/** The agent's config file when neither --config nor FERRY_CONFIG names one (read only if it exists). */
+export const DEFAULT_AGENT_CONFIG = '/etc/ferry/agent.json';
+
+/** Keys of the agent's config file (docs/configuration.md). */
+export const agentSettingsSchema = z.object({
+  stateDir: absolutePath(),
+  /** default install root for `ferry-agent join` */
+  installRoot: absolutePath(),
+  /** default NATS URL for `ferry-agent join` (else the one in the token) */
+  server: z.string({ error: 'must be a NATS URL such as nats://ferry.example.org:4222' }).regex(/^(nats|tls):\/\/\S+$/, { error: 'must be a NATS URL such as nats://ferry.example.org:4222' }),
+  keepVersions: positiveInt(),
+  logLevel: logLevel(),
+  heartbeatMs: positiveInt(),
+  desiredPollMs: positiveInt(),
+  inventoryCheckMs: positiveInt(),
+  healthWatchMs: positiveInt(),
+  driftCheckMs: positiveInt(),
+  selfUpdateTimeoutMs: positiveInt(),
+});
+export type AgentSettings = z.infer<typeof agentSettingsSchema>;
+
+/** The FERRY_* environment variable of each key; they override the config file. */
+/** (FERRY_AGENT_STATE keeps its own handling in resolveStateDir.) */
+export const AGENT_ENV: Partial<Record<keyof AgentSettings, string>> = {
+  installRoot: 'FERRY_INSTALL_ROOT',
+  server: 'FERRY_SERVER',
+  keepVersions: 'FERRY_KEEP_VERSIONS',
+  logLevel: 'FERRY_LOG_LEVEL',
+  heartbeatMs: 'FERRY_HEARTBEAT_MS',
+  desiredPollMs: 'FERRY_DESIRED_POLL_MS',
+  inventoryCheckMs: 'FERRY_INVENTORY_CHECK_MS',
+  healthWatchMs: 'FERRY_HEALTH_WATCH_MS',
+  driftCheckMs: 'FERRY_DRIFT_CHECK_MS',
+  selfUpdateTimeoutMs: 'FERRY_SELF_UPDATE_TIMEOUT_MS',
+};
+
+const TIMING_KEYS = ['heartbeatMs', 'desiredPollMs', 'inventoryCheckMs', 'healthWatchMs', 'driftCheckMs', 'selfUpdateTimeoutMs'] as const;
+
+/**
+ * Read and validate the config file and environment, and apply the timings to agentTimings.
+ * Flags still win: callers use `flag ?? settings.values.key ?? default`.
+ */
+export function loadAgentSettings(configFlag: string | undefined, env: NodeJS.ProcessEnv = process.env): SettingsSource<AgentSettings> {
+  const settings = loadSettings(agentSettingsSchema, AGENT_ENV, configFilePath(configFlag, DEFAULT_AGENT_CONFIG, env), env);
+  for (const key of TIMING_KEYS) {
+    const v = settings.values[key];
+    if (v !== undefined) agentTimings[key] = v;
+  }
+  return settings;
+}

@@ -27,6 +27,7 @@ import { holdDecision, type MaintenanceConfig } from './maintenance.js';
 
 /** Test-only knob: shifts the clock the maintenance window is checked against (never set it in production). */
 const WINDOW_CLOCK_OFFSET_MS = Number(process.env.FERRY_TEST_WINDOW_CLOCK_OFFSET_MS ?? 0);
+import { SelfUpdate } from './service/self-update.js';
 
 /** Commands issued this far in the future are refused (clock skew allowance). */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -50,6 +51,8 @@ export interface RuntimeOptions {
   host?: { os: string; arch: string };
   /** workstation maintenance window: installs wait while it is closed (agent/maintenance.ts) */
   maintenance?: MaintenanceConfig | undefined;
+  /** under `ferry-agent supervise`: restart into a newly installed `ferry-agent` version */
+  selfUpdate?: { supervised: boolean; runningVersion?: string | undefined; onRestart: () => void };
 }
 
 export class AgentRuntime {
@@ -58,6 +61,7 @@ export class AgentRuntime {
   private readonly machine: InstallMachine;
   private readonly trust: AgentTrust;
   private readonly timings: typeof agentTimings;
+  private readonly selfUpdate: SelfUpdate;
   private nc?: NatsConnection;
   private sub?: Subscription;
   private timers: NodeJS.Timeout[] = [];
@@ -89,6 +93,7 @@ export class AgentRuntime {
       ...(o.beforeStep ? { beforeStep: o.beforeStep } : {}),
       host: o.host ?? { os: process.platform, arch: process.arch },
     });
+    this.selfUpdate = new SelfUpdate({ stateDir: o.paths.dir, journal: this.journal, log: o.log.child({ module: 'self-update' }), supervised: o.selfUpdate?.supervised ?? false, runningVersion: o.selfUpdate?.runningVersion, onRestart: () => o.selfUpdate?.onRestart() });
   }
 
   get agentId(): string {
@@ -99,6 +104,7 @@ export class AgentRuntime {
     const { identity, log } = this.o;
     // Finish or undo whatever a crash interrupted before taking new work.
     await this.enqueue(() => this.machine.recover());
+    await this.enqueue(() => this.selfUpdate.finishReturn(this.machine));
     const nc = (this.nc = await connectNats({
       url: identity.serverUrl,
       seed: this.o.seed,
@@ -123,10 +129,13 @@ export class AgentRuntime {
       }
     })();
     this.heartbeat();
+    // A new agent version on probation: connected and heartbeating; its held report confirms it.
+    await this.selfUpdate.confirm(this.reporter);
     this.timers.push(
       setInterval(() => {
         this.heartbeat();
         void this.reporter.flush(); // also sends what `ferry-agent rollback` queued
+        void this.selfUpdate.confirm(this.reporter);
       }, this.timings.heartbeatMs),
     );
     this.timers.push(setInterval(() => void this.pollDesired(), this.timings.desiredPollMs));
@@ -276,6 +285,7 @@ export class AgentRuntime {
     }
     if (this.holdForWindow(desired, envelope)) return;
     this.batch = [];
+    const agentBefore = this.selfUpdate.installedVersion();
     let failure: ProgressReport | undefined;
     /** packages this desired state changed so far, in install order (undone together on failure) */
     const changed: string[] = [];
@@ -321,7 +331,10 @@ export class AgentRuntime {
       this.batch = undefined;
     }
     this.journal.setMeta('generation', String(desired.generation));
-    this.reporter.status(failure ?? (removed && !installedAny ? removed : this.successReport(desired)));
+    const final = failure ?? (removed && !installedAny ? removed : this.successReport(desired));
+    // A new agent version: the report waits until that version runs and confirms it.
+    if (this.selfUpdate.begin(agentBefore, final)) return;
+    this.reporter.status(final);
   }
 
   /**

@@ -4,6 +4,7 @@
 
 export type FerryErrorCode =
   | 'FERRY_USAGE'
+  | 'FERRY_CONFIG_INVALID'
   | 'FERRY_INVALID_INPUT'
   | 'FERRY_INVALID_MESSAGE'
   | 'FERRY_NOT_FOUND'
@@ -72,6 +73,7 @@ export function toFerryError(err: unknown, code: FerryErrorCode = 'FERRY_INTERNA
 
 const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
   FERRY_USAGE: 2,
+  FERRY_CONFIG_INVALID: 2,
   FERRY_INVALID_INPUT: 2,
   FERRY_NOT_FOUND: 3,
   FERRY_CONFLICT: 4,

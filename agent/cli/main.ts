@@ -1,11 +1,12 @@
 // The `ferry-agent` CLI: join, run, status, rollback. Errors become exit codes only here.
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
-import { agentPaths, decommissionedAt, loadIdentity, resolveStateDir } from '../config.js';
+import { agentPaths, agentTimings, decommissionedAt, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
 import { joinServer } from '../enroll/join.js';
 import { Journal } from '../install/journal.js';
 import { verifyAll } from '../install/drift.js';
@@ -13,9 +14,13 @@ import { InstallMachine } from '../install/machine.js';
 import { resolveMaintenance, type MaintenanceFlags } from '../maintenance.js';
 import { Reporter } from '../reporter.js';
 import { AgentRuntime } from '../runtime.js';
+import { DEFAULT_UNIT_DIR, installService, uninstallService } from '../service/install.js';
+import { SELF_UPDATE_EXIT_CODE } from '../service/probation.js';
+import { supervise } from '../service/supervisor.js';
 
 interface Args {
   'state-dir'?: string;
+  config?: string;
   json: boolean;
 }
 
@@ -26,6 +31,9 @@ function withMaintenanceOptions<T>(y: Argv<T>): Argv<T & MaintenanceFlags> {
     .option('timezone', { type: 'string', describe: 'IANA time zone of --window (env FERRY_TIMEZONE; default UTC)' })
     .option('deadline', { type: 'string', describe: 'install anyway once an install has waited this long for the window, e.g. 8h (env FERRY_DEADLINE)' }) as unknown as Argv<T & MaintenanceFlags>;
 }
+
+/** The config file and FERRY_* environment, read once the arguments are parsed (flags win). */
+let settings: Partial<AgentSettings> = {};
 
 function out(json: boolean, doc: unknown, lines: string[]): void {
   process.stdout.write(json ? JSON.stringify(doc, null, 2) + '\n' : lines.join('\n') + '\n');
@@ -48,29 +56,35 @@ export async function main(argv: string[]): Promise<void> {
     await yargs(hideBin(argv))
       .scriptName('ferry-agent')
       .usage('$0 <command> [options]\n\nThe Ferry agent: installs what the server says, safely.')
-      .option('state-dir', { type: 'string', global: true, describe: 'agent state directory (default $FERRY_AGENT_STATE, /var/lib/ferry-agent as root, else ~/.ferry-agent)' })
+      .option('state-dir', { type: 'string', global: true, describe: 'agent state directory (default $FERRY_AGENT_STATE, else stateDir in the config file, else /var/lib/ferry-agent as root, ~/.ferry-agent otherwise)' })
       .option('json', { type: 'boolean', default: false, global: true, describe: 'print exactly one JSON document' })
+      .option('config', { type: 'string', global: true, describe: `agent config file (default $FERRY_CONFIG, else /etc/ferry/agent.json if it exists)` })
+      .middleware((a) => {
+        settings = loadAgentSettings((a as unknown as Args).config).values;
+        if (a['state-dir'] === undefined && !process.env.FERRY_AGENT_STATE && settings.stateDir) a['state-dir'] = settings.stateDir;
+        if (settings.logLevel && !process.env.FERRY_LOG_LEVEL) process.env.FERRY_LOG_LEVEL = settings.logLevel;
+      })
       .command(
         'join',
         'Join a Ferry server with a token',
         (y) =>
           withMaintenanceOptions(y)
-            .option('server', { type: 'string', describe: 'NATS URL of the server (default: the URL in the token)' })
+            .option('server', { type: 'string', describe: 'NATS URL of the server (default: server in the config file, else the URL in the token)' })
             .option('token', { type: 'string', demandOption: true })
-            .option('install-root', { type: 'string', describe: 'where packages are installed (default <state-dir>/apps)' })
+            .option('install-root', { type: 'string', describe: 'where packages are installed (default: installRoot in the config file, else <state-dir>/apps)' })
             .option('tag', { type: 'string', array: true, describe: 'k=v (repeatable)' })
             .option('tls-ca', { type: 'string', describe: "CA certificate of the server's NATS TLS certificate (PEM)" }),
         async (a) => {
           const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
           const maintenance = resolveMaintenance(a);
-          const id = await joinServer({ paths, token: a.token, serverUrl: a.server, installRoot: a['install-root'], tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname(), tlsCa: a['tls-ca'], maintenance });
+          const id = await joinServer({ paths, token: a.token, serverUrl: a.server ?? settings.server, installRoot: a['install-root'] ?? settings.installRoot, tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname(), tlsCa: a['tls-ca'], maintenance });
           out(json, { agentId: id.agentId, server: id.serverUrl, stateDir: paths.dir, installRoot: id.installRoot, tags: id.tags, ...(id.maintenance ? { maintenance: id.maintenance } : {}) }, [
             `Joined ${id.serverUrl} as ${id.agentId}`,
             `Next: ferry-agent run --state-dir ${paths.dir}`,
           ]);
         },
       )
-      .command('run', 'Run the agent in the foreground', (y) => withMaintenanceOptions(y.option('keep-versions', { type: 'number', default: Number(process.env.FERRY_KEEP_VERSIONS ?? 3), describe: 'installed versions kept per package for rollback (never fewer than current and previous)' }).option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })), async (a) => {
+      .command('run', 'Run the agent in the foreground', (y) => withMaintenanceOptions(y.option('keep-versions', { type: 'number', describe: 'installed versions kept per package for rollback (never fewer than current and previous; default $FERRY_KEEP_VERSIONS, keepVersions, 3)' }).option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })), async (a) => {
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         const identity = loadIdentity(paths);
         const retiredAt = decommissionedAt(paths);
@@ -80,25 +94,75 @@ export async function main(argv: string[]): Promise<void> {
           });
         }
         const maintenance = resolveMaintenance(a, identity.maintenance);
+        // A new agent version may be activated while start() still runs (the desired state read at start).
+        let restartRequested = false;
+        let restart = (): void => {
+          restartRequested = true;
+        };
         const runtime = new AgentRuntime({
           maintenance,
           paths,
           identity,
+          selfUpdate: { supervised: process.env.FERRY_SUPERVISED === '1', runningVersion: process.env.FERRY_AGENT_VERSION || undefined, onRestart: () => restart() },
           seed: readFileSync(paths.seed, 'utf8').trim(),
           log: createLogger('ferry-agent', a['log-level']).child({ agent: identity.agentId }),
-          keepVersions: (a as unknown as { 'keep-versions': number })['keep-versions'],
+          keepVersions: (a as unknown as { 'keep-versions'?: number })['keep-versions'] ?? settings.keepVersions ?? 3,
         });
         await runtime.start();
-        const why = await Promise.race([
-          new Promise<'signal'>((resolve) => {
-            process.once('SIGINT', () => resolve('signal'));
-            process.once('SIGTERM', () => resolve('signal'));
-          }),
-          runtime.decommissioned.then(() => 'decommissioned' as const),
-        ]);
+        const why = restartRequested
+          ? 'self-update'
+          : await new Promise<'signal' | 'self-update' | 'decommissioned'>((resolve) => {
+              process.once('SIGINT', () => resolve('signal'));
+              process.once('SIGTERM', () => resolve('signal'));
+              restart = () => resolve('self-update');
+              void runtime.decommissioned.then(() => resolve('decommissioned'));
+            });
         await runtime.stop();
         if (why === 'decommissioned') process.stderr.write(`ferry-agent ${identity.agentId}: decommissioned by the server; credentials deleted; exiting\n`);
+        if (why === 'self-update') process.exit(SELF_UPDATE_EXIT_CODE);
       })
+      .command('supervise', 'Run the agent under its supervisor (the service runs this): restarts into a new agent version and returns to the previous one if it does not report back healthy', {}, async (a) => {
+        const args = a as unknown as Args;
+        const paths = agentPaths(resolveStateDir(args['state-dir']));
+        const identity = loadIdentity(paths);
+        const runArgs = ['--state-dir', paths.dir, ...(args.config ? ['--config', resolve(args.config)] : [])];
+        const code = await supervise({ stateDir: paths.dir, installRoot: identity.installRoot, packaged: { node: process.execPath, script: resolve(process.argv[1]!) }, runArgs, timeoutMs: agentTimings.selfUpdateTimeoutMs, log: createLogger('ferry-agent') });
+        process.exit(code);
+      })
+      .command(
+        'install-service',
+        'Write a systemd unit that runs this agent (for hosts without the .deb), and enable it when systemd runs',
+        (y) =>
+          y
+            .option('unit-dir', { type: 'string', default: DEFAULT_UNIT_DIR, describe: 'where to write ferry-agent.service' })
+            .option('command', { type: 'string', describe: 'absolute path of the ferry-agent command in ExecStart (default: this one)' })
+            .option('systemctl', { type: 'boolean', default: true, describe: 'run systemctl daemon-reload/enable (--no-systemctl: only write the unit)' }),
+        (a) => {
+          const args = a as unknown as Args;
+          const paths = agentPaths(resolveStateDir(args['state-dir']));
+          const joined = existsSync(paths.identity);
+          const installRoot = joined ? loadIdentity(paths).installRoot : (settings.installRoot ?? join(paths.dir, 'apps'));
+          const configFile = args.config ?? (process.env.FERRY_CONFIG && process.env.FERRY_CONFIG !== 'none' ? process.env.FERRY_CONFIG : undefined);
+          const r = installService(
+            resolve(a['unit-dir']),
+            { command: a.command ? resolve(a.command) : thisCommand(), stateDir: paths.dir, installRoot, ...(configFile ? { configFile: resolve(configFile) } : {}) },
+            { use: a.systemctl, joined },
+          );
+          out(json, { ...r, stateDir: paths.dir, installRoot, joined }, r.actions);
+        },
+      )
+      .command(
+        'uninstall-service',
+        'Stop and disable the agent service and remove its unit (state and installed software stay)',
+        (y) =>
+          y
+            .option('unit-dir', { type: 'string', default: DEFAULT_UNIT_DIR, describe: 'where ferry-agent.service is' })
+            .option('systemctl', { type: 'boolean', default: true, describe: 'run systemctl disable --now/daemon-reload' }),
+        (a) => {
+          const r = uninstallService(resolve(a['unit-dir']), { use: a.systemctl });
+          out(json, r, r.actions);
+        },
+      )
       .command('status', 'Show identity, installed packages and recent operations', {}, (a) => {
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         const identity = loadIdentity(paths);
@@ -212,6 +276,13 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(e.toLine() + '\n');
     process.exit(exitCodeFor(e.code));
   }
+}
+
+/** The command that runs this agent: the bundle's launcher next to bin/ferry-agent.js, else node and the script. */
+function thisCommand(): string {
+  const script = resolve(process.argv[1]!);
+  const launcher = join(dirname(script), 'ferry-agent');
+  return existsSync(launcher) ? launcher : `${process.execPath} ${script}`;
 }
 
 function isAlive(pid: number): boolean {

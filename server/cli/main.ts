@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { setSha256Backend } from '@nats-io/obj';
 import { hideBin } from 'yargs/helpers';
 import { FerryError } from '../../shared/errors.js';
+import { loadServerSettings } from '../config.js';
 import { agentsCommand, cmdbCommand } from './commands/agents.js';
 import { backupCommand, restoreCommand } from './commands/backup.js';
 import type { GlobalArgs } from './commands/common.js';
@@ -29,11 +30,20 @@ export async function main(argv: string[]): Promise<void> {
     await yargs(hideBin(argv))
       .scriptName('ferry')
       .usage('$0 <command> [options]\n\nFerry: signed software distribution over NATS.')
-      .option('data-dir', { type: 'string', describe: 'server data directory (default $FERRY_HOME or ~/.ferry)', global: true })
+      .option('data-dir', { type: 'string', describe: 'server data directory (default $FERRY_HOME, else dataDir in the config file, else ~/.ferry)', global: true })
       .option('nats', { type: 'string', describe: 'NATS URL of a remote server (default: from the data directory)', global: true })
       .option('creds', { type: 'string', describe: 'nkey seed file for --nats (default: the data directory admin key)', global: true })
       .option('tls-ca', { type: 'string', describe: 'CA certificate for a NATS that serves TLS (default: from the data directory)', global: true })
       .option('json', { type: 'boolean', default: false, describe: 'print exactly one JSON document', global: true })
+      .option('config', { type: 'string', describe: 'server config file (default $FERRY_CONFIG, else /etc/ferry/server.json if it exists)', global: true })
+      .middleware((a) => {
+        // Flags > FERRY_* environment > config file > defaults: fill only what no flag set.
+        const s = loadServerSettings(a.config as string | undefined).values;
+        const fill: [string, string | undefined][] = [['data-dir', process.env.FERRY_HOME ? undefined : s.dataDir], ['nats', s.nats], ['creds', s.creds], ['tls-ca', s.tlsCa], ['listen', s.listen], ['tls-cert', s.tlsCert], ['tls-key', s.tlsKey], ['metrics-listen', s.metricsListen]];
+        for (const [flag, value] of fill) if (a[flag] === undefined && value !== undefined) a[flag] = value;
+        if (s.logLevel && !process.env.FERRY_LOG_LEVEL) process.env.FERRY_LOG_LEVEL = s.logLevel;
+        if (s.offlineAfterMs && !process.env.FERRY_OFFLINE_AFTER_MS) process.env.FERRY_OFFLINE_AFTER_MS = String(s.offlineAfterMs);
+      })
       .command(initCommand)
       .command(serverCommand)
       .command(tokenCommand)

@@ -22,6 +22,8 @@ const DIST_MARKERS = [join(REPO_ROOT, 'dist', 'server', 'cli', 'main.js'), join(
 /** Fast timings for tests (agents and server read them from the environment). */
 export const FAST_ENV: Readonly<Record<string, string>> = Object.freeze({
   FERRY_LOG_LEVEL: 'warn',
+  // No /etc/ferry/*.json: a Ferry installed on the test machine must not change the tests' agents.
+  FERRY_CONFIG: 'none',
   FERRY_HEARTBEAT_MS: '500',
   FERRY_DESIRED_POLL_MS: '2000',
   FERRY_OFFLINE_AFTER_MS: '3000',

@@ -7,7 +7,7 @@ import { FerryServer } from '../../server.js';
 import type { GlobalArgs } from './common.js';
 
 interface ServerArgs extends GlobalArgs {
-  listen: string;
+  listen?: string;
   'tls-cert'?: string;
   'tls-key'?: string;
   'metrics-listen'?: string;
@@ -19,7 +19,7 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
   describe: 'Run the distribution server (with an embedded nats-server unless --nats is given)',
   builder: (y) =>
     y
-      .option('listen', { type: 'string', default: DEFAULT_LISTEN, describe: 'HOST:PORT for the embedded NATS (port 0: random)' })
+      .option('listen', { type: 'string', describe: `HOST:PORT for the embedded NATS (port 0: random; default: listen in the config file, else ${DEFAULT_LISTEN})` })
       .option('tls-cert', { type: 'string', describe: 'serve NATS over TLS with this certificate (PEM)' })
       .option('tls-key', { type: 'string', describe: 'the private key of --tls-cert (PEM)' })
       .option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })
@@ -29,11 +29,11 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
     if (Boolean(a['tls-cert']) !== Boolean(a['tls-key'])) throw new FerryError('FERRY_USAGE', '--tls-cert and --tls-key go together');
     const server = new FerryServer({
       dataDir: resolveDataDir(a['data-dir']),
-      listen: a.listen,
+      listen: a.listen ?? DEFAULT_LISTEN,
       ...(a.nats ? { natsUrl: a.nats } : {}),
       logger,
       tls: { cert: a['tls-cert'], key: a['tls-key'], ca: a['tls-ca'] },
-      metricsListen: a['metrics-listen'] ?? (process.env.FERRY_METRICS_LISTEN || undefined),
+      metricsListen: a['metrics-listen'],
     });
     await server.start();
     process.stdout.write(`ferry server ready — NATS ${server.natsUrl}${server.metricsUrl ? ` — metrics ${server.metricsUrl}` : ''}\n`);

@@ -1,0 +1,124 @@
+// The supervisor with stand-in agents (small node scripts, real child processes): restart into a
+// new version on SELF_UPDATE_EXIT_CODE, return to the previous version when the new one exits or
+// overstays its probation, and stay out of the way otherwise.
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../shared/log.js';
+import { readCurrent, switchCurrent } from '../install/layout.js';
+import { readProbation, SELF_UPDATE_EXIT_CODE } from './probation.js';
+import { supervise } from './supervisor.js';
+
+let dir: string;
+let stateDir: string;
+let installRoot: string;
+let runLog: string;
+
+/** A stand-in agent: logs "<name> <FERRY_AGENT_VERSION> <args>" to runLog, then runs `body`. */
+function fakeAgent(path: string, name: string, body: string): string {
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(
+    path,
+    `import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+appendFileSync(${JSON.stringify(runLog)}, ${JSON.stringify(name)} + ' ' + (process.env.FERRY_AGENT_VERSION || '-') + ' ' + process.env.FERRY_SUPERVISED + ' ' + process.argv.slice(2).join(' ') + '\\n');
+const stateDir = ${JSON.stringify(stateDir)};
+${body}
+`,
+  );
+  return path;
+}
+
+function installedVersion(version: string, body: string): void {
+  fakeAgent(join(installRoot, 'ferry-agent', version, 'bin', 'ferry-agent.js'), `v${version}`, body);
+}
+
+/** What an agent writes when it has activated `version` (previous: `previous`) and must restart. */
+function activates(version: string, previous: string | null): string {
+  return `if (!existsSync(stateDir + '/done')) {
+  writeFileSync(stateDir + '/done', '');
+  writeFileSync(stateDir + '/self-update.json', JSON.stringify({ format: 1, state: 'pending', version: ${JSON.stringify(version)}, previous: ${JSON.stringify(previous)}, operation: 'op-1', report: { operation: 'op-1', state: 'succeeded', package: 'ferry-agent', version: ${JSON.stringify(version)}, step: 'done' }, since: new Date().toISOString() }));
+  process.exit(${SELF_UPDATE_EXIT_CODE});
+}
+process.exit(0);`;
+}
+
+function runs(): string[] {
+  return existsSync(runLog) ? readFileSync(runLog, 'utf8').trim().split('\n') : [];
+}
+
+function run(packaged: string, timeoutMs = 5000): Promise<number> {
+  return supervise({ stateDir, installRoot, packaged: { node: process.execPath, script: packaged }, runArgs: ['--state-dir', stateDir], timeoutMs, log: silentLogger, killGraceMs: 500 });
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ferry-supervisor-'));
+  stateDir = join(dir, 'state');
+  installRoot = join(dir, 'apps');
+  runLog = join(dir, 'runs.log');
+  mkdirSync(stateDir);
+  mkdirSync(installRoot);
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('supervise', () => {
+  it('runs the packaged agent and ends with its exit code when nothing is on probation', async () => {
+    const packaged = fakeAgent(join(dir, 'packaged.js'), 'packaged', 'process.exit(3);');
+    expect(await run(packaged)).toBe(3);
+    expect(runs()).toEqual([`packaged - 1 run --state-dir ${stateDir}`]);
+  });
+
+  it('prefers the installed current version', async () => {
+    const packaged = fakeAgent(join(dir, 'packaged.js'), 'packaged', 'process.exit(0);');
+    installedVersion('1.0.0', 'process.exit(0);');
+    switchCurrent(installRoot, 'ferry-agent', '1.0.0');
+    expect(await run(packaged)).toBe(0);
+    expect(runs()).toEqual([`v1.0.0 1.0.0 1 run --state-dir ${stateDir}`]);
+  });
+
+  it('restarts into a new version, which confirms by clearing its probation', async () => {
+    installedVersion('1.0.0', `if (!existsSync(stateDir + '/done')) { const { symlinkSync, renameSync } = await import('node:fs'); symlinkSync('2.0.0', ${JSON.stringify(join(installRoot, 'ferry-agent', '.tmp'))}); renameSync(${JSON.stringify(join(installRoot, 'ferry-agent', '.tmp'))}, ${JSON.stringify(join(installRoot, 'ferry-agent', 'current'))}); }\n${activates('2.0.0', '1.0.0')}`);
+    installedVersion('2.0.0', "rmSync(stateDir + '/self-update.json'); process.exit(0);");
+    switchCurrent(installRoot, 'ferry-agent', '1.0.0');
+    const packaged = fakeAgent(join(dir, 'packaged.js'), 'packaged', 'process.exit(9);');
+    expect(await run(packaged)).toBe(0);
+    expect(runs().map((l) => l.split(' ')[0])).toEqual(['v1.0.0', 'v2.0.0']);
+    expect(readCurrent(installRoot, 'ferry-agent')).toBe('2.0.0');
+    expect(readProbation(stateDir)).toBeUndefined();
+  });
+
+  it('returns to the packaged agent when the first installed version crashes on probation', async () => {
+    // The packaged agent "installs" 2.0.0 (current → 2.0.0), which exits before confirming.
+    installedVersion('2.0.0', 'process.exit(1);');
+    const packaged = fakeAgent(
+      join(dir, 'packaged.js'),
+      'packaged',
+      `const p = existsSync(stateDir + '/self-update.json') ? JSON.parse(readFileSync(stateDir + '/self-update.json', 'utf8')) : undefined;
+if (p && p.state === 'rolled-back') { appendFileSync(${JSON.stringify(runLog)}, 'saw ' + p.reason + '\\n'); process.exit(0); }
+const { symlinkSync } = await import('node:fs');
+symlinkSync('2.0.0', ${JSON.stringify(join(installRoot, 'ferry-agent', 'current'))});
+${activates('2.0.0', null)}`,
+    );
+    expect(await run(packaged)).toBe(0);
+    const lines = runs();
+    expect(lines.map((l) => l.split(' ')[0])).toEqual(['packaged', 'v2.0.0', 'packaged', 'saw']);
+    expect(lines[3]).toBe('saw ferry-agent 2.0.0 exited (1) before reporting back healthy; returned to the packaged agent');
+    expect(readCurrent(installRoot, 'ferry-agent')).toBeUndefined();
+    expect(readProbation(stateDir)).toMatchObject({ state: 'rolled-back', version: '2.0.0', previous: null });
+  });
+
+  it('stops a new version that does not confirm in time and switches current back', async () => {
+    installedVersion('1.0.0', `if (existsSync(stateDir + '/done')) process.exit(0);
+const { symlinkSync, renameSync } = await import('node:fs');
+symlinkSync('2.0.0', ${JSON.stringify(join(installRoot, 'ferry-agent', '.tmp'))});
+renameSync(${JSON.stringify(join(installRoot, 'ferry-agent', '.tmp'))}, ${JSON.stringify(join(installRoot, 'ferry-agent', 'current'))});
+${activates('2.0.0', '1.0.0')}`);
+    installedVersion('2.0.0', 'setInterval(() => undefined, 1000);');
+    switchCurrent(installRoot, 'ferry-agent', '1.0.0');
+    const packaged = fakeAgent(join(dir, 'packaged.js'), 'packaged', 'process.exit(9);');
+    expect(await run(packaged, 800)).toBe(0);
+    expect(runs().map((l) => l.split(' ')[0])).toEqual(['v1.0.0', 'v2.0.0', 'v1.0.0']);
+    expect(readCurrent(installRoot, 'ferry-agent')).toBe('1.0.0');
+    expect(readProbation(stateDir)).toMatchObject({ state: 'rolled-back', version: '2.0.0', previous: '1.0.0', reason: 'ferry-agent 2.0.0 did not report back healthy within 1s; returned to 1.0.0' });
+  });
+});
