@@ -12,6 +12,7 @@ import { cleanupFleet, createToken, initServer, joinAgent, runFerry, startAgent,
 import { connectAs, connectAsAgent, expectDenied, serverSecrets } from '../helpers/hostile.js';
 import { buildAll, healthPackage, publishAll, startAndWait } from '../helpers/rollouts.js';
 import { WebhookReceiver } from '../helpers/webhooks.js';
+import type { WebhookDoc } from '../../server/notify/service.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -20,18 +21,6 @@ const PHASED = ['--strategy', 'phased', '--waves', '1,100%'];
 const SERVER_ENV = { FERRY_NOTIFY_RETRY_BASE_MS: '100', FERRY_NOTIFY_RETRY_CAP_MS: '800', FERRY_NOTIFY_TIMEOUT_MS: '3000' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface WebhookDoc {
-  id: string;
-  url: string;
-  events: string[];
-  release: string | null;
-  delivered: number;
-  failures: number;
-  pending: number;
-  lastStatus: number | null;
-  lastError: string | null;
-  secret?: string;
-}
 
 async function addWebhook(home: string, receiver: WebhookReceiver, events: string, extra: string[] = []): Promise<WebhookDoc & { secret: string }> {
   const doc = (await runFerry(home, ['notify', 'add', receiver.url, '--events', events, '--json', ...extra])).json<WebhookDoc & { secret: string }>();

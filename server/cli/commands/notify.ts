@@ -4,20 +4,8 @@ import { FerryError } from '../../../shared/errors.js';
 import { withClient } from '../client.js';
 import { ago, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
+import type { WebhookDoc } from '../../notify/service.js';
 
-interface WebhookDoc {
-  id: string;
-  url: string;
-  events: string[];
-  release: string | null;
-  delivered: number;
-  failures: number;
-  pending: number;
-  lastStatus: number | null;
-  lastError: string | null;
-  lastAttemptAt: string | null;
-  lastDeliveredAt: string | null;
-}
 
 const add: CommandModule<GlobalArgs, GlobalArgs & { url: string; events: string[]; secret?: string; release?: string }> = {
   command: 'add <url>',
