@@ -24,7 +24,7 @@ export function resolveStateDir(flag: string | undefined): string {
 }
 
 export function agentPaths(dir: string): AgentPaths {
-  return { dir, identity: join(dir, 'identity.json'), seed: join(dir, 'agent.nk'), journal: join(dir, 'journal.db'), staging: join(dir, 'staging'), decommissioned: join(dir, 'decommissioned.json') };
+  return { dir, identity: join(dir, 'identity.json'), seed: join(dir, 'agent.nk'), journal: join(dir, 'journal.db'), staging: join(dir, 'staging'), decommissioned: join(dir, DECOMMISSIONED_FILE) };
 }
 
 export const identitySchema = z
@@ -52,6 +52,9 @@ export function loadIdentity(paths: AgentPaths): AgentIdentity {
   }
   return identitySchema.parse(JSON.parse(readFileSync(paths.identity, 'utf8')));
 }
+
+/** The marker a decommissioned agent leaves in its state directory (the unit and supervisor check it). */
+export const DECOMMISSIONED_FILE = 'decommissioned.json';
 
 /** When this agent was decommissioned by its server, or undefined if it was not. */
 export function decommissionedAt(paths: AgentPaths): string | undefined {

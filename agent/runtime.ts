@@ -364,11 +364,13 @@ export class AgentRuntime {
   private holdForWindow(desired: DesiredState, envelope: SignedEnvelope): boolean {
     const m = this.o.maintenance;
     if (!m) return false;
+    if (desired.immediate) return false; // a back-out or a decommission purge: never held
     const installs = desired.packages.filter((p) => {
       const installed = this.journal.installedOne(p.name);
       return installed?.version !== p.version && !(p.rollback && installed?.previousVersion === p.version);
     });
-    if (installs.length === 0) return false; // nothing to install, or only a back-out: never held
+    const removals = desired.remove.filter((name) => this.journal.installedOne(name) !== undefined);
+    if (installs.length === 0 && removals.length === 0) return false; // nothing to change here
     const now = Date.now();
     // When this generation first arrived, kept across restarts: the deadline counts from then.
     const [gen, since] = (this.journal.getMeta('held-since') ?? '').split(':').map(Number);
@@ -384,7 +386,7 @@ export class AgentRuntime {
     if (this.heldReported !== desired.generation) {
       this.heldReported = desired.generation;
       this.o.log.info({ operation: desired.operation, reason: decision.reason }, 'install held for the maintenance window');
-      const first = installs[0]!;
+      const first = installs[0] ?? { name: removals[0]!, version: this.journal.installedOne(removals[0]!)!.version };
       this.reporter.status({ operation: desired.operation, state: 'sent', package: first.name, version: first.version, step: 'waiting', waiting: { reason: decision.reason, ...(until !== undefined ? { until } : {}) } });
     }
     clearTimeout(this.windowTimer);

@@ -149,7 +149,7 @@ export class FerryServer {
     const rollouts = new RolloutService(rolloutStore, engine, releases, dml, cmdb, isOnline, this.paths.policy);
     const audit = new AuditLog(db);
 
-    const decommissioner = new AgentDecommissioner({ cmdb, desired, isOnline, syncAuth: () => syncAuth(), log: log.child({ module: 'decommission' }) });
+    const decommissioner = new AgentDecommissioner({ cmdb, desired, isOnline, syncAuth: () => syncAuth(), leaveRollouts: (id, reason) => engine.forgetAgent(id, reason), dependsOf: (name, version) => dml.get(name, version)?.manifest.depends, log: log.child({ module: 'decommission' }) });
     const ingest = new ReportIngest(
       nc,
       cmdb,
@@ -183,6 +183,7 @@ export class FerryServer {
         revokeAgent: async (id, actor) => {
           const agent = cmdb.revoke(id, actor);
           await syncAuth(); // the reload drops the revoked identity's connection
+          await engine.forgetAgent(agent.id, `revoked by ${actor}`);
           log.warn({ agent: agent.id, actor }, 'agent revoked');
           return { id: agent.id, hostname: agent.hostname, revokedAt: new Date().toISOString() };
         },

@@ -103,6 +103,9 @@ export class InstallMachine {
     }
     const opId = this.d.journal.beginOperation({ operation, package: name, version: current.version, fromVersion: current.version, kind: 'remove', step: 'preremove' });
     this.d.journal.saveManifest(opId, current.manifest); // recovery needs the hooks even once the journal forgot the package
+    // Never pull a package out from under another that depends on it: nothing changes, the removal fails.
+    const dependents = this.d.journal.installed().filter((q) => q.name !== name && q.manifest.depends?.[name] !== undefined);
+    const refusal = dependents.length ? `FERRY_INSTALL_FAILED: ${name} is needed by ${dependents.map((q) => `${q.name}@${q.version} (depends on ${name} ${q.manifest.depends![name]})`).join(', ')}; remove those first` : undefined;
     const ctx: RunContext = {
       opId,
       operation,
@@ -115,8 +118,9 @@ export class InstallMachine {
       download: this.downloadPath(name, current.version, opId),
       createdDir: false,
       removal: true,
+      ...(refusal ? { error: refusal } : {}),
     };
-    return this.run(ctx, 'preremove');
+    return this.run(ctx, refusal ? 'failed' : 'preremove');
   }
 
   /**

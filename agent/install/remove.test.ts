@@ -96,6 +96,21 @@ describe('InstallMachine.remove', () => {
     expect(journal.recentOperations(1)[0]).toMatchObject({ kind: 'remove', step: 'rolled-back' });
   });
 
+  it('refuses to remove a package another installed package depends on, and runs no hook', async () => {
+    installWeb({ preremove: 'exit 0', postremove: 'exit 0' });
+    const app = { formatVersion: 1, name: 'app', version: '2.0.0', depends: { web: '^1.0.0' }, files: [], createdAt: new Date().toISOString() } as unknown as Manifest;
+    journal.setInstalled('app', '2.0.0', null, app);
+    expect(await machine.remove('op-5', 'web')).toBe('failed');
+    expect(steps).toEqual([]);
+    expect(hooksRun()).toEqual([]);
+    expect(readCurrent(root(), 'web')).toBe('1.0.0');
+    expect(journal.installedOne('web')?.version).toBe('1.0.0');
+    expect(reports.at(-1)).toMatchObject({ state: 'failed', error: expect.stringMatching(/web is needed by app@2\.0\.0 \(depends on web \^1\.0\.0\); remove those first/) });
+    // Once the dependent is gone, the removal goes ahead.
+    journal.removeInstalled('app');
+    expect(await machine.remove('op-6', 'web')).toBe('done');
+  });
+
   it('recovers a removal interrupted after deactivate by linking the version back', async () => {
     installWeb({ postremove: 'exit 0' });
     const op = journal.beginOperation({ operation: 'op-4', package: 'web', version: '1.0.0', fromVersion: '1.0.0', kind: 'remove', step: 'preremove' });

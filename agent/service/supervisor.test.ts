@@ -68,6 +68,17 @@ describe('supervise', () => {
     expect(runs()).toEqual([`packaged - 1 run --state-dir ${stateDir}`]);
   });
 
+  it('stops for good, without returning to a previous version, once the agent was decommissioned', async () => {
+    installedVersion('1.0.0', 'process.exit(0);');
+    // 2.0.0 is on probation and gets decommissioned before it confirms: it writes the marker and exits 0.
+    installedVersion('2.0.0', `writeFileSync(stateDir + '/decommissioned.json', JSON.stringify({ at: new Date().toISOString() })); process.exit(0);`);
+    switchCurrent(installRoot, 'ferry-agent', '2.0.0');
+    writeFileSync(join(stateDir, 'self-update.json'), JSON.stringify({ format: 1, state: 'pending', version: '2.0.0', previous: '1.0.0', operation: 'op-1', report: { operation: 'op-1', state: 'succeeded', package: 'ferry-agent', version: '2.0.0', step: 'done' }, since: new Date().toISOString() }));
+    expect(await run(join(dir, 'unused.js'))).toBe(0);
+    expect(runs()).toEqual([`v2.0.0 2.0.0 1 run --state-dir ${stateDir}`]);
+    expect(readCurrent(installRoot, 'ferry-agent')).toBe('2.0.0');
+  });
+
   it('prefers the installed current version', async () => {
     const packaged = fakeAgent(join(dir, 'packaged.js'), 'packaged', 'process.exit(0);');
     installedVersion('1.0.0', 'process.exit(0);');

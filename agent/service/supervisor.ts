@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { DECOMMISSIONED_FILE } from '../config.js';
 import { readCurrent, removeCurrent, switchCurrent, versionDir } from '../install/layout.js';
 import { AGENT_PACKAGE, SELF_UPDATE_EXIT_CODE, readProbation, writeProbation, type Probation } from './probation.js';
 
@@ -85,6 +86,11 @@ export async function supervise(o: SupervisorOptions): Promise<number> {
       if (exit.code === SELF_UPDATE_EXIT_CODE) {
         log.info('the agent activated a new agent version; restarting into it');
         continue;
+      }
+      // Decommissioned (also while a new version was on probation): stop for good, not return.
+      if (existsSync(join(o.stateDir, DECOMMISSIONED_FILE))) {
+        log.warn('this agent was decommissioned; the supervisor stops');
+        return 0;
       }
       const after = readProbation(o.stateDir);
       if (after?.state === 'pending') {

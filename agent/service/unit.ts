@@ -10,6 +10,8 @@
 // install root (widen with a drop-in: `systemctl edit ferry-agent`, ReadWritePaths=/etc/myapp).
 // No MemoryDenyWriteExecute: node's JIT needs writable executable memory.
 
+import { DECOMMISSIONED_FILE } from '../config.js';
+
 export interface AgentUnitOptions {
   /** absolute path of the ferry-agent command */
   command: string;
@@ -29,12 +31,16 @@ Description=Ferry agent (software distribution)
 Wants=network-online.target
 After=network-online.target
 ConditionPathExists=${o.stateDir}/identity.json
+# A decommissioned agent never starts again (its credentials are gone).
+ConditionPathExists=!${o.stateDir}/${DECOMMISSIONED_FILE}
 
 [Service]
 Type=simple
 ${o.configFile ? `Environment=FERRY_CONFIG=${o.configFile}\n` : ''}ExecStart=${o.command} supervise --state-dir ${o.stateDir}
 Restart=on-failure
 RestartSec=5s
+# 5 = not joined / decommissioned: restarting cannot help.
+RestartPreventExitStatus=5
 # The supervisor forwards SIGTERM to the agent and waits for it.
 KillMode=mixed
 TimeoutStopSec=90s

@@ -11,6 +11,7 @@ import { TERMINAL_HOST_STATES, type StatusReport } from '../../shared/protocol/m
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { DesiredStatePublisher } from '../desired/publisher.js';
+import { removalOrder } from '../releases/dependencies.js';
 
 /** The operation of the agent's acknowledgement of a decommission command. */
 export const DECOMMISSION_OPERATION = 'decommission';
@@ -40,6 +41,10 @@ export interface DecommissionDeps {
   isOnline: (lastSeen: number | null) => boolean;
   /** rewrite NATS authorization from the CMDB (drops revoked identities' connections) */
   syncAuth: () => Promise<void>;
+  /** take the host out of every rollout (nothing waits for it or is sent to it again) */
+  leaveRollouts: (agentId: string, reason: string) => Promise<void>;
+  /** what a package version depends on (from its DML manifest), to purge dependents first */
+  dependsOf: (name: string, version: string) => Record<string, string> | undefined;
   log: Logger;
 }
 
@@ -78,6 +83,7 @@ export class AgentDecommissioner {
       const removed = purge?.filter((p) => p.result === 'removed').map((p) => p.package) ?? [];
       this.d.cmdb.decommission(agent.id, req.actor, [stopped ? 'agent stopped' : 'agent did not answer', ...(removed.length ? [`purged ${removed.join(', ')}`] : [])].join('; '));
       await this.d.syncAuth(); // the identity is gone from NATS: any connection it has is closed
+      await this.d.leaveRollouts(agent.id, `decommissioned by ${req.actor}`);
       log.warn({ actor: req.actor, stopped, purged: removed.length }, 'agent decommissioned');
       return { id: agent.id, hostname: agent.hostname, decommissionedAt: new Date().toISOString(), stopped, revoked: true, ...(purge ? { purge } : {}) };
     } finally {
@@ -85,18 +91,21 @@ export class AgentDecommissioner {
     }
   }
 
-  /** Uninstall every package the CMDB lists for the host, one at a time, until the deadline. */
+  /** Uninstall every package the CMDB lists for the host, dependents first, one at a time, until the deadline. */
   private async purge(agentId: string, reachable: boolean, deadline: number): Promise<PurgeResult[]> {
     const results: PurgeResult[] = [];
     const tag = randomBytes(4).toString('hex');
-    for (const [name, version] of Object.entries(this.d.cmdb.installedOf(agentId))) {
+    const installed = this.d.cmdb.installedOf(agentId);
+    const order = removalOrder(Object.entries(installed).map(([name, version]) => ({ name, depends: this.d.dependsOf(name, version) })));
+    for (const name of order) {
+      const version = installed[name]!;
       if (!reachable) {
         results.push({ package: name, version, result: 'offline', error: 'the agent is offline; nothing was removed' });
         continue;
       }
       const operation = `decommission-${tag}:${name}`;
       const wait = this.waitFor(agentId, operation, Math.max(0, deadline - Date.now()));
-      await this.d.desired.publish([{ agent: agentId, operation, set: [], remove: [name] }]);
+      await this.d.desired.publish([{ agent: agentId, operation, set: [], remove: [name], immediate: true }]);
       const report = await wait;
       if (!report) results.push({ package: name, version, result: 'timeout', error: 'the agent did not report the removal in time' });
       else if (report.state === 'succeeded') results.push({ package: name, version, result: 'removed' });

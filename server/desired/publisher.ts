@@ -19,6 +19,8 @@ export interface DesiredChange {
   /** packages to set (name → signed record), replacing any other version of the same name */
   set: DesiredPackage[];
   remove: string[];
+  /** a back-out or decommission purge: not held by the agent's maintenance window */
+  immediate?: boolean;
 }
 
 export interface PreparedDesired {
@@ -117,6 +119,7 @@ export class DesiredStatePublisher {
       issuedAt: new Date().toISOString(),
       packages: [...(previous?.packages ?? []).filter((p) => !replaced.has(p.name)).map((p) => ({ ...p, rollback: false, watchMs: 0 })), ...change.set],
       remove: change.remove,
+      ...(change.immediate ? { immediate: true } : {}),
     };
     const envelope = signEnvelope(this.keys.signing, doc);
     this.db

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FerryError } from '../../shared/errors.js';
-import { planDependencies, unmetExternal, type DependentPackage } from './dependencies.js';
+import { planDependencies, removalOrder, unmetExternal, type DependentPackage } from './dependencies.js';
 
 const pkg = (name: string, version: string, depends?: Record<string, string>): DependentPackage => ({ name, version, depends });
 const names = (ps: DependentPackage[]) => ps.map((p) => p.name);
@@ -122,5 +122,17 @@ describe('unmetExternal', () => {
 
   it('returns undefined when there are no external dependencies', () => {
     expect(unmetExternal([], {})).toBeUndefined();
+  });
+});
+
+describe('removalOrder', () => {
+  it('removes dependents before what they depend on, alphabetically otherwise', () => {
+    expect(removalOrder([{ name: 'rt' }, { name: 'app', depends: { rt: '^2' } }, { name: 'zz' }, { name: 'lib', depends: { rt: '*' } }])).toEqual(['zz', 'lib', 'app', 'rt']);
+  });
+  it('follows chains and ignores dependencies outside the list', () => {
+    expect(removalOrder([{ name: 'a' }, { name: 'b', depends: { a: '*' } }, { name: 'c', depends: { b: '*', missing: '*' } }])).toEqual(['c', 'b', 'a']);
+  });
+  it('keeps a stable order for a cycle rather than failing', () => {
+    expect(removalOrder([{ name: 'y', depends: { x: '*' } }, { name: 'x', depends: { y: '*' } }])).toEqual(['x', 'y']);
   });
 });

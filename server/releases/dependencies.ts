@@ -82,3 +82,17 @@ export function unmetExternal(external: ExternalDependency[], installed: Record<
   }
   return undefined;
 }
+
+/**
+ * The order to uninstall packages in: every package before the ones it depends on (the reverse
+ * of an install order); otherwise alphabetical. Dependencies outside the list are ignored.
+ */
+export function removalOrder(packages: { name: string; depends?: Record<string, string> | undefined }[]): string[] {
+  const sorted = [...packages].sort((a, b) => a.name.localeCompare(b.name));
+  const needs = new Map(sorted.map((p) => [p.name, Object.keys(p.depends ?? {}).filter((d) => d !== p.name && sorted.some((q) => q.name === d))]));
+  try {
+    return topologicalOrder(sorted.map((p) => ({ name: p.name, version: '' })), needs).map((p) => p.name).reverse();
+  } catch {
+    return sorted.map((p) => p.name); // a cycle cannot be installed either; keep a stable order
+  }
+}

@@ -224,6 +224,25 @@ export class RolloutEngine {
     else this.store.setState(rollout.id, 'halted', { endedAt: now });
   }
 
+  /**
+   * A host left the fleet (decommissioned or revoked): no rollout waits for it or sends it anything
+   * again. Its unfinished hosts become skipped; it is never part of a fleet rollback.
+   */
+  async forgetAgent(agent: string, reason: string): Promise<void> {
+    const now = Date.now();
+    this.store.transaction(() => {
+      for (const id of this.store.rolloutsOf(agent)) {
+        const h = this.store.host(id, agent)!;
+        if (!TERMINAL_HOST_STATES.includes(h.state)) {
+          this.store.setHost(id, agent, 'skipped', { error: reason, finishedAt: now });
+          this.store.addEvent(id, 'engine', 'host-left', `${agent}: ${reason}`);
+        }
+        if (h.rollback !== 'done') this.store.setRollbackMark(id, agent, 'done');
+      }
+    });
+    await this.tick();
+  }
+
   /** Send every host this rollout changed back to the versions it had before. */
   async rollBack(rollout: RolloutRow, actor: string): Promise<void> {
     const names = this.packageNames(rollout);
@@ -265,7 +284,8 @@ export class RolloutEngine {
       if (!pkg) return `cannot roll back: ${name}@${from} is not in the DML`;
       set.push({ name, version: from, record: pkg.record, rollback: true, watchMs: 0 });
     }
-    return { agent: h.agent, operation: id + suffix, set, remove };
+    // Packages come in install order; they leave in the opposite one (dependents first).
+    return { agent: h.agent, operation: id + suffix, set, remove: remove.reverse(), immediate: true };
   }
 
   /** A halted rollout whose rollbacks have all reported ends as rolled-back. */

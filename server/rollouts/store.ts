@@ -186,6 +186,11 @@ export class RolloutStore {
     );
   }
 
+  /** Ids of the rollouts that include this agent. */
+  rolloutsOf(agent: string): string[] {
+    return (this.sql('SELECT rollout_id FROM rollout_hosts WHERE agent_id = ?').all(agent) as { rollout_id: string }[]).map((r) => r.rollout_id);
+  }
+
   setRollbackMark(id: string, agent: string, mark: RollbackMark): void {
     this.sql('UPDATE rollout_hosts SET rollback = ?, updated_at = ? WHERE rollout_id = ? AND agent_id = ?').run(mark, Date.now(), id, agent);
   }

@@ -140,8 +140,10 @@ export const desiredStateSchema = z
     operation: z.string().min(1).max(128),
     issuedAt: z.string(),
     packages: z.array(desiredPackageSchema).max(256),
-    /** packages to uninstall (a rollback of a first install) */
+    /** packages to uninstall (a removal rollout, or the rollback of a first install) */
     remove: z.array(packageNameSchema).max(256).default([]),
+    /** apply at once, even outside the agent's maintenance window: back-outs and decommission purges (sent only when true) */
+    immediate: z.boolean().optional(),
   })
   .strict();
 export type DesiredState = z.infer<typeof desiredStateSchema>;

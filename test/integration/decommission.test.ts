@@ -45,12 +45,15 @@ describe('decommissioning agents: one server, three agents', () => {
       for (let i = 1; i <= 3; i++) list.push(await joinAgent(s.home, `dc-${i}`, { token }));
       return { s, list };
     };
-    const [{ s, list }, files] = await Promise.all([start(), buildAll([PKG])]);
+    const [{ s, list }, files] = await Promise.all([start(), buildAll([PKG, { ...PKG, version: '1.1.0', files: { ...PKG.files, VERSION: 'dcp 1.1.0\n' } }])]);
     server = s;
     home = s.home;
     joined = list;
     handles = await startAgents(list);
-    await publishAll(home, files, [{ name: 'dcp-r', packages: ['dcp@1.0.0'] }]);
+    await publishAll(home, files, [
+      { name: 'dcp-r', packages: ['dcp@1.0.0'] },
+      { name: 'dcp-r2', packages: ['dcp@1.1.0'] },
+    ]);
     const { code, result } = await startAndWait(home, 'dcp-r', []);
     if (code !== 0) throw new Error(`baseline rollout failed:\n${result.stdout}\n${result.stderr}`);
   }, 120_000);
@@ -126,8 +129,23 @@ describe('decommissioning agents: one server, three agents', () => {
     await handles[1]!.stop();
     await waitFor(async () => (await listAgents(home)).find((a) => a.id === target.id)?.online === false, 20_000, { message: 'the stopped agent never showed offline' });
 
+    // A rollout that includes the offline host waits for it...
+    const pending = (await runFerry(home, ['rollout', 'start', 'dcp-r2', '--include-offline', '--json'])).json<{ id: string }>().id;
+    const waiting = await waitFor(async () => {
+      const st = (await runFerry(home, ['rollout', 'status', pending, '--json'])).json<{ state: string; hosts: { agent: string; state: string }[] }>();
+      return st.hosts.find((h) => h.agent === joined[2]!.id)?.state === 'succeeded' ? st : undefined;
+    }, 30_000);
+    expect(waiting.state).toBe('running');
+    expect(waiting.hosts.find((h) => h.agent === target.id)?.state).toBe('sent');
+
     const doc = (await runFerry(home, ['agents', 'decommission', target.hostname, '--json'])).json<{ id: string; stopped: boolean; revoked: boolean }>();
     expect(doc).toMatchObject({ id: target.id, stopped: false, revoked: true });
+    // ...and no longer does once it is decommissioned: the host is skipped and the rollout completes.
+    const done = await waitFor(async () => {
+      const st = (await runFerry(home, ['rollout', 'status', pending, '--json'])).json<{ state: string; hosts: { agent: string; state: string; error?: string }[] }>();
+      return st.state === 'completed' ? st : undefined;
+    }, 20_000, { message: 'the rollout kept waiting for the decommissioned host' });
+    expect(done.hosts.find((h) => h.agent === target.id)).toMatchObject({ state: 'skipped', error: expect.stringMatching(/^decommissioned by /) });
     expect((await listAgents(home)).map((a) => a.id)).not.toContain(target.id);
 
     // It still has its seed (it never heard the command), but the identity is dead.

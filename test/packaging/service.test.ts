@@ -20,6 +20,8 @@ describe('ferry-agent install-service', () => {
     expect(unit).toContain(`ExecStart=${process.execPath} ${join(REPO_ROOT, 'bin', 'ferry-agent.js')} supervise --state-dir ${stateDir}\n`);
     expect(unit).toContain(`ReadWritePaths=${stateDir} ${join(stateDir, 'apps')}\n`);
     expect(unit).toContain(`ConditionPathExists=${stateDir}/identity.json\n`);
+    expect(unit).toContain(`ConditionPathExists=!${stateDir}/decommissioned.json\n`); // never restarted once decommissioned
+    expect(unit).toMatch(/^RestartPreventExitStatus=5$/m);
     expect(unit).toMatch(/^Restart=on-failure$/m);
     expect(unit).toMatch(/^WantedBy=multi-user\.target$/m);
 

@@ -71,7 +71,7 @@ const decommission: CommandModule<GlobalArgs, GlobalArgs & { id: string; purge: 
       .option('purge-timeout', { type: 'string', default: '60s', describe: 'with --purge: how long to wait for the removals in total' }),
   handler: async (a) => {
     const purgeTimeoutMs = parseDuration(a['purge-timeout']);
-    const body = { id: a.id, purge: a.purge, purgeTimeoutMs, actor: process.env.USER ?? 'admin' };
+    const body = { id: a.id, purge: a.purge, purgeTimeoutMs, actor: currentActor() };
     const r = (await withClient(connectionFlags(a), (c) => c.request('agents.decommission', body, purgeTimeoutMs + 30_000))) as DecommissionDoc;
     if (a.json) return printJson(r);
     printLines([
