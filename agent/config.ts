@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { FerryError } from '../shared/errors.js';
 import { maintenanceSchema } from './maintenance.js';
 import { absolutePath, configFilePath, loadSettings, logLevel, positiveInt, type SettingsSource } from '../shared/settings.js';
+import { parseDuration } from '../shared/durations.js';
 
 export interface AgentPaths {
   dir: string;
@@ -97,6 +98,10 @@ export const agentSettingsSchema = z.object({
   healthWatchMs: positiveInt(),
   driftCheckMs: positiveInt(),
   selfUpdateTimeoutMs: positiveInt(),
+  /** workstation maintenance window (see agent/maintenance.ts); overrides the one stored at join */
+  window: z.string({ error: 'must be a window such as "Mon-Fri 12:00-13:00", or "none"' }).min(1).max(256),
+  timezone: z.string({ error: 'must be an IANA time zone name' }).min(1).max(64),
+  deadline: z.string({ error: 'must be a duration such as 8h' }).refine(isDuration, { error: 'must be a duration such as 8h' }),
 });
 export type AgentSettings = z.infer<typeof agentSettingsSchema>;
 
@@ -113,6 +118,9 @@ export const AGENT_ENV: Partial<Record<keyof AgentSettings, string>> = {
   healthWatchMs: 'FERRY_HEALTH_WATCH_MS',
   driftCheckMs: 'FERRY_DRIFT_CHECK_MS',
   selfUpdateTimeoutMs: 'FERRY_SELF_UPDATE_TIMEOUT_MS',
+  window: 'FERRY_WINDOW',
+  timezone: 'FERRY_TIMEZONE',
+  deadline: 'FERRY_DEADLINE',
 };
 
 const TIMING_KEYS = ['heartbeatMs', 'desiredPollMs', 'inventoryCheckMs', 'healthWatchMs', 'driftCheckMs', 'selfUpdateTimeoutMs'] as const;
@@ -128,4 +136,13 @@ export function loadAgentSettings(configFlag: string | undefined, env: NodeJS.Pr
     if (v !== undefined) agentTimings[key] = v;
   }
   return settings;
+}
+
+function isDuration(text: string): boolean {
+  try {
+    parseDuration(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<void> {
             .option('tls-ca', { type: 'string', describe: "CA certificate of the server's NATS TLS certificate (PEM)" }),
         async (a) => {
           const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
-          const maintenance = resolveMaintenance(a);
+          const maintenance = resolveMaintenance({ window: a.window ?? settings.window, timezone: a.timezone ?? settings.timezone, deadline: a.deadline ?? settings.deadline });
           const id = await joinServer({ paths, token: a.token, serverUrl: a.server ?? settings.server, installRoot: a['install-root'] ?? settings.installRoot, tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname(), tlsCa: a['tls-ca'], maintenance });
           out(json, { agentId: id.agentId, server: id.serverUrl, stateDir: paths.dir, installRoot: id.installRoot, tags: id.tags, ...(id.maintenance ? { maintenance: id.maintenance } : {}) }, [
             `Joined ${id.serverUrl} as ${id.agentId}`,
@@ -93,7 +93,8 @@ export async function main(argv: string[]): Promise<void> {
             hint: 'to use this host again, join with a new token and a fresh --state-dir',
           });
         }
-        const maintenance = resolveMaintenance(a, identity.maintenance);
+        // Flags, then FERRY_WINDOW/… and the config file (settings), then what join stored.
+        const maintenance = resolveMaintenance({ window: a.window ?? settings.window, timezone: a.timezone ?? settings.timezone, deadline: a.deadline ?? settings.deadline }, identity.maintenance);
         // A new agent version may be activated while start() still runs (the desired state read at start).
         let restartRequested = false;
         let restart = (): void => {

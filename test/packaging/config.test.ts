@@ -53,6 +53,20 @@ describe('agent config file', () => {
     expect(r.stderr).toBe('FERRY_CONFIG_INVALID: FERRY_HEARTBEAT_MS: must be a positive integer (got "10s") — hint: see docs/configuration.md\n');
   });
 
+  it('the maintenance window and deadline come from the file too; a flag beats it', () => {
+    const badDeadline = agent(['join', '--token', 'x', '--config', writeJson(dir, 'deadline.json', { window: 'Mon-Fri 12:00-13:00', deadline: 'soon' }), '--state-dir', join(dir, 'j1')]);
+    expect(badDeadline.code).toBe(2);
+    expect(badDeadline.stderr).toMatch(/^FERRY_CONFIG_INVALID: \S+deadline\.json: deadline must be a duration such as 8h/);
+    const windowFile = writeJson(dir, 'window.json', { window: 'Mon 25:00-26:00' });
+    const badWindow = agent(['join', '--token', 'x', '--config', windowFile, '--state-dir', join(dir, 'j2')]);
+    expect(badWindow.code).toBe(2);
+    expect(badWindow.stderr).toMatch(/^FERRY_INVALID_INPUT: invalid window "Mon 25:00-26:00"/);
+    // --window none on the command line wins: the join gets as far as the (bogus) token.
+    const flagWins = agent(['join', '--token', 'x', '--config', windowFile, '--window', 'none', '--state-dir', join(dir, 'j3')]);
+    expect(flagWins.stderr).not.toMatch(/window/);
+    expect(flagWins.stderr).toMatch(/^FERRY_TOKEN_INVALID/);
+  });
+
   it('the deb default config is valid', () => {
     const r = agent(['status', '--config', join(REPO_ROOT, 'packaging', 'agent', 'agent.json'), '--state-dir', join(dir, 'x')]);
     expect(r.stderr).toMatch(/^FERRY_NOT_JOINED/);
