@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { FerryError } from '../../shared/errors.js';
 import { agentPermissions, renderAuthConfig, type AuthIdentities } from './auth-config.js';
 import { findNatsServerBinary } from './embedded.js';
+import { catchFerryError } from '../../test/helpers/errors.js';
 
 const pub = () => createUser().getPublicKey();
 
@@ -14,16 +15,7 @@ function identities(agents: AuthIdentities['agents'] = []): AuthIdentities {
   return { serverNkey: pub(), adminNkey: pub(), enrollPassword: 'p'.repeat(40), agents };
 }
 
-function expectInvalid(fn: () => unknown): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(FerryError);
-  expect((caught as FerryError).code).toBe('FERRY_INVALID_INPUT');
-}
+const expectInvalid = (fn: () => unknown): void => void catchFerryError(fn);
 
 describe('renderAuthConfig', () => {
   it('renders one FERRY account with jetstream and explicit users only', () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FerryError } from '../../shared/errors.js';
 import { DEFAULT_POLICY, evaluatePolicy, loadPolicy, policySchema, writeDefaultPolicy, type Policy, type PolicyFacts } from './policy.js';
+import { catchFerryError } from '../../test/helpers/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-policy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,16 +16,7 @@ const file = (content?: string) => {
 };
 
 function invalid(fn: () => unknown): FerryError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(FerryError);
-  const fe = caught as FerryError;
-  expect(fe.code).toBe('FERRY_INVALID_INPUT');
-  expect(fe.toLine()).not.toContain('\n');
+  const fe = catchFerryError(fn);
   expect(fe.hint).toContain('rollouts are refused');
   return fe;
 }

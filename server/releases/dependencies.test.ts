@@ -1,24 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { FerryError } from '../../shared/errors.js';
 import { planDependencies, removalOrder, unmetExternal, type DependentPackage } from './dependencies.js';
+import { catchFerryError } from '../../test/helpers/errors.js';
 
 const pkg = (name: string, version: string, depends?: Record<string, string>): DependentPackage => ({ name, version, depends });
 const names = (ps: DependentPackage[]) => ps.map((p) => p.name);
 const dmlHasNothing = () => false;
 
-function invalid(fn: () => unknown): FerryError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(FerryError);
-  const fe = caught as FerryError;
-  expect(fe.code).toBe('FERRY_INVALID_INPUT');
-  expect(fe.toLine()).not.toContain('\n');
-  return fe;
-}
+const invalid = (fn: () => unknown): FerryError => catchFerryError(fn);
 
 describe('planDependencies', () => {
   it('keeps the given order when nothing depends on anything', () => {
