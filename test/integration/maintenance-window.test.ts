@@ -5,7 +5,7 @@
 // FERRY_TEST_WINDOW_CLOCK_OFFSET_MS so that a window opens a few seconds into the test.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupFleet, initServer, createToken, runAgentCli, runFerry, startAgents, tempDir, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
-import { publishPackage } from '../helpers/faults.js';
+import { publishPackage, readCurrent } from '../helpers/faults.js';
 import { fullStatus, waitStatus, type FullRolloutStatus } from '../helpers/rollouts.js';
 
 type Host = FullRolloutStatus['hosts'][number] & { waiting?: boolean; waitingUntil?: string };
@@ -78,4 +78,15 @@ describe('agent maintenance window and deadline', () => {
     ]);
     expect((await fullStatus(server.home, started.id)).hosts.every((h) => !h.error)).toBe(true);
   }, 90_000);
+
+  it('holds a removal like an install: waiting while the window is closed, done at the deadline', async () => {
+    const host = (s: FullRolloutStatus) => s.hosts.find((h) => h.agent === weekend.id) as Host;
+    const started = (await runFerry(server.home, ['rollout', 'start', '--remove', 'office', '--target', 'hostname=ws-weekend', '--json'])).json<{ id: string }>();
+    const waiting = await waitStatus(server.home, started.id, (s) => Boolean(host(s).waiting), 10_000, 'the removal waiting for the window');
+    expect(host(waiting)).toMatchObject({ state: 'sent', reason: expect.stringMatching(/"Sat 10:00-11:00" \(Europe\/Berlin\) is closed/) });
+    expect(readCurrent(weekend.installRoot, 'office')).toBe('1.0.0'); // nothing removed while it waits
+    const done = await waitStatus(server.home, started.id, (s) => s.state === 'completed', 30_000, 'the removal completed at the deadline');
+    expect(host(done)).toMatchObject({ state: 'succeeded' });
+    expect(readCurrent(weekend.installRoot, 'office')).toBeUndefined();
+  }, 60_000);
 });
