@@ -23,10 +23,9 @@ import { InstallMachine, type ProgressReport } from './install/machine.js';
 import { runHealthcheck } from './install/hooks.js';
 import { verifyAll } from './install/drift.js';
 import { Reporter } from './reporter.js';
-import { holdDecision, type MaintenanceConfig } from './maintenance.js';
+import type { MaintenanceConfig } from './maintenance.js';
+import { MaintenanceHold } from './maintenance-hold.js';
 
-/** Test-only knob: shifts the clock the maintenance window is checked against (never set it in production). */
-const WINDOW_CLOCK_OFFSET_MS = Number(process.env.FERRY_TEST_WINDOW_CLOCK_OFFSET_MS ?? 0);
 import { SelfUpdate } from './service/self-update.js';
 
 /** Commands issued this far in the future are refused (clock skew allowance). */
@@ -73,15 +72,14 @@ export class AgentRuntime {
   private markDecommissioned: () => void = () => undefined;
   /** Resolves when the server decommissioned this agent (the daemon should then exit). */
   readonly decommissioned = new Promise<void>((resolve) => (this.markDecommissioned = resolve));
-  /** the generation whose hold was reported, and the timer that looks again when the window opens */
-  private heldReported = -1;
-  private windowTimer: NodeJS.Timeout | undefined;
+  private readonly hold: MaintenanceHold;
 
   constructor(private readonly o: RuntimeOptions) {
     this.journal = new Journal(o.paths.journal, o.journalSync);
     this.timings = { ...agentTimings, ...o.timings };
     this.trust = AgentTrust.load(o.paths.dir);
     this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }));
+    this.hold = new MaintenanceHold(o.maintenance, this.journal, this.reporter, o.log.child({ module: 'maintenance' }));
     this.machine = new InstallMachine({
       journal: this.journal,
       installRoot: o.identity.installRoot,
@@ -150,7 +148,7 @@ export class AgentRuntime {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    clearTimeout(this.windowTimer);
+    this.hold.stop();
     this.sub?.unsubscribe();
     await this.work;
     await this.reporter.stop();
@@ -283,7 +281,7 @@ export class AgentRuntime {
       this.reporter.status({ operation: desired.operation, state: 'failed', package: first?.name ?? 'none', version: first?.version ?? '0.0.0', step: 'verify', error: e.toLine() });
       return;
     }
-    if (this.holdForWindow(desired, envelope)) return;
+    if (this.hold.holds(desired, () => void this.enqueue(() => this.applyDesired(envelope, 'poll')))) return;
     this.batch = [];
     const agentBefore = this.selfUpdate.installedVersion();
     let failure: ProgressReport | undefined;
@@ -354,48 +352,6 @@ export class AgentRuntime {
     this.o.log.warn({ failed: failure.package, undone }, 'release failed on this host; rolled back its other packages');
     const note = undone.length ? `; rolled back the rest of the release: ${undone.join(', ')}` : '';
     return { ...failure, error: `${failure.error ?? `${failure.package} failed`}${note}` };
-  }
-
-  /**
-   * Outside the maintenance window (and before the deadline) an install waits: report the host
-   * as waiting once per generation, and look again when the window opens or the deadline passes.
-   * Returns true when the desired state is held.
-   */
-  private holdForWindow(desired: DesiredState, envelope: SignedEnvelope): boolean {
-    const m = this.o.maintenance;
-    if (!m) return false;
-    if (desired.immediate) return false; // a back-out or a decommission purge: never held
-    const installs = desired.packages.filter((p) => {
-      const installed = this.journal.installedOne(p.name);
-      return installed?.version !== p.version && !(p.rollback && installed?.previousVersion === p.version);
-    });
-    const removals = desired.remove.filter((name) => this.journal.installedOne(name) !== undefined);
-    if (installs.length === 0 && removals.length === 0) return false; // nothing to change here
-    const now = Date.now();
-    // When this generation first arrived, kept across restarts: the deadline counts from then.
-    const [gen, since] = (this.journal.getMeta('held-since') ?? '').split(':').map(Number);
-    const arrivedAt = gen === desired.generation && Number.isFinite(since) ? since! : now;
-    if (gen !== desired.generation) this.journal.setMeta('held-since', `${desired.generation}:${now}`);
-    const decision = holdDecision(m, now + WINDOW_CLOCK_OFFSET_MS, arrivedAt + WINDOW_CLOCK_OFFSET_MS);
-    if (!decision.hold) {
-      if (decision.why === 'deadline') this.o.log.info({ operation: desired.operation }, 'maintenance window still closed, but the deadline passed: installing');
-      clearTimeout(this.windowTimer);
-      return false;
-    }
-    const until = decision.until === undefined ? undefined : decision.until - WINDOW_CLOCK_OFFSET_MS;
-    if (this.heldReported !== desired.generation) {
-      this.heldReported = desired.generation;
-      this.o.log.info({ operation: desired.operation, reason: decision.reason }, 'install held for the maintenance window');
-      const first = installs[0] ?? { name: removals[0]!, version: this.journal.installedOne(removals[0]!)!.version };
-      this.reporter.status({ operation: desired.operation, state: 'sent', package: first.name, version: first.version, step: 'waiting', waiting: { reason: decision.reason, ...(until !== undefined ? { until } : {}) } });
-    }
-    clearTimeout(this.windowTimer);
-    if (until !== undefined) {
-      // Timers cap at ~24.8 days; a later opening just means one more look on the way.
-      const delay = Math.min(Math.max(until - now, 0) + 50, 2 ** 31 - 1);
-      this.windowTimer = setTimeout(() => void this.enqueue(() => this.applyDesired(envelope, 'poll')), delay);
-    }
-    return true;
   }
 
   /** The same desired state again: nothing to do; say so if it is in place. */

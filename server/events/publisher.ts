@@ -1,5 +1,5 @@
-// Drains the event outbox into the FERRY_EVENTS JetStream stream, in sequence order, one
-// acknowledged publish at a time. The event id is the JetStream message id, so an event
+// Drains the event outbox into the FERRY_EVENTS JetStream stream, in sequence order, in
+// pipelined batches of acknowledged publishes. The event id is the JetStream message id, so an event
 // published again after a crash (acked, but not yet marked in SQLite) is dropped as a duplicate.
 // Runs beside the engine, never in its way: when NATS is slow or down, events wait in SQLite.
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient } from '@nats-io/jetstream';
@@ -102,22 +102,24 @@ export class EventPublisher {
       if (this.stopped) return;
       const rows = this.outbox.unpublished(256);
       if (rows.length === 0) return;
-      for (const row of rows) {
-        if (this.stopped) return;
-        try {
-          await js.publish(eventSubject(row.type), encodeMessage(toEvent(row)), { msgID: row.id });
-        } catch (err) {
-          // Try again later, from this event: order is kept, nothing is skipped.
-          this.failures++;
-          const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6));
-          if (this.failures === 1 || this.failures % 20 === 0) this.log.warn({ err: String(err), seq: row.seq, retryInMs: delay }, 'cannot publish events to JetStream yet; they wait in the outbox');
-          clearTimeout(this.retryTimer);
-          this.retryTimer = setTimeout(() => void this.drain(), delay);
-          return;
-        }
-        this.failures = 0;
-        this.outbox.markPublished(row.seq);
+      // The batch goes out pipelined: one connection keeps the order, and the acks are awaited
+      // together. Published rows are marked in one transaction, up to the first failure.
+      const results = await Promise.all(rows.map((row) => js.publish(eventSubject(row.type), encodeMessage(toEvent(row)), { msgID: row.id }).then(() => undefined, (err: unknown) => err ?? new Error('publish failed'))));
+      const failedAt = results.findIndex((r) => r !== undefined);
+      const done = failedAt < 0 ? rows : rows.slice(0, failedAt);
+      if (done.length) this.outbox.transaction(() => done.forEach((row) => this.outbox.markPublished(row.seq)));
+      if (failedAt >= 0) {
+        // Try again later, from this event: order is kept, nothing is skipped (later events of
+        // the batch that did reach the stream are dropped as duplicates by their message id).
+        this.failures++;
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6));
+        if (this.failures === 1 || this.failures % 20 === 0) this.log.warn({ err: String(results[failedAt]), seq: rows[failedAt]!.seq, retryInMs: delay }, 'cannot publish events to JetStream yet; they wait in the outbox');
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => void this.drain(), delay);
+        return;
       }
+      this.failures = 0;
+      if (this.stopped) return;
     }
   }
 
