@@ -110,6 +110,11 @@ export function appliedGeneration(stateDir: string): number {
   return withJournal(stateDir, (db) => Number((db.prepare("SELECT value FROM meta WHERE key = 'generation'").get() as { value: string } | undefined)?.value ?? 0));
 }
 
+/** A value from the agent journal's meta table (undefined if unset). */
+export function journalMeta(stateDir: string, key: string): string | undefined {
+  return withJournal(stateDir, (db) => (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value);
+}
+
 /** Reports still waiting in the agent's outbox. */
 export function pendingReports(stateDir: string): number {
   return withJournal(stateDir, (db) => (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n);

@@ -5,7 +5,7 @@
 // FERRY_TEST_WINDOW_CLOCK_OFFSET_MS so that a window opens a few seconds into the test.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupFleet, initServer, createToken, runAgentCli, runFerry, startAgents, tempDir, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
-import { publishPackage, readCurrent } from '../helpers/faults.js';
+import { appliedGeneration, journalMeta, publishPackage, readCurrent } from '../helpers/faults.js';
 import { fullStatus, waitStatus, type FullRolloutStatus } from '../helpers/rollouts.js';
 
 type Host = FullRolloutStatus['hosts'][number] & { waiting?: boolean; waitingUntil?: string };
@@ -21,6 +21,8 @@ describe('agent maintenance window and deadline', () => {
   let server: ServerHandle;
   let lunch: JoinedAgent;
   let weekend: JoinedAgent;
+  /** the removal rollout of test 3, rolled back in test 4 */
+  let removalId: string | undefined;
 
   beforeAll(async () => {
     server = await initServer();
@@ -82,11 +84,23 @@ describe('agent maintenance window and deadline', () => {
   it('holds a removal like an install: waiting while the window is closed, done at the deadline', async () => {
     const host = (s: FullRolloutStatus) => s.hosts.find((h) => h.agent === weekend.id) as Host;
     const started = (await runFerry(server.home, ['rollout', 'start', '--remove', 'office', '--target', 'hostname=ws-weekend', '--json'])).json<{ id: string }>();
+    removalId = started.id;
     const waiting = await waitStatus(server.home, started.id, (s) => Boolean(host(s).waiting), 10_000, 'the removal waiting for the window');
     expect(host(waiting)).toMatchObject({ state: 'sent', reason: expect.stringMatching(/"Sat 10:00-11:00" \(Europe\/Berlin\) is closed/) });
     expect(readCurrent(weekend.installRoot, 'office')).toBe('1.0.0'); // nothing removed while it waits
     const done = await waitStatus(server.home, started.id, (s) => s.state === 'completed', 30_000, 'the removal completed at the deadline');
     expect(host(done)).toMatchObject({ state: 'succeeded' });
     expect(readCurrent(weekend.installRoot, 'office')).toBeUndefined();
+  }, 60_000);
+
+  it('never holds a back-out: rolling the removal back reinstalls at once, although the window is closed', async () => {
+    expect(removalId, 'test 3 must have run').toBeDefined();
+    const heldBefore = journalMeta(weekend.stateDir, 'held-since');
+    await runFerry(server.home, ['rollout', 'rollback', removalId!]);
+    await waitStatus(server.home, removalId!, (s) => s.state === 'rolled-back', 20_000, 'the removal rolled back');
+    expect(readCurrent(weekend.installRoot, 'office')).toBe('1.0.0');
+    // A held desired state records when it arrived; the back-out's generation never was.
+    expect(journalMeta(weekend.stateDir, 'held-since')).toBe(heldBefore);
+    expect(Number(heldBefore!.split(':')[0])).toBeLessThan(appliedGeneration(weekend.stateDir));
   }, 60_000);
 });
