@@ -20,7 +20,7 @@ import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
 import { collectInventory, inventoryFingerprint } from './inventory/collect.js';
 import { Journal } from './install/journal.js';
 import { InstallMachine, type ProgressReport } from './install/machine.js';
-import { runHealthcheck } from './install/hooks.js';
+import { rollBackPackages, watchSoak } from './install/release-undo.js';
 import { verifyAll } from './install/drift.js';
 import { Reporter } from './reporter.js';
 import type { MaintenanceConfig } from './maintenance.js';
@@ -138,7 +138,7 @@ export class AgentRuntime {
     );
     this.timers.push(setInterval(() => void this.pollDesired(), this.timings.desiredPollMs));
     this.timers.push(setInterval(() => void this.reportInventory(false), this.timings.inventoryCheckMs));
-    this.timers.push(setInterval(() => void this.enqueue(() => this.watchHealth()), this.timings.healthWatchMs));
+    this.timers.push(setInterval(() => void this.enqueue(() => watchSoak(this.journal, this.machine, this.o.identity.installRoot, this.o.log)), this.timings.healthWatchMs));
     this.timers.push(setInterval(() => void this.enqueue(() => this.verifyInstalled()), this.timings.driftCheckMs));
     await this.reportInventory(true);
     await this.pollDesired();
@@ -340,19 +340,12 @@ export class AgentRuntime {
    * back to what they were (newest first), so the host is left on the old release as a whole.
    */
   private async undoRelease(operation: string, changed: string[], failure: ProgressReport): Promise<ProgressReport> {
-    const undone: string[] = [];
-    for (const name of [...changed].reverse()) {
-      try {
-        await this.machine.rollbackToPrevious(operation, name, `rolled back with the release: ${failure.package} failed`);
-        undone.push(name);
-      } catch (err) {
-        this.o.log.error({ package: name, reason: toFerryError(err).toLine() }, 'could not roll back a package of the failed release');
-      }
-    }
+    const undone = await rollBackPackages(this.machine, this.o.log, operation, [...changed].reverse(), `rolled back with the release: ${failure.package} failed`);
     this.o.log.warn({ failed: failure.package, undone }, 'release failed on this host; rolled back its other packages');
     const note = undone.length ? `; rolled back the rest of the release: ${undone.join(', ')}` : '';
     return { ...failure, error: `${failure.error ?? `${failure.package} failed`}${note}` };
   }
+
 
   /** The same desired state again: nothing to do; say so if it is in place. */
   private confirmApplied(desired: DesiredState): void {
@@ -373,32 +366,6 @@ export class AgentRuntime {
       return;
     }
     this.reporter.status(r);
-  }
-
-  /**
-   * Early life support: packages still in their soak period are health-checked again; one that
-   * turns unhealthy is rolled back here and reported against the rollout that installed it.
-   */
-  private async watchHealth(): Promise<void> {
-    for (const p of this.journal.watched()) {
-      if (!p.manifest.hooks?.healthcheck) continue;
-      const now = this.journal.installedOne(p.name);
-      if (now?.version !== p.version || now.operation !== p.operation) continue; // rolled back with its release
-      const dir = join(this.o.identity.installRoot, p.name, p.version);
-      const result = await runHealthcheck({ manifest: p.manifest, dir, previousVersion: p.previousVersion, installRoot: this.o.identity.installRoot });
-      if (result.ok) continue;
-      const reason = `health check failed during soak: ${result.output.trim().split('\n').pop() ?? ''}`.slice(0, 400);
-      this.o.log.warn({ package: p.name, version: p.version, reason }, 'rolling back an unhealthy package');
-      const operation = p.operation ?? `watch-${Date.now()}`;
-      // The rest of the release it came with goes back too, newest first.
-      const siblings = p.operation ? this.journal.installed().filter((q) => q.operation === p.operation && q.name !== p.name) : [];
-      await this.machine.rollbackToPrevious(operation, p.name, reason);
-      for (const q of siblings.sort((a, b) => b.installedAt - a.installedAt)) {
-        await this.machine.rollbackToPrevious(operation, q.name, `rolled back with the release: ${reason}`).catch((err: unknown) => {
-          this.o.log.error({ package: q.name, reason: toFerryError(err).toLine() }, 'could not roll back a package of the failed release');
-        });
-      }
-    }
   }
 
   private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string): Promise<void> {
