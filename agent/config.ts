@@ -37,6 +37,8 @@ export const identitySchema = z
     installRoot: z.string(),
     tags: z.record(z.string(), z.string()),
     joinedAt: z.string(),
+    /** the agent's NATS user JWT (decentralised auth); missing for agents that joined before it */
+    jwt: z.string().optional(),
     /** CA certificate (copied into the state directory) when the server's NATS serves TLS */
     tlsCa: z.string().optional(),
     /** workstation maintenance window and deadline (agent/maintenance.ts) */

@@ -10,6 +10,7 @@ import { assertTrustCurrent, openTrusted, signedTrustSchema } from '../shared/cr
 import { AgentTrust } from './trust.js';
 import { FerryError, toFerryError } from '../shared/errors.js';
 import { connectNats } from '../shared/nats/connect.js';
+import { jwtForLegacyAgent } from './enroll/migrate.js';
 import { directGet } from '../shared/nats/object-read.js';
 import { readObjectToFile } from '../shared/nats/object-read.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
@@ -103,9 +104,10 @@ export class AgentRuntime {
     // Finish or undo whatever a crash interrupted before taking new work.
     await this.enqueue(() => this.machine.recover());
     await this.enqueue(() => this.selfUpdate.finishReturn(this.machine));
+    const jwt = identity.jwt ?? (await jwtForLegacyAgent({ paths: this.o.paths, identity, seed: this.o.seed, rootFingerprint: keyFingerprint(this.trust.doc.root.publicKey), log }));
     const nc = (this.nc = await connectNats({
       url: identity.serverUrl,
-      seed: this.o.seed,
+      creds: { jwt, seed: this.o.seed },
       name: this.o.connectionName ?? `ferry-agent ${identity.agentId}`,
       inboxPrefix: subjects.agentInboxPrefix(identity.agentId),
       reconnectForever: true,

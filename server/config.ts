@@ -11,7 +11,10 @@ export interface DataPaths {
   signingKey: string;
   serverSeed: string;
   adminSeed: string;
-  enrollSecret: string;
+  /** the bootstrap admin's NATS credentials (JWT + seed), for the CLI */
+  adminCreds: string;
+  /** NATS decentralised auth: operator, account and signing keys */
+  natsKeys: string;
   natsDir: string;
   runtime: string;
   tmpDir: string;
@@ -32,7 +35,8 @@ export function dataPaths(dir: string): DataPaths {
     signingKey: join(keysDir, 'signing.json'),
     serverSeed: join(keysDir, 'server.nk'),
     adminSeed: join(keysDir, 'admin.nk'),
-    enrollSecret: join(keysDir, 'enroll.secret'),
+    adminCreds: join(keysDir, 'admin.creds'),
+    natsKeys: join(keysDir, 'nats.json'),
     natsDir: join(dir, 'nats'),
     runtime: join(dir, 'server.json'),
     tmpDir: join(dir, 'tmp'),

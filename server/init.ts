@@ -1,13 +1,13 @@
 // `ferry init`: creates the data directory with keys, database and NATS identities. Idempotent:
 // existing keys are never replaced, so re-running it cannot orphan joined agents.
 import { createUser } from '@nats-io/nkeys';
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dataPaths, type DataPaths } from './config.js';
 import { openDatabase } from './db/open.js';
 import { ensureKeys, KeyRing, trustPath } from './keys.js';
 import { FerryError } from '../shared/errors.js';
 import { writeDefaultPolicy } from './policy/policy.js';
+import { ensureNatsKeys } from './nats/nats-keys.js';
 
 export interface InitResult {
   dataDir: string;
@@ -27,10 +27,7 @@ export function initDataDir(dir: string): InitResult {
     }
   }
   created.push(...ensureKeys(paths));
-  if (!existsSync(paths.enrollSecret)) {
-    writeSecret(paths.enrollSecret, randomBytes(32).toString('base64url') + '\n');
-    created.push(paths.enrollSecret);
-  }
+  if (ensureNatsKeys(paths.natsKeys)) created.push(paths.natsKeys);
   for (const seedFile of [paths.serverSeed, paths.adminSeed]) {
     if (!existsSync(seedFile)) {
       writeSecret(seedFile, new TextDecoder().decode(createUser().getSeed()) + '\n');

@@ -1,11 +1,10 @@
 // The distribution server: wires the database, NATS (embedded or external), the DML, the CMDB,
 // enrolment, report ingestion, the admin API and the rollout engine, and runs them until stopped.
-import { fromSeed } from '@nats-io/nkeys';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { FerryError } from '../shared/errors.js';
-import { connectNats, readSeedFile, type NatsConnection } from '../shared/nats/connect.js';
+import { connectNats, type NatsConnection } from '../shared/nats/connect.js';
 import { createHandlers } from './api/handlers.js';
 import { AuditLog } from './audit/log.js';
 import { ApiRouter } from './api/router.js';
@@ -23,8 +22,10 @@ import { EventedRolloutStore } from './events/rollout-events.js';
 import { assertInitialized } from './init.js';
 import { KeyRing } from './keys.js';
 import { coalesce } from './util/coalesce.js';
-import { renderAuthConfig, type AuthIdentities } from './nats/auth-config.js';
 import { EmbeddedNats } from './nats/embedded.js';
+import { NatsAuth } from './nats/nats-auth.js';
+import { renderOperatorAuth } from './nats/server-config.js';
+import { subjects } from '../shared/protocol/subjects.js';
 import { deliveryTimings, WebhookDispatcher } from './notify/dispatcher.js';
 import { NotifyService } from './notify/service.js';
 import { WebhookStore } from './notify/store.js';
@@ -56,6 +57,7 @@ export class FerryServer {
   private db?: Db;
   private nats?: EmbeddedNats;
   private nc?: NatsConnection;
+  private sysNc?: NatsConnection;
   private stops: (() => Promise<void> | void)[] = [];
   private url = '';
   private ops?: OpsHttp;
@@ -81,50 +83,43 @@ export class FerryServer {
     if (this.opts.metricsListen) this.ops = await startOpsHttp(this.opts.metricsListen, log.child({ module: 'ops' }));
     const db = (this.db = openDatabase(this.paths.db));
     const keys = new KeyRing(this.paths);
-    const seeds = { server: readSeedFile(this.paths.serverSeed), admin: readSeedFile(this.paths.adminSeed) };
-    const enrollPassword = readFileSync(this.paths.enrollSecret, 'utf8').trim();
     const cmdb = new CmdbStore(db);
-    const identities = (): AuthIdentities => ({
-      serverNkey: publicKeyOf(seeds.server),
-      adminNkey: publicKeyOf(seeds.admin),
-      enrollPassword,
-      agents: cmdb.activeIdentities(),
-    });
+    // Decentralised auth: account JWTs from the keys and the database's revocations.
+    const auth = await NatsAuth.open(this.paths, db, () => keys.rootFingerprint, log.child({ module: 'nats-auth' }));
+    const [serverCreds, sysCreds] = await Promise.all([auth.serverCreds(this.paths.serverSeed), auth.sysCreds()]);
 
-    let syncAuth: () => Promise<void>;
     if (this.opts.natsUrl) {
       this.url = this.opts.natsUrl;
-      // An external NATS is configured by its operator: we write the accounts block for them to include.
-      syncAuth = async () => {
-        writeFileSync(`${this.paths.natsDir}/ferry-accounts.conf`, renderAuthConfig(identities()), { mode: 0o600 });
-        log.warn('external NATS: include nats/ferry-accounts.conf in its config and reload it so new agents can connect');
-      };
+      // An external NATS is configured by its operator: it must trust our operator and resolver.
+      writeFileSync(join(this.paths.natsDir, 'ferry-operator.conf'), renderOperatorAuth(auth.operatorAuth, join(this.paths.natsDir, 'resolver')), { mode: 0o600 });
+      log.info('external NATS: it must run in operator mode with nats/ferry-operator.conf (operator, system account, resolver); account updates are pushed to it');
     } else {
       const [host, requested] = splitListen(this.opts.listen);
       // Port 0 means "any port" the first time; afterwards keep the one agents were given.
       const port = requested === 0 ? (previousPort(this.paths.natsDir) ?? 0) : requested;
       const tls = this.opts.tls?.cert && this.opts.tls.key ? { cert: resolve(this.opts.tls.cert), key: resolve(this.opts.tls.key) } : undefined;
-      const nats = (this.nats = new EmbeddedNats({ dataDir: this.paths.natsDir, host, port, auth: identities(), logger: log.child({ module: 'nats' }), tls }));
+      const natsOptions = (p: number) => ({ dataDir: this.paths.natsDir, host, port: p, auth: auth.operatorAuth, storeAccount: { legacyName: 'FERRY', publicKey: auth.accountIds.FERRY }, logger: log.child({ module: 'nats' }), tls });
+      const nats = (this.nats = new EmbeddedNats(natsOptions(port)));
       nats.on('restarted', (info) => log.warn({ natsPid: info.pid }, 'embedded nats-server restarted'));
       try {
         await nats.start();
       } catch (err) {
         if (requested !== 0 || port === 0) throw err;
         log.warn({ port, err: String(err) }, 'the previous NATS port is taken; using a new one (agents must be told the new URL)');
-        this.nats = new EmbeddedNats({ dataDir: this.paths.natsDir, host, port: 0, auth: identities(), logger: log.child({ module: 'nats' }), tls });
+        this.nats = new EmbeddedNats(natsOptions(0));
         await this.nats.start();
       }
       this.url = this.nats.url;
-      // Joins arriving together share one reload: nats-server refuses some new connections
-      // while it reloads, so fewer reloads mean fewer retries for everyone.
-      const embedded = this.nats;
-      syncAuth = coalesce(() => embedded.updateAuth(identities()), 200);
     }
 
     // With a self-signed certificate the certificate is its own CA.
     const tlsCa = this.opts.tls?.ca ?? this.opts.tls?.cert;
     const tlsCaFile = tlsCa ? resolve(tlsCa) : undefined;
-    const nc = (this.nc = await connectNats({ url: this.url, seed: seeds.server, name: 'ferry-server', reconnectForever: true, tlsCaFile, onRetry: (err, attempt) => log.warn({ attempt, err: String(err) }, 'cannot connect to NATS yet; retrying') }));
+    const onRetry = (err: unknown, attempt: number) => log.warn({ attempt, err: String(err) }, 'cannot connect to NATS yet; retrying');
+    const nc = (this.nc = await connectNats({ url: this.url, creds: serverCreds, name: 'ferry-server', inboxPrefix: subjects.serverInboxPrefix, reconnectForever: true, tlsCaFile, onRetry }));
+    const sysNc = (this.sysNc = await connectNats({ url: this.url, creds: sysCreds, name: 'ferry-server (system account)', reconnectForever: true, tlsCaFile, onRetry }));
+    // Revocations made while nats-server was down (or an older resolver state) are pushed now.
+    await auth.attach(sysNc);
     const natsState = trackNatsConnection(nc);
     const offlineAfterMs = this.opts.offlineAfterMs ?? Number(process.env.FERRY_OFFLINE_AFTER_MS ?? 35_000);
     const isOnline = (lastSeen: number | null) => lastSeen !== null && Date.now() - lastSeen <= offlineAfterMs;
@@ -149,7 +144,7 @@ export class FerryServer {
     const rollouts = new RolloutService(rolloutStore, engine, releases, dml, cmdb, isOnline, this.paths.policy);
     const audit = new AuditLog(db);
 
-    const decommissioner = new AgentDecommissioner({ cmdb, desired, isOnline, syncAuth: () => syncAuth(), leaveRollouts: (id, reason) => engine.forgetAgent(id, reason), dependsOf: (name, version) => dml.get(name, version)?.manifest.depends, log: log.child({ module: 'decommission' }) });
+    const decommissioner = new AgentDecommissioner({ cmdb, desired, isOnline, syncAuth: () => auth.push(), leaveRollouts: (id, reason) => engine.forgetAgent(id, reason), dependsOf: (name, version) => dml.get(name, version)?.manifest.depends, log: log.child({ module: 'decommission' }) });
     const ingest = new ReportIngest(
       nc,
       cmdb,
@@ -162,7 +157,7 @@ export class FerryServer {
       log.child({ module: 'ingest' }),
     );
     await ingest.start();
-    const enroll = new EnrollService(db, nc, cmdb, keys, syncAuth, log.child({ module: 'enroll' }));
+    const enroll = new EnrollService(db, nc, cmdb, keys, auth, log.child({ module: 'enroll' }));
     enroll.start();
     const router = new ApiRouter(
       nc,
@@ -174,7 +169,7 @@ export class FerryServer {
         rollouts,
         rolloutStore,
         audit,
-        enrollPassword,
+        auth,
         rootFingerprint: () => keys.rootFingerprint,
         natsUrl: () => this.url,
         isOnline,
@@ -182,7 +177,7 @@ export class FerryServer {
         reloadKeys: () => applyKeys(true),
         revokeAgent: async (id, actor) => {
           const agent = cmdb.revoke(id, actor);
-          await syncAuth(); // the reload drops the revoked identity's connection
+          await auth.push(); // the account update closes the revoked identity's connection
           await engine.forgetAgent(agent.id, `revoked by ${actor}`);
           log.warn({ agent: agent.id, actor }, 'agent revoked');
           return { id: agent.id, hostname: agent.hostname, revokedAt: new Date().toISOString() };
@@ -227,6 +222,7 @@ export class FerryServer {
     for (const stop of this.stops.reverse()) await stop();
     this.stops = [];
     await this.nc?.drain().catch(() => undefined);
+    await this.sysNc?.close().catch(() => undefined);
     await this.nats?.stop();
     this.db?.close();
     rmSync(this.paths.runtime, { force: true });
@@ -242,10 +238,6 @@ function previousPort(natsDir: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function publicKeyOf(seed: string): string {
-  return fromSeed(new TextEncoder().encode(seed)).getPublicKey();
 }
 
 export function splitListen(listen: string): [string, number] {

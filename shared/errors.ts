@@ -22,6 +22,8 @@ export type FerryErrorCode =
   | 'FERRY_PACKAGE_INVALID'
   | 'FERRY_ARCHIVE_UNSAFE'
   | 'FERRY_TOKEN_INVALID'
+  | 'FERRY_CREDS_INVALID'
+  | 'FERRY_FORBIDDEN'
   | 'FERRY_COMMAND_REJECTED'
   | 'FERRY_HOOK_FAILED'
   | 'FERRY_INSTALL_FAILED'
@@ -75,6 +77,7 @@ const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
   FERRY_USAGE: 2,
   FERRY_CONFIG_INVALID: 2,
   FERRY_INVALID_INPUT: 2,
+  FERRY_CREDS_INVALID: 2,
   FERRY_NOT_FOUND: 3,
   FERRY_CONFLICT: 4,
   FERRY_ALREADY_EXISTS: 4,
@@ -84,6 +87,7 @@ const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
   FERRY_NOT_JOINED: 5,
   FERRY_ROLLOUT_FAILED: 6,
   FERRY_POLICY_DENIED: 7,
+  FERRY_FORBIDDEN: 8,
 };
 
 /** The process exit code for an error, the same for both CLIs (documented in the README). */

@@ -1,16 +1,24 @@
 // `ferry-agent join`: make this host's NATS identity (an nkey whose seed never leaves the host),
-// ask the server to enrol it with a join token, pin the server's signing key — refusing a server
-// whose key does not match the fingerprint in the token — and save the identity.
+// make the server prove it holds the key the pinned root trusts, then prove the token (an HMAC of
+// the server's challenge; the secret itself never leaves the host) and receive the host's user
+// JWT in a reply sealed to a key made for this join. A server that cannot prove itself learns
+// nothing it could use: the agent stops before anything of the secret is used.
+import { randomBytes } from 'node:crypto';
 import { createUser } from '@nats-io/nkeys';
 import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { AgentTrust } from '../trust.js';
+import { verifySignature, keyFingerprint } from '../../shared/crypto/sign.js';
+import { createSealKeyPair, openSealed } from '../../shared/crypto/seal.js';
+import { verifyInitialTrust, type SignedTrust } from '../../shared/crypto/trust.js';
 import { FerryError, errorFromWire } from '../../shared/errors.js';
 import { connectNats } from '../../shared/nats/connect.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
-import { joinReplySchema, type JoinRequest } from '../../shared/protocol/messages.js';
-import { ENROLL_INBOX_PREFIX, ENROLL_USER, subjects } from '../../shared/protocol/subjects.js';
-import { decodeToken } from '../../shared/protocol/token.js';
+import { challengeTranscript, joinProof, proofKeyFromSecret } from '../../shared/protocol/enroll.js';
+import { challengeReplySchema, joinReplySchema, joinResultSchema, type ChallengeRequest, type JoinRequest } from '../../shared/protocol/messages.js';
+import { subjects } from '../../shared/protocol/subjects.js';
+import { decodeToken, type TokenBody } from '../../shared/protocol/token.js';
 import type { AgentIdentity, AgentPaths } from '../config.js';
 import type { MaintenanceConfig } from '../maintenance.js';
 
@@ -36,28 +44,37 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
   if (!url) throw new FerryError('FERRY_USAGE', 'no server URL: pass --server nats://HOST:PORT');
   const user = createUser();
   const seed = new TextDecoder().decode(user.getSeed());
-  const nc = await connectNats({ url, user: { name: ENROLL_USER, password: token.e }, name: 'ferry-agent join', inboxPrefix: ENROLL_INBOX_PREFIX, timeoutMs: 5000, tlsCaFile: o.tlsCa });
-  let reply;
+  const nc = await connectNats({
+    url,
+    creds: { jwt: token.j, seed: token.k },
+    name: 'ferry-agent join',
+    inboxPrefix: subjects.enrollInboxPrefix(`enroll-${token.i}`),
+    timeoutMs: 5000,
+    attempts: 3,
+    tlsCaFile: o.tlsCa,
+  }).catch((err: unknown) => {
+    if (err instanceof FerryError && /refused the credentials/.test(err.message)) {
+      throw new FerryError('FERRY_TOKEN_INVALID', 'join token refused: its enrolment credential was refused (the token expired, was used up or was revoked)', { hint: 'create a new one with: ferry token create' });
+    }
+    throw err;
+  });
+  let result;
+  let trust: SignedTrust;
   try {
-    const request: JoinRequest = { token: o.token.trim(), nkey: user.getPublicKey(), hostname: o.hostname, tags: o.tags };
-    const msg = await nc.request(subjects.enroll, encodeMessage(request), { timeout: 60_000 }).catch((err: Error) => {
-      throw new FerryError('FERRY_SERVER_UNREACHABLE', `the server did not answer the join request: ${err.message}`, { hint: 'is `ferry server` running?' });
-    });
-    reply = decodeMessage(joinReplySchema, msg.data, 'join reply');
+    ({ trust, result } = await enrol(nc, token, user.getPublicKey(), o));
   } finally {
     await nc.close();
   }
-  if (!reply.ok) throw errorFromWire(reply.error);
   mkdirSync(o.paths.dir, { recursive: true, mode: 0o700 });
-  // Refuses a server whose root key is not the one the token names.
-  AgentTrust.create(o.paths.dir, reply.trust, token.f);
+  AgentTrust.create(o.paths.dir, trust, token.f);
   const identity: AgentIdentity = {
-    agentId: reply.agentId,
+    agentId: result.agentId,
     serverUrl: url,
     rootFingerprint: token.f,
     installRoot: resolve(o.installRoot ?? `${o.paths.dir}/apps`),
-    tags: reply.tags,
+    tags: result.tags,
     joinedAt: new Date().toISOString(),
+    jwt: result.jwt,
     ...(o.tlsCa ? { tlsCa: `${o.paths.dir}/ca.pem` } : {}),
     ...(o.maintenance ? { maintenance: o.maintenance } : {}),
   };
@@ -66,6 +83,36 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
   writeAtomic(o.paths.seed, seed + '\n', 0o600);
   writeAtomic(o.paths.identity, JSON.stringify(identity, null, 2) + '\n', 0o600);
   return identity;
+}
+
+async function request(nc: NatsConnection, subject: string, body: unknown, what: string): Promise<Uint8Array> {
+  const msg = await nc.request(subject, encodeMessage(body), { timeout: 60_000 }).catch((err: Error) => {
+    throw new FerryError('FERRY_SERVER_UNREACHABLE', `the server did not answer the ${what}: ${err.message}`, { hint: 'is `ferry server` running?' });
+  });
+  return msg.data;
+}
+
+async function enrol(nc: NatsConnection, token: TokenBody, nkey: string, o: JoinOptions) {
+  // 1. The server proves it holds the online key of the pinned root, over our fresh nonce.
+  const nonce = randomBytes(32).toString('base64');
+  const challengeRequest: ChallengeRequest = { v: 2, token: token.i, nonce };
+  const challenge = decodeMessage(challengeReplySchema, await request(nc, subjects.enrollChallenge, challengeRequest, 'join challenge'), 'challenge reply');
+  if (!challenge.ok) throw errorFromWire(challenge.error);
+  const doc = verifyInitialTrust(challenge.trust, token.f);
+  const signer = doc.keys.find((k) => k.roles.includes('commands') && keyFingerprint(k.publicKey) === challenge.key);
+  if (!signer || !verifySignature(signer.publicKey, challengeTranscript(token.i, nonce, challenge.serverNonce), challenge.sig)) {
+    throw new FerryError('FERRY_UNTRUSTED_KEY', 'the server did not prove it holds a key of the root in the join token; the token was not used', {
+      hint: 'this is not the server that issued the token (check --server)',
+    });
+  }
+  // 2. The join, bound to that challenge; the reply is sealed to a key made for it.
+  const sealKey = createSealKeyPair();
+  const binding = { tokenId: token.i, agentNonce: nonce, serverNonce: challenge.serverNonce, nkey, hostname: o.hostname, tags: o.tags, replyKey: sealKey.publicKey };
+  const joinRequest: JoinRequest = { v: 2, token: token.i, serverNonce: challenge.serverNonce, nkey, hostname: o.hostname, tags: o.tags, replyKey: sealKey.publicKey, proof: joinProof(proofKeyFromSecret(token.s), binding) };
+  const reply = decodeMessage(joinReplySchema, await request(nc, subjects.enrollJoin, joinRequest, 'join request'), 'join reply');
+  if (!reply.ok) throw errorFromWire(reply.error);
+  const result = decodeMessage(joinResultSchema, openSealed(reply.sealed, sealKey), 'join result');
+  return { trust: challenge.trust, result };
 }
 
 function writeAtomic(file: string, content: string, mode: number): void {

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Objm } from '@nats-io/obj';
 import { buildPackage } from '../../shared/package/mod.js';
-import { connectNats, readSeedFile } from '../../shared/nats/connect.js';
+import { connectNats } from '../../shared/nats/connect.js';
+import { readCredsFile } from '../../shared/nats/creds.js';
 import { cpuSeconds, median, memoryMiB, ROOT, startBenchServer, waitUntil } from './harness.js';
 import { newInstaller, recordFor } from './pkg.js';
 import type { BenchOptions, BenchResult } from './result.js';
@@ -53,7 +54,7 @@ async function idleFootprint(opts: BenchOptions): Promise<BenchResult[]> {
 async function localRollback(): Promise<BenchResult[]> {
   const server = await startBenchServer();
   const work = mkdtempSync(join(tmpdir(), 'ferry-bench-rb-'));
-  const nc = await connectNats({ url: (JSON.parse(spawnSync('cat', [join(server.home, 'server.json')], { encoding: 'utf8' }).stdout) as { natsUrl: string }).natsUrl, seed: readSeedFile(join(server.home, 'keys/admin.nk')), name: 'bench' });
+  const nc = await connectNats({ url: (JSON.parse(spawnSync('cat', [join(server.home, 'server.json')], { encoding: 'utf8' }).stdout) as { natsUrl: string }).natsUrl, creds: readCredsFile(join(server.home, 'keys/admin.creds')), name: 'bench' });
   try {
     const store = await new Objm(nc).create('bench-rb');
     const installer = newInstaller(nc, 'bench-rb', join(work, 'agent'));

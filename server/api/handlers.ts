@@ -6,7 +6,7 @@ import { FerryError } from '../../shared/errors.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { Db } from '../db/open.js';
 import type { DmlPackage, DmlService } from '../dml/service.js';
-import { createToken } from '../enroll/tokens.js';
+import { createToken, listTokens, revokeToken, type TokenIssuer } from '../enroll/tokens.js';
 import type { NotifyService } from '../notify/service.js';
 import type { ReleaseStore } from '../releases/store.js';
 import type { RolloutService } from '../rollouts/service.js';
@@ -24,7 +24,8 @@ export interface HandlerDeps {
   rollouts: RolloutService;
   rolloutStore: RolloutStore;
   audit: AuditLog;
-  enrollPassword: string;
+  /** issues enrolment credentials and pushes revocations to NATS */
+  auth: TokenIssuer & { push(): Promise<void> };
   rootFingerprint: () => string;
   reloadKeys: () => Promise<unknown>;
   revokeAgent: (id: string, actor: string) => Promise<unknown>;
@@ -52,8 +53,13 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     };
   };
   return {
-    'token.create': (r) =>
-      createToken(d.db, { enrollPassword: d.enrollPassword, rootFingerprint: d.rootFingerprint(), natsUrl: d.natsUrl(), tags: r.tags, ttlMs: r.ttlMs, uses: r.uses }),
+    'token.create': (r) => createToken(d.db, d.auth, { rootFingerprint: d.rootFingerprint(), natsUrl: d.natsUrl(), tags: r.tags, ttlMs: r.ttlMs, uses: r.uses }),
+    'token.list': () => listTokens(d.db),
+    'token.revoke': async (r) => {
+      const token = revokeToken(d.db, r.id);
+      await d.auth.push(); // its enrolment user is cut off now, not at expiry
+      return token;
+    },
     'dml.add': async (r) => {
       const { pkg, added } = await d.dml.addFromUpload(r.upload);
       return { ...summary(pkg), added, description: pkg.manifest.description ?? null, files: pkg.manifest.files.length };

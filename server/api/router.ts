@@ -9,7 +9,14 @@ import { subjects } from '../../shared/protocol/subjects.js';
 import type { AuditLog } from '../audit/log.js';
 
 /** Verbs that only read; every other verb is an administrative action and is audited. */
-const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'audit.list', 'schedule', 'notify.list']);
+const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'audit.list', 'schedule', 'notify.list', 'token.list']);
+
+/**
+ * Where API replies may go: the CLI's inbox in FERRY, or a service import's private `_R_.` reply.
+ * A request with any other reply subject (a JetStream API subject, a key, another client's
+ * subject) is dropped without acting: the server never publishes where a caller aims it.
+ */
+const REPLY_PREFIXES = [`${subjects.cliInboxPrefix}.`, '_R_.'];
 
 /** The NATS header the CLI names its user in (the admin credential is shared by the admin role). */
 const ACTOR_HEADER = 'Ferry-Actor';
@@ -36,6 +43,10 @@ export class ApiRouter {
 
   private async handle(msg: Msg): Promise<void> {
     const verb = msg.subject.slice('ferry.api.'.length);
+    if (!msg.reply || !REPLY_PREFIXES.some((p) => msg.reply!.startsWith(p))) {
+      this.log.warn({ verb, reply: msg.reply?.slice(0, 128) }, 'API request with an unexpected reply subject dropped');
+      return;
+    }
     let reply: ApiReply;
     let req: Record<string, unknown> | undefined;
     let result: unknown;
@@ -52,7 +63,7 @@ export class ApiRouter {
       reply = { ok: false, error: e.toJSON() };
     }
     this.recordAudit(verb, msg, req, result, reply);
-    if (msg.reply) msg.respond(encodeMessage(reply));
+    msg.respond(encodeMessage(reply));
   }
 
   /** Every administrative request, allowed or refused, goes to the audit log. */

@@ -109,7 +109,7 @@ function checkDatabase(dbFile: string, manifest: BackupManifest): void {
 function checkKeys(dir: string, manifest: BackupManifest): void {
   const paths = dataPaths(dir);
   assertInitialized(paths);
-  for (const f of [paths.serverSeed, paths.adminSeed, paths.enrollSecret]) {
+  for (const f of [paths.serverSeed, paths.adminSeed, paths.natsKeys]) {
     if (!existsSync(f)) throw new FerryError('FERRY_INVALID_INPUT', `the backup lacks keys/${basename(f)}`);
   }
   const root = new KeyRing(paths).rootFingerprint;

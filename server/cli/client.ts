@@ -1,10 +1,11 @@
 // How the CLI reaches a running server: its NATS address from <data-dir>/server.json (or
-// --nats), the admin identity from <data-dir>/keys/admin.nk (or --creds), then admin requests.
+// --nats), the admin identity from <data-dir>/keys/admin.creds (or --creds / FERRY_CREDS), then admin requests.
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { errors as natsErrors, headers as natsHeaders } from '@nats-io/transport-node';
 import { FerryError, errorFromWire } from '../../shared/errors.js';
-import { connectNats, readSeedFile, type NatsConnection } from '../../shared/nats/connect.js';
+import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
+import { readCredsFile } from '../../shared/nats/creds.js';
 import { apiReplySchema, type ApiRequest, type ApiVerb } from '../../shared/protocol/api.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
@@ -48,8 +49,8 @@ export class AdminClient {
       url = runtime.natsUrl;
       tlsCaFile ??= runtime.tlsCa;
     }
-    const seed = readSeedFile(flags.creds ?? paths.adminSeed);
-    return new AdminClient(await connectNats({ url, seed, name: 'ferry-cli', timeoutMs: 3000, tlsCaFile }));
+    const creds = readCredsFile(flags.creds ?? process.env.FERRY_CREDS ?? paths.adminCreds);
+    return new AdminClient(await connectNats({ url, creds, name: 'ferry-cli', inboxPrefix: subjects.cliInboxPrefix, timeoutMs: 3000, tlsCaFile }));
   }
 
   async request<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs = 60_000): Promise<unknown> {

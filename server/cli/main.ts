@@ -32,7 +32,7 @@ export async function main(argv: string[]): Promise<void> {
       .usage('$0 <command> [options]\n\nFerry: signed software distribution over NATS.')
       .option('data-dir', { type: 'string', describe: 'server data directory (default $FERRY_HOME, else dataDir in the config file, else ~/.ferry)', global: true })
       .option('nats', { type: 'string', describe: 'NATS URL of a remote server (default: from the data directory)', global: true })
-      .option('creds', { type: 'string', describe: 'nkey seed file for --nats (default: the data directory admin key)', global: true })
+      .option('creds', { type: 'string', describe: 'NATS credentials file (JWT + seed; env FERRY_CREDS; default: the data directory keys/admin.creds)', global: true })
       .option('tls-ca', { type: 'string', describe: 'CA certificate for a NATS that serves TLS (default: from the data directory)', global: true })
       .option('json', { type: 'boolean', default: false, describe: 'print exactly one JSON document', global: true })
       .option('config', { type: 'string', describe: 'server config file (default $FERRY_CONFIG, else /etc/ferry/server.json if it exists)', global: true })

@@ -68,6 +68,11 @@ export class CmdbStore {
     return this.sql('SELECT 1 FROM agents WHERE id = ? AND revoked_at IS NULL').get(id) !== undefined;
   }
 
+  /** Whether any agent, active or not, ever joined with this nkey (an nkey joins once). */
+  nkeyExists(nkey: string): boolean {
+    return this.sql('SELECT 1 FROM agents WHERE nkey = ?').get(nkey) !== undefined;
+  }
+
   agentExists(id: string): boolean {
     return this.sql('SELECT 1 FROM agents WHERE id = ?').get(id) !== undefined;
   }

@@ -87,4 +87,10 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE rollout_hosts ADD COLUMN waiting_reason TEXT;
   ALTER TABLE rollout_hosts ADD COLUMN waiting_until INTEGER;
   `,
+  // Decentralised auth: each token has its own enrolment user (revoked when used up or revoked).
+  `
+  ALTER TABLE tokens ADD COLUMN enroll_nkey TEXT;
+  ALTER TABLE tokens ADD COLUMN revoked_at INTEGER;
+  ALTER TABLE agents ADD COLUMN jwt_issued_at INTEGER;
+  `,
 ];

@@ -1,70 +1,170 @@
-// Enrolment: answers join requests on ferry.enroll. A valid token creates the host's CMDB entry
-// and its NATS identity (the agent's own nkey; its seed never leaves the host), reloads the NATS
-// authorization, and tells the agent its id and the server's public signing key.
+// Enrolment: answers `ferry.enroll.*` for clients of the ENROLL account (they reach it only as a
+// service import, so every reply goes to a private `_R_` subject NATS routes back to the caller;
+// a request whose reply subject is anything else is dropped unanswered).
+// - challenge: sign the agent's nonce with the online key its pinned root trusts, so the agent
+//   knows it talks to the real server before it uses anything of the token's secret;
+// - join: check the HMAC proof of the token's secret over that challenge, use up one use of the
+//   token, record the host and issue its user JWT (signed here: no config write, no reload); the
+//   reply is sealed to a key the host made for this join;
+// - migrate: an agent that joined before decentralised auth proves its nkey and gets its JWT.
 import { randomBytes } from 'node:crypto';
+import { fromPublic } from '@nats-io/nkeys';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { signBytes } from '../../shared/crypto/sign.js';
+import { seal } from '../../shared/crypto/seal.js';
 import { FerryError, toFerryError } from '../../shared/errors.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
-import { joinRequestSchema, type JoinReply } from '../../shared/protocol/messages.js';
+import { challengeTranscript, migrateTranscript, proofMatches } from '../../shared/protocol/enroll.js';
+import {
+  challengeRequestSchema,
+  joinRequestSchema,
+  migrateRequestSchema,
+  tagsSchema,
+  type ChallengeReply,
+  type JoinReply,
+  type JoinResult,
+} from '../../shared/protocol/messages.js';
 import { subjects } from '../../shared/protocol/subjects.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { Db } from '../db/open.js';
-import { consumeToken } from './tokens.js';
-import { decodeToken } from '../../shared/protocol/token.js';
 import type { KeyRing } from '../keys.js';
+import type { NatsAuth } from '../nats/nats-auth.js';
+import { consumeToken, tokenProofKey } from './tokens.js';
+
+/** How long a challenge may be answered, and how many may be open at once. */
+const CHALLENGE_TTL_MS = 60_000;
+const MAX_OPEN_CHALLENGES = 20_000;
+const MIGRATE_SKEW_MS = 5 * 60_000;
+const REVOKE_USED_UP_AFTER_MS = 2_000;
+/** Service-import replies (nats-server's `_R_.` prefix): the only place enrolment answers. */
+const SERVICE_REPLY_PREFIX = '_R_.';
+
+interface OpenChallenge {
+  tokenId: string;
+  agentNonce: string;
+  expiresAt: number;
+}
 
 export class EnrollService {
   private sub?: Subscription;
+  private readonly challenges = new Map<string, OpenChallenge>();
+  private revokeTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly db: Db,
     private readonly nc: NatsConnection,
     private readonly cmdb: CmdbStore,
     private readonly keys: KeyRing,
-    /** make the new identity known to NATS (config reload); resolves once it is effective */
-    private readonly syncAuth: () => Promise<void>,
+    private readonly auth: NatsAuth,
     private readonly log: Logger,
   ) {}
 
   start(): void {
-    this.sub = this.nc.subscribe(subjects.enroll, {
-      callback: (_err, msg) => {
-        void this.handle(msg.data).then((reply) => msg.respond(encodeMessage(reply)));
-      },
-    });
+    this.sub = this.nc.subscribe('ferry.enroll.*', { callback: (_err, msg) => void this.dispatch(msg) });
   }
 
   stop(): void {
     this.sub?.unsubscribe();
+    if (this.revokeTimer) {
+      clearTimeout(this.revokeTimer);
+      this.revokeTimer = undefined;
+      void this.auth.push().catch(() => undefined); // the next start preloads it in any case
+    }
   }
 
-  private async handle(data: Uint8Array): Promise<JoinReply> {
+  private async dispatch(msg: Msg): Promise<void> {
+    if (!msg.reply?.startsWith(SERVICE_REPLY_PREFIX)) {
+      this.log.warn({ subject: msg.subject }, 'enrolment request with an unexpected reply subject dropped');
+      return;
+    }
+    let reply: ChallengeReply | JoinReply;
     try {
-      const req = decodeMessage(joinRequestSchema, data, 'join request');
-      if (this.cmdb.activeIdentities().some((a) => a.nkey === req.nkey)) {
-        throw new FerryError('FERRY_CONFLICT', 'this agent key has already joined', { hint: 'a host joins once; use a fresh state directory to join again' });
-      }
-      // A token pins the root that was current when it was made; the agent would refuse this
-      // server's trust document, so refuse the token before anything is enrolled.
-      const pinned = decodeToken(req.token).f;
-      if (pinned !== this.keys.rootFingerprint) {
-        throw new FerryError('FERRY_UNTRUSTED_KEY', `the join token names root key ${pinned}, not this server's ${this.keys.rootFingerprint}`, {
-          hint: 'the token was made for another server or before a root rotation: create a new one with ferry token create',
-        });
-      }
-      const tokenTags = consumeToken(this.db, req.token);
-      const tags = { ...req.tags, ...tokenTags };
-      const id = this.newAgentId(req.hostname);
-      this.cmdb.addAgent({ id, nkey: req.nkey, hostname: req.hostname, tags });
-      await this.syncAuth();
-      this.log.info({ agent: id, hostname: req.hostname }, 'agent joined');
-      return { ok: true, agentId: id, trust: this.keys.trust, tags };
+      if (msg.subject === subjects.enrollChallenge) reply = this.challenge(msg.data);
+      else if (msg.subject === subjects.enrollJoin) reply = await this.join(msg.data);
+      else if (msg.subject === subjects.enrollMigrate) reply = await this.migrate(msg.data);
+      else return;
     } catch (err) {
       const e = toFerryError(err);
-      this.log.warn({ code: e.code, reason: e.message }, 'join refused');
-      return { ok: false, error: e.toJSON() };
+      this.log.warn({ subject: msg.subject, code: e.code, reason: e.message }, 'enrolment refused');
+      reply = { ok: false, error: e.toJSON() };
     }
+    msg.respond(encodeMessage(reply));
+  }
+
+  private challenge(data: Uint8Array): ChallengeReply {
+    const req = decodeMessage(challengeRequestSchema, data, 'challenge request');
+    const now = Date.now();
+    if (this.challenges.size >= MAX_OPEN_CHALLENGES) this.expireChallenges(now);
+    if (this.challenges.size >= MAX_OPEN_CHALLENGES) throw new FerryError('FERRY_TIMEOUT', 'too many joins at once; try again', { hint: 'the server is busy enrolling other hosts' });
+    const serverNonce = randomBytes(32).toString('base64');
+    this.challenges.set(serverNonce, { tokenId: req.token, agentNonce: req.nonce, expiresAt: now + CHALLENGE_TTL_MS });
+    const sig = signBytes(this.keys.signing.secretKey, challengeTranscript(req.token, req.nonce, serverNonce));
+    return { ok: true, serverNonce, trust: this.keys.trust, key: this.keys.signingFingerprint, sig };
+  }
+
+  private async join(data: Uint8Array): Promise<JoinReply> {
+    const req = decodeMessage(joinRequestSchema, data, 'join request');
+    const open = this.challenges.get(req.serverNonce);
+    this.challenges.delete(req.serverNonce);
+    if (!open || open.tokenId !== req.token || open.expiresAt <= Date.now()) {
+      throw new FerryError('FERRY_TOKEN_INVALID', 'join refused: the challenge is unknown, expired or already used', { hint: 'run ferry-agent join again' });
+    }
+    const binding = { tokenId: req.token, agentNonce: open.agentNonce, serverNonce: req.serverNonce, nkey: req.nkey, hostname: req.hostname, tags: req.tags, replyKey: req.replyKey };
+    const proofKey = tokenProofKey(this.db, req.token);
+    if (!proofKey || !proofMatches(proofKey, binding, req.proof)) throw new FerryError('FERRY_TOKEN_INVALID', 'join token refused: it is unknown to this server', { hint: 'create a new one with: ferry token create' });
+    if (this.cmdb.nkeyExists(req.nkey)) {
+      throw new FerryError('FERRY_CONFLICT', 'this agent key has already joined', { hint: 'a host joins once; use a fresh state directory to join again' });
+    }
+    const { agentId, tags, usedUp } = this.db.transaction(() => {
+      const token = consumeToken(this.db, req.token);
+      // The agent refuses a reply it cannot parse: check here, before anything is recorded.
+      const merged = tagsSchema.safeParse({ ...req.tags, ...token.tags });
+      if (!merged.success) throw new FerryError('FERRY_INVALID_INPUT', `the join's tags are not valid: ${merged.error.issues[0]?.message ?? 'invalid'}`);
+      const id = this.newAgentId(req.hostname);
+      this.cmdb.addAgent({ id, nkey: req.nkey, hostname: req.hostname, tags: merged.data });
+      return { agentId: id, tags: merged.data, usedUp: token.usesLeft === 0 };
+    })();
+    const jwt = await this.auth.issueAgent(agentId, req.nkey);
+    if (usedUp) this.revokeUsedUpSoon();
+    this.log.info({ agent: agentId, hostname: req.hostname }, 'agent joined');
+    const result: JoinResult = { agentId, jwt, tags };
+    return { ok: true, sealed: seal(encodeMessage(result), req.replyKey) };
+  }
+
+  private async migrate(data: Uint8Array): Promise<JoinReply> {
+    const req = decodeMessage(migrateRequestSchema, data, 'migrate request');
+    const agent = this.cmdb.getAgent(req.agent);
+    const refuse = () => new FerryError('FERRY_NOT_JOINED', `agent ${req.agent} is not a joined, active agent with this key`, { hint: 'join the host again with a new token' });
+    if (!agent || agent.revokedAt || agent.nkey !== req.nkey) throw refuse();
+    if (Math.abs(Date.now() - req.ts) > MIGRATE_SKEW_MS) throw new FerryError('FERRY_COMMAND_REJECTED', 'migrate request is stale (check the host clock)');
+    let valid = false;
+    try {
+      valid = fromPublic(req.nkey).verify(migrateTranscript(req.agent, req.nkey, req.ts, req.replyKey), Buffer.from(req.sig, 'base64'));
+    } catch {
+      valid = false;
+    }
+    if (!valid) throw refuse();
+    const jwt = await this.auth.issueAgent(agent.id, agent.nkey);
+    this.log.warn({ agent: agent.id }, 'issued a user JWT to an agent from before decentralised auth');
+    return { ok: true, sealed: seal(encodeMessage({ jwt }), req.replyKey) };
+  }
+
+  /**
+   * The token's own enrolment user dies with its last use — a moment after the reply: revoking it
+   * closes every connection of that user, the last joiner's too, and its reply must get there
+   * first. Until then the token's join requests are refused anyway (no uses left).
+   */
+  private revokeUsedUpSoon(): void {
+    if (this.revokeTimer) return;
+    this.revokeTimer = setTimeout(() => {
+      this.revokeTimer = undefined;
+      this.auth.push().catch((err: unknown) => this.log.error({ err }, "cannot revoke a used-up token's enrolment user"));
+    }, REVOKE_USED_UP_AFTER_MS);
+  }
+
+  private expireChallenges(now: number): void {
+    for (const [nonce, c] of this.challenges) if (c.expiresAt <= now) this.challenges.delete(nonce);
   }
 
   private newAgentId(hostname: string): string {

@@ -1,60 +1,129 @@
-// Renders the `accounts { ... }` block of the embedded nats-server's configuration.
+// Who may do what on NATS: the permission table of every identity that is not the server, and
+// the exports/imports that join the accounts. One table, from which the account JWTs are built
+// (server/nats/accounts.ts) and the attack tests generate their cases.
 //
-// One account, FERRY, with JetStream enabled and explicit nkey users only: there is no
-// `no_auth_user` and no user in the global account, so an anonymous connection is refused
-// with "Authorization Violation". Every identifier that ends up in the text is validated
-// first (agent ids, nkeys) and every string is quoted, so nothing can inject config text.
+// The accounts (decentralised auth, docs in SECURITY.md):
+// - FERRY holds every stream, KV bucket and object store; only the server and the admin CLI log in
+//   there. It exports, as *services*, exactly what agents and enrolment may ask of it, so NATS maps
+//   every reply to a private `_R_` subject: a reply subject set by a client can never name
+//   anything in FERRY (a JetStream API subject, a key, another agent's subject there).
+// - AGENTS holds one user per host, each signed with the account's scoped signing key, whose
+//   template fixes the permissions by the user's name (its agent id): own report subjects, own
+//   command subject, broadcasts, own inbox, direct gets of the DML and of its own desired state.
+// - ENROLL holds one user per join token (scoped the same way), who may only ask for a challenge
+//   and a join.
+// - MIGRATE lets agents that joined before decentralised auth fetch their JWT (its key is derived
+//   from the root fingerprint, so such an agent can sign itself a user there; see
+//   shared/nats/migration-key.ts); it takes no connection once every agent has its JWT.
+// - SYS is nats-server's system account; the server pushes account updates (revocations) there.
 import { FerryError } from '../../shared/errors.js';
-import { AGENT_ID_PATTERN, BUCKETS, ENROLL_INBOX_PREFIX, ENROLL_USER, REPORT_STREAM, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
+import { AGENT_ID_PATTERN, BUCKETS, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
 import { NKEY_USER_PATTERN } from '../../shared/protocol/messages.js';
 
-export interface AgentIdentity {
-  /** `[a-z0-9][a-z0-9-]{0,62}`; not a reserved id (see RESERVED_AGENT_IDS). */
-  id: string;
-  /** Public user nkey, `U...` (56 characters). */
-  nkey: string;
+/** In a scoped signing key's template, replaced by nats-server with the user JWT's name. */
+export const NAME = '{{name()}}';
+
+export interface Permissions {
+  publish: string[];
+  subscribe: string[];
 }
 
-export interface AuthIdentities {
-  serverNkey: string;
-  adminNkey: string;
-  /**
-   * The enrolment user's password (it travels in join tokens). A password, not an nkey: nats-server
-   * 2.9 refuses nkey logins made while it reloads its configuration, which it does on every join,
-   * so under a burst of joins nkey-based enrolment mostly failed.
-   */
-  enrollPassword: string;
-  agents: AgentIdentity[];
+const DML_STREAM = `OBJ_${BUCKETS.dml}`;
+const DESIRED_STREAM = `KV_${BUCKETS.desired}`;
+
+/** What every agent may do, with NAME standing for its agent id. */
+export const AGENT_TEMPLATE: Permissions = {
+  publish: [
+    subjects.status(NAME),
+    subjects.inventory(NAME),
+    subjects.heartbeat(NAME),
+    `$JS.API.DIRECT.GET.${DML_STREAM}`,
+    `$JS.API.DIRECT.GET.${DML_STREAM}.>`,
+    `$JS.API.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.${NAME}`,
+    `$JS.API.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.${TRUST_KEY}`,
+  ],
+  subscribe: [subjects.command(NAME), subjects.broadcast('>'), `${subjects.agentInboxPrefix(NAME)}.>`],
+};
+
+/** What the holder of a join token's enrolment credential may do (NAME: `enroll-<token id>`). */
+export const ENROLL_TEMPLATE: Permissions = {
+  publish: [subjects.enrollChallenge, subjects.enrollJoin],
+  subscribe: [`${subjects.enrollInboxPrefix(NAME)}.>`],
+};
+
+/** What an agent from before decentralised auth does in MIGRATE (NAME: its agent id); the account allows nothing more. */
+export const MIGRATE_TEMPLATE: Permissions = {
+  publish: [subjects.enrollMigrate],
+  subscribe: [`${subjects.enrollInboxPrefix(NAME)}.>`],
+};
+
+/** The server's own user in FERRY: its streams, its services' replies, its commands. */
+export const SERVER_PERMISSIONS: Permissions = {
+  publish: [
+    '$JS.API.>',
+    '$JS.ACK.>',
+    `$KV.${BUCKETS.desired}.>`,
+    `$O.${BUCKETS.dml}.>`,
+    `$O.${BUCKETS.upload}.>`,
+    'ferry.cmd.*',
+    subjects.broadcast('>'),
+    'ferry.events.>',
+    // replies: to service imports (agents, enrolment) and to the admin CLI's inbox only
+    '_R_.>',
+    `${subjects.cliInboxPrefix}.>`,
+  ],
+  subscribe: [subjects.apiAll, 'ferry.enroll.*', subjects.allHeartbeats, `${subjects.serverInboxPrefix}.>`],
+};
+
+/** Replace NAME in a template: the permissions one user ends up with. */
+export function expandTemplate(template: Permissions, name: string): Permissions {
+  const fill = (s: string) => s.split('.').map((t) => (t === NAME ? name : t.replace(NAME, name))).join('.');
+  return { publish: template.publish.map(fill), subscribe: template.subscribe.map(fill) };
 }
 
-export { BUCKETS, REPORT_STREAM, ENROLL_INBOX_PREFIX, ENROLL_USER };
-export const ACCOUNT = 'FERRY';
-
-/** Subject the enroll user may publish to, and its inbox prefix (`_INBOX_enroll`). */
-export const ENROLL_SUBJECT = subjects.enroll;
+/** The permissions of one agent: what nats-server derives from the template and its id. */
+export function agentPermissions(agentId: string): Permissions {
+  assertAgentId(agentId);
+  return expandTemplate(AGENT_TEMPLATE, agentId);
+}
 
 /**
- * Agent ids that would collide with another user's subjects: an agent called `enroll`
- * would be allowed to subscribe to `_INBOX_enroll.>`, where enrollment replies go.
+ * Subjects FERRY offers to other accounts as services: every subject an agent or an enrolment
+ * client may publish to, with NAME as a wildcard. The reports stream captures the report
+ * subjects; JetStream answers the direct gets; the server answers enrolment.
+ */
+export function serviceExports(template: Permissions): string[] {
+  const subjectsOf = [...new Set(template.publish.map((s) => s.split('.').map((t) => (t === NAME ? '*' : t)).join('.')))];
+  // nats-server refuses an account whose exports overlap (`….*` already covers `…._trust`).
+  return subjectsOf.filter((s) => !subjectsOf.some((other) => other !== s && subjectCovers(other, s)));
+}
+
+/** Whether the wildcard subject `pattern` matches every subject `subject` matches. */
+export function subjectCovers(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const t = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return t.length > i;
+    if (i >= t.length || (p[i] !== '*' && p[i] !== t[i]) || (p[i] === '*' && t[i] === '>')) return false;
+  }
+  return p.length === t.length;
+}
+
+/** Streams FERRY sends into AGENTS: commands (an agent reads only its own) and broadcasts. */
+export const AGENT_STREAM_IMPORTS: readonly string[] = ['ferry.cmd.*', subjects.broadcast('>')];
+
+/**
+ * Agent ids that would collide with another identity's subjects. Enrolment inboxes live under
+ * their own prefix, so no agent id can reach them; kept for ids the CLI treats specially.
  */
 export const RESERVED_AGENT_IDS: readonly string[] = ['enroll'];
 
-const AGENT_ID_RE = AGENT_ID_PATTERN;
-const ENROLL_PASSWORD_RE = /^[A-Za-z0-9_-]{32,128}$/;
-const USER_NKEY_RE = NKEY_USER_PATTERN;
-
-/** The inbox prefix an agent must use (`connect({ inboxPrefix })`) to receive replies. */
-export function agentInboxPrefix(agentId: string): string {
-  assertAgentId(agentId);
-  return `_INBOX_${agentId}`;
-}
-
 export function isValidAgentId(id: unknown): id is string {
-  return typeof id === 'string' && AGENT_ID_RE.test(id) && !RESERVED_AGENT_IDS.includes(id);
+  return typeof id === 'string' && AGENT_ID_PATTERN.test(id) && !RESERVED_AGENT_IDS.includes(id);
 }
 
 export function isValidUserNkey(nkey: unknown): nkey is string {
-  return typeof nkey === 'string' && USER_NKEY_RE.test(nkey);
+  return typeof nkey === 'string' && NKEY_USER_PATTERN.test(nkey);
 }
 
 function assertAgentId(id: unknown): asserts id is string {
@@ -63,108 +132,4 @@ function assertAgentId(id: unknown): asserts id is string {
       hint: 'agent ids are 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit (not "enroll")',
     });
   }
-}
-
-function assertNkey(nkey: unknown, who: string): asserts nkey is string {
-  if (!isValidUserNkey(nkey)) {
-    throw new FerryError('FERRY_INVALID_INPUT', `invalid public user nkey for ${who}`, {
-      hint: 'a public user nkey is 56 characters: "U" followed by base32 (A-Z, 2-7)',
-    });
-  }
-}
-
-/** Publish/subscribe allow-lists of an agent user. Nothing else is allowed. */
-export function agentPermissions(agentId: string): { publish: string[]; subscribe: string[] } {
-  assertAgentId(agentId);
-  const dmlStream = `OBJ_${BUCKETS.dml}`;
-  const desiredStream = `KV_${BUCKETS.desired}`;
-  return {
-    publish: [
-      `ferry.agent.${agentId}.>`,
-      '$JS.API.INFO',
-      `$JS.API.STREAM.INFO.${dmlStream}`,
-      `$JS.API.DIRECT.GET.${dmlStream}`,
-      `$JS.API.DIRECT.GET.${dmlStream}.>`,
-      `$JS.API.DIRECT.GET.${desiredStream}.$KV.${BUCKETS.desired}.${agentId}`,
-      `$JS.API.DIRECT.GET.${desiredStream}.$KV.${BUCKETS.desired}.${TRUST_KEY}`,
-    ],
-    subscribe: [`ferry.cmd.${agentId}`, 'ferry.broadcast.>', `_INBOX_${agentId}.>`],
-  };
-}
-
-const FULL_ACCESS = { publish: ['>'], subscribe: ['>'] };
-const ENROLL_PERMISSIONS = { publish: [ENROLL_SUBJECT], subscribe: [`${ENROLL_INBOX_PREFIX}.>`] };
-
-/** Check everything renderAuthConfig would render; throws FERRY_INVALID_INPUT. */
-export function validateAuthIdentities(ids: AuthIdentities): void {
-  assertNkey(ids.serverNkey, 'the server user');
-  assertNkey(ids.adminNkey, 'the admin user');
-  if (typeof ids.enrollPassword !== 'string' || !ENROLL_PASSWORD_RE.test(ids.enrollPassword)) {
-    throw new FerryError('FERRY_INVALID_INPUT', 'the enroll password must be 32-128 characters of A-Z, a-z, 0-9, - and _');
-  }
-  if (!Array.isArray(ids.agents)) throw new FerryError('FERRY_INVALID_INPUT', 'agents must be an array');
-  const nkeys = new Set([ids.serverNkey, ids.adminNkey]);
-  if (nkeys.size !== 2) {
-    throw new FerryError('FERRY_INVALID_INPUT', 'the server and admin users must have distinct nkeys');
-  }
-  const agentIds = new Set<string>();
-  for (const agent of ids.agents) {
-    assertAgentId(agent?.id);
-    assertNkey(agent.nkey, `agent ${agent.id}`);
-    if (agentIds.has(agent.id)) throw new FerryError('FERRY_INVALID_INPUT', `duplicate agent id ${agent.id}`);
-    if (nkeys.has(agent.nkey)) {
-      throw new FerryError('FERRY_INVALID_INPUT', `agent ${agent.id} reuses an nkey that is already in use`);
-    }
-    agentIds.add(agent.id);
-    nkeys.add(agent.nkey);
-  }
-}
-
-/** A double-quoted config string. Inputs are validated, so this never needs to escape. */
-function q(s: string): string {
-  if (/["\\\n\r\t\u0000-\u001f]/.test(s)) {
-    throw new FerryError('FERRY_INTERNAL', `refusing to quote ${JSON.stringify(s)} into the nats config`);
-  }
-  return `"${s}"`;
-}
-
-function renderUser(login: string | { user: string; password: string }, perms: { publish: string[]; subscribe: string[] }, indent: string): string {
-  const list = (xs: string[]) => `[${xs.map(q).join(', ')}]`;
-  return [
-    `${indent}{`,
-    ...(typeof login === 'string' ? [`${indent}  nkey: ${q(login)}`] : [`${indent}  user: ${q(login.user)}`, `${indent}  password: ${q(login.password)}`]),
-    `${indent}  permissions: {`,
-    `${indent}    publish: { allow: ${list(perms.publish)} }`,
-    `${indent}    subscribe: { allow: ${list(perms.subscribe)} }`,
-    `${indent}  }`,
-    `${indent}}`,
-  ].join('\n');
-}
-
-/** The `accounts { ... }` block (validated first: throws FERRY_INVALID_INPUT). */
-export function renderAuthConfig(ids: AuthIdentities): string {
-  validateAuthIdentities(ids);
-  const indent = '      ';
-  const users: string[] = [
-    `${indent}# server`,
-    renderUser(ids.serverNkey, FULL_ACCESS, indent),
-    `${indent}# admin`,
-    renderUser(ids.adminNkey, FULL_ACCESS, indent),
-    `${indent}# enroll`,
-    renderUser({ user: ENROLL_USER, password: ids.enrollPassword }, ENROLL_PERMISSIONS, indent),
-  ];
-  for (const agent of ids.agents) {
-    users.push(`${indent}# agent ${agent.id}`, renderUser(agent.nkey, agentPermissions(agent.id), indent));
-  }
-  return [
-    'accounts {',
-    `  ${q(ACCOUNT)}: {`,
-    '    jetstream: enabled',
-    '    users: [',
-    users.join('\n'),
-    '    ]',
-    '  }',
-    '}',
-    '',
-  ].join('\n');
 }

@@ -6,21 +6,21 @@
 //   (after a crash) and reloads keep it.
 // - If the child dies unexpectedly it is restarted with backoff (250 ms doubling to 5 s)
 //   and 'restarted' is emitted; every exit of the child emits 'exited'.
-// - updateAuth() rewrites the config and sends SIGHUP; nats-server 2.9.10 reloads the
-//   authorization without dropping connections of users that still exist (connections of
-//   removed users are closed at once), and logs "Reloaded server configuration" (or
-//   "Failed to reload server configuration: ..."), which is what updateAuth() waits for.
+// - Authorization is operator mode (decentralised JWT auth): the config names the operator and
+//   preloads the account JWTs; joins and revocations never rewrite it (account updates go to the
+//   resolver over NATS, see server/nats/account-sync.ts).
 // - JetStream: store_dir is <dataDir>/jetstream; nats-server itself appends another
-//   "jetstream" level, so streams live under <dataDir>/jetstream/jetstream/FERRY/.
+//   "jetstream" level, and a level per account: streams live under
+//   <dataDir>/jetstream/jetstream/<FERRY account public key>/. A store from before operator mode
+//   (<…>/jetstream/FERRY/, named by the account's config name) is moved there once, at start.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { FerryError } from '../../shared/errors.js';
-import { renderAuthConfig, type AuthIdentities } from './auth-config.js';
-import { dialHost, findNatsServerBinary, hostPort, isExecutable, missing, renderServerConfig } from './server-config.js';
+import { dialHost, findNatsServerBinary, hostPort, isExecutable, missing, renderServerConfig, type OperatorAuth } from './server-config.js';
 
 export { findNatsServerBinary };
 
@@ -30,7 +30,9 @@ export interface EmbeddedNatsOptions {
   host: string;
   /** 0 = a random port, discovered via ports_file_dir. */
   port: number;
-  auth: AuthIdentities;
+  auth: OperatorAuth;
+  /** The account whose JetStream store to move from a config-mode name (legacy `FERRY`). */
+  storeAccount?: { legacyName: string; publicKey: string };
   /** Path of nats-server; default: findNatsServerBinary(). */
   binary?: string;
   logger?: Logger;
@@ -61,7 +63,6 @@ export interface EmbeddedNatsEvents {
 }
 
 const START_TIMEOUT_MS = 15_000;
-const RELOAD_TIMEOUT_MS = 5_000;
 const STOP_KILL_AFTER_MS = 5_000;
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
@@ -104,7 +105,7 @@ type LineWaiter = (line: string) => void;
 export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
   private readonly opts: EmbeddedNatsOptions;
   private readonly log: Logger | undefined;
-  private auth: AuthIdentities;
+  private readonly auth: OperatorAuth;
   private child: ChildProcess | undefined;
   private port: number;
   private binary: string | undefined;
@@ -116,7 +117,6 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
   private backoffMs = BACKOFF_MIN_MS;
   private restartAttempt = 0;
   private childStartedAt = 0;
-  private reloadChain: Promise<void> = Promise.resolve();
   private readonly onProcessExit = () => {
     // Don't leave an orphaned server behind if the Node process exits without stop().
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
@@ -125,7 +125,6 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
   constructor(opts: EmbeddedNatsOptions) {
     super();
     validateOptions(opts);
-    renderAuthConfig(opts.auth); // validate early; throws FERRY_INVALID_INPUT
     this.opts = opts;
     this.log = opts.logger;
     this.auth = opts.auth;
@@ -156,6 +155,8 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     this.binary = this.resolveBinary();
     mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
     mkdirSync(join(this.opts.dataDir, 'jetstream'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(this.opts.dataDir, 'resolver'), { recursive: true, mode: 0o700 });
+    this.moveLegacyStore();
     this.writeConfig();
     await this.launch();
     if (this.stopping) {
@@ -167,36 +168,6 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     process.on('exit', this.onProcessExit);
     if (this.opts.port === 0) this.writeConfig(); // pin the discovered port for restarts
     this.log?.info({ url: this.url, pid: this.pid }, 'nats-server started');
-  }
-
-  /** Rewrite the config with new identities and reload it (SIGHUP) without a restart. */
-  updateAuth(auth: AuthIdentities): Promise<void> {
-    try {
-      renderAuthConfig(auth); // validate before queueing: FERRY_INVALID_INPUT
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const run = async () => {
-      const previous = this.auth;
-      this.auth = auth;
-      this.writeConfig();
-      const child = this.child;
-      if (!this.running || !child || child.exitCode !== null || child.signalCode !== null) {
-        // Not running (or between restarts): the next launch reads the new config.
-        return;
-      }
-      try {
-        await this.reload(child);
-      } catch (err) {
-        this.auth = previous;
-        this.writeConfig();
-        throw err;
-      }
-      this.log?.info({ agents: auth.agents.length }, 'nats-server authorization reloaded');
-    };
-    const result = this.reloadChain.then(run, run);
-    this.reloadChain = result.catch(() => undefined);
-    return result;
   }
 
   /** SIGTERM, SIGKILL after 5 s; stops supervision. Idempotent. */
@@ -234,6 +205,19 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     return renderServerConfig({ ...this.opts, port: this.port, auth: this.auth });
   }
 
+
+  /** A JetStream store from before operator mode is named by the account's config name. */
+  private moveLegacyStore(): void {
+    const acc = this.opts.storeAccount;
+    if (!acc) return;
+    const base = join(this.opts.dataDir, 'jetstream', 'jetstream');
+    const legacy = join(base, acc.legacyName);
+    const current = join(base, acc.publicKey);
+    if (existsSync(legacy) && !existsSync(current)) {
+      renameSync(legacy, current);
+      this.log?.warn({ from: legacy, to: current }, 'moved the JetStream store to its operator-mode account');
+    }
+  }
 
   private writeConfig(): void {
     const path = this.configPath;
@@ -400,36 +384,5 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
         },
       );
     }, wait);
-  }
-
-  private reload(child: ChildProcess): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.lineWaiters.delete(waiter);
-        child.off('exit', onExit);
-      };
-      const waiter: LineWaiter = (line) => {
-        if (line.includes('Reloaded server configuration')) {
-          cleanup();
-          resolve();
-        } else if (line.includes('Failed to reload server configuration')) {
-          cleanup();
-          reject(new FerryError('FERRY_NATS_FAILED', `nats-server rejected the new configuration: ${line}`));
-        }
-      };
-      const onExit = () => {
-        cleanup();
-        // The supervisor restarts it with the config already on disk.
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new FerryError('FERRY_TIMEOUT', `nats-server did not confirm the configuration reload within ${RELOAD_TIMEOUT_MS / 1000}s`));
-      }, RELOAD_TIMEOUT_MS);
-      this.lineWaiters.add(waiter);
-      child.once('exit', onExit);
-      child.kill('SIGHUP');
-    });
   }
 }

@@ -3,7 +3,6 @@
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
-import { renderAuthConfig, type AuthIdentities } from './auth-config.js';
 
 const MISSING_HINT = 'install it with: sudo apt-get install -y nats-server (Debian/Ubuntu), version 2.9.10 or newer';
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -72,7 +71,44 @@ export interface ServerConfigInput {
   port: number;
   maxPayload?: number | undefined;
   tls?: { cert: string; key: string; ca?: string | undefined } | undefined;
-  auth: AuthIdentities;
+  auth: OperatorAuth;
+}
+
+/** Operator mode: who signs accounts, and the account JWTs the resolver starts with. */
+export interface OperatorAuth {
+  operatorJwt: string;
+  systemAccount: string;
+  /** account public key → account JWT */
+  accounts: Record<string, string>;
+}
+
+const JWT_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const ACCOUNT_RE = /^A[A-Z2-7]{55}$/;
+
+/**
+ * The operator-mode block: the full resolver keeps account JWTs in <dataDir>/resolver and takes
+ * updates live (revocations, from the system account), so joins never touch this file.
+ */
+export function renderOperatorAuth(auth: OperatorAuth, resolverDir: string): string {
+  if (!JWT_RE.test(auth.operatorJwt) || !ACCOUNT_RE.test(auth.systemAccount)) throw new FerryError('FERRY_INTERNAL', 'invalid operator JWT or system account');
+  const preload = Object.entries(auth.accounts).map(([id, jwt]) => {
+    if (!ACCOUNT_RE.test(id) || !JWT_RE.test(jwt)) throw new FerryError('FERRY_INTERNAL', `invalid account JWT for ${id}`);
+    return `  ${id}: "${jwt}"`;
+  });
+  return [
+    `operator: "${auth.operatorJwt}"`,
+    `system_account: ${auth.systemAccount}`,
+    'resolver: {',
+    '  type: full',
+    `  dir: ${quote(resolverDir, 'resolver dir')}`,
+    '  allow_delete: false',
+    '  interval: "2m"',
+    '}',
+    'resolver_preload: {',
+    ...preload,
+    '}',
+    '',
+  ].join('\n');
 }
 
 export function renderServerConfig(c: ServerConfigInput): string {
@@ -104,6 +140,6 @@ export function renderServerConfig(c: ServerConfigInput): string {
     '  timeout: 10',
     '}',
     '',
-    renderAuthConfig(c.auth),
+    renderOperatorAuth(c.auth, join(c.dataDir, 'resolver')),
   ].join('\n');
 }

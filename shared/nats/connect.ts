@@ -1,17 +1,16 @@
-// Connecting to NATS with an nkey identity, the same way for the server, the CLI and agents.
-import { connect, usernamePasswordAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import { nativeNkeyAuthenticator } from './nkey-auth.js';
-import { readFileSync } from 'node:fs';
+// Connecting to NATS with a user JWT and its nkey (decentralised auth), the same way for the
+// server, the CLI, enrolment and agents.
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { nativeAuthenticator } from './nkey-auth.js';
+import type { NatsCreds } from './creds.js';
 import { FerryError } from '../errors.js';
 
 export type { NatsConnection };
 
 export interface ConnectOptions {
   url: string;
-  /** nkey seed (S…) as text */
-  seed?: string;
-  /** or a user and password (only the enrolment user logs in that way) */
-  user?: { name: string; password: string };
+  /** the user JWT and the nkey seed it was issued for */
+  creds: NatsCreds;
   name: string;
   inboxPrefix?: string;
   /** keep reconnecting forever (daemons) or give up quickly (CLI) */
@@ -25,8 +24,9 @@ export interface ConnectOptions {
 }
 
 /**
- * Connect; an authorization error is retried a few times, because nats-server 2.9 can refuse a
- * valid nkey while it reloads its configuration (which it does each time an agent joins).
+ * Connect; a timeout (a busy server) is retried a few times. An authorization error is final for
+ * a CLI (no reloads any more: a JWT is valid or it is not); a daemon keeps trying, since its
+ * server may be restoring its accounts.
  */
 export async function connectNats(opts: ConnectOptions): Promise<NatsConnection> {
   for (let attempt = 1; ; attempt++) {
@@ -34,7 +34,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       return await connectOnce(opts);
     } catch (err) {
       // A daemon waits for its server however long it takes; a CLI gives up after a few tries.
-      const transient = opts.reconnectForever || (err instanceof FerryError && /refused the credentials|: timeout/.test(err.message));
+      const transient = opts.reconnectForever || (err instanceof FerryError && /: timeout/.test(err.message));
       if (!transient || (!opts.reconnectForever && attempt >= (opts.attempts ?? 8))) throw err;
       opts.onRetry?.(err, attempt);
       await new Promise((r) => setTimeout(r, Math.min(opts.reconnectForever ? 5000 : 2000, 100 * 2 ** attempt) * (0.5 + Math.random())));
@@ -47,13 +47,13 @@ async function connectOnce(opts: ConnectOptions): Promise<NatsConnection> {
     return await connect({
       servers: opts.url,
       name: opts.name,
-      authenticator: opts.user ? usernamePasswordAuthenticator(opts.user.name, opts.user.password) : nativeNkeyAuthenticator(opts.seed ?? '').authenticator,
+      authenticator: nativeAuthenticator(opts.creds.seed, opts.creds.jwt),
       ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
       timeout: opts.timeoutMs ?? 5000,
       maxReconnectAttempts: opts.reconnectForever ? -1 : 10,
       reconnectTimeWait: 500,
-      // The first connection is retried by connectNats; later reconnects by the client, which
-      // keeps trying through transient authorization errors (see connectNats).
+      // The first connection is retried by connectNats; later reconnects by the client. A daemon
+      // keeps trying through authorization errors (a revoked agent is stopped by its server).
       ignoreAuthErrorAbort: opts.reconnectForever ?? false,
       pingInterval: 10_000,
       ...(opts.tlsCaFile ? { tls: { caFile: opts.tlsCaFile } } : {}),
@@ -75,18 +75,6 @@ async function connectOnce(opts: ConnectOptions): Promise<NatsConnection> {
     throw new FerryError('FERRY_SERVER_UNREACHABLE', `cannot reach NATS at ${opts.url}: ${message}`, {
       hint: 'is `ferry server` running? start it with: ferry server',
       cause: err,
-    });
-  }
-}
-
-export function readSeedFile(file: string): string {
-  try {
-    const seed = readFileSync(file, 'utf8').trim();
-    if (!/^S[A-Z2-7]{57}$/.test(seed)) throw new Error('not an nkey seed');
-    return seed;
-  } catch (err) {
-    throw new FerryError('FERRY_NOT_INITIALIZED', `cannot read credentials ${file}: ${(err as Error).message}`, {
-      hint: 'run `ferry init` first, or pass --creds FILE with an nkey seed',
     });
   }
 }

@@ -12,10 +12,12 @@ export type WaveState = (typeof WAVE_STATES)[number];
 const packageRef = z.string().regex(/^[a-z0-9][a-z0-9._-]*@[^@\s]+$/, 'expected NAME@VERSION');
 /** who asks: the CLI sends its OS user (or FERRY_ACTOR); recorded in the audit log */
 const actor = plainTextSchema(128).min(1).default('admin');
-const tags = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag keys are letters, digits, _ . -'), z.string().max(256));
+const tags = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag keys are letters, digits, _ . -'), plainTextSchema(256));
 
 export const apiRequestSchemas = {
   'token.create': z.object({ tags: tags.default({}), ttlMs: z.number().int().positive().max(365 * 86_400_000), uses: z.number().int().positive().max(1_000_000) }).strict(),
+  'token.list': z.object({}).strict(),
+  'token.revoke': z.object({ id: z.string().regex(/^[0-9a-f]{12}$/, 'not a token id'), actor }).strict(),
   'dml.add': z.object({ upload: z.string().min(1).max(256) }).strict(),
   'dml.list': z.object({}).strict(),
   'dml.show': z.object({ name: packageNameSchema, version: versionSchema }).strict(),

@@ -19,7 +19,7 @@ const shortText = z.string().max(4096);
 /** Text shown to operators: no control characters (no terminal escape sequences). */
 const NO_CONTROL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 export const plainTextSchema = (max: number) => z.string().max(max).regex(NO_CONTROL, 'must not contain control characters');
-const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), plainTextSchema(256));
+export const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), plainTextSchema(256));
 /** package name → installed version */
 export const installedSchema = z.record(packageNameSchema, versionSchema);
 
@@ -32,25 +32,49 @@ export const signedEnvelopeSchema = z
   .object({ payload: z.string().max(1024 * 1024), sig: z.string().max(128), key: z.string().max(128) })
   .strict();
 
-// ---- enrolment ----
-export const joinRequestSchema = z
-  .object({
-    token: z.string().min(1).max(4096),
-    nkey: z.string().regex(NKEY_USER_PATTERN, 'not an nkey user public key'),
-    hostname: plainTextSchema(253).min(1),
-    tags: tagsSchema.default({}),
-  })
-  .strict();
-export type JoinRequest = z.infer<typeof joinRequestSchema>;
-
+// ---- enrolment (shared/protocol/enroll.ts has the transcripts both sides compute) ----
 export const wireErrorSchema = z.object({ code: z.string(), message: z.string(), hint: z.string().optional() });
 export type WireError = z.infer<typeof wireErrorSchema>;
 
-export const joinReplySchema = z.discriminatedUnion('ok', [
-  z.object({ ok: z.literal(true), agentId: agentIdSchema, trust: signedTrustSchema, tags: tagsSchema }),
+const b64 = (bytes: number) => z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/).refine((s) => Buffer.from(s, 'base64').length === bytes, `must be ${bytes} bytes of base64`);
+const tokenIdSchema = z.string().regex(/^[0-9a-f]{12}$/, 'not a token id');
+export const nkeyUserSchema = z.string().regex(NKEY_USER_PATTERN, 'not an nkey user public key');
+
+/** 1. The agent asks the server to prove itself, before anything of the token's secret is used. */
+export const challengeRequestSchema = z.object({ v: z.literal(2), token: tokenIdSchema, nonce: b64(32) }).strict();
+export type ChallengeRequest = z.infer<typeof challengeRequestSchema>;
+export const challengeReplySchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), serverNonce: b64(32), trust: signedTrustSchema, key: z.string().max(128), sig: z.string().max(128) }).strict(),
   z.object({ ok: z.literal(false), error: wireErrorSchema }),
 ]);
+export type ChallengeReply = z.infer<typeof challengeReplySchema>;
+
+/** 2. The join: a proof of the token's secret bound to this challenge, key, hostname and tags. */
+export const joinRequestSchema = z
+  .object({
+    v: z.literal(2),
+    token: tokenIdSchema,
+    serverNonce: b64(32),
+    nkey: nkeyUserSchema,
+    hostname: plainTextSchema(253).min(1),
+    tags: tagsSchema.default({}),
+    /** X25519 key the reply is sealed to */
+    replyKey: b64(32),
+    proof: b64(32),
+  })
+  .strict();
+export type JoinRequest = z.infer<typeof joinRequestSchema>;
+export const joinReplySchema = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), sealed: z.string().max(16 * 1024) }).strict(), z.object({ ok: z.literal(false), error: wireErrorSchema })]);
 export type JoinReply = z.infer<typeof joinReplySchema>;
+/** What the sealed join reply holds. */
+export const joinResultSchema = z.object({ agentId: agentIdSchema, jwt: z.string().max(4096), tags: tagsSchema }).strict();
+export type JoinResult = z.infer<typeof joinResultSchema>;
+
+/** An agent from before decentralised auth asks for its user JWT, proving its nkey. */
+export const migrateRequestSchema = z.object({ v: z.literal(2), agent: agentIdSchema, nkey: nkeyUserSchema, ts: z.number().int().positive(), replyKey: b64(32), sig: z.string().max(128) }).strict();
+export type MigrateRequest = z.infer<typeof migrateRequestSchema>;
+export const migrateReplySchema = joinReplySchema;
+export const migrateResultSchema = z.object({ jwt: z.string().max(4096) }).strict();
 
 // ---- agent reports ----
 export const heartbeatSchema = z

@@ -9,15 +9,18 @@ export const REPORT_STREAM = 'FERRY_REPORTS';
 /** The key of the signed trust document in the desired-state bucket (no agent id can clash). */
 export const TRUST_KEY = '_trust';
 export const REPORT_CONSUMER = 'ferry-server';
-export const ENROLL_INBOX_PREFIX = '_INBOX_enroll';
-/** The NATS user of enrolment; its password travels in join tokens. */
-export const ENROLL_USER = 'ferry-enroll';
 
 export const subjects = {
   /** admin request to the server: ferry.api.<verb>, e.g. ferry.api.rollout.start */
   api: (verb: string) => `ferry.api.${verb}`,
   apiAll: 'ferry.api.>',
-  enroll: 'ferry.enroll',
+  /** enrolment (from the ENROLL account): a challenge the server signs, then the join itself */
+  enrollChallenge: 'ferry.enroll.challenge',
+  enrollJoin: 'ferry.enroll.join',
+  /** an agent from before decentralised auth asks for its user JWT */
+  enrollMigrate: 'ferry.enroll.migrate',
+  /** replies to one enrolment credential (`enroll-<token id>`) or migrating agent */
+  enrollInboxPrefix: (name: string) => `_INBOX_enroll.${name}`,
   command: (agentId: string) => `ferry.cmd.${agentId}`,
   broadcast: (topic: string) => `ferry.broadcast.${topic}`,
   status: (agentId: string) => `ferry.agent.${agentId}.status`,
@@ -26,7 +29,10 @@ export const subjects = {
   allHeartbeats: 'ferry.agent.*.heartbeat',
   /** reports captured by the REPORT_STREAM so none is lost while the server is down */
   reportSubjects: ['ferry.agent.*.status', 'ferry.agent.*.inventory'],
-  agentInboxPrefix: (agentId: string) => `_INBOX_${agentId}`,
+  agentInboxPrefix: (agentId: string) => `_INBOX.${agentId}`,
+  /** the admin CLI's and the server's own inboxes (in the FERRY account) */
+  cliInboxPrefix: '_INBOX_cli',
+  serverInboxPrefix: '_INBOX_server',
 } as const;
 
 /** The agent id a report subject belongs to, or undefined when the subject is not one. */

@@ -1,12 +1,25 @@
 // The join token's wire format, shared by the server (which issues tokens) and agents (which
-// present them). A token carries its id and secret, the enrolment password (whose NATS user may
-// only make a join request), the fingerprint of the server's signing key that the agent pins, and the URL.
+// present them). A token carries its id; its secret, which never leaves the host (the agent sends
+// an HMAC of a fresh server challenge instead); its own enrolment credential (a NATS user that
+// expires with the token and may only ask for a challenge and a join); the fingerprint of the
+// server's root key, which the agent pins; and the server's URL.
 import { z } from 'zod';
 import { FerryError } from '../errors.js';
 
-const TOKEN_PREFIX = 'FERRY1.';
+const TOKEN_PREFIX = 'FERRY2.';
+const LEGACY_PREFIX = 'FERRY1.';
 
-export const tokenBodySchema = z.object({ i: z.string(), s: z.string(), e: z.string(), f: z.string(), u: z.string().optional() }).strict();
+export const tokenBodySchema = z
+  .object({
+    i: z.string().regex(/^[0-9a-f]{12}$/),
+    s: z.string().min(16).max(128),
+    f: z.string().max(128),
+    /** the enrolment user's JWT and nkey seed */
+    j: z.string().max(4096),
+    k: z.string().regex(/^SU[A-Z2-7]{56}$/),
+    u: z.string().max(1024).optional(),
+  })
+  .strict();
 export type TokenBody = z.infer<typeof tokenBodySchema>;
 
 export function encodeToken(body: TokenBody): string {
@@ -14,8 +27,9 @@ export function encodeToken(body: TokenBody): string {
 }
 
 export function decodeToken(token: string): TokenBody {
-  const refuse = (why: string) => new FerryError('FERRY_TOKEN_INVALID', `join token refused: ${why}`, { hint: 'create a new one with: ferry token create' });
-  if (!token.startsWith(TOKEN_PREFIX)) throw refuse('it does not start with FERRY1.');
+  const refuse = (why: string, hint = 'create a new one with: ferry token create') => new FerryError('FERRY_TOKEN_INVALID', `join token refused: ${why}`, { hint });
+  if (token.startsWith(LEGACY_PREFIX)) throw refuse('it was made before decentralised auth (FERRY1) and no longer works');
+  if (!token.startsWith(TOKEN_PREFIX)) throw refuse('it does not start with FERRY2.');
   try {
     return tokenBodySchema.parse(JSON.parse(Buffer.from(token.slice(TOKEN_PREFIX.length), 'base64url').toString('utf8')));
   } catch {

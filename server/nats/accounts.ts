@@ -1,0 +1,115 @@
+// The JWTs of Ferry's NATS decentralised auth, built from the permission table (auth-config.ts):
+// the operator, the four accounts (exports, imports, limits, scoped signing keys, revocations) and
+// the users the server issues. Signed natively (nkey-auth.ts): an agent's JWT costs well under a
+// millisecond, so a join needs no config write and no reload.
+import { encodeAccount, encodeOperator, encodeUser, type Account, type Export, type Import, type SigningKey, type UserPermissionsLimits } from '@nats-io/jwt';
+import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
+import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
+import type { NatsCreds } from '../../shared/nats/creds.js';
+import { AGENT_STREAM_IMPORTS, AGENT_TEMPLATE, ENROLL_TEMPLATE, MIGRATE_TEMPLATE, SERVER_PERMISSIONS, serviceExports, type Permissions } from './auth-config.js';
+import type { AccountName, NatsKeys } from './nats-keys.js';
+
+export const OPERATOR_NAME = 'ferry';
+/** nats-server's max_payload for agents and enrolment; reports and objects' chunks fit. */
+const AGENT_PAYLOAD = 1024 * 1024;
+
+/** Revoked user public keys → the time (unix seconds) before which their JWTs are refused. */
+export type Revocations = Record<string, number>;
+
+export interface AccountJwts {
+  operator: string;
+  systemAccount: string;
+  /** account public key → account JWT (what the resolver serves) */
+  accounts: Record<string, string>;
+  /** account name → public key */
+  ids: Record<AccountName | 'MIGRATE', string>;
+}
+
+const unlimited = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
+const jetstreamUnlimited = { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 };
+
+function scope(key: string, role: string, template: Permissions, limits: Partial<UserPermissionsLimits>): SigningKey {
+  return {
+    kind: 'user_scope',
+    key,
+    role,
+    template: {
+      pub: { allow: template.publish, deny: [] },
+      sub: { allow: template.subscribe, deny: [] },
+      subs: -1,
+      data: -1,
+      payload: AGENT_PAYLOAD,
+      ...limits,
+    } as Partial<UserPermissionsLimits>,
+  };
+}
+
+const serviceExport = (subject: string): Export => ({ name: subject, subject, type: 'service', response_type: 'Singleton' });
+const serviceImport = (subject: string, account: string): Import => ({ name: subject, subject, account, type: 'service' });
+
+/** The MIGRATE account's key for this root (see shared/nats/migration-key.ts). */
+export function migrationAccount(rootFingerprint: string) {
+  return nativeKeyPair(migrationAccountSeed(rootFingerprint));
+}
+
+export async function buildAccountJwts(
+  keys: NatsKeys,
+  opts: { agentRevocations: Revocations; enrollRevocations: Revocations; rootFingerprint: string; agentsToMigrate: number },
+): Promise<AccountJwts> {
+  const ids = Object.fromEntries(Object.entries(keys.accounts).map(([n, kp]) => [n, kp.publicKey])) as Record<AccountName, string>;
+  const agentServices = serviceExports(AGENT_TEMPLATE);
+  const enrollServices = serviceExports(ENROLL_TEMPLATE);
+  const migrateServices = serviceExports(MIGRATE_TEMPLATE);
+  const migrate = migrationAccount(opts.rootFingerprint);
+  const sign = (name: AccountName, account: Partial<Account>) => encodeAccount(name, keys.accounts[name], account, { signer: keys.operator });
+  const [operator, sys, ferry, agents, enroll, migration] = await Promise.all([
+    encodeOperator(OPERATOR_NAME, keys.operator, { system_account: ids.SYS }),
+    sign('SYS', { limits: unlimited }),
+    sign('FERRY', {
+      limits: { ...unlimited, ...jetstreamUnlimited },
+      exports: [...agentServices.map(serviceExport), ...enrollServices.map(serviceExport), ...migrateServices.map(serviceExport), ...AGENT_STREAM_IMPORTS.map((subject) => ({ name: subject, subject, type: 'stream' as const }))],
+    }),
+    sign('AGENTS', {
+      limits: { ...unlimited, payload: AGENT_PAYLOAD },
+      imports: [...agentServices.map((s) => serviceImport(s, ids.FERRY)), ...AGENT_STREAM_IMPORTS.map((subject) => ({ name: subject, subject, account: ids.FERRY, type: 'stream' as const }))],
+      signing_keys: [scope(keys.signers.AGENTS.publicKey, 'agent', AGENT_TEMPLATE, {})],
+      revocations: opts.agentRevocations,
+    }),
+    sign('ENROLL', {
+      // A join is a few small messages; a token holder cannot flood the server from here.
+      limits: { ...unlimited, conn: 10_000, payload: 64 * 1024 },
+      imports: enrollServices.map((s) => serviceImport(s, ids.FERRY)),
+      signing_keys: [scope(keys.signers.ENROLL.publicKey, 'enroll', ENROLL_TEMPLATE, { subs: 10, payload: 64 * 1024 })],
+      revocations: opts.enrollRevocations,
+    }),
+    // Anyone who knows the root fingerprint can sign users here: it reaches only the migrate
+    // service, and takes no connection at all once no agent is left to migrate.
+    encodeAccount('MIGRATE', migrate, {
+      limits: { ...unlimited, conn: opts.agentsToMigrate > 0 ? 1000 : 0, subs: 2000, payload: 16 * 1024, imports: migrateServices.length, exports: 0 },
+      imports: migrateServices.map((s) => serviceImport(s, ids.FERRY)),
+    }, { signer: keys.operator }),
+  ]);
+  return { operator, systemAccount: ids.SYS, ids: { ...ids, MIGRATE: migrate.publicKey }, accounts: { [ids.SYS]: sys, [ids.FERRY]: ferry, [ids.AGENTS]: agents, [ids.ENROLL]: enroll, [migrate.publicKey]: migration } };
+}
+
+/** An agent's user JWT: its permissions come from the AGENTS scope, keyed by its name (the agent id). */
+export function issueAgentJwt(keys: NatsKeys, agentId: string, nkey: string): Promise<string> {
+  return encodeUser(agentId, nkey, keys.accounts.AGENTS.publicKey, {}, { signer: keys.signers.AGENTS, scopedUser: true });
+}
+
+/** The enrolment user of one join token; it expires with the token. */
+export function issueEnrollJwt(keys: NatsKeys, tokenId: string, nkey: string, expiresAtMs: number): Promise<string> {
+  return encodeUser(enrollUserName(tokenId), nkey, keys.accounts.ENROLL.publicKey, {}, { signer: keys.signers.ENROLL, scopedUser: true, exp: Math.floor(expiresAtMs / 1000) });
+}
+
+export const enrollUserName = (tokenId: string) => `enroll-${tokenId}`;
+
+/** A user of FERRY or SYS with explicit permissions (the server, the bootstrap admin, the system user). */
+export async function issueAccountUser(keys: NatsKeys, account: 'FERRY' | 'SYS', name: string, user: { publicKey: string; seed: string }, perms?: Permissions): Promise<NatsCreds> {
+  const jwt = await encodeUser(name, user.publicKey, keys.accounts[account], perms ? { pub: { allow: perms.publish }, sub: { allow: perms.subscribe } } : {});
+  return { jwt, seed: user.seed };
+}
+
+export function serverPermissions(): Permissions {
+  return SERVER_PERMISSIONS;
+}
