@@ -2,18 +2,21 @@
 // of its identities (admin, enrolment, an agent, nobody), crafting documents signed with the
 // server's real keys (or with the wrong ones), speaking raw NATS protocol to get past client-side
 // checks, reading the daemons' JSON log lines, and listing what an agent wrote to disk.
-import { connect, nkeyAuthenticator, usernamePasswordAuthenticator, type Authenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { createUser } from '@nats-io/nkeys';
+import { createAccount, createUser } from '@nats-io/nkeys';
+import { encodeUser } from '@nats-io/jwt';
 import { join } from 'node:path';
 import { signBytes, signEnvelope, type SignedEnvelope, type SigningKeyPair } from '../../shared/crypto/sign.js';
 import type { SignedTrust } from '../../shared/crypto/trust.js';
 import type { DesiredState, DmlRecord } from '../../shared/protocol/messages.js';
-import * as subjectsModule from '../../shared/protocol/subjects.js';
+import { subjects } from '../../shared/protocol/subjects.js';
 import { decodeToken } from '../../shared/protocol/token.js';
+import { parseCreds, type NatsCreds } from '../../shared/nats/creds.js';
+import { nativeAuthenticator } from '../../shared/nats/nkey-auth.js';
 import { waitFor } from './fleet.js';
 
 const enc = new TextEncoder();
@@ -32,7 +35,8 @@ export interface ServerSecrets {
   root: SigningKeyPair;
   /** the current signed trust document */
   trust: SignedTrust;
-  adminSeed: string;
+  /** the bootstrap admin's credentials (keys/admin.creds: full access to the FERRY account) */
+  admin: NatsCreds;
 }
 
 export function serverSecrets(home: string): ServerSecrets {
@@ -42,13 +46,19 @@ export function serverSecrets(home: string): ServerSecrets {
     signing: json<SigningKeyPair>('keys/signing.json'),
     root: json<SigningKeyPair>('keys/root.json'),
     trust: json<SignedTrust>('keys/trust.json'),
-    adminSeed: readFileSync(join(home, 'keys', 'admin.nk'), 'utf8').trim(),
+    admin: parseCreds(readFileSync(join(home, 'keys', 'admin.creds'), 'utf8'))!,
   };
 }
 
 /** The nkey seed an agent generated at join (`<state-dir>/agent.nk`). */
 export function agentSeed(stateDir: string): string {
   return readFileSync(join(stateDir, 'agent.nk'), 'utf8').trim();
+}
+
+/** An agent's NATS credentials: the user JWT it received at join and its seed. */
+export function agentCreds(stateDir: string): NatsCreds {
+  const identity = JSON.parse(readFileSync(join(stateDir, 'identity.json'), 'utf8')) as { jwt: string };
+  return { jwt: identity.jwt, seed: agentSeed(stateDir) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -61,22 +71,15 @@ export interface Watched {
   close(): Promise<void>;
 }
 
-export type Credential = string | { user: string; password: string } | undefined;
-
-function authenticator(cred: Credential): Authenticator | undefined {
-  if (cred === undefined) return undefined;
-  if (typeof cred === 'string') return nkeyAuthenticator(enc.encode(cred));
-  return usernamePasswordAuthenticator(cred.user, cred.password);
-}
+/** A user JWT and its seed, a bare nkey seed (refused in operator mode), or nothing (anonymous). */
+export type Credential = NatsCreds | string | undefined;
 
 /**
- * Connect with an nkey seed, a user and password, or anonymously; no reconnects. An authorization
- * error is retried `attempts` times (default 5): nats-server 2.9 can refuse a valid login while it
- * reloads its configuration, which the server makes it do on every join and revocation. Pass
- * `attempts: 1` when the refusal is what the test expects.
+ * Connect with credentials, a bare seed or anonymously; no reconnects. A refused login is retried
+ * `attempts` times (default 1: with decentralised auth a JWT is valid or it is not).
  */
 export async function connectAs(url: string, cred: Credential, opts: { inboxPrefix?: string; name?: string; attempts?: number } = {}): Promise<Watched> {
-  const auth = authenticator(cred);
+  const auth = cred === undefined ? undefined : typeof cred === 'string' ? nativeAuthenticator(cred) : nativeAuthenticator(cred.seed, cred.jwt);
   let nc: NatsConnection;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -90,7 +93,7 @@ export async function connectAs(url: string, cred: Credential, opts: { inboxPref
       });
       break;
     } catch (err) {
-      if (attempt >= (opts.attempts ?? 5) || !/authoriz/i.test((err as Error).message)) throw err;
+      if (attempt >= (opts.attempts ?? 1) || !/authoriz/i.test((err as Error).message)) throw err;
       await new Promise((r) => setTimeout(r, 200 * attempt));
     }
   }
@@ -107,32 +110,32 @@ export async function connectAs(url: string, cred: Credential, opts: { inboxPref
   };
 }
 
-/** Connect as an agent, with its seed and the inbox prefix its permissions allow. */
+/** Connect as an agent, with its credentials and the inbox prefix its permissions allow. */
 export function connectAsAgent(url: string, agent: { id: string; stateDir: string }, attempts?: number): Promise<Watched> {
-  return connectAs(url, agentSeed(agent.stateDir), { inboxPrefix: `_INBOX_${agent.id}`, name: `impostor of ${agent.id}`, ...(attempts ? { attempts } : {}) });
+  return connectAs(url, agentCreds(agent.stateDir), { inboxPrefix: subjects.agentInboxPrefix(agent.id), name: `impostor of ${agent.id}`, ...(attempts ? { attempts } : {}) });
 }
 
-/**
- * The enrolment credential a join token carries (`e`): an nkey seed, or the password of the
- * enrolment user — whichever this version of the server issues.
- */
-export function enrollCredential(token: string): Credential {
-  const e = decodeToken(token).e;
-  if (/^S[A-Z2-7]{57}$/.test(e)) return e;
-  const user = (subjectsModule as Record<string, unknown>).ENROLL_USER;
-  return { user: typeof user === 'string' ? user : 'ferry-enroll', password: e };
+/** The enrolment credential a join token carries: its own user JWT and seed. */
+export function enrollCredential(token: string): NatsCreds {
+  const t = decodeToken(token);
+  return { jwt: t.j, seed: t.k };
 }
 
-/** The same kind of credential, but made up (a fresh seed, or a random password). */
-export function forgedEnrollCredential(token: string): Credential {
-  const real = enrollCredential(token);
-  if (typeof real === 'string') return new TextDecoder().decode(createUser().getSeed());
-  return { user: real!.user, password: randomBytes(32).toString('base64url') };
+/** A made-up enrolment credential: a user JWT signed by an account the server does not know. */
+export async function forgedEnrollCredential(token: string): Promise<NatsCreds> {
+  const user = createUser();
+  const jwt = await encodeUser(`enroll-${decodeToken(token).i}`, user, createAccount(), {});
+  return { jwt, seed: new TextDecoder().decode(user.getSeed()) };
+}
+
+/** The inbox prefix a token's enrolment user may read. */
+export function enrollInbox(token: string): string {
+  return subjects.enrollInboxPrefix(`enroll-${decodeToken(token).i}`);
 }
 
 /** Connect with the enrolment credential of a join token (what any token holder can do). */
-export function connectWithToken(url: string, token: string): Promise<Watched> {
-  return connectAs(url, enrollCredential(token), { inboxPrefix: '_INBOX_enroll', name: 'token holder' });
+export function connectWithToken(url: string, token: string, attempts?: number): Promise<Watched> {
+  return connectAs(url, enrollCredential(token), { inboxPrefix: enrollInbox(token), name: 'token holder', ...(attempts ? { attempts } : {}) });
 }
 
 interface ViolationLike extends Error {
@@ -168,7 +171,7 @@ export async function expectDenied(w: Watched, operation: 'publish' | 'subscript
  * Authenticate with a raw socket, then announce a PUB of `size` bytes to `subject`. Returns what
  * the server said after the PONG that confirmed the login, once it closed the socket (or 3 s passed).
  */
-export async function rawOversizedPublish(url: string, seed: string, subject: string, size: number): Promise<{ afterLogin: string; closedByServer: boolean }> {
+export async function rawOversizedPublish(url: string, creds: NatsCreds, subject: string, size: number): Promise<{ afterLogin: string; closedByServer: boolean }> {
   const { hostname, port } = new URL(url);
   const socket = new Socket();
   let text = '';
@@ -192,8 +195,8 @@ export async function rawOversizedPublish(url: string, seed: string, subject: st
     const info = /^INFO (\{.*\}) *\r\n/.exec(text);
     if (info && !text.includes('CONNECT_SENT')) {
       const { nonce } = JSON.parse(info[1]!) as { nonce?: string };
-      const auth = nkeyAuthenticator(enc.encode(seed))(nonce) as { nkey: string; sig: string };
-      const connectLine = JSON.stringify({ verbose: false, pedantic: false, lang: 'raw', version: '0', protocol: 1, headers: false, nkey: auth.nkey, sig: auth.sig });
+      const auth = nativeAuthenticator(creds.seed, creds.jwt)(nonce) as { jwt: string; nkey: string; sig: string };
+      const connectLine = JSON.stringify({ verbose: false, pedantic: false, lang: 'raw', version: '0', protocol: 1, headers: false, jwt: auth.jwt, nkey: auth.nkey, sig: auth.sig });
       socket.write(`CONNECT ${connectLine}\r\nPING\r\n`);
       text += 'CONNECT_SENT';
     }

@@ -1,8 +1,8 @@
-// ferry token create: print a join token for agents.
+// ferry token create | list | revoke: join tokens for agents.
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
-import { withClient } from '../client.js';
-import { printJson, printLines } from '../output.js';
+import { currentActor, withClient } from '../client.js';
+import { printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, parsePositiveInt, parseTags, type GlobalArgs } from './common.js';
 
 interface TokenArgs extends GlobalArgs {
@@ -27,9 +27,42 @@ const create: CommandModule<GlobalArgs, TokenArgs> = {
   },
 };
 
+interface TokenInfo {
+  id: string;
+  tags: Record<string, string>;
+  createdAt: string;
+  expiresAt: string;
+  usesLeft: number;
+  state: string;
+}
+
+const list: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'list',
+  describe: 'List join tokens (never their secrets): uses left, expiry, state',
+  handler: async (a) => {
+    const tokens = (await withClient(connectionFlags(a), (c) => c.request('token.list', {}))) as TokenInfo[];
+    if (a.json) return printJson(tokens);
+    printTable(
+      ['ID', 'STATE', 'USES LEFT', 'EXPIRES', 'TAGS'],
+      tokens.map((t) => [t.id, t.state, t.usesLeft, t.expiresAt, Object.entries(t.tags).map(([k, v]) => `${k}=${v}`).join(' ')]),
+    );
+  },
+};
+
+const revoke: CommandModule<GlobalArgs, GlobalArgs & { id: string }> = {
+  command: 'revoke <id>',
+  describe: 'Revoke a join token: no more joins, and its enrolment credential is cut off at once',
+  builder: (y) => y.positional('id', { type: 'string', demandOption: true, describe: 'the token id (ferry token list)' }),
+  handler: async (a) => {
+    const token = (await withClient(connectionFlags(a), (c) => c.request('token.revoke', { id: a.id, actor: currentActor() }))) as TokenInfo;
+    if (a.json) return printJson(token);
+    printLines([`token ${token.id} revoked`]);
+  },
+};
+
 export const tokenCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'token <command>',
   describe: 'Join tokens for agents',
-  builder: (y) => y.command(create).demandCommand(1),
+  builder: (y) => y.command(create).command(list).command(revoke).demandCommand(1),
   handler: () => undefined,
 };
