@@ -110,6 +110,11 @@ export async function connectAs(url: string, cred: Credential, opts: { inboxPref
   };
 }
 
+/** Connect as the bootstrap admin, with the CLI's inbox prefix (the server answers only there). */
+export function connectAsAdmin(url: string, secrets: ServerSecrets, name = 'ferry test admin'): Promise<Watched> {
+  return connectAs(url, secrets.admin, { inboxPrefix: subjects.cliInboxPrefix, name });
+}
+
 /** Connect as an agent, with its credentials and the inbox prefix its permissions allow. */
 export function connectAsAgent(url: string, agent: { id: string; stateDir: string }, attempts?: number): Promise<Watched> {
   return connectAs(url, agentCreds(agent.stateDir), { inboxPrefix: subjects.agentInboxPrefix(agent.id), name: `impostor of ${agent.id}`, ...(attempts ? { attempts } : {}) });

@@ -9,7 +9,7 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENTS_STREAM, ferryEventSchema, type FerryEvent } from '../../shared/protocol/events.js';
 import { cleanupFleet, createToken, initServer, joinAgent, runFerry, startAgent, startServer, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
-import { connectAs, connectAsAgent, expectDenied, serverSecrets } from '../helpers/hostile.js';
+import { connectAsAdmin, connectAsAgent, expectDenied, serverSecrets } from '../helpers/hostile.js';
 import { buildAll, healthPackage, publishAll, startAndWait } from '../helpers/rollouts.js';
 import { WebhookReceiver } from '../helpers/webhooks.js';
 import type { WebhookDoc } from '../../server/notify/service.js';
@@ -179,7 +179,7 @@ describe('events and webhooks: one server, two agents', () => {
   });
 
   it('a JetStream consumer created after the fact reads the whole event stream (catch-up)', async () => {
-    const admin = await connectAs(server.url, serverSecrets(home).adminSeed);
+    const admin = await connectAsAdmin(server.url, serverSecrets(home));
     try {
       const jsm = await jetstreamManager(admin.nc);
       await jsm.consumers.add(EVENTS_STREAM, { durable_name: 'late-reader', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All });

@@ -50,6 +50,7 @@ import {
   apiToken,
   applyCommand,
   connectAs,
+  connectAsAdmin,
   connectAsAgent,
   connectWithToken,
   desiredFor,
@@ -115,7 +116,7 @@ beforeAll(async () => {
   server = await initServer();
   home = server.home;
   secrets = serverSecrets(home);
-  admin = await connectAs(secrets.natsUrl, secrets.admin, { name: 'hostile admin' });
+  admin = await connectAsAdmin(secrets.natsUrl, secrets, 'hostile admin');
   await Promise.all([publishPackage(home, appSpec('1.0.0')), publishPackage(home, appSpec('2.0.0'))]);
   const token = await apiToken(admin.nc, { uses: 4 });
   // Joins reload the NATS authorization: one at a time.
@@ -303,7 +304,10 @@ describe('enrolment: bad, expired, used-up, revoked and replayed joins', () => {
 
   it('an expired token (1 s lifetime): its enrolment credential no longer logs in, and the CLI says so', async () => {
     const short = await apiToken(admin.nc, { ttlMs: 1000 });
-    await waitFor(async () => connectWithToken(secrets.natsUrl, short).then((w) => (void w.close(), false), () => true), 10_000, { message: 'the expired enrolment credential still logs in' });
+    const expiresAt = Date.now() + 1000;
+    // JWT expiry has a one-second resolution: wait until it has surely passed.
+    await waitFor(() => Date.now() > expiresAt + 1500, 10_000, { intervalMs: 100 });
+    await expect(connectWithToken(secrets.natsUrl, short)).rejects.toThrow(/Authorization Violation|expired/i);
     const stateDir = tempDir('ferry-agent-expired-');
     const r = await runAgentCli(stateDir, ['join', '--token', short], { allowFail: true, env: { FERRY_HOSTNAME: 'expired' } });
     expect(r.stderr).toMatch(/^FERRY_TOKEN_INVALID: .*expired, was used up or was revoked/m);

@@ -1,0 +1,197 @@
+// A reply subject is a write: JetStream and every responder publish a message's reply with their
+// own authority. For every subject each non-server identity may publish to — generated from the
+// permission table (server/nats/auth-config.ts), so a subject added there is covered here — send
+// valid requests whose reply subject aims at the JetStream API, the stores, the admin API, other
+// agents and inboxes, and check that nothing changed: streams (messages, sequences, consumers),
+// desired states and their revisions, DML objects, audit rows, agents. Real nats-server, real
+// server, real identities (an agent's JWT, a token's enrolment credential).
+import Database from 'better-sqlite3';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_TEMPLATE, ENROLL_TEMPLATE, expandTemplate, SERVER_PERMISSIONS } from '../../server/nats/auth-config.js';
+import { subjects } from '../../shared/protocol/subjects.js';
+import { decodeToken } from '../../shared/protocol/token.js';
+import { publishPackage } from '../helpers/faults.js';
+import { cleanupFleet, initServer, joinAgent, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { api, apiToken, connectAsAdmin, connectAsAgent, connectWithToken, encode, serverSecrets, type Watched } from '../helpers/hostile.js';
+
+let server: ServerHandle;
+let admin: Watched;
+let A: JoinedAgent;
+let B: JoinedAgent;
+let token: string;
+let metaSubject: string;
+let objectName: string;
+
+interface Snapshot {
+  streams: Record<string, { messages: number; first: number; last: number; consumers: string[] }>;
+  desired: Record<string, number>;
+  objects: string[];
+  audit: number;
+  agents: string[];
+}
+
+async function snapshot(): Promise<Snapshot> {
+  const jsm = await jetstreamManager(admin.nc);
+  const streams: Snapshot['streams'] = {};
+  for await (const si of jsm.streams.list()) {
+    const consumers: string[] = [];
+    for await (const c of jsm.consumers.list(si.config.name)) consumers.push(c.name);
+    streams[si.config.name] = { messages: si.state.messages, first: si.state.first_seq, last: si.state.last_seq, consumers: consumers.sort() };
+  }
+  // Direct gets only: listing keys or objects would create consumers and change what we compare.
+  const kv = await new Kvm(admin.nc).open('ferry-desired');
+  const desired: Record<string, number> = {};
+  for (const key of [A.id, B.id, '_trust']) desired[key] = (await kv.get(key))?.revision ?? -1;
+  const os = await new Objm(admin.nc).open('ferry-dml');
+  const info = await os.info(objectName);
+  const objects = info ? [`${info.name}:${info.digest}:${info.size}:${info.revision}`] : [];
+  const db = new Database(join(server.home, 'ferry.db'), { readonly: true });
+  try {
+    const audit = (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
+    const agents = (db.prepare('SELECT id, revoked_at, nkey FROM agents ORDER BY id').all() as { id: string; revoked_at: number | null; nkey: string }[]).map((a) => `${a.id}:${a.nkey}:${a.revoked_at ?? 'active'}`);
+    return { streams, desired, objects, audit, agents };
+  } finally {
+    db.close();
+  }
+}
+
+/** Where a hostile client aims the replies: every place a reply must never write to. */
+function hostileReplies(streams: string[]): string[] {
+  return [
+    ...streams.flatMap((s) => [`$JS.API.STREAM.PURGE.${s}`, `$JS.API.STREAM.DELETE.${s}`, `$JS.API.STREAM.UPDATE.${s}`, `$JS.API.CONSUMER.CREATE.${s}`, `$JS.API.STREAM.MSG.DELETE.${s}`]),
+    '$JS.API.CONSUMER.DELETE.FERRY_REPORTS.ferry-server',
+    '$JS.API.STREAM.CREATE.EVIL',
+    `$KV.ferry-desired.${B.id}`,
+    '$KV.ferry-desired._trust',
+    '$O.ferry-dml.C.evilchunk',
+    metaSubject,
+    'ferry.api.agents.revoke',
+    'ferry.api.token.create',
+    subjects.command(B.id),
+    subjects.status(B.id),
+    'ferry.broadcast.evil',
+    'ferry.events.evil',
+    `${subjects.agentInboxPrefix(B.id)}.evil`,
+    `${subjects.cliInboxPrefix}.evil`,
+    `${subjects.serverInboxPrefix}.evil`,
+    `${subjects.enrollInboxPrefix(`enroll-${decodeToken(token).i}`)}.evil`,
+  ];
+}
+
+/** A publishable subject from a template's (possibly wildcard) entry, and a valid body for it. */
+function concrete(subject: string, agentId: string): { subject: string; body: Uint8Array } {
+  const now = Date.now();
+  if (subject === subjects.status(agentId)) return { subject, body: encode({ agent: agentId, ts: now, operation: 'probe', state: 'downloading', installed: {} }) };
+  if (subject === subjects.heartbeat(agentId)) return { subject, body: encode({ agent: agentId, ts: now, installed: {} }) };
+  if (subject === subjects.inventory(agentId)) {
+    const inventory = { hostname: A.hostname, os: 'linux', distro: 'x', release: '1', kernel: '6', arch: 'x64', cpu: { model: 'x', cores: 1 }, memoryMB: 1, disks: [], interfaces: [], virtual: false };
+    return { subject, body: encode({ agent: agentId, ts: now, inventory, installed: {} }) };
+  }
+  if (subject.endsWith('.>')) return { subject: subject.replace(/>$/, metaSubject), body: new Uint8Array() };
+  if (subject === '$JS.API.DIRECT.GET.OBJ_ferry-dml') return { subject, body: encode({ last_by_subj: metaSubject }) };
+  if (subject === subjects.enrollChallenge) return { subject, body: encode({ v: 2, token: decodeToken(token).i, nonce: Buffer.alloc(32, 1).toString('base64') }) };
+  if (subject === subjects.enrollJoin) return { subject, body: encode({ v: 2, token: decodeToken(token).i }) };
+  return { subject, body: new Uint8Array() };
+}
+
+beforeAll(async () => {
+  server = await initServer();
+  const secrets = serverSecrets(server.home);
+  admin = await connectAsAdmin(secrets.natsUrl, secrets);
+  await publishPackage(server.home, { name: 'app', version: '1.0.0', files: { 'bin/app': 'v1\n' } });
+  const join2 = await apiToken(admin.nc, { uses: 2 });
+  A = await joinAgent(server.home, 'reply-a', { token: join2 });
+  B = await joinAgent(server.home, 'reply-b', { token: join2 });
+  token = await apiToken(admin.nc, { uses: 5 });
+  // B has a desired state (a signed document in KV) that a reply must not overwrite.
+  await api(admin.nc, 'release.create', { name: 'reply-r1', packages: ['app@1.0.0'] });
+  await api(admin.nc, 'rollout.start', { release: 'reply-r1', target: `id=${B.id}`, strategy: 'big-bang', includeOffline: true });
+  objectName = 'app@1.0.0';
+  metaSubject = `$O.ferry-dml.M.${Buffer.from(objectName).toString('base64url')}`;
+  // The reports stream holds a report already, so a purge would show in its first sequence.
+  const own = await connectAsAgent(secrets.natsUrl, A);
+  await own.nc.request(subjects.status(A.id), concrete(subjects.status(A.id), A.id).body, { timeout: 10_000 });
+  await own.close();
+}, 90_000);
+
+afterAll(async () => {
+  await admin?.close();
+  await server?.stop();
+  await cleanupFleet();
+}, 60_000);
+
+describe('a reply subject is never a write', () => {
+  const identities: Array<[string, () => Promise<{ w: Watched; publish: string[]; agentId: string }>]> = [
+    ['an agent (its own JWT)', async () => ({ w: await connectAsAgent(serverSecrets(server.home).natsUrl, A), publish: expandTemplate(AGENT_TEMPLATE, A.id).publish, agentId: A.id })],
+    ["a join token's enrolment credential", async () => ({ w: await connectWithToken(serverSecrets(server.home).natsUrl, token), publish: expandTemplate(ENROLL_TEMPLATE, `enroll-${decodeToken(token).i}`).publish, agentId: A.id })],
+  ];
+
+  it.each(identities)('%s: every permitted subject × every hostile reply changes nothing', async (_label, open) => {
+    const { w, publish, agentId } = await open();
+    try {
+      const before = await snapshot();
+      const replies = hostileReplies(Object.keys(before.streams));
+      let reports = 0;
+      for (const entry of publish) {
+        const { subject, body } = concrete(entry, agentId);
+        for (const reply of replies) {
+          w.nc.publish(subject, body, { reply });
+          if (subject === subjects.status(agentId) || subject === subjects.inventory(agentId)) reports++;
+        }
+      }
+      // Every case was a permitted publish: nats-server reported no violation.
+      await w.nc.flush();
+      expect(w.errors.map((e) => e.message)).toEqual([]);
+      // Wait for the effects to have happened, in order: a legitimate request on each path
+      // answers only after the server handled everything sent before it on this connection.
+      for (const entry of publish) {
+        const { subject, body } = concrete(entry, agentId);
+        if (subject === subjects.heartbeat(agentId)) continue; // no responder: fire and forget
+        const answer = await w.nc.request(subject, body, { timeout: 10_000 });
+        expect(answer.data.length + (answer.headers ? 1 : 0)).toBeGreaterThan(0);
+        if (subject === subjects.status(agentId) || subject === subjects.inventory(agentId)) reports++;
+      }
+      const after = await snapshot();
+      // The reports stream took exactly the reports sent (its acks went nowhere); nothing else moved.
+      const rep = 'FERRY_REPORTS';
+      expect(after.streams[rep]!.messages - before.streams[rep]!.messages).toBe(reports);
+      expect(after.streams[rep]!.first).toBe(before.streams[rep]!.first);
+      expect({ ...after.streams, [rep]: null }).toEqual({ ...before.streams, [rep]: null });
+      expect(after.desired).toEqual(before.desired);
+      expect(after.objects).toEqual(before.objects);
+      expect(after.audit).toBe(before.audit);
+      expect(after.agents).toEqual(before.agents);
+      expect(before.desired[B.id]).toBeGreaterThan(0);
+      expect(before.objects).toHaveLength(1);
+    } finally {
+      await w.close();
+    }
+  }, 120_000);
+
+  it('the server as a deputy: admin API requests whose reply aims at JetStream or another verb are dropped without acting', async () => {
+    const before = await snapshot();
+    // (Replies into the CLI's own inbox are where the server answers: the admin may revoke B.)
+    for (const reply of hostileReplies(Object.keys(before.streams)).filter((r) => !r.startsWith(`${subjects.cliInboxPrefix}.`))) {
+      admin.nc.publish('ferry.api.agents.revoke', encode({ id: B.id, actor: 'deputy' }), { reply });
+      admin.nc.publish('ferry.api.token.create', encode({ tags: {}, ttlMs: 60_000, uses: 1 }), { reply });
+    }
+    admin.nc.publish('ferry.api.agents.revoke', encode({ id: B.id, actor: 'deputy' })); // no reply at all
+    // A legitimate request answers only after the server handled everything sent before it.
+    await api(admin.nc, 'agents.list', {});
+    const after = await snapshot();
+    expect(after).toEqual(before);
+    expect(await api<{ id: string }[]>(admin.nc, 'token.list', {})).toHaveLength(2);
+  });
+
+  it('the permission table is what the generated cases cover, and the server user has no wildcard write into other accounts', () => {
+    expect(expandTemplate(AGENT_TEMPLATE, 'x').publish.length).toBeGreaterThanOrEqual(7);
+    expect(ENROLL_TEMPLATE.publish).toEqual([subjects.enrollChallenge, subjects.enrollJoin]);
+    // The server replies only to service imports' private subjects and the CLI's inbox.
+    expect(SERVER_PERMISSIONS.publish.filter((s) => s.includes('INBOX') || s.startsWith('_R_'))).toEqual(['_R_.>', `${subjects.cliInboxPrefix}.>`]);
+    expect(SERVER_PERMISSIONS.publish).not.toContain('>');
+  });
+});
