@@ -1,0 +1,155 @@
+// Enrolment as an attacker would try it, and the upgrade of a data directory from before
+// decentralised auth. Real nats-server processes (a bare one plays the impostor), a real server,
+// real agent processes.
+import Database from 'better-sqlite3';
+import { connect, type Msg } from '@nats-io/transport-node';
+import { encodeUser } from '@nats-io/jwt';
+import { createUser } from '@nats-io/nkeys';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateSigningKeyPair, keyFingerprint, signBytes } from '../../shared/crypto/sign.js';
+import { issueTrust } from '../../shared/crypto/trust.js';
+import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
+import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
+import { challengeTranscript } from '../../shared/protocol/enroll.js';
+import { subjects } from '../../shared/protocol/subjects.js';
+import { decodeToken } from '../../shared/protocol/token.js';
+import { createRelease, publishPackage, readCurrent, startRollout, waitRolloutEnd } from '../helpers/faults.js';
+import { cleanupFleet, createToken, initServer, joinAgent, runAgentCli, startAgent, startServer, tempDir, waitFor, type AgentHandle, type ServerHandle } from '../helpers/fleet.js';
+import { joinByHand } from '../helpers/enroll.js';
+import { connectAs, connectWithToken } from '../helpers/hostile.js';
+import { startTestNats, type TestNats } from '../helpers/nats.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  await cleanupFleet();
+}, 60_000);
+
+describe('an impostor server', () => {
+  it('learns nothing reusable from `ferry-agent join`: the agent stops at the challenge, and what the impostor saw cannot join the real server', async () => {
+    const server = await initServer();
+    cleanups.push(() => server.stop());
+    const token = await createToken(server.home, { uses: 1 });
+    const body = decodeToken(token);
+    // The impostor: a bare nats-server (no auth, full protocol trace) with a responder of its own.
+    const impostor: TestNats = await startTestNats({ config: `trace: true\nlogfile: "${join(tempDir('ferry-impostor-log-'), 'trace.log')}"` });
+    cleanups.push(() => impostor.stop());
+    const logfile = /logfile: "([^"]+)"/.exec(readFileSync(join(impostor.dir, 'nats.conf'), 'utf8'))![1]!;
+    const nc = await connect({ servers: impostor.url });
+    cleanups.push(() => nc.close());
+    const seen: Msg[] = [];
+    const fakeRoot = generateSigningKeyPair();
+    const fakeOnline = generateSigningKeyPair();
+    const now = Date.now();
+    const trust = issueTrust({ type: 'ferry-trust', version: 1, issuedAt: new Date(now).toISOString(), expiresAt: new Date(now + 86_400_000).toISOString(), root: { publicKey: fakeRoot.publicKey }, keys: [{ publicKey: fakeOnline.publicKey, roles: ['packages', 'commands'] }] }, [fakeRoot]);
+    nc.subscribe('>', {
+      callback: (_e, m) => {
+        seen.push(m);
+        if (m.subject !== subjects.enrollChallenge) return;
+        const req = JSON.parse(m.string()) as { token: string; nonce: string };
+        const serverNonce = Buffer.alloc(32, 7).toString('base64');
+        const sig = signBytes(fakeOnline.secretKey, challengeTranscript(req.token, req.nonce, serverNonce));
+        m.respond(JSON.stringify({ ok: true, serverNonce, trust, key: keyFingerprint(fakeOnline.publicKey), sig }));
+      },
+    });
+    await nc.flush();
+    const stateDir = tempDir('ferry-agent-impostor-');
+    const r = await runAgentCli(stateDir, ['join', '--server', impostor.url, '--token', token], { allowFail: true, env: { FERRY_HOSTNAME: 'victim' } });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^FERRY_UNTRUSTED_KEY: /m);
+    expect(readdirSync(stateDir)).toEqual([]);
+    // It saw one challenge request (and its own answer going back) and nothing more: no join, no proof.
+    expect(seen.map((m) => m.subject).filter((s) => !s.startsWith('_INBOX'))).toEqual([subjects.enrollChallenge]);
+    await nc.flush();
+    const everything = seen.map((m) => m.string()).join('\n') + readFileSync(logfile, 'utf8');
+    expect(everything).toContain(body.i); // the token id is no secret…
+    expect(everything).not.toContain(body.s); // …its secret never left the host
+    expect(everything).not.toContain(body.k); // nor the enrolment user's seed
+    expect(everything).not.toMatch(/"proof"/);
+    // With all it saw (the challenge, the enrolment JWT from CONNECT), the impostor cannot join.
+    const jwtSeen = /"jwt":"([^"]+)"/.exec(everything)?.[1];
+    expect(jwtSeen).toBe(body.j);
+    await expect(connectAs(server.url, { jwt: jwtSeen!, seed: new TextDecoder().decode(createUser().getSeed()) })).rejects.toThrow(/Authorization Violation/i);
+    // The token is still unused at the real server: the real host can still join with it.
+    const real = await joinAgent(server.home, 'real-host', { token });
+    expect(real.id).toMatch(/^real-host-/);
+  }, 90_000);
+
+  it("a token holder cannot read another host's join result: replies are sealed to the joining host", async () => {
+    const server = await initServer();
+    cleanups.push(() => server.stop());
+    const token = await createToken(server.home, { uses: 2 });
+    const eavesdropper = await connectWithToken(server.url, token);
+    cleanups.push(() => eavesdropper.close());
+    const overheard: string[] = [];
+    eavesdropper.nc.subscribe(`${subjects.enrollInboxPrefix(`enroll-${decodeToken(token).i}`)}.>`, { callback: (_e, m) => overheard.push(m.string()) });
+    await eavesdropper.nc.flush();
+    const victim = await joinAgent(server.home, 'sealed-host', { token });
+    await eavesdropper.nc.flush();
+    const identity = JSON.parse(readFileSync(join(victim.stateDir, 'identity.json'), 'utf8')) as { jwt: string };
+    await waitFor(() => overheard.some((t) => t.includes('"sealed"')), 10_000, { message: 'the eavesdropper saw no join reply at all (the test would prove nothing)' });
+    expect(overheard.join('\n')).not.toContain(identity.jwt);
+    expect(overheard.join('\n')).not.toContain(victim.id);
+    // And a join by hand still works beside it (the eavesdropper's own use of the token).
+    expect((await joinByHand(eavesdropper.nc, token, { hostname: 'second' })).reply.ok).toBe(true);
+  }, 60_000);
+});
+
+describe('a data directory from before decentralised auth', () => {
+  it('migrates on the next start: the store moves, agents fetch their JWT, keep working, and the migration account closes', async () => {
+    // A server and an agent with a package installed…
+    let server: ServerHandle = await initServer();
+    const home = server.home;
+    await publishPackage(home, { name: 'mig', version: '1.0.0', files: { 'bin/mig': 'one\n' } });
+    const agent = await joinAgent(home, 'mig-host');
+    let handle: AgentHandle = await startAgent(agent);
+    await runRollout(home, 'mig-1', ['mig@1.0.0']);
+    expect(readCurrent(agent.installRoot, 'mig')).toBe('1.0.0');
+    await handle.stop();
+    await server.stop();
+    // …made to look as it did before: no NATS operator keys, the JetStream store under the
+    // account's config name, no JWT on the host, none recorded as issued.
+    const ferryAccount = readdirSync(join(home, 'nats/jetstream/jetstream')).find((d) => d.startsWith('A'))!;
+    renameSync(join(home, 'nats/jetstream/jetstream', ferryAccount), join(home, 'nats/jetstream/jetstream/FERRY'));
+    rmSync(join(home, 'nats/resolver'), { recursive: true, force: true });
+    for (const f of ['keys/nats.json', 'keys/admin.creds']) rmSync(join(home, f));
+    writeFileSync(join(home, 'keys/enroll.secret'), 'legacy-enrolment-password-that-no-longer-matters\n', { mode: 0o600 });
+    const identityFile = join(agent.stateDir, 'identity.json');
+    const { jwt: _dropped, ...legacy } = JSON.parse(readFileSync(identityFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(identityFile, JSON.stringify(legacy, null, 2));
+    const db = new Database(join(home, 'ferry.db'));
+    db.prepare('UPDATE agents SET jwt_issued_at = NULL').run();
+    db.close();
+
+    server = await startServer(home);
+    cleanups.push(() => server.stop());
+    expect(existsSync(join(home, 'keys/nats.json'))).toBe(true);
+    expect(readdirSync(join(home, 'nats/jetstream/jetstream'))).not.toContain('FERRY');
+    handle = await startAgent(agent, { env: { FERRY_LOG_LEVEL: 'info' } });
+    cleanups.push(() => handle.stop());
+    expect((JSON.parse(readFileSync(identityFile, 'utf8')) as { jwt?: string }).jwt).toMatch(/^ey/);
+    // The DML object from before the upgrade is still there (the moved store), and a new one works.
+    await publishPackage(home, { name: 'mig', version: '1.1.0', files: { 'bin/mig': 'two\n' } });
+    await runRollout(home, 'mig-2', ['mig@1.1.0']);
+    expect(readCurrent(agent.installRoot, 'mig')).toBe('1.1.0');
+    // Every agent has its JWT now: the migration account takes no connection.
+    const rootFingerprint = (JSON.parse(readFileSync(identityFile, 'utf8')) as { rootFingerprint: string }).rootFingerprint;
+    const migrate = nativeKeyPair(migrationAccountSeed(rootFingerprint));
+    const user = createUser();
+    const jwt = await encodeUser('intruder', user, migrate, {});
+    await waitFor(
+      () => connectAs(server.url, { jwt, seed: new TextDecoder().decode(user.getSeed()) }).then((w) => (void w.close(), false), (err: Error) => /maximum account active connections|Authorization/i.test(err.message)),
+      15_000,
+      { message: 'the MIGRATE account still takes connections after every agent got its JWT' },
+    );
+  }, 180_000);
+});
+
+async function runRollout(home: string, release: string, packages: string[]): Promise<void> {
+  await createRelease(home, release, packages);
+  const id = await startRollout(home, release, 'all');
+  const doc = await waitRolloutEnd(home, id);
+  expect(doc.state, JSON.stringify(doc)).toBe('completed');
+}
