@@ -76,7 +76,7 @@ describe('ferry backup and restore', () => {
     const entries = readEntries(backupFile);
     expect(entries[0]!.path).toBe('manifest.json');
     const paths = entries.map((e) => e.path);
-    expect(paths).toEqual(expect.arrayContaining(['ferry.db', 'policy.json', 'keys/root.json', 'keys/signing.json', 'keys/admin.nk', 'packages/app@1.0.0.ferry', 'packages/tool@2.0.0.ferry']));
+    expect(paths).toEqual(expect.arrayContaining(['ferry.db', 'policy.json', 'keys/root.json', 'keys/signing.json', 'keys/admin.nk', 'keys/nats.json', 'packages/app@1.0.0.ferry', 'packages/tool@2.0.0.ferry']));
     // it holds the keys: only its owner may read it, and no staging directory is left behind
     expect(readdirSync(join(backupFile, '..'))).toEqual(['ferry.backup']);
     expect((await import('node:fs')).statSync(backupFile).mode & 0o777).toBe(0o600);

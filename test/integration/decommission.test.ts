@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats } from '../../shared/nats/connect.js';
+import type { NatsCreds } from '../../shared/nats/creds.js';
 import { cleanupFleet, createToken, initServer, joinAgent, listAgents, runAgentCli, runFerry, startAgents, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
 import { readCurrent, waitExit } from '../helpers/faults.js';
 import { buildAll, publishAll, startAndWait } from '../helpers/rollouts.js';
@@ -20,10 +21,10 @@ const PKG: PackageSpec = {
   hooks: { postremove: 'hooks/postremove.sh' },
 };
 
-/** Can this nkey seed log in to NATS? Resolves true, or the refusal's message. */
-async function canConnect(url: string, seed: string): Promise<true | string> {
+/** Can this agent's identity (its JWT and seed) log in to NATS? Resolves true, or the refusal's message. */
+async function canConnect(url: string, creds: NatsCreds): Promise<true | string> {
   try {
-    const nc = await connectNats({ url, seed, name: 'decommission-test', attempts: 1, timeoutMs: 3000 });
+    const nc = await connectNats({ url, creds, name: 'decommission-test', attempts: 1, timeoutMs: 3000 });
     await nc.close();
     return true;
   } catch (err) {
@@ -66,7 +67,7 @@ describe('decommissioning agents: one server, three agents', () => {
   it('--purge removes the packages, the agent exits 0 without its credentials, and the host leaves lists and targets but keeps its history', async () => {
     const [target, , other] = joined as [JoinedAgent, JoinedAgent, JoinedAgent];
     const handle = handles[0]!;
-    const seed = readFileSync(join(target.stateDir, 'agent.nk'), 'utf8').trim();
+    const seed = { seed: readFileSync(join(target.stateDir, 'agent.nk'), 'utf8').trim(), jwt: (JSON.parse(readFileSync(join(target.stateDir, 'identity.json'), 'utf8')) as { jwt: string }).jwt };
     expect(await canConnect(server.url, seed)).toBe(true);
 
     const doc = (await runFerry(home, ['agents', 'decommission', target.id, '--purge', '--json'])).json<{

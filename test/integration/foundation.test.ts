@@ -3,7 +3,9 @@
 // Requires the compiled dist/ (`npx tsc -p .`) and nats-server on PATH.
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
+import { readCredsFile } from '../../shared/nats/creds.js';
+import { nativeAuthenticator } from '../../shared/nats/nkey-auth.js';
 import { Objm } from '@nats-io/obj';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -277,8 +279,8 @@ describe('foundation: one shared server', () => {
 
     // Replace the stored object with a byte-flipped copy, as an attacker with bucket access could.
     const natsUrl = (JSON.parse(readFileSync(join(home, 'server.json'), 'utf8')) as { natsUrl: string }).natsUrl;
-    const seed = readFileSync(join(home, 'keys', 'admin.nk'), 'utf8').trim();
-    const nc = await connect({ servers: natsUrl, authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) });
+    const admin = readCredsFile(join(home, 'keys', 'admin.creds'));
+    const nc = await connect({ servers: natsUrl, authenticator: nativeAuthenticator(admin.seed, admin.jwt) });
     try {
       const bytes = new Uint8Array(readFileSync(v2));
       bytes[Math.floor(bytes.length / 2)]! ^= 0xff;

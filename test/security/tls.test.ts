@@ -2,7 +2,9 @@
 // (made with openssl), the local CLI (which finds the CA in the data directory's server.json),
 // `ferry-agent join` with and without `--tls-ca`, a real agent process and a rollout over TLS,
 // and a plaintext client refused. Requires the compiled dist/, nats-server and openssl on PATH.
-import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
+import { readCredsFile } from '../../shared/nats/creds.js';
+import { nativeAuthenticator } from '../../shared/nats/nkey-auth.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { basename, join } from 'node:path';
@@ -126,8 +128,8 @@ describe.skipIf(!!skipReason)('NATS over TLS (self-signed certificate)', () => {
   it('a plaintext connection to the port is refused, even with valid credentials', async () => {
     // The NATS client without TLS options: the server requires TLS, the client cannot verify the
     // self-signed certificate without the CA, and the connection fails.
-    const adminSeed = readFileSync(join(home, 'keys', 'admin.nk'), 'utf8').trim();
-    const attempt = connect({ servers: server.url, authenticator: nkeyAuthenticator(new TextEncoder().encode(adminSeed)), timeout: 3000, maxReconnectAttempts: 0 });
+    const admin = readCredsFile(join(home, 'keys', 'admin.creds'));
+    const attempt = connect({ servers: server.url, authenticator: nativeAuthenticator(admin.seed, admin.jwt), timeout: 3000, maxReconnectAttempts: 0 });
     await expect(attempt.then((nc) => nc.close())).rejects.toThrow(/certificate|tls/i);
 
     // A raw plaintext CONNECT + PING: the server announces tls_required and never answers PONG.
@@ -137,7 +139,7 @@ describe.skipIf(!!skipReason)('NATS over TLS (self-signed certificate)', () => {
     expect(probe.closed, `the server kept a plaintext connection open; it sent ${JSON.stringify(probe.after)}`).toBe(true);
 
     // With the CA the same credentials work (the refusal above was about TLS only).
-    const nc = await connect({ servers: server.url, authenticator: nkeyAuthenticator(new TextEncoder().encode(adminSeed)), timeout: 3000, tls: { caFile: cert } });
+    const nc = await connect({ servers: server.url, authenticator: nativeAuthenticator(admin.seed, admin.jwt), timeout: 3000, tls: { caFile: cert } });
     await nc.flush();
     await nc.close();
     expect(handle?.child.exitCode).toBeNull();
