@@ -25,6 +25,7 @@ import { KeyRing } from './keys.js';
 import { coalesce } from './util/coalesce.js';
 import { renderAuthConfig, type AuthIdentities } from './nats/auth-config.js';
 import { EmbeddedNats } from './nats/embedded.js';
+import { portTakenError } from './nats/store-lock.js';
 import { deliveryTimings, WebhookDispatcher } from './notify/dispatcher.js';
 import { NotifyService } from './notify/service.js';
 import { WebhookStore } from './notify/store.js';
@@ -106,14 +107,10 @@ export class FerryServer {
       const tls = this.opts.tls?.cert && this.opts.tls.key ? { cert: resolve(this.opts.tls.cert), key: resolve(this.opts.tls.key) } : undefined;
       const nats = (this.nats = new EmbeddedNats({ dataDir: this.paths.natsDir, host, port, auth: identities(), logger: log.child({ module: 'nats' }), tls }));
       nats.on('restarted', (info) => log.warn({ natsPid: info.pid }, 'embedded nats-server restarted'));
-      try {
-        await nats.start();
-      } catch (err) {
-        if (requested !== 0 || port === 0) throw err;
-        log.warn({ port, err: String(err) }, 'the previous NATS port is taken; using a new one (agents must be told the new URL)');
-        this.nats = new EmbeddedNats({ dataDir: this.paths.natsDir, host, port: 0, auth: identities(), logger: log.child({ module: 'nats' }), tls });
-        await this.nats.start();
-      }
+      // Never another port by itself: agents were given this one (store-lock.ts explains the refusal).
+      await nats.start().catch((err: unknown) => {
+        throw portTakenError(err, host, port, requested === 0) ?? err;
+      });
       this.url = this.nats.url;
       // Joins arriving together share one reload: nats-server refuses some new connections
       // while it reloads, so fewer reloads mean fewer retries for everyone.
