@@ -27,6 +27,7 @@ interface RawServer {
 // exactly what hides this defect; these servers are started here, each in a process group of its
 // own, and only cleaned up (group and any nats-server on their stores) after the tests.
 const started: RawServer[] = [];
+const homes = new Set<string>();
 afterAll(async () => {
   for (const s of started) {
     try {
@@ -34,8 +35,8 @@ afterAll(async () => {
     } catch {
       // group gone
     }
-    for (const pid of natsServersUsing(conf(s.home))) process.kill(pid, 'SIGKILL');
   }
+  for (const home of homes) for (const pid of natsServersUsing(conf(home))) process.kill(pid, 'SIGKILL');
   await cleanupFleet();
 }, 60_000);
 
@@ -64,6 +65,7 @@ async function launchServer(home: string, listen = '127.0.0.1:0'): Promise<RawSe
       reject(new Error(`ferry server exited (${code ?? sig}) before it was ready:\n${output}`));
     });
   });
+  homes.add(home);
   const server: RawServer = {
     home,
     child,
@@ -91,7 +93,12 @@ const ppidOf = (pid: number) => {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 };
-const natsPid = (home: string) => Number(readFileSync(join(home, 'nats', 'nats.pid'), 'utf8').trim());
+/** The one nats-server running this home's nats.conf (found in /proc, not from Ferry's own files). */
+const natsPid = (home: string) => {
+  const pids = natsServersUsing(conf(home));
+  if (pids.length !== 1) throw new Error(`expected one nats-server on ${home}, found ${pids.length}: ${pids.join(', ')}`);
+  return pids[0]!;
+};
 const conf = (home: string) => join(home, 'nats', 'nats.conf');
 
 /** SIGKILL the `ferry server` process alone (as the OOM killer would); its nats-server stays. */
@@ -120,9 +127,9 @@ describe('ferry server after SIGKILL (real processes, real nats-server)', () => 
     const second = await launchServer(home); // same --listen 127.0.0.1:0 as before
     expect(second.port).toBe(first.port);
     expect(alive(staleNats)).toBe(false);
-    const fresh = natsPid(home);
+    const fresh = natsPid(home); // exactly one
     expect(fresh).not.toBe(staleNats);
-    expect(natsServersUsing(conf(home))).toEqual([fresh]);
+    expect(readFileSync(join(home, 'nats', 'nats.pid'), 'utf8').trim()).toBe(String(fresh));
     expect(second.logs()).toMatch(/stopping the nats-server left running by a ferry server that died/);
     // The agent was never told anything: it finds the server at the address it joined with.
     const since = Date.now();
@@ -148,6 +155,7 @@ describe('ferry server after SIGKILL (real processes, real nats-server)', () => 
   it('refuses a second server on a data directory whose server runs, and leaves that one alone', async () => {
     const running = await initServer();
     const home = running.home;
+    homes.add(home);
     const nats = natsPid(home);
     const second = await runFerry(home, ['server', '--listen', '127.0.0.1:0'], { allowFail: true, timeoutMs: 30_000 });
     expect(second.code).toBe(4);
@@ -162,6 +170,7 @@ describe('ferry server after SIGKILL (real processes, real nats-server)', () => 
   it('never moves to another port by itself: a port held by another process is FERRY_NATS_PORT_TAKEN', async () => {
     const server = await initServer();
     const home = server.home;
+    homes.add(home);
     const port = server.port;
     await server.stop();
     const squatter: Server = createServer();
