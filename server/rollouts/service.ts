@@ -94,14 +94,17 @@ export class RolloutService {
       removal === undefined
         ? planRollout(fleet, packages, { selector, waves, includeOffline: req.includeOffline, external: release!.requires })
         : planRemoval(fleet, removal, { selector, waves, includeOffline: req.includeOffline });
-    if (plan.hosts.length === 0) {
-      if (!req.allowEmpty) throw noTargetsError(selector, fleet, `rollout of ${label} refused`);
-      notes.push(`selector "${selector.text}" matches no host; started anyway (--allow-empty)`);
-    } else if (removal !== undefined && plan.hosts.every((h) => h.fromVersions[removal] === undefined)) {
-      const targeted = new Set(plan.hosts.map((h) => h.agent));
-      if (!req.allowEmpty) throw notInstalledError(removal, selector, fleet.filter((h) => targeted.has(h.id)), `rollout of ${label} refused`);
-      notes.push(`no targeted host has ${removal} installed; started anyway (--allow-empty)`);
-    }
+    // Nobody to reach: refused (a dry run shows the plan and says a start would be refused).
+    const targeted = new Set(plan.hosts.map((h) => h.agent));
+    const empty =
+      plan.hosts.length === 0
+        ? noTargetsError(selector, fleet, `rollout of ${label} refused`)
+        : removal !== undefined && plan.hosts.every((h) => h.fromVersions[removal] === undefined)
+          ? notInstalledError(removal, selector, fleet.filter((h) => targeted.has(h.id)), `rollout of ${label} refused`)
+          : undefined;
+    if (empty && req.allowEmpty) notes.push(`${empty.message.replace(/^rollout of .*? refused: /, '')}; ${req.dryRun ? 'it would start' : 'started'} anyway (--allow-empty)`);
+    else if (empty && req.dryRun) notes.push(`a start would be refused: ${empty.toLine()}`);
+    else if (empty) throw empty;
     const names = removal !== undefined ? [removal] : packages.map((p) => p.name);
     const conflicts = this.conflicts(names, plan.hosts);
     if (conflicts.length > 0 && !req.supersede && !req.dryRun) throw conflictError(label, conflicts);

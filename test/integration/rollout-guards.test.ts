@@ -46,6 +46,10 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
     expect(line).toMatch(/^FERRY_NO_TARGETS: rollout of g-1.0 refused: selector "env=qaa" matches none of the 3 host\(s\); nearest env values: qa \(2 hosts\), dev \(1 host\)/);
     expect(line).toContain('--allow-empty');
     expect((await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>()).toEqual([]); // nothing stored
+    // A dry run shows the (empty) plan and says that a start would be refused.
+    const plan = (await runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=qaa', '--dry-run', '--json'])).json<{ hosts: unknown[]; notes: string[] }>();
+    expect(plan.hosts).toEqual([]);
+    expect(plan.notes).toEqual([expect.stringMatching(/^a start would be refused: FERRY_NO_TARGETS: rollout of g-1.0 refused: selector "env=qaa" matches none/)]);
 
     const allowed = await startAndWait(home, 'g-1.0', ['--target', 'env=qaa', '--allow-empty']);
     expect(allowed.code, allowed.result.stderr).toBe(0);
