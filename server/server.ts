@@ -26,6 +26,7 @@ import { EmbeddedNats } from './nats/embedded.js';
 import { NatsAuth } from './nats/nats-auth.js';
 import { renderOperatorAuth } from './nats/server-config.js';
 import { subjects } from '../shared/protocol/subjects.js';
+import { portTakenError } from './nats/store-lock.js';
 import { deliveryTimings, WebhookDispatcher } from './notify/dispatcher.js';
 import { NotifyService } from './notify/service.js';
 import { WebhookStore } from './notify/store.js';
@@ -101,14 +102,10 @@ export class FerryServer {
       const natsOptions = (p: number) => ({ dataDir: this.paths.natsDir, host, port: p, auth: auth.operatorAuth, storeAccount: { legacyName: 'FERRY', publicKey: auth.accountIds.FERRY }, logger: log.child({ module: 'nats' }), tls });
       const nats = (this.nats = new EmbeddedNats(natsOptions(port)));
       nats.on('restarted', (info) => log.warn({ natsPid: info.pid }, 'embedded nats-server restarted'));
-      try {
-        await nats.start();
-      } catch (err) {
-        if (requested !== 0 || port === 0) throw err;
-        log.warn({ port, err: String(err) }, 'the previous NATS port is taken; using a new one (agents must be told the new URL)');
-        this.nats = new EmbeddedNats(natsOptions(0));
-        await this.nats.start();
-      }
+      // Never another port by itself: agents were given this one (store-lock.ts explains the refusal).
+      await nats.start().catch((err: unknown) => {
+        throw portTakenError(err, host, port, requested === 0) ?? err;
+      });
       this.url = this.nats.url;
     }
 

@@ -80,9 +80,9 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       };
     },
     'dml.authorize': (r) => {
-      if (r.evidence && ROLLOUT_ID.test(r.evidence)) checkRolloutEvidence(d, r.name, r.version, r.evidence);
+      const evidenceHosts = r.evidence && ROLLOUT_ID.test(r.evidence) ? checkRolloutEvidence(d, r.name, r.version, r.evidence) : undefined;
       const p = d.dml.authorize(r.name, r.version, r.actor, r.evidence);
-      return { ...summary(p), authorizedAt: p.authorizedAt ?? null, authorizedBy: p.authorizedBy ?? null, evidence: p.evidence ?? null };
+      return { ...summary(p), authorizedAt: p.authorizedAt ?? null, authorizedBy: p.authorizedBy ?? null, evidence: p.evidence ?? null, ...(evidenceHosts !== undefined ? { evidenceHosts } : {}) };
     },
     'dml.retire': (r) => {
       const p = d.dml.retire(r.name, r.version, r.actor, r.reason);
@@ -147,8 +147,11 @@ function prefixed(installed: Record<string, string>): Record<string, string> {
 
 const ROLLOUT_ID = /^r-[0-9a-f]{8}$/;
 
-/** Evidence that names a rollout must be one that completed and shipped this package. */
-function checkRolloutEvidence(d: HandlerDeps, name: string, version: string, id: string): void {
+/**
+ * Evidence that names a rollout must be one that completed, shipped this package, and installed
+ * it on at least one host (a rollout that reached nobody proves nothing). Returns that count.
+ */
+function checkRolloutEvidence(d: HandlerDeps, name: string, version: string, id: string): number {
   const rollout = d.rolloutStore.get(id);
   if (!rollout) throw new FerryError('FERRY_INVALID_INPUT', `evidence ${id} is not a rollout Ferry knows`, { hint: 'see: ferry rollout list' });
   if (rollout.state !== 'completed') throw new FerryError('FERRY_INVALID_INPUT', `evidence ${id} is ${rollout.state}, not completed`);
@@ -156,6 +159,13 @@ function checkRolloutEvidence(d: HandlerDeps, name: string, version: string, id:
   if (!release?.packages.some((p) => p.name === name && p.version === version)) {
     throw new FerryError('FERRY_INVALID_INPUT', `evidence ${id} rolled out ${rollout.release}, which does not contain ${name}@${version}`);
   }
+  const succeeded = d.rolloutStore.hosts(id).filter((h) => h.state === 'succeeded').length;
+  if (succeeded === 0) {
+    throw new FerryError('FERRY_INVALID_INPUT', `evidence ${id} completed without installing ${name}@${version} on any host (0 succeeded)`, {
+      hint: 'give a rollout in which at least one host installed the package',
+    });
+  }
+  return succeeded;
 }
 
 function compareVersions(a: string, b: string): number {

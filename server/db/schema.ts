@@ -93,4 +93,11 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE tokens ADD COLUMN revoked_at INTEGER;
   ALTER TABLE agents ADD COLUMN jwt_issued_at INTEGER;
   `,
+  `
+  -- rolling-back became a state of its own (it was "halted" with no end time).
+  UPDATE rollouts SET state = 'rolling-back' WHERE state = 'halted' AND ended_at IS NULL;
+  -- why a host's outcome should not count against its packages' record (see releases/store.ts risk):
+  -- 'fleet-rollback' (sent back by the operator or --on-failure rollback), 'superseded'
+  ALTER TABLE rollout_hosts ADD COLUMN cause TEXT;
+  `,
 ];

@@ -70,11 +70,12 @@ describe('evented rollout store', () => {
     expect(types()).toEqual(['rollout.created']);
   });
 
-  it('a finished rollout reopened for a fleet rollback is halted again', () => {
+  it('a finished rollout reopened for a fleet rollback is rolling-back until it is rolled back', () => {
     store.setState('r-1', 'completed', { endedAt: Date.now() });
-    store.reopenForRollback('r-1', 'rollback requested by ops');
+    store.beginRollback('r-1', 'rollback requested by ops');
+    expect(store.get('r-1')).toMatchObject({ state: 'rolling-back', endedAt: null });
     store.setState('r-1', 'rolled-back', { endedAt: Date.now() });
-    expect(types()).toEqual(['rollout.created', 'rollout.completed', 'rollout.halted', 'rollout.rolled-back']);
+    expect(types()).toEqual(['rollout.created', 'rollout.completed', 'rollout.rolling-back', 'rollout.rolled-back']);
   });
 
   it('sequence numbers only grow, and pruning keeps what a webhook still needs', () => {

@@ -64,11 +64,11 @@ export class EventedRolloutStore extends RolloutStore {
     });
   }
 
-  override reopenForRollback(id: string, reason: string): void {
+  override beginRollback(id: string, reason: string): void {
     this.transaction(() => {
       const before = this.get(id);
-      super.reopenForRollback(id, reason);
-      if (before && before.state !== 'halted') this.recordRollout(this.get(id)!, before.state, false);
+      super.beginRollback(id, reason);
+      if (before && before.state !== 'rolling-back') this.recordRollout(this.get(id)!, before.state, false);
     });
   }
 

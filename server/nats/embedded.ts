@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { FerryError } from '../../shared/errors.js';
 import { dialHost, findNatsServerBinary, hostPort, isExecutable, missing, renderServerConfig, type OperatorAuth } from './server-config.js';
+import { NatsStoreLock } from './store-lock.js';
 
 export { findNatsServerBinary };
 
@@ -117,6 +118,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
   private backoffMs = BACKOFF_MIN_MS;
   private restartAttempt = 0;
   private childStartedAt = 0;
+  private storeLock: NatsStoreLock | undefined;
   private readonly onProcessExit = () => {
     // Don't leave an orphaned server behind if the Node process exits without stop().
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
@@ -156,9 +158,18 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
     mkdirSync(join(this.opts.dataDir, 'jetstream'), { recursive: true, mode: 0o700 });
     mkdirSync(join(this.opts.dataDir, 'resolver'), { recursive: true, mode: 0o700 });
+    // One nats-server per store: a stale one (its server was SIGKILLed) is stopped first (store-lock.ts).
+    const lock = (this.storeLock = await NatsStoreLock.acquire(this.opts.dataDir, this.configPath, this.log));
     this.moveLegacyStore();
     this.writeConfig();
-    await this.launch();
+    try {
+      await this.launch();
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+    lock.recordNats(this.pid, this.url);
+    this.on('restarted', (info) => lock.recordNats(info.pid, this.url));
     if (this.stopping) {
       // stop() was called while starting.
       this.child?.kill('SIGTERM');
@@ -179,7 +190,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     process.off('exit', this.onProcessExit);
     const child = this.child;
     this.stopping = (async () => {
-      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return this.storeLock?.release();
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
       const timer = setTimeout(() => {
@@ -188,6 +199,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
       }, STOP_KILL_AFTER_MS);
       await exited;
       clearTimeout(timer);
+      this.storeLock?.release();
       this.log?.info('nats-server stopped');
     })();
     return this.stopping;

@@ -7,7 +7,10 @@ export type RiskLevel = (typeof RISK_LEVELS)[number];
 export interface RiskInput {
   /** targeted hosts / all hosts, 0..1 */
   fleetShare: number;
-  /** hosts that failed or were rolled back / hosts that finished, over earlier rollouts of these packages */
+  /**
+   * hosts where the package failed (install, health check, soak) / hosts that finished, over earlier
+   * rollouts of these packages; fleet rollbacks and agent refusals are not failures (releases/store.ts)
+   */
   history: { finished: number; failed: number };
 }
 

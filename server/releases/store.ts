@@ -137,15 +137,21 @@ export class ReleaseStore {
     return assessRisk({ fleetShare, history: this.failureHistory(packageNames) }, override);
   }
 
-  /** How hosts fared in every earlier rollout that shipped any of these packages. */
+  /**
+   * How hosts fared in every earlier rollout that shipped any of these packages. Only what the
+   * package did counts: a host sent back by a fleet rollback (an operator's decision, or
+   * --on-failure rollback after another host failed) installed it fine, and an install the agent
+   * refused outright (FERRY_COMMAND_REJECTED, e.g. a downgrade another rollout raced) never ran.
+   */
   private failureHistory(names: string[]): { finished: number; failed: number } {
     const rows = this.db
       .prepare(
-        `SELECT h.state AS state, COUNT(*) AS n FROM rollout_hosts h
+        `SELECT CASE WHEN h.cause = 'fleet-rollback' THEN 'succeeded' ELSE h.state END AS state, COUNT(*) AS n FROM rollout_hosts h
          JOIN rollouts r ON r.id = h.rollout_id JOIN releases rel ON rel.name = r.release
          WHERE h.state IN ('succeeded', 'failed', 'rolled-back')
+           AND NOT (h.state = 'failed' AND coalesce(h.error, '') LIKE 'FERRY_COMMAND_REJECTED:%')
            AND EXISTS (SELECT 1 FROM json_each(rel.packages) j WHERE json_extract(j.value, '$.name') IN (SELECT value FROM json_each(?)))
-         GROUP BY h.state`,
+         GROUP BY 1`,
       )
       .all(JSON.stringify(names)) as { state: string; n: number }[];
     const finished = rows.reduce((n, r) => n + r.n, 0);

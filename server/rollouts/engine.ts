@@ -7,27 +7,33 @@ import { TERMINAL_HOST_STATES, type DesiredPackage, type HostState, type StatusR
 import type { DesiredChange, DesiredStatePublisher } from '../desired/publisher.js';
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
-import { allowedFailures } from './plan.js';
-import type { HostRow, RolloutOptions, RolloutRow, RolloutStore } from './store.js';
-import { isInWindow, nextWindowStart, parseWindow } from '../../shared/windows.js';
+import { nextRolloutState, transition, type RolloutAction } from './lifecycle.js';
+import { describeThreshold, failuresAllowed, parseRolloutOptions, type RolloutSettings } from './options.js';
+import type { HostRow, RolloutRow, RolloutStore } from './store.js';
+import { isInWindow, nextWindowStart } from '../../shared/windows.js';
 
 const IN_FLIGHT: HostState[] = ['sent', 'downloading', 'installing', 'verifying'];
 const FAILED: HostState[] = ['failed', 'rolled-back'];
 export const ROLLBACK_SUFFIX = ':rollback';
 
 /** Why a rollout may not start its next wave now, or undefined if it may. */
-export function scheduleWait(o: RolloutOptions, now: number): string | undefined {
+export function scheduleWait(o: Pick<RolloutSettings, 'startAt' | 'window'>, now: number): string | undefined {
   if (o.startAt && now < o.startAt) return `scheduled to start at ${new Date(o.startAt).toISOString()}`;
   if (!o.window) return undefined;
-  const window = parseWindow(o.window, o.timeZone);
+  const window = o.window.spec;
   if (isInWindow(window, new Date(now))) return undefined;
   const next = nextWindowStart(window, new Date(now));
-  return `outside the window "${o.window}" (${window.timeZone})${next ? `; it opens at ${next.toISOString()}` : ''}`;
+  return `outside the window "${o.window.text}" (${window.timeZone})${next ? `; it opens at ${next.toISOString()}` : ''}`;
 }
+
+/** The engine's clock; tests step it by hand. */
+export type Clock = () => number;
 
 export class RolloutEngine {
   private ticking: Promise<void> | undefined;
   private again = false;
+  /** options parsed once per rollout (they never change after the start) */
+  private readonly parsed = new Map<string, RolloutSettings>();
 
   constructor(
     private readonly store: RolloutStore,
@@ -35,7 +41,24 @@ export class RolloutEngine {
     private readonly dml: DmlService,
     private readonly desired: DesiredStatePublisher,
     private readonly log: Logger,
+    private readonly now: Clock = Date.now,
   ) {}
+
+  /** A rollout's options as types, parsed the first time the engine meets the rollout. */
+  settings(rollout: RolloutRow): RolloutSettings {
+    let s = this.parsed.get(rollout.id);
+    if (!s) {
+      s = parseRolloutOptions(rollout.options);
+      this.parsed.set(rollout.id, s);
+    }
+    return s;
+  }
+
+  /** Move a rollout along the lifecycle table (lifecycle.ts); anything else is a bug or a conflict. */
+  private move(rollout: RolloutRow, action: RolloutAction, fields: { endedAt?: number; reason?: string } = {}): void {
+    const current = this.store.get(rollout.id)!.state;
+    this.store.setState(rollout.id, nextRolloutState(rollout.id, current, action), fields);
+  }
 
   /** Run one reconcile pass; concurrent calls coalesce into one extra pass. */
   tick(): Promise<void> {
@@ -81,13 +104,15 @@ export class RolloutEngine {
     const id = isRollback ? report.operation.slice(0, -ROLLBACK_SUFFIX.length) : report.operation;
     const host = this.store.host(id, report.agent);
     if (!host) return false;
-    const now = Date.now();
+    const now = this.now();
     if (isRollback) {
       if (host.rollback !== 'sent' || !TERMINAL_HOST_STATES.includes(report.state)) return false;
       const ok = report.state !== 'failed';
       this.store.transaction(() => {
         this.store.setHost(id, report.agent, ok ? 'rolled-back' : 'failed', { finishedAt: now, error: ok ? host.error : `rollback failed: ${report.error ?? 'unknown error'}` });
         this.store.setRollbackMark(id, report.agent, 'done');
+        // Sent back by the operator (or --on-failure rollback): not a failure of the package there.
+        if (ok) this.store.setCause(id, report.agent, 'fleet-rollback');
       });
       return true;
     }
@@ -126,9 +151,10 @@ export class RolloutEngine {
   private async reconcile(rollout: RolloutRow): Promise<void> {
     // A paused rollout starts nothing new, but failures still halt it (and roll back if asked).
     if (rollout.state !== 'running' && rollout.state !== 'waiting' && rollout.state !== 'paused') return;
-    const now = Date.now();
-    for (const h of this.store.overdueHosts(rollout.id, now - rollout.options.hostTimeoutMs)) {
-      this.store.setHost(rollout.id, h.agent, 'failed', { error: `did not finish within ${Math.round(rollout.options.hostTimeoutMs / 1000)}s`, finishedAt: now });
+    const now = this.now();
+    const o = this.settings(rollout);
+    for (const h of this.store.overdueHosts(rollout.id, now - o.hostTimeoutMs)) {
+      this.store.setHost(rollout.id, h.agent, 'failed', { error: `did not finish within ${Math.round(o.hostTimeoutMs / 1000)}s`, finishedAt: now });
     }
     const counts = this.store.countsByWave(rollout.id);
     const waves = this.store.waves(rollout.id);
@@ -136,9 +162,9 @@ export class RolloutEngine {
       if (wave.state === 'pending') break;
       const c = counts.get(wave.index) ?? {};
       const failures = FAILED.reduce((n, s) => n + (c[s] ?? 0), 0);
-      const allowed = allowedFailures(rollout.options.maxFailures, wave.size);
+      const allowed = failuresAllowed(o.maxFailures, wave.size);
       if (failures > allowed && wave.state !== 'failed') {
-        await this.halt(rollout, wave.index, `wave ${wave.index + 1}: ${failures} host(s) failed, more than the ${allowed} allowed by --max-failures`);
+        await this.halt(rollout, wave.index, `wave ${wave.index + 1}: ${failures} host(s) failed, more than the ${allowed} allowed by --max-failures ${describeThreshold(o.maxFailures)}`);
         return;
       }
     }
@@ -147,16 +173,16 @@ export class RolloutEngine {
       if (wave.state === 'completed') continue;
       if (wave.state === 'pending') {
         // Waves start only when the schedule allows; a wave already running always finishes.
-        const wait = scheduleWait(rollout.options, now);
+        const wait = scheduleWait(o, now);
         if (wait) {
           if (rollout.state !== 'waiting' || rollout.reason !== wait) {
-            this.store.setState(rollout.id, 'waiting', { reason: wait });
+            this.move(rollout, 'wait', { reason: wait });
             this.store.addEvent(rollout.id, 'engine', 'waiting', wait);
           }
           return;
         }
         if (rollout.state === 'waiting') {
-          this.store.setState(rollout.id, 'running', { reason: 'window open' });
+          this.move(rollout, 'window-open', { reason: 'window open' });
           this.store.addEvent(rollout.id, 'engine', 'window-open');
         }
         await this.startWave(rollout, wave.index);
@@ -165,8 +191,8 @@ export class RolloutEngine {
       const c = counts.get(wave.index) ?? {};
       const open = ['pending', ...IN_FLIGHT].reduce((n, s) => n + (c[s as HostState] ?? 0), 0);
       if (wave.state === 'running' && open === 0) {
-        if (rollout.options.soakMs > 0) {
-          this.store.setWave(rollout.id, wave.index, 'soaking', { soakUntil: now + rollout.options.soakMs });
+        if (o.soakMs > 0) {
+          this.store.setWave(rollout.id, wave.index, 'soaking', { soakUntil: now + o.soakMs });
           this.store.addEvent(rollout.id, 'engine', 'wave-soaking', `wave ${wave.index + 1}`);
           return;
         }
@@ -179,26 +205,27 @@ export class RolloutEngine {
       }
       return;
     }
-    this.store.setState(rollout.id, 'completed', { endedAt: now });
+    this.move(rollout, 'complete', { endedAt: now });
     this.store.addEvent(rollout.id, 'engine', 'completed');
     this.log.info({ rollout: rollout.id }, 'rollout completed');
   }
 
   private completeWave(rollout: RolloutRow, index: number): void {
-    this.store.setWave(rollout.id, index, 'completed', { endedAt: Date.now() });
+    this.store.setWave(rollout.id, index, 'completed', { endedAt: this.now() });
     this.store.addEvent(rollout.id, 'engine', 'wave-completed', `wave ${index + 1}`);
   }
 
   private async startWave(rollout: RolloutRow, index: number): Promise<void> {
-    const removal = rollout.options.remove;
+    const o = this.settings(rollout);
+    const removal = o.remove;
     const release = removal === undefined ? this.releases.require(rollout.release) : undefined;
     // Retired while the rollout ran: what was installed stays, nothing more goes out.
     const retired = release?.packages.find((p) => this.dml.get(p.name, p.version)?.state === 'retired');
     if (retired) return this.halt(rollout, null, `${retired.name}@${retired.version} was retired; no further waves`);
     // In the release's order, so every package arrives after the ones it depends on.
-    const set: DesiredPackage[] = (release?.packages ?? []).map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: rollout.options.soakMs }));
+    const set: DesiredPackage[] = (release?.packages ?? []).map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: o.soakMs }));
     const hosts = this.store.hosts(rollout.id, index).filter((h) => h.state === 'pending');
-    const now = Date.now();
+    const now = this.now();
     // The wave, its hosts and their new desired states are saved in one transaction before
     // anything is sent; after a crash, resendInFlight() delivers the same documents again.
     const docs = this.store.transaction(() => {
@@ -211,17 +238,20 @@ export class RolloutEngine {
     this.log.info({ rollout: rollout.id, wave: index + 1, hosts: hosts.length }, 'wave started');
   }
 
-  /** Stop sending installs; with --on-failure rollback, also restore every changed host. */
-  async halt(rollout: RolloutRow, waveIndex: number | null, reason: string, actor = 'engine', forceRollback = false): Promise<void> {
-    const now = Date.now();
+  /**
+   * Stop sending installs (halted, ended); with --on-failure rollback, go on to roll back every
+   * changed host instead (rolling-back, then rolled-back).
+   */
+  async halt(rollout: RolloutRow, waveIndex: number | null, reason: string, actor = 'engine'): Promise<void> {
+    const now = this.now();
+    const rollBack = this.settings(rollout).onFailure === 'rollback';
     this.store.transaction(() => {
       if (waveIndex !== null) this.store.setWave(rollout.id, waveIndex, 'failed', { endedAt: now });
-      this.store.setState(rollout.id, 'halted', { reason });
+      this.move(rollout, 'halt', rollBack ? { reason } : { reason, endedAt: now });
       this.store.addEvent(rollout.id, actor, 'halted', reason);
     });
     this.log.warn({ rollout: rollout.id, reason }, 'rollout halted');
-    if (forceRollback || rollout.options.onFailure === 'rollback') await this.rollBack(rollout, actor);
-    else this.store.setState(rollout.id, 'halted', { endedAt: now });
+    if (rollBack) await this.rollBack(this.store.get(rollout.id)!, actor, reason);
   }
 
   /**
@@ -229,7 +259,7 @@ export class RolloutEngine {
    * again. Its unfinished hosts become skipped; it is never part of a fleet rollback.
    */
   async forgetAgent(agent: string, reason: string): Promise<void> {
-    const now = Date.now();
+    const now = this.now();
     this.store.transaction(() => {
       for (const id of this.store.rolloutsOf(agent)) {
         const h = this.store.host(id, agent)!;
@@ -243,12 +273,14 @@ export class RolloutEngine {
     await this.tick();
   }
 
-  /** Send every host this rollout changed back to the versions it had before. */
-  async rollBack(rollout: RolloutRow, actor: string): Promise<void> {
+  /** Send every host this rollout changed back to the versions it had before (state rolling-back). */
+  async rollBack(rollout: RolloutRow, actor: string, reason: string): Promise<void> {
     const names = this.packageNames(rollout);
     const changed = this.store.hosts(rollout.id).filter((h) => h.rollback === 'none' && (h.state === 'succeeded' || IN_FLIGHT.includes(h.state)));
     const changes: DesiredChange[] = [];
     const docs = this.store.transaction(() => {
+      nextRolloutState(rollout.id, this.store.get(rollout.id)!.state, 'rollback'); // refuses what the table does not allow
+      this.store.beginRollback(rollout.id, reason);
       for (const h of changed) {
         const change = this.rollbackChange(rollout.id, h, names);
         if (typeof change === 'string') {
@@ -267,7 +299,8 @@ export class RolloutEngine {
 
   /** The packages a rollout changes: its release's, or the one it removes. */
   private packageNames(rollout: RolloutRow): string[] {
-    return rollout.options.remove !== undefined ? [rollout.options.remove] : this.releases.require(rollout.release).packages.map((p) => p.name);
+    const remove = this.settings(rollout).remove;
+    return remove !== undefined ? [remove] : this.releases.require(rollout.release).packages.map((p) => p.name);
   }
 
   /** A removal is undone by installing again the version each host had (from_versions). */
@@ -288,11 +321,11 @@ export class RolloutEngine {
     return { agent: h.agent, operation: id + suffix, set, remove: remove.reverse(), immediate: true };
   }
 
-  /** A halted rollout whose rollbacks have all reported ends as rolled-back. */
+  /** A rolling-back rollout whose rollbacks have all reported ends as rolled-back. */
   private async finishRollback(rollout: RolloutRow): Promise<void> {
-    if (rollout.state !== 'halted' || rollout.endedAt !== null) return;
+    if (transition(rollout.state, 'rollback-done') === undefined) return;
     if (this.store.pendingRollbacks(rollout.id) > 0) return;
-    this.store.setState(rollout.id, 'rolled-back', { endedAt: Date.now() });
+    this.move(rollout, 'rollback-done', { endedAt: this.now() });
     this.store.addEvent(rollout.id, 'engine', 'rolled-back');
     this.log.info({ rollout: rollout.id }, 'rollout rolled back');
   }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FerryError } from '../../shared/errors.js';
 import { parseSelector } from '../../shared/selectors.js';
-import { allowedFailures, isDowngrade, orderByStrata, planRollout, planWaves, type PlanHost, type PlanPackage } from './plan.js';
+import { allowedFailures } from './options.js';
+import { isDowngrade, orderByStrata, planRollout, planWaves, type PlanHost, type PlanPackage } from './plan.js';
 
 function expectInvalid(fn: () => unknown, message?: RegExp): FerryError {
   let err: unknown;
@@ -134,7 +135,7 @@ describe('allowedFailures', () => {
     expect(allowedFailures('10%', 0)).toBe(0);
   });
 
-  it.each(['', 'x', '-1', '1.5', '5 %', '%'])('refuses %j', (spec) => {
+  it.each(['', 'x', '-1', '1.5', '5 %', '%', '150%', '100.5%'])('refuses %j', (spec) => {
     const err = expectInvalid(() => allowedFailures(spec, 10), /--max-failures/);
     expect(err.hint).toContain('--max-failures');
   });
@@ -248,6 +249,9 @@ describe('planRollout', () => {
       expect(hosts.get(id)?.reason).toBe('matched the selector');
     }
     expect(hosts.get('web-4')?.wave).not.toBeNull(); // a newer version installed is not a skip reason here
+    // ...but the plan says it is a downgrade (shown by --dry-run), and only there
+    expect(hosts.get('web-4')?.downgrades).toEqual([{ name: 'hello', from: hosts.get('web-4')!.fromVersions.hello, to: hello.version }]);
+    for (const id of ['web-1', 'web-2', 'web-3', 'db-1']) expect(hosts.get(id)?.downgrades, id).toBeUndefined();
     expect(hosts.get('web-1')?.hostname).toBe('web-1.example');
   });
 

@@ -30,6 +30,8 @@ export interface PlannedHost {
   reason: string;
   /** the versions of the release's packages before the rollout (for rollback) */
   fromVersions: Record<string, string>;
+  /** packages this rollout would take to an older version on the host (shown by --dry-run) */
+  downgrades?: { name: string; from: string; to: string }[];
 }
 
 export interface Plan {
@@ -65,7 +67,8 @@ export function planRollout(fleet: PlanHost[], packages: PlanPackage[], opts: Pl
   let next = 0;
   waveSizes.forEach((size, wave) => {
     for (const host of ordered.slice(next, next + size)) {
-      hosts.push({ agent: host.id, hostname: host.hostname, wave, reason: 'matched the selector', fromVersions: pick(host.installed, packages.map((p) => p.name)) });
+      const downgrades = opts.skipReason ? [] : downgradesOn(host, packages);
+      hosts.push({ agent: host.id, hostname: host.hostname, wave, reason: 'matched the selector', fromVersions: pick(host.installed, packages.map((p) => p.name)), ...(downgrades.length ? { downgrades } : {}) });
     }
     next += size;
   });
@@ -138,14 +141,6 @@ function cumulativeTarget(spec: string, total: number): number {
   return Math.ceil((pct * total) / 100 - 1e-9);
 }
 
-/** `--max-failures` as a count for a wave of `waveSize` hosts. */
-export function allowedFailures(spec: string, waveSize: number): number {
-  if (/^\d+$/.test(spec)) return Number(spec);
-  const m = /^(\d+(?:\.\d+)?)%$/.exec(spec);
-  if (!m) throw new FerryError('FERRY_INVALID_INPUT', `--max-failures "${spec}" is not a count or percentage`, { hint: 'e.g. --max-failures 2 or 5%' });
-  return Math.floor((Number(m[1]) * waveSize) / 100 + 1e-9);
-}
-
 /**
  * Order hosts so that any prefix represents the fleet: group by stratum (os, arch, virtual,
  * site, role), then take one host from each stratum in turn, largest strata first. Within a
@@ -167,6 +162,10 @@ export function orderByStrata(hosts: PlanHost[]): PlanHost[] {
     for (const g of groups) if (i < g.list.length) out.push(g.list[i]!);
   }
   return out;
+}
+
+function downgradesOn(host: PlanHost, packages: PlanPackage[]): { name: string; from: string; to: string }[] {
+  return packages.filter((p) => isDowngrade(host.installed[p.name], p.version)).map((p) => ({ name: p.name, from: host.installed[p.name]!, to: p.version }));
 }
 
 export function isDowngrade(from: string | undefined, to: string): boolean {

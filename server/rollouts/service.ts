@@ -6,10 +6,15 @@ import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
-import { planRemoval, planRollout, planWaves, type PlanHost } from './plan.js';
-import { parseWindow } from '../../shared/windows.js';
+import { planRemoval, planRollout, type PlanHost } from './plan.js';
+
+const IN_FLIGHT_STATES: HostState[] = ['sent', 'downloading', 'installing', 'verifying'];
+import { DEFAULT_PHASED_WAVES, parseRolloutOptions } from './options.js';
+import { noTargetsError, notInstalledError } from './targets.js';
+import { nextRolloutState } from './lifecycle.js';
+import { TERMINAL_HOST_STATES, type HostState } from '../../shared/protocol/messages.js';
 import type { RolloutEngine } from './engine.js';
-import type { RolloutRow, RolloutStore } from './store.js';
+import type { HostRow, RolloutOptions, RolloutRow, RolloutStore } from './store.js';
 import { buildReview, waveTally, type RolloutReview } from './review.js';
 import { globMatch } from '../../shared/selectors.js';
 import { evaluatePolicy, loadPolicy, type Policy } from '../policy/policy.js';
@@ -57,9 +62,24 @@ export class RolloutService {
       return { name: p.name, version: p.version, state: pkg.state, requires: pkg.manifest.requires };
     });
     if (req.force && !req.reason) throw new FerryError('FERRY_USAGE', '--force needs --reason TEXT (the override is audited)');
-    const waves = req.strategy === 'big-bang' ? ['100%'] : (req.waves ?? ['1', '10%', '50%', '100%']);
     if (req.strategy === 'big-bang' && req.waves) throw new FerryError('FERRY_USAGE', '--waves applies only to --strategy phased');
-    planWaves(1, waves); // validate the wave list even for an empty fleet
+    // Implied values are said out loud, in the result and on the CLI's stderr.
+    const notes: string[] = [];
+    if (req.strategy === 'phased' && !req.waves) notes.push(`--strategy phased without --waves: using the default waves ${DEFAULT_PHASED_WAVES.join(',')}`);
+    const waves = req.strategy === 'big-bang' ? ['100%'] : (req.waves ?? [...DEFAULT_PHASED_WAVES]);
+    const options: RolloutOptions = {
+      waves,
+      soakMs: req.soakMs,
+      maxFailures: req.maxFailures,
+      onFailure: req.onFailure,
+      hostTimeoutMs: req.hostTimeoutMs,
+      includeOffline: req.includeOffline,
+      ...(req.window ? { window: req.window, timeZone: req.timeZone } : {}),
+      ...(req.startAt ? { startAt: req.startAt } : {}),
+      ...(removal !== undefined ? { remove: removal } : {}),
+    };
+    // Every option checked once, before anything is planned or stored (the engine keeps the parsed form).
+    parseRolloutOptions(options);
     const installed = this.cmdb.allInstalled();
     const fleet: PlanHost[] = this.cmdb.listAgents().map((a) => ({
       id: a.id,
@@ -74,18 +94,20 @@ export class RolloutService {
       removal === undefined
         ? planRollout(fleet, packages, { selector, waves, includeOffline: req.includeOffline, external: release!.requires })
         : planRemoval(fleet, removal, { selector, waves, includeOffline: req.includeOffline });
-    if (req.window) parseWindow(req.window, req.timeZone); // refuse a bad window before anything is stored
-    const options = {
-      waves,
-      soakMs: req.soakMs,
-      maxFailures: req.maxFailures,
-      onFailure: req.onFailure,
-      hostTimeoutMs: req.hostTimeoutMs,
-      includeOffline: req.includeOffline,
-      ...(req.window ? { window: req.window, timeZone: req.timeZone } : {}),
-      ...(req.startAt ? { startAt: req.startAt } : {}),
-      ...(removal !== undefined ? { remove: removal } : {}),
-    };
+    // Nobody to reach: refused (a dry run shows the plan and says a start would be refused).
+    const targeted = new Set(plan.hosts.map((h) => h.agent));
+    const empty =
+      plan.hosts.length === 0
+        ? noTargetsError(selector, fleet, `rollout of ${label} refused`)
+        : removal !== undefined && plan.hosts.every((h) => h.fromVersions[removal] === undefined)
+          ? notInstalledError(removal, selector, fleet.filter((h) => targeted.has(h.id)), `rollout of ${label} refused`)
+          : undefined;
+    if (empty && req.allowEmpty) notes.push(`${empty.message.replace(/^rollout of .*? refused: /, '')}; ${req.dryRun ? 'it would start' : 'started'} anyway (--allow-empty)`);
+    else if (empty && req.dryRun) notes.push(`a start would be refused: ${empty.toLine()}`);
+    else if (empty) throw empty;
+    const names = removal !== undefined ? [removal] : packages.map((p) => p.name);
+    const conflicts = this.conflicts(names, plan.hosts);
+    if (conflicts.length > 0 && !req.supersede && !req.dryRun) throw conflictError(label, conflicts);
     const record = this.checkPolicy(req, release, packages, fleet, selector, plan.hosts);
     if (req.dryRun) {
       return {
@@ -98,6 +120,9 @@ export class RolloutService {
         policy: record,
         waves: plan.waveSizes.map((size, index) => ({ index, hosts: size })),
         hosts: plan.hosts,
+        downgrades: plan.hosts.filter((h) => h.downgrades?.length).length,
+        conflicts: conflicts.map(describeConflict),
+        notes,
       };
     }
     if (record.violations.length > 0 && !req.force) {
@@ -116,42 +141,72 @@ export class RolloutService {
       );
       this.store.savePolicy(id, record);
       if (record.override) this.store.addEvent(id, req.actor, 'policy-override', `${req.reason}: ${record.violations.join('; ')}`);
+      for (const c of conflicts) this.supersede(c, id, req.actor);
     });
     this.store.setState(id, 'running', { startedAt: now });
     await this.engine.tick();
-    return { ...this.status(id), policy: record };
+    return { ...this.status(id), policy: record, notes, superseded: conflicts.map(describeConflict) };
   }
 
   async act(req: ApiRequestParsed<'rollout.action'>): Promise<RolloutStatusDoc> {
     const rollout = this.require(req.id);
-    const refuse = (why: string) => new FerryError('FERRY_CONFLICT', `cannot ${req.action} rollout ${rollout.id}: ${why}`);
+    // The lifecycle table decides what is allowed (FERRY_CONFLICT otherwise).
+    const next = nextRolloutState(rollout.id, rollout.state, req.action);
     switch (req.action) {
       case 'pause':
-        if (!['running', 'waiting', 'planned'].includes(rollout.state)) throw refuse(`it is ${rollout.state}`);
-        this.store.setState(rollout.id, 'paused', { reason: `paused by ${req.actor}` });
+        this.store.setState(rollout.id, next, { reason: `paused by ${req.actor}` });
         break;
       case 'resume':
-        if (rollout.state !== 'paused') throw refuse(`it is ${rollout.state}, not paused`);
         // 'running' re-checks the schedule on the next tick and waits again if it must.
-        this.store.setState(rollout.id, 'running', { reason: `resumed by ${req.actor}` });
+        this.store.setState(rollout.id, next, { reason: `resumed by ${req.actor}` });
         break;
       case 'abort':
-        if (!['running', 'waiting', 'planned', 'paused'].includes(rollout.state)) throw refuse(`it is already ${rollout.state}`);
-        this.store.setState(rollout.id, 'aborted', { endedAt: Date.now(), reason: `aborted by ${req.actor}` });
+        this.store.setState(rollout.id, next, { endedAt: Date.now(), reason: `aborted by ${req.actor}` });
         break;
       case 'rollback':
-        if (rollout.state === 'rolled-back') throw refuse('it is already rolled back');
-        if (['running', 'waiting', 'planned', 'paused'].includes(rollout.state)) {
-          await this.engine.halt(rollout, null, `rollback requested by ${req.actor}`, req.actor, true);
-        } else {
-          this.store.reopenForRollback(rollout.id, `rollback requested by ${req.actor}`);
-          await this.engine.rollBack(this.store.get(rollout.id)!, req.actor);
-        }
+        // Also for a finished rollout: it is rolling-back again until every host reported.
+        await this.engine.rollBack(rollout, req.actor, `rollback requested by ${req.actor}`);
         break;
     }
     this.store.addEvent(rollout.id, req.actor, req.action);
     await this.engine.tick();
     return this.status(rollout.id);
+  }
+
+  /**
+   * Unfinished rollouts of any of these packages that still hold some of the planned hosts: a
+   * host is held while that rollout may still install, soak or roll it back.
+   */
+  private conflicts(names: string[], planned: PlannedHost[]): Conflict[] {
+    const receiving = new Set(planned.filter((h) => h.wave !== null).map((h) => h.agent));
+    if (receiving.size === 0) return [];
+    const out: Conflict[] = [];
+    for (const r of [...this.store.active(), ...this.store.rollingBack()]) {
+      const theirs = r.options.remove !== undefined ? [r.options.remove] : (this.releases.get(r.release)?.packages.map((p) => p.name) ?? []);
+      if (!theirs.some((n) => names.includes(n))) continue;
+      const held = this.store.hosts(r.id).filter((h) => receiving.has(h.agent) && holds(h));
+      if (held.length > 0) out.push({ rollout: r, hosts: held.map((h) => h.agent) });
+    }
+    return out;
+  }
+
+  /** End an older rollout for the hosts a new one takes over; recorded in its timeline. */
+  private supersede(c: Conflict, by: string, actor: string): void {
+    const now = Date.now();
+    for (const agent of c.hosts) {
+      const h = this.store.host(c.rollout.id, agent)!;
+      if (!TERMINAL_HOST_STATES.includes(h.state)) {
+        this.store.setHost(c.rollout.id, agent, 'skipped', { error: `superseded by ${by}`, finishedAt: now });
+        this.store.setCause(c.rollout.id, agent, 'superseded');
+      }
+      // A later fleet rollback of the older rollout must not undo what the new one installs.
+      this.store.setRollbackMark(c.rollout.id, agent, 'done');
+    }
+    this.store.addEvent(c.rollout.id, actor, 'superseded', `${c.hosts.length} host(s) taken over by ${by}`);
+    const current = this.store.get(c.rollout.id)!;
+    if (!this.store.hosts(c.rollout.id).some(holds) && current.state !== 'rolling-back') {
+      this.store.setState(c.rollout.id, nextRolloutState(c.rollout.id, current.state, 'abort'), { endedAt: now, reason: `superseded by ${by} (${actor})` });
+    }
   }
 
   /** The policy verdict and risk for a rollout about to start (also shown by --dry-run). */
@@ -256,6 +311,31 @@ export class RolloutService {
     if (!rollout) throw new FerryError('FERRY_NOT_FOUND', id ? `rollout ${id} does not exist` : 'there are no rollouts yet', { hint: 'see: ferry rollout list' });
     return rollout;
   }
+}
+
+interface Conflict {
+  rollout: RolloutRow;
+  hosts: string[];
+}
+
+/** Whether an unfinished rollout still holds this host. */
+function holds(h: HostRow): boolean {
+  return h.wave >= 0 && h.rollback !== 'done' && (h.state === 'pending' || h.state === 'succeeded' || IN_FLIGHT_STATES.includes(h.state));
+}
+
+function describeConflict(c: Conflict): { rollout: string; release: string; state: string; hosts: string[] } {
+  return { rollout: c.rollout.id, release: c.rollout.release, state: c.rollout.state, hosts: c.hosts };
+}
+
+function conflictError(label: string, conflicts: Conflict[]): FerryError {
+  const parts = conflicts.map((c) => {
+    const shown = c.hosts.slice(0, 5).join(', ') + (c.hosts.length > 5 ? ', …' : '');
+    return `rollout ${c.rollout.id} (${c.rollout.release}, ${c.rollout.state}) still holds ${c.hosts.length} of its hosts: ${shown}`;
+  });
+  return new FerryError('FERRY_CONFLICT', `rollout of ${label} refused: ${parts.join('; ')}`, {
+    hint: `wait for it to end (ferry rollout status ${conflicts[0]!.rollout.id}), abort it, or give --supersede to end it for those hosts`,
+    details: { conflicts: conflicts.map(describeConflict) },
+  });
 }
 
 /** Environments a selector names outright (env=prod, tag.env=prod, env=pro*). */

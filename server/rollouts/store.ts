@@ -69,10 +69,14 @@ export interface RolloutPolicyRecord {
   fleet: number;
 }
 
+/** A host outcome decided by an operator or a newer rollout, not by the package on the host. */
+export type HostCause = 'fleet-rollback' | 'superseded';
+
 /** Where a host is in a fleet rollback of this rollout. */
 export type RollbackMark = 'none' | 'sent' | 'done';
 
-export const ACTIVE_ROLLOUT_STATES: RolloutState[] = ['planned', 'waiting', 'running', 'paused'];
+export { ACTIVE_ROLLOUT_STATES } from './lifecycle.js';
+import { ACTIVE_ROLLOUT_STATES } from './lifecycle.js';
 
 export class RolloutStore {
   private readonly sql: Prepare;
@@ -122,14 +126,14 @@ export class RolloutStore {
       .run(state, fields.startedAt ?? null, fields.endedAt ?? null, fields.reason ?? null, id);
   }
 
-  /** A finished rollout becomes halted again while its fleet rollback runs. */
-  reopenForRollback(id: string, reason: string): void {
-    this.sql("UPDATE rollouts SET state = 'halted', ended_at = NULL, reason = ? WHERE id = ?").run(reason, id);
+  /** A fleet rollback starts: the rollout is rolling-back (and not ended) until every host reported. */
+  beginRollback(id: string, reason: string): void {
+    this.sql("UPDATE rollouts SET state = 'rolling-back', ended_at = NULL, reason = ? WHERE id = ?").run(reason, id);
   }
 
-  /** Halted rollouts whose fleet rollback has not finished. */
+  /** Rollouts whose fleet rollback has not finished. */
   rollingBack(): RolloutRow[] {
-    return (this.sql("SELECT * FROM rollouts WHERE state = 'halted' AND ended_at IS NULL").all() as RawRollout[]).map(toRollout);
+    return (this.sql("SELECT * FROM rollouts WHERE state = 'rolling-back' ORDER BY created_at").all() as RawRollout[]).map(toRollout);
   }
 
   waves(id: string): WaveRow[] {
@@ -189,6 +193,11 @@ export class RolloutStore {
   /** Ids of the rollouts that include this agent. */
   rolloutsOf(agent: string): string[] {
     return (this.sql('SELECT rollout_id FROM rollout_hosts WHERE agent_id = ?').all(agent) as { rollout_id: string }[]).map((r) => r.rollout_id);
+  }
+
+  /** Why this host's outcome is not its packages' fault (the risk score leaves it out). */
+  setCause(id: string, agent: string, cause: HostCause): void {
+    this.sql('UPDATE rollout_hosts SET cause = ? WHERE rollout_id = ? AND agent_id = ?').run(cause, id, agent);
   }
 
   setRollbackMark(id: string, agent: string, mark: RollbackMark): void {

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { packageNameSchema, plainTextSchema, versionSchema, wireErrorSchema } from './messages.js';
 
-export const ROLLOUT_STATES = ['planned', 'waiting', 'running', 'paused', 'halted', 'completed', 'aborted', 'rolled-back'] as const;
+export const ROLLOUT_STATES = ['planned', 'waiting', 'running', 'paused', 'halted', 'rolling-back', 'completed', 'aborted', 'rolled-back'] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
 export const TERMINAL_ROLLOUT_STATES: readonly RolloutState[] = ['completed', 'aborted', 'rolled-back', 'halted'];
 export const WAVE_STATES = ['pending', 'running', 'soaking', 'completed', 'failed', 'aborted'] as const;
@@ -56,6 +56,10 @@ export const apiRequestSchemas = {
       dryRun: z.boolean().default(false),
       force: z.boolean().default(false),
       reason: plainTextSchema(1024).optional(),
+      /** start even though the selector matches no host (otherwise FERRY_NO_TARGETS) */
+      allowEmpty: z.boolean().default(false),
+      /** end unfinished rollouts of the same packages for the hosts this one takes (otherwise FERRY_CONFLICT) */
+      supersede: z.boolean().default(false),
       actor,
     })
     .strict(),

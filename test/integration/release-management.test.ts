@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupFleet, createToken, initServer, joinAgent, listAgents, runFerry, startAgents, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle, type PackageSpec } from '../helpers/fleet.js';
-import { publishPackage, readCurrent, startRollout, waitRolloutEnd } from '../helpers/faults.js';
+import { publishPackage, readCurrent, rolloutStatus, startRollout, waitRolloutEnd } from '../helpers/faults.js';
 import { mapLimit } from '../helpers/faults.js';
 import { healthPackage, setHealthFailure } from '../helpers/rollouts.js';
 
@@ -138,7 +138,11 @@ describe('release and deployment management: one server, a test host and two pro
 
     await ferry(['release', 'create', 'rel-db-2', '--package', 'web@2.0.0', '--package', 'db@2.0.0']);
     const id = await startRollout(home, 'rel-db-2', 'env=test', ['--soak', '60s']);
-    await waitFor(async () => readCurrent(testHost.installRoot, 'web') === '2.0.0' && readCurrent(testHost.installRoot, 'db') === '2.0.0', 30_000, { intervalMs: 200 });
+    // Break the health check only once the install is over: the host reported 2.0.0 committed and
+    // the soak runs. (Waiting for `current` alone raced the install's own health check on a busy
+    // machine: the failure then came during the install, not the soak, and `watched` was 0.)
+    await waitFor(async () => (await rolloutStatus(home, id)).hosts.some((h) => h.agent === testHost.id && h.state === 'succeeded'), 30_000, { intervalMs: 200, message: 'rm-test-1 reported rel-db-2 installed' });
+    expect([readCurrent(testHost.installRoot, 'web'), readCurrent(testHost.installRoot, 'db')]).toEqual(['2.0.0', '2.0.0']);
     setHealthFailure(testHost.installRoot, 'web', true);
     try {
       const end = await waitRolloutEnd(home, id, 40_000);

@@ -98,9 +98,12 @@ const authorize: CommandModule<GlobalArgs, GlobalArgs & { ref: string; evidence?
     const p = (await withClient(connectionFlags(a), (c) => c.request('dml.authorize', { ...ref, actor: currentActor(), ...(a.evidence ? { evidence: a.evidence } : {}) }))) as PackageSummary & {
       authorizedBy: string;
       authorizedAt: string;
+      evidence: string | null;
+      evidenceHosts?: number;
     };
     if (a.json) return printJson(p);
-    printLines([`${p.name}@${p.version} is ${p.state} (by ${p.authorizedBy} at ${p.authorizedAt})`]);
+    const proof = p.evidenceHosts !== undefined ? `; evidence ${p.evidence}: installed on ${p.evidenceHosts} host(s)` : '';
+    printLines([`${p.name}@${p.version} is ${p.state} (by ${p.authorizedBy} at ${p.authorizedAt})${proof}`]);
   },
 };
 

@@ -31,6 +31,8 @@ interface StartArgs extends GlobalArgs {
   'start-at'?: string;
   force: boolean;
   reason?: string;
+  'allow-empty': boolean;
+  supersede: boolean;
 }
 
 const start: CommandModule<GlobalArgs, StartArgs> = {
@@ -54,6 +56,8 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       .option('start-at', { type: 'string', describe: 'do not start before this time (ISO 8601, or +2h)' })
       .option('force', { type: 'boolean', default: false, describe: 'start although the deployment policy refuses it (needs --reason; audited)' })
       .option('reason', { type: 'string', describe: 'why the policy is overridden (with --force)' })
+      .option('allow-empty', { type: 'boolean', default: false, describe: 'start even if the selector matches no host (otherwise FERRY_NO_TARGETS)' })
+      .option('supersede', { type: 'boolean', default: false, describe: 'end unfinished rollouts of the same packages for the hosts this one takes (otherwise FERRY_CONFLICT)' })
       .option('wait', { type: 'boolean', default: false, describe: 'block until the rollout ends; exit 0 only if it completed' })
       .option('timeout', { type: 'string', describe: 'with --wait: give up waiting after this long' }),
   handler: async (a) => {
@@ -78,14 +82,18 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       actor: currentActor(),
       ...(a.force ? { force: true } : {}),
       ...(a.reason ? { reason: a.reason } : {}),
+      ...(a['allow-empty'] ? { allowEmpty: true } : {}),
+      ...(a.supersede ? { supersede: true } : {}),
     };
     await withClient(connectionFlags(a), async (c) => {
-      const result = (await c.request('rollout.start', body)) as (RolloutStatusDoc & { policy: PolicyRecord }) | DryRunPlan;
+      const result = (await c.request('rollout.start', body)) as (RolloutStatusDoc & { policy: PolicyRecord; notes?: string[]; superseded?: ConflictDoc[] }) | DryRunPlan;
+      if (!a.json) for (const note of result.notes ?? []) process.stderr.write(`note: ${note}\n`);
       if ('dryRun' in result) return a.json ? printJson(result) : printPlan(result);
+      if (!a.json) for (const c of result.superseded ?? []) process.stderr.write(`superseded rollout ${c.rollout} (${c.release}) on ${c.hosts.length} host(s)\n`);
       if (result.policy.override && !a.json) process.stderr.write(`policy overridden by ${result.policy.override.actor} (${result.policy.override.reason}): ${result.policy.violations.join('; ')}\n`);
       if (!a.wait) {
         return a.json
-          ? printJson({ id: result.id, state: result.state, release: result.release, operation: result.operation, strategy: result.strategy, hosts: result.hosts.length, risk: result.policy.risk.level, policy: result.policy })
+          ? printJson({ id: result.id, state: result.state, release: result.release, operation: result.operation, strategy: result.strategy, hosts: result.hosts.length, risk: result.policy.risk.level, policy: result.policy, notes: result.notes ?? [], superseded: result.superseded ?? [] })
           : printLines([result.id]);
       }
       if (!a.json) process.stderr.write(`rollout ${result.id} started; waiting for it to end…\n`);
@@ -111,14 +119,24 @@ interface PolicyRecord {
   risk: { level: string; factors: string[] };
 }
 
+interface ConflictDoc {
+  rollout: string;
+  release: string;
+  state: string;
+  hosts: string[];
+}
+
 interface DryRunPlan {
   dryRun: true;
+  notes?: string[];
+  conflicts?: ConflictDoc[];
+  downgrades?: number;
   release: string;
   strategy: string;
   target: string;
   policy: PolicyRecord;
   waves: { index: number; hosts: number }[];
-  hosts: { agent: string; hostname: string; wave: number | null; reason: string }[];
+  hosts: { agent: string; hostname: string; wave: number | null; reason: string; downgrades?: { name: string; from: string; to: string }[] }[];
 }
 
 function printPlan(p: DryRunPlan): void {
@@ -129,8 +147,11 @@ function printPlan(p: DryRunPlan): void {
     `  risk: ${p.policy.risk.level} — ${p.policy.risk.factors.join('; ')}`,
     `  policy (environments: ${envs}): ${p.policy.violations.length ? `would be REFUSED — ${p.policy.violations.join('; ')}` : 'allowed'}`,
     ...p.policy.evidence.map((e) => `  evidence: completed on ${e.environment} in ${e.rollout}`),
+    ...(p.downgrades ? [`  DOWNGRADE on ${p.downgrades} host(s): agents refuse a downgrade that is not a rollback`] : []),
+    ...(p.conflicts ?? []).map((c) => `  CONFLICT: rollout ${c.rollout} (${c.release}, ${c.state}) still holds ${c.hosts.length} of these hosts — refused unless --supersede`),
   ]);
-  printTable(['HOST', 'AGENT', 'WAVE', 'WHY'], p.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? 'skip' : h.wave + 1, h.reason]));
+  const why = (h: DryRunPlan['hosts'][number]) => (h.downgrades?.length ? `${h.reason}; DOWNGRADE ${h.downgrades.map((d) => `${d.name} ${d.from} → ${d.to}`).join(', ')}` : h.reason);
+  printTable(['HOST', 'AGENT', 'WAVE', 'WHY'], p.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? 'skip' : h.wave + 1, why(h)]));
 }
 
 async function waitForEnd(c: AdminClient, id: string, timeoutMs: number | undefined): Promise<RolloutStatusDoc> {

@@ -1,0 +1,268 @@
+// The rollout engine, tick by tick (the shape of hawkBit's RolloutManagementFlowTest): a real
+// SQLite store, a hand-stepped clock, a desired-state publisher that only records what would be
+// sent; feed agent reports, tick once, assert wave and host states after every step.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HostState } from '../../shared/protocol/messages.js';
+import { openDatabase, type Db } from '../db/open.js';
+import type { DesiredChange, DesiredStatePublisher } from '../desired/publisher.js';
+import type { DmlService } from '../dml/service.js';
+import type { ReleaseStore } from '../releases/store.js';
+import { RolloutEngine } from './engine.js';
+import { nextRolloutState, ROLLOUT_TRANSITIONS, transition } from './lifecycle.js';
+import { parseFailureThreshold, parseRolloutOptions } from './options.js';
+import { RolloutStore, type RolloutOptions } from './store.js';
+import { FerryError } from '../../shared/errors.js';
+import { ROLLOUT_STATES } from '../../shared/protocol/api.js';
+
+const AGENTS = ['a1', 'a2', 'a3', 'a4', 'a5'];
+const BASE: RolloutOptions = { waves: ['1', '100%'], soakMs: 0, maxFailures: '0', onFailure: 'halt', hostTimeoutMs: 60_000, includeOffline: false };
+
+/** What the engine handed to the publisher, in order. */
+class RecordingPublisher {
+  readonly sent: DesiredChange[] = [];
+  prepare(changes: DesiredChange[]): DesiredChange[] {
+    return changes;
+  }
+  async send(docs: DesiredChange[]): Promise<void> {
+    this.sent.push(...docs);
+  }
+  stored(): DesiredChange[] {
+    return [];
+  }
+}
+
+const releases = {
+  require: (name: string) => ({ name, packages: [{ name: 'web', version: '2.0.0' }] }),
+} as unknown as ReleaseStore;
+const dml = {
+  get: (name: string, version: string) => ({ name, version, state: 'draft', record: { payload: `${name}@${version}`, signature: 'x', key: 'k' } }),
+  require: (name: string, version: string) => ({ name, version, state: 'draft', record: { payload: `${name}@${version}`, signature: 'x', key: 'k' } }),
+} as unknown as DmlService;
+
+describe('rollout engine, tick by tick', () => {
+  let dir: string;
+  let db: Db;
+  let store: RolloutStore;
+  let desired: RecordingPublisher;
+  let engine: RolloutEngine;
+  let now: number;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ferry-engine-'));
+    db = openDatabase(join(dir, 'ferry.db'));
+    const add = db.prepare("INSERT INTO agents (id, nkey, hostname, tags, joined_at) VALUES (?, ?, ?, '{}', 0)");
+    for (const a of AGENTS) add.run(a, `U${a}`, `host-${a}`);
+    store = new RolloutStore(db);
+    desired = new RecordingPublisher();
+    now = 1_000_000;
+    engine = new RolloutEngine(store, releases, dml, desired as unknown as DesiredStatePublisher, pino({ level: 'silent' }), () => now);
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A running rollout of release `rel` over AGENTS: wave sizes as given, hosts in order. */
+  function create(id: string, options: Partial<RolloutOptions>, waveSizes: number[]): void {
+    const hosts: { agent: string; wave: number; state: HostState; fromVersions: Record<string, string>; reason: string | null }[] = [];
+    let i = 0;
+    waveSizes.forEach((size, wave) => {
+      for (let k = 0; k < size; k++) hosts.push({ agent: AGENTS[i++]!, wave, state: 'pending', fromVersions: { web: '1.0.0' }, reason: null });
+    });
+    store.insertRollout({ id, release: 'rel', strategy: 'phased', state: 'running', target: 'all', options: { ...BASE, ...options }, createdAt: now, actor: 'test' }, waveSizes, hosts);
+    store.setState(id, 'running', { startedAt: now });
+  }
+
+  const report = (id: string, agent: string, state: HostState, error?: string) =>
+    engine.applyReport({ agent, ts: now, operation: id, state, installed: {}, ...(error ? { error } : {}) });
+  const rollbackReport = (id: string, agent: string, state: HostState) => engine.applyReport({ agent, ts: now, operation: `${id}:rollback`, state, installed: {} });
+  const waves = (id: string) => store.waves(id).map((w) => w.state);
+  const hosts = (id: string) => Object.fromEntries(store.hosts(id).map((h) => [h.agent, h.state]));
+  const rollout = (id: string) => store.get(id)!;
+
+  it('runs wave after wave: canary, judge, next wave, complete', async () => {
+    create('r-1', {}, [1, 4]);
+    await engine.tick();
+    expect(waves('r-1')).toEqual(['running', 'pending']);
+    expect(hosts('r-1')).toEqual({ a1: 'sent', a2: 'pending', a3: 'pending', a4: 'pending', a5: 'pending' });
+    expect(desired.sent.map((c) => c.agent)).toEqual(['a1']);
+
+    await engine.tick(); // nothing reported: nothing moves, nothing is sent again
+    expect(waves('r-1')).toEqual(['running', 'pending']);
+    expect(desired.sent).toHaveLength(1);
+
+    expect(report('r-1', 'a1', 'installing')).toBe(true);
+    expect(report('r-1', 'a1', 'succeeded')).toBe(true);
+    await engine.tick();
+    expect(waves('r-1')).toEqual(['completed', 'running']);
+    expect(hosts('r-1')).toMatchObject({ a1: 'succeeded', a2: 'sent', a5: 'sent' });
+    expect(desired.sent.map((c) => c.agent)).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
+
+    for (const a of ['a2', 'a3', 'a4']) report('r-1', a, 'succeeded');
+    await engine.tick();
+    expect(rollout('r-1').state).toBe('running');
+    report('r-1', 'a5', 'succeeded');
+    await engine.tick();
+    expect(waves('r-1')).toEqual(['completed', 'completed']);
+    expect(rollout('r-1')).toMatchObject({ state: 'completed', endedAt: now });
+    await engine.tick(); // a completed rollout is left alone
+    expect(desired.sent).toHaveLength(5);
+  });
+
+  it('soaks a wave for exactly --soak before the next starts', async () => {
+    create('r-1', { soakMs: 10_000 }, [1, 4]);
+    await engine.tick();
+    report('r-1', 'a1', 'succeeded');
+    await engine.tick();
+    expect(store.waves('r-1')[0]).toMatchObject({ state: 'soaking', soakUntil: now + 10_000 });
+    now += 9_999;
+    await engine.tick();
+    expect(waves('r-1')).toEqual(['soaking', 'pending']);
+    now += 1;
+    await engine.tick();
+    expect(waves('r-1')).toEqual(['completed', 'running']);
+  });
+
+  it('halts past --max-failures (a percentage of the wave) and sends nothing more', async () => {
+    create('r-1', { maxFailures: '25%' }, [1, 4]);
+    await engine.tick();
+    report('r-1', 'a1', 'succeeded');
+    await engine.tick();
+    report('r-1', 'a2', 'failed', 'boom'); // 1 of 4 = 25%: tolerated
+    await engine.tick();
+    expect(rollout('r-1').state).toBe('running');
+    report('r-1', 'a3', 'rolled-back', 'health'); // 2 of 4: past it
+    await engine.tick();
+    expect(waves('r-1')).toEqual(['completed', 'failed']);
+    expect(rollout('r-1')).toMatchObject({ state: 'halted', endedAt: now });
+    expect(rollout('r-1').reason).toMatch(/wave 2: 2 host\(s\) failed, more than the 1 allowed by --max-failures 25%/);
+  });
+
+  it('--on-failure rollback: halted, then rolling-back (not ended) until every host reported, then rolled-back', async () => {
+    create('r-1', { onFailure: 'rollback' }, [1, 4]);
+    await engine.tick();
+    report('r-1', 'a1', 'succeeded');
+    await engine.tick();
+    report('r-1', 'a2', 'failed', 'boom');
+    await engine.tick();
+    expect(rollout('r-1')).toMatchObject({ state: 'rolling-back', endedAt: null });
+    const back = desired.sent.filter((c) => c.operation === 'r-1:rollback').map((c) => c.agent).sort();
+    expect(back).toEqual(['a1', 'a3', 'a4', 'a5']); // the succeeded canary and the hosts still in flight
+    for (const a of ['a1', 'a3', 'a4']) rollbackReport('r-1', a, 'rolled-back');
+    await engine.tick();
+    expect(rollout('r-1').state).toBe('rolling-back');
+    rollbackReport('r-1', 'a5', 'rolled-back');
+    await engine.tick();
+    expect(rollout('r-1')).toMatchObject({ state: 'rolled-back', endedAt: now });
+    expect(hosts('r-1')).toEqual({ a1: 'rolled-back', a2: 'failed', a3: 'rolled-back', a4: 'rolled-back', a5: 'rolled-back' });
+    // The hosts the fleet rollback sent back are marked as such (the risk score leaves them out).
+    const causes = db.prepare("SELECT agent_id, cause FROM rollout_hosts WHERE rollout_id = 'r-1' ORDER BY agent_id").all() as { agent_id: string; cause: string | null }[];
+    expect(causes.map((c) => c.cause)).toEqual(['fleet-rollback', null, 'fleet-rollback', 'fleet-rollback', 'fleet-rollback']);
+    expect(store.events('r-1').map((e) => e.action)).toEqual(expect.arrayContaining(['halted', 'rollback-started', 'rolled-back']));
+  });
+
+  it('times out a host after --host-timeout, counted against its wave', async () => {
+    create('r-1', { hostTimeoutMs: 30_000 }, [1, 4]);
+    await engine.tick();
+    now += 30_001;
+    await engine.tick();
+    expect(hosts('r-1').a1).toBe('failed');
+    expect(store.host('r-1', 'a1')!.error).toMatch(/did not finish within 30s/);
+    expect(rollout('r-1').state).toBe('halted');
+  });
+
+  it('waits outside its window and starts the wave when the window opens', async () => {
+    // 1_000_000 ms after the epoch is Thursday 1970-01-01 00:16:40 UTC.
+    create('r-1', { window: '00:30-01:00', timeZone: 'UTC' }, [1, 4]);
+    await engine.tick();
+    expect(rollout('r-1').state).toBe('waiting');
+    expect(rollout('r-1').reason).toMatch(/outside the window "00:30-01:00"/);
+    expect(waves('r-1')).toEqual(['pending', 'pending']);
+    now = 31 * 60_000;
+    await engine.tick();
+    expect(rollout('r-1').state).toBe('running');
+    expect(waves('r-1')).toEqual(['running', 'pending']);
+  });
+
+  it('a paused rollout starts nothing, still halts on failures, and resumes where it was', async () => {
+    create('r-1', {}, [1, 4]);
+    await engine.tick();
+    store.setState('r-1', nextRolloutState('r-1', 'running', 'pause'));
+    report('r-1', 'a1', 'succeeded');
+    await engine.tick();
+    expect(waves('r-1')).toEqual(['running', 'pending']); // judged only once resumed
+    store.setState('r-1', nextRolloutState('r-1', 'paused', 'resume'));
+    await engine.tick();
+    expect(waves('r-1')).toEqual(['completed', 'running']);
+  });
+
+  it('parses the options once per rollout, not on every tick', async () => {
+    create('r-1', { maxFailures: '1' }, [1, 4]);
+    await engine.tick();
+    const first = engine.settings(rollout('r-1'));
+    await engine.tick();
+    expect(engine.settings(rollout('r-1'))).toBe(first);
+    expect(first.maxFailures).toEqual({ kind: 'count', count: 1 });
+  });
+});
+
+describe('rollout lifecycle table', () => {
+  it('has a row for every contract state, and every target is a state', () => {
+    expect(Object.keys(ROLLOUT_TRANSITIONS).sort()).toEqual([...ROLLOUT_STATES].sort());
+    for (const row of Object.values(ROLLOUT_TRANSITIONS)) for (const to of Object.values(row)) expect(ROLLOUT_STATES).toContain(to);
+  });
+
+  it('rolling back is a state between the decision and the end', () => {
+    expect(transition('running', 'rollback')).toBe('rolling-back');
+    expect(transition('completed', 'rollback')).toBe('rolling-back');
+    expect(transition('halted', 'rollback')).toBe('rolling-back');
+    expect(transition('rolling-back', 'rollback-done')).toBe('rolled-back');
+    expect(transition('rolling-back', 'rollback')).toBeUndefined();
+  });
+
+  it('refuses what the table does not allow, with FERRY_CONFLICT naming the rollout and its state', () => {
+    const err = (() => {
+      try {
+        nextRolloutState('r-9', 'rolled-back', 'rollback');
+      } catch (e) {
+        return e as FerryError;
+      }
+    })();
+    expect(err).toBeInstanceOf(FerryError);
+    expect(err!.code).toBe('FERRY_CONFLICT');
+    expect(err!.message).toBe('cannot rollback rollout r-9: it is rolled-back');
+    expect(() => nextRolloutState('r-9', 'completed', 'pause')).toThrow(/it is completed/);
+    expect(() => nextRolloutState('r-9', 'halted', 'resume')).toThrow(/it is halted/);
+  });
+});
+
+describe('rollout options, parsed once', () => {
+  it('takes --max-failures as a count or a percentage of a wave', () => {
+    expect(parseFailureThreshold('3')).toEqual({ kind: 'count', count: 3 });
+    expect(parseFailureThreshold('12.5%')).toEqual({ kind: 'percent', percent: 12.5 });
+  });
+
+  it.each([
+    [{ maxFailures: '150%' }, /--max-failures 150% is more than 100% of a wave/],
+    [{ maxFailures: 'lots' }, /--max-failures "lots" is not a count or percentage/],
+    [{ waves: ['1', '50%'] }, /the last wave must be 100%/],
+    [{ waves: ['50%', '10%', '100%'] }, /waves must not shrink/],
+    [{ waves: ['1', '150%', '100%'] }, /between 0% and 100%/],
+    [{ window: 'Mon-Fry 22:00-05:00', timeZone: 'UTC' }, /./],
+  ] as [Partial<RolloutOptions>, RegExp][])('refuses %j', (bad, message) => {
+    let err: unknown;
+    try {
+      parseRolloutOptions({ ...BASE, ...bad });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(FerryError);
+    expect((err as FerryError).code).toMatch(/FERRY_INVALID_INPUT|FERRY_USAGE/);
+    expect((err as FerryError).message).toMatch(message);
+    expect((err as FerryError).toLine()).not.toContain('\n');
+  });
+});

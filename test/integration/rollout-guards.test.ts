@@ -1,0 +1,144 @@
+// Guard rails of `ferry rollout start` and `ferry dml authorize --evidence`, through the real CLIs
+// against a real server, real nats-server and real agents (issue 19, "Rollouts"):
+// - a selector (or a removal) that reaches no host is refused with FERRY_NO_TARGETS, naming the
+//   selector and the nearest values the fleet has, unless --allow-empty;
+// - an empty rollout is no QA evidence; a real one says on how many hosts it installed;
+// - a rollout over hosts an unfinished rollout of the same package holds is FERRY_CONFLICT
+//   (naming it) unless --supersede, which ends the older one for those hosts, on its timeline;
+//   --dry-run shows downgrades;
+// - impossible values are refused and implied defaults are said;
+// - agent refusals and fleet rollbacks do not raise the packages' risk.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupFleet, createToken, initServer, joinAgent, runFerry, startAgent, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { publishRelease, reviewJson, startAndWait, waitStatus, fullStatus, type PackageSpec } from '../helpers/rollouts.js';
+
+afterAll(cleanupFleet, 60_000);
+
+function greeter(version: string): PackageSpec {
+  return { name: 'greeter', version, files: { VERSION: `greeter ${version}\n` } };
+}
+
+interface RiskDoc {
+  policy: { risk: { level: string; factors: string[] } };
+}
+
+describe('rollout guard rails (real server, NATS and agents)', () => {
+  let server: ServerHandle;
+  let home: string;
+  let agents: JoinedAgent[];
+  let emptyId: string;
+  let realId: string;
+
+  beforeAll(async () => {
+    server = await initServer();
+    home = server.home;
+    const qa = await createToken(home, { uses: 2, tags: { env: 'qa' } });
+    const dev = await createToken(home, { uses: 1, tags: { env: 'dev' } });
+    agents = [await joinAgent(home, 'guard-1', { token: qa }), await joinAgent(home, 'guard-2', { token: qa }), await joinAgent(home, 'guard-3', { token: dev })];
+    await Promise.all(agents.map((a) => startAgent(a)));
+    for (const v of ['1.0.0', '1.1.0', '1.2.0']) await publishRelease(home, `g-${v.slice(0, 3)}`, greeter(v));
+  }, 120_000);
+
+  it('refuses a selector that matches no host, naming the selector and the nearest tag values; --allow-empty starts it', async () => {
+    const refused = await runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=qaa', '--wait'], { allowFail: true });
+    expect(refused.code, refused.stderr).toBe(3);
+    const line = refused.stderr.trim().split('\n').at(-1)!;
+    expect(line).toMatch(/^FERRY_NO_TARGETS: rollout of g-1.0 refused: selector "env=qaa" matches none of the 3 host\(s\); nearest env values: qa \(2 hosts\), dev \(1 host\)/);
+    expect(line).toContain('--allow-empty');
+    expect((await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>()).toEqual([]); // nothing stored
+    // A dry run shows the (empty) plan and says that a start would be refused.
+    const plan = (await runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=qaa', '--dry-run', '--json'])).json<{ hosts: unknown[]; notes: string[] }>();
+    expect(plan.hosts).toEqual([]);
+    expect(plan.notes).toEqual([expect.stringMatching(/^a start would be refused: FERRY_NO_TARGETS: rollout of g-1.0 refused: selector "env=qaa" matches none/)]);
+
+    const allowed = await startAndWait(home, 'g-1.0', ['--target', 'env=qaa', '--allow-empty']);
+    expect(allowed.code, allowed.result.stderr).toBe(0);
+    expect(allowed.status.state).toBe('completed');
+    expect(allowed.status.hosts).toEqual([]);
+    emptyId = allowed.status.id;
+  });
+
+  it('an empty rollout is no evidence; a completed one says on how many hosts it installed the package', async () => {
+    const refused = await runFerry(home, ['dml', 'authorize', 'greeter@1.0.0', '--evidence', emptyId], { allowFail: true });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`FERRY_INVALID_INPUT: evidence ${emptyId} completed without installing greeter@1.0.0 on any host (0 succeeded)`);
+
+    const done = await startAndWait(home, 'g-1.0', []);
+    expect(done.code, done.result.stderr).toBe(0);
+    realId = done.status.id;
+    const ok = await runFerry(home, ['dml', 'authorize', 'greeter@1.0.0', '--evidence', realId]);
+    expect(ok.stdout).toContain(`evidence ${realId}: installed on 3 host(s)`);
+    const doc = (await runFerry(home, ['dml', 'show', 'greeter@1.0.0', '--json'])).json<{ state: string; evidence: string }>();
+    expect(doc).toMatchObject({ state: 'authorized', evidence: realId });
+  });
+
+  it('refuses the removal of a package no targeted host has, naming the nearest installed package', async () => {
+    const refused = await runFerry(home, ['rollout', 'start', '--remove', 'greetr', '--wait'], { allowFail: true });
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(refused.stderr).toMatch(/FERRY_NO_TARGETS: rollout of remove greetr refused: none of the 3 host\(s\) matching "all" has greetr installed; nearest installed packages: greeter \(3 hosts\)/);
+    const typo = await runFerry(home, ['rollout', 'start', '--remove', 'greeter', '--target', 'env=prdo'], { allowFail: true });
+    expect(typo.code).toBe(3);
+    expect(typo.stderr).toMatch(/FERRY_NO_TARGETS: .*selector "env=prdo" matches none of the 3 host\(s\); nearest env values: /);
+  });
+
+  it('refuses impossible values and says which default an implied flag uses', async () => {
+    const bad = await runFerry(home, ['rollout', 'start', 'g-1.1', '--max-failures', '150%'], { allowFail: true });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n').at(-1)).toMatch(/^FERRY_INVALID_INPUT: --max-failures 150% is more than 100% of a wave/);
+    const plan = await runFerry(home, ['rollout', 'start', 'g-1.1', '--strategy', 'phased', '--dry-run']);
+    expect(plan.stderr).toContain('note: --strategy phased without --waves: using the default waves 1,10%,50%,100%');
+    const json = (await runFerry(home, ['rollout', 'start', 'g-1.1', '--strategy', 'phased', '--dry-run', '--json'])).json<{ notes: string[]; options: { waves: string[] } }>();
+    expect(json.options.waves).toEqual(['1', '10%', '50%', '100%']);
+    expect(json.notes).toEqual(['--strategy phased without --waves: using the default waves 1,10%,50%,100%']);
+    expect((await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>()).toHaveLength(2); // nothing new
+  });
+
+  it('refuses a rollout over hosts an unfinished rollout of the same package holds; --dry-run shows downgrades; --supersede ends the older one', async () => {
+    // g-1.1, phased: the canary installs and soaks for minutes; the rest wait in wave 2.
+    const older = (await runFerry(home, ['rollout', 'start', 'g-1.1', '--strategy', 'phased', '--waves', '1,100%', '--soak', '10m', '--json'])).json<{ id: string }>().id;
+    const soaking = await waitStatus(home, older, (s) => s.waves[0]?.state === 'soaking', 30_000, 'canary soaking');
+    const canary = soaking.hosts.find((h) => h.wave === 0)!;
+
+    const refused = await runFerry(home, ['rollout', 'start', 'g-1.2'], { allowFail: true });
+    expect(refused.code, refused.stderr).toBe(4);
+    expect(refused.stderr).toMatch(new RegExp(`FERRY_CONFLICT: rollout of g-1.2 refused: rollout ${older} \\(g-1.1, running\\) still holds 3 of its hosts`));
+    expect(refused.stderr).toContain('--supersede');
+
+    // A downgrade over the canary (on 1.1.0): the plan says so, and names the conflict.
+    const plan = (await runFerry(home, ['rollout', 'start', 'g-1.0', '--dry-run', '--json'])).json<{ downgrades: number; hosts: { agent: string; downgrades?: unknown[] }[]; conflicts: { rollout: string; hosts: string[] }[] }>();
+    expect(plan.downgrades).toBe(1);
+    expect(plan.hosts.find((h) => h.agent === canary.agent)!.downgrades).toEqual([{ name: 'greeter', from: '1.1.0', to: '1.0.0' }]);
+    expect(plan.conflicts).toEqual([expect.objectContaining({ rollout: older })]);
+    const text = await runFerry(home, ['rollout', 'start', 'g-1.0', '--dry-run']);
+    expect(text.stdout).toMatch(/DOWNGRADE greeter 1\.1\.0 → 1\.0\.0/);
+    expect(text.stdout).toContain(`CONFLICT: rollout ${older}`);
+
+    const newer = await startAndWait(home, 'g-1.2', ['--supersede']);
+    expect(newer.code, newer.result.stderr).toBe(0);
+    expect(newer.status.hosts.map((h) => h.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    const old = await fullStatus(home, older);
+    expect(old.state).toBe('aborted');
+    expect(old.reason).toContain(`superseded by ${newer.status.id}`);
+    expect(old.hosts.filter((h) => h.state === 'skipped').every((h) => h.error === `superseded by ${newer.status.id}`)).toBe(true);
+    const timeline = (await reviewJson(home, older)).timeline;
+    expect(timeline).toContainEqual(expect.objectContaining({ action: 'superseded', detail: `3 host(s) taken over by ${newer.status.id}` }));
+    realId = newer.status.id;
+  });
+
+  it('agent refusals and fleet rollbacks do not count as failures in the risk score', async () => {
+    const riskBefore = (await runFerry(home, ['rollout', 'start', 'g-1.2', '--dry-run', '--json'])).json<RiskDoc>().policy.risk;
+    expect(riskBefore.factors).toContain('0 of 7 earlier installs of these packages failed (0.0%)');
+    // Every host is on 1.2.0: the agents refuse 1.0.0 (a downgrade that is not a rollback).
+    const refused = await startAndWait(home, 'g-1.0', ['--max-failures', '100%']);
+    expect(refused.status.hosts.map((h) => h.state)).toEqual(['failed', 'failed', 'failed']);
+    for (const h of refused.status.hosts) expect(h.error).toMatch(/^FERRY_COMMAND_REJECTED: refusing to downgrade greeter/);
+    // The operator sends the g-1.2 hosts back.
+    await runFerry(home, ['rollout', 'rollback', realId]);
+    const back = await waitStatus(home, realId, (s) => s.state === 'rolled-back', 30_000, 'fleet rollback done');
+    expect(back.hosts.map((h) => h.state)).toEqual(['rolled-back', 'rolled-back', 'rolled-back']);
+    await waitFor(async () => (await runFerry(home, ['agents', 'list', '--json'])).json<{ installed: Record<string, string> }[]>().every((a) => a.installed.greeter !== '1.2.0'), 20_000, { message: 'hosts back from 1.2.0' });
+
+    const risk = (await runFerry(home, ['rollout', 'start', 'g-1.2', '--dry-run', '--json'])).json<RiskDoc>().policy.risk;
+    expect(risk.factors).toContain('0 of 7 earlier installs of these packages failed (0.0%)');
+  });
+});
