@@ -1,12 +1,14 @@
 // The agent daemon: connects with its own identity (reconnecting forever), heartbeats, reports
 // inventory, and converges the host on its signed desired state — pushed as a command, read from
-// the KV bucket at start and after every reconnect, and re-checked periodically.
+// the KV bucket at start and after every reconnect, and re-checked periodically. Applying a
+// desired state is agent/apply/release.ts; this file wires it (and the rest) to NATS, timers, the
+// state directory's lock and the local control socket. Every operation runs one at a time.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { keyFingerprint, type SignedEnvelope } from '../shared/crypto/sign.js';
-import { assertTrustCurrent, openTrusted, signedTrustSchema } from '../shared/crypto/trust.js';
+import { openTrusted, signedTrustSchema } from '../shared/crypto/trust.js';
 import { AgentTrust } from './trust.js';
 import { FerryError, toFerryError } from '../shared/errors.js';
 import { connectNats } from '../shared/nats/connect.js';
@@ -14,14 +16,17 @@ import { jwtForLegacyAgent } from './enroll/migrate.js';
 import { directGet } from '../shared/nats/object-read.js';
 import { readObjectToFile } from '../shared/nats/object-read.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
-import { commandSchema, desiredStateSchema, dmlRecordSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc, type InventoryDoc } from '../shared/protocol/messages.js';
-import type { InstallStep } from './install/states.js';
+import { commandSchema, desiredStateSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc, type InventoryDoc } from '../shared/protocol/messages.js';
 import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
 import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
 import { collectInventory, inventoryFingerprint } from './inventory/collect.js';
 import { Journal } from './install/journal.js';
-import { InstallMachine, type ProgressReport } from './install/machine.js';
-import { rollBackPackages, watchSoak } from './install/release-undo.js';
+import { InstallMachine, type MachineDeps, type ProgressReport } from './install/machine.js';
+import { watchSoak } from './install/release-undo.js';
+import { ReleaseApplier } from './apply/release.js';
+import { StateLock } from './control/lock.js';
+import { localRollback } from './control/rollback.js';
+import { ControlServer } from './control/socket.js';
 import { verifyAll } from './install/drift.js';
 import { Reporter } from './reporter.js';
 import type { MaintenanceConfig } from './maintenance.js';
@@ -31,6 +36,8 @@ import { SelfUpdate } from './service/self-update.js';
 
 /** Commands issued this far in the future are refused (clock skew allowance). */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+/** How long a download waits for the first NATS connection (a revert recovered at start). */
+const FIRST_CONNECT_WAIT_MS = 120_000;
 
 export interface RuntimeOptions {
   paths: AgentPaths;
@@ -43,8 +50,10 @@ export interface RuntimeOptions {
   inventory?: () => Promise<InventoryDoc>;
   /** 'normal' trades power-loss durability for speed (simulated fleets only) */
   journalSync?: 'full' | 'normal';
-  /** called before every install step; may delay or throw (simulated faults) */
-  beforeStep?: (step: InstallStep) => Promise<void>;
+  /** called before every step of every operation; may delay or throw (simulated faults, crash tests) */
+  beforeStep?: MachineDeps['beforeStep'];
+  /** serve `ferry-agent rollback` on <state-dir>/run/agent.sock (default true; the simulator turns it off) */
+  controlSocket?: boolean;
   /** the NATS connection name; the simulator uses it to tell its agents apart */
   connectionName?: string;
   /** what the install machine checks requires.os/arch against (default: this process) */
@@ -62,13 +71,19 @@ export class AgentRuntime {
   private readonly trust: AgentTrust;
   private readonly timings: typeof agentTimings;
   private readonly selfUpdate: SelfUpdate;
+  private readonly applier: ReleaseApplier;
+  private lock?: StateLock;
+  private control?: ControlServer;
   private nc?: NatsConnection;
+  private markConnected: (nc: NatsConnection) => void = () => undefined;
+  /** resolves once the first connection is made (a fetch during crash recovery waits for it) */
+  private readonly connected = new Promise<NatsConnection>((resolve) => (this.markConnected = resolve));
   private sub?: Subscription;
   private timers: NodeJS.Timeout[] = [];
   private work: Promise<void> = Promise.resolve();
   private busy = false;
-  /** while applying a desired state, per-package final reports are held for one final report */
-  private batch: ProgressReport[] | undefined;
+  /** while applying a desired state, per-package final reports are not sent: the state has one final report */
+  private holdFinalReports = false;
   private stopped = false;
   private markDecommissioned: () => void = () => undefined;
   /** Resolves when the server decommissioned this agent (the daemon should then exit). */
@@ -93,6 +108,7 @@ export class AgentRuntime {
       host: o.host ?? { os: process.platform, arch: process.arch },
     });
     this.selfUpdate = new SelfUpdate({ stateDir: o.paths.dir, journal: this.journal, log: o.log.child({ module: 'self-update' }), supervised: o.selfUpdate?.supervised ?? false, runningVersion: o.selfUpdate?.runningVersion, onRestart: () => o.selfUpdate?.onRestart() });
+    this.applier = new ReleaseApplier({ journal: this.journal, machine: this.machine, trust: this.trust, hold: this.hold, selfUpdate: this.selfUpdate, log: o.log.child({ module: 'apply' }) });
   }
 
   get agentId(): string {
@@ -101,9 +117,16 @@ export class AgentRuntime {
 
   async start(): Promise<void> {
     const { identity, log } = this.o;
-    // Finish or undo whatever a crash interrupted before taking new work.
-    await this.enqueue(() => this.machine.recover());
-    await this.enqueue(() => this.selfUpdate.finishReturn(this.machine));
+    // One writer on the journal: wait while a local `ferry-agent rollback` (run with no daemon) finishes.
+    this.lock = await StateLock.wait(this.o.paths.dir, 'daemon', 10 * 60_000, (h) => log.warn({ pid: h.pid, role: h.role }, 'another ferry-agent process holds the state directory; waiting for it'));
+    // Finish or undo whatever a crash interrupted before taking new work (queued first, so nothing
+    // else runs before it; not awaited, so a revert that must fetch a kept version again can use
+    // the connection made below).
+    void this.enqueue(() => this.machine.recover());
+    void this.enqueue(() => this.selfUpdate.finishReturn(this.machine));
+    if (this.o.controlSocket !== false) {
+      this.control = await ControlServer.start(this.o.paths.dir, (req) => this.enqueueForResult(() => localRollback(this.machine, this.journal, req.package)), log.child({ module: 'control' }));
+    }
     const jwt = identity.jwt ?? (await jwtForLegacyAgent({ paths: this.o.paths, identity, seed: this.o.seed, rootFingerprint: keyFingerprint(this.trust.doc.root.publicKey), log }));
     const nc = (this.nc = await connectNats({
       url: identity.serverUrl,
@@ -114,6 +137,7 @@ export class AgentRuntime {
       tlsCaFile: identity.tlsCa,
       onRetry: (err, attempt) => log.warn({ attempt, reason: toFerryError(err).message }, 'cannot connect to NATS yet; retrying'),
     }));
+    this.markConnected(nc);
     this.reporter.attach(nc);
     this.sub = nc.subscribe(subjects.command(identity.agentId), { callback: (_e, msg) => this.onCommand(msg.data) });
     this.writeRuntime(true);
@@ -152,11 +176,13 @@ export class AgentRuntime {
     for (const t of this.timers) clearInterval(t);
     this.hold.stop();
     this.sub?.unsubscribe();
+    await this.control?.stop();
     await this.work;
     await this.reporter.stop();
     await this.nc?.drain().catch(() => undefined);
     this.journal.close();
     rmSync(join(this.o.paths.dir, 'runtime.json'), { force: true });
+    this.lock?.release();
   }
 
   /** For `ferry-agent status`: is the daemon running and connected. */
@@ -188,6 +214,23 @@ export class AgentRuntime {
       }
     });
     return this.work;
+  }
+
+  /** Like enqueue, for a caller waiting on the result (the control socket): its error is the caller's. */
+  private enqueueForResult<T>(fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let ran = false;
+      void this.enqueue(async () => {
+        ran = true;
+        try {
+          resolve(await fn());
+        } catch (err) {
+          reject(err);
+        }
+      }).then(() => {
+        if (!ran) reject(new FerryError('FERRY_AGENT_UNREACHABLE', 'the agent is stopping'));
+      });
+    });
   }
 
   private onCommand(data: Uint8Array): void {
@@ -274,108 +317,33 @@ export class AgentRuntime {
     // it); the periodic re-read of the same state is not, or idle agents would flood the CMDB.
     if (desired.generation === applied) return source === 'command' ? this.confirmApplied(desired) : undefined;
     await this.pollTrust(); // install only under the newest trust document the server offers
+    this.holdFinalReports = true;
     try {
-      assertTrustCurrent(this.trust.doc);
-    } catch (err) {
-      const e = toFerryError(err);
-      this.o.log.error({ reason: e.toLine() }, 'not installing');
-      const first = desired.packages[0];
-      this.reporter.status({ operation: desired.operation, state: 'failed', package: first?.name ?? 'none', version: first?.version ?? '0.0.0', step: 'verify', error: e.toLine() });
-      return;
-    }
-    if (this.hold.holds(desired, () => void this.enqueue(() => this.applyDesired(envelope, 'poll')))) return;
-    this.batch = [];
-    const agentBefore = this.selfUpdate.installedVersion();
-    let failure: ProgressReport | undefined;
-    /** packages this desired state changed so far, in install order (undone together on failure) */
-    const changed: string[] = [];
-    /** the last package this state uninstalled: a removal-only change reports it (step 'remove') */
-    let removed: ProgressReport | undefined;
-    let installedAny = false;
-    try {
-      for (const p of desired.packages) {
-        const record = openTrusted(this.trust.doc, 'packages', p.record, dmlRecordSchema, 'package record');
-        if (record.name !== p.name || record.version !== p.version) throw new FerryError('FERRY_SIGNATURE_INVALID', `record for ${record.name}@${record.version} attached to ${p.name}@${p.version}`);
-        const installed = this.journal.installedOne(p.name);
-        if (installed?.version === p.version) continue;
-        // A signed rollback to the version kept from before switches back to it and runs the
-        // leaving version's rollback hook, like a local rollback; otherwise it is an install.
-        const backToPrevious = p.rollback && installed?.previousVersion === p.version && this.machine.keeps(p.name, p.version);
-        installedAny = true;
-        const outcome = backToPrevious
-          ? await this.machine.rollbackToPrevious(desired.operation, p.name)
-          : await this.machine.install({ operation: desired.operation, record, allowDowngrade: p.rollback, watchMs: p.watchMs });
-        if (outcome === 'failed' || (outcome === 'rolled-back' && !backToPrevious)) {
-          failure = this.batch.find((r) => r.package === p.name && TERMINAL_HOST_STATES.includes(r.state));
-          break;
-        }
-        if (!p.rollback) changed.push(p.name);
-      }
-      if (failure && changed.length > 0) failure = await this.undoRelease(desired.operation, changed, failure);
-      if (!failure) {
-        for (const name of desired.remove) {
-          const wasInstalled = this.journal.installedOne(name) !== undefined;
-          const outcome = await this.machine.remove(desired.operation, name);
-          const final = this.batch.filter((r) => r.package === name && TERMINAL_HOST_STATES.includes(r.state)).pop();
-          if (outcome !== 'done') {
-            failure = final ?? { operation: desired.operation, state: 'failed', package: name, version: '0.0.0', step: 'remove', error: `removing ${name} failed` };
-            break;
-          }
-          if (wasInstalled && final) removed = final;
-        }
-      }
-    } catch (err) {
-      const e = toFerryError(err);
-      failure = { operation: desired.operation, state: 'failed', package: desired.packages[0]?.name ?? 'unknown', version: desired.packages[0]?.version ?? '0.0.0', step: 'verify', error: e.toLine() };
+      const result = await this.applier.apply(desired, () => void this.enqueue(() => this.applyDesired(envelope, 'poll')));
+      if (result.report) this.reporter.status(result.report);
     } finally {
-      this.batch = undefined;
+      this.holdFinalReports = false;
     }
-    this.journal.setMeta('generation', String(desired.generation));
-    const final = failure ?? (removed && !installedAny ? removed : this.successReport(desired));
-    // A new agent version: the report waits until that version runs and confirms it.
-    if (this.selfUpdate.begin(agentBefore, final)) return;
-    this.reporter.status(final);
   }
-
-  /**
-   * One package of a release failed: the packages installed before it in the same desired state go
-   * back to what they were (newest first), so the host is left on the old release as a whole.
-   */
-  private async undoRelease(operation: string, changed: string[], failure: ProgressReport): Promise<ProgressReport> {
-    const undone = await rollBackPackages(this.machine, this.o.log, operation, [...changed].reverse(), `rolled back with the release: ${failure.package} failed`);
-    this.o.log.warn({ failed: failure.package, undone }, 'release failed on this host; rolled back its other packages');
-    const note = undone.length ? `; rolled back the rest of the release: ${undone.join(', ')}` : '';
-    return { ...failure, error: `${failure.error ?? `${failure.package} failed`}${note}` };
-  }
-
 
   /** The same desired state again: nothing to do; say so if it is in place. */
   private confirmApplied(desired: DesiredState): void {
-    const installed = this.journal.installedMap();
-    if (desired.packages.every((p) => installed[p.name] === p.version) && desired.remove.every((n) => !installed[n])) {
-      this.reporter.status(this.successReport(desired));
-    }
-  }
-
-  private successReport(desired: DesiredState): ProgressReport {
-    const last = desired.packages[desired.packages.length - 1];
-    return { operation: desired.operation, state: 'succeeded', package: last?.name ?? desired.remove[0] ?? 'none', version: last?.version ?? '0.0.0', step: 'done' };
+    const report = this.applier.confirmApplied(desired);
+    if (report) this.reporter.status(report);
   }
 
   private onProgress(r: ProgressReport): void {
-    if (this.batch && TERMINAL_HOST_STATES.includes(r.state)) {
-      this.batch.push(r);
-      return;
-    }
+    if (this.holdFinalReports && TERMINAL_HOST_STATES.includes(r.state)) return;
     this.reporter.status(r);
   }
 
   private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string): Promise<void> {
-    if (!this.nc) throw new FerryError('FERRY_SERVER_UNREACHABLE', 'not connected');
+    const nc = this.nc ?? (await Promise.race([this.connected, new Promise<undefined>((r) => setTimeout(() => r(undefined), FIRST_CONNECT_WAIT_MS).unref())]));
+    if (!nc) throw new FerryError('FERRY_SERVER_UNREACHABLE', `not connected to NATS within ${FIRST_CONNECT_WAIT_MS / 1000}s`);
     // Retried with backoff: a dropped connection mid-download resumes when NATS is back.
     for (let attempt = 1; ; attempt++) {
       try {
-        await readObjectToFile(this.nc, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false });
+        await readObjectToFile(nc, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false });
         return;
       } catch (err) {
         const e = toFerryError(err);

@@ -21,7 +21,6 @@ import { EventPublisher } from './events/publisher.js';
 import { EventedRolloutStore } from './events/rollout-events.js';
 import { assertInitialized } from './init.js';
 import { KeyRing } from './keys.js';
-import { coalesce } from './util/coalesce.js';
 import { EmbeddedNats } from './nats/embedded.js';
 import { NatsAuth } from './nats/nats-auth.js';
 import { renderOperatorAuth } from './nats/server-config.js';

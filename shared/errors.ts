@@ -34,6 +34,12 @@ export type FerryErrorCode =
   | 'FERRY_NATS_STORE_LOCKED'
   | 'FERRY_NATS_PORT_TAKEN'
   | 'FERRY_DELIVERY_FAILED'
+  /** a kept package version's files differ from its manifest and it could not be fetched again */
+  | 'FERRY_KEPT_VERSION_MODIFIED'
+  /** another ferry-agent process holds the state directory's lock (a daemon starting, a local rollback) */
+  | 'FERRY_AGENT_BUSY'
+  /** the agent daemon runs but does not answer on its local socket */
+  | 'FERRY_AGENT_UNREACHABLE'
   | 'FERRY_INTERNAL';
 
 export class FerryError extends Error {
@@ -87,6 +93,8 @@ const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
   FERRY_NATS_STORE_LOCKED: 4,
   FERRY_NATS_PORT_TAKEN: 4,
   FERRY_ALREADY_EXISTS: 4,
+  FERRY_AGENT_BUSY: 4,
+  FERRY_AGENT_UNREACHABLE: 5,
   FERRY_SERVER_UNREACHABLE: 5,
   FERRY_TIMEOUT: 5,
   FERRY_NOT_INITIALIZED: 5,

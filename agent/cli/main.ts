@@ -10,7 +10,10 @@ import { agentPaths, agentTimings, decommissionedAt, loadAgentSettings, loadIden
 import { joinServer } from '../enroll/join.js';
 import { Journal } from '../install/journal.js';
 import { verifyAll } from '../install/drift.js';
-import { InstallMachine } from '../install/machine.js';
+import { InstallMachine, type MachineDeps } from '../install/machine.js';
+import { StateLock, lockHolder } from '../control/lock.js';
+import { localRollback } from '../control/rollback.js';
+import { askDaemon, controlSocketPath, type RollbackAnswer } from '../control/socket.js';
 import { resolveMaintenance, type MaintenanceFlags } from '../maintenance.js';
 import { Reporter } from '../reporter.js';
 import { AgentRuntime } from '../runtime.js';
@@ -50,7 +53,16 @@ function parseTags(values: unknown): Record<string, string> {
   );
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** What a test harness may add to the agent it runs (bin/ferry-agent.js passes nothing). */
+export interface AgentHarness {
+  /** the install machine's hook before every step (the crash tests SIGKILL the agent there) */
+  beforeStep?: MachineDeps['beforeStep'];
+}
+
+/** How long `ferry-agent rollback` waits for the daemon's answer (hooks have their own timeouts). */
+const ROLLBACK_ANSWER_TIMEOUT_MS = 15 * 60_000;
+
+export async function main(argv: string[], harness: AgentHarness = {}): Promise<void> {
   const json = argv.includes('--json');
   try {
     await yargs(hideBin(argv))
@@ -108,6 +120,7 @@ export async function main(argv: string[]): Promise<void> {
           seed: readFileSync(paths.seed, 'utf8').trim(),
           log: createLogger('ferry-agent', a['log-level']).child({ agent: identity.agentId }),
           keepVersions: (a as unknown as { 'keep-versions'?: number })['keep-versions'] ?? settings.keepVersions ?? 3,
+          ...(harness.beforeStep ? { beforeStep: harness.beforeStep } : {}),
         });
         await runtime.start();
         const why = restartRequested
@@ -239,28 +252,10 @@ export async function main(argv: string[]): Promise<void> {
         async (a) => {
           const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
           const identity = loadIdentity(paths);
-          const journal = new Journal(paths.journal);
-          try {
-            // Reports are queued in the outbox; the running daemon sends them.
-            const reporter = new Reporter(identity.agentId, journal, silentLogger);
-            const machine = new InstallMachine({
-              journal,
-              installRoot: identity.installRoot,
-              downloadDir: paths.staging,
-              fetch: () => Promise.reject(new FerryError('FERRY_INTERNAL', 'no downloads in a local rollback')),
-              report: (r) => reporter.status(r),
-              log: silentLogger,
-              keepVersions: 3,
-              host: { os: process.platform, arch: process.arch },
-            });
-            const pkg = String(a.package);
-            const before = journal.installedOne(pkg)?.version;
-            await machine.rollbackToPrevious(`local-rollback-${Date.now()}`, pkg);
-            const now = journal.installedOne(pkg)?.version;
-            out(json, { package: pkg, from: before, to: now }, [`Rolled ${pkg} back from ${before} to ${now}`]);
-          } finally {
-            journal.close();
-          }
+          const pkg = String(a.package);
+          // One writer on the journal: the running daemon does it; alone only when none runs.
+          const r = (await askDaemon(paths.dir, { op: 'rollback', package: pkg }, ROLLBACK_ANSWER_TIMEOUT_MS)) ?? (await rollbackAlone(paths, identity.installRoot, identity.agentId, pkg, harness));
+          out(json, { package: r.package, from: r.from, to: r.to, state: r.state }, [`Rolled ${pkg} back from ${r.from} to ${r.to ?? 'nothing (unlinked)'}`]);
         },
       )
       .demandCommand(1, 'say what to do: ferry-agent --help lists the commands')
@@ -276,6 +271,43 @@ export async function main(argv: string[]): Promise<void> {
     if (json) process.stdout.write(JSON.stringify({ error: e.toJSON() }) + '\n');
     process.stderr.write(e.toLine() + '\n');
     process.exit(exitCodeFor(e.code));
+  }
+}
+
+/**
+ * No daemon answers on the control socket: roll back in this process, holding the state
+ * directory's lock so a daemon starting meanwhile waits. A live lock holder that does not answer
+ * is a daemon that is stuck or still starting, or another local rollback: refused.
+ */
+async function rollbackAlone(paths: ReturnType<typeof agentPaths>, installRoot: string, agentId: string, pkg: string, harness: AgentHarness): Promise<RollbackAnswer> {
+  const holder = lockHolder(paths.dir);
+  if (holder?.role === 'daemon') {
+    throw new FerryError('FERRY_AGENT_UNREACHABLE', `the agent daemon (pid ${holder.pid}) holds ${paths.dir} but does not answer on ${controlSocketPath(paths.dir)}`, {
+      hint: 'it may still be starting (recovering an interrupted operation): try again in a moment, or see its log',
+    });
+  }
+  const lock = StateLock.acquire(paths.dir, 'local-rollback');
+  const journal = new Journal(paths.journal);
+  try {
+    // Reports are queued in the outbox; the daemon sends them when it runs.
+    const reporter = new Reporter(agentId, journal, silentLogger);
+    const machine = new InstallMachine({
+      journal,
+      installRoot,
+      downloadDir: paths.staging,
+      fetch: () => Promise.reject(new FerryError('FERRY_SERVER_UNREACHABLE', 'the agent daemon is not running, so nothing can be downloaded (start it and try again)')),
+      report: (r) => reporter.status(r),
+      log: silentLogger,
+      keepVersions: 3,
+      host: { os: process.platform, arch: process.arch },
+      ...(harness.beforeStep ? { beforeStep: harness.beforeStep } : {}),
+    });
+    // An operation a crash interrupted comes first (as the daemon would do at start).
+    await machine.recover();
+    return await localRollback(machine, journal, pkg);
+  } finally {
+    journal.close();
+    lock.release();
   }
 }
 

@@ -14,7 +14,7 @@ export interface PackageDrift {
   missing: string[];
 }
 
-export async function checkDrift(installRoot: string, pkg: InstalledPackage): Promise<PackageDrift> {
+export async function checkDrift(installRoot: string, pkg: Pick<InstalledPackage, 'name' | 'version' | 'manifest'>): Promise<PackageDrift> {
   const dir = join(installRoot, pkg.name, pkg.version);
   const drift: PackageDrift = { package: pkg.name, version: pkg.version, modified: [], missing: [] };
   for (const f of pkg.manifest.files) {
@@ -27,6 +27,12 @@ export async function checkDrift(installRoot: string, pkg: InstalledPackage): Pr
     if (st.size !== f.size || (st.mode & 0o777) !== f.mode || (await sha256File(path)) !== f.sha256) drift.modified.push(f.path);
   }
   return drift;
+}
+
+/** "modified etc/app.conf; missing bin/app" (the first few of each). */
+export function describeDrift(d: PackageDrift): string {
+  const few = (list: string[]) => list.slice(0, 5).join(', ') + (list.length > 5 ? ` and ${list.length - 5} more` : '');
+  return [d.modified.length ? `modified ${few(d.modified)}` : '', d.missing.length ? `missing ${few(d.missing)}` : ''].filter(Boolean).join('; ');
 }
 
 function sha256File(path: string): Promise<string> {

@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import { statementCache, type Prepare } from '../../shared/sqlite.js';
 import type { Manifest } from '../../shared/package/mod.js';
-import type { InstallStep } from './states.js';
+import type { InstallStep, OperationKind } from './states.js';
 
 export const JOURNAL_FORMAT = 1;
 
@@ -25,7 +25,7 @@ export interface OperationRow {
   package: string;
   version: string;
   fromVersion: string | null;
-  kind: 'install' | 'remove' | 'rollback';
+  kind: OperationKind;
   step: InstallStep;
   error: string | null;
   saves: number;
@@ -144,6 +144,12 @@ export class Journal {
   saveStep(id: number, step: InstallStep, error?: string): number {
     this.sql('UPDATE operations SET step = ?, error = coalesce(?, error), saves = saves + 1, updated_at = ? WHERE id = ?').run(step, error ?? null, Date.now(), id);
     return (this.sql('SELECT saves FROM operations WHERE id = ?').get(id) as { saves: number }).saves;
+  }
+
+  /** The signed DML record a version was installed from (to fetch it again), if the journal has it. */
+  recordFor(name: string, version: string): string | undefined {
+    const row = this.sql("SELECT record FROM operations WHERE package = ? AND version = ? AND kind = 'install' AND record IS NOT NULL ORDER BY id DESC LIMIT 1").get(name, version) as { record: string } | undefined;
+    return row?.record;
   }
 
   unfinishedOperations(): OperationRow[] {

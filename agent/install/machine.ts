@@ -1,6 +1,8 @@
-// The install state machine. Each operation walks the TRANSITIONS table one step at a time; the
-// step is saved in the journal *before* it runs, so after a crash RECOVERY says where to resume.
-// The previous version stays active until `activate`, and is switched back to on any later failure.
+// The install state machine. Every kind of operation — install, removal, revert (a rollback to a
+// kept version) — walks the one TRANSITIONS table one step at a time in `run`; the step is saved in
+// the journal *before* it runs, so after a crash RECOVERY says where to resume. The previous
+// version stays active until `activate`, and is switched back to on any later failure; a revert
+// verifies the kept version it goes back to before it activates it.
 import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import semver from 'semver';
@@ -8,10 +10,11 @@ import type { Logger } from 'pino';
 import { FerryError, toFerryError } from '../../shared/errors.js';
 import type { DmlRecord, HostState } from '../../shared/protocol/messages.js';
 import { extractPackage, readPackageManifest, type Manifest } from '../../shared/package/mod.js';
+import { checkDrift, describeDrift } from './drift.js';
 import { runHealthcheck, runHook, type HookResult } from './hooks.js';
 import type { Journal } from './journal.js';
 import { cleanStaging, readCurrent, removeCurrent, stagingDir, switchCurrent, versionDir, versionExists } from './layout.js';
-import { MAX_SAVES, RECOVERY, TRANSITIONS, hostStateFor, isWorkStep, type InstallStep } from './states.js';
+import { FIRST_STEP, GIVE_UP, MAX_SAVES, RECOVERY, REVERT_STEPS, TRANSITIONS, hostStateFor, isWorkStep, type InstallStep, type OperationKind } from './states.js';
 
 export interface InstallJob {
   operation: string;
@@ -43,11 +46,37 @@ export interface MachineDeps {
   log: Logger;
   keepVersions: number;
   host: { os: string; arch: string };
-  beforeStep?: (step: InstallStep) => Promise<void>;
+  /**
+   * Called right after each step was saved and before it runs (every step of every kind). May
+   * delay or throw (a simulated failure of that step); the crash tests SIGKILL the agent here.
+   */
+  beforeStep?: (step: InstallStep, op: StepInfo) => Promise<void>;
+}
+
+/** Which operation a step belongs to (for beforeStep). */
+export interface StepInfo {
+  kind: OperationKind;
+  operation: string;
+  package: string;
+  version: string;
+}
+
+/** How an operation ended, with the final report it sent. */
+export interface OperationResult {
+  outcome: Outcome;
+  report: ProgressReport;
+}
+
+export interface RevertOptions {
+  /** why (a failed health check, a failed sibling package…); goes into the final report */
+  reason?: string;
+  /** with no previous version kept, unlink the package instead of refusing (soak, release undo) */
+  unlinkIfNoneKept?: boolean;
 }
 
 interface RunContext {
   opId: number;
+  kind: OperationKind;
   operation: string;
   name: string;
   version: string;
@@ -61,8 +90,12 @@ interface RunContext {
   error?: string;
   output?: string;
   skipped?: boolean;
-  /** an uninstall (its final report says step 'remove') */
-  removal?: boolean;
+  /** a revert: the version it leaves, whose rollback hook runs */
+  leaving?: Manifest | null;
+  /** a kept version that was checked against its manifest and may be reused without a download */
+  reuse?: boolean;
+  /** what the check of a kept version found (a revert then fetches it again) */
+  drift?: string;
 }
 
 export type Outcome = 'done' | 'failed' | 'rolled-back';
@@ -75,19 +108,33 @@ export class InstallMachine {
 
   /** Install (or re-install) one package version. Already installed: nothing to do. */
   async install(job: InstallJob): Promise<Outcome> {
+    return (await this.installPackage(job)).outcome;
+  }
+
+  /** Uninstall a package (see removePackage). */
+  async remove(operation: string, name: string): Promise<Outcome> {
+    return (await this.removePackage(operation, name)).outcome;
+  }
+
+  /** Switch a package back to its previous kept version (see revertPackage). */
+  async rollbackToPrevious(operation: string, name: string, reason?: string): Promise<Outcome> {
+    return (await this.revertPackage(operation, name, reason ? { reason, unlinkIfNoneKept: true } : {})).outcome;
+  }
+
+  /** Install (or re-install) one package version, returning how it ended and its final report. */
+  async installPackage(job: InstallJob): Promise<OperationResult> {
     const { name, version } = job.record;
     const current = this.d.journal.installedOne(name);
     if (current?.version === version && readCurrent(this.d.installRoot, name) === version) {
-      this.d.report({ operation: job.operation, state: 'succeeded', package: name, version, step: 'done' });
-      return 'done';
+      return this.settled('done', { operation: job.operation, state: 'succeeded', package: name, version, step: 'done' });
     }
     const opId = this.d.journal.beginOperation({ operation: job.operation, package: name, version, fromVersion: current?.version ?? null, kind: 'install', step: 'download', record: JSON.stringify(job.record) });
-    const ctx: RunContext = { opId, operation: job.operation, name, version, fromVersion: current?.version ?? null, record: job.record, watchMs: job.watchMs ?? 0, manifest: null, download: this.downloadPath(name, version, opId), createdDir: false };
+    const ctx: RunContext = { opId, kind: 'install', operation: job.operation, name, version, fromVersion: current?.version ?? null, record: job.record, watchMs: job.watchMs ?? 0, manifest: null, download: this.downloadPath(name, version, opId), createdDir: false };
     if (current && !job.allowDowngrade && semver.lt(version, current.version)) {
       ctx.error = `FERRY_COMMAND_REJECTED: refusing to downgrade ${name} from ${current.version} to ${version} without an explicit rollback`;
       return this.run(ctx, 'failed');
     }
-    return this.run(ctx, 'download');
+    return this.run(ctx, FIRST_STEP.install);
   }
 
   /**
@@ -95,12 +142,9 @@ export class InstallMachine {
    * deactivate (unlink `current`, keep the version directories), postremove, erase. Until erase
    * the removed version stays on disk, so a failed postremove (or a crash) links it back.
    */
-  async remove(operation: string, name: string): Promise<Outcome> {
+  async removePackage(operation: string, name: string): Promise<OperationResult> {
     const current = this.d.journal.installedOne(name);
-    if (!current) {
-      this.d.report({ operation, state: 'succeeded', package: name, version: '0.0.0', step: 'remove' });
-      return 'done';
-    }
+    if (!current) return this.settled('done', { operation, state: 'succeeded', package: name, version: '0.0.0', step: 'remove' });
     const opId = this.d.journal.beginOperation({ operation, package: name, version: current.version, fromVersion: current.version, kind: 'remove', step: 'preremove' });
     this.d.journal.saveManifest(opId, current.manifest); // recovery needs the hooks even once the journal forgot the package
     // Never pull a package out from under another that depends on it: nothing changes, the removal fails.
@@ -108,6 +152,7 @@ export class InstallMachine {
     const refusal = dependents.length ? `FERRY_INSTALL_FAILED: ${name} is needed by ${dependents.map((q) => `${q.name}@${q.version} (depends on ${name} ${q.manifest.depends![name]})`).join(', ')}; remove those first` : undefined;
     const ctx: RunContext = {
       opId,
+      kind: 'remove',
       operation,
       name,
       version: current.version,
@@ -117,46 +162,53 @@ export class InstallMachine {
       manifest: current.manifest,
       download: this.downloadPath(name, current.version, opId),
       createdDir: false,
-      removal: true,
       ...(refusal ? { error: refusal } : {}),
     };
-    return this.run(ctx, refusal ? 'failed' : 'preremove');
+    return this.run(ctx, refusal ? 'failed' : FIRST_STEP.remove);
   }
 
   /**
-   * Switch back to the previous kept version at once: an operator's local rollback, or a health
-   * check that failed during the soak (then, with no previous version, the package is unlinked).
+   * Switch a package back to the previous version kept on disk, through the persisted loop: an
+   * operator's local rollback, a health check that failed during the soak, a release undone
+   * package by package, a signed rollback to the previous version, or the journal's side of a
+   * self-update that did not confirm. The kept version is checked against its manifest before
+   * it is activated (and fetched again from the DML by its signed record if it differs). With no
+   * previous version kept, `unlinkIfNoneKept` unlinks the package; otherwise that is refused.
+   *
+   * Journal: version = the version it goes back to, fromVersion = the one it leaves; both equal
+   * means "no version kept: unlink".
    */
-  async rollbackToPrevious(operation: string, name: string, reason?: string): Promise<Outcome> {
+  async revertPackage(operation: string, name: string, opts: RevertOptions = {}): Promise<OperationResult> {
     const root = this.d.installRoot;
     const current = this.d.journal.installedOne(name);
     if (!current) throw new FerryError('FERRY_NOT_FOUND', `${name} is not installed on this host`);
     const target = current.previousVersion;
     const kept = target ? this.d.journal.versions(name).find((v) => v.version === target) : undefined;
-    const canRestore = target !== null && kept !== undefined && versionExists(root, name, target);
-    if (!canRestore && !reason) {
+    const canRestore = target !== null && target !== current.version && kept !== undefined;
+    if (!canRestore && !opts.unlinkIfNoneKept) {
       throw new FerryError('FERRY_NOT_FOUND', `${name} has no previous version kept on this host to roll back to`, { hint: 'roll out the version you want instead' });
     }
-    const opId = this.d.journal.beginOperation({ operation, package: name, version: target ?? current.version, fromVersion: current.version, kind: 'rollback', step: 'rollback' });
-    if (canRestore) switchCurrent(root, name, target);
-    else removeCurrent(root, name);
-    // As in an install's rollback step, FERRY_PREVIOUS_VERSION is the version being returned to.
-    const hook = await runHook('rollback', { manifest: current.manifest, dir: versionDir(root, name, current.version), previousVersion: canRestore ? target : null, installRoot: root });
-    if (!hook.ok) this.d.log.warn({ package: name, output: hook.output }, 'rollback hook failed (ignored: the previous version is active)');
-    if (canRestore) this.d.journal.setInstalled(name, target, null, kept.manifest);
-    else this.d.journal.removeInstalled(name);
-    this.d.journal.saveStep(opId, 'rolled-back', reason);
-    this.d.report({
+    const version = canRestore ? target : current.version;
+    const record = canRestore ? this.d.journal.recordFor(name, target) : undefined;
+    const opId = this.d.journal.beginOperation({ operation, package: name, version, fromVersion: current.version, kind: 'rollback', step: FIRST_STEP.rollback, ...(record ? { record } : {}) });
+    this.d.journal.saveManifest(opId, current.manifest); // the leaving version's hooks, for recovery
+    const ctx: RunContext = {
+      opId,
+      kind: 'rollback',
       operation,
-      state: 'rolled-back',
-      package: name,
-      version: canRestore ? target : current.version,
-      previousVersion: current.version,
-      step: 'rollback',
-      ...(reason ? { error: reason } : {}),
-      ...(hook.output ? { output: hook.output } : {}),
-    });
-    return 'rolled-back';
+      name,
+      version,
+      fromVersion: current.version,
+      record: record ? (JSON.parse(record) as DmlRecord) : null,
+      watchMs: 0,
+      manifest: kept?.manifest ?? null,
+      leaving: current.manifest,
+      download: this.downloadPath(name, version, opId),
+      createdDir: false,
+      ...(opts.reason ? { error: opts.reason } : {}),
+    };
+    if (!versionExists(root, name, current.version)) this.d.log.warn({ package: name, version: current.version }, 'the version being left is not on disk');
+    return this.run(ctx, FIRST_STEP.rollback);
   }
 
   /** Every `depends` entry must be met by what is installed now (a release installs them first). */
@@ -175,14 +227,18 @@ export class InstallMachine {
   }
 
   /** Resume or undo whatever a crash interrupted, following the recovery table. */
-  async recover(): Promise<void> {
+  async recover(): Promise<OperationResult[]> {
+    const results: OperationResult[] = [];
     for (const op of this.d.journal.unfinishedOperations()) {
       if (!isWorkStep(op.step)) continue;
-      const next = RECOVERY[op.step];
-      this.d.log.warn({ operation: op.operation, package: op.package, step: op.step, resume: next }, 'recovering an interrupted install');
+      // A rollback saved by an older agent (kind 'rollback' at step 'rollback') is a revert too.
+      const next = op.kind === 'rollback' && !REVERT_STEPS.includes(op.step) ? FIRST_STEP.rollback : RECOVERY[op.step];
+      this.d.log.warn({ operation: op.operation, kind: op.kind, package: op.package, step: op.step, resume: next }, 'recovering an interrupted operation');
       const versions = this.d.journal.versions(op.package);
+      const resumed = `interrupted during ${op.step} (agent restarted)`;
       const ctx: RunContext = {
         opId: op.id,
+        kind: op.kind,
         operation: op.operation,
         name: op.package,
         version: op.version,
@@ -191,51 +247,61 @@ export class InstallMachine {
         watchMs: 0,
         manifest: null,
         download: this.downloadPath(op.package, op.version, op.id),
-        // A removal never created the directory it works on.
-        createdDir: op.kind !== 'remove' && !versions.some((v) => v.version === op.version),
-        error: `interrupted during ${op.step} (agent restarted)`,
-        ...(op.kind === 'remove' ? { removal: true } : {}),
+        // Only an install creates the directory it works on.
+        createdDir: op.kind === 'install' && !versions.some((v) => v.version === op.version),
+        // A revert keeps its reason (it is resumed, not turned into a failure).
+        error: op.kind === 'rollback' ? (op.error ? `${op.error} (resumed after the agent restarted)` : undefined) : resumed,
       };
-      ctx.manifest = op.manifest ?? versions.find((v) => v.version === op.version)?.manifest ?? null;
-      await this.run(ctx, next);
+      if (op.kind === 'rollback') {
+        ctx.manifest = versions.find((v) => v.version === op.version)?.manifest ?? null;
+        ctx.leaving = op.manifest ?? versions.find((v) => v.version === op.fromVersion)?.manifest ?? null;
+      } else {
+        ctx.manifest = op.manifest ?? versions.find((v) => v.version === op.version)?.manifest ?? null;
+      }
+      if (ctx.error === undefined) delete ctx.error;
+      results.push(await this.run(ctx, next));
     }
+    return results;
   }
 
-  private async run(ctx: RunContext, first: InstallStep): Promise<Outcome> {
+  /** The one step loop: save the step, then run it, then follow the transition table. */
+  private async run(ctx: RunContext, first: InstallStep): Promise<OperationResult> {
     let step = first;
     let lastState: HostState | undefined;
     for (;;) {
       const saves = this.d.journal.saveStep(ctx.opId, step, ctx.error);
-      // Fault injection for the crash-matrix tests: die for real right after the step was saved.
-      if (process.env.FERRY_TEST_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
-      if (saves > MAX_SAVES && isWorkStep(step) && step !== 'rollback' && step !== 'restore') {
-        ctx.error = `gave up after ${saves} saved steps (a loop?)`;
-        step = step === 'activate' || step === 'postinstall' || step === 'healthcheck' || step === 'commit' ? 'rollback' : step === 'deactivate' || step === 'postremove' ? 'restore' : 'failed';
+      if (saves > MAX_SAVES && isWorkStep(step) && GIVE_UP[step] !== step) {
+        const out = GIVE_UP[step];
+        if (out === 'failed' || out === 'rollback' || out === 'restore') ctx.error = `gave up after ${saves} saved steps in ${step} (a loop?)`;
+        this.d.log.error({ operation: ctx.operation, package: ctx.name, step, saves, next: out }, 'an operation loops; giving up');
+        step = out;
         continue;
       }
       const state = ctx.skipped && step === 'failed' ? 'skipped' : hostStateFor(step);
       if (!isWorkStep(step)) {
-        this.finish(ctx);
-        this.d.report({
+        this.finish(ctx, step);
+        const report: ProgressReport = {
           operation: ctx.operation,
           state,
           package: ctx.name,
           version: ctx.version,
           ...(ctx.fromVersion ? { previousVersion: ctx.fromVersion } : {}),
-          step: ctx.removal ? 'remove' : step,
+          step: ctx.kind === 'remove' ? 'remove' : ctx.kind === 'rollback' ? 'rollback' : step,
           // A recovered install that still committed is a success, not an error.
           ...(ctx.error && step !== 'done' ? { error: ctx.error } : {}),
           ...(ctx.output ? { output: ctx.output } : {}),
-        });
-        return step === 'done' ? 'done' : step === 'rolled-back' ? 'rolled-back' : 'failed';
+        };
+        this.d.report(report);
+        return { outcome: step === 'done' ? 'done' : step === 'rolled-back' ? 'rolled-back' : 'failed', report };
       }
-      if (state !== lastState) {
+      // A revert sends only its final report (it is quick, and a host's progress belongs to installs).
+      if (state !== lastState && ctx.kind !== 'rollback') {
         this.d.report({ operation: ctx.operation, state, package: ctx.name, version: ctx.version, step });
         lastState = state;
       }
       let ok: boolean;
       try {
-        if (this.d.beforeStep && step !== 'rollback' && step !== 'restore') await this.d.beforeStep(step);
+        if (this.d.beforeStep) await this.d.beforeStep(step, { kind: ctx.kind, operation: ctx.operation, package: ctx.name, version: ctx.version });
         ok = await this.execute(step, ctx);
       } catch (err) {
         const e = toFerryError(err);
@@ -252,19 +318,17 @@ export class InstallMachine {
     const hookCtx = () => ({ manifest: ctx.manifest!, dir, previousVersion: ctx.fromVersion, installRoot: root });
     switch (step) {
       case 'download':
-        if (versionExists(root, ctx.name, ctx.version) && !ctx.createdDir && this.retained(ctx)) return true;
+        // A kept version is reused only if its files still match its manifest.
+        if (!ctx.createdDir && (await this.reusable(ctx))) return true;
         this.checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
         await this.d.fetch(ctx.record!, ctx.download);
         return true;
       case 'verify': {
-        if (this.retained(ctx)) return true;
+        if (ctx.reuse) return true;
         // The bytes already match the signed record's SHA-256 (checked while downloading). Here the
         // manifest is read and checked against the record and this host; every file's hash and
         // every archive rule are enforced by the one verifying pass of `stage`, before any hook.
-        const manifest = await readPackageManifest(ctx.download);
-        if (manifest.name !== ctx.name || manifest.version !== ctx.version) {
-          throw new FerryError('FERRY_PACKAGE_INVALID', `package is ${manifest.name}@${manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
-        }
+        const manifest = await this.readVerifiedManifest(ctx);
         ctx.manifest = manifest;
         this.d.journal.saveManifest(ctx.opId, manifest);
         const why = this.incompatibility(manifest);
@@ -276,25 +340,11 @@ export class InstallMachine {
         this.checkDependencies(manifest);
         return true;
       }
-      case 'stage': {
-        if (this.retained(ctx)) return true;
-        const need = (ctx.manifest!.requires?.diskMB ?? 0) * 1024 * 1024 + ctx.manifest!.files.reduce((n, f) => n + f.size, 0);
-        this.checkFreeSpace(root, need, 'extraction');
-        const staging = stagingDir(root, ctx.name, ctx.version);
-        try {
-          await extractPackage(ctx.download, staging);
-        } catch (err) {
-          // The free-space check counts bytes, not blocks: a disk can still fill up here.
-          if (/ENOSPC/.test(String((err as Error).message))) {
-            throw new FerryError('FERRY_INSTALL_FAILED', `not enough free space while extracting into ${root} (ENOSPC); nothing was kept`, { cause: err });
-          }
-          throw err;
-        }
-        rmSync(dir, { recursive: true, force: true }); // a leftover from an earlier interrupted try
-        renameSync(staging, dir);
+      case 'stage':
+        if (ctx.reuse) return true;
+        await this.extractInto(ctx, ctx.manifest!);
         ctx.createdDir = true;
         return true;
-      }
       case 'preinstall':
         return this.hook(await runHook('preinstall', hookCtx()), ctx, 'preinstall');
       case 'activate':
@@ -334,9 +384,99 @@ export class InstallMachine {
         // Only the link goes back: no hook runs, the kept version is simply active again.
         if (versionExists(root, ctx.name, ctx.version)) switchCurrent(root, ctx.name, ctx.version);
         return true;
+      case 'revert-verify':
+        return this.verifyKept(ctx);
+      case 'revert-fetch':
+        await this.fetchKeptAgain(ctx);
+        return true;
+      case 'revert-switch':
+        if (unlinks(ctx)) removeCurrent(root, ctx.name);
+        else switchCurrent(root, ctx.name, ctx.version);
+        return true;
+      case 'revert-hook': {
+        // The leaving version's rollback hook; FERRY_PREVIOUS_VERSION is the version returned to.
+        const from = ctx.fromVersion!;
+        if (!ctx.leaving || !versionExists(root, ctx.name, from)) return true;
+        const result = await runHook('rollback', { manifest: ctx.leaving, dir: versionDir(root, ctx.name, from), previousVersion: unlinks(ctx) ? null : ctx.version, installRoot: root });
+        if (result.output) ctx.output = `[rollback]\n${result.output}`;
+        if (!result.ok) this.d.log.warn({ package: ctx.name, output: result.output }, 'rollback hook failed (ignored: the previous version is active)');
+        return result.ok;
+      }
+      case 'revert-commit':
+        if (unlinks(ctx)) this.d.journal.removeInstalled(ctx.name);
+        else this.d.journal.setInstalled(ctx.name, ctx.version, null, ctx.manifest!);
+        return true;
       default:
         throw new FerryError('FERRY_INTERNAL', `no handler for step ${step}`);
     }
+  }
+
+  /** revert-verify: the version to go back to is on disk and every file matches its manifest. */
+  private async verifyKept(ctx: RunContext): Promise<boolean> {
+    if (unlinks(ctx)) return true;
+    if (!ctx.manifest) {
+      ctx.drift = `${ctx.name}@${ctx.version} has no manifest in the journal`;
+      return false;
+    }
+    if (!versionExists(this.d.installRoot, ctx.name, ctx.version)) {
+      ctx.drift = `${ctx.name}@${ctx.version} is no longer on disk`;
+      return false;
+    }
+    const drift = await checkDrift(this.d.installRoot, { name: ctx.name, version: ctx.version, manifest: ctx.manifest });
+    if (drift.modified.length || drift.missing.length) {
+      ctx.drift = `${ctx.name}@${ctx.version} kept on this host does not match its manifest (${describeDrift(drift)})`;
+      this.d.log.warn({ package: ctx.name, version: ctx.version, modified: drift.modified, missing: drift.missing }, 'a kept version was modified; fetching it again before activating it');
+      return false;
+    }
+    return true;
+  }
+
+  /** revert-fetch: the kept version differs from its manifest; download it again by its signed record. */
+  private async fetchKeptAgain(ctx: RunContext): Promise<void> {
+    const why = ctx.drift ?? `${ctx.name}@${ctx.version} did not verify`;
+    const refuse = (detail: string, cause?: unknown) =>
+      new FerryError('FERRY_KEPT_VERSION_MODIFIED', `${why}; ${detail}; not activating it${ctx.error ? ` (the rollback was for: ${ctx.error})` : ''}`, {
+        hint: 'run `ferry-agent verify`, or roll out the version you want (it is downloaded and verified again)',
+        ...(cause ? { cause } : {}),
+      });
+    if (!ctx.record || !ctx.manifest) throw refuse('no signed record of it to fetch it again');
+    try {
+      this.checkFreeSpace(this.d.downloadDir, ctx.record.size, 'download');
+      await this.d.fetch(ctx.record, ctx.download);
+      const manifest = await this.readVerifiedManifest(ctx);
+      await this.extractInto(ctx, manifest);
+    } catch (err) {
+      throw refuse(`fetching it again from the DML failed: ${toFerryError(err).toLine()}`, err);
+    }
+    this.d.log.info({ package: ctx.name, version: ctx.version }, 'kept version fetched again and verified');
+  }
+
+  private async readVerifiedManifest(ctx: RunContext): Promise<Manifest> {
+    const manifest = await readPackageManifest(ctx.download);
+    if (manifest.name !== ctx.name || manifest.version !== ctx.version) {
+      throw new FerryError('FERRY_PACKAGE_INVALID', `package is ${manifest.name}@${manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
+    }
+    return manifest;
+  }
+
+  /** Extract (verifying every file) into a fresh staging directory, then rename it into place. */
+  private async extractInto(ctx: RunContext, manifest: Manifest): Promise<void> {
+    const root = this.d.installRoot;
+    const need = (manifest.requires?.diskMB ?? 0) * 1024 * 1024 + manifest.files.reduce((n, f) => n + f.size, 0);
+    this.checkFreeSpace(root, need, 'extraction');
+    const staging = stagingDir(root, ctx.name, ctx.version);
+    try {
+      await extractPackage(ctx.download, staging);
+    } catch (err) {
+      // The free-space check counts bytes, not blocks: a disk can still fill up here.
+      if (/ENOSPC/.test(String((err as Error).message))) {
+        throw new FerryError('FERRY_INSTALL_FAILED', `not enough free space while extracting into ${root} (ENOSPC); nothing was kept`, { cause: err });
+      }
+      throw err;
+    }
+    const dir = versionDir(root, ctx.name, ctx.version);
+    rmSync(dir, { recursive: true, force: true }); // a leftover from an earlier try, or a modified kept copy
+    renameSync(staging, dir);
   }
 
   /** Commit a removal: the journal forgets the package first, then its directories go. */
@@ -352,13 +492,23 @@ export class InstallMachine {
   }
 
   /** Cleanup once an operation reached a final step. */
-  private finish(ctx: RunContext): void {
+  private finish(ctx: RunContext, final: InstallStep): void {
+    const root = this.d.installRoot;
     rmSync(ctx.download, { force: true });
-    cleanStaging(this.d.installRoot, ctx.name);
-    const current = readCurrent(this.d.installRoot, ctx.name);
-    if (ctx.createdDir && current !== ctx.version) rmSync(versionDir(this.d.installRoot, ctx.name, ctx.version), { recursive: true, force: true });
+    cleanStaging(root, ctx.name);
+    // A revert that failed ends on the version it was leaving (the journal still names it).
+    if (ctx.kind === 'rollback' && final === 'failed' && ctx.fromVersion && readCurrent(root, ctx.name) !== ctx.fromVersion && versionExists(root, ctx.name, ctx.fromVersion)) {
+      switchCurrent(root, ctx.name, ctx.fromVersion);
+    }
+    const current = readCurrent(root, ctx.name);
+    if (ctx.createdDir && current !== ctx.version) rmSync(versionDir(root, ctx.name, ctx.version), { recursive: true, force: true });
     // A first install that failed leaves no trace of the package at all.
-    removeIfEmpty(join(this.d.installRoot, ctx.name));
+    removeIfEmpty(join(root, ctx.name));
+  }
+
+  private settled(outcome: Outcome, report: ProgressReport): OperationResult {
+    this.d.report(report);
+    return { outcome, report };
   }
 
   private hook(result: HookResult, ctx: RunContext, name: string): boolean {
@@ -367,14 +517,21 @@ export class InstallMachine {
     return result.ok;
   }
 
-  /** A version kept from an earlier install is reused without downloading it again. */
-  private retained(ctx: RunContext): boolean {
+  /**
+   * A version kept from an earlier install is reused without downloading it again — if its files
+   * still match its manifest; a modified copy is downloaded, verified and extracted again.
+   */
+  private async reusable(ctx: RunContext): Promise<boolean> {
     const kept = this.d.journal.versions(ctx.name).find((v) => v.version === ctx.version);
-    if (kept && versionExists(this.d.installRoot, ctx.name, ctx.version)) {
-      ctx.manifest = kept.manifest;
-      return true;
+    if (!kept || !versionExists(this.d.installRoot, ctx.name, ctx.version)) return false;
+    const drift = await checkDrift(this.d.installRoot, { name: ctx.name, version: ctx.version, manifest: kept.manifest });
+    if (drift.modified.length || drift.missing.length) {
+      this.d.log.warn({ package: ctx.name, version: ctx.version, modified: drift.modified, missing: drift.missing }, 'a kept version was modified; downloading it again');
+      return false;
     }
-    return false;
+    ctx.manifest = kept.manifest;
+    ctx.reuse = true;
+    return true;
   }
 
   private incompatibility(m: Manifest): string | undefined {
@@ -409,6 +566,11 @@ export class InstallMachine {
   }
 }
 
+/** A revert with no version kept to go back to unlinks the package (journal: version = fromVersion). */
+function unlinks(ctx: RunContext): boolean {
+  return ctx.version === ctx.fromVersion;
+}
+
 function removeIfEmpty(dir: string): void {
   try {
     if (readdirSync(dir).length === 0) rmdirSync(dir);
@@ -421,4 +583,3 @@ function lastLine(text: string): string {
   const lines = text.trim().split('\n').filter(Boolean);
   return (lines[lines.length - 1] ?? '').slice(0, 300);
 }
-

@@ -87,7 +87,7 @@ describe('InstallMachine.remove', () => {
   it('a failing postremove links the kept version back and reports rolled-back', async () => {
     installWeb({ preremove: 'exit 0', postremove: 'echo "cannot clean up"; exit 5' });
     expect(await machine.remove('op-3', 'web')).toBe('rolled-back');
-    expect(steps).toEqual(['preremove', 'deactivate', 'postremove']); // restore runs no hook
+    expect(steps).toEqual(['preremove', 'deactivate', 'postremove', 'restore']); // restore runs no hook
     expect(hooksRun()).toEqual(['preremove 1.0.0', 'postremove 1.0.0']);
     expect(readCurrent(root(), 'web')).toBe('1.0.0');
     expect(readFileSync(join(root(), 'web', 'current', 'VERSION'), 'utf8')).toBe('web 1.0.0\n');

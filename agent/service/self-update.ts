@@ -52,7 +52,8 @@ export class SelfUpdate {
     if (this.installedVersion() === p.version) {
       // The journal still names the failed version: roll it back there too. This reports the
       // operation as rolled back, so the rollout that shipped the version counts a failure.
-      await machine.rollbackToPrevious(p.operation, AGENT_PACKAGE, p.reason ?? `ferry-agent ${p.version} did not report back healthy`);
+      // Through the machine's persisted revert steps, so a crash here resumes it.
+      await machine.revertPackage(p.operation, AGENT_PACKAGE, { reason: p.reason ?? `ferry-agent ${p.version} did not report back healthy`, unlinkIfNoneKept: true });
     }
     this.o.log.error({ version: p.version, restored: p.previous ?? 'packaged', reason: p.reason }, 'agent self-update failed; running the previous version');
     clearProbation(this.o.stateDir);

@@ -77,6 +77,7 @@ export async function startSimulatedFleet(o: SimOptions): Promise<SimulatedFleet
         inventory: async () => syntheticInventory(hostname, i),
         timings: { heartbeatMs: o.heartbeatMs ?? 5000, desiredPollMs: o.desiredPollMs ?? 30_000, inventoryCheckMs: 3_600_000, healthWatchMs: 3_600_000, driftCheckMs: 86_400_000 },
         beforeStep: faults(o),
+        controlSocket: false, // nobody runs `ferry-agent rollback` against a simulated agent
         host: { os: 'linux', arch: syntheticInventory(hostname, i).arch },
       });
       await agent.start();

@@ -1,5 +1,6 @@
 // The crash matrix: a real agent is SIGKILLed right after it saved each install step to its
-// journal (FERRY_TEST_CRASH_AT), then restarted normally. Whatever the step, the host must end
+// journal (through the crash harness, test/helpers/crash-agent.mjs, which sets the install
+// machine's beforeStep hook), then restarted normally. Whatever the step, the host must end
 // on a complete version — the new one only if it was committed and the server was told it
 // succeeded, else the previous one — with no half-made directories or downloads left behind,
 // and the server must have received a final report.
@@ -21,6 +22,7 @@ import {
   mapLimit,
   publishPackage,
   readCurrent,
+  startCrashingAgent,
   startRollout,
   versionDirProblems,
   versionDirs,
@@ -105,7 +107,7 @@ interface CaseResult {
 }
 
 /**
- * Start the case's agent with FERRY_TEST_CRASH_AT=step, roll `release` out to it, wait for the
+ * Start the case's agent through the crash harness (SIGKILL after saving install:step), roll `release` out to it, wait for the
  * SIGKILL, check the disk, restart it normally, and wait for the rollout to end and the agent to
  * settle. Asserts every invariant that holds whatever the step.
  */
@@ -117,7 +119,7 @@ async function crashCase(caseName: string, step: string, release: string, target
 
   // --include-offline: the host need not be seen online first (it reads its desired state from
   // KV as it starts), which saves polling `agents list`.
-  const crashing = await startAgent(agent, { waitOnline: false, env: { ...AGENT_ENV, FERRY_TEST_CRASH_AT: step } });
+  const crashing = await startCrashingAgent(agent, `install:${step}`, AGENT_ENV);
   const id = await startRollout(home, release, `case=${caseName}`, ['--include-offline']);
   const exit = await waitExit(crashing.child, 30_000).catch((err: Error) => {
     throw new Error(`${err.message}; the agent did not crash at ${step}:\n${crashing.logs()}`);

@@ -1,5 +1,5 @@
 // Crash safety of removals: a real agent is SIGKILLed right after it saved each removal step
-// (FERRY_TEST_CRASH_AT), then restarted normally. Whatever the step, the host must end with the
+// (through the crash harness, test/helpers/crash-agent.mjs), then restarted normally. Whatever the step, the host must end with the
 // package either removed (nothing of it left) or still installed and active (a whole version
 // behind `current`, in the journal), consistent with what the server was told.
 import { existsSync } from 'node:fs';
@@ -15,6 +15,7 @@ import {
   mapLimit,
   publishPackage,
   readCurrent,
+  startCrashingAgent,
   versionDirProblems,
   waitAgentSettled,
   waitExit,
@@ -65,7 +66,7 @@ async function crashCase(step: string): Promise<CaseResult> {
   const home = server.home;
   const root = agent.installRoot;
   const before = appliedGeneration(agent.stateDir);
-  const crashing = await startAgent(agent, { waitOnline: false, env: { ...AGENT_ENV, FERRY_TEST_CRASH_AT: step } });
+  const crashing = await startCrashingAgent(agent, `remove:${step}`, AGENT_ENV);
   const id = (await runFerry(home, ['rollout', 'start', '--remove', PKG, '--target', `case=${step}`, '--include-offline', '--json'])).json<{ id: string }>().id;
   const exit = await waitExit(crashing.child, 30_000).catch((err: Error) => {
     throw new Error(`${err.message}; the agent did not crash at ${step}:\n${crashing.logs()}`);

@@ -5,7 +5,8 @@ import type { ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildPackage, runAgentCli, runFerry, waitFor, type PackageSpec } from './fleet.js';
+export { CRASH_AGENT_BIN } from './fleet.js';
+import { CRASH_AGENT_BIN, buildPackage, runAgentCli, runFerry, startAgent, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec } from './fleet.js';
 
 export const TERMINAL_HOST_STATES = ['succeeded', 'failed', 'rolled-back', 'skipped'];
 
@@ -78,6 +79,31 @@ export async function waitRolloutEnd(home: string, id: string, timeoutMs = 30_00
 
 export async function agentStatus(stateDir: string): Promise<AgentStatusDoc> {
   return (await runAgentCli(stateDir, ['status', '--json'])).json<AgentStatusDoc>();
+}
+
+/**
+ * `ferry-agent run` through the crash harness (test/helpers/crash-agent.mjs): the real agent,
+ * which SIGKILLs itself right after it saved `at` ("KIND:STEP", e.g. "rollback:revert-switch")
+ * in its journal — the machine's beforeStep hook, not a switch in production code.
+ */
+export function startCrashingAgent(agent: JoinedAgent, at: string, env: Record<string, string> = {}): Promise<AgentHandle> {
+  return startAgent(agent, { waitOnline: false, entry: CRASH_AGENT_BIN, env: { ...env, FERRY_HARNESS_CRASH_AT: at } });
+}
+
+export interface HistoryEntry {
+  ts: number;
+  kind: string;
+  package: string | null;
+  version: string | null;
+  fromVersion: string | null;
+  operation: string | null;
+  result: string | null;
+  detail: string | null;
+}
+
+/** A host's change history in the server's CMDB (`ferry cmdb show ID --json`), newest first. */
+export async function cmdbHistory(home: string, host: string): Promise<HistoryEntry[]> {
+  return (await runFerry(home, ['cmdb', 'show', host, '--json'])).json<{ history: HistoryEntry[] }>().history;
 }
 
 /** Resolves with how a child process ended; rejects if it is still running after timeoutMs. */

@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FERRY_BIN = join(REPO_ROOT, 'bin', 'ferry.js');
 const AGENT_BIN = join(REPO_ROOT, 'bin', 'ferry-agent.js');
+/** The agent CLI with a crash hook (test/helpers/crash-agent.mjs): SIGKILLs itself after saving FERRY_HARNESS_CRASH_AT. */
+export const CRASH_AGENT_BIN = join(REPO_ROOT, 'test', 'helpers', 'crash-agent.mjs');
 const DIST_MARKERS = [join(REPO_ROOT, 'dist', 'server', 'cli', 'main.js'), join(REPO_ROOT, 'dist', 'agent', 'cli', 'main.js')];
 
 /** Fast timings for tests (agents and server read them from the environment). */
@@ -128,11 +130,14 @@ export interface RunOptions {
   allowFail?: boolean;
   /** kill the command after this long (default 60 s) */
   timeoutMs?: number;
+  /** run this entry point instead of bin/ferry-agent.js (e.g. CRASH_AGENT_BIN) */
+  entry?: string;
 }
 
 function run(bin: string, args: string[], env: Record<string, string>, opts: RunOptions): Promise<RunResult> {
   assertBuilt();
   const label = `${bin === FERRY_BIN ? 'ferry' : 'ferry-agent'} ${args.join(' ')}`;
+  if (opts.entry) bin = opts.entry;
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
       cwd: REPO_ROOT,
@@ -337,15 +342,15 @@ export interface AgentHandle {
 }
 
 /** `ferry-agent run` in the background; resolves once `agents list` shows it online (unless waitOnline: false). */
-export async function startAgent(agent: JoinedAgent, opts: { waitOnline?: boolean; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<AgentHandle> {
+export async function startAgent(agent: JoinedAgent, opts: { waitOnline?: boolean; timeoutMs?: number; env?: Record<string, string>; entry?: string } = {}): Promise<AgentHandle> {
   return (await startAgents([agent], opts))[0]!;
 }
 
 /** Several `ferry-agent run` at once, then one `agents list` poll until all of them are online. */
-export async function startAgents(list: JoinedAgent[], opts: { waitOnline?: boolean; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<AgentHandle[]> {
+export async function startAgents(list: JoinedAgent[], opts: { waitOnline?: boolean; timeoutMs?: number; env?: Record<string, string>; entry?: string } = {}): Promise<AgentHandle[]> {
   const startedAt = Date.now();
   const handles = list.map((agent) => {
-    const daemon = spawnDaemon(AGENT_BIN, ['run', '--state-dir', agent.stateDir], { FERRY_HOSTNAME: agent.hostname, ...opts.env });
+    const daemon = spawnDaemon(opts.entry ?? AGENT_BIN, ['run', '--state-dir', agent.stateDir], { FERRY_HOSTNAME: agent.hostname, ...opts.env });
     return { agent, daemon, handle: { agent, child: daemon.child, logs: daemon.logs, stop: daemon.stop, kill: daemon.kill } as AgentHandle };
   });
   if (opts.waitOnline === false || list.length === 0) return handles.map((h) => h.handle);
