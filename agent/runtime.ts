@@ -17,7 +17,7 @@ import { commandSchema, desiredStateSchema, dmlRecordSchema, signedEnvelopeSchem
 import type { InstallStep } from './install/states.js';
 import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
 import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
-import { collectInventory, inventoryFingerprint } from './inventory/collect.js';
+import { inventoryFingerprint } from './inventory/collect.js';
 import { Journal } from './install/journal.js';
 import { InstallMachine, type ProgressReport } from './install/machine.js';
 import { rollBackPackages, watchSoak } from './install/release-undo.js';
@@ -394,7 +394,7 @@ export class AgentRuntime {
   }
 
   private async reportInventory(always: boolean): Promise<void> {
-    const inventory = await (this.o.inventory ?? collectInventory)();
+    const inventory = await (this.o.inventory ?? (async () => (await import('./inventory/collect.js')).collectInventory()))();
     const drift = this.journal.getMeta('drift') ?? '[]';
     const fingerprint = `${inventoryFingerprint(inventory)}:${drift}`;
     if (!always && this.journal.getMeta('inventory') === fingerprint) return;
