@@ -7,6 +7,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './harness.js';
 import type { BenchResult } from './result.js';
+import { loadTracker } from './util.js';
 
 type Module = { run(opts: { quick: boolean }): Promise<BenchResult[]> };
 const MODULES: Record<string, () => Promise<Module>> = {
@@ -29,11 +30,16 @@ async function main(): Promise<void> {
     const load = MODULES[n];
     if (!load) throw new Error(`unknown benchmark ${n}; known: ${Object.keys(MODULES).join(', ')}`);
     const t = Date.now();
+    const tracker = loadTracker();
     const results = await (await load()).run({ quick });
+    const loadSeen = tracker.stop();
+    for (const r of results) r.load ??= loadSeen;
     process.stderr.write(`# ${n}: ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
     all.push(...results);
   }
   printTable(all);
+  const busy = all.filter((r) => r.load?.busy).length;
+  if (busy) process.stdout.write(`\n${busy} of ${all.length} figures were taken on a busy machine (1-minute load above the ${all[0]!.load!.cores} cores): treat them as noisy\n`);
   const seconds = ((Date.now() - t0) / 1000).toFixed(1);
   process.stdout.write(`\n${quick ? 'quick' : 'full'} mode, ${seconds} s total\n`);
   if (wanted.length === 0) writeReport(all, quick, seconds);
@@ -55,8 +61,10 @@ function writeReport(rows: BenchResult[], quick: boolean, seconds: string): void
     'Every ratio compares with a baseline measured in the same run. Re-run with `npm run bench` (full) or `npm run bench -- --quick`.',
     'What changed because of these measurements, and why the goals that are missed are missed: [performance.md](performance.md).',
     '',
-    '| Benchmark | Metric | Value | Baseline | Ratio | Goal | Met |',
-    '|---|---|---|---|---|---|---|',
+    'Load is the highest 1-minute load average while the figure was measured (the benchmark\'s own processes included); **busy** marks a load above the core count, where other work competed with the figure.',
+    '',
+    '| Benchmark | Metric | Value | Baseline | Ratio | Goal | Met | Load |',
+    '|---|---|---|---|---|---|---|---|',
     ...rows.map((r) =>
       [
         r.name,
@@ -66,6 +74,7 @@ function writeReport(rows: BenchResult[], quick: boolean, seconds: string): void
         r.ratio !== undefined ? `${fmt(r.ratio)}×` : '',
         r.goal ?? '',
         r.met === undefined ? '' : r.met ? 'yes' : '**no**',
+        loadCell(r, true),
       ].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
     ),
     '',
@@ -79,6 +88,11 @@ function writeReport(rows: BenchResult[], quick: boolean, seconds: string): void
   process.stdout.write('wrote docs/benchmarks.md\n');
 }
 
+function loadCell(r: BenchResult, markdown: boolean): string {
+  if (!r.load) return '';
+  return `${r.load.max.toFixed(1)}/${r.load.cores}${r.load.busy ? (markdown ? ' **busy**' : ' BUSY') : ''}`;
+}
+
 function printTable(rows: BenchResult[]): void {
   const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
   const cells = rows.map((r) => [
@@ -89,8 +103,9 @@ function printTable(rows: BenchResult[]): void {
     r.ratio !== undefined ? `${fmt(r.ratio)}×` : '',
     r.goal ?? '',
     r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+    loadCell(r, false),
   ]);
-  const head = ['benchmark', 'metric', 'value', 'baseline', 'ratio', 'goal', 'met'];
+  const head = ['benchmark', 'metric', 'value', 'baseline', 'ratio', 'goal', 'met', 'load'];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i]!)).join(' | ');
   process.stdout.write(`${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n`);
