@@ -82,6 +82,16 @@ export interface StagedBundle {
  */
 export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
 
+/**
+ * glibc malloc settings the launcher exports (unless already set). Node allocates every 1 MiB
+ * download chunk with malloc; with glibc's default, freeing one raises the mmap threshold, later
+ * chunks come from the heap and their pages stay resident after they are freed. A fixed
+ * threshold returns them to the kernel at once, and two arenas keep the thread pool from growing
+ * one each. Measured in the footprint benchmark: ~20 MiB less peak RSS while installing.
+ * `ferry-agent run` removes them from its environment again, so hooks do not inherit them.
+ */
+export const AGENT_MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({ MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
+
 /** Production packages the agent bundle ships unbundled: the native module and its loader. */
 const AGENT_NATIVE_PACKAGES = ['node_modules/better-sqlite3', 'node_modules/bindings', 'node_modules/file-uri-to-path'];
 
@@ -158,6 +168,7 @@ function agentLauncher(entry: string): string {
 set -e
 self=$(readlink -f "$0")
 here=$(dirname "$self")
+${Object.entries(AGENT_MALLOC_ENV).map(([k, v]) => `: "\${${k}:=${v}}"; export ${k}`).join('\n')}
 exec "\${FERRY_NODE:-$here/node}" ${AGENT_NODE_FLAGS.join(' ')} "$here/${entry}" "$@"
 `;
 }

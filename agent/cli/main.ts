@@ -87,6 +87,8 @@ function parseWithoutYargs(args: string[]): { command: 'run'; args: RunArgs & { 
 }
 
 async function runAgent(a: RunArgs): Promise<void> {
+  // The launcher's malloc settings (packaging/bundle.ts) are for this process, not for hooks.
+  for (const k of ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_']) delete process.env[k];
   const [{ AgentRuntime }, { collectInventoryInChild }] = await Promise.all([import('../runtime.js'), import('../inventory/child.js')]);
   const paths = agentPaths(resolveStateDir(a['state-dir']));
   const identity = loadIdentity(paths);

@@ -21,7 +21,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { getSha256Backend, setSha256Backend, type ObjectStore } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { readObjectToFile, readObjectToStream } from '../../shared/nats/object-read.js';
-import { AGENT_NODE_FLAGS } from '../../packaging/bundle.js';
+import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from '../../packaging/bundle.js';
 import { startBenchNats } from './nats.js';
 import type { BenchOptions, BenchResult } from './result.js';
 import { cpuNote, createBucket, debug, interleave, loadNote, median, mibPerSec, MiB, putObject, randomStream, rawOrderedRead, round, tempDir } from './util.js';
@@ -30,6 +30,8 @@ const BUCKET = 'bench-fetch';
 const OBJECT = 'payload@1.0.0';
 const RUNS = 3;
 const WARMUPS = 1;
+/** child-process runs per flag set: single cold downloads vary more than warm in-process ones */
+const FLAG_RUNS = 5;
 
 export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const mib = opts.quick ? 20 : 100;
@@ -139,14 +141,14 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
       },
       {
         name,
-        metric: "throughput with the agent's V8 flags",
+        metric: "throughput with the agent's V8 flags and malloc settings",
         value: round(mibPerSec(size, median(flags.agent)), 1),
         unit: 'MiB/s',
         baseline: { name: "Node's default V8 flags", value: round(mibPerSec(size, median(flags.defaults)), 1) },
         ratio: round(median(flags.defaults) / median(flags.agent)),
         goal: '≥ 0.95× default flags',
         met: median(flags.defaults) / median(flags.agent) >= 0.95,
-        note: `readObjectToFile in child processes, alternating, timed inside the child: ${AGENT_NODE_FLAGS.join(' ')}: runs ${runs(flags.agent)} MiB/s; defaults: runs ${runs(flags.defaults)} MiB/s`,
+        note: `readObjectToFile in fresh child processes (a cold download, as the agent's are), alternating, timed inside the child: ${AGENT_NODE_FLAGS.join(' ')} ${Object.entries(AGENT_MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}: runs ${runs(flags.agent)} MiB/s; defaults: runs ${runs(flags.defaults)} MiB/s`,
       },
     ];
   } finally {
@@ -183,9 +185,9 @@ async function rawOrderedReadToFile(nc: NatsConnection, bucket: string, info: { 
 /** The same download in child processes with the agent's V8 flags and with none, alternating (one warm-up pair). */
 async function compareFlags(url: string, cfg: { bucket: string; object: string; dest: string; size: number; sha256: string }): Promise<{ agent: number[]; defaults: number[] }> {
   const script = fileURLToPath(new URL('./fetch-child.js', import.meta.url));
-  const once = (flags: string[]) =>
+  const once = (flags: string[], env: Record<string, string>) =>
     new Promise<number>((resolve, reject) => {
-      const child = spawn(process.execPath, [...flags, script, JSON.stringify({ url, ...cfg })], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [...flags, script, JSON.stringify({ url, ...cfg })], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.once('error', reject);
@@ -201,9 +203,9 @@ async function compareFlags(url: string, cfg: { bucket: string; object: string; 
     });
   const agent: number[] = [];
   const defaults: number[] = [];
-  for (let i = 0; i < WARMUPS + RUNS; i++) {
-    const a = await once(AGENT_NODE_FLAGS);
-    const d = await once([]);
+  for (let i = 0; i < WARMUPS + FLAG_RUNS; i++) {
+    const a = await once(AGENT_NODE_FLAGS, { ...AGENT_MALLOC_ENV });
+    const d = await once([], {});
     if (i >= WARMUPS) {
       agent.push(a);
       defaults.push(d);
