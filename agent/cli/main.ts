@@ -69,21 +69,37 @@ function applySettings(a: { config?: string | undefined; 'state-dir'?: string | 
  * `run` and `--version` without yargs (which the idle daemon would otherwise keep loaded):
  * the same options, strictly checked. Returns undefined for anything else, and for --help.
  */
-function parseWithoutYargs(args: string[]): { command: 'run'; args: RunArgs & { config?: string | undefined } } | { command: 'version' } | undefined {
+function parseWithoutYargs(args: string[]): { command: 'run' | 'supervise'; args: RunArgs & { config?: string | undefined } } | { command: 'version' } | undefined {
   if (args.length === 1 && args[0] === '--version') return { command: 'version' };
   if (args.length === 2 && args.includes('--version') && args.includes('--json')) return { command: 'version' };
-  if (args[0] !== 'run' || args.some((x) => x === '--help' || x === '-h')) return undefined;
+  if ((args[0] !== 'run' && args[0] !== 'supervise') || args.some((x) => x === '--help' || x === '-h')) return undefined;
   const str = { type: 'string' } as const;
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: args.slice(1), strict: true, allowPositionals: false, options: { 'state-dir': str, config: str, json: { type: 'boolean' }, window: str, timezone: str, deadline: str, 'keep-versions': str, 'log-level': str } }));
-  } catch (err) {
-    throw new FerryError('FERRY_USAGE', err instanceof Error ? err.message : String(err), { hint: 'see ferry-agent run --help' });
+  if (args[0] === 'supervise') {
+    const { values } = strictParse(args.slice(1), { 'state-dir': str, config: str, json: { type: 'boolean' } }, 'supervise');
+    return { command: 'supervise', args: { 'state-dir': values['state-dir'] as string | undefined, config: values.config as string | undefined } };
   }
+  const { values } = strictParse(args.slice(1), { 'state-dir': str, config: str, json: { type: 'boolean' }, window: str, timezone: str, deadline: str, 'keep-versions': str, 'log-level': str }, 'run');
   const keep = values['keep-versions'] === undefined ? undefined : Number(values['keep-versions']);
   if (keep !== undefined && Number.isNaN(keep)) throw new FerryError('FERRY_USAGE', `--keep-versions "${String(values['keep-versions'])}" is not a number`, { hint: 'see ferry-agent run --help' });
   const s = (k: string) => values[k] as string | undefined;
   return { command: 'run', args: { 'state-dir': s('state-dir'), config: s('config'), window: s('window'), timezone: s('timezone'), deadline: s('deadline'), 'keep-versions': keep, 'log-level': s('log-level') } };
+}
+
+function strictParse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>, command: string): { values: Record<string, string | boolean | undefined> } {
+  try {
+    return parseArgs({ args, strict: true, allowPositionals: false, options });
+  } catch (err) {
+    throw new FerryError('FERRY_USAGE', err instanceof Error ? err.message : String(err), { hint: `see ferry-agent ${command} --help` });
+  }
+}
+
+async function superviseAgent(args: Args): Promise<void> {
+  const { supervise } = await import('../service/supervisor.js');
+  const paths = agentPaths(resolveStateDir(args['state-dir']));
+  const identity = loadIdentity(paths);
+  const runArgs = ['--state-dir', paths.dir, ...(args.config ? ['--config', resolve(args.config)] : [])];
+  const code = await supervise({ stateDir: paths.dir, installRoot: identity.installRoot, packaged: { node: process.execPath, script: resolve(process.argv[1]!) }, runArgs, timeoutMs: agentTimings.selfUpdateTimeoutMs, log: createLogger('ferry-agent') });
+  process.exit(code);
 }
 
 async function runAgent(a: RunArgs): Promise<void> {
@@ -145,6 +161,10 @@ export async function main(argv: string[]): Promise<void> {
       applySettings(fast.args);
       return await runAgent(fast.args);
     }
+    if (fast?.command === 'supervise') {
+      applySettings(fast.args);
+      return await superviseAgent({ ...fast.args, json });
+    }
     const { default: yargs } = await import('yargs');
     const { hideBin } = await import('yargs/helpers');
     await yargs(hideBin(argv))
@@ -176,15 +196,7 @@ export async function main(argv: string[]): Promise<void> {
         },
       )
       .command('run', 'Run the agent in the foreground', (y) => withMaintenanceOptions(y.option('keep-versions', { type: 'number', describe: 'installed versions kept per package for rollback (never fewer than current and previous; default $FERRY_KEEP_VERSIONS, keepVersions, 3)' }).option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })), (a) => runAgent(a as unknown as RunArgs))
-      .command('supervise', 'Run the agent under its supervisor (the service runs this): restarts into a new agent version and returns to the previous one if it does not report back healthy', {}, async (a) => {
-        const { supervise } = await import('../service/supervisor.js');
-        const args = a as unknown as Args;
-        const paths = agentPaths(resolveStateDir(args['state-dir']));
-        const identity = loadIdentity(paths);
-        const runArgs = ['--state-dir', paths.dir, ...(args.config ? ['--config', resolve(args.config)] : [])];
-        const code = await supervise({ stateDir: paths.dir, installRoot: identity.installRoot, packaged: { node: process.execPath, script: resolve(process.argv[1]!) }, runArgs, timeoutMs: agentTimings.selfUpdateTimeoutMs, log: createLogger('ferry-agent') });
-        process.exit(code);
-      })
+      .command('supervise', 'Run the agent under its supervisor (the service runs this): restarts into a new agent version and returns to the previous one if it does not report back healthy', {}, (a) => superviseAgent(a as unknown as Args))
       .command(
         'install-service',
         'Write a systemd unit that runs this agent (for hosts without the .deb), and enable it when systemd runs',
