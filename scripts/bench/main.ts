@@ -31,7 +31,16 @@ async function main(): Promise<void> {
     if (!load) throw new Error(`unknown benchmark ${n}; known: ${Object.keys(MODULES).join(', ')}`);
     const t = Date.now();
     const tracker = loadTracker();
-    const results = await (await load()).run({ quick });
+    let results: BenchResult[];
+    try {
+      results = await (await load()).run({ quick });
+    } catch (err) {
+      // One benchmark failing (e.g. timeouts on an overloaded machine) is reported, not fatal:
+      // the others still run and the report says what failed and why.
+      const message = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
+      process.stderr.write(`# ${n} FAILED: ${message}\n`);
+      results = [{ name: `${n} benchmark`, metric: 'failed', value: Number.NaN, unit: '', met: false, note: `failed: ${message}` }];
+    }
     const loadSeen = tracker.stop();
     for (const r of results) r.load ??= loadSeen;
     process.stderr.write(`# ${n}: ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
@@ -69,7 +78,7 @@ function writeReport(rows: BenchResult[], quick: boolean, seconds: string): void
       [
         r.name,
         r.metric,
-        `${fmt(r.value)} ${r.unit}`,
+        Number.isNaN(r.value) ? '—' : `${fmt(r.value)} ${r.unit}`,
         r.baseline ? `${fmt(r.baseline.value)} ${r.unit} — ${r.baseline.name}` : '',
         r.ratio !== undefined ? `${fmt(r.ratio)}×` : '',
         r.goal ?? '',
@@ -98,7 +107,7 @@ function printTable(rows: BenchResult[]): void {
   const cells = rows.map((r) => [
     r.name,
     r.metric,
-    `${fmt(r.value)} ${r.unit}`,
+    Number.isNaN(r.value) ? '—' : `${fmt(r.value)} ${r.unit}`,
     r.baseline ? `${fmt(r.baseline.value)} ${r.unit} (${r.baseline.name})` : '',
     r.ratio !== undefined ? `${fmt(r.ratio)}×` : '',
     r.goal ?? '',
