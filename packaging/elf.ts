@@ -44,6 +44,45 @@ export function neededVersions(file: string): Map<string, Set<string>> {
   return out;
 }
 
+const SHT_DYNAMIC = 6;
+const DT_NEEDED = 1;
+
+/** The shared libraries an ELF binary links (its DT_NEEDED entries), e.g. `libc.so.6`. */
+export function neededLibraries(file: string): string[] {
+  const b = readFileSync(file);
+  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1) throw new Error(`${file} is not a 64-bit little-endian ELF file`);
+  const shoff = Number(b.readBigUInt64LE(0x28));
+  const shentsize = b.readUInt16LE(0x3a);
+  const shnum = b.readUInt16LE(0x3c);
+  const out: string[] = [];
+  for (let i = 0; i < shnum; i++) {
+    const o = shoff + i * shentsize;
+    if (b.readUInt32LE(o + 4) !== SHT_DYNAMIC) continue;
+    const offset = Number(b.readBigUInt64LE(o + 0x18));
+    const size = Number(b.readBigUInt64LE(o + 0x20));
+    const link = b.readUInt32LE(o + 0x28);
+    const strtab = Number(b.readBigUInt64LE(shoff + link * shentsize + 0x18));
+    for (let e = offset; e < offset + size; e += 16) {
+      const tag = b.readBigInt64LE(e);
+      if (tag === 0n) break;
+      if (tag === BigInt(DT_NEEDED)) {
+        const at = strtab + Number(b.readBigUInt64LE(e + 8));
+        out.push(b.toString('latin1', at, b.indexOf(0, at)));
+      }
+    }
+  }
+  return out;
+}
+
+/** Libraries every glibc system has, plus GCC's C++ runtime: all a shipped binary may link. */
+const SYSTEM_LIBRARY = /^(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so\.\d+$|^ld-linux[-\w.]*\.so\.\d+$/;
+
+/** Throws if a binary links anything beyond glibc and the C++ runtime (e.g. a distribution's shared libnode). */
+export function assertOnlySystemLibraries(file: string): void {
+  const other = neededLibraries(file).filter((l) => !SYSTEM_LIBRARY.test(l));
+  if (other.length) throw new Error(`${file} links ${other.join(', ')}, which hosts do not have: build with a Node binary linked only against glibc and libstdc++ (e.g. the nodejs.org or NodeSource build)`);
+}
+
 /** The highest `<prefix>x.y[.z]` version among `names`, as `x.y[.z]` (undefined if none). */
 export function highestVersion(names: Iterable<string>, prefix: string): string | undefined {
   const versions = [...names].filter((n) => n.startsWith(prefix) && /^\d+(\.\d+)*$/.test(n.slice(prefix.length))).map((n) => n.slice(prefix.length));
@@ -74,6 +113,7 @@ export interface RuntimeNeeds {
 
 /** What a set of ELF files needs from the system, taken together. */
 export function runtimeNeeds(files: string[]): RuntimeNeeds {
+  for (const f of files) assertOnlySystemLibraries(f);
   const glibc: string[] = [];
   const cxx: string[] = [];
   let libgcc = false;
