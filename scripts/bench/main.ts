@@ -127,6 +127,9 @@ function printTable(rows: BenchResult[]): void {
 }
 
 const onSignal = () => process.exit(130); // the 'exit' hooks stop nats-server and remove temp data
+// A benchmark that failed may leave requests behind that reject later (connections it closed):
+// say so, and let the remaining benchmarks run.
+process.on('unhandledRejection', (err) => process.stderr.write(`# unhandled rejection after a failure: ${err instanceof Error ? err.message : String(err)}\n`));
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 main().catch((err: unknown) => {
