@@ -19,7 +19,7 @@ import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
 import { commandSchema, desiredStateSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc, type InventoryDoc } from '../shared/protocol/messages.js';
 import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
 import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
-import { collectInventory, inventoryFingerprint } from './inventory/collect.js';
+import { inventoryFingerprint } from './inventory/collect.js';
 import { Journal } from './install/journal.js';
 import { InstallMachine, type MachineDeps, type ProgressReport } from './install/machine.js';
 import { watchSoak } from './install/release-undo.js';
@@ -364,7 +364,7 @@ export class AgentRuntime {
   }
 
   private async reportInventory(always: boolean): Promise<void> {
-    const inventory = await (this.o.inventory ?? collectInventory)();
+    const inventory = await (this.o.inventory ?? (async () => (await import('./inventory/collect.js')).collectInventory()))();
     const drift = this.journal.getMeta('drift') ?? '[]';
     const fingerprint = `${inventoryFingerprint(inventory)}:${drift}`;
     if (!always && this.journal.getMeta('inventory') === fingerprint) return;

@@ -1,10 +1,20 @@
-// Stages a self-contained bundle of one Ferry program: the compiled code it needs (dist/),
-// the production dependencies copied from the checkout's node_modules (the lock file says which
-// are production; better-sqlite3 is native, so a bundle runs on this platform and architecture
-// only), a package.json, and a launcher script that runs it with the system's node.
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Stages a self-contained bundle of one Ferry program.
+//
+// The agent (what runs on every host) carries everything but glibc and the C++ runtime:
+//   bin/ferry-agent            POSIX sh launcher: runs bin/node with the agent's V8 flags
+//   bin/node                   the Node runtime of the build machine (process.execPath)
+//   bin/ferry-agent.js         the entry the supervisor and the launcher run (as in the repository)
+//   dist/agent/cli/main.js     the compiled agent bundled by esbuild into one module …
+//   dist/chunks/*.js           … plus the chunks it loads lazily (inventory, archives, install, hooks)
+//   node_modules/better-sqlite3 (lib/ and build/Release/better_sqlite3.node) and its loader, bindings
+//   package.json               type: module
+// The server is staged as before: dist/ and the production node_modules, run by the system's node.
+// better-sqlite3 and node are native, so a bundle runs on this platform and architecture only.
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
+import { runtimeNeeds, type RuntimeNeeds } from './elf.js';
 
 /** The checkout this module was compiled from (dist/packaging/ → ../..). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -61,11 +71,34 @@ export interface StagedBundle {
   dir: string;
   version: string;
   command: string;
+  /** what the bundle needs from the host (the agent bundle: it carries its own Node runtime) */
+  needs?: RuntimeNeeds;
 }
 
 /**
- * Stage `<outDir>/<name>/`: bin/<command> (launcher), bin/<command>.js, dist/…, node_modules/…,
- * package.json. The checkout must be built (dist/) and installed (node_modules/).
+ * V8 flags the agent's launcher runs it with: a small young generation (semi-spaces of 1 MiB
+ * instead of up to 16) and V8's memory-saving heuristics. Measured in the fetch and footprint
+ * benchmarks (docs/performance.md): idle RSS down, download throughput within noise.
+ */
+export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
+
+/**
+ * glibc malloc settings the launcher exports (unless already set). Node allocates every 1 MiB
+ * download chunk with malloc; with glibc's default, freeing one raises the mmap threshold, later
+ * chunks come from the heap and their pages stay resident after they are freed. A fixed
+ * threshold returns them to the kernel at once, and two arenas keep the thread pool from growing
+ * one each. Measured in the footprint benchmark: ~20 MiB less peak RSS while installing.
+ * `ferry-agent run` removes them from its environment again, so hooks do not inherit them.
+ */
+export const AGENT_MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({ MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
+
+/** Production packages the agent bundle ships unbundled: the native module and its loader. */
+const AGENT_NATIVE_PACKAGES = ['node_modules/better-sqlite3', 'node_modules/bindings', 'node_modules/file-uri-to-path'];
+
+/**
+ * Stage `<dir>/`. The checkout must be built (dist/) and installed (node_modules/).
+ * Agent: see the top of this file. Server: bin/<command> (launcher), bin/<command>.js, dist/…,
+ * node_modules/…, package.json.
  */
 export function stageBundle(program: Program, dir: string, version = projectVersion(), root = repoRoot): StagedBundle {
   const spec = PROGRAMS[program];
@@ -74,22 +107,73 @@ export function stageBundle(program: Program, dir: string, version = projectVers
   }
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'bin'), { recursive: true });
-  for (const d of spec.dist) {
-    cpSync(join(root, 'dist', d), join(dir, 'dist', d), { recursive: true, filter: (src) => !src.endsWith('.map') && !/\.test\.js$/.test(src) });
+  let needs: RuntimeNeeds | undefined;
+  if (program === 'agent') {
+    bundleAgent(root, dir, version);
+    for (const path of AGENT_NATIVE_PACKAGES) copyModule(root, path, dir);
+    const node = join(dir, 'bin', 'node');
+    copyFileSync(process.execPath, node);
+    chmodSync(node, 0o755);
+    needs = runtimeNeeds([node, join(dir, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')]);
+    writeFileSync(join(dir, 'bin', spec.command), agentLauncher(spec.entry));
+  } else {
+    for (const d of spec.dist) {
+      cpSync(join(root, 'dist', d), join(dir, 'dist', d), { recursive: true, filter: (src) => !src.endsWith('.map') && !/\.test\.js$/.test(src) });
+    }
+    for (const path of productionPackages(root)) copyModule(root, path, dir);
+    writeFileSync(join(dir, 'bin', spec.command), launcher(spec.entry));
   }
-  for (const path of productionPackages(root)) copyModule(root, path, dir);
   cpSync(join(root, 'bin', spec.entry), join(dir, 'bin', spec.entry));
-  writeFileSync(join(dir, 'bin', spec.command), launcher(spec.entry));
   chmodSync(join(dir, 'bin', spec.command), 0o755);
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
   writeFileSync(
     join(dir, 'package.json'),
-    JSON.stringify({ name: spec.command, version, private: true, type: 'module', description: pkg.description, license: pkg.license, engines: pkg.engines, bin: { [spec.command]: `bin/${spec.command}` } }, null, 2) + '\n',
+    JSON.stringify({ name: spec.command, version, private: true, type: 'module', description: pkg.description, license: pkg.license, ...(program === 'server' ? { engines: pkg.engines } : {}), bin: { [spec.command]: `bin/${spec.command}` } }, null, 2) + '\n',
   );
-  return { dir, version, command: spec.command };
+  return { dir, version, command: spec.command, ...(needs ? { needs } : {}) };
 }
 
-/** A POSIX sh launcher: follows its own symlink (/usr/bin/ferry-agent → the bundle) and runs node. */
+/**
+ * The compiled agent (dist/agent, dist/shared and the JavaScript of its dependencies) as one ES
+ * module at dist/agent/cli/main.js — the path bin/ferry-agent.js imports — and the chunks that
+ * its lazy `import()`s load (inventory, archives, the install machine), so the idle daemon never
+ * reads them. better-sqlite3 stays a real package beside it (native). CommonJS dependencies get
+ * a `require` made with createRequire, which esbuild's ES module output does not provide.
+ */
+function bundleAgent(root: string, dir: string, version: string): void {
+  const result = buildSync({
+    entryPoints: { 'agent/cli/main': join(root, 'dist', 'agent', 'cli', 'main.js') },
+    outdir: join(dir, 'dist'),
+    chunkNames: 'chunks/[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: ['better-sqlite3'],
+    define: { __FERRY_AGENT_VERSION__: JSON.stringify(version) },
+    banner: { js: "import { createRequire as __ferryCreateRequire } from 'node:module'; const require = __ferryCreateRequire(import.meta.url);" },
+    legalComments: 'none',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    logLevel: 'silent',
+  });
+  if (result.errors.length) throw new Error(`bundling the agent failed: ${result.errors.map((e) => e.text).join('; ')}`);
+}
+
+/** POSIX sh launcher of the agent: follows its own symlink (/usr/bin/ferry-agent → the bundle) and runs the bundled node. */
+function agentLauncher(entry: string): string {
+  return `#!/bin/sh
+# Runs the Ferry agent with the Node runtime shipped beside it (bin/node); FERRY_NODE overrides it.
+set -e
+self=$(readlink -f "$0")
+here=$(dirname "$self")
+${Object.entries(AGENT_MALLOC_ENV).map(([k, v]) => `: "\${${k}:=${v}}"; export ${k}`).join('\n')}
+exec "\${FERRY_NODE:-$here/node}" ${AGENT_NODE_FLAGS.join(' ')} "$here/${entry}" "$@"
+`;
+}
+
+/** A POSIX sh launcher: follows its own symlink (/usr/bin/ferry → the bundle) and runs the system's node. */
 function launcher(entry: string): string {
   return `#!/bin/sh
 # Runs Ferry with the system's node (Node.js 20 or newer); FERRY_NODE overrides which node.

@@ -10,7 +10,8 @@ import { repoRoot, type Program, type StagedBundle } from './bundle.js';
 interface DebSpec {
   package: string;
   configFile: string;
-  depends: string;
+  /** the Depends field; the agent's is computed from the binaries it ships (see agentDepends) */
+  depends: string | ((bundle: StagedBundle) => string);
   description: string;
   unit: () => string;
 }
@@ -19,7 +20,7 @@ const DEBS: Record<Program, DebSpec> = {
   agent: {
     package: 'ferry-agent',
     configFile: 'agent.json',
-    depends: 'nodejs (>= 20)',
+    depends: (bundle) => agentDepends(bundle),
     description: 'Ferry agent: installs the releases a Ferry server rolls out\n Runs on servers, workstations and VMs; verifies signed packages, installs them\n with health checks and rolls back locally when something is wrong.',
     unit: () => renderAgentUnit({ command: '/usr/bin/ferry-agent', stateDir: '/var/lib/ferry-agent', installRoot: '/opt/ferry/apps', configFile: '/etc/ferry/agent.json' }),
   },
@@ -31,6 +32,17 @@ const DEBS: Record<Program, DebSpec> = {
     unit: () => readPackagingFile('server', 'ferry-server.service'),
   },
 };
+
+/**
+ * The agent carries its own Node runtime: it needs glibc (the newest symbol version that node and
+ * better_sqlite3.node use) and GCC's C++ runtime, which every Debian and Ubuntu system has
+ * (apt itself needs it) — nothing else.
+ */
+export function agentDepends(bundle: StagedBundle): string {
+  const needs = bundle.needs;
+  if (!needs) throw new Error('the agent bundle does not say what it needs from the host (stageBundle sets it)');
+  return [`libc6 (>= ${needs.glibc})`, ...(needs.libstdcxxGcc !== undefined ? [`libstdc++6 (>= ${needs.libstdcxxGcc})`] : []), ...(needs.libgcc ? ['libgcc-s1'] : [])].join(', ');
+}
 
 function readPackagingFile(program: Program, name: string): string {
   return readFileSync(join(repoRoot, 'packaging', program, name), 'utf8');
@@ -83,7 +95,7 @@ export function buildDeb(program: Program, bundle: StagedBundle, outDir: string,
       `Architecture: ${debianArch()}`,
       'Maintainer: Ferry maintainers <ferry@localhost>',
       `Installed-Size: ${installedKb}`,
-      `Depends: ${spec.depends}`,
+      `Depends: ${typeof spec.depends === 'string' ? spec.depends : spec.depends(bundle)}`,
       'Section: admin',
       'Priority: optional',
       `Description: ${spec.description}`,

@@ -1,25 +1,26 @@
 // The `ferry-agent` CLI: join, run, status, rollback. Errors become exit codes only here.
+// Each command loads the modules it needs when it runs (`await import()`), and `run` and
+// `--version` are parsed without yargs: the daemon stays small (docs/performance.md).
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import yargs, { type Argv } from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { parseArgs } from 'node:util';
+import type { Argv } from 'yargs';
 import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
 import { agentPaths, agentTimings, decommissionedAt, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
-import { joinServer } from '../enroll/join.js';
-import { Journal } from '../install/journal.js';
-import { verifyAll } from '../install/drift.js';
-import { InstallMachine, type MachineDeps } from '../install/machine.js';
-import { StateLock, lockHolder } from '../control/lock.js';
-import { localRollback } from '../control/rollback.js';
-import { askDaemon, controlSocketPath, type RollbackAnswer } from '../control/socket.js';
+import type { MachineDeps } from '../install/machine.js';
+import type { RollbackAnswer } from '../control/socket.js';
 import { resolveMaintenance, type MaintenanceFlags } from '../maintenance.js';
-import { Reporter } from '../reporter.js';
-import { AgentRuntime } from '../runtime.js';
 import { DEFAULT_UNIT_DIR, installService, uninstallService } from '../service/install.js';
 import { SELF_UPDATE_EXIT_CODE } from '../service/probation.js';
-import { supervise } from '../service/supervisor.js';
+
+/** Set by the bundler (packaging/bundle.ts); from a checkout, package.json says. */
+declare const __FERRY_AGENT_VERSION__: string | undefined;
+export function agentVersion(): string {
+  if (typeof __FERRY_AGENT_VERSION__ === 'string') return __FERRY_AGENT_VERSION__;
+  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 interface Args {
   'state-dir'?: string;
@@ -53,6 +54,107 @@ function parseTags(values: unknown): Record<string, string> {
   );
 }
 
+interface RunArgs extends MaintenanceFlags {
+  'state-dir'?: string | undefined;
+  'keep-versions'?: number | undefined;
+  'log-level'?: string | undefined;
+}
+
+/** The config file and FERRY_* environment (what the yargs middleware does for every command). */
+function applySettings(a: { config?: string | undefined; 'state-dir'?: string | undefined }): void {
+  settings = loadAgentSettings(a.config).values;
+  if (a['state-dir'] === undefined && !process.env.FERRY_AGENT_STATE && settings.stateDir) a['state-dir'] = settings.stateDir;
+  if (settings.logLevel && !process.env.FERRY_LOG_LEVEL) process.env.FERRY_LOG_LEVEL = settings.logLevel;
+}
+
+/**
+ * `run` and `--version` without yargs (which the idle daemon would otherwise keep loaded):
+ * the same options, strictly checked. Returns undefined for anything else, and for --help.
+ */
+function parseWithoutYargs(args: string[]): { command: 'run' | 'supervise'; args: RunArgs & { config?: string | undefined } } | { command: 'version' } | undefined {
+  if (args.length === 1 && args[0] === '--version') return { command: 'version' };
+  if (args.length === 2 && args.includes('--version') && args.includes('--json')) return { command: 'version' };
+  if ((args[0] !== 'run' && args[0] !== 'supervise') || args.some((x) => x === '--help' || x === '-h')) return undefined;
+  const str = { type: 'string' } as const;
+  if (args[0] === 'supervise') {
+    const { values } = strictParse(args.slice(1), { 'state-dir': str, config: str, json: { type: 'boolean' } }, 'supervise');
+    return { command: 'supervise', args: { 'state-dir': values['state-dir'] as string | undefined, config: values.config as string | undefined } };
+  }
+  const { values } = strictParse(args.slice(1), { 'state-dir': str, config: str, json: { type: 'boolean' }, window: str, timezone: str, deadline: str, 'keep-versions': str, 'log-level': str }, 'run');
+  const keep = values['keep-versions'] === undefined ? undefined : Number(values['keep-versions']);
+  if (keep !== undefined && Number.isNaN(keep)) throw new FerryError('FERRY_USAGE', `--keep-versions "${String(values['keep-versions'])}" is not a number`, { hint: 'see ferry-agent run --help' });
+  const s = (k: string) => values[k] as string | undefined;
+  return { command: 'run', args: { 'state-dir': s('state-dir'), config: s('config'), window: s('window'), timezone: s('timezone'), deadline: s('deadline'), 'keep-versions': keep, 'log-level': s('log-level') } };
+}
+
+function strictParse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>, command: string): { values: Record<string, string | boolean | undefined> } {
+  try {
+    return parseArgs({ args, strict: true, allowPositionals: false, options });
+  } catch (err) {
+    throw new FerryError('FERRY_USAGE', err instanceof Error ? err.message : String(err), { hint: `see ferry-agent ${command} --help` });
+  }
+}
+
+async function superviseAgent(args: Args): Promise<void> {
+  const { supervise } = await import('../service/supervisor.js');
+  const paths = agentPaths(resolveStateDir(args['state-dir']));
+  const identity = loadIdentity(paths);
+  const runArgs = ['--state-dir', paths.dir, ...(args.config ? ['--config', resolve(args.config)] : [])];
+  const code = await supervise({ stateDir: paths.dir, installRoot: identity.installRoot, packaged: { node: process.execPath, script: resolve(process.argv[1]!) }, runArgs, timeoutMs: agentTimings.selfUpdateTimeoutMs, log: createLogger('ferry-agent') });
+  process.exit(code);
+}
+
+async function runAgent(a: RunArgs, harness: AgentHarness = {}): Promise<void> {
+  // The launcher's malloc settings (packaging/bundle.ts) are for this process, not for hooks.
+  for (const k of ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_']) delete process.env[k];
+  const [{ AgentRuntime }, { collectInventoryInChild }] = await Promise.all([import('../runtime.js'), import('../inventory/child.js')]);
+  const paths = agentPaths(resolveStateDir(a['state-dir']));
+  const identity = loadIdentity(paths);
+  const retiredAt = decommissionedAt(paths);
+  if (retiredAt) {
+    throw new FerryError('FERRY_NOT_JOINED', `this agent (${identity.agentId}) was decommissioned at ${retiredAt}; its credentials are gone`, {
+      hint: 'to use this host again, join with a new token and a fresh --state-dir',
+    });
+  }
+  // Flags, then FERRY_WINDOW/… and the config file (settings), then what join stored.
+  const maintenance = resolveMaintenance({ window: a.window ?? settings.window, timezone: a.timezone ?? settings.timezone, deadline: a.deadline ?? settings.deadline }, identity.maintenance);
+  // A new agent version may be activated while start() still runs (the desired state read at start).
+  let restartRequested = false;
+  let restart = (): void => {
+    restartRequested = true;
+  };
+  const log = createLogger('ferry-agent', a['log-level']).child({ agent: identity.agentId });
+  const runtime = new AgentRuntime({
+    maintenance,
+    paths,
+    identity,
+    selfUpdate: { supervised: process.env.FERRY_SUPERVISED === '1', runningVersion: process.env.FERRY_AGENT_VERSION || undefined, onRestart: () => restart() },
+    seed: readFileSync(paths.seed, 'utf8').trim(),
+    log,
+    keepVersions: a['keep-versions'] ?? settings.keepVersions ?? 3,
+    // in a child process (`ferry-agent inventory`): systeminformation never loads in the daemon
+    inventory: () => collectInventoryInChild({ script: resolve(process.argv[1]!), log }),
+    ...(harness.beforeStep ? { beforeStep: harness.beforeStep } : {}),
+  });
+  await runtime.start();
+  const why = restartRequested
+    ? 'self-update'
+    : await new Promise<'signal' | 'self-update' | 'decommissioned'>((resolve) => {
+        process.once('SIGINT', () => resolve('signal'));
+        process.once('SIGTERM', () => resolve('signal'));
+        restart = () => resolve('self-update');
+        void runtime.decommissioned.then(() => resolve('decommissioned'));
+      });
+  await runtime.stop();
+  if (why === 'decommissioned') process.stderr.write(`ferry-agent ${identity.agentId}: decommissioned by the server; credentials deleted; exiting\n`);
+  if (why === 'self-update') process.exit(SELF_UPDATE_EXIT_CODE);
+}
+
+function printVersion(json: boolean): void {
+  const version = agentVersion();
+  out(json, { version, node: process.version, platform: `${process.platform}-${process.arch}` }, [version]);
+}
+
 /** What a test harness may add to the agent it runs (bin/ferry-agent.js passes nothing). */
 export interface AgentHarness {
   /** the install machine's hook before every step (the crash tests SIGKILL the agent there) */
@@ -65,17 +167,25 @@ const ROLLBACK_ANSWER_TIMEOUT_MS = 15 * 60_000;
 export async function main(argv: string[], harness: AgentHarness = {}): Promise<void> {
   const json = argv.includes('--json');
   try {
+    const fast = parseWithoutYargs(argv.slice(2));
+    if (fast?.command === 'version') return printVersion(json);
+    if (fast?.command === 'run') {
+      applySettings(fast.args);
+      return await runAgent(fast.args, harness);
+    }
+    if (fast?.command === 'supervise') {
+      applySettings(fast.args);
+      return await superviseAgent({ ...fast.args, json });
+    }
+    const { default: yargs } = await import('yargs');
+    const { hideBin } = await import('yargs/helpers');
     await yargs(hideBin(argv))
       .scriptName('ferry-agent')
       .usage('$0 <command> [options]\n\nThe Ferry agent: installs what the server says, safely.')
       .option('state-dir', { type: 'string', global: true, describe: 'agent state directory (default $FERRY_AGENT_STATE, else stateDir in the config file, else /var/lib/ferry-agent as root, ~/.ferry-agent otherwise)' })
       .option('json', { type: 'boolean', default: false, global: true, describe: 'print exactly one JSON document' })
       .option('config', { type: 'string', global: true, describe: `agent config file (default $FERRY_CONFIG, else /etc/ferry/agent.json if it exists)` })
-      .middleware((a) => {
-        settings = loadAgentSettings((a as unknown as Args).config).values;
-        if (a['state-dir'] === undefined && !process.env.FERRY_AGENT_STATE && settings.stateDir) a['state-dir'] = settings.stateDir;
-        if (settings.logLevel && !process.env.FERRY_LOG_LEVEL) process.env.FERRY_LOG_LEVEL = settings.logLevel;
-      })
+      .middleware((a) => applySettings(a as unknown as Args))
       .command(
         'join',
         'Join a Ferry server with a token',
@@ -87,6 +197,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
             .option('tag', { type: 'string', array: true, describe: 'k=v (repeatable)' })
             .option('tls-ca', { type: 'string', describe: "CA certificate of the server's NATS TLS certificate (PEM)" }),
         async (a) => {
+          const { joinServer } = await import('../enroll/join.js');
           const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
           const maintenance = resolveMaintenance({ window: a.window ?? settings.window, timezone: a.timezone ?? settings.timezone, deadline: a.deadline ?? settings.deadline });
           const id = await joinServer({ paths, token: a.token, serverUrl: a.server ?? settings.server, installRoot: a['install-root'] ?? settings.installRoot, tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname(), tlsCa: a['tls-ca'], maintenance });
@@ -96,53 +207,8 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
           ]);
         },
       )
-      .command('run', 'Run the agent in the foreground', (y) => withMaintenanceOptions(y.option('keep-versions', { type: 'number', describe: 'installed versions kept per package for rollback (never fewer than current and previous; default $FERRY_KEEP_VERSIONS, keepVersions, 3)' }).option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })), async (a) => {
-        const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
-        const identity = loadIdentity(paths);
-        const retiredAt = decommissionedAt(paths);
-        if (retiredAt) {
-          throw new FerryError('FERRY_NOT_JOINED', `this agent (${identity.agentId}) was decommissioned at ${retiredAt}; its credentials are gone`, {
-            hint: 'to use this host again, join with a new token and a fresh --state-dir',
-          });
-        }
-        // Flags, then FERRY_WINDOW/… and the config file (settings), then what join stored.
-        const maintenance = resolveMaintenance({ window: a.window ?? settings.window, timezone: a.timezone ?? settings.timezone, deadline: a.deadline ?? settings.deadline }, identity.maintenance);
-        // A new agent version may be activated while start() still runs (the desired state read at start).
-        let restartRequested = false;
-        let restart = (): void => {
-          restartRequested = true;
-        };
-        const runtime = new AgentRuntime({
-          maintenance,
-          paths,
-          identity,
-          selfUpdate: { supervised: process.env.FERRY_SUPERVISED === '1', runningVersion: process.env.FERRY_AGENT_VERSION || undefined, onRestart: () => restart() },
-          seed: readFileSync(paths.seed, 'utf8').trim(),
-          log: createLogger('ferry-agent', a['log-level']).child({ agent: identity.agentId }),
-          keepVersions: (a as unknown as { 'keep-versions'?: number })['keep-versions'] ?? settings.keepVersions ?? 3,
-          ...(harness.beforeStep ? { beforeStep: harness.beforeStep } : {}),
-        });
-        await runtime.start();
-        const why = restartRequested
-          ? 'self-update'
-          : await new Promise<'signal' | 'self-update' | 'decommissioned'>((resolve) => {
-              process.once('SIGINT', () => resolve('signal'));
-              process.once('SIGTERM', () => resolve('signal'));
-              restart = () => resolve('self-update');
-              void runtime.decommissioned.then(() => resolve('decommissioned'));
-            });
-        await runtime.stop();
-        if (why === 'decommissioned') process.stderr.write(`ferry-agent ${identity.agentId}: decommissioned by the server; credentials deleted; exiting\n`);
-        if (why === 'self-update') process.exit(SELF_UPDATE_EXIT_CODE);
-      })
-      .command('supervise', 'Run the agent under its supervisor (the service runs this): restarts into a new agent version and returns to the previous one if it does not report back healthy', {}, async (a) => {
-        const args = a as unknown as Args;
-        const paths = agentPaths(resolveStateDir(args['state-dir']));
-        const identity = loadIdentity(paths);
-        const runArgs = ['--state-dir', paths.dir, ...(args.config ? ['--config', resolve(args.config)] : [])];
-        const code = await supervise({ stateDir: paths.dir, installRoot: identity.installRoot, packaged: { node: process.execPath, script: resolve(process.argv[1]!) }, runArgs, timeoutMs: agentTimings.selfUpdateTimeoutMs, log: createLogger('ferry-agent') });
-        process.exit(code);
-      })
+      .command('run', 'Run the agent in the foreground', (y) => withMaintenanceOptions(y.option('keep-versions', { type: 'number', describe: 'installed versions kept per package for rollback (never fewer than current and previous; default $FERRY_KEEP_VERSIONS, keepVersions, 3)' }).option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })), (a) => runAgent(a as unknown as RunArgs, harness))
+      .command('supervise', 'Run the agent under its supervisor (the service runs this): restarts into a new agent version and returns to the previous one if it does not report back healthy', {}, (a) => superviseAgent(a as unknown as Args))
       .command(
         'install-service',
         'Write a systemd unit that runs this agent (for hosts without the .deb), and enable it when systemd runs',
@@ -177,7 +243,8 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
           out(json, r, r.actions);
         },
       )
-      .command('status', 'Show identity, installed packages and recent operations', {}, (a) => {
+      .command('status', 'Show identity, installed packages and recent operations', {}, async (a) => {
+        const { Journal } = await import('../install/journal.js');
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         const identity = loadIdentity(paths);
         const journal = new Journal(paths.journal);
@@ -213,7 +280,8 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
           journal.close();
         }
       })
-      .command('history', 'Every install, rollback and removal on this host, newest first', (y) => y.option('limit', { type: 'number', default: 50 }), (a) => {
+      .command('history', 'Every install, rollback and removal on this host, newest first', (y) => y.option('limit', { type: 'number', default: 50 }), async (a) => {
+        const { Journal } = await import('../install/journal.js');
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         loadIdentity(paths);
         const journal = new Journal(paths.journal);
@@ -231,6 +299,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
         }
       })
       .command('verify', 'Check installed files against their manifests (drift) and report it', {}, async (a) => {
+        const [{ Journal }, { verifyAll }] = await Promise.all([import('../install/journal.js'), import('../install/drift.js')]);
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
         const identity = loadIdentity(paths);
         const journal = new Journal(paths.journal);
@@ -245,6 +314,16 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
           journal.close();
         }
       })
+      .command('inventory', 'Print the inventory this host reports to the server (OS, CPU, memory, disks, interfaces)', {}, async () => {
+        const { collectInventory } = await import('../inventory/collect.js');
+        const inv = await collectInventory();
+        out(json, inv, [
+          `${inv.hostname}: ${inv.distro} ${inv.release} (${inv.os} ${inv.kernel}, ${inv.arch})${inv.virtual ? ', virtual' : ''}`,
+          `CPU: ${inv.cpu.model} × ${inv.cpu.cores}; memory ${inv.memoryMB} MB`,
+          ...inv.disks.map((d) => `disk ${d.mount} (${d.fs}): ${d.usedMB}/${d.sizeMB} MB used`),
+          ...inv.interfaces.map((n) => `interface ${n.name}: ${[n.ip4, n.ip6, n.mac].filter(Boolean).join(' ')}`),
+        ]);
+      })
       .command(
         'rollback <package>',
         'Switch a package back to its previous version now, and tell the server',
@@ -253,6 +332,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
           const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
           const identity = loadIdentity(paths);
           const pkg = String(a.package);
+          const { askDaemon } = await import('../control/socket.js');
           // One writer on the journal: the running daemon does it; alone only when none runs.
           const r = (await askDaemon(paths.dir, { op: 'rollback', package: pkg }, ROLLBACK_ANSWER_TIMEOUT_MS)) ?? (await rollbackAlone(paths, identity.installRoot, identity.agentId, pkg, harness));
           out(json, { package: r.package, from: r.from, to: r.to, state: r.state }, [`Rolled ${pkg} back from ${r.from} to ${r.to ?? 'nothing (unlinked)'}`]);
@@ -265,6 +345,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
       })
       .help()
       .version(false)
+      .option('version', { type: 'boolean', describe: 'print the agent version (with --json: also its Node runtime and platform)' })
       .parseAsync();
   } catch (err) {
     const e = toFerryError(err);
@@ -280,6 +361,14 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
  * is a daemon that is stuck or still starting, or another local rollback: refused.
  */
 async function rollbackAlone(paths: ReturnType<typeof agentPaths>, installRoot: string, agentId: string, pkg: string, harness: AgentHarness): Promise<RollbackAnswer> {
+  const [{ StateLock, lockHolder }, { localRollback }, { controlSocketPath }, { Journal }, { InstallMachine }, { Reporter }] = await Promise.all([
+    import('../control/lock.js'),
+    import('../control/rollback.js'),
+    import('../control/socket.js'),
+    import('../install/journal.js'),
+    import('../install/machine.js'),
+    import('../reporter.js'),
+  ]);
   const holder = lockHolder(paths.dir);
   if (holder?.role === 'daemon') {
     throw new FerryError('FERRY_AGENT_UNREACHABLE', `the agent daemon (pid ${holder.pid}) holds ${paths.dir} but does not answer on ${controlSocketPath(paths.dir)}`, {

@@ -5,7 +5,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import * as os from 'node:os';
-import si from 'systeminformation';
+import type si from 'systeminformation';
+
+/** systeminformation is loaded on first use: importing this module for types or the fingerprint costs nothing. */
+const sys = async (): Promise<typeof si> => (await import('systeminformation')).default;
 
 export interface Inventory {
   hostname: string;
@@ -46,15 +49,15 @@ export const PROBE_TIMEOUT_MS = 5_000;
 const MB = 1024 * 1024;
 
 const defaultSource: InventorySource = {
-  osInfo: () => si.osInfo(),
-  cpu: () => si.cpu(),
-  mem: () => si.mem(),
-  fsSize: () => si.fsSize(),
+  osInfo: async () => (await sys()).osInfo(),
+  cpu: async () => (await sys()).cpu(),
+  mem: async () => (await sys()).mem(),
+  fsSize: async () => (await sys()).fsSize(),
   networkInterfaces: async () => {
-    const r = await si.networkInterfaces();
+    const r = await (await sys()).networkInterfaces();
     return Array.isArray(r) ? r : [r];
   },
-  system: () => si.system(),
+  system: async () => (await sys()).system(),
 };
 
 /** Resolve to the probe's value, or undefined if it throws, rejects or outlives `ms`. */

@@ -8,7 +8,7 @@
 //   - any other exit ends the supervisor with the agent's exit code (systemd restarts on failure).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { DECOMMISSIONED_FILE } from '../config.js';
 import { readCurrent, removeCurrent, switchCurrent, versionDir } from '../install/layout.js';
@@ -59,7 +59,11 @@ export async function supervise(o: SupervisorOptions): Promise<number> {
       const probation = readProbation(o.stateDir);
       const target = agentTarget(o.installRoot, o.packaged.script);
       log.info({ version: target.version ?? 'packaged', probation: probation?.state }, 'starting the agent');
-      child = spawn(o.packaged.node, [target.script, 'run', ...o.runArgs], {
+      // An agent bundle carries its own Node runtime (bin/node beside the script): each version
+      // runs with its own, and with the V8 flags this supervisor was started with (the launcher's).
+      const ownNode = join(dirname(target.script), 'node');
+      const node = target.version !== null && existsSync(ownNode) ? ownNode : o.packaged.node;
+      child = spawn(node, [...process.execArgv, target.script, 'run', ...o.runArgs], {
         stdio: 'inherit',
         env: { ...process.env, FERRY_SUPERVISED: '1', FERRY_AGENT_VERSION: target.version ?? '' },
       });

@@ -112,8 +112,8 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
         unit: 'ms',
         baseline: { name: 'sha256sum + tar -xzf from local disk', value: Math.round(baseMs) },
         ratio: round(ratio),
-        goal: '≤ 1.5× baseline',
-        met: ratio <= 1.5,
+        goal: '≤ 1.0× baseline (idle machine)',
+        met: ratio <= 1.0,
         note:
           `package ${(pkg.size / MiB).toFixed(1)} MiB compressed (${mib} MiB payload, 4 files, built in ${(buildMs / 1000).toFixed(1)} s); ` +
           `Ferry includes the download over NATS; runs ${times.ferry.ms.map(Math.round).join('/')} ms (${cpuNote(times.ferry)}) vs ${times.baseline.ms.map(Math.round).join('/')} ms (${cpuNote(times.baseline)}, incl. the child processes); ` +

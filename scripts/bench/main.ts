@@ -7,6 +7,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './harness.js';
 import type { BenchResult } from './result.js';
+import { loadTracker } from './util.js';
 
 type Module = { run(opts: { quick: boolean }): Promise<BenchResult[]> };
 const MODULES: Record<string, () => Promise<Module>> = {
@@ -29,11 +30,25 @@ async function main(): Promise<void> {
     const load = MODULES[n];
     if (!load) throw new Error(`unknown benchmark ${n}; known: ${Object.keys(MODULES).join(', ')}`);
     const t = Date.now();
-    const results = await (await load()).run({ quick });
+    const tracker = loadTracker();
+    let results: BenchResult[];
+    try {
+      results = await (await load()).run({ quick });
+    } catch (err) {
+      // One benchmark failing (e.g. timeouts on an overloaded machine) is reported, not fatal:
+      // the others still run and the report says what failed and why.
+      const message = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
+      process.stderr.write(`# ${n} FAILED: ${message}\n`);
+      results = [{ name: `${n} benchmark`, metric: 'failed', value: Number.NaN, unit: '', met: false, note: `failed: ${message}` }];
+    }
+    const loadSeen = tracker.stop();
+    for (const r of results) r.load ??= loadSeen;
     process.stderr.write(`# ${n}: ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
     all.push(...results);
   }
   printTable(all);
+  const busy = all.filter((r) => r.load?.busy).length;
+  if (busy) process.stdout.write(`\n${busy} of ${all.length} figures were taken on a busy machine (1-minute load above the ${all[0]!.load!.cores} cores): treat them as noisy\n`);
   const seconds = ((Date.now() - t0) / 1000).toFixed(1);
   process.stdout.write(`\n${quick ? 'quick' : 'full'} mode, ${seconds} s total\n`);
   if (wanted.length === 0) writeReport(all, quick, seconds);
@@ -55,17 +70,20 @@ function writeReport(rows: BenchResult[], quick: boolean, seconds: string): void
     'Every ratio compares with a baseline measured in the same run. Re-run with `npm run bench` (full) or `npm run bench -- --quick`.',
     'What changed because of these measurements, and why the goals that are missed are missed: [performance.md](performance.md).',
     '',
-    '| Benchmark | Metric | Value | Baseline | Ratio | Goal | Met |',
-    '|---|---|---|---|---|---|---|',
+    'Load is the highest 1-minute load average while the figure was measured (the benchmark\'s own processes included); **busy** marks a load above the core count, where other work competed with the figure.',
+    '',
+    '| Benchmark | Metric | Value | Baseline | Ratio | Goal | Met | Load |',
+    '|---|---|---|---|---|---|---|---|',
     ...rows.map((r) =>
       [
         r.name,
         r.metric,
-        `${fmt(r.value)} ${r.unit}`,
+        Number.isNaN(r.value) ? '—' : `${fmt(r.value)} ${r.unit}`,
         r.baseline ? `${fmt(r.baseline.value)} ${r.unit} — ${r.baseline.name}` : '',
         r.ratio !== undefined ? `${fmt(r.ratio)}×` : '',
         r.goal ?? '',
         r.met === undefined ? '' : r.met ? 'yes' : '**no**',
+        loadCell(r, true),
       ].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
     ),
     '',
@@ -79,18 +97,24 @@ function writeReport(rows: BenchResult[], quick: boolean, seconds: string): void
   process.stdout.write('wrote docs/benchmarks.md\n');
 }
 
+function loadCell(r: BenchResult, markdown: boolean): string {
+  if (!r.load) return '';
+  return `${r.load.max.toFixed(1)}/${r.load.cores}${r.load.busy ? (markdown ? ' **busy**' : ' BUSY') : ''}`;
+}
+
 function printTable(rows: BenchResult[]): void {
   const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
   const cells = rows.map((r) => [
     r.name,
     r.metric,
-    `${fmt(r.value)} ${r.unit}`,
+    Number.isNaN(r.value) ? '—' : `${fmt(r.value)} ${r.unit}`,
     r.baseline ? `${fmt(r.baseline.value)} ${r.unit} (${r.baseline.name})` : '',
     r.ratio !== undefined ? `${fmt(r.ratio)}×` : '',
     r.goal ?? '',
     r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+    loadCell(r, false),
   ]);
-  const head = ['benchmark', 'metric', 'value', 'baseline', 'ratio', 'goal', 'met'];
+  const head = ['benchmark', 'metric', 'value', 'baseline', 'ratio', 'goal', 'met', 'load'];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i]!)).join(' | ');
   process.stdout.write(`${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n`);
@@ -103,6 +127,9 @@ function printTable(rows: BenchResult[]): void {
 }
 
 const onSignal = () => process.exit(130); // the 'exit' hooks stop nats-server and remove temp data
+// A benchmark that failed may leave requests behind that reject later (connections it closed):
+// say so, and let the remaining benchmarks run.
+process.on('unhandledRejection', (err) => process.stderr.write(`# unhandled rejection after a failure: ${err instanceof Error ? err.message : String(err)}\n`));
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 main().catch((err: unknown) => {

@@ -16,6 +16,8 @@ export interface BenchResult {
   goal?: string;
   met?: boolean;
   note?: string;
+  /** the load average while it was measured (set by main.ts for every figure) */
+  load?: { max: number; cores: number; busy: boolean };
 }
 
 export interface BenchOptions {

@@ -200,6 +200,33 @@ export function cpuNote(t: Timings): string {
   return `cpu ${Math.round(median(t.cpu))} ms${Number.isNaN(server) ? '' : ` + server ${Math.round(server)} ms`}`;
 }
 
+export interface LoadSample {
+  /** highest 1-minute load average seen while the figure was measured */
+  max: number;
+  cores: number;
+  /** the load was above the core count: other work competed with the figure */
+  busy: boolean;
+}
+
+/**
+ * Samples the 1-minute load average every second (and at start and stop): stop() gives the
+ * highest, and whether it exceeded the number of cores (a busy machine — figures then move).
+ * The benchmark's own processes count too, as they would for any load-average reading.
+ */
+export function loadTracker(): { stop(): LoadSample } {
+  const cores = availableParallelism();
+  let max = loadavg()[0]!;
+  const timer = setInterval(() => (max = Math.max(max, loadavg()[0]!)), 1000);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      max = Math.max(max, loadavg()[0]!);
+      return { max: round(max, 1), cores, busy: max > cores };
+    },
+  };
+}
+
 /** Load average and CPU count, to judge how busy the machine was. */
 export function loadNote(): string {
   return `load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${availableParallelism()} CPUs`;

@@ -11,7 +11,7 @@
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
 import { FerryError } from '../errors.js';
 import { archiveUnsafe, quoted } from './entries.js';
 
@@ -73,6 +73,8 @@ export async function readGzipTar(file: string, options: GzipTarOptions): Promis
     },
   };
 
+  // node-tar is loaded on first use: a daemon that reads no package never loads it.
+  const { Parser } = await import('tar');
   const parser = new Parser({ strict: true, zstd: false, brotli: false });
   parser.on('entry', (entry: ReadEntry) => {
     try {

@@ -1,13 +1,16 @@
 // `npm run package` output (built once, into a temporary directory, from the compiled dist/):
-// the agent bundle, both .deb files and the agent's .ferry package. Then, as root with dpkg and
-// only when no Ferry agent is installed on this machine, the agent .deb is installed for real,
-// checked, removed (state kept) and purged (state gone). The service is never started.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// the agent bundle, both .deb files and the agent's .ferry package. As root with chroot and
+// dpkg, the agent .deb is installed into a fresh minimal Debian root that has no Node at all
+// (test/packaging/minimal-root.ts), where it reports its version, joins a real server and runs.
+// Then, only when no Ferry agent is installed on this machine, the agent .deb is installed here
+// for real, checked, removed (state kept) and purged (state gone). The service is never started.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPackageManifest } from '../../shared/package/mod.js';
-import { REPO_ROOT, cleanupFleet, tempDir } from '../helpers/fleet.js';
+import { REPO_ROOT, cleanupFleet, createToken, initServer, listAgents, tempDir, waitFor } from '../helpers/fleet.js';
+import { buildMinimalRoot, inRoot } from './minimal-root.js';
 
 const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const debArch = process.arch === 'x64' ? 'amd64' : process.arch;
@@ -35,16 +38,29 @@ describe.skipIf(!hasDpkgDeb)('npm run package', () => {
     expect(existsSync(join(out, '.work')), 'scratch directory left behind').toBe(false);
   });
 
-  it('the bundle runs from anywhere with production dependencies only', () => {
+  it('the bundle carries its own node, one bundled agent and only its native module beside it', () => {
     const dir = tempDir('ferry-bundle-');
     execFileSync('tar', ['-xzf', join(out, `ferry-agent-${version}-linux-${process.arch}.tar.gz`), '-C', dir]);
     const root = join(dir, `ferry-agent-${version}`);
     expect(existsSync(join(root, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node'))).toBe(true);
-    expect(existsSync(join(root, 'node_modules', 'vitest')), 'dev dependency bundled').toBe(false);
-    expect(existsSync(join(root, 'node_modules', 'typescript')), 'dev dependency bundled').toBe(false);
+    // better-sqlite3 and its loader, nothing else: every other dependency is inside the bundle.
+    expect(readdirSync(join(root, 'node_modules')).sort()).toEqual(['better-sqlite3', 'bindings', 'file-uri-to-path']);
     expect(existsSync(join(root, 'dist', 'server')), 'server code in the agent bundle').toBe(false);
-    const r = sh(join(root, 'bin', 'ferry-agent'), ['status', '--state-dir', join(dir, 'state')]);
-    expect(r.code).toBe(5);
+    expect(existsSync(join(root, 'dist', 'shared')), 'unbundled modules in the agent bundle').toBe(false);
+    expect(statSync(join(root, 'bin', 'node')).mode & 0o111).not.toBe(0);
+    const main = readFileSync(join(root, 'dist', 'agent', 'cli', 'main.js'), 'utf8');
+    expect(main).not.toMatch(/from ["'](yargs|zod|@nats-io\/[a-z-]+|pino|systeminformation|tar)["']/);
+    // The launcher runs the bundled node, not whatever `node` is on PATH: a PATH with a fake
+    // node that fails proves it.
+    const fake = join(dir, 'fake-bin');
+    mkdirSync(fake);
+    writeFileSync(join(fake, 'node'), '#!/bin/sh\necho "system node used" >&2\nexit 99\n', { mode: 0o755 });
+    const env = { ...process.env, PATH: `${fake}:/usr/bin:/bin` };
+    const v = spawnSync(join(root, 'bin', 'ferry-agent'), ['--version', '--json'], { encoding: 'utf8', env });
+    expect(v.status, v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ version, node: process.version, platform: `linux-${process.arch}` });
+    const r = spawnSync(join(root, 'bin', 'ferry-agent'), ['status', '--state-dir', join(dir, 'state')], { encoding: 'utf8', env });
+    expect(r.status).toBe(5);
     expect(r.stderr).toMatch(/^FERRY_NOT_JOINED: /);
   });
 
@@ -54,13 +70,16 @@ describe.skipIf(!hasDpkgDeb)('npm run package', () => {
     expect(info).toMatch(/Package: ferry-agent\n/);
     expect(info).toMatch(new RegExp(`Version: ${version.replaceAll('.', '\\.')}\\n`));
     expect(info).toMatch(new RegExp(`Architecture: ${debArch}\\n`));
-    expect(info).toMatch(/Depends: nodejs \(>= 20\)/);
+    // Its own node: glibc and the C++ runtime only (the versions come from the shipped binaries).
+    expect(info).toMatch(/\n Depends: libc6 \(>= 2\.\d+\), libstdc\+\+6 \(>= \d+\), libgcc-s1\n/);
+    expect(info).not.toMatch(/nodejs/);
     expect(execFileSync('dpkg-deb', ['--field', deb, 'Package'], { encoding: 'utf8' }).trim()).toBe('ferry-agent');
     const contents = execFileSync('dpkg-deb', ['--contents', deb], { encoding: 'utf8' });
     expect(contents).toMatch(/ \.\/lib\/systemd\/system\/ferry-agent\.service\n/);
     expect(contents).toMatch(/ \.\/etc\/ferry\/agent\.json\n/);
     expect(contents).toMatch(/ \.\/usr\/bin\/ferry-agent -> \.\.\/lib\/ferry-agent\/bin\/ferry-agent\n/);
     expect(contents).toMatch(/root\/root .* \.\/usr\/lib\/ferry-agent\/dist\/agent\/cli\/main\.js\n/);
+    expect(contents).toMatch(/-rwxr-xr-x root\/root .* \.\/usr\/lib\/ferry-agent\/bin\/node\n/);
     const control = tempDir('ferry-deb-control-');
     execFileSync('dpkg-deb', ['--control', deb, control]);
     expect(readFileSync(join(control, 'conffiles'), 'utf8')).toBe('/etc/ferry/agent.json\n');
@@ -95,17 +114,74 @@ describe.skipIf(!hasDpkgDeb)('npm run package', () => {
     const paths = manifest.files.map((f) => f.path);
     expect(paths).toContain('bin/ferry-agent');
     expect(paths).toContain('node_modules/better-sqlite3/build/Release/better_sqlite3.node');
+    expect(manifest.files.find((f) => f.path === 'bin/node')?.mode).toBe(0o755);
   });
 });
 
-// Installing on this machine: only as root, with dpkg and nodejs known to dpkg, and only when
+// A host without Node: a fresh root holding only the packages the agent .deb depends on, plus a
+// shell, coreutils and dpkg to install it with (all copied from this machine's own packages).
+function whyNoChroot(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root';
+  for (const c of ['chroot', 'dpkg-query', 'dpkg-deb', 'mknod']) if (sh('sh', ['-c', `command -v ${c}`]).code !== 0) return `no ${c}`;
+  return undefined;
+}
+const skipChroot = whyNoChroot();
+if (skipChroot) console.warn(`install-without-node test skipped: ${skipChroot}`);
+
+describe.skipIf(skipChroot !== undefined)('the agent .deb on a host without Node', () => {
+  it('installs with dpkg, reports its version, joins a server and runs', async () => {
+    const deb = join(out, `ferry-agent_${version}_${debArch}.deb`);
+    const depends = execFileSync('dpkg-deb', ['--field', deb, 'Depends'], { encoding: 'utf8' }).trim();
+    const root = tempDir('ferry-nonode-root-');
+    const packages = buildMinimalRoot(root, depends.split(',').map((d) => d.trim().split(/[\s(]/)[0]!));
+    expect(packages).not.toContain('nodejs');
+    expect(inRoot(root, ['sh', '-c', 'command -v node || command -v nodejs || ls /usr/bin/node* /usr/local/bin/node* 2>/dev/null']).stdout).toBe('');
+
+    copyFileSync(deb, join(root, 'tmp', 'ferry-agent.deb'));
+    const install = inRoot(root, ['dpkg', '-i', '/tmp/ferry-agent.deb']);
+    expect(install.code, install.stderr + install.stdout).toBe(0); // dpkg checked Depends against this root's packages
+    expect(inRoot(root, ['dpkg-query', '-W', '-f=${Status}', 'ferry-agent']).stdout).toBe('install ok installed');
+
+    const v = inRoot(root, ['ferry-agent', '--version']);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toBe(`${version}\n`);
+
+    const server = await initServer();
+    const token = await createToken(server.home);
+    const join_ = inRoot(root, ['ferry-agent', 'join', '--token', token, '--json'], { FERRY_HOSTNAME: 'no-node-host' });
+    expect(join_.code, join_.stderr).toBe(0);
+    const joined = JSON.parse(join_.stdout) as { agentId: string; stateDir: string; installRoot: string };
+    expect(joined).toMatchObject({ stateDir: '/var/lib/ferry-agent', installRoot: '/opt/ferry/apps' }); // from /etc/ferry/agent.json
+    expect(existsSync(join(root, 'var', 'lib', 'ferry-agent', 'identity.json'))).toBe(true);
+    // status opens the SQLite journal: the native module loads in the bundled node
+    const status = inRoot(root, ['ferry-agent', 'status', '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ agentId: joined.agentId, running: false, installed: {} });
+
+    // The daemon itself, until the server sees it online (with its inventory).
+    const daemon = spawn('chroot', [root, '/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'FERRY_HOSTNAME=no-node-host', '/usr/bin/ferry-agent', 'run'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let logs = '';
+    daemon.stderr.on('data', (d: Buffer) => (logs = (logs + d.toString()).slice(-4000)));
+    const exited = new Promise((r) => daemon.once('exit', r));
+    try {
+      const agent = await waitFor(async () => (await listAgents(server.home)).find((a) => a.id === joined.agentId && a.online), 60_000, { message: () => `agent online; its log: ${logs}` });
+      expect(agent.hostname).toBe('no-node-host');
+      expect(JSON.parse(inRoot(root, ['ferry-agent', 'status', '--json']).stdout)).toMatchObject({ running: true, connected: true });
+    } finally {
+      daemon.kill('SIGTERM');
+      await exited;
+      await server.stop();
+    }
+  }, 180_000);
+});
+
+// Installing on this machine: only as root, with dpkg, and only when
 // nothing of a real agent is here that the test could clobber.
 const STATE = '/var/lib/ferry-agent';
 const CONF = '/etc/ferry/agent.json';
 function whyNotInstall(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root';
   if (sh('sh', ['-c', 'command -v dpkg']).code !== 0) return 'no dpkg';
-  if (sh('dpkg-query', ['-W', '-f=${Status}', 'nodejs']).stdout !== 'install ok installed') return 'nodejs is not a dpkg package here (the .deb depends on it)';
   if (sh('dpkg-query', ['-W', '-f=${Status}', 'ferry-agent']).stdout.includes('installed')) return 'a ferry-agent package is already installed';
   if (existsSync(STATE) || existsSync(CONF)) return `${STATE} or ${CONF} already exists`;
   return undefined;

@@ -1,0 +1,44 @@
+// The daemon's inventory comes from a child process running the real CLI (`ferry-agent inventory
+// --json`, from the compiled dist/); when that child cannot run, from this process instead.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { REPO_ROOT, tempDir } from '../../test/helpers/fleet.js';
+import { collectInventoryInChild } from './child.js';
+
+function recordingLogger(): { log: ReturnType<typeof pino>; lines: () => string[] } {
+  const lines: string[] = [];
+  const log = pino({ level: 'warn' }, { write: (s: string) => lines.push(s) });
+  return { log, lines: () => lines };
+}
+
+describe('collectInventoryInChild', () => {
+  it('returns what `ferry-agent inventory --json` reports, with the environment passed on', async () => {
+    const { log, lines } = recordingLogger();
+    const before = process.env.FERRY_HOSTNAME;
+    process.env.FERRY_HOSTNAME = 'inventory-child-host';
+    try {
+      const inv = await collectInventoryInChild({ script: join(REPO_ROOT, 'bin', 'ferry-agent.js'), log });
+      expect(inv.hostname).toBe('inventory-child-host'); // the child was given this process's environment
+      expect(inv.os).toBe(process.platform);
+      expect(inv.arch).toBe(process.arch);
+      expect(inv.cpu.cores).toBeGreaterThan(0);
+      expect(lines()).toEqual([]); // no fallback
+    } finally {
+      if (before === undefined) delete process.env.FERRY_HOSTNAME;
+      else process.env.FERRY_HOSTNAME = before;
+    }
+  }, 60_000);
+
+  it('falls back to collecting in this process when the child prints nonsense, and says so', async () => {
+    const { log, lines } = recordingLogger();
+    const script = join(tempDir('ferry-inv-child-'), 'bogus.js');
+    writeFileSync(script, "process.stdout.write('{\"hostname\": 42}\\n');\n");
+    const inv = await collectInventoryInChild({ script, log });
+    expect(inv.os).toBe(process.platform);
+    expect(inv.cpu.cores).toBeGreaterThan(0);
+    expect(lines().join('')).toMatch(/inventory child failed; collecting in the agent process/);
+    expect(lines().join('')).toMatch(/printed no valid inventory/);
+  }, 60_000);
+});
