@@ -10,6 +10,7 @@ import { apiReplySchema, type ApiRequest, type ApiVerb } from '../../shared/prot
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../config.js';
+import { checkRequestText } from './input.js';
 
 /** The NATS header naming who runs the CLI (recorded in the audit log and on rollouts). */
 export const ACTOR_HEADER = 'Ferry-Actor';
@@ -54,6 +55,7 @@ export class AdminClient {
   }
 
   async request<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs = 60_000): Promise<unknown> {
+    checkRequestText(body);
     let data: Uint8Array;
     try {
       const h = natsHeaders();

@@ -1,15 +1,21 @@
 // Everything the CLI prints: exactly one JSON document with --json, human tables otherwise,
-// and one-line errors with stable codes mapped to exit codes (here, and only here).
+// and one-line errors with stable codes mapped to exit codes (here, and only here). Everything a
+// human reads goes through shared/text.ts's `visible`: text from hosts and users can never
+// drive the terminal, and each printed line stays one line (multi-line values such as notes
+// are split into lines by the caller, see `textLines`).
 import Table from 'cli-table3';
 import { exitCodeFor, isFerryError, toFerryError } from '../../shared/errors.js';
+import { visible } from '../../shared/text.js';
+
+export { visible };
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
-/** Text from agents is shown escaped: a control character can never drive the terminal. */
-export function visible(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+/** A multi-line value (notes, a rollback plan) as lines, each with `indent` before it (tabs as spaces). */
+export function textLines(text: string, indent: string): string[] {
+  return text.split(/\r?\n/).map((l) => indent + l.replace(/\t/g, '    '));
 }
 
 export function printTable(head: string[], rows: (string | number | null | undefined)[][]): void {
@@ -23,7 +29,12 @@ export function printTable(head: string[], rows: (string | number | null | undef
 }
 
 export function printLines(lines: string[]): void {
-  process.stdout.write(lines.map(visible).join('\n') + '\n');
+  process.stdout.write(lines.map((l) => visible(l)).join('\n') + '\n');
+}
+
+/** One line on stderr, escaped like stdout. */
+export function printNote(line: string): void {
+  process.stderr.write(visible(line) + '\n');
 }
 
 
@@ -32,7 +43,7 @@ export function failAndExit(err: unknown, json: boolean): never {
   const e = toFerryError(err);
   // Still exactly one JSON document: the failure's details (if any) with the error in them.
   if (json) process.stdout.write(JSON.stringify({ ...e.details, error: e.toJSON() }, null, 2) + '\n');
-  process.stderr.write(e.toLine().replace(/\n/g, ' ') + '\n');
+  process.stderr.write(visible(e.toLine().replace(/\r?\n/g, ' ')) + '\n');
   if (!isFerryError(err) && process.env.FERRY_DEBUG) process.stderr.write(String((err as Error)?.stack) + '\n');
   process.exit(exitCodeFor(e.code));
 }

@@ -9,6 +9,7 @@ import * as tar from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FerryError } from '../errors.js';
 import { buildPackage, extractPackage, readPackageManifest, verifyPackageArchive, type ArchiveLimits } from './mod.js';
+import { fileDirectoryConflicts, MAX_PATH_DEPTH, parseManifest, pathLimitProblem, type PathWork } from './manifest.js';
 import {
   manifestEntry,
   manifestFor,
@@ -219,5 +220,71 @@ describe('modes and owners come from the manifest, never from tar headers', () =
     expect(tool.uid).toBe(process.getuid?.() ?? tool.uid);
     expect((await stat(join(dest, 'etc', 'conf'))).mode & 0o7777).toBe(0o644);
     expect(await readFile(join(dest, 'bin', 'tool'), 'utf8')).toBe(body);
+  });
+});
+
+// Issue 13: one file with a 40,000-segment path in a 422-byte package blocked the server for
+// 12 s, because every parent prefix was built before the depth limit was looked at. The checks
+// are now linear with the limits first; these tests count the work instead of timing it.
+describe('hostile manifest paths: limits first, linear checks', () => {
+  const segments = (n: number, seg = 'a') => Array.from({ length: n }, () => seg).join('/');
+  const hostileManifest = (n: number) => manifestFor([{ path: segments(n), body: 'x' }]);
+
+  it.each([40_000, 400_000])('a manifest listing one file with a %i-segment path is refused by the length limit', (n) => {
+    let thrown: unknown;
+    try {
+      parseManifest(hostileManifest(n));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(FerryError);
+    const e = thrown as FerryError;
+    expect(e.code).toBe('FERRY_PACKAGE_INVALID');
+    expect(e.message).toMatch(/^manifest\.json: files\.0\.path "a\/a\/a.*…" is longer than 4096 characters$/);
+    expect(e.message.length).toBeLessThan(300); // the path is quoted cut short, not 80 KB of it
+  });
+
+  it('the 40,000-segment package is refused by the verifier, the extractor and the manifest reader', async () => {
+    await writeArchive(pkg, [manifestEntry(hostileManifest(40_000)), { path: 'payload/x', body: 'x' }]);
+    await expectRefused('FERRY_PACKAGE_INVALID', /is longer than 4096 characters/);
+    const e = await caught(readPackageManifest(pkg));
+    expect([e.code, e.message]).toEqual(['FERRY_PACKAGE_INVALID', expect.stringMatching(/is longer than 4096 characters/)]);
+  });
+
+  it('a path under the length limit but deeper than 32 levels is refused by the depth limit', () => {
+    expect(() => parseManifest(hostileManifest(2000))).toThrow(/files\.0\.path "a\/a.*" is nested deeper than 32 levels/);
+  });
+
+  it('the depth check stops at the limit: 10× the segments costs the same work', () => {
+    const work = (n: number) => {
+      const w: PathWork = { segments: 0 };
+      const problem = pathLimitProblem(segments(n), w);
+      return { problem, segments: w.segments };
+    };
+    const at200 = work(200);
+    const at2000 = work(2000);
+    expect(at200).toEqual({ problem: `is nested deeper than ${MAX_PATH_DEPTH} levels`, segments: MAX_PATH_DEPTH });
+    expect(at2000).toEqual(at200);
+    // Over the length ceiling the path is not even walked.
+    expect(work(40_000)).toEqual({ problem: 'is longer than 4096 characters', segments: 0 });
+    expect(work(MAX_PATH_DEPTH)).toEqual({ problem: undefined, segments: MAX_PATH_DEPTH - 1 });
+  });
+
+  it('the file-versus-directory check visits each path segment once: 10× the paths, 10× the work', () => {
+    const paths = (files: number) => Array.from({ length: files }, (_, i) => `${segments(MAX_PATH_DEPTH - 1, 'd')}/f${String(i).padStart(6, '0')}`);
+    const visited = (files: number) => {
+      const w: PathWork = { segments: 0 };
+      expect(fileDirectoryConflicts(paths(files), w)).toEqual([]);
+      return w.segments;
+    };
+    expect(visited(1000)).toBe(1000 * MAX_PATH_DEPTH);
+    expect(visited(10_000)).toBe(10 * visited(1000));
+  });
+
+  it('a file that is also another file\'s directory is still found, in either order', () => {
+    expect(fileDirectoryConflicts(['a', 'a-b', 'a/b/c'])).toEqual([{ parent: 'a', path: 'a/b/c' }]);
+    expect(fileDirectoryConflicts(['a/b/c', 'a'])).toEqual([{ parent: 'a', path: 'a/b/c' }]);
+    expect(fileDirectoryConflicts(['a/b', 'a/c', 'ab'])).toEqual([]);
+    expect(() => parseManifest(manifestFor([{ path: 'a', body: 'x' }, { path: 'a/b', body: 'y' }]))).toThrow(/files "a" is both a file and the directory of "a\/b"/);
   });
 });

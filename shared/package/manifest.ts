@@ -26,9 +26,38 @@ const ARCH_NAMES = ['arm', 'arm64', 'ia32', 'loong64', 'mips', 'mipsel', 'ppc', 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
 
 /**
+ * Format ceilings for a payload path, checked before anything else looks at the path so that
+ * no check costs more than these allow. The archive limits (read.ts) may be tighter, never looser.
+ */
+export const MAX_PATH_LENGTH = 4096;
+export const MAX_PATH_DEPTH = 32;
+
+/** Counts the work the path checks do (path segments visited), so tests can prove it is linear. */
+export interface PathWork {
+  segments: number;
+}
+
+/** A path for an error message: JSON-quoted and cut short, so a hostile path cannot flood the line. */
+export const quotePath = (p: string): string => JSON.stringify(p.length > 120 ? `${p.slice(0, 120)}…` : p);
+
+/**
+ * Why a path exceeds the length or depth ceiling, or undefined. Stops at the first segment past
+ * the limit: a 40,000-segment path costs as much as a 33-segment one.
+ */
+export function pathLimitProblem(p: string, work?: PathWork): string | undefined {
+  if (p.length > MAX_PATH_LENGTH) return `is longer than ${MAX_PATH_LENGTH} characters`;
+  let segments = 1;
+  for (let at = p.indexOf('/'); at !== -1; at = p.indexOf('/', at + 1)) {
+    if (work) work.segments += 1;
+    if (++segments > MAX_PATH_DEPTH) return `is nested deeper than ${MAX_PATH_DEPTH} levels`;
+  }
+  return undefined;
+}
+
+/**
  * Why a relative POSIX path is unacceptable, or undefined if it is fine. Shared by
  * ferry.json hooks, manifest entries and tar entry names so that nothing the manifest
- * accepts could escape the extraction directory.
+ * accepts could escape the extraction directory. Callers apply pathLimitProblem first.
  */
 export function pathProblem(p: string): string | undefined {
   if (p === '') return 'is empty';
@@ -44,6 +73,40 @@ export function pathProblem(p: string): string | undefined {
   return undefined;
 }
 
+interface PathNode {
+  file: boolean;
+  /** the first path that went through this node (for the message) */
+  via: string;
+  children: Map<string, PathNode> | undefined;
+}
+
+/**
+ * Every file that is also the directory of another file, in one walk over a tree of segments:
+ * linear in the total number of segments (each parent is found by descending, never by
+ * rebuilding its prefix). Paths must already be within the ceilings.
+ */
+export function fileDirectoryConflicts(paths: readonly string[], work?: PathWork): Array<{ parent: string; path: string }> {
+  const root: PathNode = { file: false, via: '', children: undefined };
+  const conflicts: Array<{ parent: string; path: string }> = [];
+  for (const path of paths) {
+    const segs = path.split('/');
+    let node = root;
+    let parentFile: number | undefined;
+    segs.forEach((seg, i) => {
+      if (work) work.segments += 1;
+      node.children ??= new Map();
+      let next = node.children.get(seg);
+      if (!next) node.children.set(seg, (next = { file: false, via: path, children: undefined }));
+      node = next;
+      if (i < segs.length - 1 && node.file && parentFile === undefined) parentFile = i;
+    });
+    if (parentFile !== undefined) conflicts.push({ parent: segs.slice(0, parentFile + 1).join('/'), path });
+    else if (node.children?.size) conflicts.push({ parent: path, path: node.via });
+    node.file = true;
+  }
+  return conflicts;
+}
+
 const nameSchema = z
   .string()
   .max(64, { error: 'must be at most 64 characters' })
@@ -54,8 +117,8 @@ const versionSchema = z
   .refine((v) => semver.valid(v) === v, { error: (iss) => `${JSON.stringify(iss.input)} is not semver` });
 
 const relPathSchema = z.string().superRefine((p, ctx) => {
-  const problem = pathProblem(p);
-  if (problem) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(p)} ${problem}` });
+  const problem = pathLimitProblem(p) ?? pathProblem(p);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${quotePath(p)} ${problem}` });
 });
 
 const hooksSchema = z.strictObject(
@@ -108,18 +171,14 @@ export const manifestSchema = z
     m.files.forEach((f, i) => {
       const prev = m.files[i - 1];
       if (prev && !(prev.path < f.path)) {
-        ctx.addIssue({ code: 'custom', path: ['files', i, 'path'], message: `${JSON.stringify(f.path)} is out of order or duplicated` });
+        ctx.addIssue({ code: 'custom', path: ['files', i, 'path'], message: `${quotePath(f.path)} is out of order or duplicated` });
       }
       paths.add(f.path);
     });
-    for (const f of m.files) {
-      const segs = f.path.split('/');
-      for (let i = 1; i < segs.length; i++) {
-        const parent = segs.slice(0, i).join('/');
-        if (paths.has(parent)) {
-          ctx.addIssue({ code: 'custom', path: ['files'], message: `${JSON.stringify(parent)} is both a file and the directory of ${JSON.stringify(f.path)}` });
-        }
-      }
+    // Paths over the ceilings were already refused above; the walk never sees them.
+    const checkable = m.files.map((f) => f.path).filter((p) => pathLimitProblem(p) === undefined);
+    for (const c of fileDirectoryConflicts(checkable)) {
+      ctx.addIssue({ code: 'custom', path: ['files'], message: `${quotePath(c.parent)} is both a file and the directory of ${quotePath(c.path)}` });
     }
     for (const [hook, p] of Object.entries(m.hooks ?? {})) {
       if (p !== undefined && !paths.has(p)) {

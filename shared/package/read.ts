@@ -8,7 +8,7 @@ import type { ReadEntry } from 'tar';
 import { archiveUnsafe as unsafe, checkEntryDigest, entryKind, quoted as q, readJsonEntry } from '../archive/entries.js';
 import { readGzipTar, type TarReading } from '../archive/safe-tar.js';
 import { FerryError, type FerryErrorCode } from '../errors.js';
-import { MANIFEST_ENTRY, MAX_MANIFEST_BYTES, PAYLOAD_DIR, parseManifest, pathProblem, type Manifest, type ManifestFile } from './manifest.js';
+import { MANIFEST_ENTRY, MAX_MANIFEST_BYTES, MAX_PATH_DEPTH, MAX_PATH_LENGTH, PAYLOAD_DIR, parseManifest, pathProblem, type Manifest, type ManifestFile } from './manifest.js';
 
 export interface ArchiveLimits {
   maxEntries: number;
@@ -19,13 +19,14 @@ export interface ArchiveLimits {
   maxPathLength: number;
 }
 
+/** maxDepth and maxPathLength can only tighten the manifest's own ceilings (manifest.ts). */
 export const defaultArchiveLimits: Readonly<ArchiveLimits> = Object.freeze({
   maxEntries: 100_000,
   maxTotalBytes: 4 * 1024 ** 3,
   maxFileBytes: 2 * 1024 ** 3,
-  maxDepth: 32,
+  maxDepth: MAX_PATH_DEPTH,
   maxDecompressionRatio: 200,
-  maxPathLength: 4096,
+  maxPathLength: MAX_PATH_LENGTH,
 });
 
 /** Where the scanner delivers payload in archive order; every call is awaited before the next. */

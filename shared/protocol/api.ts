@@ -1,7 +1,9 @@
 // The admin API: requests the `ferry` CLI sends on ferry.api.<verb> and the reply envelope.
-// Each verb has a request schema; the server validates before it acts.
+// Each verb has a request schema; the server validates before it acts. Every string a user
+// types is plain text (no control characters, bidi overrides or line separators: shared/text.ts);
+// only notes and rollback plans may span lines (newlines and tabs).
 import { z } from 'zod';
-import { packageNameSchema, plainTextSchema, versionSchema, wireErrorSchema } from './messages.js';
+import { multilineTextSchema, packageNameSchema, plainTextSchema, versionSchema, wireErrorSchema } from './messages.js';
 
 export const ROLLOUT_STATES = ['planned', 'waiting', 'running', 'paused', 'halted', 'rolling-back', 'completed', 'aborted', 'rolled-back'] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
@@ -29,9 +31,9 @@ export const apiRequestSchemas = {
       packages: z.array(packageRef).min(1).max(64),
       rfc: plainTextSchema(128).optional(),
       owner: plainTextSchema(128).optional(),
-      notes: z.string().max(8192).optional(),
+      notes: multilineTextSchema(8192).optional(),
       risk: z.enum(['low', 'medium', 'high']).optional(),
-      rollbackPlan: z.string().max(8192).optional(),
+      rollbackPlan: multilineTextSchema(8192).optional(),
     })
     .strict(),
   'release.approve': z.object({ name: packageNameSchema, comment: plainTextSchema(1024).optional(), actor }).strict(),
@@ -42,7 +44,7 @@ export const apiRequestSchemas = {
       /** exactly one of release (install it) or remove (uninstall this package) */
       release: packageNameSchema.optional(),
       remove: packageNameSchema.optional(),
-      target: z.string().max(1024).default('all'),
+      target: plainTextSchema(1024).default('all'),
       strategy: z.enum(['big-bang', 'phased']).default('big-bang'),
       waves: z.array(z.string().regex(/^(\d+|\d+(\.\d+)?%)$/, 'a wave is a host count or a percentage')).max(32).optional(),
       soakMs: z.number().int().nonnegative().default(0),
@@ -50,8 +52,8 @@ export const apiRequestSchemas = {
       onFailure: z.enum(['halt', 'rollback']).default('halt'),
       hostTimeoutMs: z.number().int().positive().default(15 * 60_000),
       includeOffline: z.boolean().default(false),
-      window: z.string().min(1).max(256).optional(),
-      timeZone: z.string().max(64).default('UTC'),
+      window: plainTextSchema(256).min(1).optional(),
+      timeZone: plainTextSchema(64).default('UTC'),
       startAt: z.number().int().positive().optional(),
       dryRun: z.boolean().default(false),
       force: z.boolean().default(false),
@@ -66,23 +68,23 @@ export const apiRequestSchemas = {
   'rollout.status': z.object({ id: z.string().max(64).optional() }).strict(),
   'rollout.list': z.object({}).strict(),
   'rollout.review': z.object({ id: z.string().min(1).max(64) }).strict(),
-  'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback']), actor: z.string().max(128).default('admin') }).strict(),
-  'agents.list': z.object({ target: z.string().max(1024).default('all'), all: z.boolean().default(false) }).strict(),
-  'agents.revoke': z.object({ id: z.string().min(1).max(253), actor: z.string().max(128).default('admin') }).strict(),
+  'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback']), actor }).strict(),
+  'agents.list': z.object({ target: plainTextSchema(1024).default('all'), all: z.boolean().default(false) }).strict(),
+  'agents.revoke': z.object({ id: z.string().min(1).max(253), actor }).strict(),
   'agents.decommission': z
-    .object({ id: z.string().min(1).max(253), purge: z.boolean().default(false), purgeTimeoutMs: z.number().int().positive().max(3_600_000).default(60_000), actor: z.string().max(128).default('admin') })
+    .object({ id: z.string().min(1).max(253), purge: z.boolean().default(false), purgeTimeoutMs: z.number().int().positive().max(3_600_000).default(60_000), actor })
     .strict(),
   'keys.reload': z.object({}).strict(),
   'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),
-  'cmdb.versions': z.object({ package: packageNameSchema, target: z.string().max(1024).default('all') }).strict(),
+  'cmdb.versions': z.object({ package: packageNameSchema, target: plainTextSchema(1024).default('all') }).strict(),
   'audit.list': z
     .object({ since: z.number().int().nonnegative().optional(), actor: z.string().max(128).optional(), action: z.string().max(128).optional(), limit: z.number().int().positive().max(100_000).default(1000) })
     .strict(),
   schedule: z.object({ all: z.boolean().default(false) }).strict(),
   'notify.add': z
     .object({
-      url: z.string().min(1).max(2048),
-      events: z.array(z.string().max(128)).min(1).max(64),
+      url: plainTextSchema(2048).min(1),
+      events: z.array(plainTextSchema(128)).min(1).max(64),
       secret: z.string().max(256).optional(),
       release: packageNameSchema.optional(),
     })

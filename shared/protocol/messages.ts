@@ -4,6 +4,7 @@ import { z } from 'zod';
 import semver from 'semver';
 import { AGENT_ID_PATTERN } from './subjects.js';
 import { signedTrustSchema } from '../crypto/trust.js';
+import { isSafeText, visible } from '../text.js';
 
 export const PACKAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const NKEY_USER_PATTERN = /^U[A-Z2-7]{55}$/;
@@ -15,10 +16,20 @@ export const versionSchema = z
   .max(128)
   .refine((v) => semver.valid(v) === v, 'not a semver version');
 export const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'not a sha256 hex digest');
-const shortText = z.string().max(4096);
-/** Text shown to operators: no control characters (no terminal escape sequences). */
-const NO_CONTROL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
-export const plainTextSchema = (max: number) => z.string().max(max).regex(NO_CONTROL, 'must not contain control characters');
+/**
+ * Text shown to operators: refused if it holds a control character, a bidirectional override or
+ * a line separator (shared/text.ts), so no terminal escape sequence is ever stored.
+ */
+export const plainTextSchema = (max: number) => z.string().max(max).refine((s) => isSafeText(s), 'must not contain control characters');
+/** The same for text that may span lines (notes, rollback plans): newlines and tabs are kept. */
+export const multilineTextSchema = (max: number) => z.string().max(max).refine((s) => isSafeText(s, { multiline: true }), 'must not contain control characters other than newlines and tabs');
+/**
+ * Free text a host reports (errors, hook output, paths it found): never a reason to drop the
+ * whole report, so unsafe characters are neutralised at the edge instead, made visible as
+ * `\x1b` (the form every printer uses). Only hook output keeps its newlines and tabs.
+ */
+export const hostTextSchema = (max: number, rules: { multiline?: boolean } = {}) => z.string().max(max).transform((s) => visible(s, rules));
+const shortText = hostTextSchema(4096);
 export const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), plainTextSchema(256));
 /** package name → installed version */
 export const installedSchema = z.record(packageNameSchema, versionSchema);
@@ -92,8 +103,8 @@ export const inventorySchema = z
     arch: plainTextSchema(32),
     cpu: z.object({ model: plainTextSchema(256), cores: z.number().int().nonnegative() }),
     memoryMB: z.number().nonnegative(),
-    disks: z.array(z.object({ mount: z.string().max(1024), sizeMB: z.number(), usedMB: z.number(), fs: z.string().max(64) })).max(256),
-    interfaces: z.array(z.object({ name: z.string().max(64), ip4: z.string().max(64).optional(), ip6: z.string().max(128).optional(), mac: z.string().max(64).optional() })).max(256),
+    disks: z.array(z.object({ mount: hostTextSchema(1024), sizeMB: z.number(), usedMB: z.number(), fs: hostTextSchema(64) })).max(256),
+    interfaces: z.array(z.object({ name: hostTextSchema(64), ip4: hostTextSchema(64).optional(), ip6: hostTextSchema(128).optional(), mac: hostTextSchema(64).optional() })).max(256),
     virtual: z.boolean(),
   })
   .strict();
@@ -101,7 +112,7 @@ export type InventoryDoc = z.infer<typeof inventorySchema>;
 
 /** Installed files that no longer match their manifest, per package (empty: none). */
 export const driftSchema = z.array(
-  z.object({ package: packageNameSchema, version: versionSchema, modified: z.array(z.string().max(4096)).max(1000), missing: z.array(z.string().max(4096)).max(1000) }).strict(),
+  z.object({ package: packageNameSchema, version: versionSchema, modified: z.array(hostTextSchema(4096)).max(1000), missing: z.array(hostTextSchema(4096)).max(1000) }).strict(),
 ).max(256);
 export type DriftDoc = z.infer<typeof driftSchema>;
 
@@ -120,9 +131,11 @@ export const statusReportSchema = z
     package: packageNameSchema.optional(),
     version: versionSchema.optional(),
     previousVersion: versionSchema.optional(),
-    step: z.string().max(64).optional(),
+    step: hostTextSchema(64).optional(),
+    /** one line: made visible, newlines included */
     error: shortText.optional(),
-    output: z.string().max(16 * 1024).optional(),
+    /** hook output: multi-line, so only its newlines and tabs are kept */
+    output: hostTextSchema(16 * 1024, { multiline: true }).optional(),
     installed: installedSchema,
     /** with state 'sent': the agent holds the desired state (its maintenance window is closed) */
     waiting: z.object({ reason: shortText, until: z.number().int().nonnegative().optional() }).strict().optional(),

@@ -2,7 +2,7 @@
 // change record (RFC, owner, risk, rollback plan) and approvals.
 import type { CommandModule } from 'yargs';
 import { currentActor, withClient } from '../client.js';
-import { printJson, printLines, printTable } from '../output.js';
+import { printJson, printLines, printTable, textLines } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
 interface ReleaseDoc {
@@ -97,12 +97,17 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { name: string }> = {
       ...r.packageStates.map((p, i) => `    ${i + 1}. ${p.name}@${p.version}  (${p.state})`),
       ...r.requires.map((d) => `  hosts must already have ${d.name} ${d.range} (for ${d.package})`),
       `  approvals: ${r.approvals.length ? r.approvals.map((x) => `${x.actor} at ${x.at}${x.comment ? ` (${x.comment})` : ''}`).join('; ') : 'none'}`,
-      `  rollback plan: ${r.rollbackPlan}`,
-      ...(r.notes ? [`  notes: ${r.notes}`] : []),
+      ...labelled('  rollback plan', r.rollbackPlan),
+      ...(r.notes ? labelled('  notes', r.notes) : []),
       ...communicationPlan(r),
     ]);
   },
 };
+
+/** `label: text` on one line, or the label and then the text's lines indented under it. */
+function labelled(label: string, text: string): string[] {
+  return /[\r\n]/.test(text) ? [`${label}:`, ...textLines(text, `${' '.repeat(label.length - label.trimStart().length)}    `)] : [`${label}: ${text}`];
+}
 
 function communicationPlan(r: ReleaseDoc): string[] {
   if (!r.notify) return [];

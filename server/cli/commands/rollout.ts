@@ -6,7 +6,7 @@ import { FerryError } from '../../../shared/errors.js';
 import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/api.js';
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
 import { currentActor, withClient, type AdminClient } from '../client.js';
-import { printJson, printLines, printTable } from '../output.js';
+import { printJson, printLines, printNote, printTable } from '../output.js';
 import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
 import type { RolloutReview } from '../../rollouts/review.js';
 import { writeFileSync } from 'node:fs';
@@ -89,14 +89,14 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       const result = (await c.request('rollout.start', body)) as (RolloutStatusDoc & { policy: PolicyRecord; notes?: string[]; superseded?: ConflictDoc[] }) | DryRunPlan;
       if (!a.json) for (const note of result.notes ?? []) process.stderr.write(`note: ${note}\n`);
       if ('dryRun' in result) return a.json ? printJson(result) : printPlan(result);
-      if (!a.json) for (const c of result.superseded ?? []) process.stderr.write(`superseded rollout ${c.rollout} (${c.release}) on ${c.hosts.length} host(s)\n`);
-      if (result.policy.override && !a.json) process.stderr.write(`policy overridden by ${result.policy.override.actor} (${result.policy.override.reason}): ${result.policy.violations.join('; ')}\n`);
+      if (!a.json) for (const c of result.superseded ?? []) printNote(`superseded rollout ${c.rollout} (${c.release}) on ${c.hosts.length} host(s)`);
+      if (result.policy.override && !a.json) printNote(`policy overridden by ${result.policy.override.actor} (${result.policy.override.reason}): ${result.policy.violations.join('; ')}`);
       if (!a.wait) {
         return a.json
           ? printJson({ id: result.id, state: result.state, release: result.release, operation: result.operation, strategy: result.strategy, hosts: result.hosts.length, risk: result.policy.risk.level, policy: result.policy, notes: result.notes ?? [], superseded: result.superseded ?? [] })
           : printLines([result.id]);
       }
-      if (!a.json) process.stderr.write(`rollout ${result.id} started; waiting for it to end…\n`);
+      if (!a.json) printNote(`rollout ${result.id} started; waiting for it to end…`);
       const final = await waitForEnd(c, result.id, a.timeout ? parseDuration(a.timeout) : undefined);
       const failed = final.state !== 'completed';
       if (a.json && !failed) printJson(final);

@@ -1,5 +1,8 @@
 // How rollouts look on a terminal: the status view (with progress bars for --watch) and the
-// post-implementation review as Markdown.
+// post-implementation review as Markdown. The terminal view escapes through printLines and
+// printTable; the Markdown escapes every value it interpolates (table cells with markdownCell,
+// list items with visible), since it is written to a terminal or a file as it is.
+import { markdownCell as cell, visible as v } from '../../../shared/text.js';
 import type { RolloutReview } from '../../rollouts/review.js';
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
 import { printLines, printTable } from '../output.js';
@@ -26,24 +29,24 @@ export function printStatus(s: RolloutStatusDoc): void {
 }
 
 export function renderReviewMarkdown(r: RolloutReview): string {
-  const ms = (v: number | null) => (v === null ? 'n/a' : v < 1000 ? `${v} ms` : `${(v / 1000).toFixed(1)} s`);
+  const ms = (n: number | null) => (n === null ? 'n/a' : n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(1)} s`);
   const lines = [
-    `# Post-implementation review: rollout ${r.id}`,
+    `# Post-implementation review: rollout ${v(r.id)}`,
     '',
     `| | |`,
     `|---|---|`,
-    `| Release | ${r.release} (${r.packages.join(', ') || 'n/a'}) |`,
-    `| RFC | ${r.rfc ?? 'none'} |`,
-    `| Owner | ${r.owner ?? 'n/a'} |`,
-    `| Approvals | ${r.approvals.length ? r.approvals.map((a) => `${a.actor} (${a.at})`).join(', ') : 'none'} |`,
-    `| Risk | ${r.policy ? `${r.policy.risk.level} — ${r.policy.risk.factors.join('; ')}` : 'n/a'} |`,
-    `| Rollback plan | ${r.rollbackPlan ?? 'n/a'} |`,
-    `| Strategy | ${r.strategy}, waves ${r.options.waves.join(', ')}, soak ${ms(r.options.soakMs)}, max failures ${r.options.maxFailures}, on failure ${r.options.onFailure} |`,
-    `| Target | ${r.target} |`,
-    `| Started by | ${r.actor} |`,
-    `| Outcome | **${r.state}**${r.reason ? ` — ${r.reason}` : ''} |`,
-    `| Started / ended | ${r.startedAt ?? 'n/a'} / ${r.endedAt ?? 'n/a'} (${ms(r.durationMs)}) |`,
-    `| Hosts | ${Object.entries(r.totals).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'} |`,
+    `| Release | ${cell(r.release)} (${cell(r.packages.join(', ')) || 'n/a'}) |`,
+    `| RFC | ${cell(r.rfc ?? 'none')} |`,
+    `| Owner | ${cell(r.owner ?? 'n/a')} |`,
+    `| Approvals | ${r.approvals.length ? r.approvals.map((a) => `${cell(a.actor)} (${cell(a.at)})`).join(', ') : 'none'} |`,
+    `| Risk | ${r.policy ? cell(`${r.policy.risk.level} — ${r.policy.risk.factors.join('; ')}`) : 'n/a'} |`,
+    `| Rollback plan | ${cell(r.rollbackPlan ?? 'n/a')} |`,
+    `| Strategy | ${cell(`${r.strategy}, waves ${r.options.waves.join(', ')}, soak ${ms(r.options.soakMs)}, max failures ${r.options.maxFailures}, on failure ${r.options.onFailure}`)} |`,
+    `| Target | ${cell(r.target)} |`,
+    `| Started by | ${cell(r.actor)} |`,
+    `| Outcome | **${cell(r.state)}**${r.reason ? ` — ${cell(r.reason)}` : ''} |`,
+    `| Started / ended | ${cell(r.startedAt ?? 'n/a')} / ${cell(r.endedAt ?? 'n/a')} (${ms(r.durationMs)}) |`,
+    `| Hosts | ${cell(Object.entries(r.totals).map(([k, n]) => `${n} ${k}`).join(', ')) || 'none'} |`,
     `| Install time | p50 ${ms(r.installTimeMs.p50)}, p95 ${ms(r.installTimeMs.p95)}, max ${ms(r.installTimeMs.max)} over ${r.installTimeMs.count} hosts |`,
     '',
     '## Change control',
@@ -55,7 +58,7 @@ export function renderReviewMarkdown(r: RolloutReview): string {
     ...(r.earlyLife.soakMs > 0
       ? [
           `Each wave was health-watched for ${ms(r.earlyLife.soakMs)} after install: ${r.earlyLife.stayedHealthy} of ${r.earlyLife.watched} host(s) stayed healthy.`,
-          ...r.earlyLife.failedDuringSoak.map((f) => `- ${f.hostname} (${f.agent}), wave ${f.wave + 1}: ${f.error ?? 'failed its health check'}`),
+          ...r.earlyLife.failedDuringSoak.map((f) => `- ${v(f.hostname)} (${v(f.agent)}), wave ${f.wave + 1}: ${v(f.error ?? 'failed its health check')}`),
         ]
       : ['No soak period: hosts were not health-watched after install.']),
     '',
@@ -63,23 +66,23 @@ export function renderReviewMarkdown(r: RolloutReview): string {
     '',
     '| Wave | State | Hosts | Succeeded | Failed | Started | Ended |',
     '|---|---|---|---|---|---|---|',
-    ...r.waves.map((w) => `| ${w.index + 1} | ${w.state} | ${w.hosts} | ${w.succeeded} | ${w.failed} | ${w.startedAt ?? ''} | ${w.endedAt ?? ''} |`),
+    ...r.waves.map((w) => `| ${w.index + 1} | ${cell(w.state)} | ${w.hosts} | ${w.succeeded} | ${w.failed} | ${cell(w.startedAt ?? '')} | ${cell(w.endedAt ?? '')} |`),
     '',
     '## Timeline',
     '',
-    ...r.timeline.map((e) => `- ${e.at} — **${e.action}** by ${e.actor}${e.detail ? `: ${e.detail}` : ''}`),
+    ...r.timeline.map((e) => `- ${v(e.at)} — **${v(e.action)}** by ${v(e.actor)}${e.detail ? `: ${v(e.detail)}` : ''}`),
     '',
     '## Failures',
     '',
-    ...(r.failures.length ? r.failures.map((f) => `- ${f.hostname} (${f.agent}), wave ${f.wave + 1}: ${f.state} — ${f.error ?? 'no detail'}`) : ['None.']),
+    ...(r.failures.length ? r.failures.map((f) => `- ${v(f.hostname)} (${v(f.agent)}), wave ${f.wave + 1}: ${v(f.state)} — ${v(f.error ?? 'no detail')}`) : ['None.']),
     '',
     '## Rollbacks',
     '',
-    ...(r.rollbacks.length ? r.rollbacks.map((f) => `- ${f.hostname} (${f.agent}): ${f.state}${f.error ? ` — ${f.error}` : ''}`) : ['None.']),
+    ...(r.rollbacks.length ? r.rollbacks.map((f) => `- ${v(f.hostname)} (${v(f.agent)}): ${v(f.state)}${f.error ? ` — ${v(f.error)}` : ''}`) : ['None.']),
     '',
     '## Hosts that did not converge',
     '',
-    ...(r.notConverged.length ? r.notConverged.map((f) => `- ${f.hostname} (${f.agent}): ${f.state}${f.reason ? ` — ${f.reason}` : ''}`) : ['None: every targeted host ended on the release.']),
+    ...(r.notConverged.length ? r.notConverged.map((f) => `- ${v(f.hostname)} (${v(f.agent)}): ${v(f.state)}${f.reason ? ` — ${v(f.reason)}` : ''}`) : ['None: every targeted host ended on the release.']),
     '',
   ];
   return lines.join('\n');
@@ -88,11 +91,11 @@ export function renderReviewMarkdown(r: RolloutReview): string {
 function policyLines(r: RolloutReview): string[] {
   const p = r.policy;
   if (!p) return ['No policy record (rollout started before policies were recorded).'];
-  const envs = p.environments.map((e) => e || '(no env tag)').join(', ') || 'none';
+  const envs = v(p.environments.map((e) => e || '(no env tag)').join(', ') || 'none');
   return [
     `- Environments reached: ${envs}`,
-    ...p.evidence.map((e) => `- Evidence: completed on ${e.environment} in rollout ${e.rollout}`),
-    ...(p.violations.length === 0 ? ['- Policy: every requirement was met'] : p.violations.map((v) => `- Policy not met: ${v}`)),
-    ...(p.override ? [`- **Policy overridden** by ${p.override.actor} at ${p.override.at}: ${p.override.reason}`] : []),
+    ...p.evidence.map((e) => `- Evidence: completed on ${v(e.environment)} in rollout ${v(e.rollout)}`),
+    ...(p.violations.length === 0 ? ['- Policy: every requirement was met'] : p.violations.map((x) => `- Policy not met: ${v(x)}`)),
+    ...(p.override ? [`- **Policy overridden** by ${v(p.override.actor)} at ${v(p.override.at)}: ${v(p.override.reason)}`] : []),
   ];
 }

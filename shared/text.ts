@@ -1,0 +1,56 @@
+// Text that came from a host or a user, made safe for a terminal or a Markdown file. One rule
+// for every printer and every edge check: C0 controls, DEL, C1 controls (ESC, CSI, OSC…), the
+// bidirectional embeddings, overrides, isolates and marks (Trojan-Source reordering) and the
+// Unicode line separators are never passed through raw. Printers make them visible as `\x1b`
+// or `\u202e`; edges refuse them (user input) or neutralise them the same way (host reports).
+// Newlines and tabs are kept only where a field is legitimately multi-line.
+//
+// Backslashes are left alone: a literal `\x1b` typed by someone reads the same as an escaped
+// ESC, which is confusing but cannot drive the terminal.
+
+const UNSAFE_SOURCE = '\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069';
+/** Unsafe anywhere: everything above except tab and newline. */
+const UNSAFE_MULTILINE = new RegExp(`[${UNSAFE_SOURCE}]`, 'g');
+/** Unsafe in a one-line field: tab and newline too. */
+const UNSAFE_INLINE = new RegExp(`[${UNSAFE_SOURCE}\\u0009\\u000a]`, 'g');
+
+export interface TextRules {
+  /** keep newlines and tabs (notes, plans, hook output); default false */
+  multiline?: boolean;
+}
+
+const pattern = (rules: TextRules): RegExp => (rules.multiline ? UNSAFE_MULTILINE : UNSAFE_INLINE);
+
+/** `\x1b` for one byte's worth, `\u202e` beyond. */
+export function escapeChar(c: string): string {
+  const code = c.charCodeAt(0);
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/** The text with every unsafe character made visible (`\x1b`); idempotent. */
+export function visible(text: string, rules: TextRules = {}): string {
+  return text.replace(pattern(rules), escapeChar);
+}
+
+/** The first unsafe character and where it is, for a one-line refusal; undefined if none. */
+export function unsafeCharProblem(text: string, rules: TextRules = {}): string | undefined {
+  const re = pattern(rules);
+  re.lastIndex = 0;
+  const m = re.exec(text);
+  re.lastIndex = 0;
+  if (!m) return undefined;
+  const what = /[\u0000-\u001f\u007f-\u009f]/.test(m[0]) ? 'a control character' : 'a bidirectional or line-separator character';
+  return `contains ${what} (${escapeChar(m[0])} at character ${m.index + 1})`;
+}
+
+export function isSafeText(text: string, rules: TextRules = {}): boolean {
+  return unsafeCharProblem(text, rules) === undefined;
+}
+
+/**
+ * A Markdown table cell: visible, `|` escaped so it cannot open a column, and the lines of a
+ * multi-line value (a rollback plan) joined with `<br>` so they stay in their row.
+ */
+export function markdownCell(text: string): string {
+  return visible(text, { multiline: true }).replace(/\|/g, '\\|').replace(/\t/g, ' ').replace(/\n/g, '<br>');
+}
