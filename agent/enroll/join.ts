@@ -4,7 +4,6 @@
 // JWT in a reply sealed to a key made for this join. A server that cannot prove itself learns
 // nothing it could use: the agent stops before anything of the secret is used.
 import { randomBytes } from 'node:crypto';
-import { createUser } from '@nats-io/nkeys';
 import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -14,6 +13,7 @@ import { createSealKeyPair, openSealed } from '../../shared/crypto/seal.js';
 import { verifyInitialTrust, type SignedTrust } from '../../shared/crypto/trust.js';
 import { FerryError, errorFromWire } from '../../shared/errors.js';
 import { connectNats } from '../../shared/nats/connect.js';
+import { createNativeUser } from '../../shared/nats/nkey-auth.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { challengeTranscript, joinProof, proofKeyFromSecret } from '../../shared/protocol/enroll.js';
 import { challengeReplySchema, joinReplySchema, joinResultSchema, type ChallengeRequest, type JoinRequest } from '../../shared/protocol/messages.js';
@@ -42,8 +42,9 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
   const token = decodeToken(o.token.trim());
   const url = o.serverUrl ?? token.u;
   if (!url) throw new FerryError('FERRY_USAGE', 'no server URL: pass --server nats://HOST:PORT');
-  const user = createUser();
-  const seed = new TextDecoder().decode(user.getSeed());
+  // Made natively: the client library derives the public key with pure-JS tweetnacl (~4 ms).
+  const user = createNativeUser();
+  const seed = user.seed;
   const nc = await connectNats({
     url,
     creds: { jwt: token.j, seed: token.k },
@@ -61,7 +62,7 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
   let result;
   let trust: SignedTrust;
   try {
-    ({ trust, result } = await enrol(nc, token, user.getPublicKey(), o));
+    ({ trust, result } = await enrol(nc, token, user.publicKey, o));
   } finally {
     await nc.close();
   }

@@ -26,7 +26,9 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
     return JSON.parse(r.stdout) as unknown;
   };
   cli(['init']);
-  const child = spawn(process.execPath, [join(ROOT, 'bin/ferry.js'), 'server', '--listen', '127.0.0.1:0'], { env: fullEnv, stdio: ['ignore', 'pipe', 'inherit'] });
+  // FERRY_BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
+  const nodeArgs = (process.env.FERRY_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/ferry.js'), 'server', '--listen', '127.0.0.1:0'], { env: fullEnv, stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((ok, fail) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {

@@ -61,7 +61,7 @@ export class EnrollService {
   ) {}
 
   start(): void {
-    this.sub = this.nc.subscribe('ferry.enroll.*', { callback: (_err, msg) => void this.dispatch(msg) });
+    this.sub = this.nc.subscribe('ferry.enroll.*', { callback: (_err, msg) => this.dispatch(msg) });
   }
 
   stop(): void {
@@ -73,7 +73,7 @@ export class EnrollService {
     }
   }
 
-  private async dispatch(msg: Msg): Promise<void> {
+  private dispatch(msg: Msg): void {
     if (!msg.reply?.startsWith(SERVICE_REPLY_PREFIX)) {
       this.log.warn({ subject: msg.subject }, 'enrolment request with an unexpected reply subject dropped');
       return;
@@ -81,8 +81,8 @@ export class EnrollService {
     let reply: ChallengeReply | JoinReply;
     try {
       if (msg.subject === subjects.enrollChallenge) reply = this.challenge(msg.data);
-      else if (msg.subject === subjects.enrollJoin) reply = await this.join(msg.data);
-      else if (msg.subject === subjects.enrollMigrate) reply = await this.migrate(msg.data);
+      else if (msg.subject === subjects.enrollJoin) reply = this.join(msg.data);
+      else if (msg.subject === subjects.enrollMigrate) reply = this.migrate(msg.data);
       else return;
     } catch (err) {
       const e = toFerryError(err);
@@ -103,7 +103,7 @@ export class EnrollService {
     return { ok: true, serverNonce, trust: this.keys.trust, key: this.keys.signingFingerprint, sig };
   }
 
-  private async join(data: Uint8Array): Promise<JoinReply> {
+  private join(data: Uint8Array): JoinReply {
     const req = decodeMessage(joinRequestSchema, data, 'join request');
     const open = this.challenges.get(req.serverNonce);
     this.challenges.delete(req.serverNonce);
@@ -116,23 +116,23 @@ export class EnrollService {
     if (this.cmdb.nkeyExists(req.nkey)) {
       throw new FerryError('FERRY_CONFLICT', 'this agent key has already joined', { hint: 'a host joins once; use a fresh state directory to join again' });
     }
-    const { agentId, tags, usedUp } = this.db.transaction(() => {
+    // One transaction (one commit): the token's use, the agent, and the record of its JWT.
+    const { agentId, tags, usedUp, jwt } = this.db.transaction(() => {
       const token = consumeToken(this.db, req.token);
       // The agent refuses a reply it cannot parse: check here, before anything is recorded.
       const merged = tagsSchema.safeParse({ ...req.tags, ...token.tags });
       if (!merged.success) throw new FerryError('FERRY_INVALID_INPUT', `the join's tags are not valid: ${merged.error.issues[0]?.message ?? 'invalid'}`);
       const id = this.newAgentId(req.hostname);
       this.cmdb.addAgent({ id, nkey: req.nkey, hostname: req.hostname, tags: merged.data });
-      return { agentId: id, tags: merged.data, usedUp: token.usesLeft === 0 };
+      return { agentId: id, tags: merged.data, usedUp: token.usesLeft === 0, jwt: this.auth.issueAgent(id, req.nkey) };
     })();
-    const jwt = await this.auth.issueAgent(agentId, req.nkey);
     if (usedUp) this.revokeUsedUpSoon();
     this.log.info({ agent: agentId, hostname: req.hostname }, 'agent joined');
     const result: JoinResult = { agentId, jwt, tags };
     return { ok: true, sealed: seal(encodeMessage(result), req.replyKey) };
   }
 
-  private async migrate(data: Uint8Array): Promise<JoinReply> {
+  private migrate(data: Uint8Array): JoinReply {
     const req = decodeMessage(migrateRequestSchema, data, 'migrate request');
     const agent = this.cmdb.getAgent(req.agent);
     const refuse = () => new FerryError('FERRY_NOT_JOINED', `agent ${req.agent} is not a joined, active agent with this key`, { hint: 'join the host again with a new token' });
@@ -145,7 +145,7 @@ export class EnrollService {
       valid = false;
     }
     if (!valid) throw refuse();
-    const jwt = await this.auth.issueAgent(agent.id, agent.nkey);
+    const jwt = this.auth.issueAgent(agent.id, agent.nkey);
     this.log.warn({ agent: agent.id }, 'issued a user JWT to an agent from before decentralised auth');
     return { ok: true, sealed: seal(encodeMessage({ jwt }), req.replyKey) };
   }

@@ -4,11 +4,12 @@
 // the fingerprint of the server's root key, which the agent pins. The server keeps only the
 // secret's SHA-256, the expiry, the uses left and the enrolment user's public key.
 import { createHash, randomBytes } from 'node:crypto';
-import { createUser } from '@nats-io/nkeys';
 import { FerryError } from '../../shared/errors.js';
+import { createNativeUser } from '../../shared/nats/nkey-auth.js';
 import { tagsSchema } from '../../shared/protocol/messages.js';
 import { encodeToken, type TokenBody } from '../../shared/protocol/token.js';
 import type { Db } from '../db/open.js';
+import { statementCache, type Prepare } from '../../shared/sqlite.js';
 
 export interface CreatedToken {
   token: string;
@@ -43,9 +44,9 @@ export async function createToken(
   const id = randomBytes(6).toString('hex');
   const secret = randomBytes(24).toString('base64url');
   const expiresAt = Date.now() + opts.ttlMs;
-  const enrollUser = createUser();
-  const enrollSeed = new TextDecoder().decode(enrollUser.getSeed());
-  const jwt = await issuer.issueEnroll(id, enrollUser.getPublicKey(), expiresAt);
+  const enrollUser = createNativeUser();
+  const enrollSeed = enrollUser.seed;
+  const jwt = await issuer.issueEnroll(id, enrollUser.publicKey, expiresAt);
   db.prepare('INSERT INTO tokens (id, secret_hash, tags, expires_at, uses_left, created_at, enroll_nkey) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
     id,
     hashSecret(secret),
@@ -53,28 +54,36 @@ export async function createToken(
     expiresAt,
     opts.uses,
     Date.now(),
-    enrollUser.getPublicKey(),
+    enrollUser.publicKey,
   );
   const body: TokenBody = { i: id, s: secret, f: opts.rootFingerprint, j: jwt, k: enrollSeed, ...(opts.natsUrl ? { u: opts.natsUrl } : {}) };
   return { token: encodeToken(body), id, expiresAt: new Date(expiresAt).toISOString(), uses: opts.uses, tags: tags.data };
 }
 
+// Statements of the join path, compiled once per database (compiling cost more than running them).
+const caches = new WeakMap<Db, Prepare>();
+function sql(db: Db, text: string) {
+  let cache = caches.get(db);
+  if (!cache) caches.set(db, (cache = statementCache(db)));
+  return cache(text);
+}
+
 /** The key a token's join proofs are made with (the stored SHA-256 of its secret); undefined if unknown. */
 export function tokenProofKey(db: Db, id: string): Buffer | undefined {
-  const row = db.prepare('SELECT secret_hash FROM tokens WHERE id = ?').get(id) as { secret_hash: string } | undefined;
+  const row = sql(db, 'SELECT secret_hash FROM tokens WHERE id = ?').get(id) as { secret_hash: string } | undefined;
   return row ? Buffer.from(row.secret_hash, 'hex') : undefined;
 }
 
 /** Check and use up one use of a token (call inside a transaction). */
 export function consumeToken(db: Db, id: string, now = Date.now()): { tags: Record<string, string>; usesLeft: number } {
-  const row = db.prepare('SELECT tags, expires_at, uses_left, revoked_at FROM tokens WHERE id = ?').get(id) as
+  const row = sql(db, 'SELECT tags, expires_at, uses_left, revoked_at FROM tokens WHERE id = ?').get(id) as
     | { tags: string; expires_at: number; uses_left: number; revoked_at: number | null }
     | undefined;
   if (!row) throw invalid('it is unknown to this server');
   if (row.revoked_at !== null) throw invalid('it was revoked');
   if (row.expires_at <= now) throw invalid('it has expired');
   if (row.uses_left <= 0) throw invalid('it has no uses left');
-  db.prepare('UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?').run(id);
+  sql(db, 'UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?').run(id);
   return { tags: JSON.parse(row.tags) as Record<string, string>, usesLeft: row.uses_left - 1 };
 }
 

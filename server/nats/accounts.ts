@@ -2,9 +2,11 @@
 // the operator, the four accounts (exports, imports, limits, scoped signing keys, revocations) and
 // the users the server issues. Signed natively (nkey-auth.ts): an agent's JWT costs well under a
 // millisecond, so a join needs no config write and no reload.
+import { createHash } from 'node:crypto';
 import { encodeAccount, encodeOperator, encodeUser, type Account, type Export, type Import, type SigningKey, type UserPermissionsLimits } from '@nats-io/jwt';
+import { fromPublic } from '@nats-io/nkeys';
 import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
-import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
+import { nativeKeyPair, type NativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import type { NatsCreds } from '../../shared/nats/creds.js';
 import { AGENT_STREAM_IMPORTS, AGENT_TEMPLATE, ENROLL_TEMPLATE, MIGRATE_TEMPLATE, SERVER_PERMISSIONS, serviceExports, type Permissions } from './auth-config.js';
 import type { AccountName, NatsKeys } from './nats-keys.js';
@@ -93,13 +95,37 @@ export async function buildAccountJwts(
 }
 
 /** An agent's user JWT: its permissions come from the AGENTS scope, keyed by its name (the agent id). */
-export function issueAgentJwt(keys: NatsKeys, agentId: string, nkey: string): Promise<string> {
-  return encodeUser(agentId, nkey, keys.accounts.AGENTS.publicKey, {}, { signer: keys.signers.AGENTS, scopedUser: true });
+export function issueAgentJwt(keys: NatsKeys, agentId: string, nkey: string): string {
+  return encodeScopedUser(agentId, nkey, keys.accounts.AGENTS.publicKey, keys.signers.AGENTS);
 }
 
 /** The enrolment user of one join token; it expires with the token. */
-export function issueEnrollJwt(keys: NatsKeys, tokenId: string, nkey: string, expiresAtMs: number): Promise<string> {
-  return encodeUser(enrollUserName(tokenId), nkey, keys.accounts.ENROLL.publicKey, {}, { signer: keys.signers.ENROLL, scopedUser: true, exp: Math.floor(expiresAtMs / 1000) });
+export function issueEnrollJwt(keys: NatsKeys, tokenId: string, nkey: string, expiresAtMs: number): string {
+  return encodeScopedUser(enrollUserName(tokenId), nkey, keys.accounts.ENROLL.publicKey, keys.signers.ENROLL, Math.floor(expiresAtMs / 1000));
+}
+
+const JWT_HEADER = Buffer.from(JSON.stringify({ typ: 'JWT', alg: 'ed25519-nkey' })).toString('base64url');
+
+/**
+ * A user JWT whose permissions come from a scoped signing key: the same claims, in the same
+ * order, as `encodeUser(name, nkey, account, {}, { signer, scopedUser: true, exp })` of
+ * @nats-io/jwt (see accounts.test.ts), but synchronous — that one awaits WebCrypto for the
+ * `jti` hash on every JWT, which put an async hop (and a second SQLite commit) into every join.
+ */
+export function encodeScopedUser(name: string, nkey: string, account: string, signer: NativeKeyPair, exp?: number): string {
+  if (fromPublic(nkey).getPublicKey().charAt(0) !== 'U') throw new Error(`not a user nkey: ${nkey.slice(0, 60)}`); // checks its CRC too
+  const claim: Record<string, unknown> = {
+    ...(exp !== undefined ? { exp } : {}),
+    aud: 'NATS',
+    name,
+    sub: nkey,
+    nats: { issuer_account: account, type: 'user', version: 2 },
+    iss: signer.publicKey,
+    iat: Math.floor(Date.now() / 1000),
+  };
+  claim.jti = createHash('sha512').update(JSON.stringify(claim)).digest('base64');
+  const payload = `${JWT_HEADER}.${Buffer.from(JSON.stringify(claim)).toString('base64url')}`;
+  return `${payload}.${Buffer.from(signer.sign(Buffer.from(payload))).toString('base64url')}`;
 }
 
 export const enrollUserName = (tokenId: string) => `enroll-${tokenId}`;

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { FerryError } from '../../shared/errors.js';
 import { formatCreds, parseCreds, type NatsCreds } from '../../shared/nats/creds.js';
 import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/open.js';
 import { buildAccountJwts, issueAccountUser, issueAgentJwt, issueEnrollJwt, type AccountJwts, type Revocations } from './accounts.js';
 import { SERVER_PERMISSIONS } from './auth-config.js';
@@ -31,12 +32,16 @@ export class NatsAuth {
   /** whether agents from before decentralised auth may still connect to MIGRATE */
   private migrateOpen = false;
 
+  private readonly markIssued: Statement<[number, string]>;
+
   private constructor(
     private readonly keys: NatsKeys,
     private readonly db: Db,
     private readonly rootFingerprint: () => string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.markIssued = db.prepare('UPDATE agents SET jwt_issued_at = ? WHERE id = ? AND jwt_issued_at IS NULL');
+  }
 
   /** Load (making them if missing: a data directory from before decentralised auth) the keys. */
   static async open(paths: NatsAuthPaths, db: Db, rootFingerprint: () => string, log: Logger): Promise<NatsAuth> {
@@ -66,10 +71,13 @@ export class NatsAuth {
     return issueAccountUser(this.keys, 'SYS', 'ferry-server-sys', { publicKey: this.keys.sysUser.publicKey, seed });
   }
 
-  /** An agent's user JWT; recorded, so the MIGRATE account closes once every agent has one. */
-  async issueAgent(agentId: string, nkey: string): Promise<string> {
-    const jwt = await issueAgentJwt(this.keys, agentId, nkey);
-    this.db.prepare('UPDATE agents SET jwt_issued_at = ? WHERE id = ? AND jwt_issued_at IS NULL').run(Date.now(), agentId);
+  /**
+   * An agent's user JWT; recorded, so the MIGRATE account closes once every agent has one.
+   * Synchronous, so that a join can issue it inside the transaction that records the agent.
+   */
+  issueAgent(agentId: string, nkey: string): string {
+    const jwt = issueAgentJwt(this.keys, agentId, nkey);
+    this.markIssued.run(Date.now(), agentId);
     if (this.migrateOpen && agentsToMigrate(this.db) === 0) {
       this.migrateOpen = false;
       void this.push().catch((err: unknown) => this.log.error({ err }, 'cannot close the MIGRATE account'));
@@ -78,7 +86,7 @@ export class NatsAuth {
   }
 
   issueEnroll(tokenId: string, nkey: string, expiresAtMs: number): Promise<string> {
-    return issueEnrollJwt(this.keys, tokenId, nkey, expiresAtMs);
+    return Promise.resolve(issueEnrollJwt(this.keys, tokenId, nkey, expiresAtMs));
   }
 
   /** Push account updates over this system-account connection from now on. */

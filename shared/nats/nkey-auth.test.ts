@@ -1,26 +1,35 @@
 import { describe, expect, it } from 'vitest';
-import { createUser } from '@nats-io/nkeys';
-import { jwtAuthenticator, nkeyAuthenticator } from '@nats-io/transport-node';
-import { nativeAuthenticator, nativeKeyPair } from './nkey-auth.js';
+import { createAccount, createOperator, createUser, fromPublic, fromSeed } from '@nats-io/nkeys';
+import { nkeyAuthenticator } from '@nats-io/transport-node';
+import { createNativeUser, nativeAuthenticator, nativeKeyPair, nativePublicKey } from './nkey-auth.js';
+
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 describe('native nkeys', () => {
-  it('answer a nonce exactly as the client library does, with and without a JWT', () => {
-    const kp = createUser();
-    const seed = new TextDecoder().decode(kp.getSeed());
-    expect(nativeKeyPair(seed).publicKey).toBe(kp.getPublicKey());
-    const nonce = 'xBg4pGlM9yGd2x6';
-    expect(nativeAuthenticator(seed)(nonce)).toEqual(nkeyAuthenticator(new TextEncoder().encode(seed))(nonce));
-    expect(nativeAuthenticator(seed, 'a.b.c')(nonce)).toEqual(jwtAuthenticator('a.b.c', new TextEncoder().encode(seed))(nonce));
+  it('derive the same public and private keys as the client library, for every key type', () => {
+    for (const kp of [createUser(), createAccount(), createOperator()]) {
+      const seed = text(kp.getSeed());
+      const ours = nativeKeyPair(seed);
+      expect(ours.publicKey).toBe(kp.getPublicKey());
+      expect(nativePublicKey(seed)).toBe(kp.getPublicKey());
+      expect(text(ours.getPrivateKey())).toBe(text(kp.getPrivateKey()));
+      const msg = new TextEncoder().encode('ferry');
+      expect(Buffer.from(ours.sign(msg))).toEqual(Buffer.from(kp.sign(msg)));
+    }
   });
 
-  it('sign what tweetnacl signs, and verify it', () => {
+  it('make new users whose public key matches their seed', () => {
+    const u = createNativeUser();
+    expect(u.seed).toMatch(/^SU/);
+    expect(fromSeed(new TextEncoder().encode(u.seed)).getPublicKey()).toBe(u.publicKey);
+    expect(fromPublic(u.publicKey).getPublicKey()).toBe(u.publicKey); // CRC and prefix check out
+  });
+
+  it('answer a nonce exactly as the client library does', () => {
     const kp = createUser();
-    const native = nativeKeyPair(new TextDecoder().decode(kp.getSeed()));
-    const data = new TextEncoder().encode('a JWT header.payload');
-    const sig = native.sign(data);
-    expect(Buffer.from(sig)).toEqual(Buffer.from(kp.sign(data)));
-    expect(native.verify(data, sig)).toBe(true);
-    expect(kp.verify(data, sig)).toBe(true);
+    const seed = text(kp.getSeed());
+    const nonce = 'xBg4pGlM9yGd2x6';
+    expect(nativeAuthenticator(seed)(nonce)).toEqual(nkeyAuthenticator(new TextEncoder().encode(seed))(nonce));
   });
 
   it('refuse something that is not a seed', () => {
