@@ -957,9 +957,12 @@ describe('after the barrage', () => {
   it('nothing was written outside staging: each state dir holds only the known files and the legitimate installs', () => {
     const expected = (versions: string[], current: string) =>
       [
+        'agent.lock',
         'agent.nk',
         'identity.json',
         'journal.db',
+        'run/',
+        'run/agent.sock',
         'runtime.json',
         'staging/',
         'trust.json',
