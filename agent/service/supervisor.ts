@@ -68,14 +68,18 @@ export async function supervise(o: SupervisorOptions): Promise<number> {
         env: { ...process.env, FERRY_SUPERVISED: '1', FERRY_AGENT_VERSION: target.version ?? '' },
       });
       let overstayed = false;
+      const running = child;
+      let killTimer: NodeJS.Timeout | undefined;
       const timer =
         probation?.state === 'pending'
           ? setTimeout(() => {
               if (readProbation(o.stateDir)?.state !== 'pending') return;
               overstayed = true;
               log.warn({ version: probation.version, timeoutMs: o.timeoutMs }, 'the new agent version did not report back healthy in time; stopping it');
-              child?.kill('SIGTERM');
-              setTimeout(() => child?.kill('SIGKILL'), o.killGraceMs ?? 10_000).unref();
+              running.kill('SIGTERM');
+              // Only this child: once it exited, the version started next must not be killed.
+              killTimer = setTimeout(() => running.exitCode === null && running.signalCode === null && running.kill('SIGKILL'), o.killGraceMs ?? 10_000);
+              killTimer.unref();
             }, o.timeoutMs)
           : undefined;
       const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -86,6 +90,7 @@ export async function supervise(o: SupervisorOptions): Promise<number> {
         child!.once('exit', (code, signal) => resolve({ code, signal }));
       });
       clearTimeout(timer);
+      clearTimeout(killTimer);
       if (stopping) return exit.code ?? 0;
       if (exit.code === SELF_UPDATE_EXIT_CODE) {
         log.info('the agent activated a new agent version; restarting into it');
