@@ -10,7 +10,7 @@ import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
 import { agentPaths, agentTimings, decommissionedAt, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
 import type { MachineDeps } from '../install/machine.js';
-import type { RollbackAnswer } from '../control/socket.js';
+import { isAlive } from '../control/lock.js';
 import { resolveMaintenance, type MaintenanceFlags } from '../maintenance.js';
 import { DEFAULT_UNIT_DIR, installService, uninstallService } from '../service/install.js';
 import { SELF_UPDATE_EXIT_CODE } from '../service/probation.js';
@@ -332,9 +332,9 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
           const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
           const identity = loadIdentity(paths);
           const pkg = String(a.package);
-          const { askDaemon } = await import('../control/socket.js');
+          const [{ askDaemon }, { rollbackAlone }] = await Promise.all([import('../control/socket.js'), import('../control/rollback.js')]);
           // One writer on the journal: the running daemon does it; alone only when none runs.
-          const r = (await askDaemon(paths.dir, { op: 'rollback', package: pkg }, ROLLBACK_ANSWER_TIMEOUT_MS)) ?? (await rollbackAlone(paths, identity.installRoot, identity.agentId, pkg, harness));
+          const r = (await askDaemon(paths.dir, { op: 'rollback', package: pkg }, ROLLBACK_ANSWER_TIMEOUT_MS)) ?? (await rollbackAlone(paths, identity.installRoot, identity.agentId, pkg, harness.beforeStep));
           out(json, { package: r.package, from: r.from, to: r.to, state: r.state }, [`Rolled ${pkg} back from ${r.from} to ${r.to ?? 'nothing (unlinked)'}`]);
         },
       )
@@ -355,63 +355,9 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
   }
 }
 
-/**
- * No daemon answers on the control socket: roll back in this process, holding the state
- * directory's lock so a daemon starting meanwhile waits. A live lock holder that does not answer
- * is a daemon that is stuck or still starting, or another local rollback: refused.
- */
-async function rollbackAlone(paths: ReturnType<typeof agentPaths>, installRoot: string, agentId: string, pkg: string, harness: AgentHarness): Promise<RollbackAnswer> {
-  const [{ StateLock, lockHolder }, { localRollback }, { controlSocketPath }, { Journal }, { InstallMachine }, { Reporter }] = await Promise.all([
-    import('../control/lock.js'),
-    import('../control/rollback.js'),
-    import('../control/socket.js'),
-    import('../install/journal.js'),
-    import('../install/machine.js'),
-    import('../reporter.js'),
-  ]);
-  const holder = lockHolder(paths.dir);
-  if (holder?.role === 'daemon') {
-    throw new FerryError('FERRY_AGENT_UNREACHABLE', `the agent daemon (pid ${holder.pid}) holds ${paths.dir} but does not answer on ${controlSocketPath(paths.dir)}`, {
-      hint: 'it may still be starting (recovering an interrupted operation): try again in a moment, or see its log',
-    });
-  }
-  const lock = StateLock.acquire(paths.dir, 'local-rollback');
-  const journal = new Journal(paths.journal);
-  try {
-    // Reports are queued in the outbox; the daemon sends them when it runs.
-    const reporter = new Reporter(agentId, journal, silentLogger);
-    const machine = new InstallMachine({
-      journal,
-      installRoot,
-      downloadDir: paths.staging,
-      fetch: () => Promise.reject(new FerryError('FERRY_SERVER_UNREACHABLE', 'the agent daemon is not running, so nothing can be downloaded (start it and try again)')),
-      report: (r) => reporter.status(r),
-      log: silentLogger,
-      keepVersions: 3,
-      host: { os: process.platform, arch: process.arch },
-      ...(harness.beforeStep ? { beforeStep: harness.beforeStep } : {}),
-    });
-    // An operation a crash interrupted comes first (as the daemon would do at start).
-    await machine.recover();
-    return await localRollback(machine, journal, pkg);
-  } finally {
-    journal.close();
-    lock.release();
-  }
-}
-
 /** The command that runs this agent: the bundle's launcher next to bin/ferry-agent.js, else node and the script. */
 function thisCommand(): string {
   const script = resolve(process.argv[1]!);
   const launcher = join(dirname(script), 'ferry-agent');
   return existsSync(launcher) ? launcher : `${process.execPath} ${script}`;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

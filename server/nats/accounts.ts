@@ -8,7 +8,7 @@ import { fromPublic } from '@nats-io/nkeys';
 import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
 import { nativeKeyPair, type NativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import type { NatsCreds } from '../../shared/nats/creds.js';
-import { AGENT_STREAM_IMPORTS, AGENT_TEMPLATE, ENROLL_TEMPLATE, MIGRATE_TEMPLATE, SERVER_PERMISSIONS, serviceExports, type Permissions } from './auth-config.js';
+import { AGENT_STREAM_IMPORTS, AGENT_TEMPLATE, ENROLL_TEMPLATE, MIGRATE_TEMPLATE, serviceExports, type Permissions } from './auth-config.js';
 import type { AccountName, NatsKeys } from './nats-keys.js';
 
 export const OPERATOR_NAME = 'ferry';
@@ -134,8 +134,4 @@ export const enrollUserName = (tokenId: string) => `enroll-${tokenId}`;
 export async function issueAccountUser(keys: NatsKeys, account: 'FERRY' | 'SYS', name: string, user: { publicKey: string; seed: string }, perms?: Permissions): Promise<NatsCreds> {
   const jwt = await encodeUser(name, user.publicKey, keys.accounts[account], perms ? { pub: { allow: perms.publish }, sub: { allow: perms.subscribe } } : {});
   return { jwt, seed: user.seed };
-}
-
-export function serverPermissions(): Permissions {
-  return SERVER_PERMISSIONS;
 }

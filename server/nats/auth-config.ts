@@ -18,7 +18,6 @@
 // - SYS is nats-server's system account; the server pushes account updates (revocations) there.
 import { FerryError } from '../../shared/errors.js';
 import { AGENT_ID_PATTERN, BUCKETS, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
-import { NKEY_USER_PATTERN } from '../../shared/protocol/messages.js';
 
 /** In a scoped signing key's template, replaced by nats-server with the user JWT's name. */
 export const NAME = '{{name()}}';
@@ -120,10 +119,6 @@ export const RESERVED_AGENT_IDS: readonly string[] = ['enroll'];
 
 export function isValidAgentId(id: unknown): id is string {
   return typeof id === 'string' && AGENT_ID_PATTERN.test(id) && !RESERVED_AGENT_IDS.includes(id);
-}
-
-export function isValidUserNkey(nkey: unknown): nkey is string {
-  return typeof nkey === 'string' && NKEY_USER_PATTERN.test(nkey);
 }
 
 function assertAgentId(id: unknown): asserts id is string {
