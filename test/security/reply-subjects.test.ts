@@ -9,14 +9,19 @@ import Database from 'better-sqlite3';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_TEMPLATE, ENROLL_TEMPLATE, expandTemplate, SERVER_PERMISSIONS } from '../../server/nats/auth-config.js';
+import { encodeUser } from '@nats-io/jwt';
+import { createUser } from '@nats-io/nkeys';
+import { AGENT_TEMPLATE, ENROLL_TEMPLATE, expandTemplate, MIGRATE_TEMPLATE, SERVER_PERMISSIONS } from '../../server/nats/auth-config.js';
+import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
+import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import { subjects } from '../../shared/protocol/subjects.js';
 import { decodeToken } from '../../shared/protocol/token.js';
 import { publishPackage } from '../helpers/faults.js';
 import { cleanupFleet, initServer, joinAgent, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
-import { api, apiToken, connectAsAdmin, connectAsAgent, connectWithToken, encode, serverSecrets, type Watched } from '../helpers/hostile.js';
+import { api, apiToken, connectAs, connectAsAdmin, connectAsAgent, connectWithToken, encode, serverSecrets, type Watched } from '../helpers/hostile.js';
 
 let server: ServerHandle;
 let admin: Watched;
@@ -95,6 +100,8 @@ function concrete(subject: string, agentId: string): { subject: string; body: Ui
   if (subject === '$JS.API.DIRECT.GET.OBJ_ferry-dml') return { subject, body: encode({ last_by_subj: metaSubject }) };
   if (subject === subjects.enrollChallenge) return { subject, body: encode({ v: 2, token: decodeToken(token).i, nonce: Buffer.alloc(32, 1).toString('base64') }) };
   if (subject === subjects.enrollJoin) return { subject, body: encode({ v: 2, token: decodeToken(token).i }) };
+  // a well-formed migrate request that proves nothing (no valid signature): answered with a refusal
+  if (subject === subjects.enrollMigrate) return { subject, body: encode({ v: 2, agent: A.id, nkey: createUser().getPublicKey(), ts: now, replyKey: Buffer.alloc(32, 2).toString('base64'), sig: 'AAAA' }) };
   return { subject, body: new Uint8Array() };
 }
 
@@ -124,10 +131,31 @@ afterAll(async () => {
   await cleanupFleet();
 }, 60_000);
 
+/**
+ * A user of the MIGRATE account, signed with the key anyone can derive from the root fingerprint.
+ * The account takes connections only while an agent has no JWT: make A look like one from before
+ * decentralised auth, and have the server rebuild its accounts (revoking a token pushes them).
+ */
+async function connectMigrateUser(): Promise<Watched> {
+  const db = new Database(join(server.home, 'ferry.db'));
+  try {
+    db.prepare('UPDATE agents SET jwt_issued_at = NULL WHERE id = ?').run(A.id);
+  } finally {
+    db.close();
+  }
+  const spare = await apiToken(admin.nc, { uses: 1 });
+  await api(admin.nc, 'token.revoke', { id: decodeToken(spare).i, actor: 'test' });
+  const root = JSON.parse(readFileSync(join(A.stateDir, 'identity.json'), 'utf8')) as { rootFingerprint: string };
+  const user = createUser();
+  const jwt = await encodeUser(A.id, user, nativeKeyPair(migrationAccountSeed(root.rootFingerprint)), { pub: { allow: MIGRATE_TEMPLATE.publish }, sub: { allow: [`${subjects.enrollInboxPrefix(A.id)}.>`] } });
+  return connectAs(serverSecrets(server.home).natsUrl, { jwt, seed: new TextDecoder().decode(user.getSeed()) }, { inboxPrefix: subjects.enrollInboxPrefix(A.id), name: 'migrate user' });
+}
+
 describe('a reply subject is never a write', () => {
   const identities: Array<[string, () => Promise<{ w: Watched; publish: string[]; agentId: string }>]> = [
     ['an agent (its own JWT)', async () => ({ w: await connectAsAgent(serverSecrets(server.home).natsUrl, A), publish: expandTemplate(AGENT_TEMPLATE, A.id).publish, agentId: A.id })],
     ["a join token's enrolment credential", async () => ({ w: await connectWithToken(serverSecrets(server.home).natsUrl, token), publish: expandTemplate(ENROLL_TEMPLATE, `enroll-${decodeToken(token).i}`).publish, agentId: A.id })],
+    ['a user of the MIGRATE account (anyone who knows the root fingerprint, while an agent has no JWT yet)', async () => ({ w: await connectMigrateUser(), publish: expandTemplate(MIGRATE_TEMPLATE, A.id).publish, agentId: A.id })],
   ];
 
   it.each(identities)('%s: every permitted subject × every hostile reply changes nothing', async (_label, open) => {
@@ -174,6 +202,7 @@ describe('a reply subject is never a write', () => {
 
   it('the server as a deputy: admin API requests whose reply aims at JetStream or another verb are dropped without acting', async () => {
     const before = await snapshot();
+    const tokensBefore = (await api<unknown[]>(admin.nc, 'token.list', {})).length;
     // (Replies into the CLI's own inbox are where the server answers: the admin may revoke B.)
     for (const reply of hostileReplies(Object.keys(before.streams)).filter((r) => !r.startsWith(`${subjects.cliInboxPrefix}.`))) {
       admin.nc.publish('ferry.api.agents.revoke', encode({ id: B.id, actor: 'deputy' }), { reply });
@@ -184,7 +213,7 @@ describe('a reply subject is never a write', () => {
     await api(admin.nc, 'agents.list', {});
     const after = await snapshot();
     expect(after).toEqual(before);
-    expect(await api<{ id: string }[]>(admin.nc, 'token.list', {})).toHaveLength(2);
+    expect(await api<{ id: string }[]>(admin.nc, 'token.list', {})).toHaveLength(tokensBefore);
   });
 
   it('the permission table is what the generated cases cover, and the server user has no wildcard write into other accounts', () => {
