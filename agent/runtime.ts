@@ -179,10 +179,23 @@ export class AgentRuntime {
     await this.control?.stop();
     await this.work;
     await this.reporter.stop();
-    await this.nc?.drain().catch(() => undefined);
+    await this.closeConnection();
     this.journal.close();
     rmSync(join(this.o.paths.dir, 'runtime.json'), { force: true });
     this.lock?.release();
+  }
+
+  /**
+   * Drain the connection, but never wait on a server that will not answer: a revoked identity
+   * (decommission) leaves the client reconnecting, and a reconnecting client keeps the process alive.
+   */
+  private async closeConnection(): Promise<void> {
+    const nc = this.nc;
+    if (!nc || nc.isClosed()) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([nc.drain().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
+    if (!nc.isClosed()) await nc.close().catch(() => undefined);
   }
 
   /** For `ferry-agent status`: is the daemon running and connected. */

@@ -1,8 +1,11 @@
 // Workstation maintenance windows with real agents: an agent whose window is closed holds the
 // install and the rollout shows it as waiting (with the reason), not failed, even past the
 // rollout's --host-timeout; it installs when the window opens. An agent with a deadline installs
-// although its window is still closed. The agents' window clock is shifted with the test-only
-// FERRY_TEST_WINDOW_CLOCK_OFFSET_MS so that a window opens a few seconds into the test.
+// although its window is still closed. The agents' window clock is shifted through the test-only
+// FERRY_TEST_WINDOW_CLOCK_FILE (an offset in ms, watched by the agent): the test opens the window
+// when it has seen what it must see while the window is closed, so a slow machine cannot race it.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupFleet, initServer, createToken, runAgentCli, runFerry, startAgents, tempDir, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { appliedGeneration, journalMeta, publishPackage, readCurrent } from '../helpers/faults.js';
@@ -49,15 +52,15 @@ describe('agent maintenance window and deadline', () => {
   });
 
   it('holds installs outside the window as waiting (not failed, not timed out), then installs', async () => {
-    // The window clock reads 09:59:45 now: "lunch" opens in 15 s.
-    const offset = Date.parse('2030-01-07T09:59:45Z') - Date.now();
-    const opensAt = Date.now() + 15_000;
-    await startAgents([lunch, weekend], { env: { FERRY_TEST_WINDOW_CLOCK_OFFSET_MS: String(offset) } });
+    // The window clock reads 09:00 on Monday: "lunch" opens in an hour, unless the test moves the clock.
+    const clock = join(tempDir('ferry-window-clock-'), 'offset');
+    const setClock = (iso: string) => writeFileSync(clock, String(Date.parse(iso) - Date.now()));
+    setClock('2030-01-07T09:00:00Z');
+    await startAgents([lunch, weekend], { env: { FERRY_TEST_WINDOW_CLOCK_FILE: clock } });
     const started = (await runFerry(server.home, ['rollout', 'start', 'office-1', '--host-timeout', '4s', '--json'])).json<{ id: string }>();
 
     const host = (s: FullRolloutStatus, a: JoinedAgent) => s.hosts.find((h) => h.agent === a.id) as Host;
-    const waiting = await waitStatus(server.home, started.id, (s) => Boolean(host(s, lunch).waiting && host(s, weekend).waiting), 10_000, 'both hosts waiting');
-    expect(Date.now()).toBeLessThan(opensAt); // observed before the window opened
+    const waiting = await waitStatus(server.home, started.id, (s) => Boolean(host(s, lunch).waiting && host(s, weekend).waiting), 30_000, 'both hosts waiting');
     expect(host(waiting, lunch)).toMatchObject({ state: 'sent', waiting: true, reason: expect.stringMatching(/maintenance window "Mon 10:00-11:00" \(UTC\) is closed; it opens at /) });
     expect(host(waiting, weekend)).toMatchObject({ state: 'sent', waiting: true, reason: expect.stringMatching(/"Sat 10:00-11:00" \(Europe\/Berlin\) is closed; .*deadline /) });
     expect(waiting.state).toBe('running');
@@ -67,13 +70,13 @@ describe('agent maintenance window and deadline', () => {
 
     // The deadline: "weekend" installs although its window stays closed; "lunch" still waits,
     // past the 4 s host timeout, because its window has not opened.
-    const deadline = await waitStatus(server.home, started.id, (s) => host(s, weekend).state === 'succeeded', 20_000, 'the deadline host installed');
-    expect(Date.now()).toBeLessThan(opensAt);
+    const deadline = await waitStatus(server.home, started.id, (s) => host(s, weekend).state === 'succeeded', 30_000, 'the deadline host installed');
     expect(host(deadline, lunch)).toMatchObject({ state: 'sent', waiting: true });
+    expect(readCurrent(lunch.installRoot, 'office')).toBeUndefined();
 
-    // The window opens: "lunch" installs and the rollout completes.
+    // The window opens (the clock jumps to 10:00:01): "lunch" installs and the rollout completes.
+    setClock('2030-01-07T10:00:01Z');
     const done = await waitStatus(server.home, started.id, (s) => s.state === 'completed', 30_000, 'the rollout completed');
-    expect(Date.now()).toBeGreaterThanOrEqual(opensAt - 1000);
     expect(done.hosts.map((h) => [h.hostname, h.state, (h as Host).waiting ?? false]).sort()).toEqual([
       ['ws-lunch', 'succeeded', false],
       ['ws-weekend', 'succeeded', false],

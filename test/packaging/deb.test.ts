@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPackageManifest } from '../../shared/package/mod.js';
 import { REPO_ROOT, cleanupFleet, createToken, initServer, listAgents, tempDir, waitFor } from '../helpers/fleet.js';
-import { buildMinimalRoot, inRoot } from './minimal-root.js';
+import { buildMinimalRoot, inRoot, runAsync } from './minimal-root.js';
 
 const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const debArch = process.arch === 'x64' ? 'amd64' : process.arch;
@@ -23,10 +23,12 @@ function sh(cmd: string, args: string[]): { code: number | null; stdout: string;
 
 const hasDpkgDeb = sh('sh', ['-c', 'command -v dpkg-deb']).code === 0;
 
-beforeAll(() => {
+beforeAll(async () => {
   out = tempDir('ferry-package-');
-  execFileSync(process.execPath, [join(REPO_ROOT, 'dist', 'packaging', 'build.js'), '--out', out], { stdio: ['ignore', 'pipe', 'inherit'] });
-}, 120_000);
+  // Asynchronously: the build takes long enough under load that a blocked worker misses its RPC deadline.
+  const build = await runAsync(process.execPath, [join(REPO_ROOT, 'dist', 'packaging', 'build.js'), '--out', out], 240_000);
+  if (build.code !== 0) throw new Error(`npm run package failed (exit ${build.code}): ${build.stderr.slice(-2000)}`);
+}, 240_000);
 
 afterAll(cleanupFleet);
 
@@ -38,9 +40,9 @@ describe.skipIf(!hasDpkgDeb)('npm run package', () => {
     expect(existsSync(join(out, '.work')), 'scratch directory left behind').toBe(false);
   });
 
-  it('the bundle carries its own node, one bundled agent and only its native module beside it', () => {
+  it('the bundle carries its own node, one bundled agent and only its native module beside it', async () => {
     const dir = tempDir('ferry-bundle-');
-    execFileSync('tar', ['-xzf', join(out, `ferry-agent-${version}-linux-${process.arch}.tar.gz`), '-C', dir]);
+    expect((await runAsync('tar', ['-xzf', join(out, `ferry-agent-${version}-linux-${process.arch}.tar.gz`), '-C', dir])).code).toBe(0);
     const root = join(dir, `ferry-agent-${version}`);
     expect(existsSync(join(root, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node'))).toBe(true);
     // better-sqlite3 and its loader, nothing else: every other dependency is inside the bundle.
@@ -133,28 +135,28 @@ describe.skipIf(skipChroot !== undefined)('the agent .deb on a host without Node
     const deb = join(out, `ferry-agent_${version}_${debArch}.deb`);
     const depends = execFileSync('dpkg-deb', ['--field', deb, 'Depends'], { encoding: 'utf8' }).trim();
     const root = tempDir('ferry-nonode-root-');
-    const packages = buildMinimalRoot(root, depends.split(',').map((d) => d.trim().split(/[\s(]/)[0]!));
+    const packages = await buildMinimalRoot(root, depends.split(',').map((d) => d.trim().split(/[\s(]/)[0]!));
     expect(packages).not.toContain('nodejs');
-    expect(inRoot(root, ['sh', '-c', 'command -v node || command -v nodejs || ls /usr/bin/node* /usr/local/bin/node* 2>/dev/null']).stdout).toBe('');
+    expect((await inRoot(root, ['sh', '-c', 'command -v node || command -v nodejs || ls /usr/bin/node* /usr/local/bin/node* 2>/dev/null'])).stdout).toBe('');
 
     copyFileSync(deb, join(root, 'tmp', 'ferry-agent.deb'));
-    const install = inRoot(root, ['dpkg', '-i', '/tmp/ferry-agent.deb']);
+    const install = await inRoot(root, ['dpkg', '-i', '/tmp/ferry-agent.deb']);
     expect(install.code, install.stderr + install.stdout).toBe(0); // dpkg checked Depends against this root's packages
-    expect(inRoot(root, ['dpkg-query', '-W', '-f=${Status}', 'ferry-agent']).stdout).toBe('install ok installed');
+    expect((await inRoot(root, ['dpkg-query', '-W', '-f=${Status}', 'ferry-agent'])).stdout).toBe('install ok installed');
 
-    const v = inRoot(root, ['ferry-agent', '--version']);
+    const v = await inRoot(root, ['ferry-agent', '--version']);
     expect(v.code, v.stderr).toBe(0);
     expect(v.stdout).toBe(`${version}\n`);
 
     const server = await initServer();
     const token = await createToken(server.home);
-    const join_ = inRoot(root, ['ferry-agent', 'join', '--token', token, '--json'], { FERRY_HOSTNAME: 'no-node-host' });
+    const join_ = await inRoot(root, ['ferry-agent', 'join', '--token', token, '--json'], { FERRY_HOSTNAME: 'no-node-host' });
     expect(join_.code, join_.stderr).toBe(0);
     const joined = JSON.parse(join_.stdout) as { agentId: string; stateDir: string; installRoot: string };
     expect(joined).toMatchObject({ stateDir: '/var/lib/ferry-agent', installRoot: '/opt/ferry/apps' }); // from /etc/ferry/agent.json
     expect(existsSync(join(root, 'var', 'lib', 'ferry-agent', 'identity.json'))).toBe(true);
     // status opens the SQLite journal: the native module loads in the bundled node
-    const status = inRoot(root, ['ferry-agent', 'status', '--json']);
+    const status = await inRoot(root, ['ferry-agent', 'status', '--json']);
     expect(status.code, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ agentId: joined.agentId, running: false, installed: {} });
 
@@ -166,7 +168,7 @@ describe.skipIf(skipChroot !== undefined)('the agent .deb on a host without Node
     try {
       const agent = await waitFor(async () => (await listAgents(server.home)).find((a) => a.id === joined.agentId && a.online), 60_000, { message: () => `agent online; its log: ${logs}` });
       expect(agent.hostname).toBe('no-node-host');
-      expect(JSON.parse(inRoot(root, ['ferry-agent', 'status', '--json']).stdout)).toMatchObject({ running: true, connected: true });
+      expect(JSON.parse((await inRoot(root, ['ferry-agent', 'status', '--json'])).stdout)).toMatchObject({ running: true, connected: true });
     } finally {
       daemon.kill('SIGTERM');
       await exited;
@@ -198,9 +200,9 @@ describe.skipIf(skipInstall !== undefined)('dpkg -i / -r / -P of the agent packa
     if (!hadOptFerry) rmSync('/opt/ferry', { recursive: true, force: true });
   });
 
-  it('installs, removes keeping state, and purges', () => {
+  it('installs, removes keeping state, and purges', async () => {
     const deb = join(out, `ferry-agent_${version}_${debArch}.deb`);
-    const inst = sh('dpkg', ['-i', deb]);
+    const inst = await runAsync('dpkg', ['-i', deb]);
     installed = true;
     expect(inst.code, inst.stderr).toBe(0);
     expect(sh('dpkg-query', ['-W', '-f=${Status} ${Version}', 'ferry-agent']).stdout).toBe(`install ok installed ${version}`);
@@ -234,7 +236,7 @@ describe.skipIf(skipInstall !== undefined)('dpkg -i / -r / -P of the agent packa
     // remove: program gone, configuration and state kept
     writeFileSync(join(STATE, 'identity.json'), '{}');
     mkdirSync('/opt/ferry/apps/app', { recursive: true });
-    const rm = sh('dpkg', ['-r', 'ferry-agent']);
+    const rm = await runAsync('dpkg', ['-r', 'ferry-agent']);
     expect(rm.code, rm.stderr).toBe(0);
     expect(existsSync('/usr/bin/ferry-agent')).toBe(false);
     expect(existsSync('/usr/lib/ferry-agent')).toBe(false);
@@ -244,7 +246,7 @@ describe.skipIf(skipInstall !== undefined)('dpkg -i / -r / -P of the agent packa
     expect(sh('dpkg-query', ['-W', '-f=${Status}', 'ferry-agent']).stdout).toBe('deinstall ok config-files');
 
     // purge: state and configuration gone, the software the agent installed stays
-    const purge = sh('dpkg', ['-P', 'ferry-agent']);
+    const purge = await runAsync('dpkg', ['-P', 'ferry-agent']);
     expect(purge.code, purge.stderr).toBe(0);
     installed = false;
     expect(existsSync(STATE)).toBe(false);

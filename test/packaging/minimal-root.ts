@@ -3,7 +3,7 @@
 // from `dpkg-query -L`, with a dpkg database that lists exactly those packages. Nothing else —
 // in particular no `nodejs` — so `chroot ROOT dpkg -i X.deb` resolves X's dependencies against
 // that set, and whatever X runs finds only what the set provides.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -41,8 +41,21 @@ export function dependencyClosure(roots: string[]): string[] {
   return [...seen].sort();
 }
 
+/**
+ * Run a command without blocking the event loop (a test worker that blocks for a minute under
+ * load misses its own RPC deadline); resolves with its exit code and output, never rejects.
+ */
+export function runAsync(cmd: string, args: string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
+      resolve({ code, stdout: stdout ?? '', stderr: stderr ?? '' });
+    });
+  });
+}
+
 /** Build the root at `dir` (an empty directory) from `packages` and their dependencies; returns the package list. */
-export function buildMinimalRoot(dir: string, packages: string[]): string[] {
+export async function buildMinimalRoot(dir: string, packages: string[]): Promise<string[]> {
   const all = dependencyClosure([...BASE_PACKAGES, ...packages]);
   // Merged /usr, like the host (Debian 12): /bin, /lib, /lib64, /sbin are links into /usr.
   for (const d of ['usr/bin', 'usr/lib', 'usr/lib64', 'usr/sbin']) mkdirSync(join(dir, d), { recursive: true });
@@ -64,7 +77,8 @@ export function buildMinimalRoot(dir: string, packages: string[]): string[] {
   // GNU tar copies the files with their modes and links; directories come with them.
   const list = join(dir, '.files');
   writeFileSync(list, files.join('\n') + '\n');
-  execFileSync('sh', ['-c', 'tar -C / --no-recursion -cf - -T "$1" | tar -C "$2" --keep-directory-symlink -xf -', 'sh', list, dir]);
+  const copy = await runAsync('sh', ['-c', 'tar -C / --no-recursion -cf - -T "$1" | tar -C "$2" --keep-directory-symlink -xf -', 'sh', list, dir]);
+  if (copy.code !== 0) throw new Error(`copying the root's files failed: ${copy.stderr}`);
   execFileSync('rm', ['-f', list]);
 
   const dpkg = join(dir, 'var', 'lib', 'dpkg');
@@ -80,7 +94,6 @@ export function buildMinimalRoot(dir: string, packages: string[]): string[] {
 }
 
 /** Run a command inside the root with a clean environment (PATH of a stock system, nothing else but `env`). */
-export function inRoot(dir: string, cmd: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('chroot', [dir, '/usr/bin/env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...cmd], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+export function inRoot(dir: string, cmd: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runAsync('chroot', [dir, '/usr/bin/env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...cmd]);
 }
