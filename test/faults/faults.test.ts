@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupFleet, initServer, isOnlineSince, joinAgent, listAgents, runFerry, startAgent, startServer, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, initServer, isOnlineSince, joinAgent, listAgents, pollAgents, runFerry, startAgent, startServer, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
 import {
   agentStatus,
   appliedGeneration,
@@ -72,7 +72,7 @@ describe('NATS down when the agent starts', () => {
     const startedAgain = Date.now();
     const second = await startServer(home, { listen: `127.0.0.1:${port}` });
     expect(second.port).toBe(port);
-    await waitFor(async () => handle.child.exitCode === null && isOnlineSince(await listAgents(home), agent.id, startedAgain), 30_000, {
+    await waitFor(async () => handle.child.exitCode === null && isOnlineSince(await pollAgents(home), agent.id, startedAgain), 30_000, {
       message: () => `agent did not come online after the server returned:\n${handle.logs()}`,
     });
     const final = await waitRolloutEnd(home, id, 30_000);

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupFleet, createToken, initServer, joinAgent, listAgents, runAgentCli, runFerry, startAgent, startAgents, waitFor, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, createToken, initServer, joinAgent, listAgents, pollAgents, runAgentCli, runFerry, startAgent, startAgents, waitFor, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
 import {
   CRASH_AGENT_BIN,
   agentStatus,
@@ -142,7 +142,7 @@ async function expectRevertedTo(agent: JoinedAgent, pkg: string, version: string
   const revert = status.operations.find((o) => o.package === pkg && o.kind === 'rollback');
   expect(revert, detail).toMatchObject({ version, from, step: 'rolled-back' });
   let seen: unknown;
-  await waitFor(async () => (seen = (await listAgents(server.home)).find((a) => a.id === agent.id)?.installed)?.[pkg as never] === version, 60_000, {
+  await waitFor(async () => (seen = (await pollAgents(server.home)).find((a) => a.id === agent.id)?.installed)?.[pkg as never] === version, 60_000, {
     message: () => `the server does not show ${pkg}@${version} on ${agent.hostname}: ${JSON.stringify(seen)}`,
   });
   const history = await cmdbHistory(server.home, agent.id);

@@ -12,6 +12,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AdminClient } from '../../server/cli/client.js';
+import type { ApiRequest, ApiVerb } from '../../shared/protocol/api.js';
 
 /** The repository root, from this file's location (test/helpers/fleet.ts). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -106,6 +108,7 @@ export function tempDir(prefix = 'ferry-fleet-'): string {
 
 /** Kill every child still running (process groups included) and delete every temporary directory. */
 export async function cleanupFleet(): Promise<void> {
+  await closeApiClients();
   await Promise.all([...liveChildren].map((c) => terminate(c, 'SIGTERM', 5000)));
   liveChildren.clear();
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
@@ -333,6 +336,44 @@ export async function listAgents(home: string): Promise<AgentDoc[]> {
   return (await runFerry(home, ['agents', 'list', '--json'])).json<AgentDoc[]>();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Polling through the admin API in this process. A `ferry` CLI costs ~0.6 s of CPU to start: a
+// wait that spawns one every few hundred ms keeps a core busy and slows every test beside it.
+// `--json` prints the API's reply as it is, so a poll here sees what the CLI would print; the
+// assertions themselves still go through the CLI.
+
+const apiClients = new Map<string, Promise<AdminClient>>();
+
+/** One admin API request to the server of `home`, over a connection kept for the next poll. */
+export async function apiRequest<T>(home: string, verb: ApiVerb, body: ApiRequest<typeof verb>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    let client = apiClients.get(home);
+    if (!client) {
+      client = AdminClient.connect({ dataDir: home });
+      apiClients.set(home, client);
+    }
+    try {
+      return (await (await client).request(verb, body, 10_000)) as T;
+    } catch (err) {
+      // The server may have moved (restarted on another port) or be down: connect afresh next time.
+      apiClients.delete(home);
+      void client.then((c) => c.close()).catch(() => undefined);
+      if (attempt >= 2) throw err;
+    }
+  }
+}
+
+async function closeApiClients(): Promise<void> {
+  const clients = [...apiClients.values()];
+  apiClients.clear();
+  await Promise.all(clients.map((c) => c.then((x) => x.close()).catch(() => undefined)));
+}
+
+/** `agents list --json`, for polls (see apiRequest). */
+export function pollAgents(home: string): Promise<AgentDoc[]> {
+  return apiRequest<AgentDoc[]>(home, 'agents.list', { target: 'all' });
+}
+
 export interface AgentHandle {
   agent: JoinedAgent;
   child: ChildProcess;
@@ -360,7 +401,7 @@ export async function startAgents(list: JoinedAgent[], opts: { waitOnline?: bool
         for (const { agent, daemon } of handles) {
           if (daemon.exited()) throw new FatalWait(`ferry-agent ${agent.hostname} exited (${daemon.child.exitCode ?? daemon.child.signalCode}):\n${daemon.logs()}`);
         }
-        const listed = await listAgents(list[0]!.home);
+        const listed = await pollAgents(list[0]!.home);
         return list.every((a) => isOnlineSince(listed, a.id, startedAt));
       },
       opts.timeoutMs ?? 30_000,

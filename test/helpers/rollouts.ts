@@ -4,7 +4,7 @@
 // Builds on test/helpers/fleet.ts and test/helpers/faults.ts (which stay untouched).
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildPackage, runAgentCli, runFerry, waitFor, type PackageSpec, type RunResult } from './fleet.js';
+import { apiRequest, buildPackage, runAgentCli, runFerry, waitFor, type PackageSpec, type RunResult } from './fleet.js';
 import { mapLimit, publishPackage } from './faults.js';
 
 export interface WaveStatus {
@@ -120,12 +120,12 @@ export async function startAndWait(home: string, release: string, extra: string[
   return { code: result.code, status: firstJson<FullRolloutStatus>(result.stdout), result };
 }
 
-/** Poll `rollout status` until `pred` holds; returns that status. */
+/** Poll `rollout status` (its API, see apiRequest) until `pred` holds; returns that status. */
 export async function waitStatus(home: string, id: string, pred: (s: FullRolloutStatus) => boolean, timeoutMs: number, what: string): Promise<FullRolloutStatus> {
   let last: FullRolloutStatus | undefined;
   return waitFor(
     async () => {
-      last = await fullStatus(home, id);
+      last = await apiRequest<FullRolloutStatus>(home, 'rollout.status', { id });
       return pred(last) ? last : undefined;
     },
     timeoutMs,

@@ -10,7 +10,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tarBytes, type RawEntry } from '../../shared/package/test-archives.js';
-import { cleanupFleet, initServer, joinAgent, listAgents, runFerry, startAgent, startServer, tempDir, waitFor, type AgentHandle, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, initServer, joinAgent, listAgents, pollAgents, runFerry, startAgent, startServer, tempDir, waitFor, type AgentHandle, type ServerHandle } from '../helpers/fleet.js';
 import { publishPackage } from '../helpers/faults.js';
 import { startAndWait } from '../helpers/rollouts.js';
 
@@ -152,7 +152,7 @@ describe('ferry backup and restore', () => {
     const rollouts = (await runFerry(home2, ['rollout', 'list', '--json'])).json<{ id: string; state: string }[]>();
     expect(rollouts).toEqual(before.rollouts.map((r) => expect.objectContaining({ id: r.id, state: 'completed' })));
     const agents = await waitFor(async () => {
-      const list = await listAgents(home2);
+      const list = await pollAgents(home2);
       return list.find((a) => a.id === agent.agent.id && a.online) ? list : undefined;
     }, 30_000, { message: 'the agent did not reconnect to the restored server' });
     expect(agents.find((a) => a.id === agent.agent.id)).toMatchObject({ hostname: 'ws-1', tags: { site: 'lab' }, installed: { app: '1.0.0' } });

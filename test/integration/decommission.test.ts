@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats } from '../../shared/nats/connect.js';
 import type { NatsCreds } from '../../shared/nats/creds.js';
-import { cleanupFleet, createToken, initServer, joinAgent, listAgents, runAgentCli, runFerry, startAgents, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, createToken, initServer, joinAgent, listAgents, pollAgents, runAgentCli, runFerry, startAgents, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
 import { readCurrent, waitExit } from '../helpers/faults.js';
 import { buildAll, publishAll, startAndWait } from '../helpers/rollouts.js';
 
@@ -128,7 +128,7 @@ describe('decommissioning agents: one server, three agents', () => {
   it('an agent decommissioned while offline is revoked anyway: when it comes back NATS refuses it and it logs why', async () => {
     const target = joined[1]!;
     await handles[1]!.stop();
-    await waitFor(async () => (await listAgents(home)).find((a) => a.id === target.id)?.online === false, 20_000, { message: 'the stopped agent never showed offline' });
+    await waitFor(async () => (await pollAgents(home)).find((a) => a.id === target.id)?.online === false, 20_000, { message: 'the stopped agent never showed offline' });
 
     // A rollout that includes the offline host waits for it...
     const pending = (await runFerry(home, ['rollout', 'start', 'dcp-r2', '--include-offline', '--json'])).json<{ id: string }>().id;

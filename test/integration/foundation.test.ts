@@ -16,6 +16,7 @@ import {
   isOnlineSince,
   joinAgent,
   listAgents,
+  pollAgents,
   runAgentCli,
   runFerry,
   startAgent,
@@ -331,7 +332,7 @@ describe('foundation: one shared server', () => {
     agents.push(await startAgent(late));
     expect((await listAgents(home)).find((a) => a.id === late.id)).toMatchObject({ hostname: 'late-1', online: true, tags: { suite: 'late', role: 'late' }, installed: {} });
     // os/arch come from the inventory report, which may land just after the first heartbeat.
-    const withFacts = await waitFor(async () => (await listAgents(home)).find((a) => a.id === late.id && a.os !== null), 10_000, { message: 'late-1 reported no inventory' });
+    const withFacts = await waitFor(async () => (await pollAgents(home)).find((a) => a.id === late.id && a.os !== null), 10_000, { message: 'late-1 reported no inventory' });
     expect(withFacts).toMatchObject({ os: process.platform, arch: process.arch, installed: {} });
 
     // The offline host is targeted with --include-offline: its desired state waits in KV and the
@@ -393,7 +394,7 @@ describe('foundation: server restart', () => {
       expect(server.url).toBe(`nats://127.0.0.1:${port}`);
 
       await waitFor(async () => {
-        const listed = await listAgents(home);
+        const listed = await pollAgents(home);
         return fleet.every((a) => isOnlineSince(listed, a.id, restartedAt));
       }, 30_000, { message: 'agents did not reconnect after the server restart' });
 

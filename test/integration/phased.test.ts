@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupFleet, createToken, initServer, joinAgent, listAgents, runFerry, startAgent, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, createToken, initServer, joinAgent, listAgents, pollAgents, runFerry, startAgent, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { readCurrent, startRollout, waitRolloutEnd } from '../helpers/faults.js';
 import {
   agentHistory,
@@ -304,7 +304,7 @@ describe('phased rollouts: one shared server, four agents', () => {
 
       // Every host is on the previous version: on disk and in the CMDB.
       for (const a of agents) expect(readCurrent(a.agent.installRoot, 'ph3'), a.agent.hostname).toBe('1.0.0');
-      await waitFor(async () => (await listAgents(home)).every((a) => a.installed.ph3 === '1.0.0'), 15_000, { message: 'agents list shows ph3@1.0.0 everywhere' });
+      await waitFor(async () => (await pollAgents(home)).every((a) => a.installed.ph3 === '1.0.0'), 15_000, { message: 'agents list shows ph3@1.0.0 everywhere' });
       // The last wave never received 2.0.0.
       const lastHistories = await historiesOf(lastWave.map(byId));
       for (const id of lastWave) expect(lastHistories.get(id)!.filter((o) => o.package === 'ph3' && o.version === '2.0.0')).toEqual([]);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stageBundle } from '../../packaging/bundle.js';
 import { buildAgentFerryPackage } from '../../packaging/ferry-package.js';
-import { FAST_ENV, REPO_ROOT, cleanupFleet, initServer, joinAgent, listAgents, runFerry, tempDir, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { FAST_ENV, REPO_ROOT, cleanupFleet, initServer, joinAgent, listAgents, pollAgents, runFerry, tempDir, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { agentStatus, readCurrent, startRollout, waitRolloutEnd } from '../helpers/faults.js';
 
 const TIMEOUT_MS = 3000;
@@ -65,7 +65,7 @@ beforeAll(async () => {
   });
   supervisor.stdout!.on('data', (d: Buffer) => (supervisorLog += d.toString()));
   supervisor.stderr!.on('data', (d: Buffer) => (supervisorLog += d.toString()));
-  await waitFor(async () => (await listAgents(server.home)).find((a) => a.id === agent.id)?.online, 30_000, { message: () => `agent did not come online:\n${supervisorLog}` });
+  await waitFor(async () => (await pollAgents(server.home)).find((a) => a.id === agent.id)?.online, 30_000, { message: () => `agent did not come online:\n${supervisorLog}` });
 }, 120_000);
 
 afterAll(async () => {
@@ -117,7 +117,7 @@ describe('agent self-update through a rollout', () => {
     const status = await agentStatus(agent.stateDir);
     expect(status.installed['ferry-agent']).toBe('1.0.0');
     expect(status.operations[0]).toMatchObject({ kind: 'rollback', package: 'ferry-agent', version: '1.0.0', from: '1.1.0' });
-    await waitFor(async () => (await listAgents(server.home)).find((a) => a.id === agent.id)?.installed['ferry-agent'] === '1.0.0', 10_000);
+    await waitFor(async () => (await pollAgents(server.home)).find((a) => a.id === agent.id)?.installed['ferry-agent'] === '1.0.0', 10_000);
     expect(supervisor.exitCode).toBeNull();
   });
 });

@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { natsServersUsing } from '../../server/nats/store-lock.js';
-import { cleanupFleet, createToken, FAST_ENV, initServer, isOnlineSince, joinAgent, listAgents, REPO_ROOT, runFerry, startAgent, tempDir, waitFor } from '../helpers/fleet.js';
+import { cleanupFleet, createToken, FAST_ENV, initServer, isOnlineSince, joinAgent, listAgents, pollAgents, REPO_ROOT, runFerry, startAgent, tempDir, waitFor } from '../helpers/fleet.js';
 
 interface RawServer {
   home: string;
@@ -134,7 +134,7 @@ describe('ferry server after SIGKILL (real processes, real nats-server)', () => 
     // The agent was never told anything: it finds the server at the address it joined with.
     const since = Date.now();
     const running = await startAgent(agent);
-    await waitFor(async () => isOnlineSince(await listAgents(home), agent.id, since), 30_000, { message: 'agent back online on the same URL' });
+    await waitFor(async () => isOnlineSince(await pollAgents(home), agent.id, since), 30_000, { message: 'agent back online on the same URL' });
 
     // Again, with an explicit --listen on that port (it used to fail: "address already in use").
     await running.stop();

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSy
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPackageManifest } from '../../shared/package/mod.js';
-import { REPO_ROOT, cleanupFleet, createToken, initServer, listAgents, tempDir, waitFor } from '../helpers/fleet.js';
+import { REPO_ROOT, cleanupFleet, createToken, initServer, listAgents, pollAgents, tempDir, waitFor } from '../helpers/fleet.js';
 import { buildMinimalRoot, inRoot, runAsync } from './minimal-root.js';
 
 const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -166,7 +166,7 @@ describe.skipIf(skipChroot !== undefined)('the agent .deb on a host without Node
     daemon.stderr.on('data', (d: Buffer) => (logs = (logs + d.toString()).slice(-4000)));
     const exited = new Promise((r) => daemon.once('exit', r));
     try {
-      const agent = await waitFor(async () => (await listAgents(server.home)).find((a) => a.id === joined.agentId && a.online), 60_000, { message: () => `agent online; its log: ${logs}` });
+      const agent = await waitFor(async () => (await pollAgents(server.home)).find((a) => a.id === joined.agentId && a.online), 60_000, { message: () => `agent online; its log: ${logs}` });
       expect(agent.hostname).toBe('no-node-host');
       expect(JSON.parse((await inRoot(root, ['ferry-agent', 'status', '--json'])).stdout)).toMatchObject({ running: true, connected: true });
     } finally {
