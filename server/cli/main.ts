@@ -1,6 +1,5 @@
 // The `ferry` CLI: a plain list of command modules; errors become exit codes only here.
 import yargs from 'yargs';
-import { setSha256Backend } from '@nats-io/obj';
 import { hideBin } from 'yargs/helpers';
 import { FerryError } from '../../shared/errors.js';
 import { loadServerSettings } from '../config.js';
@@ -19,10 +18,6 @@ import { rolloutCommand } from './commands/rollout.js';
 import { serverCommand } from './commands/server.js';
 import { tokenCommand } from './commands/token.js';
 import { failAndExit } from './output.js';
-
-// Object Store puts (package uploads) hash with native SHA-256, not the client's pure-JS default
-// (measured: 47 MiB/s vs ~320 MiB/s for a 100 MiB package).
-setSha256Backend('native');
 
 export async function main(argv: string[]): Promise<void> {
   const json = argv.includes('--json');

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupFleet, createToken, initServer, joinAgent, listAgents, pollAgents, runAgentCli, runFerry, startAgent, startAgents, waitFor, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
+import { apiRequest, cleanupFleet, createToken, initServer, joinAgent, listAgents, pollAgents, runAgentCli, runFerry, startAgent, startAgents, waitFor, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
 import {
   CRASH_AGENT_BIN,
   agentStatus,
@@ -268,7 +268,7 @@ describe.concurrent('revert crash matrix: the journal side of a self-update that
       await expectRevertedTo(agent, 'ferry-agent', '1.0.0', '1.1.0', AGENT1);
       expect(existsSync(join(agent.stateDir, 'self-update.json'))).toBe(false);
       const host = await waitFor(async () => {
-        const h = (await rolloutStatus(server.home, agentRollout)).hosts.find((x) => x.agent === agent.id);
+        const h = (await apiRequest<RolloutDoc>(server.home, 'rollout.status', { id: agentRollout })).hosts.find((x) => x.agent === agent.id);
         return h?.state === 'rolled-back' ? h : undefined;
       }, 60_000);
       expect(host.error).toContain('did not report back healthy');

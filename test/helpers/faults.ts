@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 export { CRASH_AGENT_BIN } from './fleet.js';
-import { CRASH_AGENT_BIN, buildPackage, runAgentCli, runFerry, startAgent, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec } from './fleet.js';
+import { CRASH_AGENT_BIN, apiRequest, buildPackage, runAgentCli, runFerry, startAgent, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec } from './fleet.js';
 
 export const TERMINAL_HOST_STATES = ['succeeded', 'failed', 'rolled-back', 'skipped'];
 
@@ -69,7 +69,7 @@ export async function waitRolloutEnd(home: string, id: string, timeoutMs = 30_00
   let last: RolloutDoc | undefined;
   return waitFor(
     async () => {
-      last = await rolloutStatus(home, id);
+      last = await apiRequest<RolloutDoc>(home, 'rollout.status', { id }); // a poll: see apiRequest
       return rolloutEnded(last) ? last : undefined;
     },
     timeoutMs,

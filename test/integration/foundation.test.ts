@@ -15,6 +15,7 @@ import {
   initServer,
   isOnlineSince,
   joinAgent,
+  apiRequest,
   listAgents,
   pollAgents,
   runAgentCli,
@@ -178,7 +179,7 @@ describe('foundation: one shared server', () => {
     // A second rollout of the same release: every host is already there, so nothing is sent.
     const again = (await runFerry(home, ['rollout', 'start', 'happy-r1', '--target', 'suite=happy', '--json'])).json<{ id: string }>();
     const againStatus = await waitFor(async () => {
-      const s = await rolloutStatus(home, again.id);
+      const s = await apiRequest<RolloutStatus>(home, 'rollout.status', { id: again.id });
       return s.state === 'completed' && s;
     }, 20_000);
     expect(againStatus.hosts.map((h) => [h.state, h.reason])).toEqual(Array(3).fill(['skipped', 'already at this version']));
@@ -356,7 +357,7 @@ describe('foundation: one shared server', () => {
     // The offline host starts: it reads its desired state, converges, and the rollout completes.
     agents.push(await startAgent(offline));
     const done = await waitFor(async () => {
-      const s = await rolloutStatus(home, started.id);
+      const s = await apiRequest<RolloutStatus>(home, 'rollout.status', { id: started.id });
       return ['completed', 'halted', 'aborted', 'rolled-back'].includes(s.state) && s;
     }, 30_000, { message: 'the include-offline rollout did not end' });
     expect(done.state).toBe('completed');
@@ -365,7 +366,7 @@ describe('foundation: one shared server', () => {
     expect(readFileSync(join(offline.installRoot, 'late-app', 'current', 'README'), 'utf8')).toBe('late-app 1.0.0\n');
     expect((await listAgents(home)).find((a) => a.id === offline.id)).toMatchObject({ online: true, installed: { 'late-app': '1.0.0' } });
     expect(currentOf(late, 'late-app')).toBeUndefined();
-  }, 90_000);
+  }, 180_000); // a cap for a busy machine: some twenty CLI calls and three agents, one after another
 });
 
 describe('foundation: server restart', () => {

@@ -5,7 +5,7 @@
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupFleet, createToken, initServer, joinAgent, listAgents, runAgentCli, runFerry, startAgent, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { apiRequest, cleanupFleet, createToken, initServer, joinAgent, listAgents, runAgentCli, runFerry, startAgent, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { agentStatus, createRelease, publishPackage, readCurrent, rolloutStatus, startRollout, waitRolloutEnd, type RolloutDoc } from '../helpers/faults.js';
 
 interface RotateDoc {
@@ -110,7 +110,7 @@ describe('ferry keys rotate: end to end with a running server and agent', () => 
     let last: RolloutDoc | undefined;
     const back = await waitFor(
       async () => {
-        last = await rolloutStatus(home, rollout110);
+        last = await apiRequest<RolloutDoc>(home, 'rollout.status', { id: rollout110 });
         return last.state === 'rolled-back' && last.endedAt ? last : undefined;
       },
       30_000,

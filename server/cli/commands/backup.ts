@@ -1,8 +1,6 @@
 // ferry backup FILE / ferry restore FILE: the server's state (database, keys, DML) in one archive.
 import { existsSync, readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { createBackup } from '../../backup/create.js';
-import { restoreBackup } from '../../backup/restore.js';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../../config.js';
 import { withClient } from '../client.js';
 import { formatBytes, printJson, printLines } from '../output.js';
@@ -19,6 +17,7 @@ export const backupCommand: CommandModule<GlobalArgs, FileArgs> = {
   handler: async (a) => {
     const paths = dataPaths(resolveDataDir(a['data-dir']));
     const natsUrl = existsSync(paths.runtime) ? (JSON.parse(readFileSync(paths.runtime, 'utf8')) as RuntimeInfo).natsUrl : undefined;
+    const { createBackup } = await import('../../backup/create.js');
     const result = await withClient(connectionFlags(a), (c) => createBackup({ paths, nc: c.nc, out: a.file, ...(natsUrl ? { natsUrl } : {}) }));
     const m = result.manifest;
     if (a.json) return printJson({ file: result.file, bytes: result.bytes, createdAt: m.createdAt, ferryVersion: m.ferryVersion, rootFingerprint: m.rootFingerprint, packages: m.packages.map((p) => ({ name: p.name, version: p.version, sha256: p.sha256 })) });
@@ -41,6 +40,7 @@ export const restoreCommand: CommandModule<GlobalArgs, RestoreArgs> = {
       .positional('file', { type: 'string', demandOption: true, describe: 'an archive written by ferry backup' })
       .option('force', { type: 'boolean', default: false, describe: 'replace the contents of a data directory that is not empty' }),
   handler: async (a) => {
+    const { restoreBackup } = await import('../../backup/restore.js');
     const result = await restoreBackup({ file: a.file, dataDir: resolveDataDir(a['data-dir']), force: a.force });
     if (a.json) return printJson(result);
     printLines([

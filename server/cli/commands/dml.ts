@@ -1,6 +1,5 @@
 // ferry dml add|list|show|authorize|retire: the Definitive Media Library (draft → authorized → retired).
 import type { CommandModule } from 'yargs';
-import { Objm } from '@nats-io/obj';
 import { nuid } from '@nats-io/transport-node';
 import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -30,6 +29,8 @@ const add: CommandModule<GlobalArgs, GlobalArgs & { file: string }> = {
     await readPackageManifest(a.file); // fail fast locally on something that is not a package
     const result = (await withClient(connectionFlags(a), async (c) => {
       const upload = `upload-${nuid.next()}`;
+      const [{ Objm }, { useNativeObjectHashing }] = await Promise.all([import('@nats-io/obj'), import('../../../shared/nats/native-hash.js')]);
+      useNativeObjectHashing();
       const store = await new Objm(c.nc).open(BUCKETS.upload);
       await store.put({ name: upload, options: { max_chunk_size: 1024 * 1024 } }, Readable.toWeb(createReadStream(a.file, { highWaterMark: 1024 * 1024 })) as ReadableStream<Uint8Array>);
       return c.request('dml.add', { upload }, 300_000);

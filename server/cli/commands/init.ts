@@ -1,14 +1,14 @@
 // ferry init: create keys, database and NATS identities in the data directory (idempotent).
 import type { CommandModule } from 'yargs';
 import { resolveDataDir } from '../../config.js';
-import { initDataDir } from '../../init.js';
 import { printJson, printLines } from '../output.js';
 import type { GlobalArgs } from './common.js';
 
 export const initCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'init',
   describe: 'Create keys, database and NATS configuration in the data directory (idempotent)',
-  handler: (a) => {
+  handler: async (a) => {
+    const { initDataDir } = await import('../../init.js');
     const result = initDataDir(resolveDataDir(a['data-dir']));
     if (a.json) return printJson(result);
     printLines([

@@ -2,8 +2,6 @@
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
 import { dataPaths, resolveDataDir } from '../../config.js';
-import { assertInitialized } from '../../init.js';
-import { DEFAULT_TRUST_TTL_MS, rotateKeys } from '../../keys.js';
 import { withClient } from '../client.js';
 import { printJson, printLines } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
@@ -26,6 +24,7 @@ const rotate: CommandModule<GlobalArgs, RotateArgs> = {
       .option('root-key', { type: 'string', describe: 'the root key file, if it is kept outside the data directory' }),
   handler: async (a) => {
     const paths = dataPaths(resolveDataDir(a['data-dir']));
+    const [{ assertInitialized }, { DEFAULT_TRUST_TTL_MS, rotateKeys }] = await Promise.all([import('../../init.js'), import('../../keys.js')]);
     assertInitialized(paths);
     const result = rotateKeys(paths, { root: a.root, signing: !a['renew-only'], ttlMs: a.expires ? parseDuration(a.expires) : DEFAULT_TRUST_TTL_MS, rootKeyFile: a['root-key'] });
     // A running server re-signs with the new key and publishes the document to the agents.

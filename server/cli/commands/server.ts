@@ -3,7 +3,6 @@ import type { CommandModule } from 'yargs';
 import { createLogger } from '../../../shared/log.js';
 import { FerryError } from '../../../shared/errors.js';
 import { DEFAULT_LISTEN, resolveDataDir } from '../../config.js';
-import { FerryServer } from '../../server.js';
 import type { GlobalArgs } from './common.js';
 
 interface ServerArgs extends GlobalArgs {
@@ -27,6 +26,9 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
   handler: async (a) => {
     const logger = createLogger('ferry-server', a['log-level']);
     if (Boolean(a['tls-cert']) !== Boolean(a['tls-key'])) throw new FerryError('FERRY_USAGE', '--tls-cert and --tls-key go together');
+    // Loaded here, not at the top: every other command starts without the whole server.
+    const [{ FerryServer }, { useNativeObjectHashing }] = await Promise.all([import('../../server.js'), import('../../../shared/nats/native-hash.js')]);
+    useNativeObjectHashing();
     const server = new FerryServer({
       dataDir: resolveDataDir(a['data-dir']),
       listen: a.listen ?? DEFAULT_LISTEN,
