@@ -4,7 +4,8 @@
 // (filled with the same real joins: agents in the CMDB with issued JWTs; they do not stay
 // connected). Each figure stands beside a baseline measured just before it on the same
 // nats-server: M × (connect + two request/replies of similar sizes + close) against a trivial
-// responder, i.e. the bare NATS cost of a join's traffic.
+// responder, i.e. the bare NATS cost of a join's traffic. The joining code is warmed up first on
+// a throwaway server (see warmUp).
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,6 +41,7 @@ interface Phase {
 export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const m = Number(process.env.FERRY_BENCH_JOINS ?? (opts.quick ? 200 : 1000));
   const big = 9 * m;
+  if (process.env.NOWARM !== "1") await warmUp(Math.min(m, 300));
   const server = await startBenchServer({ FERRY_OFFLINE_AFTER_MS: '600000' });
   const dir = tempDir('joins');
   const admin = await AdminClient.connect({ dataDir: server.home });
@@ -102,6 +104,24 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     dir.remove();
   }
   return results;
+}
+
+/**
+ * This process plays every joining host, so its own code must be compiled by V8 before the first
+ * figure, as each real host's would be by then, or "0 agents" measures the JIT instead of the
+ * server. Warm it on a throwaway server: the measured one starts cold, with an empty CMDB.
+ */
+async function warmUp(n: number): Promise<void> {
+  const server = await startBenchServer({ FERRY_OFFLINE_AFTER_MS: '600000' });
+  const dir = tempDir('joins-warm-up');
+  try {
+    const { token } = server.ferry(['token', 'create', '--uses', String(n), '--ttl', '1h']) as { token: string };
+    let next = 0;
+    await measure({ server: server.process.pid!, nats: server.natsPid()! }, n, IN_FLIGHT, async () => joinOne(dir.path, token, next++));
+  } finally {
+    await server.stop();
+    dir.remove();
+  }
 }
 
 const perSec = (p: Phase) => p.joins / (p.ms / 1000);

@@ -53,9 +53,7 @@ export class CmdbStore {
 
   addAgent(a: { id: string; nkey: string; hostname: string; tags: Record<string, string> }): void {
     const now = Date.now();
-    this.db
-      .prepare('INSERT INTO agents (id, nkey, hostname, tags, facts, joined_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(a.id, a.nkey, a.hostname, JSON.stringify(a.tags), JSON.stringify({ hostname: a.hostname }), now);
+    this.sql('INSERT INTO agents (id, nkey, hostname, tags, facts, joined_at) VALUES (?, ?, ?, ?, ?, ?)').run(a.id, a.nkey, a.hostname, JSON.stringify(a.tags), JSON.stringify({ hostname: a.hostname }), now);
     this.addHistory(a.id, { kind: 'joined', detail: `tags ${JSON.stringify(a.tags)}` });
   }
 
@@ -180,9 +178,7 @@ export class CmdbStore {
     agentId: string,
     e: { kind: string; package?: string; version?: string; fromVersion?: string; operation?: string; result?: string; detail?: string },
   ): void {
-    this.db
-      .prepare('INSERT INTO history (agent_id, ts, kind, package, version, from_version, operation, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(agentId, Date.now(), e.kind, e.package ?? null, e.version ?? null, e.fromVersion ?? null, e.operation ?? null, e.result ?? null, e.detail ?? null);
+    this.sql('INSERT INTO history (agent_id, ts, kind, package, version, from_version, operation, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(agentId, Date.now(), e.kind, e.package ?? null, e.version ?? null, e.fromVersion ?? null, e.operation ?? null, e.result ?? null, e.detail ?? null);
   }
 
   historyOf(agentId: string, limit = 200): HistoryEntry[] {

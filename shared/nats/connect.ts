@@ -56,6 +56,8 @@ async function connectOnce(opts: ConnectOptions): Promise<NatsConnection> {
       // keeps trying through authorization errors (a revoked agent is stopped by its server).
       ignoreAuthErrorAbort: opts.reconnectForever ?? false,
       pingInterval: 10_000,
+      // No Error (with its stack) made up front for every request: our errors say what failed.
+      noAsyncTraces: true,
       ...(opts.tlsCaFile ? { tls: { caFile: opts.tlsCaFile } } : {}),
     });
   } catch (err) {

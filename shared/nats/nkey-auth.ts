@@ -3,8 +3,8 @@
 // @nats-io/jwt asks the signer for its private key on every JWT it encodes, so a join paid one
 // tweetnacl key derivation on the server for the agent's JWT and one on the host for its fresh
 // nkey. Here all three come from node:crypto's Ed25519 (~0.06 ms a signature).
-import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { createUser, fromSeed, type KeyPair } from '@nats-io/nkeys';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { fromSeed, type KeyPair } from '@nats-io/nkeys';
 import type { Authenticator } from '@nats-io/transport-node';
 
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -13,6 +13,8 @@ const cache = new Map<string, NativeKeyPair>();
 // nkeys' text form: base32 (RFC 4648, no padding) of prefix byte ‖ key ‖ CRC-16 (XMODEM, little endian).
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const PREFIX_PRIVATE = 15 << 3; // 'P'
+const PREFIX_SEED = 18 << 3; // 'S'
+const PREFIX_USER = 20 << 3; // 'U'
 
 function crc16(bytes: Uint8Array): number {
   let crc = 0;
@@ -50,10 +52,19 @@ export function nativePublicKey(seedText: string): string {
   return derive(seedText.trim()).publicKey;
 }
 
-/** A new user nkey (seed and public key) without any pure-JS curve arithmetic. */
+/**
+ * A new user nkey (seed and public key), made by node:crypto: no pure-JS curve arithmetic, and no
+ * key import (making a private KeyObject from raw bytes costs more than generating a new pair).
+ */
 export function createNativeUser(): { seed: string; publicKey: string } {
-  const seed = new TextDecoder().decode(createUser().getSeed()); // random bytes + encoding only
-  return { seed, publicKey: nativePublicKey(seed) };
+  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+  const rawSeed = Buffer.from(jwk.d!, 'base64url');
+  // A seed's first two bytes carry the seed prefix and the key type (nkeys' Codec.encodeSeed).
+  const seedPrefix = Buffer.from([PREFIX_SEED | (PREFIX_USER >> 5), (PREFIX_USER & 31) << 3]);
+  const body = Buffer.concat([seedPrefix, rawSeed]);
+  const crc = crc16(body);
+  const seed = base32(Buffer.concat([body, Buffer.from([crc & 0xff, crc >> 8])]));
+  return { seed, publicKey: encodeKey(PREFIX_USER, Buffer.from(jwk.x!, 'base64url')) };
 }
 
 function derive(seed: string) {
