@@ -5,6 +5,8 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { FerryError } from '../shared/errors.js';
 import { connectNats, type NatsConnection } from '../shared/nats/connect.js';
+import { readCredsFile } from '../shared/nats/creds.js';
+import { chooseReplicas, jetstreamClusterSize } from './nats/replicas.js';
 import { createHandlers } from './api/handlers.js';
 import { AuditLog } from './audit/log.js';
 import { ApiRouter } from './api/router.js';
@@ -40,8 +42,12 @@ export interface ServerOptions {
   dataDir: string;
   /** HOST:PORT for the embedded nats-server (port 0: random) */
   listen: string;
-  /** use an existing NATS server instead of the embedded one */
+  /** use an existing NATS server (or cluster: URLs separated by commas) instead of the embedded one */
   natsUrl?: string;
+  /** with natsUrl: the server's NATS credentials file (default: issued from the data directory's keys) */
+  credsFile?: string | undefined;
+  /** copies of every stream, KV bucket and object store (default: min(3, JetStream cluster size)) */
+  replicas?: number | undefined;
   logger: Logger;
   /** a host is online if it reported within this time */
   offlineAfterMs?: number;
@@ -86,10 +92,11 @@ export class FerryServer {
     const cmdb = new CmdbStore(db);
     // Decentralised auth: account JWTs from the keys and the database's revocations.
     const auth = await NatsAuth.open(this.paths, db, () => keys.rootFingerprint, log.child({ module: 'nats-auth' }));
-    const [serverCreds, sysCreds] = await Promise.all([auth.serverCreds(this.paths.serverSeed), auth.sysCreds()]);
+    const [issuedCreds, sysCreds] = await Promise.all([auth.serverCreds(this.paths.serverSeed), auth.sysCreds()]);
+    const serverCreds = this.opts.natsUrl && this.opts.credsFile ? readCredsFile(this.opts.credsFile) : issuedCreds;
 
     if (this.opts.natsUrl) {
-      this.url = this.opts.natsUrl;
+      this.url = normalizeNatsUrls(this.opts.natsUrl);
       // An external NATS is configured by its operator: it must trust our operator and resolver.
       writeFileSync(join(this.paths.natsDir, 'ferry-operator.conf'), renderOperatorAuth(auth.operatorAuth, join(this.paths.natsDir, 'resolver')), { mode: 0o600 });
       log.info('external NATS: it must run in operator mode with nats/ferry-operator.conf (operator, system account, resolver); account updates are pushed to it');
@@ -112,8 +119,20 @@ export class FerryServer {
     const tlsCa = this.opts.tls?.ca ?? this.opts.tls?.cert;
     const tlsCaFile = tlsCa ? resolve(tlsCa) : undefined;
     const onRetry = (err: unknown, attempt: number) => log.warn({ attempt, err: String(err) }, 'cannot connect to NATS yet; retrying');
-    const nc = (this.nc = await connectNats({ url: this.url, creds: serverCreds, name: 'ferry-server', inboxPrefix: subjects.serverInboxPrefix, reconnectForever: true, tlsCaFile, onRetry }));
-    const sysNc = (this.sysNc = await connectNats({ url: this.url, creds: sysCreds, name: 'ferry-server (system account)', reconnectForever: true, tlsCaFile, onRetry }));
+    // An external NATS that never answers (or refuses us) is a wrong URL or a NATS that does not
+    // trust our operator: say so and stop, instead of retrying forever as for the embedded one.
+    const external = this.opts.natsUrl !== undefined;
+    const first = external ? { failFirstConnect: true, attempts: 5 } : {};
+    const nc = (this.nc = await connectNats({ url: this.url, creds: serverCreds, name: 'ferry-server', inboxPrefix: subjects.serverInboxPrefix, reconnectForever: true, tlsCaFile, onRetry, ...first }).catch((err: unknown) => {
+      throw external ? externalNatsError(err, this.url) : err;
+    }));
+    const sysNc = (this.sysNc = await connectNats({ url: this.url, creds: sysCreds, name: 'ferry-server (system account)', reconnectForever: true, tlsCaFile, onRetry, ...first }).catch((err: unknown) => {
+      throw external ? externalNatsError(err, this.url) : err;
+    }));
+    // Copies of every stream, bucket and store: one on the embedded server, min(3, nodes) on a cluster.
+    const clusterSize = external ? await jetstreamClusterSize(sysNc) : 1;
+    const replicas = chooseReplicas(clusterSize, this.opts.replicas);
+    log.info({ clusterSize, replicas }, 'JetStream replicas');
     // Revocations made while nats-server was down (or an older resolver state) are pushed now.
     await auth.attach(sysNc);
     const natsState = trackNatsConnection(nc);
@@ -123,14 +142,14 @@ export class FerryServer {
     // Every state change records an event in the outbox, in its own transaction (docs/events.md).
     const outbox = new EventOutbox(db);
     const publisher = new EventPublisher(nc, outbox, log.child({ module: 'events' }));
-    await publisher.start();
+    await publisher.start(replicas);
     const webhooks = new WebhookStore(db);
     const dispatcher = new WebhookDispatcher(webhooks, outbox, log.child({ module: 'notify' }), deliveryTimings());
     this.stops.push(() => publisher.stop(), () => dispatcher.stop());
     const dml = new EventedDmlService(outbox, db, nc, keys, this.paths.tmpDir);
-    await dml.open();
+    await dml.open(replicas);
     const desired = new DesiredStatePublisher(db, nc, keys);
-    await desired.open();
+    await desired.open(replicas);
     await completeRestore({ dataDir: this.paths.dir, db, nc, desired, log: log.child({ module: 'restore' }) });
     const releases = new EventedReleaseStore(outbox, db, dml);
     const rolloutStore = new EventedRolloutStore(db, outbox);
@@ -152,7 +171,7 @@ export class FerryServer {
       },
       log.child({ module: 'ingest' }),
     );
-    await ingest.start();
+    await ingest.start(replicas);
     const enroll = new EnrollService(db, nc, cmdb, keys, auth, log.child({ module: 'enroll' }));
     enroll.start();
     const router = new ApiRouter(
@@ -234,6 +253,36 @@ function previousPort(natsDir: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `--nats URL[,URL...]`: each a nats:// or tls:// URL with a host (and port); one clear error otherwise. */
+export function normalizeNatsUrls(value: string): string {
+  const urls = value.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+  if (urls.length === 0) throw new FerryError('FERRY_INVALID_INPUT', '--nats is empty', { hint: 'e.g. --nats nats://n1:4222,nats://n2:4222,nats://n3:4222' });
+  for (const u of urls) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(u);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^(nats|tls):$/.test(parsed.protocol) || !parsed.hostname || parsed.username || parsed.password) {
+      throw new FerryError('FERRY_INVALID_INPUT', `--nats ${JSON.stringify(u)} is not a NATS URL`, { hint: 'e.g. nats://n1.example.org:4222 (several separated by commas; credentials go in --creds)' });
+    }
+  }
+  return urls.join(',');
+}
+
+/** The one line a wrong --nats gets: unreachable, or a NATS that does not trust this data directory's operator. */
+function externalNatsError(err: unknown, url: string): FerryError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof FerryError && /refused the credentials/.test(message)) {
+    return new FerryError('FERRY_SERVER_UNREACHABLE', `NATS at ${url} refused Ferry's credentials`, {
+      hint: 'it must trust this data directory\'s operator: start it with the configs of `ferry nats config` (or include nats/ferry-operator.conf), or pass --creds',
+      cause: err,
+    });
+  }
+  return new FerryError('FERRY_SERVER_UNREACHABLE', `cannot reach NATS at ${url}`, { hint: 'check the --nats URL(s) and that the NATS servers run', cause: err });
 }
 
 export function splitListen(listen: string): [string, number] {

@@ -9,6 +9,7 @@ import type { GlobalArgs } from './commands/common.js';
 import { dmlCommand } from './commands/dml.js';
 import { initCommand } from './commands/init.js';
 import { keysCommand } from './commands/keys.js';
+import { natsCommand } from './commands/nats.js';
 import { scheduleCommand } from './commands/schedule.js';
 import { auditCommand } from './commands/audit.js';
 import { notifyCommand } from './commands/notify.js';
@@ -49,6 +50,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(agentsCommand)
       .command(cmdbCommand)
       .command(keysCommand)
+      .command(natsCommand)
       .command(scheduleCommand)
       .command(auditCommand)
       .command(notifyCommand)

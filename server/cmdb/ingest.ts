@@ -29,9 +29,10 @@ export class ReportIngest {
     private readonly log: Logger,
   ) {}
 
-  static async ensureStream(nc: NatsConnection): Promise<void> {
+  /** `replicas`: copies JetStream keeps (server/nats/replicas.ts); an existing stream is scaled to it. */
+  static async ensureStream(nc: NatsConnection, replicas = 1): Promise<void> {
     const jsm = await jetstreamManager(nc);
-    const config = { name: REPORT_STREAM, subjects: [...subjects.reportSubjects], max_age: 7 * 24 * 3600 * 1e9, max_msg_size: 256 * 1024 };
+    const config = { name: REPORT_STREAM, subjects: [...subjects.reportSubjects], max_age: 7 * 24 * 3600 * 1e9, max_msg_size: 256 * 1024, num_replicas: replicas };
     try {
       await jsm.streams.info(REPORT_STREAM);
       await jsm.streams.update(REPORT_STREAM, config);
@@ -45,8 +46,8 @@ export class ReportIngest {
     }
   }
 
-  async start(): Promise<void> {
-    await ReportIngest.ensureStream(this.nc);
+  async start(replicas = 1): Promise<void> {
+    await ReportIngest.ensureStream(this.nc, replicas);
     const consumer = await jetstream(this.nc).consumers.get(REPORT_STREAM, REPORT_CONSUMER);
     this.messages = await consumer.consume({ max_messages: 1000 });
     const messages = this.messages;

@@ -2,6 +2,7 @@
 // written to the KV bucket (durable intent: an agent that was offline reads it when it returns)
 // and pushed as a signed command for agents that are online now.
 import { Kvm, type KV } from '@nats-io/kv';
+import { scaleStream } from '../nats/replicas.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
 import { signEnvelope, type SignedEnvelope } from '../../shared/crypto/sign.js';
@@ -37,8 +38,10 @@ export class DesiredStatePublisher {
     private readonly keys: KeyRing,
   ) {}
 
-  async open(): Promise<void> {
-    this.kv = await new Kvm(this.nc).create(BUCKETS.desired, { history: 1, description: 'Ferry desired state per agent (signed)' });
+  /** `replicas`: copies JetStream keeps (server/nats/replicas.ts); an existing bucket is scaled to it. */
+  async open(replicas = 1): Promise<void> {
+    this.kv = await new Kvm(this.nc).create(BUCKETS.desired, { history: 1, description: 'Ferry desired state per agent (signed)', replicas });
+    await scaleStream(this.nc, `KV_${BUCKETS.desired}`, replicas);
     await this.publishTrust();
   }
 

@@ -2,6 +2,8 @@
 // in the Object Store under name@version, signs a record binding name, version, SHA-256 and size,
 // and indexes them in SQLite. Content for a name@version never changes once accepted.
 import { Objm, type ObjectStore } from '@nats-io/obj';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { scaleStream } from '../nats/replicas.js';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -65,10 +67,13 @@ export class DmlService {
     private readonly tmpDir: string,
   ) {}
 
-  async open(): Promise<void> {
+  /** `replicas`: copies JetStream keeps (server/nats/replicas.ts); existing buckets are scaled to it. */
+  async open(replicas = 1): Promise<void> {
     const objm = new Objm(this.nc);
-    this.dml = await objm.create(BUCKETS.dml, { description: 'Ferry DML: signed release packages' });
-    this.uploads = await objm.create(BUCKETS.upload, { description: 'Ferry uploads awaiting verification' });
+    this.dml = await objm.create(BUCKETS.dml, { description: 'Ferry DML: signed release packages', replicas });
+    this.uploads = await objm.create(BUCKETS.upload, { description: 'Ferry uploads awaiting verification', replicas });
+    const jsm = await jetstreamManager(this.nc);
+    for (const bucket of [BUCKETS.dml, BUCKETS.upload]) await scaleStream(jsm, `OBJ_${bucket}`, replicas);
   }
 
   /** Verify an uploaded object and accept it into the DML (idempotent for identical content). */

@@ -24,7 +24,7 @@ export function eventStreamLimits(env: NodeJS.ProcessEnv = process.env): EventSt
   };
 }
 
-export async function ensureEventStream(nc: NatsConnection, limits: EventStreamLimits): Promise<void> {
+export async function ensureEventStream(nc: NatsConnection, limits: EventStreamLimits, replicas = 1): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const config = {
     name: EVENTS_STREAM,
@@ -37,6 +37,7 @@ export async function ensureEventStream(nc: NatsConnection, limits: EventStreamL
     max_msg_size: 256 * 1024,
     // Long enough to cover a restart between an acked publish and its mark in SQLite.
     duplicate_window: Math.min(Math.round(limits.maxAgeMs * 1e6), DAY_NS / 24),
+    num_replicas: replicas,
   };
   try {
     await jsm.streams.info(EVENTS_STREAM);
@@ -63,8 +64,8 @@ export class EventPublisher {
     private readonly limits: EventStreamLimits = eventStreamLimits(),
   ) {}
 
-  async start(): Promise<void> {
-    await ensureEventStream(this.nc, this.limits);
+  async start(replicas = 1): Promise<void> {
+    await ensureEventStream(this.nc, this.limits, replicas);
     this.js = jetstream(this.nc, { timeout: 5000 });
     this.unsubscribe = this.outbox.onRecord(() => void this.drain());
     this.pruneTimer = setInterval(() => this.prune(), 60_000);

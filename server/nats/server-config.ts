@@ -39,7 +39,7 @@ export function findNatsServerBinary(options: { path?: string; fallbackDirs?: re
 }
 
 /** Strings that go into the config quoted; refuse anything that would need escaping. */
-function quote(s: string, what: string): string {
+export function quote(s: string, what: string): string {
   if (/["\\\u0000-\u001f\u007f]/.test(s)) {
     throw new FerryError('FERRY_INVALID_INPUT', `${what} must not contain quotes, backslashes or control characters`);
   }

@@ -8,6 +8,7 @@ import { FerryError } from '../errors.js';
 export type { NatsConnection };
 
 export interface ConnectOptions {
+  /** one URL, or several separated by commas (the members of a cluster: any one will do) */
   url: string;
   /** the user JWT and the nkey seed it was issued for */
   creds: NatsCreds;
@@ -20,6 +21,12 @@ export interface ConnectOptions {
   tlsCaFile?: string | undefined;
   /** how many times a refused or timed-out first connection is retried (default 8) */
   attempts?: number;
+  /**
+   * A daemon that keeps reconnecting forever once connected, but gives up on its first connection
+   * after `attempts` tries (and at once on refused credentials): an external NATS named on the
+   * command line that never answered is a wrong URL, not a server still starting.
+   */
+  failFirstConnect?: boolean;
   onRetry?: (err: unknown, attempt: number) => void;
 }
 
@@ -34,18 +41,26 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       return await connectOnce(opts);
     } catch (err) {
       // A daemon waits for its server however long it takes; a CLI gives up after a few tries.
-      const transient = opts.reconnectForever || (err instanceof FerryError && /: timeout/.test(err.message));
-      if (!transient || (!opts.reconnectForever && attempt >= (opts.attempts ?? 8))) throw err;
+      const timeout = err instanceof FerryError && /: timeout/.test(err.message);
+      const refused = err instanceof FerryError && /refused the credentials/.test(err.message);
+      const persistent = opts.reconnectForever && !opts.failFirstConnect;
+      const transient = persistent || timeout || (opts.failFirstConnect === true && !refused);
+      if (!transient || (!persistent && attempt >= (opts.attempts ?? 8))) throw err;
       opts.onRetry?.(err, attempt);
       await new Promise((r) => setTimeout(r, Math.min(opts.reconnectForever ? 5000 : 2000, 100 * 2 ** attempt) * (0.5 + Math.random())));
     }
   }
 }
 
+/** `nats://a:4222,nats://b:4222` → the list the client wants (it tries them in turn). */
+export function splitUrls(url: string): string[] {
+  return url.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+}
+
 async function connectOnce(opts: ConnectOptions): Promise<NatsConnection> {
   try {
     return await connect({
-      servers: opts.url,
+      servers: splitUrls(opts.url),
       name: opts.name,
       authenticator: nativeAuthenticator(opts.creds.seed, opts.creds.jwt),
       ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),

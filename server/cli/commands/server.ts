@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { createLogger } from '../../../shared/log.js';
 import { FerryError } from '../../../shared/errors.js';
 import { DEFAULT_LISTEN, resolveDataDir } from '../../config.js';
-import type { GlobalArgs } from './common.js';
+import { parsePositiveInt, type GlobalArgs } from './common.js';
 
 interface ServerArgs extends GlobalArgs {
   listen?: string;
@@ -11,16 +11,18 @@ interface ServerArgs extends GlobalArgs {
   'tls-key'?: string;
   'metrics-listen'?: string;
   'log-level'?: string;
+  replicas?: number;
 }
 
 export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
   command: 'server',
-  describe: 'Run the distribution server (with an embedded nats-server unless --nats is given)',
+  describe: 'Run the distribution server (with an embedded nats-server unless --nats URL[,URL...] names an existing NATS or cluster)',
   builder: (y) =>
     y
       .option('listen', { type: 'string', describe: `HOST:PORT for the embedded NATS (port 0: random; default: listen in the config file, else ${DEFAULT_LISTEN})` })
       .option('tls-cert', { type: 'string', describe: 'serve NATS over TLS with this certificate (PEM)' })
       .option('tls-key', { type: 'string', describe: 'the private key of --tls-cert (PEM)' })
+      .option('replicas', { type: 'number', describe: 'copies of every stream, KV bucket and object store (default: min(3, JetStream servers in the cluster))' })
       .option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })
       .option('metrics-listen', { type: 'string', describe: 'HOST:PORT serving /healthz and /metrics over HTTP, e.g. 127.0.0.1:9464 (env FERRY_METRICS_LISTEN; default: off)' }),
   handler: async (a) => {
@@ -32,7 +34,9 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
     const server = new FerryServer({
       dataDir: resolveDataDir(a['data-dir']),
       listen: a.listen ?? DEFAULT_LISTEN,
-      ...(a.nats ? { natsUrl: a.nats } : {}),
+      // --creds is the server's own identity only against an external NATS; otherwise it is issued.
+      ...(a.nats ? { natsUrl: a.nats, credsFile: a.creds } : {}),
+      ...(a.replicas !== undefined ? { replicas: parsePositiveInt(a.replicas, '--replicas') } : {}),
       logger,
       tls: { cert: a['tls-cert'], key: a['tls-key'], ca: a['tls-ca'] },
       metricsListen: a['metrics-listen'],
