@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { FerryError } from '../shared/errors.js';
 import { connectNats, type NatsConnection } from '../shared/nats/connect.js';
-import { readCredsFile } from '../shared/nats/creds.js';
+import { readCredsFile, type NatsCreds } from '../shared/nats/creds.js';
 import { chooseReplicas, jetstreamClusterSize } from './nats/replicas.js';
 import { createHandlers } from './api/handlers.js';
 import { AuditLog } from './audit/log.js';
@@ -99,7 +99,7 @@ export class FerryServer {
       this.url = normalizeNatsUrls(this.opts.natsUrl);
       // An external NATS is configured by its operator: it must trust our operator and resolver.
       writeFileSync(join(this.paths.natsDir, 'ferry-operator.conf'), renderOperatorAuth(auth.operatorAuth, join(this.paths.natsDir, 'resolver')), { mode: 0o600 });
-      log.info('external NATS: it must run in operator mode with nats/ferry-operator.conf (operator, system account, resolver); account updates are pushed to it');
+      log.info('external NATS: it must trust this operator (configs from `ferry nats config`, or include nats/ferry-operator.conf); account updates are pushed to it');
     } else {
       const [host, requested] = splitListen(this.opts.listen);
       // Port 0 means "any port" the first time; afterwards keep the one agents were given.
@@ -120,15 +120,12 @@ export class FerryServer {
     const tlsCaFile = tlsCa ? resolve(tlsCa) : undefined;
     const onRetry = (err: unknown, attempt: number) => log.warn({ attempt, err: String(err) }, 'cannot connect to NATS yet; retrying');
     // An external NATS that never answers (or refuses us) is a wrong URL or a NATS that does not
-    // trust our operator: say so and stop, instead of retrying forever as for the embedded one.
+    // trust our operator: one probe connection that gives up says so, instead of the daemon's
+    // connections retrying forever (right for the embedded server, which is merely restarting).
     const external = this.opts.natsUrl !== undefined;
-    const first = external ? { failFirstConnect: true, attempts: 5 } : {};
-    const nc = (this.nc = await connectNats({ url: this.url, creds: serverCreds, name: 'ferry-server', inboxPrefix: subjects.serverInboxPrefix, reconnectForever: true, tlsCaFile, onRetry, ...first }).catch((err: unknown) => {
-      throw external ? externalNatsError(err, this.url) : err;
-    }));
-    const sysNc = (this.sysNc = await connectNats({ url: this.url, creds: sysCreds, name: 'ferry-server (system account)', reconnectForever: true, tlsCaFile, onRetry, ...first }).catch((err: unknown) => {
-      throw external ? externalNatsError(err, this.url) : err;
-    }));
+    if (external) await probeExternalNats(this.url, sysCreds, tlsCaFile);
+    const nc = (this.nc = await connectNats({ url: this.url, creds: serverCreds, name: 'ferry-server', inboxPrefix: subjects.serverInboxPrefix, reconnectForever: true, tlsCaFile, onRetry }));
+    const sysNc = (this.sysNc = await connectNats({ url: this.url, creds: sysCreds, name: 'ferry-server (system account)', reconnectForever: true, tlsCaFile, onRetry }));
     // Copies of every stream, bucket and store: one on the embedded server, min(3, nodes) on a cluster.
     const clusterSize = external ? await jetstreamClusterSize(sysNc) : 1;
     const replicas = chooseReplicas(clusterSize, this.opts.replicas);
@@ -273,12 +270,23 @@ export function normalizeNatsUrls(value: string): string {
   return urls.join(',');
 }
 
+/** Connect once to an external NATS as the system account, giving up after a few tries. */
+async function probeExternalNats(url: string, creds: NatsCreds, tlsCaFile: string | undefined): Promise<void> {
+  try {
+    // Against an untrusted operator a cluster answers only after its account lookup times out (~5 s).
+    const nc = await connectNats({ url, creds, name: 'ferry-server (probe)', failFirstConnect: true, attempts: 4, timeoutMs: 10_000, tlsCaFile });
+    await nc.close();
+  } catch (err) {
+    throw externalNatsError(err, url);
+  }
+}
+
 /** The one line a wrong --nats gets: unreachable, or a NATS that does not trust this data directory's operator. */
 function externalNatsError(err: unknown, url: string): FerryError {
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof FerryError && /refused the credentials/.test(message)) {
     return new FerryError('FERRY_SERVER_UNREACHABLE', `NATS at ${url} refused Ferry's credentials`, {
-      hint: 'it must trust this data directory\'s operator: start it with the configs of `ferry nats config` (or include nats/ferry-operator.conf), or pass --creds',
+      hint: 'it must trust this data directory\'s operator: start it with the configs of `ferry nats config` (or include nats/ferry-operator.conf)',
       cause: err,
     });
   }

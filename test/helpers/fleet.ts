@@ -256,6 +256,8 @@ export interface ServerHandle {
 export interface StartServerOptions {
   /** HOST:PORT for the embedded NATS (default 127.0.0.1:0, a random port) */
   listen?: string;
+  /** more `ferry server` flags, e.g. ['--nats', 'URL,URL,URL'] */
+  args?: string[];
   env?: Record<string, string>;
   timeoutMs?: number;
 }
@@ -266,7 +268,7 @@ export async function startServer(home: string, opts: StartServerOptions = {}): 
   const timeoutMs = opts.timeoutMs ?? 30_000;
   let settle: { resolve: (url: string) => void; reject: (err: Error) => void } | undefined;
   const urlPromise = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
-  const daemon = spawnDaemon(FERRY_BIN, ['server', '--listen', opts.listen ?? '127.0.0.1:0'], { FERRY_HOME: home, ...opts.env }, (out) => {
+  const daemon = spawnDaemon(FERRY_BIN, ['server', '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.args ?? [])], { FERRY_HOME: home, ...opts.env }, (out) => {
     const m = ready.exec(out);
     if (m) settle?.resolve(m[1]!);
   });
@@ -275,7 +277,8 @@ export async function startServer(home: string, opts: StartServerOptions = {}): 
   const timer = setTimeout(() => settle?.reject(new Error(`ferry server not ready within ${timeoutMs} ms:\n${daemon.logs()}`)), timeoutMs);
   try {
     const url = await urlPromise;
-    return { home, url, port: Number(new URL(url).port), child: daemon.child, logs: daemon.logs, stop: daemon.stop, kill: daemon.kill };
+    // Against a cluster the server prints every member's URL, separated by commas: the first one's port.
+    return { home, url, port: Number(new URL(url.split(',')[0]!).port), child: daemon.child, logs: daemon.logs, stop: daemon.stop, kill: daemon.kill };
   } catch (err) {
     await daemon.kill();
     throw err;

@@ -1,0 +1,149 @@
+// Ferry against a real 3-node NATS cluster written by `ferry nats config`: every stream, KV bucket
+// and object store is R3; one node is SIGKILLed in the middle of a phased rollout, and the rollout
+// completes with no report and no event lost (counted in the streams and in SQLite), the agents
+// reconnect to the surviving nodes, and the killed node rejoins and catches up.
+// Bad input (a 2-node cluster, a wrong --nats URL) fails in one line with a stable code.
+// Requires the compiled dist/ (`npx tsc -p .`) and nats-server on PATH.
+import { jetstreamManager } from '@nats-io/jetstream';
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
+import { readCredsFile } from '../../shared/nats/creds.js';
+import { nodeConnections, nodeStreams, startCluster, waitMetaLeader, type ClusterNode, type TestCluster } from '../helpers/cluster.js';
+import { pendingReports, startRollout, waitRolloutEnd } from '../helpers/faults.js';
+import { cleanupFleet, createToken, isOnlineSince, joinAgent, pollAgents, runFerry, startAgents, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { buildAll, healthPackage, publishAll, waitStatus } from '../helpers/rollouts.js';
+
+const AGENTS = 4;
+const FERRY_STREAMS = ['FERRY_REPORTS', 'FERRY_EVENTS', 'OBJ_ferry-dml', 'OBJ_ferry-upload', 'KV_ferry-desired'];
+
+afterAll(cleanupFleet, 60_000);
+
+describe('a 3-node NATS cluster', () => {
+  let home: string;
+  let cluster: TestCluster;
+  let server: ServerHandle;
+  let agents: AgentHandle[] = [];
+  let joined: JoinedAgent[] = [];
+  let admin: NatsConnection | undefined;
+
+  beforeAll(async () => {
+    home = tempDir('ferry-home-');
+    await runFerry(home, ['init']);
+    const [files] = await Promise.all([
+      buildAll([healthPackage('cl1', '1.0.0', { postinstallSleepS: 2 })]),
+      (async () => {
+        cluster = await startCluster(home, 3);
+        server = await startServer(home, { args: ['--nats', cluster.urls.join(',')] });
+        const token = await createToken(home, { uses: AGENTS, tags: { suite: 'cluster' } });
+        for (let i = 1; i <= AGENTS; i++) joined.push(await joinAgent(home, `cl-${i}`, { token }));
+        agents = await startAgents(joined, { env: { FERRY_HEALTH_WATCH_MS: '1000' } });
+      })(),
+    ]);
+    await publishAll(home, files, [{ name: 'cl1-r', packages: ['cl1@1.0.0'] }]);
+    admin = await connectNats({ url: cluster.urls.join(','), creds: readCredsFile(join(home, 'keys', 'admin.creds')), name: 'cluster test', reconnectForever: true });
+  }, 150_000);
+
+  afterAll(async () => {
+    await admin?.close().catch(() => undefined);
+    await Promise.all(agents.map((a) => a.stop()));
+    await server?.stop();
+    await cluster?.stop();
+  }, 60_000);
+
+  it('every stream, KV bucket and object store has 3 replicas, one copy per node', async () => {
+    for (const node of cluster.nodes) {
+      const streams = await nodeStreams(node);
+      for (const name of FERRY_STREAMS) expect(streams.get(name)?.replicas, `${name} on ${node.name}`).toBe(3);
+    }
+  });
+
+  it('a node killed mid-rollout: the rollout completes, nothing is lost, agents reconnect, the node rejoins and catches up', async () => {
+    const id = await startRollout(home, 'cl1-r', 'all', ['--strategy', 'phased', '--waves', '1,50%,100%']);
+    // The canary wave is done and the next one in flight: kill the node with the most clients on it.
+    const before = await waitStatus(home, id, (s) => s.waves[0]?.state === 'completed', 60_000, 'the canary wave to complete');
+    expect(before.state, 'the rollout is still running when the node is killed').toBe('running');
+    const counts = await Promise.all(cluster.nodes.map(async (n) => ({ n, c: (await nodeConnections(n)).total })));
+    const victim: ClusterNode = counts.sort((a, b) => b.c - a.c)[0]!.n;
+    const killedAt = Date.now();
+    await victim.kill();
+    const survivors = cluster.nodes.filter((n) => n !== victim);
+
+    const end = await waitRolloutEnd(home, id, 120_000);
+    expect(end.state, JSON.stringify(end)).toBe('completed');
+    expect(end.hosts.map((h) => h.state)).toEqual(end.hosts.map(() => 'succeeded'));
+    expect(end.hosts).toHaveLength(AGENTS);
+
+    // Agents reconnect to the surviving nodes: all heartbeating again, all connected there.
+    await waitFor(async () => {
+      const list = await pollAgents(home);
+      return joined.every((a) => isOnlineSince(list, a.id, killedAt));
+    }, 60_000, { intervalMs: 500, message: 'agents did not come back online after the node was killed' });
+    const names = (await Promise.all(survivors.map((n) => nodeConnections(n)))).flatMap((c) => c.names);
+    for (const a of joined) expect(names, `agent ${a.id} on a surviving node`).toContain(`ferry-agent ${a.id}`);
+
+    // No report lost: every agent's outbox is empty (each report acknowledged by the R3 stream),
+    // and the stream holds exactly one final report per agent for this rollout.
+    await waitFor(() => joined.every((a) => pendingReports(a.stateDir) === 0), 30_000, { intervalMs: 300, message: 'agents still have unsent reports' });
+    const jsm = await jetstreamManager(admin!);
+    const reports = await jsm.streams.info('FERRY_REPORTS');
+    const finals = new Map<string, number>();
+    for (let seq = reports.state.first_seq; seq <= reports.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage('FERRY_REPORTS', { seq }).catch(() => undefined);
+      if (!m || !m.subject.includes('.status')) continue;
+      const r = JSON.parse(new TextDecoder().decode(m.data)) as { agent: string; package?: string; state: string; operation: string };
+      if (r.package === 'cl1' && r.state === 'succeeded') finals.set(r.agent, (finals.get(r.agent) ?? 0) + 1);
+    }
+    for (const a of joined) expect(finals.get(a.id), `final report of ${a.id}`).toBe(1);
+
+    // No event lost: every outbox row is published, and FERRY_EVENTS holds each exactly once.
+    const db = new Database(join(home, 'ferry.db'), { readonly: true, fileMustExist: true });
+    let rows: { id: string; published_at: number | null }[] = [];
+    await waitFor(() => {
+      rows = db.prepare('SELECT id, published_at FROM event_outbox ORDER BY seq').all() as typeof rows;
+      return rows.every((r) => r.published_at !== null);
+    }, 30_000, { intervalMs: 300, message: 'events not yet published' });
+    db.close();
+    const events = await jsm.streams.info('FERRY_EVENTS');
+    const ids: string[] = [];
+    for (let seq = events.state.first_seq; seq <= events.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage('FERRY_EVENTS', { seq });
+      ids.push(m.header.get('Nats-Msg-Id'));
+    }
+    expect(rows.length).toBeGreaterThan(0);
+    expect(events.state.messages).toBe(rows.length);
+    expect(ids.sort()).toEqual(rows.map((r) => r.id).sort());
+
+    // The killed node starts again on its store and catches up with every stream.
+    await victim.start();
+    await waitMetaLeader(cluster.nodes);
+    await waitFor(async () => {
+      const [mine, other] = await Promise.all([nodeStreams(victim), nodeStreams(survivors[0]!)]);
+      return FERRY_STREAMS.every((s) => mine.get(s) !== undefined && mine.get(s)!.lastSeq === other.get(s)?.lastSeq && mine.get(s)!.messages === other.get(s)!.messages);
+    }, 60_000, { intervalMs: 500, message: `${victim.name} did not catch up` });
+  }, 240_000);
+
+  it('bad input: a 2-node cluster and a wrong --nats URL each get one line with a stable code, and no file', async () => {
+    const out = join(tempDir('ferry-cluster-bad-'), 'conf');
+    const two = await runFerry(home, ['nats', 'config', '--out', out, '--nodes', '2'], { allowFail: true });
+    expect(two.code).not.toBe(0);
+    expect(two.stderr.trim().split('\n')).toHaveLength(1);
+    expect(two.stderr).toMatch(/^FERRY_INVALID_INPUT: a 2-node cluster/);
+    expect(existsSync(out)).toBe(false);
+
+    const other = tempDir('ferry-home-bad-');
+    await runFerry(other, ['init']);
+    const wrong = await runFerry(other, ['server', '--nats', 'nats://127.0.0.1:1'], { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } });
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_SERVER_UNREACHABLE: cannot reach NATS at nats:\/\/127\.0\.0\.1:1/)]);
+    // A cluster that does not trust this data directory's operator refuses it: also one line.
+    const untrusted = await runFerry(other, ['server', '--nats', cluster.urls.join(',')], { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } });
+    expect(untrusted.code).not.toBe(0);
+    expect(untrusted.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_SERVER_UNREACHABLE: NATS at .* refused Ferry's credentials/)]);
+    const syntax = await runFerry(other, ['server', '--nats', 'http://x'], { allowFail: true });
+    expect(syntax.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_INVALID_INPUT: --nats "http:\/\/x" is not a NATS URL/)]);
+  }, 90_000);
+});
+
