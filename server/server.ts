@@ -145,7 +145,8 @@ export class FerryServer {
     this.stops.push(() => publisher.stop(), () => dispatcher.stop());
     const dml = new EventedDmlService(outbox, db, nc, keys, this.paths.tmpDir);
     await dml.open(replicas);
-    const desired = new DesiredStatePublisher(db, nc, keys);
+    const desired = new DesiredStatePublisher(db, nc, keys, (err, agents) => log.warn({ err, agents }, 'desired states not delivered yet; trying again'));
+    this.stops.push(() => desired.close());
     await desired.open(replicas);
     await completeRestore({ dataDir: this.paths.dir, db, nc, desired, log: log.child({ module: 'restore' }) });
     const releases = new EventedReleaseStore(outbox, db, dml);

@@ -29,13 +29,22 @@ export interface PreparedDesired {
   envelope: SignedEnvelope;
 }
 
+/** A put refused while JetStream elects a new leader (a NATS node lost) is retried this long. */
+const DELIVER_RETRY_MS = 15_000;
+/** Documents that still could not be delivered are tried again from SQLite at this interval. */
+const REDELIVER_EVERY_MS = 3_000;
+
 export class DesiredStatePublisher {
   private kv?: KV;
+  /** agents whose stored desired state has not reached the KV bucket yet */
+  private readonly undelivered = new Set<string>();
+  private redeliverTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly db: Db,
     private readonly nc: NatsConnection,
     private readonly keys: KeyRing,
+    private readonly onRedeliverError: (err: unknown, agents: number) => void = () => undefined,
   ) {}
 
   /** `replicas`: copies JetStream keeps (server/nats/replicas.ts); an existing bucket is scaled to it. */
@@ -83,14 +92,55 @@ export class DesiredStatePublisher {
     return this.db.transaction(() => changes.map((c) => this.store(c)))();
   }
 
-  /** Deliver prepared desired states: KV (durable) and a command (prompt). Safe to repeat. */
+  /**
+   * Deliver prepared desired states: KV (durable) and a command (prompt). Safe to repeat. One that cannot be delivered (NATS unreachable for longer than a
+   * leader election) stays stored and is delivered again in the background until it is: the
+   * caller has already recorded the host as sent, so nothing else would send it again. The
+   * first failure is still thrown, for the caller's log.
+   */
   async send(docs: PreparedDesired[]): Promise<void> {
     // Bounded concurrency: fast for thousands of agents without flooding the server.
     const queue = [...docs];
+    let failure: unknown;
+    // One retry window for the whole batch: once it has passed and a put still fails, NATS is
+    // down for longer than an election, and the rest waits for redelivery instead of timing out
+    // one by one (a wave of thousands would otherwise hold the engine for many minutes).
+    const deadline = Date.now() + DELIVER_RETRY_MS;
     const workers = Array.from({ length: Math.min(64, queue.length) }, async () => {
-      for (let d = queue.shift(); d; d = queue.shift()) await this.deliver(d.agent, d.envelope);
+      for (let d = queue.shift(); d; d = queue.shift()) {
+        if (failure !== undefined) {
+          this.undelivered.add(d.agent);
+          continue;
+        }
+        try {
+          await this.deliver(d.agent, d.envelope, deadline);
+          this.undelivered.delete(d.agent);
+        } catch (err) {
+          failure ??= err;
+          this.undelivered.add(d.agent);
+        }
+      }
     });
     await Promise.all(workers);
+    if (this.undelivered.size > 0) this.scheduleRedelivery();
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Stop background redelivery (server shutdown). */
+  close(): void {
+    clearTimeout(this.redeliverTimer);
+    this.redeliverTimer = undefined;
+  }
+
+  private scheduleRedelivery(): void {
+    if (this.redeliverTimer) return;
+    this.redeliverTimer = setTimeout(() => {
+      this.redeliverTimer = undefined;
+      const agents = [...this.undelivered];
+      // send() re-adds what fails again and schedules the next try.
+      this.send(this.stored(agents)).catch((err: unknown) => this.onRedeliverError(err, this.undelivered.size));
+    }, REDELIVER_EVERY_MS);
+    this.redeliverTimer.unref();
   }
 
   async publish(changes: DesiredChange[]): Promise<void> {
@@ -131,8 +181,19 @@ export class DesiredStatePublisher {
     return { agent: change.agent, envelope };
   }
 
-  private async deliver(agent: string, desired: SignedEnvelope): Promise<void> {
-    await this.kv!.put(agent, encodeMessage(desired));
+  private async deliver(agent: string, desired: SignedEnvelope, deadline: number): Promise<void> {
+    // A NATS node going away makes the bucket's stream elect a new leader: puts time out or find
+    // no responders for a few seconds. Retried here, so a wave sent at that moment still arrives.
+    const payload = encodeMessage(desired);
+    for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        await this.kv!.put(agent, payload);
+        break;
+      } catch (err) {
+        if (Date.now() + wait > deadline || this.nc.isClosed()) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
     const now = Date.now();
     const command: Command = { type: 'apply', audience: agent, subject: subjects.command(agent), issuedAt: now, expiresAt: now + COMMAND_TTL_MS, nonce: randomBytes(12).toString('hex'), desired };
     this.nc.publish(subjects.command(agent), encodeMessage(signEnvelope(this.keys.signing, command)));
