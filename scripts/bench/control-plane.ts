@@ -66,7 +66,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   return results;
 }
 
-async function addPackage(server: BenchServer, work: string, version: string): Promise<void> {
+export async function addPackage(server: BenchServer, work: string, version: string): Promise<void> {
   const src = join(work, `src-${version}`);
   mkdirSync(src, { recursive: true });
   writeFileSync(join(src, 'ferry.json'), JSON.stringify({ name: 'bench-app', version }));
@@ -76,7 +76,7 @@ async function addPackage(server: BenchServer, work: string, version: string): P
   server.ferry(['dml', 'add', file]);
 }
 
-async function timedRollout(client: AdminClient, req: { release: string; target: string; strategy: 'big-bang' | 'phased'; waves?: string[] }): Promise<{ id: string; ms: number }> {
+export async function timedRollout(client: AdminClient, req: { release: string; target: string; strategy: 'big-bang' | 'phased'; waves?: string[] }): Promise<{ id: string; ms: number }> {
   const started = (await client.request('rollout.start', { ...req, hostTimeoutMs: 600_000 })) as RolloutStatusDoc;
   const end = await waitEnd(client, started.id);
   if (end.state !== 'completed') throw new Error(`rollout ${end.id} ended ${end.state}: ${end.reason ?? ''}`);
@@ -106,7 +106,7 @@ function rolloutResult(name: string, n: number, ms: number, floorMs: number, goa
 }
 
 /** The bare traffic a rollout needs: one KV put and one command per host, one acked report back. */
-async function trafficFloor(client: AdminClient, n: number): Promise<number> {
+export async function trafficFloor(client: AdminClient, n: number): Promise<number> {
   const kv = await new Kvm(client.nc).create('bench-floor', { history: 1 });
   const js = jetstream(client.nc);
   const jsm = await jetstreamManager(client.nc);
