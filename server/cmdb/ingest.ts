@@ -49,7 +49,10 @@ export class ReportIngest {
   async start(replicas = 1): Promise<void> {
     await ReportIngest.ensureStream(this.nc, replicas);
     const consumer = await jetstream(this.nc).consumers.get(REPORT_STREAM, REPORT_CONSUMER);
-    this.messages = await consumer.consume({ max_messages: 1000 });
+    // Short pulls: when the NATS node holding the consumer's leader dies, the client notices
+    // missed heartbeats (half of `expires`) and pulls again from the new leader; with the default
+    // 30 s that stalled a rollout for up to ~40 s after a node loss. Idle, it is a pull every 10 s.
+    this.messages = await consumer.consume({ max_messages: 1000, expires: 10_000 });
     const messages = this.messages;
     this.running = (async () => {
       for await (const m of messages) this.enqueue(m);
