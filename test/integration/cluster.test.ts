@@ -176,6 +176,11 @@ describe('a 3-node NATS cluster', () => {
     const untrusted = await runFerry(other, ['server', '--nats', cluster.urls.join(',')], { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } });
     expect(untrusted.code).not.toBe(0);
     expect(untrusted.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_SERVER_UNREACHABLE: NATS at .* refused Ferry's credentials/)]);
+    // More replicas than servers, and a --creds file that is not there: one line each, before any stream is touched.
+    const tooMany = await runFerry(home, ['server', '--nats', cluster.urls.join(','), '--replicas', '5'], { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } });
+    expect(tooMany.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_INVALID_INPUT: --replicas 5 is more than the 3 JetStream server\(s\)/)]);
+    const noCreds = await runFerry(home, ['server', '--nats', cluster.urls.join(','), '--creds', join(other, 'missing.creds')], { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } });
+    expect(noCreds.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_NOT_INITIALIZED: cannot read credentials/)]);
     const syntax = await runFerry(other, ['server', '--nats', 'http://x'], { allowFail: true });
     expect(syntax.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_INVALID_INPUT: --nats "http:\/\/x" is not a NATS URL/)]);
   }, 90_000);

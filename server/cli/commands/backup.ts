@@ -46,7 +46,7 @@ export const restoreCommand: CommandModule<GlobalArgs, RestoreArgs> = {
     printLines([
       `Restored the backup of ${result.createdAt} (Ferry ${result.ferryVersion}) into ${result.dataDir}${result.replaced ? ', replacing its contents' : ''}`,
       `Root key: ${result.rootFingerprint}; ${result.packages.length} DML package(s) verified`,
-      `Next: ferry server --data-dir ${result.dataDir}${result.natsUrl ? ` --listen ${new URL(result.natsUrl).host}` : ''} (it puts the packages back into the DML as it starts)`,
+      `Next: ferry server --data-dir ${result.dataDir}${result.natsUrl ? (result.natsUrl.includes(',') ? ` --nats ${result.natsUrl}` : ` --listen ${new URL(result.natsUrl).host}`) : ''} (it puts the packages back into the DML as it starts)`,
     ]);
   },
 };
