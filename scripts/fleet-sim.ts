@@ -1,10 +1,11 @@
-// `npm run sim -- --agents N [--fail-rate P] [--step-delay MS]`: join N simulated agents to the
+// `npm run sim -- --agents N [--processes P] [--fail-rate P] [--step-delay MS]`: join N simulated agents to the
 // running server (FERRY_HOME or --data-dir) and keep them running until Ctrl-C.
 import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startSimulatedFleet } from '../agent/sim/fleet.js';
+import { startFleetProcesses } from '../agent/sim/fleet-procs.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
@@ -13,6 +14,7 @@ const { values } = parseArgs({
     'fail-rate': { type: 'string', default: '0' },
     'step-delay': { type: 'string', default: '0' },
     'data-dir': { type: 'string' },
+    processes: { type: 'string', default: '1' },
   },
 });
 const count = Number(values.agents);
@@ -23,7 +25,10 @@ if (token.status !== 0) {
   process.exit(1);
 }
 const started = Date.now();
-const fleet = await startSimulatedFleet({ token: (JSON.parse(token.stdout) as { token: string }).token, count, failRate: Number(values['fail-rate']), stepDelayMs: Number(values['step-delay']) });
+const simOptions = { token: (JSON.parse(token.stdout) as { token: string }).token, count, failRate: Number(values['fail-rate']), stepDelayMs: Number(values['step-delay']) };
+// --processes N spreads the agents over N processes (one process runs out of descriptors at ~5,000).
+const processes = Number(values.processes);
+const fleet = processes > 1 ? await startFleetProcesses({ ...simOptions, processes }) : await startSimulatedFleet(simOptions);
 process.stdout.write(`${count} simulated agents joined and running in ${((Date.now() - started) / 1000).toFixed(1)}s (state in ${fleet.dir}); Ctrl-C stops them.\n`);
 await new Promise<void>((r) => {
   process.once('SIGINT', r);

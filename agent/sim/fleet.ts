@@ -16,6 +16,8 @@ import { AgentRuntime } from '../runtime.js';
 export interface SimOptions {
   token: string;
   count: number;
+  /** number of the first agent (hostnames sim-NNNNN): processes sharing a fleet count on from each other */
+  firstIndex?: number;
   /** directory for the agents' state (default: a new temporary directory, removed on stop) */
   dir?: string;
   /** probability that an install fails at its health check */
@@ -52,7 +54,8 @@ export async function startSimulatedFleet(o: SimOptions): Promise<SimulatedFleet
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await mapLimit(range(o.count), o.concurrency ?? 25, async (i) => {
+    await mapLimit(range(o.count), o.concurrency ?? 25, async (slot) => {
+      const i = slot + (o.firstIndex ?? 0);
       const hostname = `sim-${String(i).padStart(5, '0')}`;
       const paths = agentPaths(join(dir, hostname));
       const tags = { sim: 'true', site: SITES[i % SITES.length]!, role: ROLES[Math.floor(i / SITES.length) % ROLES.length]! };
@@ -81,7 +84,7 @@ export async function startSimulatedFleet(o: SimOptions): Promise<SimulatedFleet
         host: { os: 'linux', arch: syntheticInventory(hostname, i).arch },
       });
       await agent.start();
-      agents[i] = agent;
+      agents[slot] = agent;
       started.push(agent);
     });
   } catch (err) {

@@ -7,6 +7,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulatedFleet, syntheticInventory } from '../../agent/sim/fleet.js';
+import { startFleetProcesses } from '../../agent/sim/fleet-procs.js';
 import { buildPackage } from '../../shared/package/mod.js';
 import { REPORT_CONSUMER, REPORT_STREAM, subjects } from '../../shared/protocol/subjects.js';
 import { encodeMessage } from '../../shared/protocol/codec.js';
@@ -23,14 +24,17 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const n = Number(process.env.FERRY_BENCH_AGENTS ?? (opts.quick ? 300 : 2000));
   const server = await startBenchServer({ FERRY_OFFLINE_AFTER_MS: '600000' });
   const work = mkdtempSync(join(tmpdir(), 'ferry-bench-cp-'));
-  let fleet: Awaited<ReturnType<typeof startSimulatedFleet>> | undefined;
+  let fleet: { ids: string[]; stop(): Promise<void> } | undefined;
   const client = await AdminClient.connect({ dataDir: server.home });
   const results: BenchResult[] = [];
   try {
     // A few spare uses: the simulator joins again when a busy process loses a join reply.
     const { token } = server.ferry(['token', 'create', '--uses', String(Math.ceil(n * 1.1) + 10), '--ttl', '2h']) as { token: string };
     const joinStart = Date.now();
-    fleet = await startSimulatedFleet({ token, count: n, heartbeatMs: 15_000, desiredPollMs: 600_000, concurrency: 25 });
+    // Past ~2,500 agents one process runs out of descriptors (EMFILE at ~5,000): spread them.
+    const procs = Number(process.env.FERRY_BENCH_SIM_PROCS ?? Math.ceil(n / 2500));
+    const simOptions = { token, count: n, heartbeatMs: 15_000, desiredPollMs: 600_000, concurrency: 25 };
+    fleet = procs > 1 ? await startFleetProcesses({ ...simOptions, processes: procs }) : await startSimulatedFleet(simOptions);
     await waitUntil(async () => ((await client.request('agents.list', { target: 'sim=true' })) as { online: boolean }[]).filter((a) => a.online).length >= n, 300_000, `${n} agents online`);
     const joinS = (Date.now() - joinStart) / 1000;
     results.push({ name: `Join ${n} simulated agents`, metric: 'joins/s', value: n / joinS, unit: 'joins/s', note: `${joinS.toFixed(1)} s in all; each join reloads the NATS authorization (coalesced)` });
