@@ -14,6 +14,7 @@ import type { ApiHandlers } from './router.js';
 import type { AuditLog } from '../audit/log.js';
 import type { RolloutStore } from '../rollouts/store.js';
 import { buildSchedule } from '../rollouts/schedule.js';
+import { buildFleetStatus } from './fleet-status.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 
 export interface HandlerDeps {
@@ -133,6 +134,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'notify.list': () => d.notify.list(),
     'notify.remove': (r) => d.notify.remove(r.id),
     'notify.test': (r) => d.notify.test(r.id),
+    'fleet.status': () => buildFleetStatus(d),
     'cmdb.show': (r) => {
       const a = d.cmdb.findAgent(r.host);
       if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agents list' });

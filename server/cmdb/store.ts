@@ -80,15 +80,23 @@ export class CmdbStore {
     return row && toAgent(row);
   }
 
-  /** By id first, then by hostname (the newest host with that name). */
+  /**
+   * By id first, then by hostname. A hostname is only an answer when it is unique: several
+   * active agents with it (or several retired ones and no active one) are refused with their
+   * ids (FERRY_AMBIGUOUS), never silently narrowed to one.
+   */
   findAgent(idOrHostname: string): AgentRow | undefined {
-    return (
-      this.getAgent(idOrHostname) ??
-      (() => {
-        const row = this.sql('SELECT * FROM agents WHERE hostname = ? ORDER BY joined_at DESC LIMIT 1').get(idOrHostname) as RawAgent | undefined;
-        return row && toAgent(row);
-      })()
-    );
+    const byId = this.getAgent(idOrHostname);
+    if (byId) return byId;
+    const named = (this.sql('SELECT * FROM agents WHERE hostname = ? ORDER BY joined_at DESC').all(idOrHostname) as RawAgent[]).map(toAgent);
+    const active = named.filter((a) => a.revokedAt === null);
+    const candidates = active.length ? active : named;
+    if (candidates.length <= 1) return candidates[0];
+    const ids = candidates.map((a) => a.id);
+    throw new FerryError('FERRY_AMBIGUOUS', `hostname "${idOrHostname}" names ${ids.length} ${active.length ? 'active ' : ''}agents: ${ids.join(', ')}`, {
+      hint: `give the agent id, e.g. ${ids[0]}`,
+      details: { host: idOrHostname, candidates: candidates.map((a) => ({ id: a.id, hostname: a.hostname, state: a.decommissionedAt ? 'decommissioned' : a.revokedAt ? 'revoked' : 'active', lastSeen: a.lastSeen ? new Date(a.lastSeen).toISOString() : null })) },
+    });
   }
 
   listAgents(includeRevoked = false): AgentRow[] {

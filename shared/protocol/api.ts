@@ -76,6 +76,8 @@ export const apiRequestSchemas = {
     .strict(),
   'keys.reload': z.object({}).strict(),
   'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),
+  /** the fleet and the open rollouts at a glance (`ferry status`) */
+  'fleet.status': z.object({}).strict(),
   'cmdb.versions': z.object({ package: packageNameSchema, target: plainTextSchema(1024).default('all') }).strict(),
   'audit.list': z
     .object({ since: z.number().int().nonnegative().optional(), actor: z.string().max(128).optional(), action: z.string().max(128).optional(), limit: z.number().int().positive().max(100_000).default(1000) })

@@ -82,9 +82,10 @@ const decommission: CommandModule<GlobalArgs, GlobalArgs & { id: string; purge: 
 };
 
 export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'agents <command>',
+  command: 'agent <command>',
+  aliases: ['agents'],
   describe: 'The agents that joined this server',
-  builder: (y) => y.command(list).command(revoke).command(decommission).demandCommand(1),
+  builder: (y) => y.command(list).command(show).command(revoke).command(decommission).demandCommand(1),
   handler: () => undefined,
 };
 
@@ -98,8 +99,8 @@ interface CmdbDoc extends AgentDoc {
 
 const show: CommandModule<GlobalArgs, GlobalArgs & { host: string }> = {
   command: 'show <host>',
-  describe: 'Inventory, installed versions and change history of one host (id or hostname)',
-  builder: (y) => y.positional('host', { type: 'string', demandOption: true }),
+  describe: 'One host: its agent id, inventory, installed versions and change history (by agent id, or by a hostname only one agent has)',
+  builder: (y) => y.positional('host', { type: 'string', demandOption: true, describe: 'agent id or hostname' }),
   handler: async (a) => {
     const d = (await withClient(connectionFlags(a), (c) => c.request('cmdb.show', { host: a.host }))) as CmdbDoc;
     if (a.json) return printJson(d);

@@ -25,6 +25,7 @@ const build: CommandModule<GlobalArgs, BuildArgs> = {
 
 export const packageCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'package <command>',
+  aliases: ['packages'],
   describe: 'Build release packages',
   builder: (y) => y.command(build).demandCommand(1),
   handler: () => undefined,

@@ -226,6 +226,7 @@ function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback', descri
 
 export const rolloutCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'rollout <command>',
+  aliases: ['rollouts'],
   describe: 'Roll releases out to the fleet and follow them',
   builder: (y) =>
     y

@@ -62,6 +62,7 @@ const revoke: CommandModule<GlobalArgs, GlobalArgs & { id: string }> = {
 
 export const tokenCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'token <command>',
+  aliases: ['tokens'],
   describe: 'Join tokens for agents',
   builder: (y) => y.command(create).command(list).command(revoke).demandCommand(1),
   handler: () => undefined,

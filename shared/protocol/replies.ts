@@ -1,0 +1,36 @@
+// Reply documents of the admin API, one schema per verb: the server builds its reply to this
+// shape, the CLI reads it through the same type, and the tests parse with it. (Verbs not yet
+// listed here still declare their shape where they are built; new verbs start here.)
+import { z } from 'zod';
+
+export const fleetStatusReplySchema = z.object({
+  hosts: z.object({
+    total: z.number().int(),
+    online: z.number().int(),
+    offline: z.number().int(),
+    /** hosts whose latest install, removal or rollback failed */
+    failing: z.number().int(),
+    /** hosts with files that differ from their package's manifest */
+    drifted: z.number().int(),
+  }),
+  /** the hosts behind the failing and drifted counts (hostname and agent id), at most 20 each */
+  failing: z.array(z.object({ id: z.string(), hostname: z.string(), detail: z.string().nullable() })),
+  drifted: z.array(z.object({ id: z.string(), hostname: z.string(), packages: z.array(z.string()) })),
+  offline: z.array(z.object({ id: z.string(), hostname: z.string(), lastSeen: z.string().nullable() })),
+  /** rollouts that have not ended: planned, waiting, running, paused, rolling-back, and halted ones still open */
+  rollouts: z.array(
+    z.object({
+      id: z.string(),
+      release: z.string(),
+      state: z.string(),
+      hosts: z.number().int(),
+      counts: z.record(z.string(), z.number()),
+      /** what happens next and when (ISO time), e.g. "wave 2 starts" at the end of a soak */
+      next: z.object({ event: z.string(), at: z.string().nullable() }).nullable(),
+    }),
+  ),
+});
+export type FleetStatusReply = z.infer<typeof fleetStatusReplySchema>;
+
+/** A host named by a hostname that several agents share: the CLI refuses it and lists them. */
+export const ambiguousHostDetailsSchema = z.object({ host: z.string(), candidates: z.array(z.object({ id: z.string(), hostname: z.string(), state: z.string(), lastSeen: z.string().nullable() })) });
