@@ -16,8 +16,10 @@ export function buildFleetStatus(d: { cmdb: CmdbStore; rollouts: RolloutService;
   for (const a of agents) {
     if (d.isOnline(a.lastSeen)) online++;
     else offline.push({ id: a.id, hostname: a.hostname, lastSeen: a.lastSeen ? new Date(a.lastSeen).toISOString() : null });
-    const last = d.cmdb.historyOf(a.id, 1)[0];
-    if (last?.result === 'failed') failing.push({ id: a.id, hostname: a.hostname, detail: last.detail });
+    // The latest change with an outcome: an install or removal that failed, or that the agent
+    // rolled back itself after a hook failed (an operator's rollback is not a failure).
+    const last = d.cmdb.historyOf(a.id, 20).find((h) => h.result !== null);
+    if (last && (last.result === 'failed' || (last.result === 'rolled-back' && last.kind !== 'rollback'))) failing.push({ id: a.id, hostname: a.hostname, detail: last.detail });
     if (a.drift.length) drifted.push({ id: a.id, hostname: a.hostname, packages: a.drift.map((x) => `${x.package}@${x.version}`) });
   }
   const rollouts = d.rollouts

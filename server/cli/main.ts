@@ -21,6 +21,7 @@ import { statusCommand } from './commands/status.js';
 import { configureOutput, failAndExit, formatFromArgv } from './output.js';
 import { aliasNames, commandTree, withExamples, topExamples } from './help.js';
 import { nearestCommand } from './suggest.js';
+import { selectCompletionShell } from '../../shared/completion.js';
 import { readFileSync } from 'node:fs';
 
 /** Options every command takes: --help lists them after the command's own, under this heading. */
@@ -28,14 +29,6 @@ const GLOBAL_OPTIONS = ['data-dir', 'nats', 'creds', 'tls-ca', 'json', 'output',
 
 function ferryVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
-
-/** `ferry completion zsh`: yargs picks the script's shell from $SHELL when it is created. */
-function completionShell(args: string[]): void {
-  if (args[0] !== 'completion') return;
-  if (args[1] === 'zsh') process.env.SHELL = '/bin/zsh';
-  else if (args[1] === 'bash') process.env.SHELL = '/bin/bash';
-  else if (args[1] !== undefined && !args[1].startsWith('-')) throw new FerryError('FERRY_USAGE', `no completion for shell "${args[1]}"`, { hint: 'ferry completion bash | ferry completion zsh' });
 }
 
 /** A usage failure as one line; a mistyped subcommand names the nearest real one. */
@@ -60,7 +53,7 @@ export async function main(argv: string[]): Promise<void> {
   const format = formatFromArgv(argv);
   const json = format === 'json' || format === 'yaml';
   try {
-    completionShell(hideBin(argv));
+    selectCompletionShell(hideBin(argv), 'ferry');
     let cli = yargs(hideBin(argv))
       .scriptName('ferry')
       .usage('$0 <command> [options]\n\nFerry: signed software distribution over NATS.')
@@ -87,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
         if (s.logLevel && !process.env.FERRY_LOG_LEVEL) process.env.FERRY_LOG_LEVEL = s.logLevel;
         if (s.offlineAfterMs && !process.env.FERRY_OFFLINE_AFTER_MS) process.env.FERRY_OFFLINE_AFTER_MS = String(s.offlineAfterMs);
       })
-      .completion('completion [shell]', 'Print a bash or zsh completion script (default: for $SHELL)');
+      .completion('completion', 'Print a bash or zsh completion script: ferry completion bash|zsh (default: for $SHELL)');
     for (const command of [initCommand, serverCommand, statusCommand, tokenCommand, packageCommand, dmlCommand, releaseCommand, rolloutCommand, agentsCommand, cmdbCommand, keysCommand, scheduleCommand, auditCommand, notifyCommand, backupCommand, restoreCommand]) {
       cli = cli.command(withExamples(command as CommandModule<GlobalArgs, GlobalArgs>));
     }

@@ -16,6 +16,8 @@ export interface OutputSettings {
   /** `-o yaml` prints the --json document as YAML; `wide` never cuts table cells */
   format: 'table' | 'wide' | 'json' | 'yaml';
   headers: boolean;
+  /** a stream of JSON documents (`--watch --json`): a failure's document is one line too */
+  streaming?: boolean;
 }
 
 const settings: OutputSettings = { format: 'table', headers: true };
@@ -64,19 +66,19 @@ export function textLines(text: string, indent: string): string[] {
   return text.split(/\r?\n/).map((l) => indent + l.replace(/\t/g, '    '));
 }
 
-export function printTable(head: string[], rows: (string | number | null | undefined)[][]): void {
-  if (rows.length === 0) {
-    process.stdout.write('(none)\n');
-    return;
-  }
+/** A table as lines for stdout: cells escaped, cut to the width, coloured on a terminal. */
+export function tableLines(head: string[], rows: (string | number | null | undefined)[][]): string[] {
   const color = useColor();
   const stateColumns = new Set(head.map((h, i) => (/STATE|ONLINE|RESULT|STATUS/.test(h) ? i : -1)));
-  const lines = renderTable(
+  return renderTable(
     head,
     rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : visible(String(c))))),
     { width: tableWidth(), headers: settings.headers, paint: (cell, i, header) => (header ? bold(cell, color) : stateColumns.has(i) ? paintState(cell, color) : cell) },
   );
-  process.stdout.write(lines.join('\n') + '\n');
+}
+
+export function printTable(head: string[], rows: (string | number | null | undefined)[][]): void {
+  process.stdout.write(tableLines(head, rows).join('\n') + '\n');
 }
 
 export function printLines(lines: string[]): void {
@@ -93,7 +95,7 @@ export function printNote(line: string): void {
 export function failAndExit(err: unknown, json: boolean): never {
   const e = toFerryError(err);
   // Still exactly one JSON document: the failure's details (if any) with the error in them.
-  if (json) printJson({ ...e.details, error: e.toJSON() });
+  if (json) (settings.streaming ? printJsonLine : printJson)({ ...e.details, error: e.toJSON() });
   process.stderr.write(visible(e.toLine().replace(/\r?\n/g, ' ')) + '\n');
   if (!isFerryError(err) && process.env.FERRY_DEBUG) process.stderr.write(String((err as Error)?.stack) + '\n');
   process.exit(exitCodeFor(e.code));
