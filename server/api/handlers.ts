@@ -15,6 +15,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { RolloutStore } from '../rollouts/store.js';
 import { buildSchedule } from '../rollouts/schedule.js';
 import { buildFleetStatus } from './fleet-status.js';
+import type { AgentLogsReply } from '../../shared/protocol/replies.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 
 export interface HandlerDeps {
@@ -135,6 +136,12 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'notify.remove': (r) => d.notify.remove(r.id),
     'notify.test': (r) => d.notify.test(r.id),
     'fleet.status': () => buildFleetStatus(d),
+    'agents.logs': (r): AgentLogsReply => {
+      const a = d.cmdb.findAgent(r.host);
+      if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agent list' });
+      const entries = d.cmdb.hookLogsOf(a.id, { operation: r.rollout, afterId: r.afterId, limit: r.limit });
+      return { agent: { id: a.id, hostname: a.hostname }, entries: entries.map(({ ts, ...e }) => ({ ...e, at: new Date(ts).toISOString() })) };
+    },
     'cmdb.show': (r) => {
       const a = d.cmdb.findAgent(r.host);
       if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agents list' });

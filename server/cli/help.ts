@@ -19,6 +19,7 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   logs: [
     ['$0 logs web-1', 'the hook output of every operation on web-1'],
     ['$0 logs web-1 --rollout r-0123abcd', 'only the operations of one rollout'],
+    ['$0 logs a-0123abcd --follow', 'keep printing operations as they happen'],
   ],
   completion: [
     ['$0 completion bash > /etc/bash_completion.d/ferry', 'install bash completion'],

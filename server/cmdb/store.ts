@@ -184,9 +184,21 @@ export class CmdbStore {
 
   addHistory(
     agentId: string,
-    e: { kind: string; package?: string; version?: string; fromVersion?: string; operation?: string; result?: string; detail?: string },
+    e: { kind: string; package?: string; version?: string; fromVersion?: string; operation?: string; result?: string; detail?: string; output?: string },
   ): void {
-    this.sql('INSERT INTO history (agent_id, ts, kind, package, version, from_version, operation, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(agentId, Date.now(), e.kind, e.package ?? null, e.version ?? null, e.fromVersion ?? null, e.operation ?? null, e.result ?? null, e.detail ?? null);
+    this.sql('INSERT INTO history (agent_id, ts, kind, package, version, from_version, operation, result, detail, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(agentId, Date.now(), e.kind, e.package ?? null, e.version ?? null, e.fromVersion ?? null, e.operation ?? null, e.result ?? null, e.detail ?? null, e.output ?? null);
+  }
+
+  /** The operations of a host that ran hooks, oldest first, with their output (`ferry logs`). */
+  hookLogsOf(agentId: string, opts: { operation?: string | undefined; afterId?: number | undefined; limit: number }): (HistoryEntry & { id: number; output: string | null })[] {
+    const rows = this.sql(
+      `SELECT id, ts, kind, package, version, from_version, operation, result, detail, output FROM history
+       WHERE agent_id = ? AND package IS NOT NULL AND id > ? ${opts.operation ? 'AND (operation = ? OR operation LIKE ?)' : ''}
+       ORDER BY id DESC LIMIT ?`,
+    ).all(agentId, opts.afterId ?? 0, ...(opts.operation ? [opts.operation, `${opts.operation}:%`] : []), opts.limit) as {
+      id: number; ts: number; kind: string; package: string | null; version: string | null; from_version: string | null; operation: string | null; result: string | null; detail: string | null; output: string | null;
+    }[];
+    return rows.reverse().map((r) => ({ id: r.id, ts: r.ts, kind: r.kind, package: r.package, version: r.version, fromVersion: r.from_version, operation: r.operation, result: r.result, detail: r.detail, output: r.output }));
   }
 
   historyOf(agentId: string, limit = 200): HistoryEntry[] {

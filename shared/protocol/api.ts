@@ -78,6 +78,10 @@ export const apiRequestSchemas = {
   'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),
   /** the fleet and the open rollouts at a glance (`ferry status`) */
   'fleet.status': z.object({}).strict(),
+  /** the hooks' output of a host's operations (`ferry logs HOST [--rollout ID]`); afterId: only newer entries (--follow) */
+  'agents.logs': z
+    .object({ host: z.string().min(1).max(253), rollout: z.string().min(1).max(64).optional(), afterId: z.number().int().nonnegative().optional(), limit: z.number().int().positive().max(1000).default(100) })
+    .strict(),
   'cmdb.versions': z.object({ package: packageNameSchema, target: plainTextSchema(1024).default('all') }).strict(),
   'audit.list': z
     .object({ since: z.number().int().nonnegative().optional(), actor: z.string().max(128).optional(), action: z.string().max(128).optional(), limit: z.number().int().positive().max(100_000).default(1000) })

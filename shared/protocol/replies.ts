@@ -34,3 +34,25 @@ export type FleetStatusReply = z.infer<typeof fleetStatusReplySchema>;
 
 /** A host named by a hostname that several agents share: the CLI refuses it and lists them. */
 export const ambiguousHostDetailsSchema = z.object({ host: z.string(), candidates: z.array(z.object({ id: z.string(), hostname: z.string(), state: z.string(), lastSeen: z.string().nullable() })) });
+
+/** `agents.logs`: one host's operations with the output of their hooks, oldest first. */
+export const agentLogsReplySchema = z.object({
+  agent: z.object({ id: z.string(), hostname: z.string() }),
+  entries: z.array(
+    z.object({
+      /** increasing: --follow asks for entries after the last one it printed */
+      id: z.number().int(),
+      at: z.string(),
+      kind: z.string(),
+      package: z.string().nullable(),
+      version: z.string().nullable(),
+      fromVersion: z.string().nullable(),
+      operation: z.string().nullable(),
+      result: z.string().nullable(),
+      detail: z.string().nullable(),
+      /** every hook's stdout/stderr, each under a "[hook] exit N" line; null when no hook ran */
+      output: z.string().nullable(),
+    }),
+  ),
+});
+export type AgentLogsReply = z.infer<typeof agentLogsReplySchema>;
