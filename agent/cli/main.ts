@@ -246,6 +246,25 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
           out(json, r, r.actions);
         },
       )
+      .command(
+        'config <command>',
+        'The agent config file',
+        (y) =>
+          y
+            .command(
+              'check [file]',
+              'Validate an agent config file and show the settings it gives (with FERRY_* variables applied)',
+              (yy) => yy.positional('file', { type: 'string', describe: 'the file (default --config, $FERRY_CONFIG, else /etc/ferry/agent.json)' }),
+              (a) => {
+                const file = (a.file as string | undefined) ?? (a as unknown as Args).config;
+                const s = loadAgentSettings(file);
+                if (!s.file && file === undefined) throw new FerryError('FERRY_NOT_FOUND', 'no config file to check: none given and /etc/ferry/agent.json does not exist', { hint: 'ferry-agent config check FILE' });
+                out(json, { file: s.file ?? null, valid: true, settings: s.values }, [`${s.file ?? '(no file)'}: valid`, ...Object.entries(s.values).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)]);
+              },
+            )
+            .demandCommand(1),
+        () => undefined,
+      )
       .command('status', 'Show identity, installed packages and recent operations', {}, async (a) => {
         const { Journal } = await import('../install/journal.js');
         const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));

@@ -19,6 +19,7 @@ import { serverCommand } from './commands/server.js';
 import { tokenCommand } from './commands/token.js';
 import { statusCommand } from './commands/status.js';
 import { logsCommand } from './commands/logs.js';
+import { configCommand } from './commands/config.js';
 import { configureOutput, failAndExit, formatFromArgv } from './output.js';
 import { aliasNames, commandTree, withExamples, topExamples } from './help.js';
 import { nearestCommand } from './suggest.js';
@@ -82,7 +83,7 @@ export async function main(argv: string[]): Promise<void> {
         if (s.offlineAfterMs && !process.env.FERRY_OFFLINE_AFTER_MS) process.env.FERRY_OFFLINE_AFTER_MS = String(s.offlineAfterMs);
       })
       .completion('completion', 'Print a bash or zsh completion script: ferry completion bash|zsh (default: for $SHELL)');
-    for (const command of [initCommand, serverCommand, statusCommand, logsCommand, tokenCommand, packageCommand, dmlCommand, releaseCommand, rolloutCommand, agentsCommand, cmdbCommand, keysCommand, scheduleCommand, auditCommand, notifyCommand, backupCommand, restoreCommand]) {
+    for (const command of [initCommand, serverCommand, statusCommand, logsCommand, configCommand, tokenCommand, packageCommand, dmlCommand, releaseCommand, rolloutCommand, agentsCommand, cmdbCommand, keysCommand, scheduleCommand, auditCommand, notifyCommand, backupCommand, restoreCommand]) {
       cli = cli.command(withExamples(command as CommandModule<GlobalArgs, GlobalArgs>));
     }
     commandTree.set('', [...(commandTree.get('') ?? []), 'completion']);
