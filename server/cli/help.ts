@@ -58,6 +58,8 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   'rollout pause': [['$0 rollout pause r-0123abcd', 'no new waves']],
   'rollout resume': [['$0 rollout resume r-0123abcd', 'continue']],
   'rollout abort': [['$0 rollout abort r-0123abcd', 'end it now']],
+  'rollout retry': [['$0 rollout retry r-0123abcd', 'send the failed hosts of a halted rollout again']],
+  'rollout start-now': [['$0 rollout start-now r-0123abcd', 'skip the --start-at wait']],
   'rollout rollback': [['$0 rollout rollback r-0123abcd', 'every changed host back to its previous version']],
   agent: [['$0 agent list --target env=prod', 'the production agents']],
   'agent list': [

@@ -68,7 +68,7 @@ export const apiRequestSchemas = {
   'rollout.status': z.object({ id: z.string().max(64).optional() }).strict(),
   'rollout.list': z.object({}).strict(),
   'rollout.review': z.object({ id: z.string().min(1).max(64) }).strict(),
-  'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback']), actor }).strict(),
+  'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback', 'retry', 'start-now']), actor }).strict(),
   'agents.list': z.object({ target: plainTextSchema(1024).default('all'), all: z.boolean().default(false) }).strict(),
   'agents.revoke': z.object({ id: z.string().min(1).max(253), actor }).strict(),
   'agents.decommission': z

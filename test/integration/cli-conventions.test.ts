@@ -4,7 +4,7 @@
 // subcommand for a typo, Examples in --help, plural aliases, `ferry status`, `ferry agent show`
 // (a hostname two agents share is refused with their ids), and `rollout status --watch`.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetStatusReplySchema } from '../../shared/protocol/replies.js';
@@ -44,6 +44,16 @@ describe('ferry CLI conventions', () => {
     await createRelease(home, 'bad-1', ['badpkg@1.0.0']);
     await publishPackage(home, { name: 'laterpkg', version: '1.0.0', files: { VERSION: '1\n' } });
     await createRelease(home, 'later-1', ['laterpkg@1.0.0']);
+    // Fails until the test drops a file into the install root (a fixed prerequisite).
+    await publishPackage(home, {
+      name: 'flaky',
+      version: '1.0.0',
+      files: { 'hooks/post.sh': '#!/bin/sh\nif [ -f "$FERRY_ROOT/.pass" ]; then echo ok; else echo "prerequisite missing"; exit 5; fi\n' },
+      hooks: { postinstall: 'hooks/post.sh' },
+    });
+    await createRelease(home, 'flaky-1', ['flaky@1.0.0']);
+    await publishPackage(home, { name: 'soon', version: '1.0.0', files: { VERSION: '1\n' } });
+    await createRelease(home, 'soon-1', ['soon@1.0.0']);
   }, 120_000);
 
   afterAll(async () => {
@@ -201,6 +211,34 @@ describe('ferry CLI conventions', () => {
     const s = fleetStatusReplySchema.parse((await runFerry(home, ['status', '--json'])).json());
     expect(s.hosts.failing, JSON.stringify((await runFerry(home, ['agent', 'show', web.id, '--json'])).json().history)).toBe(1);
     expect(s.failing[0]).toMatchObject({ id: web.id, hostname: 'web-1' });
+  });
+
+  it('rollout retry sends a halted rollout again to its failed hosts; start-now skips --start-at', async () => {
+    const started = await runFerry(home, ['rollout', 'start', 'flaky-1', '--target', 'hostname=web-1', '--wait', '--json'], { allowFail: true });
+    expect(started.code).toBe(6);
+    const id = started.json<{ id: string; state: string }>().id;
+    writeFileSync(join(web.installRoot, '.pass'), '');
+    const retried = (await runFerry(home, ['rollout', 'retry', id, '--json'])).json<{ state: string }>();
+    expect(retried.state).toMatch(/running|completed/);
+    const watched = await runFerry(home, ['rollout', 'status', id, '--watch', '--json', '--interval', '200ms'], { timeoutMs: 30_000 });
+    const last = JSON.parse(watched.stdout.trimEnd().split('\n').at(-1)!) as { state: string; hosts: { state: string }[] };
+    expect(last.state).toBe('completed');
+    expect(last.hosts.map((h) => h.state)).toEqual(['succeeded']);
+    // Nothing left to retry: a completed rollout refuses, exit 4, one line.
+    const again = await runFerry(home, ['rollout', 'retry', id], { allowFail: true });
+    expect([again.code, again.stderr.trim().split('\n').length]).toEqual([4, 1]);
+    expect(again.stderr).toContain(`FERRY_CONFLICT: cannot retry rollout ${id}: it is completed`);
+
+    const later = (await runFerry(home, ['rollout', 'start', 'soon-1', '--target', 'hostname=web-1', '--start-at', '+3h', '--json'])).json<{ id: string; state: string }>();
+    expect(later.state).toBe('waiting');
+    await runFerry(home, ['rollout', 'start-now', later.id]);
+    const done = await runFerry(home, ['rollout', 'status', later.id, '--watch', '--json', '--interval', '200ms']);
+    expect((JSON.parse(done.stdout.trimEnd().split('\n').at(-1)!) as { state: string }).state).toBe('completed');
+    // Audited: who started it early.
+    const audit = (await runFerry(home, ['audit', '--action', 'rollout.action', '--json'])).json<{ args: { action: string; id: string } }[]>();
+    expect(audit.some((e) => e.args.action === 'start-now' && e.args.id === later.id)).toBe(true);
+    const twice = await runFerry(home, ['rollout', 'start-now', later.id], { allowFail: true });
+    expect(twice.code).toBe(4);
   });
 
   it('rollout status --watch on a terminal redraws in place, with countdowns', async () => {

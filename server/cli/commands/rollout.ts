@@ -237,7 +237,7 @@ const review: CommandModule<GlobalArgs, GlobalArgs & { id: string; out?: string 
   },
 };
 
-function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback', describe: string): CommandModule<GlobalArgs, GlobalArgs & { id: string }> {
+function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback' | 'retry' | 'start-now', describe: string): CommandModule<GlobalArgs, GlobalArgs & { id: string }> {
   return {
     command: `${action} <id>`,
     describe,
@@ -264,6 +264,8 @@ export const rolloutCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(actionCommand('resume', 'Continue a paused rollout'))
       .command(actionCommand('abort', 'End a rollout now; nothing more is sent'))
       .command(actionCommand('rollback', 'Return every host this rollout changed to its previous version'))
+      .command(actionCommand('retry', 'Send a halted rollout again to its failed hosts (gated like a wave: window, soak, --max-failures), then go on'))
+      .command(actionCommand('start-now', 'Start a rollout waiting for its --start-at now (audited); a --window is still respected'))
       .demandCommand(1),
   handler: () => undefined,
 };
