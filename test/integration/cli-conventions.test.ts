@@ -83,6 +83,16 @@ describe('ferry CLI conventions', () => {
     expect([top.code, top.stderr]).toEqual([2, expect.stringContaining('did you mean agents?')]);
   });
 
+  it('a value the API refuses is FERRY_INVALID_INPUT, exit 2, naming the flag, in one line', async () => {
+    const pkg = await runFerry(home, ['release', 'create', 'x-1', '--package', 'okpkg'], { allowFail: true });
+    expect([pkg.code, pkg.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect(pkg.stderr).toMatch(/^FERRY_INVALID_INPUT: --package "okpkg": expected NAME@VERSION/);
+    expect(pkg.stderr).not.toContain('release.create request');
+    const waves = await runFerry(home, ['rollout', 'start', 'ok-1', '--strategy', 'phased', '--waves', '1,lots', '--json'], { allowFail: true });
+    expect(waves.code).toBe(2);
+    expect(waves.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'FERRY_INVALID_INPUT', message: '--waves "lots": a wave is a host count or a percentage' });
+  });
+
   it('--help has Examples and lists the command\'s own flags before the global ones', async () => {
     for (const args of [['rollout', 'start'], ['rollout', 'status'], ['agent', 'list'], ['agent', 'show'], ['token', 'list'], ['status']]) {
       const help = (await runFerry(home, [...args, '--help'])).stdout;
