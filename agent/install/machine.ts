@@ -282,6 +282,10 @@ export class InstallMachine {
       const state = ctx.skipped && step === 'failed' ? 'skipped' : hostStateFor(step);
       if (!isWorkStep(step)) {
         this.finish(ctx, step);
+        // Every install, removal and rollback ends with one line at info (warn when it failed).
+        const outcome = { operation: ctx.operation, kind: ctx.kind, package: ctx.name, version: ctx.version, from: ctx.fromVersion, result: state, ...(ctx.error && step !== 'done' ? { error: ctx.error } : {}) };
+        if (state === 'failed') this.d.log.warn(outcome, `${ctx.kind} of ${ctx.name}@${ctx.version} failed`);
+        else this.d.log.info(outcome, `${ctx.kind} of ${ctx.name}@${ctx.version}: ${state}`);
         const report: ProgressReport = {
           operation: ctx.operation,
           state,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentLogsReplySchema } from '../../shared/protocol/replies.js';
-import { cleanupFleet, FAST_ENV, initServer, joinAgent, REPO_ROOT, runFerry, startAgent, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, FAST_ENV, initServer, joinAgent, REPO_ROOT, runFerry, startAgent, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { createRelease, publishPackage } from '../helpers/faults.js';
 
 const NOISY = [
@@ -24,12 +24,13 @@ describe('ferry logs', () => {
   let server: ServerHandle;
   let home: string;
   let host: JoinedAgent;
+  let handle: AgentHandle;
 
   beforeAll(async () => {
     server = await initServer();
     home = server.home;
     host = await joinAgent(home, 'logs-1');
-    await startAgent(host);
+    handle = await startAgent(host, { env: { FERRY_LOG_LEVEL: 'info' } });
     await publishPackage(home, {
       name: 'noisy',
       version: '1.0.0',
@@ -89,6 +90,20 @@ describe('ferry logs', () => {
       expect(row.output).toBe('[postinstall] exit 4\nabout to fail\nno such config\n');
     } finally {
       journal.close();
+    }
+  });
+
+  it('the agent logs connects, installs and failures at info/warn, each JSON line without duplicate keys', () => {
+    const lines = handle.logs().split('\n').filter((l) => l.startsWith('{'));
+    const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(msgs).toContain('connected to NATS');
+    expect(msgs).toContain('install of noisy@1.0.0: succeeded');
+    expect(msgs.some((m) => /^install of broken@1\.0\.0: (failed|rolled-back)$/.test(m))).toBe(true);
+    for (const l of lines) {
+      // Top-level keys as written (JSON.parse would silently keep the last of two).
+      const keys = [...l.matchAll(/[{,]"([^"]+)":/g)].map((m) => m[1]);
+      const top = Object.keys(JSON.parse(l) as object);
+      expect(keys.filter((k) => top.includes(k!)).length, l).toBe(new Set(keys.filter((k) => top.includes(k!))).size);
     }
   });
 
