@@ -15,7 +15,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { RolloutStore } from '../rollouts/store.js';
 import { buildSchedule } from '../rollouts/schedule.js';
 import { buildFleetStatus } from './fleet-status.js';
-import type { AgentLogsReply } from '../../shared/protocol/replies.js';
+import type { AgentDoc, AgentLogsReply } from '../../shared/protocol/replies.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 
 export interface HandlerDeps {
@@ -39,7 +39,7 @@ export interface HandlerDeps {
 
 export function createHandlers(d: HandlerDeps): ApiHandlers {
   const summary = (p: DmlPackage) => ({ name: p.name, version: p.version, digest: p.digest, size: p.size, state: p.state, createdAt: p.createdAt });
-  const agentDoc = (id: string) => {
+  const agentDoc = (id: string): AgentDoc => {
     const a = d.cmdb.getAgent(id)!;
     return {
       id: a.id,

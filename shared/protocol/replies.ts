@@ -3,6 +3,37 @@
 // listed here still declare their shape where they are built; new verbs start here.)
 import { z } from 'zod';
 
+/** One agent as `agents.list` (and the head of `cmdb.show`) describes it. */
+export const agentDocSchema = z.object({
+  id: z.string(),
+  hostname: z.string(),
+  online: z.boolean(),
+  lastSeen: z.string().nullable(),
+  tags: z.record(z.string(), z.string()),
+  os: z.string().nullable(),
+  arch: z.string().nullable(),
+  /** package → installed version */
+  installed: z.record(z.string(), z.string()),
+  state: z.enum(['active', 'revoked', 'decommissioned']),
+  decommissionedAt: z.string().optional(),
+});
+export type AgentDoc = z.infer<typeof agentDocSchema>;
+export const agentsListReplySchema = z.array(agentDocSchema);
+export type AgentsListReply = z.infer<typeof agentsListReplySchema>;
+
+/** A join token as `token.list` and `token.revoke` describe it (never its secret). */
+export const tokenInfoSchema = z.object({
+  id: z.string(),
+  tags: z.record(z.string(), z.string()),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  usesLeft: z.number().int(),
+  state: z.enum(['active', 'expired', 'used-up', 'revoked']),
+  revokedAt: z.string().optional(),
+});
+export type TokenInfo = z.infer<typeof tokenInfoSchema>;
+export const tokenListReplySchema = z.array(tokenInfoSchema);
+
 export const fleetStatusReplySchema = z.object({
   hosts: z.object({
     total: z.number().int(),
