@@ -54,7 +54,7 @@ describe('ferry CLI conventions', () => {
     await createRelease(home, 'flaky-1', ['flaky@1.0.0']);
     await publishPackage(home, { name: 'soon', version: '1.0.0', files: { VERSION: '1\n' } });
     await createRelease(home, 'soon-1', ['soon@1.0.0']);
-  }, 120_000);
+  }, 300_000); // five packages and three agents: minutes on a machine busy with other suites
 
   afterAll(async () => {
     await cleanupFleet();

@@ -40,7 +40,7 @@ describe('ferry logs', () => {
     await publishPackage(home, { name: 'broken', version: '1.0.0', files: { 'hooks/post.sh': '#!/bin/sh\necho "about to fail"\necho "no such config" >&2\nexit 4\n' }, hooks: { postinstall: 'hooks/post.sh' } });
     await createRelease(home, 'noisy-1', ['noisy@1.0.0']);
     await createRelease(home, 'broken-1', ['broken@1.0.0']);
-  }, 120_000);
+  }, 300_000); // five packages and three agents: minutes on a machine busy with other suites
 
   afterAll(async () => {
     await cleanupFleet();
