@@ -118,7 +118,7 @@ export class AgentRuntime {
   async start(): Promise<void> {
     const { identity, log } = this.o;
     // One writer on the journal: wait while a local `ferry-agent rollback` (run with no daemon) finishes.
-    this.lock = await StateLock.wait(this.o.paths.dir, 'daemon', 10 * 60_000, (h) => log.warn({ pid: h.pid, role: h.role }, 'another ferry-agent process holds the state directory; waiting for it'));
+    this.lock = await StateLock.wait(this.o.paths.dir, 'daemon', 10 * 60_000, (h) => log.warn({ holderPid: h.pid, role: h.role }, 'another ferry-agent process holds the state directory; waiting for it'));
     // Finish or undo whatever a crash interrupted before taking new work (queued first, so nothing
     // else runs before it; not awaited, so a revert that must fetch a kept version again can use
     // the connection made below).
@@ -141,9 +141,13 @@ export class AgentRuntime {
     this.reporter.attach(nc);
     this.sub = nc.subscribe(subjects.command(identity.agentId), { callback: (_e, msg) => this.onCommand(msg.data) });
     this.writeRuntime(true);
+    log.info({ nats: nc.getServer() }, 'connected to NATS');
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') this.writeRuntime(false);
+        if (s.type === 'disconnect') {
+          log.info('disconnected from NATS; reconnecting');
+          this.writeRuntime(false);
+        }
         if (s.type === 'reconnect') {
           log.info('reconnected to NATS');
           this.writeRuntime(true);
@@ -168,7 +172,7 @@ export class AgentRuntime {
     this.timers.push(setInterval(() => void this.enqueue(() => this.verifyInstalled()), this.timings.driftCheckMs));
     await this.reportInventory(true);
     await this.pollDesired();
-    log.info({ agent: identity.agentId, server: identity.serverUrl }, 'agent running');
+    log.info({ server: identity.serverUrl }, 'agent running'); // the logger already names the agent
   }
 
   async stop(): Promise<void> {
@@ -281,7 +285,7 @@ export class AgentRuntime {
     await Promise.race([this.reporter.flush(), new Promise((r) => setTimeout(r, 5000))]);
     writeFileSync(this.o.paths.decommissioned, JSON.stringify({ at: new Date().toISOString() }) + '\n', { mode: 0o600 });
     rmSync(this.o.paths.seed, { force: true });
-    this.o.log.warn({ agent: this.agentId }, 'decommissioned by the server: credentials deleted; the agent stops');
+    this.o.log.warn('decommissioned by the server: credentials deleted; the agent stops');
     this.markDecommissioned();
   }
 

@@ -48,6 +48,23 @@ function readPackagingFile(program: Program, name: string): string {
   return readFileSync(join(repoRoot, 'packaging', program, name), 'utf8');
 }
 
+/**
+ * Completion scripts (bash, zsh) printed by the command itself, and its man page, generated from
+ * the same yargs definitions by scripts/cli-reference.ts (packaging/man/).
+ */
+function installShellAndMan(root: string, command: string): void {
+  const cli = join(repoRoot, 'bin', `${command}.js`);
+  const script = (shell: string) => execFileSync(process.execPath, [cli, 'completion', shell], { encoding: 'utf8', env: { ...process.env, FERRY_CONFIG: 'none' } });
+  const bash = join(root, 'usr', 'share', 'bash-completion', 'completions');
+  const zsh = join(root, 'usr', 'share', 'zsh', 'vendor-completions');
+  const man = join(root, 'usr', 'share', 'man', 'man1');
+  for (const d of [bash, zsh, man]) mkdirSync(d, { recursive: true });
+  writeFileSync(join(bash, command), script('bash'));
+  writeFileSync(join(zsh, `_${command}`), script('zsh'));
+  // -n: no name or time in the gzip header, so the same page gives the same bytes.
+  writeFileSync(join(man, `${command}.1.gz`), execFileSync('gzip', ['-9n', '-c', join(repoRoot, 'packaging', 'man', `${command}.1`)]));
+}
+
 /** Debian's name for this machine's architecture. */
 export function debianArch(arch: string = process.arch): string {
   const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'armhf', ia32: 'i386', ppc64: 'ppc64el', s390x: 's390x', riscv64: 'riscv64' };
@@ -78,6 +95,8 @@ export function buildDeb(program: Program, bundle: StagedBundle, outDir: string,
   mkdirSync(doc, { recursive: true });
   copyFileSync(join(repoRoot, 'docs', 'configuration.md'), join(doc, 'configuration.md'));
   writeFileSync(join(doc, 'copyright'), 'Ferry\nLicense: Apache-2.0\n On Debian systems, see /usr/share/common-licenses/Apache-2.0.\n');
+
+  installShellAndMan(root, bundle.command);
 
   const debian = join(root, 'DEBIAN');
   mkdirSync(debian);

@@ -8,6 +8,8 @@ export type FerryErrorCode =
   | 'FERRY_INVALID_INPUT'
   | 'FERRY_INVALID_MESSAGE'
   | 'FERRY_NOT_FOUND'
+  /** a name (e.g. a hostname) matches several things: the message lists them, give an id */
+  | 'FERRY_AMBIGUOUS'
   | 'FERRY_CONFLICT'
   | 'FERRY_ALREADY_EXISTS'
   | 'FERRY_NOT_INITIALIZED'
@@ -87,6 +89,7 @@ const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
   FERRY_CONFIG_INVALID: 2,
   FERRY_INVALID_INPUT: 2,
   FERRY_CREDS_INVALID: 2,
+  FERRY_AMBIGUOUS: 2,
   FERRY_NOT_FOUND: 3,
   FERRY_NO_TARGETS: 3,
   FERRY_CONFLICT: 4,

@@ -3,6 +3,7 @@
 // them fails, the removals, and the hand-over to a new agent version. Each operation returns its
 // outcome and its final report; the daemon (agent/runtime.ts) only wires it to NATS and sends the
 // report it is given.
+import { joinOutputs } from '../install/hook-output.js';
 import type { Logger } from 'pino';
 import { openTrusted, assertTrustCurrent } from '../../shared/crypto/trust.js';
 import { FerryError, toFerryError } from '../../shared/errors.js';
@@ -40,6 +41,8 @@ export interface ApplyDeps {
 
 /** What installing a desired state's packages did. */
 interface InstallsResult {
+  /** each package's hook output, for the success report */
+  outputs: { label: string; output: string }[];
   /** packages this state changed, in install order (undone together on failure) */
   changed: string[];
   installedAny: boolean;
@@ -61,9 +64,11 @@ export class ReleaseApplier {
     let failure: ProgressReport | undefined;
     let removed: ProgressReport | undefined;
     let installedAny = false;
+    let outputs: { label: string; output: string }[] = [];
     try {
       const installs = await this.installPackages(desired);
       installedAny = installs.installedAny;
+      outputs = installs.outputs;
       failure = installs.failure;
       if (failure && installs.changed.length > 0) failure = await this.undoRelease(desired.operation, installs.changed, failure);
       if (!failure) {
@@ -77,7 +82,7 @@ export class ReleaseApplier {
       failure = { operation: desired.operation, state: 'failed', package: first?.name ?? 'unknown', version: first?.version ?? '0.0.0', step: 'verify', error: e.toLine() };
     }
     this.d.journal.setMeta('generation', String(desired.generation));
-    const report = failure ?? (removed && !installedAny ? removed : successReport(desired));
+    const report = failure ?? (removed && !installedAny ? removed : successReport(desired, joinOutputs(outputs)));
     // A new agent version: the report waits until that version runs and confirms it.
     if (this.d.selfUpdate.begin(agentBefore, report)) return { outcome: 'restarting' };
     return { outcome: failure ? 'failed' : 'applied', report };
@@ -105,7 +110,7 @@ export class ReleaseApplier {
 
   /** Install the packages in order; stop at the first that fails. */
   private async installPackages(desired: DesiredState): Promise<InstallsResult> {
-    const out: InstallsResult = { changed: [], installedAny: false };
+    const out: InstallsResult = { changed: [], installedAny: false, outputs: [] };
     for (const p of desired.packages) {
       const record = openTrusted(this.d.trust.doc, 'packages', p.record, dmlRecordSchema, 'package record');
       if (record.name !== p.name || record.version !== p.version) throw new FerryError('FERRY_SIGNATURE_INVALID', `record for ${record.name}@${record.version} attached to ${p.name}@${p.version}`);
@@ -118,6 +123,7 @@ export class ReleaseApplier {
       const result: OperationResult = backToPrevious
         ? await this.d.machine.revertPackage(desired.operation, p.name)
         : await this.d.machine.installPackage({ operation: desired.operation, record, allowDowngrade: p.rollback, watchMs: p.watchMs });
+      if (result.report.output) out.outputs.push({ label: `${p.name}@${p.version}`, output: result.report.output });
       if (result.outcome !== (backToPrevious ? 'rolled-back' : 'done')) {
         out.failure = result.report;
         return out;
@@ -151,7 +157,8 @@ export class ReleaseApplier {
   }
 }
 
-function successReport(desired: DesiredState): ProgressReport {
+/** The success of a whole desired state carries the hooks' output of its installs (`ferry logs`). */
+function successReport(desired: DesiredState, output?: string): ProgressReport {
   const last = desired.packages[desired.packages.length - 1];
-  return { operation: desired.operation, state: 'succeeded', package: last?.name ?? desired.remove[0] ?? 'none', version: last?.version ?? '0.0.0', step: 'done' };
+  return { operation: desired.operation, state: 'succeeded', package: last?.name ?? desired.remove[0] ?? 'none', version: last?.version ?? '0.0.0', step: 'done', ...(output ? { output } : {}) };
 }

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Argv } from 'yargs';
 import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
+import { selectCompletionShell } from '../../shared/completion.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
 import { agentPaths, agentTimings, decommissionedAt, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
 import type { MachineDeps } from '../install/machine.js';
@@ -179,8 +180,10 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
     }
     const { default: yargs } = await import('yargs');
     const { hideBin } = await import('yargs/helpers');
+    selectCompletionShell(hideBin(argv), 'ferry-agent');
     await yargs(hideBin(argv))
       .scriptName('ferry-agent')
+      .completion('completion', 'Print a bash or zsh completion script: ferry-agent completion bash|zsh (default: for $SHELL)')
       .usage('$0 <command> [options]\n\nThe Ferry agent: installs what the server says, safely.')
       .option('state-dir', { type: 'string', global: true, describe: 'agent state directory (default $FERRY_AGENT_STATE, else stateDir in the config file, else /var/lib/ferry-agent as root, ~/.ferry-agent otherwise)' })
       .option('json', { type: 'boolean', default: false, global: true, describe: 'print exactly one JSON document' })
@@ -242,6 +245,25 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
           const r = uninstallService(resolve(a['unit-dir']), { use: a.systemctl });
           out(json, r, r.actions);
         },
+      )
+      .command(
+        'config <command>',
+        'The agent config file',
+        (y) =>
+          y
+            .command(
+              'check [file]',
+              'Validate an agent config file and show the settings it gives (with FERRY_* variables applied)',
+              (yy) => yy.positional('file', { type: 'string', describe: 'the file (default --config, $FERRY_CONFIG, else /etc/ferry/agent.json)' }),
+              (a) => {
+                const file = (a.file as string | undefined) ?? (a as unknown as Args).config;
+                const s = loadAgentSettings(file);
+                if (!s.file && file === undefined) throw new FerryError('FERRY_NOT_FOUND', 'no config file to check: none given and /etc/ferry/agent.json does not exist', { hint: 'ferry-agent config check FILE' });
+                out(json, { file: s.file ?? null, valid: true, settings: s.values }, [`${s.file ?? '(no file)'}: valid`, ...Object.entries(s.values).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)]);
+              },
+            )
+            .demandCommand(1),
+        () => undefined,
       )
       .command('status', 'Show identity, installed packages and recent operations', {}, async (a) => {
         const { Journal } = await import('../install/journal.js');

@@ -51,7 +51,7 @@ export async function migrateIdentity(o: { paths: AgentPaths; identity: AgentIde
     const tmp = `${o.paths.identity}.${randomBytes(4).toString('hex')}.tmp`;
     writeFileSync(tmp, JSON.stringify(identity, null, 2) + '\n', { mode: 0o600 });
     renameSync(tmp, o.paths.identity);
-    o.log.warn({ agent: identity.agentId }, 'received a user JWT for this agent (decentralised auth); saved in identity.json');
+    o.log.warn('received a user JWT for this agent (decentralised auth); saved in identity.json');
     return identity;
   } catch (err) {
     if (err instanceof FerryError) throw err;

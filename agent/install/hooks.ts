@@ -1,5 +1,5 @@
 // Runs a package's lifecycle hooks: a path inside the version directory, run there with the
-// FERRY_* environment, a timeout, and output captured up to a cap for the report.
+// FERRY_* environment, a timeout, and output captured up to a cap (its end) for the report.
 import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
@@ -51,8 +51,9 @@ export async function runHook(name: HookName, ctx: HookContext): Promise<HookRes
     const child = spawn(executable ? path : '/bin/sh', executable ? [] : [path], { cwd: ctx.dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     let timedOut = false;
+    // The newest output is kept: a failing hook says why at the end.
     const capture = (d: Buffer) => {
-      if (output.length < OUTPUT_CAP) output = (output + d.toString('utf8')).slice(0, OUTPUT_CAP);
+      output = (output + d.toString('utf8')).slice(-OUTPUT_CAP);
     };
     child.stdout.on('data', capture);
     child.stderr.on('data', capture);

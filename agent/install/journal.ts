@@ -62,6 +62,9 @@ export class Journal {
     // FULL: a step recorded as saved must survive a power cut.
     this.db.pragma(`synchronous = ${sync === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.exec(SCHEMA);
+    // Added later: the hooks' output of each operation (journals from before get the column).
+    const columns = this.db.prepare('PRAGMA table_info(operations)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'output')) this.db.exec('ALTER TABLE operations ADD COLUMN output TEXT');
     this.sql = statementCache(this.db);
     this.sql("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)").run(String(JOURNAL_FORMAT));
   }
@@ -138,6 +141,16 @@ export class Journal {
   /** Remember the verified manifest of an operation's package, for recovery after a crash. */
   saveManifest(id: number, manifest: Manifest): void {
     this.sql('UPDATE operations SET manifest = ? WHERE id = ?').run(JSON.stringify(manifest), id);
+  }
+
+  /** The hooks' output so far of an operation (redacted and capped by the caller). */
+  saveOutput(id: number, output: string): void {
+    this.sql('UPDATE operations SET output = ? WHERE id = ?').run(output, id);
+  }
+
+  /** The hooks' output of an operation, if any hook ran. */
+  outputOf(id: number): string | null {
+    return (this.sql('SELECT output FROM operations WHERE id = ?').get(id) as { output: string | null } | undefined)?.output ?? null;
   }
 
   /** Save the step an operation is about to run; returns how many saves it has had. */

@@ -12,6 +12,8 @@ import type { DmlRecord, HostState } from '../../shared/protocol/messages.js';
 import { extractPackage, readPackageManifest, type Manifest } from '../../shared/package/mod.js';
 import { checkDrift, describeDrift } from './drift.js';
 import { runHealthcheck, runHook, type HookResult } from './hooks.js';
+import { appendHookOutput } from './hook-output.js';
+import { redactText } from '../../shared/redact.js';
 import type { Journal } from './journal.js';
 import { cleanStaging, readCurrent, removeCurrent, stagingDir, switchCurrent, versionDir, versionExists } from './layout.js';
 import { FIRST_STEP, GIVE_UP, MAX_SAVES, RECOVERY, REVERT_STEPS, TRANSITIONS, hostStateFor, isWorkStep, type InstallStep, type OperationKind } from './states.js';
@@ -280,6 +282,10 @@ export class InstallMachine {
       const state = ctx.skipped && step === 'failed' ? 'skipped' : hostStateFor(step);
       if (!isWorkStep(step)) {
         this.finish(ctx, step);
+        // Every install, removal and rollback ends with one line at info (warn when it failed).
+        const outcome = { operation: ctx.operation, kind: ctx.kind, package: ctx.name, version: ctx.version, from: ctx.fromVersion, result: state, ...(ctx.error && step !== 'done' ? { error: ctx.error } : {}) };
+        if (state === 'failed') this.d.log.warn(outcome, `${ctx.kind} of ${ctx.name}@${ctx.version} failed`);
+        else this.d.log.info(outcome, `${ctx.kind} of ${ctx.name}@${ctx.version}: ${state}`);
         const report: ProgressReport = {
           operation: ctx.operation,
           state,
@@ -366,6 +372,7 @@ export class InstallMachine {
         else removeCurrent(root, ctx.name);
         if (ctx.manifest && versionExists(root, ctx.name, ctx.version)) {
           const result = await runHook('rollback', hookCtx());
+          if (result.ran) this.keepOutput(ctx, 'rollback', result);
           if (!result.ok) this.d.log.warn({ package: ctx.name, output: result.output }, 'rollback hook failed (ignored: the previous version is active)');
         }
         return true;
@@ -398,7 +405,7 @@ export class InstallMachine {
         const from = ctx.fromVersion!;
         if (!ctx.leaving || !versionExists(root, ctx.name, from)) return true;
         const result = await runHook('rollback', { manifest: ctx.leaving, dir: versionDir(root, ctx.name, from), previousVersion: unlinks(ctx) ? null : ctx.version, installRoot: root });
-        if (result.output) ctx.output = `[rollback]\n${result.output}`;
+        if (result.ran) this.keepOutput(ctx, 'rollback', result);
         if (!result.ok) this.d.log.warn({ package: ctx.name, output: result.output }, 'rollback hook failed (ignored: the previous version is active)');
         return result.ok;
       }
@@ -506,14 +513,20 @@ export class InstallMachine {
     removeIfEmpty(join(root, ctx.name));
   }
 
+  /** Every hook's output is kept on the operation (journal) and sent with its final report. */
+  private keepOutput(ctx: RunContext, name: string, result: HookResult): void {
+    ctx.output = appendHookOutput(ctx.output, name, result);
+    this.d.journal.saveOutput(ctx.opId, ctx.output);
+  }
+
   private settled(outcome: Outcome, report: ProgressReport): OperationResult {
     this.d.report(report);
     return { outcome, report };
   }
 
   private hook(result: HookResult, ctx: RunContext, name: string): boolean {
-    if (result.output) ctx.output = `[${name}]\n${result.output}`;
-    if (!result.ok) ctx.error = `${name} hook failed${result.timedOut ? ' (timed out)' : result.code !== null ? ` (exit ${result.code})` : ''}${lastLine(result.output) ? `: ${lastLine(result.output)}` : ''}`;
+    if (result.ran) this.keepOutput(ctx, name, result);
+    if (!result.ok) ctx.error = `${name} hook failed${result.timedOut ? ' (timed out)' : result.code !== null ? ` (exit ${result.code})` : ''}${lastLine(redactText(result.output)) ? `: ${lastLine(redactText(result.output))}` : ''}`;
     return result.ok;
   }
 

@@ -14,6 +14,8 @@ import type { ApiHandlers } from './router.js';
 import type { AuditLog } from '../audit/log.js';
 import type { RolloutStore } from '../rollouts/store.js';
 import { buildSchedule } from '../rollouts/schedule.js';
+import { buildFleetStatus } from './fleet-status.js';
+import type { AgentDoc, AgentLogsReply } from '../../shared/protocol/replies.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 
 export interface HandlerDeps {
@@ -37,7 +39,7 @@ export interface HandlerDeps {
 
 export function createHandlers(d: HandlerDeps): ApiHandlers {
   const summary = (p: DmlPackage) => ({ name: p.name, version: p.version, digest: p.digest, size: p.size, state: p.state, createdAt: p.createdAt });
-  const agentDoc = (id: string) => {
+  const agentDoc = (id: string): AgentDoc => {
     const a = d.cmdb.getAgent(id)!;
     return {
       id: a.id,
@@ -133,6 +135,13 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'notify.list': () => d.notify.list(),
     'notify.remove': (r) => d.notify.remove(r.id),
     'notify.test': (r) => d.notify.test(r.id),
+    'fleet.status': () => buildFleetStatus(d),
+    'agents.logs': (r): AgentLogsReply => {
+      const a = d.cmdb.findAgent(r.host);
+      if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agent list' });
+      const entries = d.cmdb.hookLogsOf(a.id, { operation: r.rollout, afterId: r.afterId, limit: r.limit });
+      return { agent: { id: a.id, hostname: a.hostname }, entries: entries.map(({ ts, ...e }) => ({ ...e, at: new Date(ts).toISOString() })) };
+    },
     'cmdb.show': (r) => {
       const a = d.cmdb.findAgent(r.host);
       if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agents list' });

@@ -9,7 +9,7 @@ import { subjects } from '../../shared/protocol/subjects.js';
 import type { AuditLog } from '../audit/log.js';
 
 /** Verbs that only read; every other verb is an administrative action and is audited. */
-const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'audit.list', 'schedule', 'notify.list', 'token.list']);
+const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'fleet.status', 'agents.logs', 'audit.list', 'schedule', 'notify.list', 'token.list']);
 
 /**
  * Where API replies may go: the CLI's inbox in FERRY, or a service import's private `_R_.` reply.

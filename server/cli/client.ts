@@ -10,7 +10,7 @@ import { apiReplySchema, type ApiRequest, type ApiVerb } from '../../shared/prot
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../config.js';
-import { checkRequestText } from './input.js';
+import { checkRequestShape, checkRequestText, inputErrorFromServer } from './input.js';
 
 /** The NATS header naming who runs the CLI (recorded in the audit log and on rollouts). */
 export const ACTOR_HEADER = 'Ferry-Actor';
@@ -56,6 +56,7 @@ export class AdminClient {
 
   async request<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs = 60_000): Promise<unknown> {
     checkRequestText(body);
+    checkRequestShape(verb, body);
     let data: Uint8Array;
     try {
       const h = natsHeaders();
@@ -69,7 +70,7 @@ export class AdminClient {
       throw new FerryError('FERRY_SERVER_UNREACHABLE', `request ${verb} failed: ${(err as Error).message}`);
     }
     const reply = decodeMessage(apiReplySchema, data, `${verb} reply`);
-    if (!reply.ok) throw errorFromWire(reply.error);
+    if (!reply.ok) throw inputErrorFromServer(verb, errorFromWire(reply.error));
     return reply.result;
   }
 

@@ -3,6 +3,7 @@
 // separator in a flag is refused here with FERRY_INVALID_INPUT (exit 2) and the flag's name,
 // instead of travelling to the server (which refuses it too, for other callers).
 import { FerryError } from '../../shared/errors.js';
+import { apiRequestSchemas, type ApiVerb } from '../../shared/protocol/api.js';
 import { unsafeCharProblem, visible } from '../../shared/text.js';
 
 /** Request fields that are legitimately multi-line: they may hold newlines and tabs. */
@@ -41,4 +42,34 @@ export function checkRequestText(body: unknown, path: string[] = []): void {
       checkRequestText(v, [...path, k]);
     }
   }
+}
+
+function valueAt(body: unknown, path: PropertyKey[]): unknown {
+  let v: unknown = body;
+  for (const k of path) v = v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
+/**
+ * The request checked against the verb's schema (the one the server applies) before it leaves:
+ * a bad value is FERRY_INVALID_INPUT (exit 2) naming the flag it came from, in the CLI's words,
+ * never the server's `FERRY_INVALID_MESSAGE: release.create request: packages.0: …`.
+ */
+export function checkRequestShape(verb: ApiVerb, body: unknown): void {
+  const r = apiRequestSchemas[verb].safeParse(body);
+  if (r.success) return;
+  const issue = r.error.issues[0]!;
+  const path = issue.path.map(String);
+  const value = valueAt(body, issue.path);
+  const shown = typeof value === 'string' || typeof value === 'number' ? ` ${JSON.stringify(visible(String(value)))}` : '';
+  throw new FerryError('FERRY_INVALID_INPUT', `${flagFor(path)}${shown}: ${issue.message}`, { hint: 'see --help for what the flag takes' });
+}
+
+/** A server that refused the request's shape (e.g. an older CLI's request): the same words. */
+export function inputErrorFromServer(verb: string, err: FerryError): FerryError {
+  const prefix = `${verb} request: `;
+  if (err.code !== 'FERRY_INVALID_MESSAGE' || !err.message.startsWith(prefix)) return err;
+  const [where, ...rest] = err.message.slice(prefix.length).split(': ');
+  const path = where === '(root)' ? [] : (where ?? '').split('.');
+  return new FerryError('FERRY_INVALID_INPUT', `${flagFor(path)}: ${rest.join(': ')}`, { hint: err.hint ?? 'see --help for what the flag takes' });
 }

@@ -1,5 +1,5 @@
 // The `ferry` CLI: a plain list of command modules; errors become exit codes only here.
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FerryError } from '../../shared/errors.js';
 import { loadServerSettings } from '../config.js';
@@ -18,12 +18,46 @@ import { releaseCommand } from './commands/release.js';
 import { rolloutCommand } from './commands/rollout.js';
 import { serverCommand } from './commands/server.js';
 import { tokenCommand } from './commands/token.js';
-import { failAndExit } from './output.js';
+import { statusCommand } from './commands/status.js';
+import { logsCommand } from './commands/logs.js';
+import { configCommand } from './commands/config.js';
+import { configureOutput, failAndExit, formatFromArgv } from './output.js';
+import { aliasNames, commandTree, withExamples, topExamples } from './help.js';
+import { nearestCommand } from './suggest.js';
+import { selectCompletionShell } from '../../shared/completion.js';
+import { readFileSync } from 'node:fs';
+
+/** Options every command takes: --help lists them after the command's own, under this heading. */
+const GLOBAL_OPTIONS = ['data-dir', 'nats', 'creds', 'tls-ca', 'json', 'output', 'headers', 'config', 'help', 'version'];
+
+function ferryVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** A usage failure as one line; a mistyped subcommand names the nearest real one. */
+function usageError(msg: string, args: string[]): FerryError {
+  const words = args.filter((x) => !x.startsWith('-'));
+  let path = '';
+  for (const word of words) {
+    const here = commandTree.get(path);
+    if (!here?.length) break;
+    if (!here.includes(word)) {
+      const near = nearestCommand(word, here);
+      return new FerryError('FERRY_USAGE', `unknown command "${[path, word].filter(Boolean).join(' ')}"${near ? `: did you mean ${[path, near].filter(Boolean).join(' ')}?` : ''}`, {
+        hint: `the commands${path ? ` of ferry ${path}` : ''}: ${[...new Set(here)].join(', ')}`,
+      });
+    }
+    path = [path, aliasNames.get([path, word].filter(Boolean).join(' ')) ?? word].filter(Boolean).join(' ');
+  }
+  return new FerryError('FERRY_USAGE', msg, { hint: 'see ferry --help' });
+}
 
 export async function main(argv: string[]): Promise<void> {
-  const json = argv.includes('--json');
+  const format = formatFromArgv(argv);
+  const json = format === 'json' || format === 'yaml';
   try {
-    await yargs(hideBin(argv))
+    selectCompletionShell(hideBin(argv), 'ferry');
+    let cli = yargs(hideBin(argv))
       .scriptName('ferry')
       .usage('$0 <command> [options]\n\nFerry: signed software distribution over NATS.')
       .option('data-dir', { type: 'string', describe: 'server data directory (default $FERRY_HOME, else dataDir in the config file, else ~/.ferry)', global: true })
@@ -32,6 +66,15 @@ export async function main(argv: string[]): Promise<void> {
       .option('tls-ca', { type: 'string', describe: 'CA certificate for a NATS that serves TLS (default: from the data directory)', global: true })
       .option('json', { type: 'boolean', default: false, describe: 'print exactly one JSON document', global: true })
       .option('config', { type: 'string', describe: 'server config file (default $FERRY_CONFIG, else /etc/ferry/server.json if it exists)', global: true })
+      .option('output', { alias: 'o', choices: ['json', 'yaml', 'wide'] as const, describe: 'json (= --json), yaml (the same document), wide (table cells never cut)', global: true })
+      .option('headers', { type: 'boolean', default: true, describe: 'print the header row of tables (--no-headers: only the rows)', global: true })
+      .group(GLOBAL_OPTIONS, 'Global options:')
+      .middleware((a) => {
+        // -o json|yaml print the --json document; every command already knows --json.
+        const o = a.output as 'json' | 'yaml' | 'wide' | undefined;
+        if (o === 'json' || o === 'yaml') a.json = true;
+        configureOutput({ format: o ?? (a.json ? 'json' : 'table'), headers: a.headers !== false });
+      })
       .middleware((a) => {
         // Flags > FERRY_* environment > config file > defaults: fill only what no flag set.
         const s = loadServerSettings(a.config as string | undefined).values;
@@ -40,30 +83,20 @@ export async function main(argv: string[]): Promise<void> {
         if (s.logLevel && !process.env.FERRY_LOG_LEVEL) process.env.FERRY_LOG_LEVEL = s.logLevel;
         if (s.offlineAfterMs && !process.env.FERRY_OFFLINE_AFTER_MS) process.env.FERRY_OFFLINE_AFTER_MS = String(s.offlineAfterMs);
       })
-      .command(initCommand)
-      .command(serverCommand)
-      .command(tokenCommand)
-      .command(packageCommand)
-      .command(dmlCommand)
-      .command(releaseCommand)
-      .command(rolloutCommand)
-      .command(agentsCommand)
-      .command(cmdbCommand)
-      .command(keysCommand)
-      .command(natsCommand)
-      .command(scheduleCommand)
-      .command(auditCommand)
-      .command(notifyCommand)
-      .command(backupCommand)
-      .command(restoreCommand)
+      .completion('completion', 'Print a bash or zsh completion script: ferry completion bash|zsh (default: for $SHELL)');
+    for (const command of [initCommand, serverCommand, statusCommand, logsCommand, configCommand, tokenCommand, packageCommand, dmlCommand, releaseCommand, rolloutCommand, agentsCommand, cmdbCommand, keysCommand, natsCommand, scheduleCommand, auditCommand, notifyCommand, backupCommand, restoreCommand]) {
+      cli = cli.command(withExamples(command as CommandModule<GlobalArgs, GlobalArgs>));
+    }
+    commandTree.set('', [...(commandTree.get('') ?? []), 'completion']);
+    for (const [cmd, what] of topExamples()) cli = cli.example(cmd, what);
+    await cli
       .demandCommand(1, 'say what to do: ferry --help lists the commands')
       .strict()
-      .recommendCommands()
       .fail((msg, err) => {
-        throw err ?? new FerryError('FERRY_USAGE', msg, { hint: 'see ferry --help' });
+        throw err ?? usageError(msg, hideBin(argv));
       })
       .help()
-      .version(false)
+      .version(ferryVersion())
       .wrap(Math.min(120, process.stdout.columns || 100))
       .parseAsync() as unknown as Promise<GlobalArgs>;
   } catch (err) {

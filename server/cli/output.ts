@@ -3,14 +3,62 @@
 // human reads goes through shared/text.ts's `visible`: text from hosts and users can never
 // drive the terminal, and each printed line stays one line (multi-line values such as notes
 // are split into lines by the caller, see `textLines`).
-import Table from 'cli-table3';
 import { exitCodeFor, isFerryError, toFerryError } from '../../shared/errors.js';
 import { visible } from '../../shared/text.js';
+import { bold, colorEnabled, paintState } from './render/color.js';
+import { renderTable } from './render/table.js';
+import { toYaml } from './render/yaml.js';
 
 export { visible };
 
+/** How data is printed: `-o json|yaml|wide` and `--no-headers`, set once by main.ts. */
+export interface OutputSettings {
+  /** `-o yaml` prints the --json document as YAML; `wide` never cuts table cells */
+  format: 'table' | 'wide' | 'json' | 'yaml';
+  headers: boolean;
+  /** a stream of JSON documents (`--watch --json`): a failure's document is one line too */
+  streaming?: boolean;
+}
+
+const settings: OutputSettings = { format: 'table', headers: true };
+
+export function configureOutput(s: Partial<OutputSettings>): void {
+  Object.assign(settings, s);
+}
+
+/** `-o json|yaml|wide` (or --output=…) straight from argv, for failures that happen before parsing ends. */
+export function formatFromArgv(argv: string[]): OutputSettings['format'] {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const m = /^(?:-o|--output)(?:=(.*))?$/.exec(a) ?? /^-o(json|yaml|wide)$/.exec(a);
+    if (!m) continue;
+    const v = m[1] ?? argv[i + 1];
+    if (v === 'json' || v === 'yaml' || v === 'wide') return v;
+  }
+  return argv.includes('--json') ? 'json' : 'table';
+}
+
+/** The one document a data command prints with --json (or -o yaml: the same document as YAML). */
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  process.stdout.write(settings.format === 'yaml' ? toYaml(value) : JSON.stringify(value, null, 2) + '\n');
+}
+
+/** One JSON document on one line, for streams (`--watch --json`: one line per change). */
+export function printJsonLine(value: unknown): void {
+  process.stdout.write(settings.format === 'yaml' ? `---\n${toYaml(value)}` : JSON.stringify(value) + '\n');
+}
+
+/** Colour on a terminal unless NO_COLOR says otherwise. */
+export function useColor(): boolean {
+  return colorEnabled(process.stdout.isTTY);
+}
+
+/** How many cells a table row may take: the terminal's width, else $COLUMNS, else no limit (a pipe). */
+export function tableWidth(): number | undefined {
+  if (settings.format === 'wide') return undefined;
+  if (process.stdout.isTTY && process.stdout.columns) return process.stdout.columns;
+  const env = Number(process.env.COLUMNS);
+  return Number.isInteger(env) && env > 0 ? env : undefined;
 }
 
 /** A multi-line value (notes, a rollback plan) as lines, each with `indent` before it (tabs as spaces). */
@@ -18,14 +66,19 @@ export function textLines(text: string, indent: string): string[] {
   return text.split(/\r?\n/).map((l) => indent + l.replace(/\t/g, '    '));
 }
 
+/** A table as lines for stdout: cells escaped, cut to the width, coloured on a terminal. */
+export function tableLines(head: string[], rows: (string | number | null | undefined)[][]): string[] {
+  const color = useColor();
+  const stateColumns = new Set(head.map((h, i) => (/STATE|ONLINE|RESULT|STATUS/.test(h) ? i : -1)));
+  return renderTable(
+    head,
+    rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : visible(String(c))))),
+    { width: tableWidth(), headers: settings.headers, paint: (cell, i, header) => (header ? bold(cell, color) : stateColumns.has(i) ? paintState(cell, color) : cell) },
+  );
+}
+
 export function printTable(head: string[], rows: (string | number | null | undefined)[][]): void {
-  if (rows.length === 0) {
-    process.stdout.write('(none)\n');
-    return;
-  }
-  const table = new Table({ head, style: { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } });
-  for (const r of rows) table.push(r.map((c) => (c === null || c === undefined ? '-' : visible(String(c)))));
-  process.stdout.write(table.toString() + '\n');
+  process.stdout.write(tableLines(head, rows).join('\n') + '\n');
 }
 
 export function printLines(lines: string[]): void {
@@ -42,7 +95,7 @@ export function printNote(line: string): void {
 export function failAndExit(err: unknown, json: boolean): never {
   const e = toFerryError(err);
   // Still exactly one JSON document: the failure's details (if any) with the error in them.
-  if (json) process.stdout.write(JSON.stringify({ ...e.details, error: e.toJSON() }, null, 2) + '\n');
+  if (json) (settings.streaming ? printJsonLine : printJson)({ ...e.details, error: e.toJSON() });
   process.stderr.write(visible(e.toLine().replace(/\r?\n/g, ' ')) + '\n');
   if (!isFerryError(err) && process.env.FERRY_DEBUG) process.stderr.write(String((err as Error)?.stack) + '\n');
   process.exit(exitCodeFor(e.code));
@@ -64,4 +117,13 @@ export function ago(iso: string | null | undefined): string {
   if (!iso) return 'never';
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
   return s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
+/** A time relative to now, both ways: "in 4m10s", "12s ago" (countdowns in status and --watch). */
+export function relativeTime(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return '';
+  const ms = Date.parse(iso) - now;
+  const s = Math.round(Math.abs(ms) / 1000);
+  const text = s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : s < 86400 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
+  return ms >= 0 ? `in ${text}` : `${text} ago`;
 }

@@ -133,6 +133,7 @@ export class ReportIngest {
         operation: report.operation,
         result: report.state,
         ...(report.error ? { detail: report.error } : {}),
+        ...(report.output ? { output: report.output } : {}),
       });
     }
     this.handlers.onStatus(report);

@@ -80,15 +80,23 @@ export class CmdbStore {
     return row && toAgent(row);
   }
 
-  /** By id first, then by hostname (the newest host with that name). */
+  /**
+   * By id first, then by hostname. A hostname is only an answer when it is unique: several
+   * active agents with it (or several retired ones and no active one) are refused with their
+   * ids (FERRY_AMBIGUOUS), never silently narrowed to one.
+   */
   findAgent(idOrHostname: string): AgentRow | undefined {
-    return (
-      this.getAgent(idOrHostname) ??
-      (() => {
-        const row = this.sql('SELECT * FROM agents WHERE hostname = ? ORDER BY joined_at DESC LIMIT 1').get(idOrHostname) as RawAgent | undefined;
-        return row && toAgent(row);
-      })()
-    );
+    const byId = this.getAgent(idOrHostname);
+    if (byId) return byId;
+    const named = (this.sql('SELECT * FROM agents WHERE hostname = ? ORDER BY joined_at DESC').all(idOrHostname) as RawAgent[]).map(toAgent);
+    const active = named.filter((a) => a.revokedAt === null);
+    const candidates = active.length ? active : named;
+    if (candidates.length <= 1) return candidates[0];
+    const ids = candidates.map((a) => a.id);
+    throw new FerryError('FERRY_AMBIGUOUS', `hostname "${idOrHostname}" names ${ids.length} ${active.length ? 'active ' : ''}agents: ${ids.join(', ')}`, {
+      hint: `give the agent id, e.g. ${ids[0]}`,
+      details: { host: idOrHostname, candidates: candidates.map((a) => ({ id: a.id, hostname: a.hostname, state: a.decommissionedAt ? 'decommissioned' : a.revokedAt ? 'revoked' : 'active', lastSeen: a.lastSeen ? new Date(a.lastSeen).toISOString() : null })) },
+    });
   }
 
   listAgents(includeRevoked = false): AgentRow[] {
@@ -176,9 +184,21 @@ export class CmdbStore {
 
   addHistory(
     agentId: string,
-    e: { kind: string; package?: string; version?: string; fromVersion?: string; operation?: string; result?: string; detail?: string },
+    e: { kind: string; package?: string; version?: string; fromVersion?: string; operation?: string; result?: string; detail?: string; output?: string },
   ): void {
-    this.sql('INSERT INTO history (agent_id, ts, kind, package, version, from_version, operation, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(agentId, Date.now(), e.kind, e.package ?? null, e.version ?? null, e.fromVersion ?? null, e.operation ?? null, e.result ?? null, e.detail ?? null);
+    this.sql('INSERT INTO history (agent_id, ts, kind, package, version, from_version, operation, result, detail, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(agentId, Date.now(), e.kind, e.package ?? null, e.version ?? null, e.fromVersion ?? null, e.operation ?? null, e.result ?? null, e.detail ?? null, e.output ?? null);
+  }
+
+  /** The operations of a host that ran hooks, oldest first, with their output (`ferry logs`). */
+  hookLogsOf(agentId: string, opts: { operation?: string | undefined; afterId?: number | undefined; limit: number }): (HistoryEntry & { id: number; output: string | null })[] {
+    const rows = this.sql(
+      `SELECT id, ts, kind, package, version, from_version, operation, result, detail, output FROM history
+       WHERE agent_id = ? AND package IS NOT NULL AND id > ? ${opts.operation ? 'AND (operation = ? OR operation LIKE ?)' : ''}
+       ORDER BY id DESC LIMIT ?`,
+    ).all(agentId, opts.afterId ?? 0, ...(opts.operation ? [opts.operation, `${opts.operation}:%`] : []), opts.limit) as {
+      id: number; ts: number; kind: string; package: string | null; version: string | null; from_version: string | null; operation: string | null; result: string | null; detail: string | null; output: string | null;
+    }[];
+    return rows.reverse().map((r) => ({ id: r.id, ts: r.ts, kind: r.kind, package: r.package, version: r.version, fromVersion: r.from_version, operation: r.operation, result: r.result, detail: r.detail, output: r.output }));
   }
 
   historyOf(agentId: string, limit = 200): HistoryEntry[] {

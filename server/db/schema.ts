@@ -100,4 +100,8 @@ export const MIGRATIONS: string[] = [
   -- 'fleet-rollback' (sent back by the operator or --on-failure rollback), 'superseded'
   ALTER TABLE rollout_hosts ADD COLUMN cause TEXT;
   `,
+  // `ferry logs`: the stdout/stderr of every hook of an operation, as the agent reported it.
+  `
+  ALTER TABLE history ADD COLUMN output TEXT;
+  `,
 ];

@@ -19,15 +19,9 @@ export interface CreatedToken {
   tags: Record<string, string>;
 }
 
-export interface TokenInfo {
-  id: string;
-  tags: Record<string, string>;
-  createdAt: string;
-  expiresAt: string;
-  usesLeft: number;
-  state: 'active' | 'expired' | 'used-up' | 'revoked';
-  revokedAt?: string;
-}
+/** The reply shape of token.list / token.revoke lives with the protocol (shared/protocol/replies.ts). */
+export type { TokenInfo } from '../../shared/protocol/replies.js';
+import type { TokenInfo } from '../../shared/protocol/replies.js';
 
 export interface TokenIssuer {
   issueEnroll(tokenId: string, nkey: string, expiresAtMs: number): Promise<string>;

@@ -178,7 +178,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     this.running = true;
     process.on('exit', this.onProcessExit);
     if (this.opts.port === 0) this.writeConfig(); // pin the discovered port for restarts
-    this.log?.info({ url: this.url, pid: this.pid }, 'nats-server started');
+    this.log?.info({ url: this.url, natsPid: this.pid }, 'nats-server started');
   }
 
   /** SIGTERM, SIGKILL after 5 s; stops supervision. Idempotent. */
@@ -194,7 +194,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
       const timer = setTimeout(() => {
-        this.log?.warn({ pid: child.pid }, 'nats-server did not stop within 5s; killing it');
+        this.log?.warn({ natsPid: child.pid }, 'nats-server did not stop within 5s; killing it');
         child.kill('SIGKILL');
       }, STOP_KILL_AFTER_MS);
       await exited;
@@ -363,7 +363,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
       this.restartAttempt = 0;
     }
     this.log?.error(
-      { pid: child.pid, code, signal, last: this.lastErrorLine(), restartInMs: this.backoffMs },
+      { natsPid: child.pid, code, signal, last: this.lastErrorLine(), restartInMs: this.backoffMs },
       'nats-server exited unexpectedly; restarting',
     );
     this.scheduleRestart();
@@ -385,7 +385,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
             this.child?.kill('SIGTERM');
             return;
           }
-          this.log?.warn({ pid: this.pid, port: this.port, attempt }, 'nats-server restarted');
+          this.log?.warn({ natsPid: this.pid, port: this.port, attempt }, 'nats-server restarted');
           this.emit('restarted', { pid: this.pid, port: this.port, attempt });
         },
         (err: unknown) => {

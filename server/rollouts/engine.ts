@@ -54,6 +54,11 @@ export class RolloutEngine {
     return s;
   }
 
+  /** Forget the parsed options of a rollout whose options an operator changed (start-now). */
+  forgetSettings(id: string): void {
+    this.parsed.delete(id);
+  }
+
   /** Move a rollout along the lifecycle table (lifecycle.ts); anything else is a bug or a conflict. */
   private move(rollout: RolloutRow, action: RolloutAction, fields: { endedAt?: number; reason?: string } = {}): void {
     const current = this.store.get(rollout.id)!.state;

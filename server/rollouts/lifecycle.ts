@@ -24,14 +24,18 @@ export type RolloutAction =
   /** the last wave completed */
   | 'complete'
   /** `ferry rollout abort`, or every host taken over by a newer rollout (--supersede) */
-  | 'abort';
+  | 'abort'
+  /** `ferry rollout retry`: a halted rollout sends again to its failed hosts, gated like a wave */
+  | 'retry'
+  /** `ferry rollout start-now`: a waiting rollout's start time is dropped (audited) */
+  | 'start-now';
 
 export const ROLLOUT_TRANSITIONS: Readonly<Record<RolloutState, Partial<Record<RolloutAction, RolloutState>>>> = {
   planned: { wait: 'waiting', 'window-open': 'running', pause: 'paused', abort: 'aborted', rollback: 'rolling-back' },
-  waiting: { wait: 'waiting', 'window-open': 'running', pause: 'paused', halt: 'halted', abort: 'aborted', rollback: 'rolling-back' },
+  waiting: { wait: 'waiting', 'window-open': 'running', pause: 'paused', halt: 'halted', abort: 'aborted', rollback: 'rolling-back', 'start-now': 'running' },
   running: { wait: 'waiting', pause: 'paused', halt: 'halted', complete: 'completed', abort: 'aborted', rollback: 'rolling-back' },
   paused: { resume: 'running', halt: 'halted', abort: 'aborted', rollback: 'rolling-back' },
-  halted: { rollback: 'rolling-back' },
+  halted: { rollback: 'rolling-back', retry: 'running' },
   'rolling-back': { 'rollback-done': 'rolled-back' },
   completed: { rollback: 'rolling-back' },
   aborted: { rollback: 'rolling-back' },

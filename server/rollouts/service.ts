@@ -167,6 +167,19 @@ export class RolloutService {
         // Also for a finished rollout: it is rolling-back again until every host reported.
         await this.engine.rollBack(rollout, req.actor, `rollback requested by ${req.actor}`);
         break;
+      case 'retry': {
+        // Only hosts no newer rollout took over are sent again.
+        const failed = this.store.hosts(rollout.id).filter((h) => h.state === 'failed' || h.state === 'rolled-back');
+        if (failed.length === 0) throw new FerryError('FERRY_CONFLICT', `rollout ${rollout.id} has no failed hosts to retry`, { hint: `see: ferry rollout status ${rollout.id}` });
+        this.store.reopenFailed(rollout.id, `retry of ${failed.length} failed host(s) by ${req.actor}`);
+        break;
+      }
+      case 'start-now':
+        if (!rollout.options.startAt) throw new FerryError('FERRY_CONFLICT', `rollout ${rollout.id} has no start time to skip (it is ${rollout.state}: ${rollout.reason ?? 'waiting'})`, { hint: 'only a rollout waiting for --start-at can start now; a window is waited for' });
+        this.store.dropStartAt(rollout.id);
+        this.engine.forgetSettings(rollout.id);
+        this.store.setState(rollout.id, next, { reason: `started now by ${req.actor}` });
+        break;
     }
     this.store.addEvent(rollout.id, req.actor, req.action);
     await this.engine.tick();

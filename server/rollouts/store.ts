@@ -126,6 +126,28 @@ export class RolloutStore {
       .run(state, fields.startedAt ?? null, fields.endedAt ?? null, fields.reason ?? null, id);
   }
 
+  /**
+   * `ferry rollout retry`: a halted rollout runs again; its failed waves are pending again and
+   * their failed hosts pending (the engine sends to them as it starts a wave; their reverts are done with). Returns how many hosts.
+   */
+  reopenFailed(id: string, reason: string): number {
+    return this.transaction(() => {
+      this.sql("UPDATE rollouts SET state = 'running', ended_at = NULL, reason = ? WHERE id = ?").run(reason, id);
+      this.sql("UPDATE waves SET state = 'pending', ended_at = NULL, soak_until = NULL WHERE rollout_id = ? AND state = 'failed'").run(id);
+      return this.sql(
+        "UPDATE rollout_hosts SET state = 'pending', rollback = 'none', error = NULL, sent_at = NULL, finished_at = NULL, waiting_reason = NULL, waiting_until = NULL, cause = NULL, updated_at = ? WHERE rollout_id = ? AND state IN ('failed', 'rolled-back')",
+      ).run(Date.now(), id).changes;
+    });
+  }
+
+  /** `ferry rollout start-now`: the start time is dropped from the rollout's options. */
+  dropStartAt(id: string): void {
+    const row = this.get(id);
+    if (!row) return;
+    const { startAt: _dropped, ...options } = row.options;
+    this.sql('UPDATE rollouts SET options = ? WHERE id = ?').run(JSON.stringify(options), id);
+  }
+
   /** A fleet rollback starts: the rollout is rolling-back (and not ended) until every host reported. */
   beginRollback(id: string, reason: string): void {
     this.sql("UPDATE rollouts SET state = 'rolling-back', ended_at = NULL, reason = ? WHERE id = ?").run(reason, id);

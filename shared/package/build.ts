@@ -29,8 +29,18 @@ import {
 import { defaultArchiveLimits, manifestLimitProblem } from './read.js';
 
 export interface BuildOptions {
-  /** ISO timestamp recorded in the manifest and used as every entry's mtime. */
+  /**
+   * ISO timestamp recorded in the manifest and used as every entry's mtime. Default: the newest
+   * mtime in the source (whole seconds), so an unchanged source builds the same bytes.
+   */
   createdAt?: string;
+}
+
+/** `SOURCE_DATE_EPOCH` (reproducible-builds.org: whole seconds since 1970) as an ISO timestamp. */
+export function sourceDateEpoch(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d{1,12}$/.test(value.trim())) throw new FerryError('FERRY_INVALID_INPUT', `SOURCE_DATE_EPOCH=${JSON.stringify(value)} is not a whole number of seconds since 1970`, { hint: 'e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)' });
+  return new Date(Number(value.trim()) * 1000).toISOString();
 }
 
 export interface BuildResult {
@@ -50,6 +60,7 @@ interface SourceEntry {
   kind: 'file' | 'dir';
   size: number;
   mode: 0o755 | 0o644;
+  mtimeMs: number;
 }
 
 const invalid = (message: string): FerryError => new FerryError('FERRY_PACKAGE_INVALID', message);
@@ -69,10 +80,10 @@ async function walkSource(srcDir: string, skipAbs: string): Promise<SourceEntry[
       const st = await lstat(abs);
       if (st.isDirectory()) {
         if (name === '.git') continue;
-        out.push({ rel, abs, kind: 'dir', size: 0, mode: 0o755 });
+        out.push({ rel, abs, kind: 'dir', size: 0, mode: 0o755, mtimeMs: 0 });
         await walk(rel);
       } else if (st.isFile()) {
-        out.push({ rel, abs, kind: 'file', size: st.size, mode: (st.mode & 0o111) !== 0 ? 0o755 : 0o644 });
+        out.push({ rel, abs, kind: 'file', size: st.size, mode: (st.mode & 0o111) !== 0 ? 0o755 : 0o644, mtimeMs: st.mtimeMs });
       } else if (st.isSymbolicLink()) {
         throw invalid(`${rel} is a symlink; packages may not contain symlinks`);
       } else {
@@ -134,18 +145,14 @@ async function* tarStream(manifestBytes: Buffer, entries: SourceEntry[], files: 
 /** Builds `outFile` from `srcDir` atomically (temp file in the same directory, then rename). */
 export async function buildPackage(srcDir: string, outFile: string, options: BuildOptions = {}): Promise<BuildResult> {
   const ferry = await loadFerryJson(srcDir);
-  const createdAt = options.createdAt ?? new Date().toISOString();
-  if (!z.iso.datetime().safeParse(createdAt).success) {
-    throw new FerryError('FERRY_INVALID_INPUT', `createdAt ${JSON.stringify(createdAt)} is not an ISO timestamp like 2024-05-01T12:00:00.000Z`);
-  }
-  const mtime = new Date(createdAt);
-
   const out = resolve(outFile);
   let entries: SourceEntry[];
   const files: ManifestFile[] = [];
+  let ferryJsonMtimeMs = 0;
   try {
     // Building into the source dir is natural (`ferry build .`); never package our own output.
     entries = await walkSource(resolve(srcDir), out);
+    ferryJsonMtimeMs = (await lstat(join(resolve(srcDir), FERRY_JSON))).mtimeMs;
     for (const e of entries) {
       if (e.kind === 'file') files.push({ path: e.rel, size: e.size, mode: e.mode, sha256: await sha256File(e.abs) });
     }
@@ -153,6 +160,12 @@ export async function buildPackage(srcDir: string, outFile: string, options: Bui
     if (e instanceof FerryError) throw e;
     throw invalid(`cannot read package source ${srcDir}: ${(e as Error).message}`);
   }
+  const newest = Math.max(ferryJsonMtimeMs, ...entries.map((e) => e.mtimeMs));
+  const createdAt = options.createdAt ?? new Date(Math.floor(newest / 1000) * 1000).toISOString();
+  if (!z.iso.datetime().safeParse(createdAt).success) {
+    throw new FerryError('FERRY_INVALID_INPUT', `createdAt ${JSON.stringify(createdAt)} is not an ISO timestamp like 2024-05-01T12:00:00.000Z`);
+  }
+  const mtime = new Date(createdAt);
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
   // Explicit key order keeps manifest.json stable and readable.

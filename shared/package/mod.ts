@@ -3,7 +3,7 @@
 
 export { ferryJsonSchema, manifestSchema, loadFerryJson } from './manifest.js';
 export type { FerryJson, Manifest, ManifestFile } from './manifest.js';
-export { buildPackage, defaultPackageFileName } from './build.js';
+export { buildPackage, defaultPackageFileName, sourceDateEpoch } from './build.js';
 export type { BuildOptions, BuildResult } from './build.js';
 export { readPackageManifest, verifyPackageArchive, defaultArchiveLimits } from './read.js';
 export type { ArchiveLimits } from './read.js';

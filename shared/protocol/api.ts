@@ -68,7 +68,7 @@ export const apiRequestSchemas = {
   'rollout.status': z.object({ id: z.string().max(64).optional() }).strict(),
   'rollout.list': z.object({}).strict(),
   'rollout.review': z.object({ id: z.string().min(1).max(64) }).strict(),
-  'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback']), actor }).strict(),
+  'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback', 'retry', 'start-now']), actor }).strict(),
   'agents.list': z.object({ target: plainTextSchema(1024).default('all'), all: z.boolean().default(false) }).strict(),
   'agents.revoke': z.object({ id: z.string().min(1).max(253), actor }).strict(),
   'agents.decommission': z
@@ -76,6 +76,12 @@ export const apiRequestSchemas = {
     .strict(),
   'keys.reload': z.object({}).strict(),
   'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),
+  /** the fleet and the open rollouts at a glance (`ferry status`) */
+  'fleet.status': z.object({}).strict(),
+  /** the hooks' output of a host's operations (`ferry logs HOST [--rollout ID]`); afterId: only newer entries (--follow) */
+  'agents.logs': z
+    .object({ host: z.string().min(1).max(253), rollout: z.string().min(1).max(64).optional(), afterId: z.number().int().nonnegative().optional(), limit: z.number().int().positive().max(1000).default(100) })
+    .strict(),
   'cmdb.versions': z.object({ package: packageNameSchema, target: plainTextSchema(1024).default('all') }).strict(),
   'audit.list': z
     .object({ since: z.number().int().nonnegative().optional(), actor: z.string().max(128).optional(), action: z.string().max(128).optional(), limit: z.number().int().positive().max(100_000).default(1000) })

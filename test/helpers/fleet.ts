@@ -324,19 +324,12 @@ export async function joinAgent(home: string, hostname: string, opts: { tags?: R
   return { home, hostname, id: doc.agentId, stateDir, installRoot: doc.installRoot, tags: doc.tags };
 }
 
-export interface AgentDoc {
-  id: string;
-  hostname: string;
-  online: boolean;
-  lastSeen: string | null;
-  tags: Record<string, string>;
-  os: string | null;
-  arch: string | null;
-  installed: Record<string, string>;
-}
+/** The agents.list reply, as the server builds it and the CLI prints it with --json. */
+export type { AgentDoc } from '../../shared/protocol/replies.js';
+import { agentsListReplySchema, type AgentDoc } from '../../shared/protocol/replies.js';
 
 export async function listAgents(home: string): Promise<AgentDoc[]> {
-  return (await runFerry(home, ['agents', 'list', '--json'])).json<AgentDoc[]>();
+  return agentsListReplySchema.parse((await runFerry(home, ['agents', 'list', '--json'])).json());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -66,7 +66,8 @@ describe('agent maintenance window and deadline', () => {
     expect(waiting.state).toBe('running');
 
     const human = await runFerry(server.home, ['rollout', 'status', started.id]);
-    expect(human.stdout).toMatch(/ws-lunch .*│ waiting +│ maintenance window "Mon 10:00-11:00"/);
+    // Plain columns into a pipe (no box drawing); the DETAIL column says when the host resumes.
+    expect(human.stdout).toMatch(/ws-lunch .* waiting +maintenance window "Mon 10:00-11:00".*; resumes in /);
 
     // The deadline: "weekend" installs although its window stays closed; "lunch" still waits,
     // past the 4 s host timeout, because its window has not opened.

@@ -80,6 +80,10 @@ describe.skipIf(!hasDpkgDeb)('npm run package', () => {
     expect(contents).toMatch(/ \.\/lib\/systemd\/system\/ferry-agent\.service\n/);
     expect(contents).toMatch(/ \.\/etc\/ferry\/agent\.json\n/);
     expect(contents).toMatch(/ \.\/usr\/bin\/ferry-agent -> \.\.\/lib\/ferry-agent\/bin\/ferry-agent\n/);
+    // Completion scripts and the man page, generated from the CLI's own definitions.
+    expect(contents).toMatch(/ \.\/usr\/share\/bash-completion\/completions\/ferry-agent\n/);
+    expect(contents).toMatch(/ \.\/usr\/share\/zsh\/vendor-completions\/_ferry-agent\n/);
+    expect(contents).toMatch(/ \.\/usr\/share\/man\/man1\/ferry-agent\.1\.gz\n/);
     expect(contents).toMatch(/root\/root .* \.\/usr\/lib\/ferry-agent\/dist\/agent\/cli\/main\.js\n/);
     expect(contents).toMatch(/-rwxr-xr-x root\/root .* \.\/usr\/lib\/ferry-agent\/bin\/node\n/);
     const control = tempDir('ferry-deb-control-');
@@ -101,6 +105,9 @@ describe.skipIf(!hasDpkgDeb)('npm run package', () => {
     expect(contents).toMatch(/ \.\/lib\/systemd\/system\/ferry-server\.service\n/);
     expect(contents).toMatch(/ \.\/etc\/ferry\/server\.json\n/);
     expect(contents).toMatch(/ \.\/usr\/bin\/ferry -> \.\.\/lib\/ferry-server\/bin\/ferry\n/);
+    expect(contents).toMatch(/ \.\/usr\/share\/bash-completion\/completions\/ferry\n/);
+    expect(contents).toMatch(/ \.\/usr\/share\/zsh\/vendor-completions\/_ferry\n/);
+    expect(contents).toMatch(/ \.\/usr\/share\/man\/man1\/ferry\.1\.gz\n/);
     expect(contents).not.toMatch(/dist\/agent\//);
     const unit = execFileSync('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./lib/systemd/system/ferry-server.service`, 'sh', deb], { encoding: 'utf8' });
     expect(unit).toMatch(/^ExecStart=\/usr\/bin\/ferry server$/m);

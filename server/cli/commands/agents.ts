@@ -4,18 +4,8 @@ import { currentActor, withClient } from '../client.js';
 import { ago, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 import { parseDuration } from '../../../shared/durations.js';
+import type { AgentDoc, AgentsListReply } from '../../../shared/protocol/replies.js';
 
-interface AgentDoc {
-  id: string;
-  hostname: string;
-  online: boolean;
-  lastSeen: string | null;
-  tags: Record<string, string>;
-  os: string | null;
-  arch: string | null;
-  installed: Record<string, string>;
-  state?: 'active' | 'revoked' | 'decommissioned';
-}
 
 const list: CommandModule<GlobalArgs, GlobalArgs & { target: string; all: boolean }> = {
   command: 'list',
@@ -25,7 +15,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs & { target: string; all: boolea
       .option('target', { type: 'string', default: 'all', describe: 'selector, e.g. os=linux,env=prod' })
       .option('all', { type: 'boolean', default: false, describe: 'also list revoked and decommissioned agents (with their state)' }),
   handler: async (a) => {
-    const agents = (await withClient(connectionFlags(a), (c) => c.request('agents.list', { target: a.target, ...(a.all ? { all: true } : {}) }))) as AgentDoc[];
+    const agents = (await withClient(connectionFlags(a), (c) => c.request('agents.list', { target: a.target, ...(a.all ? { all: true } : {}) }))) as AgentsListReply;
     if (a.json) return printJson(agents);
     printTable(
       ['AGENT', 'HOSTNAME', a.all ? 'STATE' : 'ONLINE', 'LAST SEEN', 'OS/ARCH', 'TAGS', 'INSTALLED'],
@@ -82,9 +72,10 @@ const decommission: CommandModule<GlobalArgs, GlobalArgs & { id: string; purge: 
 };
 
 export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'agents <command>',
+  command: 'agent <command>',
+  aliases: ['agents'],
   describe: 'The agents that joined this server',
-  builder: (y) => y.command(list).command(revoke).command(decommission).demandCommand(1),
+  builder: (y) => y.command(list).command(show).command(revoke).command(decommission).demandCommand(1),
   handler: () => undefined,
 };
 
@@ -98,8 +89,8 @@ interface CmdbDoc extends AgentDoc {
 
 const show: CommandModule<GlobalArgs, GlobalArgs & { host: string }> = {
   command: 'show <host>',
-  describe: 'Inventory, installed versions and change history of one host (id or hostname)',
-  builder: (y) => y.positional('host', { type: 'string', demandOption: true }),
+  describe: 'One host: its agent id, inventory, installed versions and change history (by agent id, or by a hostname only one agent has)',
+  builder: (y) => y.positional('host', { type: 'string', demandOption: true, describe: 'agent id or hostname' }),
   handler: async (a) => {
     const d = (await withClient(connectionFlags(a), (c) => c.request('cmdb.show', { host: a.host }))) as CmdbDoc;
     if (a.json) return printJson(d);

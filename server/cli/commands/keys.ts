@@ -45,7 +45,8 @@ const rotate: CommandModule<GlobalArgs, RotateArgs> = {
 };
 
 export const keysCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'keys <command>',
+  command: 'key <command>',
+  aliases: ['keys'],
   describe: 'Signing keys and the trust document',
   builder: (y) => y.command(rotate).demandCommand(1),
   handler: () => undefined,

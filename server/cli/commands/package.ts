@@ -1,9 +1,14 @@
-// ferry package build DIR [--out FILE]: build a .ferry package from a source directory.
+// ferry package build DIR [--out FILE] | inspect FILE: build a .ferry package from a source
+// directory (reproducibly), and look inside one before adding it to the DML.
 import type { CommandModule } from 'yargs';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { buildPackage, defaultPackageFileName, loadFerryJson } from '../../../shared/package/mod.js';
-import { formatBytes, printJson, printLines } from '../output.js';
-import type { GlobalArgs } from './common.js';
+import { isFerryError } from '../../../shared/errors.js';
+import { buildPackage, defaultPackageFileName, loadFerryJson, sourceDateEpoch, verifyPackageArchive, type Manifest } from '../../../shared/package/mod.js';
+import { withClient } from '../client.js';
+import { formatBytes, printJson, printLines, printTable } from '../output.js';
+import { connectionFlags, type GlobalArgs } from './common.js';
 
 interface BuildArgs extends GlobalArgs {
   dir: string;
@@ -12,20 +17,73 @@ interface BuildArgs extends GlobalArgs {
 
 const build: CommandModule<GlobalArgs, BuildArgs> = {
   command: 'build <dir>',
-  describe: 'Build a .ferry package from a directory with a ferry.json',
+  describe: 'Build a .ferry package from a directory with a ferry.json; the same source builds the same bytes (SOURCE_DATE_EPOCH, else the newest file time)',
   builder: (y) => y.positional('dir', { type: 'string', demandOption: true }).option('out', { type: 'string', describe: 'output file (default NAME-VERSION.ferry)' }),
   handler: async (a) => {
     const meta = await loadFerryJson(a.dir);
     const out = resolve(a.out ?? defaultPackageFileName(meta.name, meta.version));
-    const result = await buildPackage(a.dir, out);
+    const createdAt = sourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
+    const result = await buildPackage(a.dir, out, createdAt ? { createdAt } : {});
     if (a.json) return printJson({ file: out, name: meta.name, version: meta.version, digest: result.sha256, size: result.size, files: result.manifest.files.length });
     printLines([`Built ${out}`, `  ${meta.name}@${meta.version}, ${result.manifest.files.length} files, ${formatBytes(result.size)}, sha256 ${result.sha256}`]);
   },
 };
 
+async function sha256File(file: string): Promise<{ digest: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(file)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { digest: hash.digest('hex'), size };
+}
+
+/**
+ * A package file is not signed itself: the DML signs a record of its digest when it is added.
+ * So its signature state is what the server's DML says about this digest, if a server answers.
+ */
+async function dmlState(a: GlobalArgs, m: Manifest, digest: string): Promise<{ state: string; detail: string }> {
+  try {
+    const p = (await withClient(connectionFlags(a), (c) => c.request('dml.show', { name: m.name, version: m.version }, 10_000))) as { digest: string; state: string };
+    if (p.digest !== digest) return { state: 'different', detail: `the DML holds ${m.name}@${m.version} with other content (sha256 ${p.digest})` };
+    return { state: 'signed', detail: `in the DML (${p.state}): its record, signed by the server, names this digest` };
+  } catch (err) {
+    if (isFerryError(err) && err.code === 'FERRY_NOT_FOUND') return { state: 'unsigned', detail: 'not in the DML yet: ferry dml add signs it' };
+    return { state: 'unknown', detail: `no server to ask (${isFerryError(err) ? err.code : 'error'}); a package is signed when the DML adds it` };
+  }
+}
+
+const inspect: CommandModule<GlobalArgs, GlobalArgs & { file: string }> = {
+  command: 'inspect <file>',
+  describe: 'Check a .ferry file and show its manifest, files, hooks and signature state (whether the DML signed this digest)',
+  builder: (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'a .ferry package' }),
+  handler: async (a) => {
+    // The whole archive is checked (every file against its manifest hash) before anything is shown.
+    const manifest = await verifyPackageArchive(a.file);
+    const { digest, size } = await sha256File(a.file);
+    const signature = await dmlState(a, manifest, digest);
+    const doc = { file: resolve(a.file), digest, size, manifest, signature };
+    if (a.json) return printJson(doc);
+    const hooks = Object.entries(manifest.hooks ?? {});
+    printLines([
+      `${manifest.name}@${manifest.version} — ${resolve(a.file)}`,
+      `  sha256 ${digest}, ${formatBytes(size)}, built ${manifest.createdAt}, integrity ok (${manifest.files.length} files match the manifest)`,
+      `  signature: ${signature.state} — ${signature.detail}`,
+      ...(manifest.description ? [`  description: ${manifest.description}`] : []),
+      `  hooks: ${hooks.length ? hooks.map(([k, v]) => `${k}=${v}`).join(', ') : 'none'}`,
+      ...(manifest.requires ? [`  requires: ${JSON.stringify(manifest.requires)}`] : []),
+      ...(manifest.depends && Object.keys(manifest.depends).length ? [`  depends: ${Object.entries(manifest.depends).map(([k, v]) => `${k} ${v}`).join(', ')}`] : []),
+      '',
+    ]);
+    printTable(['PATH', 'MODE', 'SIZE', 'SHA256'], manifest.files.map((f) => [f.path, f.mode.toString(8), f.size, f.sha256]));
+  },
+};
+
 export const packageCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'package <command>',
-  describe: 'Build release packages',
-  builder: (y) => y.command(build).demandCommand(1),
+  aliases: ['packages'],
+  describe: 'Build and inspect release packages',
+  builder: (y) => y.command(build).command(inspect).demandCommand(1),
   handler: () => undefined,
 };

@@ -117,6 +117,7 @@ function communicationPlan(r: ReleaseDoc): string[] {
 
 export const releaseCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'release <command>',
+  aliases: ['releases'],
   describe: 'Releases: packages that ship together',
   builder: (y) => y.command(create).command(approve).command(list).command(show).demandCommand(1),
   handler: () => undefined,

@@ -7,7 +7,9 @@ import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/prot
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
 import { currentActor, withClient, type AdminClient } from '../client.js';
 import { printJson, printLines, printNote, printTable } from '../output.js';
-import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
+import { printStatus, progressBar, renderReviewMarkdown } from '../render/rollout.js';
+import { TERMINAL_HOST_STATES, type HostState } from '../../../shared/protocol/messages.js';
+import { watchRollout } from '../render/watch.js';
 import type { RolloutReview } from '../../rollouts/review.js';
 import { writeFileSync } from 'node:fs';
 import { connectionFlags, type GlobalArgs } from './common.js';
@@ -97,7 +99,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
           : printLines([result.id]);
       }
       if (!a.json) printNote(`rollout ${result.id} started; waiting for it to end…`);
-      const final = await waitForEnd(c, result.id, a.timeout ? parseDuration(a.timeout) : undefined);
+      const final = await waitForEnd(c, result.id, a.timeout ? parseDuration(a.timeout) : undefined, !a.json);
       const failed = final.state !== 'completed';
       if (a.json && !failed) printJson(final);
       if (!a.json) printStatus(final);
@@ -154,37 +156,61 @@ function printPlan(p: DryRunPlan): void {
   printTable(['HOST', 'AGENT', 'WAVE', 'WHY'], p.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? 'skip' : h.wave + 1, why(h)]));
 }
 
-async function waitForEnd(c: AdminClient, id: string, timeoutMs: number | undefined): Promise<RolloutStatusDoc> {
+async function waitForEnd(c: AdminClient, id: string, timeoutMs: number | undefined, showProgress = false): Promise<RolloutStatusDoc> {
   const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-  for (;;) {
-    const s = (await c.request('rollout.status', { id })) as RolloutStatusDoc;
-    if (TERMINAL_ROLLOUT_STATES.includes(s.state as RolloutState) && !(s.state === 'halted' && !s.endedAt)) return s;
-    if (Date.now() > deadline) throw new FerryError('FERRY_TIMEOUT', `rollout ${id} is still ${s.state}`, { hint: `follow it with: ferry rollout status ${id} --watch` });
-    await new Promise((r) => setTimeout(r, 500));
+  // A person at a terminal sees one progress line on stderr, rewritten in place.
+  const progress = showProgress && process.stderr.isTTY === true;
+  try {
+    for (;;) {
+      const s = (await c.request('rollout.status', { id })) as RolloutStatusDoc;
+      if (progress) process.stderr.write(`\r\x1b[K${progressLine(s)}`);
+      if (TERMINAL_ROLLOUT_STATES.includes(s.state as RolloutState) && !(s.state === 'halted' && !s.endedAt)) return s;
+      if (Date.now() > deadline) throw new FerryError('FERRY_TIMEOUT', `rollout ${id} is still ${s.state}`, { hint: `follow it with: ferry rollout status ${id} --watch` });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    if (progress) process.stderr.write('\r\x1b[K');
   }
 }
 
-const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boolean }> = {
+function progressLine(s: RolloutStatusDoc): string {
+  const done = s.hosts.filter((h) => TERMINAL_HOST_STATES.includes(h.state as HostState)).length;
+  const ok = s.hosts.filter((h) => h.state === 'succeeded').length;
+  const wave = s.waves.find((w) => w.state !== 'completed');
+  return `${progressBar(ok, done - ok, s.hosts.length)} ${s.state}${wave ? `, wave ${wave.index + 1} ${wave.state}` : ''}`;
+}
+
+const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boolean; interval: string }> = {
   command: 'status [id]',
-  describe: 'Per-wave and per-host progress of a rollout (default: the newest)',
-  builder: (y) => y.positional('id', { type: 'string' }).option('watch', { type: 'boolean', default: false, describe: 'refresh until the rollout ends' }),
+  describe: 'Per-wave and per-host progress of a rollout (default: the newest); --watch follows it and exits non-zero unless it completed',
+  builder: (y) =>
+    y
+      .positional('id', { type: 'string' })
+      .option('watch', { type: 'boolean', default: false, describe: 'follow until the rollout ends (redrawn in place on a terminal; with --json one document per change); exit 6 unless it completed' })
+      .option('interval', { type: 'string', default: '1s', describe: 'with --watch: how often to ask the server' }),
   handler: async (a) => {
+    const intervalMs = parseDuration(a.interval);
     await withClient(connectionFlags(a), async (c) => {
-      for (;;) {
-        const s = (await c.request('rollout.status', a.id ? { id: a.id } : {})) as RolloutStatusDoc;
-        const ended = TERMINAL_ROLLOUT_STATES.includes(s.state as RolloutState) && !(s.state === 'halted' && !s.endedAt);
-        if (a.json) {
-          if (!a.watch || ended) return printJson(s);
-        } else {
-          if (a.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
-          printStatus(s);
-          if (!a.watch || ended) return;
-        }
-        await new Promise((r) => setTimeout(r, 1000));
+      const ask = async () => (await c.request('rollout.status', a.id ? { id: a.id } : {})) as RolloutStatusDoc;
+      if (!a.watch) {
+        const s = await ask();
+        return a.json ? printJson(s) : printStatus(s);
       }
+      const final = await watchRollout(ask, { json: a.json, intervalMs });
+      endedOrFail(final, a.json);
     });
   },
 };
+
+/** --watch and --wait share the verdict: anything but completed is FERRY_ROLLOUT_FAILED (exit 6). */
+function endedOrFail(final: RolloutStatusDoc, json: boolean): void {
+  if (final.state === 'completed') return;
+  throw new FerryError('FERRY_ROLLOUT_FAILED', `rollout ${final.id} ended ${final.state}${final.reason ? `: ${final.reason}` : ''}`, {
+    // The stream already carried the final document: the failure adds only the error.
+    ...(json ? {} : { details: final as unknown as Record<string, unknown> }),
+    hint: `see: ferry rollout review ${final.id}`,
+  });
+}
 
 const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
@@ -211,7 +237,7 @@ const review: CommandModule<GlobalArgs, GlobalArgs & { id: string; out?: string 
   },
 };
 
-function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback', describe: string): CommandModule<GlobalArgs, GlobalArgs & { id: string }> {
+function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback' | 'retry' | 'start-now', describe: string): CommandModule<GlobalArgs, GlobalArgs & { id: string }> {
   return {
     command: `${action} <id>`,
     describe,
@@ -226,6 +252,7 @@ function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback', descri
 
 export const rolloutCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'rollout <command>',
+  aliases: ['rollouts'],
   describe: 'Roll releases out to the fleet and follow them',
   builder: (y) =>
     y
@@ -237,6 +264,8 @@ export const rolloutCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(actionCommand('resume', 'Continue a paused rollout'))
       .command(actionCommand('abort', 'End a rollout now; nothing more is sent'))
       .command(actionCommand('rollback', 'Return every host this rollout changed to its previous version'))
+      .command(actionCommand('retry', 'Send a halted rollout again to its failed hosts (gated like a wave: window, soak, --max-failures), then go on'))
+      .command(actionCommand('start-now', 'Start a rollout waiting for its --start-at now (audited); a --window is still respected'))
       .demandCommand(1),
   handler: () => undefined,
 };

@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
 import { currentActor, withClient } from '../client.js';
 import { printJson, printLines, printTable } from '../output.js';
+import type { TokenInfo } from '../../../shared/protocol/replies.js';
 import { connectionFlags, parsePositiveInt, parseTags, type GlobalArgs } from './common.js';
 
 interface TokenArgs extends GlobalArgs {
@@ -27,14 +28,6 @@ const create: CommandModule<GlobalArgs, TokenArgs> = {
   },
 };
 
-interface TokenInfo {
-  id: string;
-  tags: Record<string, string>;
-  createdAt: string;
-  expiresAt: string;
-  usesLeft: number;
-  state: string;
-}
 
 const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
@@ -62,6 +55,7 @@ const revoke: CommandModule<GlobalArgs, GlobalArgs & { id: string }> = {
 
 export const tokenCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'token <command>',
+  aliases: ['tokens'],
   describe: 'Join tokens for agents',
   builder: (y) => y.command(create).command(list).command(revoke).demandCommand(1),
   handler: () => undefined,

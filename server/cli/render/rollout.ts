@@ -5,7 +5,7 @@
 import { markdownCell as cell, visible as v } from '../../../shared/text.js';
 import type { RolloutReview } from '../../rollouts/review.js';
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
-import { printLines, printTable } from '../output.js';
+import { relativeTime, tableLines, visible } from '../output.js';
 
 const BAR_WIDTH = 24;
 
@@ -17,15 +17,27 @@ export function progressBar(succeeded: number, failed: number, total: number, wi
   return `[${'█'.repeat(ok)}${'✗'.repeat(bad)}${'░'.repeat(width - ok - bad)}] ${succeeded + failed}/${total}`;
 }
 
-export function printStatus(s: RolloutStatusDoc): void {
-  printLines([
+/** The status view as lines ready for stdout (escaped; the table coloured on a terminal). */
+export function statusLines(s: RolloutStatusDoc, now = Date.now()): string[] {
+  const countdown = (iso: string | undefined) => (iso ? `${relativeTime(iso, now)} (${iso})` : '');
+  const head = [
     `Rollout ${s.id}: ${s.release}, ${s.strategy}, target ${s.target} — ${s.state.toUpperCase()}${s.reason ? ` (${s.reason})` : ''}`,
-    `  ${Object.entries(s.counts).map(([k, v]) => `${v} ${k}`).join(', ') || 'no hosts'}`,
-    ...s.waves.map((w) => `  wave ${String(w.index + 1).padEnd(2)} ${w.state.padEnd(9)} ${progressBar(w.succeeded, w.failed, w.hosts)}${w.soakUntil && w.state === 'soaking' ? `  soaking until ${w.soakUntil}` : ''}`),
-  ]);
+    `  ${Object.entries(s.counts).map(([k, n]) => `${n} ${k}`).join(', ') || 'no hosts'}`,
+    ...(s.state === 'waiting' && s.options.startAt && s.options.startAt > now ? [`  starts ${countdown(new Date(s.options.startAt).toISOString())}`] : []),
+    ...(s.state === 'waiting' && s.options.window ? [`  waiting for the window "${s.options.window}" (${s.options.timeZone ?? 'UTC'})`] : []),
+    ...s.waves.map((w) => `  wave ${String(w.index + 1).padEnd(2)} ${w.state.padEnd(9)} ${progressBar(w.succeeded, w.failed, w.hosts)}${w.soakUntil && w.state === 'soaking' ? `  soak ends ${countdown(w.soakUntil)}` : ''}`),
+  ].map((l) => visible(l));
   const problems = s.hosts.filter((h) => h.state === 'failed' || h.state === 'rolled-back');
-  printTable(['HOST', 'AGENT', 'WAVE', 'STATE', 'DETAIL'], s.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? '-' : h.wave + 1, h.waiting ? 'waiting' : h.state, h.error ?? h.reason ?? '']));
-  if (problems.length) printLines([`Failing hosts (${problems.length}):`, ...problems.map((h) => `  ${h.hostname}: ${h.error ?? h.state}`)]);
+  const table = tableLines(
+    ['HOST', 'AGENT', 'WAVE', 'STATE', 'DETAIL'],
+    s.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? '-' : h.wave + 1, h.waiting ? 'waiting' : h.state, [h.error ?? h.reason ?? '', h.waiting && h.waitingUntil ? `resumes ${relativeTime(h.waitingUntil, now)}` : ''].filter(Boolean).join('; ')]),
+  );
+  const tail = problems.length ? [`Failing hosts (${problems.length}):`, ...problems.map((h) => `  ${h.hostname}: ${h.error ?? h.state}`)].map((l) => visible(l)) : [];
+  return [...head, ...table, ...tail];
+}
+
+export function printStatus(s: RolloutStatusDoc): void {
+  process.stdout.write(statusLines(s).join('\n') + '\n');
 }
 
 export function renderReviewMarkdown(r: RolloutReview): string {

@@ -1,0 +1,64 @@
+// `ferry status`: the fleet and the open rollouts at a glance, built from the CMDB and the
+// rollout store in one reply (the CLI would otherwise need a request per host and rollout).
+import type { FleetStatusReply } from '../../shared/protocol/replies.js';
+import type { CmdbStore } from '../cmdb/store.js';
+import type { RolloutService } from '../rollouts/service.js';
+
+const LISTED = 20;
+const ENDED = new Set(['completed', 'aborted', 'rolled-back']);
+
+export function buildFleetStatus(d: { cmdb: CmdbStore; rollouts: RolloutService; isOnline: (lastSeen: number | null) => boolean }): FleetStatusReply {
+  const agents = d.cmdb.listAgents();
+  const failing: FleetStatusReply['failing'] = [];
+  const drifted: FleetStatusReply['drifted'] = [];
+  const offline: FleetStatusReply['offline'] = [];
+  let online = 0;
+  for (const a of agents) {
+    if (d.isOnline(a.lastSeen)) online++;
+    else offline.push({ id: a.id, hostname: a.hostname, lastSeen: a.lastSeen ? new Date(a.lastSeen).toISOString() : null });
+    // The latest change with an outcome: an install or removal that failed, or that the agent
+    // rolled back itself after a hook failed (an operator's rollback is not a failure).
+    const last = d.cmdb.historyOf(a.id, 20).find((h) => h.result !== null);
+    if (last && (last.result === 'failed' || (last.result === 'rolled-back' && last.kind !== 'rollback'))) failing.push({ id: a.id, hostname: a.hostname, detail: last.detail });
+    if (a.drift.length) drifted.push({ id: a.id, hostname: a.hostname, packages: a.drift.map((x) => `${x.package}@${x.version}`) });
+  }
+  const rollouts = d.rollouts
+    .list()
+    .filter((r) => !ENDED.has(r.state))
+    .map((r) => {
+      const s = d.rollouts.status(r.id);
+      if (r.state === 'halted' && s.endedAt) return undefined;
+      return { id: r.id, release: r.release, state: r.state, hosts: r.hosts, counts: s.counts, next: nextEvent(s) };
+    })
+    .filter((r) => r !== undefined);
+  return {
+    hosts: { total: agents.length, online, offline: agents.length - online, failing: failing.length, drifted: drifted.length },
+    failing: failing.slice(0, LISTED),
+    drifted: drifted.slice(0, LISTED),
+    offline: offline.slice(0, LISTED),
+    rollouts,
+  };
+}
+
+type Status = ReturnType<RolloutService['status']>;
+
+/** What the rollout waits for next, and until when if that is known. */
+export function nextEvent(s: Status): { event: string; at: string | null } | null {
+  const soaking = s.waves.find((w) => w.state === 'soaking');
+  if (soaking) {
+    const following = s.waves.find((w) => w.index === soaking.index + 1);
+    return { event: following ? `wave ${following.index + 2} starts after the soak` : 'completes after the soak', at: soaking.soakUntil ?? null };
+  }
+  if (s.state === 'waiting' || s.state === 'planned') {
+    const at = s.options.startAt ? new Date(s.options.startAt).toISOString() : null;
+    return { event: s.options.window ? `wave 1 starts when the window "${s.options.window}" opens` : 'wave 1 starts', at };
+  }
+  if (s.state === 'paused') return { event: 'resumes on: ferry rollout resume ' + s.id, at: null };
+  if (s.state === 'halted') return { event: 'halted: ferry rollout retry, resume or rollback ' + s.id, at: null };
+  const running = s.waves.find((w) => w.state === 'running');
+  if (running) {
+    const waits = s.hosts.map((h) => h.waitingUntil).filter((x): x is string => !!x).sort();
+    return { event: `wave ${running.index + 1}: ${running.pending} host(s) to report`, at: waits[0] ?? null };
+  }
+  return null;
+}

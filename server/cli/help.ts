@@ -1,0 +1,147 @@
+// What `--help` shows beyond the yargs definitions: an Examples section for every command
+// (by its path, e.g. "rollout status"), added by wrapping each command module's builder so
+// the command files stay about what they do. Nested commands are wrapped as their parent's
+// builder registers them.
+import type { Argv, CommandModule } from 'yargs';
+
+const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
+  '': [
+    ['$0 status', 'the fleet and the active rollouts at a glance'],
+    ['$0 agent list -o wide', 'every agent, columns uncut'],
+    ['$0 rollout status --watch', 'follow the newest rollout'],
+  ],
+  init: [['$0 init --data-dir /var/lib/ferry', 'create a server data directory']],
+  server: [['$0 server', 'run the server in the foreground']],
+  status: [
+    ['$0 status', 'hosts online/offline/failing/drifted and the active rollouts'],
+    ['$0 status -o yaml', 'the same as a YAML document'],
+  ],
+  logs: [
+    ['$0 logs web-1', 'the hook output of every operation on web-1'],
+    ['$0 logs web-1 --rollout r-0123abcd', 'only the operations of one rollout'],
+    ['$0 logs a-0123abcd --follow', 'keep printing operations as they happen'],
+  ],
+  completion: [
+    ['$0 completion bash > /etc/bash_completion.d/ferry', 'install bash completion'],
+    ['$0 completion zsh > "${fpath[1]}/_ferry"', 'install zsh completion'],
+  ],
+  token: [['$0 token create --tag env=prod --uses 10', 'a token for ten production agents']],
+  'token create': [['$0 token create --tag env=prod --ttl 2h --uses 10', 'ten joins within two hours, tagged env=prod']],
+  'token list': [['$0 token list', 'the tokens, uses left and expiry (never the secrets)']],
+  'token revoke': [['$0 token revoke t-0123abcd', 'no more joins with that token']],
+  package: [['$0 package build ./myapp', 'build myapp-VERSION.ferry']],
+  'package build': [
+    ['$0 package build ./myapp', 'build NAME-VERSION.ferry from ./myapp/ferry.json'],
+    ['SOURCE_DATE_EPOCH=0 $0 package build ./myapp --out myapp.ferry', 'a chosen file name'],
+  ],
+  dml: [['$0 dml add myapp-1.2.0.ferry', 'add a signed package to the library']],
+  'dml add': [['$0 dml add myapp-1.2.0.ferry', 'verify and store a package']],
+  'dml list': [['$0 dml list', 'every package version in the library']],
+  'dml show': [['$0 dml show myapp@1.2.0', 'one package version, its files and state']],
+  'dml authorize': [['$0 dml authorize myapp@1.2.0 --evidence r-0123abcd', 'authorize for production']],
+  'dml retire': [['$0 dml retire myapp@1.0.0', 'no new rollouts may use it']],
+  release: [['$0 release create web-2024.1 --package myapp@1.2.0', 'a release of one package']],
+  'release list': [['$0 release list', 'every release']],
+  rollout: [['$0 rollout start web-2024.1 --strategy phased --waves 1,50%,100%', 'a phased rollout']],
+  'rollout start': [
+    ['$0 rollout start web-2024.1 --target env=prod --strategy phased --waves 1,10%,100% --soak 10m', 'three waves, ten minutes of soak'],
+    ['$0 rollout start web-2024.1 --dry-run', 'the plan, nothing started'],
+    ['$0 rollout start --remove myapp --target role=old', 'uninstall a package'],
+  ],
+  'rollout status': [
+    ['$0 rollout status', 'the newest rollout'],
+    ['$0 rollout status r-0123abcd --watch', 'redraw until it ends; exit non-zero unless it completed'],
+    ['$0 rollout status r-0123abcd --watch --json', 'one JSON document per change'],
+  ],
+  'rollout list': [['$0 rollout list --no-headers', 'rollouts, newest first, for a script']],
+  'rollout review': [['$0 rollout review r-0123abcd --out review.md', 'the review as Markdown']],
+  'rollout pause': [['$0 rollout pause r-0123abcd', 'no new waves']],
+  'rollout resume': [['$0 rollout resume r-0123abcd', 'continue']],
+  'rollout abort': [['$0 rollout abort r-0123abcd', 'end it now']],
+  'rollout retry': [['$0 rollout retry r-0123abcd', 'send the failed hosts of a halted rollout again']],
+  'rollout start-now': [['$0 rollout start-now r-0123abcd', 'skip the --start-at wait']],
+  'rollout rollback': [['$0 rollout rollback r-0123abcd', 'every changed host back to its previous version']],
+  agent: [['$0 agent list --target env=prod', 'the production agents']],
+  'agent list': [
+    ['$0 agent list --target env=prod', 'the production agents'],
+    ['$0 agent list -o wide --no-headers', 'uncut, without the header row'],
+  ],
+  'agent show': [
+    ['$0 agent show web-1', 'one host by hostname'],
+    ['$0 agent show a-0123abcd -o json', 'one host by agent id, as JSON'],
+  ],
+  'agent revoke': [['$0 agent revoke a-0123abcd', 'cut an agent off at once']],
+  'agent decommission': [['$0 agent decommission web-1 --purge', 'uninstall its packages, then retire it']],
+  cmdb: [['$0 cmdb versions myapp', 'how myapp versions are spread']],
+  'cmdb show': [['$0 cmdb show web-1', 'inventory and history of one host']],
+  'cmdb versions': [['$0 cmdb versions myapp --target env=prod', 'versions of myapp in production']],
+  key: [['$0 key rotate', 'rotate the signing key']],
+  nats: [['$0 nats config --out ./nats --nodes 3 --host n1 --host n2 --host n3', 'configs for a three-node NATS cluster']],
+  'nats config': [
+    ['$0 nats config --out ./nats --nodes 3 --host n1 --host n2 --host n3', 'one config per node, each on its own host'],
+    ['$0 nats config --out ./nats --nodes 3 --port 4222', 'three nodes on this host, ports counting up'],
+  ],
+  schedule: [['$0 schedule --all', 'every scheduled wave']],
+  audit: [['$0 audit --limit 20', 'the last twenty administrative actions']],
+  notify: [['$0 notify add https://hooks.example.com/ferry', 'send rollout events to a webhook']],
+  backup: [['$0 backup /backups/ferry.tar', 'a consistent backup of the server']],
+  restore: [['$0 restore /backups/ferry.tar', 'restore a backup into the data directory']],
+};
+
+function nameOf(mod: CommandModule<any, any>): string {
+  const c = Array.isArray(mod.command) ? mod.command[0] : mod.command;
+  return String(c ?? '').split(' ')[0] ?? '';
+}
+
+/** The subcommands (names and aliases) seen under each command path, for "did you mean". */
+export const commandTree = new Map<string, string[]>();
+/** "parent alias" → the command's name, e.g. "agents" → "agent". */
+export const aliasNames = new Map<string, string>();
+
+function remember(parent: string, mod: CommandModule<any, any>): void {
+  const aliases = mod.aliases === undefined ? [] : Array.isArray(mod.aliases) ? mod.aliases : [mod.aliases];
+  commandTree.set(parent, [...(commandTree.get(parent) ?? []), nameOf(mod), ...aliases]);
+  for (const a of aliases) aliasNames.set([parent, a].filter(Boolean).join(' '), nameOf(mod));
+}
+
+/** The command module with its examples added to its --help, and its subcommands' too. */
+export function withExamples<T, U>(mod: CommandModule<T, U>, parent = ''): CommandModule<T, U> {
+  const path = [parent, nameOf(mod)].filter(Boolean).join(' ');
+  remember(parent, mod);
+  const original = mod.builder;
+  return {
+    ...mod,
+    builder: (y: Argv<T>) => {
+      const register = y.command;
+      // Subcommands registered by this builder get their examples too.
+      (y as any).command = (sub: unknown, ...rest: unknown[]) =>
+        (register as any).call(y, sub && typeof sub === 'object' && !Array.isArray(sub) ? withExamples(sub as CommandModule<any, any>, path) : sub, ...rest);
+      let built: Argv<any>;
+      try {
+        built = typeof original === 'function' ? (original(y) as Argv<any>) : original ? y.options(original) : y;
+      } finally {
+        delete (y as any).command;
+      }
+      for (const [cmd, what] of EXAMPLES[path] ?? []) built = built.example(cmd, what);
+      built = ownOptionsFirst(built);
+      return built as Argv<U>;
+    },
+  };
+}
+
+/**
+ * --help lists groups in the order they were made and the global options' group was made
+ * first: naming the command's own options' group now puts them before it.
+ */
+function ownOptionsFirst(y: Argv<any>): Argv<any> {
+  const yy = y as any;
+  const grouped = new Set(Object.values(yy.getGroups() as Record<string, string[]>).flat());
+  const opts = yy.getOptions() as { key: Record<string, unknown>; alias: Record<string, string[]> };
+  const aliases = new Set(Object.values(opts.alias ?? {}).flat());
+  const own = Object.keys(opts.key).filter((k) => !grouped.has(k) && !aliases.has(k) && k !== '$0' && k !== '_');
+  return own.length ? y.group(own, 'Options:') : y;
+}
+
+export function topExamples(): [string, string][] {
+  return EXAMPLES[''] ?? [];
+}

@@ -1,0 +1,265 @@
+// The operator's CLI conventions, driven through the real `ferry` against a real server and
+// agents: --version, completion, -o json|yaml|wide, --no-headers, plain tables that fit COLUMNS
+// when stdout is not a terminal, colour only on a terminal (NO_COLOR wins), the nearest
+// subcommand for a typo, Examples in --help, plural aliases, `ferry status`, `ferry agent show`
+// (a hostname two agents share is refused with their ids), and `rollout status --watch`.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fleetStatusReplySchema } from '../../shared/protocol/replies.js';
+import { cleanupFleet, initServer, joinAgent, REPO_ROOT, runAgentCli, runFerry, startAgent, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { createRelease, publishPackage } from '../helpers/faults.js';
+
+const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** `ferry ARGS` under a pseudo-terminal (util-linux `script`), for what only a TTY gets. */
+function underTty(home: string, args: string[], env: Record<string, string> = {}, prefix: string[] = []): string {
+  const cmd = [...prefix, process.execPath, join(REPO_ROOT, 'bin', 'ferry.js'), ...args].map((x) => `'${x}'`).join(' ');
+  const r = spawnSync('script', ['-qec', `stty cols 100; ${cmd}`, '/dev/null'], { env: { ...process.env, FERRY_HOME: home, ...env }, encoding: 'utf8', timeout: 60_000 });
+  return r.stdout;
+}
+
+describe('ferry CLI conventions', () => {
+  let server: ServerHandle;
+  let home: string;
+  let web: JoinedAgent;
+  let twins: JoinedAgent[];
+
+  beforeAll(async () => {
+    server = await initServer();
+    home = server.home;
+    web = await joinAgent(home, 'web-1', { tags: { env: 'test', role: 'a-rather-long-role-name-that-makes-the-tags-column-wide' } });
+    // Two agents with one hostname (a re-imaged VM that joined again without decommissioning).
+    twins = [await joinAgent(home, 'twin'), await joinAgent(home, 'twin')];
+    await startAgent(web);
+    await publishPackage(home, { name: 'okpkg', version: '1.0.0', files: { VERSION: '1\n' } });
+    await publishPackage(home, {
+      name: 'badpkg',
+      version: '1.0.0',
+      files: { 'hooks/post.sh': '#!/bin/sh\necho "failing on purpose"\nexit 3\n' },
+      hooks: { postinstall: 'hooks/post.sh' },
+    });
+    await createRelease(home, 'ok-1', ['okpkg@1.0.0']);
+    await createRelease(home, 'bad-1', ['badpkg@1.0.0']);
+    await publishPackage(home, { name: 'laterpkg', version: '1.0.0', files: { VERSION: '1\n' } });
+    await createRelease(home, 'later-1', ['laterpkg@1.0.0']);
+    // Fails until the test drops a file into the install root (a fixed prerequisite).
+    await publishPackage(home, {
+      name: 'flaky',
+      version: '1.0.0',
+      files: { 'hooks/post.sh': '#!/bin/sh\nif [ -f "$FERRY_ROOT/.pass" ]; then echo ok; else echo "prerequisite missing"; exit 5; fi\n' },
+      hooks: { postinstall: 'hooks/post.sh' },
+    });
+    await createRelease(home, 'flaky-1', ['flaky@1.0.0']);
+    await publishPackage(home, { name: 'soon', version: '1.0.0', files: { VERSION: '1\n' } });
+    await createRelease(home, 'soon-1', ['soon@1.0.0']);
+  }, 300_000); // five packages and three agents: minutes on a machine busy with other suites
+
+  afterAll(async () => {
+    await cleanupFleet();
+  });
+
+  it('--version and completion scripts for both programs', async () => {
+    expect((await runFerry(home, ['--version'])).stdout.trim()).toBe(VERSION);
+    expect(spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'ferry-agent.js'), '--version'], { encoding: 'utf8' }).stdout.trim()).toBe(VERSION);
+    const bash = (await runFerry(home, ['completion', 'bash'])).stdout;
+    expect(bash).toContain('###-begin-ferry-completions-###');
+    expect(bash).toContain('complete -o bashdefault -o default -F _ferry_yargs_completions ferry');
+    expect((await runFerry(home, ['completion', 'zsh'])).stdout).toMatch(/^#compdef ferry/);
+    const bad = await runFerry(home, ['completion', 'fish'], { allowFail: true });
+    expect([bad.code, bad.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect(bad.stderr).toContain('FERRY_USAGE');
+    const agentBash = (await runAgentCli(web.stateDir, ['completion', 'bash'])).stdout;
+    expect(agentBash).toContain('###-begin-ferry-agent-completions-###');
+  });
+
+  it('a mistyped subcommand names the nearest real one, in one line, exit 2', async () => {
+    const r = await runFerry(home, ['rollout', 'stat'], { allowFail: true });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('FERRY_USAGE: unknown command "rollout stat": did you mean rollout status?');
+    const top = await runFerry(home, ['agnets', 'list'], { allowFail: true });
+    expect([top.code, top.stderr]).toEqual([2, expect.stringContaining('did you mean agents?')]);
+  });
+
+  it('a value the API refuses is FERRY_INVALID_INPUT, exit 2, naming the flag, in one line', async () => {
+    const pkg = await runFerry(home, ['release', 'create', 'x-1', '--package', 'okpkg'], { allowFail: true });
+    expect([pkg.code, pkg.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect(pkg.stderr).toMatch(/^FERRY_INVALID_INPUT: --package "okpkg": expected NAME@VERSION/);
+    expect(pkg.stderr).not.toContain('release.create request');
+    const waves = await runFerry(home, ['rollout', 'start', 'ok-1', '--strategy', 'phased', '--waves', '1,lots', '--json'], { allowFail: true });
+    expect(waves.code).toBe(2);
+    expect(waves.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'FERRY_INVALID_INPUT', message: '--waves "lots": a wave is a host count or a percentage' });
+  });
+
+  it('--help has Examples and lists the command\'s own flags before the global ones', async () => {
+    for (const args of [['rollout', 'start'], ['rollout', 'status'], ['agent', 'list'], ['agent', 'show'], ['token', 'list'], ['status']]) {
+      const help = (await runFerry(home, [...args, '--help'])).stdout;
+      expect(help, args.join(' ')).toContain('Examples:');
+      expect(help).toContain(`ferry ${args.join(' ')}`);
+      const own = help.indexOf('\nOptions:');
+      const global = help.indexOf('\nGlobal options:');
+      expect(global).toBeGreaterThan(0);
+      if (own >= 0) expect(own).toBeLessThan(global);
+    }
+  });
+
+  it('tables: plain aligned text into a pipe, --no-headers, cut to COLUMNS, -o wide uncut', async () => {
+    const plain = (await runFerry(home, ['agent', 'list'])).stdout;
+    expect(plain).not.toMatch(/[│─┌└]/);
+    expect(plain).not.toContain('\x1b');
+    const lines = plain.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^AGENT\s{2,}HOSTNAME\s{2,}ONLINE/);
+    expect(lines).toHaveLength(4);
+    // Aligned: HOSTNAME starts at the same column on every line.
+    const col = lines[0]!.indexOf('HOSTNAME');
+    for (const l of lines.slice(1)) expect(l.slice(col)).toMatch(/^(web-1|twin)\s/);
+
+    const bare = (await runFerry(home, ['agent', 'list', '--no-headers'])).stdout.trimEnd().split('\n');
+    expect(bare).toHaveLength(3);
+    expect(bare.join('\n')).not.toContain('HOSTNAME');
+
+    const narrow = (await runFerry(home, ['agent', 'list'], { env: { COLUMNS: '70' } })).stdout.trimEnd().split('\n');
+    expect(narrow).toHaveLength(4); // never wrapped
+    for (const l of narrow) expect([...l].length).toBeLessThanOrEqual(70);
+    expect(narrow.join('\n')).toContain('…');
+
+    const wide = (await runFerry(home, ['agent', 'list', '-o', 'wide'], { env: { COLUMNS: '70' } })).stdout;
+    expect(wide).toContain('role=a-rather-long-role-name-that-makes-the-tags-column-wide');
+    expect(wide).not.toContain('…');
+  });
+
+  it('-o json is --json, -o yaml is the same document as YAML, plural and singular nouns agree', async () => {
+    // lastSeen moves with every heartbeat: compare the documents without it.
+    const steady = (text: string) => text.replace(/"lastSeen": "[^"]*"/g, '"lastSeen": "…"');
+    const json = (await runFerry(home, ['agent', 'list', '--json'])).stdout;
+    expect(steady((await runFerry(home, ['agent', 'list', '-o', 'json'])).stdout)).toBe(steady(json));
+    expect(steady((await runFerry(home, ['agents', 'list', '--json'])).stdout)).toBe(steady(json));
+    const yaml = (await runFerry(home, ['agent', 'list', '-o', 'yaml'])).stdout;
+    const docs = JSON.parse(json) as { id: string; hostname: string }[];
+    for (const d of docs) expect(yaml).toContain(`- id: ${d.id}\n  hostname: ${d.hostname}\n`);
+    expect(yaml).toContain('  online: true');
+    // A failure with -o yaml is a YAML document too, and still one line on stderr.
+    const missing = await runFerry(home, ['agent', 'show', 'nope', '-o', 'yaml'], { allowFail: true });
+    expect(missing.code).toBe(3);
+    expect(missing.stdout).toContain('error:\n  code: FERRY_NOT_FOUND');
+  });
+
+  it('colour only on a terminal, and NO_COLOR wins', () => {
+    const tty = underTty(home, ['agent', 'list']);
+    expect(tty).toContain('\x1b[1mAGENT');
+    expect(tty).toContain('\x1b[32myes');
+    const noColor = underTty(home, ['agent', 'list'], { NO_COLOR: '1' });
+    expect(noColor).toContain('AGENT');
+    expect(noColor).not.toContain('\x1b[');
+  });
+
+  it('agent show ID|HOSTNAME: one host with its agent id; a shared hostname is refused with the ids', async () => {
+    const byName = (await runFerry(home, ['agent', 'show', 'web-1'])).stdout;
+    expect(byName.split('\n')[0]).toContain(`web-1 (${web.id})`);
+    expect((await runFerry(home, ['agents', 'show', web.id, '--json'])).json<{ id: string }>().id).toBe(web.id);
+
+    const amb = await runFerry(home, ['agent', 'show', 'twin'], { allowFail: true });
+    expect(amb.code).toBe(2);
+    expect(amb.stderr.trim().split('\n')).toHaveLength(1);
+    expect(amb.stderr).toMatch(/^FERRY_AMBIGUOUS: hostname "twin" names 2 active agents: /);
+    for (const t of twins) expect(amb.stderr).toContain(t.id);
+    // cmdb show is the same lookup: it no longer picks one silently.
+    const cmdb = await runFerry(home, ['cmdb', 'show', 'twin', '--json'], { allowFail: true });
+    expect([cmdb.code, cmdb.json<{ error: { code: string } }>().error.code]).toEqual([2, 'FERRY_AMBIGUOUS']);
+    // Either twin by its id is fine.
+    expect((await runFerry(home, ['agent', 'show', twins[1]!.id, '--json'])).json<{ hostname: string }>().hostname).toBe('twin');
+  });
+
+  it('ferry status: hosts online/offline and the open rollouts with their next event', async () => {
+    const s = fleetStatusReplySchema.parse((await runFerry(home, ['status', '--json'])).json());
+    expect(s.hosts).toMatchObject({ total: 3, online: 1, offline: 2 });
+    expect(s.offline.map((o) => o.hostname).sort()).toEqual(['twin', 'twin']);
+
+    const waiting = (await runFerry(home, ['rollout', 'start', 'ok-1', '--target', 'hostname=web-1', '--start-at', '+2h', '--json'])).json<{ id: string }>().id;
+    const after = fleetStatusReplySchema.parse((await runFerry(home, ['status', '--json'])).json());
+    const open = after.rollouts.find((r) => r.id === waiting);
+    expect(open?.state).toBe('waiting');
+    expect(open?.next?.event).toBe('wave 1 starts');
+    expect(Date.parse(open!.next!.at!)).toBeGreaterThan(Date.now() + 3600_000);
+
+    const text = (await runFerry(home, ['status'], { env: { COLUMNS: '200' } })).stdout;
+    expect(text).toContain('Hosts: 3 — 1 online, 2 offline, 0 failing, 0 drifted');
+    expect(text).toContain('offline: twin, twin');
+    expect(text).toMatch(new RegExp(`${waiting}\\s+ok-1\\s+waiting\\s+1\\s.*wave 1 starts\\s+in 1h5\\dm`));
+    await runFerry(home, ['rollout', 'abort', waiting]);
+  });
+
+  it('rollout status --watch --json: one document per change, exit 0 when it completed', async () => {
+    const id = (await runFerry(home, ['rollout', 'start', 'ok-1', '--target', 'hostname=web-1', '--json'])).json<{ id: string }>().id;
+    const r = await runFerry(home, ['rollout', 'status', id, '--watch', '--json', '--interval', '200ms']);
+    const docs = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string; state: string });
+    expect(docs.length).toBeGreaterThanOrEqual(1);
+    expect(docs.every((d) => d.id === id)).toBe(true);
+    expect(docs.at(-1)!.state).toBe('completed');
+    // Consecutive documents differ: a change each, no repeats.
+    for (let i = 1; i < docs.length; i++) expect(JSON.stringify(docs[i])).not.toBe(JSON.stringify(docs[i - 1]));
+  });
+
+  it('rollout status --watch exits non-zero (6) when the rollout ends other than completed', async () => {
+    const id = (await runFerry(home, ['rollout', 'start', 'bad-1', '--target', 'hostname=web-1', '--json'])).json<{ id: string }>().id;
+    const r = await runFerry(home, ['rollout', 'status', id, '--watch', '--interval', '200ms'], { allowFail: true });
+    expect(r.code).toBe(6);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`FERRY_ROLLOUT_FAILED: rollout ${id} ended halted`);
+    expect(r.stdout).toContain(`Rollout ${id}: bad-1`);
+    expect(r.stdout).toContain('HALTED');
+
+    const j = await runFerry(home, ['rollout', 'status', id, '--watch', '--json'], { allowFail: true });
+    expect(j.code).toBe(6);
+    const lines = j.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { state?: string; error?: { code: string } });
+    expect(lines.at(-2)!.state).toBe('halted');
+    expect(lines.at(-1)!.error!.code).toBe('FERRY_ROLLOUT_FAILED');
+
+    // The failing host now shows in ferry status.
+    const s = fleetStatusReplySchema.parse((await runFerry(home, ['status', '--json'])).json());
+    expect(s.hosts.failing, JSON.stringify((await runFerry(home, ['agent', 'show', web.id, '--json'])).json().history)).toBe(1);
+    expect(s.failing[0]).toMatchObject({ id: web.id, hostname: 'web-1' });
+  });
+
+  it('rollout retry sends a halted rollout again to its failed hosts; start-now skips --start-at', async () => {
+    const started = await runFerry(home, ['rollout', 'start', 'flaky-1', '--target', 'hostname=web-1', '--wait', '--json'], { allowFail: true });
+    expect(started.code).toBe(6);
+    const id = started.json<{ id: string; state: string }>().id;
+    writeFileSync(join(web.installRoot, '.pass'), '');
+    const retried = (await runFerry(home, ['rollout', 'retry', id, '--json'])).json<{ state: string }>();
+    expect(retried.state).toMatch(/running|completed/);
+    const watched = await runFerry(home, ['rollout', 'status', id, '--watch', '--json', '--interval', '200ms'], { timeoutMs: 30_000 });
+    const last = JSON.parse(watched.stdout.trimEnd().split('\n').at(-1)!) as { state: string; hosts: { state: string }[] };
+    expect(last.state).toBe('completed');
+    expect(last.hosts.map((h) => h.state)).toEqual(['succeeded']);
+    // Nothing left to retry: a completed rollout refuses, exit 4, one line.
+    const again = await runFerry(home, ['rollout', 'retry', id], { allowFail: true });
+    expect([again.code, again.stderr.trim().split('\n').length]).toEqual([4, 1]);
+    expect(again.stderr).toContain(`FERRY_CONFLICT: cannot retry rollout ${id}: it is completed`);
+
+    const later = (await runFerry(home, ['rollout', 'start', 'soon-1', '--target', 'hostname=web-1', '--start-at', '+3h', '--json'])).json<{ id: string; state: string }>();
+    expect(later.state).toBe('waiting');
+    await runFerry(home, ['rollout', 'start-now', later.id]);
+    const done = await runFerry(home, ['rollout', 'status', later.id, '--watch', '--json', '--interval', '200ms']);
+    expect((JSON.parse(done.stdout.trimEnd().split('\n').at(-1)!) as { state: string }).state).toBe('completed');
+    // Audited: who started it early.
+    const audit = (await runFerry(home, ['audit', '--action', 'rollout.action', '--json'])).json<{ args: { action: string; id: string } }[]>();
+    expect(audit.some((e) => e.args.action === 'start-now' && e.args.id === later.id)).toBe(true);
+    const twice = await runFerry(home, ['rollout', 'start-now', later.id], { allowFail: true });
+    expect(twice.code).toBe(4);
+  });
+
+  it('rollout status --watch on a terminal redraws in place, with countdowns', async () => {
+    const id = (await runFerry(home, ['rollout', 'start', 'later-1', '--target', 'hostname=web-1', '--start-at', '+2h', '--json'])).json<{ id: string }>().id;
+    // Followed for a few seconds (the rollout waits two hours): several frames, each drawn over the last.
+    const out = underTty(home, ['rollout', 'status', id, '--watch', '--interval', '300ms'], {}, ['timeout', '4']);
+    await runFerry(home, ['rollout', 'abort', id]);
+    expect(out).toContain(`Rollout ${id}: later-1`);
+    expect(out).toMatch(/starts in 1h5\dm/);
+    const redraws = out.match(/\x1b\[\d+F\x1b\[J/g) ?? [];
+    expect(redraws.length).toBeGreaterThanOrEqual(1);
+    expect(out).not.toContain('\x1b[2J'); // never a full-screen clear
+  });
+});
