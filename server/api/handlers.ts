@@ -15,6 +15,9 @@ import type { AuditLog } from '../audit/log.js';
 import type { RolloutStore } from '../rollouts/store.js';
 import { buildSchedule } from '../rollouts/schedule.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
+import { verifyChain } from '../audit/chain.js';
+import type { OperatorService } from '../operators/service.js';
+import { approvalsOf } from '../releases/four-eyes.js';
 
 export interface HandlerDeps {
   db: Db;
@@ -33,6 +36,7 @@ export interface HandlerDeps {
   natsUrl: () => string;
   isOnline: (lastSeen: number | null) => boolean;
   notify: NotifyService;
+  operators: OperatorService;
 }
 
 export function createHandlers(d: HandlerDeps): ApiHandlers {
@@ -88,12 +92,20 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       const p = d.dml.retire(r.name, r.version, r.actor, r.reason);
       return { ...summary(p), retiredAt: p.retiredAt ?? null, retiredBy: p.retiredBy ?? null, retireReason: p.retireReason ?? null };
     },
-    'release.create': (r) => d.releases.create(r),
-    'release.approve': (r) => d.releases.approve(r.name, r.actor, r.comment),
+    'release.create': (r, caller) => {
+      const release = d.releases.create(r);
+      // who created it is an owner for four eyes, whatever the owner field says
+      d.db.prepare('INSERT INTO release_creators (release, actor) VALUES (?, ?) ON CONFLICT DO NOTHING').run(release.name, caller.name);
+      return release;
+    },
+    'release.approve': (r) => {
+      const release = d.releases.approve(r.name, r.actor, r.comment);
+      return { ...release, approvals: approvalsOf(d.db, release) };
+    },
     'release.list': () => d.releases.list(),
     'release.show': (r) => {
       const release = d.releases.require(r.name);
-      return { ...release, notify: d.notify.communicationPlan(r.name), risk: d.releases.risk(release, 1), packageStates: release.packages.map((p) => ({ ...p, state: d.dml.get(p.name, p.version)?.state ?? 'missing' })) };
+      return { ...release, approvals: approvalsOf(d.db, release), notify: d.notify.communicationPlan(r.name), risk: d.releases.risk(release, 1), packageStates: release.packages.map((p) => ({ ...p, state: d.dml.get(p.name, p.version)?.state ?? 'missing' })) };
     },
     'rollout.start': (r) => d.rollouts.start(r),
     'rollout.status': (r) => d.rollouts.status(r.id),
@@ -133,6 +145,11 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'notify.list': () => d.notify.list(),
     'notify.remove': (r) => d.notify.remove(r.id),
     'notify.test': (r) => d.notify.test(r.id),
+    'operator.add': (r, caller) => d.operators.add(r, caller.name),
+    'operator.list': () => d.operators.list(),
+    'operator.revoke': (r, caller) => d.operators.revoke(r.name, caller.name),
+    'audit.verify': () => verifyChain(d.db),
+    'backup.record': (r) => ({ recorded: true, by: r.actor }),
     'cmdb.show': (r) => {
       const a = d.cmdb.findAgent(r.host);
       if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agents list' });

@@ -11,6 +11,7 @@ import { initCommand } from './commands/init.js';
 import { keysCommand } from './commands/keys.js';
 import { scheduleCommand } from './commands/schedule.js';
 import { auditCommand } from './commands/audit.js';
+import { operatorCommand } from './commands/operator.js';
 import { notifyCommand } from './commands/notify.js';
 import { packageCommand } from './commands/package.js';
 import { releaseCommand } from './commands/release.js';
@@ -27,7 +28,7 @@ export async function main(argv: string[]): Promise<void> {
       .usage('$0 <command> [options]\n\nFerry: signed software distribution over NATS.')
       .option('data-dir', { type: 'string', describe: 'server data directory (default $FERRY_HOME, else dataDir in the config file, else ~/.ferry)', global: true })
       .option('nats', { type: 'string', describe: 'NATS URL of a remote server (default: from the data directory)', global: true })
-      .option('creds', { type: 'string', describe: 'NATS credentials file (JWT + seed; env FERRY_CREDS; default: the data directory keys/admin.creds)', global: true })
+      .option('creds', { type: 'string', describe: 'your credentials file (from ferry operator add; env FERRY_CREDS; default: the data directory keys/admin.creds, the bootstrap admin)', global: true })
       .option('tls-ca', { type: 'string', describe: 'CA certificate for a NATS that serves TLS (default: from the data directory)', global: true })
       .option('json', { type: 'boolean', default: false, describe: 'print exactly one JSON document', global: true })
       .option('config', { type: 'string', describe: 'server config file (default $FERRY_CONFIG, else /etc/ferry/server.json if it exists)', global: true })
@@ -51,6 +52,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(keysCommand)
       .command(scheduleCommand)
       .command(auditCommand)
+      .command(operatorCommand)
       .command(notifyCommand)
       .command(backupCommand)
       .command(restoreCommand)
