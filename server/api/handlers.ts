@@ -17,6 +17,7 @@ import { buildSchedule } from '../rollouts/schedule.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import { verifyChain } from '../audit/chain.js';
 import type { OperatorService } from '../operators/service.js';
+import { authorize } from '../operators/authenticate.js';
 import { approvalsOf } from '../releases/four-eyes.js';
 
 export interface HandlerDeps {
@@ -149,6 +150,11 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'operator.list': () => d.operators.list(),
     'operator.revoke': (r, caller) => d.operators.revoke(r.name, caller.name),
     'audit.verify': () => verifyChain(d.db),
+    'audit.refused': (r, caller) => {
+      // Throws FERRY_FORBIDDEN (audited by the router) when the role indeed lacks the verb.
+      authorize(caller, r.verb);
+      throw new FerryError('FERRY_INVALID_INPUT', `${r.verb} is allowed for ${caller.role}; nothing to report`);
+    },
     'backup.record': (r) => ({ recorded: true, by: r.actor }),
     'cmdb.show': (r) => {
       const a = d.cmdb.findAgent(r.host);

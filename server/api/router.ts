@@ -87,7 +87,9 @@ export class ApiRouter {
     const claimed = parseRequestAuth(msg.headers?.get(AUTH_HEADER) || undefined)?.operator;
     const actor = caller?.name ?? `unverified:${claimed ?? 'unsigned'}`;
     try {
-      this.audit.record({ actor, action: verb, target: auditTarget(body, result), args: body, error: reply.ok ? undefined : reply.error });
+      // a refusal nats-server made, reported by the CLI: recorded under the verb that was refused
+      const action = verb === 'audit.refused' && typeof body.verb === 'string' ? body.verb : verb;
+      this.audit.record({ actor, action, target: auditTarget(body, result), args: body, error: reply.ok ? undefined : reply.error });
     } catch (err) {
       this.log.error({ err, verb }, 'cannot write the audit log');
     }

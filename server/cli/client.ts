@@ -81,6 +81,12 @@ export class AdminClient {
       if (err instanceof natsErrors.NoRespondersError || (err as Error).message?.includes('503')) {
         throw new FerryError('FERRY_SERVER_UNREACHABLE', 'no Ferry server is answering on this NATS', { hint: 'is `ferry server` running?' });
       }
+      if (isPublishRefused(err, subjects.api(verb)) && verb !== 'audit.refused') {
+        // nats-server refused the subject (the role's NATS permissions): the server says which
+        // role is needed and records the refusal.
+        await this.request('audit.refused', { verb }, 10_000);
+        throw new FerryError('FERRY_FORBIDDEN', `${verb} is not allowed for operator ${this.operator.operator}`);
+      }
       if (err instanceof natsErrors.TimeoutError) throw new FerryError('FERRY_TIMEOUT', `the server did not answer ${verb} within ${timeoutMs / 1000}s`);
       throw new FerryError('FERRY_SERVER_UNREACHABLE', `request ${verb} failed: ${(err as Error).message}`);
     }
@@ -92,6 +98,15 @@ export class AdminClient {
   async close(): Promise<void> {
     await this.nc.close();
   }
+}
+
+/** nats-server refused to let this user publish the subject (the error may arrive wrapped). */
+function isPublishRefused(err: unknown, subject: string): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof natsErrors.PermissionViolationError && e.operation === 'publish') return true;
+    if (e.message.includes(`Permissions Violation for Publish to "${subject}"`)) return true;
+  }
+  return false;
 }
 
 /** Connect, run, and always close. */

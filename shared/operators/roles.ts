@@ -31,6 +31,7 @@ export const VERB_ROLES: Record<ApiVerb, readonly Role[]> = {
   'cmdb.versions': ALL,
   'audit.list': ALL,
   'audit.verify': ALL,
+  'audit.refused': ALL,
   schedule: ALL,
   'operator.list': ALL,
   'rollout.start': ['deployer', 'admin'],

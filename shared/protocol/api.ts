@@ -105,6 +105,8 @@ export const apiRequestSchemas = {
   'operator.list': z.object({}).strict(),
   'operator.revoke': z.object({ name: z.string().min(1).max(64), actor }).strict(),
   'audit.verify': z.object({}).strict(),
+  /** the CLI reports a request nats-server refused (NATS permissions): audited as refused */
+  'audit.refused': z.object({ verb: z.string().min(1).max(64).regex(/^[a-z.]+$/) }).strict(),
   /** `ferry backup` reads everything over NATS directly; this records that it did */
   'backup.record': z.object({ out: plainTextSchema(1024).optional(), actor }).strict(),
 } as const;
