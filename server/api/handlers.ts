@@ -94,7 +94,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       return { ...summary(p), retiredAt: p.retiredAt ?? null, retiredBy: p.retiredBy ?? null, retireReason: p.retireReason ?? null };
     },
     'release.create': (r, caller) => {
-      const release = d.releases.create(r);
+      const release = d.releases.create({ ...r, owner: r.owner ?? caller.name });
       // who created it is an owner for four eyes, whatever the owner field says
       d.db.prepare('INSERT INTO release_creators (release, actor) VALUES (?, ?) ON CONFLICT DO NOTHING').run(release.name, caller.name);
       return release;

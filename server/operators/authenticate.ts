@@ -59,8 +59,8 @@ export class RequestAuthenticator {
 
 /** FERRY_FORBIDDEN with the roles that may call the verb. */
 export function authorize(caller: Caller, verb: string): void {
+  if (!Object.hasOwn(VERB_ROLES, verb)) return; // unknown verbs fail later as FERRY_USAGE
   const roles = VERB_ROLES[verb as ApiVerb];
-  if (!roles) return; // unknown verbs fail later as FERRY_USAGE
   if (!mayCall(caller.role, verb as ApiVerb)) {
     throw new FerryError('FERRY_FORBIDDEN', `${verb} needs the role ${roles.join(' or ')}; operator ${caller.name} is ${caller.role}`, { hint: 'ask an admin: ferry operator add NAME --role ROLE' });
   }

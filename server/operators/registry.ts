@@ -75,10 +75,4 @@ export class OperatorRegistry {
       )
       .run(name, natsKey, signingKey, Date.now());
   }
-
-  /** NATS user keys of revoked operators → since when (unix seconds) their JWTs are refused. */
-  natsRevocations(): Record<string, number> {
-    const rows = this.db.prepare('SELECT nats_key, revoked_at FROM operators WHERE revoked_at IS NOT NULL').all() as { nats_key: string; revoked_at: number }[];
-    return Object.fromEntries(rows.map((r) => [r.nats_key, Math.ceil(r.revoked_at / 1000)]));
-  }
 }

@@ -61,7 +61,8 @@ export function isRole(value: string): value is Role {
 }
 
 export function mayCall(role: Role, verb: ApiVerb): boolean {
-  return VERB_ROLES[verb].includes(role);
+  // own keys only: a verb named `constructor` or `__proto__` is no verb
+  return Object.hasOwn(VERB_ROLES, verb) && VERB_ROLES[verb].includes(role);
 }
 
 export function verbsOf(role: Role): ApiVerb[] {

@@ -43,7 +43,8 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     const body = {
       name: a.name,
       packages: a.package.map(String),
-      owner: a.owner ?? currentActor(),
+      // without --owner the server records the verified caller
+      ...(a.owner ? { owner: a.owner } : {}),
       ...(a.rfc ? { rfc: a.rfc } : {}),
       ...(a.notes ? { notes: a.notes } : {}),
       ...(a.risk ? { risk: a.risk } : {}),
