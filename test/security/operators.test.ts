@@ -18,8 +18,7 @@ import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { apiRequestSchemas, type ApiVerb } from '../../shared/protocol/api.js';
 import { FerryError } from '../../shared/errors.js';
-import { cleanupFleet, initServer, runFerry, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
-import { publishPackage } from '../helpers/faults.js';
+import { buildPackage, cleanupFleet, initServer, runFerry, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -191,7 +190,9 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
   });
 
   it('four eyes: the owner’s and the starter’s approvals do not count; FERRY_ACTOR decides nothing', async () => {
-    await publishPackage(home, { name: 'eyes', version: '1.0.0', files: { 'bin/x': 'x\n' } });
+    // the release manager uploads it herself: her NATS user may put into the upload bucket only
+    const file = await buildPackage({ name: 'eyes', version: '1.0.0', files: { 'bin/x': 'x\n' } });
+    expect((await ferry(['dml', 'add', file, '--creds', creds['release-manager'], '--json'])).json<{ added: boolean }>().added).toBe(true);
     await ferry(['release', 'create', 'eyes-r1', '--package', 'eyes@1.0.0', '--creds', creds['release-manager'], '--json']);
     await ferry(['release', 'create', 'eyes-r2', '--package', 'eyes@1.0.0', '--creds', creds.admin, '--json']);
     // ada owns eyes-r2: her approval is recorded but does not count
