@@ -12,7 +12,7 @@ export const WAVE_STATES = ['pending', 'running', 'soaking', 'completed', 'faile
 export type WaveState = (typeof WAVE_STATES)[number];
 
 const packageRef = z.string().regex(/^[a-z0-9][a-z0-9._-]*@[^@\s]+$/, 'expected NAME@VERSION');
-/** who asks: the CLI sends its OS user (or FERRY_ACTOR); recorded in the audit log */
+/** who asks: replaced by the server with the operator whose key signed the request (server/api/router.ts) */
 const actor = plainTextSchema(128).min(1).default('admin');
 const tags = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag keys are letters, digits, _ . -'), plainTextSchema(256));
 
