@@ -8,7 +8,7 @@ import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
 import type { AuditLog } from '../audit/log.js';
 import { AUTH_HEADER, parseRequestAuth } from '../../shared/operators/request-signature.js';
-import type { Caller, RequestAuthenticator } from '../operators/authenticate.js';
+import { authorize, type Caller, type RequestAuthenticator } from '../operators/authenticate.js';
 
 /** Verbs that only read; every other verb is an administrative action and is audited. */
 const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'audit.list', 'schedule', 'notify.list', 'token.list', 'operator.list', 'audit.verify']);
@@ -56,7 +56,8 @@ export class ApiRouter {
     let caller: Caller | undefined;
     try {
       // Who first: an unsigned, forged, stale, replayed or out-of-role request never reaches a handler.
-      caller = this.authenticator.authenticate(verb, msg.data, msg.headers?.get(AUTH_HEADER) || undefined);
+      caller = this.authenticator.identify(verb, msg.data, msg.headers?.get(AUTH_HEADER) || undefined);
+      authorize(caller, verb);
       // Replies go to the caller's own inbox only (operators may subscribe to nothing else).
       if (!msg.reply.startsWith(`${subjects.cliInboxPrefix}.${caller.name}.`) && !msg.reply.startsWith('_R_.')) {
         throw new FerryError('FERRY_FORBIDDEN', `${verb}: replies for operator ${caller.name} go to ${subjects.cliInboxPrefix}.${caller.name}.>`);

@@ -25,8 +25,15 @@ export class RequestAuthenticator {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The verified caller; throws FERRY_SIGNATURE_INVALID (who?) or FERRY_FORBIDDEN (not allowed). */
+  /** The verified caller, allowed to call `verb`; throws FERRY_SIGNATURE_INVALID (who?) or FERRY_FORBIDDEN (not allowed). */
   authenticate(verb: string, body: Uint8Array, header: string | undefined): Caller {
+    const caller = this.identify(verb, body, header);
+    authorize(caller, verb);
+    return caller;
+  }
+
+  /** The verified caller, whatever they may do (the router audits a refusal under this name). */
+  identify(verb: string, body: Uint8Array, header: string | undefined): Caller {
     const auth = parseRequestAuth(header);
     if (!auth) throw new FerryError('FERRY_SIGNATURE_INVALID', `${verb}: the request is not signed by an operator`, { hint: 'use a ferry CLI of this version with --creds FILE from `ferry operator add`' });
     const op = this.registry.get(auth.operator);
@@ -41,9 +48,7 @@ export class RequestAuthenticator {
       });
     }
     this.rememberNonce(auth.nonce, now);
-    const caller: Caller = { name: op.name, role: op.role };
-    authorize(caller, verb);
-    return caller;
+    return { name: op.name, role: op.role };
   }
 
   /** A nonce is accepted once; nonces older than the clock window cannot come back (stale). */

@@ -184,7 +184,9 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     expect(altered.error?.code).toBe('FERRY_SIGNATURE_INVALID');
     // unsigned
     expect((await send('dml.list', {})).error?.code).toBe('FERRY_SIGNATURE_INVALID');
-    // the forgery is audited under the name it claimed, marked unverified
+    // the refusal is audited under vera's verified name; the forgery under the name it claimed, marked unverified
+    const refusals = (await ferry(['audit', '--actor', 'vera', '--action', 'token.create', '--json'])).json<{ error: string }[]>();
+    expect(refusals.filter((e) => /FERRY_FORBIDDEN/.test(e.error)).length).toBeGreaterThanOrEqual(2); // the CLI's report, and this one
     const entries = (await ferry(['audit', '--actor', 'unverified:ada', '--json'])).json<{ action: string; error: string }[]>();
     expect(entries.some((e) => e.action === 'token.create' && /FERRY_SIGNATURE_INVALID/.test(e.error))).toBe(true);
   });
