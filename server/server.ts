@@ -9,6 +9,11 @@ import { readCredsFile, type NatsCreds } from '../shared/nats/creds.js';
 import { chooseReplicas, jetstreamClusterSize } from './nats/replicas.js';
 import { createHandlers } from './api/handlers.js';
 import { AuditLog } from './audit/log.js';
+import { ensureOperatorSchema } from './operators/schema.js';
+import { OperatorRegistry } from './operators/registry.js';
+import { ensureBootstrapAdmin } from './operators/bootstrap.js';
+import { OperatorService } from './operators/service.js';
+import { RequestAuthenticator } from './operators/authenticate.js';
 import { ApiRouter } from './api/router.js';
 import { completeRestore } from './backup/complete.js';
 import { ReportIngest } from './cmdb/ingest.js';
@@ -88,10 +93,13 @@ export class FerryServer {
     // 'starting' (503) until the server is ready.
     if (this.opts.metricsListen) this.ops = await startOpsHttp(this.opts.metricsListen, log.child({ module: 'ops' }));
     const db = (this.db = openDatabase(this.paths.db));
+    ensureOperatorSchema(db); // before NatsAuth: revoked operators are in the FERRY account JWT
     const keys = new KeyRing(this.paths);
     const cmdb = new CmdbStore(db);
     // Decentralised auth: account JWTs from the keys and the database's revocations.
     const auth = await NatsAuth.open(this.paths, db, () => keys.rootFingerprint, log.child({ module: 'nats-auth' }));
+    const operatorRegistry = new OperatorRegistry(db);
+    ensureBootstrapAdmin(this.paths.adminCreds, operatorRegistry);
     const [issuedCreds, sysCreds] = await Promise.all([auth.serverCreds(this.paths.serverSeed), auth.sysCreds()]);
     const serverCreds = this.opts.natsUrl && this.opts.credsFile ? readCredsFile(this.opts.credsFile) : issuedCreds;
 
@@ -196,8 +204,10 @@ export class FerryServer {
           return { id: agent.id, hostname: agent.hostname, revokedAt: new Date().toISOString() };
         },
         decommissionAgent: (req) => decommissioner.decommission(req),
+        operators: new OperatorService(operatorRegistry, auth),
       }),
       log.child({ module: 'api' }),
+      new RequestAuthenticator(db, operatorRegistry),
       audit,
     );
     router.start();

@@ -26,6 +26,8 @@ export type FerryErrorCode =
   | 'FERRY_TOKEN_INVALID'
   | 'FERRY_CREDS_INVALID'
   | 'FERRY_FORBIDDEN'
+  /** `ferry audit verify`: a record of the audit log was changed, inserted or deleted */
+  | 'FERRY_AUDIT_TAMPERED'
   | 'FERRY_COMMAND_REJECTED'
   | 'FERRY_HOOK_FAILED'
   | 'FERRY_INSTALL_FAILED'

@@ -17,6 +17,10 @@ import { buildSchedule } from '../rollouts/schedule.js';
 import { buildFleetStatus } from './fleet-status.js';
 import type { AgentDoc, AgentLogsReply } from '../../shared/protocol/replies.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
+import { verifyChain } from '../audit/chain.js';
+import type { OperatorService } from '../operators/service.js';
+import { authorize } from '../operators/authenticate.js';
+import { approvalsOf } from '../releases/four-eyes.js';
 
 export interface HandlerDeps {
   db: Db;
@@ -35,6 +39,7 @@ export interface HandlerDeps {
   natsUrl: () => string;
   isOnline: (lastSeen: number | null) => boolean;
   notify: NotifyService;
+  operators: OperatorService;
 }
 
 export function createHandlers(d: HandlerDeps): ApiHandlers {
@@ -90,12 +95,20 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       const p = d.dml.retire(r.name, r.version, r.actor, r.reason);
       return { ...summary(p), retiredAt: p.retiredAt ?? null, retiredBy: p.retiredBy ?? null, retireReason: p.retireReason ?? null };
     },
-    'release.create': (r) => d.releases.create(r),
-    'release.approve': (r) => d.releases.approve(r.name, r.actor, r.comment),
+    'release.create': (r, caller) => {
+      const release = d.releases.create({ ...r, owner: r.owner ?? caller.name });
+      // who created it is an owner for four eyes, whatever the owner field says
+      d.db.prepare('INSERT INTO release_creators (release, actor) VALUES (?, ?) ON CONFLICT DO NOTHING').run(release.name, caller.name);
+      return release;
+    },
+    'release.approve': (r) => {
+      const release = d.releases.approve(r.name, r.actor, r.comment);
+      return { ...release, approvals: approvalsOf(d.db, release) };
+    },
     'release.list': () => d.releases.list(),
     'release.show': (r) => {
       const release = d.releases.require(r.name);
-      return { ...release, notify: d.notify.communicationPlan(r.name), risk: d.releases.risk(release, 1), packageStates: release.packages.map((p) => ({ ...p, state: d.dml.get(p.name, p.version)?.state ?? 'missing' })) };
+      return { ...release, approvals: approvalsOf(d.db, release), notify: d.notify.communicationPlan(r.name), risk: d.releases.risk(release, 1), packageStates: release.packages.map((p) => ({ ...p, state: d.dml.get(p.name, p.version)?.state ?? 'missing' })) };
     },
     'rollout.start': (r) => d.rollouts.start(r),
     'rollout.status': (r) => d.rollouts.status(r.id),
@@ -142,6 +155,16 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       const entries = d.cmdb.hookLogsOf(a.id, { operation: r.rollout, afterId: r.afterId, limit: r.limit });
       return { agent: { id: a.id, hostname: a.hostname }, entries: entries.map(({ ts, ...e }) => ({ ...e, at: new Date(ts).toISOString() })) };
     },
+    'operator.add': (r, caller) => d.operators.add(r, caller.name),
+    'operator.list': () => d.operators.list(),
+    'operator.revoke': (r, caller) => d.operators.revoke(r.name, caller.name),
+    'audit.verify': () => verifyChain(d.db),
+    'audit.refused': (r, caller) => {
+      // Throws FERRY_FORBIDDEN (audited by the router) when the role indeed lacks the verb.
+      authorize(caller, r.verb);
+      throw new FerryError('FERRY_INVALID_INPUT', `${r.verb} is allowed for ${caller.role}; nothing to report`);
+    },
+    'backup.record': (r) => ({ recorded: true, by: r.actor }),
     'cmdb.show': (r) => {
       const a = d.cmdb.findAgent(r.host);
       if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agents list' });

@@ -7,9 +7,11 @@ import { apiRequestSchemas, type ApiReply, type ApiRequestParsed, type ApiVerb }
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
 import type { AuditLog } from '../audit/log.js';
+import { AUTH_HEADER, parseRequestAuth } from '../../shared/operators/request-signature.js';
+import { authorize, type Caller, type RequestAuthenticator } from '../operators/authenticate.js';
 
 /** Verbs that only read; every other verb is an administrative action and is audited. */
-const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'fleet.status', 'agents.logs', 'audit.list', 'schedule', 'notify.list', 'token.list']);
+const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'fleet.status', 'agents.logs', 'audit.list', 'schedule', 'notify.list', 'token.list', 'operator.list', 'audit.verify']);
 
 /**
  * Where API replies may go: the CLI's inbox in FERRY, or a service import's private `_R_.` reply.
@@ -18,10 +20,10 @@ const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list',
  */
 const REPLY_PREFIXES = [`${subjects.cliInboxPrefix}.`, '_R_.'];
 
-/** The NATS header the CLI names its user in (the admin credential is shared by the admin role). */
-const ACTOR_HEADER = 'Ferry-Actor';
+/** Verbs whose `actor` field is a filter, not the caller (everywhere else the caller's name replaces it). */
+const ACTOR_IS_FILTER = new Set<string>(['audit.list']);
 
-export type ApiHandlers = { [V in ApiVerb]: (req: ApiRequestParsed<V>) => Promise<unknown> | unknown };
+export type ApiHandlers = { [V in ApiVerb]: (req: ApiRequestParsed<V>, caller: Caller) => Promise<unknown> | unknown };
 
 export class ApiRouter {
   private sub?: Subscription;
@@ -30,6 +32,7 @@ export class ApiRouter {
     private readonly nc: NatsConnection,
     private readonly handlers: ApiHandlers,
     private readonly log: Logger,
+    private readonly authenticator: RequestAuthenticator,
     private readonly audit?: AuditLog,
   ) {}
 
@@ -50,30 +53,44 @@ export class ApiRouter {
     let reply: ApiReply;
     let req: Record<string, unknown> | undefined;
     let result: unknown;
+    let caller: Caller | undefined;
     try {
+      // Who first: an unsigned, forged, stale, replayed or out-of-role request never reaches a handler.
+      caller = this.authenticator.identify(verb, msg.data, msg.headers?.get(AUTH_HEADER) || undefined);
+      authorize(caller, verb);
+      // Replies go to the caller's own inbox only (operators may subscribe to nothing else).
+      if (!msg.reply.startsWith(`${subjects.cliInboxPrefix}.${caller.name}.`) && !msg.reply.startsWith('_R_.')) {
+        throw new FerryError('FERRY_FORBIDDEN', `${verb}: replies for operator ${caller.name} go to ${subjects.cliInboxPrefix}.${caller.name}.>`);
+      }
       if (!Object.hasOwn(apiRequestSchemas, verb)) throw new FerryError('FERRY_USAGE', `unknown API verb "${verb}"`, { hint: 'is the CLI newer than the server?' });
       const v = verb as ApiVerb;
       req = decodeMessage(apiRequestSchemas[v], msg.data, `${verb} request`) as Record<string, unknown>;
-      const handler = this.handlers[v] as (r: unknown) => Promise<unknown> | unknown;
-      result = await handler(req);
+      // The verified name is the actor everywhere (audit, approvals, rollouts, events); a name in the body decides nothing.
+      if ('actor' in req && !ACTOR_IS_FILTER.has(verb)) req.actor = caller.name;
+      const handler = this.handlers[v] as (r: unknown, c: Caller) => Promise<unknown> | unknown;
+      result = await handler(req, caller);
       reply = { ok: true, result: result ?? null };
     } catch (err) {
       const e = toFerryError(err);
       if (e.code === 'FERRY_INTERNAL') this.log.error({ err, verb }, 'API handler failed');
       reply = { ok: false, error: e.toJSON() };
     }
-    this.recordAudit(verb, msg, req, result, reply);
+    this.recordAudit(verb, msg, caller, req, result, reply);
     msg.respond(encodeMessage(reply));
   }
 
-  /** Every administrative request, allowed or refused, goes to the audit log. */
-  private recordAudit(verb: string, msg: Msg, req: Record<string, unknown> | undefined, result: unknown, reply: ApiReply): void {
-    if (!this.audit || READ_ONLY_VERBS.has(verb) || req?.dryRun === true) return;
+  /** Every administrative request, allowed or refused, goes to the audit log; so does every refused read. */
+  private recordAudit(verb: string, msg: Msg, caller: Caller | undefined, req: Record<string, unknown> | undefined, result: unknown, reply: ApiReply): void {
+    const refused = !reply.ok && (reply.error.code === 'FERRY_FORBIDDEN' || reply.error.code === 'FERRY_SIGNATURE_INVALID');
+    if (!this.audit || (!refused && (READ_ONLY_VERBS.has(verb) || req?.dryRun === true))) return;
     const body = req ?? {};
-    const named = (msg.headers?.get(ACTOR_HEADER) ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, '').slice(0, 128);
-    const actor = named || (typeof body.actor === 'string' ? body.actor : '') || 'admin';
+    // An unverified name is recorded as such: it tells who was claimed, never who acted.
+    const claimed = parseRequestAuth(msg.headers?.get(AUTH_HEADER) || undefined)?.operator;
+    const actor = caller?.name ?? `unverified:${claimed ?? 'unsigned'}`;
     try {
-      this.audit.record({ actor, action: verb, target: auditTarget(body, result), args: body, error: reply.ok ? undefined : reply.error });
+      // a refusal nats-server made, reported by the CLI: recorded under the verb that was refused
+      const action = verb === 'audit.refused' && typeof body.verb === 'string' ? body.verb : verb;
+      this.audit.record({ actor, action, target: auditTarget(body, result), args: body, error: reply.ok ? undefined : reply.error });
     } catch (err) {
       this.log.error({ err, verb }, 'cannot write the audit log');
     }

@@ -1,7 +1,10 @@
 // The audit log: every administrative action — who, when, what, on what, and how it ended.
 // Append-only: the table has triggers that refuse UPDATE and DELETE, and this module only inserts.
+// Each record is hash-chained to the one before (chain.ts), in the same transaction.
 import type { Db } from '../db/open.js';
 import { statementCache, type Prepare } from '../../shared/sqlite.js';
+import { ensureOperatorSchema } from '../operators/schema.js';
+import { chainHead, chainUnchainedRows, recordHash, type AuditRow } from './chain.js';
 
 export interface AuditEntry {
   id: number;
@@ -28,20 +31,27 @@ const SECRET_KEY = /secret|token|password|seed/i;
 export class AuditLog {
   private readonly sql: Prepare;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
+    ensureOperatorSchema(db);
+    chainUnchainedRows(db); // a data directory from before the chain: its rows are chained once, here
     this.sql = statementCache(db);
   }
 
   record(e: { actor: string; action: string; target: string | null; args: Record<string, unknown>; error?: { code: string; message: string } | undefined }): void {
-    this.sql('INSERT INTO audit (ts, actor, action, target, args, result, error) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-      Date.now(),
-      e.actor,
-      e.action,
-      e.target,
-      JSON.stringify(redact(e.args)),
-      e.error ? 'error' : 'ok',
-      e.error ? `${e.error.code}: ${e.error.message}` : null,
-    );
+    this.db.transaction(() => {
+      const info = this.sql('INSERT INTO audit (ts, actor, action, target, args, result, error) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        Date.now(),
+        e.actor,
+        e.action,
+        e.target,
+        JSON.stringify(redact(e.args)),
+        e.error ? 'error' : 'ok',
+        e.error ? `${e.error.code}: ${e.error.message}` : null,
+      );
+      const row = this.sql('SELECT * FROM audit WHERE id = ?').get(info.lastInsertRowid) as AuditRow;
+      const prev = chainHead(this.db);
+      this.sql('INSERT INTO audit_chain (id, prev, hash) VALUES (?, ?, ?)').run(row.id, prev, recordHash(prev, row));
+    })();
   }
 
   /** Oldest first, the newest `limit` entries that match. */

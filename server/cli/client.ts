@@ -3,6 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { errors as natsErrors, headers as natsHeaders } from '@nats-io/transport-node';
+import { parseOperatorKey, type OperatorKey } from '../../shared/operators/credentials.js';
+import { AUTH_HEADER, signRequest } from '../../shared/operators/request-signature.js';
 import { FerryError, errorFromWire } from '../../shared/errors.js';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
@@ -12,10 +14,10 @@ import { subjects } from '../../shared/protocol/subjects.js';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../config.js';
 import { checkRequestShape, checkRequestText, inputErrorFromServer } from './input.js';
 
-/** The NATS header naming who runs the CLI (recorded in the audit log and on rollouts). */
-export const ACTOR_HEADER = 'Ferry-Actor';
-
-/** Who is acting: FERRY_ACTOR, else the login name ($USER). The admin credential itself is shared by the role. */
+/**
+ * A name for request bodies' `actor` field. It decides nothing: the server replaces it with the
+ * operator whose key signed the request (server/operators/authenticate.ts).
+ */
 export function currentActor(): string {
   const named = (process.env.FERRY_ACTOR ?? process.env.USER ?? process.env.LOGNAME ?? '').trim();
   if (named) return named.slice(0, 128);
@@ -34,7 +36,11 @@ export interface ConnectionFlags {
 }
 
 export class AdminClient {
-  private constructor(readonly nc: NatsConnection) {}
+  private constructor(
+    readonly nc: NatsConnection,
+    /** the key that signs this operator's requests */
+    readonly operator: OperatorKey,
+  ) {}
 
   static async connect(flags: ConnectionFlags): Promise<AdminClient> {
     const paths = dataPaths(resolveDataDir(flags.dataDir));
@@ -50,8 +56,17 @@ export class AdminClient {
       url = runtime.natsUrl;
       tlsCaFile ??= runtime.tlsCa;
     }
-    const creds = readCredsFile(flags.creds ?? process.env.FERRY_CREDS ?? paths.adminCreds);
-    return new AdminClient(await connectNats({ url, creds, name: 'ferry-cli', inboxPrefix: subjects.cliInboxPrefix, timeoutMs: 3000, tlsCaFile }));
+    const credsFile = flags.creds ?? process.env.FERRY_CREDS ?? paths.adminCreds;
+    const creds = readCredsFile(credsFile);
+    const operator = parseOperatorKey(readFileSync(credsFile, 'utf8'));
+    if (!operator) {
+      throw new FerryError('FERRY_CREDS_INVALID', `${credsFile} has no operator key (it cannot sign admin requests)`, {
+        hint: 'use the file `ferry operator add` wrote, or the data directory\'s keys/admin.creds (ferry server adds the key at start)',
+      });
+    }
+    // Each operator's replies come to an inbox of their own: their NATS user may read nothing else.
+    const inboxPrefix = `${subjects.cliInboxPrefix}.${operator.operator}`;
+    return new AdminClient(await connectNats({ url, creds, name: `ferry-cli (${operator.operator})`, inboxPrefix, timeoutMs: 3000, tlsCaFile }), operator);
   }
 
   async request<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs = 60_000): Promise<unknown> {
@@ -59,12 +74,19 @@ export class AdminClient {
     checkRequestShape(verb, body);
     let data: Uint8Array;
     try {
+      const payload = encodeMessage(body);
       const h = natsHeaders();
-      h.set(ACTOR_HEADER, currentActor());
-      data = (await this.nc.request(subjects.api(verb), encodeMessage(body), { timeout: timeoutMs, headers: h })).data;
+      h.set(AUTH_HEADER, signRequest(this.operator, verb, payload));
+      data = (await this.nc.request(subjects.api(verb), payload, { timeout: timeoutMs, headers: h })).data;
     } catch (err) {
       if (err instanceof natsErrors.NoRespondersError || (err as Error).message?.includes('503')) {
         throw new FerryError('FERRY_SERVER_UNREACHABLE', 'no Ferry server is answering on this NATS', { hint: 'is `ferry server` running?' });
+      }
+      if (isPublishRefused(err, subjects.api(verb)) && verb !== 'audit.refused') {
+        // nats-server refused the subject (the role's NATS permissions): the server says which
+        // role is needed and records the refusal.
+        await this.request('audit.refused', { verb }, 10_000);
+        throw new FerryError('FERRY_FORBIDDEN', `${verb} is not allowed for operator ${this.operator.operator}`);
       }
       if (err instanceof natsErrors.TimeoutError) throw new FerryError('FERRY_TIMEOUT', `the server did not answer ${verb} within ${timeoutMs / 1000}s`);
       throw new FerryError('FERRY_SERVER_UNREACHABLE', `request ${verb} failed: ${(err as Error).message}`);
@@ -77,6 +99,15 @@ export class AdminClient {
   async close(): Promise<void> {
     await this.nc.close();
   }
+}
+
+/** nats-server refused to let this user publish the subject (the error may arrive wrapped). */
+function isPublishRefused(err: unknown, subject: string): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof natsErrors.PermissionViolationError && e.operation === 'publish') return true;
+    if (e.message.includes(`Permissions Violation for Publish to "${subject}"`)) return true;
+  }
+  return false;
 }
 
 /** Connect, run, and always close. */

@@ -12,6 +12,7 @@ import { keysCommand } from './commands/keys.js';
 import { natsCommand } from './commands/nats.js';
 import { scheduleCommand } from './commands/schedule.js';
 import { auditCommand } from './commands/audit.js';
+import { operatorCommand } from './commands/operator.js';
 import { notifyCommand } from './commands/notify.js';
 import { packageCommand } from './commands/package.js';
 import { releaseCommand } from './commands/release.js';
@@ -62,7 +63,7 @@ export async function main(argv: string[]): Promise<void> {
       .usage('$0 <command> [options]\n\nFerry: signed software distribution over NATS.')
       .option('data-dir', { type: 'string', describe: 'server data directory (default $FERRY_HOME, else dataDir in the config file, else ~/.ferry)', global: true })
       .option('nats', { type: 'string', describe: 'NATS URL of a remote server (default: from the data directory)', global: true })
-      .option('creds', { type: 'string', describe: 'NATS credentials file (JWT + seed; env FERRY_CREDS; default: the data directory keys/admin.creds)', global: true })
+      .option('creds', { type: 'string', describe: 'your credentials file (from ferry operator add; env FERRY_CREDS; default: the data directory keys/admin.creds, the bootstrap admin)', global: true })
       .option('tls-ca', { type: 'string', describe: 'CA certificate for a NATS that serves TLS (default: from the data directory)', global: true })
       .option('json', { type: 'boolean', default: false, describe: 'print exactly one JSON document', global: true })
       .option('config', { type: 'string', describe: 'server config file (default $FERRY_CONFIG, else /etc/ferry/server.json if it exists)', global: true })
@@ -84,7 +85,7 @@ export async function main(argv: string[]): Promise<void> {
         if (s.offlineAfterMs && !process.env.FERRY_OFFLINE_AFTER_MS) process.env.FERRY_OFFLINE_AFTER_MS = String(s.offlineAfterMs);
       })
       .completion('completion', 'Print a bash or zsh completion script: ferry completion bash|zsh (default: for $SHELL)');
-    for (const command of [initCommand, serverCommand, statusCommand, logsCommand, configCommand, tokenCommand, packageCommand, dmlCommand, releaseCommand, rolloutCommand, agentsCommand, cmdbCommand, keysCommand, natsCommand, scheduleCommand, auditCommand, notifyCommand, backupCommand, restoreCommand]) {
+    for (const command of [initCommand, serverCommand, statusCommand, logsCommand, configCommand, tokenCommand, packageCommand, dmlCommand, releaseCommand, rolloutCommand, agentsCommand, cmdbCommand, keysCommand, natsCommand, scheduleCommand, auditCommand, operatorCommand, notifyCommand, backupCommand, restoreCommand]) {
       cli = cli.command(withExamples(command as CommandModule<GlobalArgs, GlobalArgs>));
     }
     commandTree.set('', [...(commandTree.get('') ?? []), 'completion']);

@@ -56,7 +56,7 @@ export function migrationAccount(rootFingerprint: string) {
 
 export async function buildAccountJwts(
   keys: NatsKeys,
-  opts: { agentRevocations: Revocations; enrollRevocations: Revocations; rootFingerprint: string; agentsToMigrate: number },
+  opts: { agentRevocations: Revocations; enrollRevocations: Revocations; rootFingerprint: string; agentsToMigrate: number; operatorRevocations?: Revocations },
 ): Promise<AccountJwts> {
   const ids = Object.fromEntries(Object.entries(keys.accounts).map(([n, kp]) => [n, kp.publicKey])) as Record<AccountName, string>;
   const agentServices = serviceExports(AGENT_TEMPLATE);
@@ -70,6 +70,8 @@ export async function buildAccountJwts(
     sign('FERRY', {
       limits: { ...unlimited, ...jetstreamUnlimited },
       exports: [...agentServices.map(serviceExport), ...enrollServices.map(serviceExport), ...migrateServices.map(serviceExport), ...AGENT_STREAM_IMPORTS.map((subject) => ({ name: subject, subject, type: 'stream' as const }))],
+      // revoked operators (people): their NATS users are cut off with the account update
+      ...(opts.operatorRevocations && Object.keys(opts.operatorRevocations).length ? { revocations: opts.operatorRevocations } : {}),
     }),
     sign('AGENTS', {
       limits: { ...unlimited, payload: AGENT_PAYLOAD },
@@ -129,6 +131,11 @@ export function encodeScopedUser(name: string, nkey: string, account: string, si
 }
 
 export const enrollUserName = (tokenId: string) => `enroll-${tokenId}`;
+
+/** An operator's (a person's) user in FERRY: only the public key is known here. */
+export function issueOperatorJwt(keys: NatsKeys, name: string, nkey: string, perms?: Permissions): Promise<string> {
+  return encodeUser(`operator-${name}`, nkey, keys.accounts.FERRY, perms ? { pub: { allow: perms.publish }, sub: { allow: perms.subscribe } } : {});
+}
 
 /** A user of FERRY or SYS with explicit permissions (the server, the bootstrap admin, the system user). */
 export async function issueAccountUser(keys: NatsKeys, account: 'FERRY' | 'SYS', name: string, user: { publicKey: string; seed: string }, perms?: Permissions): Promise<NatsCreds> {

@@ -11,8 +11,8 @@ import { formatCreds, parseCreds, type NatsCreds } from '../../shared/nats/creds
 import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/open.js';
-import { buildAccountJwts, issueAccountUser, issueAgentJwt, issueEnrollJwt, type AccountJwts, type Revocations } from './accounts.js';
-import { SERVER_PERMISSIONS } from './auth-config.js';
+import { buildAccountJwts, issueAccountUser, issueAgentJwt, issueEnrollJwt, issueOperatorJwt, type AccountJwts, type Revocations } from './accounts.js';
+import { SERVER_PERMISSIONS, type Permissions } from './auth-config.js';
 import { ensureNatsKeys, loadNatsKeys, type NatsKeys } from './nats-keys.js';
 import type { OperatorAuth } from './server-config.js';
 
@@ -85,6 +85,11 @@ export class NatsAuth {
     return jwt;
   }
 
+  /** A person's NATS user (server/operators/); `perms` undefined for admins (like the bootstrap admin). */
+  issueOperator(name: string, nkey: string, perms: Permissions | undefined): Promise<string> {
+    return issueOperatorJwt(this.keys, name, nkey, perms);
+  }
+
   issueEnroll(tokenId: string, nkey: string, expiresAtMs: number): Promise<string> {
     return Promise.resolve(issueEnrollJwt(this.keys, tokenId, nkey, expiresAtMs));
   }
@@ -121,7 +126,7 @@ export class NatsAuth {
   private async rebuild(): Promise<void> {
     const toMigrate = agentsToMigrate(this.db);
     this.migrateOpen = toMigrate > 0;
-    this.current = await buildAccountJwts(this.keys, { agentRevocations: agentRevocations(this.db), enrollRevocations: enrollRevocations(this.db), rootFingerprint: this.rootFingerprint(), agentsToMigrate: toMigrate });
+    this.current = await buildAccountJwts(this.keys, { agentRevocations: agentRevocations(this.db), enrollRevocations: enrollRevocations(this.db), rootFingerprint: this.rootFingerprint(), agentsToMigrate: toMigrate, operatorRevocations: operatorRevocations(this.db) });
   }
 }
 
@@ -129,6 +134,14 @@ export class NatsAuth {
 function agentRevocations(db: Db): Revocations {
   const rows = db.prepare('SELECT nkey, revoked_at FROM agents WHERE revoked_at IS NOT NULL').all() as { nkey: string; revoked_at: number }[];
   return Object.fromEntries(rows.map((r) => [r.nkey, Math.ceil(r.revoked_at / 1000)]));
+}
+
+/** Revoked operators' NATS users (the table exists once server/operators/schema.ts has run). */
+function operatorRevocations(db: Db): Revocations {
+  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'operators'").get();
+  if (!exists) return {};
+  const rows = db.prepare('SELECT nats_key, revoked_at FROM operators WHERE revoked_at IS NOT NULL').all() as { nats_key: string; revoked_at: number }[];
+  return Object.fromEntries(rows.map((r) => [r.nats_key, Math.ceil(r.revoked_at / 1000)]));
 }
 
 /** Active agents that joined before decentralised auth and have not fetched their JWT yet. */

@@ -70,6 +70,8 @@ export interface PolicyFacts {
   environments: string[];
   packages: { name: string; version: string; state: string }[];
   approvals: number;
+  /** approvals that do not count (four eyes), said in the verdict */
+  uncounted?: { by: string; reason: string }[];
   /** environment → id of a completed rollout of this release there, if any */
   completedIn: (env: string) => string | undefined;
 }
@@ -79,6 +81,8 @@ export interface PolicyVerdict {
   violations: string[];
   /** rollouts that satisfied a requireCompletedIn rule */
   evidence: { environment: string; rollout: string }[];
+  /** approvals that did not count (four eyes): who, and why */
+  uncountedApprovals?: { by: string; reason: string }[];
 }
 
 /** Check a rollout against the policy. Pure. */
@@ -97,7 +101,8 @@ export function evaluatePolicy(policy: Policy, facts: PolicyFacts): PolicyVerdic
       for (const p of facts.packages.filter((p) => p.state !== 'authorized')) add(`${where} needs authorized packages: ${p.name}@${p.version} is ${p.state}`);
     }
     if (!facts.removal && facts.approvals < rule.requireApprovals) {
-      add(`${where} needs ${rule.requireApprovals} approval(s) of release ${facts.release}, it has ${facts.approvals}`);
+      const uncounted = facts.uncounted?.length ? ` (not counted: ${facts.uncounted.map((u) => `${u.by} — ${u.reason}`).join('; ')})` : '';
+      add(`${where} needs ${rule.requireApprovals} approval(s) of release ${facts.release}, it has ${facts.approvals}${uncounted}`);
     }
     for (const needed of rule.requireCompletedIn) {
       const id = facts.completedIn(needed);
@@ -105,5 +110,5 @@ export function evaluatePolicy(policy: Policy, facts: PolicyFacts): PolicyVerdic
       else add(`${where} needs a completed rollout of ${facts.removal ? `"${facts.release}"` : facts.release} on ${policy.envTag}=${needed} hosts first`);
     }
   }
-  return { environments: [...new Set(facts.environments)].sort(), violations, evidence };
+  return { environments: [...new Set(facts.environments)].sort(), violations, evidence, ...(facts.uncounted?.length ? { uncountedApprovals: facts.uncounted } : {}) };
 }

@@ -7,6 +7,7 @@ import type { CmdbStore } from '../cmdb/store.js';
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
 import { planRemoval, planRollout, type PlanHost } from './plan.js';
+import { approvalsOf } from '../releases/four-eyes.js';
 
 const IN_FLIGHT_STATES: HostState[] = ['sent', 'downloading', 'installing', 'verifying'];
 import { DEFAULT_PHASED_WAVES, parseRolloutOptions } from './options.js';
@@ -237,12 +238,15 @@ export class RolloutService {
     const environments = new Set(receiving.map((h) => tagsOf.get(h.agent)?.[policy.envTag] ?? ''));
     for (const env of selectorEnvironments(policy, selector)) environments.add(env);
     const label = release?.name ?? removalLabel(req.remove!);
+    const approvals = release ? approvalsOf(this.releases.db, release, req.actor) : [];
     const verdict = evaluatePolicy(policy, {
       release: label,
       removal: release === undefined,
       environments: [...environments],
       packages,
-      approvals: release?.approvals.length ?? 0,
+      // four eyes: the owner's and the starter's own approvals do not count
+      approvals: approvals.filter((a) => a.counts).length,
+      uncounted: approvals.filter((a) => !a.counts).map((a) => ({ by: a.by, reason: a.reason! })),
       completedIn: (env) => this.completedIn(label, policy.envTag, env),
     });
     const share = fleet.length ? receiving.length / fleet.length : 0;

@@ -63,6 +63,8 @@ export interface RolloutPolicyRecord {
   environments: string[];
   violations: string[];
   evidence: { environment: string; rollout: string }[];
+  /** approvals that did not count (four eyes) */
+  uncountedApprovals?: { by: string; reason: string }[];
   override: { actor: string; reason: string; at: string } | null;
   risk: { level: string; computed: string; override: string | null; factors: string[] };
   targets: number;

@@ -12,7 +12,7 @@ export const WAVE_STATES = ['pending', 'running', 'soaking', 'completed', 'faile
 export type WaveState = (typeof WAVE_STATES)[number];
 
 const packageRef = z.string().regex(/^[a-z0-9][a-z0-9._-]*@[^@\s]+$/, 'expected NAME@VERSION');
-/** who asks: the CLI sends its OS user (or FERRY_ACTOR); recorded in the audit log */
+/** who asks: replaced by the server with the operator whose key signed the request (server/api/router.ts) */
 const actor = plainTextSchema(128).min(1).default('admin');
 const tags = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag keys are letters, digits, _ . -'), plainTextSchema(256));
 
@@ -98,6 +98,23 @@ export const apiRequestSchemas = {
   'notify.list': z.object({}).strict(),
   'notify.remove': z.object({ id: z.string().min(1).max(64) }).strict(),
   'notify.test': z.object({ id: z.string().min(1).max(64) }).strict(),
+  /** a person's credentials: the CLI makes both keys and sends only their public halves */
+  'operator.add': z
+    .object({
+      name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'an operator name is 1-32 lower-case letters, digits and -, starting with a letter'),
+      role: z.enum(['viewer', 'deployer', 'release-manager', 'approver', 'admin']),
+      natsKey: z.string().regex(/^U[A-Z2-7]{55}$/, 'not a NATS user public key'),
+      signingKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'not a base64 Ed25519 public key'),
+      actor,
+    })
+    .strict(),
+  'operator.list': z.object({}).strict(),
+  'operator.revoke': z.object({ name: z.string().min(1).max(64), actor }).strict(),
+  'audit.verify': z.object({}).strict(),
+  /** the CLI reports a request nats-server refused (NATS permissions): audited as refused */
+  'audit.refused': z.object({ verb: z.string().min(1).max(64).regex(/^[a-z.]+$/) }).strict(),
+  /** `ferry backup` reads everything over NATS directly; this records that it did */
+  'backup.record': z.object({ out: plainTextSchema(1024).optional(), actor }).strict(),
 } as const;
 
 export type ApiVerb = keyof typeof apiRequestSchemas;

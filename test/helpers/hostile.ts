@@ -17,6 +17,9 @@ import { subjects } from '../../shared/protocol/subjects.js';
 import { decodeToken } from '../../shared/protocol/token.js';
 import { parseCreds, type NatsCreds } from '../../shared/nats/creds.js';
 import { nativeAuthenticator } from '../../shared/nats/nkey-auth.js';
+import { parseOperatorKey, type OperatorKey } from '../../shared/operators/credentials.js';
+import { AUTH_HEADER, signRequest } from '../../shared/operators/request-signature.js';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import { waitFor } from './fleet.js';
 
 const enc = new TextEncoder();
@@ -37,7 +40,12 @@ export interface ServerSecrets {
   trust: SignedTrust;
   /** the bootstrap admin's credentials (keys/admin.creds: full access to the FERRY account) */
   admin: NatsCreds;
+  /** the bootstrap admin's request-signing key (the last block of keys/admin.creds) */
+  adminKey: OperatorKey;
 }
+
+/** Connections whose raw API requests are signed, and with which operator key. */
+const signers = new WeakMap<NatsConnection, OperatorKey>();
 
 export function serverSecrets(home: string): ServerSecrets {
   const json = <T>(rel: string): T => JSON.parse(readFileSync(join(home, rel), 'utf8')) as T;
@@ -47,6 +55,7 @@ export function serverSecrets(home: string): ServerSecrets {
     root: json<SigningKeyPair>('keys/root.json'),
     trust: json<SignedTrust>('keys/trust.json'),
     admin: parseCreds(readFileSync(join(home, 'keys', 'admin.creds'), 'utf8'))!,
+    adminKey: parseOperatorKey(readFileSync(join(home, 'keys', 'admin.creds'), 'utf8'))!,
   };
 }
 
@@ -111,8 +120,10 @@ export async function connectAs(url: string, cred: Credential, opts: { inboxPref
 }
 
 /** Connect as the bootstrap admin, with the CLI's inbox prefix (the server answers only there). */
-export function connectAsAdmin(url: string, secrets: ServerSecrets, name = 'ferry test admin'): Promise<Watched> {
-  return connectAs(url, secrets.admin, { inboxPrefix: subjects.cliInboxPrefix, name });
+export async function connectAsAdmin(url: string, secrets: ServerSecrets, name = 'ferry test admin'): Promise<Watched> {
+  const watched = await connectAs(url, secrets.admin, { inboxPrefix: `${subjects.cliInboxPrefix}.${secrets.adminKey.operator}`, name });
+  signers.set(watched.nc, secrets.adminKey); // apiRaw signs its requests as the bootstrap admin
+  return watched;
 }
 
 /** Connect as an agent, with its credentials and the inbox prefix its permissions allow. */
@@ -370,7 +381,10 @@ export interface ApiReplyDoc {
 
 export async function apiRaw(nc: NatsConnection, verb: string, body: Uint8Array | unknown, timeoutMs = 5000): Promise<ApiReplyDoc> {
   const data = body instanceof Uint8Array ? body : encode(body);
-  const reply = await nc.request(`ferry.api.${verb}`, data, { timeout: timeoutMs });
+  const key = signers.get(nc);
+  const h = natsHeaders();
+  if (key) h.set(AUTH_HEADER, signRequest(key, verb, data));
+  const reply = await nc.request(`ferry.api.${verb}`, data, { timeout: timeoutMs, headers: h });
   return JSON.parse(dec.decode(reply.data)) as ApiReplyDoc;
 }
 

@@ -364,10 +364,13 @@ describe('phased rollouts: one shared server, four agents', () => {
   });
 
   it('5. pause while soaking holds the next wave past the soak; resume completes; the timeline names the operator', async () => {
+    // A person with the deployer role (issue 18): the name on the timeline is the one their key proves.
+    const patCreds = join(tempDir('ferry-pat-'), 'pat.creds');
+    await runFerry(home, ['operator', 'add', 'pat-operator', '--role', 'deployer', '--out', patCreds]);
     // Two waves (1 host, then the rest) with a soak long enough to pause in, even on a busy machine.
     const id = await startRollout(home, 'ph5-r', 'all', ['--strategy', 'phased', '--waves', '1,100%', '--soak', '6s']);
     const soaking = await waitStatus(home, id, (s) => s.waves[0]?.state === 'soaking', 20_000, 'wave 1 soaking');
-    const operator = { USER: 'pat-operator' };
+    const operator = { FERRY_CREDS: patCreds, USER: 'somebody-else' };
     const paused = (await runFerry(home, ['rollout', 'pause', id, '--json'], { env: operator })).json<FullRolloutStatus>();
     expect(paused.state).toBe('paused');
     expect(paused.reason).toContain('pat-operator');

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiRequest, cleanupFleet, createToken, initServer, joinAgent, listAgents, runFerry, startAgents, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle, type PackageSpec } from '../helpers/fleet.js';
+import { apiRequest, cleanupFleet, tempDir, createToken, initServer, joinAgent, listAgents, runFerry, startAgents, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle, type PackageSpec } from '../helpers/fleet.js';
 import { publishPackage, readCurrent, rolloutStatus, startRollout, type RolloutDoc, waitRolloutEnd } from '../helpers/faults.js';
 import { mapLimit } from '../helpers/faults.js';
 import { healthPackage, setHealthFailure } from '../helpers/rollouts.js';
@@ -54,12 +54,20 @@ describe('release and deployment management: one server, a test host and two pro
   let agents: AgentHandle[] = [];
   let testHost: JoinedAgent;
   let prodHosts: JoinedAgent[];
-  const ferry = (args: string[], env: Record<string, string> = {}) => runFerry(home, args, { env: { FERRY_ACTOR: 'alice', ...env } });
-  const ferryFails = (args: string[], env: Record<string, string> = {}) => runFerry(home, args, { allowFail: true, env: { FERRY_ACTOR: 'alice', ...env } });
+  // People (issue 18): alice manages releases as an admin, bob approves, carol deploys; each with their own credentials.
+  const creds: Record<string, string> = {};
+  const as = (person: string) => ({ FERRY_CREDS: creds[person]! });
+  const ferry = (args: string[], env: Record<string, string> = {}) => runFerry(home, args, { env: { ...as('alice'), ...env } });
+  const ferryFails = (args: string[], env: Record<string, string> = {}) => runFerry(home, args, { allowFail: true, env: { ...as('alice'), ...env } });
 
   beforeAll(async () => {
     server = await initServer();
     home = server.home;
+    const credsDir = tempDir('ferry-rm-people-');
+    for (const [person, role] of [['alice', 'admin'], ['bob', 'approver'], ['carol', 'deployer']] as const) {
+      creds[person] = join(credsDir, `${person}.creds`);
+      await runFerry(home, ['operator', 'add', person, '--role', role, '--out', creds[person]!]);
+    }
     const testToken = await createToken(home, { uses: 1, tags: { env: 'test' } });
     const prodToken = await createToken(home, { uses: 2, tags: { env: 'prod' } });
     testHost = await joinAgent(home, 'rm-test-1', { token: testToken });
@@ -192,7 +200,7 @@ describe('release and deployment management: one server, a test host and two pro
     expect(stillRefused.stderr).toMatch(/approval/);
     expect(stillRefused.stderr).not.toMatch(/is draft|completed rollout/);
 
-    const approved = (await ferry(['release', 'approve', 'rel-svc', '--comment', 'CAB 2026-11-22', '--json'], { FERRY_ACTOR: 'bob' })).json<{ approvals: { actor: string }[] }>();
+    const approved = (await ferry(['release', 'approve', 'rel-svc', '--comment', 'CAB 2026-11-22', '--json'], as('bob'))).json<{ approvals: { actor: string }[] }>();
     expect(approved.approvals.map((a) => a.actor)).toEqual(['bob']);
 
     const started = (await ferry(['rollout', 'start', 'rel-svc', '--target', 'env=prod', '--json'])).json<{ id: string; policy: PolicyDoc }>();
@@ -212,10 +220,10 @@ describe('release and deployment management: one server, a test host and two pro
     expect(noReason.code).toBe(2);
     expect(noReason.stderr).toMatch(/FERRY_USAGE: --force needs --reason/);
 
-    const refused = await ferryFails(['rollout', 'start', 'rel-hotfix', '--target', 'env=prod'], { FERRY_ACTOR: 'carol' });
+    const refused = await ferryFails(['rollout', 'start', 'rel-hotfix', '--target', 'env=prod'], as('carol'));
     expect(refused.code).toBe(7);
 
-    const forced = (await ferry(['rollout', 'start', 'rel-hotfix', '--target', 'env=prod', '--force', '--reason', 'INC-42 emergency fix', '--json'], { FERRY_ACTOR: 'carol' })).json<{
+    const forced = (await ferry(['rollout', 'start', 'rel-hotfix', '--target', 'env=prod', '--force', '--reason', 'INC-42 emergency fix', '--json'], as('carol'))).json<{
       id: string;
       risk: string;
       policy: PolicyDoc;

@@ -2,22 +2,26 @@
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
 import type { AuditEntry } from '../../audit/log.js';
+import type { ChainReport } from '../../audit/chain.js';
+import { FerryError } from '../../../shared/errors.js';
 import { withClient } from '../client.js';
-import { printJson, printTable } from '../output.js';
+import { printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, parsePositiveInt, type GlobalArgs } from './common.js';
 
-type AuditArgs = GlobalArgs & { since?: string; actor?: string; action?: string; limit: number };
+type AuditArgs = GlobalArgs & { check?: string; since?: string; actor?: string; action?: string; limit: number };
 
 export const auditCommand: CommandModule<GlobalArgs, AuditArgs> = {
-  command: 'audit',
-  describe: 'The audit log of administrative actions, oldest first',
+  command: 'audit [check]',
+  describe: 'The audit log of administrative actions, oldest first; `ferry audit verify` checks its hash chain',
   builder: (y) =>
     y
+      .positional('check', { type: 'string', choices: ['verify'], describe: 'verify: check the hash chain, exit 1 at the first changed, inserted or deleted record' })
       .option('since', { type: 'string', describe: 'only this recent, e.g. 24h' })
       .option('actor', { type: 'string', describe: 'only this person' })
       .option('action', { type: 'string', describe: 'only this action, or a prefix with *, e.g. rollout.*' })
       .option('limit', { type: 'number', default: 1000, describe: 'the newest N entries' }),
   handler: async (a) => {
+    if (a.check === 'verify') return verify(a);
     const body = {
       limit: parsePositiveInt(a.limit, '--limit'),
       ...(a.since ? { since: Date.now() - parseDuration(a.since) } : {}),
@@ -32,6 +36,16 @@ export const auditCommand: CommandModule<GlobalArgs, AuditArgs> = {
     );
   },
 };
+
+async function verify(a: AuditArgs): Promise<void> {
+  const r = (await withClient(connectionFlags(a), (c) => c.request('audit.verify', {}))) as ChainReport;
+  if (a.json) printJson(r);
+  else if (r.ok) printLines([`audit log intact: ${r.records} record(s), head ${r.head}`]);
+  if (!r.ok) {
+    const b = r.firstBreak!;
+    throw new FerryError('FERRY_AUDIT_TAMPERED', `audit record ${b.id} was ${b.kind}: ${b.detail} (${r.records} record(s) before it verified)`, { hint: 'restore the database from a backup and compare; the log after this record cannot be trusted' });
+  }
+}
 
 /** The arguments worth a glance (the rest is in --json). */
 function detail(e: AuditEntry): string {

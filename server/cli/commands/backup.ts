@@ -18,7 +18,11 @@ export const backupCommand: CommandModule<GlobalArgs, FileArgs> = {
     const paths = dataPaths(resolveDataDir(a['data-dir']));
     const natsUrl = existsSync(paths.runtime) ? (JSON.parse(readFileSync(paths.runtime, 'utf8')) as RuntimeInfo).natsUrl : undefined;
     const { createBackup } = await import('../../backup/create.js');
-    const result = await withClient(connectionFlags(a), (c) => createBackup({ paths, nc: c.nc, out: a.file, ...(natsUrl ? { natsUrl } : {}) }));
+    const result = await withClient(connectionFlags(a), async (c) => {
+      // A backup reads everything (keys included): recorded, and refused unless the caller is an admin.
+      await c.request('backup.record', { out: a.file });
+      return createBackup({ paths, nc: c.nc, out: a.file, ...(natsUrl ? { natsUrl } : {}) });
+    });
     const m = result.manifest;
     if (a.json) return printJson({ file: result.file, bytes: result.bytes, createdAt: m.createdAt, ferryVersion: m.ferryVersion, rootFingerprint: m.rootFingerprint, packages: m.packages.map((p) => ({ name: p.name, version: p.version, sha256: p.sha256 })) });
     printLines([

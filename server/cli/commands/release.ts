@@ -14,7 +14,8 @@ interface ReleaseDoc {
   notes?: string;
   riskOverride?: string;
   rollbackPlan: string;
-  approvals: { actor: string; at: string; comment?: string }[];
+  /** `counts` and `reason` (four eyes) from servers that know operators */
+  approvals: { actor: string; by?: string; at: string; counts?: boolean; reason?: string; comment?: string }[];
   createdAt: string;
   /** the release's communication plan: webhooks told about it (older servers: absent) */
   notify?: { id: string; url: string; events: string[]; scope: 'release' | 'all' }[];
@@ -43,7 +44,8 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     const body = {
       name: a.name,
       packages: a.package.map(String),
-      owner: a.owner ?? currentActor(),
+      // without --owner the server records the verified caller
+      ...(a.owner ? { owner: a.owner } : {}),
       ...(a.rfc ? { rfc: a.rfc } : {}),
       ...(a.notes ? { notes: a.notes } : {}),
       ...(a.risk ? { risk: a.risk } : {}),
@@ -65,7 +67,7 @@ const approve: CommandModule<GlobalArgs, GlobalArgs & { name: string; comment?: 
   handler: async (a) => {
     const r = (await withClient(connectionFlags(a), (c) => c.request('release.approve', { name: a.name, actor: currentActor(), ...(a.comment ? { comment: a.comment } : {}) }))) as ReleaseDoc;
     if (a.json) return printJson(r);
-    printLines([`Release ${r.name} has ${r.approvals.length} approval(s): ${r.approvals.map((x) => x.actor).join(', ')}`]);
+    printLines([`Release ${r.name} has ${r.approvals.length} approval(s): ${r.approvals.map((x) => `${x.actor}${x.counts === false ? ` (not counted: ${x.reason})` : ''}`).join(', ')}`]);
   },
 };
 
@@ -96,7 +98,7 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { name: string }> = {
       '  packages, in install order:',
       ...r.packageStates.map((p, i) => `    ${i + 1}. ${p.name}@${p.version}  (${p.state})`),
       ...r.requires.map((d) => `  hosts must already have ${d.name} ${d.range} (for ${d.package})`),
-      `  approvals: ${r.approvals.length ? r.approvals.map((x) => `${x.actor} at ${x.at}${x.comment ? ` (${x.comment})` : ''}`).join('; ') : 'none'}`,
+      `  approvals: ${r.approvals.length ? r.approvals.map((x) => `${x.actor} at ${x.at}${x.comment ? ` (${x.comment})` : ''}${x.counts === false ? ` — not counted: ${x.reason}` : ''}`).join('; ') : 'none'}`,
       ...labelled('  rollback plan', r.rollbackPlan),
       ...(r.notes ? labelled('  notes', r.notes) : []),
       ...communicationPlan(r),

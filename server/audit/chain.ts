@@ -1,0 +1,87 @@
+// The audit log's hash chain: each record's hash covers its content and the hash of the record
+// before it (kept in audit_chain beside the append-only audit table). Editing, inserting or
+// deleting a row in the SQLite file breaks the chain at that row, which `ferry audit verify`
+// reports. (Someone who can write the file and recompute every later hash is caught only by
+// comparing the head hash with a copy kept elsewhere: `audit verify --json` prints it.)
+import { createHash } from 'node:crypto';
+import type { Db } from '../db/open.js';
+
+export const GENESIS = '0'.repeat(64);
+
+export interface AuditRow {
+  id: number;
+  ts: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  args: string;
+  result: string;
+  error: string | null;
+}
+
+export function recordHash(prev: string, r: AuditRow): string {
+  return createHash('sha256').update(JSON.stringify([prev, r.id, r.ts, r.actor, r.action, r.target, r.args, r.result, r.error])).digest('hex');
+}
+
+/** The hash of the newest chained record (GENESIS for an empty log). */
+export function chainHead(db: Db): string {
+  return (db.prepare('SELECT hash FROM audit_chain ORDER BY id DESC LIMIT 1').get() as { hash: string } | undefined)?.hash ?? GENESIS;
+}
+
+/** Chain rows recorded before the chain existed (an older data directory); returns how many. */
+export function chainUnchainedRows(db: Db): number {
+  return db.transaction(() => {
+    const rows = db.prepare('SELECT * FROM audit WHERE id > (SELECT coalesce(max(id), 0) FROM audit_chain) ORDER BY id').all() as AuditRow[];
+    let prev = chainHead(db);
+    const insert = db.prepare('INSERT INTO audit_chain (id, prev, hash) VALUES (?, ?, ?)');
+    for (const r of rows) {
+      const hash = recordHash(prev, r);
+      insert.run(r.id, prev, hash);
+      prev = hash;
+    }
+    return rows.length;
+  })();
+}
+
+export type ChainBreak = { id: number; kind: 'changed' | 'inserted' | 'deleted'; detail: string };
+
+export interface ChainReport {
+  ok: boolean;
+  records: number;
+  head: string;
+  firstBreak: ChainBreak | null;
+}
+
+/** Walk the log from the first record; stop at the first break. */
+export function verifyChain(db: Db): ChainReport {
+  const audit = db.prepare('SELECT * FROM audit ORDER BY id').iterate() as IterableIterator<AuditRow>;
+  const chain = (db.prepare('SELECT id, prev, hash FROM audit_chain ORDER BY id').all() as { id: number; prev: string; hash: string }[]);
+  let i = 0;
+  let prev = GENESIS;
+  let records = 0;
+  const broken = (b: ChainBreak): ChainReport => ({ ok: false, records, head: prev, firstBreak: b });
+  for (const row of audit) {
+    const link = chain[i];
+    if (!link || link.id > row.id) {
+      if (typeof audit.return === 'function') audit.return();
+      return broken({ id: row.id, kind: 'inserted', detail: `record ${row.id} is not in the hash chain` });
+    }
+    if (link.id < row.id) {
+      if (typeof audit.return === 'function') audit.return();
+      return broken({ id: link.id, kind: 'deleted', detail: `record ${link.id} is in the hash chain but missing from the log` });
+    }
+    if (link.prev !== prev) {
+      if (typeof audit.return === 'function') audit.return();
+      return broken({ id: row.id, kind: 'deleted', detail: `the chain before record ${row.id} does not link (a record before it was removed or the chain rewritten)` });
+    }
+    if (recordHash(prev, row) !== link.hash) {
+      if (typeof audit.return === 'function') audit.return();
+      return broken({ id: row.id, kind: 'changed', detail: `record ${row.id} does not match its hash (changed after it was written)` });
+    }
+    prev = link.hash;
+    records++;
+    i++;
+  }
+  if (i < chain.length) return broken({ id: chain[i]!.id, kind: 'deleted', detail: `record ${chain[i]!.id} is in the hash chain but missing from the log` });
+  return { ok: true, records, head: prev, firstBreak: null };
+}

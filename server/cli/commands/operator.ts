@@ -1,0 +1,96 @@
+// ferry operator add | list | revoke | roles: people and their roles. `add` makes the person's
+// keys here, sends only the public halves, and writes the credentials file once (mode 0600).
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { CommandModule } from 'yargs';
+import { generateSigningKeyPair } from '../../../shared/crypto/sign.js';
+import { FerryError } from '../../../shared/errors.js';
+import { createNativeUser } from '../../../shared/nats/nkey-auth.js';
+import { formatOperatorCreds } from '../../../shared/operators/credentials.js';
+import { OPERATOR_NAME_RE } from '../../../shared/operators/request-signature.js';
+import { isRole, ROLE_DESCRIPTIONS, roleTableMarkdown, ROLES } from '../../../shared/operators/roles.js';
+import { currentActor, withClient } from '../client.js';
+import { printJson, printLines, printTable } from '../output.js';
+import { connectionFlags, type GlobalArgs } from './common.js';
+
+interface OperatorDoc {
+  name: string;
+  role: string;
+  createdAt: string;
+  createdBy: string;
+  revokedAt: string | null;
+  revokedBy: string | null;
+}
+
+type AddArgs = GlobalArgs & { name: string; role: string; out?: string };
+
+const add: CommandModule<GlobalArgs, AddArgs> = {
+  command: 'add <name>',
+  describe: "Create a person's credentials file (NATS user + request-signing key) with a role",
+  builder: (y) =>
+    y
+      .positional('name', { type: 'string', demandOption: true, describe: 'the person (lower case, e.g. alice)' })
+      .option('role', { type: 'string', demandOption: true, choices: [...ROLES], describe: 'what they may do (ferry operator roles)' })
+      .option('out', { type: 'string', describe: 'the credentials file to write (default ./NAME.creds); never overwritten' }),
+  handler: async (a) => {
+    if (!OPERATOR_NAME_RE.test(a.name)) throw new FerryError('FERRY_INVALID_INPUT', `operator name ${JSON.stringify(a.name)} is not 1-32 lower-case letters, digits and -, starting with a letter`);
+    if (!isRole(a.role)) throw new FerryError('FERRY_INVALID_INPUT', `unknown role ${a.role}`, { hint: `one of ${ROLES.join(', ')}` });
+    const out = resolve(a.out ?? `${a.name}.creds`);
+    // Checked before the server registers anyone, so a refusal leaves nothing half-made.
+    if (existsSync(out)) throw new FerryError('FERRY_ALREADY_EXISTS', `${out} exists; credentials are never overwritten`, { hint: 'pass --out NEWFILE' });
+    const nats = createNativeUser();
+    const signing = generateSigningKeyPair();
+    const result = (await withClient(connectionFlags(a), (c) =>
+      c.request('operator.add', { name: a.name, role: a.role as (typeof ROLES)[number], natsKey: nats.publicKey, signingKey: signing.publicKey, actor: currentActor() }),
+    )) as OperatorDoc & { jwt: string };
+    const fd = openSync(out, 'wx', 0o600);
+    try {
+      writeSync(fd, formatOperatorCreds({ jwt: result.jwt, seed: nats.seed }, { operator: a.name, secretKey: signing.secretKey }));
+    } finally {
+      closeSync(fd);
+    }
+    const { jwt: _jwt, ...doc } = result;
+    if (a.json) return printJson({ ...doc, file: out });
+    printLines([`operator ${result.name} (${result.role}) added; credentials written to ${out} (mode 0600)`, `give that file to ${result.name} only; they run ferry with --creds ${out} (or FERRY_CREDS)`]);
+  },
+};
+
+const list: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'list',
+  describe: 'List operators and their roles (revoked ones too)',
+  handler: async (a) => {
+    const ops = (await withClient(connectionFlags(a), (c) => c.request('operator.list', {}))) as OperatorDoc[];
+    if (a.json) return printJson(ops);
+    printTable(
+      ['NAME', 'ROLE', 'STATE', 'CREATED', 'BY'],
+      ops.map((o) => [o.name, o.role, o.revokedAt ? `revoked ${o.revokedAt} by ${o.revokedBy}` : 'active', o.createdAt, o.createdBy]),
+    );
+  },
+};
+
+const revoke: CommandModule<GlobalArgs, GlobalArgs & { name: string }> = {
+  command: 'revoke <name>',
+  describe: "Revoke an operator: their connections are closed and their requests refused, at once",
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true }),
+  handler: async (a) => {
+    const op = (await withClient(connectionFlags(a), (c) => c.request('operator.revoke', { name: a.name, actor: currentActor() }))) as OperatorDoc;
+    if (a.json) return printJson(op);
+    printLines([`operator ${op.name} revoked`]);
+  },
+};
+
+const roles: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'roles',
+  describe: 'Print the roles and the verbs each may call',
+  handler: (a) => {
+    if (a.json) return printJson({ roles: ROLE_DESCRIPTIONS });
+    printLines([...ROLES.map((r) => `${r}: ${ROLE_DESCRIPTIONS[r]}`), '', roleTableMarkdown()]);
+  },
+};
+
+export const operatorCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'operator <command>',
+  describe: 'People: credentials, roles, revocation',
+  builder: (y) => y.command(add).command(list).command(revoke).command(roles).demandCommand(1),
+  handler: () => undefined,
+};

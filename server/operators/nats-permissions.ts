@@ -1,0 +1,24 @@
+// The NATS layer of the role table: an operator's user may publish only the API subjects of the
+// verbs their role may call, and read only their own inbox. Admins get the bootstrap admin's
+// unrestricted user (backup reads streams directly).
+import { verbsOf, type Role } from '../../shared/operators/roles.js';
+import { BUCKETS, subjects } from '../../shared/protocol/subjects.js';
+import type { Permissions } from '../nats/auth-config.js';
+
+/** What `ferry dml add` needs to put a package into the upload bucket (release managers). */
+const UPLOAD_PUBLISH = [
+  '$JS.API.INFO',
+  `$JS.API.STREAM.INFO.OBJ_${BUCKETS.upload}`,
+  `$JS.API.STREAM.MSG.GET.OBJ_${BUCKETS.upload}`,
+  `$JS.API.DIRECT.GET.OBJ_${BUCKETS.upload}.>`,
+  `$O.${BUCKETS.upload}.>`,
+];
+
+export function operatorPermissions(name: string, role: Role): Permissions | undefined {
+  if (role === 'admin') return undefined;
+  const verbs = verbsOf(role);
+  return {
+    publish: [...verbs.map((v) => subjects.api(v)), ...(verbs.includes('dml.add') ? UPLOAD_PUBLISH : [])],
+    subscribe: [`${subjects.cliInboxPrefix}.${name}.>`],
+  };
+}

@@ -1,0 +1,45 @@
+// Operators as a service of the admin API: add a person (their NATS user JWT from public keys the
+// CLI made), list, and revoke (registry first, then the account update that closes their
+// connection; later requests fail the registry check even if the push is late).
+import { FerryError } from '../../shared/errors.js';
+import type { Role } from '../../shared/operators/roles.js';
+import type { NatsAuth } from '../nats/nats-auth.js';
+import { operatorPermissions } from './nats-permissions.js';
+import type { Operator, OperatorRegistry } from './registry.js';
+
+export interface OperatorDoc {
+  name: string;
+  role: Role;
+  createdAt: string;
+  createdBy: string;
+  revokedAt: string | null;
+  revokedBy: string | null;
+}
+
+const doc = (o: Operator): OperatorDoc => ({ name: o.name, role: o.role, createdAt: o.createdAt, createdBy: o.createdBy, revokedAt: o.revokedAt, revokedBy: o.revokedBy });
+
+export class OperatorService {
+  constructor(
+    private readonly registry: OperatorRegistry,
+    private readonly auth: Pick<NatsAuth, 'issueOperator' | 'push'>,
+  ) {}
+
+  async add(req: { name: string; role: Role; natsKey: string; signingKey: string }, by: string): Promise<OperatorDoc & { jwt: string }> {
+    if (this.registry.get(req.name)) throw new FerryError('FERRY_ALREADY_EXISTS', `operator ${req.name} already exists`, { hint: 'pick another name (names are never reused, revoked ones included)' });
+    // The JWT first: if it cannot be made, nothing is registered.
+    const jwt = await this.auth.issueOperator(req.name, req.natsKey, operatorPermissions(req.name, req.role));
+    const op = this.registry.add({ ...req, createdBy: by });
+    return { ...doc(op), jwt };
+  }
+
+  list(): OperatorDoc[] {
+    return this.registry.list().map(doc);
+  }
+
+  async revoke(name: string, by: string): Promise<OperatorDoc> {
+    if (name === by) throw new FerryError('FERRY_INVALID_INPUT', `operator ${name} cannot revoke themselves`, { hint: 'ask another admin' });
+    const op = this.registry.revoke(name, by);
+    await this.auth.push(); // closes their live connections
+    return doc(op);
+  }
+}

@@ -1,0 +1,269 @@
+// Operators are people (issue 18), over real NATS, a real server and real CLI processes: each
+// role can call exactly its verbs (every verb × every role, refused at the NATS layer and at the
+// server), a revoked operator is cut off, a forged, replayed, stale or unsigned request is
+// refused, the owner's or starter's own approval does not satisfy the policy, and
+// `ferry audit verify` finds a record edited directly in the SQLite file.
+// Requires the compiled dist/ and nats-server on PATH.
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdminClient } from '../../server/cli/client.js';
+import { dataPaths } from '../../server/config.js';
+import { parseOperatorKey } from '../../shared/operators/credentials.js';
+import { AUTH_HEADER, signRequest } from '../../shared/operators/request-signature.js';
+import { mayCall, ROLES, VERB_ROLES, type Role } from '../../shared/operators/roles.js';
+import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
+import { readCredsFile } from '../../shared/nats/creds.js';
+import { apiRequestSchemas, type ApiVerb } from '../../shared/protocol/api.js';
+import { FerryError } from '../../shared/errors.js';
+import { buildPackage, cleanupFleet, initServer, runFerry, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
+
+afterAll(cleanupFleet, 60_000);
+
+/** The operator holding each role in these tests ("admin" itself is the bootstrap admin). */
+const PERSON: Record<Role, string> = { viewer: 'vera', deployer: 'dan', 'release-manager': 'rita', approver: 'alex', admin: 'ada' };
+
+/** A request body each verb accepts or rejects harmlessly (not found, invalid): the role check comes first. */
+const BODIES: Record<ApiVerb, unknown> = {
+  'token.create': { ttlMs: 60_000, uses: 1 },
+  'token.list': {},
+  'token.revoke': { id: '000000000000' },
+  'dml.add': { upload: 'upload-none' },
+  'dml.list': {},
+  'dml.show': { name: 'nothing', version: '1.0.0' },
+  'dml.authorize': { name: 'nothing', version: '1.0.0' },
+  'dml.retire': { name: 'nothing', version: '1.0.0' },
+  'release.create': { name: 'nothing', packages: ['nothing@1.0.0'] },
+  'release.approve': { name: 'nothing' },
+  'release.list': {},
+  'release.show': { name: 'nothing' },
+  'rollout.start': { release: 'nothing', dryRun: true },
+  'rollout.status': {},
+  'rollout.list': {},
+  'rollout.review': { id: 'r-00000000' },
+  'rollout.action': { id: 'r-00000000', action: 'pause' },
+  'agents.list': {},
+  'agents.revoke': { id: 'nobody' },
+  'agents.decommission': { id: 'nobody' },
+  'keys.reload': {},
+  'cmdb.show': { host: 'nobody' },
+  'cmdb.versions': { package: 'nothing' },
+  'fleet.status': {},
+  'agents.logs': { host: 'nobody' },
+  'audit.list': { limit: 1 },
+  'audit.verify': {},
+  'audit.refused': { verb: 'dml.list' },
+  schedule: {},
+  'notify.add': { url: 'not a url', events: ['x'] },
+  'notify.list': {},
+  'notify.remove': { id: 'nothing' },
+  'notify.test': { id: 'nothing' },
+  'operator.add': { name: 'x' },
+  'operator.list': {},
+  'operator.revoke': { name: 'nobody' },
+  'backup.record': {},
+};
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    if (err instanceof FerryError) return err.code;
+    throw err;
+  }
+}
+
+describe('operators: per-person credentials, roles, four eyes, audit chain', () => {
+  let server: ServerHandle;
+  let home: string;
+  const creds = {} as Record<Role, string>;
+  const clients = {} as Record<Role, AdminClient>;
+  let raw: NatsConnection | undefined;
+  const ferry = (args: string[], env: Record<string, string> = {}) => runFerry(home, args, { env });
+  const ferryFails = (args: string[], env: Record<string, string> = {}) => runFerry(home, args, { allowFail: true, env });
+
+  beforeAll(async () => {
+    server = await initServer();
+    home = server.home;
+    const dir = tempDir('ferry-operators-');
+    await Promise.all(
+      ROLES.map(async (role) => {
+        creds[role] = join(dir, `${PERSON[role]}.creds`);
+        const doc = (await ferry(['operator', 'add', PERSON[role], '--role', role, '--out', creds[role], '--json'])).json<{ name: string; role: string; file: string }>();
+        expect(doc).toMatchObject({ name: PERSON[role], role, file: creds[role] });
+        clients[role] = await AdminClient.connect({ dataDir: home, creds: creds[role] });
+      }),
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(Object.values(clients).map((c) => c.close().catch(() => undefined)));
+    await raw?.close().catch(() => undefined);
+  });
+
+  it('writes each person one credentials file, mode 0600, with their signing key; the server keeps public keys only', async () => {
+    for (const role of ROLES) {
+      expect(statSync(creds[role]).mode & 0o777).toBe(0o600);
+      const text = readFileSync(creds[role], 'utf8');
+      expect(parseOperatorKey(text)?.operator).toBe(PERSON[role]);
+      expect(readCredsFile(creds[role]).seed).toMatch(/^SU/);
+    }
+    const list = (await ferry(['operator', 'list', '--json'])).json<{ name: string; role: string; revokedAt: string | null }[]>();
+    expect(list.map((o) => [o.name, o.role]).sort()).toEqual([['admin', 'admin'], ...ROLES.map((r) => [PERSON[r], r])].sort());
+    const db = new Database(dataPaths(home).db, { readonly: true });
+    try {
+      const stored = JSON.stringify(db.prepare('SELECT * FROM operators').all());
+      for (const role of ROLES) expect(stored).not.toContain(readCredsFile(creds[role]).seed);
+    } finally {
+      db.close();
+    }
+    // never overwritten: a second add to the same file is refused before anyone is registered
+    const again = await ferryFails(['operator', 'add', 'zoe', '--role', 'viewer', '--out', creds.viewer]);
+    expect(again.code).toBe(4);
+    expect(again.stderr).toMatch(/^FERRY_ALREADY_EXISTS: /);
+    expect((await ferry(['operator', 'list', '--json'])).json<{ name: string }[]>().some((o) => o.name === 'zoe')).toBe(false);
+  });
+
+  it('each role can call exactly its verbs (every verb × every role, over real NATS)', async () => {
+    const verbs = (Object.keys(apiRequestSchemas) as ApiVerb[]).filter((v) => v !== 'audit.refused');
+    expect(Object.keys(VERB_ROLES).sort()).toEqual(Object.keys(apiRequestSchemas).sort());
+    const mismatches: string[] = [];
+    for (const role of ROLES) {
+      for (const verb of verbs) {
+        const code = await codeOf(clients[role].request(verb, BODIES[verb] as never, 20_000));
+        const allowed = mayCall(role, verb);
+        if (allowed === (code === 'FERRY_FORBIDDEN')) mismatches.push(`${role} ${verb}: ${code}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+  }, 240_000);
+
+  it('a refusal is FERRY_FORBIDDEN (exit 8), one line naming the role needed, and audited under the verified name', async () => {
+    const r = await ferryFails(['token', 'create', '--creds', creds.viewer], { FERRY_ACTOR: 'admin' });
+    expect(r.code).toBe(8);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^FERRY_FORBIDDEN: token\.create needs the role admin; operator vera is viewer/);
+    const entries = (await ferry(['audit', '--actor', 'vera', '--action', 'token.create', '--json'])).json<{ actor: string; result: string; error: string }[]>();
+    expect(entries.length).toBeGreaterThan(0);
+    expect(entries.at(-1)).toMatchObject({ actor: 'vera', result: 'error' });
+    expect(entries.at(-1)!.error).toMatch(/^FERRY_FORBIDDEN/);
+  });
+
+  it('the server checks the signed identity itself: forged, replayed, stale, altered and unsigned requests are refused', async () => {
+    // A connection with the bootstrap admin's unrestricted NATS user: only the server's check is left.
+    const runtime = JSON.parse(readFileSync(dataPaths(home).runtime, 'utf8')) as { natsUrl: string };
+    raw = await connectNats({ url: runtime.natsUrl, creds: readCredsFile(dataPaths(home).adminCreds), name: 'forger', inboxPrefix: '_INBOX_cli.vera' });
+    const vera = parseOperatorKey(readFileSync(creds.viewer, 'utf8'))!;
+    const send = async (verb: string, body: unknown, header?: string, payloadOverride?: Uint8Array) => {
+      const payload = new TextEncoder().encode(JSON.stringify(body));
+      const h = natsHeaders();
+      if (header) h.set(AUTH_HEADER, header);
+      const reply = await raw!.request(`ferry.api.${verb}`, payloadOverride ?? payload, { timeout: 10_000, headers: h });
+      return JSON.parse(reply.string()) as { ok: boolean; error?: { code: string; message: string } };
+    };
+    const bytes = (b: unknown) => new TextEncoder().encode(JSON.stringify(b));
+    // outside the role, even with NATS permissions that would let it through
+    const outside = await send('token.create', BODIES['token.create'], signRequest(vera, 'token.create', bytes(BODIES['token.create'])));
+    expect(outside.error?.code).toBe('FERRY_FORBIDDEN');
+    expect(outside.error?.message).toMatch(/needs the role admin/);
+    // forged: claims to be ada (an admin), signed with vera's key
+    const forged = signRequest({ operator: 'ada', secretKey: vera.secretKey }, 'token.create', bytes(BODIES['token.create']));
+    expect((await send('token.create', BODIES['token.create'], forged)).error?.code).toBe('FERRY_SIGNATURE_INVALID');
+    // replayed: the same signed request twice
+    const once = signRequest(vera, 'dml.list', bytes({}));
+    expect((await send('dml.list', {}, once)).ok).toBe(true);
+    const replay = await send('dml.list', {}, once);
+    expect(replay.error?.code).toBe('FERRY_SIGNATURE_INVALID');
+    expect(replay.error?.message).toMatch(/replayed/);
+    // stale: signed ten minutes ago
+    const stale = await send('dml.list', {}, signRequest(vera, 'dml.list', bytes({}), Date.now() - 600_000));
+    expect(stale.error?.code).toBe('FERRY_SIGNATURE_INVALID');
+    // altered: the body is not the one signed
+    const altered = await send('dml.list', {}, signRequest(vera, 'dml.list', bytes({ other: 1 })));
+    expect(altered.error?.code).toBe('FERRY_SIGNATURE_INVALID');
+    // unsigned
+    expect((await send('dml.list', {})).error?.code).toBe('FERRY_SIGNATURE_INVALID');
+    // the refusal is audited under vera's verified name; the forgery under the name it claimed, marked unverified
+    const refusals = (await ferry(['audit', '--actor', 'vera', '--action', 'token.create', '--json'])).json<{ error: string }[]>();
+    expect(refusals.filter((e) => /FERRY_FORBIDDEN/.test(e.error)).length).toBeGreaterThanOrEqual(2); // the CLI's report, and this one
+    const entries = (await ferry(['audit', '--actor', 'unverified:ada', '--json'])).json<{ action: string; error: string }[]>();
+    expect(entries.some((e) => e.action === 'token.create' && /FERRY_SIGNATURE_INVALID/.test(e.error))).toBe(true);
+  });
+
+  it('four eyes: the owner’s and the starter’s approvals do not count; FERRY_ACTOR decides nothing', async () => {
+    // the release manager uploads it herself: her NATS user may put into the upload bucket only
+    const file = await buildPackage({ name: 'eyes', version: '1.0.0', files: { 'bin/x': 'x\n' } });
+    expect((await ferry(['dml', 'add', file, '--creds', creds['release-manager'], '--json'])).json<{ added: boolean }>().added).toBe(true);
+    await ferry(['release', 'create', 'eyes-r1', '--package', 'eyes@1.0.0', '--creds', creds['release-manager'], '--json']);
+    await ferry(['release', 'create', 'eyes-r2', '--package', 'eyes@1.0.0', '--creds', creds.admin, '--json']);
+    // ada owns eyes-r2: her approval is recorded but does not count
+    await ferry(['release', 'approve', 'eyes-r2', '--creds', creds.admin], { FERRY_ACTOR: 'alex' });
+    const r2 = (await ferry(['release', 'show', 'eyes-r2', '--json'])).json<{ approvals: { by: string; at: string; counts: boolean; reason?: string }[] }>();
+    expect(r2.approvals).toEqual([expect.objectContaining({ by: 'ada', counts: false, reason: expect.stringMatching(/owner/) })]);
+    expect(Date.parse(r2.approvals[0]!.at)).not.toBeNaN();
+    // ada approves eyes-r1 (not hers), then starts it herself: for that rollout her approval does not count
+    await ferry(['release', 'approve', 'eyes-r1', '--creds', creds.admin]);
+    const r1 = (await ferry(['release', 'show', 'eyes-r1', '--json'])).json<{ approvals: { by: string; counts: boolean }[] }>();
+    expect(r1.approvals).toEqual([expect.objectContaining({ by: 'ada', counts: true })]);
+    const prodDryRun = async (role: Role) =>
+      (await clients[role].request('rollout.start', { release: 'eyes-r1', target: 'env=prod', dryRun: true, allowEmpty: true })) as { policy: { violations: string[]; uncountedApprovals?: { by: string; reason: string }[] } };
+    const byAda = await prodDryRun('admin');
+    expect(byAda.policy.violations.join('\n')).toMatch(/needs 1 approval\(s\) of release eyes-r1, it has 0 \(not counted: ada — whoever starts the rollout/);
+    expect(byAda.policy.uncountedApprovals).toEqual([{ by: 'ada', reason: expect.stringMatching(/starts the rollout/) }]);
+    const cli = await ferryFails(['rollout', 'start', 'eyes-r1', '--target', 'env=prod', '--dry-run', '--allow-empty', '--creds', creds.admin]);
+    expect(cli.stdout + cli.stderr).toMatch(/not counted: ada/);
+    // for dan (a deployer who did not approve), ada's approval counts
+    const byDan = await prodDryRun('deployer');
+    expect(byDan.policy.violations.join('\n')).not.toMatch(/approval/);
+    // the approver approves under their verified name, whatever FERRY_ACTOR says
+    await ferry(['release', 'approve', 'eyes-r1', '--creds', creds.approver], { FERRY_ACTOR: 'ada' });
+    const after = (await ferry(['release', 'show', 'eyes-r1', '--json'])).json<{ approvals: { by: string; counts: boolean }[] }>();
+    expect(after.approvals.map((a) => [a.by, a.counts])).toEqual([['ada', true], ['alex', true]]);
+    expect((await prodDryRun('admin')).policy.violations.join('\n')).not.toMatch(/approval/);
+  }, 120_000);
+
+  it('a revoked operator is cut off: the live connection closes and later requests are refused', async () => {
+    const dan = clients.deployer;
+    const closed = dan.nc.closed();
+    let closedEarly = false;
+    void closed.then(() => (closedEarly = true));
+    await ferry(['operator', 'revoke', PERSON.deployer]);
+    // nats-server drops a revoked user's connection when the account update lands
+    await waitFor(async () => closedEarly || dan.nc.isClosed() || (await codeOf(dan.request('dml.list', {}, 2000))) !== 'ok', 30_000, { message: 'the revoked connection still works' });
+    const r = await ferryFails(['rollout', 'list', '--creds', creds.deployer]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const list = (await ferry(['operator', 'list', '--json'])).json<{ name: string; revokedAt: string | null; revokedBy: string | null }[]>();
+    expect(list.find((o) => o.name === PERSON.deployer)).toMatchObject({ revokedBy: 'admin' });
+  }, 60_000);
+
+  it('ferry backup is audited, and refused for non-admins', async () => {
+    const out = join(tempDir('ferry-backup-'), 'b.tgz');
+    const denied = await ferryFails(['backup', out, '--creds', creds.viewer]);
+    expect(denied.code).toBe(8);
+    await ferry(['backup', out, '--creds', creds.admin]);
+    const entries = (await ferry(['audit', '--action', 'backup.record', '--json'])).json<{ actor: string; result: string }[]>();
+    expect(entries.map((e) => [e.actor, e.result])).toEqual(expect.arrayContaining([['vera', 'error'], ['ada', 'ok']]));
+  }, 60_000);
+
+  it('ferry audit verify: intact, then finds a record edited directly in the SQLite file', async () => {
+    const ok = await ferry(['audit', 'verify', '--json']);
+    expect(ok.json<{ ok: boolean; records: number }>()).toMatchObject({ ok: true });
+    const db = new Database(dataPaths(home).db);
+    let victim: number;
+    try {
+      victim = (db.prepare("SELECT id FROM audit WHERE actor = 'ada' ORDER BY id LIMIT 1").get() as { id: number }).id;
+      // an intruder with the file: drops the append-only trigger and rewrites who did it
+      db.exec('DROP TRIGGER audit_no_update');
+      db.prepare("UPDATE audit SET actor = 'alex' WHERE id = ?").run(victim);
+    } finally {
+      db.close();
+    }
+    const bad = await ferryFails(['audit', 'verify']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(new RegExp(`^FERRY_AUDIT_TAMPERED: audit record ${victim} was changed`));
+  }, 60_000);
+});
