@@ -4,7 +4,9 @@
 // refused, the owner's or starter's own approval does not satisfy the policy, and
 // `ferry audit verify` finds a record edited directly in the SQLite file.
 // Requires the compiled dist/ and nats-server on PATH.
+import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { createUser } from '@nats-io/nkeys';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { headers as natsHeaders } from '@nats-io/transport-node';
@@ -60,7 +62,8 @@ const BODIES: Record<ApiVerb, unknown> = {
   'notify.list': {},
   'notify.remove': { id: 'nothing' },
   'notify.test': { id: 'nothing' },
-  'operator.add': { name: 'x' },
+  // a well-formed add of an existing operator: admins get FERRY_ALREADY_EXISTS, the others FERRY_FORBIDDEN
+  'operator.add': { name: 'vera', role: 'viewer', natsKey: createUser().getPublicKey(), signingKey: randomBytes(32).toString('base64') },
   'operator.list': {},
   'operator.revoke': { name: 'nobody' },
   'backup.record': {},
