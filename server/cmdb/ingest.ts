@@ -48,6 +48,7 @@ export class ReportIngest {
 
   async start(replicas = 1): Promise<void> {
     await ReportIngest.ensureStream(this.nc, replicas);
+    this.cmdb.resetReportSeqs((await (await jetstreamManager(this.nc)).streams.info(REPORT_STREAM)).created);
     const consumer = await jetstream(this.nc).consumers.get(REPORT_STREAM, REPORT_CONSUMER);
     // Short pulls: when the NATS node holding the consumer's leader dies, the client notices
     // missed heartbeats (half of `expires`) and pulls again from the new leader; with the default
@@ -104,13 +105,17 @@ export class ReportIngest {
       } else if (m.subject === subjects.status(agent)) {
         const report = decodeMessage(statusReportSchema, m.data, 'status report');
         if (report.agent !== agent) throw new FerryError('FERRY_INVALID_MESSAGE', `report for ${report.agent} sent on ${m.subject}`);
-        this.applyStatus(report);
+        this.applyStatus(report, this.cmdb.claimReportSeq(agent, m.seq));
       } else {
         const report = decodeMessage(inventoryReportSchema, m.data, 'inventory report');
         if (report.agent !== agent) throw new FerryError('FERRY_INVALID_MESSAGE', `report for ${report.agent} sent on ${m.subject}`);
-        this.cmdb.setInventory(agent, report.inventory, factsFromInventory(report.inventory));
-        this.cmdb.setInstalled(agent, report.installed);
-        if (report.drift) this.cmdb.setDrift(agent, report.drift);
+        if (this.cmdb.claimReportSeq(agent, m.seq)) {
+          this.cmdb.setInventory(agent, report.inventory, factsFromInventory(report.inventory));
+          this.cmdb.setInstalled(agent, report.installed);
+          if (report.drift) this.cmdb.setDrift(agent, report.drift);
+        } else {
+          this.log.debug({ agent, seq: m.seq }, 'an older inventory report arrived late; a newer one already counts');
+        }
         this.seen.set(agent, Date.now());
       }
     } catch (err) {
@@ -120,8 +125,10 @@ export class ReportIngest {
     }
   }
 
-  private applyStatus(report: StatusReport): void {
-    this.cmdb.setInstalled(report.agent, report.installed);
+  /** `newest`: no later report of this agent was applied yet (else its installed map stands). */
+  private applyStatus(report: StatusReport, newest: boolean): void {
+    // A late status report still tells what happened (history, the rollout), not what is installed now.
+    if (newest) this.cmdb.setInstalled(report.agent, report.installed);
     this.seen.set(report.agent, Date.now());
     // A ':revert' operation only realigns the desired state with what the host already has.
     if (TERMINAL_HOST_STATES.includes(report.state) && report.package && !report.operation.endsWith(':revert')) {

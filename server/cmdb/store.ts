@@ -169,6 +169,25 @@ export class CmdbStore {
     return out;
   }
 
+  /**
+   * Whether a report at stream sequence `seq` is the newest seen from this agent (and remember it):
+   * an older one, redelivered late, must not overwrite what a newer report said.
+   */
+  claimReportSeq(id: string, seq: number): boolean {
+    return this.sql('UPDATE agents SET report_seq = ? WHERE id = ? AND report_seq <= ?').run(seq, id, seq).changes > 0;
+  }
+
+  /** The report stream was created anew (sequences start again at 1): forget the old sequences. */
+  resetReportSeqs(streamCreated: string): void {
+    const key = 'reports_stream_created';
+    const known = this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    if (known?.value === streamCreated) return;
+    this.db.transaction(() => {
+      this.sql('UPDATE agents SET report_seq = 0').run();
+      this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, streamCreated);
+    })();
+  }
+
   /** Replace what an agent has installed with what it reported; returns true if it changed. */
   setInstalled(id: string, installed: Record<string, string>): boolean {
     const before = this.installedOf(id);

@@ -104,4 +104,9 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE history ADD COLUMN output TEXT;
   `,
+  // Reports are applied in stream order: a report redelivered late (after a lost delivery or a
+  // failed batch) must not put an older installed map over a newer one (server/cmdb/ingest.ts).
+  `
+  ALTER TABLE agents ADD COLUMN report_seq INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

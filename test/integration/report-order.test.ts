@@ -1,0 +1,101 @@
+// A report JetStream redelivers late must not undo a newer one. Real nats-server, real SQLite:
+// report 1 (ferry-agent 1.1.0) is taken from the server's durable consumer and nak'ed with a delay,
+// as happens to a delivery lost under load or a batch that failed to commit; report 2 (1.0.0, the
+// newer truth) is applied first; then report 1 comes back. The CMDB must keep 1.0.0, while the
+// late report still counts as history.
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { CmdbStore } from '../../server/cmdb/store.js';
+import { ReportIngest } from '../../server/cmdb/ingest.js';
+import { openDatabase } from '../../server/db/open.js';
+import { encodeMessage } from '../../shared/protocol/codec.js';
+import type { StatusReport } from '../../shared/protocol/messages.js';
+import { REPORT_CONSUMER, REPORT_STREAM, subjects } from '../../shared/protocol/subjects.js';
+import { tempDir, waitFor } from '../helpers/fleet.js';
+import { startTestNats, type TestNats } from '../helpers/nats.js';
+
+const AGENT = 'a-report-order';
+
+function report(installed: Record<string, string>, operation: string): StatusReport {
+  return { agent: AGENT, ts: Date.now(), operation, state: 'succeeded', package: 'ferry-agent', version: installed['ferry-agent']!, step: 'done', installed };
+}
+
+describe('report ingest: stream order wins over delivery order', () => {
+  let nats: TestNats;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    nats = await startTestNats();
+    nc = await connect({ servers: nats.url });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  async function consumerSettled(): Promise<boolean> {
+    const info = await (await jetstreamManager(nc)).consumers.info(REPORT_STREAM, REPORT_CONSUMER);
+    return info.num_pending === 0 && info.num_ack_pending === 0;
+  }
+
+  it('an older report redelivered after a newer one changes history, not the installed versions', async () => {
+    const db = openDatabase(join(tempDir('ferry-report-order-'), 'ferry.db'));
+    const cmdb = new CmdbStore(db);
+    cmdb.addAgent({ id: AGENT, nkey: 'UNKEY', hostname: 'order-1', tags: {} });
+    await ReportIngest.ensureStream(nc);
+    const js = jetstream(nc);
+    await js.publish(subjects.status(AGENT), encodeMessage(report({ 'ferry-agent': '1.1.0' }, 'r-old')));
+    await js.publish(subjects.status(AGENT), encodeMessage(report({ 'ferry-agent': '1.0.0' }, 'r-new')));
+
+    // Report 1 is delivered to nobody who applies it, and comes back 3 s later.
+    const consumer = await js.consumers.get(REPORT_STREAM, REPORT_CONSUMER);
+    const first = await consumer.next({ expires: 5000 });
+    expect(first?.seq).toBe(1);
+    first!.nak(3000);
+
+    const statuses: string[] = [];
+    const ingest = new ReportIngest(nc, cmdb, { onStatus: (r) => statuses.push(r.operation) }, pino({ level: 'silent' }));
+    await ingest.start();
+    try {
+      await waitFor(() => statuses.length === 2, 60_000, { message: () => `reports applied: ${statuses.join(', ')}` });
+      await waitFor(consumerSettled, 30_000, { message: 'the reports were not all acknowledged' });
+      expect(statuses).toEqual(['r-new', 'r-old']);
+      expect(cmdb.installedOf(AGENT)).toEqual({ 'ferry-agent': '1.0.0' });
+      expect(cmdb.historyOf(AGENT).flatMap((h) => (h.operation ? [h.operation] : [])).sort()).toEqual(['r-new', 'r-old']);
+
+      // A later report is newer again: it applies.
+      await js.publish(subjects.status(AGENT), encodeMessage(report({ 'ferry-agent': '1.2.0' }, 'r-next')));
+      await waitFor(() => cmdb.installedOf(AGENT)['ferry-agent'] === '1.2.0', 30_000, { message: () => `installed: ${JSON.stringify(cmdb.installedOf(AGENT))}` });
+    } finally {
+      await ingest.stop();
+      db.close();
+    }
+  }, 120_000);
+
+  it('a report stream created anew starts the sequences again', async () => {
+    const db = openDatabase(join(tempDir('ferry-report-order-'), 'ferry.db'));
+    const cmdb = new CmdbStore(db);
+    cmdb.addAgent({ id: AGENT, nkey: 'UNKEY', hostname: 'order-1', tags: {} });
+    const jsm = await jetstreamManager(nc);
+    await ReportIngest.ensureStream(nc);
+    cmdb.resetReportSeqs((await jsm.streams.info(REPORT_STREAM)).created);
+    expect(cmdb.claimReportSeq(AGENT, 50)).toBe(true);
+    expect(cmdb.claimReportSeq(AGENT, 49)).toBe(false);
+
+    // e.g. a restored server on a fresh NATS store: the stream's sequences begin at 1 again.
+    await jsm.streams.delete(REPORT_STREAM);
+    await ReportIngest.ensureStream(nc);
+    const ingest = new ReportIngest(nc, cmdb, { onStatus: () => undefined }, pino({ level: 'silent' }));
+    await ingest.start();
+    try {
+      await jetstream(nc).publish(subjects.status(AGENT), encodeMessage(report({ 'ferry-agent': '3.0.0' }, 'r-fresh')));
+      await waitFor(() => cmdb.installedOf(AGENT)['ferry-agent'] === '3.0.0', 30_000, { message: () => `installed: ${JSON.stringify(cmdb.installedOf(AGENT))}` });
+    } finally {
+      await ingest.stop();
+      db.close();
+    }
+  }, 120_000);
+});
