@@ -105,7 +105,9 @@ export class ReportIngest {
       } else if (m.subject === subjects.status(agent)) {
         const report = decodeMessage(statusReportSchema, m.data, 'status report');
         if (report.agent !== agent) throw new FerryError('FERRY_INVALID_MESSAGE', `report for ${report.agent} sent on ${m.subject}`);
-        this.applyStatus(report, this.cmdb.claimReportSeq(agent, m.seq));
+        const newest = this.cmdb.claimReportSeq(agent, m.seq);
+        if (!newest) this.log.debug({ agent, seq: m.seq, operation: report.operation }, 'an older status report arrived late; its installed versions do not count');
+        this.applyStatus(report, newest);
       } else {
         const report = decodeMessage(inventoryReportSchema, m.data, 'inventory report');
         if (report.agent !== agent) throw new FerryError('FERRY_INVALID_MESSAGE', `report for ${report.agent} sent on ${m.subject}`);

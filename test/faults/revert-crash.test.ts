@@ -10,7 +10,11 @@
 // by a few rollouts in beforeAll.
 import { existsSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectNats } from '../../shared/nats/connect.js';
+import { readCredsFile } from '../../shared/nats/creds.js';
+import { REPORT_CONSUMER, REPORT_STREAM, subjects } from '../../shared/protocol/subjects.js';
 import { apiRequest, cleanupFleet, createToken, initServer, joinAgent, listAgents, pollAgents, runAgentCli, runFerry, startAgent, startAgents, waitFor, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
 import {
   CRASH_AGENT_BIN,
@@ -82,7 +86,7 @@ const agents = new Map<string, JoinedAgent>();
 let agentRollout: string;
 
 beforeAll(async () => {
-  server = await initServer();
+  server = await initServer({ env: { FERRY_LOG_LEVEL: 'debug' } });
   const home = server.home;
   for (const s of [REV1, REV2, BASE1, BASE2, TOP1, TOP2, AGENT1, AGENT2]) await publishPackage(home, s);
   await createRelease(home, 'rev-start', ['revapp@1.0.0', 'base@1.0.0', 'top@1.0.0', 'ferry-agent@1.0.0']);
@@ -131,6 +135,30 @@ async function restartAndSettle(agent: JoinedAgent, settledGeneration?: number):
   }
 }
 
+/** The server's log lines that name this agent or its reports (for a failure message). */
+function serverLogAbout(agentId: string): string {
+  return server.logs().split('\n').filter((l) => l.includes(agentId) || /report/.test(l)).slice(-30).join('\n');
+}
+
+/** Where the server's report consumer stands, and this agent's last status report in the stream. */
+async function reportStreamState(agentId: string): Promise<string> {
+  const nc = await connectNats({ url: server.url, creds: readCredsFile(join(server.home, 'keys', 'admin.creds')), name: 'test-diagnostics' });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const c = await jsm.consumers.info(REPORT_STREAM, REPORT_CONSUMER);
+    const last = await jsm.streams.getMessage(REPORT_STREAM, { last_by_subj: subjects.status(agentId) }).catch(() => null);
+    const report = last ? (JSON.parse(new TextDecoder().decode(last.data)) as { operation: string; state: string; installed: unknown }) : null;
+    return JSON.stringify({
+      consumer: { delivered: c.delivered.stream_seq, ackFloor: c.ack_floor.stream_seq, pending: c.num_pending, ackPending: c.num_ack_pending, redelivered: c.num_redelivered, waiting: c.num_waiting },
+      lastStatus: last ? { seq: last.seq, operation: report?.operation, state: report?.state, installed: report?.installed } : null,
+    });
+  } catch (err) {
+    return `unavailable: ${(err as Error).message}`;
+  } finally {
+    await nc.close();
+  }
+}
+
 /** current, the journal and the server (CMDB) all say `version`; the last operation is a finished revert to it. */
 async function expectRevertedTo(agent: JoinedAgent, pkg: string, version: string, from: string, spec: PackageSpec): Promise<void> {
   const status = await agentStatus(agent.stateDir);
@@ -142,9 +170,13 @@ async function expectRevertedTo(agent: JoinedAgent, pkg: string, version: string
   const revert = status.operations.find((o) => o.package === pkg && o.kind === 'rollback');
   expect(revert, detail).toMatchObject({ version, from, step: 'rolled-back' });
   let seen: unknown;
-  await waitFor(async () => (seen = (await pollAgents(server.home)).find((a) => a.id === agent.id)?.installed)?.[pkg as never] === version, 60_000, {
-    message: () => `the server does not show ${pkg}@${version} on ${agent.hostname}: ${JSON.stringify(seen)}`,
-  });
+  try {
+    await waitFor(async () => (seen = (await pollAgents(server.home)).find((a) => a.id === agent.id)?.installed)?.[pkg as never] === version, 60_000, {
+      message: () => `the server does not show ${pkg}@${version} on ${agent.hostname}: ${JSON.stringify(seen)}\nserver log about it:\n${serverLogAbout(agent.id)}`,
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nreport stream: ${await reportStreamState(agent.id)}`);
+  }
   const history = await cmdbHistory(server.home, agent.id);
   expect(history.find((h) => h.package === pkg && h.operation === revert!.operation), JSON.stringify(history.slice(0, 5))).toMatchObject({ result: 'rolled-back', version, fromVersion: from });
 }

@@ -155,8 +155,11 @@ describe('release and deployment management: one server, a test host and two pro
     try {
       const end = await waitRolloutEnd(home, id, 40_000);
       expect(end.state).toBe('halted');
-      expect(readCurrent(testHost.installRoot, 'web')).toBe('1.0.0');
-      expect(readCurrent(testHost.installRoot, 'db')).toBe('1.0.0');
+      // The rollout halts on the first failure report; the host goes on reverting the release
+      // (web, then db with it), so wait for it to finish rather than assume it already has.
+      await waitFor(() => readCurrent(testHost.installRoot, 'web') === '1.0.0' && readCurrent(testHost.installRoot, 'db') === '1.0.0', 30_000, {
+        message: () => `rm-test-1 did not go back to web 1.0.0 + db 1.0.0: web ${readCurrent(testHost.installRoot, 'web')}, db ${readCurrent(testHost.installRoot, 'db')}`,
+      });
       const review = (await ferry(['rollout', 'review', id, '--json'])).json<{ earlyLife: { soakMs: number; watched: number; stayedHealthy: number; failedDuringSoak: { hostname: string; error: string }[] } }>();
       expect(review.earlyLife).toMatchObject({ soakMs: 60_000, watched: 1, stayedHealthy: 0 });
       expect(review.earlyLife.failedDuringSoak).toEqual([expect.objectContaining({ hostname: 'rm-test-1', error: expect.stringMatching(/during soak/) })]);
