@@ -72,6 +72,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       return { ...summary(pkg), added, description: pkg.manifest.description ?? null, files: pkg.manifest.files.length };
     },
     'dml.list': () => d.dml.list().map(summary),
+    'dml.export': (r) => d.dml.exportBundle(r.packages),
     'dml.show': (r) => {
       const p = d.dml.require(r.name, r.version);
       return {

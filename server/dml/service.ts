@@ -16,6 +16,7 @@ import type { DmlRecord } from '../../shared/protocol/messages.js';
 import { verifyPackageArchive, type Manifest } from '../../shared/package/mod.js';
 import { readObjectToFile } from '../../shared/nats/object-read.js';
 import type { Db } from '../db/open.js';
+import { BUNDLE_FORMAT, type BundleExport, type BundleIndex } from './bundle.js';
 
 export type PackageState = 'draft' | 'authorized' | 'retired';
 
@@ -108,6 +109,21 @@ export class DmlService {
       rmSync(work, { recursive: true, force: true });
       await this.uploads?.delete(uploadName).catch(() => undefined);
     }
+  }
+
+  /** An offline bundle's signed index and records (retired packages are never exported). */
+  exportBundle(refs: { name: string; version: string }[]): BundleExport {
+    const seen = new Set<string>();
+    const packages = refs.map(({ name, version }) => {
+      const p = this.require(name, version);
+      if (seen.has(`${name}@${version}`)) throw new FerryError('FERRY_INVALID_INPUT', `${name}@${version} is named twice`);
+      seen.add(`${name}@${version}`);
+      if (p.state === 'retired') throw new FerryError('FERRY_CONFLICT', `${name}@${version} is retired: it is never deployed again, so it is not exported`);
+      const row = this.db.prepare('SELECT object FROM packages WHERE name = ? AND version = ?').get(name, version) as { object: string };
+      return { name, version, object: row.object, sha256: p.digest, size: p.size, record: p.record };
+    });
+    const index: BundleIndex = { format: BUNDLE_FORMAT, createdAt: new Date().toISOString(), packages: packages.map(({ name, version, sha256, size }) => ({ name, version, sha256, size })) };
+    return { trust: this.keys.trust, index: signEnvelope(this.keys.signing, index), packages };
   }
 
   get(name: string, version: string): DmlPackage | undefined {

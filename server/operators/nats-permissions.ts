@@ -14,11 +14,14 @@ const UPLOAD_PUBLISH = [
   `$O.${BUCKETS.upload}.>`,
 ];
 
+/** What `ferry dml export` needs to read package bytes from the DML (direct gets, like agents). */
+const DML_READ_PUBLISH = [`$JS.API.DIRECT.GET.OBJ_${BUCKETS.dml}`, `$JS.API.DIRECT.GET.OBJ_${BUCKETS.dml}.>`];
+
 export function operatorPermissions(name: string, role: Role): Permissions | undefined {
   if (role === 'admin') return undefined;
   const verbs = verbsOf(role);
   return {
-    publish: [...verbs.map((v) => subjects.api(v)), ...(verbs.includes('dml.add') ? UPLOAD_PUBLISH : [])],
+    publish: [...verbs.map((v) => subjects.api(v)), ...(verbs.includes('dml.add') ? UPLOAD_PUBLISH : []), ...(verbs.includes('dml.export') ? DML_READ_PUBLISH : [])],
     subscribe: [`${subjects.cliInboxPrefix}.${name}.>`],
   };
 }

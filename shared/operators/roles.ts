@@ -41,6 +41,7 @@ export const VERB_ROLES: Record<ApiVerb, readonly Role[]> = {
   'dml.add': ['release-manager', 'admin'],
   'dml.authorize': ['release-manager', 'admin'],
   'dml.retire': ['release-manager', 'admin'],
+  'dml.export': ['release-manager', 'admin'],
   'release.create': ['release-manager', 'admin'],
   'release.approve': ['approver', 'admin'],
   'token.create': ADMIN,

@@ -24,6 +24,8 @@ export const apiRequestSchemas = {
   'dml.list': z.object({}).strict(),
   'dml.show': z.object({ name: packageNameSchema, version: versionSchema }).strict(),
   'dml.authorize': z.object({ name: packageNameSchema, version: versionSchema, evidence: plainTextSchema(1024).optional(), actor }).strict(),
+  /** what `ferry dml export` writes into an offline bundle, except the bytes (read from the DML by the CLI) */
+  'dml.export': z.object({ packages: z.array(z.object({ name: packageNameSchema, version: versionSchema }).strict()).min(1).max(100) }).strict(),
   'dml.retire': z.object({ name: packageNameSchema, version: versionSchema, reason: plainTextSchema(1024).optional(), actor }).strict(),
   'release.create': z
     .object({

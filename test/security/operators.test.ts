@@ -37,6 +37,7 @@ const BODIES: Record<ApiVerb, unknown> = {
   'dml.show': { name: 'nothing', version: '1.0.0' },
   'dml.authorize': { name: 'nothing', version: '1.0.0' },
   'dml.retire': { name: 'nothing', version: '1.0.0' },
+  'dml.export': { packages: [{ name: 'nothing', version: '1.0.0' }] },
   'release.create': { name: 'nothing', packages: ['nothing@1.0.0'] },
   'release.approve': { name: 'nothing' },
   'release.list': {},

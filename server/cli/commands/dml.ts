@@ -8,6 +8,8 @@ import { BUCKETS } from '../../../shared/protocol/subjects.js';
 import { readPackageManifest } from '../../../shared/package/mod.js';
 import { parsePackageRef } from '../../releases/store.js';
 import { currentActor, withClient } from '../client.js';
+import { uploadPackage } from '../upload.js';
+import { exportCommand, importCommand } from './dml-bundle.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
@@ -27,14 +29,7 @@ const add: CommandModule<GlobalArgs, GlobalArgs & { file: string }> = {
   handler: async (a) => {
     if (!statSync(a.file, { throwIfNoEntry: false })?.isFile()) throw new FerryError('FERRY_NOT_FOUND', `${a.file} is not a file`);
     await readPackageManifest(a.file); // fail fast locally on something that is not a package
-    const result = (await withClient(connectionFlags(a), async (c) => {
-      const upload = `upload-${nuid.next()}`;
-      const [{ Objm }, { useNativeObjectHashing }] = await Promise.all([import('@nats-io/obj'), import('../../../shared/nats/native-hash.js')]);
-      useNativeObjectHashing();
-      const store = await new Objm(c.nc).open(BUCKETS.upload);
-      await store.put({ name: upload, options: { max_chunk_size: 1024 * 1024 } }, Readable.toWeb(createReadStream(a.file, { highWaterMark: 1024 * 1024 })) as ReadableStream<Uint8Array>);
-      return c.request('dml.add', { upload }, 300_000);
-    })) as PackageSummary & { added: boolean };
+    const result = (await withClient(connectionFlags(a), (c) => uploadPackage(c, a.file))) as PackageSummary & { added: boolean };
     if (a.json) return printJson(result);
     printLines([
       `${result.added ? 'Added' : 'Already in the DML (identical content)'}: ${result.name}@${result.version}`,
@@ -126,6 +121,6 @@ const retire: CommandModule<GlobalArgs, GlobalArgs & { ref: string; reason?: str
 export const dmlCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'dml <command>',
   describe: 'The Definitive Media Library of signed packages',
-  builder: (y) => y.command(add).command(list).command(show).command(authorize).command(retire).demandCommand(1),
+  builder: (y) => y.command(add).command(list).command(show).command(authorize).command(retire).command(exportCommand).command(importCommand).demandCommand(1),
   handler: () => undefined,
 };
