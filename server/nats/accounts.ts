@@ -8,8 +8,9 @@ import { fromPublic } from '@nats-io/nkeys';
 import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
 import { nativeKeyPair, type NativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import type { NatsCreds } from '../../shared/nats/creds.js';
-import { AGENT_STREAM_IMPORTS, AGENT_TEMPLATE, ENROLL_TEMPLATE, MIGRATE_TEMPLATE, serviceExports, type Permissions } from './auth-config.js';
+import { AGENT_STREAM_IMPORTS, AGENT_TEMPLATE, ENROLL_TEMPLATE, MIGRATE_TEMPLATE, OPERATOR_SERVICES, serviceExports, type Permissions } from './auth-config.js';
 import type { AccountName, NatsKeys } from './nats-keys.js';
+import { BUCKETS } from '../../shared/protocol/subjects.js';
 
 export const OPERATOR_NAME = 'ferry';
 /** nats-server's max_payload for agents and enrolment; reports and objects' chunks fit. */
@@ -64,14 +65,22 @@ export async function buildAccountJwts(
   const migrateServices = serviceExports(MIGRATE_TEMPLATE);
   const migrate = migrationAccount(opts.rootFingerprint);
   const sign = (name: AccountName, account: Partial<Account>) => encodeAccount(name, keys.accounts[name], account, { signer: keys.operator });
-  const [operator, sys, ferry, agents, enroll, migration] = await Promise.all([
+  const operatorServices = [...OPERATOR_SERVICES, ...agentServices.filter((s) => s.startsWith(`$JS.API.DIRECT.GET.OBJ_${BUCKETS.dml}`))];
+  const operatorRevoked = opts.operatorRevocations && Object.keys(opts.operatorRevocations).length ? { revocations: opts.operatorRevocations } : {};
+  const [operator, sys, ferry, agents, enroll, operators, migration] = await Promise.all([
     encodeOperator(OPERATOR_NAME, keys.operator, { system_account: ids.SYS }),
     sign('SYS', { limits: unlimited }),
     sign('FERRY', {
       limits: { ...unlimited, ...jetstreamUnlimited },
-      exports: [...agentServices.map(serviceExport), ...enrollServices.map(serviceExport), ...migrateServices.map(serviceExport), ...AGENT_STREAM_IMPORTS.map((subject) => ({ name: subject, subject, type: 'stream' as const }))],
-      // revoked operators (people): their NATS users are cut off with the account update
-      ...(opts.operatorRevocations && Object.keys(opts.operatorRevocations).length ? { revocations: opts.operatorRevocations } : {}),
+      exports: [
+        ...agentServices.map(serviceExport),
+        ...enrollServices.map(serviceExport),
+        ...migrateServices.map(serviceExport),
+        ...OPERATOR_SERVICES.map(serviceExport),
+        ...AGENT_STREAM_IMPORTS.map((subject) => ({ name: subject, subject, type: 'stream' as const })),
+      ],
+      // revoked operators (people): their NATS users are cut off with the account update (admins live here)
+      ...operatorRevoked,
     }),
     sign('AGENTS', {
       limits: { ...unlimited, payload: AGENT_PAYLOAD },
@@ -86,6 +95,11 @@ export async function buildAccountJwts(
       signing_keys: [scope(keys.signers.ENROLL.publicKey, 'enroll', ENROLL_TEMPLATE, { subs: 10, payload: 64 * 1024 })],
       revocations: opts.enrollRevocations,
     }),
+    sign('OPERATORS', {
+      limits: { ...unlimited, payload: AGENT_PAYLOAD },
+      imports: operatorServices.map((s) => serviceImport(s, ids.FERRY)),
+      ...operatorRevoked,
+    }),
     // Anyone who knows the root fingerprint can sign users here: it reaches only the migrate
     // service, and takes no connection at all once no agent is left to migrate.
     encodeAccount('MIGRATE', migrate, {
@@ -93,7 +107,7 @@ export async function buildAccountJwts(
       imports: migrateServices.map((s) => serviceImport(s, ids.FERRY)),
     }, { signer: keys.operator }),
   ]);
-  return { operator, systemAccount: ids.SYS, ids: { ...ids, MIGRATE: migrate.publicKey }, accounts: { [ids.SYS]: sys, [ids.FERRY]: ferry, [ids.AGENTS]: agents, [ids.ENROLL]: enroll, [migrate.publicKey]: migration } };
+  return { operator, systemAccount: ids.SYS, ids: { ...ids, MIGRATE: migrate.publicKey }, accounts: { [ids.SYS]: sys, [ids.FERRY]: ferry, [ids.AGENTS]: agents, [ids.ENROLL]: enroll, [ids.OPERATORS]: operators, [migrate.publicKey]: migration } };
 }
 
 /** An agent's user JWT: its permissions come from the AGENTS scope, keyed by its name (the agent id). */
@@ -132,9 +146,10 @@ export function encodeScopedUser(name: string, nkey: string, account: string, si
 
 export const enrollUserName = (tokenId: string) => `enroll-${tokenId}`;
 
-/** An operator's (a person's) user in FERRY: only the public key is known here. */
+/** An operator's (a person's) user: in OPERATORS with the role's permissions, or (admins, no limits) in FERRY. Only the public key is known here. */
 export function issueOperatorJwt(keys: NatsKeys, name: string, nkey: string, perms?: Permissions): Promise<string> {
-  return encodeUser(`operator-${name}`, nkey, keys.accounts.FERRY, perms ? { pub: { allow: perms.publish }, sub: { allow: perms.subscribe } } : {});
+  if (!perms) return encodeUser(`operator-${name}`, nkey, keys.accounts.FERRY, {});
+  return encodeUser(`operator-${name}`, nkey, keys.accounts.OPERATORS, { pub: { allow: perms.publish }, sub: { allow: perms.subscribe } });
 }
 
 /** A user of FERRY or SYS with explicit permissions (the server, the bootstrap admin, the system user). */

@@ -15,6 +15,10 @@
 // - MIGRATE lets agents that joined before decentralised auth fetch their JWT (its key is derived
 //   from the root fingerprint, so such an agent can sign itself a user there; see
 //   shared/nats/migration-key.ts); it takes no connection once every agent has its JWT.
+// - OPERATORS holds the users of people with a role below admin (server/operators/): they reach
+//   the admin API and, for release managers, the upload bucket and the DML's direct gets, all as
+//   services of FERRY, so their reply subjects never name anything there either. (Admins, like
+//   the bootstrap admin, are unrestricted users of FERRY.)
 // - SYS is nats-server's system account; the server pushes account updates (revocations) there.
 import { FerryError } from '../../shared/errors.js';
 import { AGENT_ID_PATTERN, BUCKETS, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
@@ -73,6 +77,20 @@ export const SERVER_PERMISSIONS: Permissions = {
   ],
   subscribe: [subjects.apiAll, 'ferry.enroll.*', subjects.allHeartbeats, `${subjects.serverInboxPrefix}.>`],
 };
+
+/**
+ * What FERRY offers the OPERATORS account: the admin API, and what `ferry dml add` needs of the
+ * upload bucket. Each operator's own user JWT narrows it to the verbs of their role
+ * (server/operators/nats-permissions.ts); the DML's direct gets come from the agents' exports.
+ */
+export const OPERATOR_SERVICES: readonly string[] = [
+  subjects.apiAll,
+  '$JS.API.INFO',
+  `$JS.API.STREAM.INFO.OBJ_${BUCKETS.upload}`,
+  `$JS.API.STREAM.MSG.GET.OBJ_${BUCKETS.upload}`,
+  `$JS.API.DIRECT.GET.OBJ_${BUCKETS.upload}.>`,
+  `$O.${BUCKETS.upload}.>`,
+];
 
 /** Replace NAME in a template: the permissions one user ends up with. */
 export function expandTemplate(template: Permissions, name: string): Permissions {

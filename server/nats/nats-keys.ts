@@ -13,7 +13,8 @@ const natsKeysSchema = z
   .object({
     version: z.literal(1),
     operator: seed('O'),
-    accounts: z.object({ SYS: seed('A'), FERRY: seed('A'), AGENTS: seed('A'), ENROLL: seed('A') }).strict(),
+    // OPERATORS came later: a keys file without it gets one on its next load
+    accounts: z.object({ SYS: seed('A'), FERRY: seed('A'), AGENTS: seed('A'), ENROLL: seed('A'), OPERATORS: seed('A') }).strict(),
     /** scoped signing keys: what a user signed with one may do is fixed by the account, not the user JWT */
     signers: z.object({ AGENTS: seed('A'), ENROLL: seed('A') }).strict(),
     /** the server's user in the system account (pushes account updates to the resolver) */
@@ -23,7 +24,7 @@ const natsKeysSchema = z
 type NatsKeysFile = z.infer<typeof natsKeysSchema>;
 
 export type AccountName = keyof NatsKeysFile['accounts'];
-export const ACCOUNT_NAMES: readonly AccountName[] = ['SYS', 'FERRY', 'AGENTS', 'ENROLL'];
+export const ACCOUNT_NAMES: readonly AccountName[] = ['SYS', 'FERRY', 'AGENTS', 'ENROLL', 'OPERATORS'];
 
 export interface NatsKeys {
   operator: NativeKeyPair;
@@ -40,20 +41,29 @@ export function ensureNatsKeys(file: string): boolean {
   const doc: NatsKeysFile = {
     version: 1,
     operator: text(createOperator()),
-    accounts: { SYS: text(createAccount()), FERRY: text(createAccount()), AGENTS: text(createAccount()), ENROLL: text(createAccount()) },
+    accounts: { SYS: text(createAccount()), FERRY: text(createAccount()), AGENTS: text(createAccount()), ENROLL: text(createAccount()), OPERATORS: text(createAccount()) },
     signers: { AGENTS: text(createAccount()), ENROLL: text(createAccount()) },
     sysUser: text(createUser()),
   };
+  writeKeysFile(file, doc);
+  return true;
+}
+
+function writeKeysFile(file: string, doc: NatsKeysFile): void {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 });
   renameSync(tmp, file);
-  return true;
 }
 
 export function loadNatsKeys(file: string): NatsKeys {
   let doc: NatsKeysFile;
   try {
-    doc = natsKeysSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as { accounts?: Record<string, string> };
+    // A data directory from before the OPERATORS account: add its key, keep every other key.
+    const upgrade = raw.accounts !== undefined && raw.accounts.OPERATORS === undefined;
+    if (upgrade) raw.accounts!.OPERATORS = text(createAccount());
+    doc = natsKeysSchema.parse(raw);
+    if (upgrade) writeKeysFile(file, doc);
   } catch (err) {
     throw new FerryError('FERRY_NOT_INITIALIZED', `cannot read the NATS keys ${file}: ${(err as Error).message.split('\n')[0]}`, {
       hint: 'run `ferry init` for this data directory (it never replaces existing keys)',

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeUser } from '@nats-io/jwt';
@@ -20,7 +20,10 @@ import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import { subjects } from '../../shared/protocol/subjects.js';
 import { decodeToken } from '../../shared/protocol/token.js';
 import { publishPackage } from '../helpers/faults.js';
-import { cleanupFleet, initServer, joinAgent, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, initServer, joinAgent, runFerry, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { operatorPermissions } from '../../server/operators/nats-permissions.js';
+import { ROLES, type Role } from '../../shared/operators/roles.js';
+import { readCredsFile } from '../../shared/nats/creds.js';
 import { api, apiToken, connectAs, connectAsAdmin, connectAsAgent, connectWithToken, encode, serverSecrets, type Watched } from '../helpers/hostile.js';
 
 let server: ServerHandle;
@@ -96,6 +99,8 @@ function concrete(subject: string, agentId: string): { subject: string; body: Ui
     const inventory = { hostname: A.hostname, os: 'linux', distro: 'x', release: '1', kernel: '6', arch: 'x64', cpu: { model: 'x', cores: 1 }, memoryMB: 1, disks: [], interfaces: [], virtual: false };
     return { subject, body: encode({ agent: agentId, ts: now, inventory, installed: {} }) };
   }
+  // an object store's subjects: a chunk the bucket's stream captures (and acknowledges)
+  if (/^\$O\.[^.]+\.>$/.test(subject)) return { subject: subject.replace(/>$/, 'C.probe'), body: new Uint8Array([1]) };
   if (subject.endsWith('.>')) return { subject: subject.replace(/>$/, metaSubject), body: new Uint8Array() };
   if (subject === '$JS.API.DIRECT.GET.OBJ_ferry-dml') return { subject, body: encode({ last_by_subj: metaSubject }) };
   if (subject === subjects.enrollChallenge) return { subject, body: encode({ v: 2, token: decodeToken(token).i, nonce: Buffer.alloc(32, 1).toString('base64') }) };
@@ -151,11 +156,23 @@ async function connectMigrateUser(): Promise<Watched> {
   return connectAs(serverSecrets(server.home).natsUrl, { jwt, seed: new TextDecoder().decode(user.getSeed()) }, { inboxPrefix: subjects.enrollInboxPrefix(A.id), name: 'migrate user' });
 }
 
+/** A person's credentials from `ferry operator add`, connected as the CLI would (its own inbox). */
+async function connectAsOperator(role: Role): Promise<Watched> {
+  const name = `op-${role}`;
+  const file = join(server.home, `${name}.creds`);
+  if (!existsSync(file)) await runFerry(server.home, ['operator', 'add', name, '--role', role, '--out', file]);
+  return connectAs(serverSecrets(server.home).natsUrl, readCredsFile(file), { inboxPrefix: `${subjects.cliInboxPrefix}.${name}`, name });
+}
+
 describe('a reply subject is never a write', () => {
   const identities: Array<[string, () => Promise<{ w: Watched; publish: string[]; agentId: string }>]> = [
     ['an agent (its own JWT)', async () => ({ w: await connectAsAgent(serverSecrets(server.home).natsUrl, A), publish: expandTemplate(AGENT_TEMPLATE, A.id).publish, agentId: A.id })],
     ["a join token's enrolment credential", async () => ({ w: await connectWithToken(serverSecrets(server.home).natsUrl, token), publish: expandTemplate(ENROLL_TEMPLATE, `enroll-${decodeToken(token).i}`).publish, agentId: A.id })],
     ['a user of the MIGRATE account (anyone who knows the root fingerprint, while an agent has no JWT yet)', async () => ({ w: await connectMigrateUser(), publish: expandTemplate(MIGRATE_TEMPLATE, A.id).publish, agentId: A.id })],
+    ...ROLES.filter((r) => r !== 'admin').map((role): [string, () => Promise<{ w: Watched; publish: string[]; agentId: string }>] => [
+      `an operator with role ${role} (a person's own credentials)`,
+      async () => ({ w: await connectAsOperator(role), publish: operatorPermissions(`op-${role}`, role)!.publish, agentId: A.id }),
+    ]),
   ];
 
   it.each(identities)('%s: every permitted subject × every hostile reply changes nothing', async (_label, open) => {
@@ -164,11 +181,14 @@ describe('a reply subject is never a write', () => {
       const before = await snapshot();
       const replies = hostileReplies(Object.keys(before.streams));
       let reports = 0;
+      // Admin API requests (operators): unsigned here, so each is refused — and audited as refused.
+      let apiRequests = 0;
       for (const entry of publish) {
         const { subject, body } = concrete(entry, agentId);
         for (const reply of replies) {
           w.nc.publish(subject, body, { reply });
           if (subject === subjects.status(agentId) || subject === subjects.inventory(agentId)) reports++;
+          if (subject.startsWith('ferry.api.')) apiRequests++;
         }
       }
       // Every case was a permitted publish: nats-server reported no violation.
@@ -179,19 +199,29 @@ describe('a reply subject is never a write', () => {
       for (const entry of publish) {
         const { subject, body } = concrete(entry, agentId);
         if (subject === subjects.heartbeat(agentId)) continue; // no responder: fire and forget
-        const answer = await w.nc.request(subject, body, { timeout: 10_000 });
+        const answer = await w.nc.request(subject, body, { timeout: 10_000 }).catch((err: unknown) => {
+          throw new Error(`${subject}: ${(err as Error).message}`);
+        });
         expect(answer.data.length + (answer.headers ? 1 : 0)).toBeGreaterThan(0);
         if (subject === subjects.status(agentId) || subject === subjects.inventory(agentId)) reports++;
+        if (subject.startsWith('ferry.api.')) apiRequests++;
       }
       const after = await snapshot();
-      // The reports stream took exactly the reports sent (its acks went nowhere); nothing else moved.
+      // The reports stream took exactly the reports sent (its acks went nowhere); nothing else moved
+      // (but the upload bucket, which a release manager may write: it only grows).
       const rep = 'FERRY_REPORTS';
+      const up = 'OBJ_ferry-upload';
       expect(after.streams[rep]!.messages - before.streams[rep]!.messages).toBe(reports);
       expect(after.streams[rep]!.first).toBe(before.streams[rep]!.first);
-      expect({ ...after.streams, [rep]: null }).toEqual({ ...before.streams, [rep]: null });
+      if (before.streams[up]) {
+        expect(after.streams[up]!.first).toBe(before.streams[up]!.first);
+        expect(after.streams[up]!.messages).toBeGreaterThanOrEqual(before.streams[up]!.messages);
+        expect(after.streams[up]!.consumers).toEqual(before.streams[up]!.consumers);
+      }
+      expect({ ...after.streams, [rep]: null, [up]: null }).toEqual({ ...before.streams, [rep]: null, [up]: null });
       expect(after.desired).toEqual(before.desired);
       expect(after.objects).toEqual(before.objects);
-      expect(after.audit).toBe(before.audit);
+      expect(after.audit - before.audit).toBe(apiRequests);
       expect(after.agents).toEqual(before.agents);
       expect(before.desired[B.id]).toBeGreaterThan(0);
       expect(before.objects).toHaveLength(1);
