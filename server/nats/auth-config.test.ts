@@ -1,7 +1,7 @@
 // The permission table (auth-config.ts), the account JWTs built from it (accounts.ts) and the
 // operator-mode block of nats-server's configuration (server-config.ts).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode, type Account, type Operator, type User } from '@nats-io/jwt';
@@ -11,6 +11,7 @@ import { catchFerryError } from '../../test/helpers/errors.js';
 import { buildAccountJwts, enrollUserName, issueAccountUser, issueAgentJwt, issueEnrollJwt, migrationAccount, OPERATOR_NAME, type AccountJwts } from './accounts.js';
 import {
   AGENT_STREAM_IMPORTS,
+  OPERATOR_SERVICES,
   AGENT_TEMPLATE,
   agentPermissions,
   ENROLL_TEMPLATE,
@@ -144,7 +145,7 @@ describe('buildAccountJwts', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('an operator naming SYS, and the five accounts signed by it', () => {
+  it('an operator naming SYS, and the six accounts signed by it', () => {
     const op = decode<Operator>(jwts.operator);
     expect(op.name).toBe(OPERATOR_NAME);
     expect(op.sub).toBe(keys.operator.publicKey);
@@ -157,10 +158,11 @@ describe('buildAccountJwts', () => {
       FERRY: keys.accounts.FERRY.publicKey,
       AGENTS: keys.accounts.AGENTS.publicKey,
       ENROLL: keys.accounts.ENROLL.publicKey,
+      OPERATORS: keys.accounts.OPERATORS.publicKey,
       MIGRATE: migrationAccount('test').publicKey,
     });
     expect(Object.keys(jwts.accounts).sort()).toEqual(Object.values(jwts.ids).sort());
-    for (const name of ['SYS', 'FERRY', 'AGENTS', 'ENROLL', 'MIGRATE'] as const) {
+    for (const name of ['SYS', 'FERRY', 'AGENTS', 'ENROLL', 'OPERATORS', 'MIGRATE'] as const) {
       const c = claims(name);
       expect(c.name).toBe(name);
       expect(c.sub).toBe(jwts.ids[name]);
@@ -169,30 +171,61 @@ describe('buildAccountJwts', () => {
     }
   });
 
-  it('FERRY: JetStream limits, and only the agent/enrolment/migrate services plus the two streams exported', () => {
+  it('FERRY: JetStream limits, and only the agent/enrolment/migrate/operator services plus the two streams exported', () => {
     const ferry = claims('FERRY');
     expect(ferry.nats.limits).toMatchObject({ mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1, conn: -1 });
     const exports = ferry.nats.exports ?? [];
     const services = exports.filter((e) => e.type === 'service');
     const streams = exports.filter((e) => e.type === 'stream');
-    expect(services.map((e) => e.subject)).toEqual([...serviceExports(AGENT_TEMPLATE), ...serviceExports(ENROLL_TEMPLATE), ...serviceExports(MIGRATE_TEMPLATE)]);
+    expect(services.map((e) => e.subject)).toEqual([...serviceExports(AGENT_TEMPLATE), ...serviceExports(ENROLL_TEMPLATE), ...serviceExports(MIGRATE_TEMPLATE), ...OPERATOR_SERVICES]);
     for (const e of services) expect(e.response_type).toBe('Singleton');
     expect(streams.map((e) => e.subject)).toEqual(['ferry.cmd.*', 'ferry.broadcast.>']);
     expect(streams.map((e) => e.subject)).toEqual([...AGENT_STREAM_IMPORTS]);
     expect(exports).toHaveLength(services.length + streams.length);
-    // nothing that would open the JetStream API, the stores or the API to another account
-    for (const e of exports) expect(e.subject).not.toMatch(/^(\$JS\.API\.(INFO|STREAM|CONSUMER|>)|\$KV\.|\$O\.|ferry\.api\.|ferry\.events\.|_INBOX|>$)/);
+    // Operators reach the admin API and read (and add uploads to) the upload bucket; nothing that changes a stream's config or data.
+    expect(OPERATOR_SERVICES).toEqual(['ferry.api.>', '$JS.API.INFO', '$JS.API.STREAM.INFO.OBJ_ferry-upload', '$JS.API.STREAM.MSG.GET.OBJ_ferry-upload', '$JS.API.DIRECT.GET.OBJ_ferry-upload.>', '$O.ferry-upload.>']);
+    // nothing else that would open the JetStream API, the stores or the API to another account
+    for (const e of exports.filter((x) => !OPERATOR_SERVICES.includes(x.subject))) expect(e.subject).not.toMatch(/^(\$JS\.API\.(INFO|STREAM|CONSUMER|>)|\$KV\.|\$O\.|ferry\.api\.|ferry\.events\.|_INBOX|>$)/);
     // no export needs an activation token, none is private to some account
     for (const e of exports) expect(e.token_req).toBeFalsy();
     expect(ferry.nats.imports ?? []).toEqual([]);
     expect(ferry.nats.signing_keys ?? []).toEqual([]);
   });
 
-  it('AGENTS, ENROLL, MIGRATE (and SYS) have no JetStream', () => {
-    for (const name of ['SYS', 'AGENTS', 'ENROLL', 'MIGRATE'] as const) {
+  it('AGENTS, ENROLL, OPERATORS, MIGRATE (and SYS) have no JetStream', () => {
+    for (const name of ['SYS', 'AGENTS', 'ENROLL', 'OPERATORS', 'MIGRATE'] as const) {
       const limits = (claims(name).nats.limits ?? {}) as Record<string, unknown>;
       for (const k of ['mem_storage', 'disk_storage', 'streams', 'consumer']) expect(limits[k] ?? 0, `${name}.${k}`).toBe(0);
       expect(limits['tiered_limits']).toBeUndefined();
+    }
+  });
+
+  it("OPERATORS imports exactly FERRY's operator services and the DML's direct gets, and exports nothing", () => {
+    const operators = claims('OPERATORS');
+    expect((operators.nats.imports ?? []).map((i) => [i.type, i.subject, i.account])).toEqual([
+      ...OPERATOR_SERVICES.map((s) => ['service', s, jwts.ids.FERRY]),
+      ['service', '$JS.API.DIRECT.GET.OBJ_ferry-dml', jwts.ids.FERRY],
+      ['service', '$JS.API.DIRECT.GET.OBJ_ferry-dml.>', jwts.ids.FERRY],
+    ]);
+    expect(operators.nats.exports ?? []).toEqual([]);
+    expect(operators.nats.signing_keys ?? []).toEqual([]);
+  });
+
+  it('a keys file from before the OPERATORS account gets one on load, every other key kept', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-natskeys-'));
+    try {
+      const file = join(dir, 'nats.json');
+      ensureNatsKeys(file);
+      const doc = JSON.parse(readFileSync(file, 'utf8')) as { accounts: Record<string, string> };
+      delete doc.accounts.OPERATORS;
+      writeFileSync(file, JSON.stringify(doc));
+      const loaded = loadNatsKeys(file);
+      expect(loaded.accounts.OPERATORS.publicKey).toMatch(/^A/);
+      const again = JSON.parse(readFileSync(file, 'utf8')) as { accounts: Record<string, string> };
+      expect({ ...again.accounts, OPERATORS: undefined }).toEqual({ ...doc.accounts, OPERATORS: undefined });
+      expect(loadNatsKeys(file).accounts.OPERATORS.publicKey).toBe(loaded.accounts.OPERATORS.publicKey);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
