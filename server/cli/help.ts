@@ -40,6 +40,8 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   'dml show': [['$0 dml show myapp@1.2.0', 'one package version, its files and state']],
   'dml authorize': [['$0 dml authorize myapp@1.2.0 --evidence r-0123abcd', 'authorize for production']],
   'dml retire': [['$0 dml retire myapp@1.0.0', 'no new rollouts may use it']],
+  'dml export': [['$0 dml export web@1.4.0 db@2.1.0 --out site.bundle', 'a signed bundle for a disconnected site']],
+  'dml import': [['$0 dml import site.bundle --trust-root 3f1c…a9', 'check it against the exporting root, then add its packages']],
   release: [['$0 release create web-2024.1 --package myapp@1.2.0', 'a release of one package']],
   'release list': [['$0 release list', 'every release']],
   rollout: [['$0 rollout start web-2024.1 --strategy phased --waves 1,50%,100%', 'a phased rollout']],
