@@ -100,7 +100,7 @@ export class AgentRuntime {
       journal: this.journal,
       installRoot: o.identity.installRoot,
       downloadDir: o.paths.staging,
-      fetch: (record, dest) => this.fetchPackage(record, dest),
+      fetch: (record, dest, opts) => this.fetchPackage(record, dest, opts?.maxBytesPerSecond),
       report: (r) => this.onProgress(r),
       log: o.log.child({ module: 'install' }),
       keepVersions: o.keepVersions ?? 3,
@@ -354,13 +354,13 @@ export class AgentRuntime {
     this.reporter.status(r);
   }
 
-  private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string): Promise<void> {
+  private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string, maxBytesPerSecond?: number): Promise<void> {
     const nc = this.nc ?? (await Promise.race([this.connected, new Promise<undefined>((r) => setTimeout(() => r(undefined), FIRST_CONNECT_WAIT_MS).unref())]));
     if (!nc) throw new FerryError('FERRY_SERVER_UNREACHABLE', `not connected to NATS within ${FIRST_CONNECT_WAIT_MS / 1000}s`);
     // Retried with backoff: a dropped connection mid-download resumes when NATS is back.
     for (let attempt = 1; ; attempt++) {
       try {
-        await readObjectToFile(nc, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false });
+        await readObjectToFile(nc, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false, ...(maxBytesPerSecond ? { maxBytesPerSecond } : {}) });
         return;
       } catch (err) {
         const e = toFerryError(err);

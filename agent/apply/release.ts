@@ -122,7 +122,7 @@ export class ReleaseApplier {
       out.installedAny = true;
       const result: OperationResult = backToPrevious
         ? await this.d.machine.revertPackage(desired.operation, p.name)
-        : await this.d.machine.installPackage({ operation: desired.operation, record, allowDowngrade: p.rollback, watchMs: p.watchMs });
+        : await this.d.machine.installPackage({ operation: desired.operation, record, allowDowngrade: p.rollback, watchMs: p.watchMs, ...(p.maxBytesPerSecond ? { maxBytesPerSecond: p.maxBytesPerSecond } : {}) });
       if (result.report.output) out.outputs.push({ label: `${p.name}@${p.version}`, output: result.report.output });
       if (result.outcome !== (backToPrevious ? 'rolled-back' : 'done')) {
         out.failure = result.report;

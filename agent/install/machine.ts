@@ -25,6 +25,8 @@ export interface InstallJob {
   allowDowngrade: boolean;
   /** keep health-checking for this long after commit (the rollout's soak period) */
   watchMs?: number;
+  /** pace the download to this many bytes per second (the rollout's --max-rate) */
+  maxBytesPerSecond?: number;
 }
 
 export interface ProgressReport {
@@ -43,7 +45,7 @@ export interface MachineDeps {
   installRoot: string;
   downloadDir: string;
   /** download the package bytes to dest, verifying the record's SHA-256 and size */
-  fetch: (record: DmlRecord, dest: string) => Promise<void>;
+  fetch: (record: DmlRecord, dest: string, opts?: { maxBytesPerSecond?: number | undefined }) => Promise<void>;
   report: (r: ProgressReport) => void;
   log: Logger;
   keepVersions: number;
@@ -85,6 +87,8 @@ interface RunContext {
   fromVersion: string | null;
   record: DmlRecord | null;
   watchMs: number;
+  /** the rollout's --max-rate (not kept in the journal: a download resumed after a crash is unpaced) */
+  maxBytesPerSecond?: number | undefined;
   manifest: Manifest | null;
   download: string;
   /** true when this operation created the version directory (so a failure removes it) */
@@ -131,7 +135,7 @@ export class InstallMachine {
       return this.settled('done', { operation: job.operation, state: 'succeeded', package: name, version, step: 'done' });
     }
     const opId = this.d.journal.beginOperation({ operation: job.operation, package: name, version, fromVersion: current?.version ?? null, kind: 'install', step: 'download', record: JSON.stringify(job.record) });
-    const ctx: RunContext = { opId, kind: 'install', operation: job.operation, name, version, fromVersion: current?.version ?? null, record: job.record, watchMs: job.watchMs ?? 0, manifest: null, download: this.downloadPath(name, version, opId), createdDir: false };
+    const ctx: RunContext = { opId, kind: 'install', operation: job.operation, name, version, fromVersion: current?.version ?? null, record: job.record, watchMs: job.watchMs ?? 0, maxBytesPerSecond: job.maxBytesPerSecond, manifest: null, download: this.downloadPath(name, version, opId), createdDir: false };
     if (current && !job.allowDowngrade && semver.lt(version, current.version)) {
       ctx.error = `FERRY_COMMAND_REJECTED: refusing to downgrade ${name} from ${current.version} to ${version} without an explicit rollback`;
       return this.run(ctx, 'failed');
@@ -327,7 +331,7 @@ export class InstallMachine {
         // A kept version is reused only if its files still match its manifest.
         if (!ctx.createdDir && (await this.reusable(ctx))) return true;
         this.checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
-        await this.d.fetch(ctx.record!, ctx.download);
+        await this.d.fetch(ctx.record!, ctx.download, { maxBytesPerSecond: ctx.maxBytesPerSecond });
         return true;
       case 'verify': {
         if (ctx.reuse) return true;

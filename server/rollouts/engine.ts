@@ -228,7 +228,7 @@ export class RolloutEngine {
     const retired = release?.packages.find((p) => this.dml.get(p.name, p.version)?.state === 'retired');
     if (retired) return this.halt(rollout, null, `${retired.name}@${retired.version} was retired; no further waves`);
     // In the release's order, so every package arrives after the ones it depends on.
-    const set: DesiredPackage[] = (release?.packages ?? []).map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: o.soakMs }));
+    const set: DesiredPackage[] = (release?.packages ?? []).map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: o.soakMs, ...(o.maxRateBps ? { maxBytesPerSecond: o.maxRateBps } : {}) }));
     const hosts = this.store.hosts(rollout.id, index).filter((h) => h.state === 'pending');
     const now = this.now();
     // The wave, its hosts and their new desired states are saved in one transaction before

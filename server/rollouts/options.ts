@@ -22,6 +22,7 @@ export interface RolloutSettings {
   window: { text: string; spec: WindowSpec } | undefined;
   startAt: number | undefined;
   remove: string | undefined;
+  maxRateBps: number | undefined;
 }
 
 const MAX_FAILURES_HINT = 'e.g. --max-failures 2 (hosts per wave) or --max-failures 5% (of each wave, 0%–100%)';
@@ -69,5 +70,6 @@ export function parseRolloutOptions(o: RolloutOptions): RolloutSettings {
     window: o.window ? { text: o.window, spec: parseWindow(o.window, o.timeZone) } : undefined,
     startAt: o.startAt,
     remove: o.remove,
+    maxRateBps: o.maxRateBps,
   };
 }

@@ -78,6 +78,7 @@ export class RolloutService {
       ...(req.window ? { window: req.window, timeZone: req.timeZone } : {}),
       ...(req.startAt ? { startAt: req.startAt } : {}),
       ...(removal !== undefined ? { remove: removal } : {}),
+      ...(req.maxRateBps ? { maxRateBps: req.maxRateBps } : {}),
     };
     // Every option checked once, before anything is planned or stored (the engine keeps the parsed form).
     parseRolloutOptions(options);

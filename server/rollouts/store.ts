@@ -19,6 +19,8 @@ export interface RolloutOptions {
   startAt?: number | undefined;
   /** set for a removal: the package this rollout uninstalls (then `release` is only a label) */
   remove?: string | undefined;
+  /** `--max-rate`: each agent's download is paced to this many bytes per second */
+  maxRateBps?: number | undefined;
 }
 
 export interface RolloutRow {

@@ -127,6 +127,31 @@ describe('object-read (plain server)', () => {
     expect(maxQueued).toBeLessThanOrEqual(64 * 1024);
   });
 
+  it('--max-rate: never more bytes than the rate allows (plus the chunk in flight), and the bytes are right', async () => {
+    const chunk = 256 * 1024;
+    const data = randomBytes(40 * chunk); // 10 MiB at 4 MiB/s: the last chunk is asked for after 2.4 s
+    await os.putBlob({ name: 'paced', options: { max_chunk_size: chunk } }, data);
+    const rate = 4 * MiB;
+    const started = Date.now();
+    const overRate: string[] = [];
+    const dest = join(dir, 'paced.out');
+    const res = await readObjectToFile(nc, {
+      bucket: 'files',
+      name: 'paced',
+      dest,
+      maxBytesPerSecond: rate,
+      onProgress: (bytes) => {
+        const allowed = (rate * (Date.now() - started)) / 1000 + chunk;
+        if (bytes > allowed) overRate.push(`${bytes} bytes after ${Date.now() - started} ms`);
+      },
+    });
+    const elapsed = Date.now() - started;
+    expect(overRate).toEqual([]);
+    expect(elapsed).toBeGreaterThanOrEqual((39 * chunk * 1000) / rate);
+    expect(res.sha256).toBe(sha256(data));
+    expect(Buffer.compare(readFileSync(dest), data)).toBe(0);
+  });
+
   it('reads objects whose chunks interleave with another put', async () => {
     const a = randomBytes(40 * 32 * 1024 + 5);
     const b = randomBytes(40 * 32 * 1024 + 9);

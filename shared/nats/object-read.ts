@@ -21,6 +21,8 @@ export interface ObjectReadOptions {
   /** Per request, in milliseconds (default 10 000). */
   timeoutMs?: number;
   onProgress?: (bytesDone: number, total: number) => void;
+  /** pace the requests so the object arrives at about this many bytes per second (a WAN link is not saturated) */
+  maxBytesPerSecond?: number;
 }
 
 export interface ObjectMeta {
@@ -168,9 +170,18 @@ export async function readObjectToStream(
   let lastSeq = 0; // sequence of the last accepted chunk
   let nextSeq = 1; // sequence to ask for next
   let width = 1; // the first chunk's position is unknown, so it is fetched alone
+  // Paced: chunk i is asked for no earlier than i chunks' worth of bytes at the rate after the start.
+  const rate = opts.maxBytesPerSecond;
+  const chunkBytes = Math.ceil(meta.size / Math.max(1, meta.chunks));
+  const started = Date.now();
   try {
     while (received < meta.chunks) {
       while (inflight.length < width && received + inflight.length < meta.chunks) {
+        if (rate) {
+          const wait = started + ((received + inflight.length) * chunkBytes * 1000) / rate - Date.now();
+          if (wait > 0 && inflight.length > 0) break; // take what is due first
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
         inflight.push({ seq: nextSeq, reply: fetch(nextSeq, received + inflight.length) });
         nextSeq += 1;
       }

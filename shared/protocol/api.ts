@@ -53,6 +53,8 @@ export const apiRequestSchemas = {
       maxFailures: z.string().regex(/^(\d+|\d+(\.\d+)?%)$/, 'a count or a percentage').default('0'),
       onFailure: z.enum(['halt', 'rollback']).default('halt'),
       hostTimeoutMs: z.number().int().positive().default(15 * 60_000),
+      /** per agent: downloads are paced to this many bytes per second (`--max-rate`) */
+      maxRateBps: z.number().int().min(1024).optional(),
       includeOffline: z.boolean().default(false),
       window: plainTextSchema(256).min(1).optional(),
       timeZone: plainTextSchema(64).default('UTC'),

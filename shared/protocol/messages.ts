@@ -165,6 +165,8 @@ export const desiredPackageSchema = z
     rollback: z.boolean().default(false),
     /** keep health-checking this long after install (the rollout's soak); a failure rolls back */
     watchMs: z.number().int().nonnegative().max(30 * 86_400_000).default(0),
+    /** the rollout's `--max-rate`: pace the download to this many bytes per second (sent only when set) */
+    maxBytesPerSecond: z.number().int().min(1024).optional(),
   })
   .strict();
 export type DesiredPackage = z.infer<typeof desiredPackageSchema>;

@@ -51,7 +51,7 @@ describe('server /healthz and /metrics', () => {
     m = await waitFor(async () => {
       const text = await scrape();
       return sample(text, 'ferry_installs_total') === 1 ? text : undefined;
-    }, 10_000, { message: 'ferry_installs_total did not reach 1' });
+    }, 60_000, { message: 'ferry_installs_total did not reach 1' });
     expect(sample(m, 'ferry_install_failures_total')).toBe(0);
     expect(sample(m, 'ferry_rollouts{state="completed"}')).toBe(1);
   }, 60_000);

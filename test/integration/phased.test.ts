@@ -368,7 +368,8 @@ describe('phased rollouts: one shared server, four agents', () => {
     const patCreds = join(tempDir('ferry-pat-'), 'pat.creds');
     await runFerry(home, ['operator', 'add', 'pat-operator', '--role', 'deployer', '--out', patCreds]);
     // Two waves (1 host, then the rest) with a soak long enough to pause in, even on a busy machine.
-    const id = await startRollout(home, 'ph5-r', 'all', ['--strategy', 'phased', '--waves', '1,100%', '--soak', '6s']);
+    // (6 s was not: the CLI's pause arrived after the soak had ended under a CPU hog.)
+    const id = await startRollout(home, 'ph5-r', 'all', ['--strategy', 'phased', '--waves', '1,100%', '--soak', '20s']);
     const soaking = await waitStatus(home, id, (s) => s.waves[0]?.state === 'soaking', 20_000, 'wave 1 soaking');
     const operator = { FERRY_CREDS: patCreds, USER: 'somebody-else' };
     const paused = (await runFerry(home, ['rollout', 'pause', id, '--json'], { env: operator })).json<FullRolloutStatus>();

@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
 import { parseStartAt } from '../../../shared/windows.js';
+import { parseRate } from '../../../shared/rates.js';
 import { FerryError } from '../../../shared/errors.js';
 import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/api.js';
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
@@ -24,6 +25,7 @@ interface StartArgs extends GlobalArgs {
   'max-failures': string;
   'on-failure': 'halt' | 'rollback';
   'host-timeout': string;
+  'max-rate'?: string;
   'include-offline': boolean;
   'dry-run': boolean;
   wait: boolean;
@@ -51,6 +53,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       .option('max-failures', { type: 'string', default: '0', describe: 'failures tolerated per wave: N or P%' })
       .option('on-failure', { choices: ['halt', 'rollback'] as const, default: 'halt' as const })
       .option('host-timeout', { type: 'string', default: '15m', describe: 'a host that takes longer counts as failed' })
+      .option('max-rate', { type: 'string', describe: 'per agent: pace package downloads to RATE, e.g. 5MiB/s (a WAN link is not saturated)' })
       .option('include-offline', { type: 'boolean', default: false, describe: 'target offline hosts too (they converge when they return)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan without starting' })
       .option('window', { type: 'string', describe: 'start waves only inside this window, e.g. "Mon-Fri 22:00-05:00" or "Sat,Sun"' })
@@ -77,6 +80,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       maxFailures: a['max-failures'],
       onFailure: a['on-failure'],
       hostTimeoutMs: parseDuration(a['host-timeout']),
+      ...(a['max-rate'] !== undefined ? { maxRateBps: parseRate(a['max-rate']) } : {}),
       includeOffline: a['include-offline'],
       dryRun: a['dry-run'],
       ...(a.window ? { window: a.window, timeZone: a.timezone } : {}),
