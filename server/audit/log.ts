@@ -75,16 +75,7 @@ export class AuditLog {
         params.push(q.action);
       }
     }
-    const rows = this.sql(`SELECT * FROM (SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?) ORDER BY id`).all(...params, q.limit) as {
-      id: number;
-      ts: number;
-      actor: string;
-      action: string;
-      target: string | null;
-      args: string;
-      result: 'ok' | 'error';
-      error: string | null;
-    }[];
+    const rows = this.sql(`SELECT * FROM (SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?) ORDER BY id`).all(...params, q.limit) as (AuditRow & { result: 'ok' | 'error' })[];
     return rows.map((r) => ({ id: r.id, at: new Date(r.ts).toISOString(), actor: r.actor, action: r.action, target: r.target, args: JSON.parse(r.args) as Record<string, unknown>, result: r.result, error: r.error }));
   }
 }

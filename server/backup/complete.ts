@@ -6,7 +6,7 @@
 // back are skipped.
 import { Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { createHash } from 'node:crypto';
+import { sha256File } from '../../shared/crypto/file-hash.js';
 import { createReadStream, existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -45,7 +45,7 @@ export async function completeRestore(opts: CompleteRestoreOptions): Promise<{ u
     }
     const file = join(restoreDir, packagePath(r.name, r.version));
     if (!existsSync(file)) throw new FerryError('FERRY_NOT_FOUND', `restore: ${r.object} is neither in the Object Store nor in ${restoreDir}`, { hint: 'restore the backup again' });
-    const digest = await sha256File(file);
+    const digest = (await sha256File(file)).sha256;
     if (digest !== r.sha256) throw new FerryError('FERRY_DIGEST_MISMATCH', `restore: ${file} has sha256 ${digest}, the DML says ${r.sha256}`);
     const put = await store.put(
       { name: r.object, options: { max_chunk_size: OBJECT_CHUNK_BYTES } },
@@ -67,8 +67,3 @@ function hexDigest(digest: string): string {
   return Buffer.from(b64, 'base64url').toString('hex');
 }
 
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}

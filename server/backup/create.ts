@@ -11,8 +11,8 @@
 // file), packed into a gzip tar (mode 0600: it holds the keys) and renamed into place, so FILE
 // is either the previous backup or a complete new one.
 import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, type Dirent } from 'node:fs';
+import { sha256File } from '../../shared/crypto/file-hash.js';
+import { existsSync, type Dirent } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { create as createTar } from 'tar';
@@ -144,11 +144,6 @@ async function copyTree(src: string, dest: string, prefix: string): Promise<stri
 }
 
 async function describe(root: string, rel: string): Promise<BackupFile> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(join(root, rel))) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { path: rel, size, sha256: hash.digest('hex') };
+  const { sha256, size } = await sha256File(join(root, rel));
+  return { path: rel, size, sha256 };
 }

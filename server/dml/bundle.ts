@@ -8,10 +8,9 @@
 // `index` is an envelope signed by the exporting DML's signing key listing every package's
 // name, version, SHA-256 and size; each `record` is that package's DML record. Both verify under
 // `trust` (signed by the root), so a file added, dropped, swapped or changed anywhere is refused.
-import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { sha256File } from '../../shared/crypto/file-hash.js';
 import * as tar from 'tar';
 import { z } from 'zod';
 import { FerryError } from '../../shared/errors.js';
@@ -107,11 +106,6 @@ export async function unpackBundle(file: string, dir: string, maxBytes: number):
   if (refused.length) throw new FerryError('FERRY_ARCHIVE_UNSAFE', `bundle entry ${JSON.stringify(refused[0])} is not a bundle file (only bundle.json and packages/NAME@VERSION.ferry, regular files)`);
 }
 
-async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
-}
 
 export interface VerifiedBundle {
   rootFingerprint: string;
@@ -156,7 +150,7 @@ export async function verifyBundle(dir: string, trustRoot: string): Promise<Veri
     const size = statSync(file, { throwIfNoEntry: false });
     if (!size?.isFile()) throw invalid(`${p.file} is missing from the bundle`);
     if (size.size !== record.size) throw new FerryError('FERRY_DIGEST_MISMATCH', `${p.file} is ${size.size} bytes; its signed record says ${record.size}`);
-    const sha256 = await sha256OfFile(file);
+    const { sha256 } = await sha256File(file);
     if (sha256 !== record.sha256) throw new FerryError('FERRY_DIGEST_MISMATCH', `${p.file} has SHA-256 ${sha256}; its signed record says ${record.sha256}`);
     packages.push({ name: p.name, version: p.version, sha256, size: record.size, file });
   }

@@ -11,6 +11,7 @@ import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { sha256File } from '../crypto/file-hash.js';
 import { createGzip } from 'node:zlib';
 import { Header, Pax, type HeaderData } from 'tar';
 import { z } from 'zod';
@@ -95,11 +96,6 @@ async function walkSource(srcDir: string, skipAbs: string): Promise<SourceEntry[
   return out;
 }
 
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 function headerBlocks(data: HeaderData): Buffer[] {
   const h = new Header({ uid: 0, gid: 0, uname: '', gname: '', ...data });
@@ -154,7 +150,7 @@ export async function buildPackage(srcDir: string, outFile: string, options: Bui
     entries = await walkSource(resolve(srcDir), out);
     ferryJsonMtimeMs = (await lstat(join(resolve(srcDir), FERRY_JSON))).mtimeMs;
     for (const e of entries) {
-      if (e.kind === 'file') files.push({ path: e.rel, size: e.size, mode: e.mode, sha256: await sha256File(e.abs) });
+      if (e.kind === 'file') files.push({ path: e.rel, size: e.size, mode: e.mode, sha256: (await sha256File(e.abs)).sha256 });
     }
   } catch (e) {
     if (e instanceof FerryError) throw e;

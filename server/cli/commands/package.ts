@@ -1,8 +1,7 @@
 // ferry package build DIR [--out FILE] | inspect FILE: build a .ferry package from a source
 // directory (reproducibly), and look inside one before adding it to the DML.
 import type { CommandModule } from 'yargs';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { sha256File } from '../../../shared/crypto/file-hash.js';
 import { resolve } from 'node:path';
 import { isFerryError } from '../../../shared/errors.js';
 import { buildPackage, defaultPackageFileName, loadFerryJson, sourceDateEpoch, verifyPackageArchive, type Manifest } from '../../../shared/package/mod.js';
@@ -29,15 +28,6 @@ const build: CommandModule<GlobalArgs, BuildArgs> = {
   },
 };
 
-async function sha256File(file: string): Promise<{ digest: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(file)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { digest: hash.digest('hex'), size };
-}
 
 /**
  * A package file is not signed itself: the DML signs a record of its digest when it is added.
@@ -61,7 +51,7 @@ const inspect: CommandModule<GlobalArgs, GlobalArgs & { file: string }> = {
   handler: async (a) => {
     // The whole archive is checked (every file against its manifest hash) before anything is shown.
     const manifest = await verifyPackageArchive(a.file);
-    const { digest, size } = await sha256File(a.file);
+    const { sha256: digest, size } = await sha256File(a.file);
     const signature = await dmlState(a, manifest, digest);
     const doc = { file: resolve(a.file), digest, size, manifest, signature };
     if (a.json) return printJson(doc);
