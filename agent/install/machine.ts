@@ -275,7 +275,9 @@ export class InstallMachine {
     let step = first;
     let lastState: HostState | undefined;
     for (;;) {
-      const saves = this.d.journal.saveStep(ctx.opId, step, ctx.error);
+      // A final step is saved only after its report is queued (below): saved first, a crash in
+      // between left the operation finished with its report lost for good.
+      const saves = isWorkStep(step) ? this.d.journal.saveStep(ctx.opId, step, ctx.error) : 0;
       if (saves > MAX_SAVES && isWorkStep(step) && GIVE_UP[step] !== step) {
         const out = GIVE_UP[step];
         if (out === 'failed' || out === 'rollback' || out === 'restore') ctx.error = `gave up after ${saves} saved steps in ${step} (a loop?)`;
@@ -285,7 +287,6 @@ export class InstallMachine {
       }
       const state = ctx.skipped && step === 'failed' ? 'skipped' : hostStateFor(step);
       if (!isWorkStep(step)) {
-        this.finish(ctx, step);
         // Every install, removal and rollback ends with one line at info (warn when it failed).
         const outcome = { operation: ctx.operation, kind: ctx.kind, package: ctx.name, version: ctx.version, from: ctx.fromVersion, result: state, ...(ctx.error && step !== 'done' ? { error: ctx.error } : {}) };
         if (state === 'failed') this.d.log.warn(outcome, `${ctx.kind} of ${ctx.name}@${ctx.version} failed`);
@@ -301,7 +302,11 @@ export class InstallMachine {
           ...(ctx.error && step !== 'done' ? { error: ctx.error } : {}),
           ...(ctx.output ? { output: ctx.output } : {}),
         };
+        // Queued, then the end saved: a crash between the two re-runs the last step after a restart
+        // and reports again (the server takes a repeat), never ends the operation unreported.
         this.d.report(report);
+        this.d.journal.saveStep(ctx.opId, step, ctx.error);
+        this.finish(ctx, step);
         return { outcome: step === 'done' ? 'done' : step === 'rolled-back' ? 'rolled-back' : 'failed', report };
       }
       // A revert sends only its final report (it is quick, and a host's progress belongs to installs).
