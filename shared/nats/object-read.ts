@@ -170,7 +170,8 @@ export async function readObjectToStream(
   let lastSeq = 0; // sequence of the last accepted chunk
   let nextSeq = 1; // sequence to ask for next
   let width = 1; // the first chunk's position is unknown, so it is fetched alone
-  // Paced: chunk i is asked for no earlier than i chunks' worth of bytes at the rate after the start.
+  // Paced: the next chunk is asked for no earlier than the bytes received so far (plus an average
+  // chunk for each request in flight) take at the rate after the start — never faster than the rate.
   const rate = opts.maxBytesPerSecond;
   const chunkBytes = Math.ceil(meta.size / Math.max(1, meta.chunks));
   const started = Date.now();
@@ -178,7 +179,7 @@ export async function readObjectToStream(
     while (received < meta.chunks) {
       while (inflight.length < width && received + inflight.length < meta.chunks) {
         if (rate) {
-          const wait = started + ((received + inflight.length) * chunkBytes * 1000) / rate - Date.now();
+          const wait = started + ((bytes + inflight.length * chunkBytes) * 1000) / rate - Date.now();
           if (wait > 0 && inflight.length > 0) break; // take what is due first
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         }
