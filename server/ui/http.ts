@@ -33,8 +33,9 @@ const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  // the sign-in link carries its token in the URL: never send it anywhere as a Referer
-  'referrer-policy': 'no-referrer',
+  // the sign-in link carries its token in the URL: never send it to another site as a Referer
+  // (same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on form POSTs)
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
 };
 
@@ -108,7 +109,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: ConsoleOp
   const method = req.method ?? 'GET';
   if (method === 'GET' && path === '/assets/console.css') return sendText(res, 200, 'text/css; charset=utf-8', CONSOLE_CSS, true);
   if (method === 'GET' && path === '/assets/console.js') return sendText(res, 200, 'text/javascript; charset=utf-8', CONSOLE_JS, true);
-  if (method === 'GET' && path === '/favicon.ico') return sendText(res, 404, 'text/plain', 'not found\n');
+  if (method === 'GET' && path === '/favicon.ico') return sendText(res, 204, 'text/plain', '');
   if (method === 'GET' && path === '/signin') return sendHtml(res, 200, signInPage());
   if (method === 'GET' && path === '/login') return login(res, url, opts, secure);
 

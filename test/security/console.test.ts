@@ -140,7 +140,7 @@ describe('web console security', () => {
       expect(csp, path).toContain("default-src 'none'");
       expect(csp, path).toContain("script-src 'self'");
       expect(csp, path).not.toContain('unsafe-inline');
-      expect(res.headers.get('referrer-policy'), path).toBe('no-referrer');
+      expect(res.headers.get('referrer-policy'), path).toBe('same-origin');
       const text = await res.text();
       expect(text.match(/<script[^>]*>/g), path).toEqual(['<script src="/assets/console.js" defer>']);
       expect(text, path).not.toMatch(/\son[a-z]+=|style="/);
