@@ -53,6 +53,8 @@ export interface RuntimeInfo {
   tlsCa?: string;
   /** http://HOST:PORT of /healthz and /metrics (ferry server --metrics-listen) */
   metricsUrl?: string;
+  /** http(s)://HOST:PORT of the web console (ferry server --ui-listen) */
+  consoleUrl?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:4222';
@@ -72,6 +74,7 @@ export const serverSettingsSchema = z.object({
   logLevel: logLevel(),
   offlineAfterMs: positiveInt(),
   metricsListen: z.string({ error: 'must be HOST:PORT' }).regex(/^\S+:\d{1,5}$/, { error: 'must be HOST:PORT, e.g. 127.0.0.1:9464' }),
+  uiListen: z.string({ error: 'must be HOST:PORT' }).regex(/^\S+:\d{1,5}$/, { error: 'must be HOST:PORT, e.g. 127.0.0.1:8080' }),
 });
 export type ServerSettings = z.infer<typeof serverSettingsSchema>;
 
@@ -79,6 +82,7 @@ export const SERVER_ENV: Partial<Record<keyof ServerSettings, string>> = {
   logLevel: 'FERRY_LOG_LEVEL',
   offlineAfterMs: 'FERRY_OFFLINE_AFTER_MS',
   metricsListen: 'FERRY_METRICS_LISTEN',
+  uiListen: 'FERRY_UI_LISTEN',
 };
 
 export function loadServerSettings(configFlag: string | undefined, env: NodeJS.ProcessEnv = process.env): SettingsSource<ServerSettings> {

@@ -42,6 +42,7 @@ import { serverProbe } from './ops/probe.js';
 import { RolloutEngine } from './rollouts/engine.js';
 import { RolloutService } from './rollouts/service.js';
 import { AgentDecommissioner } from './agents/decommission.js';
+import { startConsole, type ConsoleHttp } from './ui/console.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -61,6 +62,8 @@ export interface ServerOptions {
   tls?: { cert?: string | undefined; key?: string | undefined; ca?: string | undefined };
   /** HOST:PORT for /healthz and /metrics over HTTP (port 0: random); off when not given */
   metricsListen?: string | undefined;
+  /** HOST:PORT for the web console (port 0: random; HTTPS with the tls cert and key); off when not given */
+  uiListen?: string | undefined;
 }
 
 export class FerryServer {
@@ -72,6 +75,7 @@ export class FerryServer {
   private stops: (() => Promise<void> | void)[] = [];
   private url = '';
   private ops?: OpsHttp;
+  private console?: ConsoleHttp;
 
   constructor(private readonly opts: ServerOptions) {
     this.paths = dataPaths(opts.dataDir);
@@ -84,6 +88,11 @@ export class FerryServer {
   /** http://HOST:PORT of /healthz and /metrics, when --metrics-listen was given */
   get metricsUrl(): string | undefined {
     return this.ops?.url;
+  }
+
+  /** http(s)://HOST:PORT of the web console, when --ui-listen was given */
+  get consoleUrl(): string | undefined {
+    return this.console?.url;
   }
 
   async start(): Promise<void> {
@@ -205,12 +214,17 @@ export class FerryServer {
         },
         decommissionAgent: (req) => decommissioner.decommission(req),
         operators: new OperatorService(operatorRegistry, auth),
+        consoleLogin: (operator) => this.console?.loginUrl(operator),
       }),
       log.child({ module: 'api' }),
       new RequestAuthenticator(db, operatorRegistry),
       audit,
     );
     router.start();
+    if (this.opts.uiListen) {
+      const tls = this.opts.tls?.cert && this.opts.tls.key ? { cert: resolve(this.opts.tls.cert), key: resolve(this.opts.tls.key) } : undefined;
+      this.console = await startConsole({ listen: this.opts.uiListen, tls, onEvents: (l) => outbox.onRecord(l), router, operators: operatorRegistry, log: log.child({ module: 'console' }) });
+    }
     // After `ferry keys rotate`: the new trust document goes out first, then everything signed
     // with the old online key is signed again (records and desired states).
     const applyKeys = async (reload: boolean) => {
@@ -235,12 +249,13 @@ export class FerryServer {
     );
 
     this.ops?.setProbe(serverProbe({ db, isOnline, natsConnected: natsState.connected, startedAt: Date.now() - process.uptime() * 1000 }));
-    const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString(), ...(tlsCaFile ? { tlsCa: tlsCaFile } : {}), ...(this.ops ? { metricsUrl: this.ops.url } : {}) };
+    const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString(), ...(tlsCaFile ? { tlsCa: tlsCaFile } : {}), ...(this.ops ? { metricsUrl: this.ops.url } : {}), ...(this.console ? { consoleUrl: this.console.url } : {}) };
     writeFileSync(this.paths.runtime, JSON.stringify(runtime, null, 2));
     log.info({ nats: this.url, dataDir: this.paths.dir }, 'ferry server ready');
   }
 
   async stop(): Promise<void> {
+    await this.console?.close();
     await this.ops?.close();
     for (const stop of this.stops.reverse()) await stop();
     this.stops = [];

@@ -40,6 +40,8 @@ export interface HandlerDeps {
   isOnline: (lastSeen: number | null) => boolean;
   notify: NotifyService;
   operators: OperatorService;
+  /** a one-time sign-in URL of the web console for this operator; undefined when the console is off */
+  consoleLogin?: (operator: string) => { url: string; expiresAt: string } | undefined;
 }
 
 export function createHandlers(d: HandlerDeps): ApiHandlers {
@@ -166,6 +168,11 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       throw new FerryError('FERRY_INVALID_INPUT', `${r.verb} is allowed for ${caller.role}; nothing to report`);
     },
     'backup.record': (r) => ({ recorded: true, by: r.actor }),
+    'ui.login': (_r, caller) => {
+      const login = d.consoleLogin?.(caller.name);
+      if (!login) throw new FerryError('FERRY_INVALID_INPUT', 'the web console is off on this server', { hint: 'start the server with --ui-listen HOST:PORT (or uiListen in its config file)' });
+      return login;
+    },
     'cmdb.show': (r) => {
       const a = d.cmdb.findAgent(r.host);
       if (!a) throw new FerryError('FERRY_NOT_FOUND', `no host "${r.host}" in the CMDB`, { hint: 'see: ferry agents list' });

@@ -2,7 +2,7 @@
 // with the verb's schema before the handler runs; every failure becomes a typed wire error.
 import type { NatsConnection, Subscription, Msg } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { FerryError, toFerryError } from '../../shared/errors.js';
+import { errorFromWire, FerryError, toFerryError } from '../../shared/errors.js';
 import { apiRequestSchemas, type ApiReply, type ApiRequestParsed, type ApiVerb } from '../../shared/protocol/api.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
@@ -11,7 +11,7 @@ import { AUTH_HEADER, parseRequestAuth } from '../../shared/operators/request-si
 import { authorize, type Caller, type RequestAuthenticator } from '../operators/authenticate.js';
 
 /** Verbs that only read; every other verb is an administrative action and is audited. */
-const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'fleet.status', 'agents.logs', 'audit.list', 'schedule', 'notify.list', 'token.list', 'operator.list', 'audit.verify']);
+export const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'fleet.status', 'agents.logs', 'audit.list', 'schedule', 'notify.list', 'token.list', 'operator.list', 'audit.verify']);
 
 /**
  * Where API replies may go: the CLI's inbox in FERRY, or a service import's private `_R_.` reply.
@@ -75,17 +75,47 @@ export class ApiRouter {
       if (e.code === 'FERRY_INTERNAL') this.log.error({ err, verb }, 'API handler failed');
       reply = { ok: false, error: e.toJSON() };
     }
-    this.recordAudit(verb, msg, caller, req, result, reply);
+    this.recordAudit(verb, parseRequestAuth(msg.headers?.get(AUTH_HEADER) || undefined)?.operator, caller, req, result, reply);
     msg.respond(encodeMessage(reply));
   }
 
+  /**
+   * One verb for a caller the server has already identified (the web console's signed-in
+   * operator): the same role check, request schema, actor rule, handler and audit record as a
+   * signed request over NATS. Throws the handler's (or the check's) FerryError.
+   */
+  async call(verb: ApiVerb, body: Record<string, unknown>, caller: Caller): Promise<unknown> {
+    let reply: ApiReply;
+    let req: Record<string, unknown> | undefined;
+    let result: unknown;
+    try {
+      authorize(caller, verb);
+      const parsed = apiRequestSchemas[verb].safeParse(body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new FerryError('FERRY_INVALID_INPUT', `${verb}: ${issue ? `${issue.path.join('.') || 'request'}: ${issue.message}` : 'invalid request'}`);
+      }
+      req = parsed.data as Record<string, unknown>;
+      if ('actor' in req && !ACTOR_IS_FILTER.has(verb)) req.actor = caller.name;
+      const handler = this.handlers[verb] as (r: unknown, c: Caller) => Promise<unknown> | unknown;
+      result = await handler(req, caller);
+      reply = { ok: true, result: result ?? null };
+    } catch (err) {
+      const e = toFerryError(err);
+      if (e.code === 'FERRY_INTERNAL') this.log.error({ err, verb }, 'API handler failed (console)');
+      reply = { ok: false, error: e.toJSON() };
+    }
+    this.recordAudit(verb, caller.name, caller, req, result, reply);
+    if (!reply.ok) throw errorFromWire(reply.error);
+    return result;
+  }
+
   /** Every administrative request, allowed or refused, goes to the audit log; so does every refused read. */
-  private recordAudit(verb: string, msg: Msg, caller: Caller | undefined, req: Record<string, unknown> | undefined, result: unknown, reply: ApiReply): void {
+  private recordAudit(verb: string, claimed: string | undefined, caller: Caller | undefined, req: Record<string, unknown> | undefined, result: unknown, reply: ApiReply): void {
     const refused = !reply.ok && (reply.error.code === 'FERRY_FORBIDDEN' || reply.error.code === 'FERRY_SIGNATURE_INVALID');
     if (!this.audit || (!refused && (READ_ONLY_VERBS.has(verb) || req?.dryRun === true))) return;
     const body = req ?? {};
     // An unverified name is recorded as such: it tells who was claimed, never who acted.
-    const claimed = parseRequestAuth(msg.headers?.get(AUTH_HEADER) || undefined)?.operator;
     const actor = caller?.name ?? `unverified:${claimed ?? 'unsigned'}`;
     try {
       // a refusal nats-server made, reported by the CLI: recorded under the verb that was refused

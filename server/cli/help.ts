@@ -95,6 +95,11 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   'operator revoke': [['$0 operator revoke alice', 'cut alice off at once']],
   'operator roles': [['$0 operator roles', 'which role may call which verb']],
   notify: [['$0 notify add https://hooks.example.com/ferry', 'send rollout events to a webhook']],
+  ui: [['$0 ui login', 'a one-time sign-in URL of the web console']],
+  'ui login': [
+    ['$0 ui login', 'print a one-time sign-in URL for your operator (open it within five minutes)'],
+    ['$0 ui login --creds alice.creds --json', 'the URL and its expiry as JSON, for alice'],
+  ],
   backup: [['$0 backup /backups/ferry.tar', 'a consistent backup of the server']],
   restore: [['$0 restore /backups/ferry.tar', 'restore a backup into the data directory']],
 };

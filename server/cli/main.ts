@@ -22,6 +22,7 @@ import { tokenCommand } from './commands/token.js';
 import { statusCommand } from './commands/status.js';
 import { logsCommand } from './commands/logs.js';
 import { configCommand } from './commands/config.js';
+import { uiCommand } from './commands/ui.js';
 import { configureOutput, failAndExit, formatFromArgv } from './output.js';
 import { aliasNames, commandTree, withExamples, topExamples } from './help.js';
 import { nearestCommand } from './suggest.js';
@@ -79,13 +80,13 @@ export async function main(argv: string[]): Promise<void> {
       .middleware((a) => {
         // Flags > FERRY_* environment > config file > defaults: fill only what no flag set.
         const s = loadServerSettings(a.config as string | undefined).values;
-        const fill: [string, string | undefined][] = [['data-dir', process.env.FERRY_HOME ? undefined : s.dataDir], ['nats', s.nats], ['creds', s.creds], ['tls-ca', s.tlsCa], ['listen', s.listen], ['tls-cert', s.tlsCert], ['tls-key', s.tlsKey], ['metrics-listen', s.metricsListen]];
+        const fill: [string, string | undefined][] = [['data-dir', process.env.FERRY_HOME ? undefined : s.dataDir], ['nats', s.nats], ['creds', s.creds], ['tls-ca', s.tlsCa], ['listen', s.listen], ['tls-cert', s.tlsCert], ['tls-key', s.tlsKey], ['metrics-listen', s.metricsListen], ['ui-listen', s.uiListen]];
         for (const [flag, value] of fill) if (a[flag] === undefined && value !== undefined) a[flag] = value;
         if (s.logLevel && !process.env.FERRY_LOG_LEVEL) process.env.FERRY_LOG_LEVEL = s.logLevel;
         if (s.offlineAfterMs && !process.env.FERRY_OFFLINE_AFTER_MS) process.env.FERRY_OFFLINE_AFTER_MS = String(s.offlineAfterMs);
       })
       .completion('completion', 'Print a bash or zsh completion script: ferry completion bash|zsh (default: for $SHELL)');
-    for (const command of [initCommand, serverCommand, statusCommand, logsCommand, configCommand, tokenCommand, packageCommand, dmlCommand, releaseCommand, rolloutCommand, agentsCommand, cmdbCommand, keysCommand, natsCommand, scheduleCommand, auditCommand, operatorCommand, notifyCommand, backupCommand, restoreCommand]) {
+    for (const command of [initCommand, serverCommand, statusCommand, logsCommand, configCommand, tokenCommand, packageCommand, dmlCommand, releaseCommand, rolloutCommand, agentsCommand, cmdbCommand, keysCommand, natsCommand, scheduleCommand, auditCommand, operatorCommand, notifyCommand, uiCommand, backupCommand, restoreCommand]) {
       cli = cli.command(withExamples(command as CommandModule<GlobalArgs, GlobalArgs>));
     }
     commandTree.set('', [...(commandTree.get('') ?? []), 'completion']);

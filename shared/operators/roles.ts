@@ -36,6 +36,7 @@ export const VERB_ROLES: Record<ApiVerb, readonly Role[]> = {
   'audit.refused': ALL,
   schedule: ALL,
   'operator.list': ALL,
+  'ui.login': ALL,
   'rollout.start': ['deployer', 'admin'],
   'rollout.action': ['deployer', 'admin'],
   'dml.add': ['release-manager', 'admin'],

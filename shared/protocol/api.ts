@@ -119,6 +119,8 @@ export const apiRequestSchemas = {
   'audit.refused': z.object({ verb: z.string().min(1).max(64).regex(/^[a-z.]+$/) }).strict(),
   /** `ferry backup` reads everything over NATS directly; this records that it did */
   'backup.record': z.object({ out: plainTextSchema(1024).optional(), actor }).strict(),
+  /** `ferry ui login`: a one-time sign-in URL of the web console for the signing operator */
+  'ui.login': z.object({}).strict(),
 } as const;
 
 export type ApiVerb = keyof typeof apiRequestSchemas;

@@ -68,6 +68,8 @@ const BODIES: Record<ApiVerb, unknown> = {
   'operator.list': {},
   'operator.revoke': { name: 'nobody' },
   'backup.record': {},
+  // this server runs without --ui-listen: every role gets FERRY_INVALID_INPUT ("the web console is off")
+  'ui.login': {},
 };
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -252,6 +254,14 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     const entries = (await ferry(['audit', '--action', 'backup.record', '--json'])).json<{ actor: string; result: string }[]>();
     expect(entries.map((e) => [e.actor, e.result])).toEqual(expect.arrayContaining([['vera', 'error'], ['ada', 'ok']]));
   }, 60_000);
+
+  it('ferry ui login on a server without the console: one line with the fix, exit 2, nothing issued', async () => {
+    const r = await ferryFails(['ui', 'login'], { FERRY_CREDS: creds.viewer });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^FERRY_INVALID_INPUT: the web console is off on this server — hint: start the server with --ui-listen/);
+    expect(r.stdout).toBe('');
+  });
 
   it('ferry audit verify: intact, then finds a record edited directly in the SQLite file', async () => {
     const ok = await ferry(['audit', 'verify', '--json']);

@@ -10,6 +10,7 @@ interface ServerArgs extends GlobalArgs {
   'tls-cert'?: string;
   'tls-key'?: string;
   'metrics-listen'?: string;
+  'ui-listen'?: string;
   'log-level'?: string;
   replicas?: number;
 }
@@ -24,7 +25,8 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
       .option('tls-key', { type: 'string', describe: 'the private key of --tls-cert (PEM)' })
       .option('replicas', { type: 'number', describe: 'copies of every stream, KV bucket and object store (default: min(3, JetStream servers in the cluster))' })
       .option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })
-      .option('metrics-listen', { type: 'string', describe: 'HOST:PORT serving /healthz and /metrics over HTTP, e.g. 127.0.0.1:9464 (env FERRY_METRICS_LISTEN; default: off)' }),
+      .option('metrics-listen', { type: 'string', describe: 'HOST:PORT serving /healthz and /metrics over HTTP, e.g. 127.0.0.1:9464 (env FERRY_METRICS_LISTEN; default: off)' })
+      .option('ui-listen', { type: 'string', describe: 'HOST:PORT serving the web console, e.g. 127.0.0.1:8080 (HTTPS with --tls-cert/--tls-key; sign in with ferry ui login; env FERRY_UI_LISTEN; default: off)' }),
   handler: async (a) => {
     const logger = createLogger('ferry-server', a['log-level']);
     if (Boolean(a['tls-cert']) !== Boolean(a['tls-key'])) throw new FerryError('FERRY_USAGE', '--tls-cert and --tls-key go together');
@@ -40,9 +42,10 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
       logger,
       tls: { cert: a['tls-cert'], key: a['tls-key'], ca: a['tls-ca'] },
       metricsListen: a['metrics-listen'],
+      uiListen: a['ui-listen'],
     });
     await server.start();
-    process.stdout.write(`ferry server ready — NATS ${server.natsUrl}${server.metricsUrl ? ` — metrics ${server.metricsUrl}` : ''}\n`);
+    process.stdout.write(`ferry server ready — NATS ${server.natsUrl}${server.metricsUrl ? ` — metrics ${server.metricsUrl}` : ''}${server.consoleUrl ? ` — console ${server.consoleUrl}` : ''}\n`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);
