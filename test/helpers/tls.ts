@@ -73,9 +73,9 @@ async function terminate(c: ChildProcess, graceMs = 10_000): Promise<void> {
   live.delete(c);
 }
 
-/** `ferry server --listen 127.0.0.1:0 --tls-cert CERT --tls-key KEY` with FERRY_HOME=home. */
-export async function startTlsServer(home: string, tls: { cert: string; key: string }, opts: { timeoutMs?: number } = {}): Promise<TlsServerHandle> {
-  const child = spawn(process.execPath, [FERRY_BIN, 'server', '--listen', '127.0.0.1:0', '--tls-cert', tls.cert, '--tls-key', tls.key], {
+/** `ferry server --listen 127.0.0.1:0 --tls-cert CERT --tls-key KEY [ARGS...]` with FERRY_HOME=home. */
+export async function startTlsServer(home: string, tls: { cert: string; key: string }, opts: { timeoutMs?: number; args?: string[] } = {}): Promise<TlsServerHandle> {
+  const child = spawn(process.execPath, [FERRY_BIN, 'server', '--listen', '127.0.0.1:0', '--tls-cert', tls.cert, '--tls-key', tls.key, ...(opts.args ?? [])], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...FAST_ENV, FERRY_HOME: home },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,11 +1,14 @@
 // NATS over TLS end to end: `ferry server --tls-cert --tls-key` with a self-signed certificate
 // (made with openssl), the local CLI (which finds the CA in the data directory's server.json),
 // `ferry-agent join` with and without `--tls-ca`, a real agent process and a rollout over TLS,
-// and a plaintext client refused. Requires the compiled dist/, nats-server and openssl on PATH.
+// and a plaintext client refused; the web console (--ui-listen) served over HTTPS with the same
+// certificate, its session cookie Secure. Requires the compiled dist/, nats-server and openssl on PATH.
 import { connect } from '@nats-io/transport-node';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { nativeAuthenticator } from '../../shared/nats/nkey-auth.js';
 import { existsSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createConnection } from 'node:net';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +58,33 @@ function plaintextProbe(port: number, seconds = 5): Promise<{ info: Record<strin
   });
 }
 
+/** One HTTPS GET trusting only `ca` (undefined: the system's CAs): status, headers and body. */
+function httpsGet(url: string, ca: string | undefined, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ...(ca ? { ca: readFileSync(ca) } : {}), headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A plain-HTTP GET to an HTTPS port: the status it got, or the error that ended it. */
+function plainHttpStatus(url: string): Promise<string> {
+  return new Promise((resolve) => {
+    const req = httpRequest(url.replace(/^https:/, 'http:'), (res) => {
+      res.resume();
+      resolve(`status ${res.statusCode}`);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code ?? err.message}`));
+    req.end();
+  });
+}
+
 describe.skipIf(!!skipReason)('NATS over TLS (self-signed certificate)', () => {
   let home: string;
   let server: TlsServerHandle;
@@ -68,7 +98,7 @@ describe.skipIf(!!skipReason)('NATS over TLS (self-signed certificate)', () => {
     const key = join(cert, '..', 'key.pem');
     home = tempDir('ferry-home-tls-');
     await runFerry(home, ['init']);
-    server = await startTlsServer(home, { cert, key });
+    server = await startTlsServer(home, { cert, key }, { args: ['--ui-listen', '127.0.0.1:0'] });
   }, 60_000);
 
   afterAll(async (suite) => {
@@ -123,6 +153,24 @@ describe.skipIf(!!skipReason)('NATS over TLS (self-signed certificate)', () => {
     expect(end.state, JSON.stringify(end)).toBe('completed');
     expect(basename(readCurrent(agent.installRoot, 'tls-app') ?? '')).toBe('1.0.0');
     expect(readFileSync(join(agent.installRoot, 'tls-app', '1.0.0', 'hello.txt'), 'utf8')).toBe('over TLS\n');
+  });
+
+  it('serves the web console over HTTPS with the same certificate: a Secure session cookie, and plain HTTP gets no page', async () => {
+    const login = (await runFerry(home, ['ui', 'login', '--json'])).json<{ url: string }>();
+    expect(login.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\//);
+    const signedIn = await httpsGet(login.url, cert);
+    expect(signedIn.status).toBe(303);
+    const setCookie = String(signedIn.headers['set-cookie'] ?? '');
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+    expect(setCookie).toMatch(/; Secure/);
+    const origin = new URL(login.url).origin;
+    const fleet = await httpsGet(`${origin}/`, cert, { cookie: setCookie.split(';')[0]! });
+    expect(fleet.status).toBe(200);
+    expect(fleet.body).toContain('Fleet');
+    expect(await plainHttpStatus(`${origin}/`)).not.toBe('status 200');
+    // a client that does not trust the certificate cannot talk to it at all
+    await expect(httpsGet(`${origin}/`, undefined)).rejects.toThrow(/self.signed/i);
   });
 
   it('a plaintext connection to the port is refused, even with valid credentials', async () => {
