@@ -40,7 +40,7 @@ export interface RolloutStatusDoc {
   options: RolloutRow['options'];
   counts: Record<string, number>;
   waves: { index: number; state: string; hosts: number; succeeded: number; failed: number; pending: number; startedAt?: string; endedAt?: string; soakUntil?: string }[];
-  hosts: { agent: string; hostname: string; wave: number | null; state: string; error?: string; reason?: string; waiting?: true; waitingUntil?: string }[];
+  hosts: { agent: string; hostname: string; wave: number | null; state: string; error?: string; reason?: string; waiting?: true; waitingUntil?: string; finishedAt?: string }[];
 }
 
 export class RolloutService {
@@ -303,6 +303,7 @@ export class RolloutService {
         ...(h.error ? { error: h.error } : {}),
         ...(h.reason && h.state === 'skipped' ? { reason: h.reason } : {}),
         ...(h.waiting && h.state === 'sent' ? { waiting: true as const, reason: h.waiting.reason, ...(h.waiting.until ? { waitingUntil: iso(h.waiting.until)! } : {}) } : {}),
+        ...(h.finishedAt ? { finishedAt: iso(h.finishedAt)! } : {}),
       })),
     };
   }

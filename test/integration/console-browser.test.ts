@@ -56,9 +56,9 @@ async function signedInPage(creds?: string): Promise<Page> {
 }
 
 /** page.waitForFunction, failing with what the page showed. */
-async function until(page: Page, fn: () => unknown, opts: { timeout?: number } = {}): Promise<void> {
+async function until<A extends unknown[]>(page: Page, fn: (...args: A) => unknown, opts: { timeout?: number } = {}, ...args: A): Promise<void> {
   try {
-    await page.waitForFunction(fn, opts);
+    await page.waitForFunction(fn, opts, ...args);
   } catch (err) {
     const shown = await page.$eval('main', (m) => m.innerHTML.replace(/\s+/g, ' ').slice(0, 6000)).catch(() => '(no page)');
     throw new Error(`${String(err)}: waited for ${fn.toString()}\n${page.url()}\n${shown}`);
@@ -111,6 +111,9 @@ describe('web console in a browser', () => {
     const others = joined.map((a) => a.hostname).filter((h) => h !== failing);
     for (const h of others) expect(await hostState(page, h)).toBe('succeeded');
     expect(await page.evaluate(() => (window as unknown as { ferryMarker?: number }).ferryMarker)).toBe(2);
+    // the chart of hosts finished over time counts every host, the failing one among the failed
+    await until(page, (n: number) => document.querySelector('svg.chart')?.getAttribute('aria-label')?.startsWith(`${n} of ${n} hosts finished (1 failed)`), { timeout: 30_000 }, joined.length);
+    expect(await page.$$eval('svg.chart polyline', (l) => l.map((p) => p.getAttribute('class')))).toEqual(['line-finished', 'line-failed']);
     await page.screenshot({ path: join(SHOTS, 'rollout.png'), fullPage: true });
 
     // The other main pages, for the README.

@@ -60,6 +60,10 @@ svg.bar { width: 100%; height: 1.1rem; display: block; background: var(--line); 
 .c0 { fill: #1f5fa8; } .c1 { fill: #2f8f5b; } .c2 { fill: #b57600; } .c3 { fill: #8b4fb0; } .c4 { fill: #b5452d; } .c5 { fill: #4f6f7f; }
 .key::before { content: "■ "; } .key.c0::before { color: #1f5fa8; } .key.c1::before { color: #2f8f5b; } .key.c2::before { color: #b57600; }
 .key.c3::before { color: #8b4fb0; } .key.c4::before { color: #b5452d; } .key.c5::before { color: #4f6f7f; }
+svg.chart { width: 100%; height: 8rem; display: block; background: var(--line); }
+.line-finished, .line-failed { fill: none; stroke-width: 2; } .line-finished { stroke: #2f8f5b; } .line-failed { stroke: #b5452d; }
+.k-finished::before { color: #2f8f5b; } .k-failed::before { color: #b5452d; }
+.progress-chart { margin: 0; } .progress-chart figcaption { font-size: .85rem; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 @media print { .top, .noprint, .actions { display: none; } html { background: #fff; color: #000; } pre { max-height: none; } }
 `;

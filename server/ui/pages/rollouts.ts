@@ -5,6 +5,7 @@ import { FerryError } from '../../../shared/errors.js';
 import type { ScheduleEntry } from '../../rollouts/schedule.js';
 import type { RolloutReview } from '../../rollouts/review.js';
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
+import { progressChart } from './progress-chart.js';
 import { allowedFailures } from '../../rollouts/options.js';
 import { may, type Page, type PageContext } from './context.js';
 import { actionButton } from './forms.js';
@@ -70,6 +71,7 @@ export async function rolloutPage(ctx: PageContext, id: string): Promise<Page> {
 <section aria-labelledby="waves"><h2 id="waves">Waves</h2>
 <table class="grid"><thead><tr><th scope="col">Wave</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Gate: failed / allowed</th><th scope="col">Soak</th></tr></thead>
 <tbody>${s.waves.map((w) => waveRow(s, w))}</tbody></table></section>
+${progressChart(s)}
 <section aria-labelledby="hosts"><h2 id="hosts">Hosts</h2>
 <table class="grid" id="rollout-hosts"><thead><tr><th scope="col">Host</th><th scope="col">Wave</th><th scope="col">State</th><th scope="col">Error or waiting reason</th></tr></thead>
 <tbody>${s.hosts.map(
