@@ -37,6 +37,7 @@ ${status.rollouts.length
     )}</ul></section>`
   : ''}
 <section aria-labelledby="spread"><h2 id="spread">Version spread</h2>${versionSpread(agents)}</section>
+<section aria-labelledby="by-tag"><h2 id="by-tag">By tag</h2>${byTag(agents)}</section>
 <section aria-labelledby="hosts"><h2 id="hosts">Hosts</h2>
 <form method="get" action="/" class="search" role="search">
   <label for="target">Selector</label>
@@ -78,4 +79,21 @@ function versionSpread(agents: AgentDoc[]): Html {
       return rect;
     })}</svg></td><td class="legend">${ordered.map(([v, n], i) => html`<span class="key c${i % PALETTE}">${v}</span> ${n} `)}</td></tr>`;
   })}</tbody></table>`;
+}
+
+/** Hosts online and offline for every tag (key=value) of the hosts shown; each links to its selector. */
+export function byTag(agents: Pick<AgentDoc, 'tags' | 'online'>[]): Html {
+  const counts = new Map<string, { online: number; offline: number }>();
+  for (const a of agents) {
+    for (const [k, v] of Object.entries(a.tags)) {
+      const c = counts.get(`${k}=${v}`) ?? { online: 0, offline: 0 };
+      c[a.online ? 'online' : 'offline'] += 1;
+      counts.set(`${k}=${v}`, c);
+    }
+  }
+  if (counts.size === 0) return html`<p class="muted">These hosts have no tags.</p>`;
+  return html`<table class="grid" id="by-tag-table"><thead><tr><th scope="col">Tag</th><th scope="col">Online</th><th scope="col">Offline</th></tr></thead>
+<tbody>${[...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(
+    ([tag, c]) => html`<tr data-tag="${tag}"><th scope="row"><a href="/?target=${encodeURIComponent(tag)}">${tag}</a></th><td>${c.online}</td><td class="${c.offline ? 'warn' : ''}">${c.offline}</td></tr>`,
+  )}</tbody></table>`;
 }
