@@ -40,6 +40,7 @@ import { startOpsHttp, type OpsHttp } from './ops/http.js';
 import { trackNatsConnection } from './ops/nats-state.js';
 import { serverProbe } from './ops/probe.js';
 import { RolloutEngine } from './rollouts/engine.js';
+import { RolloutFollower } from './rollouts/follow.js';
 import { RolloutService } from './rollouts/service.js';
 import { AgentDecommissioner } from './agents/decommission.js';
 import { startConsole, type ConsoleHttp } from './ui/console.js';
@@ -171,6 +172,15 @@ export class FerryServer {
     const notify = new NotifyService(webhooks, outbox, dispatcher, deliveryTimings(), (name) => releases.get(name) !== undefined);
     dispatcher.start();
     const engine = new RolloutEngine(rolloutStore, releases, dml, desired, log.child({ module: 'rollouts' }));
+    // `--follow` rollouts look at the fleet as it is now; a host is known once it sent its inventory.
+    const currentFleet = () => {
+      const installed = cmdb.allInstalled();
+      return cmdb
+        .listAgents()
+        .filter((a) => a.inventory !== null)
+        .map((a) => ({ id: a.id, hostname: a.hostname, facts: a.facts, tags: a.tags, online: isOnline(a.lastSeen), installed: installed.get(a.id) ?? {} }));
+    };
+    const follower = new RolloutFollower(rolloutStore, engine, releases, dml, desired, currentFleet, log.child({ module: 'rollouts', part: 'follow' }));
     const rollouts = new RolloutService(rolloutStore, engine, releases, dml, cmdb, isOnline, this.paths.policy);
     const audit = new AuditLog(db);
 
@@ -239,13 +249,17 @@ export class FerryServer {
     await engine.resendInFlight();
     const timer = setInterval(() => void engine.tick(), this.opts.tickMs ?? 500);
     void engine.tick();
+    // Following looks at the whole fleet: not more often than once a second.
+    const followTimer = setInterval(() => void follower.tick(), Math.max(this.opts.tickMs ?? 500, 1000));
     // Stopped in reverse order of start.
     this.stops.push(
       () => clearInterval(timer),
+      () => clearInterval(followTimer),
       () => router.stop(),
       () => enroll.stop(),
       () => ingest.stop(),
       () => engine.tick(),
+      () => follower.tick(),
     );
 
     this.ops?.setProbe(serverProbe({ db, isOnline, natsConnected: natsState.connected, startedAt: Date.now() - process.uptime() * 1000 }));

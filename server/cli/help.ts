@@ -49,6 +49,7 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
     ['$0 rollout start web-2024.1 --target env=prod --strategy phased --waves 1,10%,100% --soak 10m', 'three waves, ten minutes of soak'],
     ['$0 rollout start web-2024.1 --dry-run', 'the plan, nothing started'],
     ['$0 rollout start --remove myapp --target role=old', 'uninstall a package'],
+    ['$0 rollout start web-2024.1 --target env=prod --follow', 'hosts that join env=prod later get it too'],
   ],
   'rollout status': [
     ['$0 rollout status', 'the newest rollout'],
@@ -62,6 +63,7 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   'rollout abort': [['$0 rollout abort r-0123abcd', 'end it now']],
   'rollout retry': [['$0 rollout retry r-0123abcd', 'send the failed hosts of a halted rollout again']],
   'rollout start-now': [['$0 rollout start-now r-0123abcd', 'skip the --start-at wait']],
+  'rollout stop-follow': [['$0 rollout stop-follow r-0123abcd', 'hosts that join the target later are left alone']],
   'rollout rollback': [['$0 rollout rollback r-0123abcd', 'every changed host back to its previous version']],
   agent: [['$0 agent list --target env=prod', 'the production agents']],
   'agent list': [

@@ -109,4 +109,10 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE agents ADD COLUMN report_seq INTEGER NOT NULL DEFAULT 0;
   `,
+  // `rollout start --follow`: when and why a following rollout stopped following its target
+  // (stop-follow, superseded, too many failures); hosts it brought in later have wave -2.
+  `
+  ALTER TABLE rollouts ADD COLUMN follow_ended_at INTEGER;
+  ALTER TABLE rollouts ADD COLUMN follow_end_reason TEXT;
+  `,
 ];

@@ -91,6 +91,13 @@ export class EventedRolloutStore extends RolloutStore {
     });
   }
 
+  override addLateHost(id: string, h: Parameters<RolloutStore['addLateHost']>[1], now?: number): void {
+    this.transaction(() => {
+      super.addLateHost(id, h, now);
+      this.recordHost(id, this.host(id, h.agent)!, 'pending');
+    });
+  }
+
   private recordRollout(r: RolloutRow, previous: RolloutState, starting: boolean): void {
     this.outbox.record(rolloutEventType(r.state, starting), { rollout: r.id, release: r.release, strategy: r.strategy, state: r.state, previous, reason: r.reason });
   }

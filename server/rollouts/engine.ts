@@ -96,7 +96,8 @@ export class RolloutEngine {
    */
   async resendInFlight(): Promise<void> {
     const agents = new Set<string>();
-    for (const r of [...this.store.active(), ...this.store.rollingBack()]) {
+    // A following rollout's late hosts are in flight after its waves completed.
+    for (const r of [...this.store.active(), ...this.store.rollingBack(), ...this.store.following()]) {
       for (const h of this.store.hosts(r.id)) if (IN_FLIGHT.includes(h.state) || h.rollback === 'sent') agents.add(h.agent);
     }
     if (agents.size) this.log.info({ hosts: agents.size }, 'delivering desired states again after restart');
@@ -221,14 +222,9 @@ export class RolloutEngine {
   }
 
   private async startWave(rollout: RolloutRow, index: number): Promise<void> {
-    const o = this.settings(rollout);
-    const removal = o.remove;
-    const release = removal === undefined ? this.releases.require(rollout.release) : undefined;
-    // Retired while the rollout ran: what was installed stays, nothing more goes out.
-    const retired = release?.packages.find((p) => this.dml.get(p.name, p.version)?.state === 'retired');
-    if (retired) return this.halt(rollout, null, `${retired.name}@${retired.version} was retired; no further waves`);
-    // In the release's order, so every package arrives after the ones it depends on.
-    const set: DesiredPackage[] = (release?.packages ?? []).map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: o.soakMs, ...(o.maxRateBps ? { maxBytesPerSecond: o.maxRateBps } : {}) }));
+    const packages = this.packageSet(rollout);
+    if ('retired' in packages) return this.halt(rollout, null, `${packages.retired} was retired; no further waves`);
+    const { set, remove } = packages;
     const hosts = this.store.hosts(rollout.id, index).filter((h) => h.state === 'pending');
     const now = this.now();
     // The wave, its hosts and their new desired states are saved in one transaction before
@@ -237,10 +233,27 @@ export class RolloutEngine {
       this.store.setWave(rollout.id, index, 'running', { startedAt: now });
       for (const h of hosts) this.store.setHost(rollout.id, h.agent, 'sent', { sentAt: now });
       this.store.addEvent(rollout.id, 'engine', 'wave-started', `wave ${index + 1}: ${hosts.length} host(s)`);
-      return this.desired.prepare(hosts.map((h) => ({ agent: h.agent, operation: rollout.id, set, remove: removal !== undefined ? [removal] : [] })));
+      return this.desired.prepare(hosts.map((h) => ({ agent: h.agent, operation: rollout.id, set, remove })));
     });
     await this.desired.send(docs);
     this.log.info({ rollout: rollout.id, wave: index + 1, hosts: hosts.length }, 'wave started');
+  }
+
+  /**
+   * What a host of this rollout is sent: the release's packages (with the soak as the agent's
+   * health watch, and --max-rate), or the package it removes. The waves and the hosts a
+   * `--follow` rollout brings in later get the same. `retired` names a package retired since the start.
+   */
+  packageSet(rollout: RolloutRow): { set: DesiredPackage[]; remove: string[] } | { retired: string } {
+    const o = this.settings(rollout);
+    if (o.remove !== undefined) return { set: [], remove: [o.remove] };
+    const release = this.releases.require(rollout.release);
+    // Retired while the rollout ran: what was installed stays, nothing more goes out.
+    const retired = release.packages.find((p) => this.dml.get(p.name, p.version)?.state === 'retired');
+    if (retired) return { retired: `${retired.name}@${retired.version}` };
+    // In the release's order, so every package arrives after the ones it depends on.
+    const set: DesiredPackage[] = release.packages.map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: o.soakMs, ...(o.maxRateBps ? { maxBytesPerSecond: o.maxRateBps } : {}) }));
+    return { set, remove: [] };
   }
 
   /**
@@ -303,7 +316,7 @@ export class RolloutEngine {
   }
 
   /** The packages a rollout changes: its release's, or the one it removes. */
-  private packageNames(rollout: RolloutRow): string[] {
+  packageNames(rollout: RolloutRow): string[] {
     const remove = this.settings(rollout).remove;
     return remove !== undefined ? [remove] : this.releases.require(rollout.release).packages.map((p) => p.name);
   }

@@ -15,7 +15,8 @@ import { noTargetsError, notInstalledError } from './targets.js';
 import { nextRolloutState } from './lifecycle.js';
 import { TERMINAL_HOST_STATES, type HostState } from '../../shared/protocol/messages.js';
 import type { RolloutEngine } from './engine.js';
-import type { HostRow, RolloutOptions, RolloutRow, RolloutStore } from './store.js';
+import { LATE_WAVE, ACTIVE_ROLLOUT_STATES, type HostRow, type RolloutOptions, type RolloutRow, type RolloutStore } from './store.js';
+import { endFollowing } from './follow.js';
 import { buildReview, waveTally, type RolloutReview } from './review.js';
 import { globMatch } from '../../shared/selectors.js';
 import { evaluatePolicy, loadPolicy, type Policy } from '../policy/policy.js';
@@ -40,7 +41,10 @@ export interface RolloutStatusDoc {
   options: RolloutRow['options'];
   counts: Record<string, number>;
   waves: { index: number; state: string; hosts: number; succeeded: number; failed: number; pending: number; startedAt?: string; endedAt?: string; soakUntil?: string }[];
-  hosts: { agent: string; hostname: string; wave: number | null; state: string; error?: string; reason?: string; waiting?: true; waitingUntil?: string; finishedAt?: string }[];
+  /** a `--follow` rollout: whether it still follows its target, and if not why */
+  follow?: { state: 'following' | 'stopped'; reason?: string; endedAt?: string };
+  /** late: brought in after the waves by a `--follow` rollout (wave is then null) */
+  hosts: { agent: string; hostname: string; wave: number | null; state: string; late?: true; error?: string; reason?: string; waiting?: true; waitingUntil?: string; finishedAt?: string }[];
 }
 
 export class RolloutService {
@@ -79,6 +83,7 @@ export class RolloutService {
       ...(req.startAt ? { startAt: req.startAt } : {}),
       ...(removal !== undefined ? { remove: removal } : {}),
       ...(req.maxRateBps ? { maxRateBps: req.maxRateBps } : {}),
+      ...(req.follow ? { follow: true } : {}),
     };
     // Every option checked once, before anything is planned or stored (the engine keeps the parsed form).
     parseRolloutOptions(options);
@@ -111,6 +116,9 @@ export class RolloutService {
     const conflicts = this.conflicts(names, plan.hosts);
     if (conflicts.length > 0 && !req.supersede && !req.dryRun) throw conflictError(label, conflicts);
     const record = this.checkPolicy(req, release, packages, fleet, selector, plan.hosts);
+    // A newer rollout of any of the same packages ends the following of older ones.
+    const followed = this.store.following().filter((r) => this.packageNamesOf(r).some((n) => names.includes(n)));
+    if (req.dryRun && followed.length) notes.push(`a start would end the following of ${followed.map((r) => `${r.id} (${r.release})`).join(', ')}`);
     if (req.dryRun) {
       return {
         dryRun: true,
@@ -144,7 +152,9 @@ export class RolloutService {
       this.store.savePolicy(id, record);
       if (record.override) this.store.addEvent(id, req.actor, 'policy-override', `${req.reason}: ${record.violations.join('; ')}`);
       for (const c of conflicts) this.supersede(c, id, req.actor);
+      for (const r of followed) endFollowing(this.store, r.id, req.actor, `superseded by ${id} (${label})`);
     });
+    for (const r of followed) notes.push(`rollout ${r.id} (${r.release}) no longer follows its target: superseded by ${id}`);
     this.store.setState(id, 'running', { startedAt: now });
     await this.engine.tick();
     return { ...this.status(id), policy: record, notes, superseded: conflicts.map(describeConflict) };
@@ -152,6 +162,7 @@ export class RolloutService {
 
   async act(req: ApiRequestParsed<'rollout.action'>): Promise<RolloutStatusDoc> {
     const rollout = this.require(req.id);
+    if (req.action === 'stop-follow') return this.stopFollow(rollout, req.actor);
     // The lifecycle table decides what is allowed (FERRY_CONFLICT otherwise).
     const next = nextRolloutState(rollout.id, rollout.state, req.action);
     switch (req.action) {
@@ -188,6 +199,22 @@ export class RolloutService {
     return this.status(rollout.id);
   }
 
+  /** `ferry rollout stop-follow`: no further host is brought in; those already sent finish. */
+  private stopFollow(rollout: RolloutRow, actor: string): RolloutStatusDoc {
+    if (!rollout.options.follow) {
+      throw new FerryError('FERRY_CONFLICT', `rollout ${rollout.id} does not follow its target (it was started without --follow)`, { hint: 'only a rollout started with --follow can stop following' });
+    }
+    if (!endFollowing(this.store, rollout.id, actor, `stopped by ${actor}`)) {
+      throw new FerryError('FERRY_CONFLICT', `rollout ${rollout.id} no longer follows its target: ${rollout.followEndReason ?? 'it stopped'}`, { hint: `see: ferry rollout status ${rollout.id}` });
+    }
+    return this.status(rollout.id);
+  }
+
+  /** The packages a rollout changes: its release's, or the one it removes. */
+  private packageNamesOf(r: RolloutRow): string[] {
+    return r.options.remove !== undefined ? [r.options.remove] : (this.releases.get(r.release)?.packages.map((p) => p.name) ?? []);
+  }
+
   /**
    * Unfinished rollouts of any of these packages that still hold some of the planned hosts: a
    * host is held while that rollout may still install, soak or roll it back.
@@ -196,10 +223,13 @@ export class RolloutService {
     const receiving = new Set(planned.filter((h) => h.wave !== null).map((h) => h.agent));
     if (receiving.size === 0) return [];
     const out: Conflict[] = [];
-    for (const r of [...this.store.active(), ...this.store.rollingBack()]) {
-      const theirs = r.options.remove !== undefined ? [r.options.remove] : (this.releases.get(r.release)?.packages.map((p) => p.name) ?? []);
-      if (!theirs.some((n) => names.includes(n))) continue;
-      const held = this.store.hosts(r.id).filter((h) => receiving.has(h.agent) && holds(h));
+    const unfinished = [...this.store.active(), ...this.store.rollingBack()];
+    // A completed rollout that follows its target still holds the late hosts it is installing.
+    const following = this.store.following().filter((f) => !unfinished.some((r) => r.id === f.id));
+    for (const r of [...unfinished, ...following]) {
+      if (!this.packageNamesOf(r).some((n) => names.includes(n))) continue;
+      const isHeld = unfinished.includes(r) ? holds : holdsLate;
+      const held = this.store.hosts(r.id).filter((h) => receiving.has(h.agent) && isHeld(h));
       if (held.length > 0) out.push({ rollout: r, hosts: held.map((h) => h.agent) });
     }
     return out;
@@ -219,7 +249,7 @@ export class RolloutService {
     }
     this.store.addEvent(c.rollout.id, actor, 'superseded', `${c.hosts.length} host(s) taken over by ${by}`);
     const current = this.store.get(c.rollout.id)!;
-    if (!this.store.hosts(c.rollout.id).some(holds) && current.state !== 'rolling-back') {
+    if (!this.store.hosts(c.rollout.id).some(holds) && ACTIVE_ROLLOUT_STATES.includes(current.state)) {
       this.store.setState(c.rollout.id, nextRolloutState(c.rollout.id, current.state, 'abort'), { endedAt: now, reason: `superseded by ${by} (${actor})` });
     }
   }
@@ -284,6 +314,7 @@ export class RolloutService {
       ...(rollout.startedAt ? { startedAt: iso(rollout.startedAt)! } : {}),
       ...(rollout.endedAt ? { endedAt: iso(rollout.endedAt)! } : {}),
       options: rollout.options,
+      ...(rollout.options.follow ? { follow: followOf(rollout) } : {}),
       counts,
       waves: this.store.waves(rollout.id).map((w) => {
         return {
@@ -300,6 +331,7 @@ export class RolloutService {
         hostname: hostnames.get(h.agent) ?? h.agent,
         wave: h.wave < 0 ? null : h.wave,
         state: h.state,
+        ...(h.wave === LATE_WAVE ? { late: true as const } : {}),
         ...(h.error ? { error: h.error } : {}),
         ...(h.reason && h.state === 'skipped' ? { reason: h.reason } : {}),
         ...(h.waiting && h.state === 'sent' ? { waiting: true as const, reason: h.waiting.reason, ...(h.waiting.until ? { waitingUntil: iso(h.waiting.until)! } : {}) } : {}),
@@ -337,9 +369,19 @@ interface Conflict {
   hosts: string[];
 }
 
-/** Whether an unfinished rollout still holds this host. */
+/** Whether an unfinished rollout still holds this host (a wave's, or one brought in later). */
 function holds(h: HostRow): boolean {
-  return h.wave >= 0 && h.rollback !== 'done' && (h.state === 'pending' || h.state === 'succeeded' || IN_FLIGHT_STATES.includes(h.state));
+  return (h.wave >= 0 || h.wave === LATE_WAVE) && h.rollback !== 'done' && (h.state === 'pending' || h.state === 'succeeded' || IN_FLIGHT_STATES.includes(h.state));
+}
+
+/** Whether a completed rollout that follows its target still holds this host: it is installing there. */
+function holdsLate(h: HostRow): boolean {
+  return h.wave === LATE_WAVE && h.rollback !== 'done' && IN_FLIGHT_STATES.includes(h.state);
+}
+
+function followOf(r: RolloutRow): NonNullable<RolloutStatusDoc['follow']> {
+  if (r.followEndedAt === null) return { state: 'following' };
+  return { state: 'stopped', ...(r.followEndReason ? { reason: r.followEndReason } : {}), endedAt: new Date(r.followEndedAt).toISOString() };
 }
 
 function describeConflict(c: Conflict): { rollout: string; release: string; state: string; hosts: string[] } {

@@ -21,6 +21,8 @@ export interface RolloutOptions {
   remove?: string | undefined;
   /** `--max-rate`: each agent's download is paced to this many bytes per second */
   maxRateBps?: number | undefined;
+  /** `--follow`: after the waves, hosts that join or start matching the target receive it too */
+  follow?: boolean | undefined;
 }
 
 export interface RolloutRow {
@@ -35,6 +37,9 @@ export interface RolloutRow {
   endedAt: number | null;
   actor: string;
   reason: string | null;
+  /** set when a `--follow` rollout stopped following its target, with why */
+  followEndedAt: number | null;
+  followEndReason: string | null;
 }
 
 export interface WaveRow {
@@ -79,6 +84,11 @@ export type HostCause = 'fleet-rollback' | 'superseded';
 /** Where a host is in a fleet rollback of this rollout. */
 export type RollbackMark = 'none' | 'sent' | 'done';
 
+/** The wave of a host the selector matched but that receives nothing (offline, already there, …). */
+export const SKIPPED_WAVE = -1;
+/** The wave of a host a `--follow` rollout brought in after its waves (it joined or started matching). */
+export const LATE_WAVE = -2;
+
 export { ACTIVE_ROLLOUT_STATES } from './lifecycle.js';
 import { ACTIVE_ROLLOUT_STATES } from './lifecycle.js';
 
@@ -93,7 +103,7 @@ export class RolloutStore {
     return this.db.transaction(fn)();
   }
 
-  insertRollout(r: Omit<RolloutRow, 'startedAt' | 'endedAt' | 'reason'>, waveSizes: number[], hosts: Pick<HostRow, 'agent' | 'wave' | 'state' | 'fromVersions' | 'reason'>[]): void {
+  insertRollout(r: Omit<RolloutRow, 'startedAt' | 'endedAt' | 'reason' | 'followEndedAt' | 'followEndReason'>, waveSizes: number[], hosts: Pick<HostRow, 'agent' | 'wave' | 'state' | 'fromVersions' | 'reason'>[]): void {
     this.transaction(() => {
       this.db
         .prepare('INSERT INTO rollouts (id, release, strategy, state, options, target, created_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
@@ -155,6 +165,31 @@ export class RolloutStore {
   /** A fleet rollback starts: the rollout is rolling-back (and not ended) until every host reported. */
   beginRollback(id: string, reason: string): void {
     this.sql("UPDATE rollouts SET state = 'rolling-back', ended_at = NULL, reason = ? WHERE id = ?").run(reason, id);
+  }
+
+  /** `--follow` rollouts that still follow their target (whatever their state). */
+  following(): RolloutRow[] {
+    return (this.sql("SELECT * FROM rollouts WHERE follow_ended_at IS NULL AND json_extract(options, '$.follow') = 1 ORDER BY created_at").all() as RawRollout[]).map(toRollout);
+  }
+
+  /** A following rollout stops following (stop-follow, superseded, failures); false if it already had. */
+  endFollow(id: string, reason: string, now = Date.now()): boolean {
+    return this.sql('UPDATE rollouts SET follow_ended_at = ?, follow_end_reason = ? WHERE id = ? AND follow_ended_at IS NULL').run(now, reason, id).changes > 0;
+  }
+
+  /** A host a following rollout brings in after its waves: sent now, or skipped with the reason. */
+  addLateHost(id: string, h: { agent: string; state: 'sent' | 'skipped'; fromVersions: Record<string, string>; reason: string }, now = Date.now()): void {
+    this.sql('INSERT INTO rollout_hosts (rollout_id, agent_id, wave, state, from_versions, reason, sent_at, finished_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+      id,
+      h.agent,
+      LATE_WAVE,
+      h.state,
+      JSON.stringify(h.fromVersions),
+      h.reason,
+      h.state === 'sent' ? now : null,
+      h.state === 'skipped' ? now : null,
+      now,
+    );
   }
 
   /** Rollouts whose fleet rollback has not finished. */
@@ -292,6 +327,8 @@ interface RawRollout {
   ended_at: number | null;
   actor: string;
   reason: string | null;
+  follow_ended_at: number | null;
+  follow_end_reason: string | null;
 }
 
 interface RawHost {
@@ -321,6 +358,8 @@ function toRollout(r: RawRollout): RolloutRow {
     endedAt: r.ended_at,
     actor: r.actor,
     reason: r.reason,
+    followEndedAt: r.follow_ended_at,
+    followEndReason: r.follow_end_reason,
   };
 }
 

@@ -66,13 +66,15 @@ export const apiRequestSchemas = {
       allowEmpty: z.boolean().default(false),
       /** end unfinished rollouts of the same packages for the hosts this one takes (otherwise FERRY_CONFLICT) */
       supersede: z.boolean().default(false),
+      /** after the waves, bring hosts that join or start matching the target to the release too */
+      follow: z.boolean().default(false),
       actor,
     })
     .strict(),
   'rollout.status': z.object({ id: z.string().max(64).optional() }).strict(),
   'rollout.list': z.object({}).strict(),
   'rollout.review': z.object({ id: z.string().min(1).max(64) }).strict(),
-  'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback', 'retry', 'start-now']), actor }).strict(),
+  'rollout.action': z.object({ id: z.string().min(1).max(64), action: z.enum(['pause', 'resume', 'abort', 'rollback', 'retry', 'start-now', 'stop-follow']), actor }).strict(),
   'agents.list': z.object({ target: plainTextSchema(1024).default('all'), all: z.boolean().default(false) }).strict(),
   'agents.revoke': z.object({ id: z.string().min(1).max(253), actor }).strict(),
   'agents.decommission': z

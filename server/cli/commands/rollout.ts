@@ -1,4 +1,4 @@
-// ferry rollout start|status|list|pause|resume|abort|rollback.
+// ferry rollout start|status|list|review|pause|resume|abort|rollback|retry|start-now|stop-follow.
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
 import { parseStartAt } from '../../../shared/windows.js';
@@ -37,6 +37,7 @@ interface StartArgs extends GlobalArgs {
   reason?: string;
   'allow-empty': boolean;
   supersede: boolean;
+  follow: boolean;
 }
 
 const start: CommandModule<GlobalArgs, StartArgs> = {
@@ -63,6 +64,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       .option('reason', { type: 'string', describe: 'why the policy is overridden (with --force)' })
       .option('allow-empty', { type: 'boolean', default: false, describe: 'start even if the selector matches no host (otherwise FERRY_NO_TARGETS)' })
       .option('supersede', { type: 'boolean', default: false, describe: 'end unfinished rollouts of the same packages for the hosts this one takes (otherwise FERRY_CONFLICT)' })
+      .option('follow', { type: 'boolean', default: false, describe: 'after the waves, bring hosts that join or start matching --target to the release too (same health checks), until superseded or stop-follow' })
       .option('wait', { type: 'boolean', default: false, describe: 'block until the rollout ends; exit 0 only if it completed' })
       .option('timeout', { type: 'string', describe: 'with --wait: give up waiting after this long' }),
   handler: async (a) => {
@@ -90,6 +92,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       ...(a.reason ? { reason: a.reason } : {}),
       ...(a['allow-empty'] ? { allowEmpty: true } : {}),
       ...(a.supersede ? { supersede: true } : {}),
+      ...(a.follow ? { follow: true } : {}),
     };
     await withClient(connectionFlags(a), async (c) => {
       const result = (await c.request('rollout.start', body)) as (RolloutStatusDoc & { policy: PolicyRecord; notes?: string[]; superseded?: ConflictDoc[] }) | DryRunPlan;
@@ -241,7 +244,7 @@ const review: CommandModule<GlobalArgs, GlobalArgs & { id: string; out?: string 
   },
 };
 
-function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback' | 'retry' | 'start-now', describe: string): CommandModule<GlobalArgs, GlobalArgs & { id: string }> {
+function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback' | 'retry' | 'start-now' | 'stop-follow', describe: string): CommandModule<GlobalArgs, GlobalArgs & { id: string }> {
   return {
     command: `${action} <id>`,
     describe,
@@ -249,7 +252,7 @@ function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback' | 'retr
     handler: async (a) => {
       const s = (await withClient(connectionFlags(a), (c) => c.request('rollout.action', { id: a.id, action, actor: currentActor() }))) as RolloutStatusDoc;
       if (a.json) return printJson(s);
-      printLines([`Rollout ${s.id} is now ${s.state}`]);
+      printLines([action === 'stop-follow' ? `Rollout ${s.id} no longer follows its target (${s.state})` : `Rollout ${s.id} is now ${s.state}`]);
     },
   };
 }
@@ -270,6 +273,7 @@ export const rolloutCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(actionCommand('rollback', 'Return every host this rollout changed to its previous version'))
       .command(actionCommand('retry', 'Send a halted rollout again to its failed hosts (gated like a wave: window, soak, --max-failures), then go on'))
       .command(actionCommand('start-now', 'Start a rollout waiting for its --start-at now (audited); a --window is still respected'))
+      .command(actionCommand('stop-follow', 'Stop a --follow rollout bringing in hosts that join or start matching its target (those already sent finish)'))
       .demandCommand(1),
   handler: () => undefined,
 };

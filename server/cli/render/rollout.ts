@@ -26,14 +26,24 @@ export function statusLines(s: RolloutStatusDoc, now = Date.now()): string[] {
     ...(s.state === 'waiting' && s.options.startAt && s.options.startAt > now ? [`  starts ${countdown(new Date(s.options.startAt).toISOString())}`] : []),
     ...(s.state === 'waiting' && s.options.window ? [`  waiting for the window "${s.options.window}" (${s.options.timeZone ?? 'UTC'})`] : []),
     ...s.waves.map((w) => `  wave ${String(w.index + 1).padEnd(2)} ${w.state.padEnd(9)} ${progressBar(w.succeeded, w.failed, w.hosts)}${w.soakUntil && w.state === 'soaking' ? `  soak ends ${countdown(w.soakUntil)}` : ''}`),
+    ...followLines(s),
   ].map((l) => visible(l));
   const problems = s.hosts.filter((h) => h.state === 'failed' || h.state === 'rolled-back');
   const table = tableLines(
     ['HOST', 'AGENT', 'WAVE', 'STATE', 'DETAIL'],
-    s.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? '-' : h.wave + 1, h.waiting ? 'waiting' : h.state, [h.error ?? h.reason ?? '', h.waiting && h.waitingUntil ? `resumes ${relativeTime(h.waitingUntil, now)}` : ''].filter(Boolean).join('; ')]),
+    s.hosts.map((h) => [h.hostname, h.agent, h.late ? 'late' : h.wave === null ? '-' : h.wave + 1, h.waiting ? 'waiting' : h.state, [h.error ?? h.reason ?? '', h.waiting && h.waitingUntil ? `resumes ${relativeTime(h.waitingUntil, now)}` : ''].filter(Boolean).join('; ')]),
   );
   const tail = problems.length ? [`Failing hosts (${problems.length}):`, ...problems.map((h) => `  ${h.hostname}: ${h.error ?? h.state}`)].map((l) => visible(l)) : [];
   return [...head, ...table, ...tail];
+}
+
+/** A `--follow` rollout: whether it still follows, and the hosts it brought in after the waves. */
+function followLines(s: RolloutStatusDoc): string[] {
+  if (!s.follow) return [];
+  const late = s.hosts.filter((h) => h.late);
+  const tally = late.length ? `${late.length} host(s) brought in after the waves: ${late.filter((h) => h.state === 'succeeded').length} succeeded, ${late.filter((h) => h.state === 'failed' || h.state === 'rolled-back').length} failed` : 'no host brought in after the waves yet';
+  const state = s.follow.state === 'following' ? `follows ${s.target}` : `stopped following${s.follow.reason ? ` (${s.follow.reason})` : ''}`;
+  return [`  ${state}; ${tally}`];
 }
 
 export function printStatus(s: RolloutStatusDoc): void {
