@@ -223,12 +223,16 @@ export class RolloutEngine {
   private async startWave(rollout: RolloutRow, index: number): Promise<void> {
     const o = this.settings(rollout);
     const removal = o.remove;
-    const release = removal === undefined ? this.releases.require(rollout.release) : undefined;
+    const clone = o.clone;
+    const release = removal === undefined && clone === undefined ? this.releases.require(rollout.release) : undefined;
+    // In the release's order (a clone's is planned the same way), so every package arrives after the ones it depends on.
+    const installs: { name: string; version: string; downgrade?: true }[] = clone?.install ?? release?.packages ?? [];
     // Retired while the rollout ran: what was installed stays, nothing more goes out.
-    const retired = release?.packages.find((p) => this.dml.get(p.name, p.version)?.state === 'retired');
+    const retired = installs.find((p) => this.dml.get(p.name, p.version)?.state === 'retired');
     if (retired) return this.halt(rollout, null, `${retired.name}@${retired.version} was retired; no further waves`);
-    // In the release's order, so every package arrives after the ones it depends on.
-    const set: DesiredPackage[] = (release?.packages ?? []).map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: o.soakMs, ...(o.maxRateBps ? { maxBytesPerSecond: o.maxRateBps } : {}) }));
+    // A clone's downgrade goes out as a signed rollback: agents refuse any other downgrade.
+    const set: DesiredPackage[] = installs.map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: p.downgrade === true, watchMs: o.soakMs, ...(o.maxRateBps ? { maxBytesPerSecond: o.maxRateBps } : {}) }));
+    const remove = removal !== undefined ? [removal] : (clone?.remove ?? []);
     const hosts = this.store.hosts(rollout.id, index).filter((h) => h.state === 'pending');
     const now = this.now();
     // The wave, its hosts and their new desired states are saved in one transaction before
@@ -237,7 +241,7 @@ export class RolloutEngine {
       this.store.setWave(rollout.id, index, 'running', { startedAt: now });
       for (const h of hosts) this.store.setHost(rollout.id, h.agent, 'sent', { sentAt: now });
       this.store.addEvent(rollout.id, 'engine', 'wave-started', `wave ${index + 1}: ${hosts.length} host(s)`);
-      return this.desired.prepare(hosts.map((h) => ({ agent: h.agent, operation: rollout.id, set, remove: removal !== undefined ? [removal] : [] })));
+      return this.desired.prepare(hosts.map((h) => ({ agent: h.agent, operation: rollout.id, set, remove })));
     });
     await this.desired.send(docs);
     this.log.info({ rollout: rollout.id, wave: index + 1, hosts: hosts.length }, 'wave started');
@@ -302,9 +306,10 @@ export class RolloutEngine {
     await this.finishRollback(this.store.get(rollout.id)!);
   }
 
-  /** The packages a rollout changes: its release's, or the one it removes. */
+  /** The packages a rollout changes: its release's, the one it removes, or a clone's installs and removals. */
   private packageNames(rollout: RolloutRow): string[] {
-    const remove = this.settings(rollout).remove;
+    const { remove, clone } = this.settings(rollout);
+    if (clone !== undefined) return [...clone.install.map((p) => p.name), ...clone.remove];
     return remove !== undefined ? [remove] : this.releases.require(rollout.release).packages.map((p) => p.name);
   }
 
