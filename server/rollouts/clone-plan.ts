@@ -38,21 +38,22 @@ export function planClone(prod: CloneHost, test: CloneHost, dml: DmlLookup): Clo
     });
   }
   const wanted = Object.entries(prod.installed).map(([name, version]) => ({ name, version }));
-  const missing = wanted.filter((p) => dml(p.name, p.version) === undefined).map(ref);
+  // Only what the test host must install has to be deployable; a version it already has stays.
+  const changed = wanted.filter((p) => test.installed[p.name] !== p.version);
+  const missing = changed.filter((p) => dml(p.name, p.version) === undefined).map(ref);
   if (missing.length) {
     throw new FerryError('FERRY_NOT_FOUND', `cannot copy ${prod.hostname}: it runs ${missing.join(', ')}, no longer in the DML`, {
       hint: 'add that version to the DML again (ferry dml add FILE), or update the production host first',
       details: { missing },
     });
   }
-  const retired = wanted.filter((p) => dml(p.name, p.version)!.state === 'retired').map(ref);
+  const retired = changed.filter((p) => dml(p.name, p.version)!.state === 'retired').map(ref);
   if (retired.length) {
     throw new FerryError('FERRY_CONFLICT', `cannot copy ${prod.hostname}: it runs ${retired.join(', ')}, retired in the DML`, {
       hint: 'update the production host to a deployable version first (see: ferry cmdb show PROD_HOST)',
       details: { retired },
     });
   }
-  const changed = wanted.filter((p) => test.installed[p.name] !== p.version);
   // Dependencies first; a dependency the test host keeps is already at the production version.
   const ordered = planDependencies(
     changed.map((p) => ({ ...p, depends: dml(p.name, p.version)!.depends })),

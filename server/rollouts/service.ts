@@ -8,6 +8,7 @@ import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
 import { planRemoval, planRollout, type PlanHost } from './plan.js';
 import { describeClone, planClone, type ClonePackage } from './clone-plan.js';
+import { clonePolicyViolations } from './clone-policy.js';
 import { approvalsOf } from '../releases/four-eyes.js';
 
 const IN_FLIGHT_STATES: HostState[] = ['sent', 'downloading', 'installing', 'verifying'];
@@ -176,8 +177,16 @@ export class RolloutService {
     const fromVersions = Object.fromEntries(names.filter((n) => testInstalled[n] !== undefined).map((n) => [n, testInstalled[n]!]));
     const planned: PlannedHost[] = [{ agent: test.id, hostname: test.hostname, wave: 0, reason: `copy of ${prod.hostname}`, fromVersions }];
     const conflicts = this.conflicts(names, planned);
+    const policy = loadPolicy(this.policyFile);
+    const violations = clonePolicyViolations(policy, test.tags[policy.envTag] ?? '', plan.install.map((p) => ({ ...p, state: this.dml.get(p.name, p.version)!.state })));
     const notes = this.isOnline(test.lastSeen) ? [] : [`${test.hostname} is offline: it converges when it returns`];
-    if (req.dryRun) return { dryRun: true, ...summary, conflicts: conflicts.map(describeConflict), notes };
+    if (req.dryRun) return { dryRun: true, ...summary, conflicts: conflicts.map(describeConflict), violations, notes };
+    if (violations.length > 0) {
+      throw new FerryError('FERRY_POLICY_DENIED', `copy of ${prod.hostname} onto ${test.hostname} refused by policy: ${violations.join('; ')}`, {
+        hint: 'copy onto a host of a test environment (see: ferry agents list)',
+        details: { violations },
+      });
+    }
     if (conflicts.length > 0 && !req.supersede) throw conflictError(label, conflicts);
     const options: RolloutOptions = {
       waves: ['100%'],
@@ -205,13 +214,13 @@ export class RolloutService {
   }
 
   /** A host named on the command line: it must exist and still be in the fleet. */
-  private requireHost(name: string, role: 'production' | 'test'): { id: string; hostname: string; lastSeen: number | null } {
+  private requireHost(name: string, role: 'production' | 'test'): { id: string; hostname: string; lastSeen: number | null; tags: Record<string, string> } {
     const a = this.cmdb.findAgent(name);
     if (!a) throw new FerryError('FERRY_NOT_FOUND', `no ${role} host "${name}" in the CMDB`, { hint: 'give an agent id or hostname (see: ferry agents list)' });
     if (a.decommissionedAt || a.revokedAt) {
       throw new FerryError('FERRY_CONFLICT', `${role} host ${a.hostname} (${a.id}) is ${a.decommissionedAt ? 'decommissioned' : 'revoked'}`, { hint: 'see: ferry agents list' });
     }
-    return { id: a.id, hostname: a.hostname, lastSeen: a.lastSeen };
+    return { id: a.id, hostname: a.hostname, lastSeen: a.lastSeen, tags: a.tags };
   }
 
   async act(req: ApiRequestParsed<'rollout.action'>): Promise<RolloutStatusDoc> {
@@ -462,7 +471,7 @@ interface CloneSummary {
 /** What clone-config answers: the test host already matched, the plan (--dry-run), or the rollout started. */
 export type CloneResult =
   | ({ identical: true } & CloneSummary)
-  | ({ dryRun: true; conflicts: ReturnType<typeof describeConflict>[]; notes: string[] } & CloneSummary)
+  | ({ dryRun: true; conflicts: ReturnType<typeof describeConflict>[]; violations: string[]; notes: string[] } & CloneSummary)
   | (RolloutStatusDoc & CloneSummary & { notes: string[]; superseded: ReturnType<typeof describeConflict>[] });
 
 /** How a removal appears in the `release` field (never a valid release name: it has a space). */

@@ -55,6 +55,7 @@ export const cloneConfig: CommandModule<GlobalArgs, CloneArgs> = {
       if ('dryRun' in r) {
         if (a.json) return printJson(r);
         printLines([`Plan for the copy ${pair} — nothing was started`, ...changeLines(r), `  ${r.unchanged} package(s) already at the production version`]);
+        for (const v of r.violations) printLines([`  POLICY: would be REFUSED — ${v}`]);
         if (r.conflicts.length) printTable(['CONFLICT', 'RELEASE', 'STATE'], r.conflicts.map((x) => [x.rollout, x.release, x.state]));
         return;
       }
