@@ -118,6 +118,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'rollout.list': () => d.rollouts.list(),
     'rollout.review': (r) => d.rollouts.review(r.id),
     'rollout.action': (r) => d.rollouts.act(r),
+    'cmdb.clone': (r) => d.rollouts.cloneConfig(r),
     'agents.revoke': (r) => d.revokeAgent(r.id, r.actor),
     'agents.decommission': (r) => d.decommissionAgent(r),
     'keys.reload': () => d.reloadKeys(),

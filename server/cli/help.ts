@@ -79,6 +79,10 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   cmdb: [['$0 cmdb versions myapp', 'how myapp versions are spread']],
   'cmdb show': [['$0 cmdb show web-1', 'inventory and history of one host']],
   'cmdb versions': [['$0 cmdb versions myapp --target env=prod', 'versions of myapp in production']],
+  'cmdb clone-config': [
+    ['$0 cmdb clone-config web-1 --to test-web-1 --wait', 'test-web-1 gets exactly the versions web-1 runs; exit 0 once it does'],
+    ['$0 cmdb clone-config web-1 --to test-web-1 --dry-run', 'the installs and removals, nothing started'],
+  ],
   key: [['$0 key rotate', 'rotate the signing key']],
   nats: [['$0 nats config --out ./nats --nodes 3 --host n1 --host n2 --host n3', 'configs for a three-node NATS cluster']],
   'nats config': [

@@ -247,13 +247,15 @@ export class RolloutEngine {
   packageSet(rollout: RolloutRow): { set: DesiredPackage[]; remove: string[] } | { retired: string } {
     const o = this.settings(rollout);
     if (o.remove !== undefined) return { set: [], remove: [o.remove] };
-    const release = this.releases.require(rollout.release);
+    const clone = o.clone;
+    // In the release's order (a clone's is planned the same way), so every package arrives after the ones it depends on.
+    const installs: { name: string; version: string; downgrade?: true }[] = clone?.install ?? this.releases.require(rollout.release).packages;
     // Retired while the rollout ran: what was installed stays, nothing more goes out.
-    const retired = release.packages.find((p) => this.dml.get(p.name, p.version)?.state === 'retired');
+    const retired = installs.find((p) => this.dml.get(p.name, p.version)?.state === 'retired');
     if (retired) return { retired: `${retired.name}@${retired.version}` };
-    // In the release's order, so every package arrives after the ones it depends on.
-    const set: DesiredPackage[] = release.packages.map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: false, watchMs: o.soakMs, ...(o.maxRateBps ? { maxBytesPerSecond: o.maxRateBps } : {}) }));
-    return { set, remove: [] };
+    // A clone's downgrade goes out as a signed rollback: agents refuse any other downgrade.
+    const set: DesiredPackage[] = installs.map((p) => ({ name: p.name, version: p.version, record: this.dml.require(p.name, p.version).record, rollback: p.downgrade === true, watchMs: o.soakMs, ...(o.maxRateBps ? { maxBytesPerSecond: o.maxRateBps } : {}) }));
+    return { set, remove: clone?.remove ?? [] };
   }
 
   /**
@@ -315,9 +317,10 @@ export class RolloutEngine {
     await this.finishRollback(this.store.get(rollout.id)!);
   }
 
-  /** The packages a rollout changes: its release's, or the one it removes. */
+  /** The packages a rollout changes: its release's, the one it removes, or a clone's installs and removals. */
   packageNames(rollout: RolloutRow): string[] {
-    const remove = this.settings(rollout).remove;
+    const { remove, clone } = this.settings(rollout);
+    if (clone !== undefined) return [...clone.install.map((p) => p.name), ...clone.remove];
     return remove !== undefined ? [remove] : this.releases.require(rollout.release).packages.map((p) => p.name);
   }
 

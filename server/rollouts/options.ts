@@ -5,7 +5,7 @@
 import { FerryError } from '../../shared/errors.js';
 import { parseWindow, type WindowSpec } from '../../shared/windows.js';
 import { planWaves } from './plan.js';
-import type { RolloutOptions } from './store.js';
+import type { CloneOptions, RolloutOptions } from './store.js';
 
 /** The waves `--strategy phased` uses when `--waves` is not given. */
 export const DEFAULT_PHASED_WAVES: readonly string[] = ['1', '10%', '50%', '100%'];
@@ -23,6 +23,7 @@ export interface RolloutSettings {
   startAt: number | undefined;
   remove: string | undefined;
   maxRateBps: number | undefined;
+  clone: CloneOptions | undefined;
 }
 
 const MAX_FAILURES_HINT = 'e.g. --max-failures 2 (hosts per wave) or --max-failures 5% (of each wave, 0%–100%)';
@@ -71,5 +72,6 @@ export function parseRolloutOptions(o: RolloutOptions): RolloutSettings {
     startAt: o.startAt,
     remove: o.remove,
     maxRateBps: o.maxRateBps,
+    clone: o.clone,
   };
 }

@@ -22,6 +22,10 @@ export interface RolloutReview {
     failedDuringSoak: { agent: string; hostname: string; wave: number; error: string | null }[];
   };
   packages: string[];
+  /** a clone-config rollout: the production host whose versions it copied onto the test host */
+  copyOf: { agent: string; hostname: string } | null;
+  /** hosts of this rollout that were copies of a production host (the latest clone-config before it) */
+  testedOnCopies: { agent: string; hostname: string; copyOf: { agent: string; hostname: string }; cloneRollout: string; copiedAt: string }[];
   strategy: string;
   state: string;
   reason: string | null;
@@ -63,7 +67,9 @@ export function buildReview(store: RolloutStore, releases: ReleaseStore, cmdb: C
     rollbackPlan: release?.rollbackPlan ?? null,
     policy: store.policyOf(rollout.id),
     earlyLife: earlyLife(hosts, rollout, name),
-    packages: release?.packages.map((p) => `${p.name}@${p.version}`) ?? (rollout.options.remove !== undefined ? [`${rollout.options.remove} (removed)`] : []),
+    packages: release?.packages.map((p) => `${p.name}@${p.version}`) ?? packagesOf(rollout),
+    copyOf: rollout.options.clone ? { agent: rollout.options.clone.from, hostname: rollout.options.clone.fromHostname } : null,
+    testedOnCopies: testedOnCopies(store, rollout, hosts, name),
     strategy: rollout.strategy,
     state: rollout.state,
     reason: rollout.reason,
@@ -85,6 +91,31 @@ export function buildReview(store: RolloutStore, releases: ReleaseStore, cmdb: C
     rollbacks: hosts.filter((h) => h.rollback === 'sent' || (h.rollback === 'done' && h.state === 'rolled-back')).map((h) => ({ agent: h.agent, hostname: name(h.agent), state: h.state, error: h.error })),
     notConverged: hosts.filter((h) => h.state !== 'succeeded').map((h) => ({ agent: h.agent, hostname: name(h.agent), state: h.state, reason: h.error ?? h.reason })),
   };
+}
+
+/** The changes of a removal or a clone-config rollout, for the review's package list. */
+function packagesOf(rollout: RolloutRow): string[] {
+  const { remove, clone } = rollout.options;
+  if (clone) return [...clone.install.map((p) => `${p.name}@${p.version}${p.downgrade ? ' (downgrade)' : ''}`), ...clone.remove.map((n) => `${n} (removed)`)];
+  return remove !== undefined ? [`${remove} (removed)`] : [];
+}
+
+/**
+ * Which of this rollout's hosts it reached as copies of a production host: for each, the newest
+ * clone-config rollout created before this one that completed on it.
+ */
+function testedOnCopies(store: RolloutStore, rollout: RolloutRow, hosts: HostRow[], name: (agent: string) => string): RolloutReview['testedOnCopies'] {
+  if (rollout.options.clone) return [];
+  const clones = store.list().filter((r) => r.options.clone && r.state === 'completed' && r.createdAt <= rollout.createdAt && r.id !== rollout.id);
+  const out: RolloutReview['testedOnCopies'] = [];
+  for (const h of hosts) {
+    if (h.wave < 0) continue;
+    // list() is newest first
+    const clone = clones.find((r) => store.host(r.id, h.agent)?.state === 'succeeded');
+    if (!clone) continue;
+    out.push({ agent: h.agent, hostname: name(h.agent), copyOf: { agent: clone.options.clone!.from, hostname: clone.options.clone!.fromHostname }, cloneRollout: clone.id, copiedAt: new Date(clone.endedAt ?? clone.createdAt).toISOString() });
+  }
+  return out;
 }
 
 /** Hosts that installed and were then health-watched for the soak; which of them failed it. */

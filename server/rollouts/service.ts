@@ -7,6 +7,8 @@ import type { CmdbStore } from '../cmdb/store.js';
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
 import { planRemoval, planRollout, type PlanHost } from './plan.js';
+import { describeClone, planClone, type ClonePackage } from './clone-plan.js';
+import { clonePolicyViolations } from './clone-policy.js';
 import { approvalsOf } from '../releases/four-eyes.js';
 
 const IN_FLIGHT_STATES: HostState[] = ['sent', 'downloading', 'installing', 'verifying'];
@@ -28,9 +30,11 @@ export interface RolloutStatusDoc {
   id: string;
   /** the release name, or "remove PACKAGE" for a removal */
   release: string;
-  operation: 'install' | 'remove';
+  operation: RolloutOperation;
   /** a removal's package */
   package?: string;
+  /** a clone-config rollout: the production host whose versions the test host gets */
+  copyOf?: { agent: string; hostname: string };
   strategy: string;
   state: string;
   target: string;
@@ -160,6 +164,75 @@ export class RolloutService {
     return { ...this.status(id), policy: record, notes, superseded: conflicts.map(describeConflict) };
   }
 
+  /**
+   * `ferry cmdb clone-config PROD --to TEST`: one rollout that gives the test host exactly the
+   * versions the production host runs (installs, downgrades and removals), recording which host
+   * it copied. A test host that already matches gets no rollout.
+   */
+  async cloneConfig(req: ApiRequestParsed<'cmdb.clone'>): Promise<CloneResult> {
+    const prod = this.requireHost(req.from, 'production');
+    const test = this.requireHost(req.to, 'test');
+    const testInstalled = this.cmdb.installedOf(test.id);
+    const plan = planClone({ ...prod, installed: this.cmdb.installedOf(prod.id) }, { ...test, installed: testInstalled }, (name, version) => {
+      const pkg = this.dml.get(name, version);
+      return pkg && { state: pkg.state, depends: pkg.manifest.depends };
+    });
+    const from = { agent: prod.id, hostname: prod.hostname };
+    const to = { agent: test.id, hostname: test.hostname };
+    const summary = { from, to, install: plan.install, remove: plan.remove, unchanged: plan.unchanged };
+    if (plan.install.length === 0 && plan.remove.length === 0) return { identical: true, ...summary };
+    const label = cloneLabel(prod.hostname);
+    const names = [...plan.install.map((p) => p.name), ...plan.remove];
+    // what a rollback of the copy puts back on the test host
+    const fromVersions = Object.fromEntries(names.filter((n) => testInstalled[n] !== undefined).map((n) => [n, testInstalled[n]!]));
+    const planned: PlannedHost[] = [{ agent: test.id, hostname: test.hostname, wave: 0, reason: `copy of ${prod.hostname}`, fromVersions }];
+    const conflicts = this.conflicts(names, planned);
+    const policy = loadPolicy(this.policyFile);
+    const violations = clonePolicyViolations(policy, test.tags[policy.envTag] ?? '', plan.install.map((p) => ({ ...p, state: this.dml.get(p.name, p.version)!.state })));
+    const notes = this.isOnline(test.lastSeen) ? [] : [`${test.hostname} is offline: it converges when it returns`];
+    if (req.dryRun) return { dryRun: true, ...summary, conflicts: conflicts.map(describeConflict), violations, notes };
+    if (violations.length > 0) {
+      throw new FerryError('FERRY_POLICY_DENIED', `copy of ${prod.hostname} onto ${test.hostname} refused by policy: ${violations.join('; ')}`, {
+        hint: 'copy onto a host of a test environment (see: ferry agents list)',
+        details: { violations },
+      });
+    }
+    if (conflicts.length > 0 && !req.supersede) throw conflictError(label, conflicts);
+    const options: RolloutOptions = {
+      waves: ['100%'],
+      soakMs: 0,
+      maxFailures: '0',
+      onFailure: 'halt',
+      hostTimeoutMs: req.hostTimeoutMs,
+      // one host named on purpose: an offline test host converges when it returns
+      includeOffline: true,
+      clone: { from: prod.id, fromHostname: prod.hostname, install: plan.install, remove: plan.remove },
+    };
+    parseRolloutOptions(options);
+    const id = `r-${randomBytes(4).toString('hex')}`;
+    const now = Date.now();
+    this.store.transaction(() => {
+      this.store.insertRollout({ id, release: label, strategy: 'big-bang', state: 'running', target: `id=${test.id}`, options, createdAt: now, actor: req.actor }, [1], [
+        { agent: test.id, wave: 0, state: 'pending', fromVersions, reason: `copy of ${prod.hostname}` },
+      ]);
+      this.store.addEvent(id, req.actor, 'clone-config', `${test.hostname} (${test.id}) gets the versions of ${prod.hostname} (${prod.id}): ${describeClone(plan)}`);
+      for (const c of conflicts) this.supersede(c, id, req.actor);
+    });
+    this.store.setState(id, 'running', { startedAt: now });
+    await this.engine.tick();
+    return { ...this.status(id), ...summary, notes, superseded: conflicts.map(describeConflict) };
+  }
+
+  /** A host named on the command line: it must exist and still be in the fleet. */
+  private requireHost(name: string, role: 'production' | 'test'): { id: string; hostname: string; lastSeen: number | null; tags: Record<string, string> } {
+    const a = this.cmdb.findAgent(name);
+    if (!a) throw new FerryError('FERRY_NOT_FOUND', `no ${role} host "${name}" in the CMDB`, { hint: 'give an agent id or hostname (see: ferry agents list)' });
+    if (a.decommissionedAt || a.revokedAt) {
+      throw new FerryError('FERRY_CONFLICT', `${role} host ${a.hostname} (${a.id}) is ${a.decommissionedAt ? 'decommissioned' : 'revoked'}`, { hint: 'see: ferry agents list' });
+    }
+    return { id: a.id, hostname: a.hostname, lastSeen: a.lastSeen, tags: a.tags };
+  }
+
   async act(req: ApiRequestParsed<'rollout.action'>): Promise<RolloutStatusDoc> {
     const rollout = this.require(req.id);
     if (req.action === 'stop-follow') return this.stopFollow(rollout, req.actor);
@@ -212,7 +285,7 @@ export class RolloutService {
 
   /** The packages a rollout changes: its release's, or the one it removes. */
   private packageNamesOf(r: RolloutRow): string[] {
-    return r.options.remove !== undefined ? [r.options.remove] : (this.releases.get(r.release)?.packages.map((p) => p.name) ?? []);
+    return changedPackages(r, (name) => this.releases.get(name));
   }
 
   /**
@@ -340,7 +413,7 @@ export class RolloutService {
     };
   }
 
-  list(): { id: string; release: string; operation: 'install' | 'remove'; strategy: string; state: string; target: string; createdAt: string; hosts: number }[] {
+  list(): { id: string; release: string; operation: RolloutOperation; strategy: string; state: string; target: string; createdAt: string; hosts: number }[] {
     return this.store.list().map((r) => ({
       id: r.id,
       release: r.release,
@@ -367,6 +440,13 @@ export class RolloutService {
 interface Conflict {
   rollout: RolloutRow;
   hosts: string[];
+}
+
+/** The packages a rollout changes on its hosts. */
+function changedPackages(r: RolloutRow, release: (name: string) => Release | undefined): string[] {
+  if (r.options.clone) return [...r.options.clone.install.map((p) => p.name), ...r.options.clone.remove];
+  if (r.options.remove !== undefined) return [r.options.remove];
+  return release(r.release)?.packages.map((p) => p.name) ?? [];
 }
 
 /** Whether an unfinished rollout still holds this host (a wave's, or one brought in later). */
@@ -418,11 +498,34 @@ function removalOf(req: ApiRequestParsed<'rollout.start'>): string | undefined {
   return req.remove;
 }
 
+/** How a clone-config rollout appears in the `release` field (a space: never a release name). */
+export function cloneLabel(prodHostname: string): string {
+  return `copy of ${prodHostname}`;
+}
+
+interface CloneSummary {
+  from: { agent: string; hostname: string };
+  to: { agent: string; hostname: string };
+  install: ClonePackage[];
+  remove: string[];
+  unchanged: number;
+}
+
+/** What clone-config answers: the test host already matched, the plan (--dry-run), or the rollout started. */
+export type CloneResult =
+  | ({ identical: true } & CloneSummary)
+  | ({ dryRun: true; conflicts: ReturnType<typeof describeConflict>[]; violations: string[]; notes: string[] } & CloneSummary)
+  | (RolloutStatusDoc & CloneSummary & { notes: string[]; superseded: ReturnType<typeof describeConflict>[] });
+
 /** How a removal appears in the `release` field (never a valid release name: it has a space). */
 export function removalLabel(name: string): string {
   return `remove ${name}`;
 }
 
-function operationOf(r: RolloutRow): { operation: 'install' | 'remove'; package?: string } {
+/** What a rollout does: install a release, remove a package, or copy a production host (clone-config). */
+export type RolloutOperation = 'install' | 'remove' | 'clone';
+
+function operationOf(r: RolloutRow): { operation: RolloutOperation; package?: string; copyOf?: { agent: string; hostname: string } } {
+  if (r.options.clone) return { operation: 'clone', copyOf: { agent: r.options.clone.from, hostname: r.options.clone.fromHostname } };
   return r.options.remove !== undefined ? { operation: 'remove', package: r.options.remove } : { operation: 'install' };
 }

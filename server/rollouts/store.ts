@@ -23,6 +23,17 @@ export interface RolloutOptions {
   maxRateBps?: number | undefined;
   /** `--follow`: after the waves, hosts that join or start matching the target receive it too */
   follow?: boolean | undefined;
+  /** set for `ferry cmdb clone-config`: the production host copied and the changes that copy it (then `release` is only a label) */
+  clone?: CloneOptions | undefined;
+}
+
+/** A clone-config rollout: the test host installs and removes these to match the production host. */
+export interface CloneOptions {
+  /** the production host's agent id and hostname when the copy was planned */
+  from: string;
+  fromHostname: string;
+  install: { name: string; version: string; downgrade?: true }[];
+  remove: string[];
 }
 
 export interface RolloutRow {

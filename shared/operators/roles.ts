@@ -9,7 +9,7 @@ export type Role = (typeof ROLES)[number];
 
 export const ROLE_DESCRIPTIONS: Record<Role, string> = {
   viewer: 'reads: packages, releases, rollouts, agents, CMDB, schedule, audit',
-  deployer: 'viewer + rollouts: start, pause, resume, abort, rollback',
+  deployer: 'viewer + rollouts: start, pause, resume, abort, rollback, clone-config',
   'release-manager': 'viewer + packages, releases, DML authorize/retire',
   approver: 'viewer + approve releases',
   admin: 'everything: operators, tokens, agents, keys, notifications, backup',
@@ -39,6 +39,7 @@ export const VERB_ROLES: Record<ApiVerb, readonly Role[]> = {
   'ui.login': ALL,
   'rollout.start': ['deployer', 'admin'],
   'rollout.action': ['deployer', 'admin'],
+  'cmdb.clone': ['deployer', 'admin'],
   'dml.add': ['release-manager', 'admin'],
   'dml.authorize': ['release-manager', 'admin'],
   'dml.retire': ['release-manager', 'admin'],

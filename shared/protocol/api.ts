@@ -88,6 +88,18 @@ export const apiRequestSchemas = {
   'agents.logs': z
     .object({ host: z.string().min(1).max(253), rollout: z.string().min(1).max(64).optional(), afterId: z.number().int().nonnegative().optional(), limit: z.number().int().positive().max(1000).default(100) })
     .strict(),
+  /** `ferry cmdb clone-config PROD --to TEST`: one rollout gives the test host exactly the production host's versions */
+  'cmdb.clone': z
+    .object({
+      from: z.string().min(1).max(253),
+      to: z.string().min(1).max(253),
+      hostTimeoutMs: z.number().int().positive().default(15 * 60_000),
+      dryRun: z.boolean().default(false),
+      /** end unfinished rollouts of the same packages on the test host (otherwise FERRY_CONFLICT) */
+      supersede: z.boolean().default(false),
+      actor,
+    })
+    .strict(),
   'cmdb.versions': z.object({ package: packageNameSchema, target: plainTextSchema(1024).default('all') }).strict(),
   'audit.list': z
     .object({ since: z.number().int().nonnegative().optional(), actor: z.string().max(128).optional(), action: z.string().max(128).optional(), limit: z.number().int().positive().max(100_000).default(1000) })

@@ -53,6 +53,7 @@ const BODIES: Record<ApiVerb, unknown> = {
   'keys.reload': {},
   'cmdb.show': { host: 'nobody' },
   'cmdb.versions': { package: 'nothing' },
+  'cmdb.clone': { from: 'no-such-host', to: 'no-such-test-host' },
   'fleet.status': {},
   'agents.logs': { host: 'nobody' },
   'audit.list': { limit: 1 },

@@ -1,4 +1,5 @@
-// ferry agents list and ferry cmdb show: the fleet as the CMDB sees it.
+// ferry agents list and ferry cmdb show|versions|clone-config: the fleet as the CMDB sees it.
+import { cloneConfig } from './clone-config.js';
 import type { CommandModule } from 'yargs';
 import { currentActor, withClient } from '../client.js';
 import { ago, printJson, printLines, printTable } from '../output.js';
@@ -142,6 +143,6 @@ const versions: CommandModule<GlobalArgs, GlobalArgs & { package: string; target
 export const cmdbCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'cmdb <command>',
   describe: 'The configuration management database',
-  builder: (y) => y.command(show).command(versions).demandCommand(1),
+  builder: (y) => y.command(show).command(versions).command(cloneConfig).demandCommand(1),
   handler: () => undefined,
 };

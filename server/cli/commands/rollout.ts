@@ -163,7 +163,7 @@ function printPlan(p: DryRunPlan): void {
   printTable(['HOST', 'AGENT', 'WAVE', 'WHY'], p.hosts.map((h) => [h.hostname, h.agent, h.wave === null ? 'skip' : h.wave + 1, why(h)]));
 }
 
-async function waitForEnd(c: AdminClient, id: string, timeoutMs: number | undefined, showProgress = false): Promise<RolloutStatusDoc> {
+export async function waitForEnd(c: AdminClient, id: string, timeoutMs: number | undefined, showProgress = false): Promise<RolloutStatusDoc> {
   const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
   // A person at a terminal sees one progress line on stderr, rewritten in place.
   const progress = showProgress && process.stderr.isTTY === true;

@@ -22,6 +22,7 @@ export function statusLines(s: RolloutStatusDoc, now = Date.now()): string[] {
   const countdown = (iso: string | undefined) => (iso ? `${relativeTime(iso, now)} (${iso})` : '');
   const head = [
     `Rollout ${s.id}: ${s.release}, ${s.strategy}, target ${s.target} — ${s.state.toUpperCase()}${s.reason ? ` (${s.reason})` : ''}`,
+    ...(s.copyOf ? [`  copy of production host ${s.copyOf.hostname} (${s.copyOf.agent})`] : []),
     `  ${Object.entries(s.counts).map(([k, n]) => `${n} ${k}`).join(', ') || 'no hosts'}`,
     ...(s.state === 'waiting' && s.options.startAt && s.options.startAt > now ? [`  starts ${countdown(new Date(s.options.startAt).toISOString())}`] : []),
     ...(s.state === 'waiting' && s.options.window ? [`  waiting for the window "${s.options.window}" (${s.options.timeZone ?? 'UTC'})`] : []),
@@ -58,6 +59,7 @@ export function renderReviewMarkdown(r: RolloutReview): string {
     `| | |`,
     `|---|---|`,
     `| Release | ${cell(r.release)} (${cell(r.packages.join(', ')) || 'n/a'}) |`,
+    ...(r.copyOf ? [`| Copy of | production host ${cell(r.copyOf.hostname)} (${cell(r.copyOf.agent)}): the target was given exactly its package versions |`] : []),
     `| RFC | ${cell(r.rfc ?? 'none')} |`,
     `| Owner | ${cell(r.owner ?? 'n/a')} |`,
     `| Approvals | ${r.approvals.length ? r.approvals.map((a) => `${cell(a.actor)} (${cell(a.at)})`).join(', ') : 'none'} |`,
@@ -75,6 +77,14 @@ export function renderReviewMarkdown(r: RolloutReview): string {
     '',
     ...policyLines(r),
     '',
+    ...(r.testedOnCopies.length
+      ? [
+          '## Tested on copies of production',
+          '',
+          ...r.testedOnCopies.map((c) => `- ${v(c.hostname)} (${v(c.agent)}) was a copy of production host ${v(c.copyOf.hostname)} (${v(c.copyOf.agent)}), made by ${v(c.cloneRollout)} at ${v(c.copiedAt)}`),
+          '',
+        ]
+      : []),
     '## Early life support',
     '',
     ...(r.earlyLife.soakMs > 0
