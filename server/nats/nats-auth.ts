@@ -29,6 +29,8 @@ export class NatsAuth {
   private sys?: NatsConnection;
   private pushing: Promise<void> = Promise.resolve();
   private current!: AccountJwts;
+  /** per account id: the claims (without iat and jti) nats-server last accepted over this.sys */
+  private readonly pushed = new Map<string, string>();
   /** whether agents from before decentralised auth may still connect to MIGRATE */
   private migrateOpen = false;
 
@@ -97,6 +99,7 @@ export class NatsAuth {
   /** Push account updates over this system-account connection from now on. */
   async attach(sys: NatsConnection): Promise<void> {
     this.sys = sys;
+    this.pushed.clear(); // a new connection (or a restarted nats-server): push every account once
     await this.push();
   }
 
@@ -110,11 +113,17 @@ export class NatsAuth {
       const sys = this.sys;
       if (!sys || sys.isClosed()) return; // the next start preloads what rebuild() made
       for (const [id, jwt] of Object.entries(this.current.accounts)) {
+        // Only accounts whose claims changed: an update re-registers the account's exports and
+        // imports, and nats-server then drops the replies of requests in flight through them
+        // (an operator's `ferry` request timed out while a used-up join token was revoked).
+        const claims = claimsKey(jwt);
+        if (this.pushed.get(id) === claims) continue;
         const reply = await sys.request(CLAIMS_UPDATE, jwt, { timeout: 10_000 });
         const body = JSON.parse(reply.string()) as { data?: { code?: number; message?: string }; error?: { code?: number; description?: string } };
         if (body.error || (body.data?.code !== undefined && body.data.code !== 200)) {
           throw new FerryError('FERRY_NATS_FAILED', `nats-server refused the account update for ${id}: ${body.error?.description ?? body.data?.message ?? reply.string()}`);
         }
+        this.pushed.set(id, claims);
       }
       this.log.debug({ accounts: Object.keys(this.current.accounts).length }, 'account JWTs pushed');
     };
@@ -167,4 +176,12 @@ async function writeAdminCreds(keys: NatsKeys, paths: NatsAuthPaths): Promise<vo
   const tmp = `${paths.adminCreds}.${process.pid}.tmp`;
   writeFileSync(tmp, formatCreds(creds), { mode: 0o600 });
   renameSync(tmp, paths.adminCreds);
+}
+
+/** An account JWT's claims without the fields that differ on every signing (iat, jti). */
+export function claimsKey(jwt: string): string {
+  const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+  delete payload.iat;
+  delete payload.jti;
+  return JSON.stringify(payload);
 }
