@@ -7,7 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCurrent } from '../helpers/faults.js';
 import { cleanupFleet, createToken, initServer, joinAgent, runFerry, startAgent, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
-import { fullStatus, publishRelease, startAndWait, waitStatus, type FullRolloutStatus, type PackageSpec } from '../helpers/rollouts.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fullStatus, healthPackage, publishRelease, startAndWait, waitStatus, type FullRolloutStatus, type PackageSpec } from '../helpers/rollouts.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -101,6 +103,23 @@ describe('rollout start --follow (real server, NATS and agents)', () => {
     const old = (await fullStatus(home, otherId)) as FollowStatus;
     expect(old.follow).toMatchObject({ state: 'stopped', reason: `superseded by ${newer.status.id} (o-1.1)` });
   }, 120_000);
+
+  it('a late host that fails its health check, past --max-failures 0, ends the following', async () => {
+    await publishRelease(home, 'h-1.0', healthPackage('healthy', '1.0.0'));
+    const started = await startAndWait(home, 'h-1.0', ['--target', 'tier=web', '--follow', '--max-failures', '0']);
+    expect(started.code, started.result.stderr).toBe(0);
+    expect((started.status as FollowStatus).follow).toEqual({ state: 'following' });
+
+    // The newcomer's health check fails (the package's hook looks for this file in its root).
+    const sick = await joinAgent(home, 'follow-sick', { token: prodToken });
+    writeFileSync(join(sick.installRoot, 'fail-health-healthy'), '');
+    handles.push(await startAgent(sick));
+    const s = (await waitStatus(home, started.status.id, (x) => (x as FollowStatus).follow?.state === 'stopped', 90_000, 'following stopped by the failed late host')) as FollowStatus;
+    expect(s.follow!.reason).toBe('1 host(s) brought in after the waves failed, more than the 0 allowed by --max-failures 0');
+    expect(s.hosts.find((h) => h.agent === sick.id)).toMatchObject({ late: true, state: expect.stringMatching(/failed|rolled-back/) });
+    expect(s.state).toBe('completed'); // the waves' result stands
+    expect(readCurrent(sick.installRoot, 'healthy')).toBeUndefined(); // rolled back on the host
+  }, 180_000);
 
   it('bad input: an unknown id, and a rollout that does not follow, are one line with a stable code', async () => {
     const unknown = await runFerry(home, ['rollout', 'stop-follow', 'r-00000000'], { allowFail: true });
