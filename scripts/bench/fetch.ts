@@ -87,7 +87,9 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     const withSync = mibPerSec(size, median(withSyncMs));
     const runs = (ms: number[]) => ms.map((m) => round(mibPerSec(size, m), 0)).join('/');
     const flags = await compareFlags(nats.url, { bucket: BUCKET, object: OBJECT, dest, size, sha256 });
+    const paced = await pacedDownload(conn, { dest, size, sha256, unpacedMiBs: ferry });
     return [
+      paced,
       {
         name,
         metric: 'throughput vs raw JetStream',
@@ -156,6 +158,36 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     await nats.stop();
     tmp.remove();
   }
+}
+
+/**
+ * `rollout start --max-rate`: the same download paced to a rate well under what the path reaches
+ * unpaced (a quarter of it, at most 25 MiB/s), so that the figure is the pacing's and not the
+ * machine's. The rate achieved is compared with the rate asked for; the issue's goal is ± 20%.
+ */
+async function pacedDownload(conn: NatsConnection, cfg: { dest: string; size: number; sha256: string; unpacedMiBs: number }): Promise<BenchResult> {
+  const askedMiBs = Math.max(1, Math.min(25, Math.floor(cfg.unpacedMiBs / 4)));
+  const achieved: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const t = performance.now();
+    const r = await readObjectToFile(conn, { bucket: BUCKET, name: OBJECT, dest: cfg.dest, expectedSize: cfg.size, expectedSha256: cfg.sha256, durable: false, maxBytesPerSecond: askedMiBs * MiB });
+    achieved.push(mibPerSec(cfg.size, performance.now() - t));
+    rmSync(cfg.dest, { force: true });
+    if (r.sha256 !== cfg.sha256) throw new Error('paced read returned the wrong object');
+  }
+  const rate = median(achieved);
+  const ratio = rate / askedMiBs;
+  return {
+    name: `Fetch a ${Math.round(cfg.size / MiB)} MiB package at --max-rate`,
+    metric: 'rate achieved vs --max-rate',
+    value: round(rate, 1),
+    unit: 'MiB/s',
+    baseline: { name: `--max-rate ${askedMiBs}MiB/s (a quarter of the unpaced rate, at most 25)`, value: askedMiBs },
+    ratio: round(ratio),
+    goal: '0.8–1.2× the rate',
+    met: ratio >= 0.8 && ratio <= 1.2,
+    note: `readObjectToFile with maxBytesPerSecond, as the agent downloads under --max-rate: runs ${achieved.map((m) => round(m, 1)).join('/')} MiB/s; unpaced ${round(cfg.unpacedMiBs, 0)} MiB/s`,
+  };
 }
 
 /** Baseline with the same work as Ferry's path: the raw ordered consumer, hashing every chunk and writing it (with backpressure). */
