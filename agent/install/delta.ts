@@ -4,7 +4,7 @@
 // a full install's verifying extraction makes — so a kept file modified on disk is never reused
 // (its content is fetched instead) and nothing unverified reaches the version directory.
 import { createHash } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
+import { closeSync, constants, createReadStream, fchmodSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
@@ -34,8 +34,8 @@ export interface AssembleResult {
   refetched: string[];
 }
 
-/** Copies from kept versions run this many at a time (the disk, not the CPU, is the limit). */
-const COPY_CONCURRENCY = 4;
+const COPY_BUFFER_BYTES = 4 * 1024 * 1024;
+const YIELD_EVERY_BYTES = 16 * 1024 * 1024;
 
 /** Only these two modes exist in a package (as in extract.ts). */
 const safeMode = (mode: number): number => ((mode & 0o111) !== 0 ? 0o755 : 0o644);
@@ -54,8 +54,18 @@ export async function assembleDelta(delta: PreparedDelta, staging: string, deps:
   await mkdir(dirname(root), { recursive: true });
   await mkdir(root, { mode: 0o755 }); // non-recursive: refuses anything already there
   const result: AssembleResult = { reused: 0, fetched: 0, refetched: [] };
+  const made = new Set<string>([root]);
+  const parentOf = async (dest: string) => {
+    const dir = dirname(dest);
+    if (made.has(dir)) return;
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    made.add(dir);
+  };
   try {
-    for (const d of delta.dirs) await mkdir(inside(d), { recursive: true, mode: 0o755 });
+    for (const d of delta.dirs) {
+      await mkdir(inside(d), { recursive: true, mode: 0o755 });
+      made.add(inside(d));
+    }
 
     // Fetched contents: copied to every path that has them but the last, which gets the file itself.
     const fetchedPath = (sha256: string) => join(delta.filesDir, sha256);
@@ -63,7 +73,7 @@ export async function assembleDelta(delta: PreparedDelta, staging: string, deps:
       for (let i = 0; i < f.paths.length; i++) {
         const file = { path: f.paths[i]!, sha256: f.sha256, size: f.size, mode: modeOf(delta.manifest, f.paths[i]!) };
         const dest = inside(file.path);
-        await mkdir(dirname(dest), { recursive: true, mode: 0o755 });
+        await parentOf(dest);
         if (i < f.paths.length - 1) await copyFile(fetchedPath(f.sha256), dest, constants.COPYFILE_EXCL);
         else await rename(fetchedPath(f.sha256), dest);
         await verifyStaged(dest, file);
@@ -73,34 +83,23 @@ export async function assembleDelta(delta: PreparedDelta, staging: string, deps:
 
     for (const f of delta.plan.empty) {
       const dest = inside(f.path);
-      await mkdir(dirname(dest), { recursive: true, mode: 0o755 });
+      await parentOf(dest);
       await writeFile(dest, '', { flag: 'wx', mode: 0o600 });
       await verifyStaged(dest, f);
     }
 
     // Reused contents: the first kept copy whose staged bytes match; none → fetch it.
     const missing: PlannedFile[] = [];
-    let next = 0;
-    let failed = false;
-    const worker = async () => {
-      while (!failed && next < delta.plan.reuse.length) {
-        const f = delta.plan.reuse[next++]!;
-        const dest = inside(f.path);
-        await mkdir(dirname(dest), { recursive: true, mode: 0o755 });
-        let placed = false;
-        for (const s of f.sources) {
-          if (await copyKept(join(deps.keptDir(s.version), s.path), dest, f)) {
-            placed = true;
-            break;
-          }
-        }
-        if (placed) result.reused += 1;
-        else missing.push(f);
-      }
-    };
-    const settled = await Promise.allSettled(Array.from({ length: COPY_CONCURRENCY }, () => worker().catch((e: unknown) => ((failed = true), Promise.reject(e)))));
-    const rejected = settled.find((r) => r.status === 'rejected');
-    if (rejected) throw rejected.reason;
+    const buf = Buffer.allocUnsafe(COPY_BUFFER_BYTES);
+    for (const f of delta.plan.reuse) {
+      const dest = inside(f.path);
+      await parentOf(dest);
+      let placed = false;
+      for (const s of f.sources) if (!placed) placed = await copyKept(join(deps.keptDir(s.version), s.path), dest, f, buf);
+      if (placed) result.reused += 1;
+      else missing.push(f);
+      await new Promise<void>((r) => setImmediate(r)); // let heartbeats and replies through between files
+    }
 
     for (const f of missing.sort((a, b) => (a.path < b.path ? -1 : 1))) {
       const tmp = join(delta.filesDir, `${f.sha256}.refetch`);
@@ -118,22 +117,56 @@ export async function assembleDelta(delta: PreparedDelta, staging: string, deps:
   }
 }
 
-/** Copy a kept file if it is a regular file of the right size and its copy hashes right. */
-async function copyKept(src: string, dest: string, f: PlannedFile): Promise<boolean> {
-  const st = await lstat(src).catch(() => undefined);
-  if (!st?.isFile() || st.size !== f.size) return false;
+/**
+ * Copy a kept file in one pass — read, hash, write — if it is a regular file (never followed
+ * through a link) of the right size whose bytes hash right. The hash is of exactly the bytes
+ * written, so the staged copy is verified without reading it again. Mismatch: nothing is left.
+ * Synchronous calls on purpose (measured: 3× faster for 100 files of 200 KiB than the promise API,
+ * whose ~8 thread-pool round trips per file cost more than the copy); a big file yields to the
+ * event loop every few buffers so heartbeats and replies still get through.
+ */
+async function copyKept(src: string, dest: string, f: PlannedFile, buf: Buffer): Promise<boolean> {
+  let input: number;
   try {
-    await copyFile(src, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+    input = openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
-    await rm(dest, { force: true });
     return false;
   }
-  if ((await sha256Of(dest)) !== f.sha256) {
-    await rm(dest, { force: true });
+  let output: number | undefined;
+  try {
+    const st = fstatSync(input);
+    if (!st.isFile() || st.size !== f.size) return false;
+    output = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600); // never reuse or follow anything there
+    const hash = createHash('sha256');
+    let total = 0;
+    for (;;) {
+      const n = readSync(input, buf, 0, buf.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > f.size) break;
+      hash.update(buf.subarray(0, n));
+      let off = 0;
+      while (off < n) off += writeSync(output, buf, off, n - off);
+      if (total % YIELD_EVERY_BYTES < n) await new Promise<void>((r) => setImmediate(r));
+    }
+    if (total !== f.size || hash.digest('hex') !== f.sha256) {
+      closeSync(output);
+      output = undefined;
+      rmSync(dest, { force: true });
+      return false;
+    }
+    fchmodSync(output, safeMode(f.mode));
+    return true;
+  } catch (err) {
+    if (output !== undefined) closeSync(output);
+    output = undefined;
+    rmSync(dest, { force: true });
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw err; // not the kept copy's fault
     return false;
+  } finally {
+    if (output !== undefined) closeSync(output);
+    closeSync(input);
   }
-  await chmod(dest, safeMode(f.mode));
-  return true;
 }
 
 /** The staged bytes must be the manifest's: size and SHA-256; then the manifest's mode. */

@@ -23,7 +23,7 @@ import type { DmlRecord } from '../../shared/protocol/messages.js';
 import { BUCKETS } from '../../shared/protocol/subjects.js';
 import { storeFileContent } from '../../server/dml/content.js';
 import { startBenchNats } from './nats.js';
-import { recordFor, writeIncompressiblePackage } from './pkg.js';
+import { recordFor, stepBreakdown, writeIncompressiblePackage } from './pkg.js';
 import type { BenchOptions, BenchResult } from './result.js';
 import { createBucket, debug, fileStream, loadNote, median, MiB, putObject, round, tempDir, timed } from './util.js';
 
@@ -80,6 +80,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
 
     const installer = (base: string) => {
       mkdirSync(join(base, 'state'), { recursive: true });
+      const steps: { step: string; at: number }[] = [];
       const journal = new Journal(join(base, 'state', 'journal.db'));
       const machine = new InstallMachine({
         journal,
@@ -93,8 +94,11 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
         log: silentLogger,
         keepVersions: 3,
         host: { os: process.platform, arch: process.arch },
+        beforeStep: async (step) => {
+          steps.push({ step, at: performance.now() });
+        },
       });
-      return { machine, close: () => journal.close() };
+      return { machine, steps, close: () => journal.close() };
     };
     const install = async (inst: ReturnType<typeof installer>, record: DmlRecord) => {
       const outcome = await inst.machine.install({ operation: `bench-${Date.now()}`, record, allowDowngrade: false });
@@ -102,12 +106,13 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     };
     const measured = async (inst: ReturnType<typeof installer>, record: DmlRecord) => {
       const b0 = nc.stats().inBytes;
+      inst.steps.length = 0;
       const { ms } = await timed(() => install(inst, record));
-      return { ms, bytes: nc.stats().inBytes - b0 };
+      return { ms, bytes: nc.stats().inBytes - b0, steps: stepBreakdown(inst.steps, performance.now()) };
     };
 
-    const delta: { ms: number; bytes: number }[] = [];
-    const full: { ms: number; bytes: number }[] = [];
+    const delta: { ms: number; bytes: number; steps: string }[] = [];
+    const full: { ms: number; bytes: number; steps: string }[] = [];
     for (let i = 0; i < WARMUPS + RUNS; i++) {
       const dBase = join(tmp.path, `delta-${i}`);
       const fBase = join(tmp.path, `full-${i}`);
@@ -120,7 +125,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
         for (const k of order) {
           const r = k === 'delta' ? await measured(d, v2) : await measured(f, v2);
           if (i >= WARMUPS) (k === 'delta' ? delta : full).push(r);
-          debug(`delta: ${k} round ${i + 1}: ${r.ms.toFixed(0)} ms, ${(r.bytes / MiB).toFixed(2)} MiB received`);
+          debug(`delta: ${k} round ${i + 1}: ${r.ms.toFixed(0)} ms, ${(r.bytes / MiB).toFixed(2)} MiB received; ${r.steps}`);
         }
       } finally {
         d.close();
@@ -134,6 +139,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     const dBytes = median(delta.map((r) => r.bytes));
     const fBytes = median(full.map((r) => r.bytes));
     const byteRatio = dBytes / fBytes;
+    const stepsOf = (rs: { ms: number; steps: string }[], ms: number) => rs.find((r) => r.ms === ms)?.steps ?? '';
     const timeRatio = dMs / fMs;
     const note = `package ${(v2.size / MiB).toFixed(1)} MiB (incompressible), ${FILES} files of ${(changedBytes / MiB).toFixed(2)} MiB, 1 changed; over a kept 1.0.0`;
     return [
@@ -157,7 +163,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
         ratio: round(timeRatio),
         goal: '≤ 0.3× full',
         met: timeRatio <= 0.3,
-        note: `${note}; delta = file index + 1 content fetched + 99 kept files copied and hashed; runs ${delta.map((r) => Math.round(r.ms)).join('/')} vs ${full.map((r) => Math.round(r.ms)).join('/')} ms; ${loadNote()}`,
+        note: `${note}; delta = file index + 1 content fetched + 99 kept files copied and hashed; runs ${delta.map((r) => Math.round(r.ms)).join('/')} vs ${full.map((r) => Math.round(r.ms)).join('/')} ms; median delta: ${stepsOf(delta, dMs)}; median full: ${stepsOf(full, fMs)}; ${loadNote()}`,
       },
     ];
   } finally {
