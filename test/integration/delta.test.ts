@@ -3,11 +3,15 @@
 // byte-identical to a full install of 1.0.1 on an agent with nothing kept; a kept file modified on
 // disk is not reused (its content is fetched instead); a crash in the middle of a delta install
 // ends, after restart, on the previous version with nothing left behind, and the next try works.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { Objm, type ObjectStore } from '@nats-io/obj';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appliedGeneration, createRelease, layoutLeftovers, publishPackage, readCurrent, startCrashingAgent, startRollout, waitAgentSettled, waitExit, waitRolloutEnd } from '../helpers/faults.js';
+import { readCredsFile } from '../../shared/nats/creds.js';
+import { nativeAuthenticator } from '../../shared/nats/nkey-auth.js';
+import { appliedGeneration, createRelease, layoutLeftovers, versionDirProblems, publishPackage, readCurrent, startCrashingAgent, startRollout, waitAgentSettled, waitExit, waitRolloutEnd } from '../helpers/faults.js';
 import { cleanupFleet, initServer, joinAgent, startAgent, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
 
 afterAll(cleanupFleet, 60_000);
@@ -71,6 +75,20 @@ function deltaLines(agent: AgentHandle): Array<Record<string, unknown>> {
     .filter((l) => l.includes('"msg":"delta: fetched only'))
     .map((l) => JSON.parse(l.slice(l.indexOf('{'))) as Record<string, unknown>);
 }
+
+/** The DML bucket as an attacker with write access to it would see it (the server's admin credentials). */
+async function withDmlBucket(home: string, fn: (store: ObjectStore) => Promise<void>): Promise<void> {
+  const natsUrl = (JSON.parse(readFileSync(join(home, 'server.json'), 'utf8')) as { natsUrl: string }).natsUrl;
+  const admin = readCredsFile(join(home, 'keys', 'admin.creds'));
+  const nc = await connect({ servers: natsUrl, authenticator: nativeAuthenticator(admin.seed, admin.jwt) });
+  try {
+    await fn(await new Objm(nc).open('ferry-dml'));
+  } finally {
+    await nc.close();
+  }
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 async function rollout(home: string, release: string, agent: JoinedAgent): Promise<void> {
   const id = await startRollout(home, release, `id=${agent.id}`);
@@ -159,4 +177,42 @@ describe('file-level deltas', () => {
     expect(layoutLeftovers(a.installRoot, PKG)).toEqual([]);
     expect(readdirSync(join(a.stateDir, 'staging'))).toEqual([]);
   }, 240_000);
+
+  it('a forged file index or a swapped content in the DML is refused; the agent installs the whole package instead', async () => {
+    const agent = handles.get(delta.id)!; // keeps 1.0.1 and 1.0.0
+    const changed = randomBytes(256 * KiB);
+    const V3 = spec('1.0.2', { 'data/blob-0.bin': changed });
+    const V4 = spec('1.0.3', { 'data/blob-1.bin': randomBytes(256 * KiB) });
+    await publishPackage(server.home, V3);
+    await publishPackage(server.home, V4);
+    await createRelease(server.home, 'delta-v3', [`${PKG}@1.0.2`]);
+    await createRelease(server.home, 'delta-v4', [`${PKG}@1.0.3`]);
+    const evil = Buffer.from(changed);
+    evil.write('evil', 0);
+    await withDmlBucket(server.home, async (store) => {
+      // The index of 1.0.2 names the attacker's content (which it also stores); the signature no longer matches.
+      const envelope = JSON.parse(Buffer.from((await store.getBlob(`index/${PKG}@1.0.2`))!).toString('utf8')) as { payload: string };
+      const index = JSON.parse(envelope.payload) as { manifest: { files: { path: string; sha256: string }[] } };
+      index.manifest.files.find((f) => f.path === 'data/blob-0.bin')!.sha256 = sha256(evil);
+      envelope.payload = JSON.stringify(index);
+      await store.putBlob({ name: `sha256/${sha256(evil)}` }, evil);
+      await store.putBlob({ name: `index/${PKG}@1.0.2` }, Buffer.from(JSON.stringify(envelope)));
+      // The content 1.0.3 needs is replaced by other bytes.
+      await store.putBlob({ name: `sha256/${sha256(V4.files['data/blob-1.bin'] as Buffer)}` }, evil);
+    });
+    const warnings = () => agent.logs().split('\n').filter((l) => l.includes('delta download failed'));
+
+    await rollout(server.home, 'delta-v3', delta);
+    expect(readCurrent(delta.installRoot, PKG)).toBe('1.0.2');
+    expect(versionDirProblems(delta.installRoot, V3)).toEqual([]);
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]).toContain('FERRY_SIGNATURE_INVALID');
+
+    await rollout(server.home, 'delta-v4', delta);
+    expect(readCurrent(delta.installRoot, PKG)).toBe('1.0.3');
+    expect(versionDirProblems(delta.installRoot, V4)).toEqual([]);
+    expect(warnings()).toHaveLength(2);
+    expect(warnings()[1]).toContain('FERRY_DIGEST_MISMATCH');
+    expect(deltaLines(agent)).toHaveLength(1); // only the 1.0.1 install was a delta
+  }, 180_000);
 });
