@@ -592,6 +592,9 @@ export class InstallMachine {
         this.d.log.info({ package: ctx.name, version: ctx.version }, 'no file index in the DML for this version; downloading the whole package');
         return false;
       }
+      if (index.manifest.name !== ctx.name || index.manifest.version !== ctx.version) {
+        throw new FerryError('FERRY_PACKAGE_INVALID', `the file index is for ${index.manifest.name}@${index.manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
+      }
       const plan = planDelta(index.manifest, kept);
       if (!deltaWorthIt(plan, ctx.record.size)) {
         this.d.log.info({ package: ctx.name, version: ctx.version, reuseBytes: plan.reuseBytes, fetchBytes: plan.fetchBytes }, 'a delta would not save anything; downloading the whole package');
