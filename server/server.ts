@@ -166,7 +166,7 @@ export class FerryServer {
     const desired = new DesiredStatePublisher(db, nc, keys, (err, agents) => log.warn({ err, agents }, 'desired states not delivered yet; trying again'));
     this.stops.push(() => desired.close());
     await desired.open(replicas);
-    await completeRestore({ dataDir: this.paths.dir, db, nc, desired, log: log.child({ module: 'restore' }) });
+    await completeRestore({ dataDir: this.paths.dir, db, nc, desired, signing: keys.signing, log: log.child({ module: 'restore' }) });
     const releases = new EventedReleaseStore(outbox, db, dml);
     const rolloutStore = new EventedRolloutStore(db, outbox);
     const notify = new NotifyService(webhooks, outbox, dispatcher, deliveryTimings(), (name) => releases.get(name) !== undefined);
