@@ -7,10 +7,17 @@ import { createReadStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ObjectStore } from '@nats-io/obj';
-import { signEnvelope, type SigningKeyPair } from '../../shared/crypto/sign.js';
+import { Writable } from 'node:stream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { keyFingerprint, signEnvelope, type SignedEnvelope, type SigningKeyPair } from '../../shared/crypto/sign.js';
+import { FerryError } from '../../shared/errors.js';
+import { readObjectToStream } from '../../shared/nats/object-read.js';
+import { BUCKETS } from '../../shared/protocol/subjects.js';
 import { contentObjectName, fileIndexObjectName, FILE_INDEX_KIND, type FileIndex } from '../../shared/package/delta.js';
 import { extractPackage, type Manifest } from '../../shared/package/mod.js';
 import type { DmlRecord } from '../../shared/protocol/messages.js';
+
+const OBJECT_INDEX_CHUNK_BYTES = 1024 * 1024;
 
 export interface StoredContent {
   /** distinct contents that were new to the DML */
@@ -62,6 +69,32 @@ export async function storeFileContent(
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * After a key rotation: sign a version's file index again with the current key (read with direct
+ * gets, no consumer). False when there is no index or it already carries the current key.
+ */
+export async function resignFileIndex(nc: NatsConnection, store: ObjectStore, signing: SigningKeyPair, name: string, version: string): Promise<boolean> {
+  const object = fileIndexObjectName(name, version);
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  try {
+    await readObjectToStream(nc, { bucket: BUCKETS.dml, name: object, sink });
+  } catch (err) {
+    if (err instanceof FerryError && err.code === 'FERRY_NOT_FOUND') return false;
+    throw err;
+  }
+  const envelope = JSON.parse(Buffer.concat(chunks).toString('utf8')) as SignedEnvelope;
+  if (envelope.key === keyFingerprint(signing.publicKey)) return false;
+  const next = signEnvelope(signing, JSON.parse(envelope.payload));
+  await store.putBlob({ name: object, options: { max_chunk_size: OBJECT_INDEX_CHUNK_BYTES } }, Buffer.from(JSON.stringify(next), 'utf8'));
+  return true;
 }
 
 /** Every directory under `root`, relative, sorted (empty ones included). */

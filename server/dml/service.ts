@@ -16,7 +16,7 @@ import type { DmlRecord } from '../../shared/protocol/messages.js';
 import { verifyPackageArchive, type Manifest } from '../../shared/package/mod.js';
 import { readObjectToFile } from '../../shared/nats/object-read.js';
 import type { Db } from '../db/open.js';
-import { storeFileContent } from './content.js';
+import { resignFileIndex, storeFileContent } from './content.js';
 import { BUNDLE_FORMAT, type BundleExport, type BundleIndex } from './bundle.js';
 
 export type PackageState = 'draft' | 'authorized' | 'retired';
@@ -198,6 +198,14 @@ export class DmlService {
         n++;
       }
     })();
+    return n;
+  }
+
+  /** After a key rotation: every file index signed again with the current online key. */
+  async resignFileIndexes(): Promise<number> {
+    const rows = this.db.prepare('SELECT name, version FROM packages').all() as { name: string; version: string }[];
+    let n = 0;
+    for (const r of rows) if (await resignFileIndex(this.nc, this.store(), this.keys.signing, r.name, r.version)) n++;
     return n;
   }
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { nativeAuthenticator } from '../../shared/nats/nkey-auth.js';
 import { appliedGeneration, createRelease, layoutLeftovers, versionDirProblems, publishPackage, readCurrent, startCrashingAgent, startRollout, waitAgentSettled, waitExit, waitRolloutEnd } from '../helpers/faults.js';
-import { cleanupFleet, initServer, joinAgent, startAgent, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, initServer, joinAgent, runFerry, startAgent, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -214,5 +214,28 @@ describe('file-level deltas', () => {
     expect(warnings()).toHaveLength(2);
     expect(warnings()[1]).toContain('FERRY_DIGEST_MISMATCH');
     expect(deltaLines(agent)).toHaveLength(1); // only the 1.0.1 install was a delta
+  }, 180_000);
+
+  it('after a key rotation the file indexes are signed again, so an agent that trusts only the new key still gets deltas', async () => {
+    const a = await joinAgent(server.home, 'delta-rotate');
+    const agent = await startAgent(a, { env: LOG_ENV });
+    handles.set(a.id, agent);
+    await rollout(server.home, 'delta-v1', a);
+    const indexKey = async () => {
+      let key = '';
+      await withDmlBucket(server.home, async (store) => {
+        key = (JSON.parse(Buffer.from((await store.getBlob(`index/${PKG}@1.0.1`))!).toString('utf8')) as { key: string }).key;
+      });
+      return key;
+    };
+    const before = await indexKey();
+    const trustVersion = () => (JSON.parse((JSON.parse(readFileSync(join(a.stateDir, 'trust.json'), 'utf8')) as { payload: string }).payload) as { version: number }).version;
+    const v = trustVersion();
+    await runFerry(server.home, ['keys', 'rotate', '--json']);
+    await waitFor(async () => (await indexKey()) !== before, 30_000, { message: 'the file index of 1.0.1 was not signed again' });
+    await waitFor(() => trustVersion() > v, 30_000, { message: 'the agent did not take the new trust document' });
+    await rollout(server.home, 'delta-v2', a);
+    expect(deltaLines(agent)).toHaveLength(1);
+    expect(snapshot(join(a.installRoot, PKG, '1.0.1'))).toEqual(fullTree);
   }, 180_000);
 });
