@@ -12,7 +12,7 @@ import type { DmlRecord, HostState } from '../../shared/protocol/messages.js';
 import { extractPackage, readPackageManifest, type Manifest } from '../../shared/package/mod.js';
 import { checkDrift, describeDrift } from './drift.js';
 import { assembleDelta, type PreparedDelta } from './delta.js';
-import { deltaWorthIt, planDelta } from '../../shared/package/delta.js';
+import { deltaLimitProblem, deltaWorthIt, planDelta } from '../../shared/package/delta.js';
 import { runHealthcheck, runHook, type HookResult } from './hooks.js';
 import { appendHookOutput } from './hook-output.js';
 import { redactText } from '../../shared/redact.js';
@@ -595,6 +595,8 @@ export class InstallMachine {
       if (index.manifest.name !== ctx.name || index.manifest.version !== ctx.version) {
         throw new FerryError('FERRY_PACKAGE_INVALID', `the file index is for ${index.manifest.name}@${index.manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
       }
+      const tooBig = deltaLimitProblem(index.manifest, index.dirs);
+      if (tooBig) throw new FerryError('FERRY_ARCHIVE_UNSAFE', `${ctx.name}@${ctx.version}: ${tooBig}`);
       const plan = planDelta(index.manifest, kept);
       if (!deltaWorthIt(plan, ctx.record.size)) {
         this.d.log.info({ package: ctx.name, version: ctx.version, reuseBytes: plan.reuseBytes, fetchBytes: plan.fetchBytes }, 'a delta would not save anything; downloading the whole package');

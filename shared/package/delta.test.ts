@@ -1,6 +1,6 @@
 // Delta planning is pure: which files of a new version come from kept versions, which are fetched.
 import { describe, expect, it } from 'vitest';
-import { contentObjectName, deltaWorthIt, fileIndexObjectName, FILE_INDEX_KIND, fileIndexSchema, planDelta } from './delta.js';
+import { contentObjectName, deltaLimitProblem, deltaWorthIt, fileIndexObjectName, FILE_INDEX_KIND, fileIndexSchema, planDelta } from './delta.js';
 import { parseManifest, type Manifest } from './manifest.js';
 
 const h = (c: string) => c.repeat(64);
@@ -71,5 +71,16 @@ describe('file index', () => {
     expect(fileIndexSchema.safeParse({ ...base, dirs: ['/etc'] }).success).toBe(false);
     expect(fileIndexSchema.safeParse({ ...base, object: 'x' }).success).toBe(false);
     expect(fileIndexSchema.safeParse({ ...base, kind: undefined }).success).toBe(false);
+  });
+});
+
+describe('deltaLimitProblem', () => {
+  const m = manifest('1.0.0', [['a', 'a', 10], ['b', 'b', 20]]);
+  const limits = { maxEntries: 3, maxTotalBytes: 100, maxFileBytes: 15, maxDepth: 32, maxDecompressionRatio: 200, maxPathLength: 4096 };
+  it('applies the limits a full install enforces while extracting', () => {
+    expect(deltaLimitProblem(m, [])).toBeUndefined();
+    expect(deltaLimitProblem(m, ['d1', 'd2'], { ...limits, maxFileBytes: 100 })).toMatch(/4 entries/);
+    expect(deltaLimitProblem(m, [], limits)).toMatch(/"b" is 20 bytes/);
+    expect(deltaLimitProblem(m, [], { ...limits, maxFileBytes: 100, maxTotalBytes: 25 })).toMatch(/30 payload bytes/);
   });
 });

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { Manifest } from './manifest.js';
 import { pathLimitProblem, pathProblem } from './manifest.js';
+import { defaultArchiveLimits, type ArchiveLimits } from './read.js';
 
 /** The Object Store name of a file's content (in the DML bucket; package objects are `name@version`). */
 export function contentObjectName(sha256: string): string {
@@ -124,4 +125,21 @@ export function planDelta(target: Manifest, kept: readonly KeptVersion[]): Delta
  */
 export function deltaWorthIt(plan: DeltaPlan, packageBytes: number): boolean {
   return plan.reuse.length > 0 && plan.fetchBytes < packageBytes;
+}
+
+/**
+ * The archive limits a full install enforces while extracting (entries, total and per-file bytes),
+ * applied to a delta's manifest and directories before anything is fetched: why it is refused, or
+ * undefined.
+ */
+export function deltaLimitProblem(manifest: Manifest, dirs: readonly string[], limits: ArchiveLimits = defaultArchiveLimits): string | undefined {
+  const entries = manifest.files.length + dirs.length;
+  if (entries > limits.maxEntries) return `${entries} entries, over the limit of ${limits.maxEntries}`;
+  let total = 0;
+  for (const f of manifest.files) {
+    if (f.size > limits.maxFileBytes) return `${JSON.stringify(f.path.slice(0, 120))} is ${f.size} bytes, over the limit of ${limits.maxFileBytes}`;
+    total += f.size;
+  }
+  if (total > limits.maxTotalBytes) return `${total} payload bytes, over the limit of ${limits.maxTotalBytes}`;
+  return undefined;
 }
