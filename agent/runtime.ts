@@ -359,15 +359,9 @@ export class AgentRuntime {
     this.reporter.status(r);
   }
 
-  /** The NATS connection, waiting for the first one (a fetch during crash recovery). */
-  private async connection(): Promise<NatsConnection> {
+  private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string, maxBytesPerSecond?: number): Promise<void> {
     const nc = this.nc ?? (await Promise.race([this.connected, new Promise<undefined>((r) => setTimeout(() => r(undefined), FIRST_CONNECT_WAIT_MS).unref())]));
     if (!nc) throw new FerryError('FERRY_SERVER_UNREACHABLE', `not connected to NATS within ${FIRST_CONNECT_WAIT_MS / 1000}s`);
-    return nc;
-  }
-
-  private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string, maxBytesPerSecond?: number): Promise<void> {
-    const nc = await this.connection();
     // Retried with backoff: a dropped connection mid-download resumes when NATS is back.
     for (let attempt = 1; ; attempt++) {
       try {
@@ -380,6 +374,13 @@ export class AgentRuntime {
         await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
       }
     }
+  }
+
+  /** The NATS connection for a delta's reads (agent/fetch/content.ts), waiting for the first one as fetchPackage does. */
+  private async connection(): Promise<NatsConnection> {
+    const nc = this.nc ?? (await Promise.race([this.connected, new Promise<undefined>((r) => setTimeout(() => r(undefined), FIRST_CONNECT_WAIT_MS).unref())]));
+    if (!nc) throw new FerryError('FERRY_SERVER_UNREACHABLE', `not connected to NATS within ${FIRST_CONNECT_WAIT_MS / 1000}s`);
+    return nc;
   }
 
   private heartbeat(): void {
