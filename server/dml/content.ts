@@ -3,7 +3,8 @@
 // version that has it), and each version gets a signed file index (`index/<name>@<version>`:
 // manifest, directories, bound to the signed record's artifact SHA-256). The package object and
 // its record are unchanged; agents that cannot use a delta download the package as before.
-import { createReadStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ObjectStore } from '@nats-io/obj';
@@ -14,7 +15,8 @@ import { FerryError } from '../../shared/errors.js';
 import { readObjectToStream } from '../../shared/nats/object-read.js';
 import { BUCKETS } from '../../shared/protocol/subjects.js';
 import { contentObjectName, fileIndexObjectName, FILE_INDEX_KIND, type FileIndex } from '../../shared/package/delta.js';
-import { extractPackage, type Manifest } from '../../shared/package/mod.js';
+import type { Manifest, ManifestFile } from '../../shared/package/mod.js';
+import { scanArchive } from '../../shared/package/read.js';
 import type { DmlRecord } from '../../shared/protocol/messages.js';
 
 const OBJECT_INDEX_CHUNK_BYTES = 1024 * 1024;
@@ -41,28 +43,60 @@ export async function storeFileContent(
   const indexName = fileIndexObjectName(record.name, record.version);
   const result: StoredContent = { added: 0, shared: 0, addedBytes: 0 };
   if (await store.info(indexName)) return result;
+  // Which contents are new to the DML: only those are written out while the package is scanned.
+  const wanted = new Map<string, number>();
+  for (const f of manifest.files) {
+    if (f.size === 0 || wanted.has(f.sha256)) continue;
+    const have = await store.info(contentObjectName(f.sha256));
+    if (have && have.size === f.size && !have.deleted) {
+      result.shared += 1;
+      wanted.set(f.sha256, -1);
+    } else wanted.set(f.sha256, f.size);
+  }
   const work = mkdtempSync(join(opts.tmpDir, 'dml-content-'));
   try {
-    const dir = join(work, 'payload');
-    await extractPackage(opts.file, dir); // verifies every file against the manifest again
-    const seen = new Set<string>();
-    for (const f of manifest.files) {
-      if (f.size === 0 || seen.has(f.sha256)) continue;
-      seen.add(f.sha256);
-      const name = contentObjectName(f.sha256);
-      const have = await store.info(name);
-      if (have && have.size === f.size && !have.deleted) {
-        result.shared += 1;
-        continue;
-      }
+    const dirs = new Set<string>();
+    const ancestors = (p: string) => {
+      const segs = p.split('/');
+      for (let i = 1; i < segs.length; i++) dirs.add(segs.slice(0, i).join('/'));
+    };
+    let out: FileHandle | undefined;
+    const written = new Set<string>();
+    // The scanner checks every rule and every file's hash against the manifest (as at `dml add`).
+    await scanArchive(opts.file, {}, {
+      sink: {
+        async directory(rel) {
+          dirs.add(rel);
+          ancestors(rel);
+        },
+        async beginFile(f: ManifestFile) {
+          ancestors(f.path);
+          if ((wanted.get(f.sha256) ?? -1) >= 0 && !written.has(f.sha256)) {
+            written.add(f.sha256);
+            out = await open(join(work, f.sha256), 'wx', 0o600);
+          }
+        },
+        async data(chunk) {
+          if (!out) return;
+          let off = 0;
+          while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
+        },
+        async endFile() {
+          await out?.close();
+          out = undefined;
+        },
+      },
+    });
+    for (const [sha256, size] of wanted) {
+      if (size < 0) continue;
       await store.put(
-        { name, options: { max_chunk_size: opts.chunkBytes } },
-        Readable.toWeb(createReadStream(join(dir, f.path), { highWaterMark: opts.chunkBytes })) as ReadableStream<Uint8Array>,
+        { name: contentObjectName(sha256), options: { max_chunk_size: opts.chunkBytes } },
+        Readable.toWeb(createReadStream(join(work, sha256), { highWaterMark: opts.chunkBytes })) as ReadableStream<Uint8Array>,
       );
       result.added += 1;
-      result.addedBytes += f.size;
+      result.addedBytes += size;
     }
-    const index: FileIndex = { kind: FILE_INDEX_KIND, name: record.name, version: record.version, sha256: record.sha256, size: record.size, dirs: listDirs(dir), manifest };
+    const index: FileIndex = { kind: FILE_INDEX_KIND, name: record.name, version: record.version, sha256: record.sha256, size: record.size, dirs: [...dirs].sort(), manifest };
     const envelope = signEnvelope(signing, index);
     await store.putBlob({ name: indexName, options: { max_chunk_size: opts.chunkBytes } }, Buffer.from(JSON.stringify(envelope), 'utf8'));
     return result;
@@ -95,19 +129,4 @@ export async function resignFileIndex(nc: NatsConnection, store: ObjectStore, si
   const next = signEnvelope(signing, JSON.parse(envelope.payload));
   await store.putBlob({ name: object, options: { max_chunk_size: OBJECT_INDEX_CHUNK_BYTES } }, Buffer.from(JSON.stringify(next), 'utf8'));
   return true;
-}
-
-/** Every directory under `root`, relative, sorted (empty ones included). */
-function listDirs(root: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    for (const e of readdirSync(join(root, rel), { withFileTypes: true })) {
-      if (!e.isDirectory()) continue;
-      const child = rel ? `${rel}/${e.name}` : e.name;
-      out.push(child);
-      walk(child);
-    }
-  };
-  walk('');
-  return out.sort();
 }
