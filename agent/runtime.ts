@@ -15,6 +15,7 @@ import { connectNats } from '../shared/nats/connect.js';
 import { jwtForLegacyAgent } from './enroll/migrate.js';
 import { directGet } from '../shared/nats/object-read.js';
 import { readObjectToFile } from '../shared/nats/object-read.js';
+import { fetchFileContent, fetchFileIndex } from './fetch/content.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
 import { commandSchema, desiredStateSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc, type InventoryDoc } from '../shared/protocol/messages.js';
 import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
@@ -101,6 +102,10 @@ export class AgentRuntime {
       installRoot: o.identity.installRoot,
       downloadDir: o.paths.staging,
       fetch: (record, dest, opts) => this.fetchPackage(record, dest, opts?.maxBytesPerSecond),
+      delta: {
+        index: async (record) => fetchFileIndex(await this.connection(), this.trust.doc, record),
+        fetchFile: async (file, dest, opts) => fetchFileContent(await this.connection(), file, dest, opts),
+      },
       report: (r) => this.onProgress(r),
       log: o.log.child({ module: 'install' }),
       keepVersions: o.keepVersions ?? 3,
@@ -369,6 +374,13 @@ export class AgentRuntime {
         await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
       }
     }
+  }
+
+  /** The NATS connection for a delta's reads (agent/fetch/content.ts), waiting for the first one as fetchPackage does. */
+  private async connection(): Promise<NatsConnection> {
+    const nc = this.nc ?? (await Promise.race([this.connected, new Promise<undefined>((r) => setTimeout(() => r(undefined), FIRST_CONNECT_WAIT_MS).unref())]));
+    if (!nc) throw new FerryError('FERRY_SERVER_UNREACHABLE', `not connected to NATS within ${FIRST_CONNECT_WAIT_MS / 1000}s`);
+    return nc;
   }
 
   private heartbeat(): void {

@@ -166,7 +166,7 @@ export class FerryServer {
     const desired = new DesiredStatePublisher(db, nc, keys, (err, agents) => log.warn({ err, agents }, 'desired states not delivered yet; trying again'));
     this.stops.push(() => desired.close());
     await desired.open(replicas);
-    await completeRestore({ dataDir: this.paths.dir, db, nc, desired, log: log.child({ module: 'restore' }) });
+    await completeRestore({ dataDir: this.paths.dir, db, nc, desired, signing: keys.signing, log: log.child({ module: 'restore' }) });
     const releases = new EventedReleaseStore(outbox, db, dml);
     const rolloutStore = new EventedRolloutStore(db, outbox);
     const notify = new NotifyService(webhooks, outbox, dispatcher, deliveryTimings(), (name) => releases.get(name) !== undefined);
@@ -243,6 +243,12 @@ export class FerryServer {
       const records = dml.resignRecords();
       const states = await desired.resignAll();
       if (records || states) log.info({ records, states, trust: keys.trustDoc.version }, 're-signed with the current online key');
+      // File indexes (delta installs) are objects: signed again in the background; until then an
+      // agent that no longer trusts the old key downloads whole packages.
+      void dml
+        .resignFileIndexes()
+        .then((indexes) => indexes && log.info({ indexes }, 'file indexes re-signed with the current online key'))
+        .catch((err: unknown) => log.warn({ err: String(err) }, 'could not re-sign every file index; agents download whole packages for those'));
       return { trustVersion: keys.trustDoc.version, expiresAt: keys.trustDoc.expiresAt, signingKey: keys.signingFingerprint, rootKey: keys.rootFingerprint, resigned: { records, states } };
     };
     await applyKeys(false);

@@ -11,6 +11,8 @@ import { FerryError, toFerryError } from '../../shared/errors.js';
 import type { DmlRecord, HostState } from '../../shared/protocol/messages.js';
 import { extractPackage, readPackageManifest, type Manifest } from '../../shared/package/mod.js';
 import { checkDrift, describeDrift } from './drift.js';
+import { assembleDelta, type PreparedDelta } from './delta.js';
+import { deltaLimitProblem, deltaWorthIt, planDelta } from '../../shared/package/delta.js';
 import { runHealthcheck, runHook, type HookResult } from './hooks.js';
 import { appendHookOutput } from './hook-output.js';
 import { redactText } from '../../shared/redact.js';
@@ -50,6 +52,14 @@ export interface MachineDeps {
   log: Logger;
   keepVersions: number;
   host: { os: string; arch: string };
+  /**
+   * File-level deltas (optional): the signed file index of a version (null: the DML has none) and
+   * one file's content by hash. Without them every install downloads the whole package.
+   */
+  delta?: {
+    index: (record: DmlRecord) => Promise<{ manifest: Manifest; dirs: string[] } | null>;
+    fetchFile: (file: { sha256: string; size: number }, dest: string, opts?: { maxBytesPerSecond?: number | undefined }) => Promise<void>;
+  };
   /**
    * Called right after each step was saved and before it runs (every step of every kind). May
    * delay or throw (a simulated failure of that step); the crash tests SIGKILL the agent here.
@@ -102,6 +112,8 @@ interface RunContext {
   reuse?: boolean;
   /** what the check of a kept version found (a revert then fetches it again) */
   drift?: string;
+  /** a delta install: the signed file index's manifest and the fetched contents (not journaled: a crash before activation fails the install) */
+  delta?: PreparedDelta;
 }
 
 export type Outcome = 'done' | 'failed' | 'rolled-back';
@@ -335,6 +347,7 @@ export class InstallMachine {
       case 'download':
         // A kept version is reused only if its files still match its manifest.
         if (!ctx.createdDir && (await this.reusable(ctx))) return true;
+        if (await this.prepareDelta(ctx)) return true;
         this.checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
         await this.d.fetch(ctx.record!, ctx.download, { maxBytesPerSecond: ctx.maxBytesPerSecond });
         return true;
@@ -343,7 +356,8 @@ export class InstallMachine {
         // The bytes already match the signed record's SHA-256 (checked while downloading). Here the
         // manifest is read and checked against the record and this host; every file's hash and
         // every archive rule are enforced by the one verifying pass of `stage`, before any hook.
-        const manifest = await this.readVerifiedManifest(ctx);
+        // A delta's manifest comes from the signed file index (bound to the same signed record).
+        const manifest = ctx.delta ? ctx.delta.manifest : await this.readVerifiedManifest(ctx);
         ctx.manifest = manifest;
         this.d.journal.saveManifest(ctx.opId, manifest);
         const why = this.incompatibility(manifest);
@@ -357,6 +371,10 @@ export class InstallMachine {
       }
       case 'stage':
         if (ctx.reuse) return true;
+        if (ctx.delta && (await this.stageDelta(ctx, ctx.delta))) {
+          ctx.createdDir = true;
+          return true;
+        }
         await this.extractInto(ctx, ctx.manifest!);
         ctx.createdDir = true;
         return true;
@@ -511,6 +529,7 @@ export class InstallMachine {
   private finish(ctx: RunContext, final: InstallStep): void {
     const root = this.d.installRoot;
     rmSync(ctx.download, { force: true });
+    rmSync(deltaFilesDir(ctx.download), { recursive: true, force: true });
     cleanStaging(root, ctx.name);
     // A revert that failed ends on the version it was leaving (the journal still names it).
     if (ctx.kind === 'rollback' && final === 'failed' && ctx.fromVersion && readCurrent(root, ctx.name) !== ctx.fromVersion && versionExists(root, ctx.name, ctx.fromVersion)) {
@@ -556,6 +575,85 @@ export class InstallMachine {
     return true;
   }
 
+  /**
+   * download, delta path: with a version of this package kept on disk and a signed file index in
+   * the DML, fetch only the contents no kept version has. Anything that goes wrong here (no index,
+   * nothing to reuse, a fetch that fails) means the whole package is downloaded instead.
+   */
+  private async prepareDelta(ctx: RunContext): Promise<boolean> {
+    if (!this.d.delta || !ctx.record || ctx.kind !== 'install') return false;
+    const kept = this.d.journal.versions(ctx.name).filter((v) => v.version !== ctx.version && versionExists(this.d.installRoot, ctx.name, v.version));
+    if (!kept.length) return false;
+    const filesDir = deltaFilesDir(ctx.download);
+    const started = Date.now();
+    try {
+      const index = await this.d.delta.index(ctx.record);
+      if (!index) {
+        this.d.log.info({ package: ctx.name, version: ctx.version }, 'no file index in the DML for this version; downloading the whole package');
+        return false;
+      }
+      if (index.manifest.name !== ctx.name || index.manifest.version !== ctx.version) {
+        throw new FerryError('FERRY_PACKAGE_INVALID', `the file index is for ${index.manifest.name}@${index.manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
+      }
+      const tooBig = deltaLimitProblem(index.manifest, index.dirs);
+      if (tooBig) throw new FerryError('FERRY_ARCHIVE_UNSAFE', `${ctx.name}@${ctx.version}: ${tooBig}`);
+      const plan = planDelta(index.manifest, kept);
+      if (!deltaWorthIt(plan, ctx.record.size)) {
+        this.d.log.info({ package: ctx.name, version: ctx.version, reuseBytes: plan.reuseBytes, fetchBytes: plan.fetchBytes }, 'a delta would not save anything; downloading the whole package');
+        return false;
+      }
+      rmSync(filesDir, { recursive: true, force: true });
+      mkdirSync(filesDir, { recursive: true });
+      this.checkFreeSpace(this.d.downloadDir, plan.fetchBytes, 'download');
+      for (const f of plan.fetch) await this.d.delta.fetchFile(f, join(filesDir, f.sha256), { maxBytesPerSecond: ctx.maxBytesPerSecond });
+      ctx.delta = { manifest: index.manifest, dirs: index.dirs, plan, filesDir };
+      this.d.log.info(
+        { package: ctx.name, version: ctx.version, from: kept.map((k) => k.version), reuse: plan.reuse.length, fetch: plan.fetch.length, reuseBytes: plan.reuseBytes, fetchBytes: plan.fetchBytes, ms: Date.now() - started },
+        'delta: fetched only the files no kept version has',
+      );
+      return true;
+    } catch (err) {
+      rmSync(filesDir, { recursive: true, force: true });
+      delete ctx.delta;
+      this.d.log.warn({ package: ctx.name, version: ctx.version, err: toFerryError(err).toLine() }, 'delta download failed; downloading the whole package');
+      return false;
+    }
+  }
+
+  /**
+   * stage, delta path: assemble the version from kept copies and fetched contents, every file
+   * checked against the signed manifest. On failure, download and extract the whole package
+   * (false: the caller extracts), which must carry the very manifest the file index signed.
+   */
+  private async stageDelta(ctx: RunContext, delta: PreparedDelta): Promise<boolean> {
+    const root = this.d.installRoot;
+    const need = (delta.manifest.requires?.diskMB ?? 0) * 1024 * 1024 + delta.manifest.files.reduce((n, f) => n + f.size, 0);
+    this.checkFreeSpace(root, need, 'assembly');
+    const staging = stagingDir(root, ctx.name, ctx.version);
+    try {
+      const r = await assembleDelta(delta, staging, {
+        keptDir: (v) => versionDir(root, ctx.name, v),
+        fetchFile: (f, dest) => this.d.delta!.fetchFile(f, dest, { maxBytesPerSecond: ctx.maxBytesPerSecond }),
+      });
+      if (r.refetched.length) this.d.log.warn({ package: ctx.name, version: ctx.version, refetched: r.refetched.slice(0, 20) }, 'kept files did not match their hashes; their content was fetched instead');
+      const dir = versionDir(root, ctx.name, ctx.version);
+      rmSync(dir, { recursive: true, force: true }); // a leftover from an earlier try
+      renameSync(staging, dir);
+      return true;
+    } catch (err) {
+      this.d.log.warn({ package: ctx.name, version: ctx.version, err: toFerryError(err).toLine() }, 'assembling the delta failed; downloading the whole package');
+    }
+    rmSync(delta.filesDir, { recursive: true, force: true });
+    delete ctx.delta;
+    this.checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
+    await this.d.fetch(ctx.record!, ctx.download, { maxBytesPerSecond: ctx.maxBytesPerSecond });
+    const manifest = await this.readVerifiedManifest(ctx);
+    if (JSON.stringify(manifest) !== JSON.stringify(ctx.manifest)) {
+      throw new FerryError('FERRY_PACKAGE_INVALID', `${ctx.name}@${ctx.version}: the package's manifest differs from its signed file index`);
+    }
+    return false;
+  }
+
   private incompatibility(m: Manifest): string | undefined {
     const { os, arch } = m.requires ?? {};
     if (os?.length && !os.includes(this.d.host.os as never)) return `incompatible: requires os ${os.join('|')}, this host is ${this.d.host.os}`;
@@ -586,6 +684,11 @@ export class InstallMachine {
   private downloadPath(name: string, version: string, opId: number): string {
     return join(this.d.downloadDir, `${name}@${version}.${opId}.ferry`);
   }
+}
+
+/** Where a delta's fetched contents wait for the stage step (removed with the download). */
+function deltaFilesDir(download: string): string {
+  return `${download}.files`;
 }
 
 /** A revert with no version kept to go back to unlinks the package (journal: version = fromVersion). */

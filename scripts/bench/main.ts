@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [names...]`: runs the benchmarks (names: fetch, install, fanout,
+// `npm run bench [-- --quick] [names...]`: runs the benchmarks (names: fetch, install, delta, fanout,
 // footprint, agent, control-plane, joins, cluster; default all), prints one table of figures with their same-run
 // baselines and ratios, and writes it to docs/benchmarks.md with the machine and the command.
 import { cpus, totalmem } from 'node:os';
@@ -13,6 +13,7 @@ type Module = { run(opts: { quick: boolean }): Promise<BenchResult[]> };
 const MODULES: Record<string, () => Promise<Module>> = {
   fetch: () => import('./fetch.js'),
   install: () => import('./install.js'),
+  delta: () => import('./delta.js'),
   fanout: () => import('./fanout.js'),
   footprint: () => import('./footprint.js'),
   agent: () => import('./agent.js'),

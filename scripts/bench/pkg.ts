@@ -48,8 +48,16 @@ export async function buildMixedPackage(workDir: string, name: string, version: 
  * equivalent stream. File content: one random 4 MiB block, each copy stamped with
  * (file, index) so no two copies are equal (and far beyond deflate's 32 KiB window).
  */
-export async function writeIncompressiblePackage(file: string, name: string, version: string, totalBytes: number, fileBytes: number): Promise<{ manifest: Manifest; sha256: string; size: number }> {
-  const block = randomFillSync(Buffer.allocUnsafe(4 * MiB));
+export async function writeIncompressiblePackage(
+  file: string,
+  name: string,
+  version: string,
+  totalBytes: number,
+  fileBytes: number,
+  /** the same block and a salt per file make versions that share files (salt 0 = unchanged) */
+  variant: { block?: Buffer; salt?: (file: number) => number } = {},
+): Promise<{ manifest: Manifest; sha256: string; size: number }> {
+  const block = variant.block ?? randomFillSync(Buffer.allocUnsafe(4 * MiB));
   const count = Math.ceil(totalBytes / fileBytes);
   const sizes = Array.from({ length: count }, (_, i) => Math.min(fileBytes, totalBytes - i * fileBytes));
   const chunks = function* (f: number, copy: boolean): Generator<Buffer> {
@@ -57,6 +65,7 @@ export async function writeIncompressiblePackage(file: string, name: string, ver
       const b = copy ? Buffer.from(block) : block;
       b.writeUInt32LE(f, 0);
       b.writeUInt32LE(i, 4);
+      b.writeUInt32LE(variant.salt?.(f) ?? 0, 8);
       yield b.subarray(0, Math.min(b.length, sizes[f]! - off));
     }
   };

@@ -17,6 +17,10 @@ import { BUCKETS } from '../../shared/protocol/subjects.js';
 import type { Db } from '../db/open.js';
 import type { DesiredStatePublisher } from '../desired/publisher.js';
 import { OBJECT_CHUNK_BYTES } from '../dml/service.js';
+import { storeFileContent } from '../dml/content.js';
+import type { SignedEnvelope, SigningKeyPair } from '../../shared/crypto/sign.js';
+import type { Manifest } from '../../shared/package/mod.js';
+import type { DmlRecord } from '../../shared/protocol/messages.js';
 import { packagePath } from './manifest.js';
 import { RESTORE_DIR } from './restore.js';
 
@@ -26,6 +30,8 @@ export interface CompleteRestoreOptions {
   nc: NatsConnection;
   desired: DesiredStatePublisher;
   log: Logger;
+  /** with it, each package uploaded again also gets its files by content and its file index back (delta installs) */
+  signing?: SigningKeyPair;
 }
 
 /** Finish a pending restore; returns undefined when there is none. */
@@ -33,7 +39,7 @@ export async function completeRestore(opts: CompleteRestoreOptions): Promise<{ u
   const restoreDir = join(opts.dataDir, RESTORE_DIR);
   if (!existsSync(restoreDir)) return undefined;
   const store = await new Objm(opts.nc).open(BUCKETS.dml);
-  const rows = opts.db.prepare('SELECT name, version, sha256, size, object FROM packages ORDER BY name, version').all() as { name: string; version: string; sha256: string; size: number; object: string }[];
+  const rows = opts.db.prepare('SELECT name, version, sha256, size, object, manifest, record FROM packages ORDER BY name, version').all() as { name: string; version: string; sha256: string; size: number; object: string; manifest: string; record: string }[];
   let uploaded = 0;
   let present = 0;
   for (const r of rows) {
@@ -52,6 +58,10 @@ export async function completeRestore(opts: CompleteRestoreOptions): Promise<{ u
       Readable.toWeb(createReadStream(file, { highWaterMark: OBJECT_CHUNK_BYTES })) as ReadableStream<Uint8Array>,
     );
     if (hexDigest(put.digest) !== r.sha256 || put.size !== r.size) throw new FerryError('FERRY_DIGEST_MISMATCH', `restore: uploading ${r.object} stored different bytes`);
+    if (opts.signing) {
+      const record = JSON.parse((JSON.parse(r.record) as SignedEnvelope).payload) as DmlRecord;
+      await storeFileContent(store, opts.signing, { file, manifest: JSON.parse(r.manifest) as Manifest, record, tmpDir: restoreDir, chunkBytes: OBJECT_CHUNK_BYTES });
+    }
     uploaded++;
   }
   const agents = (opts.db.prepare('SELECT agent_id FROM desired').all() as { agent_id: string }[]).map((r) => r.agent_id);

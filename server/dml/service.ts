@@ -16,6 +16,7 @@ import type { DmlRecord } from '../../shared/protocol/messages.js';
 import { verifyPackageArchive, type Manifest } from '../../shared/package/mod.js';
 import { readObjectToFile } from '../../shared/nats/object-read.js';
 import type { Db } from '../db/open.js';
+import { resignFileIndex, storeFileContent } from './content.js';
 import { BUNDLE_FORMAT, type BundleExport, type BundleIndex } from './bundle.js';
 
 export type PackageState = 'draft' | 'authorized' | 'retired';
@@ -91,6 +92,8 @@ export class DmlService {
             hint: 'the DML is immutable: build it with a new version number',
           });
         }
+        // Packages added before file-level deltas get their content stored on a repeated add.
+        await this.storeContent(file, manifest, JSON.parse(existing.record.payload) as DmlRecord);
         return { pkg: existing, added: false };
       }
       const object = `${manifest.name}@${manifest.version}`;
@@ -101,6 +104,7 @@ export class DmlService {
       if (info.size !== size) throw new FerryError('FERRY_INTERNAL', `stored ${info.size} bytes of ${object}, expected ${size}`);
       const record: DmlRecord = { name: manifest.name, version: manifest.version, sha256, size, object, signedAt: new Date().toISOString() };
       const envelope = signEnvelope(this.keys.signing, record);
+      await this.storeContent(file, manifest, record);
       this.db
         .prepare('INSERT INTO packages (name, version, sha256, size, object, manifest, record, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(manifest.name, manifest.version, sha256, size, object, JSON.stringify(manifest), JSON.stringify(envelope), 'draft', Date.now());
@@ -109,6 +113,11 @@ export class DmlService {
       rmSync(work, { recursive: true, force: true });
       await this.uploads?.delete(uploadName).catch(() => undefined);
     }
+  }
+
+  /** The package's files by content and its signed file index, for agents' delta installs (content.ts). */
+  private async storeContent(file: string, manifest: Manifest, record: DmlRecord): Promise<void> {
+    await storeFileContent(this.store(), this.keys.signing, { file, manifest, record, tmpDir: this.tmpDir, chunkBytes: OBJECT_CHUNK_BYTES });
   }
 
   /** An offline bundle's signed index and records (retired packages are never exported). */
@@ -189,6 +198,14 @@ export class DmlService {
         n++;
       }
     })();
+    return n;
+  }
+
+  /** After a key rotation: every file index signed again with the current online key. */
+  async resignFileIndexes(): Promise<number> {
+    const rows = this.db.prepare('SELECT name, version FROM packages').all() as { name: string; version: string }[];
+    let n = 0;
+    for (const r of rows) if (await resignFileIndex(this.nc, this.store(), this.keys.signing, r.name, r.version)) n++;
     return n;
   }
 

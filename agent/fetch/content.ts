@@ -1,0 +1,74 @@
+// What a delta install reads from the DML (besides whole packages): a version's signed file index
+// and one file's content by its SHA-256. Both are Object Store objects in the DML bucket, read with
+// direct gets like a package (no new subjects or permissions). Kept to these two functions so that
+// where the bytes come from (the hub, a site's mirror) can change in one place.
+import { Writable } from 'node:stream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { openTrusted, type TrustDoc } from '../../shared/crypto/trust.js';
+import { FerryError } from '../../shared/errors.js';
+import { readObjectMeta, readObjectToFile, readObjectToStream } from '../../shared/nats/object-read.js';
+import { contentObjectName, fileIndexObjectName, fileIndexSchema, MAX_FILE_INDEX_BYTES } from '../../shared/package/delta.js';
+import { parseManifest, type Manifest } from '../../shared/package/manifest.js';
+import { BUCKETS } from '../../shared/protocol/subjects.js';
+import { signedEnvelopeSchema, type DmlRecord } from '../../shared/protocol/messages.js';
+
+export interface VerifiedFileIndex {
+  manifest: Manifest;
+  dirs: string[];
+}
+
+/**
+ * Fetch one file's content by its SHA-256 to `dest`; the bytes are checked against the hash (and
+ * size) the caller took from the signed manifest, and `dest` appears only when they match.
+ */
+export async function fetchFileContent(nc: NatsConnection, file: { sha256: string; size: number }, dest: string, opts: { maxBytesPerSecond?: number | undefined } = {}): Promise<void> {
+  await readObjectToFile(nc, {
+    bucket: BUCKETS.dml,
+    name: contentObjectName(file.sha256),
+    dest,
+    expectedSha256: file.sha256,
+    expectedSize: file.size,
+    durable: false,
+    ...(opts.maxBytesPerSecond ? { maxBytesPerSecond: opts.maxBytesPerSecond } : {}),
+  });
+}
+
+/**
+ * The signed file index of the package a verified record names, or null when the DML has none (a
+ * package added before deltas). Its signature is checked against the keys the host trusts for
+ * packages, and it must name the record's exact artifact (name, version, SHA-256, size).
+ */
+export async function fetchFileIndex(nc: NatsConnection, trust: TrustDoc, record: DmlRecord): Promise<VerifiedFileIndex | null> {
+  const name = fileIndexObjectName(record.name, record.version);
+  let size: number;
+  try {
+    size = (await readObjectMeta(nc, BUCKETS.dml, name)).size;
+  } catch (err) {
+    if (err instanceof FerryError && err.code === 'FERRY_NOT_FOUND') return null;
+    throw err;
+  }
+  if (size > MAX_FILE_INDEX_BYTES) throw new FerryError('FERRY_INVALID_MESSAGE', `the file index of ${record.name}@${record.version} is ${size} bytes, over the ${MAX_FILE_INDEX_BYTES} limit`);
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  await readObjectToStream(nc, { bucket: BUCKETS.dml, name, sink, expectedSize: size });
+  let envelope;
+  try {
+    envelope = signedEnvelopeSchema.parse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+  } catch {
+    throw new FerryError('FERRY_INVALID_MESSAGE', `the file index of ${record.name}@${record.version} is not a signed document`);
+  }
+  const index = openTrusted(trust, 'packages', envelope, fileIndexSchema, 'file index');
+  if (index.name !== record.name || index.version !== record.version || index.sha256 !== record.sha256 || index.size !== record.size) {
+    throw new FerryError('FERRY_SIGNATURE_INVALID', `the file index names ${index.name}@${index.version} (${index.sha256.slice(0, 12)}…), not the signed record's ${record.name}@${record.version} (${record.sha256.slice(0, 12)}…)`);
+  }
+  const manifest = parseManifest(index.manifest);
+  if (manifest.name !== record.name || manifest.version !== record.version) {
+    throw new FerryError('FERRY_PACKAGE_INVALID', `the file index's manifest is ${manifest.name}@${manifest.version}, the signed record says ${record.name}@${record.version}`);
+  }
+  return { manifest, dirs: index.dirs };
+}
