@@ -71,6 +71,8 @@ export interface ServerConfigInput {
   port: number;
   maxPayload?: number | undefined;
   tls?: { cert: string; key: string; ca?: string | undefined } | undefined;
+  /** where sites' leafnodes connect (ferry server --leaf-listen); port 0 = a random port */
+  leafListen?: { host: string; port: number } | undefined;
   auth: OperatorAuth;
 }
 
@@ -134,6 +136,9 @@ export function renderServerConfig(c: ServerConfigInput): string {
           '  timeout: 5',
           '}',
         ]
+      : []),
+    ...(c.leafListen
+      ? ['leafnodes {', `  listen: ${quote(hostPort(c.leafListen.host, c.leafListen.port === 0 ? -1 : c.leafListen.port), 'leafnode address')}`, '}']
       : []),
     // A burst of agents (re)connecting at once must not time out while clients sign nonces.
     'authorization {',
