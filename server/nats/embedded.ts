@@ -41,6 +41,8 @@ export interface EmbeddedNatsOptions {
   maxPayload?: number;
   /** Serve TLS with this certificate and key (and verify client certificates against ca). */
   tls?: { cert: string; key: string; ca?: string | undefined } | undefined;
+  /** Accept sites' leafnodes here (ferry server --leaf-listen; not wired to the CLI yet); port 0 = random */
+  leafListen?: { host: string; port: number } | undefined;
 }
 
 export interface ExitInfo {
