@@ -355,13 +355,15 @@ describe('renderOperatorAuth', () => {
     expect(spawnSync(findNatsServerBinary(), ['-t', '-c', file], { encoding: 'utf8' }).status).not.toBe(0);
   });
 
-  it('adds a leafnodes listen block for sites when asked, accepted by nats-server (-t)', () => {
+  it('adds a leafnodes listen block and the hub JetStream domain for sites when asked, accepted by nats-server (-t)', () => {
     const dataDir = join(dir, 'nats-leaf');
     mkdirSync(join(dataDir, 'resolver'), { recursive: true });
     const file = join(dataDir, 'nats.conf');
     expect(renderServerConfig({ dataDir, host: '127.0.0.1', port: 0, auth })).not.toContain('leafnodes');
     const conf = renderServerConfig({ dataDir, host: '127.0.0.1', port: 0, auth, leafListen: { host: '127.0.0.1', port: 0 } });
     expect(conf).toContain('leafnodes {\n  listen: "127.0.0.1:-1"\n}');
+    expect(conf).toMatch(/jetstream \{\n  store_dir: "[^"]+"\n  domain: hub\n\}/);
+    expect(renderServerConfig({ dataDir, host: '127.0.0.1', port: 0, auth })).not.toContain('domain');
     writeFileSync(file, conf);
     const res = spawnSync(findNatsServerBinary(), ['-t', '-c', file], { encoding: 'utf8' });
     expect(res.status, res.stderr + res.stdout).toBe(0);

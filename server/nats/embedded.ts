@@ -41,7 +41,7 @@ export interface EmbeddedNatsOptions {
   maxPayload?: number;
   /** Serve TLS with this certificate and key (and verify client certificates against ca). */
   tls?: { cert: string; key: string; ca?: string | undefined } | undefined;
-  /** Accept sites' leafnodes here (ferry server --leaf-listen; not wired to the CLI yet); port 0 = random */
+  /** Accept sites' leafnodes here (ferry server --leaf-listen); port 0 = random (kept across restarts once known) */
   leafListen?: { host: string; port: number } | undefined;
 }
 
@@ -129,7 +129,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
   constructor(opts: EmbeddedNatsOptions) {
     super();
     validateOptions(opts);
-    this.opts = opts;
+    this.opts = { ...opts };
     this.log = opts.logger;
     this.auth = opts.auth;
     this.port = opts.port;
@@ -141,6 +141,12 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
 
   get url(): string {
     return `nats://${hostPort(dialHost(this.opts.host), this.port)}`;
+  }
+
+  /** Where sites' leafnodes connect (nats-leaf://HOST:PORT), when leafListen was given. */
+  get leafUrl(): string | undefined {
+    const leaf = this.opts.leafListen;
+    return leaf ? `nats-leaf://${hostPort(dialHost(leaf.host), leaf.port)}` : undefined;
   }
 
   get pid(): number | undefined {
@@ -254,8 +260,11 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     const file = readdirSync(this.opts.dataDir).find((f) => f.endsWith(`_${pid}.ports`));
     if (!file) return undefined;
     try {
-      const ports = JSON.parse(readFileSync(join(this.opts.dataDir, file), 'utf8')) as { nats?: string[] };
+      const ports = JSON.parse(readFileSync(join(this.opts.dataDir, file), 'utf8')) as { nats?: string[]; leafnode?: string[] };
       const first = ports.nats?.[0];
+      // A random leafnode port is kept from then on, like the client port: sites were given it.
+      const leaf = ports.leafnode?.[0];
+      if (leaf && this.opts.leafListen) this.opts.leafListen = { ...this.opts.leafListen, port: Number(new URL(leaf).port) };
       return first ? Number(new URL(first).port) : undefined;
     } catch {
       return undefined; // partially written

@@ -3,6 +3,7 @@
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
+import { HUB_DOMAIN } from '../../shared/protocol/subjects.js';
 
 const MISSING_HINT = 'install it with: sudo apt-get install -y nats-server (Debian/Ubuntu), version 2.9.10 or newer';
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -126,6 +127,8 @@ export function renderServerConfig(c: ServerConfigInput): string {
     `ports_file_dir: ${quote(c.dataDir, 'dataDir')}`,
     'jetstream {',
     `  store_dir: ${quote(join(c.dataDir, 'jetstream'), 'dataDir')}`,
+    // A hub that accepts sites has a domain of its own: sites reach it as $JS.hub.API.
+    ...(c.leafListen ? [`  domain: ${HUB_DOMAIN}`] : []),
     '}',
     ...(c.tls
       ? [

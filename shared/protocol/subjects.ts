@@ -6,6 +6,15 @@ export const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export const BUCKETS = { dml: 'ferry-dml', upload: 'ferry-upload', desired: 'ferry-desired' } as const;
 export const REPORT_STREAM = 'FERRY_REPORTS';
+/**
+ * JetStream domains (sites as leafnodes, docs/scaling.md): the hub's, when it accepts sites, and
+ * each site's own. `$JS.API.>` never crosses a leafnode link between domains; the hub is reached
+ * from a site as `$JS.<HUB_DOMAIN>.API.>`.
+ */
+export const HUB_DOMAIN = 'hub';
+export const siteDomain = (site: string) => `site-${site}`;
+/** The JetStream API prefix of a domain (undefined: the local one). */
+export const jsApiPrefix = (domain?: string) => (domain ? `$JS.${domain}.API` : '$JS.API');
 /** The key of the signed trust document in the desired-state bucket (no agent id can clash). */
 export const TRUST_KEY = '_trust';
 export const REPORT_CONSUMER = 'ferry-server';
