@@ -44,6 +44,9 @@ import { RolloutFollower } from './rollouts/follow.js';
 import { RolloutService } from './rollouts/service.js';
 import { AgentDecommissioner } from './agents/decommission.js';
 import { startConsole, type ConsoleHttp } from './ui/console.js';
+import { listSites } from './sites/list.js';
+import { SiteMirrors } from './sites/mirrors.js';
+import { SiteStore } from './sites/store.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -210,6 +213,11 @@ export class FerryServer {
     await ingest.start(replicas);
     const enroll = new EnrollService(db, nc, cmdb, keys, auth, log.child({ module: 'enroll' }));
     enroll.start();
+    // Sites (leafnode distribution points): each one's mirror of the DML, made once it is linked.
+    const sites = new SiteStore(db);
+    const mirrors = new SiteMirrors(nc, sites, log.child({ module: 'sites' }));
+    mirrors.start();
+    this.stops.push(() => mirrors.stop());
     const router = new ApiRouter(
       nc,
       createHandlers({
@@ -223,6 +231,7 @@ export class FerryServer {
         auth,
         rootFingerprint: () => keys.rootFingerprint,
         natsUrl: () => this.url,
+        listSites: () => listSites({ sites, mirrors, cmdb, isOnline, nc }),
         isOnline,
         notify,
         reloadKeys: () => applyKeys(true),

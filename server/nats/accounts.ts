@@ -152,6 +152,12 @@ export function issueOperatorJwt(keys: NatsKeys, name: string, nkey: string, per
   return encodeUser(`operator-${name}`, nkey, keys.accounts.OPERATORS, { pub: { allow: perms.publish }, sub: { allow: perms.subscribe } });
 }
 
+/** A site's leafnode link (ferry site add): a user of FERRY with the link's permissions, named site-<name>. */
+export function issueSiteLinkJwt(keys: NatsKeys, site: string, nkey: string, perms: Permissions): Promise<string> {
+  // A leafnode link only: the credential cannot log in as a client of FERRY.
+  return encodeUser(`site-${site}`, nkey, keys.accounts.FERRY, { pub: { allow: perms.publish }, sub: { allow: perms.subscribe }, allowed_connection_types: ['LEAFNODE'] });
+}
+
 /** A user of FERRY or SYS with explicit permissions (the server, the bootstrap admin, the system user). */
 export async function issueAccountUser(keys: NatsKeys, account: 'FERRY' | 'SYS', name: string, user: { publicKey: string; seed: string }, perms?: Permissions): Promise<NatsCreds> {
   const jwt = await encodeUser(name, user.publicKey, keys.accounts[account], perms ? { pub: { allow: perms.publish }, sub: { allow: perms.subscribe } } : {});

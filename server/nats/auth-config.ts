@@ -21,7 +21,7 @@
 //   the bootstrap admin, are unrestricted users of FERRY.)
 // - SYS is nats-server's system account; the server pushes account updates (revocations) there.
 import { FerryError } from '../../shared/errors.js';
-import { AGENT_ID_PATTERN, BUCKETS, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
+import { AGENT_ID_PATTERN, BUCKETS, HUB_DOMAIN, TRUST_KEY, jsApiPrefix, siteDomain, subjects } from '../../shared/protocol/subjects.js';
 
 /** In a scoped signing key's template, replaced by nats-server with the user JWT's name. */
 export const NAME = '{{name()}}';
@@ -33,6 +33,8 @@ export interface Permissions {
 
 const DML_STREAM = `OBJ_${BUCKETS.dml}`;
 const DESIRED_STREAM = `KV_${BUCKETS.desired}`;
+/** The hub's JetStream API as a site sees it (sites as leafnodes: `$JS.API` stays at the site). */
+const HUB_API = jsApiPrefix(HUB_DOMAIN);
 
 /** What every agent may do, with NAME standing for its agent id. */
 export const AGENT_TEMPLATE: Permissions = {
@@ -44,9 +46,51 @@ export const AGENT_TEMPLATE: Permissions = {
     `$JS.API.DIRECT.GET.${DML_STREAM}.>`,
     `$JS.API.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.${NAME}`,
     `$JS.API.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.${TRUST_KEY}`,
+    // The same reads at the hub, for an agent at a site (whose `$JS.API` is the site's mirror):
+    // its desired state lives only at the hub, and the DML there is the fallback while the
+    // mirror catches up.
+    `${HUB_API}.DIRECT.GET.${DML_STREAM}`,
+    `${HUB_API}.DIRECT.GET.${DML_STREAM}.>`,
+    `${HUB_API}.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.${NAME}`,
+    `${HUB_API}.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.${TRUST_KEY}`,
   ],
   subscribe: [subjects.command(NAME), subjects.broadcast('>'), `${subjects.agentInboxPrefix(NAME)}.>`],
 };
+
+/**
+ * A site's leafnode link: a user of FERRY at the hub, one per site. For a leafnode, `publish` is
+ * what the site may send into the hub and `subscribe` what the hub sends to it. The site needs:
+ * its agents' reports and heartbeats, their reads at the hub (desired state, the DML while the
+ * mirror lags), the mirror's consumer and flow control, and replies to the server's requests
+ * about its mirror (on a reply prefix of its own); back: commands, broadcasts, replies, the
+ * mirror's deliveries, and the server's requests to its JetStream domain (the mirror only).
+ */
+export function siteLinkPermissions(site: string): Permissions {
+  const siteApi = jsApiPrefix(siteDomain(site));
+  return {
+    publish: [
+      subjects.status('*'),
+      subjects.inventory('*'),
+      subjects.heartbeat('*'),
+      `${HUB_API}.DIRECT.GET.${DESIRED_STREAM}.>`,
+      `${HUB_API}.DIRECT.GET.${DML_STREAM}`,
+      `${HUB_API}.DIRECT.GET.${DML_STREAM}.>`,
+      `${HUB_API}.CONSUMER.CREATE.${DML_STREAM}`,
+      `${HUB_API}.CONSUMER.CREATE.${DML_STREAM}.>`,
+      `$JS.FC.${DML_STREAM}.>`,
+      `${subjects.siteReplyPrefix(site)}.>`,
+    ],
+    subscribe: [
+      'ferry.cmd.*',
+      subjects.broadcast('>'),
+      '_R_.>',
+      '$JSC.R.>',
+      '$JS.M.>',
+      `${siteApi}.STREAM.INFO.${DML_STREAM}`,
+      `${siteApi}.STREAM.CREATE.${DML_STREAM}`,
+    ],
+  };
+}
 
 /** What the holder of a join token's enrolment credential may do (NAME: `enroll-<token id>`). */
 export const ENROLL_TEMPLATE: Permissions = {
@@ -64,6 +108,9 @@ export const MIGRATE_TEMPLATE: Permissions = {
 export const SERVER_PERMISSIONS: Permissions = {
   publish: [
     '$JS.API.>',
+    // sites' mirrors of the DML (server/sites/mirrors.ts), in each site's JetStream domain
+    `$JS.*.API.STREAM.INFO.${DML_STREAM}`,
+    `$JS.*.API.STREAM.CREATE.${DML_STREAM}`,
     '$JS.ACK.>',
     `$KV.${BUCKETS.desired}.>`,
     `$O.${BUCKETS.dml}.>`,

@@ -169,6 +169,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     // One nats-server per store: a stale one (its server was SIGKILLed) is stopped first (store-lock.ts).
     const lock = (this.storeLock = await NatsStoreLock.acquire(this.opts.dataDir, this.configPath, this.log));
     this.moveLegacyStore();
+    const leafRandom = this.opts.leafListen?.port === 0;
     this.writeConfig();
     try {
       await this.launch();
@@ -185,7 +186,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     }
     this.running = true;
     process.on('exit', this.onProcessExit);
-    if (this.opts.port === 0) this.writeConfig(); // pin the discovered port for restarts
+    if (this.opts.port === 0 || leafRandom) this.writeConfig(); // pin the discovered ports for restarts
     this.log?.info({ url: this.url, natsPid: this.pid }, 'nats-server started');
   }
 
@@ -260,11 +261,8 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     const file = readdirSync(this.opts.dataDir).find((f) => f.endsWith(`_${pid}.ports`));
     if (!file) return undefined;
     try {
-      const ports = JSON.parse(readFileSync(join(this.opts.dataDir, file), 'utf8')) as { nats?: string[]; leafnode?: string[] };
+      const ports = JSON.parse(readFileSync(join(this.opts.dataDir, file), 'utf8')) as { nats?: string[] };
       const first = ports.nats?.[0];
-      // A random leafnode port is kept from then on, like the client port: sites were given it.
-      const leaf = ports.leafnode?.[0];
-      if (leaf && this.opts.leafListen) this.opts.leafListen = { ...this.opts.leafListen, port: Number(new URL(leaf).port) };
       return first ? Number(new URL(first).port) : undefined;
     } catch {
       return undefined; // partially written
@@ -273,6 +271,10 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
 
   private pushLine(line: string): void {
     if (line.length === 0) return;
+    // The ports file of 2.9 has no leafnode port: a random one is read from the log, and kept from
+    // then on (like the client port: sites were given it).
+    const leaf = this.opts.leafListen?.port === 0 ? /Listening for leafnode connections on .*:(\d+)\s*$/.exec(line) : null;
+    if (leaf && this.opts.leafListen) this.opts.leafListen = { ...this.opts.leafListen, port: Number(leaf[1]) };
     this.ring.push(line);
     if (this.ring.length > RING_LINES) this.ring.shift();
     if (this.log) {
@@ -349,7 +351,8 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
         throw failed(`exited at start (code ${String(child.exitCode)}, signal ${String(child.signalCode)})`);
       }
       const port = child.pid === undefined ? undefined : this.readPortsFile(child.pid);
-      if (port && (await tcpProbe(dialHost(this.opts.host), port))) {
+      const leafKnown = this.opts.leafListen === undefined || this.opts.leafListen.port !== 0;
+      if (port && leafKnown && (await tcpProbe(dialHost(this.opts.host), port))) {
         if (this.child !== child || exitedEarly) continue; // raced with an exit; re-check
         this.port = port;
         return;

@@ -42,6 +42,8 @@ export const subjects = {
   /** the admin CLI's and the server's own inboxes (in the FERRY account) */
   cliInboxPrefix: '_INBOX_cli',
   serverInboxPrefix: '_INBOX_server',
+  /** replies to the server's requests about one site's mirror: the only server inbox a site may publish to */
+  siteReplyPrefix: (site: string) => `_INBOX_server.site.${site}`,
 } as const;
 
 /** The agent id a report subject belongs to, or undefined when the subject is not one. */

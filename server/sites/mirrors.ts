@@ -1,0 +1,140 @@
+// Each site's mirror of the DML: the hub's server creates it in the site's JetStream domain once
+// the site's leafnode is linked (a site config cannot declare streams), and reports how far it is
+// behind. The mirror has the DML stream's name, so the agents' direct gets at the site
+// (`$JS.API.DIRECT.GET.OBJ_ferry-dml…`, through AGENTS's service imports) are answered there;
+// mirrors keep the origin's sequence numbers, so the readers' `{seq, next_by_subj}` gets work on it.
+//
+// Requests to a site travel over its link, whose user may answer only on the reply prefix of
+// that site (subjects.siteReplyPrefix): a site cannot answer for another, or for the server's
+// other requests.
+import { Objm } from '@nats-io/obj';
+import { nuid, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { BUCKETS, HUB_DOMAIN, jsApiPrefix, siteDomain, subjects } from '../../shared/protocol/subjects.js';
+import type { SiteStore } from './store.js';
+
+const DML_STREAM = `OBJ_${BUCKETS.dml}`;
+const REQUEST_TIMEOUT_MS = 3000;
+
+export interface MirrorState {
+  /** the site's leafnode answered (its JetStream domain is reachable) */
+  linked: boolean;
+  /** the mirror's last sequence (the hub's numbering), undefined without a mirror */
+  lastSeq?: number;
+  messages?: number;
+  bytes?: number;
+  error?: string;
+  checkedAt: string;
+}
+
+interface StreamInfoReply {
+  error?: { code: number; err_code?: number; description?: string };
+  state?: { messages: number; bytes: number; last_seq: number };
+}
+
+/** The mirror's stream config: same name as the hub's DML stream, fed over the hub domain's API. */
+export function mirrorConfig(): Record<string, unknown> {
+  return {
+    name: DML_STREAM,
+    mirror: { name: DML_STREAM, external: { api: jsApiPrefix(HUB_DOMAIN), deliver: '' } },
+    storage: 'file',
+    retention: 'limits',
+    discard: 'new',
+    num_replicas: 1,
+    max_msgs: -1,
+    max_bytes: -1,
+    max_age: 0,
+    max_msgs_per_subject: -1,
+    max_msg_size: -1,
+    // Agents read it with direct gets; object metadata is written with rollup headers.
+    allow_direct: true,
+    allow_rollup_hdrs: true,
+  };
+}
+
+export class SiteMirrors {
+  private readonly states = new Map<string, MirrorState>();
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly sites: SiteStore,
+    private readonly log: Logger,
+    private readonly intervalMs = Number(process.env.FERRY_SITE_CHECK_MS ?? 5000),
+  ) {}
+
+  start(): void {
+    void this.tick();
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** The last check of a site (undefined before the first). */
+  state(site: string): MirrorState | undefined {
+    return this.states.get(site);
+  }
+
+  /** Check every site now (site list asks for fresh figures). */
+  tick(): Promise<void> {
+    this.running ??= (async () => {
+      try {
+        await Promise.all(this.sites.list().map((s) => this.check(s.name)));
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  private async check(site: string): Promise<void> {
+    const checkedAt = new Date().toISOString();
+    try {
+      let info = await this.request<StreamInfoReply>(site, 'STREAM.INFO', undefined);
+      if (info?.error?.err_code === 10059 /* stream not found */) {
+        info = await this.request<StreamInfoReply>(site, 'STREAM.CREATE', mirrorConfig());
+        if (!info?.error) this.log.info({ site }, 'created the site\'s mirror of the DML');
+      }
+      if (!info) {
+        this.states.set(site, { linked: false, checkedAt });
+      } else if (info.error) {
+        this.states.set(site, { linked: true, error: info.error.description ?? `error ${info.error.code}`, checkedAt });
+        this.log.warn({ site, error: info.error }, 'site mirror');
+      } else {
+        this.states.set(site, { linked: true, lastSeq: info.state?.last_seq ?? 0, messages: info.state?.messages ?? 0, bytes: info.state?.bytes ?? 0, checkedAt });
+      }
+    } catch (err) {
+      this.states.set(site, { linked: false, error: err instanceof Error ? err.message : String(err), checkedAt });
+    }
+  }
+
+  /** A JetStream API request to the site's domain; undefined when nothing answers (the site is not linked). */
+  private async request<T>(site: string, api: string, body: unknown): Promise<T | undefined> {
+    const subject = `${jsApiPrefix(siteDomain(site))}.${api}.${DML_STREAM}`;
+    try {
+      const msg = await this.nc.request(subject, body === undefined ? '' : JSON.stringify(body), { timeout: REQUEST_TIMEOUT_MS, noMux: true, reply: `${subjects.siteReplyPrefix(site)}.${nuid.next()}` });
+      return msg.json<T>();
+    } catch (err) {
+      if (/no responders|timeout|TIMEOUT/i.test(String(err))) return undefined;
+      throw err;
+    }
+  }
+}
+
+/** What the hub's DML holds beyond a mirror's last sequence: objects (their metadata is written last) and their bytes. */
+export async function dmlBehind(nc: NatsConnection, mirrorLastSeq: number): Promise<{ objects: number; bytes: number }> {
+  const os = await new Objm(nc).open(BUCKETS.dml);
+  let objects = 0;
+  let bytes = 0;
+  for (const info of await os.list()) {
+    if (info.revision > mirrorLastSeq) {
+      objects += 1;
+      bytes += info.size;
+    }
+  }
+  return { objects, bytes };
+}
