@@ -43,12 +43,17 @@ describe('permission templates', () => {
         '$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.a1',
         // the signed trust document, readable by every agent
         '$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired._trust',
+        // the same at the hub's JetStream domain, for an agent at a site (sites as leafnodes)
+        '$JS.hub.API.DIRECT.GET.OBJ_ferry-dml',
+        '$JS.hub.API.DIRECT.GET.OBJ_ferry-dml.>',
+        '$JS.hub.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.a1',
+        '$JS.hub.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired._trust',
       ],
       subscribe: ['ferry.cmd.a1', 'ferry.broadcast.>', '_INBOX.a1.>'],
     });
     // No JetStream API beyond direct gets: no INFO, no STREAM.INFO, no consumers, no wildcards on it.
     for (const s of agentPermissions('a1').publish) {
-      if (s.startsWith('$JS.')) expect(s).toMatch(/^\$JS\.API\.DIRECT\.GET\./);
+      if (s.startsWith('$JS.')) expect(s).toMatch(/^\$JS\.(hub\.)?API\.DIRECT\.GET\./);
       expect(s.startsWith('$KV.') || s.startsWith('$O.') || s === '>' || s === '$JS.>' || s === '$JS.API.>').toBe(false);
     }
   });
@@ -114,6 +119,9 @@ describe('serviceExports and subjectCovers', () => {
       '$JS.API.DIRECT.GET.OBJ_ferry-dml',
       '$JS.API.DIRECT.GET.OBJ_ferry-dml.>',
       '$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.*',
+      '$JS.hub.API.DIRECT.GET.OBJ_ferry-dml',
+      '$JS.hub.API.DIRECT.GET.OBJ_ferry-dml.>',
+      '$JS.hub.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.*',
     ]);
     expect(serviceExports(ENROLL_TEMPLATE)).toEqual(['ferry.enroll.challenge', 'ferry.enroll.join']);
     expect(serviceExports(MIGRATE_TEMPLATE)).toEqual(['ferry.enroll.migrate']);
