@@ -130,8 +130,10 @@ export async function dmlBehind(nc: NatsConnection, mirrorLastSeq: number): Prom
   const os = await new Objm(nc).open(BUCKETS.dml);
   let objects = 0;
   let bytes = 0;
-  for (const info of await os.list()) {
-    if (info.revision > mirrorLastSeq) {
+  for (const listed of await os.list()) {
+    // list() reads the metadata without its sequence; info() has it (the revision).
+    const info = await os.info(listed.name);
+    if (info && info.revision > mirrorLastSeq) {
       objects += 1;
       bytes += info.size;
     }
