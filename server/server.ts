@@ -46,6 +46,7 @@ import { AgentDecommissioner } from './agents/decommission.js';
 import { startConsole, type ConsoleHttp } from './ui/console.js';
 import { listSites } from './sites/list.js';
 import { SiteMirrors } from './sites/mirrors.js';
+import { MirrorConsumers } from './sites/mirror-consumers.js';
 import { SiteStore } from './sites/store.js';
 
 export interface ServerOptions {
@@ -217,7 +218,9 @@ export class FerryServer {
     const sites = new SiteStore(db);
     const mirrors = new SiteMirrors(nc, sites, log.child({ module: 'sites' }));
     mirrors.start();
-    this.stops.push(() => mirrors.stop());
+    const mirrorConsumers = new MirrorConsumers(nc, log.child({ module: 'sites' }));
+    mirrorConsumers.start();
+    this.stops.push(() => mirrors.stop(), () => mirrorConsumers.stop());
     const router = new ApiRouter(
       nc,
       createHandlers({

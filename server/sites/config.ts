@@ -4,9 +4,11 @@
 // JWTs (signed by the AGENTS account's key) are good there; it has a JetStream domain of its own
 // (`site-<name>`), so `$JS.API` at the site is the site's: the hub's server creates there a mirror
 // of the DML's stream under the same name (server/sites/mirrors.ts), which the agents' existing
-// direct gets then reach locally. Its FERRY account is linked to the hub's with the site's own
-// least-privilege user (siteLinkPermissions); the AGENTS account reaches FERRY through the same
-// service imports as at the hub, so reports, heartbeats and commands cross the one link.
+// direct gets then reach locally. Its FERRY account is linked to the hub's AGENTS account with the
+// site's own least-privilege user (siteLinkPermissions): what the site sends reaches the hub's
+// FERRY only through AGENTS's service imports, so no reply subject set at the site is a write there.
+// At the site, AGENTS reaches FERRY through the same imports as at the hub, so reports, heartbeats
+// and commands cross the one link.
 //
 // Pure: validates, then renders text. Every string that goes into the file is validated or quoted.
 import { join } from 'node:path';
@@ -118,7 +120,8 @@ export function renderSiteConfig(site: SiteSpec, files: SiteFiles, auth: Operato
     '  remotes: [',
     '    {',
     `      urls: [${quote(site.hubUrl, 'hub URL')}]`,
-    // The FERRY account only: AGENTS reaches it through its service imports, here as at the hub.
+    // The site's FERRY account (AGENTS reaches it through its service imports, here as at the
+    // hub), linked as the site's user of the hub's AGENTS account.
     `      account: ${quote(ferryAccount, 'account')}`,
     `      credentials: ${quote(files.credsFile, 'credentials file')}`,
     '    }',

@@ -10,7 +10,7 @@
 import { Objm } from '@nats-io/obj';
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { BUCKETS, HUB_DOMAIN, jsApiPrefix, siteDomain, subjects } from '../../shared/protocol/subjects.js';
+import { BUCKETS, jsApiPrefix, siteDomain, subjects } from '../../shared/protocol/subjects.js';
 import type { SiteStore } from './store.js';
 
 const DML_STREAM = `OBJ_${BUCKETS.dml}`;
@@ -32,11 +32,12 @@ interface StreamInfoReply {
   state?: { messages: number; bytes: number; last_seq: number };
 }
 
-/** The mirror's stream config: same name as the hub's DML stream, fed over the hub domain's API. */
+/** The mirror's stream config: same name as the hub's DML stream, fed through the hub's server. */
 export function mirrorConfig(): Record<string, unknown> {
   return {
     name: DML_STREAM,
-    mirror: { name: DML_STREAM, external: { api: jsApiPrefix(HUB_DOMAIN), deliver: '' } },
+    // Its consumer request goes to the hub's server, which makes a checked consumer (mirror-consumers.ts).
+    mirror: { name: DML_STREAM, external: { api: subjects.mirrorApiPrefix, deliver: '' } },
     storage: 'file',
     retention: 'limits',
     discard: 'new',

@@ -42,6 +42,11 @@ export const subjects = {
   /** the admin CLI's and the server's own inboxes (in the FERRY account) */
   cliInboxPrefix: '_INBOX_cli',
   serverInboxPrefix: '_INBOX_server',
+  /**
+   * The JetStream API prefix a site's mirror is given (its `external.api`): its consumer request
+   * reaches the hub's server, which checks it and creates the consumer (server/sites/mirror-consumers.ts).
+   */
+  mirrorApiPrefix: 'ferry.mirror',
   /** replies to the server's requests about one site's mirror: the only server inbox a site may publish to */
   siteReplyPrefix: (site: string) => `_INBOX_server.site.${site}`,
 } as const;
