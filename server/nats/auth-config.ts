@@ -83,7 +83,7 @@ export function siteLinkPermissions(site: string): Permissions {
       MIRROR_FLOW_CONTROL,
       `${subjects.siteReplyPrefix(site)}.>`,
     ],
-    subscribe: ['ferry.cmd.*', subjects.broadcast('>'), '_R_.>', '$JSC.R.>', MIRROR_DELIVERY, `${siteApi}.STREAM.INFO.${DML_STREAM}`, `${siteApi}.STREAM.CREATE.${DML_STREAM}`],
+    subscribe: ['ferry.cmd.*', subjects.broadcast('>'), '_R_.>', '$JSC.R.>', MIRROR_DELIVERY, ...['INFO', 'CREATE', 'DELETE'].map((op) => `${siteApi}.STREAM.${op}.${DML_STREAM}`)],
   };
 }
 
@@ -94,7 +94,7 @@ export const MIRROR_FLOW_CONTROL = `$JS.FC.${DML_STREAM}.>`;
 /** Where a mirror's consumer delivers: `$JS.M.<token>` (nats-server's own choice for mirrors). */
 export const MIRROR_DELIVERY = '$JS.M.*';
 /** The server's requests to sites' JetStream domains about their mirror. */
-export const SITE_MIRROR_REQUESTS: readonly string[] = [`$JS.*.API.STREAM.INFO.${DML_STREAM}`, `$JS.*.API.STREAM.CREATE.${DML_STREAM}`];
+export const SITE_MIRROR_REQUESTS: readonly string[] = [`$JS.*.API.STREAM.INFO.${DML_STREAM}`, `$JS.*.API.STREAM.CREATE.${DML_STREAM}`, `$JS.*.API.STREAM.DELETE.${DML_STREAM}`];
 
 /**
  * What FERRY offers AGENTS for sites' links, beyond what agents use: services (the mirror's
@@ -123,6 +123,7 @@ export const SERVER_PERMISSIONS: Permissions = {
     // sites' mirrors of the DML (server/sites/mirrors.ts), in each site's JetStream domain
     `$JS.*.API.STREAM.INFO.${DML_STREAM}`,
     `$JS.*.API.STREAM.CREATE.${DML_STREAM}`,
+    `$JS.*.API.STREAM.DELETE.${DML_STREAM}`,
     '$JS.ACK.>',
     `$KV.${BUCKETS.desired}.>`,
     `$O.${BUCKETS.dml}.>`,

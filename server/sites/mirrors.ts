@@ -29,7 +29,7 @@ export interface MirrorState {
 
 interface StreamInfoReply {
   error?: { code: number; err_code?: number; description?: string };
-  state?: { messages: number; bytes: number; last_seq: number };
+  state?: { messages: number; bytes: number; first_seq: number; last_seq: number; num_deleted?: number };
 }
 
 /** The mirror's stream config: same name as the hub's DML stream, fed through the hub's server. */
@@ -100,6 +100,14 @@ export class SiteMirrors {
         info = await this.request<StreamInfoReply>(site, 'STREAM.CREATE', mirrorConfig());
         if (!info?.error) this.log.info({ site }, 'created the site\'s mirror of the DML');
       }
+      if (info?.state && (await this.hasGaps(info.state))) {
+        // nats-server 2.9 can skip messages when a mirror's consumer is remade mid-stream (the
+        // first message of a new consumer is taken whatever its sequence): an object would then
+        // never be whole at the site. A mirror made again takes everything from the start.
+        this.log.warn({ site, mirror: info.state }, 'the site\'s mirror has gaps the hub has not; making it again');
+        await this.request(site, 'STREAM.DELETE', undefined);
+        info = await this.request<StreamInfoReply>(site, 'STREAM.CREATE', mirrorConfig());
+      }
       if (!info) {
         this.states.set(site, { linked: false, checkedAt });
       } else if (info.error) {
@@ -111,6 +119,13 @@ export class SiteMirrors {
     } catch (err) {
       this.states.set(site, { linked: false, error: err instanceof Error ? err.message : String(err), checkedAt });
     }
+  }
+
+  /** More interior gaps in the mirror than in the hub's stream: messages it skipped. */
+  private async hasGaps(mirror: NonNullable<StreamInfoReply['state']>): Promise<boolean> {
+    if (!mirror.num_deleted) return false;
+    const hub = (await this.nc.request(`$JS.API.STREAM.INFO.${DML_STREAM}`, '', { timeout: REQUEST_TIMEOUT_MS })).json<StreamInfoReply>();
+    return hub.state !== undefined && mirror.num_deleted > (hub.state.num_deleted ?? 0);
   }
 
   /** A JetStream API request to the site's domain; undefined when nothing answers (the site is not linked). */

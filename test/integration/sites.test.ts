@@ -149,6 +149,52 @@ describe('sites: leafnode distribution points', () => {
     }
   }, 240_000);
 
+  it('a hostile site: reply subjects aimed at the hub\'s JetStream and keys, and a consumer delivering to its API, change nothing there', async () => {
+    const admin = readCredsFile(join(home, 'keys', 'admin.creds'));
+    // Whoever runs the site's nats-server controls its FERRY account, the one linked to the hub.
+    const atTheSite = await connectNats({ url: site.url, creds: admin, name: 'hostile site' });
+    const atTheHub = await connectNats({ url: server.url, creds: admin, name: 'test at the hub' });
+    try {
+      const jsm = await jetstreamManager(atTheHub);
+      const kvKey = `$KV.ferry-desired.${atSite[0]!.id}`;
+      const state = async () => {
+        const reports = await jsm.streams.info('FERRY_REPORTS');
+        const desired = await jsm.streams.getMessage('KV_ferry-desired', { last_by_subj: kvKey });
+        const consumers: string[] = [];
+        for await (const c of jsm.consumers.list('OBJ_ferry-dml')) consumers.push(c.config.deliver_subject ?? '');
+        return { reportsFirst: reports.state.first_seq, desiredSeq: desired?.seq, deliveries: consumers.filter((d) => /^(\$JS\.|\$KV\.|\$O\.|ferry\.)/.test(d) && !/^\$JS\.M\.[A-Za-z0-9]+$/.test(d)) };
+      };
+      const before = await state();
+      const hostileReplies = ['$JS.API.STREAM.PURGE.FERRY_REPORTS', '$JS.hub.API.STREAM.PURGE.FERRY_REPORTS', kvKey, '$JS.API.STREAM.DELETE.KV_ferry-desired', 'ferry.api.agents.revoke'];
+      const agentId = atSite[0]!.id;
+      for (const reply of hostileReplies) {
+        atTheSite.publish(`ferry.agent.${agentId}.status`, JSON.stringify({ agent: agentId, ts: Date.now(), operation: 'noop', state: 'succeeded', installed: {} }), { reply });
+        atTheSite.publish(`$JS.hub.API.DIRECT.GET.KV_ferry-desired.${kvKey}`, '', { reply });
+        atTheSite.publish('$JS.hub.API.DIRECT.GET.OBJ_ferry-dml', JSON.stringify({ seq: 1 }), { reply });
+        atTheSite.publish('ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.M.x1', deliver_policy: 'all' } }), { reply });
+      }
+      // Answers come back over the link only on service replies and a mirror's own ($JSC.R.*).
+      let n = 0;
+      const answered = { timeout: 10_000, noMux: true };
+      const reply = () => ({ ...answered, reply: `$JSC.R.hostile${++n}` });
+      // A consumer whose deliveries would be API requests at the hub: refused by the server.
+      const refused = await atTheSite.request('ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.API.STREAM.PURGE.FERRY_REPORTS', deliver_policy: 'all' } }), reply());
+      expect(refused.json<{ error?: { description: string } }>().error?.description).toMatch(/^ferry: a mirror delivers to/);
+      // Answers on each path come after everything sent before them was handled.
+      await atTheSite.request(`$JS.hub.API.DIRECT.GET.KV_ferry-desired.${kvKey}`, '', reply());
+      await atTheSite.request(`ferry.agent.${agentId}.status`, JSON.stringify({ agent: agentId, ts: Date.now(), operation: 'noop', state: 'succeeded', installed: {} }), reply());
+      const after = await state();
+      expect(after.reportsFirst).toBe(before.reportsFirst);
+      expect(after.desiredSeq).toBe(before.desiredSeq);
+      expect(after.deliveries).toEqual([]);
+      expect((await jsm.streams.info('KV_ferry-desired')).config.name).toBe('KV_ferry-desired');
+      expect((await runFerry(home, ['agents', 'list', '--json'])).json<{ id: string; state?: string }[]>().find((a) => a.id === agentId)?.state).toBe('active');
+    } finally {
+      await atTheSite.close();
+      await atTheHub.close();
+    }
+  });
+
   it('the site\'s link credential is a leafnode link only: as a client of the hub it is refused', async () => {
     const credsFile = site.config.replace(/\.conf$/, '.creds');
     await expect(connectNats({ url: server.url, creds: readCredsFile(credsFile), name: 'stolen site creds', attempts: 1 })).rejects.toThrow(/refused the credentials|authoriz/i);
