@@ -20,6 +20,8 @@ import {
   MIGRATE_TEMPLATE,
   NAME,
   serviceExports,
+  SITE_SERVICES,
+  SITE_STREAMS,
   subjectCovers,
 } from './auth-config.js';
 import { findNatsServerBinary } from './embedded.js';
@@ -185,10 +187,13 @@ describe('buildAccountJwts', () => {
     const exports = ferry.nats.exports ?? [];
     const services = exports.filter((e) => e.type === 'service');
     const streams = exports.filter((e) => e.type === 'stream');
-    expect(services.map((e) => e.subject)).toEqual([...serviceExports(AGENT_TEMPLATE), ...serviceExports(ENROLL_TEMPLATE), ...serviceExports(MIGRATE_TEMPLATE), ...OPERATOR_SERVICES]);
+    expect(services.map((e) => e.subject)).toEqual([...serviceExports(AGENT_TEMPLATE), ...serviceExports(ENROLL_TEMPLATE), ...serviceExports(MIGRATE_TEMPLATE), ...OPERATOR_SERVICES, ...SITE_SERVICES]);
     for (const e of services) expect(e.response_type).toBe('Singleton');
-    expect(streams.map((e) => e.subject)).toEqual(['ferry.cmd.*', 'ferry.broadcast.>']);
-    expect(streams.map((e) => e.subject)).toEqual([...AGENT_STREAM_IMPORTS]);
+    expect(streams.map((e) => e.subject)).toEqual(['ferry.cmd.*', 'ferry.broadcast.>', ...SITE_STREAMS]);
+    expect(streams.map((e) => e.subject)).toEqual([...AGENT_STREAM_IMPORTS, ...SITE_STREAMS]);
+    // For sites' links: the mirror's consumer request (to the server) and flow control, sites' replies; deliveries and requests to sites.
+    expect(SITE_SERVICES).toEqual(['ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml', '$JS.FC.OBJ_ferry-dml.>', 'ferry.site.*.reply.>']);
+    expect(SITE_STREAMS).toEqual(['$JS.M.*', '$JS.*.API.STREAM.INFO.OBJ_ferry-dml', '$JS.*.API.STREAM.CREATE.OBJ_ferry-dml', '$JS.*.API.STREAM.DELETE.OBJ_ferry-dml']);
     expect(exports).toHaveLength(services.length + streams.length);
     // Operators reach the admin API and read (and add uploads to) the upload bucket; nothing that changes a stream's config or data.
     expect(OPERATOR_SERVICES).toEqual(['ferry.api.>', '$JS.API.INFO', '$JS.API.STREAM.INFO.OBJ_ferry-upload', '$JS.API.STREAM.MSG.GET.OBJ_ferry-upload', '$JS.API.DIRECT.GET.OBJ_ferry-upload.>', '$O.ferry-upload.>']);
@@ -243,7 +248,11 @@ describe('buildAccountJwts', () => {
     expect(imports.map((i) => [i.type, i.subject, i.account])).toEqual([
       ...serviceExports(AGENT_TEMPLATE).map((s) => ['service', s, jwts.ids.FERRY]),
       ...AGENT_STREAM_IMPORTS.map((s) => ['stream', s, jwts.ids.FERRY]),
+      // for sites' links, users of AGENTS too (siteLinkPermissions): no agent's template reaches these
+      ...SITE_SERVICES.map((s) => ['service', s, jwts.ids.FERRY]),
+      ...SITE_STREAMS.map((s) => ['stream', s, jwts.ids.FERRY]),
     ]);
+    for (const s of [...SITE_SERVICES, ...SITE_STREAMS]) expect(AGENT_TEMPLATE.publish.concat(AGENT_TEMPLATE.subscribe).some((t) => subjectCovers(t, s) || subjectCovers(s, t)), s).toBe(false);
     expect(agents.nats.exports ?? []).toEqual([]);
     const signers = agents.nats.signing_keys ?? [];
     expect(signers).toHaveLength(1);

@@ -135,7 +135,7 @@ export const SERVER_PERMISSIONS: Permissions = {
     '_R_.>',
     `${subjects.cliInboxPrefix}.>`,
   ],
-  subscribe: [subjects.apiAll, 'ferry.enroll.*', subjects.allHeartbeats, `${subjects.serverInboxPrefix}.>`, `${subjects.mirrorApiPrefix}.CONSUMER.CREATE.${DML_STREAM}`],
+  subscribe: [subjects.apiAll, 'ferry.enroll.*', subjects.allHeartbeats, `${subjects.serverInboxPrefix}.>`, `${subjects.mirrorApiPrefix}.CONSUMER.CREATE.${DML_STREAM}`, `${subjects.siteReplyPrefix('*')}.>`],
 };
 
 /**

@@ -59,8 +59,8 @@ describe('renderSiteConfig', () => {
 
   it('the link user of a site may publish reports and hub reads, and answer only on its own reply prefix', () => {
     const p = siteLinkPermissions('paris');
-    expect(p.publish).toContain('_INBOX_server.site.paris.>');
-    expect(p.publish.some((s) => s.startsWith('$JS.API') || s === '>' || s.startsWith('_INBOX_server.>') || s.startsWith('$KV') || s.startsWith('$O.'))).toBe(false);
+    expect(p.publish).toContain('ferry.site.paris.reply.>');
+    expect(p.publish.some((s) => s.startsWith('$JS.API') || s === '>' || s.startsWith('_INBOX') || s.startsWith('$KV') || s.startsWith('$O.'))).toBe(false);
     expect(p.subscribe).toContain('$JS.site-paris.API.STREAM.CREATE.OBJ_ferry-dml');
     expect(p.subscribe.some((s) => s.includes('site-') && !s.includes('site-paris'))).toBe(false);
   });

@@ -47,8 +47,8 @@ export const subjects = {
    * reaches the hub's server, which checks it and creates the consumer (server/sites/mirror-consumers.ts).
    */
   mirrorApiPrefix: 'ferry.mirror',
-  /** replies to the server's requests about one site's mirror: the only server inbox a site may publish to */
-  siteReplyPrefix: (site: string) => `_INBOX_server.site.${site}`,
+  /** replies to the server's requests about one site's mirror (outside every inbox): all a site may answer on */
+  siteReplyPrefix: (site: string) => `ferry.site.${site}.reply`,
 } as const;
 
 /** The agent id a report subject belongs to, or undefined when the subject is not one. */
