@@ -166,6 +166,18 @@ export function issueSiteLinkJwt(keys: NatsKeys, site: string, nkey: string, per
   return encodeUser(`site-${site}`, nkey, keys.accounts.AGENTS, { pub: { allow: perms.publish }, sub: { allow: perms.subscribe }, allowed_connection_types: ['LEAFNODE'] });
 }
 
+/**
+ * A site's system-account link: it only receives account updates (`$SYS.REQ…CLAIMS.UPDATE`), so a
+ * revocation pushed at the hub reaches the site's resolver too; it may send nothing to the hub.
+ */
+export function issueSiteSystemJwt(keys: NatsKeys, site: string, nkey: string): Promise<string> {
+  return encodeUser(`site-${site}-system`, nkey, keys.accounts.SYS, {
+    pub: { deny: ['>'] },
+    sub: { allow: ['$SYS.REQ.CLAIMS.UPDATE', '$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE'] },
+    allowed_connection_types: ['LEAFNODE'],
+  });
+}
+
 /** A user of FERRY or SYS with explicit permissions (the server, the bootstrap admin, the system user). */
 export async function issueAccountUser(keys: NatsKeys, account: 'FERRY' | 'SYS', name: string, user: { publicKey: string; seed: string }, perms?: Permissions): Promise<NatsCreds> {
   const jwt = await encodeUser(name, user.publicKey, keys.accounts[account], perms ? { pub: { allow: perms.publish }, sub: { allow: perms.subscribe } } : {});

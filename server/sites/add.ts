@@ -30,6 +30,7 @@ export interface AddSiteResult {
   domain: string;
   config: string;
   creds: string;
+  systemCreds: string;
   hubUrl: string;
   agentUrl: string;
 }
@@ -51,7 +52,7 @@ export async function addSite(req: AddSiteRequest): Promise<AddSiteResult> {
   const out = resolve(req.out);
   if (existsSync(out) && !statSync(out).isDirectory()) throw new FerryError('FERRY_INVALID_INPUT', `--out ${out} is not a directory`);
   const files = siteFiles(out, req.name);
-  for (const f of [files.configFile, files.credsFile]) {
+  for (const f of [files.configFile, files.credsFile, files.systemCredsFile]) {
     if (existsSync(f)) throw new FerryError('FERRY_CONFLICT', `${f} exists already`, { hint: 'choose another --out, or remove the old site files first' });
   }
 
@@ -63,26 +64,28 @@ export async function addSite(req: AddSiteRequest): Promise<AddSiteResult> {
     const auth = await NatsAuth.open(paths, db, () => keys.rootFingerprint, silentLogger);
     const user = createNativeUser();
     const creds = formatCreds({ jwt: await auth.issueSiteLink(req.name, user.publicKey), seed: user.seed });
+    const systemUser = createNativeUser();
+    const systemCreds = formatCreds({ jwt: await auth.issueSiteSystem(req.name, systemUser.publicKey), seed: systemUser.seed });
     const config = renderSiteConfig({ name: req.name, hubUrl, listen, agentUrl }, files, auth.operatorAuth, auth.accountIds.FERRY);
 
     mkdirSync(out, { recursive: true, mode: 0o700 });
     const tmp = (f: string) => `${f}.${process.pid}.tmp`;
     try {
       // The link's seed and the account JWTs are in these files: owner only.
-      writeFileSync(tmp(files.credsFile), creds, { mode: 0o600 });
-      writeFileSync(tmp(files.configFile), config, { mode: 0o600 });
+      const all: [string, string][] = [[files.credsFile, creds], [files.systemCredsFile, systemCreds], [files.configFile, config]];
+      for (const [f, text] of all) writeFileSync(tmp(f), text, { mode: 0o600 });
       db.transaction(() => {
         if (!sites.insert({ name: req.name, agentUrl, listen: `${listen.host}:${listen.port}`, hubUrl, linkNkey: user.publicKey })) throw duplicate(req.name);
-        renameSync(tmp(files.credsFile), files.credsFile);
-        renameSync(tmp(files.configFile), files.configFile);
+        for (const [f] of all) renameSync(tmp(f), f);
       })();
     } catch (err) {
-      for (const f of [tmp(files.credsFile), tmp(files.configFile)]) rmSync(f, { force: true });
-      if (!sites.get(req.name)) for (const f of [files.credsFile, files.configFile]) rmSync(f, { force: true });
+      const all = [files.credsFile, files.systemCredsFile, files.configFile];
+      for (const f of all) rmSync(tmp(f), { force: true });
+      if (!sites.get(req.name)) for (const f of all) rmSync(f, { force: true });
       if (err instanceof FerryError) throw err;
       throw new FerryError('FERRY_INVALID_INPUT', `cannot write the site's files to ${out}: ${(err as Error).message}`, { cause: err });
     }
-    return { name: req.name, domain: siteDomain(req.name), config: files.configFile, creds: files.credsFile, hubUrl, agentUrl };
+    return { name: req.name, domain: siteDomain(req.name), config: files.configFile, creds: files.credsFile, systemCreds: files.systemCredsFile, hubUrl, agentUrl };
   } finally {
     db.close();
   }

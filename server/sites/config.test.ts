@@ -46,10 +46,14 @@ describe('renderSiteConfig', () => {
     const jwts = await buildAccountJwts(keys, { agentRevocations: {}, enrollRevocations: {}, rootFingerprint: 'test', agentsToMigrate: 0 });
     const files = siteFiles(dir, 'paris');
     writeFileSync(files.credsFile, 'placeholder');
+    writeFileSync(files.systemCredsFile, 'placeholder');
     const conf = renderSiteConfig({ name: 'paris', hubUrl: 'nats-leaf://127.0.0.1:7422', listen: { host: '127.0.0.1', port: 4333 }, agentUrl: 'nats://127.0.0.1:4333' }, files, { operatorJwt: jwts.operator, systemAccount: jwts.systemAccount, accounts: jwts.accounts }, jwts.ids.FERRY);
     expect(conf).toContain('  domain: site-paris\n');
     expect(conf).toContain(`account: "${jwts.ids.FERRY}"`);
     expect(conf).toContain(`credentials: "${files.credsFile}"`);
+    // the system account too (account updates only): revocations reach the site's resolver
+    expect(conf).toContain(`account: "${jwts.systemAccount}"`);
+    expect(conf).toContain(`credentials: "${files.systemCredsFile}"`);
     expect(conf).toContain('urls: ["nats-leaf://127.0.0.1:7422"]');
     for (const jwt of Object.values(jwts.accounts)) expect(conf).toContain(jwt);
     writeFileSync(files.configFile, conf);

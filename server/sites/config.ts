@@ -90,11 +90,13 @@ export interface SiteFiles {
   /** absolute paths */
   configFile: string;
   credsFile: string;
+  /** the system-account link's credential (account updates only) */
+  systemCredsFile: string;
   storeDir: string;
 }
 
 export function siteFiles(outDir: string, name: string): SiteFiles {
-  return { configFile: join(outDir, `${name}.conf`), credsFile: join(outDir, `${name}.creds`), storeDir: join(outDir, name) };
+  return { configFile: join(outDir, `${name}.conf`), credsFile: join(outDir, `${name}.creds`), systemCredsFile: join(outDir, `${name}.system.creds`), storeDir: join(outDir, name) };
 }
 
 export function renderSiteConfig(site: SiteSpec, files: SiteFiles, auth: OperatorAuth, ferryAccount: string): string {
@@ -124,6 +126,13 @@ export function renderSiteConfig(site: SiteSpec, files: SiteFiles, auth: Operato
     // hub), linked as the site's user of the hub's AGENTS account.
     `      account: ${quote(ferryAccount, 'account')}`,
     `      credentials: ${quote(files.credsFile, 'credentials file')}`,
+    '    }',
+    // The system account, so that account updates pushed at the hub (revocations) reach this
+    // site's resolver; its user only receives them.
+    '    {',
+    `      urls: [${quote(site.hubUrl, 'hub URL')}]`,
+    `      account: ${quote(auth.systemAccount, 'account')}`,
+    `      credentials: ${quote(files.systemCredsFile, 'credentials file')}`,
     '    }',
     '  ]',
     '}',

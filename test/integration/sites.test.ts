@@ -14,7 +14,7 @@ import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { dmlBehind } from '../../server/sites/mirrors.js';
 import { createRelease, publishPackage, startRollout, waitRolloutEnd } from '../helpers/faults.js';
-import { cleanupFleet, createToken, joinAgent, runFerry, startAgents, startServer, tempDir, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, createToken, joinAgent, runFerry, startAgents, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { hubClientOutBytes, hubLeafz, hubSystemConnection, startSite, waitSite, type TestSite } from '../helpers/site.js';
 
 afterAll(cleanupFleet, 60_000);
@@ -193,6 +193,24 @@ describe('sites: leafnode distribution points', () => {
       await atTheSite.close();
       await atTheHub.close();
     }
+  });
+
+  it('a revoked site agent is refused at the site too (the account update reaches the site over its system-account link)', async () => {
+    const victim = atSite[PER_SIDE - 1]!;
+    const identity = JSON.parse(readFileSync(join(victim.stateDir, 'identity.json'), 'utf8')) as { jwt: string };
+    const creds = { jwt: identity.jwt, seed: readFileSync(join(victim.stateDir, 'agent.nk'), 'utf8').trim() };
+    const before = await connectNats({ url: site.url, creds, name: `ferry-agent ${victim.id} (test)`, attempts: 1 });
+    await before.close();
+    await runFerry(home, ['agents', 'revoke', victim.id]);
+    await waitFor(async () => {
+      try {
+        const nc = await connectNats({ url: site.url, creds, name: 'revoked', attempts: 1 });
+        await nc.close();
+        return false;
+      } catch (err) {
+        return /refused the credentials|authoriz/i.test(String(err));
+      }
+    }, 20_000, { intervalMs: 500, message: 'the site still accepts the revoked agent' });
   });
 
   it('the site\'s link credential is a leafnode link only: as a client of the hub it is refused', async () => {

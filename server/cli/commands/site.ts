@@ -29,7 +29,7 @@ const add: CommandModule<GlobalArgs, SiteAddArgs> = {
     const result = await addSite({ dataDir: resolveDataDir(a['data-dir']), name: String(a.name), out: a.out, hubUrl: a['hub-url'], listen: a.listen, agentUrl: a['agent-url'] });
     if (a.json) return printJson(result);
     printLines([
-      `Wrote ${result.config} and ${result.creds} (the site's link credential: keep it secret)`,
+      `Wrote ${result.config}, ${result.creds} and ${result.systemCreds} (the site's link credentials: keep them secret)`,
       `Start the site with: nats-server -c ${result.config}`,
       `It links to the hub at ${result.hubUrl}; agents will reach it at ${result.agentUrl}`,
       `Next: ferry token create --site ${result.name}`,
