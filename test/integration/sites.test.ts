@@ -14,7 +14,7 @@ import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { dmlBehind } from '../../server/sites/mirrors.js';
 import { createRelease, publishPackage, startRollout, waitRolloutEnd } from '../helpers/faults.js';
-import { cleanupFleet, createToken, joinAgent, runFerry, startAgents, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { apiRequest, cleanupFleet, createToken, joinAgent, runFerry, startAgents, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { hubClientOutBytes, hubLeafz, hubSystemConnection, startSite, waitSite, type TestSite } from '../helpers/site.js';
 
 afterAll(cleanupFleet, 60_000);
@@ -242,4 +242,23 @@ describe('sites: leafnode distribution points', () => {
     expect(existsSync(site.config)).toBe(true);
     expect(readFileSync(site.config, 'utf8')).toContain('domain: site-paris');
   });
+  it('the site stops: its agents reconnect to the hub (their second URL) and a rollout still reaches them', async () => {
+    const live = atSite.slice(0, PER_SIDE - 1); // the last one was revoked above
+    const stoppedAt = Date.now();
+    await site.stop();
+    await waitFor(async () => {
+      const names = await hubClientOutBytes(sys);
+      return live.every((a) => names.has(`ferry-agent ${a.id}`));
+    }, 60_000, { intervalMs: 500, message: 'the site\'s agents did not reconnect to the hub' });
+    await waitFor(async () => {
+      const list = await apiRequest<{ id: string; online: boolean; lastSeen: string | null }[]>(home, 'agents.list', { target: 'all' });
+      return live.every((a) => list.some((x) => x.id === a.id && x.online && x.lastSeen !== null && Date.parse(x.lastSeen) >= stoppedAt - 1000));
+    }, 30_000, { intervalMs: 500, message: 'the site\'s agents are not online through the hub' });
+    await publishPackage(home, { name: 'tiny', version: '1.0.0', files: { 'data/x.txt': 'through the hub' } });
+    await createRelease(home, 'tiny-1', ['tiny@1.0.0']);
+    const id = await startRollout(home, 'tiny-1', 'site=paris');
+    const end = await waitRolloutEnd(home, id, 120_000);
+    expect(end.state, JSON.stringify(end)).toBe('completed');
+    expect(end.hosts.map((h) => h.agent).sort()).toEqual(live.map((a) => a.id).sort());
+  }, 180_000);
 });
