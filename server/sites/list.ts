@@ -4,7 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { FerryError } from '../../shared/errors.js';
 import { siteDomain } from '../../shared/protocol/subjects.js';
 import type { CmdbStore } from '../cmdb/store.js';
-import { dmlBehind, type SiteMirrors } from './mirrors.js';
+import { behindOf, dmlObjects, type SiteMirrors } from './mirrors.js';
 import type { SiteRecord, SiteStore } from './store.js';
 
 export interface SiteDoc {
@@ -27,7 +27,9 @@ export async function listSites(deps: { sites: SiteStore; mirrors: SiteMirrors; 
   await deps.mirrors.tick();
   const agents = deps.cmdb.listAgents().filter((a) => a.revokedAt === null);
   const docs: SiteDoc[] = [];
-  for (const site of deps.sites.list()) {
+  const sites = deps.sites.list();
+  const objects = sites.length > 0 ? await dmlObjects(deps.nc) : [];
+  for (const site of sites) {
     const state = deps.mirrors.state(site.name);
     const mirror = state?.lastSeq !== undefined ? { lastSeq: state.lastSeq, messages: state.messages ?? 0, bytes: state.bytes ?? 0 } : null;
     docs.push({
@@ -39,7 +41,7 @@ export async function listSites(deps: { sites: SiteStore; mirrors: SiteMirrors; 
       linked: state?.linked ?? false,
       agents: agents.filter((a) => a.tags.site === site.name).map((a) => ({ id: a.id, hostname: a.hostname, online: deps.isOnline(a.lastSeen) })),
       mirror,
-      behind: mirror ? await dmlBehind(deps.nc, mirror.lastSeq) : null,
+      behind: mirror ? behindOf(objects, mirror.lastSeq) : null,
       ...(state?.error ? { error: state.error } : {}),
     });
   }

@@ -141,18 +141,25 @@ export class SiteMirrors {
   }
 }
 
-/** What the hub's DML holds beyond a mirror's last sequence: objects (their metadata is written last) and their bytes. */
-export async function dmlBehind(nc: NatsConnection, mirrorLastSeq: number): Promise<{ objects: number; bytes: number }> {
+/** Each object of the hub's DML: the sequence of its metadata (written after its chunks) and its size. */
+export async function dmlObjects(nc: NatsConnection): Promise<{ revision: number; size: number }[]> {
   const os = await new Objm(nc).open(BUCKETS.dml);
-  let objects = 0;
-  let bytes = 0;
+  const objects: { revision: number; size: number }[] = [];
   for (const listed of await os.list()) {
     // list() reads the metadata without its sequence; info() has it (the revision).
     const info = await os.info(listed.name);
-    if (info && info.revision > mirrorLastSeq) {
-      objects += 1;
-      bytes += info.size;
-    }
+    if (info) objects.push({ revision: info.revision, size: info.size });
   }
-  return { objects, bytes };
+  return objects;
+}
+
+/** What the hub's DML holds beyond a mirror's last sequence: objects and their bytes. */
+export function behindOf(objects: readonly { revision: number; size: number }[], mirrorLastSeq: number): { objects: number; bytes: number } {
+  const behind = objects.filter((o) => o.revision > mirrorLastSeq);
+  return { objects: behind.length, bytes: behind.reduce((n, o) => n + o.size, 0) };
+}
+
+/** What the hub's DML holds beyond a mirror's last sequence (one site). */
+export async function dmlBehind(nc: NatsConnection, mirrorLastSeq: number): Promise<{ objects: number; bytes: number }> {
+  return behindOf(await dmlObjects(nc), mirrorLastSeq);
 }

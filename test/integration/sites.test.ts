@@ -14,7 +14,7 @@ import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { dmlBehind } from '../../server/sites/mirrors.js';
 import { createRelease, publishPackage, startRollout, waitRolloutEnd } from '../helpers/faults.js';
-import { apiRequest, cleanupFleet, createToken, joinAgent, runFerry, startAgents, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { apiRequest, cleanupFleet, createToken, joinAgent, runAgentCli, runFerry, startAgents, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { hubClientOutBytes, hubLeafz, hubSystemConnection, startSite, waitSite, type TestSite } from '../helpers/site.js';
 
 afterAll(cleanupFleet, 60_000);
@@ -69,6 +69,8 @@ describe('sites: leafnode distribution points', () => {
   it('the site\'s agents are connected to the site; site list shows them and a mirror that has caught up', async () => {
     const doc = await waitSite(home, 'paris', (s) => s.mirror !== null && s.behind?.objects === 0 && s.agents.filter((a) => a.online).length === PER_SIDE, 30_000, () => 'site list never showed the agents online and the mirror caught up');
     expect(doc.agents.map((a) => a.hostname).sort()).toEqual(atSite.map((a) => a.hostname).sort());
+    const status = JSON.parse((await runAgentCli(atSite[0]!.stateDir, ['status', '--json'])).stdout) as { site?: { name: string; url: string }; connected: boolean };
+    expect(status.site).toEqual({ name: 'paris', url: site.url });
     const text = await runFerry(home, ['site', 'list']);
     expect(text.stdout).toMatch(/^SITE\s+LINKED\s+AGENTS\s+ONLINE\s+MIRROR\s+BEHIND/m);
     expect(text.stdout).toMatch(/^paris\s+yes\s+5\s+5\s+.*up to date/m);
@@ -98,7 +100,8 @@ describe('sites: leafnode distribution points', () => {
 
     // Over the link since the site was linked (its mirror's copy included) vs. the rollout at the hub.
     const overLink = leafAfter;
-    process.stdout.write(`sites: package ${packageSize} B; leaf link out ${overLink} B in total (${leafAfter - leafBefore} B during the site rollout); five hub agents ${toHubAgents} B\n`);
+    const remade = server.logs().split('\n').filter((l) => l.includes('mirror has gaps')).length;
+    process.stdout.write(`sites: package ${packageSize} B; leaf link out ${overLink} B in total (${leafAfter - leafBefore} B during the site rollout); five hub agents ${toHubAgents} B; mirror remade for gaps ${remade} time(s)\n`);
     expect(overLink).toBeLessThan(1.5 * packageSize);
     expect(leafAfter - leafBefore).toBeLessThan(0.1 * packageSize); // the agents read the site's mirror
     expect(toHubAgents).toBeGreaterThan(4.5 * packageSize);
