@@ -104,14 +104,18 @@ function readRuntime(file: string): RuntimeInfo | undefined {
 }
 
 /** The hub's client port is the commonest wrong --hub-url: a leafnode link there is refused, over and over, in the site's log only. */
-function assertNotClientPort(hubUrl: string, runtime: RuntimeInfo | undefined): void {
+function assertNotClientPort(hubUrls: string, runtime: RuntimeInfo | undefined): void {
   if (!runtime?.natsUrl) return;
+  for (const hubUrl of hubUrls.split(',')) assertNotClientPortOne(hubUrl, runtime.natsUrl, runtime.leafUrl);
+}
+
+function assertNotClientPortOne(hubUrl: string, natsUrl: string, leafUrl: string | undefined): void {
   const hub = new URL(hubUrl);
-  for (const u of runtime.natsUrl.split(',')) {
+  for (const u of natsUrl.split(',')) {
     const client = new URL(u.trim());
     if (client.port === hub.port && client.hostname === hub.hostname) {
       throw new FerryError('FERRY_INVALID_INPUT', `--hub-url ${hubUrl} is the hub's client port, not its leafnode port`, {
-        hint: runtime.leafUrl ? `the hub accepts sites at ${runtime.leafUrl}` : 'start the hub with ferry server --leaf-listen HOST:PORT and give that address',
+        hint: leafUrl ? `the hub accepts sites at ${leafUrl}` : 'start the hub with ferry server --leaf-listen HOST:PORT and give that address',
       });
     }
   }

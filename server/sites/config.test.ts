@@ -22,6 +22,9 @@ describe('site input', () => {
   it('the hub URL is a leafnode address: nats-leaf:// or tls://, host and port, no credentials or path', () => {
     expect(parseHubUrl('nats-leaf://hub.example.org:7422')).toBe('nats-leaf://hub.example.org:7422');
     expect(parseHubUrl('tls://10.0.0.1:7422')).toBe('tls://10.0.0.1:7422');
+    // a cluster's nodes
+    expect(parseHubUrl('nats-leaf://n1:7422, nats-leaf://n2:7422,nats-leaf://n3:7422')).toBe('nats-leaf://n1:7422,nats-leaf://n2:7422,nats-leaf://n3:7422');
+    catchFerryError(() => parseHubUrl('nats-leaf://n1:7422,nats://n2:4222'));
     for (const bad of ['hub:7422', 'nats://hub:4222', 'http://hub:7422', 'nats-leaf://hub', 'nats-leaf://u:p@hub:7422', 'nats-leaf://hub:7422/x', 'not a url']) {
       expect(catchFerryError(() => parseHubUrl(bad)).hint).toMatch(/--hub-url nats-leaf:/);
     }
@@ -47,14 +50,14 @@ describe('renderSiteConfig', () => {
     const files = siteFiles(dir, 'paris');
     writeFileSync(files.credsFile, 'placeholder');
     writeFileSync(files.systemCredsFile, 'placeholder');
-    const conf = renderSiteConfig({ name: 'paris', hubUrl: 'nats-leaf://127.0.0.1:7422', listen: { host: '127.0.0.1', port: 4333 }, agentUrl: 'nats://127.0.0.1:4333' }, files, { operatorJwt: jwts.operator, systemAccount: jwts.systemAccount, accounts: jwts.accounts }, jwts.ids.FERRY);
+    const conf = renderSiteConfig({ name: 'paris', hubUrl: 'nats-leaf://127.0.0.1:7422,nats-leaf://127.0.0.1:7423', listen: { host: '127.0.0.1', port: 4333 }, agentUrl: 'nats://127.0.0.1:4333' }, files, { operatorJwt: jwts.operator, systemAccount: jwts.systemAccount, accounts: jwts.accounts }, jwts.ids.FERRY);
     expect(conf).toContain('  domain: site-paris\n');
     expect(conf).toContain(`account: "${jwts.ids.FERRY}"`);
     expect(conf).toContain(`credentials: "${files.credsFile}"`);
     // the system account too (account updates only): revocations reach the site's resolver
     expect(conf).toContain(`account: "${jwts.systemAccount}"`);
     expect(conf).toContain(`credentials: "${files.systemCredsFile}"`);
-    expect(conf).toContain('urls: ["nats-leaf://127.0.0.1:7422"]');
+    expect(conf).toContain('urls: ["nats-leaf://127.0.0.1:7422", "nats-leaf://127.0.0.1:7423"]');
     for (const jwt of Object.values(jwts.accounts)) expect(conf).toContain(jwt);
     writeFileSync(files.configFile, conf);
     const res = spawnSync(findNatsServerBinary(), ['-t', '-c', files.configFile], { encoding: 'utf8' });

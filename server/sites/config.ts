@@ -21,7 +21,7 @@ export const DEFAULT_SITE_LISTEN = '0.0.0.0:4222';
 
 export interface SiteSpec {
   name: string;
-  /** nats-leaf://HOST:PORT of the hub's leafnode listener */
+  /** nats-leaf://HOST:PORT of the hub's leafnode listener (a cluster's: several, separated by commas) */
   hubUrl: string;
   /** where the site's nats-server listens for agents */
   listen: { host: string; port: number };
@@ -39,8 +39,14 @@ export function assertSiteName(name: unknown): asserts name is string {
 
 const HOST_RE = /^[A-Za-z0-9.-]+$|^\[?[0-9A-Fa-f:.]+\]?$/;
 
-/** nats-leaf:// (or tls://) HOST:PORT, nothing else: a leafnode remote of the site's config. */
+/** nats-leaf:// (or tls://) HOST:PORT, nothing else, or several separated by commas (a cluster's nodes): the site's leafnode remote. */
 export function parseHubUrl(value: string): string {
+  const urls = value.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+  if (urls.length > 1) return urls.map(parseOneHubUrl).join(',');
+  return parseOneHubUrl(value);
+}
+
+function parseOneHubUrl(value: string): string {
   const refuse = (why: string) =>
     new FerryError('FERRY_INVALID_INPUT', `--hub-url ${JSON.stringify(value)} ${why}`, {
       hint: 'give the hub\'s leafnode address, e.g. --hub-url nats-leaf://hub.example.org:7422 (ferry server --leaf-listen, or ferry nats config --leaf-port)',
@@ -99,6 +105,8 @@ export function siteFiles(outDir: string, name: string): SiteFiles {
   return { configFile: join(outDir, `${name}.conf`), credsFile: join(outDir, `${name}.creds`), systemCredsFile: join(outDir, `${name}.system.creds`), storeDir: join(outDir, name) };
 }
 
+const hubUrls = (hubUrl: string) => hubUrl.split(',').map((u) => quote(u, 'hub URL')).join(', ');
+
 export function renderSiteConfig(site: SiteSpec, files: SiteFiles, auth: OperatorAuth, ferryAccount: string): string {
   assertSiteName(site.name);
   if (!/^A[A-Z2-7]{55}$/.test(ferryAccount)) throw new FerryError('FERRY_INTERNAL', 'invalid FERRY account id');
@@ -121,7 +129,7 @@ export function renderSiteConfig(site: SiteSpec, files: SiteFiles, auth: Operato
     'leafnodes {',
     '  remotes: [',
     '    {',
-    `      urls: [${quote(site.hubUrl, 'hub URL')}]`,
+    `      urls: [${hubUrls(site.hubUrl)}]`,
     // The site's FERRY account (AGENTS reaches it through its service imports, here as at the
     // hub), linked as the site's user of the hub's AGENTS account.
     `      account: ${quote(ferryAccount, 'account')}`,
@@ -130,7 +138,7 @@ export function renderSiteConfig(site: SiteSpec, files: SiteFiles, auth: Operato
     // The system account, so that account updates pushed at the hub (revocations) reach this
     // site's resolver; its user only receives them.
     '    {',
-    `      urls: [${quote(site.hubUrl, 'hub URL')}]`,
+    `      urls: [${hubUrls(site.hubUrl)}]`,
     `      account: ${quote(auth.systemAccount, 'account')}`,
     `      credentials: ${quote(files.systemCredsFile, 'credentials file')}`,
     '    }',

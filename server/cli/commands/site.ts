@@ -21,7 +21,7 @@ const add: CommandModule<GlobalArgs, SiteAddArgs> = {
     y
       .positional('name', { type: 'string', demandOption: true, describe: 'the site\'s name (a-z, 0-9, "-")' })
       .option('out', { type: 'string', demandOption: true, describe: 'directory for NAME.conf, NAME.creds and the site\'s store (NAME/)' })
-      .option('hub-url', { type: 'string', describe: 'the hub\'s leafnode address, nats-leaf://HOST:PORT (default: the running server\'s --leaf-listen)' })
+      .option('hub-url', { type: 'string', describe: 'the hub\'s leafnode address, nats-leaf://HOST:PORT, or a cluster\'s, separated by commas (default: the running server\'s --leaf-listen)' })
       .option('listen', { type: 'string', describe: 'HOST:PORT where the site\'s nats-server listens for agents (default 0.0.0.0:4222)' })
       .option('agent-url', { type: 'string', describe: 'how agents reach the site, nats://HOST:PORT (default: --listen, with the site\'s name as host for a wildcard address)' }) as never,
   handler: async (a) => {
