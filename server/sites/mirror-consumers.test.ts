@@ -25,3 +25,13 @@ describe('checkedMirrorConsumer', () => {
     expect(checkedMirrorConsumer({})).toHaveProperty('error');
   });
 });
+
+describe('mirrorSkipped', () => {
+  it('a hole the hub has a message for is a skip; holes the hub has too, or before its first message, are not', async () => {
+    const { mirrorSkipped } = await import('./mirrors.js');
+    expect(mirrorSkipped([12], { first_seq: 1, last_seq: 40 })).toEqual([12]);
+    expect(mirrorSkipped([12, 13], { first_seq: 1, last_seq: 40, deleted: [12, 13] })).toEqual([]);
+    expect(mirrorSkipped([3, 12], { first_seq: 10, last_seq: 40, deleted: [] })).toEqual([12]);
+    expect(mirrorSkipped([50], { first_seq: 1, last_seq: 40 })).toEqual([]);
+  });
+});

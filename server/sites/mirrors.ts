@@ -29,7 +29,7 @@ export interface MirrorState {
 
 interface StreamInfoReply {
   error?: { code: number; err_code?: number; description?: string };
-  state?: { messages: number; bytes: number; first_seq: number; last_seq: number; num_deleted?: number };
+  state?: { messages: number; bytes: number; first_seq: number; last_seq: number; num_deleted?: number; deleted?: number[] };
 }
 
 /** The mirror's stream config: same name as the hub's DML stream, fed through the hub's server. */
@@ -95,7 +95,7 @@ export class SiteMirrors {
   private async check(site: string): Promise<void> {
     const checkedAt = new Date().toISOString();
     try {
-      let info = await this.request<StreamInfoReply>(site, 'STREAM.INFO', undefined);
+      let info = await this.request<StreamInfoReply>(site, 'STREAM.INFO', { deleted_details: true });
       if (info?.error?.err_code === 10059 /* stream not found */) {
         info = await this.request<StreamInfoReply>(site, 'STREAM.CREATE', mirrorConfig());
         if (!info?.error) this.log.info({ site }, 'created the site\'s mirror of the DML');
@@ -121,11 +121,14 @@ export class SiteMirrors {
     }
   }
 
-  /** More interior gaps in the mirror than in the hub's stream: messages it skipped. */
+  /**
+   * A hole in the mirror where the hub still has the message: one it skipped. (Messages the hub
+   * deleted are holes in a mirror made later, and a mirror keeps what the hub deletes after.)
+   */
   private async hasGaps(mirror: NonNullable<StreamInfoReply['state']>): Promise<boolean> {
     if (!mirror.num_deleted) return false;
-    const hub = (await this.nc.request(`$JS.API.STREAM.INFO.${DML_STREAM}`, '', { timeout: REQUEST_TIMEOUT_MS })).json<StreamInfoReply>();
-    return hub.state !== undefined && mirror.num_deleted > (hub.state.num_deleted ?? 0);
+    const hub = (await this.nc.request(`$JS.API.STREAM.INFO.${DML_STREAM}`, JSON.stringify({ deleted_details: true }), { timeout: REQUEST_TIMEOUT_MS })).json<StreamInfoReply>().state;
+    return hub !== undefined && mirrorSkipped(mirror.deleted ?? [], hub).length > 0;
   }
 
   /** A JetStream API request to the site's domain; undefined when nothing answers (the site is not linked). */
@@ -139,6 +142,12 @@ export class SiteMirrors {
       throw err;
     }
   }
+}
+
+/** The holes of a mirror at which the hub still holds a message (so the mirror skipped it). */
+export function mirrorSkipped(mirrorHoles: readonly number[], hub: { first_seq: number; last_seq: number; deleted?: number[] }): number[] {
+  const hubHoles = new Set(hub.deleted ?? []);
+  return mirrorHoles.filter((seq) => seq >= hub.first_seq && seq <= hub.last_seq && !hubHoles.has(seq));
 }
 
 /** Each object of the hub's DML: the sequence of its metadata (written after its chunks) and its size. */
