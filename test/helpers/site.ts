@@ -30,10 +30,11 @@ export interface SiteListDoc {
 }
 
 /** `ferry site add NAME` on a free port, then its nats-server; resolves once the hub sees it linked with its mirror made. */
-export async function startSite(home: string, name: string): Promise<TestSite> {
+export async function startSite(home: string, name: string, opts: { hubUrl?: string } = {}): Promise<TestSite> {
   const port = await freePortRange(1);
   const out = tempDir(`ferry-site-${name}-`);
-  const doc = (await runFerry(home, ['site', 'add', name, '--out', out, '--listen', `127.0.0.1:${port}`, '--json'])).json<{ config: string; agentUrl: string }>();
+  const hub = opts.hubUrl ? ['--hub-url', opts.hubUrl] : [];
+  const doc = (await runFerry(home, ['site', 'add', name, '--out', out, '--listen', `127.0.0.1:${port}`, ...hub, '--json'])).json<{ config: string; agentUrl: string }>();
   let output = '';
   const child: ChildProcess = spawn(findNatsServerBinary(), ['-c', doc.config], { stdio: ['ignore', 'pipe', 'pipe'] });
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-40_000));
