@@ -35,3 +35,14 @@ describe('mirrorSkipped', () => {
     expect(mirrorSkipped([50], { first_seq: 1, last_seq: 40 })).toEqual([]);
   });
 });
+
+describe('asNotYetDelivered', () => {
+  it('the reply says nothing was delivered yet: a mirror then skips nothing it is about to receive', async () => {
+    const { asNotYetDelivered } = await import('./mirror-consumers.js');
+    const reply = { name: 'c1', delivered: { consumer_seq: 3, stream_seq: 14, last_active: 'x' } };
+    expect(asNotYetDelivered(reply, { deliver_policy: 'by_start_sequence', opt_start_seq: 12 }).delivered).toEqual({ consumer_seq: 0, stream_seq: 11, last_active: 'x' });
+    expect(asNotYetDelivered(reply, { deliver_policy: 'all' }).delivered).toEqual({ consumer_seq: 0, stream_seq: 0, last_active: 'x' });
+    const refused = { error: { code: 400 } };
+    expect(asNotYetDelivered(refused, { deliver_policy: 'all' })).toBe(refused);
+  });
+});

@@ -39,6 +39,12 @@ describe('sites: leafnode distribution points', () => {
     server = await startServer(home, { args: ['--leaf-listen', '127.0.0.1:0'], env: { FERRY_SITE_CHECK_MS: '60000' } });
     site = await startSite(home, 'paris');
     sys = await hubSystemConnection(home, server.url);
+    // Random bytes do not compress: the package is a little over 20 MiB. Published before the
+    // agents start: the mirror takes it at once, as it would a package added ahead of a rollout.
+    await publishPackage(home, { name: 'big', version: '1.0.0', files: { 'data/blob.bin': randomBytes(20 * MiB) } });
+    packageSize = (await runFerry(home, ['dml', 'show', 'big@1.0.0', '--json'])).json<{ size: number }>().size;
+    await createRelease(home, 'big-1', ['big@1.0.0']);
+    await waitSite(home, 'paris', (s) => s.behind?.objects === 0, 60_000, () => 'the mirror did not take the package');
     const siteToken = (await runFerry(home, ['token', 'create', '--site', 'paris', '--uses', String(PER_SIDE), '--json'])).json<{ token: string; site: string; tags: Record<string, string> }>();
     expect(siteToken.site).toBe('paris');
     expect(siteToken.tags).toEqual({ site: 'paris' });
@@ -47,10 +53,6 @@ describe('sites: leafnode distribution points', () => {
     for (let i = 1; i <= PER_SIDE; i++) atHub.push(await joinAgent(home, `hub-${i}`, { token: hubToken }));
     // The site's agents log where each download came from (info).
     agents = [...(await startAgents(atSite, { timeoutMs: 60_000, env: { FERRY_LOG_LEVEL: 'info' } })), ...(await startAgents(atHub, { timeoutMs: 60_000 }))];
-    // Random bytes do not compress: the package is a little over 20 MiB.
-    await publishPackage(home, { name: 'big', version: '1.0.0', files: { 'data/blob.bin': randomBytes(20 * MiB) } });
-    packageSize = (await runFerry(home, ['dml', 'show', 'big@1.0.0', '--json'])).json<{ size: number }>().size;
-    await createRelease(home, 'big-1', ['big@1.0.0']);
   }, 240_000);
 
   afterAll(async () => {
