@@ -43,6 +43,8 @@ export const identitySchema = z
     tlsCa: z.string().optional(),
     /** workstation maintenance window and deadline (agent/maintenance.ts) */
     maintenance: maintenanceSchema.optional(),
+    /** the site this agent runs through (ferry token create --site): its leafnode first, the hub (serverUrl) as fallback */
+    site: z.object({ name: z.string(), url: z.string() }).strict().optional(),
   })
   .strict();
 export type AgentIdentity = z.infer<typeof identitySchema>;

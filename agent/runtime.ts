@@ -3,7 +3,7 @@
 // the KV bucket at start and after every reconnect, and re-checked periodically. Applying a
 // desired state is agent/apply/release.ts; this file wires it (and the rest) to NATS, timers, the
 // state directory's lock and the local control socket. Every operation runs one at a time.
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -14,8 +14,8 @@ import { FerryError, toFerryError } from '../shared/errors.js';
 import { connectNats } from '../shared/nats/connect.js';
 import { jwtForLegacyAgent } from './enroll/migrate.js';
 import { directGet } from '../shared/nats/object-read.js';
-import { readObjectToFile } from '../shared/nats/object-read.js';
 import { fetchFileContent, fetchFileIndex } from './fetch/content.js';
+import { readDmlObject, desiredStateApis, dmlApis } from './site-reads.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
 import { commandSchema, desiredStateSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc, type InventoryDoc } from '../shared/protocol/messages.js';
 import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
@@ -103,8 +103,8 @@ export class AgentRuntime {
       downloadDir: o.paths.staging,
       fetch: (record, dest, opts) => this.fetchPackage(record, dest, opts?.maxBytesPerSecond),
       delta: {
-        index: async (record) => fetchFileIndex(await this.connection(), this.trust.doc, record),
-        fetchFile: async (file, dest, opts) => fetchFileContent(await this.connection(), file, dest, opts),
+        index: async (record) => fetchFileIndex(await this.connection(), this.trust.doc, record, dmlApis(this.o.identity)),
+        fetchFile: async (file, dest, opts) => fetchFileContent(await this.connection(), file, dest, { ...opts, apiPrefixes: dmlApis(this.o.identity) }),
       },
       report: (r) => this.onProgress(r),
       log: o.log.child({ module: 'install' }),
@@ -134,7 +134,9 @@ export class AgentRuntime {
     }
     const jwt = identity.jwt ?? (await jwtForLegacyAgent({ paths: this.o.paths, identity, seed: this.o.seed, rootFingerprint: keyFingerprint(this.trust.doc.root.publicKey), log }));
     const nc = (this.nc = await connectNats({
-      url: identity.serverUrl,
+      // At a site: its leafnode first, the hub as fallback (tried in that order).
+      url: identity.site ? `${identity.site.url},${identity.serverUrl}` : identity.serverUrl,
+      inOrder: identity.site !== undefined,
       creds: { jwt, seed: this.o.seed },
       name: this.o.connectionName ?? `ferry-agent ${identity.agentId}`,
       inboxPrefix: subjects.agentInboxPrefix(identity.agentId),
@@ -294,11 +296,23 @@ export class AgentRuntime {
     this.markDecommissioned();
   }
 
+  /** A key of the desired-state bucket, from the first source that answers (agent/site-reads.ts). */
+  private async readDesiredKey(key: string, what: string): Promise<Msg | null> {
+    const apis = desiredStateApis(this.o.identity);
+    for (let i = 0; ; i++) {
+      try {
+        return await directGet(this.nc!, `${apis[i]!}.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.${key}`, undefined, 5000, what);
+      } catch (err) {
+        if (i === apis.length - 1) throw err;
+      }
+    }
+  }
+
   /** Read the trust document; accept it only if it is a valid successor of ours. */
   private async pollTrust(): Promise<void> {
     if (!this.nc || this.nc.isClosed()) return;
     try {
-      const msg = await directGet(this.nc, `$JS.API.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.${TRUST_KEY}`, undefined, 5000, 'trust document');
+      const msg = await this.readDesiredKey(TRUST_KEY, 'trust document');
       if (!msg || msg.headers?.get('KV-Operation')) return;
       if (this.trust.update(decodeMessage(signedTrustSchema, msg.data, 'trust document'))) {
         this.o.log.info({ version: this.trust.doc.version, expiresAt: this.trust.doc.expiresAt }, 'accepted a new trust document');
@@ -310,10 +324,9 @@ export class AgentRuntime {
 
   private async pollDesired(): Promise<void> {
     if (!this.nc || this.nc.isClosed() || this.stopped) return;
-    const subject = `$JS.API.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.${this.agentId}`;
     await this.pollTrust();
     try {
-      const msg = await directGet(this.nc, subject, undefined, 5000, 'desired state');
+      const msg = await this.readDesiredKey(this.agentId, 'desired state');
       if (!msg || msg.headers?.get('KV-Operation')) return; // none yet, or deleted
       const envelope = decodeMessage(signedEnvelopeSchema, msg.data, 'desired state');
       await this.enqueue(() => this.applyDesired(envelope, 'poll'));
@@ -365,7 +378,7 @@ export class AgentRuntime {
     // Retried with backoff: a dropped connection mid-download resumes when NATS is back.
     for (let attempt = 1; ; attempt++) {
       try {
-        await readObjectToFile(nc, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false, ...(maxBytesPerSecond ? { maxBytesPerSecond } : {}) });
+        await readDmlObject(nc, this.o.identity, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false, ...(maxBytesPerSecond ? { maxBytesPerSecond } : {}) }, this.o.log);
         return;
       } catch (err) {
         const e = toFerryError(err);

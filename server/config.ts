@@ -55,6 +55,8 @@ export interface RuntimeInfo {
   metricsUrl?: string;
   /** http(s)://HOST:PORT of the web console (ferry server --ui-listen) */
   consoleUrl?: string;
+  /** nats-leaf://HOST:PORT where sites' leafnodes connect (ferry server --leaf-listen) */
+  leafUrl?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:4222';

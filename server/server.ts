@@ -44,6 +44,10 @@ import { RolloutFollower } from './rollouts/follow.js';
 import { RolloutService } from './rollouts/service.js';
 import { AgentDecommissioner } from './agents/decommission.js';
 import { startConsole, type ConsoleHttp } from './ui/console.js';
+import { listSites } from './sites/list.js';
+import { SiteMirrors } from './sites/mirrors.js';
+import { MirrorConsumers } from './sites/mirror-consumers.js';
+import { SiteStore } from './sites/store.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -65,6 +69,8 @@ export interface ServerOptions {
   metricsListen?: string | undefined;
   /** HOST:PORT for the web console (port 0: random; HTTPS with the tls cert and key); off when not given */
   uiListen?: string | undefined;
+  /** HOST:PORT where the embedded NATS accepts sites' leafnodes (port 0: random); off when not given */
+  leafListen?: string | undefined;
 }
 
 export class FerryServer {
@@ -75,6 +81,7 @@ export class FerryServer {
   private sysNc?: NatsConnection;
   private stops: (() => Promise<void> | void)[] = [];
   private url = '';
+  private leafUrl: string | undefined;
   private ops?: OpsHttp;
   private console?: ConsoleHttp;
 
@@ -94,6 +101,11 @@ export class FerryServer {
   /** http(s)://HOST:PORT of the web console, when --ui-listen was given */
   get consoleUrl(): string | undefined {
     return this.console?.url;
+  }
+
+  /** nats-leaf://HOST:PORT where sites' leafnodes connect, when --leaf-listen was given */
+  get siteUrl(): string | undefined {
+    return this.leafUrl;
   }
 
   async start(): Promise<void> {
@@ -123,7 +135,9 @@ export class FerryServer {
       // Port 0 means "any port" the first time; afterwards keep the one agents were given.
       const port = requested === 0 ? (previousPort(this.paths.natsDir) ?? 0) : requested;
       const tls = this.opts.tls?.cert && this.opts.tls.key ? { cert: resolve(this.opts.tls.cert), key: resolve(this.opts.tls.key) } : undefined;
-      const natsOptions = (p: number) => ({ dataDir: this.paths.natsDir, host, port: p, auth: auth.operatorAuth, storeAccount: { legacyName: 'FERRY', publicKey: auth.accountIds.FERRY }, logger: log.child({ module: 'nats' }), tls });
+      const leafListen = this.opts.leafListen ? splitListen(this.opts.leafListen, '--leaf-listen') : undefined;
+      const leaf = leafListen ? { host: leafListen[0], port: leafListen[1] === 0 ? (previousPort(this.paths.natsDir, 'leafnodes') ?? 0) : leafListen[1] } : undefined;
+      const natsOptions = (p: number) => ({ dataDir: this.paths.natsDir, host, port: p, auth: auth.operatorAuth, storeAccount: { legacyName: 'FERRY', publicKey: auth.accountIds.FERRY }, logger: log.child({ module: 'nats' }), tls, leafListen: leaf });
       const nats = (this.nats = new EmbeddedNats(natsOptions(port)));
       nats.on('restarted', (info) => log.warn({ natsPid: info.pid }, 'embedded nats-server restarted'));
       // Never another port by itself: agents were given this one (store-lock.ts explains the refusal).
@@ -131,6 +145,7 @@ export class FerryServer {
         throw portTakenError(err, host, port, requested === 0) ?? err;
       });
       this.url = this.nats.url;
+      this.leafUrl = this.nats.leafUrl;
     }
 
     // With a self-signed certificate the certificate is its own CA.
@@ -199,6 +214,13 @@ export class FerryServer {
     await ingest.start(replicas);
     const enroll = new EnrollService(db, nc, cmdb, keys, auth, log.child({ module: 'enroll' }));
     enroll.start();
+    // Sites (leafnode distribution points): each one's mirror of the DML, made once it is linked.
+    const sites = new SiteStore(db);
+    const mirrors = new SiteMirrors(nc, sites, log.child({ module: 'sites' }));
+    mirrors.start();
+    const mirrorConsumers = new MirrorConsumers(nc, log.child({ module: 'sites' }));
+    mirrorConsumers.start();
+    this.stops.push(() => mirrors.stop(), () => mirrorConsumers.stop());
     const router = new ApiRouter(
       nc,
       createHandlers({
@@ -212,6 +234,7 @@ export class FerryServer {
         auth,
         rootFingerprint: () => keys.rootFingerprint,
         natsUrl: () => this.url,
+        listSites: () => listSites({ sites, mirrors, cmdb, isOnline, nc }),
         isOnline,
         notify,
         reloadKeys: () => applyKeys(true),
@@ -269,7 +292,7 @@ export class FerryServer {
     );
 
     this.ops?.setProbe(serverProbe({ db, isOnline, natsConnected: natsState.connected, startedAt: Date.now() - process.uptime() * 1000 }));
-    const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString(), ...(tlsCaFile ? { tlsCa: tlsCaFile } : {}), ...(this.ops ? { metricsUrl: this.ops.url } : {}), ...(this.console ? { consoleUrl: this.console.url } : {}) };
+    const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString(), ...(tlsCaFile ? { tlsCa: tlsCaFile } : {}), ...(this.ops ? { metricsUrl: this.ops.url } : {}), ...(this.console ? { consoleUrl: this.console.url } : {}), ...(this.leafUrl ? { leafUrl: this.leafUrl } : {}) };
     writeFileSync(this.paths.runtime, JSON.stringify(runtime, null, 2));
     log.info({ nats: this.url, dataDir: this.paths.dir }, 'ferry server ready');
   }
@@ -287,10 +310,11 @@ export class FerryServer {
   }
 }
 
-/** The port a previous run's embedded NATS listened on, from its config. */
-function previousPort(natsDir: string): number | undefined {
+/** The port a previous run's embedded NATS listened on (for clients, or for leafnodes), from its config. */
+function previousPort(natsDir: string, block?: 'leafnodes'): number | undefined {
   try {
-    const m = /^listen:\s*"[^"]*:(\d+)"/m.exec(readFileSync(join(natsDir, 'nats.conf'), 'utf8'));
+    const re = block ? /^leafnodes \{\n\s*listen:\s*"[^"]*:(\d+)"/m : /^listen:\s*"[^"]*:(\d+)"/m;
+    const m = re.exec(readFileSync(join(natsDir, 'nats.conf'), 'utf8'));
     const port = m ? Number(m[1]) : 0;
     return port > 0 ? port : undefined;
   } catch {
@@ -339,9 +363,9 @@ function externalNatsError(err: unknown, url: string): FerryError {
   return new FerryError('FERRY_SERVER_UNREACHABLE', `cannot reach NATS at ${url}`, { hint: 'check the --nats URL(s) and that the NATS servers run', cause: err });
 }
 
-export function splitListen(listen: string): [string, number] {
+export function splitListen(listen: string, flag = '--listen'): [string, number] {
   const m = /^(.+):(\d{1,5})$/.exec(listen);
-  if (!m || Number(m[2]) > 65535) throw new FerryError('FERRY_INVALID_INPUT', `--listen "${listen}" is not HOST:PORT`, { hint: 'e.g. --listen 127.0.0.1:4222' });
+  if (!m || Number(m[2]) > 65535) throw new FerryError('FERRY_INVALID_INPUT', `${flag} "${listen}" is not HOST:PORT`, { hint: `e.g. ${flag} 127.0.0.1:${flag === '--listen' ? 4222 : 7422}` });
   return [m[1]!.replace(/^\[|\]$/g, ''), Number(m[2])];
 }
 

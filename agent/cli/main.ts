@@ -204,8 +204,8 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
           const paths = agentPaths(resolveStateDir((a as unknown as Args)['state-dir']));
           const maintenance = resolveMaintenance({ window: a.window ?? settings.window, timezone: a.timezone ?? settings.timezone, deadline: a.deadline ?? settings.deadline });
           const id = await joinServer({ paths, token: a.token, serverUrl: a.server ?? settings.server, installRoot: a['install-root'] ?? settings.installRoot, tags: parseTags(a.tag), hostname: process.env.FERRY_HOSTNAME ?? hostname(), tlsCa: a['tls-ca'], maintenance });
-          out(json, { agentId: id.agentId, server: id.serverUrl, stateDir: paths.dir, installRoot: id.installRoot, tags: id.tags, ...(id.maintenance ? { maintenance: id.maintenance } : {}) }, [
-            `Joined ${id.serverUrl} as ${id.agentId}`,
+          out(json, { agentId: id.agentId, server: id.serverUrl, stateDir: paths.dir, installRoot: id.installRoot, tags: id.tags, ...(id.maintenance ? { maintenance: id.maintenance } : {}), ...(id.site ? { site: id.site } : {}) }, [
+            `Joined ${id.serverUrl} as ${id.agentId}${id.site ? `; runs through site ${id.site.name} (${id.site.url}), the server as fallback` : ''}`,
             `Next: ferry-agent run --state-dir ${paths.dir}`,
           ]);
         },
@@ -281,6 +281,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
             {
               agentId: identity.agentId,
               server: identity.serverUrl,
+              ...(identity.site ? { site: identity.site } : {}),
               running,
               connected: running && runtime.connected,
               decommissioned: retiredAt !== undefined,
@@ -291,7 +292,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
               operations: ops.map((o) => ({ operation: o.operation, package: o.package, version: o.version, from: o.fromVersion, kind: o.kind, step: o.step, error: o.error, at: new Date(o.updatedAt).toISOString() })),
             },
             [
-              `Agent ${identity.agentId} — server ${identity.serverUrl} — ${retiredAt ? `decommissioned at ${retiredAt}` : running ? (runtime.connected ? 'running, connected' : 'running, not connected') : 'not running'}`,
+              `Agent ${identity.agentId} — server ${identity.serverUrl}${identity.site ? ` (through site ${identity.site.name}, ${identity.site.url})` : ''} — ${retiredAt ? `decommissioned at ${retiredAt}` : running ? (runtime.connected ? 'running, connected' : 'running, not connected') : 'not running'}`,
               `Install root: ${identity.installRoot}`,
               `Installed: ${installed.map((p) => `${p.name}@${p.version}`).join(', ') || 'nothing'}`,
               'Recent operations:',

@@ -78,6 +78,8 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
     jwt: result.jwt,
     ...(o.tlsCa ? { tlsCa: `${o.paths.dir}/ca.pem` } : {}),
     ...(o.maintenance ? { maintenance: o.maintenance } : {}),
+    // A site's token: the join went to the hub; from now on the agent runs through the site.
+    ...(token.n && token.l ? { site: { name: token.n, url: token.l } } : {}),
   };
   if (o.tlsCa) copyFileSync(o.tlsCa, `${o.paths.dir}/ca.pem`);
   mkdirSync(identity.installRoot, { recursive: true });

@@ -9,7 +9,7 @@ import { FerryError } from '../../shared/errors.js';
 import { readObjectMeta, readObjectToFile, readObjectToStream } from '../../shared/nats/object-read.js';
 import { contentObjectName, fileIndexObjectName, fileIndexSchema, MAX_FILE_INDEX_BYTES } from '../../shared/package/delta.js';
 import { parseManifest, type Manifest } from '../../shared/package/manifest.js';
-import { BUCKETS } from '../../shared/protocol/subjects.js';
+import { BUCKETS, jsApiPrefix } from '../../shared/protocol/subjects.js';
 import { signedEnvelopeSchema, type DmlRecord } from '../../shared/protocol/messages.js';
 
 export interface VerifiedFileIndex {
@@ -21,16 +21,31 @@ export interface VerifiedFileIndex {
  * Fetch one file's content by its SHA-256 to `dest`; the bytes are checked against the hash (and
  * size) the caller took from the signed manifest, and `dest` appears only when they match.
  */
-export async function fetchFileContent(nc: NatsConnection, file: { sha256: string; size: number }, dest: string, opts: { maxBytesPerSecond?: number | undefined } = {}): Promise<void> {
-  await readObjectToFile(nc, {
-    bucket: BUCKETS.dml,
-    name: contentObjectName(file.sha256),
-    dest,
-    expectedSha256: file.sha256,
-    expectedSize: file.size,
-    durable: false,
-    ...(opts.maxBytesPerSecond ? { maxBytesPerSecond: opts.maxBytesPerSecond } : {}),
-  });
+export async function fetchFileContent(
+  nc: NatsConnection,
+  file: { sha256: string; size: number },
+  dest: string,
+  opts: { maxBytesPerSecond?: number | undefined; apiPrefixes?: string[] } = {},
+): Promise<void> {
+  const apis = opts.apiPrefixes ?? [jsApiPrefix()];
+  for (let i = 0; ; i++) {
+    try {
+      await readObjectToFile(nc, {
+        bucket: BUCKETS.dml,
+        name: contentObjectName(file.sha256),
+        dest,
+        expectedSha256: file.sha256,
+        expectedSize: file.size,
+        durable: false,
+        apiPrefix: apis[i]!,
+        ...(opts.maxBytesPerSecond ? { maxBytesPerSecond: opts.maxBytesPerSecond } : {}),
+      });
+      return;
+    } catch (err) {
+      // a site's mirror that lacks (all of) it: the next source (the hub)
+      if (i === apis.length - 1) throw err;
+    }
+  }
 }
 
 /**
@@ -38,15 +53,21 @@ export async function fetchFileContent(nc: NatsConnection, file: { sha256: strin
  * package added before deltas). Its signature is checked against the keys the host trusts for
  * packages, and it must name the record's exact artifact (name, version, SHA-256, size).
  */
-export async function fetchFileIndex(nc: NatsConnection, trust: TrustDoc, record: DmlRecord): Promise<VerifiedFileIndex | null> {
+export async function fetchFileIndex(nc: NatsConnection, trust: TrustDoc, record: DmlRecord, apiPrefixes: string[] = [jsApiPrefix()]): Promise<VerifiedFileIndex | null> {
   const name = fileIndexObjectName(record.name, record.version);
-  let size: number;
-  try {
-    size = (await readObjectMeta(nc, BUCKETS.dml, name)).size;
-  } catch (err) {
-    if (err instanceof FerryError && err.code === 'FERRY_NOT_FOUND') return null;
-    throw err;
+  let size: number | undefined;
+  let apiPrefix = apiPrefixes[0]!;
+  for (const api of apiPrefixes) {
+    try {
+      size = (await readObjectMeta(nc, BUCKETS.dml, name, undefined, api)).size;
+      apiPrefix = api;
+      break;
+    } catch (err) {
+      // not at this source (a site's mirror behind the hub): try the next
+      if (!(err instanceof FerryError && err.code === 'FERRY_NOT_FOUND')) throw err;
+    }
   }
+  if (size === undefined) return null;
   if (size > MAX_FILE_INDEX_BYTES) throw new FerryError('FERRY_INVALID_MESSAGE', `the file index of ${record.name}@${record.version} is ${size} bytes, over the ${MAX_FILE_INDEX_BYTES} limit`);
   const chunks: Buffer[] = [];
   const sink = new Writable({
@@ -55,7 +76,7 @@ export async function fetchFileIndex(nc: NatsConnection, trust: TrustDoc, record
       done();
     },
   });
-  await readObjectToStream(nc, { bucket: BUCKETS.dml, name, sink, expectedSize: size });
+  await readObjectToStream(nc, { bucket: BUCKETS.dml, name, sink, expectedSize: size, apiPrefix });
   let envelope;
   try {
     envelope = signedEnvelopeSchema.parse(JSON.parse(Buffer.concat(chunks).toString('utf8')));

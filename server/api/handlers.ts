@@ -18,6 +18,8 @@ import { buildFleetStatus } from './fleet-status.js';
 import type { AgentDoc, AgentLogsReply } from '../../shared/protocol/replies.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import { verifyChain } from '../audit/chain.js';
+import { siteForToken } from '../sites/list.js';
+import { SiteStore } from '../sites/store.js';
 import type { OperatorService } from '../operators/service.js';
 import { authorize } from '../operators/authenticate.js';
 import { approvalsOf } from '../releases/four-eyes.js';
@@ -37,6 +39,8 @@ export interface HandlerDeps {
   revokeAgent: (id: string, actor: string) => Promise<unknown>;
   decommissionAgent: (req: ApiRequestParsed<'agents.decommission'>) => Promise<unknown>;
   natsUrl: () => string;
+  /** site.list: each site, its agents and how far its mirror is behind (server/sites/list.ts) */
+  listSites: () => Promise<unknown>;
   isOnline: (lastSeen: number | null) => boolean;
   notify: NotifyService;
   operators: OperatorService;
@@ -62,7 +66,11 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     };
   };
   return {
-    'token.create': (r) => createToken(d.db, d.auth, { rootFingerprint: d.rootFingerprint(), natsUrl: d.natsUrl(), tags: r.tags, ttlMs: r.ttlMs, uses: r.uses }),
+    'token.create': (r) => {
+      const site = r.site === undefined ? undefined : siteForToken(new SiteStore(d.db), r.site, r.tags);
+      return createToken(d.db, d.auth, { rootFingerprint: d.rootFingerprint(), natsUrl: d.natsUrl(), tags: site ? { ...r.tags, site: site.name } : r.tags, ttlMs: r.ttlMs, uses: r.uses, ...(site ? { site: { name: site.name, url: site.agentUrl } } : {}) });
+    },
+    'site.list': () => d.listSites(),
     'token.list': () => listTokens(d.db),
     'token.revoke': async (r) => {
       const token = revokeToken(d.db, r.id);

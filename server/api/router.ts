@@ -11,7 +11,7 @@ import { AUTH_HEADER, parseRequestAuth } from '../../shared/operators/request-si
 import { authorize, type Caller, type RequestAuthenticator } from '../operators/authenticate.js';
 
 /** Verbs that only read; every other verb is an administrative action and is audited. */
-export const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'fleet.status', 'agents.logs', 'audit.list', 'schedule', 'notify.list', 'token.list', 'operator.list', 'audit.verify']);
+export const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'fleet.status', 'agents.logs', 'audit.list', 'schedule', 'notify.list', 'token.list', 'operator.list', 'audit.verify', 'site.list']);
 
 /**
  * Where API replies may go: the CLI's inbox in FERRY, or a service import's private `_R_.` reply.

@@ -11,7 +11,10 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
     ['$0 rollout status --watch', 'follow the newest rollout'],
   ],
   init: [['$0 init --data-dir /var/lib/ferry', 'create a server data directory']],
-  server: [['$0 server', 'run the server in the foreground']],
+  server: [
+    ['$0 server', 'run the server in the foreground'],
+    ['$0 server --leaf-listen 0.0.0.0:7422', 'also accept sites\' leafnodes (ferry site add) on port 7422'],
+  ],
   status: [
     ['$0 status', 'hosts online/offline/failing/drifted and the active rollouts'],
     ['$0 status -o yaml', 'the same as a YAML document'],
@@ -26,7 +29,10 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
     ['$0 completion zsh > "${fpath[1]}/_ferry"', 'install zsh completion'],
   ],
   token: [['$0 token create --tag env=prod --uses 10', 'a token for ten production agents']],
-  'token create': [['$0 token create --tag env=prod --ttl 2h --uses 10', 'ten joins within two hours, tagged env=prod']],
+  'token create': [
+    ['$0 token create --tag env=prod --ttl 2h --uses 10', 'ten joins within two hours, tagged env=prod'],
+    ['$0 token create --site paris --uses 50', 'agents that run through the site paris (tagged site=paris)'],
+  ],
   'token list': [['$0 token list', 'the tokens, uses left and expiry (never the secrets)']],
   'token revoke': [['$0 token revoke t-0123abcd', 'no more joins with that token']],
   package: [['$0 package build ./myapp', 'build myapp-VERSION.ferry']],
@@ -89,6 +95,12 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
     ['$0 nats config --out ./nats --nodes 3 --host n1 --host n2 --host n3', 'one config per node, each on its own host'],
     ['$0 nats config --out ./nats --nodes 3 --port 4222', 'three nodes on this host, ports counting up'],
   ],
+  site: [['$0 site add paris --out ./paris', 'a leafnode config for the site paris']],
+  'site add': [
+    ['$0 site add paris --out ./paris --agent-url nats://ferry.paris.example.org:4222', 'paris/paris.conf and its credentials; run it there with nats-server -c'],
+    ['$0 site add paris --out ./paris --hub-url nats-leaf://hub.example.org:7422', 'a hub reached at another address than the server\'s --leaf-listen'],
+  ],
+  'site list': [['$0 site list --json', 'each site, its agents and how far its mirror is behind']],
   schedule: [['$0 schedule --all', 'every scheduled wave']],
   audit: [
     ['$0 audit --limit 20', 'the last twenty administrative actions'],

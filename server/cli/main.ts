@@ -10,6 +10,7 @@ import { dmlCommand } from './commands/dml.js';
 import { initCommand } from './commands/init.js';
 import { keysCommand } from './commands/keys.js';
 import { natsCommand } from './commands/nats.js';
+import { siteCommand } from './commands/site.js';
 import { scheduleCommand } from './commands/schedule.js';
 import { auditCommand } from './commands/audit.js';
 import { operatorCommand } from './commands/operator.js';
@@ -86,7 +87,7 @@ export async function main(argv: string[]): Promise<void> {
         if (s.offlineAfterMs && !process.env.FERRY_OFFLINE_AFTER_MS) process.env.FERRY_OFFLINE_AFTER_MS = String(s.offlineAfterMs);
       })
       .completion('completion', 'Print a bash or zsh completion script: ferry completion bash|zsh (default: for $SHELL)');
-    for (const command of [initCommand, serverCommand, statusCommand, logsCommand, configCommand, tokenCommand, packageCommand, dmlCommand, releaseCommand, rolloutCommand, agentsCommand, cmdbCommand, keysCommand, natsCommand, scheduleCommand, auditCommand, operatorCommand, notifyCommand, uiCommand, backupCommand, restoreCommand]) {
+    for (const command of [initCommand, serverCommand, statusCommand, logsCommand, configCommand, tokenCommand, packageCommand, dmlCommand, releaseCommand, rolloutCommand, agentsCommand, cmdbCommand, keysCommand, natsCommand, siteCommand, scheduleCommand, auditCommand, operatorCommand, notifyCommand, uiCommand, backupCommand, restoreCommand]) {
       cli = cli.command(withExamples(command as CommandModule<GlobalArgs, GlobalArgs>));
     }
     commandTree.set('', [...(commandTree.get('') ?? []), 'completion']);

@@ -115,4 +115,11 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE rollouts ADD COLUMN follow_ended_at INTEGER;
   ALTER TABLE rollouts ADD COLUMN follow_end_reason TEXT;
   `,
+  // Sites (leafnode distribution points, `ferry site add`): where agents reach each one, where it
+  // reaches the hub, and the public key of its link's NATS user (its seed is only in the site's files).
+  `
+  CREATE TABLE sites (
+    name TEXT PRIMARY KEY, agent_url TEXT NOT NULL, listen TEXT NOT NULL, hub_url TEXT NOT NULL,
+    link_nkey TEXT NOT NULL, created_at INTEGER NOT NULL);
+  `,
 ];

@@ -17,6 +17,7 @@ export interface CreatedToken {
   expiresAt: string;
   uses: number;
   tags: Record<string, string>;
+  site?: string;
 }
 
 /** The reply shape of token.list / token.revoke lives with the protocol (shared/protocol/replies.ts). */
@@ -30,7 +31,7 @@ export interface TokenIssuer {
 export async function createToken(
   db: Db,
   issuer: TokenIssuer,
-  opts: { rootFingerprint: string; natsUrl?: string; tags: Record<string, string>; ttlMs: number; uses: number },
+  opts: { rootFingerprint: string; natsUrl?: string; tags: Record<string, string>; ttlMs: number; uses: number; site?: { name: string; url: string } },
 ): Promise<CreatedToken> {
   // Tags reach the agent in its join reply: refuse now what the agent would refuse then.
   const tags = tagsSchema.safeParse(opts.tags);
@@ -50,8 +51,9 @@ export async function createToken(
     Date.now(),
     enrollUser.publicKey,
   );
-  const body: TokenBody = { i: id, s: secret, f: opts.rootFingerprint, j: jwt, k: enrollSeed, ...(opts.natsUrl ? { u: opts.natsUrl } : {}) };
-  return { token: encodeToken(body), id, expiresAt: new Date(expiresAt).toISOString(), uses: opts.uses, tags: tags.data };
+  // A site's token: the agent joins at the hub, then runs through the site (the hub its fallback).
+  const body: TokenBody = { i: id, s: secret, f: opts.rootFingerprint, j: jwt, k: enrollSeed, ...(opts.natsUrl ? { u: opts.natsUrl } : {}), ...(opts.site ? { n: opts.site.name, l: opts.site.url } : {}) };
+  return { token: encodeToken(body), id, expiresAt: new Date(expiresAt).toISOString(), uses: opts.uses, tags: tags.data, ...(opts.site ? { site: opts.site.name } : {}) };
 }
 
 // Statements of the join path, compiled once per database (compiling cost more than running them).

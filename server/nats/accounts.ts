@@ -8,7 +8,7 @@ import { fromPublic } from '@nats-io/nkeys';
 import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
 import { nativeKeyPair, type NativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import type { NatsCreds } from '../../shared/nats/creds.js';
-import { AGENT_STREAM_IMPORTS, AGENT_TEMPLATE, ENROLL_TEMPLATE, MIGRATE_TEMPLATE, OPERATOR_SERVICES, serviceExports, type Permissions } from './auth-config.js';
+import { AGENT_STREAM_IMPORTS, AGENT_TEMPLATE, SITE_SERVICES, SITE_STREAMS, ENROLL_TEMPLATE, MIGRATE_TEMPLATE, OPERATOR_SERVICES, serviceExports, type Permissions } from './auth-config.js';
 import type { AccountName, NatsKeys } from './nats-keys.js';
 import { BUCKETS } from '../../shared/protocol/subjects.js';
 
@@ -78,13 +78,21 @@ export async function buildAccountJwts(
         ...migrateServices.map(serviceExport),
         ...OPERATOR_SERVICES.map(serviceExport),
         ...AGENT_STREAM_IMPORTS.map((subject) => ({ name: subject, subject, type: 'stream' as const })),
+        ...SITE_SERVICES.map(serviceExport),
+        ...SITE_STREAMS.map((subject) => ({ name: subject, subject, type: 'stream' as const })),
       ],
       // revoked operators (people): their NATS users are cut off with the account update (admins live here)
       ...operatorRevoked,
     }),
     sign('AGENTS', {
       limits: { ...unlimited, payload: AGENT_PAYLOAD },
-      imports: [...agentServices.map((s) => serviceImport(s, ids.FERRY)), ...AGENT_STREAM_IMPORTS.map((subject) => ({ name: subject, subject, account: ids.FERRY, type: 'stream' as const }))],
+      imports: [
+        ...agentServices.map((s) => serviceImport(s, ids.FERRY)),
+        ...AGENT_STREAM_IMPORTS.map((subject) => ({ name: subject, subject, account: ids.FERRY, type: 'stream' as const })),
+        // for sites' links (users of this account too, with permissions of their own)
+        ...SITE_SERVICES.map((s) => serviceImport(s, ids.FERRY)),
+        ...SITE_STREAMS.map((subject) => ({ name: subject, subject, account: ids.FERRY, type: 'stream' as const })),
+      ],
       signing_keys: [scope(keys.signers.AGENTS.publicKey, 'agent', AGENT_TEMPLATE, {})],
       revocations: opts.agentRevocations,
     }),
@@ -150,6 +158,24 @@ export const enrollUserName = (tokenId: string) => `enroll-${tokenId}`;
 export function issueOperatorJwt(keys: NatsKeys, name: string, nkey: string, perms?: Permissions): Promise<string> {
   if (!perms) return encodeUser(`operator-${name}`, nkey, keys.accounts.FERRY, {});
   return encodeUser(`operator-${name}`, nkey, keys.accounts.OPERATORS, { pub: { allow: perms.publish }, sub: { allow: perms.subscribe } });
+}
+
+/** A site's leafnode link (ferry site add): a user of AGENTS with the link's permissions, named site-<name>. */
+export function issueSiteLinkJwt(keys: NatsKeys, site: string, nkey: string, perms: Permissions): Promise<string> {
+  // A leafnode link only: the credential cannot log in as a client.
+  return encodeUser(`site-${site}`, nkey, keys.accounts.AGENTS, { pub: { allow: perms.publish }, sub: { allow: perms.subscribe }, allowed_connection_types: ['LEAFNODE'] });
+}
+
+/**
+ * A site's system-account link: it only receives account updates (`$SYS.REQ…CLAIMS.UPDATE`), so a
+ * revocation pushed at the hub reaches the site's resolver too; it may send nothing to the hub.
+ */
+export function issueSiteSystemJwt(keys: NatsKeys, site: string, nkey: string): Promise<string> {
+  return encodeUser(`site-${site}-system`, nkey, keys.accounts.SYS, {
+    pub: { deny: ['>'] },
+    sub: { allow: ['$SYS.REQ.CLAIMS.UPDATE', '$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE'] },
+    allowed_connection_types: ['LEAFNODE'],
+  });
 }
 
 /** A user of FERRY or SYS with explicit permissions (the server, the bootstrap admin, the system user). */

@@ -20,6 +20,8 @@ import {
   MIGRATE_TEMPLATE,
   NAME,
   serviceExports,
+  SITE_SERVICES,
+  SITE_STREAMS,
   subjectCovers,
 } from './auth-config.js';
 import { findNatsServerBinary } from './embedded.js';
@@ -43,12 +45,17 @@ describe('permission templates', () => {
         '$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.a1',
         // the signed trust document, readable by every agent
         '$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired._trust',
+        // the same at the hub's JetStream domain, for an agent at a site (sites as leafnodes)
+        '$JS.hub.API.DIRECT.GET.OBJ_ferry-dml',
+        '$JS.hub.API.DIRECT.GET.OBJ_ferry-dml.>',
+        '$JS.hub.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.a1',
+        '$JS.hub.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired._trust',
       ],
       subscribe: ['ferry.cmd.a1', 'ferry.broadcast.>', '_INBOX.a1.>'],
     });
     // No JetStream API beyond direct gets: no INFO, no STREAM.INFO, no consumers, no wildcards on it.
     for (const s of agentPermissions('a1').publish) {
-      if (s.startsWith('$JS.')) expect(s).toMatch(/^\$JS\.API\.DIRECT\.GET\./);
+      if (s.startsWith('$JS.')) expect(s).toMatch(/^\$JS\.(hub\.)?API\.DIRECT\.GET\./);
       expect(s.startsWith('$KV.') || s.startsWith('$O.') || s === '>' || s === '$JS.>' || s === '$JS.API.>').toBe(false);
     }
   });
@@ -114,6 +121,9 @@ describe('serviceExports and subjectCovers', () => {
       '$JS.API.DIRECT.GET.OBJ_ferry-dml',
       '$JS.API.DIRECT.GET.OBJ_ferry-dml.>',
       '$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.*',
+      '$JS.hub.API.DIRECT.GET.OBJ_ferry-dml',
+      '$JS.hub.API.DIRECT.GET.OBJ_ferry-dml.>',
+      '$JS.hub.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.*',
     ]);
     expect(serviceExports(ENROLL_TEMPLATE)).toEqual(['ferry.enroll.challenge', 'ferry.enroll.join']);
     expect(serviceExports(MIGRATE_TEMPLATE)).toEqual(['ferry.enroll.migrate']);
@@ -177,10 +187,13 @@ describe('buildAccountJwts', () => {
     const exports = ferry.nats.exports ?? [];
     const services = exports.filter((e) => e.type === 'service');
     const streams = exports.filter((e) => e.type === 'stream');
-    expect(services.map((e) => e.subject)).toEqual([...serviceExports(AGENT_TEMPLATE), ...serviceExports(ENROLL_TEMPLATE), ...serviceExports(MIGRATE_TEMPLATE), ...OPERATOR_SERVICES]);
+    expect(services.map((e) => e.subject)).toEqual([...serviceExports(AGENT_TEMPLATE), ...serviceExports(ENROLL_TEMPLATE), ...serviceExports(MIGRATE_TEMPLATE), ...OPERATOR_SERVICES, ...SITE_SERVICES]);
     for (const e of services) expect(e.response_type).toBe('Singleton');
-    expect(streams.map((e) => e.subject)).toEqual(['ferry.cmd.*', 'ferry.broadcast.>']);
-    expect(streams.map((e) => e.subject)).toEqual([...AGENT_STREAM_IMPORTS]);
+    expect(streams.map((e) => e.subject)).toEqual(['ferry.cmd.*', 'ferry.broadcast.>', ...SITE_STREAMS]);
+    expect(streams.map((e) => e.subject)).toEqual([...AGENT_STREAM_IMPORTS, ...SITE_STREAMS]);
+    // For sites' links: the mirror's consumer request (to the server) and flow control, sites' replies; deliveries and requests to sites.
+    expect(SITE_SERVICES).toEqual(['ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml', '$JS.FC.OBJ_ferry-dml.>', 'ferry.site.*.reply.>']);
+    expect(SITE_STREAMS).toEqual(['$JS.M.*', '$JS.*.API.STREAM.INFO.OBJ_ferry-dml', '$JS.*.API.STREAM.CREATE.OBJ_ferry-dml', '$JS.*.API.STREAM.DELETE.OBJ_ferry-dml']);
     expect(exports).toHaveLength(services.length + streams.length);
     // Operators reach the admin API and read (and add uploads to) the upload bucket; nothing that changes a stream's config or data.
     expect(OPERATOR_SERVICES).toEqual(['ferry.api.>', '$JS.API.INFO', '$JS.API.STREAM.INFO.OBJ_ferry-upload', '$JS.API.STREAM.MSG.GET.OBJ_ferry-upload', '$JS.API.DIRECT.GET.OBJ_ferry-upload.>', '$O.ferry-upload.>']);
@@ -235,7 +248,11 @@ describe('buildAccountJwts', () => {
     expect(imports.map((i) => [i.type, i.subject, i.account])).toEqual([
       ...serviceExports(AGENT_TEMPLATE).map((s) => ['service', s, jwts.ids.FERRY]),
       ...AGENT_STREAM_IMPORTS.map((s) => ['stream', s, jwts.ids.FERRY]),
+      // for sites' links, users of AGENTS too (siteLinkPermissions): no agent's template reaches these
+      ...SITE_SERVICES.map((s) => ['service', s, jwts.ids.FERRY]),
+      ...SITE_STREAMS.map((s) => ['stream', s, jwts.ids.FERRY]),
     ]);
+    for (const s of [...SITE_SERVICES, ...SITE_STREAMS]) expect(AGENT_TEMPLATE.publish.concat(AGENT_TEMPLATE.subscribe).some((t) => subjectCovers(t, s) || subjectCovers(s, t)), s).toBe(false);
     expect(agents.nats.exports ?? []).toEqual([]);
     const signers = agents.nats.signing_keys ?? [];
     expect(signers).toHaveLength(1);
@@ -353,5 +370,19 @@ describe('renderOperatorAuth', () => {
     // and a config that nats-server refuses is caught by the same check
     writeFileSync(file, `${renderServerConfig({ dataDir, host: '127.0.0.1', port: 0, auth })}\nresolver_preload: { ${ids.SYS}: "not-a-jwt" }\n`);
     expect(spawnSync(findNatsServerBinary(), ['-t', '-c', file], { encoding: 'utf8' }).status).not.toBe(0);
+  });
+
+  it('adds a leafnodes listen block and the hub JetStream domain for sites when asked, accepted by nats-server (-t)', () => {
+    const dataDir = join(dir, 'nats-leaf');
+    mkdirSync(join(dataDir, 'resolver'), { recursive: true });
+    const file = join(dataDir, 'nats.conf');
+    expect(renderServerConfig({ dataDir, host: '127.0.0.1', port: 0, auth })).not.toContain('leafnodes');
+    const conf = renderServerConfig({ dataDir, host: '127.0.0.1', port: 0, auth, leafListen: { host: '127.0.0.1', port: 0 } });
+    expect(conf).toContain('leafnodes {\n  listen: "127.0.0.1:-1"\n}');
+    expect(conf).toMatch(/jetstream \{\n  store_dir: "[^"]+"\n  domain: hub\n\}/);
+    expect(renderServerConfig({ dataDir, host: '127.0.0.1', port: 0, auth })).not.toContain('domain');
+    writeFileSync(file, conf);
+    const res = spawnSync(findNatsServerBinary(), ['-t', '-c', file], { encoding: 'utf8' });
+    expect(res.status, res.stderr + res.stdout).toBe(0);
   });
 });

@@ -21,7 +21,7 @@
 //   the bootstrap admin, are unrestricted users of FERRY.)
 // - SYS is nats-server's system account; the server pushes account updates (revocations) there.
 import { FerryError } from '../../shared/errors.js';
-import { AGENT_ID_PATTERN, BUCKETS, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
+import { AGENT_ID_PATTERN, BUCKETS, HUB_DOMAIN, TRUST_KEY, jsApiPrefix, siteDomain, subjects } from '../../shared/protocol/subjects.js';
 
 /** In a scoped signing key's template, replaced by nats-server with the user JWT's name. */
 export const NAME = '{{name()}}';
@@ -33,6 +33,8 @@ export interface Permissions {
 
 const DML_STREAM = `OBJ_${BUCKETS.dml}`;
 const DESIRED_STREAM = `KV_${BUCKETS.desired}`;
+/** The hub's JetStream API as a site sees it (sites as leafnodes: `$JS.API` stays at the site). */
+const HUB_API = jsApiPrefix(HUB_DOMAIN);
 
 /** What every agent may do, with NAME standing for its agent id. */
 export const AGENT_TEMPLATE: Permissions = {
@@ -44,9 +46,63 @@ export const AGENT_TEMPLATE: Permissions = {
     `$JS.API.DIRECT.GET.${DML_STREAM}.>`,
     `$JS.API.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.${NAME}`,
     `$JS.API.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.${TRUST_KEY}`,
+    // The same reads at the hub, for an agent at a site (whose `$JS.API` is the site's mirror):
+    // its desired state lives only at the hub, and the DML there is the fallback while the
+    // mirror catches up.
+    `${HUB_API}.DIRECT.GET.${DML_STREAM}`,
+    `${HUB_API}.DIRECT.GET.${DML_STREAM}.>`,
+    `${HUB_API}.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.${NAME}`,
+    `${HUB_API}.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.${TRUST_KEY}`,
   ],
   subscribe: [subjects.command(NAME), subjects.broadcast('>'), `${subjects.agentInboxPrefix(NAME)}.>`],
 };
+
+/**
+ * A site's leafnode link: a user of AGENTS (not FERRY) at the hub, one per site, signed with the
+ * account's own key. What the site sends enters AGENTS and reaches FERRY only through AGENTS's
+ * service imports, like the agents' own messages: a reply subject set at the site is mapped to a
+ * private `_R_` subject and can never name anything in FERRY. For a leafnode, `publish` is what the
+ * site may send into the hub and `subscribe` what the hub sends to it. The site sends its agents'
+ * reports, heartbeats and reads at the hub (desired state; the DML while the mirror lags), its
+ * mirror's consumer request (to the server, which checks it: a consumer's delivery subject is a
+ * write) and flow control, and replies to the server's requests about its mirror on a reply prefix
+ * of its own; it receives commands, broadcasts, replies, the mirror's deliveries, and the server's
+ * requests to its JetStream domain (about the mirror only).
+ */
+export function siteLinkPermissions(site: string): Permissions {
+  const siteApi = jsApiPrefix(siteDomain(site));
+  return {
+    publish: [
+      subjects.status('*'),
+      subjects.inventory('*'),
+      subjects.heartbeat('*'),
+      `${HUB_API}.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.*`,
+      `${HUB_API}.DIRECT.GET.${DML_STREAM}`,
+      `${HUB_API}.DIRECT.GET.${DML_STREAM}.>`,
+      MIRROR_CONSUMER_CREATE,
+      MIRROR_FLOW_CONTROL,
+      `${subjects.siteReplyPrefix(site)}.>`,
+    ],
+    subscribe: ['ferry.cmd.*', subjects.broadcast('>'), '_R_.>', '$JSC.R.>', MIRROR_DELIVERY, ...['INFO', 'CREATE', 'DELETE'].map((op) => `${siteApi}.STREAM.${op}.${DML_STREAM}`)],
+  };
+}
+
+/** A site mirror's consumer request, answered by the server (it creates a checked consumer). */
+export const MIRROR_CONSUMER_CREATE = `${subjects.mirrorApiPrefix}.CONSUMER.CREATE.${DML_STREAM}`;
+/** Flow control of a mirror's consumer (the site answers it). */
+export const MIRROR_FLOW_CONTROL = `$JS.FC.${DML_STREAM}.>`;
+/** Where a mirror's consumer delivers: `$JS.M.<token>` (nats-server's own choice for mirrors). */
+export const MIRROR_DELIVERY = '$JS.M.*';
+/** The server's requests to sites' JetStream domains about their mirror. */
+export const SITE_MIRROR_REQUESTS: readonly string[] = [`$JS.*.API.STREAM.INFO.${DML_STREAM}`, `$JS.*.API.STREAM.CREATE.${DML_STREAM}`, `$JS.*.API.STREAM.DELETE.${DML_STREAM}`];
+
+/**
+ * What FERRY offers AGENTS for sites' links, beyond what agents use: services (the mirror's
+ * consumer request and flow control, sites' replies to the server) and streams (the mirror's
+ * deliveries, the server's requests to sites). No agent's permissions reach them.
+ */
+export const SITE_SERVICES: readonly string[] = [MIRROR_CONSUMER_CREATE, MIRROR_FLOW_CONTROL, `${subjects.siteReplyPrefix('*')}.>`];
+export const SITE_STREAMS: readonly string[] = [MIRROR_DELIVERY, ...SITE_MIRROR_REQUESTS];
 
 /** What the holder of a join token's enrolment credential may do (NAME: `enroll-<token id>`). */
 export const ENROLL_TEMPLATE: Permissions = {
@@ -64,6 +120,10 @@ export const MIGRATE_TEMPLATE: Permissions = {
 export const SERVER_PERMISSIONS: Permissions = {
   publish: [
     '$JS.API.>',
+    // sites' mirrors of the DML (server/sites/mirrors.ts), in each site's JetStream domain
+    `$JS.*.API.STREAM.INFO.${DML_STREAM}`,
+    `$JS.*.API.STREAM.CREATE.${DML_STREAM}`,
+    `$JS.*.API.STREAM.DELETE.${DML_STREAM}`,
     '$JS.ACK.>',
     `$KV.${BUCKETS.desired}.>`,
     `$O.${BUCKETS.dml}.>`,
@@ -75,7 +135,7 @@ export const SERVER_PERMISSIONS: Permissions = {
     '_R_.>',
     `${subjects.cliInboxPrefix}.>`,
   ],
-  subscribe: [subjects.apiAll, 'ferry.enroll.*', subjects.allHeartbeats, `${subjects.serverInboxPrefix}.>`],
+  subscribe: [subjects.apiAll, 'ferry.enroll.*', subjects.allHeartbeats, `${subjects.serverInboxPrefix}.>`, `${subjects.mirrorApiPrefix}.CONSUMER.CREATE.${DML_STREAM}`, `${subjects.siteReplyPrefix('*')}.>`],
 };
 
 /**

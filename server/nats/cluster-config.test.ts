@@ -47,6 +47,7 @@ describe('renderClusterConfigs', () => {
     expect(nodes[0]!.config).toContain('listen: "0.0.0.0:4222"');
     expect(nodes[0]!.config).toContain('@n2.example.org:6222"');
     expect(nodes[0]!.config).toContain('leafnodes {\n  listen: "0.0.0.0:7422"');
+    expect(nodes[0]!.config).toContain('  domain: hub\n}');
   });
 
   it('a single node has no cluster block', () => {

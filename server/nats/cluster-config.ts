@@ -6,6 +6,7 @@
 // into a file is validated or quoted (server-config.ts), so no input can inject config text.
 import { isAbsolute, join } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
+import { HUB_DOMAIN } from '../../shared/protocol/subjects.js';
 import { DEFAULT_MAX_PAYLOAD, hostPort, quote, renderOperatorAuth, type OperatorAuth } from './server-config.js';
 
 export const CLUSTER_NAME = 'ferry';
@@ -92,6 +93,8 @@ export function renderClusterConfigs(c: ClusterConfigInput): ClusterNode[] {
       'write_deadline: "10s"',
       'jetstream {',
       `  store_dir: ${quote(join(dir, 'jetstream'), 'store dir')}`,
+      // A cluster that accepts sites is the hub domain: sites reach it as $JS.hub.API.
+      ...(c.leafPort !== undefined ? [`  domain: ${HUB_DOMAIN}`] : []),
       '}',
       'authorization {',
       '  timeout: 10',

@@ -41,6 +41,8 @@ export interface EmbeddedNatsOptions {
   maxPayload?: number;
   /** Serve TLS with this certificate and key (and verify client certificates against ca). */
   tls?: { cert: string; key: string; ca?: string | undefined } | undefined;
+  /** Accept sites' leafnodes here (ferry server --leaf-listen); port 0 = random (kept across restarts once known) */
+  leafListen?: { host: string; port: number } | undefined;
 }
 
 export interface ExitInfo {
@@ -127,7 +129,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
   constructor(opts: EmbeddedNatsOptions) {
     super();
     validateOptions(opts);
-    this.opts = opts;
+    this.opts = { ...opts };
     this.log = opts.logger;
     this.auth = opts.auth;
     this.port = opts.port;
@@ -139,6 +141,12 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
 
   get url(): string {
     return `nats://${hostPort(dialHost(this.opts.host), this.port)}`;
+  }
+
+  /** Where sites' leafnodes connect (nats-leaf://HOST:PORT), when leafListen was given. */
+  get leafUrl(): string | undefined {
+    const leaf = this.opts.leafListen;
+    return leaf ? `nats-leaf://${hostPort(dialHost(leaf.host), leaf.port)}` : undefined;
   }
 
   get pid(): number | undefined {
@@ -161,6 +169,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     // One nats-server per store: a stale one (its server was SIGKILLed) is stopped first (store-lock.ts).
     const lock = (this.storeLock = await NatsStoreLock.acquire(this.opts.dataDir, this.configPath, this.log));
     this.moveLegacyStore();
+    const leafRandom = this.opts.leafListen?.port === 0;
     this.writeConfig();
     try {
       await this.launch();
@@ -177,7 +186,7 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
     }
     this.running = true;
     process.on('exit', this.onProcessExit);
-    if (this.opts.port === 0) this.writeConfig(); // pin the discovered port for restarts
+    if (this.opts.port === 0 || leafRandom) this.writeConfig(); // pin the discovered ports for restarts
     this.log?.info({ url: this.url, natsPid: this.pid }, 'nats-server started');
   }
 
@@ -262,6 +271,10 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
 
   private pushLine(line: string): void {
     if (line.length === 0) return;
+    // The ports file of 2.9 has no leafnode port: a random one is read from the log, and kept from
+    // then on (like the client port: sites were given it).
+    const leaf = this.opts.leafListen?.port === 0 ? /Listening for leafnode connections on .*:(\d+)\s*$/.exec(line) : null;
+    if (leaf && this.opts.leafListen) this.opts.leafListen = { ...this.opts.leafListen, port: Number(leaf[1]) };
     this.ring.push(line);
     if (this.ring.length > RING_LINES) this.ring.shift();
     if (this.log) {
@@ -338,7 +351,8 @@ export class EmbeddedNats extends EventEmitter<EmbeddedNatsEvents> {
         throw failed(`exited at start (code ${String(child.exitCode)}, signal ${String(child.signalCode)})`);
       }
       const port = child.pid === undefined ? undefined : this.readPortsFile(child.pid);
-      if (port && (await tcpProbe(dialHost(this.opts.host), port))) {
+      const leafKnown = this.opts.leafListen === undefined || this.opts.leafListen.port !== 0;
+      if (port && leafKnown && (await tcpProbe(dialHost(this.opts.host), port))) {
         if (this.child !== child || exitedEarly) continue; // raced with an exit; re-check
         this.port = port;
         return;

@@ -11,8 +11,8 @@ import { formatCreds, parseCreds, type NatsCreds } from '../../shared/nats/creds
 import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/open.js';
-import { buildAccountJwts, issueAccountUser, issueAgentJwt, issueEnrollJwt, issueOperatorJwt, type AccountJwts, type Revocations } from './accounts.js';
-import { SERVER_PERMISSIONS, type Permissions } from './auth-config.js';
+import { buildAccountJwts, issueAccountUser, issueAgentJwt, issueEnrollJwt, issueOperatorJwt, issueSiteLinkJwt, issueSiteSystemJwt, type AccountJwts, type Revocations } from './accounts.js';
+import { SERVER_PERMISSIONS, siteLinkPermissions, type Permissions } from './auth-config.js';
 import { ensureNatsKeys, loadNatsKeys, type NatsKeys } from './nats-keys.js';
 import type { OperatorAuth } from './server-config.js';
 
@@ -90,6 +90,16 @@ export class NatsAuth {
   /** A person's NATS user (server/operators/); `perms` undefined for admins (like the bootstrap admin). */
   issueOperator(name: string, nkey: string, perms: Permissions | undefined): Promise<string> {
     return issueOperatorJwt(this.keys, name, nkey, perms);
+  }
+
+  /** A site's leafnode link user (server/sites/): least privilege, see siteLinkPermissions. */
+  issueSiteLink(site: string, nkey: string): Promise<string> {
+    return issueSiteLinkJwt(this.keys, site, nkey, siteLinkPermissions(site));
+  }
+
+  /** A site's system-account link: account updates (revocations) only, see issueSiteSystemJwt. */
+  issueSiteSystem(site: string, nkey: string): Promise<string> {
+    return issueSiteSystemJwt(this.keys, site, nkey);
   }
 
   issueEnroll(tokenId: string, nkey: string, expiresAtMs: number): Promise<string> {

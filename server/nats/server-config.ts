@@ -3,6 +3,7 @@
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
+import { HUB_DOMAIN } from '../../shared/protocol/subjects.js';
 
 const MISSING_HINT = 'install it with: sudo apt-get install -y nats-server (Debian/Ubuntu), version 2.9.10 or newer';
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -71,6 +72,8 @@ export interface ServerConfigInput {
   port: number;
   maxPayload?: number | undefined;
   tls?: { cert: string; key: string; ca?: string | undefined } | undefined;
+  /** where sites' leafnodes connect (ferry server --leaf-listen); port 0 = a random port */
+  leafListen?: { host: string; port: number } | undefined;
   auth: OperatorAuth;
 }
 
@@ -124,6 +127,8 @@ export function renderServerConfig(c: ServerConfigInput): string {
     `ports_file_dir: ${quote(c.dataDir, 'dataDir')}`,
     'jetstream {',
     `  store_dir: ${quote(join(c.dataDir, 'jetstream'), 'dataDir')}`,
+    // A hub that accepts sites has a domain of its own: sites reach it as $JS.hub.API.
+    ...(c.leafListen ? [`  domain: ${HUB_DOMAIN}`] : []),
     '}',
     ...(c.tls
       ? [
@@ -134,6 +139,9 @@ export function renderServerConfig(c: ServerConfigInput): string {
           '  timeout: 5',
           '}',
         ]
+      : []),
+    ...(c.leafListen
+      ? ['leafnodes {', `  listen: ${quote(hostPort(c.leafListen.host, c.leafListen.port === 0 ? -1 : c.leafListen.port), 'leafnode address')}`, '}']
       : []),
     // A burst of agents (re)connecting at once must not time out while clients sign nonces.
     'authorization {',

@@ -19,6 +19,8 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** CA certificate (PEM file) that signed the server's TLS certificate; enables TLS */
   tlsCaFile?: string | undefined;
+  /** try the URLs in the order given (an agent at a site: its leafnode first, the hub as fallback) */
+  inOrder?: boolean;
   /** how many times a refused or timed-out first connection is retried (default 8) */
   attempts?: number;
   /**
@@ -61,6 +63,7 @@ async function connectOnce(opts: ConnectOptions): Promise<NatsConnection> {
   try {
     return await connect({
       servers: splitUrls(opts.url),
+      ...(opts.inOrder ? { noRandomize: true } : {}),
       name: opts.name,
       authenticator: nativeAuthenticator(opts.creds.seed, opts.creds.jwt),
       ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),

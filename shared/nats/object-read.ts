@@ -23,6 +23,8 @@ export interface ObjectReadOptions {
   onProgress?: (bytesDone: number, total: number) => void;
   /** pace the requests so the object arrives at about this many bytes per second (a WAN link is not saturated) */
   maxBytesPerSecond?: number;
+  /** the JetStream API to read through (default `$JS.API`; `$JS.<domain>.API` reads another domain's stream) */
+  apiPrefix?: string;
 }
 
 export interface ObjectMeta {
@@ -76,10 +78,11 @@ export async function readObjectMeta(
   bucket: string,
   name: string,
   timeoutMs = DEFAULT_TIMEOUT_MS,
+  apiPrefix = '$JS.API',
 ): Promise<ObjectMeta> {
   const stream = objectStreamName(bucket);
   const what = `metadata of object "${name}" in bucket ${bucket}`;
-  const msg = await directGet(nc, `$JS.API.DIRECT.GET.${stream}.${objectMetaSubject(bucket, name)}`, undefined, timeoutMs, what);
+  const msg = await directGet(nc, `${apiPrefix}.DIRECT.GET.${stream}.${objectMetaSubject(bucket, name)}`, undefined, timeoutMs, what);
   if (!msg) throw new FerryError('FERRY_NOT_FOUND', `object "${name}" not found in bucket ${bucket}`);
   let raw: Record<string, unknown>;
   try {
@@ -142,7 +145,8 @@ export async function readObjectToStream(
   const window = Math.max(1, Math.floor(opts.window ?? DEFAULT_WINDOW));
   const expectedSha = opts.expectedSha256?.toLowerCase();
   const label = `object "${name}" in bucket ${bucket}`;
-  const meta = await readObjectMeta(nc, bucket, name, timeoutMs);
+  const apiPrefix = opts.apiPrefix ?? '$JS.API';
+  const meta = await readObjectMeta(nc, bucket, name, timeoutMs, apiPrefix);
   if (opts.expectedSize !== undefined && opts.expectedSize !== meta.size) {
     throw new FerryError('FERRY_DIGEST_MISMATCH', `${label}: size ${meta.size} does not match the expected ${opts.expectedSize}`);
   }
@@ -150,7 +154,7 @@ export async function readObjectToStream(
     throw new FerryError('FERRY_DIGEST_MISMATCH', `${label}: stored digest ${meta.sha256Hex} does not match the expected ${expectedSha}`);
   }
 
-  const api = `$JS.API.DIRECT.GET.${objectStreamName(bucket)}`;
+  const api = `${apiPrefix}.DIRECT.GET.${objectStreamName(bucket)}`;
   const chunkSubject = `$O.${bucket}.C.${meta.nuid}`;
   const hash = createHash('sha256');
   let sinkError: unknown;

@@ -30,6 +30,7 @@ export const VERB_ROLES: Record<ApiVerb, readonly Role[]> = {
   'cmdb.show': ALL,
   'cmdb.versions': ALL,
   'fleet.status': ALL,
+  'site.list': ALL,
   'agents.logs': ALL,
   'audit.list': ALL,
   'audit.verify': ALL,

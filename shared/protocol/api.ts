@@ -17,7 +17,7 @@ const actor = plainTextSchema(128).min(1).default('admin');
 const tags = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag keys are letters, digits, _ . -'), plainTextSchema(256));
 
 export const apiRequestSchemas = {
-  'token.create': z.object({ tags: tags.default({}), ttlMs: z.number().int().positive().max(365 * 86_400_000), uses: z.number().int().positive().max(1_000_000) }).strict(),
+  'token.create': z.object({ tags: tags.default({}), ttlMs: z.number().int().positive().max(365 * 86_400_000), uses: z.number().int().positive().max(1_000_000), site: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'a site name is a-z, 0-9 and "-"').optional() }).strict(),
   'token.list': z.object({}).strict(),
   'token.revoke': z.object({ id: z.string().regex(/^[0-9a-f]{12}$/, 'not a token id'), actor }).strict(),
   'dml.add': z.object({ upload: z.string().min(1).max(256) }).strict(),
@@ -84,6 +84,7 @@ export const apiRequestSchemas = {
   'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),
   /** the fleet and the open rollouts at a glance (`ferry status`) */
   'fleet.status': z.object({}).strict(),
+  'site.list': z.object({}).strict(),
   /** the hooks' output of a host's operations (`ferry logs HOST [--rollout ID]`); afterId: only newer entries (--follow) */
   'agents.logs': z
     .object({ host: z.string().min(1).max(253), rollout: z.string().min(1).max(64).optional(), afterId: z.number().int().nonnegative().optional(), limit: z.number().int().positive().max(1000).default(100) })

@@ -6,6 +6,15 @@ export const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export const BUCKETS = { dml: 'ferry-dml', upload: 'ferry-upload', desired: 'ferry-desired' } as const;
 export const REPORT_STREAM = 'FERRY_REPORTS';
+/**
+ * JetStream domains (sites as leafnodes, docs/scaling.md): the hub's, when it accepts sites, and
+ * each site's own. `$JS.API.>` never crosses a leafnode link between domains; the hub is reached
+ * from a site as `$JS.<HUB_DOMAIN>.API.>`.
+ */
+export const HUB_DOMAIN = 'hub';
+export const siteDomain = (site: string) => `site-${site}`;
+/** The JetStream API prefix of a domain (undefined: the local one). */
+export const jsApiPrefix = (domain?: string) => (domain ? `$JS.${domain}.API` : '$JS.API');
 /** The key of the signed trust document in the desired-state bucket (no agent id can clash). */
 export const TRUST_KEY = '_trust';
 export const REPORT_CONSUMER = 'ferry-server';
@@ -33,6 +42,13 @@ export const subjects = {
   /** the admin CLI's and the server's own inboxes (in the FERRY account) */
   cliInboxPrefix: '_INBOX_cli',
   serverInboxPrefix: '_INBOX_server',
+  /**
+   * The JetStream API prefix a site's mirror is given (its `external.api`): its consumer request
+   * reaches the hub's server, which checks it and creates the consumer (server/sites/mirror-consumers.ts).
+   */
+  mirrorApiPrefix: 'ferry.mirror',
+  /** replies to the server's requests about one site's mirror (outside every inbox): all a site may answer on */
+  siteReplyPrefix: (site: string) => `ferry.site.${site}.reply`,
 } as const;
 
 /** The agent id a report subject belongs to, or undefined when the subject is not one. */

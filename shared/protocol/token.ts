@@ -18,6 +18,9 @@ export const tokenBodySchema = z
     j: z.string().max(4096),
     k: z.string().regex(/^SU[A-Z2-7]{56}$/),
     u: z.string().max(1024).optional(),
+    /** a site's token (ferry token create --site): the site's name and where its agents connect */
+    n: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/).optional(),
+    l: z.string().max(1024).optional(),
   })
   .strict();
 export type TokenBody = z.infer<typeof tokenBodySchema>;

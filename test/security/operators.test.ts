@@ -55,6 +55,7 @@ const BODIES: Record<ApiVerb, unknown> = {
   'cmdb.versions': { package: 'nothing' },
   'cmdb.clone': { from: 'no-such-host', to: 'no-such-test-host' },
   'fleet.status': {},
+  'site.list': {},
   'agents.logs': { host: 'nobody' },
   'audit.list': { limit: 1 },
   'audit.verify': {},

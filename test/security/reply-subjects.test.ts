@@ -111,7 +111,9 @@ function concrete(subject: string, agentId: string): { subject: string; body: Ui
 }
 
 beforeAll(async () => {
-  server = await initServer();
+  // A hub that accepts sites: its JetStream domain answers the agents' `$JS.hub.API` reads too
+  // (what an agent at a site uses), so those paths are attacked for real.
+  server = await initServer({ args: ['--leaf-listen', '127.0.0.1:0'] });
   const secrets = serverSecrets(server.home);
   admin = await connectAsAdmin(secrets.natsUrl, secrets);
   await publishPackage(server.home, { name: 'app', version: '1.0.0', files: { 'bin/app': 'v1\n' } });

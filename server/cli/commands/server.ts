@@ -11,6 +11,7 @@ interface ServerArgs extends GlobalArgs {
   'tls-key'?: string;
   'metrics-listen'?: string;
   'ui-listen'?: string;
+  'leaf-listen'?: string;
   'log-level'?: string;
   replicas?: number;
 }
@@ -26,10 +27,14 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
       .option('replicas', { type: 'number', describe: 'copies of every stream, KV bucket and object store (default: min(3, JetStream servers in the cluster))' })
       .option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })
       .option('metrics-listen', { type: 'string', describe: 'HOST:PORT serving /healthz and /metrics over HTTP, e.g. 127.0.0.1:9464 (env FERRY_METRICS_LISTEN; default: off)' })
+      .option('leaf-listen', { type: 'string', describe: 'HOST:PORT where the embedded NATS accepts sites\' leafnodes (ferry site add), e.g. 0.0.0.0:7422 (port 0: random; default: off)' })
       .option('ui-listen', { type: 'string', describe: 'HOST:PORT serving the web console, e.g. 127.0.0.1:8080 (HTTPS with --tls-cert/--tls-key; sign in with ferry ui login; env FERRY_UI_LISTEN; default: off)' }),
   handler: async (a) => {
     const logger = createLogger('ferry-server', a['log-level']);
     if (Boolean(a['tls-cert']) !== Boolean(a['tls-key'])) throw new FerryError('FERRY_USAGE', '--tls-cert and --tls-key go together');
+    if (a['leaf-listen'] && a.nats) {
+      throw new FerryError('FERRY_USAGE', '--leaf-listen is for the embedded NATS; an external cluster accepts sites on its own leafnodes block', { hint: 'ferry nats config --leaf-port P writes it' });
+    }
     // Loaded here, not at the top: every other command starts without the whole server.
     const [{ FerryServer }, { useNativeObjectHashing }] = await Promise.all([import('../../server.js'), import('../../../shared/nats/native-hash.js')]);
     useNativeObjectHashing();
@@ -43,9 +48,10 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
       tls: { cert: a['tls-cert'], key: a['tls-key'], ca: a['tls-ca'] },
       metricsListen: a['metrics-listen'],
       uiListen: a['ui-listen'],
+      leafListen: a['leaf-listen'],
     });
     await server.start();
-    process.stdout.write(`ferry server ready — NATS ${server.natsUrl}${server.metricsUrl ? ` — metrics ${server.metricsUrl}` : ''}${server.consoleUrl ? ` — console ${server.consoleUrl}` : ''}\n`);
+    process.stdout.write(`ferry server ready — NATS ${server.natsUrl}${server.metricsUrl ? ` — metrics ${server.metricsUrl}` : ''}${server.consoleUrl ? ` — console ${server.consoleUrl}` : ''}${server.siteUrl ? ` — sites ${server.siteUrl}` : ''}\n`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);

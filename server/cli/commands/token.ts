@@ -10,6 +10,7 @@ interface TokenArgs extends GlobalArgs {
   tag?: string[];
   ttl: string;
   uses: number;
+  site?: string;
 }
 
 const create: CommandModule<GlobalArgs, TokenArgs> = {
@@ -19,12 +20,13 @@ const create: CommandModule<GlobalArgs, TokenArgs> = {
     y
       .option('tag', { type: 'string', array: true, describe: 'tag k=v given to agents that join with it (repeatable)' })
       .option('ttl', { type: 'string', default: '1h', describe: 'how long the token is valid' })
-      .option('uses', { type: 'number', default: 1, describe: 'how many agents may join with it' }),
+      .option('uses', { type: 'number', default: 1, describe: 'how many agents may join with it' })
+      .option('site', { type: 'string', describe: 'agents that join with it connect through this site (ferry site add) and download from its mirror; the hub stays their fallback' }),
   handler: async (a) => {
-    const body = { tags: parseTags(a.tag), ttlMs: parseDuration(a.ttl), uses: parsePositiveInt(a.uses, '--uses') };
-    const result = (await withClient(connectionFlags(a), (c) => c.request('token.create', body))) as { token: string; expiresAt: string; uses: number };
+    const body = { tags: parseTags(a.tag), ttlMs: parseDuration(a.ttl), uses: parsePositiveInt(a.uses, '--uses'), ...(a.site !== undefined ? { site: String(a.site) } : {}) };
+    const result = (await withClient(connectionFlags(a), (c) => c.request('token.create', body))) as { token: string; expiresAt: string; uses: number; site?: string };
     if (a.json) return printJson(result);
-    printLines([result.token, `(valid until ${result.expiresAt}, ${result.uses} use${result.uses === 1 ? '' : 's'})`]);
+    printLines([result.token, `(valid until ${result.expiresAt}, ${result.uses} use${result.uses === 1 ? '' : 's'}${result.site ? `, for site ${result.site}` : ''})`]);
   },
 };
 

@@ -1,0 +1,68 @@
+// ferry site add | list: sites, leafnode distribution points (server/sites/).
+import type { CommandModule } from 'yargs';
+import { resolveDataDir } from '../../config.js';
+import { withClient } from '../client.js';
+import { formatBytes, printJson, printLines, printTable } from '../output.js';
+import type { SiteDoc } from '../../sites/list.js';
+import { connectionFlags, type GlobalArgs } from './common.js';
+
+interface SiteAddArgs extends GlobalArgs {
+  name: string;
+  out: string;
+  'hub-url'?: string;
+  listen?: string;
+  'agent-url'?: string;
+}
+
+const add: CommandModule<GlobalArgs, SiteAddArgs> = {
+  command: 'add <name>',
+  describe: 'Write DIR/NAME.conf (and NAME.creds), a leafnode nats-server config for a site with its own JetStream domain and a mirror of the DML; run it with nats-server -c',
+  builder: (y) =>
+    y
+      .positional('name', { type: 'string', demandOption: true, describe: 'the site\'s name (a-z, 0-9, "-")' })
+      .option('out', { type: 'string', demandOption: true, describe: 'directory for NAME.conf, NAME.creds and the site\'s store (NAME/)' })
+      .option('hub-url', { type: 'string', describe: 'the hub\'s leafnode address, nats-leaf://HOST:PORT, or a cluster\'s, separated by commas (default: the running server\'s --leaf-listen)' })
+      .option('listen', { type: 'string', describe: 'HOST:PORT where the site\'s nats-server listens for agents (default 0.0.0.0:4222)' })
+      .option('agent-url', { type: 'string', describe: 'how agents reach the site, nats://HOST:PORT (default: --listen, with the site\'s name as host for a wildcard address)' }) as never,
+  handler: async (a) => {
+    const { addSite } = await import('../../sites/add.js');
+    const result = await addSite({ dataDir: resolveDataDir(a['data-dir']), name: String(a.name), out: a.out, hubUrl: a['hub-url'], listen: a.listen, agentUrl: a['agent-url'] });
+    if (a.json) return printJson(result);
+    printLines([
+      `Wrote ${result.config}, ${result.creds} and ${result.systemCreds} (the site's link credentials: keep them secret)`,
+      `Start the site with: nats-server -c ${result.config}`,
+      `It links to the hub at ${result.hubUrl}; agents will reach it at ${result.agentUrl}`,
+      `Next: ferry token create --site ${result.name}`,
+    ]);
+  },
+};
+
+const list: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'list',
+  describe: 'Each site: linked or not, its agents, and how many objects and bytes its mirror of the DML is behind the hub',
+  handler: async (a) => {
+    const sites = (await withClient(connectionFlags(a), (c) => c.request('site.list', {}))) as SiteDoc[];
+    if (a.json) return printJson(sites);
+    if (sites.length === 0) return printLines(['No sites (ferry site add NAME --out DIR makes one).']);
+    printTable(
+      ['SITE', 'LINKED', 'AGENTS', 'ONLINE', 'MIRROR', 'BEHIND', 'AGENT URL'],
+      sites.map((s) => [
+        s.name,
+        s.linked ? 'yes' : 'no',
+        s.agents.length,
+        s.agents.filter((x) => x.online).length,
+        s.mirror ? `${s.mirror.messages} msgs, ${formatBytes(s.mirror.bytes)}` : s.error ?? 'none yet',
+        s.behind ? (s.behind.objects === 0 ? 'up to date' : `${s.behind.objects} objects, ${formatBytes(s.behind.bytes)}`) : 'unknown',
+        s.agentUrl,
+      ]),
+    );
+  },
+};
+
+export const siteCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'site <command>',
+  aliases: ['sites'],
+  describe: 'Sites: leafnode distribution points near a group of agents',
+  builder: (y) => y.command(add).command(list).demandCommand(1),
+  handler: () => undefined,
+};

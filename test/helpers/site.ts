@@ -1,0 +1,100 @@
+// A site for tests: `ferry site add` (the product's own output) on a free loopback port, started as
+// a nats-server child, and the hub's monitoring read over NATS with its system account (LEAFZ,
+// CONNZ: what the monitoring endpoint serves over HTTP).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { findNatsServerBinary } from '../../scripts/nats-launcher.js';
+import { issueAccountUser } from '../../server/nats/accounts.js';
+import { loadNatsKeys } from '../../server/nats/nats-keys.js';
+import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
+import { freePortRange } from './cluster.js';
+import { apiRequest, runFerry, tempDir, waitFor } from './fleet.js';
+
+export interface TestSite {
+  name: string;
+  /** nats://127.0.0.1:PORT, where its agents connect */
+  url: string;
+  config: string;
+  logs(): string;
+  running(): boolean;
+  stop(): Promise<void>;
+}
+
+export interface SiteListDoc {
+  name: string;
+  linked: boolean;
+  agents: { id: string; hostname: string; online: boolean }[];
+  mirror: { lastSeq: number; messages: number; bytes: number } | null;
+  behind: { objects: number; bytes: number } | null;
+  error?: string;
+}
+
+/** `ferry site add NAME` on a free port, then its nats-server; resolves once the hub sees it linked with its mirror made. */
+export async function startSite(home: string, name: string, opts: { hubUrl?: string } = {}): Promise<TestSite> {
+  const port = await freePortRange(1);
+  const out = tempDir(`ferry-site-${name}-`);
+  const hub = opts.hubUrl ? ['--hub-url', opts.hubUrl] : [];
+  const doc = (await runFerry(home, ['site', 'add', name, '--out', out, '--listen', `127.0.0.1:${port}`, ...hub, '--json'])).json<{ config: string; agentUrl: string }>();
+  let output = '';
+  const child: ChildProcess = spawn(findNatsServerBinary(), ['-c', doc.config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-40_000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const running = () => child.exitCode === null && child.signalCode === null;
+  const site: TestSite = {
+    name,
+    url: doc.agentUrl,
+    config: doc.config,
+    logs: () => output,
+    running,
+    async stop() {
+      if (!running()) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+  await waitSite(home, name, (s) => s.linked && s.mirror !== null, 30_000, () => `site ${name} not linked with a mirror:\n${output.slice(-3000)}`).catch(async (err: unknown) => {
+    await site.stop();
+    throw err;
+  });
+  return site;
+}
+
+/** Polls site.list (which checks the sites afresh) until `pred` holds for the site. */
+export async function waitSite(home: string, name: string, pred: (s: SiteListDoc) => boolean, timeoutMs: number, message: () => string): Promise<SiteListDoc> {
+  let last: SiteListDoc | undefined;
+  await waitFor(async () => {
+    last = (await apiRequest<SiteListDoc[]>(home, 'site.list', {})).find((s) => s.name === name);
+    return last !== undefined && pred(last);
+  }, timeoutMs, { intervalMs: 300, message: () => `${message()}\nlast: ${JSON.stringify(last)}` });
+  return last!;
+}
+
+/** A connection of the hub's system account (its monitoring over NATS). */
+export async function hubSystemConnection(home: string, url: string): Promise<NatsConnection> {
+  const keys = loadNatsKeys(join(home, 'keys', 'nats.json'));
+  const creds = await issueAccountUser(keys, 'SYS', 'test-monitor', { publicKey: keys.sysUser.publicKey, seed: new TextDecoder().decode(keys.sysUser.getSeed()) });
+  return connectNats({ url, creds, name: 'test monitor' });
+}
+
+export interface LeafLink {
+  account: string;
+  in_bytes: number;
+  out_bytes: number;
+  in_msgs: number;
+  out_msgs: number;
+}
+
+/** The hub's leafz: one row per linked site. */
+export async function hubLeafz(sys: NatsConnection): Promise<LeafLink[]> {
+  const msg = await sys.request('$SYS.REQ.SERVER.PING.LEAFZ', '{}', { timeout: 5000 });
+  return (msg.json<{ data: { leafs?: LeafLink[] } }>().data.leafs ?? []);
+}
+
+/** Bytes the hub sent to each client connection, by connection name. */
+export async function hubClientOutBytes(sys: NatsConnection): Promise<Map<string, number>> {
+  const msg = await sys.request('$SYS.REQ.SERVER.PING.CONNZ', JSON.stringify({ limit: 4096 }), { timeout: 5000 });
+  const conns = msg.json<{ data: { connections?: { name?: string; out_bytes: number }[] } }>().data.connections ?? [];
+  return new Map(conns.filter((c) => c.name).map((c) => [c.name!, c.out_bytes]));
+}
