@@ -17,7 +17,7 @@ import { BUCKETS } from '../../shared/protocol/subjects.js';
 import type { Db } from '../db/open.js';
 import type { DesiredStatePublisher } from '../desired/publisher.js';
 import { OBJECT_CHUNK_BYTES } from '../dml/service.js';
-import { storeFileContent } from '../dml/content.js';
+import { storeFileContent, storesContent } from '../dml/content.js';
 import type { SignedEnvelope, SigningKeyPair } from '../../shared/crypto/sign.js';
 import type { Manifest } from '../../shared/package/mod.js';
 import type { DmlRecord } from '../../shared/protocol/messages.js';
@@ -58,7 +58,7 @@ export async function completeRestore(opts: CompleteRestoreOptions): Promise<{ u
       Readable.toWeb(createReadStream(file, { highWaterMark: OBJECT_CHUNK_BYTES })) as ReadableStream<Uint8Array>,
     );
     if (hexDigest(put.digest) !== r.sha256 || put.size !== r.size) throw new FerryError('FERRY_DIGEST_MISMATCH', `restore: uploading ${r.object} stored different bytes`);
-    if (opts.signing) {
+    if (opts.signing && storesContent(opts.db, r.name, r.version)) {
       const record = JSON.parse((JSON.parse(r.record) as SignedEnvelope).payload) as DmlRecord;
       await storeFileContent(store, opts.signing, { file, manifest: JSON.parse(r.manifest) as Manifest, record, tmpDir: restoreDir, chunkBytes: OBJECT_CHUNK_BYTES });
     }

@@ -3,6 +3,8 @@
 // version that has it), and each version gets a signed file index (`index/<name>@<version>`:
 // manifest, directories, bound to the signed record's artifact SHA-256). The package object and
 // its record are unchanged; agents that cannot use a delta download the package as before.
+// A package's first version is stored whole only (see storesContent): no host can keep an earlier
+// version to build a delta from, and a site's mirror then carries one copy of it, not two.
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,8 +20,20 @@ import { contentObjectName, fileIndexObjectName, FILE_INDEX_KIND, type FileIndex
 import type { Manifest, ManifestFile } from '../../shared/package/mod.js';
 import { scanArchive } from '../../shared/package/read.js';
 import type { DmlRecord } from '../../shared/protocol/messages.js';
+import type { Db } from '../db/open.js';
 
 const OBJECT_INDEX_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Whether a version gets its files by content and a file index: only when the DML holds another
+ * version of the package. A delta needs a kept version on the host, so the first version never is
+ * one's target; storing it by content would only double its bytes in the DML and on every site's
+ * link. From the second version on every file is stored (deduplicated), so a host can also fetch
+ * one kept file that was modified on disk instead of the whole package.
+ */
+export function storesContent(db: Db, name: string, version: string): boolean {
+  return db.prepare('SELECT 1 FROM packages WHERE name = ? AND version != ? LIMIT 1').get(name, version) !== undefined;
+}
 
 export interface StoredContent {
   /** distinct contents that were new to the DML */

@@ -16,7 +16,7 @@ import type { DmlRecord } from '../../shared/protocol/messages.js';
 import { verifyPackageArchive, type Manifest } from '../../shared/package/mod.js';
 import { readObjectToFile } from '../../shared/nats/object-read.js';
 import type { Db } from '../db/open.js';
-import { resignFileIndex, storeFileContent } from './content.js';
+import { resignFileIndex, storeFileContent, storesContent } from './content.js';
 import { BUNDLE_FORMAT, type BundleExport, type BundleIndex } from './bundle.js';
 
 export type PackageState = 'draft' | 'authorized' | 'retired';
@@ -117,6 +117,7 @@ export class DmlService {
 
   /** The package's files by content and its signed file index, for agents' delta installs (content.ts). */
   private async storeContent(file: string, manifest: Manifest, record: DmlRecord): Promise<void> {
+    if (!storesContent(this.db, record.name, record.version)) return;
     await storeFileContent(this.store(), this.keys.signing, { file, manifest, record, tmpDir: this.tmpDir, chunkBytes: OBJECT_CHUNK_BYTES });
   }
 
