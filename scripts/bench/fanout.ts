@@ -40,7 +40,9 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
         fn: async () => {
           const sampler = rssSampler(50);
           try {
-            await Promise.all(fleet.map((nc, i) => readObjectToFile(nc, { bucket: BUCKET, name: OBJECT, dest: files[i]!, expectedSize: size })));
+            // All agents share this process's one event loop (real agents each have their own), so a
+            // chunk may wait longer than an agent's 10 s timeout on a busy machine: allow a minute.
+            await Promise.all(fleet.map((nc, i) => readObjectToFile(nc, { bucket: BUCKET, name: OBJECT, dest: files[i]!, expectedSize: size, timeoutMs: 60_000 })));
           } finally {
             peakRss = Math.max(peakRss, sampler.stop());
           }

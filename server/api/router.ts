@@ -1,6 +1,7 @@
 // The admin API: one subscription on ferry.api.>, a handler per verb. Requests are validated
 // with the verb's schema before the handler runs; every failure becomes a typed wire error.
-import type { NatsConnection, Subscription, Msg } from '@nats-io/transport-node';
+import { headers as natsHeaders, type NatsConnection, type Subscription, type Msg } from '@nats-io/transport-node';
+import { partHeader, REPLY_PART_HEADER, splitReply } from '../../shared/protocol/reply-parts.js';
 import type { Logger } from 'pino';
 import { errorFromWire, FerryError, toFerryError } from '../../shared/errors.js';
 import { apiRequestSchemas, type ApiReply, type ApiRequestParsed, type ApiVerb } from '../../shared/protocol/api.js';
@@ -18,6 +19,9 @@ export const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release
  * A request with any other reply subject (a JetStream API subject, a key, another client's
  * subject) is dropped without acting: the server never publishes where a caller aims it.
  */
+/** nats-server's default, when the connection has not said its own. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
 const REPLY_PREFIXES = [`${subjects.cliInboxPrefix}.`, '_R_.'];
 
 /** Verbs whose `actor` field is a filter, not the caller (everywhere else the caller's name replaces it). */
@@ -76,7 +80,34 @@ export class ApiRouter {
       reply = { ok: false, error: e.toJSON() };
     }
     this.recordAudit(verb, parseRequestAuth(msg.headers?.get(AUTH_HEADER) || undefined)?.operator, caller, req, result, reply);
-    msg.respond(encodeMessage(reply));
+    this.respond(msg, verb, encodeMessage(reply));
+  }
+
+  /**
+   * One message when it fits max_payload, else parts to the caller's inbox (shared/protocol/
+   * reply-parts.ts). A service import's `_R_` reply takes one message only: a reply too large for
+   * it becomes an error. A failed publish is logged, never thrown (it would stop the server).
+   */
+  private respond(msg: Msg, verb: string, data: Uint8Array): void {
+    try {
+      const parts = splitReply(data, this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD);
+      if (parts.length === 1) {
+        msg.respond(data);
+        return;
+      }
+      if (msg.reply!.startsWith('_R_.')) {
+        const e = new FerryError('FERRY_INVALID_INPUT', `${verb}: the reply is ${data.length} bytes, more than one message can carry here`, { hint: 'ask for less (a narrower --target or filter)' });
+        msg.respond(encodeMessage({ ok: false, error: e.toJSON() } satisfies ApiReply));
+        return;
+      }
+      parts.forEach((part, i) => {
+        const h = natsHeaders();
+        h.set(REPLY_PART_HEADER, partHeader(i + 1, parts.length));
+        this.nc.publish(msg.reply!, part, { headers: h });
+      });
+    } catch (err) {
+      this.log.error({ err, verb, bytes: data.length }, 'could not send an API reply');
+    }
   }
 
   /**

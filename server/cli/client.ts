@@ -11,6 +11,7 @@ import { readCredsFile } from '../../shared/nats/creds.js';
 import { apiReplySchema, type ApiRequest, type ApiVerb } from '../../shared/protocol/api.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
+import { MAX_REPLY_BYTES, ReplyAssembler, REPLY_PART_HEADER } from '../../shared/protocol/reply-parts.js';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../config.js';
 import { checkRequestShape, checkRequestText, inputErrorFromServer } from './input.js';
 
@@ -77,7 +78,7 @@ export class AdminClient {
       const payload = encodeMessage(body);
       const h = natsHeaders();
       h.set(AUTH_HEADER, signRequest(this.operator, verb, payload));
-      data = (await this.nc.request(subjects.api(verb), payload, { timeout: timeoutMs, headers: h })).data;
+      data = await this.roundTrip(subjects.api(verb), payload, h, timeoutMs);
     } catch (err) {
       if (err instanceof natsErrors.NoRespondersError || (err as Error).message?.includes('503')) {
         throw new FerryError('FERRY_SERVER_UNREACHABLE', 'no Ferry server is answering on this NATS', { hint: 'is `ferry server` running?' });
@@ -91,9 +92,24 @@ export class AdminClient {
       if (err instanceof natsErrors.TimeoutError) throw new FerryError('FERRY_TIMEOUT', `the server did not answer ${verb} within ${timeoutMs / 1000}s`);
       throw new FerryError('FERRY_SERVER_UNREACHABLE', `request ${verb} failed: ${(err as Error).message}`);
     }
-    const reply = decodeMessage(apiReplySchema, data, `${verb} reply`);
+    const reply = decodeMessage(apiReplySchema, data, `${verb} reply`, MAX_REPLY_BYTES);
     if (!reply.ok) throw inputErrorFromServer(verb, errorFromWire(reply.error));
     return reply.result;
+  }
+
+  /**
+   * The request and its reply, which may come in parts (a reply larger than max_payload; see
+   * shared/protocol/reply-parts.ts). Errors are the client library's, as with `request` (no responders,
+   * a refused publish); none within `timeoutMs` is a TimeoutError.
+   */
+  private async roundTrip(subject: string, payload: Uint8Array, h: ReturnType<typeof natsHeaders>, timeoutMs: number): Promise<Uint8Array> {
+    const replies = await this.nc.requestMany(subject, payload, { headers: h, maxWait: timeoutMs, strategy: 'timer' });
+    const parts = new ReplyAssembler();
+    for await (const m of replies) {
+      const whole = parts.add(m.headers?.get(REPLY_PART_HEADER) || undefined, m.data);
+      if (whole) return whole; // leaving the loop ends the request
+    }
+    throw new natsErrors.TimeoutError();
   }
 
   async close(): Promise<void> {

@@ -12,8 +12,8 @@ export function encodeMessage(value: unknown): Uint8Array {
 }
 
 /** Parse and validate; throws FERRY_INVALID_MESSAGE with a one-line reason. */
-export function decodeMessage<S extends z.ZodType>(schema: S, data: Uint8Array, what: string): z.output<S> {
-  if (data.length > MAX_MESSAGE_BYTES) throw new FerryError('FERRY_INVALID_MESSAGE', `${what}: ${data.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit`);
+export function decodeMessage<S extends z.ZodType>(schema: S, data: Uint8Array, what: string, maxBytes = MAX_MESSAGE_BYTES): z.output<S> {
+  if (data.length > maxBytes) throw new FerryError('FERRY_INVALID_MESSAGE', `${what}: ${data.length} bytes is over the ${maxBytes}-byte limit`);
   let json: unknown;
   try {
     json = JSON.parse(decoder.decode(data));
