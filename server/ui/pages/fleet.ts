@@ -3,6 +3,7 @@
 import type { AgentDoc, FleetStatusReply } from '../../../shared/protocol/replies.js';
 import { badge, html, when, type Html } from './html.js';
 import type { Page, PageContext } from './context.js';
+import type { SiteDoc } from '../../sites/list.js';
 
 const PALETTE = 6;
 
@@ -15,6 +16,12 @@ export async function fleetPage(ctx: PageContext): Promise<Page> {
     agents = (await ctx.call('agents.list', { target })) as AgentDoc[];
   } catch (err) {
     searchError = (err as Error).message;
+  }
+  let sites: SiteDoc[] | string;
+  try {
+    sites = (await ctx.call('site.list', {})) as SiteDoc[];
+  } catch (err) {
+    sites = (err as Error).message;
   }
   const h = status.hosts;
   const body = html`
@@ -37,6 +44,7 @@ ${status.rollouts.length
     )}</ul></section>`
   : ''}
 <section aria-labelledby="spread"><h2 id="spread">Version spread</h2>${versionSpread(agents)}</section>
+<section aria-labelledby="by-site"><h2 id="by-site">By site</h2>${typeof sites === 'string' ? html`<p class="error">${sites}</p>` : bySite(agents, sites)}</section>
 <section aria-labelledby="by-tag"><h2 id="by-tag">By tag</h2>${byTag(agents)}</section>
 <section aria-labelledby="hosts"><h2 id="hosts">Hosts</h2>
 <form method="get" action="/" class="search" role="search">
@@ -79,6 +87,31 @@ function versionSpread(agents: AgentDoc[]): Html {
       return rect;
     })}</svg></td><td class="legend">${ordered.map(([v, n], i) => html`<span class="key c${i % PALETTE}">${v}</span> ${n} `)}</td></tr>`;
   })}</tbody></table>`;
+}
+
+/**
+ * Hosts online and offline at each site (its agents are tagged site=NAME by their token) and at
+ * the hub itself, with whether the site is linked and how far its mirror of the DML is behind.
+ */
+export function bySite(agents: Pick<AgentDoc, 'tags' | 'online'>[], sites: Pick<SiteDoc, 'name' | 'linked' | 'behind' | 'error'>[]): Html {
+  const count = (pick: (a: Pick<AgentDoc, 'tags'>) => boolean) => {
+    const c = { online: 0, offline: 0 };
+    for (const a of agents) if (pick(a)) c[a.online ? 'online' : 'offline'] += 1;
+    return c;
+  };
+  const known = new Set(sites.map((s) => s.name));
+  const hub = count((a) => a.tags.site === undefined || !known.has(a.tags.site));
+  const mirror = (s: Pick<SiteDoc, 'linked' | 'behind' | 'error'>) =>
+    !s.linked ? html`${badge('offline')} not linked${s.error ? html` <span class="error">${s.error}</span>` : ''}`
+    : s.behind === null ? html`<span class="muted">unknown</span>`
+    : s.behind.objects === 0 ? html`${badge('online')} caught up`
+    : html`<span class="warn">${s.behind.objects} object${s.behind.objects === 1 ? '' : 's'} (${(s.behind.bytes / 1048576).toFixed(1)} MiB) behind</span>`;
+  const row = (name: Html | string, key: string, c: { online: number; offline: number }, m: Html | string) =>
+    html`<tr data-site="${key}"><th scope="row">${name}</th><td>${c.online}</td><td class="${c.offline ? 'warn' : ''}">${c.offline}</td><td>${m}</td></tr>`;
+  return html`<table class="grid" id="by-site-table"><thead><tr><th scope="col">Site</th><th scope="col">Online</th><th scope="col">Offline</th><th scope="col">Mirror</th></tr></thead>
+<tbody>${row('hub (no site)', '', hub, '—')}${[...sites].sort((a, b) => a.name.localeCompare(b.name)).map((s) =>
+    row(html`<a href="/?target=${encodeURIComponent(`site=${s.name}`)}">${s.name}</a>`, s.name, count((a) => a.tags.site === s.name), mirror(s)),
+  )}</tbody></table>${sites.length === 0 ? html`<p class="muted">No sites: every host connects to the hub (<code>ferry site add</code> makes one).</p>` : ''}`;
 }
 
 /** Hosts online and offline for every tag (key=value) of the hosts shown; each links to its selector. */
