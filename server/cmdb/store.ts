@@ -104,6 +104,12 @@ export class CmdbStore {
     return rows.map(toAgent);
   }
 
+  /** Every agent's hostname by id, revoked ones too (what a rollout's status and review print; no row parsing). */
+  hostnames(): Map<string, string> {
+    const rows = this.sql('SELECT id, hostname FROM agents').raw().all() as [string, string][];
+    return new Map(rows);
+  }
+
   activeIdentities(): { id: string; nkey: string }[] {
     return this.sql('SELECT id, nkey FROM agents WHERE revoked_at IS NULL ORDER BY id').all() as { id: string; nkey: string }[];
   }

@@ -46,7 +46,7 @@ export interface RolloutReview {
 }
 
 export function buildReview(store: RolloutStore, releases: ReleaseStore, cmdb: CmdbStore, rollout: RolloutRow): RolloutReview {
-  const hostnames = new Map(cmdb.listAgents(true).map((a) => [a.id, a.hostname]));
+  const hostnames = cmdb.hostnames();
   const name = (agent: string) => hostnames.get(agent) ?? agent;
   const release = releases.get(rollout.release);
   const hosts = store.hosts(rollout.id);

@@ -370,7 +370,7 @@ export class RolloutService {
 
   status(id?: string): RolloutStatusDoc {
     const rollout = this.require(id ?? this.store.latestId());
-    const hostnames = new Map(this.cmdb.listAgents(true).map((a) => [a.id, a.hostname]));
+    const hostnames = this.cmdb.hostnames();
     const hosts = this.store.hosts(rollout.id);
     const counts: Record<string, number> = {};
     for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
