@@ -4,7 +4,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulatedFleet, syntheticInventory } from '../../agent/sim/fleet.js';
 import { startFleetProcesses } from '../../agent/sim/fleet-procs.js';
@@ -24,7 +24,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const n = Number(process.env.FERRY_BENCH_AGENTS ?? (opts.quick ? 300 : 2000));
   const server = await startBenchServer({ FERRY_OFFLINE_AFTER_MS: '600000' });
   const work = mkdtempSync(join(tmpdir(), 'ferry-bench-cp-'));
-  let fleet: { ids: string[]; stop(): Promise<void> } | undefined;
+  let fleet: { ids: string[]; pids?: number[]; stop(): Promise<void> } | undefined;
   const client = await AdminClient.connect({ dataDir: server.home });
   const results: BenchResult[] = [];
   try {
@@ -44,7 +44,12 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     server.ferry(['release', 'create', 'bench-2', '--package', 'bench-app@1.1.0']);
 
     const pids = [server.process.pid!, server.natsPid()!];
+    // The simulated agents' own CPU (their processes, or this one): on one machine they compete
+    // with the server for the same cores, which bounds the wall time as much as the server does.
+    const simPids = fleet.pids ?? [process.pid];
     const cpuBefore = pids.map(cpuSeconds);
+    const simCpuBefore = simPids.map(cpuSeconds);
+    const rolloutsStart = Date.now();
     const floor = await trafficFloor(client, n);
     const bigBang = await timedRollout(client, { release: 'bench-1', target: 'sim=true', strategy: 'big-bang' });
     results.push(rolloutResult(`Big-bang rollout of a small package to ${n} agents`, n, bigBang.ms, floor, '≤ 20 s'));
@@ -55,9 +60,22 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     const rolledBack = await waitEnd(client, phased.id);
     const rollbackMs = rolledBack.endedAt ? Date.parse(rolledBack.endedAt) - rollbackStart : Date.now() - rollbackStart;
     results.push({ ...rolloutResult(`Fleet rollback of ${n} agents`, n, rollbackMs, floor), note: `ended ${rolledBack.state}` });
-    const cpu = pids.map(cpuSeconds).reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0);
+    const cpuEach = pids.map((pid, i) => cpuSeconds(pid) - cpuBefore[i]!);
+    const cpu = cpuEach[0]! + cpuEach[1]!;
+    const simCpu = simPids.map((pid, i) => cpuSeconds(pid) - simCpuBefore[i]!).reduce((a, b) => a + b, 0);
+    const wallS = (Date.now() - rolloutsStart) / 1000;
+    const hostOps = 3 * n;
     const mem = memoryMiB(server.process.pid!);
-    results.push({ name: 'Server during the three rollouts', metric: 'CPU time', value: cpu, unit: 's', note: `ferry server + nats-server; ferry server peak RSS ${mem.peak.toFixed(0)} MiB` });
+    results.push({
+      name: 'Server during the three rollouts',
+      metric: 'CPU time',
+      value: cpu,
+      unit: 's',
+      note:
+        `ferry server ${cpuEach[0]!.toFixed(1)} s + nats-server ${cpuEach[1]!.toFixed(1)} s (${((cpu * 1000) / hostOps).toFixed(2)} ms a host a rollout: ` +
+        `${(hostOps / cpu).toFixed(0)} hosts/s per core for the server side alone); the simulated agents ${simCpu.toFixed(1)} s; ` +
+        `all three used ${((cpu + simCpu) / wallS).toFixed(2)} of the ${cpus().length} cores over ${wallS.toFixed(0)} s; ferry server peak RSS ${mem.peak.toFixed(0)} MiB`,
+    });
     results.push({ name: 'Server peak memory', metric: 'peak RSS', value: mem.peak, unit: 'MiB', note: `nats-server peak ${memoryMiB(server.natsPid()!).peak.toFixed(0)} MiB` });
 
     results.push(await ingest(client, fleet.ids, opts.quick ? 5_000 : 20_000));
