@@ -19,6 +19,7 @@ import { mayCall, ROLES, VERB_ROLES, type Role } from '../../shared/operators/ro
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { apiRequestSchemas, type ApiVerb } from '../../shared/protocol/api.js';
+import { subjects } from '../../shared/protocol/subjects.js';
 import { FerryError } from '../../shared/errors.js';
 import { buildPackage, cleanupFleet, initServer, runFerry, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
 
@@ -147,6 +148,23 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
       }
     }
     expect(mismatches).toEqual([]);
+  }, 240_000);
+
+  it('the NATS layer refuses on its own: an operator\'s user cannot even publish the subject of a verb outside its role', async () => {
+    // Unsigned and empty: were nats-server to let one through, the server would answer it (an
+    // error reply) instead of the publish being refused.
+    const verbs = Object.keys(apiRequestSchemas) as ApiVerb[];
+    const leaks: string[] = [];
+    for (const role of ROLES.filter((r) => r !== 'admin')) {
+      for (const verb of verbs.filter((v) => !mayCall(role, v))) {
+        const outcome = await clients[role].nc.request(subjects.api(verb), new Uint8Array(), { timeout: 10_000 }).then(
+          () => 'answered',
+          (err: Error) => (/Permissions Violation for Publish/.test(`${err.message} ${(err.cause as Error | undefined)?.message ?? ''}`) || err.name === 'PermissionViolationError' ? 'refused' : `${err.name}: ${err.message}`),
+        );
+        if (outcome !== 'refused') leaks.push(`${role} ${verb}: ${outcome}`);
+      }
+    }
+    expect(leaks).toEqual([]);
   }, 240_000);
 
   it('a refusal is FERRY_FORBIDDEN (exit 8), one line naming the role needed, and audited under the verified name', async () => {
