@@ -283,6 +283,16 @@ describe('ferry CLI conventions', () => {
     expect(twice.code).toBe(4);
   });
 
+  it('rollout start --wait on a terminal shows a progress line, rewritten in place and cleared at the end', async () => {
+    const out = underTty(home, ['rollout', 'start', 'ok-1', '--target', 'hostname=web-1', '--wait', '--supersede']);
+    // web-1 has ok-1 already: skipped, which is done and not a failure (no ✗).
+    expect(out).toMatch(/\r\x1b\[K\[█+\] 1\/1 completed/);
+    expect(out).toContain('COMPLETED');
+    // Into a pipe: no progress line at all.
+    const piped = await runFerry(home, ['rollout', 'start', 'ok-1', '--target', 'hostname=web-1', '--wait', '--supersede']);
+    expect(piped.stdout + piped.stderr).not.toContain('\x1b[K');
+  });
+
   it('rollout status --watch on a terminal redraws in place, with countdowns', async () => {
     const id = (await runFerry(home, ['rollout', 'start', 'later-1', '--target', 'hostname=web-1', '--start-at', '+2h', '--json'])).json<{ id: string }>().id;
     // Followed for a few seconds (the rollout waits two hours): several frames, each drawn over the last.
