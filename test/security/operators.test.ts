@@ -249,6 +249,19 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     const after = (await ferry(['release', 'show', 'eyes-r1', '--json'])).json<{ approvals: { by: string; counts: boolean }[] }>();
     expect(after.approvals.map((a) => [a.by, a.counts])).toEqual([['ada', true], ['alex', true]]);
     expect((await prodDryRun('admin')).policy.violations.join('\n')).not.toMatch(/approval/);
+
+    // Each approval keeps the signed request that made it, checked again on every read: an
+    // approval changed in the SQLite file (here: alex's moved to another release) stops counting.
+    expect(((await ferry(['release', 'show', 'eyes-r1', '--json'])).json<{ approvals: { signature: string }[] }>()).approvals.map((a) => a.signature)).toEqual(['valid', 'valid']);
+    const db = new Database(dataPaths(home).db);
+    try {
+      db.prepare("INSERT INTO release_approvals (release, actor, ts, comment, auth, body) SELECT 'eyes-r2', actor, ts, comment, auth, body FROM release_approvals WHERE release = 'eyes-r1' AND actor = 'alex'").run();
+    } finally {
+      db.close();
+    }
+    const forged = (await ferry(['release', 'show', 'eyes-r2', '--json'])).json<{ approvals: { by: string; counts: boolean; reason?: string; signature: string }[] }>();
+    expect(forged.approvals.find((a) => a.by === 'alex')).toMatchObject({ counts: false, signature: 'invalid', reason: expect.stringMatching(/signature does not verify/) });
+    expect(((await ferry(['release', 'show', 'eyes-r1', '--json'])).json<{ approvals: { signature: string }[] }>()).approvals.map((a) => a.signature)).toEqual(['valid', 'valid']);
   }, 120_000);
 
   it('a revoked operator is cut off: the live connection closes and later requests are refused', async () => {
