@@ -283,6 +283,18 @@ export function nextWindowStart(w: WindowSpec, from: Date): Date | null {
 }
 
 /**
+ * When a window given as text (a rollout's --window and --timezone) next opens at or after
+ * `from`, as ISO 8601: null if it never opens or cannot be read.
+ */
+export function windowOpens(window: string, timeZone: string | undefined, from: number): string | null {
+  try {
+    return nextWindowStart(parseWindow(window, timeZone ?? 'UTC'), new Date(from))?.toISOString() ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * When an open window closes: the first whole minute after `from` that is outside it (`from`
  * itself if the window is closed then). Null if it stays open for the next 8 days.
  */

@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Argv } from 'yargs';
 import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
-import { selectCompletionShell } from '../../shared/completion.js';
+import { completionHelp, selectCompletionShell } from '../../shared/completion.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
 import { agentPaths, agentTimings, decommissionedAt, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
 import type { MachineDeps } from '../install/machine.js';
@@ -180,14 +180,20 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
     }
     const { default: yargs } = await import('yargs');
     const { hideBin } = await import('yargs/helpers');
+    const completionText = completionHelp(hideBin(argv), 'ferry-agent');
+    if (completionText) return void process.stdout.write(completionText);
     selectCompletionShell(hideBin(argv), 'ferry-agent');
-    await yargs(hideBin(argv))
+    const { withAgentHelp, agentUsageError, topExamples, AGENT_GLOBAL_OPTIONS } = await import('./help.js');
+    const cli = yargs(hideBin(argv))
       .scriptName('ferry-agent')
       .completion('completion', 'Print a bash or zsh completion script: ferry-agent completion bash|zsh (default: for $SHELL)')
       .usage('$0 <command> [options]\n\nThe Ferry agent: installs what the server says, safely.')
       .option('state-dir', { type: 'string', global: true, describe: 'agent state directory (default $FERRY_AGENT_STATE, else stateDir in the config file, else /var/lib/ferry-agent as root, ~/.ferry-agent otherwise)' })
       .option('json', { type: 'boolean', default: false, global: true, describe: 'print exactly one JSON document' })
       .option('config', { type: 'string', global: true, describe: `agent config file (default $FERRY_CONFIG, else /etc/ferry/agent.json if it exists)` })
+      .group(AGENT_GLOBAL_OPTIONS, 'Global options:');
+    for (const [cmd, what] of topExamples()) cli.example(cmd, what);
+    await withAgentHelp(cli)
       .middleware((a) => applySettings(a as unknown as Args))
       .command(
         'join',
@@ -364,9 +370,10 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
       .demandCommand(1, 'say what to do: ferry-agent --help lists the commands')
       .strict()
       .fail((msg, err) => {
-        throw err ?? new FerryError('FERRY_USAGE', msg, { hint: 'see ferry-agent --help' });
+        throw err ?? agentUsageError(msg, hideBin(argv));
       })
       .help()
+      .wrap(Math.min(120, process.stdout.columns || 100))
       .version(false)
       .option('version', { type: 'boolean', describe: 'print the agent version (with --json: also its Node runtime and platform)' })
       .parseAsync();

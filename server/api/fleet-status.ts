@@ -1,5 +1,6 @@
 // `ferry status`: the fleet and the open rollouts at a glance, built from the CMDB and the
 // rollout store in one reply (the CLI would otherwise need a request per host and rollout).
+import { windowOpens } from '../../shared/windows.js';
 import type { FleetStatusReply } from '../../shared/protocol/replies.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { RolloutService } from '../rollouts/service.js';
@@ -43,15 +44,18 @@ export function buildFleetStatus(d: { cmdb: CmdbStore; rollouts: RolloutService;
 type Status = ReturnType<RolloutService['status']>;
 
 /** What the rollout waits for next, and until when if that is known. */
-export function nextEvent(s: Status): { event: string; at: string | null } | null {
+export function nextEvent(s: Status, now = Date.now()): { event: string; at: string | null } | null {
   const soaking = s.waves.find((w) => w.state === 'soaking');
   if (soaking) {
     const following = s.waves.find((w) => w.index === soaking.index + 1);
-    return { event: following ? `wave ${following.index + 2} starts after the soak` : 'completes after the soak', at: soaking.soakUntil ?? null };
+    return { event: following ? `wave ${following.index + 1} starts after the soak` : 'completes after the soak', at: soaking.soakUntil ?? null };
   }
   if (s.state === 'waiting' || s.state === 'planned') {
-    const at = s.options.startAt ? new Date(s.options.startAt).toISOString() : null;
-    return { event: s.options.window ? `wave 1 starts when the window "${s.options.window}" opens` : 'wave 1 starts', at };
+    const wave = (s.waves.find((w) => w.state === 'pending')?.index ?? 0) + 1;
+    const startAt = s.options.startAt;
+    const opens = s.options.window ? windowOpens(s.options.window, s.options.timeZone, Math.max(now, startAt ?? 0)) : null;
+    const at = opens ?? (startAt ? new Date(startAt).toISOString() : null);
+    return { event: s.options.window ? `wave ${wave} starts when the window "${s.options.window}" opens` : `wave ${wave} starts`, at };
   }
   if (s.state === 'paused') return { event: 'resumes on: ferry rollout resume ' + s.id, at: null };
   if (s.state === 'halted') return { event: 'halted: ferry rollout retry, resume or rollback ' + s.id, at: null };

@@ -112,8 +112,9 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       d.db.prepare('INSERT INTO release_creators (release, actor) VALUES (?, ?) ON CONFLICT DO NOTHING').run(release.name, caller.name);
       return release;
     },
-    'release.approve': (r) => {
-      const release = d.releases.approve(r.name, r.actor, r.comment);
+    'release.approve': (r, caller) => {
+      const signed = caller.signed ? { auth: caller.signed.auth, body: Buffer.from(caller.signed.body).toString('utf8') } : undefined;
+      const release = d.releases.approve(r.name, r.actor, r.comment, signed);
       return { ...release, approvals: approvalsOf(d.db, release) };
     },
     'release.list': () => d.releases.list(),

@@ -60,7 +60,8 @@ export class ApiRouter {
     let caller: Caller | undefined;
     try {
       // Who first: an unsigned, forged, stale, replayed or out-of-role request never reaches a handler.
-      caller = this.authenticator.identify(verb, msg.data, msg.headers?.get(AUTH_HEADER) || undefined);
+      const auth = msg.headers?.get(AUTH_HEADER) || undefined;
+      caller = this.authenticator.identify(verb, msg.data, auth);
       authorize(caller, verb);
       // Replies go to the caller's own inbox only (operators may subscribe to nothing else).
       if (!msg.reply.startsWith(`${subjects.cliInboxPrefix}.${caller.name}.`) && !msg.reply.startsWith('_R_.')) {
@@ -72,7 +73,8 @@ export class ApiRouter {
       // The verified name is the actor everywhere (audit, approvals, rollouts, events); a name in the body decides nothing.
       if ('actor' in req && !ACTOR_IS_FILTER.has(verb)) req.actor = caller.name;
       const handler = this.handlers[v] as (r: unknown, c: Caller) => Promise<unknown> | unknown;
-      result = await handler(req, caller);
+      // A handler may keep the signed request (an approval does, to be checked again later).
+      result = await handler(req, { ...caller, signed: { auth: auth!, body: msg.data } });
       reply = { ok: true, result: result ?? null };
     } catch (err) {
       const e = toFerryError(err);

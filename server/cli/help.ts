@@ -3,6 +3,7 @@
 // the command files stay about what they do. Nested commands are wrapped as their parent's
 // builder registers them.
 import type { Argv, CommandModule } from 'yargs';
+import { ownOptionsFirst } from '../../shared/cli-help.js';
 
 const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   '': [
@@ -40,6 +41,15 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
     ['$0 package build ./myapp', 'build NAME-VERSION.ferry from ./myapp/ferry.json'],
     ['SOURCE_DATE_EPOCH=0 $0 package build ./myapp --out myapp.ferry', 'a chosen file name'],
   ],
+  'package inspect': [
+    ['$0 package inspect myapp-1.2.0.ferry', 'manifest, files, hooks, and whether the DML signed this digest'],
+    ['$0 package inspect myapp-1.2.0.ferry -o yaml', 'the same as a YAML document'],
+  ],
+  config: [['$0 config check /etc/ferry/server.json', 'validate a server config file']],
+  'config check': [
+    ['$0 config check', 'check /etc/ferry/server.json (or $FERRY_CONFIG) and show the settings it gives'],
+    ['$0 config check ./server.json --json', 'the settings as JSON; exit 2 naming a bad key'],
+  ],
   dml: [['$0 dml add myapp-1.2.0.ferry', 'add a signed package to the library']],
   'dml add': [['$0 dml add myapp-1.2.0.ferry', 'verify and store a package']],
   'dml list': [['$0 dml list', 'every package version in the library']],
@@ -50,6 +60,12 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   'dml import': [['$0 dml import site.bundle --trust-root 3f1c…a9', 'check it against the exporting root, then add its packages']],
   release: [['$0 release create web-2024.1 --package myapp@1.2.0', 'a release of one package']],
   'release list': [['$0 release list', 'every release']],
+  'release create': [
+    ['$0 release create web-2024.1 --package myapp@1.2.0 --rfc CHG-1001', 'a release of one package, tied to a change record'],
+    ['$0 release create stack-3 --package db@2.1.0 --package web@1.4.0 --risk high --rollback-plan "restore db snapshot"', 'two packages, put in dependency order'],
+  ],
+  'release approve': [['$0 release approve web-2024.1 --comment "CAB 2024-12-01"', 'your approval (the owner\'s and the starter\'s own do not count)']],
+  'release show': [['$0 release show web-2024.1 --json', 'install order, change record, approvals (who, when, whether each counts), risk']],
   rollout: [['$0 rollout start web-2024.1 --strategy phased --waves 1,50%,100%', 'a phased rollout']],
   'rollout start': [
     ['$0 rollout start web-2024.1 --target env=prod --strategy phased --waves 1,10%,100% --soak 10m', 'three waves, ten minutes of soak'],
@@ -90,6 +106,10 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
     ['$0 cmdb clone-config web-1 --to test-web-1 --dry-run', 'the installs and removals, nothing started'],
   ],
   key: [['$0 key rotate', 'rotate the signing key']],
+  'key rotate': [
+    ['$0 key rotate', 'a new online signing key, signed by the root'],
+    ['$0 key rotate --root --root-key /secure/root.key', 'also a new root key (the root kept offline)'],
+  ],
   nats: [['$0 nats config --out ./nats --nodes 3 --host n1 --host n2 --host n3', 'configs for a three-node NATS cluster']],
   'nats config': [
     ['$0 nats config --out ./nats --nodes 3 --host n1 --host n2 --host n3', 'one config per node, each on its own host'],
@@ -112,7 +132,14 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   'operator list': [['$0 operator list', 'operators, roles and state']],
   'operator revoke': [['$0 operator revoke alice', 'cut alice off at once']],
   'operator roles': [['$0 operator roles', 'which role may call which verb']],
-  notify: [['$0 notify add https://hooks.example.com/ferry', 'send rollout events to a webhook']],
+  notify: [['$0 notify add https://hooks.example.com/ferry --events "rollout.*"', 'send rollout events to a webhook']],
+  'notify add': [
+    ['$0 notify add https://hooks.example.com/ferry --events rollout.completed,rollout.halted', 'two events, signed with a new secret (printed once)'],
+    ['$0 notify add https://chat.example.com/hook --events "rollout.*" --release web-2024.1', 'one release\'s communication plan'],
+  ],
+  'notify list': [['$0 notify list', 'webhooks and their delivery state']],
+  'notify remove': [['$0 notify remove w-0123abcd', 'stop sending to that webhook']],
+  'notify test': [['$0 notify test w-0123abcd', 'send a signed notify.test event now']],
   ui: [['$0 ui login', 'a one-time sign-in URL of the web console']],
   'ui login': [
     ['$0 ui login', 'print a one-time sign-in URL for your operator (open it within five minutes)'],
@@ -161,19 +188,6 @@ export function withExamples<T, U>(mod: CommandModule<T, U>, parent = ''): Comma
       return built as Argv<U>;
     },
   };
-}
-
-/**
- * --help lists groups in the order they were made and the global options' group was made
- * first: naming the command's own options' group now puts them before it.
- */
-function ownOptionsFirst(y: Argv<any>): Argv<any> {
-  const yy = y as any;
-  const grouped = new Set(Object.values(yy.getGroups() as Record<string, string[]>).flat());
-  const opts = yy.getOptions() as { key: Record<string, unknown>; alias: Record<string, string[]> };
-  const aliases = new Set(Object.values(opts.alias ?? {}).flat());
-  const own = Object.keys(opts.key).filter((k) => !grouped.has(k) && !aliases.has(k) && k !== '$0' && k !== '_');
-  return own.length ? y.group(own, 'Options:') : y;
 }
 
 export function topExamples(): [string, string][] {

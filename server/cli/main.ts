@@ -26,8 +26,8 @@ import { configCommand } from './commands/config.js';
 import { uiCommand } from './commands/ui.js';
 import { configureOutput, failAndExit, formatFromArgv } from './output.js';
 import { aliasNames, commandTree, withExamples, topExamples } from './help.js';
-import { nearestCommand } from './suggest.js';
-import { selectCompletionShell } from '../../shared/completion.js';
+import { nearestCommand } from '../../shared/suggest.js';
+import { completionHelp, selectCompletionShell } from '../../shared/completion.js';
 import { readFileSync } from 'node:fs';
 
 /** Options every command takes: --help lists them after the command's own, under this heading. */
@@ -59,6 +59,8 @@ export async function main(argv: string[]): Promise<void> {
   const format = formatFromArgv(argv);
   const json = format === 'json' || format === 'yaml';
   try {
+    const completionText = completionHelp(hideBin(argv), 'ferry');
+    if (completionText) return void process.stdout.write(completionText);
     selectCompletionShell(hideBin(argv), 'ferry');
     let cli = yargs(hideBin(argv))
       .scriptName('ferry')

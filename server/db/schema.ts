@@ -122,4 +122,10 @@ export const MIGRATIONS: string[] = [
     name TEXT PRIMARY KEY, agent_url TEXT NOT NULL, listen TEXT NOT NULL, hub_url TEXT NOT NULL,
     link_nkey TEXT NOT NULL, created_at INTEGER NOT NULL);
   `,
+  // Approvals keep the signed request that made them (its Ferry-Auth header and body), so
+  // `release show` can check each one again against the approver's key, later.
+  `
+  ALTER TABLE release_approvals ADD COLUMN auth TEXT;
+  ALTER TABLE release_approvals ADD COLUMN body TEXT;
+  `,
 ];

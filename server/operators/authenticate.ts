@@ -14,6 +14,8 @@ export const CLOCK_WINDOW_MS = 60_000;
 export interface Caller {
   name: string;
   role: Role;
+  /** the signed request this caller was identified by (none for the web console's signed-in operator) */
+  signed?: { auth: string; body: Uint8Array };
 }
 
 export class RequestAuthenticator {

@@ -1,6 +1,7 @@
 // Four eyes: an approval by the release's owner (its `owner` field or whoever created it) or by
 // the person starting the rollout does not count toward `requireApprovals`. Approvals are made
 // by verified operators (the API replaces the actor with the signer), so names cannot be faked.
+import { parseRequestAuth, verifyRequestSignature } from '../../shared/operators/request-signature.js';
 import type { Db } from '../db/open.js';
 import type { Release } from './store.js';
 
@@ -12,6 +13,12 @@ export interface ApprovalDoc {
   counts: boolean;
   reason?: string;
   comment?: string;
+  /**
+   * The stored signed request, checked again now against the approver's key: `valid`, `invalid`
+   * (changed since, or not the approver's: it does not count), or `none` (made in the web console,
+   * whose operators are signed in, not signing).
+   */
+  signature: 'valid' | 'invalid' | 'none';
 }
 
 /** Who owns a release for four eyes. */
@@ -23,8 +30,36 @@ export function releaseOwners(db: Db, release: Release): Set<string> {
 /** Each approval and whether it counts; `starter` is who starts the rollout being checked, if any. */
 export function approvalsOf(db: Db, release: Release, starter?: string): ApprovalDoc[] {
   const owners = releaseOwners(db, release);
+  const stored = new Map(
+    (db.prepare('SELECT actor, auth, body FROM release_approvals WHERE release = ?').all(release.name) as { actor: string; auth: string | null; body: string | null }[]).map((r) => [r.actor, r]),
+  );
   return release.approvals.map((a) => {
-    const reason = owners.has(a.actor) ? 'the release owner cannot approve their own release' : a.actor === starter ? 'whoever starts the rollout cannot approve it' : undefined;
-    return { by: a.actor, actor: a.actor, at: a.at, counts: reason === undefined, ...(reason ? { reason } : {}), ...(a.comment ? { comment: a.comment } : {}) };
+    const row = stored.get(a.actor);
+    const signature = row?.auth ? (approvalSignatureValid(db, release.name, a.actor, a.comment, row.auth, row.body ?? '') ? 'valid' : 'invalid') : 'none';
+    const reason =
+      signature === 'invalid'
+        ? 'its stored signature does not verify (changed since, or not made by this approver)'
+        : owners.has(a.actor)
+          ? 'the release owner cannot approve their own release'
+          : a.actor === starter
+            ? 'whoever starts the rollout cannot approve it'
+            : undefined;
+    return { by: a.actor, actor: a.actor, at: a.at, counts: reason === undefined, ...(reason ? { reason } : {}), ...(a.comment ? { comment: a.comment } : {}), signature };
   });
+}
+
+/** The approval's stored request: signed by this approver's key (as registered now), for release.approve of this release with this comment. */
+function approvalSignatureValid(db: Db, release: string, actor: string, comment: string | undefined, header: string, body: string): boolean {
+  const auth = parseRequestAuth(header);
+  if (!auth || auth.operator !== actor) return false;
+  const key = (db.prepare('SELECT signing_key FROM operators WHERE name = ?').get(actor) as { signing_key: string } | undefined)?.signing_key;
+  if (!key) return false;
+  const bytes = Buffer.from(body, 'utf8');
+  if (!verifyRequestSignature(key, 'release.approve', bytes, auth)) return false;
+  try {
+    const signed = JSON.parse(body) as { name?: unknown; comment?: unknown };
+    return signed.name === release && (signed.comment || undefined) === comment;
+  } catch {
+    return false;
+  }
 }

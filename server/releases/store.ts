@@ -90,11 +90,13 @@ export class ReleaseStore {
     return this.get(input.name)!;
   }
 
-  /** Record one person's approval (again: their first approval stands). */
-  approve(name: string, actor: string, comment?: string): Release {
+  /** Record one person's approval (again: their first approval stands), with the signed request that made it (none from the web console). */
+  approve(name: string, actor: string, comment?: string, signed?: { auth: string; body: string }): Release {
     const release = this.require(name);
     for (const p of release.packages) this.dml.requireDeployable(p.name, p.version);
-    this.db.prepare('INSERT INTO release_approvals (release, actor, ts, comment) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING').run(name, actor, Date.now(), comment ?? null);
+    this.db
+      .prepare('INSERT INTO release_approvals (release, actor, ts, comment, auth, body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(name, actor, Date.now(), comment ?? null, signed?.auth ?? null, signed?.body ?? null);
     return this.require(name);
   }
 

@@ -72,6 +72,14 @@ describe('ferry CLI conventions', () => {
     expect(bad.stderr).toContain('FERRY_USAGE');
     const agentBash = (await runAgentCli(web.stateDir, ['completion', 'bash'])).stdout;
     expect(agentBash).toContain('###-begin-ferry-agent-completions-###');
+    // --help is help (with examples), not the script (yargs would print the script).
+    const help = (await runFerry(home, ['completion', '--help'])).stdout;
+    expect(help).toMatch(/^ferry completion \[bash\|zsh\]\n/);
+    expect(help).toContain('Examples:');
+    expect(help).not.toContain('###-begin');
+    const agentHelp = (await runAgentCli(web.stateDir, ['completion', '-h'])).stdout;
+    expect(agentHelp).toMatch(/^ferry-agent completion \[bash\|zsh\]\n/);
+    expect(agentHelp).not.toContain('###-begin');
   });
 
   it('a mistyped subcommand names the nearest real one, in one line, exit 2', async () => {
@@ -81,6 +89,11 @@ describe('ferry CLI conventions', () => {
     expect(r.stderr).toContain('FERRY_USAGE: unknown command "rollout stat": did you mean rollout status?');
     const top = await runFerry(home, ['agnets', 'list'], { allowFail: true });
     expect([top.code, top.stderr]).toEqual([2, expect.stringContaining('did you mean agents?')]);
+    const agent = await runAgentCli(web.stateDir, ['config', 'chek'], { allowFail: true });
+    expect([agent.code, agent.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect(agent.stderr).toContain('FERRY_USAGE: unknown command "config chek": did you mean config check?');
+    const agentTop = await runAgentCli(web.stateDir, ['stat'], { allowFail: true });
+    expect(agentTop.stderr).toContain('did you mean status?');
   });
 
   it('a value the API refuses is FERRY_INVALID_INPUT, exit 2, naming the flag, in one line', async () => {
@@ -102,6 +115,25 @@ describe('ferry CLI conventions', () => {
       const global = help.indexOf('\nGlobal options:');
       expect(global).toBeGreaterThan(0);
       if (own >= 0) expect(own).toBeLessThan(global);
+    }
+    for (const args of [['join'], ['config', 'check'], ['history']]) {
+      const help = (await runAgentCli(web.stateDir, [...args, '--help'])).stdout;
+      expect(help, `ferry-agent ${args.join(' ')}`).toContain('Examples:');
+      const own = help.indexOf('\nOptions:');
+      const global = help.indexOf('\nGlobal options:');
+      expect(global).toBeGreaterThan(0);
+      if (args[0] !== 'config') expect(own).toBeGreaterThan(0); // config check has a positional only
+      if (own >= 0) expect(own).toBeLessThan(global);
+    }
+  });
+
+  it('every command of both programs has Examples in its --help (read from the man pages, which npm run cli-reference regenerates from the --help texts)', () => {
+    for (const program of ['ferry', 'ferry-agent']) {
+      const page = readFileSync(join(REPO_ROOT, 'packaging', 'man', `${program}.1`), 'utf8');
+      const sections = page.split('\n.SS ').slice(1);
+      expect(sections.length, program).toBeGreaterThan(10);
+      const without = sections.filter((s) => !s.includes('\nExamples:')).map((s) => s.split('\n')[0]);
+      expect(without, `${program}: commands whose --help has no Examples`).toEqual([]);
     }
   });
 
@@ -249,6 +281,16 @@ describe('ferry CLI conventions', () => {
     expect(audit.some((e) => e.args.action === 'start-now' && e.args.id === later.id)).toBe(true);
     const twice = await runFerry(home, ['rollout', 'start-now', later.id], { allowFail: true });
     expect(twice.code).toBe(4);
+  });
+
+  it('rollout start --wait on a terminal shows a progress line, rewritten in place and cleared at the end', async () => {
+    const out = underTty(home, ['rollout', 'start', 'ok-1', '--target', 'hostname=web-1', '--wait', '--supersede']);
+    // web-1 has ok-1 already: skipped, which is done and not a failure (no ✗).
+    expect(out).toMatch(/\r\x1b\[K\[█+\] 1\/1 completed/);
+    expect(out).toContain('COMPLETED');
+    // Into a pipe: no progress line at all.
+    const piped = await runFerry(home, ['rollout', 'start', 'ok-1', '--target', 'hostname=web-1', '--wait', '--supersede']);
+    expect(piped.stdout + piped.stderr).not.toContain('\x1b[K');
   });
 
   it('rollout status --watch on a terminal redraws in place, with countdowns', async () => {

@@ -91,6 +91,10 @@ describe('ferry-agent rollback: one writer on the journal', () => {
     expect(status.installed[PKG]).toBe('2.0.0');
     // In the journal: the install committed, then the rollback ran — one after the other.
     expect(status.operations.slice(0, 2).map((o) => `${o.kind} ${o.version} ${o.step}`)).toEqual(['rollback 2.0.0 rolled-back', 'install 3.0.0 done']);
+    // The agent's log says so at info, one line each (issue 15: installs and rollbacks are logged at info).
+    const lines = daemon!.logs().slice(logAt).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(lines.find((l) => l.msg === `install of ${PKG}@3.0.0: succeeded`)?.level).toBe(30);
+    expect(lines.find((l) => l.msg === `rollback of ${PKG}@2.0.0: rolled-back`)?.level).toBe(30);
   });
 
   it('a daemon that holds the state directory but does not answer: FERRY_AGENT_UNREACHABLE, nothing done', async () => {

@@ -19,6 +19,7 @@ import { mayCall, ROLES, VERB_ROLES, type Role } from '../../shared/operators/ro
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { apiRequestSchemas, type ApiVerb } from '../../shared/protocol/api.js';
+import { subjects } from '../../shared/protocol/subjects.js';
 import { FerryError } from '../../shared/errors.js';
 import { buildPackage, cleanupFleet, initServer, runFerry, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
 
@@ -149,6 +150,23 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     expect(mismatches).toEqual([]);
   }, 240_000);
 
+  it('the NATS layer refuses on its own: an operator\'s user cannot even publish the subject of a verb outside its role', async () => {
+    // Unsigned and empty: were nats-server to let one through, the server would answer it (an
+    // error reply) instead of the publish being refused.
+    const verbs = Object.keys(apiRequestSchemas) as ApiVerb[];
+    const leaks: string[] = [];
+    for (const role of ROLES.filter((r) => r !== 'admin')) {
+      for (const verb of verbs.filter((v) => !mayCall(role, v))) {
+        const outcome = await clients[role].nc.request(subjects.api(verb), new Uint8Array(), { timeout: 10_000 }).then(
+          () => 'answered',
+          (err: Error) => (/Permissions Violation for Publish/.test(`${err.message} ${(err.cause as Error | undefined)?.message ?? ''}`) || err.name === 'PermissionViolationError' ? 'refused' : `${err.name}: ${err.message}`),
+        );
+        if (outcome !== 'refused') leaks.push(`${role} ${verb}: ${outcome}`);
+      }
+    }
+    expect(leaks).toEqual([]);
+  }, 240_000);
+
   it('a refusal is FERRY_FORBIDDEN (exit 8), one line naming the role needed, and audited under the verified name', async () => {
     const r = await ferryFails(['token', 'create', '--creds', creds.viewer], { FERRY_ACTOR: 'admin' });
     expect(r.code).toBe(8);
@@ -231,6 +249,19 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     const after = (await ferry(['release', 'show', 'eyes-r1', '--json'])).json<{ approvals: { by: string; counts: boolean }[] }>();
     expect(after.approvals.map((a) => [a.by, a.counts])).toEqual([['ada', true], ['alex', true]]);
     expect((await prodDryRun('admin')).policy.violations.join('\n')).not.toMatch(/approval/);
+
+    // Each approval keeps the signed request that made it, checked again on every read: an
+    // approval changed in the SQLite file (here: alex's moved to another release) stops counting.
+    expect(((await ferry(['release', 'show', 'eyes-r1', '--json'])).json<{ approvals: { signature: string }[] }>()).approvals.map((a) => a.signature)).toEqual(['valid', 'valid']);
+    const db = new Database(dataPaths(home).db);
+    try {
+      db.prepare("INSERT INTO release_approvals (release, actor, ts, comment, auth, body) SELECT 'eyes-r2', actor, ts, comment, auth, body FROM release_approvals WHERE release = 'eyes-r1' AND actor = 'alex'").run();
+    } finally {
+      db.close();
+    }
+    const forged = (await ferry(['release', 'show', 'eyes-r2', '--json'])).json<{ approvals: { by: string; counts: boolean; reason?: string; signature: string }[] }>();
+    expect(forged.approvals.find((a) => a.by === 'alex')).toMatchObject({ counts: false, signature: 'invalid', reason: expect.stringMatching(/signature does not verify/) });
+    expect(((await ferry(['release', 'show', 'eyes-r1', '--json'])).json<{ approvals: { signature: string }[] }>()).approvals.map((a) => a.signature)).toEqual(['valid', 'valid']);
   }, 120_000);
 
   it('a revoked operator is cut off: the live connection closes and later requests are refused', async () => {

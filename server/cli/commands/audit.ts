@@ -8,20 +8,20 @@ import { withClient } from '../client.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, parsePositiveInt, type GlobalArgs } from './common.js';
 
-type AuditArgs = GlobalArgs & { check?: string; since?: string; actor?: string; action?: string; limit: number };
+type AuditArgs = GlobalArgs & { verify?: string; since?: string; actor?: string; action?: string; limit: number };
 
 export const auditCommand: CommandModule<GlobalArgs, AuditArgs> = {
-  command: 'audit [check]',
+  command: 'audit [verify]',
   describe: 'The audit log of administrative actions, oldest first; `ferry audit verify` checks its hash chain',
   builder: (y) =>
     y
-      .positional('check', { type: 'string', choices: ['verify'], describe: 'verify: check the hash chain, exit 1 at the first changed, inserted or deleted record' })
+      .positional('verify', { type: 'string', choices: ['verify'], describe: '`ferry audit verify`: check the hash chain, exit 1 at the first changed, inserted or deleted record' })
       .option('since', { type: 'string', describe: 'only this recent, e.g. 24h' })
       .option('actor', { type: 'string', describe: 'only this person' })
       .option('action', { type: 'string', describe: 'only this action, or a prefix with *, e.g. rollout.*' })
       .option('limit', { type: 'number', default: 1000, describe: 'the newest N entries' }),
   handler: async (a) => {
-    if (a.check === 'verify') return verify(a);
+    if (a.verify === 'verify') return verify(a);
     const body = {
       limit: parsePositiveInt(a.limit, '--limit'),
       ...(a.since ? { since: Date.now() - parseDuration(a.since) } : {}),

@@ -15,7 +15,7 @@ interface ReleaseDoc {
   riskOverride?: string;
   rollbackPlan: string;
   /** `counts` and `reason` (four eyes) from servers that know operators */
-  approvals: { actor: string; by?: string; at: string; counts?: boolean; reason?: string; comment?: string }[];
+  approvals: { actor: string; by?: string; at: string; counts?: boolean; reason?: string; comment?: string; signature?: 'valid' | 'invalid' | 'none' }[];
   createdAt: string;
   /** the release's communication plan: webhooks told about it (older servers: absent) */
   notify?: { id: string; url: string; events: string[]; scope: 'release' | 'all' }[];
@@ -98,7 +98,7 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { name: string }> = {
       '  packages, in install order:',
       ...r.packageStates.map((p, i) => `    ${i + 1}. ${p.name}@${p.version}  (${p.state})`),
       ...r.requires.map((d) => `  hosts must already have ${d.name} ${d.range} (for ${d.package})`),
-      `  approvals: ${r.approvals.length ? r.approvals.map((x) => `${x.actor} at ${x.at}${x.comment ? ` (${x.comment})` : ''}${x.counts === false ? ` — not counted: ${x.reason}` : ''}`).join('; ') : 'none'}`,
+      `  approvals: ${r.approvals.length ? r.approvals.map((x) => `${x.actor} at ${x.at}${x.comment ? ` (${x.comment})` : ''}${x.signature === 'none' ? ' (in the web console: no signature)' : ''}${x.counts === false ? ` — not counted: ${x.reason}` : ''}`).join('; ') : 'none'}`,
       ...labelled('  rollback plan', r.rollbackPlan),
       ...(r.notes ? labelled('  notes', r.notes) : []),
       ...communicationPlan(r),

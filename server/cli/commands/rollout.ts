@@ -182,9 +182,10 @@ export async function waitForEnd(c: AdminClient, id: string, timeoutMs: number |
 
 function progressLine(s: RolloutStatusDoc): string {
   const done = s.hosts.filter((h) => TERMINAL_HOST_STATES.includes(h.state as HostState)).length;
-  const ok = s.hosts.filter((h) => h.state === 'succeeded').length;
+  // A skipped host (already at this version, not installed) is done, not failed.
+  const failed = s.hosts.filter((h) => h.state === 'failed' || h.state === 'rolled-back').length;
   const wave = s.waves.find((w) => w.state !== 'completed');
-  return `${progressBar(ok, done - ok, s.hosts.length)} ${s.state}${wave ? `, wave ${wave.index + 1} ${wave.state}` : ''}`;
+  return `${progressBar(done - failed, failed, s.hosts.length)} ${s.state}${wave ? `, wave ${wave.index + 1} ${wave.state}` : ''}`;
 }
 
 const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boolean; interval: string }> = {

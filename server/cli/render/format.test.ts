@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nearestCommand } from '../suggest.js';
+import { nearestCommand } from '../../../shared/suggest.js';
 import { colorEnabled, paintState } from './color.js';
 import { fitWidths, renderTable, truncateCells } from './table.js';
 import { toYaml } from './yaml.js';

@@ -3,6 +3,7 @@
 // printTable; the Markdown escapes every value it interpolates (table cells with markdownCell,
 // list items with visible), since it is written to a terminal or a file as it is.
 import { markdownCell as cell, visible as v } from '../../../shared/text.js';
+import { windowOpens } from '../../../shared/windows.js';
 import type { RolloutReview } from '../../rollouts/review.js';
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
 import { relativeTime, tableLines, visible } from '../output.js';
@@ -20,12 +21,13 @@ export function progressBar(succeeded: number, failed: number, total: number, wi
 /** The status view as lines ready for stdout (escaped; the table coloured on a terminal). */
 export function statusLines(s: RolloutStatusDoc, now = Date.now()): string[] {
   const countdown = (iso: string | undefined) => (iso ? `${relativeTime(iso, now)} (${iso})` : '');
+  const windowLine = (window: string, timeZone: string | undefined, opens: string | null) => `  waiting for the window "${window}" (${timeZone ?? 'UTC'})${opens ? `: opens ${countdown(opens)}` : ''}`;
   const head = [
     `Rollout ${s.id}: ${s.release}, ${s.strategy}, target ${s.target} — ${s.state.toUpperCase()}${s.reason ? ` (${s.reason})` : ''}`,
     ...(s.copyOf ? [`  copy of production host ${s.copyOf.hostname} (${s.copyOf.agent})`] : []),
     `  ${Object.entries(s.counts).map(([k, n]) => `${n} ${k}`).join(', ') || 'no hosts'}`,
     ...(s.state === 'waiting' && s.options.startAt && s.options.startAt > now ? [`  starts ${countdown(new Date(s.options.startAt).toISOString())}`] : []),
-    ...(s.state === 'waiting' && s.options.window ? [`  waiting for the window "${s.options.window}" (${s.options.timeZone ?? 'UTC'})`] : []),
+    ...(s.state === 'waiting' && s.options.window ? [windowLine(s.options.window, s.options.timeZone, windowOpens(s.options.window, s.options.timeZone, Math.max(now, s.options.startAt ?? 0)))] : []),
     ...s.waves.map((w) => `  wave ${String(w.index + 1).padEnd(2)} ${w.state.padEnd(9)} ${progressBar(w.succeeded, w.failed, w.hosts)}${w.soakUntil && w.state === 'soaking' ? `  soak ends ${countdown(w.soakUntil)}` : ''}`),
     ...followLines(s),
   ].map((l) => visible(l));
