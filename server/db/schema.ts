@@ -122,4 +122,14 @@ export const MIGRATIONS: string[] = [
     name TEXT PRIMARY KEY, agent_url TEXT NOT NULL, listen TEXT NOT NULL, hub_url TEXT NOT NULL,
     link_nkey TEXT NOT NULL, created_at INTEGER NOT NULL);
   `,
+  // Per-site bandwidth (`site add|set --max-rate`): the rate of the site's mirror consumer (and of
+  // its agents' downloads from the hub); the JetStream API prefix its mirror is given (NULL: a site
+  // added before per-site prefixes, whose link may use only the shared one); the name of the
+  // mirror consumer the server made for it last (deleted when the rate changes, so the mirror
+  // makes a new one with the new rate).
+  `
+  ALTER TABLE sites ADD COLUMN max_rate_bps INTEGER;
+  ALTER TABLE sites ADD COLUMN mirror_api TEXT;
+  ALTER TABLE sites ADD COLUMN mirror_consumer TEXT;
+  `,
 ];

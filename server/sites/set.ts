@@ -1,0 +1,30 @@
+// site.set (`ferry site set NAME --max-rate RATE|none`): change a site's rate. The site's mirror
+// consumer at the hub carries the rate it was made with (rate_limit_bps), so the server deletes
+// it; the mirror, its deliveries and heartbeats stopped, asks again within seconds through the
+// checked path (mirror-consumers.ts) and gets one with the new rate, from its last sequence on.
+import { FerryError } from '../../shared/errors.js';
+import type { ApiRequestParsed } from '../../shared/protocol/api.js';
+import type { MirrorConsumers } from './mirror-consumers.js';
+import type { SiteStore } from './store.js';
+
+export interface SiteSetResult {
+  name: string;
+  maxRateBps: number | null;
+  previousMaxRateBps: number | null;
+  /** the site's mirror consumer was deleted so that the mirror makes one with the new rate */
+  consumerReplaced: boolean;
+}
+
+export async function setSite(deps: { sites: SiteStore; consumers: MirrorConsumers }, req: ApiRequestParsed<'site.set'>): Promise<SiteSetResult> {
+  const site = deps.sites.get(req.name);
+  if (!site) throw new FerryError('FERRY_NOT_FOUND', `no site ${req.name}`, { hint: 'ferry site list shows the sites' });
+  if (req.maxRateBps !== null && site.mirrorApi === null) {
+    throw new FerryError('FERRY_CONFLICT', `site ${site.name} was added before sites had rates: its link cannot say which site asks for a mirror consumer`, {
+      hint: 'its link credentials predate per-site mirror prefixes; a site added with this version (ferry site add NAME --max-rate RATE) can be paced (README, "Sites")',
+    });
+  }
+  const previous = site.maxRateBps;
+  deps.sites.setMaxRate(site.name, req.maxRateBps);
+  const consumerReplaced = previous !== req.maxRateBps ? await deps.consumers.replace(site.name) : false;
+  return { name: site.name, maxRateBps: req.maxRateBps, previousMaxRateBps: previous, consumerReplaced };
+}
