@@ -99,22 +99,40 @@ export class MirrorConsumers {
   }
 
   /**
-   * Delete the consumer the server made last for a site's mirror (its rate changed): the mirror
-   * sees its deliveries and heartbeats stop, and within seconds asks again, through handle(),
-   * for a consumer with the site's current rate, from its last sequence on. false when there was
-   * none to delete (no mirror yet, or it went already).
+   * Give the consumer the server made last for a site's mirror the site's current rate (its
+   * --max-rate changed). nats-server 2.9 updates a consumer's rate_limit_bps in place when the
+   * same consumer is created again by name with only that changed (consumer.go updateConfig):
+   * deliveries go on from where they are, at the new rate. When that fails the consumer is
+   * deleted: the mirror, its deliveries and heartbeats stopped, asks again within seconds through
+   * handle() and gets one with the new rate, from its last sequence on. 'none' when there is no
+   * consumer to change (no mirror yet, or it went already: the next one gets the new rate).
    */
-  async replace(site: string): Promise<boolean> {
-    const name = this.sites?.mirrorConsumer(site);
-    if (!name) return false;
-    this.sites?.setMirrorConsumer(site, null);
+  async applyRate(site: string): Promise<'updated' | 'deleted' | 'none'> {
+    const made = this.sites?.mirrorConsumer(site);
+    const record = this.sites?.get(site);
+    if (!made || !record) return 'none';
+    const { rate_limit_bps: _old, ...rest } = made.config;
+    const config = { ...rest, ...(record.maxRateBps ? { rate_limit_bps: record.maxRateBps * 8 } : {}), name: made.name };
     try {
-      const reply = (await this.nc.request(`$JS.API.CONSUMER.DELETE.${DML_STREAM}.${name}`, '', { timeout: 5000 })).json<{ success?: boolean; error?: unknown }>();
-      if (reply.error) this.log.warn({ site, consumer: name, error: reply.error }, 'cannot delete the site\'s mirror consumer');
-      return reply.success === true;
+      const reply = (await this.nc.request(`$JS.API.CONSUMER.CREATE.${DML_STREAM}.${made.name}`, JSON.stringify({ stream_name: DML_STREAM, config }), { timeout: 5000 })).json<ConsumerCreateReply>();
+      if (reply.error === undefined) {
+        this.sites?.setMirrorConsumer(site, { name: made.name, config });
+        this.log.info({ site, consumer: made.name, maxRateBps: record.maxRateBps }, 'the site\'s mirror consumer has its new rate');
+        return 'updated';
+      }
+      // 10014: consumer not found: the mirror has made (or will make) another, with the new rate.
+      if ((reply.error as { err_code?: number }).err_code === 10014) return 'none';
+      this.log.warn({ site, consumer: made.name, error: reply.error }, 'cannot update the site\'s mirror consumer; deleting it');
     } catch (err) {
-      this.log.warn({ site, consumer: name, err: String(err) }, 'cannot delete the site\'s mirror consumer');
-      return false;
+      this.log.warn({ site, consumer: made.name, err: String(err) }, 'cannot update the site\'s mirror consumer; deleting it');
+    }
+    try {
+      const reply = (await this.nc.request(`$JS.API.CONSUMER.DELETE.${DML_STREAM}.${made.name}`, '', { timeout: 5000 })).json<{ success?: boolean; error?: unknown }>();
+      if (reply.error) this.log.warn({ site, consumer: made.name, error: reply.error }, 'cannot delete the site\'s mirror consumer');
+      return reply.success === true ? 'deleted' : 'none';
+    } catch (err) {
+      this.log.warn({ site, consumer: made.name, err: String(err) }, 'cannot delete the site\'s mirror consumer');
+      return 'none';
     }
   }
 
@@ -140,7 +158,7 @@ export class MirrorConsumers {
     }
     try {
       const reply = (await this.nc.request(`$JS.API.CONSUMER.CREATE.${DML_STREAM}`, JSON.stringify({ stream_name: DML_STREAM, config: checked.config }), { timeout: 5000 })).json<ConsumerCreateReply>();
-      if (site && typeof reply.name === 'string') this.sites?.setMirrorConsumer(site.name, reply.name);
+      if (site && typeof reply.name === 'string') this.sites?.setMirrorConsumer(site.name, { name: reply.name, config: checked.config });
       if (site) this.log.info({ site: site.name, consumer: reply.name, maxRateBps: site.maxRateBps }, 'made the site\'s mirror consumer');
       msg.respond(JSON.stringify(asNotYetDelivered(reply, checked.config)));
     } catch (err) {

@@ -1,7 +1,7 @@
 // site.set (`ferry site set NAME --max-rate RATE|none`): change a site's rate. The site's mirror
-// consumer at the hub carries the rate it was made with (rate_limit_bps), so the server deletes
-// it; the mirror, its deliveries and heartbeats stopped, asks again within seconds through the
-// checked path (mirror-consumers.ts) and gets one with the new rate, from its last sequence on.
+// consumer at the hub carries the rate it was made with (rate_limit_bps): the server gives it the
+// new one in place, or else deletes it so that the mirror asks again through the checked path
+// (mirror-consumers.ts applyRate).
 import { FerryError } from '../../shared/errors.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import type { MirrorConsumers } from './mirror-consumers.js';
@@ -11,8 +11,11 @@ export interface SiteSetResult {
   name: string;
   maxRateBps: number | null;
   previousMaxRateBps: number | null;
-  /** the site's mirror consumer was deleted so that the mirror makes one with the new rate */
-  consumerReplaced: boolean;
+  /**
+   * what became of the site's mirror consumer: updated in place with the new rate, deleted (the
+   * mirror makes one with the new rate within seconds), or none to change (the next has the new rate)
+   */
+  consumer: 'updated' | 'deleted' | 'none';
 }
 
 export async function setSite(deps: { sites: SiteStore; consumers: MirrorConsumers }, req: ApiRequestParsed<'site.set'>): Promise<SiteSetResult> {
@@ -25,6 +28,6 @@ export async function setSite(deps: { sites: SiteStore; consumers: MirrorConsume
   }
   const previous = site.maxRateBps;
   deps.sites.setMaxRate(site.name, req.maxRateBps);
-  const consumerReplaced = previous !== req.maxRateBps ? await deps.consumers.replace(site.name) : false;
-  return { name: site.name, maxRateBps: req.maxRateBps, previousMaxRateBps: previous, consumerReplaced };
+  const consumer = previous !== req.maxRateBps ? await deps.consumers.applyRate(site.name) : 'none';
+  return { name: site.name, maxRateBps: req.maxRateBps, previousMaxRateBps: previous, consumer };
 }

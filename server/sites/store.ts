@@ -18,6 +18,11 @@ export interface SiteRecord {
   createdAt: string;
 }
 
+export interface MirrorConsumerRecord {
+  name: string;
+  config: Record<string, unknown>;
+}
+
 interface SiteRow {
   name: string;
   agent_url: string;
@@ -71,13 +76,13 @@ export class SiteStore {
     return row ? toRecord(row) : undefined;
   }
 
-  /** The mirror consumer the server made for the site last (its name at the hub), if any. */
-  mirrorConsumer(name: string): string | undefined {
+  /** The mirror consumer the server made for the site last (its name at the hub and the config it was given), if any. */
+  mirrorConsumer(name: string): MirrorConsumerRecord | undefined {
     const row = this.db.prepare('SELECT mirror_consumer FROM sites WHERE name = ?').get(name) as { mirror_consumer: string | null } | undefined;
-    return row?.mirror_consumer ?? undefined;
+    return row?.mirror_consumer ? (JSON.parse(row.mirror_consumer) as MirrorConsumerRecord) : undefined;
   }
 
-  setMirrorConsumer(name: string, consumer: string | null): void {
-    this.db.prepare('UPDATE sites SET mirror_consumer = ? WHERE name = ?').run(consumer, name);
+  setMirrorConsumer(name: string, consumer: MirrorConsumerRecord | null): void {
+    this.db.prepare('UPDATE sites SET mirror_consumer = ? WHERE name = ?').run(consumer ? JSON.stringify(consumer) : null, name);
   }
 }

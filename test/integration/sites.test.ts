@@ -176,14 +176,14 @@ describe('sites: leafnode distribution points', () => {
         atTheSite.publish(`ferry.agent.${agentId}.status`, JSON.stringify({ agent: agentId, ts: Date.now(), operation: 'noop', state: 'succeeded', installed: {} }), { reply });
         atTheSite.publish(`$JS.hub.API.DIRECT.GET.KV_ferry-desired.${kvKey}`, '', { reply });
         atTheSite.publish('$JS.hub.API.DIRECT.GET.OBJ_ferry-dml', JSON.stringify({ seq: 1 }), { reply });
-        atTheSite.publish('ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.M.x1', deliver_policy: 'all' } }), { reply });
+        atTheSite.publish('ferry.mirror.paris.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.M.x1', deliver_policy: 'all' } }), { reply });
       }
       // Answers come back over the link only on service replies and a mirror's own ($JSC.R.*).
       let n = 0;
       const answered = { timeout: 10_000, noMux: true };
       const reply = () => ({ ...answered, reply: `$JSC.R.hostile${++n}` });
       // A consumer whose deliveries would be API requests at the hub: refused by the server.
-      const refused = await atTheSite.request('ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.API.STREAM.PURGE.FERRY_REPORTS', deliver_policy: 'all' } }), reply());
+      const refused = await atTheSite.request('ferry.mirror.paris.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.API.STREAM.PURGE.FERRY_REPORTS', deliver_policy: 'all' } }), reply());
       expect(refused.json<{ error?: { description: string } }>().error?.description).toMatch(/^ferry: a mirror delivers to/);
       // Answers on each path come after everything sent before them was handled.
       await atTheSite.request(`$JS.hub.API.DIRECT.GET.KV_ferry-desired.${kvKey}`, '', reply());

@@ -62,7 +62,8 @@ const set: CommandModule<GlobalArgs, SiteSetArgs> = {
     const show = (bps: number | null) => (bps === null ? 'not paced' : formatRate(bps));
     printLines([
       `Site ${result.name}: ${show(result.maxRateBps)} (was ${show(result.previousMaxRateBps)})`,
-      ...(result.consumerReplaced ? ['Its mirror\'s consumer was deleted; the mirror makes a new one with the new rate within seconds'] : []),
+      ...(result.consumer === 'updated' ? ['Its mirror\'s consumer has the new rate now'] : []),
+      ...(result.consumer === 'deleted' ? ['Its mirror\'s consumer was deleted; the mirror makes a new one with the new rate within seconds'] : []),
     ]);
   },
 };
