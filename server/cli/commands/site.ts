@@ -49,7 +49,7 @@ const add: CommandModule<GlobalArgs, SiteAddArgs> = {
 
 const set: CommandModule<GlobalArgs, SiteSetArgs> = {
   command: 'set <name>',
-  describe: 'Change a site\'s --max-rate (or none): its mirror\'s consumer is made again with the new rate',
+  describe: 'Change a site\'s --max-rate (or none): its running mirror consumer takes the new rate',
   builder: (y) =>
     y
       .positional('name', { type: 'string', demandOption: true, describe: 'the site' })
