@@ -70,12 +70,6 @@ export class SiteStore {
     this.db.prepare('UPDATE sites SET max_rate_bps = ? WHERE name = ?').run(maxRateBps, name);
   }
 
-  /** The site whose mirror's API prefix this is (each site's is its own). */
-  byMirrorApi(prefix: string): SiteRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM sites WHERE mirror_api = ?').get(prefix) as SiteRow | undefined;
-    return row ? toRecord(row) : undefined;
-  }
-
   /** The mirror consumer the server made for the site last (its name at the hub and the config it was given), if any. */
   mirrorConsumer(name: string): MirrorConsumerRecord | undefined {
     const row = this.db.prepare('SELECT mirror_consumer FROM sites WHERE name = ?').get(name) as { mirror_consumer: string | null } | undefined;
