@@ -45,6 +45,7 @@ import { RolloutService } from './rollouts/service.js';
 import { AgentDecommissioner } from './agents/decommission.js';
 import { startConsole, type ConsoleHttp } from './ui/console.js';
 import { listSites } from './sites/list.js';
+import { setSite } from './sites/set.js';
 import { SiteMirrors } from './sites/mirrors.js';
 import { MirrorConsumers } from './sites/mirror-consumers.js';
 import { SiteStore } from './sites/store.js';
@@ -218,7 +219,7 @@ export class FerryServer {
     const sites = new SiteStore(db);
     const mirrors = new SiteMirrors(nc, sites, log.child({ module: 'sites' }));
     mirrors.start();
-    const mirrorConsumers = new MirrorConsumers(nc, log.child({ module: 'sites' }));
+    const mirrorConsumers = new MirrorConsumers(nc, log.child({ module: 'sites' }), sites);
     mirrorConsumers.start();
     this.stops.push(() => mirrors.stop(), () => mirrorConsumers.stop());
     const router = new ApiRouter(
@@ -235,6 +236,7 @@ export class FerryServer {
         rootFingerprint: () => keys.rootFingerprint,
         natsUrl: () => this.url,
         listSites: () => listSites({ sites, mirrors, cmdb, isOnline, nc }),
+        setSite: (req) => setSite({ sites, consumers: mirrorConsumers }, req),
         isOnline,
         notify,
         reloadKeys: () => applyKeys(true),

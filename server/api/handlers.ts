@@ -41,6 +41,8 @@ export interface HandlerDeps {
   natsUrl: () => string;
   /** site.list: each site, its agents and how far its mirror is behind (server/sites/list.ts) */
   listSites: () => Promise<unknown>;
+  /** site.set: a site's --max-rate (server/sites/set.ts) */
+  setSite: (req: ApiRequestParsed<'site.set'>) => Promise<unknown>;
   isOnline: (lastSeen: number | null) => boolean;
   notify: NotifyService;
   operators: OperatorService;
@@ -71,6 +73,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       return createToken(d.db, d.auth, { rootFingerprint: d.rootFingerprint(), natsUrl: d.natsUrl(), tags: site ? { ...r.tags, site: site.name } : r.tags, ttlMs: r.ttlMs, uses: r.uses, ...(site ? { site: { name: site.name, url: site.agentUrl } } : {}) });
     },
     'site.list': () => d.listSites(),
+    'site.set': (r) => d.setSite(r),
     'token.list': () => listTokens(d.db),
     'token.revoke': async (r) => {
       const token = revokeToken(d.db, r.id);

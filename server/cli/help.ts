@@ -119,6 +119,11 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   'site add': [
     ['$0 site add paris --out ./paris --agent-url nats://ferry.paris.example.org:4222', 'paris/paris.conf and its credentials; run it there with nats-server -c'],
     ['$0 site add paris --out ./paris --hub-url nats-leaf://hub.example.org:7422', 'a hub reached at another address than the server\'s --leaf-listen'],
+    ['$0 site add lyon --out ./lyon --max-rate 5MiB/s', 'what crosses lyon\'s link (its mirror\'s copy of the DML) is paced to 5 MiB/s'],
+  ],
+  'site set': [
+    ['$0 site set lyon --max-rate 2MiB/s', 'the running mirror consumer takes the new rate at once'],
+    ['$0 site set lyon --max-rate none', 'no pacing'],
   ],
   'site list': [['$0 site list --json', 'each site, its agents and how far its mirror is behind']],
   schedule: [['$0 schedule --all', 'every scheduled wave']],

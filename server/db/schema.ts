@@ -128,4 +128,13 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE release_approvals ADD COLUMN auth TEXT;
   ALTER TABLE release_approvals ADD COLUMN body TEXT;
   `,
+  // Per-site bandwidth (`site add|set --max-rate`): the rate of the site's mirror consumer; the
+  // JetStream API prefix its mirror is given (NULL: a site added before per-site prefixes, whose
+  // link may use only the shared one); the name of the mirror consumer the server made for it
+  // last (updated, or deleted, when the rate changes).
+  `
+  ALTER TABLE sites ADD COLUMN max_rate_bps INTEGER;
+  ALTER TABLE sites ADD COLUMN mirror_api TEXT;
+  ALTER TABLE sites ADD COLUMN mirror_consumer TEXT;
+  `,
 ];

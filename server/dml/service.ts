@@ -2,7 +2,7 @@
 // in the Object Store under name@version, signs a record binding name, version, SHA-256 and size,
 // and indexes them in SQLite. Content for a name@version never changes once accepted.
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { scaleStream } from '../nats/replicas.js';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -58,6 +58,20 @@ interface PackageRow {
 
 export const OBJECT_CHUNK_BYTES = 1024 * 1024;
 
+/**
+ * The DML stream's max_msg_size: above every message it holds (a chunk is at most max_payload),
+ * because nats-server 2.9 sizes a rate-limited consumer's burst by it (consumer.go setRateLimit:
+ * the stream's max_msg_size, else the account's payload limit, else max_payload) and never
+ * delivers a message larger than the burst: a 1 MiB chunk with its subject and reply subject is
+ * larger than max_payload. A site's --max-rate is such a consumer (server/sites/mirror-consumers.ts).
+ */
+export const DML_MAX_MSG_SIZE = OBJECT_CHUNK_BYTES + 64 * 1024;
+
+async function ensureMaxMsgSize(jsm: JetStreamManager, stream: string, size: number): Promise<void> {
+  const info = await jsm.streams.info(stream);
+  if (info.config.max_msg_size !== size) await jsm.streams.update(stream, { ...info.config, max_msg_size: size });
+}
+
 export class DmlService {
   private dml?: ObjectStore;
   private uploads?: ObjectStore;
@@ -76,6 +90,7 @@ export class DmlService {
     this.uploads = await objm.create(BUCKETS.upload, { description: 'Ferry uploads awaiting verification', replicas });
     const jsm = await jetstreamManager(this.nc);
     for (const bucket of [BUCKETS.dml, BUCKETS.upload]) await scaleStream(jsm, `OBJ_${bucket}`, replicas);
+    await ensureMaxMsgSize(jsm, `OBJ_${BUCKETS.dml}`, DML_MAX_MSG_SIZE);
   }
 
   /** Verify an uploaded object and accept it into the DML (idempotent for identical content). */

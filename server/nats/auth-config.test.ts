@@ -192,7 +192,7 @@ describe('buildAccountJwts', () => {
     expect(streams.map((e) => e.subject)).toEqual(['ferry.cmd.*', 'ferry.broadcast.>', ...SITE_STREAMS]);
     expect(streams.map((e) => e.subject)).toEqual([...AGENT_STREAM_IMPORTS, ...SITE_STREAMS]);
     // For sites' links: the mirror's consumer request (to the server) and flow control, sites' replies; deliveries and requests to sites.
-    expect(SITE_SERVICES).toEqual(['ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml', '$JS.FC.OBJ_ferry-dml.>', 'ferry.site.*.reply.>']);
+    expect(SITE_SERVICES).toEqual(['ferry.mirror.*.CONSUMER.CREATE.OBJ_ferry-dml', 'ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml', '$JS.FC.OBJ_ferry-dml.>', 'ferry.site.*.reply.>']);
     expect(SITE_STREAMS).toEqual(['$JS.M.*', '$JS.*.API.STREAM.INFO.OBJ_ferry-dml', '$JS.*.API.STREAM.CREATE.OBJ_ferry-dml', '$JS.*.API.STREAM.DELETE.OBJ_ferry-dml']);
     expect(exports).toHaveLength(services.length + streams.length);
     // Operators reach the admin API and read (and add uploads to) the upload bucket; nothing that changes a stream's config or data.

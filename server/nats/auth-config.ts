@@ -79,7 +79,7 @@ export function siteLinkPermissions(site: string): Permissions {
       `${HUB_API}.DIRECT.GET.${DESIRED_STREAM}.$KV.${BUCKETS.desired}.*`,
       `${HUB_API}.DIRECT.GET.${DML_STREAM}`,
       `${HUB_API}.DIRECT.GET.${DML_STREAM}.>`,
-      MIRROR_CONSUMER_CREATE,
+      mirrorConsumerCreate(site),
       MIRROR_FLOW_CONTROL,
       `${subjects.siteReplyPrefix(site)}.>`,
     ],
@@ -87,8 +87,20 @@ export function siteLinkPermissions(site: string): Permissions {
   };
 }
 
-/** A site mirror's consumer request, answered by the server (it creates a checked consumer). */
-export const MIRROR_CONSUMER_CREATE = `${subjects.mirrorApiPrefix}.CONSUMER.CREATE.${DML_STREAM}`;
+/**
+ * A site mirror's consumer request, answered by the server (it creates a checked consumer): each
+ * site's own subject (its mirror's API prefix names it, and its link user may publish only that
+ * one), so the server knows which site asks and a site cannot ask in another's name.
+ */
+export const mirrorConsumerCreate = (site: string): string => `${subjects.siteMirrorApiPrefix(site)}.CONSUMER.CREATE.${DML_STREAM}`;
+/** Every site's consumer request (what the server answers and FERRY exports). */
+export const MIRROR_CONSUMER_CREATE = mirrorConsumerCreate('*');
+/**
+ * The one subject of sites added before per-site prefixes (their link users may publish it and
+ * nothing of the per-site kind): the server still answers it, without knowing the site, so their
+ * consumers get no rate limit (README, "Sites").
+ */
+export const LEGACY_MIRROR_CONSUMER_CREATE = `${subjects.mirrorApiPrefix}.CONSUMER.CREATE.${DML_STREAM}`;
 /** Flow control of a mirror's consumer (the site answers it). */
 export const MIRROR_FLOW_CONTROL = `$JS.FC.${DML_STREAM}.>`;
 /** Where a mirror's consumer delivers: `$JS.M.<token>` (nats-server's own choice for mirrors). */
@@ -101,7 +113,7 @@ export const SITE_MIRROR_REQUESTS: readonly string[] = [`$JS.*.API.STREAM.INFO.$
  * consumer request and flow control, sites' replies to the server) and streams (the mirror's
  * deliveries, the server's requests to sites). No agent's permissions reach them.
  */
-export const SITE_SERVICES: readonly string[] = [MIRROR_CONSUMER_CREATE, MIRROR_FLOW_CONTROL, `${subjects.siteReplyPrefix('*')}.>`];
+export const SITE_SERVICES: readonly string[] = [MIRROR_CONSUMER_CREATE, LEGACY_MIRROR_CONSUMER_CREATE, MIRROR_FLOW_CONTROL, `${subjects.siteReplyPrefix('*')}.>`];
 export const SITE_STREAMS: readonly string[] = [MIRROR_DELIVERY, ...SITE_MIRROR_REQUESTS];
 
 /** What the holder of a join token's enrolment credential may do (NAME: `enroll-<token id>`). */
@@ -135,7 +147,7 @@ export const SERVER_PERMISSIONS: Permissions = {
     '_R_.>',
     `${subjects.cliInboxPrefix}.>`,
   ],
-  subscribe: [subjects.apiAll, 'ferry.enroll.*', subjects.allHeartbeats, `${subjects.serverInboxPrefix}.>`, `${subjects.mirrorApiPrefix}.CONSUMER.CREATE.${DML_STREAM}`, `${subjects.siteReplyPrefix('*')}.>`],
+  subscribe: [subjects.apiAll, 'ferry.enroll.*', subjects.allHeartbeats, `${subjects.serverInboxPrefix}.>`, MIRROR_CONSUMER_CREATE, LEGACY_MIRROR_CONSUMER_CREATE, `${subjects.siteReplyPrefix('*')}.>`],
 };
 
 /**

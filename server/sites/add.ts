@@ -6,7 +6,8 @@ import { resolve } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
 import { formatCreds } from '../../shared/nats/creds.js';
 import { createNativeUser } from '../../shared/nats/nkey-auth.js';
-import { siteDomain } from '../../shared/protocol/subjects.js';
+import { siteDomain, subjects } from '../../shared/protocol/subjects.js';
+import { parseRate } from '../../shared/rates.js';
 import { silentLogger } from '../../shared/log.js';
 import { dataPaths, type RuntimeInfo } from '../config.js';
 import { openDatabase } from '../db/open.js';
@@ -23,6 +24,8 @@ export interface AddSiteRequest {
   hubUrl?: string | undefined;
   listen?: string | undefined;
   agentUrl?: string | undefined;
+  /** `--max-rate RATE` (e.g. 5MiB/s): what crosses the site's link is paced to it */
+  maxRate?: string | undefined;
 }
 
 export interface AddSiteResult {
@@ -33,10 +36,13 @@ export interface AddSiteResult {
   systemCreds: string;
   hubUrl: string;
   agentUrl: string;
+  /** bytes per second; null: not paced */
+  maxRateBps: number | null;
 }
 
 export async function addSite(req: AddSiteRequest): Promise<AddSiteResult> {
   assertSiteName(req.name);
+  const maxRateBps = req.maxRate !== undefined ? parseRate(req.maxRate) : null;
   const paths = dataPaths(req.dataDir);
   assertInitialized(paths);
   const runtime = readRuntime(paths.runtime);
@@ -75,7 +81,7 @@ export async function addSite(req: AddSiteRequest): Promise<AddSiteResult> {
       const all: [string, string][] = [[files.credsFile, creds], [files.systemCredsFile, systemCreds], [files.configFile, config]];
       for (const [f, text] of all) writeFileSync(tmp(f), text, { mode: 0o600 });
       db.transaction(() => {
-        if (!sites.insert({ name: req.name, agentUrl, listen: `${listen.host}:${listen.port}`, hubUrl, linkNkey: user.publicKey })) throw duplicate(req.name);
+        if (!sites.insert({ name: req.name, agentUrl, listen: `${listen.host}:${listen.port}`, hubUrl, linkNkey: user.publicKey, maxRateBps, mirrorApi: subjects.siteMirrorApiPrefix(req.name) })) throw duplicate(req.name);
         for (const [f] of all) renameSync(tmp(f), f);
       })();
     } catch (err) {
@@ -85,7 +91,7 @@ export async function addSite(req: AddSiteRequest): Promise<AddSiteResult> {
       if (err instanceof FerryError) throw err;
       throw new FerryError('FERRY_INVALID_INPUT', `cannot write the site's files to ${out}: ${(err as Error).message}`, { cause: err });
     }
-    return { name: req.name, domain: siteDomain(req.name), config: files.configFile, creds: files.credsFile, systemCreds: files.systemCredsFile, hubUrl, agentUrl };
+    return { name: req.name, domain: siteDomain(req.name), config: files.configFile, creds: files.credsFile, systemCreds: files.systemCredsFile, hubUrl, agentUrl, maxRateBps };
   } finally {
     db.close();
   }

@@ -12,6 +12,8 @@ export interface SiteDoc {
   domain: string;
   agentUrl: string;
   hubUrl: string;
+  /** `--max-rate`: bytes per second across the site's link; null: not paced */
+  maxRateBps: number | null;
   createdAt: string;
   /** the site's leafnode is linked to the hub (its JetStream domain answered) */
   linked: boolean;
@@ -37,6 +39,7 @@ export async function listSites(deps: { sites: SiteStore; mirrors: SiteMirrors; 
       domain: siteDomain(site.name),
       agentUrl: site.agentUrl,
       hubUrl: site.hubUrl,
+      maxRateBps: site.maxRateBps,
       createdAt: site.createdAt,
       linked: state?.linked ?? false,
       agents: agents.filter((a) => a.tags.site === site.name).map((a) => ({ id: a.id, hostname: a.hostname, online: deps.isOnline(a.lastSeen) })),

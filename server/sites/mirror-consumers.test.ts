@@ -24,6 +24,31 @@ describe('checkedMirrorConsumer', () => {
     expect(mirrorAsks({ deliver_policy: 'by_start_sequence', opt_start_seq: -1 })).toHaveProperty('error');
     expect(checkedMirrorConsumer({})).toHaveProperty('error');
   });
+
+  it('a site\'s --max-rate (bytes per second) becomes rate_limit_bps, in bits per second; none without a rate', () => {
+    const req = { stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.M.abc123', deliver_policy: 'all', rate_limit_bps: 1 } };
+    const paced = checkedMirrorConsumer(req, { maxRateBps: 5 * 1024 * 1024 });
+    expect(paced).toHaveProperty('config.rate_limit_bps', 5 * 1024 * 1024 * 8);
+    expect(paced).toHaveProperty('config.deliver_subject', '$JS.M.abc123');
+    // The mirror's own rate_limit_bps is never kept: the site does not choose its rate.
+    expect(checkedMirrorConsumer(req, { maxRateBps: null })).not.toHaveProperty('config.rate_limit_bps');
+    expect(checkedMirrorConsumer(req)).not.toHaveProperty('config.rate_limit_bps');
+    // A refused request stays refused with a rate.
+    expect(checkedMirrorConsumer({ ...req, config: { ...req.config, deliver_subject: '$JS.API.STREAM.PURGE.X' } }, { maxRateBps: 1024 })).toHaveProperty('error');
+  });
+});
+
+describe('siteOfRequest', () => {
+  it('the site a per-site request subject names; none for the shared subject of older sites', async () => {
+    const { siteOfRequest } = await import('./mirror-consumers.js');
+    const { mirrorConsumerCreate, LEGACY_MIRROR_CONSUMER_CREATE, siteLinkPermissions } = await import('../nats/auth-config.js');
+    expect(siteOfRequest(mirrorConsumerCreate('paris'))).toBe('paris');
+    expect(siteOfRequest(LEGACY_MIRROR_CONSUMER_CREATE)).toBeUndefined();
+    // A site's link may publish its own request subject only: not another site's, not the shared one.
+    const paris = siteLinkPermissions('paris').publish;
+    expect(paris).toContain('ferry.mirror.paris.CONSUMER.CREATE.OBJ_ferry-dml');
+    expect(paris.some((s) => s.startsWith('ferry.mirror.') && s !== 'ferry.mirror.paris.CONSUMER.CREATE.OBJ_ferry-dml')).toBe(false);
+  });
 });
 
 describe('mirrorSkipped', () => {

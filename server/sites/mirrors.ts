@@ -32,12 +32,15 @@ interface StreamInfoReply {
   state?: { messages: number; bytes: number; first_seq: number; last_seq: number; num_deleted?: number; deleted?: number[] };
 }
 
-/** The mirror's stream config: same name as the hub's DML stream, fed through the hub's server. */
-export function mirrorConfig(): Record<string, unknown> {
+/**
+ * The mirror's stream config: same name as the hub's DML stream, fed through the hub's server.
+ * `mirrorApi`: the site's own API prefix (null: a site added before those, on the shared one).
+ */
+export function mirrorConfig(mirrorApi: string | null = null): Record<string, unknown> {
   return {
     name: DML_STREAM,
     // Its consumer request goes to the hub's server, which makes a checked consumer (mirror-consumers.ts).
-    mirror: { name: DML_STREAM, external: { api: subjects.mirrorApiPrefix, deliver: '' } },
+    mirror: { name: DML_STREAM, external: { api: mirrorApi ?? subjects.mirrorApiPrefix, deliver: '' } },
     storage: 'file',
     retention: 'limits',
     discard: 'new',
@@ -84,7 +87,7 @@ export class SiteMirrors {
   tick(): Promise<void> {
     this.running ??= (async () => {
       try {
-        await Promise.all(this.sites.list().map((s) => this.check(s.name)));
+        await Promise.all(this.sites.list().map((s) => this.check(s.name, s.mirrorApi)));
       } finally {
         this.running = undefined;
       }
@@ -92,12 +95,12 @@ export class SiteMirrors {
     return this.running;
   }
 
-  private async check(site: string): Promise<void> {
+  private async check(site: string, mirrorApi: string | null): Promise<void> {
     const checkedAt = new Date().toISOString();
     try {
       let info = await this.request<StreamInfoReply>(site, 'STREAM.INFO', { deleted_details: true });
       if (info?.error?.err_code === 10059 /* stream not found */) {
-        info = await this.request<StreamInfoReply>(site, 'STREAM.CREATE', mirrorConfig());
+        info = await this.request<StreamInfoReply>(site, 'STREAM.CREATE', mirrorConfig(mirrorApi));
         if (!info?.error) this.log.info({ site }, 'created the site\'s mirror of the DML');
       }
       if (info?.state && (await this.hasGaps(info.state))) {
@@ -106,7 +109,7 @@ export class SiteMirrors {
         // never be whole at the site. A mirror made again takes everything from the start.
         this.log.warn({ site, mirror: info.state }, 'the site\'s mirror has gaps the hub has not; making it again');
         await this.request(site, 'STREAM.DELETE', undefined);
-        info = await this.request<StreamInfoReply>(site, 'STREAM.CREATE', mirrorConfig());
+        info = await this.request<StreamInfoReply>(site, 'STREAM.CREATE', mirrorConfig(mirrorApi));
       }
       if (!info) {
         this.states.set(site, { linked: false, checkedAt });

@@ -11,7 +11,16 @@ export interface SiteRecord {
   hubUrl: string;
   /** the public key of the site's link user */
   linkNkey: string;
+  /** `--max-rate`: bytes per second across the site's link (its mirror, its agents' downloads from the hub); null: not paced */
+  maxRateBps: number | null;
+  /** the JetStream API prefix of the site's mirror (subjects.siteMirrorApiPrefix); null: a site added before per-site prefixes */
+  mirrorApi: string | null;
   createdAt: string;
+}
+
+export interface MirrorConsumerRecord {
+  name: string;
+  config: Record<string, unknown>;
 }
 
 interface SiteRow {
@@ -20,10 +29,22 @@ interface SiteRow {
   listen: string;
   hub_url: string;
   link_nkey: string;
+  max_rate_bps: number | null;
+  mirror_api: string | null;
+  mirror_consumer: string | null;
   created_at: number;
 }
 
-const toRecord = (r: SiteRow): SiteRecord => ({ name: r.name, agentUrl: r.agent_url, listen: r.listen, hubUrl: r.hub_url, linkNkey: r.link_nkey, createdAt: new Date(r.created_at).toISOString() });
+const toRecord = (r: SiteRow): SiteRecord => ({
+  name: r.name,
+  agentUrl: r.agent_url,
+  listen: r.listen,
+  hubUrl: r.hub_url,
+  linkNkey: r.link_nkey,
+  maxRateBps: r.max_rate_bps,
+  mirrorApi: r.mirror_api,
+  createdAt: new Date(r.created_at).toISOString(),
+});
 
 export class SiteStore {
   constructor(private readonly db: Db) {}
@@ -39,7 +60,23 @@ export class SiteStore {
 
   /** false when a site of that name exists already (nothing written then) */
   insert(site: Omit<SiteRecord, 'createdAt'>, now = Date.now()): boolean {
-    const res = this.db.prepare('INSERT OR IGNORE INTO sites (name, agent_url, listen, hub_url, link_nkey, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(site.name, site.agentUrl, site.listen, site.hubUrl, site.linkNkey, now);
+    const res = this.db
+      .prepare('INSERT OR IGNORE INTO sites (name, agent_url, listen, hub_url, link_nkey, max_rate_bps, mirror_api, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(site.name, site.agentUrl, site.listen, site.hubUrl, site.linkNkey, site.maxRateBps, site.mirrorApi, now);
     return res.changes === 1;
+  }
+
+  setMaxRate(name: string, maxRateBps: number | null): void {
+    this.db.prepare('UPDATE sites SET max_rate_bps = ? WHERE name = ?').run(maxRateBps, name);
+  }
+
+  /** The mirror consumer the server made for the site last (its name at the hub and the config it was given), if any. */
+  mirrorConsumer(name: string): MirrorConsumerRecord | undefined {
+    const row = this.db.prepare('SELECT mirror_consumer FROM sites WHERE name = ?').get(name) as { mirror_consumer: string | null } | undefined;
+    return row?.mirror_consumer ? (JSON.parse(row.mirror_consumer) as MirrorConsumerRecord) : undefined;
+  }
+
+  setMirrorConsumer(name: string, consumer: MirrorConsumerRecord | null): void {
+    this.db.prepare('UPDATE sites SET mirror_consumer = ? WHERE name = ?').run(consumer ? JSON.stringify(consumer) : null, name);
   }
 }

@@ -58,6 +58,7 @@ export const VERB_ROLES: Record<ApiVerb, readonly Role[]> = {
   'notify.remove': ADMIN,
   'notify.test': ADMIN,
   'operator.add': ADMIN,
+  'site.set': ADMIN,
   'operator.revoke': ADMIN,
   'backup.record': ADMIN,
 };

@@ -85,6 +85,8 @@ export const apiRequestSchemas = {
   /** the fleet and the open rollouts at a glance (`ferry status`) */
   'fleet.status': z.object({}).strict(),
   'site.list': z.object({}).strict(),
+  /** `ferry site set NAME --max-rate RATE|none`: bytes per second across the site's link (null: not paced) */
+  'site.set': z.object({ name: z.string().min(1).max(64), maxRateBps: z.number().int().min(1024).nullable(), actor }).strict(),
   /** the hooks' output of a host's operations (`ferry logs HOST [--rollout ID]`); afterId: only newer entries (--follow) */
   'agents.logs': z
     .object({ host: z.string().min(1).max(253), rollout: z.string().min(1).max(64).optional(), afterId: z.number().int().nonnegative().optional(), limit: z.number().int().positive().max(1000).default(100) })

@@ -45,8 +45,11 @@ export const subjects = {
   /**
    * The JetStream API prefix a site's mirror is given (its `external.api`): its consumer request
    * reaches the hub's server, which checks it and creates the consumer (server/sites/mirror-consumers.ts).
+   * Each site has its own, naming it; its link user may publish only there, so the subject proves
+   * which site asks. The bare prefix is what sites added before per-site prefixes use.
    */
   mirrorApiPrefix: 'ferry.mirror',
+  siteMirrorApiPrefix: (site: string) => `ferry.mirror.${site}`,
   /** replies to the server's requests about one site's mirror (outside every inbox): all a site may answer on */
   siteReplyPrefix: (site: string) => `ferry.site.${site}.reply`,
 } as const;

@@ -30,11 +30,11 @@ export interface SiteListDoc {
 }
 
 /** `ferry site add NAME` on a free port, then its nats-server; resolves once the hub sees it linked with its mirror made. */
-export async function startSite(home: string, name: string, opts: { hubUrl?: string } = {}): Promise<TestSite> {
+export async function startSite(home: string, name: string, opts: { hubUrl?: string; args?: string[]; started?: (site: TestSite) => Promise<void> } = {}): Promise<TestSite> {
   const port = await freePortRange(1);
   const out = tempDir(`ferry-site-${name}-`);
   const hub = opts.hubUrl ? ['--hub-url', opts.hubUrl] : [];
-  const doc = (await runFerry(home, ['site', 'add', name, '--out', out, '--listen', `127.0.0.1:${port}`, ...hub, '--json'])).json<{ config: string; agentUrl: string }>();
+  const doc = (await runFerry(home, ['site', 'add', name, '--out', out, '--listen', `127.0.0.1:${port}`, ...hub, ...(opts.args ?? []), '--json'])).json<{ config: string; agentUrl: string }>();
   let output = '';
   const child: ChildProcess = spawn(findNatsServerBinary(), ['-c', doc.config], { stdio: ['ignore', 'pipe', 'pipe'] });
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-40_000));
@@ -54,6 +54,15 @@ export async function startSite(home: string, name: string, opts: { hubUrl?: str
       await exited;
     },
   };
+  // Before site.list is first asked (the server makes the mirror then): e.g. watch the mirror fill.
+  if (opts.started) {
+    try {
+      await opts.started(site);
+    } catch (err) {
+      await site.stop();
+      throw err;
+    }
+  }
   await waitSite(home, name, (s) => s.linked && s.mirror !== null, 30_000, () => `site ${name} not linked with a mirror:\n${output.slice(-3000)}`).catch(async (err: unknown) => {
     await site.stop();
     throw err;

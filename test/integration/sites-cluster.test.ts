@@ -53,4 +53,13 @@ describe('a site of a clustered hub', () => {
     expect(end.state, JSON.stringify(end)).toBe('completed');
     for (const a of agents) expect(a.logs()).toMatch(/"object":"clustered@1\.0\.0","source":"site lyon","msg":"package downloaded"/);
   }, 180_000);
+
+  it('site set on a clustered hub: the mirror consumer (on the DML\'s stream leader) takes the new rate in place', async () => {
+    const r = (await runFerry(home, ['site', 'set', 'lyon', '--max-rate', '2MiB/s', '--json'])).json<{ maxRateBps: number; consumer: string }>();
+    process.stdout.write(`sites-cluster: site set --max-rate 2MiB/s: consumer ${r.consumer}\n`);
+    expect(r).toMatchObject({ maxRateBps: 2 * 1024 * 1024, consumer: 'updated' });
+    // The mirror still takes what the hub adds (paced now).
+    await publishPackage(home, { name: 'clustered', version: '2.0.0', files: { 'data/blob.bin': randomBytes(256 * 1024) } });
+    await waitSite(home, 'lyon', (s) => s.behind?.objects === 0, 60_000, () => 'the paced mirror did not catch up');
+  }, 120_000);
 });

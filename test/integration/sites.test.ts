@@ -9,10 +9,10 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
-import { dmlBehind } from '../../server/sites/mirrors.js';
+import { dmlBehind, dmlObjects } from '../../server/sites/mirrors.js';
 import { createRelease, publishPackage, startRollout, waitRolloutEnd } from '../helpers/faults.js';
 import { apiRequest, cleanupFleet, createToken, joinAgent, runAgentCli, runFerry, startAgents, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { hubClientOutBytes, hubLeafz, hubSystemConnection, startSite, waitSite, type TestSite } from '../helpers/site.js';
@@ -83,6 +83,8 @@ describe('sites: leafnode distribution points', () => {
   });
 
   it('a 20 MiB rollout: under 1.5x the package crosses the leaf link for five site agents; five hub agents take 5x', async () => {
+    const adminHubNc = await connectNats({ url: server.url, creds: readCredsFile(join(home, 'keys', 'admin.creds')), name: 'test at the hub' });
+    onTestFinished(() => adminHubNc.close());
     expect(packageSize).toBeGreaterThan(20 * MiB);
     const leafBefore = (await hubLeafz(sys)).reduce((n, l) => n + l.out_bytes, 0);
     const siteRollout = await startRollout(home, 'big-1', 'site=paris');
@@ -104,6 +106,11 @@ describe('sites: leafnode distribution points', () => {
     const overLink = leafAfter;
     const remade = server.logs().split('\n').filter((l) => l.includes('mirror has gaps')).length;
     process.stdout.write(`sites: package ${packageSize} B; leaf link out ${overLink} B in total (${leafAfter - leafBefore} B during the site rollout); five hub agents ${toHubAgents} B; mirror remade for gaps ${remade} time(s)\n`);
+    // The mirror copies the DML; a package's first version is stored whole only (no file
+    // contents, no file index: nothing can be a delta to it), so the link carries it once.
+    const dmlBytes = await (await jetstreamManager(adminHubNc)).streams.info('OBJ_ferry-dml').then((i) => i.state.bytes);
+    process.stdout.write(`sites: the DML holds ${dmlBytes} B\n`);
+    expect(dmlBytes).toBeLessThan(1.1 * packageSize + 2 * MiB);
     expect(overLink).toBeLessThan(1.5 * packageSize);
     expect(leafAfter - leafBefore).toBeLessThan(0.1 * packageSize); // the agents read the site's mirror
     expect(toHubAgents).toBeGreaterThan(4.5 * packageSize);
@@ -144,6 +151,8 @@ describe('sites: leafnode distribution points', () => {
       expect(caught.mirror!.messages).toBeGreaterThan(0);
       const adminHub = await connectNats({ url: server.url, creds: admin, name: 'test at the hub' });
       try {
+        // Two packages, each a first version: its archive only.
+        expect((await dmlObjects(adminHub)).length).toBe(2);
         expect((await dmlBehind(adminHub, 0)).objects).toBe(2);
         expect(await dmlBehind(adminHub, caught.mirror!.lastSeq)).toEqual({ objects: 0, bytes: 0 });
       } finally {
@@ -176,14 +185,14 @@ describe('sites: leafnode distribution points', () => {
         atTheSite.publish(`ferry.agent.${agentId}.status`, JSON.stringify({ agent: agentId, ts: Date.now(), operation: 'noop', state: 'succeeded', installed: {} }), { reply });
         atTheSite.publish(`$JS.hub.API.DIRECT.GET.KV_ferry-desired.${kvKey}`, '', { reply });
         atTheSite.publish('$JS.hub.API.DIRECT.GET.OBJ_ferry-dml', JSON.stringify({ seq: 1 }), { reply });
-        atTheSite.publish('ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.M.x1', deliver_policy: 'all' } }), { reply });
+        atTheSite.publish('ferry.mirror.paris.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.M.x1', deliver_policy: 'all' } }), { reply });
       }
       // Answers come back over the link only on service replies and a mirror's own ($JSC.R.*).
       let n = 0;
       const answered = { timeout: 10_000, noMux: true };
       const reply = () => ({ ...answered, reply: `$JSC.R.hostile${++n}` });
       // A consumer whose deliveries would be API requests at the hub: refused by the server.
-      const refused = await atTheSite.request('ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.API.STREAM.PURGE.FERRY_REPORTS', deliver_policy: 'all' } }), reply());
+      const refused = await atTheSite.request('ferry.mirror.paris.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.API.STREAM.PURGE.FERRY_REPORTS', deliver_policy: 'all' } }), reply());
       expect(refused.json<{ error?: { description: string } }>().error?.description).toMatch(/^ferry: a mirror delivers to/);
       // Answers on each path come after everything sent before them was handled.
       await atTheSite.request(`$JS.hub.API.DIRECT.GET.KV_ferry-desired.${kvKey}`, '', reply());

@@ -57,6 +57,7 @@ const BODIES: Record<ApiVerb, unknown> = {
   'cmdb.clone': { from: 'no-such-host', to: 'no-such-test-host' },
   'fleet.status': {},
   'site.list': {},
+  'site.set': { name: 'nowhere', maxRateBps: null },
   'agents.logs': { host: 'nobody' },
   'audit.list': { limit: 1 },
   'audit.verify': {},

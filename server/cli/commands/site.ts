@@ -1,9 +1,11 @@
-// ferry site add | list: sites, leafnode distribution points (server/sites/).
+// ferry site add | set | list: sites, leafnode distribution points (server/sites/).
 import type { CommandModule } from 'yargs';
 import { resolveDataDir } from '../../config.js';
 import { withClient } from '../client.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
 import type { SiteDoc } from '../../sites/list.js';
+import type { SiteSetResult } from '../../sites/set.js';
+import { formatRate, parseRate } from '../../../shared/rates.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
 interface SiteAddArgs extends GlobalArgs {
@@ -12,6 +14,12 @@ interface SiteAddArgs extends GlobalArgs {
   'hub-url'?: string;
   listen?: string;
   'agent-url'?: string;
+  'max-rate'?: string;
+}
+
+interface SiteSetArgs extends GlobalArgs {
+  name: string;
+  'max-rate': string;
 }
 
 const add: CommandModule<GlobalArgs, SiteAddArgs> = {
@@ -23,16 +31,39 @@ const add: CommandModule<GlobalArgs, SiteAddArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'directory for NAME.conf, NAME.creds and the site\'s store (NAME/)' })
       .option('hub-url', { type: 'string', describe: 'the hub\'s leafnode address, nats-leaf://HOST:PORT, or a cluster\'s, separated by commas (default: the running server\'s --leaf-listen)' })
       .option('listen', { type: 'string', describe: 'HOST:PORT where the site\'s nats-server listens for agents (default 0.0.0.0:4222)' })
-      .option('agent-url', { type: 'string', describe: 'how agents reach the site, nats://HOST:PORT (default: --listen, with the site\'s name as host for a wildcard address)' }) as never,
+      .option('agent-url', { type: 'string', describe: 'how agents reach the site, nats://HOST:PORT (default: --listen, with the site\'s name as host for a wildcard address)' })
+      .option('max-rate', { type: 'string', describe: 'pace what crosses the site\'s link to RATE, e.g. 5MiB/s: its mirror\'s copy of the DML, and its agents\' downloads from the hub (default: not paced)' }) as never,
   handler: async (a) => {
     const { addSite } = await import('../../sites/add.js');
-    const result = await addSite({ dataDir: resolveDataDir(a['data-dir']), name: String(a.name), out: a.out, hubUrl: a['hub-url'], listen: a.listen, agentUrl: a['agent-url'] });
+    const result = await addSite({ dataDir: resolveDataDir(a['data-dir']), name: String(a.name), out: a.out, hubUrl: a['hub-url'], listen: a.listen, agentUrl: a['agent-url'], maxRate: a['max-rate'] });
     if (a.json) return printJson(result);
     printLines([
       `Wrote ${result.config}, ${result.creds} and ${result.systemCreds} (the site's link credentials: keep them secret)`,
       `Start the site with: nats-server -c ${result.config}`,
       `It links to the hub at ${result.hubUrl}; agents will reach it at ${result.agentUrl}`,
+      ...(result.maxRateBps !== null ? [`What crosses its link is paced to ${formatRate(result.maxRateBps)}`] : []),
       `Next: ferry token create --site ${result.name}`,
+    ]);
+  },
+};
+
+const set: CommandModule<GlobalArgs, SiteSetArgs> = {
+  command: 'set <name>',
+  describe: 'Change a site\'s --max-rate (or none): its running mirror consumer takes the new rate',
+  builder: (y) =>
+    y
+      .positional('name', { type: 'string', demandOption: true, describe: 'the site' })
+      .option('max-rate', { type: 'string', demandOption: true, describe: 'RATE, e.g. 5MiB/s, or none: no pacing' }) as never,
+  handler: async (a) => {
+    const rate = a['max-rate'];
+    const maxRateBps = rate.trim().toLowerCase() === 'none' ? null : parseRate(rate);
+    const result = (await withClient(connectionFlags(a), (c) => c.request('site.set', { name: String(a.name), maxRateBps }))) as SiteSetResult;
+    if (a.json) return printJson(result);
+    const show = (bps: number | null) => (bps === null ? 'not paced' : formatRate(bps));
+    printLines([
+      `Site ${result.name}: ${show(result.maxRateBps)} (was ${show(result.previousMaxRateBps)})`,
+      ...(result.consumer === 'updated' ? ['Its mirror\'s consumer has the new rate now'] : []),
+      ...(result.consumer === 'deleted' ? ['Its mirror\'s consumer was deleted; the mirror makes a new one with the new rate within seconds'] : []),
     ]);
   },
 };
@@ -45,7 +76,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
     if (a.json) return printJson(sites);
     if (sites.length === 0) return printLines(['No sites (ferry site add NAME --out DIR makes one).']);
     printTable(
-      ['SITE', 'LINKED', 'AGENTS', 'ONLINE', 'MIRROR', 'BEHIND', 'AGENT URL'],
+      ['SITE', 'LINKED', 'AGENTS', 'ONLINE', 'MIRROR', 'BEHIND', 'AGENT URL', 'MAX RATE'],
       sites.map((s) => [
         s.name,
         s.linked ? 'yes' : 'no',
@@ -54,6 +85,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
         s.mirror ? `${s.mirror.messages} msgs, ${formatBytes(s.mirror.bytes)}` : s.error ?? 'none yet',
         s.behind ? (s.behind.objects === 0 ? 'up to date' : `${s.behind.objects} objects, ${formatBytes(s.behind.bytes)}`) : 'unknown',
         s.agentUrl,
+        s.maxRateBps === null ? '-' : formatRate(s.maxRateBps),
       ]),
     );
   },
@@ -63,6 +95,6 @@ export const siteCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'site <command>',
   aliases: ['sites'],
   describe: 'Sites: leafnode distribution points near a group of agents',
-  builder: (y) => y.command(add).command(list).demandCommand(1),
+  builder: (y) => y.command(add).command(set).command(list).demandCommand(1),
   handler: () => undefined,
 };
