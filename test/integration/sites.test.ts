@@ -21,6 +21,8 @@ afterAll(cleanupFleet, 60_000);
 
 const MiB = 1024 * 1024;
 const PER_SIDE = 5;
+/** small@1.0.0's one file, kept for small@1.0.1 (a patch release that adds a file) */
+const smallBlob = randomBytes(2 * MiB);
 
 describe('sites: leafnode distribution points', () => {
   let home: string;
@@ -125,7 +127,7 @@ describe('sites: leafnode distribution points', () => {
       const jsm = await jetstreamManager(atTheSite);
       await jsm.streams.delete('OBJ_ferry-dml');
       await jsm.streams.add({ name: 'OBJ_ferry-dml', mirror: { name: 'OBJ_ferry-dml', filter_subject: '$O.ferry-dml.C.nothing', external: { api: '$JS.hub.API', deliver: '' } }, allow_direct: true, allow_rollup_hdrs: true } as never);
-      await publishPackage(home, { name: 'small', version: '1.0.0', files: { 'data/blob.bin': randomBytes(2 * MiB) } });
+      await publishPackage(home, { name: 'small', version: '1.0.0', files: { 'data/blob.bin': smallBlob } });
       const behind = await waitSite(home, 'paris', (s) => (s.behind?.objects ?? 0) >= 2, 30_000, () => 'site list did not show the mirror behind');
       expect(behind.behind!.bytes).toBeGreaterThan(packageSize);
       expect(behind.mirror!.messages).toBe(0);
@@ -161,6 +163,29 @@ describe('sites: leafnode distribution points', () => {
     } finally {
       await atTheSite.close();
     }
+  }, 240_000);
+
+  it('a patch release at a site: its agents install it as a delta read from the site\'s mirror (file index and contents); nothing per agent crosses the link', async () => {
+    // small@1.0.0 is kept on the five site agents; 1.0.1 adds one 1 MiB file. As a second version
+    // the DML stores it by content too, and the mirror takes that once.
+    const patch = randomBytes(MiB);
+    await publishPackage(home, { name: 'small', version: '1.0.1', files: { 'data/blob.bin': smallBlob, 'data/patch.bin': patch } });
+    await createRelease(home, 'small-2', ['small@1.0.1']);
+    await waitSite(home, 'paris', (s) => s.behind?.objects === 0, 60_000, () => 'the mirror did not take small@1.0.1 and its contents');
+    const leafBefore = (await hubLeafz(sys)).reduce((n, l) => n + l.out_bytes, 0);
+    const id = await startRollout(home, 'small-2', 'site=paris');
+    const end = await waitRolloutEnd(home, id, 120_000);
+    expect(end.state, JSON.stringify(end)).toBe('completed');
+    const leafAfter = (await hubLeafz(sys)).reduce((n, l) => n + l.out_bytes, 0);
+    const siteHandles = agents.filter((a) => a.agent.tags.site === 'paris');
+    for (const a of siteHandles) {
+      const delta = a.logs().split('\n').find((l) => l.includes('"msg":"delta: fetched only') && l.includes('"version":"1.0.1"'));
+      expect(delta, a.agent.hostname).toBeDefined();
+      expect(JSON.parse(delta!.slice(delta!.indexOf('{')))).toMatchObject({ fetch: 1, fetchBytes: MiB });
+      expect(readFileSync(join(a.agent.installRoot, 'small', '1.0.1', 'data', 'patch.bin')).equals(patch)).toBe(true);
+    }
+    // Five agents each fetching the 1 MiB file from the hub would move 5 MiB over the link.
+    expect(leafAfter - leafBefore).toBeLessThan(0.5 * MiB);
   }, 240_000);
 
   it('a hostile site: reply subjects aimed at the hub\'s JetStream and keys, and a consumer delivering to its API, change nothing there', async () => {
