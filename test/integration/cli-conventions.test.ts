@@ -283,14 +283,16 @@ describe('ferry CLI conventions', () => {
     expect(twice.code).toBe(4);
   });
 
-  it('rollout start --wait on a terminal shows a progress line, rewritten in place and cleared at the end', async () => {
+  it('rollout start --wait on a terminal shows a progress bar (cli-progress), drawn in place and cleared at the end', async () => {
     const out = underTty(home, ['rollout', 'start', 'ok-1', '--target', 'hostname=web-1', '--wait', '--supersede']);
-    // web-1 has ok-1 already: skipped, which is done and not a failure (no ✗).
-    expect(out).toMatch(/\r\x1b\[K\[█+\] 1\/1 completed/);
-    expect(out).toContain('COMPLETED');
-    // Into a pipe: no progress line at all.
+    // web-1 has ok-1 already: skipped, which is done and not a failure (none "failed").
+    expect(out).toMatch(/\x1b\[1G█{24} 1\/1 hosts · completed/);
+    expect(out).not.toMatch(/hosts, \d+ failed/);
+    expect(out).toMatch(/\x1b\[2K[^█]*COMPLETED/); // the bar's line cleared before the result
+    // Into a pipe: no progress bar at all.
     const piped = await runFerry(home, ['rollout', 'start', 'ok-1', '--target', 'hostname=web-1', '--wait', '--supersede']);
-    expect(piped.stdout + piped.stderr).not.toContain('\x1b[K');
+    expect(piped.stdout + piped.stderr).not.toContain('█');
+    expect(piped.stdout + piped.stderr).not.toContain('\x1b[');
   });
 
   it('rollout status --watch on a terminal redraws in place, with countdowns', async () => {

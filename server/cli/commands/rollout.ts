@@ -8,7 +8,8 @@ import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/prot
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
 import { currentActor, withClient, type AdminClient } from '../client.js';
 import { printJson, printLines, printNote, printTable } from '../output.js';
-import { printStatus, progressBar, renderReviewMarkdown } from '../render/rollout.js';
+import { SingleBar } from 'cli-progress';
+import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
 import { TERMINAL_HOST_STATES, type HostState } from '../../../shared/protocol/messages.js';
 import { watchRollout } from '../render/watch.js';
 import type { RolloutReview } from '../../rollouts/review.js';
@@ -165,27 +166,52 @@ function printPlan(p: DryRunPlan): void {
 
 export async function waitForEnd(c: AdminClient, id: string, timeoutMs: number | undefined, showProgress = false): Promise<RolloutStatusDoc> {
   const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-  // A person at a terminal sees one progress line on stderr, rewritten in place.
-  const progress = showProgress && process.stderr.isTTY === true;
+  // A person at a terminal sees one progress bar on stderr, drawn in place and cleared at the end.
+  const progress = showProgress && process.stderr.isTTY === true ? new RolloutProgress() : undefined;
   try {
     for (;;) {
       const s = (await c.request('rollout.status', { id })) as RolloutStatusDoc;
-      if (progress) process.stderr.write(`\r\x1b[K${progressLine(s)}`);
+      progress?.show(s);
       if (TERMINAL_ROLLOUT_STATES.includes(s.state as RolloutState) && !(s.state === 'halted' && !s.endedAt)) return s;
       if (Date.now() > deadline) throw new FerryError('FERRY_TIMEOUT', `rollout ${id} is still ${s.state}`, { hint: `follow it with: ferry rollout status ${id} --watch` });
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
-    if (progress) process.stderr.write('\r\x1b[K');
+    progress?.stop();
   }
 }
 
-function progressLine(s: RolloutStatusDoc): string {
-  const done = s.hosts.filter((h) => TERMINAL_HOST_STATES.includes(h.state as HostState)).length;
-  // A skipped host (already at this version, not installed) is done, not failed.
-  const failed = s.hosts.filter((h) => h.state === 'failed' || h.state === 'rolled-back').length;
-  const wave = s.waves.find((w) => w.state !== 'completed');
-  return `${progressBar(done - failed, failed, s.hosts.length)} ${s.state}${wave ? `, wave ${wave.index + 1} ${wave.state}` : ''}`;
+/** A rollout's hosts done (cli-progress, on stderr), with its failures and current wave in words. */
+class RolloutProgress {
+  private readonly bar = new SingleBar({
+    stream: process.stderr,
+    format: '{bar} {value}/{total} hosts{failed} · {state}',
+    barCompleteChar: '█',
+    barIncompleteChar: '░',
+    barsize: 24,
+    hideCursor: true,
+    clearOnComplete: true,
+  });
+  private started = false;
+
+  show(s: RolloutStatusDoc): void {
+    const done = s.hosts.filter((h) => TERMINAL_HOST_STATES.includes(h.state as HostState)).length;
+    // A skipped host (already at this version, not installed) is done, not failed.
+    const failed = s.hosts.filter((h) => h.state === 'failed' || h.state === 'rolled-back').length;
+    const wave = s.waves.find((w) => w.state !== 'completed');
+    const payload = { failed: failed ? `, ${failed} failed` : '', state: `${s.state}${wave ? `, wave ${wave.index + 1} ${wave.state}` : ''}` };
+    if (!this.started) {
+      this.started = true;
+      this.bar.start(s.hosts.length, done, payload);
+      return;
+    }
+    this.bar.setTotal(s.hosts.length);
+    this.bar.update(done, payload);
+  }
+
+  stop(): void {
+    if (this.started) this.bar.stop();
+  }
 }
 
 const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boolean; interval: string }> = {
