@@ -85,6 +85,8 @@ export class AgentRuntime {
   private busy = false;
   /** while applying a desired state, per-package final reports are not sent: the state has one final report */
   private holdFinalReports = false;
+  /** the desired state being applied says the site has a --max-rate: package bytes from the site's mirror only (agent/site-reads.ts) */
+  private siteMirrorOnly = false;
   private stopped = false;
   private markDecommissioned: () => void = () => undefined;
   /** Resolves when the server decommissioned this agent (the daemon should then exit). */
@@ -103,8 +105,8 @@ export class AgentRuntime {
       downloadDir: o.paths.staging,
       fetch: (record, dest, opts) => this.fetchPackage(record, dest, opts?.maxBytesPerSecond),
       delta: {
-        index: async (record) => fetchFileIndex(await this.connection(), this.trust.doc, record, dmlApis(this.o.identity)),
-        fetchFile: async (file, dest, opts) => fetchFileContent(await this.connection(), file, dest, { ...opts, apiPrefixes: dmlApis(this.o.identity) }),
+        index: async (record) => fetchFileIndex(await this.connection(), this.trust.doc, record, dmlApis(this.o.identity, this.siteMirrorOnly)),
+        fetchFile: async (file, dest, opts) => fetchFileContent(await this.connection(), file, dest, { ...opts, apiPrefixes: dmlApis(this.o.identity, this.siteMirrorOnly) }),
       },
       report: (r) => this.onProgress(r),
       log: o.log.child({ module: 'install' }),
@@ -352,6 +354,7 @@ export class AgentRuntime {
     // it); the periodic re-read of the same state is not, or idle agents would flood the CMDB.
     if (desired.generation === applied) return source === 'command' ? this.confirmApplied(desired) : undefined;
     await this.pollTrust(); // install only under the newest trust document the server offers
+    this.siteMirrorOnly = desired.siteMirrorOnly === true;
     this.holdFinalReports = true;
     try {
       const result = await this.applier.apply(desired, () => void this.enqueue(() => this.applyDesired(envelope, 'poll')));
@@ -378,7 +381,7 @@ export class AgentRuntime {
     // Retried with backoff: a dropped connection mid-download resumes when NATS is back.
     for (let attempt = 1; ; attempt++) {
       try {
-        await readDmlObject(nc, this.o.identity, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false, ...(maxBytesPerSecond ? { maxBytesPerSecond } : {}) }, this.o.log);
+        await readDmlObject(nc, this.o.identity, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false, ...(maxBytesPerSecond ? { maxBytesPerSecond } : {}) }, this.o.log, this.siteMirrorOnly);
         return;
       } catch (err) {
         const e = toFerryError(err);

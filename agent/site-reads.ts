@@ -5,7 +5,7 @@
 // sources in order. Everything else about a read (direct gets only, digests checked) is unchanged.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { toFerryError } from '../shared/errors.js';
+import { FerryError, toFerryError } from '../shared/errors.js';
 import { readObjectMeta, readObjectToFile, type ObjectReadOptions } from '../shared/nats/object-read.js';
 import { HUB_DOMAIN, jsApiPrefix } from '../shared/protocol/subjects.js';
 import type { AgentIdentity } from './config.js';
@@ -18,9 +18,44 @@ export function desiredStateApis(identity: Pick<AgentIdentity, 'site'>): string[
   return identity.site ? [HUB, LOCAL] : [LOCAL];
 }
 
-/** Package bytes: the site's mirror first, the hub while the mirror has not caught up. */
-export function dmlApis(identity: Pick<AgentIdentity, 'site'>): string[] {
-  return identity.site ? [LOCAL, HUB] : [LOCAL];
+/**
+ * Package bytes: the site's mirror first, the hub while the mirror has not caught up; at a site
+ * with a --max-rate (`mirrorOnly`, from the desired state) the mirror alone.
+ */
+export function dmlApis(identity: Pick<AgentIdentity, 'site'>, mirrorOnly = false): string[] {
+  return identity.site && !mirrorOnly ? [LOCAL, HUB] : [LOCAL];
+}
+
+/** How long an agent at a rate-limited site waits for its mirror to hold a package. */
+const MIRROR_WAIT_MS = 6 * 3600_000;
+
+/**
+ * At a site with a --max-rate: the object from the site's mirror only, waiting (polling its
+ * metadata, up to 30 s apart) until the mirror holds this version of it. A read that fails part-way
+ * (a chunk the mirror lost, which the server repairs by making the mirror again) waits and tries
+ * again. Never the hub: the mirror, paced at the site's rate, is all that crosses the link.
+ */
+async function readFromMirror(nc: NatsConnection, site: string, opts: ObjectReadOptions & { dest: string; expectedSha256: string; expectedSize: number; durable?: boolean }, log: Logger): Promise<void> {
+  const deadline = Date.now() + MIRROR_WAIT_MS;
+  let said = false;
+  for (let wait = 1000; ; wait = Math.min(wait * 2, 30_000)) {
+    let why: string;
+    try {
+      const meta = await readObjectMeta(nc, opts.bucket, opts.name, 5000, LOCAL);
+      if (meta.sha256Hex === opts.expectedSha256.toLowerCase() && meta.size === opts.expectedSize) {
+        await readObjectToFile(nc, { ...opts, apiPrefix: LOCAL });
+        log.info({ object: opts.name, source: `site ${site}` }, 'package downloaded');
+        return;
+      }
+      why = 'the mirror holds another version of it';
+    } catch (err) {
+      why = toFerryError(err).message;
+    }
+    if (Date.now() + wait > deadline) throw new FerryError('FERRY_TIMEOUT', `site ${site}'s mirror did not provide ${opts.name} within ${MIRROR_WAIT_MS / 3600_000} h (${why})`);
+    if (!said) log.info({ object: opts.name, site, reason: why }, 'waiting for the site mirror (the site has a --max-rate: no download from the hub)');
+    said = true;
+    await new Promise((r) => setTimeout(r, wait));
+  }
 }
 
 /**
@@ -35,7 +70,9 @@ export async function readDmlObject(
   identity: Pick<AgentIdentity, 'site'>,
   opts: ObjectReadOptions & { dest: string; expectedSha256: string; expectedSize: number; durable?: boolean },
   log: Logger,
+  mirrorOnly = false,
 ): Promise<void> {
+  if (mirrorOnly && identity.site) return readFromMirror(nc, identity.site.name, opts, log);
   const apis = dmlApis(identity);
   for (let i = 0; i < apis.length; i++) {
     const apiPrefix = apis[i]!;

@@ -10,6 +10,7 @@ import type { KeyRing } from '../keys.js';
 import { encodeMessage } from '../../shared/protocol/codec.js';
 import type { Command, DesiredPackage, DesiredState } from '../../shared/protocol/messages.js';
 import { BUCKETS, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
+import { mirrorOnlyAgents } from '../sites/mirror-only.js';
 import type { Db } from '../db/open.js';
 
 export const COMMAND_TTL_MS = 10 * 60_000;
@@ -89,7 +90,10 @@ export class DesiredStatePublisher {
    * the rollout step that caused it are saved together). Returns what `send` must deliver.
    */
   prepare(changes: DesiredChange[]): PreparedDesired[] {
-    return this.db.transaction(() => changes.map((c) => this.store(c)))();
+    return this.db.transaction(() => {
+      const mirrorOnly = mirrorOnlyAgents(this.db);
+      return changes.map((c) => this.store(c, mirrorOnly(c.agent)));
+    })();
   }
 
   /**
@@ -162,7 +166,7 @@ export class DesiredStatePublisher {
     return row ? (JSON.parse((JSON.parse(row.doc) as SignedEnvelope).payload) as DesiredState) : undefined;
   }
 
-  private store(change: DesiredChange): PreparedDesired {
+  private store(change: DesiredChange, siteMirrorOnly: boolean): PreparedDesired {
     const previous = this.current(change.agent);
     const replaced = new Set([...change.set.map((p) => p.name), ...change.remove]);
     const doc: DesiredState = {
@@ -173,6 +177,7 @@ export class DesiredStatePublisher {
       packages: [...(previous?.packages ?? []).filter((p) => !replaced.has(p.name)).map((p) => ({ ...p, rollback: false, watchMs: 0 })), ...change.set],
       remove: change.remove,
       ...(change.immediate ? { immediate: true } : {}),
+      ...(siteMirrorOnly ? { siteMirrorOnly: true } : {}),
     };
     const envelope = signEnvelope(this.keys.signing, doc);
     this.db

@@ -183,6 +183,11 @@ export const desiredStateSchema = z
     remove: z.array(packageNameSchema).max(256).default([]),
     /** apply at once, even outside the agent's maintenance window: back-outs and decommission purges (sent only when true) */
     immediate: z.boolean().optional(),
+    /**
+     * the agent's site has a --max-rate: read package bytes only from the site's mirror (which is
+     * paced at that rate), waiting for it to catch up, never from the hub (sent only when true)
+     */
+    siteMirrorOnly: z.boolean().optional(),
   })
   .strict();
 export type DesiredState = z.infer<typeof desiredStateSchema>;

@@ -6,6 +6,7 @@
 // Then the mirror is made to lag: the site's agents fall back to the hub; and bad input.
 // Requires the compiled dist/ (`npx tsc -p .`) and nats-server on PATH.
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -113,7 +114,11 @@ describe('sites: leafnode distribution points', () => {
     const dmlBytes = await (await jetstreamManager(adminHubNc)).streams.info('OBJ_ferry-dml').then((i) => i.state.bytes);
     process.stdout.write(`sites: the DML holds ${dmlBytes} B\n`);
     expect(dmlBytes).toBeLessThan(1.1 * packageSize + 2 * MiB);
-    expect(overLink).toBeLessThan(1.5 * packageSize);
+    // Once, unless the hub made the mirror again for a hole in it (nats-server 2.9.10 can skip a
+    // message for a consumer reading right behind the writer, seen under load; docs/scaling.md):
+    // each remake may carry the DML once more. The bytes during the rollout (below) are the
+    // per-agent proof, and they stay small either way.
+    expect(overLink).toBeLessThan(1.5 * packageSize * (1 + remade));
     expect(leafAfter - leafBefore).toBeLessThan(0.1 * packageSize); // the agents read the site's mirror
     expect(toHubAgents).toBeGreaterThan(4.5 * packageSize);
     for (const a of agents.filter((h) => h.agent.tags.site === 'paris')) expect(a.logs()).toMatch(/"object":"big@1\.0\.0","source":"site paris","msg":"package downloaded"/);
@@ -186,6 +191,31 @@ describe('sites: leafnode distribution points', () => {
     }
     // Five agents each fetching the 1 MiB file from the hub would move 5 MiB over the link.
     expect(leafAfter - leafBefore).toBeLessThan(0.5 * MiB);
+  }, 240_000);
+
+  it('a site with a --max-rate: its agents are told to read the (paced) mirror only, and install from it; hub agents are not', async () => {
+    await runFerry(home, ['site', 'set', 'paris', '--max-rate', '50MiB/s']);
+    const adminHub = await connectNats({ url: server.url, creds: readCredsFile(join(home, 'keys', 'admin.creds')), name: 'test at the hub' });
+    try {
+      await publishPackage(home, { name: 'paced', version: '1.0.0', files: { 'data/blob.bin': randomBytes(MiB) } });
+      await createRelease(home, 'paced-1', ['paced@1.0.0']);
+      const id = await startRollout(home, 'paced-1', 'all');
+      const end = await waitRolloutEnd(home, id, 180_000);
+      expect(end.state, JSON.stringify(end)).toBe('completed');
+      const kv = await new Kvm(adminHub).open('ferry-desired');
+      for (const a of agents) {
+        const entry = await kv.get(a.agent.id);
+        const doc = JSON.parse((JSON.parse(entry!.string()) as { payload: string }).payload) as { siteMirrorOnly?: boolean };
+        expect(doc.siteMirrorOnly === true, a.agent.hostname).toBe(a.agent.tags.site === 'paris');
+      }
+      for (const a of agents.filter((h) => h.agent.tags.site === 'paris')) {
+        expect(a.logs()).toMatch(/"object":"paced@1\.0\.0","source":"site paris","msg":"package downloaded"/);
+        expect(a.logs()).not.toMatch(/"object":"paced@1\.0\.0","source":"hub"/);
+      }
+    } finally {
+      await adminHub.close();
+      await runFerry(home, ['site', 'set', 'paris', '--max-rate', 'none']);
+    }
   }, 240_000);
 
   it('a hostile site: reply subjects aimed at the hub\'s JetStream and keys, and a consumer delivering to its API, change nothing there', async () => {
