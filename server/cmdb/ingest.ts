@@ -1,5 +1,6 @@
 // Reads agent reports: status and inventory from the durable report stream (none is lost while
 // the server is down; each is acknowledged after it is applied), heartbeats from core NATS.
+import { withStoreRetry } from '../nats/replicas.js';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -37,12 +38,12 @@ export class ReportIngest {
       await jsm.streams.info(REPORT_STREAM);
       await jsm.streams.update(REPORT_STREAM, config);
     } catch {
-      await jsm.streams.add(config);
+      await withStoreRetry(() => jsm.streams.add(config));
     }
     try {
       await jsm.consumers.info(REPORT_STREAM, REPORT_CONSUMER);
     } catch {
-      await jsm.consumers.add(REPORT_STREAM, { durable_name: REPORT_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 10_000, ack_wait: 30e9 });
+      await withStoreRetry(() => jsm.consumers.add(REPORT_STREAM, { durable_name: REPORT_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 10_000, ack_wait: 30e9 }));
     }
   }
 

@@ -2,7 +2,7 @@
 // written to the KV bucket (durable intent: an agent that was offline reads it when it returns)
 // and pushed as a signed command for agents that are online now.
 import { Kvm, type KV } from '@nats-io/kv';
-import { scaleStream } from '../nats/replicas.js';
+import { scaleStream, withStoreRetry } from '../nats/replicas.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
 import { signEnvelope, type SignedEnvelope } from '../../shared/crypto/sign.js';
@@ -50,7 +50,7 @@ export class DesiredStatePublisher {
 
   /** `replicas`: copies JetStream keeps (server/nats/replicas.ts); an existing bucket is scaled to it. */
   async open(replicas = 1): Promise<void> {
-    this.kv = await new Kvm(this.nc).create(BUCKETS.desired, { history: 1, description: 'Ferry desired state per agent (signed)', replicas });
+    this.kv = await withStoreRetry(() => new Kvm(this.nc).create(BUCKETS.desired, { history: 1, description: 'Ferry desired state per agent (signed)', replicas }));
     await scaleStream(this.nc, `KV_${BUCKETS.desired}`, replicas);
     await this.publishTrust();
   }

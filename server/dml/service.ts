@@ -3,7 +3,7 @@
 // and indexes them in SQLite. Content for a name@version never changes once accepted.
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { scaleStream } from '../nats/replicas.js';
+import { scaleStream, withStoreRetry } from '../nats/replicas.js';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -86,8 +86,8 @@ export class DmlService {
   /** `replicas`: copies JetStream keeps (server/nats/replicas.ts); existing buckets are scaled to it. */
   async open(replicas = 1): Promise<void> {
     const objm = new Objm(this.nc);
-    this.dml = await objm.create(BUCKETS.dml, { description: 'Ferry DML: signed release packages', replicas });
-    this.uploads = await objm.create(BUCKETS.upload, { description: 'Ferry uploads awaiting verification', replicas });
+    this.dml = await withStoreRetry(() => objm.create(BUCKETS.dml, { description: 'Ferry DML: signed release packages', replicas }));
+    this.uploads = await withStoreRetry(() => objm.create(BUCKETS.upload, { description: 'Ferry uploads awaiting verification', replicas }));
     const jsm = await jetstreamManager(this.nc);
     for (const bucket of [BUCKETS.dml, BUCKETS.upload]) await scaleStream(jsm, `OBJ_${bucket}`, replicas);
     await ensureMaxMsgSize(jsm, `OBJ_${BUCKETS.dml}`, DML_MAX_MSG_SIZE);

@@ -2,6 +2,7 @@
 // pipelined batches of acknowledged publishes. The event id is the JetStream message id, so an event
 // published again after a crash (acked, but not yet marked in SQLite) is dropped as a duplicate.
 // Runs beside the engine, never in its way: when NATS is slow or down, events wait in SQLite.
+import { withStoreRetry } from '../nats/replicas.js';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -43,7 +44,7 @@ export async function ensureEventStream(nc: NatsConnection, limits: EventStreamL
     await jsm.streams.info(EVENTS_STREAM);
     await jsm.streams.update(EVENTS_STREAM, config);
   } catch {
-    await jsm.streams.add(config);
+    await withStoreRetry(() => jsm.streams.add(config));
   }
 }
 

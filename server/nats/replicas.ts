@@ -2,7 +2,7 @@
 // min(3, the JetStream cluster's size) unless the operator said otherwise (`--replicas N`).
 // One node keeps one copy; three nodes keep three, so losing one loses nothing acknowledged.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { FerryError } from '../../shared/errors.js';
 
 const JSZ_PING = '$SYS.REQ.SERVER.PING.JSZ';
@@ -58,4 +58,28 @@ export async function scaleStream(jsmOrNc: JetStreamManager | NatsConnection, st
   const info = await jsm.streams.info(stream);
   if ((info.config.num_replicas ?? 1) === replicas) return;
   await jsm.streams.update(stream, { ...info.config, num_replicas: replicas });
+}
+
+/** How long a stream or consumer whose store JetStream could not create yet is tried again. */
+const STORE_RETRY_MS = 30_000;
+
+/**
+ * Create a stream, bucket or consumer, trying again while JetStream answers "error creating store
+ * for stream|consumer" (err_code 10049/10050). A clustered JetStream says this for a while after
+ * the cluster formed or a node came back, and under load (seen here: a ferry server starting
+ * against a fresh 3-node cluster beside a busy test suite exited with it); it is transient. Any
+ * other error, or the same one past 30 s, is thrown.
+ */
+export async function withStoreRetry<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + STORE_RETRY_MS;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = err instanceof JetStreamApiError ? err.code : undefined;
+      const transient = code === 10049 || code === 10050 || /error creating store for (stream|consumer)/.test(String((err as Error)?.message));
+      if (!transient || Date.now() + wait > deadline) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }
