@@ -43,7 +43,8 @@ export async function migrateIdentity(o: { paths: AgentPaths; identity: AgentIde
       replyKey: sealKey.publicKey,
       sig: Buffer.from(own.sign(migrateTranscript(o.identity.agentId, own.publicKey, ts, sealKey.publicKey))).toString('base64'),
     };
-    const msg = await nc.request(subjects.enrollMigrate, encodeMessage(request), { timeout: 30_000 });
+    // 10 s, then the caller asks again: a request lost while the server starts is not waited on for long.
+    const msg = await nc.request(subjects.enrollMigrate, encodeMessage(request), { timeout: 10_000 });
     const reply = decodeMessage(migrateReplySchema, msg.data, 'migrate reply');
     if (!reply.ok) throw errorFromWire(reply.error);
     const result = decodeMessage(migrateResultSchema, openSealed(reply.sealed, sealKey), 'migrate result');
@@ -63,6 +64,7 @@ export async function migrateIdentity(o: { paths: AgentPaths; identity: AgentIde
 
 /** For the daemon: keep asking until the (upgraded) server answers; a refusal is final. */
 export async function jwtForLegacyAgent(o: Parameters<typeof migrateIdentity>[0]): Promise<string> {
+  o.log.info('this agent has no user JWT yet (joined before decentralised auth): asking the server for one');
   for (let attempt = 1; ; attempt++) {
     try {
       const identity = await migrateIdentity(o);

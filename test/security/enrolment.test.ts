@@ -127,7 +127,8 @@ describe('a data directory from before decentralised auth', () => {
     cleanups.push(() => server.stop());
     expect(existsSync(join(home, 'keys/nats.json'))).toBe(true);
     expect(readdirSync(join(home, 'nats/jetstream/jetstream'))).not.toContain('FERRY');
-    handle = await startAgent(agent, { env: { FERRY_LOG_LEVEL: 'info' } });
+    // It first asks for its JWT over the migration account, then connects: more than a plain start.
+    handle = await startAgent(agent, { env: { FERRY_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
     cleanups.push(() => handle.stop());
     expect((JSON.parse(readFileSync(identityFile, 'utf8')) as { jwt?: string }).jwt).toMatch(/^ey/);
     // The DML object from before the upgrade is still there (the moved store), and a new one works.
