@@ -16,6 +16,7 @@ import { readCredsFile } from '../../shared/nats/creds.js';
 import { dataPaths } from '../../server/config.js';
 import { openDatabase } from '../../server/db/open.js';
 import { SiteStore } from '../../server/sites/store.js';
+import { expectCliRefusals, type CliRefusal } from '../helpers/errors.js';
 import { publishPackage } from '../helpers/faults.js';
 import { cleanupFleet, runFerry, startServer, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
 import { startSite, type TestSite } from '../helpers/site.js';
@@ -196,18 +197,13 @@ describe('sites: --max-rate paces what crosses the link', () => {
 
   it('bad input: one line, a stable code, nothing written', async () => {
     const out = tempDir('ferry-site-bad-');
-    const cases: [string[], number, RegExp][] = [
+    const cases: CliRefusal[] = [
       [['site', 'add', 'lyon', '--out', out, '--max-rate', 'fast'], 2, /^FERRY_INVALID_INPUT: --max-rate "fast" is not a rate — hint: /],
       [['site', 'add', 'lyon', '--out', out, '--max-rate', '10'], 2, /^FERRY_INVALID_INPUT: --max-rate 10 is below 1KiB\/s/],
       [['site', 'set', 'slow', '--max-rate', '5 parsecs'], 2, /^FERRY_INVALID_INPUT: --max-rate "5 parsecs" is not a rate — hint: /],
       [['site', 'set', 'nowhere', '--max-rate', '1MiB/s'], 3, /^FERRY_NOT_FOUND: no site nowhere — hint: /],
     ];
-    for (const [args, code, line] of cases) {
-      const r = await runFerry(home, args, { allowFail: true });
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(code);
-      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
-      expect(r.stderr.trim(), args.join(' ')).toMatch(line);
-    }
+    await expectCliRefusals((args) => runFerry(home, args, { allowFail: true }), cases);
     expect(readdirSync(out)).toEqual([]);
     const sites = (await runFerry(home, ['site', 'list', '--json'])).json<{ name: string; maxRateBps: number | null }[]>();
     expect(sites.map((s) => s.name)).toEqual(['fast', 'slow']);

@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } 
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { dmlBehind, dmlObjects } from '../../server/sites/mirrors.js';
+import { expectCliRefusals, type CliRefusal } from '../helpers/errors.js';
 import { createRelease, publishPackage, startRollout, waitRolloutEnd } from '../helpers/faults.js';
 import { apiRequest, cleanupFleet, createToken, joinAgent, runAgentCli, runFerry, startAgents, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { hubClientOutBytes, hubLeafz, hubSystemConnection, startSite, waitSite, type TestSite } from '../helpers/site.js';
@@ -289,7 +290,7 @@ describe('sites: leafnode distribution points', () => {
 
   it('bad input: one line, a stable code, nothing written', async () => {
     const out = tempDir('ferry-site-bad-');
-    const cases: [string[], number, RegExp][] = [
+    const cases: CliRefusal[] = [
       [['site', 'add', 'Paris!', '--out', out], 2, /^FERRY_INVALID_INPUT: invalid site name "Paris!" — hint: /],
       [['site', 'add', 'paris', '--out', out], 4, /^FERRY_CONFLICT: site paris exists already — hint: /],
       [['site', 'add', 'lyon', '--out', out, '--hub-url', 'http://hub:7422'], 2, /^FERRY_INVALID_INPUT: --hub-url "http:\/\/hub:7422" has the scheme http; a leafnode link is nats-leaf:\/\/ .* — hint: /],
@@ -298,12 +299,7 @@ describe('sites: leafnode distribution points', () => {
       [['token', 'create', '--site', 'nowhere'], 3, /^FERRY_NOT_FOUND: no site nowhere — hint: /],
       [['token', 'create', '--site', 'paris', '--tag', 'site=lyon'], 2, /^FERRY_INVALID_INPUT: --tag site=lyon contradicts --site paris/],
     ];
-    for (const [args, code, line] of cases) {
-      const r = await runFerry(home, args, { allowFail: true });
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(code);
-      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
-      expect(r.stderr.trim(), args.join(' ')).toMatch(line);
-    }
+    await expectCliRefusals((args) => runFerry(home, args, { allowFail: true }), cases);
     expect(readdirSync(out)).toEqual([]);
     const sites = (await runFerry(home, ['site', 'list', '--json'])).json<{ name: string }[]>();
     expect(sites.map((s) => s.name)).toEqual(['paris']);
