@@ -1,7 +1,7 @@
 // The post-implementation review of a rollout: what happened, when, to whom, and how fast.
 import type { CmdbStore } from '../cmdb/store.js';
 import type { ReleaseStore } from '../releases/store.js';
-import type { HostRow, RolloutPolicyRecord, RolloutRow, RolloutStore } from './store.js';
+import type { HostRow, RolloutRow, RolloutStore } from './store.js';
 import { TERMINAL_HOST_STATES } from '../../shared/protocol/messages.js';
 
 /** The review document lives with the protocol (shared/protocol/replies/rollouts.ts). */

@@ -7,7 +7,7 @@ import type { CmdbStore } from '../cmdb/store.js';
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
 import { planRemoval, planRollout, type PlanHost } from './plan.js';
-import { describeClone, planClone, type ClonePackage } from './clone-plan.js';
+import { describeClone, planClone } from './clone-plan.js';
 import { clonePolicyViolations } from './clone-policy.js';
 import { approvalsOf } from '../releases/four-eyes.js';
 
