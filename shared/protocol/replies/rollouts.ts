@@ -74,12 +74,12 @@ export const rolloutStatusSchema = z.object({
   startedAt: str.optional(),
   endedAt: str.optional(),
   options: rolloutOptionsSchema,
+  /** a `--follow` rollout: whether it still follows its target, and if not why */
+  follow: z.object({ state: z.enum(['following', 'stopped']), reason: str.optional(), endedAt: str.optional() }).optional(),
   counts: z.record(str, z.number()),
   waves: z.array(
     z.object({ index: int, state: str, hosts: int, succeeded: int, failed: int, pending: int, startedAt: str.optional(), endedAt: str.optional(), soakUntil: str.optional() }),
   ),
-  /** a `--follow` rollout: whether it still follows its target, and if not why */
-  follow: z.object({ state: z.enum(['following', 'stopped']), reason: str.optional(), endedAt: str.optional() }).optional(),
   /** late: brought in after the waves by a `--follow` rollout (wave is then null) */
   hosts: z.array(
     z.object({
