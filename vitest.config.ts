@@ -11,5 +11,7 @@ export default defineConfig({
     // roughly halves the wall time of the suite without starving any of them.
     maxWorkers: 4,
     reporters: ['default'],
+    // the CLI checks that each reply's schema kept every field the server sent (server/cli/client.ts)
+    env: { FERRY_CHECK_REPLIES: '1' },
   },
 });

@@ -18,22 +18,10 @@ export const DECOMMISSION_OPERATION = 'decommission';
 /** How long an online agent has to acknowledge the stop command. */
 const STOP_ACK_MS = Number(process.env.FERRY_DECOMMISSION_ACK_MS ?? 10_000);
 
-export interface PurgeResult {
-  package: string;
-  version: string;
-  result: 'removed' | 'failed' | 'timeout' | 'offline';
-  error?: string;
-}
+export type PurgeResult = NonNullable<DecommissionResult['purge']>[number];
 
-export interface DecommissionResult {
-  id: string;
-  hostname: string;
-  decommissionedAt: string;
-  /** the agent acknowledged the stop command (false: it was offline or did not answer) */
-  stopped: boolean;
-  revoked: true;
-  purge?: PurgeResult[];
-}
+export type { DecommissionResult } from '../../shared/protocol/replies.js';
+import type { DecommissionResult } from '../../shared/protocol/replies.js';
 
 export interface DecommissionDeps {
   cmdb: CmdbStore;

@@ -15,7 +15,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { RolloutStore } from '../rollouts/store.js';
 import { buildSchedule } from '../rollouts/schedule.js';
 import { buildFleetStatus } from './fleet-status.js';
-import type { AgentDoc, AgentLogsReply } from '../../shared/protocol/replies.js';
+import type { AgentDoc, AgentLogsReply, ApiReplyIn } from '../../shared/protocol/replies.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import { verifyChain } from '../audit/chain.js';
 import { siteForToken } from '../sites/list.js';
@@ -35,14 +35,14 @@ export interface HandlerDeps {
   /** issues enrolment credentials and pushes revocations to NATS */
   auth: TokenIssuer & { push(): Promise<void> };
   rootFingerprint: () => string;
-  reloadKeys: () => Promise<unknown>;
-  revokeAgent: (id: string, actor: string) => Promise<unknown>;
-  decommissionAgent: (req: ApiRequestParsed<'agents.decommission'>) => Promise<unknown>;
+  reloadKeys: () => Promise<ApiReplyIn<'keys.reload'>>;
+  revokeAgent: (id: string, actor: string) => Promise<ApiReplyIn<'agents.revoke'>>;
+  decommissionAgent: (req: ApiRequestParsed<'agents.decommission'>) => Promise<ApiReplyIn<'agents.decommission'>>;
   natsUrl: () => string;
   /** site.list: each site, its agents and how far its mirror is behind (server/sites/list.ts) */
-  listSites: () => Promise<unknown>;
+  listSites: () => Promise<ApiReplyIn<'site.list'>>;
   /** site.set: a site's --max-rate (server/sites/set.ts) */
-  setSite: (req: ApiRequestParsed<'site.set'>) => Promise<unknown>;
+  setSite: (req: ApiRequestParsed<'site.set'>) => Promise<ApiReplyIn<'site.set'>>;
   isOnline: (lastSeen: number | null) => boolean;
   notify: NotifyService;
   operators: OperatorService;

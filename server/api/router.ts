@@ -7,6 +7,7 @@ import { errorFromWire, FerryError, toFerryError } from '../../shared/errors.js'
 import { apiRequestSchemas, type ApiReply, type ApiRequestParsed, type ApiVerb } from '../../shared/protocol/api.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
+import type { ApiReplyIn, ApiReplyOf } from '../../shared/protocol/replies.js';
 import type { AuditLog } from '../audit/log.js';
 import { AUTH_HEADER, parseRequestAuth } from '../../shared/operators/request-signature.js';
 import { authorize, type Caller, type RequestAuthenticator } from '../operators/authenticate.js';
@@ -27,7 +28,8 @@ const REPLY_PREFIXES = [`${subjects.cliInboxPrefix}.`, '_R_.'];
 /** Verbs whose `actor` field is a filter, not the caller (everywhere else the caller's name replaces it). */
 const ACTOR_IS_FILTER = new Set<string>(['audit.list']);
 
-export type ApiHandlers = { [V in ApiVerb]: (req: ApiRequestParsed<V>, caller: Caller) => Promise<unknown> | unknown };
+/** Each verb's handler returns its reply schema's type (shared/protocol/replies.ts): a change that breaks the shape does not compile. */
+export type ApiHandlers = { [V in ApiVerb]: (req: ApiRequestParsed<V>, caller: Caller) => Promise<ApiReplyIn<V>> | ApiReplyIn<V> };
 
 export class ApiRouter {
   private sub?: Subscription;
@@ -117,7 +119,7 @@ export class ApiRouter {
    * operator): the same role check, request schema, actor rule, handler and audit record as a
    * signed request over NATS. Throws the handler's (or the check's) FerryError.
    */
-  async call(verb: ApiVerb, body: Record<string, unknown>, caller: Caller): Promise<unknown> {
+  async call<V extends ApiVerb>(verb: V, body: Record<string, unknown>, caller: Caller): Promise<ApiReplyOf<V>> {
     let reply: ApiReply;
     let req: Record<string, unknown> | undefined;
     let result: unknown;
@@ -140,7 +142,8 @@ export class ApiRouter {
     }
     this.recordAudit(verb, caller.name, caller, req, result, reply);
     if (!reply.ok) throw errorFromWire(reply.error);
-    return result;
+    // the handler's own document (its type is the schema's input; no field is dropped here)
+    return result as ApiReplyOf<V>;
   }
 
   /** Every administrative request, allowed or refused, goes to the audit log; so does every refused read. */

@@ -43,14 +43,10 @@ export function chainUnchainedRows(db: Db): number {
   })();
 }
 
-export type ChainBreak = { id: number; kind: 'changed' | 'inserted' | 'deleted'; detail: string };
+export type ChainBreak = NonNullable<ChainReport['firstBreak']>;
 
-export interface ChainReport {
-  ok: boolean;
-  records: number;
-  head: string;
-  firstBreak: ChainBreak | null;
-}
+export type { ChainReport } from '../../shared/protocol/replies.js';
+import type { ChainReport } from '../../shared/protocol/replies.js';
 
 /** Walk the log from the first record; stop at the first break. */
 export function verifyChain(db: Db): ChainReport {

@@ -6,16 +6,8 @@ import { statementCache, type Prepare } from '../../shared/sqlite.js';
 import { ensureOperatorSchema } from '../operators/schema.js';
 import { chainHead, chainUnchainedRows, recordHash, type AuditRow } from './chain.js';
 
-export interface AuditEntry {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  target: string | null;
-  args: Record<string, unknown>;
-  result: 'ok' | 'error';
-  error: string | null;
-}
+export type { AuditEntry } from '../../shared/protocol/replies.js';
+import type { AuditEntry } from '../../shared/protocol/replies.js';
 
 export interface AuditQuery {
   since?: number | undefined;

@@ -11,6 +11,7 @@ import { readCredsFile } from '../../shared/nats/creds.js';
 import { apiReplySchema, type ApiRequest, type ApiVerb } from '../../shared/protocol/api.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
+import { apiReplySchemas, type ApiReplyOf } from '../../shared/protocol/replies.js';
 import { MAX_REPLY_BYTES, ReplyAssembler, REPLY_PART_HEADER } from '../../shared/protocol/reply-parts.js';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../config.js';
 import { checkRequestShape, checkRequestText, inputErrorFromServer } from './input.js';
@@ -70,7 +71,7 @@ export class AdminClient {
     return new AdminClient(await connectNats({ url, creds, name: `ferry-cli (${operator.operator})`, inboxPrefix, timeoutMs: 3000, tlsCaFile }), operator);
   }
 
-  async request<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs = 60_000): Promise<unknown> {
+  async request<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs = 60_000): Promise<ApiReplyOf<V>> {
     checkRequestText(body);
     checkRequestShape(verb, body);
     let data: Uint8Array;
@@ -94,7 +95,7 @@ export class AdminClient {
     }
     const reply = decodeMessage(apiReplySchema, data, `${verb} reply`, MAX_REPLY_BYTES);
     if (!reply.ok) throw inputErrorFromServer(verb, errorFromWire(reply.error));
-    return reply.result;
+    return parseReply(verb, reply.result);
   }
 
   /**
@@ -114,6 +115,38 @@ export class AdminClient {
 
   async close(): Promise<void> {
     await this.nc.close();
+  }
+}
+
+/**
+ * A reply read through its verb's schema (shared/protocol/replies.ts): a server that sends another
+ * shape is named in one line with the first path that differs. Fields the schema does not know
+ * (a newer server's) are dropped.
+ */
+export function parseReply<V extends ApiVerb>(verb: V, result: unknown): ApiReplyOf<V> {
+  const parsed = apiReplySchemas[verb].safeParse(result);
+  if (parsed.success) {
+    if (process.env.FERRY_CHECK_REPLIES === '1') checkNothingDropped(verb, result, parsed.data);
+    return parsed.data as ApiReplyOf<V>;
+  }
+  const issue = parsed.error.issues[0];
+  const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'reply';
+  throw new FerryError('FERRY_INVALID_MESSAGE', `${verb} reply: ${where}: ${issue?.message ?? 'not the expected shape'}`, { hint: 'is the CLI older or newer than the server?' });
+}
+
+/**
+ * The tests' check (FERRY_CHECK_REPLIES=1, set by vitest.config.ts) that a schema lists every
+ * field the server sends: a field the parse dropped is a schema that forgot it (and `--json`
+ * would not print it).
+ */
+function checkNothingDropped(verb: string, sent: unknown, kept: unknown, path: string[] = []): void {
+  if (Array.isArray(sent) && Array.isArray(kept)) {
+    sent.forEach((v, i) => checkNothingDropped(verb, v, kept[i], [...path, String(i)]));
+  } else if (sent && typeof sent === 'object' && kept && typeof kept === 'object') {
+    for (const [k, v] of Object.entries(sent)) {
+      if (!(k in kept) && v !== undefined) throw new FerryError('FERRY_INVALID_MESSAGE', `${verb} reply: ${[...path, k].join('.')}: a field its schema does not list (shared/protocol/replies.ts)`);
+      checkNothingDropped(verb, v, (kept as Record<string, unknown>)[k], [...path, k]);
+    }
   }
 }
 

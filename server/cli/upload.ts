@@ -4,9 +4,10 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { BUCKETS } from '../../shared/protocol/subjects.js';
 import type { AdminClient } from './client.js';
+import type { ApiReplyOf } from '../../shared/protocol/replies.js';
 
 /** Put a package file into the upload bucket and ask the server to verify and sign it into the DML. */
-export async function uploadPackage(c: AdminClient, file: string): Promise<unknown> {
+export async function uploadPackage(c: AdminClient, file: string): Promise<ApiReplyOf<'dml.add'>> {
   const upload = `upload-${nuid.next()}`;
   const [{ Objm }, { useNativeObjectHashing }] = await Promise.all([import('@nats-io/obj'), import('../../shared/nats/native-hash.js')]);
   useNativeObjectHashing();

@@ -11,14 +11,8 @@ import { encodeToken, type TokenBody } from '../../shared/protocol/token.js';
 import type { Db } from '../db/open.js';
 import { statementCache, type Prepare } from '../../shared/sqlite.js';
 
-export interface CreatedToken {
-  token: string;
-  id: string;
-  expiresAt: string;
-  uses: number;
-  tags: Record<string, string>;
-  site?: string;
-}
+export type { CreatedToken } from '../../shared/protocol/replies.js';
+import type { CreatedToken } from '../../shared/protocol/replies.js';
 
 /** The reply shape of token.list / token.revoke lives with the protocol (shared/protocol/replies.ts). */
 export type { TokenInfo } from '../../shared/protocol/replies.js';

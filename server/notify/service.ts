@@ -8,20 +8,8 @@ import { postEvent } from './deliver.js';
 import type { DeliveryTimings, WebhookDispatcher } from './dispatcher.js';
 import type { Webhook, WebhookStore } from './store.js';
 
-export interface WebhookDoc {
-  id: string;
-  url: string;
-  events: string[];
-  release: string | null;
-  createdAt: string;
-  delivered: number;
-  failures: number;
-  pending: number;
-  lastStatus: number | null;
-  lastError: string | null;
-  lastAttemptAt: string | null;
-  lastDeliveredAt: string | null;
-}
+export type { WebhookDoc } from '../../shared/protocol/replies.js';
+import type { WebhookDoc } from '../../shared/protocol/replies.js';
 
 /** Event types a release's communication plan covers (events that carry `release`). */
 const RELEASE_SCOPED_TYPES = EVENT_TYPES.filter((t) => /^(release|rollout|wave|host)\./.test(t));

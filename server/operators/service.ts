@@ -7,14 +7,8 @@ import type { NatsAuth } from '../nats/nats-auth.js';
 import { operatorPermissions } from './nats-permissions.js';
 import type { Operator, OperatorRegistry } from './registry.js';
 
-export interface OperatorDoc {
-  name: string;
-  role: Role;
-  createdAt: string;
-  createdBy: string;
-  revokedAt: string | null;
-  revokedBy: string | null;
-}
+export type { OperatorDoc } from '../../shared/protocol/replies.js';
+import type { OperatorDoc } from '../../shared/protocol/replies.js';
 
 const doc = (o: Operator): OperatorDoc => ({ name: o.name, role: o.role, createdAt: o.createdAt, createdBy: o.createdBy, revokedAt: o.revokedAt, revokedBy: o.revokedBy });
 

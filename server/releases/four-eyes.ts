@@ -5,21 +5,8 @@ import { parseRequestAuth, verifyRequestSignature } from '../../shared/operators
 import type { Db } from '../db/open.js';
 import type { Release } from './store.js';
 
-export interface ApprovalDoc {
-  by: string;
-  /** same as `by` (the field's name before four eyes) */
-  actor: string;
-  at: string;
-  counts: boolean;
-  reason?: string;
-  comment?: string;
-  /**
-   * The stored signed request, checked again now against the approver's key: `valid`, `invalid`
-   * (changed since, or not the approver's: it does not count), or `none` (made in the web console,
-   * whose operators are signed in, not signing).
-   */
-  signature: 'valid' | 'invalid' | 'none';
-}
+export type { ApprovalDoc } from '../../shared/protocol/replies.js';
+import type { ApprovalDoc } from '../../shared/protocol/replies.js';
 
 /** Who owns a release for four eyes. */
 export function releaseOwners(db: Db, release: Release): Set<string> {

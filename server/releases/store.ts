@@ -12,27 +12,10 @@ export const DEFAULT_ROLLBACK_PLAN =
   'Automatic: a host whose install or health check fails returns to the version it had, and the whole release is rolled back on that host. ' +
   'Fleet-wide: ferry rollout rollback ID (or --on-failure rollback) returns every changed host to its previous versions.';
 
-export interface Approval {
-  actor: string;
-  at: string;
-  comment?: string;
-}
-
-export interface Release {
-  name: string;
-  /** in install order: every package after the ones it depends on */
-  packages: { name: string; version: string }[];
-  /** dependencies the release does not ship: targeted hosts must already have them */
-  requires: ExternalDependency[];
-  rfc?: string;
-  owner?: string;
-  notes?: string;
-  /** the owner's risk level, replacing the computed one */
-  riskOverride?: RiskLevel;
-  rollbackPlan: string;
-  approvals: Approval[];
-  createdAt: string;
-}
+/** A release and its approvals as the API sends them (shared/protocol/replies/releases.ts). */
+export type Release = ReleaseDoc;
+export type Approval = ReleaseDoc['approvals'][number];
+import type { ReleaseDoc } from '../../shared/protocol/replies.js';
 
 export interface CreateReleaseInput {
   name: string;

@@ -1,49 +1,12 @@
 // The post-implementation review of a rollout: what happened, when, to whom, and how fast.
 import type { CmdbStore } from '../cmdb/store.js';
 import type { ReleaseStore } from '../releases/store.js';
-import type { HostRow, RolloutPolicyRecord, RolloutRow, RolloutStore } from './store.js';
+import type { HostRow, RolloutRow, RolloutStore } from './store.js';
 import { TERMINAL_HOST_STATES } from '../../shared/protocol/messages.js';
 
-export interface RolloutReview {
-  id: string;
-  release: string;
-  rfc: string | null;
-  owner: string | null;
-  notes: string | null;
-  approvals: { actor: string; at: string; comment?: string }[];
-  rollbackPlan: string | null;
-  /** the policy check at start: environments, violations, evidence, override, risk */
-  policy: RolloutPolicyRecord | null;
-  /** early life support: health during the soak after each wave */
-  earlyLife: {
-    soakMs: number;
-    watched: number;
-    stayedHealthy: number;
-    failedDuringSoak: { agent: string; hostname: string; wave: number; error: string | null }[];
-  };
-  packages: string[];
-  /** a clone-config rollout: the production host whose versions it copied onto the test host */
-  copyOf: { agent: string; hostname: string } | null;
-  /** hosts of this rollout that were copies of a production host (the latest clone-config before it) */
-  testedOnCopies: { agent: string; hostname: string; copyOf: { agent: string; hostname: string }; cloneRollout: string; copiedAt: string }[];
-  strategy: string;
-  state: string;
-  reason: string | null;
-  target: string;
-  actor: string;
-  options: RolloutRow['options'];
-  createdAt: string;
-  startedAt: string | null;
-  endedAt: string | null;
-  durationMs: number | null;
-  timeline: { at: string; actor: string; action: string; detail: string | null }[];
-  waves: { index: number; state: string; hosts: number; succeeded: number; failed: number; startedAt: string | null; endedAt: string | null }[];
-  totals: Record<string, number>;
-  installTimeMs: { count: number; p50: number | null; p95: number | null; max: number | null };
-  failures: { agent: string; hostname: string; wave: number; state: string; error: string | null }[];
-  rollbacks: { agent: string; hostname: string; state: string; error: string | null }[];
-  notConverged: { agent: string; hostname: string; state: string; reason: string | null }[];
-}
+/** The review document lives with the protocol (shared/protocol/replies/rollouts.ts). */
+export type { RolloutReview } from '../../shared/protocol/replies.js';
+import type { RolloutReview } from '../../shared/protocol/replies.js';
 
 export function buildReview(store: RolloutStore, releases: ReleaseStore, cmdb: CmdbStore, rollout: RolloutRow): RolloutReview {
   const hostnames = cmdb.hostnames();

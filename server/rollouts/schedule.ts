@@ -5,26 +5,8 @@ import { nextWindowEnd, nextWindowStart, parseWindow } from '../../shared/window
 import type { ReleaseStore } from '../releases/store.js';
 import { ACTIVE_ROLLOUT_STATES, type RolloutRow, type RolloutStore } from './store.js';
 
-export interface ScheduleEntry {
-  rollout: string;
-  release: string;
-  state: string;
-  strategy: string;
-  target: string;
-  /** hosts the rollout installs on (skipped ones excluded) */
-  hosts: number;
-  owner: string | null;
-  rfc: string | null;
-  risk: string | null;
-  rollbackPlan: string | null;
-  window: string | null;
-  timeZone: string | null;
-  /** when it started, or when it will (next) make progress; null if its window never opens */
-  start: string | null;
-  /** when its current or next window closes (null: no window, or still open in 8 days) */
-  end: string | null;
-  actor: string;
-}
+export type { ScheduleEntry } from '../../shared/protocol/replies.js';
+import type { ScheduleEntry } from '../../shared/protocol/replies.js';
 
 const RECENT_MS = 30 * 86_400_000;
 

@@ -7,7 +7,7 @@ import type { CmdbStore } from '../cmdb/store.js';
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
 import { planRemoval, planRollout, type PlanHost } from './plan.js';
-import { describeClone, planClone, type ClonePackage } from './clone-plan.js';
+import { describeClone, planClone } from './clone-plan.js';
 import { clonePolicyViolations } from './clone-policy.js';
 import { approvalsOf } from '../releases/four-eyes.js';
 
@@ -26,30 +26,9 @@ import type { Release } from '../releases/store.js';
 import type { PlannedHost } from './plan.js';
 import type { RolloutPolicyRecord } from './store.js';
 
-export interface RolloutStatusDoc {
-  id: string;
-  /** the release name, or "remove PACKAGE" for a removal */
-  release: string;
-  operation: RolloutOperation;
-  /** a removal's package */
-  package?: string;
-  /** a clone-config rollout: the production host whose versions the test host gets */
-  copyOf?: { agent: string; hostname: string };
-  strategy: string;
-  state: string;
-  target: string;
-  reason?: string;
-  createdAt: string;
-  startedAt?: string;
-  endedAt?: string;
-  options: RolloutRow['options'];
-  counts: Record<string, number>;
-  waves: { index: number; state: string; hosts: number; succeeded: number; failed: number; pending: number; startedAt?: string; endedAt?: string; soakUntil?: string }[];
-  /** a `--follow` rollout: whether it still follows its target, and if not why */
-  follow?: { state: 'following' | 'stopped'; reason?: string; endedAt?: string };
-  /** late: brought in after the waves by a `--follow` rollout (wave is then null) */
-  hosts: { agent: string; hostname: string; wave: number | null; state: string; late?: true; error?: string; reason?: string; waiting?: true; waitingUntil?: string; finishedAt?: string }[];
-}
+/** The status document lives with the protocol (shared/protocol/replies/rollouts.ts). */
+export type { RolloutStatusDoc } from '../../shared/protocol/replies.js';
+import type { CmdbCloneReply, RolloutStartReply, RolloutStatusDoc } from '../../shared/protocol/replies.js';
 
 export class RolloutService {
   constructor(
@@ -62,7 +41,7 @@ export class RolloutService {
     private readonly policyFile: string,
   ) {}
 
-  async start(req: ApiRequestParsed<'rollout.start'>): Promise<unknown> {
+  async start(req: ApiRequestParsed<'rollout.start'>): Promise<RolloutStartReply> {
     const removal = removalOf(req);
     const release = removal === undefined ? this.releases.require(req.release!) : undefined;
     const label = release?.name ?? removalLabel(removal!);
@@ -503,19 +482,8 @@ export function cloneLabel(prodHostname: string): string {
   return `copy of ${prodHostname}`;
 }
 
-interface CloneSummary {
-  from: { agent: string; hostname: string };
-  to: { agent: string; hostname: string };
-  install: ClonePackage[];
-  remove: string[];
-  unchanged: number;
-}
-
 /** What clone-config answers: the test host already matched, the plan (--dry-run), or the rollout started. */
-export type CloneResult =
-  | ({ identical: true } & CloneSummary)
-  | ({ dryRun: true; conflicts: ReturnType<typeof describeConflict>[]; violations: string[]; notes: string[] } & CloneSummary)
-  | (RolloutStatusDoc & CloneSummary & { notes: string[]; superseded: ReturnType<typeof describeConflict>[] });
+export type CloneResult = CmdbCloneReply;
 
 /** How a removal appears in the `release` field (never a valid release name: it has a space). */
 export function removalLabel(name: string): string {

@@ -76,18 +76,9 @@ export interface HostRow {
   waiting: { reason: string; until: number | null } | null;
 }
 
-/** What was checked when a rollout started, and who overrode what (see server/policy). */
-export interface RolloutPolicyRecord {
-  environments: string[];
-  violations: string[];
-  evidence: { environment: string; rollout: string }[];
-  /** approvals that did not count (four eyes) */
-  uncountedApprovals?: { by: string; reason: string }[];
-  override: { actor: string; reason: string; at: string } | null;
-  risk: { level: string; computed: string; override: string | null; factors: string[] };
-  targets: number;
-  fleet: number;
-}
+/** What was checked when a rollout started, and who overrode what (see server/policy); the shape is rollout.start's and rollout.review's (shared/protocol/replies/rollouts.ts). */
+export type RolloutPolicyRecord = RolloutPolicyRecordDoc;
+import type { RolloutPolicyRecordDoc } from '../../shared/protocol/replies.js';
 
 /** A host outcome decided by an operator or a newer rollout, not by the package on the host. */
 export type HostCause = 'fleet-rollback' | 'superseded';

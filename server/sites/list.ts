@@ -7,23 +7,9 @@ import type { CmdbStore } from '../cmdb/store.js';
 import { behindOf, dmlObjects, type SiteMirrors } from './mirrors.js';
 import type { SiteRecord, SiteStore } from './store.js';
 
-export interface SiteDoc {
-  name: string;
-  domain: string;
-  agentUrl: string;
-  hubUrl: string;
-  /** `--max-rate`: bytes per second across the site's link; null: not paced */
-  maxRateBps: number | null;
-  createdAt: string;
-  /** the site's leafnode is linked to the hub (its JetStream domain answered) */
-  linked: boolean;
-  agents: { id: string; hostname: string; online: boolean }[];
-  /** the mirror's last sequence, messages and bytes; null before it exists (or while unlinked) */
-  mirror: { lastSeq: number; messages: number; bytes: number } | null;
-  /** what the hub's DML holds that the mirror has not got yet; null when unknown */
-  behind: { objects: number; bytes: number } | null;
-  error?: string;
-}
+/** The reply shape of site.list lives with the protocol (shared/protocol/replies/admin.ts). */
+export type { SiteDoc } from '../../shared/protocol/replies.js';
+import type { SiteDoc } from '../../shared/protocol/replies.js';
 
 export async function listSites(deps: { sites: SiteStore; mirrors: SiteMirrors; cmdb: CmdbStore; isOnline: (lastSeen: number | null) => boolean; nc: NatsConnection }): Promise<SiteDoc[]> {
   await deps.mirrors.tick();

@@ -7,16 +7,8 @@ import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import type { MirrorConsumers } from './mirror-consumers.js';
 import type { SiteStore } from './store.js';
 
-export interface SiteSetResult {
-  name: string;
-  maxRateBps: number | null;
-  previousMaxRateBps: number | null;
-  /**
-   * what became of the site's mirror consumer: updated in place with the new rate, deleted (the
-   * mirror makes one with the new rate within seconds), or none to change (the next has the new rate)
-   */
-  consumer: 'updated' | 'deleted' | 'none';
-}
+export type { SiteSetResult } from '../../shared/protocol/replies.js';
+import type { SiteSetResult } from '../../shared/protocol/replies.js';
 
 export async function setSite(deps: { sites: SiteStore; consumers: MirrorConsumers }, req: ApiRequestParsed<'site.set'>): Promise<SiteSetResult> {
   const site = deps.sites.get(req.name);

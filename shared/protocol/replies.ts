@@ -1,89 +1,98 @@
-// Reply documents of the admin API, one schema per verb: the server builds its reply to this
-// shape, the CLI reads it through the same type, and the tests parse with it. (Verbs not yet
-// listed here still declare their shape where they are built; new verbs start here.)
-import { z } from 'zod';
+// Reply documents of the admin API, one schema per verb: the server's handlers return the
+// schema's type (server/api/router.ts: a change that breaks the shape does not compile), the CLI
+// parses every reply with it (server/cli/client.ts), and the tests read replies through it.
+// Objects are not strict: an older CLI keeps working when a newer server adds a field (zod
+// drops fields it does not know), so each schema must list every field the server sends.
+import type { z } from 'zod';
+import type { ApiVerb } from './api.js';
+import { agentLogsReplySchema, agentsListReplySchema, fleetStatusReplySchema, tokenInfoSchema, tokenListReplySchema } from './replies/agents.js';
+import {
+  agentsDecommissionReplySchema,
+  agentsRevokeReplySchema,
+  auditListReplySchema,
+  auditRefusedReplySchema,
+  auditVerifyReplySchema,
+  backupRecordReplySchema,
+  cmdbShowReplySchema,
+  cmdbVersionsReplySchema,
+  keysReloadReplySchema,
+  notifyAddReplySchema,
+  notifyListReplySchema,
+  notifyRemoveReplySchema,
+  notifyTestReplySchema,
+  operatorAddReplySchema,
+  operatorDocSchema,
+  operatorListReplySchema,
+  siteListReplySchema,
+  siteSetReplySchema,
+  tokenCreateReplySchema,
+  uiLoginReplySchema,
+} from './replies/admin.js';
+import {
+  dmlAddReplySchema,
+  dmlAuthorizeReplySchema,
+  dmlExportReplySchema,
+  dmlListReplySchema,
+  dmlRetireReplySchema,
+  dmlShowReplySchema,
+  releaseApproveReplySchema,
+  releaseDocSchema,
+  releaseListReplySchema,
+  releaseShowReplySchema,
+} from './replies/releases.js';
+import { cmdbCloneReplySchema, rolloutListReplySchema, rolloutReviewSchema, rolloutStartReplySchema, rolloutStatusSchema, scheduleReplySchema } from './replies/rollouts.js';
 
-/** One agent as `agents.list` (and the head of `cmdb.show`) describes it. */
-export const agentDocSchema = z.object({
-  id: z.string(),
-  hostname: z.string(),
-  online: z.boolean(),
-  lastSeen: z.string().nullable(),
-  tags: z.record(z.string(), z.string()),
-  os: z.string().nullable(),
-  arch: z.string().nullable(),
-  /** package → installed version */
-  installed: z.record(z.string(), z.string()),
-  state: z.enum(['active', 'revoked', 'decommissioned']),
-  decommissionedAt: z.string().optional(),
-});
-export type AgentDoc = z.infer<typeof agentDocSchema>;
-export const agentsListReplySchema = z.array(agentDocSchema);
-export type AgentsListReply = z.infer<typeof agentsListReplySchema>;
+export * from './replies/agents.js';
+export * from './replies/admin.js';
+export * from './replies/releases.js';
+export * from './replies/rollouts.js';
 
-/** A join token as `token.list` and `token.revoke` describe it (never its secret). */
-export const tokenInfoSchema = z.object({
-  id: z.string(),
-  tags: z.record(z.string(), z.string()),
-  createdAt: z.string(),
-  expiresAt: z.string(),
-  usesLeft: z.number().int(),
-  state: z.enum(['active', 'expired', 'used-up', 'revoked']),
-  revokedAt: z.string().optional(),
-});
-export type TokenInfo = z.infer<typeof tokenInfoSchema>;
-export const tokenListReplySchema = z.array(tokenInfoSchema);
+export const apiReplySchemas = {
+  'token.create': tokenCreateReplySchema,
+  'token.list': tokenListReplySchema,
+  'token.revoke': tokenInfoSchema,
+  'dml.add': dmlAddReplySchema,
+  'dml.list': dmlListReplySchema,
+  'dml.show': dmlShowReplySchema,
+  'dml.authorize': dmlAuthorizeReplySchema,
+  'dml.export': dmlExportReplySchema,
+  'dml.retire': dmlRetireReplySchema,
+  'release.create': releaseDocSchema,
+  'release.approve': releaseApproveReplySchema,
+  'release.list': releaseListReplySchema,
+  'release.show': releaseShowReplySchema,
+  'rollout.start': rolloutStartReplySchema,
+  'rollout.status': rolloutStatusSchema,
+  'rollout.list': rolloutListReplySchema,
+  'rollout.review': rolloutReviewSchema,
+  'rollout.action': rolloutStatusSchema,
+  'agents.list': agentsListReplySchema,
+  'agents.revoke': agentsRevokeReplySchema,
+  'agents.decommission': agentsDecommissionReplySchema,
+  'keys.reload': keysReloadReplySchema,
+  'cmdb.show': cmdbShowReplySchema,
+  'fleet.status': fleetStatusReplySchema,
+  'site.list': siteListReplySchema,
+  'site.set': siteSetReplySchema,
+  'agents.logs': agentLogsReplySchema,
+  'cmdb.clone': cmdbCloneReplySchema,
+  'cmdb.versions': cmdbVersionsReplySchema,
+  'audit.list': auditListReplySchema,
+  schedule: scheduleReplySchema,
+  'notify.add': notifyAddReplySchema,
+  'notify.list': notifyListReplySchema,
+  'notify.remove': notifyRemoveReplySchema,
+  'notify.test': notifyTestReplySchema,
+  'operator.add': operatorAddReplySchema,
+  'operator.list': operatorListReplySchema,
+  'operator.revoke': operatorDocSchema,
+  'audit.verify': auditVerifyReplySchema,
+  'audit.refused': auditRefusedReplySchema,
+  'backup.record': backupRecordReplySchema,
+  'ui.login': uiLoginReplySchema,
+} as const satisfies { [V in ApiVerb]: z.ZodType };
 
-export const fleetStatusReplySchema = z.object({
-  hosts: z.object({
-    total: z.number().int(),
-    online: z.number().int(),
-    offline: z.number().int(),
-    /** hosts whose latest install, removal or rollback failed */
-    failing: z.number().int(),
-    /** hosts with files that differ from their package's manifest */
-    drifted: z.number().int(),
-  }),
-  /** the hosts behind the failing and drifted counts (hostname and agent id), at most 20 each */
-  failing: z.array(z.object({ id: z.string(), hostname: z.string(), detail: z.string().nullable() })),
-  drifted: z.array(z.object({ id: z.string(), hostname: z.string(), packages: z.array(z.string()) })),
-  offline: z.array(z.object({ id: z.string(), hostname: z.string(), lastSeen: z.string().nullable() })),
-  /** rollouts that have not ended: planned, waiting, running, paused, rolling-back, and halted ones still open */
-  rollouts: z.array(
-    z.object({
-      id: z.string(),
-      release: z.string(),
-      state: z.string(),
-      hosts: z.number().int(),
-      counts: z.record(z.string(), z.number()),
-      /** what happens next and when (ISO time), e.g. "wave 2 starts" at the end of a soak */
-      next: z.object({ event: z.string(), at: z.string().nullable() }).nullable(),
-    }),
-  ),
-});
-export type FleetStatusReply = z.infer<typeof fleetStatusReplySchema>;
-
-/** A host named by a hostname that several agents share: the CLI refuses it and lists them. */
-export const ambiguousHostDetailsSchema = z.object({ host: z.string(), candidates: z.array(z.object({ id: z.string(), hostname: z.string(), state: z.string(), lastSeen: z.string().nullable() })) });
-
-/** `agents.logs`: one host's operations with the output of their hooks, oldest first. */
-export const agentLogsReplySchema = z.object({
-  agent: z.object({ id: z.string(), hostname: z.string() }),
-  entries: z.array(
-    z.object({
-      /** increasing: --follow asks for entries after the last one it printed */
-      id: z.number().int(),
-      at: z.string(),
-      kind: z.string(),
-      package: z.string().nullable(),
-      version: z.string().nullable(),
-      fromVersion: z.string().nullable(),
-      operation: z.string().nullable(),
-      result: z.string().nullable(),
-      detail: z.string().nullable(),
-      /** every hook's stdout/stderr, each under a "[hook] exit N" line; null when no hook ran */
-      output: z.string().nullable(),
-    }),
-  ),
-});
-export type AgentLogsReply = z.infer<typeof agentLogsReplySchema>;
+/** What a verb's handler returns (the server builds this). */
+export type ApiReplyIn<V extends ApiVerb> = z.input<(typeof apiReplySchemas)[V]>;
+/** What the CLI gets for a verb once the reply is parsed. */
+export type ApiReplyOf<V extends ApiVerb> = z.output<(typeof apiReplySchemas)[V]>;

@@ -300,7 +300,7 @@ describe.concurrent('revert crash matrix: the journal side of a self-update that
       await expectRevertedTo(agent, 'ferry-agent', '1.0.0', '1.1.0', AGENT1);
       expect(existsSync(join(agent.stateDir, 'self-update.json'))).toBe(false);
       const host = await waitFor(async () => {
-        const h = (await apiRequest<RolloutDoc>(server.home, 'rollout.status', { id: agentRollout })).hosts.find((x) => x.agent === agent.id);
+        const h = (await apiRequest(server.home, 'rollout.status', { id: agentRollout })).hosts.find((x) => x.agent === agent.id);
         return h?.state === 'rolled-back' ? h : undefined;
       }, 60_000);
       expect(host.error).toContain('did not report back healthy');

@@ -6,28 +6,15 @@ import Database from 'better-sqlite3';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 export { CRASH_AGENT_BIN } from './fleet.js';
+import type { CmdbShowReply, RolloutStatusDoc } from '../../shared/protocol/replies.js';
 import { CRASH_AGENT_BIN, apiRequest, buildPackage, runAgentCli, runFerry, startAgent, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec } from './fleet.js';
 
 export const TERMINAL_HOST_STATES = ['succeeded', 'failed', 'rolled-back', 'skipped'];
 
-export interface RolloutHost {
-  agent: string;
-  hostname: string;
-  wave: number | null;
-  state: string;
-  error?: string;
-  reason?: string;
-}
+/** The rollout.status reply (shared/protocol/replies/rollouts.ts). */
+export type RolloutHost = RolloutStatusDoc['hosts'][number];
 
-export interface RolloutDoc {
-  id: string;
-  release: string;
-  state: string;
-  reason?: string;
-  endedAt?: string;
-  counts: Record<string, number>;
-  hosts: RolloutHost[];
-}
+export type RolloutDoc = RolloutStatusDoc;
 
 export interface AgentStatusDoc {
   agentId: string;
@@ -69,7 +56,7 @@ export async function waitRolloutEnd(home: string, id: string, timeoutMs = 30_00
   let last: RolloutDoc | undefined;
   return waitFor(
     async () => {
-      last = await apiRequest<RolloutDoc>(home, 'rollout.status', { id }); // a poll: see apiRequest
+      last = await apiRequest(home, 'rollout.status', { id }); // a poll: see apiRequest
       return rolloutEnded(last) ? last : undefined;
     },
     timeoutMs,
@@ -90,16 +77,8 @@ export function startCrashingAgent(agent: JoinedAgent, at: string, env: Record<s
   return startAgent(agent, { waitOnline: false, entry: CRASH_AGENT_BIN, env: { ...env, FERRY_HARNESS_CRASH_AT: at } });
 }
 
-export interface HistoryEntry {
-  ts: number;
-  kind: string;
-  package: string | null;
-  version: string | null;
-  fromVersion: string | null;
-  operation: string | null;
-  result: string | null;
-  detail: string | null;
-}
+/** One entry of a host's change history (cmdb.show's `history`). */
+export type HistoryEntry = CmdbShowReply['history'][number];
 
 /** A host's change history in the server's CMDB (`ferry cmdb show ID --json`), newest first. */
 export async function cmdbHistory(home: string, host: string): Promise<HistoryEntry[]> {

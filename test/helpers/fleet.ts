@@ -326,7 +326,7 @@ export async function joinAgent(home: string, hostname: string, opts: { tags?: R
 
 /** The agents.list reply, as the server builds it and the CLI prints it with --json. */
 export type { AgentDoc } from '../../shared/protocol/replies.js';
-import { agentsListReplySchema, type AgentDoc } from '../../shared/protocol/replies.js';
+import { agentsListReplySchema, type AgentDoc, type ApiReplyOf } from '../../shared/protocol/replies.js';
 
 export async function listAgents(home: string): Promise<AgentDoc[]> {
   return agentsListReplySchema.parse((await runFerry(home, ['agents', 'list', '--json'])).json());
@@ -341,7 +341,7 @@ export async function listAgents(home: string): Promise<AgentDoc[]> {
 const apiClients = new Map<string, Promise<AdminClient>>();
 
 /** One admin API request to the server of `home`, over a connection kept for the next poll. */
-export async function apiRequest<T>(home: string, verb: ApiVerb, body: ApiRequest<typeof verb>): Promise<T> {
+export async function apiRequest<V extends ApiVerb>(home: string, verb: V, body: ApiRequest<V>): Promise<ApiReplyOf<V>> {
   for (let attempt = 1; ; attempt++) {
     let client = apiClients.get(home);
     if (!client) {
@@ -349,7 +349,7 @@ export async function apiRequest<T>(home: string, verb: ApiVerb, body: ApiReques
       apiClients.set(home, client);
     }
     try {
-      return (await (await client).request(verb, body, 10_000)) as T;
+      return await (await client).request(verb, body, 10_000);
     } catch (err) {
       // The server may have moved (restarted on another port) or be down: connect afresh next time.
       apiClients.delete(home);
@@ -367,7 +367,7 @@ async function closeApiClients(): Promise<void> {
 
 /** `agents list --json`, for polls (see apiRequest). */
 export function pollAgents(home: string): Promise<AgentDoc[]> {
-  return apiRequest<AgentDoc[]>(home, 'agents.list', { target: 'all' });
+  return apiRequest(home, 'agents.list', { target: 'all' });
 }
 
 export interface AgentHandle {

@@ -6,66 +6,17 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiRequest, buildPackage, runAgentCli, runFerry, waitFor, type PackageSpec, type RunResult } from './fleet.js';
 import { mapLimit, publishPackage } from './faults.js';
+import type { RolloutReview, RolloutStartReply, RolloutStatusDoc } from '../../shared/protocol/replies.js';
 
-export interface WaveStatus {
-  index: number;
-  state: string;
-  hosts: number;
-  succeeded: number;
-  failed: number;
-  pending: number;
-  startedAt?: string;
-  endedAt?: string;
-  soakUntil?: string;
-}
+/** The reply documents, as the server builds them (shared/protocol/replies/rollouts.ts). */
+export type FullRolloutStatus = RolloutStatusDoc;
+export type WaveStatus = RolloutStatusDoc['waves'][number];
 
-export interface HostStatus {
-  agent: string;
-  hostname: string;
-  wave: number | null;
-  state: string;
-  error?: string;
-  reason?: string;
-}
+export type HostStatus = RolloutStatusDoc['hosts'][number];
 
-export interface FullRolloutStatus {
-  id: string;
-  release: string;
-  strategy: string;
-  state: string;
-  target: string;
-  reason?: string;
-  createdAt: string;
-  startedAt?: string;
-  endedAt?: string;
-  counts: Record<string, number>;
-  waves: WaveStatus[];
-  hosts: HostStatus[];
-}
+export type ReviewDoc = RolloutReview;
 
-export interface ReviewDoc {
-  id: string;
-  release: string;
-  rfc: string | null;
-  state: string;
-  reason: string | null;
-  actor: string;
-  timeline: { at: string; actor: string; action: string; detail: string | null }[];
-  waves: { index: number; state: string; hosts: number; succeeded: number; failed: number; startedAt: string | null; endedAt: string | null }[];
-  totals: Record<string, number>;
-  installTimeMs: { count: number; p50: number | null; p95: number | null; max: number | null };
-  failures: { agent: string; hostname: string; wave: number; state: string; error: string | null }[];
-  rollbacks: { agent: string; hostname: string; state: string; error: string | null }[];
-  notConverged: { agent: string; hostname: string; state: string; reason: string | null }[];
-}
-
-export interface DryRunDoc {
-  dryRun: true;
-  release: string;
-  strategy: string;
-  waves: { index: number; hosts: number }[];
-  hosts: { agent: string; hostname: string; wave: number | null; reason: string }[];
-}
+export type DryRunDoc = Extract<RolloutStartReply, { dryRun: true }>;
 
 export interface HistoryEntry {
   operation: string;
@@ -125,7 +76,7 @@ export async function waitStatus(home: string, id: string, pred: (s: FullRollout
   let last: FullRolloutStatus | undefined;
   return waitFor(
     async () => {
-      last = await apiRequest<FullRolloutStatus>(home, 'rollout.status', { id });
+      last = await apiRequest(home, 'rollout.status', { id });
       return pred(last) ? last : undefined;
     },
     timeoutMs,

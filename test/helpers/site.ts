@@ -9,6 +9,7 @@ import { loadNatsKeys } from '../../server/nats/nats-keys.js';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { freePortRange } from './cluster.js';
 import { apiRequest, runFerry, tempDir, waitFor } from './fleet.js';
+import type { SiteDoc } from '../../shared/protocol/replies.js';
 
 export interface TestSite {
   name: string;
@@ -20,14 +21,8 @@ export interface TestSite {
   stop(): Promise<void>;
 }
 
-export interface SiteListDoc {
-  name: string;
-  linked: boolean;
-  agents: { id: string; hostname: string; online: boolean }[];
-  mirror: { lastSeq: number; messages: number; bytes: number } | null;
-  behind: { objects: number; bytes: number } | null;
-  error?: string;
-}
+/** A site as site.list describes it (shared/protocol/replies/admin.ts). */
+export type SiteListDoc = SiteDoc;
 
 /** `ferry site add NAME` on a free port, then its nats-server; resolves once the hub sees it linked with its mirror made. */
 export async function startSite(home: string, name: string, opts: { hubUrl?: string; args?: string[]; started?: (site: TestSite) => Promise<void> } = {}): Promise<TestSite> {
@@ -74,7 +69,7 @@ export async function startSite(home: string, name: string, opts: { hubUrl?: str
 export async function waitSite(home: string, name: string, pred: (s: SiteListDoc) => boolean, timeoutMs: number, message: () => string): Promise<SiteListDoc> {
   let last: SiteListDoc | undefined;
   await waitFor(async () => {
-    last = (await apiRequest<SiteListDoc[]>(home, 'site.list', {})).find((s) => s.name === name);
+    last = (await apiRequest(home, 'site.list', {})).find((s) => s.name === name);
     return last !== undefined && pred(last);
   }, timeoutMs, { intervalMs: 300, message: () => `${message()}\nlast: ${JSON.stringify(last)}` });
   return last!;

@@ -179,7 +179,7 @@ describe('foundation: one shared server', () => {
     // A second rollout of the same release: every host is already there, so nothing is sent.
     const again = (await runFerry(home, ['rollout', 'start', 'happy-r1', '--target', 'suite=happy', '--json'])).json<{ id: string }>();
     const againStatus = await waitFor(async () => {
-      const s = await apiRequest<RolloutStatus>(home, 'rollout.status', { id: again.id });
+      const s = await apiRequest(home, 'rollout.status', { id: again.id });
       return s.state === 'completed' && s;
     }, 20_000);
     expect(againStatus.hosts.map((h) => [h.state, h.reason])).toEqual(Array(3).fill(['skipped', 'already at this version']));
@@ -357,7 +357,7 @@ describe('foundation: one shared server', () => {
     // The offline host starts: it reads its desired state, converges, and the rollout completes.
     agents.push(await startAgent(offline));
     const done = await waitFor(async () => {
-      const s = await apiRequest<RolloutStatus>(home, 'rollout.status', { id: started.id });
+      const s = await apiRequest(home, 'rollout.status', { id: started.id });
       return ['completed', 'halted', 'aborted', 'rolled-back'].includes(s.state) && s;
     }, 30_000, { message: 'the include-offline rollout did not end' });
     expect(done.state).toBe('completed');

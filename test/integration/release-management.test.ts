@@ -149,7 +149,7 @@ describe('release and deployment management: one server, a test host and two pro
     // Break the health check only once the install is over: the host reported 2.0.0 committed and
     // the soak runs. (Waiting for `current` alone raced the install's own health check on a busy
     // machine: the failure then came during the install, not the soak, and `watched` was 0.)
-    await waitFor(async () => (await apiRequest<RolloutDoc>(home, 'rollout.status', { id })).hosts.some((h) => h.agent === testHost.id && h.state === 'succeeded'), 30_000, { intervalMs: 200, message: 'rm-test-1 reported rel-db-2 installed' });
+    await waitFor(async () => (await apiRequest(home, 'rollout.status', { id })).hosts.some((h) => h.agent === testHost.id && h.state === 'succeeded'), 30_000, { intervalMs: 200, message: 'rm-test-1 reported rel-db-2 installed' });
     expect([readCurrent(testHost.installRoot, 'web'), readCurrent(testHost.installRoot, 'db')]).toEqual(['2.0.0', '2.0.0']);
     setHealthFailure(testHost.installRoot, 'web', true);
     try {

@@ -316,7 +316,7 @@ describe('sites: leafnode distribution points', () => {
       return live.every((a) => names.has(`ferry-agent ${a.id}`));
     }, 60_000, { intervalMs: 500, message: 'the site\'s agents did not reconnect to the hub' });
     await waitFor(async () => {
-      const list = await apiRequest<{ id: string; online: boolean; lastSeen: string | null }[]>(home, 'agents.list', { target: 'all' });
+      const list = await apiRequest(home, 'agents.list', { target: 'all' });
       return live.every((a) => list.some((x) => x.id === a.id && x.online && x.lastSeen !== null && Date.parse(x.lastSeen) >= stoppedAt - 1000));
     }, 30_000, { intervalMs: 500, message: 'the site\'s agents are not online through the hub' });
     await publishPackage(home, { name: 'tiny', version: '1.0.0', files: { 'data/x.txt': 'through the hub' } });

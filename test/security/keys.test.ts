@@ -110,7 +110,7 @@ describe('ferry keys rotate: end to end with a running server and agent', () => 
     let last: RolloutDoc | undefined;
     const back = await waitFor(
       async () => {
-        last = await apiRequest<RolloutDoc>(home, 'rollout.status', { id: rollout110 });
+        last = await apiRequest(home, 'rollout.status', { id: rollout110 });
         return last.state === 'rolled-back' && last.endedAt ? last : undefined;
       },
       30_000,

@@ -5,7 +5,6 @@ import { currentActor, withClient } from '../client.js';
 import { ago, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 import { parseDuration } from '../../../shared/durations.js';
-import type { AgentDoc, AgentsListReply } from '../../../shared/protocol/replies.js';
 
 
 const list: CommandModule<GlobalArgs, GlobalArgs & { target: string; all: boolean }> = {
@@ -16,7 +15,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs & { target: string; all: boolea
       .option('target', { type: 'string', default: 'all', describe: 'selector, e.g. os=linux,env=prod' })
       .option('all', { type: 'boolean', default: false, describe: 'also list revoked and decommissioned agents (with their state)' }),
   handler: async (a) => {
-    const agents = (await withClient(connectionFlags(a), (c) => c.request('agents.list', { target: a.target, ...(a.all ? { all: true } : {}) }))) as AgentsListReply;
+    const agents = await withClient(connectionFlags(a), (c) => c.request('agents.list', { target: a.target, ...(a.all ? { all: true } : {}) }));
     if (a.json) return printJson(agents);
     printTable(
       ['AGENT', 'HOSTNAME', a.all ? 'STATE' : 'ONLINE', 'LAST SEEN', 'OS/ARCH', 'TAGS', 'INSTALLED'],
@@ -38,19 +37,11 @@ const revoke: CommandModule<GlobalArgs, GlobalArgs & { id: string }> = {
   describe: 'Revoke an agent: its NATS identity is removed at once and it no longer counts in targets',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
   handler: async (a) => {
-    const r = (await withClient(connectionFlags(a), (c) => c.request('agents.revoke', { id: a.id, actor: currentActor() }))) as { id: string; hostname: string };
+    const r = await withClient(connectionFlags(a), (c) => c.request('agents.revoke', { id: a.id, actor: currentActor() }));
     if (a.json) return printJson(r);
     printLines([`Revoked ${r.id} (${r.hostname}); its connection was closed and it cannot connect again`]);
   },
 };
-
-interface DecommissionDoc {
-  id: string;
-  hostname: string;
-  decommissionedAt: string;
-  stopped: boolean;
-  purge?: { package: string; version: string; result: string; error?: string }[];
-}
 
 const decommission: CommandModule<GlobalArgs, GlobalArgs & { id: string; purge: boolean; 'purge-timeout': string }> = {
   command: 'decommission <id>',
@@ -63,7 +54,7 @@ const decommission: CommandModule<GlobalArgs, GlobalArgs & { id: string; purge: 
   handler: async (a) => {
     const purgeTimeoutMs = parseDuration(a['purge-timeout']);
     const body = { id: a.id, purge: a.purge, purgeTimeoutMs, actor: currentActor() };
-    const r = (await withClient(connectionFlags(a), (c) => c.request('agents.decommission', body, purgeTimeoutMs + 30_000))) as DecommissionDoc;
+    const r = await withClient(connectionFlags(a), (c) => c.request('agents.decommission', body, purgeTimeoutMs + 30_000));
     if (a.json) return printJson(r);
     printLines([
       ...(r.purge ?? []).map((p) => `  ${p.package}@${p.version}: ${p.result}${p.error ? ` (${p.error})` : ''}`),
@@ -80,20 +71,12 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   handler: () => undefined,
 };
 
-interface CmdbDoc extends AgentDoc {
-  joinedAt: string;
-  facts: Record<string, string>;
-  drift: { package: string; version: string; modified: string[]; missing: string[] }[];
-  inventory: { distro: string; release: string; kernel: string; cpu: { model: string; cores: number }; memoryMB: number; virtual: boolean } | null;
-  history: { ts: number; kind: string; package: string | null; version: string | null; fromVersion: string | null; operation: string | null; result: string | null; detail: string | null }[];
-}
-
 const show: CommandModule<GlobalArgs, GlobalArgs & { host: string }> = {
   command: 'show <host>',
   describe: 'One host: its agent id, inventory, installed versions and change history (by agent id, or by a hostname only one agent has)',
   builder: (y) => y.positional('host', { type: 'string', demandOption: true, describe: 'agent id or hostname' }),
   handler: async (a) => {
-    const d = (await withClient(connectionFlags(a), (c) => c.request('cmdb.show', { host: a.host }))) as CmdbDoc;
+    const d = await withClient(connectionFlags(a), (c) => c.request('cmdb.show', { host: a.host }));
     if (a.json) return printJson(d);
     const inv = d.inventory;
     printLines([
@@ -114,20 +97,12 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { host: string }> = {
   },
 };
 
-interface VersionsDoc {
-  package: string;
-  target: string;
-  hosts: number;
-  notInstalled: number;
-  versions: { version: string; hosts: number; share: number; hostnames: string[] }[];
-}
-
 const versions: CommandModule<GlobalArgs, GlobalArgs & { package: string; target: string }> = {
   command: 'versions <package>',
   describe: 'How the versions of a package are spread across the fleet',
   builder: (y) => y.positional('package', { type: 'string', demandOption: true }).option('target', { type: 'string', default: 'all', describe: 'only these hosts (selector)' }),
   handler: async (a) => {
-    const d = (await withClient(connectionFlags(a), (c) => c.request('cmdb.versions', { package: a.package, target: a.target }))) as VersionsDoc;
+    const d = await withClient(connectionFlags(a), (c) => c.request('cmdb.versions', { package: a.package, target: a.target }));
     if (a.json) return printJson(d);
     const pct = (n: number) => `${((n / Math.max(1, d.hosts)) * 100).toFixed(0)}%`;
     printTable(

@@ -2,7 +2,6 @@
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
 import type { AuditEntry } from '../../audit/log.js';
-import type { ChainReport } from '../../audit/chain.js';
 import { FerryError } from '../../../shared/errors.js';
 import { withClient } from '../client.js';
 import { printJson, printLines, printTable } from '../output.js';
@@ -28,7 +27,7 @@ export const auditCommand: CommandModule<GlobalArgs, AuditArgs> = {
       ...(a.actor ? { actor: a.actor } : {}),
       ...(a.action ? { action: a.action } : {}),
     };
-    const entries = (await withClient(connectionFlags(a), (c) => c.request('audit.list', body))) as AuditEntry[];
+    const entries = await withClient(connectionFlags(a), (c) => c.request('audit.list', body));
     if (a.json) return printJson(entries);
     printTable(
       ['WHEN', 'WHO', 'ACTION', 'TARGET', 'RESULT', 'DETAIL'],
@@ -38,7 +37,7 @@ export const auditCommand: CommandModule<GlobalArgs, AuditArgs> = {
 };
 
 async function verify(a: AuditArgs): Promise<void> {
-  const r = (await withClient(connectionFlags(a), (c) => c.request('audit.verify', {}))) as ChainReport;
+  const r = await withClient(connectionFlags(a), (c) => c.request('audit.verify', {}));
   if (a.json) printJson(r);
   else if (r.ok) printLines([`audit log intact: ${r.records} record(s), head ${r.head}`]);
   if (!r.ok) {

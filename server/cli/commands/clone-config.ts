@@ -45,7 +45,7 @@ export const cloneConfig: CommandModule<GlobalArgs, CloneArgs> = {
   handler: async (a) => {
     const body = { from: a.prod, to: a.to, hostTimeoutMs: parseDuration(a['host-timeout']), dryRun: a['dry-run'], supersede: a.supersede, actor: currentActor() };
     await withClient(connectionFlags(a), async (c) => {
-      const r = (await c.request('cmdb.clone', body)) as CloneResult;
+      const r = await c.request('cmdb.clone', body);
       const pair = `${r.to.hostname} (${r.to.agent}) ← ${r.from.hostname} (${r.from.agent})`;
       if ('identical' in r) {
         if (a.json) return printJson(r);

@@ -10,12 +10,13 @@ import { trustDocSchema } from '../../../shared/crypto/trust.js';
 import { FerryError } from '../../../shared/errors.js';
 import { readObjectToFile } from '../../../shared/nats/object-read.js';
 import { BUCKETS } from '../../../shared/protocol/subjects.js';
-import { bundleJson, packageEntryName, unpackBundle, verifyBundle, writeBundleTar, type BundleExport } from '../../dml/bundle.js';
+import { bundleJson, packageEntryName, unpackBundle, verifyBundle, writeBundleTar } from '../../dml/bundle.js';
 import { parsePackageRef } from '../../releases/store.js';
 import { withClient } from '../client.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
 import { uploadPackage } from '../upload.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
+import type { ApiReplyOf } from '../../../shared/protocol/replies.js';
 
 type ExportArgs = GlobalArgs & { refs: string[]; out: string };
 
@@ -35,7 +36,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
     const part = `${out}.part`;
     try {
       const exp = await withClient(connectionFlags(a), async (c) => {
-        const e = (await c.request('dml.export', { packages })) as BundleExport;
+        const e = await c.request('dml.export', { packages });
         mkdirSync(join(staging, 'packages'));
         for (const p of e.packages) {
           // The bytes are checked against the signed record's digest and size while they are read.
@@ -59,14 +60,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
 
 type ImportArgs = GlobalArgs & { file: string; trustRoot: string };
 
-interface ImportedPackage {
-  name: string;
-  version: string;
-  digest: string;
-  size: number;
-  state: string;
-  added: boolean;
-}
+type ImportedPackage = ApiReplyOf<'dml.add'>;
 
 export const importCommand: CommandModule<GlobalArgs, ImportArgs> = {
   command: 'import <file>',
@@ -94,7 +88,7 @@ export const importCommand: CommandModule<GlobalArgs, ImportArgs> = {
           }
         }
         const out: ImportedPackage[] = [];
-        for (const p of bundle.packages) out.push((await uploadPackage(c, p.file)) as ImportedPackage);
+        for (const p of bundle.packages) out.push(await uploadPackage(c, p.file));
         return out;
       });
       if (a.json) return printJson({ rootFingerprint: bundle.rootFingerprint, exportedAt: bundle.createdAt, packages: imported.map(({ name, version, digest, size: s, state, added }) => ({ name, version, digest, size: s, state, added })) });

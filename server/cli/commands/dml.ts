@@ -13,15 +13,6 @@ import { exportCommand, importCommand } from './dml-bundle.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
-interface PackageSummary {
-  name: string;
-  version: string;
-  digest: string;
-  size: number;
-  state: string;
-  createdAt: string;
-}
-
 const add: CommandModule<GlobalArgs, GlobalArgs & { file: string }> = {
   command: 'add <file>',
   describe: 'Upload a .ferry package; the server verifies and signs it into the DML',
@@ -29,7 +20,7 @@ const add: CommandModule<GlobalArgs, GlobalArgs & { file: string }> = {
   handler: async (a) => {
     if (!statSync(a.file, { throwIfNoEntry: false })?.isFile()) throw new FerryError('FERRY_NOT_FOUND', `${a.file} is not a file`);
     await readPackageManifest(a.file); // fail fast locally on something that is not a package
-    const result = (await withClient(connectionFlags(a), (c) => uploadPackage(c, a.file))) as PackageSummary & { added: boolean };
+    const result = await withClient(connectionFlags(a), (c) => uploadPackage(c, a.file));
     if (a.json) return printJson(result);
     printLines([
       `${result.added ? 'Added' : 'Already in the DML (identical content)'}: ${result.name}@${result.version}`,
@@ -42,7 +33,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
   describe: 'List packages in the DML',
   handler: async (a) => {
-    const result = (await withClient(connectionFlags(a), (c) => c.request('dml.list', {}))) as PackageSummary[];
+    const result = await withClient(connectionFlags(a), (c) => c.request('dml.list', {}));
     if (a.json) return printJson(result);
     printTable(
       ['PACKAGE', 'VERSION', 'STATE', 'SIZE', 'DIGEST', 'ADDED'],
@@ -57,16 +48,7 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { ref: string }> = {
   builder: (y) => y.positional('ref', { type: 'string', demandOption: true }),
   handler: async (a) => {
     const ref = parsePackageRef(a.ref);
-    const p = (await withClient(connectionFlags(a), (c) => c.request('dml.show', ref))) as PackageSummary & {
-      manifest: { description?: string; hooks?: Record<string, string>; requires?: unknown; files: { path: string; size: number }[] };
-      authorizedAt: string | null;
-      authorizedBy: string | null;
-      evidence: string | null;
-      retiredAt: string | null;
-      retiredBy: string | null;
-      retireReason: string | null;
-      depends: Record<string, string>;
-    };
+    const p = await withClient(connectionFlags(a), (c) => c.request('dml.show', ref));
     if (a.json) return printJson(p);
     printLines([
       `${p.name}@${p.version}  (${p.state})`,
@@ -91,12 +73,7 @@ const authorize: CommandModule<GlobalArgs, GlobalArgs & { ref: string; evidence?
     y.positional('ref', { type: 'string', demandOption: true }).option('evidence', { type: 'string', describe: 'the id of a rollout that completed in a test environment, or a note' }),
   handler: async (a) => {
     const ref = parsePackageRef(a.ref);
-    const p = (await withClient(connectionFlags(a), (c) => c.request('dml.authorize', { ...ref, actor: currentActor(), ...(a.evidence ? { evidence: a.evidence } : {}) }))) as PackageSummary & {
-      authorizedBy: string;
-      authorizedAt: string;
-      evidence: string | null;
-      evidenceHosts?: number;
-    };
+    const p = await withClient(connectionFlags(a), (c) => c.request('dml.authorize', { ...ref, actor: currentActor(), ...(a.evidence ? { evidence: a.evidence } : {}) }));
     if (a.json) return printJson(p);
     const proof = p.evidenceHosts !== undefined ? `; evidence ${p.evidence}: installed on ${p.evidenceHosts} host(s)` : '';
     printLines([`${p.name}@${p.version} is ${p.state} (by ${p.authorizedBy} at ${p.authorizedAt})${proof}`]);
@@ -109,10 +86,7 @@ const retire: CommandModule<GlobalArgs, GlobalArgs & { ref: string; reason?: str
   builder: (y) => y.positional('ref', { type: 'string', demandOption: true }).option('reason', { type: 'string', describe: 'why, for the record' }),
   handler: async (a) => {
     const ref = parsePackageRef(a.ref);
-    const p = (await withClient(connectionFlags(a), (c) => c.request('dml.retire', { ...ref, actor: currentActor(), ...(a.reason ? { reason: a.reason } : {}) }))) as PackageSummary & {
-      retiredBy: string;
-      retiredAt: string;
-    };
+    const p = await withClient(connectionFlags(a), (c) => c.request('dml.retire', { ...ref, actor: currentActor(), ...(a.reason ? { reason: a.reason } : {}) }));
     if (a.json) return printJson(p);
     printLines([`${p.name}@${p.version} is ${p.state} (by ${p.retiredBy} at ${p.retiredAt})`]);
   },

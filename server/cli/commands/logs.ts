@@ -41,7 +41,7 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
     const intervalMs = parseDuration(a.interval);
     await withClient(connectionFlags(a), async (c) => {
       const ask = async (afterId?: number) =>
-        (await c.request('agents.logs', { host: a.host, ...(a.rollout ? { rollout: a.rollout } : {}), ...(afterId !== undefined ? { afterId } : {}), limit })) as AgentLogsReply;
+        await c.request('agents.logs', { host: a.host, ...(a.rollout ? { rollout: a.rollout } : {}), ...(afterId !== undefined ? { afterId } : {}), limit });
       const first = await ask();
       if (!a.follow) {
         if (a.json) return printJson(first);

@@ -19,7 +19,7 @@ const add: CommandModule<GlobalArgs, GlobalArgs & { url: string; events: string[
   handler: async (a) => {
     const events = a.events.flatMap((e) => String(e).split(',')).map((e) => e.trim()).filter(Boolean);
     const body = { url: String(a.url), events, ...(a.secret !== undefined ? { secret: String(a.secret) } : {}), ...(a.release !== undefined ? { release: String(a.release) } : {}) };
-    const r = (await withClient(connectionFlags(a), (c) => c.request('notify.add', body))) as WebhookDoc & { secret: string };
+    const r = await withClient(connectionFlags(a), (c) => c.request('notify.add', body));
     if (a.json) return printJson(r);
     printLines([
       `Added webhook ${r.id}: ${r.url}`,
@@ -33,7 +33,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
   describe: 'List webhooks with their delivery state (secrets are never shown)',
   handler: async (a) => {
-    const hooks = (await withClient(connectionFlags(a), (c) => c.request('notify.list', {}))) as WebhookDoc[];
+    const hooks = await withClient(connectionFlags(a), (c) => c.request('notify.list', {}));
     if (a.json) return printJson(hooks);
     printTable(
       ['ID', 'URL', 'EVENTS', 'RELEASE', 'LAST', 'PENDING', 'DELIVERED', 'FAILURES'],
@@ -58,7 +58,7 @@ const test: CommandModule<GlobalArgs, GlobalArgs & { id: string }> = {
   describe: 'Send a signed notify.test event now and show the answer',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
   handler: async (a) => {
-    const r = (await withClient(connectionFlags(a), (c) => c.request('notify.test', { id: String(a.id) }))) as { id: string; ok: boolean; status: number | null; error: string | null; durationMs: number };
+    const r = await withClient(connectionFlags(a), (c) => c.request('notify.test', { id: String(a.id) }));
     if (!r.ok) throw new FerryError('FERRY_DELIVERY_FAILED', `webhook ${r.id} did not accept the test event: ${r.error ?? `HTTP ${r.status}`}`, { hint: 'the receiver must answer 2xx', details: r });
     if (a.json) return printJson(r);
     printLines([`Webhook ${r.id} answered HTTP ${r.status} in ${r.durationMs} ms`]);

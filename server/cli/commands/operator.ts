@@ -13,15 +13,6 @@ import { currentActor, withClient } from '../client.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
-interface OperatorDoc {
-  name: string;
-  role: string;
-  createdAt: string;
-  createdBy: string;
-  revokedAt: string | null;
-  revokedBy: string | null;
-}
-
 type AddArgs = GlobalArgs & { name: string; role: string; out?: string };
 
 const add: CommandModule<GlobalArgs, AddArgs> = {
@@ -40,9 +31,9 @@ const add: CommandModule<GlobalArgs, AddArgs> = {
     if (existsSync(out)) throw new FerryError('FERRY_ALREADY_EXISTS', `${out} exists; credentials are never overwritten`, { hint: 'pass --out NEWFILE' });
     const nats = createNativeUser();
     const signing = generateSigningKeyPair();
-    const result = (await withClient(connectionFlags(a), (c) =>
+    const result = await withClient(connectionFlags(a), (c) =>
       c.request('operator.add', { name: a.name, role: a.role as (typeof ROLES)[number], natsKey: nats.publicKey, signingKey: signing.publicKey, actor: currentActor() }),
-    )) as OperatorDoc & { jwt: string };
+    );
     const fd = openSync(out, 'wx', 0o600);
     try {
       writeSync(fd, formatOperatorCreds({ jwt: result.jwt, seed: nats.seed }, { operator: a.name, secretKey: signing.secretKey }));
@@ -59,7 +50,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
   describe: 'List operators and their roles (revoked ones too)',
   handler: async (a) => {
-    const ops = (await withClient(connectionFlags(a), (c) => c.request('operator.list', {}))) as OperatorDoc[];
+    const ops = await withClient(connectionFlags(a), (c) => c.request('operator.list', {}));
     if (a.json) return printJson(ops);
     printTable(
       ['NAME', 'ROLE', 'STATE', 'CREATED', 'BY'],
@@ -73,7 +64,7 @@ const revoke: CommandModule<GlobalArgs, GlobalArgs & { name: string }> = {
   describe: "Revoke an operator: their connections are closed and their requests refused, at once",
   builder: (y) => y.positional('name', { type: 'string', demandOption: true }),
   handler: async (a) => {
-    const op = (await withClient(connectionFlags(a), (c) => c.request('operator.revoke', { name: a.name, actor: currentActor() }))) as OperatorDoc;
+    const op = await withClient(connectionFlags(a), (c) => c.request('operator.revoke', { name: a.name, actor: currentActor() }));
     if (a.json) return printJson(op);
     printLines([`operator ${op.name} revoked`]);
   },

@@ -35,7 +35,7 @@ const build: CommandModule<GlobalArgs, BuildArgs> = {
  */
 async function dmlState(a: GlobalArgs, m: Manifest, digest: string): Promise<{ state: string; detail: string }> {
   try {
-    const p = (await withClient(connectionFlags(a), (c) => c.request('dml.show', { name: m.name, version: m.version }, 10_000))) as { digest: string; state: string };
+    const p = await withClient(connectionFlags(a), (c) => c.request('dml.show', { name: m.name, version: m.version }, 10_000));
     if (p.digest !== digest) return { state: 'different', detail: `the DML holds ${m.name}@${m.version} with other content (sha256 ${p.digest})` };
     return { state: 'signed', detail: `in the DML (${p.state}): its record, signed by the server, names this digest` };
   } catch (err) {

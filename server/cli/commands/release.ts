@@ -4,27 +4,8 @@ import type { CommandModule } from 'yargs';
 import { currentActor, withClient } from '../client.js';
 import { printJson, printLines, printTable, textLines } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
+import type { ReleaseShowReply } from '../../../shared/protocol/replies.js';
 
-interface ReleaseDoc {
-  name: string;
-  packages: { name: string; version: string }[];
-  requires: { package: string; name: string; range: string }[];
-  rfc?: string;
-  owner?: string;
-  notes?: string;
-  riskOverride?: string;
-  rollbackPlan: string;
-  /** `counts` and `reason` (four eyes) from servers that know operators */
-  approvals: { actor: string; by?: string; at: string; counts?: boolean; reason?: string; comment?: string; signature?: 'valid' | 'invalid' | 'none' }[];
-  createdAt: string;
-  /** the release's communication plan: webhooks told about it (older servers: absent) */
-  notify?: { id: string; url: string; events: string[]; scope: 'release' | 'all' }[];
-}
-
-interface ReleaseShowDoc extends ReleaseDoc {
-  risk: { level: string; computed: string; override: string | null; factors: string[] };
-  packageStates: { name: string; version: string; state: string }[];
-}
 
 type CreateArgs = GlobalArgs & { name: string; package: string[]; rfc?: string; owner?: string; notes?: string; risk?: 'low' | 'medium' | 'high'; 'rollback-plan'?: string };
 
@@ -51,7 +32,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
       ...(a.risk ? { risk: a.risk } : {}),
       ...(a['rollback-plan'] ? { rollbackPlan: a['rollback-plan'] } : {}),
     };
-    const r = (await withClient(connectionFlags(a), (c) => c.request('release.create', body))) as ReleaseDoc;
+    const r = await withClient(connectionFlags(a), (c) => c.request('release.create', body));
     if (a.json) return printJson(r);
     printLines([
       `Created release ${r.name}: ${r.packages.map((p) => `${p.name}@${p.version}`).join(' → ')} (install order)`,
@@ -65,7 +46,7 @@ const approve: CommandModule<GlobalArgs, GlobalArgs & { name: string; comment?: 
   describe: 'Approve a release for environments whose policy requires approval',
   builder: (y) => y.positional('name', { type: 'string', demandOption: true }).option('comment', { type: 'string' }),
   handler: async (a) => {
-    const r = (await withClient(connectionFlags(a), (c) => c.request('release.approve', { name: a.name, actor: currentActor(), ...(a.comment ? { comment: a.comment } : {}) }))) as ReleaseDoc;
+    const r = await withClient(connectionFlags(a), (c) => c.request('release.approve', { name: a.name, actor: currentActor(), ...(a.comment ? { comment: a.comment } : {}) }));
     if (a.json) return printJson(r);
     printLines([`Release ${r.name} has ${r.approvals.length} approval(s): ${r.approvals.map((x) => `${x.actor}${x.counts === false ? ` (not counted: ${x.reason})` : ''}`).join(', ')}`]);
   },
@@ -75,7 +56,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
   describe: 'List releases, newest first',
   handler: async (a) => {
-    const rs = (await withClient(connectionFlags(a), (c) => c.request('release.list', {}))) as ReleaseDoc[];
+    const rs = await withClient(connectionFlags(a), (c) => c.request('release.list', {}));
     if (a.json) return printJson(rs);
     printTable(
       ['RELEASE', 'PACKAGES', 'RFC', 'OWNER', 'APPROVALS', 'CREATED'],
@@ -89,7 +70,7 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { name: string }> = {
   describe: 'Show one release: packages in install order, change record, approvals, risk',
   builder: (y) => y.positional('name', { type: 'string', demandOption: true }),
   handler: async (a) => {
-    const r = (await withClient(connectionFlags(a), (c) => c.request('release.show', { name: a.name }))) as ReleaseShowDoc;
+    const r = await withClient(connectionFlags(a), (c) => c.request('release.show', { name: a.name }));
     if (a.json) return printJson(r);
     printLines([
       `${r.name}  (created ${r.createdAt})`,
@@ -111,8 +92,7 @@ function labelled(label: string, text: string): string[] {
   return /[\r\n]/.test(text) ? [`${label}:`, ...textLines(text, `${' '.repeat(label.length - label.trimStart().length)}    `)] : [`${label}: ${text}`];
 }
 
-function communicationPlan(r: ReleaseDoc): string[] {
-  if (!r.notify) return [];
+function communicationPlan(r: ReleaseShowReply): string[] {
   if (r.notify.length === 0) return ['  notifies: nobody (see: ferry notify add URL --events ... --release NAME)'];
   return ['  notifies:', ...r.notify.map((h) => `    ${h.id} ${h.url} (${h.events.join(',')}${h.scope === 'all' ? ', all releases' : ''})`)];
 }

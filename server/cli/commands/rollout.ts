@@ -5,14 +5,13 @@ import { parseStartAt } from '../../../shared/windows.js';
 import { parseRate } from '../../../shared/rates.js';
 import { FerryError } from '../../../shared/errors.js';
 import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/api.js';
-import type { RolloutStatusDoc } from '../../rollouts/service.js';
+import type { ApiReplyOf, RolloutStatusDoc } from '../../../shared/protocol/replies.js';
 import { currentActor, withClient, type AdminClient } from '../client.js';
 import { printJson, printLines, printNote, printTable } from '../output.js';
 import { SingleBar } from 'cli-progress';
 import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
 import { TERMINAL_HOST_STATES, type HostState } from '../../../shared/protocol/messages.js';
 import { watchRollout } from '../render/watch.js';
-import type { RolloutReview } from '../../rollouts/review.js';
 import { writeFileSync } from 'node:fs';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
@@ -96,7 +95,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       ...(a.follow ? { follow: true } : {}),
     };
     await withClient(connectionFlags(a), async (c) => {
-      const result = (await c.request('rollout.start', body)) as (RolloutStatusDoc & { policy: PolicyRecord; notes?: string[]; superseded?: ConflictDoc[] }) | DryRunPlan;
+      const result = await c.request('rollout.start', body);
       if (!a.json) for (const note of result.notes ?? []) process.stderr.write(`note: ${note}\n`);
       if ('dryRun' in result) return a.json ? printJson(result) : printPlan(result);
       if (!a.json) for (const c of result.superseded ?? []) printNote(`superseded rollout ${c.rollout} (${c.release}) on ${c.hosts.length} host(s)`);
@@ -121,33 +120,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
   },
 };
 
-interface PolicyRecord {
-  environments: string[];
-  violations: string[];
-  evidence: { environment: string; rollout: string }[];
-  override: { actor: string; reason: string } | null;
-  risk: { level: string; factors: string[] };
-}
-
-interface ConflictDoc {
-  rollout: string;
-  release: string;
-  state: string;
-  hosts: string[];
-}
-
-interface DryRunPlan {
-  dryRun: true;
-  notes?: string[];
-  conflicts?: ConflictDoc[];
-  downgrades?: number;
-  release: string;
-  strategy: string;
-  target: string;
-  policy: PolicyRecord;
-  waves: { index: number; hosts: number }[];
-  hosts: { agent: string; hostname: string; wave: number | null; reason: string; downgrades?: { name: string; from: string; to: string }[] }[];
-}
+type DryRunPlan = Extract<ApiReplyOf<'rollout.start'>, { dryRun: true }>;
 
 function printPlan(p: DryRunPlan): void {
   const envs = p.policy.environments.map((e) => e || '(no env tag)').join(', ') || 'none';
@@ -170,7 +143,7 @@ export async function waitForEnd(c: AdminClient, id: string, timeoutMs: number |
   const progress = showProgress && process.stderr.isTTY === true ? new RolloutProgress() : undefined;
   try {
     for (;;) {
-      const s = (await c.request('rollout.status', { id })) as RolloutStatusDoc;
+      const s = await c.request('rollout.status', { id });
       progress?.show(s);
       if (TERMINAL_ROLLOUT_STATES.includes(s.state as RolloutState) && !(s.state === 'halted' && !s.endedAt)) return s;
       if (Date.now() > deadline) throw new FerryError('FERRY_TIMEOUT', `rollout ${id} is still ${s.state}`, { hint: `follow it with: ferry rollout status ${id} --watch` });
@@ -225,7 +198,7 @@ const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boole
   handler: async (a) => {
     const intervalMs = parseDuration(a.interval);
     await withClient(connectionFlags(a), async (c) => {
-      const ask = async () => (await c.request('rollout.status', a.id ? { id: a.id } : {})) as RolloutStatusDoc;
+      const ask = async () => await c.request('rollout.status', a.id ? { id: a.id } : {});
       if (!a.watch) {
         const s = await ask();
         return a.json ? printJson(s) : printStatus(s);
@@ -250,7 +223,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
   describe: 'List rollouts, newest first',
   handler: async (a) => {
-    const rs = (await withClient(connectionFlags(a), (c) => c.request('rollout.list', {}))) as { id: string; release: string; strategy: string; state: string; target: string; createdAt: string; hosts: number }[];
+    const rs = await withClient(connectionFlags(a), (c) => c.request('rollout.list', {}));
     if (a.json) return printJson(rs);
     printTable(['ROLLOUT', 'RELEASE', 'STRATEGY', 'STATE', 'TARGET', 'HOSTS', 'CREATED'], rs.map((r) => [r.id, r.release, r.strategy, r.state, r.target, r.hosts, r.createdAt]));
   },
@@ -261,7 +234,7 @@ const review: CommandModule<GlobalArgs, GlobalArgs & { id: string; out?: string 
   describe: 'The post-implementation review of a rollout, as Markdown (or --json)',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }).option('out', { type: 'string', describe: 'write the Markdown to FILE' }),
   handler: async (a) => {
-    const r = (await withClient(connectionFlags(a), (c) => c.request('rollout.review', { id: a.id }))) as RolloutReview;
+    const r = await withClient(connectionFlags(a), (c) => c.request('rollout.review', { id: a.id }));
     if (a.json) return printJson(r);
     const markdown = renderReviewMarkdown(r);
     if (a.out) {
@@ -277,7 +250,7 @@ function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback' | 'retr
     describe,
     builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
     handler: async (a) => {
-      const s = (await withClient(connectionFlags(a), (c) => c.request('rollout.action', { id: a.id, action, actor: currentActor() }))) as RolloutStatusDoc;
+      const s = await withClient(connectionFlags(a), (c) => c.request('rollout.action', { id: a.id, action, actor: currentActor() }));
       if (a.json) return printJson(s);
       printLines([action === 'stop-follow' ? `Rollout ${s.id} no longer follows its target (${s.state})` : `Rollout ${s.id} is now ${s.state}`]);
     },

@@ -3,8 +3,6 @@ import type { CommandModule } from 'yargs';
 import { resolveDataDir } from '../../config.js';
 import { withClient } from '../client.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
-import type { SiteDoc } from '../../sites/list.js';
-import type { SiteSetResult } from '../../sites/set.js';
 import { formatRate, parseRate } from '../../../shared/rates.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
@@ -57,7 +55,7 @@ const set: CommandModule<GlobalArgs, SiteSetArgs> = {
   handler: async (a) => {
     const rate = a['max-rate'];
     const maxRateBps = rate.trim().toLowerCase() === 'none' ? null : parseRate(rate);
-    const result = (await withClient(connectionFlags(a), (c) => c.request('site.set', { name: String(a.name), maxRateBps }))) as SiteSetResult;
+    const result = await withClient(connectionFlags(a), (c) => c.request('site.set', { name: String(a.name), maxRateBps }));
     if (a.json) return printJson(result);
     const show = (bps: number | null) => (bps === null ? 'not paced' : formatRate(bps));
     printLines([
@@ -72,7 +70,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
   describe: 'Each site: linked or not, its agents, and how many objects and bytes its mirror of the DML is behind the hub',
   handler: async (a) => {
-    const sites = (await withClient(connectionFlags(a), (c) => c.request('site.list', {}))) as SiteDoc[];
+    const sites = await withClient(connectionFlags(a), (c) => c.request('site.list', {}));
     if (a.json) return printJson(sites);
     if (sites.length === 0) return printLines(['No sites (ferry site add NAME --out DIR makes one).']);
     printTable(

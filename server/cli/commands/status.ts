@@ -1,6 +1,5 @@
 // ferry status: the fleet and the open rollouts at a glance (one request, fleet.status).
 import type { CommandModule } from 'yargs';
-import type { FleetStatusReply } from '../../../shared/protocol/replies.js';
 import { withClient } from '../client.js';
 import { printJson, printLines, printTable, relativeTime } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
@@ -9,7 +8,7 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'status',
   describe: 'The fleet and the active rollouts at a glance: hosts online/offline, failing, drifted; open rollouts and what they do next',
   handler: async (a) => {
-    const s = (await withClient(connectionFlags(a), (c) => c.request('fleet.status', {}))) as FleetStatusReply;
+    const s = await withClient(connectionFlags(a), (c) => c.request('fleet.status', {}));
     if (a.json) return printJson(s);
     const h = s.hosts;
     const names = (list: { hostname: string }[], n: number) => list.map((x) => x.hostname).join(', ') + (n > list.length ? `, … (${n - list.length} more)` : '');

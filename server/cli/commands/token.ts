@@ -3,7 +3,6 @@ import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
 import { currentActor, withClient } from '../client.js';
 import { printJson, printLines, printTable } from '../output.js';
-import type { TokenInfo } from '../../../shared/protocol/replies.js';
 import { connectionFlags, parsePositiveInt, parseTags, type GlobalArgs } from './common.js';
 
 interface TokenArgs extends GlobalArgs {
@@ -24,7 +23,7 @@ const create: CommandModule<GlobalArgs, TokenArgs> = {
       .option('site', { type: 'string', describe: 'agents that join with it connect through this site (ferry site add) and download from its mirror; the hub stays their fallback' }),
   handler: async (a) => {
     const body = { tags: parseTags(a.tag), ttlMs: parseDuration(a.ttl), uses: parsePositiveInt(a.uses, '--uses'), ...(a.site !== undefined ? { site: String(a.site) } : {}) };
-    const result = (await withClient(connectionFlags(a), (c) => c.request('token.create', body))) as { token: string; expiresAt: string; uses: number; site?: string };
+    const result = await withClient(connectionFlags(a), (c) => c.request('token.create', body));
     if (a.json) return printJson(result);
     printLines([result.token, `(valid until ${result.expiresAt}, ${result.uses} use${result.uses === 1 ? '' : 's'}${result.site ? `, for site ${result.site}` : ''})`]);
   },
@@ -35,7 +34,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
   describe: 'List join tokens (never their secrets): uses left, expiry, state',
   handler: async (a) => {
-    const tokens = (await withClient(connectionFlags(a), (c) => c.request('token.list', {}))) as TokenInfo[];
+    const tokens = await withClient(connectionFlags(a), (c) => c.request('token.list', {}));
     if (a.json) return printJson(tokens);
     printTable(
       ['ID', 'STATE', 'USES LEFT', 'EXPIRES', 'TAGS'],
@@ -49,7 +48,7 @@ const revoke: CommandModule<GlobalArgs, GlobalArgs & { id: string }> = {
   describe: 'Revoke a join token: no more joins, and its enrolment credential is cut off at once',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true, describe: 'the token id (ferry token list)' }),
   handler: async (a) => {
-    const token = (await withClient(connectionFlags(a), (c) => c.request('token.revoke', { id: a.id, actor: currentActor() }))) as TokenInfo;
+    const token = await withClient(connectionFlags(a), (c) => c.request('token.revoke', { id: a.id, actor: currentActor() }));
     if (a.json) return printJson(token);
     printLines([`token ${token.id} revoked`]);
   },

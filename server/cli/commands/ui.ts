@@ -9,7 +9,7 @@ const login: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'login',
   describe: 'Print a one-time sign-in URL of the web console for your operator (--json: {url, expiresAt})',
   handler: async (a) => {
-    const doc = (await withClient(connectionFlags(a), (c) => c.request('ui.login', {}))) as { url: string; expiresAt: string };
+    const doc = await withClient(connectionFlags(a), (c) => c.request('ui.login', {}));
     if (a.json) return printJson({ url: doc.url, expiresAt: doc.expiresAt });
     printLines([doc.url, `open it in your browser before ${doc.expiresAt}; it works once`]);
   },

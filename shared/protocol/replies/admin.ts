@@ -1,0 +1,139 @@
+// Reply documents of the remaining verbs: the CMDB, sites, tokens, audit, webhooks, operators, keys.
+import { z } from 'zod';
+import { driftSchema, inventorySchema } from '../messages.js';
+import { ROLES } from '../../operators/roles.js';
+import { agentDocSchema } from './agents.js';
+
+const str = z.string();
+const int = z.number().int();
+
+/** `cmdb.show`: a host as agents.list describes it, with its facts, inventory, drift and history (newest first). */
+export const cmdbShowReplySchema = agentDocSchema.extend({
+  joinedAt: str,
+  facts: z.record(str, str),
+  inventory: z.object(inventorySchema.shape).nullable(),
+  drift: z.array(z.object(driftSchema.element.shape)),
+  history: z.array(
+    z.object({ ts: z.number(), kind: str, package: str.nullable(), version: str.nullable(), fromVersion: str.nullable(), operation: str.nullable(), result: str.nullable(), detail: str.nullable() }),
+  ),
+});
+export type CmdbShowReply = z.infer<typeof cmdbShowReplySchema>;
+
+/** `cmdb.versions`: which versions of a package the targeted hosts run, newest first. */
+export const cmdbVersionsReplySchema = z.object({
+  package: str,
+  target: str,
+  hosts: int,
+  notInstalled: int,
+  versions: z.array(z.object({ version: str, hosts: int, share: z.number(), hostnames: z.array(str) })),
+});
+export type CmdbVersionsReply = z.infer<typeof cmdbVersionsReplySchema>;
+
+export const agentsRevokeReplySchema = z.object({ id: str, hostname: str, revokedAt: str });
+
+export const agentsDecommissionReplySchema = z.object({
+  id: str,
+  hostname: str,
+  decommissionedAt: str,
+  /** the agent acknowledged the stop command (false: it was offline or did not answer) */
+  stopped: z.boolean(),
+  revoked: z.literal(true),
+  purge: z.array(z.object({ package: str, version: str, result: z.enum(['removed', 'failed', 'timeout', 'offline']), error: str.optional() })).optional(),
+});
+export type DecommissionResult = z.infer<typeof agentsDecommissionReplySchema>;
+
+/** `keys.reload`: the trust document now published and what was signed again. */
+export const keysReloadReplySchema = z.object({
+  trustVersion: z.number(),
+  expiresAt: str,
+  signingKey: str,
+  rootKey: str,
+  resigned: z.object({ records: z.number(), states: z.number() }),
+});
+
+/** One site: its agents and how far its mirror is behind (site.list). */
+export const siteDocSchema = z.object({
+  name: str,
+  domain: str,
+  agentUrl: str,
+  hubUrl: str,
+  /** `--max-rate`: bytes per second across the site's link; null: not paced */
+  maxRateBps: z.number().nullable(),
+  createdAt: str,
+  /** the site's leafnode is linked to the hub (its JetStream domain answered) */
+  linked: z.boolean(),
+  agents: z.array(z.object({ id: str, hostname: str, online: z.boolean() })),
+  /** the mirror's last sequence, messages and bytes; null before it exists (or while unlinked) */
+  mirror: z.object({ lastSeq: z.number(), messages: z.number(), bytes: z.number() }).nullable(),
+  /** what the hub's DML holds that the mirror has not got yet; null when unknown */
+  behind: z.object({ objects: z.number(), bytes: z.number() }).nullable(),
+  error: str.optional(),
+});
+export type SiteDoc = z.infer<typeof siteDocSchema>;
+export const siteListReplySchema = z.array(siteDocSchema);
+
+export const siteSetReplySchema = z.object({
+  name: str,
+  maxRateBps: z.number().nullable(),
+  previousMaxRateBps: z.number().nullable(),
+  /** the site's mirror consumer: updated in place, deleted (the mirror makes one with the new rate), or none to change */
+  consumer: z.enum(['updated', 'deleted', 'none']),
+});
+export type SiteSetResult = z.infer<typeof siteSetReplySchema>;
+
+/** `token.create`: the one time the token's secret is shown. */
+export const tokenCreateReplySchema = z.object({ token: str, id: str, expiresAt: str, uses: int, tags: z.record(str, str), site: str.optional() });
+export type CreatedToken = z.infer<typeof tokenCreateReplySchema>;
+
+export const auditEntrySchema = z.object({
+  id: int,
+  at: str,
+  actor: str,
+  action: str,
+  target: str.nullable(),
+  args: z.record(str, z.unknown()),
+  result: z.enum(['ok', 'error']),
+  error: str.nullable(),
+});
+export type AuditEntry = z.infer<typeof auditEntrySchema>;
+export const auditListReplySchema = z.array(auditEntrySchema);
+
+export const auditVerifyReplySchema = z.object({
+  ok: z.boolean(),
+  records: int,
+  head: str,
+  firstBreak: z.object({ id: int, kind: z.enum(['changed', 'inserted', 'deleted']), detail: str }).nullable(),
+});
+export type ChainReport = z.infer<typeof auditVerifyReplySchema>;
+
+export const webhookDocSchema = z.object({
+  id: str,
+  url: str,
+  events: z.array(str),
+  release: str.nullable(),
+  createdAt: str,
+  delivered: int,
+  failures: int,
+  pending: int,
+  lastStatus: z.number().nullable(),
+  lastError: str.nullable(),
+  lastAttemptAt: str.nullable(),
+  lastDeliveredAt: str.nullable(),
+});
+export type WebhookDoc = z.infer<typeof webhookDocSchema>;
+/** `notify.add`: the hook, with its signing secret (shown this once) */
+export const notifyAddReplySchema = webhookDocSchema.extend({ secret: str });
+export const notifyListReplySchema = z.array(webhookDocSchema);
+export const notifyRemoveReplySchema = z.object({ id: str, removed: z.literal(true) });
+export const notifyTestReplySchema = z.object({ id: str, event: str, ok: z.boolean(), status: z.number().nullable(), error: str.nullable(), durationMs: z.number() });
+
+export const operatorDocSchema = z.object({ name: str, role: z.enum(ROLES), createdAt: str, createdBy: str, revokedAt: str.nullable(), revokedBy: str.nullable() });
+export type OperatorDoc = z.infer<typeof operatorDocSchema>;
+/** `operator.add`: the operator with their NATS user JWT (the CLI writes their credentials file) */
+export const operatorAddReplySchema = operatorDocSchema.extend({ jwt: str });
+export const operatorListReplySchema = z.array(operatorDocSchema);
+
+export const backupRecordReplySchema = z.object({ recorded: z.literal(true), by: str });
+export const uiLoginReplySchema = z.object({ url: str, expiresAt: str });
+/** `audit.refused` never succeeds: it answers with the refusal (or says there was none) */
+export const auditRefusedReplySchema = z.never();
