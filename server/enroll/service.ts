@@ -37,6 +37,13 @@ const CHALLENGE_TTL_MS = 60_000;
 const MAX_OPEN_CHALLENGES = 20_000;
 const MIGRATE_SKEW_MS = 5 * 60_000;
 const REVOKE_USED_UP_AFTER_MS = 2_000;
+/**
+ * Revoking pushes the enrolment account's claims, and nats-server 2.9 then registers the
+ * account's service imports again, dropping the replies of requests in flight through them:
+ * another host's join would wait out its request timeout. So the push waits for a quiet moment
+ * (no enrolment request for REVOKE_USED_UP_AFTER_MS), at most this long after the last use.
+ */
+const REVOKE_USED_UP_WITHIN_MS = 30_000;
 /** Service-import replies (nats-server's `_R_.` prefix): the only place enrolment answers. */
 const SERVICE_REPLY_PREFIX = '_R_.';
 
@@ -50,6 +57,8 @@ export class EnrollService {
   private sub?: Subscription;
   private readonly challenges = new Map<string, OpenChallenge>();
   private revokeTimer?: NodeJS.Timeout;
+  /** when the last enrolment request arrived (the revocation push waits for a quiet moment) */
+  private lastRequestAt = 0;
 
   constructor(
     private readonly db: Db,
@@ -78,6 +87,7 @@ export class EnrollService {
       this.log.warn({ subject: msg.subject }, 'enrolment request with an unexpected reply subject dropped');
       return;
     }
+    this.lastRequestAt = Date.now();
     let reply: ChallengeReply | JoinReply;
     try {
       if (msg.subject === subjects.enrollChallenge) reply = this.challenge(msg.data);
@@ -157,10 +167,17 @@ export class EnrollService {
    */
   private revokeUsedUpSoon(): void {
     if (this.revokeTimer) return;
-    this.revokeTimer = setTimeout(() => {
+    const latest = Date.now() + REVOKE_USED_UP_WITHIN_MS;
+    const fire = () => {
+      const quietFor = Date.now() - this.lastRequestAt;
+      if (quietFor < REVOKE_USED_UP_AFTER_MS && Date.now() < latest) {
+        this.revokeTimer = setTimeout(fire, REVOKE_USED_UP_AFTER_MS - quietFor);
+        return;
+      }
       this.revokeTimer = undefined;
       this.auth.push().catch((err: unknown) => this.log.error({ err }, "cannot revoke a used-up token's enrolment user"));
-    }, REVOKE_USED_UP_AFTER_MS);
+    };
+    this.revokeTimer = setTimeout(fire, REVOKE_USED_UP_AFTER_MS);
   }
 
   private expireChallenges(now: number): void {
