@@ -33,6 +33,7 @@ import { NatsAuth } from './nats/nats-auth.js';
 import { renderOperatorAuth } from './nats/server-config.js';
 import { subjects } from '../shared/protocol/subjects.js';
 import { portTakenError } from './nats/store-lock.js';
+import { LeaderLease } from './nats/leader-lease.js';
 import { deliveryTimings, WebhookDispatcher } from './notify/dispatcher.js';
 import { NotifyService } from './notify/service.js';
 import { WebhookStore } from './notify/store.js';
@@ -85,6 +86,9 @@ export class FerryServer {
   private leafUrl: string | undefined;
   private ops?: OpsHttp;
   private console?: ConsoleHttp;
+  private fail: (err: FerryError) => void = () => undefined;
+  /** Settles if the server must stop on its own: another server took this NATS's lease. */
+  readonly failure = new Promise<FerryError>((resolve) => (this.fail = resolve));
 
   constructor(private readonly opts: ServerOptions) {
     this.paths = dataPaths(opts.dataDir);
@@ -164,6 +168,12 @@ export class FerryServer {
     const clusterSize = external ? await jetstreamClusterSize(sysNc) : 1;
     const replicas = chooseReplicas(clusterSize, this.opts.replicas);
     log.info({ clusterSize, replicas }, 'JetStream replicas');
+    // One server per external NATS (the embedded one is this data directory's alone: store.lock).
+    if (external) {
+      const lease = await LeaderLease.acquire(nc, { replicas, dataDir: this.paths.dir, log: log.child({ module: 'lease' }) });
+      lease.onLost((err) => this.fail(err));
+      this.stops.push(() => lease.release());
+    }
     // Revocations made while nats-server was down (or an older resolver state) are pushed now.
     await auth.attach(sysNc);
     const natsState = trackNatsConnection(nc);

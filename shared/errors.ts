@@ -38,6 +38,8 @@ export type FerryErrorCode =
   | 'FERRY_NO_TARGETS'
   | 'FERRY_NATS_STORE_LOCKED'
   | 'FERRY_NATS_PORT_TAKEN'
+  /** another ferry server holds the lease of this (external) NATS */
+  | 'FERRY_SERVER_ACTIVE'
   | 'FERRY_DELIVERY_FAILED'
   /** a kept package version's files differ from its manifest and it could not be fetched again */
   | 'FERRY_KEPT_VERSION_MODIFIED'
@@ -98,6 +100,7 @@ const EXIT_CODES: Partial<Record<FerryErrorCode, number>> = {
   FERRY_CONFLICT: 4,
   FERRY_NATS_STORE_LOCKED: 4,
   FERRY_NATS_PORT_TAKEN: 4,
+  FERRY_SERVER_ACTIVE: 4,
   FERRY_ALREADY_EXISTS: 4,
   FERRY_AGENT_BUSY: 4,
   FERRY_AGENT_UNREACHABLE: 5,

@@ -138,6 +138,8 @@ export const SERVER_PERMISSIONS: Permissions = {
     `$JS.*.API.STREAM.DELETE.${DML_STREAM}`,
     '$JS.ACK.>',
     `$KV.${BUCKETS.desired}.>`,
+    // the lease of the one server against an external NATS (server/nats/leader-lease.ts)
+    `$KV.${BUCKETS.leader}.>`,
     `$O.${BUCKETS.dml}.>`,
     `$O.${BUCKETS.upload}.>`,
     'ferry.cmd.*',

@@ -4,7 +4,7 @@
 
 export const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-export const BUCKETS = { dml: 'ferry-dml', upload: 'ferry-upload', desired: 'ferry-desired' } as const;
+export const BUCKETS = { dml: 'ferry-dml', upload: 'ferry-upload', desired: 'ferry-desired', leader: 'ferry-leader' } as const;
 export const REPORT_STREAM = 'FERRY_REPORTS';
 /**
  * JetStream domains (sites as leafnodes, docs/scaling.md): the hub's, when it accepts sites, and

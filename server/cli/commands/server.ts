@@ -52,13 +52,17 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
     });
     await server.start();
     process.stdout.write(`ferry server ready — NATS ${server.natsUrl}${server.metricsUrl ? ` — metrics ${server.metricsUrl}` : ''}${server.consoleUrl ? ` — console ${server.consoleUrl}` : ''}${server.siteUrl ? ` — sites ${server.siteUrl}` : ''}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    const deposed = await Promise.race([
+      new Promise<undefined>((resolve) => {
+        const stop = () => resolve(undefined);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      }),
+      server.failure,
+    ]);
     logger.info('shutting down');
     await server.stop();
     logger.flush();
+    if (deposed) throw deposed;
   },
 };
