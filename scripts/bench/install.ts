@@ -20,6 +20,15 @@ import type { BenchOptions, BenchResult } from './result.js';
 import { cpuNote, createBucket, debug, loadNote, fileStream, interleave, median, MiB, putObject, round, rssSampler, tempDir, timed } from './util.js';
 
 const execFileP = promisify(execFile);
+
+/**
+ * Between timed runs: delete a run's output and write back what it left dirty (sync), so no path
+ * pays for the disk writes of the one before it (each writes 100+ MiB; the order is fixed).
+ */
+async function settle(dir: string): Promise<void> {
+  rmSync(dir, { recursive: true, force: true });
+  await execFileP('sync');
+}
 const BUCKET = 'bench-dml';
 const RUNS = 3;
 const WARMUPS = 1;
@@ -62,7 +71,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
           const i = inst.steps.findIndex((x) => x.step === 'verify');
           verifyMs.push(i >= 0 ? (inst.steps[i + 1]?.at ?? end) - inst.steps[i]!.at : 0);
         },
-        after: () => rmSync(join(tmp.path, `agent-${run}`), { recursive: true, force: true }),
+        after: () => settle(join(tmp.path, `agent-${run}`)),
       },
       proposed: {
         // The same work with the two changes proposed for the agent: download without the final
@@ -82,7 +91,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
           if (manifest.name !== record.name) throw new Error('wrong package');
           await extractPackage(file, join(dir, 'staging'));
         },
-        after: () => rmSync(join(tmp.path, `proposed-${run}`), { recursive: true, force: true }),
+        after: () => settle(join(tmp.path, `proposed-${run}`)),
       },
       baseline: {
         fn: async () => {
@@ -92,8 +101,8 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
           if (stdout.split(/\s/)[0] !== pkg.sha256) throw new Error('sha256sum disagrees with buildPackage');
           await execFileP('tar', ['-xzf', pkg.file, '-C', dir]);
         },
-        after: () => {
-          rmSync(join(tmp.path, `tar-${run}`), { recursive: true, force: true });
+        after: async () => {
+          await settle(join(tmp.path, `tar-${run}`));
           run++;
         },
       },

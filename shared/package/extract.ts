@@ -18,6 +18,9 @@ export interface ExtractOptions {
 /** Only these two modes exist in a package; anything else (setuid, sticky, group-write) is dropped. */
 const safeMode = (mode: number): number => ((mode & 0o111) !== 0 ? 0o755 : 0o644);
 
+/** Payload is written to disk in batches of about this many bytes. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
 /**
  * Extracts `file` into `destDir`, which must not exist yet. Payload `payload/bin/x` becomes
  * `destDir/bin/x`. Every file is hashed as it is written and compared with the manifest.
@@ -47,6 +50,26 @@ export async function extractPackage(file: string, destDir: string, options: Ext
   };
   let current: FileHandle | undefined;
   let written = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async (fh: FileHandle): Promise<void> => {
+    const chunks = pending;
+    pending = [];
+    pendingBytes = 0;
+    const total = chunks.reduce((n, c) => n + c.length, 0);
+    const { bytesWritten } = chunks.length ? await fh.writev(chunks) : { bytesWritten: 0 };
+    // A short write (rare on a regular file): the rest, one write at a time.
+    let skip = bytesWritten;
+    for (const c of chunks) {
+      if (skip >= c.length) {
+        skip -= c.length;
+        continue;
+      }
+      for (let off = skip; off < c.length; ) off += (await fh.write(c, off, c.length - off)).bytesWritten;
+      skip = 0;
+    }
+    if (bytesWritten > total) throw new FerryError('FERRY_INTERNAL', 'wrote more than was given');
+  };
   // Every path below comes from the scanner, which has already refused absolute paths,
   // ".." segments, links and duplicates; and since we create everything under root
   // ourselves and never write links, no component of these joins can be a symlink.
@@ -68,16 +91,16 @@ export async function extractPackage(file: string, destDir: string, options: Ext
     },
     async data(chunk) {
       if (!current) throw new FerryError('FERRY_INTERNAL', 'payload data outside a file');
-      let off = 0;
-      while (off < chunk.length) {
-        const { bytesWritten } = await current.write(chunk, off, chunk.length - off);
-        off += bytesWritten;
-      }
+      // Written in batches: each write costs the event loop about the same whatever its size.
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= WRITE_BATCH_BYTES) await flush(current);
       written += chunk.length;
       options.onProgress?.(written);
     },
     async endFile(f: ManifestFile) {
       if (!current) throw new FerryError('FERRY_INTERNAL', 'file end without a file');
+      await flush(current);
       const fh = current;
       current = undefined;
       try {

@@ -157,7 +157,7 @@ export async function scanArchive(
   };
 
   await readGzipTar(file, {
-    chunkBytes: 64 * 1024,
+    chunkBytes: 256 * 1024,
     onEntry,
     corrupt: (detail) => invalid(`corrupt archive: ${detail}`),
     unreadable: (e) => {
