@@ -168,12 +168,11 @@ export class FerryServer {
     const clusterSize = external ? await jetstreamClusterSize(sysNc) : 1;
     const replicas = chooseReplicas(clusterSize, this.opts.replicas);
     log.info({ clusterSize, replicas }, 'JetStream replicas');
-    // One server per external NATS (the embedded one is this data directory's alone: store.lock).
-    if (external) {
-      const lease = await LeaderLease.acquire(nc, { replicas, dataDir: this.paths.dir, log: log.child({ module: 'lease' }) });
-      lease.onLost((err) => this.fail(err));
-      this.stops.push(() => lease.release());
-    }
+    // One server per NATS: against a cluster, and also against an embedded nats-server that a
+    // second `ferry server --nats` of the same data directory was pointed at.
+    const lease = await LeaderLease.acquire(nc, { replicas, dataDir: this.paths.dir, log: log.child({ module: 'lease' }) });
+    lease.onLost((err) => this.fail(err));
+    this.stops.push(() => lease.release());
     // Revocations made while nats-server was down (or an older resolver state) are pushed now.
     await auth.attach(sysNc);
     const natsState = trackNatsConnection(nc);

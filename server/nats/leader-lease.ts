@@ -1,6 +1,7 @@
-// One ferry server per NATS: a lease in a replicated KV bucket, held while a server runs against an
-// external NATS or cluster (`ferry server --nats`). Two servers writing the same streams, desired
-// states and report consumer would each drive rollouts from their own SQLite and undo each other.
+// One ferry server per NATS: a lease in a replicated KV bucket, held while a server runs (against
+// an external NATS or cluster, `ferry server --nats`, or its embedded one). Two servers writing the
+// same streams, desired states and report consumer would each drive rollouts from their own SQLite
+// and undo each other.
 //
 // - The bucket `ferry-leader` keeps one key, `leader`, with history 1 and a max age of the lease
 //   (15 s): nats-server removes a value nobody renews, on its own clock, so a crashed holder's

@@ -1,11 +1,12 @@
-// One ferry server per external NATS (server/nats/leader-lease.ts), against real nats-servers:
+// One ferry server per NATS (server/nats/leader-lease.ts), against real nats-servers:
 // - the lease module alone: a live holder refuses a second server, a crashed holder's lease ends
 //   (at once for a dead process of this machine, after the lease for another machine's), a clean
 //   release frees it, a server whose lease another one took is told to stop, and a lease that
 //   vanished while nobody took it is taken again;
 // - `ferry server --nats` against a 1-node NATS written by `ferry nats config`: a second server is
 //   refused in one line (FERRY_SERVER_ACTIVE, exit 4) and the first one keeps serving; after a
-//   SIGKILL or a clean stop the next start is not refused.
+//   SIGKILL or a clean stop the next start is not refused; one pointed at a running server's
+//   embedded NATS is refused the same way.
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryError } from '../../shared/errors.js';
 import { LEADER_BUCKET, LeaderLease, type LeaseHolder } from '../../server/nats/leader-lease.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
-import { cleanupFleet, runFerry, startServer, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, initServer, runFerry, startServer, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
 import { startTestNats, type TestNats } from '../helpers/nats.js';
 import { join } from 'node:path';
 import { connectNats } from '../../shared/nats/connect.js';
@@ -124,6 +125,21 @@ describe('the server lease (one NATS, real JetStream)', () => {
     expect(lost).toBe(false);
     await a.release();
   });
+});
+
+describe('ferry server --nats pointed at a running embedded server of the same data directory', () => {
+  it('is refused with FERRY_SERVER_ACTIVE (exit 4), and the embedded server keeps serving', async () => {
+    const embedded = await initServer({ env: { FERRY_LEADER_LEASE_MS: String(LEASE_MS) } });
+    try {
+      const second = await runFerry(embedded.home, ['server', '--nats', embedded.url], { allowFail: true, env: { FERRY_LEADER_LEASE_MS: String(LEASE_MS), FERRY_LOG_LEVEL: 'silent' } });
+      expect(second.code).toBe(4);
+      expect(second.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^FERRY_SERVER_ACTIVE: another ferry server runs against this NATS: \\S+ pid ${embedded.child.pid}`))]);
+      expect(embedded.child.exitCode).toBeNull();
+      await runFerry(embedded.home, ['agents', 'list', '--json']);
+    } finally {
+      await embedded.stop();
+    }
+  }, 120_000);
 });
 
 describe('ferry server --nats: one server per NATS', () => {
