@@ -17,7 +17,7 @@ import { createUser } from '@nats-io/nkeys';
 import { AGENT_TEMPLATE, ENROLL_TEMPLATE, expandTemplate, MIGRATE_TEMPLATE, SERVER_PERMISSIONS } from '../../server/nats/auth-config.js';
 import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
 import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
-import { subjects } from '../../shared/protocol/subjects.js';
+import { BUCKETS, subjects } from '../../shared/protocol/subjects.js';
 import { decodeToken } from '../../shared/protocol/token.js';
 import { publishPackage } from '../helpers/faults.js';
 import { cleanupFleet, initServer, joinAgent, runFerry, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
@@ -38,6 +38,8 @@ interface Snapshot {
   streams: Record<string, { messages: number; first: number; last: number; consumers: string[] }>;
   desired: Record<string, number>;
   objects: string[];
+  /** the server's lease (who holds it), which no hostile reply may take or delete */
+  lease: string;
   audit: number;
   agents: string[];
 }
@@ -48,8 +50,11 @@ async function snapshot(): Promise<Snapshot> {
   for await (const si of jsm.streams.list()) {
     const consumers: string[] = [];
     for await (const c of jsm.consumers.list(si.config.name)) consumers.push(c.name);
-    streams[si.config.name] = { messages: si.state.messages, first: si.state.first_seq, last: si.state.last_seq, consumers: consumers.sort() };
+    // The server renews its lease every few seconds (new sequences, the same value): compared by value below.
+    const renewed = si.config.name === `KV_${BUCKETS.leader}`;
+    streams[si.config.name] = { messages: si.state.messages, first: renewed ? 0 : si.state.first_seq, last: renewed ? 0 : si.state.last_seq, consumers: consumers.sort() };
   }
+  const lease = (await (await new Kvm(admin.nc).open(BUCKETS.leader)).get('leader'))?.string() ?? 'none';
   // Direct gets only: listing keys or objects would create consumers and change what we compare.
   const kv = await new Kvm(admin.nc).open('ferry-desired');
   const desired: Record<string, number> = {};
@@ -61,7 +66,7 @@ async function snapshot(): Promise<Snapshot> {
   try {
     const audit = (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
     const agents = (db.prepare('SELECT id, revoked_at, nkey FROM agents ORDER BY id').all() as { id: string; revoked_at: number | null; nkey: string }[]).map((a) => `${a.id}:${a.nkey}:${a.revoked_at ?? 'active'}`);
-    return { streams, desired, objects, audit, agents };
+    return { streams, lease, desired, objects, audit, agents };
   } finally {
     db.close();
   }
@@ -75,6 +80,7 @@ function hostileReplies(streams: string[]): string[] {
     '$JS.API.STREAM.CREATE.EVIL',
     `$KV.ferry-desired.${B.id}`,
     '$KV.ferry-desired._trust',
+    `$KV.${BUCKETS.leader}.leader`,
     '$O.ferry-dml.C.evilchunk',
     metaSubject,
     'ferry.api.agents.revoke',
