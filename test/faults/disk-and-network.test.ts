@@ -89,7 +89,7 @@ describe.skipIf(!!tmpfs.skip)('running out of space during extraction', () => {
     const final = await waitRolloutEnd(server.home, id, 30_000);
     expect(final.hosts[0]?.state, JSON.stringify(final)).toBe('succeeded');
     expect(readCurrent(root, 'diskapp')).toBe('1.0.0');
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await handle?.stop();
@@ -142,7 +142,7 @@ describe.skipIf(!!tmpfs.skip)('running out of space during extraction', () => {
     expect(versionDirProblems(root, V3)).toEqual([]);
     expect(layoutLeftovers(root, 'diskapp')).toEqual([]);
     expect(handle!.child.exitCode).toBeNull();
-  }, 60_000);
+  }, 120_000);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -163,7 +163,7 @@ describe('the embedded NATS dies mid-download', () => {
     server = await initServer();
     agent = await joinAgent(server.home, 'net-1', { tags: { case: 'natskill' } });
     handle = await startAgent(agent, { env: AGENT_ENV });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await handle?.stop();

@@ -85,7 +85,7 @@ describe('NATS down when the agent starts', () => {
     expect(handle.child.exitCode).toBeNull();
     await handle.stop();
     await second.stop();
-  }, 90_000);
+  }, 180_000);
 });
 
 describe('with one server and one agent on v1', () => {
@@ -107,7 +107,7 @@ describe('with one server and one agent on v1', () => {
     const first = (await runFerry(server.home, ['rollout', 'start', 'space-1', '--target', 'case=space', '--wait', '--timeout', '60s', '--json'])).json<RolloutDoc>();
     expect(first.state).toBe('completed');
     expect(readCurrent(agent.installRoot, 'spaceapp')).toBe('1.0.0');
-  }, 90_000);
+  }, 180_000);
 
   afterAll(async () => {
     await handle?.stop();

@@ -248,7 +248,7 @@ describe.concurrent('revert crash matrix: a health check failing during the soak
       const final = await waitFor(async () => {
         const h = await host();
         return h?.state === 'rolled-back' ? h : undefined;
-      }, 60_000);
+      }, 120_000);
       expect(final.error).toMatch(/health check failed during soak/);
     }),
   );
@@ -302,7 +302,7 @@ describe.concurrent('revert crash matrix: the journal side of a self-update that
       const host = await waitFor(async () => {
         const h = (await apiRequest(server.home, 'rollout.status', { id: agentRollout })).hosts.find((x) => x.agent === agent.id);
         return h?.state === 'rolled-back' ? h : undefined;
-      }, 60_000);
+      }, 120_000);
       expect(host.error).toContain('did not report back healthy');
     }),
   );

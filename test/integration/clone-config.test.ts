@@ -74,7 +74,7 @@ describe('cmdb clone-config: a test host becomes a copy of a production host', (
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stop()));
     await server?.stop();
-  }, 60_000);
+  }, 120_000);
 
   it('--dry-run shows the installs, the downgrade and the removal, and starts nothing', async () => {
     const before = await rolloutCount();
@@ -124,7 +124,7 @@ describe('cmdb clone-config: a test host becomes a copy of a production host', (
     const text = (await runFerry(home, ['rollout', 'review', status.id])).stdout;
     expect(text).toContain('## Tested on copies of production');
     expect(text).toContain(`- test-1 (${test.id}) was a copy of production host prod-1 (${prod.id}), made by ${review.testedOnCopies[0]!.cloneRollout}`);
-  }, 90_000);
+  }, 180_000);
 
   it('refusals are one line with a stable code: unknown host, the same host twice, a retired production version', async () => {
     const oneLine = (stderr: string) => expect(stderr.trim().split('\n')).toHaveLength(1);
@@ -149,5 +149,5 @@ describe('cmdb clone-config: a test host becomes a copy of a production host', (
     expect(retired.stderr).toMatch(/^FERRY_CONFLICT: cannot copy prod-1: it runs web@1.0.0, retired in the DML — hint: /);
     oneLine(retired.stderr);
     expect(await rolloutCount()).toBe(before);
-  }, 60_000);
+  }, 120_000);
 });

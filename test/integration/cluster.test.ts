@@ -51,7 +51,7 @@ describe('a 3-node NATS cluster', () => {
     await Promise.all(agents.map((a) => a.stop()));
     await server?.stop();
     await cluster?.stop();
-  }, 60_000);
+  }, 120_000);
 
   afterEach((ctx) => {
     if (ctx.task.result?.state !== 'fail' || !server) return;
@@ -157,7 +157,7 @@ describe('a 3-node NATS cluster', () => {
     expect(await onAnyNode(`ferry-agent ${target.id}`)).toBe(false);
     const list = await pollAgents(home);
     for (const a of joined.slice(0, -1)) expect(isOnlineSince(list, a.id, since), `${a.id} still online`).toBe(true);
-  }, 90_000);
+  }, 180_000);
 
   it('bad input: a 2-node cluster and a wrong --nats URL each get one line with a stable code, and no file', async () => {
     const out = join(tempDir('ferry-cluster-bad-'), 'conf');
@@ -183,6 +183,6 @@ describe('a 3-node NATS cluster', () => {
     expect(noCreds.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_NOT_INITIALIZED: cannot read credentials/)]);
     const syntax = await runFerry(other, ['server', '--nats', 'http://x'], { allowFail: true });
     expect(syntax.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_INVALID_INPUT: --nats "http:\/\/x" is not a NATS URL/)]);
-  }, 90_000);
+  }, 180_000);
 });
 

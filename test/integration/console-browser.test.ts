@@ -25,7 +25,7 @@ let rolloutId: string;
 afterAll(async () => {
   await browser?.close().catch(() => undefined);
   await cleanupFleet();
-}, 60_000);
+}, 120_000);
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });

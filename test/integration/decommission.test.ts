@@ -62,7 +62,7 @@ describe('decommissioning agents: one server, three agents', () => {
   afterAll(async () => {
     await Promise.all(handles.map((a) => a.stop()));
     await server?.stop();
-  }, 60_000);
+  }, 120_000);
 
   it('--purge removes the packages, the agent exits 0 without its credentials, and the host leaves lists and targets but keeps its history', async () => {
     const [target, , other] = joined as [JoinedAgent, JoinedAgent, JoinedAgent];
@@ -123,7 +123,7 @@ describe('decommissioning agents: one server, three agents', () => {
     const unknown = await runFerry(home, ['agents', 'decommission', 'no-such-host'], { allowFail: true });
     expect(unknown.code).toBe(3);
     expect(unknown.stderr).toMatch(/^FERRY_NOT_FOUND: no agent "no-such-host"/);
-  }, 90_000);
+  }, 180_000);
 
   it('an agent decommissioned while offline is revoked anyway: when it comes back NATS refuses it and it logs why', async () => {
     const target = joined[1]!;
@@ -159,5 +159,5 @@ describe('decommissioning agents: one server, three agents', () => {
     // The remaining host is unaffected.
     const rest = await listAgents(home);
     expect(rest.map((a) => [a.id, a.online])).toEqual([[joined[2]!.id, true]]);
-  }, 90_000);
+  }, 180_000);
 });

@@ -97,7 +97,7 @@ describe('foundation: one shared server', () => {
   beforeAll(async () => {
     server = await initServer();
     home = server.home;
-  }, 90_000);
+  }, 180_000);
 
   // Each test stops its agents (less background load; nothing carries over between tests).
   afterEach(async (ctx) => {
@@ -111,7 +111,7 @@ describe('foundation: one shared server', () => {
 
   afterAll(async () => {
     await server?.stop();
-  }, 90_000);
+  }, 180_000);
 
   async function fleetOf(names: string[], tags: Record<string, string>): Promise<JoinedAgent[]> {
     const token = await createToken(home, { uses: names.length });
@@ -191,7 +191,7 @@ describe('foundation: one shared server', () => {
     const times = list.map((r) => Date.parse(r.createdAt));
     expect(times).toEqual([...times].sort((x, y) => y - x));
     expect(list.find((r) => r.id === final.id)).toMatchObject({ release: 'happy-r1', state: 'completed', hosts: 3 });
-  }, 90_000);
+  }, 180_000);
 
   it('b. a failed health check is rolled back locally to the previous version', async () => {
     const fleet = await fleetOf(['health-1', 'health-2'], { suite: 'health' });
@@ -248,7 +248,7 @@ describe('foundation: one shared server', () => {
       expect(cmdb.history).toContainEqual(expect.objectContaining({ kind: 'install', package: 'svc', version: '2.0.0', fromVersion: '1.0.0', result: 'rolled-back' }));
       expect(cmdb.history).toContainEqual(expect.objectContaining({ kind: 'install', package: 'svc', version: '1.0.0', result: 'succeeded' }));
     }
-  }, 90_000);
+  }, 180_000);
 
   it('c(i). a byte-flipped package file is refused by dml add', async () => {
     const file = await buildPackage({ name: 'corrupt', version: '1.0.0', files: { 'data.txt': 'x'.repeat(5000) + '\n', 'more.txt': 'some more content\n' } });
@@ -308,7 +308,7 @@ describe('foundation: one shared server', () => {
     expect(readdirSync(join(agent!.stateDir, 'staging')).filter((f) => f.includes('tamp@2.0.0'))).toEqual([]);
     const local = (await runAgentCli(agent!.stateDir, ['status', '--json'])).json<{ installed: Record<string, string> }>();
     expect(local.installed).toEqual({ tamp: '1.0.0' });
-  }, 90_000);
+  }, 180_000);
 
   it('e. a late joiner has nothing installed; an offline host targeted with --include-offline converges when it starts', async () => {
     const [early] = await fleetOf(['late-0'], { suite: 'late', role: 'early' });
@@ -420,5 +420,5 @@ describe('foundation: server restart', () => {
       await Promise.all(running.map((a) => a.stop()));
       await server.stop();
     }
-  }, 90_000);
+  }, 180_000);
 });

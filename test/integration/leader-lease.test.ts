@@ -52,7 +52,7 @@ describe('the server lease (one NATS, real JetStream)', () => {
     const first = await acquire('setup');
     await first.release();
     kv = await new Kvm(await conn()).open(LEADER_BUCKET);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     for (const l of leases) await l.release().catch(() => undefined);
@@ -158,7 +158,7 @@ describe('ferry server --nats: one server per NATS', () => {
   afterAll(async () => {
     await server?.stop();
     await cluster?.stop();
-  }, 60_000);
+  }, 120_000);
 
   it('a second server is refused in one line with exit 4, and the first keeps serving', async () => {
     const second = await runFerry(home, ['server', '--nats', cluster.urls.join(',')], { allowFail: true, env: { ...env, FERRY_LOG_LEVEL: 'silent' } });
@@ -191,5 +191,5 @@ describe('ferry server --nats: one server per NATS', () => {
     } finally {
       await admin.close();
     }
-  }, 60_000);
+  }, 120_000);
 });

@@ -35,7 +35,7 @@ describe('agent maintenance window and deadline', () => {
     // but with a deadline of 5 seconds.
     lunch = await joinWithWindow(server.home, 'ws-lunch', ['--window', 'Mon 10:00-11:00']);
     weekend = await joinWithWindow(server.home, 'ws-weekend', ['--window', 'Sat 10:00-11:00', '--timezone', 'Europe/Berlin', '--deadline', '5s']);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await cleanupFleet();
@@ -83,7 +83,7 @@ describe('agent maintenance window and deadline', () => {
       ['ws-weekend', 'succeeded', false],
     ]);
     expect((await fullStatus(server.home, started.id)).hosts.every((h) => !h.error)).toBe(true);
-  }, 90_000);
+  }, 180_000);
 
   it('holds a removal like an install: waiting while the window is closed, done at the deadline', async () => {
     const host = (s: FullRolloutStatus) => s.hosts.find((h) => h.agent === weekend.id) as Host;
@@ -95,7 +95,7 @@ describe('agent maintenance window and deadline', () => {
     const done = await waitStatus(server.home, started.id, (s) => s.state === 'completed', 30_000, 'the removal completed at the deadline');
     expect(host(done)).toMatchObject({ state: 'succeeded' });
     expect(readCurrent(weekend.installRoot, 'office')).toBeUndefined();
-  }, 60_000);
+  }, 120_000);
 
   it('never holds a back-out: rolling the removal back reinstalls at once, although the window is closed', async () => {
     expect(removalId, 'test 3 must have run').toBeDefined();
@@ -106,5 +106,5 @@ describe('agent maintenance window and deadline', () => {
     // A held desired state records when it arrived; the back-out's generation never was.
     expect(journalMeta(weekend.stateDir, 'held-since')).toBe(heldBefore);
     expect(Number(heldBefore!.split(':')[0])).toBeLessThan(appliedGeneration(weekend.stateDir));
-  }, 60_000);
+  }, 120_000);
 });

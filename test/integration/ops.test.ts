@@ -26,7 +26,7 @@ describe('server /healthz and /metrics', () => {
     url = (JSON.parse(readFileSync(join(server.home, 'server.json'), 'utf8')) as { metricsUrl: string }).metricsUrl;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(server.logs()).toContain(`— metrics ${url}`);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await cleanupFleet();
@@ -54,7 +54,7 @@ describe('server /healthz and /metrics', () => {
     }, 60_000, { message: 'ferry_installs_total did not reach 1' });
     expect(sample(m, 'ferry_install_failures_total')).toBe(0);
     expect(sample(m, 'ferry_rollouts{state="completed"}')).toBe(1);
-  }, 60_000);
+  }, 120_000);
 
   it('answers 503 while NATS is down and recovers when the embedded nats-server is back', async () => {
     // The nats-server this test's server started (its child), and nothing else.
@@ -68,5 +68,5 @@ describe('server /healthz and /metrics', () => {
     expect(down).toEqual({ status: 'unhealthy', nats: 'disconnected', db: 'ok' });
     await waitFor(async () => (await fetch(`${url}/healthz`)).status === 200, 30_000, { message: '/healthz did not recover' });
     expect(sample(await scrape(), 'ferry_nats_connected')).toBe(1);
-  }, 60_000);
+  }, 120_000);
 });

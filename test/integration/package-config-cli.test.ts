@@ -28,7 +28,7 @@ describe('package build, package inspect, config check', () => {
     writeFileSync(join(src, 'ferry.json'), JSON.stringify({ name: 'repro', version: '1.0.0', hooks: { postinstall: 'bin/post.sh' } }));
     writeFileSync(join(src, 'bin', 'post.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
     writeFileSync(join(src, 'README'), 'hello\n');
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await cleanupFleet();

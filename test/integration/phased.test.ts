@@ -128,7 +128,7 @@ describe('phased rollouts: one shared server, four agents', () => {
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stop()));
     await server?.stop();
-  }, 60_000);
+  }, 120_000);
 
   afterEach((ctx) => {
     if (ctx.task.result?.state === 'fail' && !ctx.task.fails && server) process.stderr.write(serverDiagnostics(server));
@@ -412,12 +412,11 @@ describe('phased rollouts: one shared server, four agents', () => {
     const t0 = Date.now();
     const sched = (await runFerry(home, ['rollout', 'start', 'ph6-r', ...PHASED, '--start-at', '+4s', '--json'])).json<{ id: string; state: string }>();
     expect(sched.state).toBe('waiting');
+    // On a busy machine the 4 s may be over before a status is read: a status read in time
+    // shows the wait; the timeline (checked below) records it either way.
     const s = await fullStatus(home, sched.id);
-    expect(s.reason).toMatch(/scheduled to start at/);
-    const startAt = ms(/start at (\S+)/.exec(s.reason!)![1]);
-    expect(startAt).toBeGreaterThanOrEqual(t0 + 3000);
-    if (Date.now() < startAt) {
-      expect(s.state).toBe('waiting');
+    if (s.state === 'waiting') {
+      expect(s.reason).toMatch(/scheduled to start at/);
       expect(s.hosts.map((h) => h.state)).toEqual(s.hosts.map(() => 'pending'));
     }
 
@@ -441,6 +440,10 @@ describe('phased rollouts: one shared server, four agents', () => {
     const [review, abortReview, after, histories] = await Promise.all([reviewJson(home, sched.id), reviewJson(home, started.id), fullStatus(home, started.id), historiesOf(agents.map((a) => a.agent))]);
     const actions = review.timeline.map((e) => e.action);
     expect(actions.indexOf('waiting')).toBeGreaterThanOrEqual(0);
+    const waited = review.timeline.find((e) => e.action === 'waiting')!;
+    expect(waited.detail).toMatch(/^scheduled to start at /);
+    const startAt = ms(/start at (\S+)/.exec(waited.detail!)![1]);
+    expect(startAt).toBeGreaterThanOrEqual(t0 + 3000);
     expect(actions.indexOf('window-open')).toBeGreaterThan(actions.indexOf('waiting'));
     const firstWave = review.timeline.find((e) => e.action === 'wave-started')!;
     expect(ms(firstWave.at)).toBeGreaterThanOrEqual(startAt);

@@ -96,7 +96,7 @@ describe('release and deployment management: one server, a test host and two pro
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stop()));
     await server?.stop();
-  }, 60_000);
+  }, 120_000);
 
   it('a release with a dependency installs in dependency order and rolls back as one', async () => {
     // Refused: the dependency is in the release at a version outside the range.

@@ -84,7 +84,7 @@ afterAll(async () => {
     }
   }
   await cleanupFleet();
-}, 60_000);
+}, 120_000);
 
 describe('agent self-update through a rollout', () => {
   it('starts the packaged agent when Ferry has installed none', () => {

@@ -38,7 +38,7 @@ afterAll(async () => {
   }
   for (const home of homes) for (const pid of natsServersUsing(conf(home))) process.kill(pid, 'SIGKILL');
   await cleanupFleet();
-}, 60_000);
+}, 120_000);
 
 async function launchServer(home: string, listen = '127.0.0.1:0'): Promise<RawServer> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'ferry.js'), 'server', '--listen', listen], {
@@ -165,7 +165,7 @@ describe('ferry server after SIGKILL (real processes, real nats-server)', () => 
     expect(natsServersUsing(conf(home))).toEqual([nats]);
     expect((await runFerry(home, ['agents', 'list', '--json'])).json<unknown[]>()).toEqual([]); // still serving
     await running.stop();
-  }, 60_000);
+  }, 120_000);
 
   it('never moves to another port by itself: a port held by another process is FERRY_NATS_PORT_TAKEN', async () => {
     const server = await initServer();
@@ -185,5 +185,5 @@ describe('ferry server after SIGKILL (real processes, real nats-server)', () => 
     } finally {
       await new Promise((r) => squatter.close(r));
     }
-  }, 60_000);
+  }, 120_000);
 });

@@ -116,7 +116,7 @@ describe('sites: --max-rate paces what crosses the link', () => {
     await server?.stop();
     await slow?.stop();
     await fast?.stop();
-  }, 60_000);
+  }, 120_000);
 
   afterEach((ctx) => {
     if (ctx.task.result?.state !== 'fail' || !server) return;
@@ -193,7 +193,7 @@ describe('sites: --max-rate paces what crosses the link', () => {
     // link user may not publish them, so nothing answers.
     await expect(ask('ferry.mirror.slow.CONSUMER.CREATE.OBJ_ferry-dml')).rejects.toThrow(/timeout|no responders|503/i);
     await expect(ask('ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml')).rejects.toThrow(/timeout|no responders|503/i);
-  }, 60_000);
+  }, 120_000);
 
   it('bad input: one line, a stable code, nothing written', async () => {
     const out = tempDir('ferry-site-bad-');
@@ -211,5 +211,5 @@ describe('sites: --max-rate paces what crosses the link', () => {
     // Audited, as every administrative verb.
     const audit = (await runFerry(home, ['audit', '--action', 'site.set', '--json'])).json<{ action: string; target: string | null }[]>();
     expect(audit.filter((e) => e.action === 'site.set' && e.target === 'slow').length).toBeGreaterThanOrEqual(3);
-  }, 60_000);
+  }, 120_000);
 });

@@ -36,7 +36,7 @@ describe('a site of a clustered hub', () => {
     await server?.stop();
     await site?.stop();
     await cluster?.stop();
-  }, 60_000);
+  }, 120_000);
 
   afterEach((ctx) => {
     if (ctx.task.result?.state !== 'fail' || !server) return;

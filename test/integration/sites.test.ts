@@ -64,7 +64,7 @@ describe('sites: leafnode distribution points', () => {
     await Promise.all(agents.map((a) => a.stop()));
     await server?.stop();
     await site?.stop();
-  }, 60_000);
+  }, 120_000);
 
   afterEach((ctx) => {
     if (ctx.task.result?.state !== 'fail' || !server) return;

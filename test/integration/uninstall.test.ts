@@ -92,7 +92,7 @@ describe('removal rollouts: one server, four agents', () => {
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stop()));
     await server?.stop();
-  }, 60_000);
+  }, 120_000);
 
   it('refuses a start that names both a release and --remove, or neither (FERRY_USAGE)', async () => {
     const both = await runFerry(home, ['rollout', 'start', 'base', '--remove', 'rma'], { allowFail: true });
@@ -142,7 +142,7 @@ describe('removal rollouts: one server, four agents', () => {
     // Nothing to remove any more: every host is skipped.
     const again = (await runFerry(home, ['rollout', 'start', '--remove', 'rma', '--dry-run', '--json'])).json<{ hosts: { reason: string }[] }>();
     expect(again.hosts.map((h) => h.reason)).toEqual(['not installed', 'not installed', 'not installed', 'not installed']);
-  }, 90_000);
+  }, 180_000);
 
   it('a failing preremove changes nothing: the package stays installed and active, the host fails with the hook output, the rollout halts', async () => {
     for (const a of joined) writeFileSync(join(a.installRoot, 'fail-preremove-rmb'), 'x');
@@ -166,7 +166,7 @@ describe('removal rollouts: one server, four agents', () => {
     } finally {
       for (const a of joined) rmSync(join(a.installRoot, 'fail-preremove-rmb'), { force: true });
     }
-  }, 90_000);
+  }, 180_000);
 
   it('a failing postremove restores the kept version: `current` is linked back and the host reports rolled-back', async () => {
     const host = joined[0]!;
@@ -187,7 +187,7 @@ describe('removal rollouts: one server, four agents', () => {
     } finally {
       rmSync(join(host.installRoot, 'fail-postremove-rmc'), { force: true });
     }
-  }, 90_000);
+  }, 180_000);
 
   it('--on-failure rollback installs the removed version again where the removal was committed', async () => {
     const plan = (await runFerry(home, ['rollout', 'start', '--remove', 'rmd', '--strategy', 'phased', '--waves', '1,100%', '--dry-run', '--json'])).json<{ hosts: { agent: string; wave: number | null }[] }>();
@@ -212,5 +212,5 @@ describe('removal rollouts: one server, four agents', () => {
     } finally {
       rmSync(join(byId(failing).installRoot, 'fail-preremove-rmd'), { force: true });
     }
-  }, 90_000);
+  }, 180_000);
 });

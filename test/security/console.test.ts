@@ -51,7 +51,7 @@ beforeAll(async () => {
   base = /console (https?:\/\/\S+)/.exec(server.logs())![1]!;
   viewerCreds = join(tempDir('ferry-console-sec-'), 'vera.creds');
   await runFerry(server.home, ['operator', 'add', 'vera', '--role', 'viewer', '--out', viewerCreds]);
-}, 90_000);
+}, 180_000);
 
 describe('web console security', () => {
   it('sends a request without a session to the sign-in page, on every page', async () => {
@@ -109,7 +109,7 @@ describe('web console security', () => {
     // a token of another session does not count either
     const other = await signIn(await uiLogin());
     expect((await post(action, { cookie: other.cookie!, csrf })).status).toBe(403);
-  }, 60_000);
+  }, 120_000);
 
   it("refuses a viewer's session on an action endpoint and audits the refusal; a revoked operator's session ends", async () => {
     const login = await uiLogin(viewerCreds);
@@ -130,7 +130,7 @@ describe('web console security', () => {
     const after = await fetch(base + '/', { headers: { cookie: cookie! }, redirect: 'manual' });
     expect(after.status).toBe(303);
     expect(after.headers.get('location')).toBe('/signin');
-  }, 60_000);
+  }, 120_000);
 
   it('serves every page with a strict Content-Security-Policy and no inline script', async () => {
     const { cookie } = await signIn(await uiLogin());
@@ -145,5 +145,5 @@ describe('web console security', () => {
       expect(text.match(/<script[^>]*>/g), path).toEqual(['<script src="/assets/console.js" defer>']);
       expect(text, path).not.toMatch(/\son[a-z]+=|style="/);
     }
-  }, 60_000);
+  }, 120_000);
 });

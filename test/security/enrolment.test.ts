@@ -25,7 +25,7 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
   await cleanupFleet();
-}, 60_000);
+}, 120_000);
 
 describe('an impostor server', () => {
   it('learns nothing reusable from `ferry-agent join`: the agent stops at the challenge, and what the impostor saw cannot join the real server', async () => {
@@ -75,7 +75,7 @@ describe('an impostor server', () => {
     // The token is still unused at the real server: the real host can still join with it.
     const real = await joinAgent(server.home, 'real-host', { token });
     expect(real.id).toMatch(/^real-host-/);
-  }, 90_000);
+  }, 180_000);
 
   it("a token holder cannot read another host's join result: replies are sealed to the joining host", async () => {
     const server = await initServer();
@@ -94,7 +94,7 @@ describe('an impostor server', () => {
     expect(overheard.join('\n')).not.toContain(victim.id);
     // And a join by hand still works beside it (the eavesdropper's own use of the token).
     expect((await joinByHand(eavesdropper.nc, token, { hostname: 'second' })).reply.ok).toBe(true);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('a data directory from before decentralised auth', () => {

@@ -133,14 +133,14 @@ beforeAll(async () => {
   await api(admin.nc, 'release.create', { name: 'sec-r2', packages: ['app@2.0.0'] });
   const done = await Promise.all([rolloutToEnd(admin.nc, 'sec-r1', 'grp!=c'), rolloutToEnd(admin.nc, 'sec-r2', 'grp=c')]);
   for (const r of done) expect(r.state, JSON.stringify(r)).toBe('completed');
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await admin?.close();
   await Promise.all(Object.values(handles).map((h) => h.stop()));
   await server?.stop();
   await cleanupFleet();
-}, 60_000);
+}, 120_000);
 
 // =============================================================================================
 describe('admin API (server): malformed, mistyped, oversized and unknown requests', () => {
@@ -952,7 +952,7 @@ describe('after the barrage', () => {
     expect(byId.get(B.id)).toMatchObject({ online: true, installed: { app: '2.0.0' } });
     expect(byId.get(C.id)).toMatchObject({ online: true, installed: { app: '1.0.0' } });
     expect(byId.has(R.id)).toBe(false);
-  }, 60_000);
+  }, 120_000);
 
   it('nothing was written outside staging: each state dir holds only the known files and the legitimate installs', () => {
     const expected = (versions: string[], current: string) =>

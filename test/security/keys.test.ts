@@ -73,7 +73,7 @@ describe('ferry keys rotate: end to end with a running server and agent', () => 
     handle = await startAgent(agent);
     tokenBeforeRootRotation = await createToken(home);
     await publishPackage(home, pkg('1.0.0'));
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async (ctx) => {
     if (ctx.tasks?.some?.((t) => t.result?.state === 'fail')) console.error(`--- agent output:\n${handle?.logs().slice(-6000)}\n--- server output:\n${server?.logs().slice(-6000)}`);

@@ -278,7 +278,7 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     const list = (await ferry(['operator', 'list', '--json'])).json<{ name: string; revokedAt: string | null; revokedBy: string | null }[]>();
     expect(list.find((o) => o.name === PERSON.deployer)).toMatchObject({ revokedBy: 'admin' });
-  }, 60_000);
+  }, 120_000);
 
   it('ferry backup is audited, and refused for non-admins', async () => {
     const out = join(tempDir('ferry-backup-'), 'b.tgz');
@@ -287,7 +287,7 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     await ferry(['backup', out, '--creds', creds.admin]);
     const entries = (await ferry(['audit', '--action', 'backup.record', '--json'])).json<{ actor: string; result: string }[]>();
     expect(entries.map((e) => [e.actor, e.result])).toEqual(expect.arrayContaining([['vera', 'error'], ['ada', 'ok']]));
-  }, 60_000);
+  }, 120_000);
 
   it('ferry ui login on a server without the console: one line with the fix, exit 2, nothing issued', async () => {
     const r = await ferryFails(['ui', 'login'], { FERRY_CREDS: creds.viewer });
@@ -313,5 +313,5 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     const bad = await ferryFails(['audit', 'verify']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(new RegExp(`^FERRY_AUDIT_TAMPERED: audit record ${victim} was changed`));
-  }, 60_000);
+  }, 120_000);
 });

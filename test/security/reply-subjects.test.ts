@@ -136,13 +136,13 @@ beforeAll(async () => {
   const own = await connectAsAgent(secrets.natsUrl, A);
   await own.nc.request(subjects.status(A.id), concrete(subjects.status(A.id), A.id).body, { timeout: 10_000 });
   await own.close();
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await admin?.close();
   await server?.stop();
   await cleanupFleet();
-}, 60_000);
+}, 120_000);
 
 /**
  * A user of the MIGRATE account, signed with the key anyone can derive from the root fingerprint.

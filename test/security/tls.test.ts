@@ -99,7 +99,7 @@ describe.skipIf(!!skipReason)('NATS over TLS (self-signed certificate)', () => {
     home = tempDir('ferry-home-tls-');
     await runFerry(home, ['init']);
     server = await startTlsServer(home, { cert, key }, { args: ['--ui-listen', '127.0.0.1:0'] });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async (suite) => {
     if (suite.tasks.some((t) => t.result?.state === 'fail')) console.error(`--- server output:\n${server?.logs().slice(-6000)}\n--- agent output:\n${handle?.logs().slice(-6000)}`);
