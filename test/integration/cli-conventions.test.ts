@@ -3,21 +3,41 @@
 // when stdout is not a terminal, colour only on a terminal (NO_COLOR wins), the nearest
 // subcommand for a typo, Examples in --help, plural aliases, `ferry status`, `ferry agent show`
 // (a hostname two agents share is refused with their ids), and `rollout status --watch`.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetStatusReplySchema } from '../../shared/protocol/replies.js';
-import { cleanupFleet, initServer, joinAgent, REPO_ROOT, runAgentCli, runFerry, startAgent, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, initServer, joinAgent, REPO_ROOT, runAgentCli, runFerry, startAgent, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { createRelease, publishPackage } from '../helpers/faults.js';
 
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** `ferry ARGS` under a pseudo-terminal (util-linux `script`), for what only a TTY gets. */
-function underTty(home: string, args: string[], env: Record<string, string> = {}, prefix: string[] = []): string {
-  const cmd = [...prefix, process.execPath, join(REPO_ROOT, 'bin', 'ferry.js'), ...args].map((x) => `'${x}'`).join(' ');
+function underTty(home: string, args: string[], env: Record<string, string> = {}): string {
+  const cmd = [process.execPath, join(REPO_ROOT, 'bin', 'ferry.js'), ...args].map((x) => `'${x}'`).join(' ');
   const r = spawnSync('script', ['-qec', `stty cols 100; ${cmd}`, '/dev/null'], { env: { ...process.env, FERRY_HOME: home, ...env }, encoding: 'utf8', timeout: 60_000 });
   return r.stdout;
+}
+
+/**
+ * `ferry ARGS` under a pseudo-terminal, followed until its output satisfies `done` (then stopped):
+ * for commands that never end by themselves, such as `--watch`. However slow the machine is to
+ * start node and connect, the test waits for the frames, not for a fixed time.
+ */
+async function followUnderTty(home: string, args: string[], done: (out: string) => boolean, limitMs = 90_000): Promise<string> {
+  const cmd = [process.execPath, join(REPO_ROOT, 'bin', 'ferry.js'), ...args].map((x) => `'${x}'`).join(' ');
+  const child = spawn('script', ['-qec', `stty cols 100; ${cmd}`, '/dev/null'], { env: { ...process.env, FERRY_HOME: home }, detached: true });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  try {
+    await waitFor(() => done(out) || child.exitCode !== null, limitMs, { message: () => `output so far: ${JSON.stringify(out)}` });
+  } finally {
+    if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
+    await exited;
+  }
+  return out;
 }
 
 describe('ferry CLI conventions', () => {
@@ -297,8 +317,9 @@ describe('ferry CLI conventions', () => {
 
   it('rollout status --watch on a terminal redraws in place, with countdowns', async () => {
     const id = (await runFerry(home, ['rollout', 'start', 'later-1', '--target', 'hostname=web-1', '--start-at', '+2h', '--json'])).json<{ id: string }>().id;
-    // Followed for a few seconds (the rollout waits two hours): several frames, each drawn over the last.
-    const out = underTty(home, ['rollout', 'status', id, '--watch', '--interval', '300ms'], {}, ['timeout', '4']);
+    // Followed until a frame has been drawn over the last (the rollout waits two hours, so the
+    // watch never ends by itself).
+    const out = await followUnderTty(home, ['rollout', 'status', id, '--watch', '--interval', '300ms'], (o) => /\x1b\[\d+F\x1b\[J/.test(o));
     await runFerry(home, ['rollout', 'abort', id]);
     expect(out).toContain(`Rollout ${id}: later-1`);
     expect(out).toMatch(/starts in 1h5\dm/);
