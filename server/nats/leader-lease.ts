@@ -26,13 +26,11 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { FerryError } from '../../shared/errors.js';
 import { BUCKETS } from '../../shared/protocol/subjects.js';
-import { withStoreRetry } from './replicas.js';
+import { scaleStream, withStoreRetry } from './replicas.js';
 
 export const LEADER_BUCKET = BUCKETS.leader;
 const KEY = 'leader';
 const DEFAULT_LEASE_MS = 15_000;
-/** JetStream: a stream of this name exists with another configuration */
-const STREAM_NAME_IN_USE = 10058;
 
 /** Who holds the lease: enough for an operator to find the other server. */
 export interface LeaseHolder {
@@ -84,10 +82,14 @@ function describe(h: LeaseHolder): string {
   return `${h.host} pid ${h.pid} (data directory ${h.dataDir}, since ${h.since})`;
 }
 
-export function serverActiveError(h: LeaseHolder): FerryError {
+export function serverActiveError(h: LeaseHolder, leaseMs: number): FerryError {
   return new FerryError('FERRY_SERVER_ACTIVE', `another ferry server runs against this NATS: ${describe(h)}`, {
-    hint: 'one ferry server per NATS: stop the other one first (a crashed one\'s lease ends by itself within 15 s)',
+    hint: `one ferry server per NATS: stop the other one first (a crashed one's lease ends by itself within ${formatLease(leaseMs)})`,
   });
+}
+
+function formatLease(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 export class LeaderLease {
@@ -107,11 +109,10 @@ export class LeaderLease {
   static async acquire(nc: NatsConnection, opts: LeaseOptions): Promise<LeaderLease> {
     const wantedMs = opts.leaseMs ?? (Number(process.env.FERRY_LEADER_LEASE_MS) || DEFAULT_LEASE_MS);
     const kvm = new Kvm(nc);
-    const kv = await withStoreRetry(() => kvm.create(LEADER_BUCKET, { history: 1, ttl: wantedMs, replicas: opts.replicas, description: 'Ferry: the one ferry server that runs against this NATS (a lease)' })).catch(async (err: unknown) => {
-      // Made earlier with another lease (or replicas): the bucket's own lease counts.
-      if (err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE) return kvm.open(LEADER_BUCKET);
-      throw err;
-    });
+    // An existing bucket is opened as it is (its own lease counts), and scaled to the replicas of
+    // the NATS it is on now (a one-node server that moved to a cluster).
+    const kv = await withStoreRetry(() => kvm.create(LEADER_BUCKET, { history: 1, ttl: wantedMs, replicas: opts.replicas, description: 'Ferry: the one ferry server that runs against this NATS (a lease)' }));
+    await scaleStream(nc, `KV_${LEADER_BUCKET}`, opts.replicas);
     const leaseMs = (await kv.status()).ttl || wantedMs;
     const me: LeaseHolder = { id: randomUUID(), host: opts.host ?? hostname(), pid: process.pid, dataDir: opts.dataDir, since: new Date().toISOString() };
     const lease = new LeaderLease(kv, me, leaseMs, opts);
@@ -158,13 +159,13 @@ export class LeaderLease {
         continue;
       }
       // A live holder renews within a third of the lease; one that does not is let expire.
-      if (seen && seen.revision !== entry.revision) throw serverActiveError(holder);
+      if (seen && seen.revision !== entry.revision) throw serverActiveError(holder, this.leaseMs);
       if (!seen) seen = { revision: entry.revision, at: Date.now() };
       if (Date.now() - seen.at > renewMs + 1000 && !waitingLogged) {
         waitingLogged = true;
         this.opts.log.warn({ holder, leaseMs: this.leaseMs }, 'the server lease is not renewed: waiting for it to end');
       }
-      if (Date.now() - seen.at > 2 * this.leaseMs) throw serverActiveError(holder);
+      if (Date.now() - seen.at > 2 * this.leaseMs) throw serverActiveError(holder, this.leaseMs);
       await sleep(Math.min(1000, Math.max(25, Math.floor(renewMs / 4))));
     }
   }
@@ -193,7 +194,7 @@ export class LeaderLease {
       this.timer = undefined;
       this.revision = 0;
       this.opts.log.error({ holder }, 'another ferry server took the lease of this NATS: stopping');
-      this.lostHandler?.(serverActiveError(holder));
+      this.lostHandler?.(serverActiveError(holder, this.leaseMs));
       return;
     }
     // Expired while nobody took it (NATS was away longer than the lease): take it again.

@@ -54,10 +54,23 @@ export function chooseReplicas(clusterSize: number, override?: number): number {
  * already has that many. KV and object store clients only create streams, never change them.
  */
 export async function scaleStream(jsmOrNc: JetStreamManager | NatsConnection, stream: string, replicas: number): Promise<void> {
-  const jsm = 'streams' in jsmOrNc ? jsmOrNc : await jetstreamManager(jsmOrNc);
-  const info = await jsm.streams.info(stream);
-  if ((info.config.num_replicas ?? 1) === replicas) return;
-  await jsm.streams.update(stream, { ...info.config, num_replicas: replicas });
+  const scaled = await withStoreRetry(async () => {
+    const jsm = 'streams' in jsmOrNc ? jsmOrNc : await jetstreamManager(jsmOrNc);
+    const info = await jsm.streams.info(stream);
+    if ((info.config.num_replicas ?? 1) === replicas) return false;
+    await jsm.streams.update(stream, { ...info.config, num_replicas: replicas });
+    return true;
+  });
+  if (!scaled) return;
+  // Writes meet no responder until the scaled stream has elected its leader: wait for it.
+  const deadline = Date.now() + STORE_RETRY_MS;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+    const jsm = 'streams' in jsmOrNc ? jsmOrNc : await jetstreamManager(jsmOrNc);
+    const info = await jsm.streams.info(stream).catch(() => undefined);
+    if (info && (!info.cluster || info.cluster.leader)) return;
+    if (Date.now() + wait > deadline) throw new FerryError('FERRY_INTERNAL', `JetStream stream ${stream} elected no leader within ${STORE_RETRY_MS / 1000} s of being scaled to ${replicas} replica(s)`);
+    await new Promise((r) => setTimeout(r, wait));
+  }
 }
 
 /** How long a stream or consumer whose store JetStream could not create yet is tried again. */
@@ -65,7 +78,7 @@ const STORE_RETRY_MS = 30_000;
 
 /**
  * Create a stream, bucket or consumer, trying again while JetStream answers "error creating store
- * for stream|consumer" (err_code 10049/10050). A clustered JetStream says this for a while after
+ * for stream|consumer" (err_code 10049/10050) or does not answer at all (no responders). A clustered JetStream says this for a while after
  * the cluster formed or a node came back, and under load (seen here: a ferry server starting
  * against a fresh 3-node cluster beside a busy test suite exited with it); it is transient. Any
  * other error, or the same one past 30 s, is thrown.
@@ -77,7 +90,9 @@ export async function withStoreRetry<T>(fn: () => Promise<T>): Promise<T> {
       return await fn();
     } catch (err) {
       const code = err instanceof JetStreamApiError ? err.code : undefined;
-      const transient = code === 10049 || code === 10050 || /error creating store for (stream|consumer)/.test(String((err as Error)?.message));
+      // No JetStream responder ("jetstream is not enabled"): a stream or the meta group between
+      // leaders, e.g. a stream just scaled by another server, or a node that just came back.
+      const transient = code === 10049 || code === 10050 || (err as Error)?.name === 'JetStreamNotEnabled' || /error creating store for (stream|consumer)/.test(String((err as Error)?.message));
       if (!transient || Date.now() + wait > deadline) throw err;
       await new Promise((r) => setTimeout(r, wait));
     }

@@ -17,7 +17,9 @@ import { cleanupFleet, createToken, isOnlineSince, joinAgent, pollAgents, runFer
 import { buildAll, healthPackage, publishAll, waitStatus } from '../helpers/rollouts.js';
 
 const AGENTS = 4;
-const FERRY_STREAMS = ['FERRY_REPORTS', 'FERRY_EVENTS', 'OBJ_ferry-dml', 'OBJ_ferry-upload', 'KV_ferry-desired'];
+const FERRY_STREAMS = ['FERRY_REPORTS', 'FERRY_EVENTS', 'OBJ_ferry-dml', 'OBJ_ferry-upload', 'KV_ferry-desired', 'KV_ferry-leader'];
+/** the stores a server made on one node scales up itself when it moves to a cluster (KV and object store clients only create) */
+const SCALED_STORES = ['OBJ_ferry-dml', 'OBJ_ferry-upload', 'KV_ferry-desired', 'KV_ferry-leader'];
 
 afterAll(cleanupFleet, 60_000);
 
@@ -157,6 +159,21 @@ describe('a 3-node NATS cluster', () => {
     expect(await onAnyNode(`ferry-agent ${target.id}`)).toBe(false);
     const list = await pollAgents(home);
     for (const a of joined.slice(0, -1)) expect(isOnlineSince(list, a.id, since), `${a.id} still online`).toBe(true);
+  }, 180_000);
+
+  it('stores made with one replica (a server that ran on one node first) get the cluster\'s three when the server starts again', async () => {
+    const jsm = await jetstreamManager(admin!);
+    await server.stop();
+    for (const name of SCALED_STORES) {
+      const info = await jsm.streams.info(name);
+      await jsm.streams.update(name, { ...info.config, num_replicas: 1 });
+    }
+    for (const name of SCALED_STORES) expect((await jsm.streams.info(name)).config.num_replicas, name).toBe(1);
+    server = await startServer(home, { args: ['--nats', cluster.urls.join(',')] });
+    for (const name of SCALED_STORES) expect((await jsm.streams.info(name)).config.num_replicas, name).toBe(3);
+    // The lease is held again, in the scaled bucket.
+    const lease = (await jsm.streams.info('KV_ferry-leader')).state.messages;
+    expect(lease).toBe(1);
   }, 180_000);
 
   it('bad input: a 2-node cluster and a wrong --nats URL each get one line with a stable code, and no file', async () => {
