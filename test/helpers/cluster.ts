@@ -76,7 +76,7 @@ export async function startCluster(home: string, nodes = 3, extraArgs: string[] 
         await waitFor(async () => {
           if (!node.running()) throw new Error(`${node.name} exited: ${output.slice(-2000)}`);
           return httpJson<{ server_id?: string }>(`${node.httpUrl}/varz`).then((v) => Boolean(v.server_id), () => false);
-        }, 20_000, { intervalMs: 100, message: () => `${node.name} did not start: ${output.slice(-2000)}` });
+        }, 40_000, { intervalMs: 100, message: () => `${node.name} did not start: ${output.slice(-2000)}` });
       },
       async kill() {
         const child = node.child;
@@ -98,7 +98,7 @@ interface Jsz {
 }
 
 /** Every running node knows the JetStream meta leader. */
-export async function waitMetaLeader(nodes: ClusterNode[], timeoutMs = 30_000): Promise<void> {
+export async function waitMetaLeader(nodes: ClusterNode[], timeoutMs = 60_000): Promise<void> {
   await waitFor(async () => {
     const jsz = await Promise.all(nodes.filter((n) => n.running()).map((n) => httpJson<Jsz>(`${n.httpUrl}/jsz`).catch(() => ({}) as Jsz)));
     return jsz.every((j) => Boolean(j.meta_cluster?.leader));

@@ -52,7 +52,7 @@ export function rolloutEnded(s: RolloutDoc): boolean {
 }
 
 /** Poll `rollout status` until the rollout ended; returns the final document. */
-export async function waitRolloutEnd(home: string, id: string, timeoutMs = 30_000): Promise<RolloutDoc> {
+export async function waitRolloutEnd(home: string, id: string, timeoutMs = 60_000): Promise<RolloutDoc> {
   let last: RolloutDoc | undefined;
   return waitFor(
     async () => {
@@ -147,7 +147,7 @@ export function serverDesiredGeneration(home: string, agentId: string): number {
  * The server may publish another desired state in reaction to a report (a failed host is
  * reverted), so the target is re-read on every poll and must be stable over two polls.
  */
-export async function waitAgentSettled(home: string, agent: { id: string; stateDir: string }, afterGeneration: number, timeoutMs = 30_000): Promise<void> {
+export async function waitAgentSettled(home: string, agent: { id: string; stateDir: string }, afterGeneration: number, timeoutMs = 60_000): Promise<void> {
   let last = '';
   let stable = 0;
   await waitFor(

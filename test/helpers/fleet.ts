@@ -265,7 +265,7 @@ export interface StartServerOptions {
 /** `ferry server` in the background; resolves once it printed its "ready" line. */
 export async function startServer(home: string, opts: StartServerOptions = {}): Promise<ServerHandle> {
   const ready = /ferry server ready — NATS (nats:\/\/\S+)/;
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   let settle: { resolve: (url: string) => void; reject: (err: Error) => void } | undefined;
   const urlPromise = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
   const daemon = spawnDaemon(FERRY_BIN, ['server', '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.args ?? [])], { FERRY_HOME: home, ...opts.env }, (out) => {
@@ -400,7 +400,7 @@ export async function startAgents(list: JoinedAgent[], opts: { waitOnline?: bool
         const listed = await pollAgents(list[0]!.home);
         return list.every((a) => isOnlineSince(listed, a.id, startedAt));
       },
-      opts.timeoutMs ?? 30_000,
+      opts.timeoutMs ?? 60_000,
       { intervalMs: 400, message: () => `agents ${list.map((a) => a.hostname).join(', ')} did not all come online; their output:\n${handles.map((h) => `--- ${h.agent.hostname}\n${h.daemon.logs()}`).join('\n')}` },
     );
   } catch (err) {

@@ -406,7 +406,7 @@ export interface RolloutDocLite {
 }
 
 /** `rollout.start` then `rollout.status` until the rollout ended; returns the final status. */
-export async function rolloutToEnd(nc: NatsConnection, release: string, target: string, timeoutMs = 30_000): Promise<RolloutDocLite> {
+export async function rolloutToEnd(nc: NatsConnection, release: string, target: string, timeoutMs = 60_000): Promise<RolloutDocLite> {
   const { id } = await api<{ id: string }>(nc, 'rollout.start', { release, target });
   let last: RolloutDocLite | undefined;
   return waitFor(
@@ -426,7 +426,7 @@ export async function apiToken(nc: NatsConnection, opts: { uses?: number; ttlMs?
 }
 
 /** Wait until `agents.list` shows every id online with a last-seen at or after `since`. */
-export async function waitOnline(nc: NatsConnection, ids: string[], since: number, timeoutMs = 20_000): Promise<void> {
+export async function waitOnline(nc: NatsConnection, ids: string[], since: number, timeoutMs = 40_000): Promise<void> {
   await waitFor(
     async () => {
       const agents = await api<{ id: string; online: boolean; lastSeen: string | null }[]>(nc, 'agents.list', {});

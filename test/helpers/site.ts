@@ -58,7 +58,7 @@ export async function startSite(home: string, name: string, opts: { hubUrl?: str
       throw err;
     }
   }
-  await waitSite(home, name, (s) => s.linked && s.mirror !== null, 30_000, () => `site ${name} not linked with a mirror:\n${output.slice(-3000)}`).catch(async (err: unknown) => {
+  await waitSite(home, name, (s) => s.linked && s.mirror !== null, 60_000, () => `site ${name} not linked with a mirror:\n${output.slice(-3000)}`).catch(async (err: unknown) => {
     await site.stop();
     throw err;
   });

@@ -86,7 +86,7 @@ export async function startTlsServer(home: string, tls: { cert: string; key: str
   const keep = (d: Buffer) => (output = (output + d.toString('utf8')).slice(-200_000));
   child.stderr!.on('data', keep);
   const handle = { home, child, logs: () => output, stop: () => terminate(child) };
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   try {
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`ferry server (TLS) not ready within ${timeoutMs} ms:\n${output}`)), timeoutMs);
