@@ -71,7 +71,7 @@ describe('site reads', () => {
     expect(readFileSync(dest).equals(bytes)).toBe(true);
     expect(lines.some((l) => l.includes('package downloaded') && l.includes('"source":"site paris"'))).toBe(true);
     expect(hubRequests).toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   it('without it, a package the mirror lacks is asked of the hub (the fallback the flag turns off)', async () => {
     const { log } = recordingLog();
@@ -79,5 +79,5 @@ describe('site reads', () => {
     const missing = readDmlObject(nc, paris, { bucket: BUCKETS.dml, name: 'absent@1.0.0', dest: join(dir, 'absent.ferry'), expectedSha256: '0'.repeat(64), expectedSize: 1, timeoutMs: 1000 }, log);
     await expect(missing).rejects.toThrow();
     expect(hubRequests).toBeGreaterThan(0);
-  }, 60_000);
+  }, 120_000);
 });

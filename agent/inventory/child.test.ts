@@ -29,7 +29,7 @@ describe('collectInventoryInChild', () => {
       if (before === undefined) delete process.env.FERRY_HOSTNAME;
       else process.env.FERRY_HOSTNAME = before;
     }
-  }, 60_000);
+  }, 120_000);
 
   it('falls back to collecting in this process when the child prints nonsense, and says so', async () => {
     const { log, lines } = recordingLogger();
@@ -40,5 +40,5 @@ describe('collectInventoryInChild', () => {
     expect(inv.cpu.cores).toBeGreaterThan(0);
     expect(lines().join('')).toMatch(/inventory child failed; collecting in the agent process/);
     expect(lines().join('')).toMatch(/printed no valid inventory/);
-  }, 60_000);
+  }, 120_000);
 });

@@ -476,14 +476,22 @@ export type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
 export class FatalWait extends Error {}
 
 /**
- * Poll fn until it returns a truthy value (returned) or timeoutMs passes (throws, with the
- * last error fn threw, if any). Errors thrown by fn are retried, except FatalWait.
+ * How much longer than its stated bound every waitFor waits. A bound says what a quiet machine
+ * needs; CI also runs the suite beside a CPU hog, four files at once on two cores. No test waits
+ * for something that must not happen, so only a wait that fails anyway takes longer.
+ */
+const WAIT_SLACK = 3;
+
+/**
+ * Poll fn until it returns a truthy value (returned) or WAIT_SLACK × timeoutMs passes (throws,
+ * with the last error fn threw, if any). Errors thrown by fn are retried, except FatalWait.
  */
 export async function waitFor<T>(
   fn: () => T | Promise<T>,
   timeoutMs: number,
   opts: { intervalMs?: number; message?: string | (() => string) } = {},
 ): Promise<Truthy<T>> {
+  timeoutMs *= WAIT_SLACK;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   let lastValue: unknown;

@@ -107,7 +107,7 @@ describe('foundation: one shared server', () => {
       console.error(`--- output of the server (${server.child.exitCode ?? server.child.signalCode ?? 'running'}):\n${server.logs().slice(-8000)}`);
     }
     await Promise.all(stopped.map((a) => a.stop()));
-  }, 30_000);
+  }, 120_000);
 
   afterAll(async () => {
     await server?.stop();
@@ -265,7 +265,7 @@ describe('foundation: one shared server', () => {
 
     // The untouched original is accepted: the refusal was about the flipped byte.
     expect(await addToDml(home, file)).toMatchObject({ name: 'corrupt', version: '1.0.0', added: true });
-  }, 30_000);
+  }, 120_000);
 
   it('c(ii). a DML object tampered with after signing is refused by the agent; nothing is extracted', async () => {
     const [agent] = await fleetOf(['tamper-1'], { suite: 'tamper' });

@@ -92,7 +92,7 @@ describe('web console security', () => {
     const res = await signIn(login);
     expect(res.status).toBe(403);
     expect(res.setCookie).toBeNull();
-  }, 30_000);
+  }, 120_000);
 
   it('refuses cross-site POSTs: no or a wrong CSRF token, a foreign or missing Origin', async () => {
     const { cookie } = await signIn(await uiLogin());

@@ -181,11 +181,13 @@ describe('admin API (server): malformed, mistyped, oversized and unknown request
     expect(Array.isArray(await api(admin.nc, 'agents.list', {}))).toBe(true);
   });
 
-  it('a pathological selector (ReDoS attempt) is answered at once', async () => {
+  it('a pathological selector (ReDoS attempt) is answered, not hung on backtracking', async () => {
     const started = Date.now();
     const reply = await apiRaw(admin.nc, 'agents.list', { target: `hostname=${'*a'.repeat(500)}b` });
     expect(reply).toEqual({ ok: true, result: [] });
-    expect(Date.now() - started).toBeLessThan(2000);
+    // Catastrophic backtracking over 500 groups would not end in years: the bound tells an
+    // answer from a hung server, with room for a machine busy with other suites.
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 });
 
@@ -602,7 +604,7 @@ describe('commands (agent): forged, altered, misaddressed, stale and replayed', 
     await waitForLog(handles.A.logs, 'agent running', 0, () => true, 15_000);
     await publishAndExpectRefused('A', data, 'FERRY_COMMAND_REJECTED', /^command was already received \(replay\)$/);
     expectNothingChangedOnA();
-  }, 40_000);
+  }, 120_000);
 
   it('replayed after it expired (and its nonce was forgotten) → refused as expired', async () => {
     const data = encode(signed({ expiresAt: Date.now() + 1000 }));
@@ -764,7 +766,7 @@ describe('trust documents: rollback, foreign roots and half-signed root changes'
     v2 = JSON.parse(readFileSync(join(home, 'keys', 'trust.json'), 'utf8')) as SignedTrust;
     v2doc = JSON.parse(v2.payload) as TrustDoc;
     await waitFor(() => (JSON.parse(trustOnDisk(A).payload) as TrustDoc).version === 2, 10_000, { message: 'agent A did not accept trust v2' });
-  }, 30_000);
+  }, 120_000);
 
   afterAll(async () => {
     await kvPut(encode(v2));
