@@ -14,7 +14,7 @@ import { HEALTH_ERROR, healthPackage, setHealthFailure, waitStatus } from '../he
 
 const CHROMIUM = process.env.FERRY_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
 const SHOTS = process.env.FERRY_CONSOLE_SCREENSHOTS ?? tempDir('ferry-console-shots-');
-const WAIT_MS = 60_000;
+const WAIT_MS = 120_000;
 
 let server: ServerHandle;
 let base: string;
@@ -74,8 +74,9 @@ describe('web console in a browser', () => {
     expect(await page.$eval('main', (m) => m.textContent)).toContain('web-3');
     await page.screenshot({ path: join(SHOTS, 'fleet.png'), fullPage: true });
 
-    // Start a phased rollout with a soak after wave 1, and watch it from its page.
-    const started = (await runFerry(server.home, ['rollout', 'start', 'web-2026.12', '--strategy', 'phased', '--waves', '1,100%', '--soak', '20s', '--max-failures', '1', '--json'])).json<{ id: string }>();
+    // Start a phased rollout with a soak after wave 1, and watch it from its page. The soak is
+    // long enough for a busy machine's page to show it (and be paused in it) before it ends.
+    const started = (await runFerry(server.home, ['rollout', 'start', 'web-2026.12', '--strategy', 'phased', '--waves', '1,100%', '--soak', '60s', '--max-failures', '1', '--json'])).json<{ id: string }>();
     rolloutId = started.id;
     await page.goto(`${base}/rollouts/${rolloutId}`, { waitUntil: 'load' });
     // A marker that a reload or navigation would wipe: updates must arrive without either.
