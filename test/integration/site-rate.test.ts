@@ -123,6 +123,17 @@ describe('sites: --max-rate paces what crosses the link', () => {
     process.stderr.write(['--- ferry server (tail) ---', server.logs().slice(-6000), '--- slow site (tail) ---', slow?.logs().slice(-3000) ?? '', ''].join('\n'));
   });
 
+  /** The hub's mirror consumer for a site, as nats-server has it. */
+  const mirrorConsumer = async (site: string) => {
+    const db = openDatabase(dataPaths(home).db);
+    try {
+      const name = new SiteStore(db).mirrorConsumer(site)!.name;
+      return (await hubNc.request(`$JS.API.CONSUMER.INFO.${DML}.${name}`, '', { timeout: 5000 })).json<{ name: string; config: { rate_limit_bps?: number } }>();
+    } finally {
+      db.close();
+    }
+  };
+
   it('a 20 MiB package: the 5MiB/s site\'s mirror fills in about 4 s; the site without a rate is not paced', async () => {
     const hubLast = (await hub.streams.info(DML)).state.last_seq;
     const hubBytes = (await hub.streams.info(DML)).state.bytes;
@@ -134,26 +145,19 @@ describe('sites: --max-rate paces what crosses the link', () => {
     // nats-server's rate limiter lets one message's worth (its burst, ~1 MiB) through at once.
     const expectedMs = ((hubBytes - MiB) / (5 * MiB)) * 1000;
     process.stdout.write(`site-rate: DML ${hubBytes} B; mirror fill at 5MiB/s ${slowMs} ms (expected ${Math.round(expectedMs)} ms); without a rate ${fastMs} ms\n`);
+    // Pacing is a floor: a busy machine only makes it slower, so only the floor is asserted (the
+    // figures of a quiet machine are printed above and in docs/performance.md).
     expect(slowMs).toBeGreaterThanOrEqual(0.8 * expectedMs);
-    // Pacing is a floor: a busy machine only makes it slower. Generous, not 20%: the same figure on
-    // an idle machine is printed above.
-    expect(slowMs).toBeLessThan(3 * expectedMs);
-    expect(fastMs).toBeLessThan(0.8 * expectedMs);
+    // The site without a rate is not paced: its mirror consumer has no rate limit at all.
+    expect((await mirrorConsumer('fast')).config.rate_limit_bps ?? 0).toBe(0);
+    expect((await mirrorConsumer('slow')).config.rate_limit_bps).toBe(5 * MiB * 8);
     const list = (await runFerry(home, ['site', 'list', '--json'])).json<{ name: string; maxRateBps: number | null }[]>();
     expect(list.map((s) => [s.name, s.maxRateBps])).toEqual([['fast', null], ['slow', 5 * MiB]]);
     expect((await runFerry(home, ['site', 'list'])).stdout).toMatch(/^slow\s+yes\s.*5MiB\/s\s*$/m);
   }, 240_000);
 
   it('site set: the running mirror consumer gets the new rate in place; a remade mirror fills at it (10MiB/s); none removes it', async () => {
-    const consumer = async () => {
-      const db = openDatabase(dataPaths(home).db);
-      try {
-        const name = new SiteStore(db).mirrorConsumer('slow')!.name;
-        return (await hubNc.request(`$JS.API.CONSUMER.INFO.${DML}.${name}`, '', { timeout: 5000 })).json<{ name: string; config: { rate_limit_bps?: number } }>();
-      } finally {
-        db.close();
-      }
-    };
+    const consumer = () => mirrorConsumer('slow');
     const made = await consumer();
     expect(made.config.rate_limit_bps).toBe(5 * MiB * 8);
     const r = await runFerry(home, ['site', 'set', 'slow', '--max-rate', '10MiB/s', '--json']);
@@ -172,8 +176,7 @@ describe('sites: --max-rate paces what crosses the link', () => {
     const ms = await watches.slow!.until(hubState.last_seq, 120_000);
     const expectedMs = ((hubState.bytes - MiB) / (10 * MiB)) * 1000;
     process.stdout.write(`site-rate: after site set 10MiB/s, a remade mirror took ${hubState.bytes} B in ${ms} ms (expected ${Math.round(expectedMs)} ms; at the old 5MiB/s ${Math.round(expectedMs * 2)} ms)\n`);
-    expect(ms).toBeGreaterThanOrEqual(0.8 * expectedMs);
-    expect(ms).toBeLessThan(3 * expectedMs); // a floor again; generous above it for a busy machine
+    expect(ms).toBeGreaterThanOrEqual(0.8 * expectedMs); // a floor again
     expect((await consumer()).config.rate_limit_bps).toBe(10 * MiB * 8);
 
     const none = (await runFerry(home, ['site', 'set', 'slow', '--max-rate', 'none', '--json'])).json<{ maxRateBps: number | null; consumer: string }>();
