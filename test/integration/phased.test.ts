@@ -330,7 +330,8 @@ describe('phased rollouts: one shared server, four agents', () => {
   });
 
   it('4. a health check failing during the soak halts the rollout; wave 2 never starts', async () => {
-    const id = await startRollout(home, 'ph4-r', 'all', [...PHASED, '--soak', '30s']);
+    // A long soak: the halt must come well before it ends, however busy the machine (a halt ends the wait).
+    const id = await startRollout(home, 'ph4-r', 'all', [...PHASED, '--soak', '90s']);
     const soaking = await waitStatus(home, id, (s) => s.waves[0]?.state === 'soaking', 20_000, 'wave 1 soaking');
     const c = soaking.hosts.find((h) => h.wave === 0)!;
     expect(c.state).toBe('succeeded');
