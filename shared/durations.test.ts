@@ -57,7 +57,7 @@ describe('parseDuration', () => {
     const t = Date.now();
     expectInvalid('1'.repeat(100_000) + 'x');
     expectInvalid('1s'.repeat(50_000) + '!');
-    expect(Date.now() - t).toBeLessThan(1_000);
+    expect(Date.now() - t).toBeLessThan(10_000); // linear vs catastrophic, on a busy machine
   });
 });
 

@@ -139,6 +139,6 @@ describe('globMatch', () => {
     const t = Date.now();
     expect(globMatch('*a*a*a*a*a*a*a*a*a*a*b', value)).toBe(false);
     expect(globMatch(`${'a*'.repeat(200)}b`, value)).toBe(false);
-    expect(Date.now() - t).toBeLessThan(2_000);
+    expect(Date.now() - t).toBeLessThan(10_000); // linear vs catastrophic, on a busy machine
   });
 });

@@ -341,7 +341,7 @@ describe('nextWindowStart', () => {
     const w = parseWindow('Mon 09:00-10:00; Thu 23:00-01:00', 'America/New_York');
     const t0 = performance.now();
     for (let i = 0; i < 200; i++) nextWindowStart(w, new Date(Date.UTC(2026, 0, 1) + i * 3_600_000 * 7));
-    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect(performance.now() - t0).toBeLessThan(10_000); // no minute-by-minute search, on a busy machine
   });
 });
 

@@ -227,7 +227,7 @@ export async function rawOversizedPublish(url: string, creds: NatsCreds, subject
     }
   });
   socket.connect(Number(port), hostname);
-  const timer = setTimeout(() => socket.destroy(), 3000);
+  const timer = setTimeout(() => socket.destroy(), 15_000);
   await closed;
   clearTimeout(timer);
   return { afterLogin, closedByServer: closedByServer && afterLogin.includes('-ERR') };

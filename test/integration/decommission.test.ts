@@ -24,7 +24,7 @@ const PKG: PackageSpec = {
 /** Can this agent's identity (its JWT and seed) log in to NATS? Resolves true, or the refusal's message. */
 async function canConnect(url: string, creds: NatsCreds): Promise<true | string> {
   try {
-    const nc = await connectNats({ url, creds, name: 'decommission-test', attempts: 1, timeoutMs: 3000 });
+    const nc = await connectNats({ url, creds, name: 'decommission-test', attempts: 1, timeoutMs: 15_000 });
     await nc.close();
     return true;
   } catch (err) {

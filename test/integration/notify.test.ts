@@ -18,7 +18,7 @@ afterAll(cleanupFleet, 60_000);
 
 const PHASED = ['--strategy', 'phased', '--waves', '1,100%'];
 // Short retries so a receiver that comes back is served within about a second.
-const SERVER_ENV = { FERRY_NOTIFY_RETRY_BASE_MS: '100', FERRY_NOTIFY_RETRY_CAP_MS: '800', FERRY_NOTIFY_TIMEOUT_MS: '3000' };
+const SERVER_ENV = { FERRY_NOTIFY_RETRY_BASE_MS: '100', FERRY_NOTIFY_RETRY_CAP_MS: '800', FERRY_NOTIFY_TIMEOUT_MS: '15000' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 

@@ -49,7 +49,7 @@ async function launchServer(home: string, listen = '127.0.0.1:0'): Promise<RawSe
   });
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`ferry server not ready within 30s:\n${output}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`ferry server not ready within 120s:\n${output}`)), 120_000);
     const onData = (d: Buffer) => {
       output += d.toString('utf8');
       const m = /ferry server ready — NATS nats:\/\/[^:\s]+:(\d+)/.exec(output);

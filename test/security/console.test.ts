@@ -10,7 +10,8 @@ import { cleanupFleet, initServer, runFerry, tempDir, waitFor, type ServerHandle
 afterAll(cleanupFleet, 60_000);
 
 /** Sign-in links live this long on this server: long enough for a loaded machine, short enough to wait out. */
-const LOGIN_TTL_MS = 6000;
+// Long enough for a busy CLI to hand the link over before it expires.
+const LOGIN_TTL_MS = 20_000;
 
 let server: ServerHandle;
 let base: string;

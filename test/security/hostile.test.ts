@@ -607,12 +607,14 @@ describe('commands (agent): forged, altered, misaddressed, stale and replayed', 
   }, 120_000);
 
   it('replayed after it expired (and its nonce was forgotten) → refused as expired', async () => {
-    const data = encode(signed({ expiresAt: Date.now() + 1000 }));
+    // Valid long enough for a busy agent to accept it first; then the test waits until it expired.
+    const expiresAt = Date.now() + 8000;
+    const data = encode(signed({ expiresAt }));
     const [nonce] = nonceOf(data);
     admin.nc.publish(`ferry.cmd.${A.id}`, data);
     await admin.nc.flush();
     await waitFor(() => acceptedNonces(A.stateDir).has(nonce!), 5000);
-    await new Promise((r) => setTimeout(r, 1300));
+    await waitFor(() => Date.now() > expiresAt + 300, 10_000, { intervalMs: 100 });
     await publishAndExpectRefused('A', data, 'FERRY_COMMAND_REJECTED', /^command expired at /);
     expectNothingChangedOnA();
   });
@@ -838,7 +840,7 @@ describe('NATS permissions (the account JWTs): agent A against B, the stores and
   });
 
   it('positive control: A may read its own desired state with a direct get', async () => {
-    const msg = await impostor.nc.request(`$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.${A.id}`, undefined, { timeout: 3000 });
+    const msg = await impostor.nc.request(`$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.${A.id}`, undefined, { timeout: 10_000 });
     expect((JSON.parse(new TextDecoder().decode(msg.data)) as SignedEnvelope).payload).toContain(`"agent":"${A.id}"`);
   });
 
@@ -889,7 +891,7 @@ describe('NATS permissions (the account JWTs): agent A against B, the stores and
   });
 
   it("A cannot smuggle a request body into its own direct-get subject to read B's desired state", async () => {
-    const msg = await impostor.nc.request(`$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.${A.id}`, encode({ last_by_subj: `$KV.ferry-desired.${B.id}` }), { timeout: 3000 });
+    const msg = await impostor.nc.request(`$JS.API.DIRECT.GET.KV_ferry-desired.$KV.ferry-desired.${A.id}`, encode({ last_by_subj: `$KV.ferry-desired.${B.id}` }), { timeout: 10_000 });
     expect(new TextDecoder().decode(msg.data)).not.toContain(B.id);
     expect(msg.headers?.code).toBe(408);
   });

@@ -177,17 +177,17 @@ describe.skipIf(!!skipReason)('NATS over TLS (self-signed certificate)', () => {
     // The NATS client without TLS options: the server requires TLS, the client cannot verify the
     // self-signed certificate without the CA, and the connection fails.
     const admin = readCredsFile(join(home, 'keys', 'admin.creds'));
-    const attempt = connect({ servers: server.url, authenticator: nativeAuthenticator(admin.seed, admin.jwt), timeout: 3000, maxReconnectAttempts: 0 });
+    const attempt = connect({ servers: server.url, authenticator: nativeAuthenticator(admin.seed, admin.jwt), timeout: 15_000, maxReconnectAttempts: 0 });
     await expect(attempt.then((nc) => nc.close())).rejects.toThrow(/certificate|tls/i);
 
     // A raw plaintext CONNECT + PING: the server announces tls_required and never answers PONG.
-    const probe = await plaintextProbe(server.port);
+    const probe = await plaintextProbe(server.port, 20); // ends as soon as the server closes it
     expect(probe.info.tls_required).toBe(true);
     expect(probe.after).not.toContain('PONG');
     expect(probe.closed, `the server kept a plaintext connection open; it sent ${JSON.stringify(probe.after)}`).toBe(true);
 
     // With the CA the same credentials work (the refusal above was about TLS only).
-    const nc = await connect({ servers: server.url, authenticator: nativeAuthenticator(admin.seed, admin.jwt), timeout: 3000, tls: { caFile: cert } });
+    const nc = await connect({ servers: server.url, authenticator: nativeAuthenticator(admin.seed, admin.jwt), timeout: 15_000, tls: { caFile: cert } });
     await nc.flush();
     await nc.close();
     expect(handle?.child.exitCode).toBeNull();
