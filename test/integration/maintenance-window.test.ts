@@ -32,9 +32,9 @@ describe('agent maintenance window and deadline', () => {
     await publishPackage(server.home, { name: 'office', version: '1.0.0', files: { 'VERSION': 'office 1.0.0\n' } });
     await runFerry(server.home, ['release', 'create', 'office-1', '--package', 'office@1.0.0', '--json']);
     // 2030-01-07 is a Monday. "lunch" may install Mon 10:00-11:00; "weekend" only on Saturdays,
-    // but with a deadline of 5 seconds.
+    // but with a deadline of 20 seconds (time for a busy machine to show it waiting first).
     lunch = await joinWithWindow(server.home, 'ws-lunch', ['--window', 'Mon 10:00-11:00']);
-    weekend = await joinWithWindow(server.home, 'ws-weekend', ['--window', 'Sat 10:00-11:00', '--timezone', 'Europe/Berlin', '--deadline', '5s']);
+    weekend = await joinWithWindow(server.home, 'ws-weekend', ['--window', 'Sat 10:00-11:00', '--timezone', 'Europe/Berlin', '--deadline', '20s']);
   }, 120_000);
 
   afterAll(async () => {
@@ -57,7 +57,7 @@ describe('agent maintenance window and deadline', () => {
     const setClock = (iso: string) => writeFileSync(clock, String(Date.parse(iso) - Date.now()));
     setClock('2030-01-07T09:00:00Z');
     await startAgents([lunch, weekend], { env: { FERRY_TEST_WINDOW_CLOCK_FILE: clock } });
-    const started = (await runFerry(server.home, ['rollout', 'start', 'office-1', '--host-timeout', '4s', '--json'])).json<{ id: string }>();
+    const started = (await runFerry(server.home, ['rollout', 'start', 'office-1', '--host-timeout', '15s', '--json'])).json<{ id: string }>();
 
     const host = (s: FullRolloutStatus, a: JoinedAgent) => s.hosts.find((h) => h.agent === a.id) as Host;
     const waiting = await waitStatus(server.home, started.id, (s) => Boolean(host(s, lunch).waiting && host(s, weekend).waiting), 30_000, 'both hosts waiting');
@@ -70,7 +70,7 @@ describe('agent maintenance window and deadline', () => {
     expect(human.stdout).toMatch(/ws-lunch .* waiting +maintenance window "Mon 10:00-11:00".*; resumes in /);
 
     // The deadline: "weekend" installs although its window stays closed; "lunch" still waits,
-    // past the 4 s host timeout, because its window has not opened.
+    // past the 15 s host timeout, because its window has not opened.
     const deadline = await waitStatus(server.home, started.id, (s) => host(s, weekend).state === 'succeeded', 30_000, 'the deadline host installed');
     expect(host(deadline, lunch)).toMatchObject({ state: 'sent', waiting: true });
     expect(readCurrent(lunch.installRoot, 'office')).toBeUndefined();
