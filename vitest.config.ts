@@ -14,6 +14,8 @@ export default defineConfig({
     maxWorkers: 4,
     reporters: ['default'],
     // the CLI checks that each reply's schema kept every field the server sent (server/cli/client.ts)
-    env: { FERRY_CHECK_REPLIES: '1' },
+    // and no process of a test reads this machine's /etc/ferry/*.json: the deb test installs the
+    // agent's there while other files run (it clears FERRY_CONFIG for the commands it checks)
+    env: { FERRY_CHECK_REPLIES: '1', FERRY_CONFIG: 'none' },
   },
 });

@@ -12,7 +12,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'ferry-demo-'));
 const home = join(work, 'server');
 const children: ChildProcess[] = [];
-const env = { ...process.env, FERRY_HOME: home, FERRY_LOG_LEVEL: 'warn', FERRY_HEARTBEAT_MS: '1000', FERRY_DESIRED_POLL_MS: '5000', FERRY_OFFLINE_AFTER_MS: '5000' };
+// FERRY_CONFIG=none: the demo's five agents share this machine, so none may take its settings
+// (an install root above all) from /etc/ferry/agent.json, which the agent .deb installs.
+const env = { ...process.env, FERRY_HOME: home, FERRY_CONFIG: 'none', FERRY_LOG_LEVEL: 'warn', FERRY_HEARTBEAT_MS: '1000', FERRY_DESIRED_POLL_MS: '5000', FERRY_OFFLINE_AFTER_MS: '5000' };
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
 function say(text: string): void {

@@ -16,8 +16,10 @@ const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'
 const debArch = process.arch === 'x64' ? 'amd64' : process.arch;
 let out: string;
 
+/** A command on this host as an administrator would run it: with the installed /etc/ferry config (not the suite's FERRY_CONFIG=none). */
 function sh(cmd: string, args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  const { FERRY_CONFIG: _none, ...env } = process.env;
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env });
   return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
