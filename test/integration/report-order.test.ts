@@ -54,7 +54,7 @@ describe('report ingest: stream order wins over delivery order', () => {
     const consumer = await js.consumers.get(REPORT_STREAM, REPORT_CONSUMER);
     const first = await consumer.next({ expires: 5000 });
     expect(first?.seq).toBe(1);
-    first!.nak(10_000);
+    first!.nak(3000);
 
     const statuses: string[] = [];
     const ingest = new ReportIngest(nc, cmdb, { onStatus: (r) => statuses.push(r.operation) }, pino({ level: 'silent' }));
