@@ -48,7 +48,7 @@ export interface RuntimeOptions {
   keepVersions?: number;
   /** overrides for tests and the fleet simulator */
   timings?: Partial<typeof agentTimings>;
-  inventory?: () => Promise<InventoryDoc>;
+  inventory?: (signal: AbortSignal) => Promise<InventoryDoc>;
   /** 'normal' trades power-loss durability for speed (simulated fleets only) */
   journalSync?: 'full' | 'normal';
   /** called before every step of every operation; may delay or throw (simulated faults, crash tests) */
@@ -88,6 +88,9 @@ export class AgentRuntime {
   /** the desired state being applied says the site has a --max-rate: package bytes from the site's mirror only (agent/site-reads.ts) */
   private siteMirrorOnly = false;
   private stopped = false;
+  /** aborted by stop(): the waits of a start still running give up */
+  private readonly abort = new AbortController();
+  private starting?: Promise<void>;
   private markDecommissioned: () => void = () => undefined;
   /** Resolves when the server decommissioned this agent (the daemon should then exit). */
   readonly decommissioned = new Promise<void>((resolve) => (this.markDecommissioned = resolve));
@@ -122,10 +125,22 @@ export class AgentRuntime {
     return this.o.identity.agentId;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Connect and take work. stop() may be called while this runs (SIGTERM while the agent waits for
+   * the state directory's lock, for NATS, or for its first inventory): the waits give up, start
+   * returns or rejects at once, and stop() then undoes whatever it had set up.
+   */
+  start(): Promise<void> {
+    this.starting = this.startUp();
+    return this.starting;
+  }
+
+  private async startUp(): Promise<void> {
     const { identity, log } = this.o;
+    const signal = this.abort.signal;
     // One writer on the journal: wait while a local `ferry-agent rollback` (run with no daemon) finishes.
-    this.lock = await StateLock.wait(this.o.paths.dir, 'daemon', 10 * 60_000, (h) => log.warn({ holderPid: h.pid, role: h.role }, 'another ferry-agent process holds the state directory; waiting for it'));
+    this.lock = await StateLock.wait(this.o.paths.dir, 'daemon', 10 * 60_000, (h) => log.warn({ holderPid: h.pid, role: h.role }, 'another ferry-agent process holds the state directory; waiting for it'), signal);
+    if (this.stopped) return;
     // Finish or undo whatever a crash interrupted before taking new work (queued first, so nothing
     // else runs before it; not awaited, so a revert that must fetch a kept version again can use
     // the connection made below).
@@ -145,7 +160,9 @@ export class AgentRuntime {
       reconnectForever: true,
       tlsCaFile: identity.tlsCa,
       onRetry: (err, attempt) => log.warn({ attempt, reason: toFerryError(err).message }, 'cannot connect to NATS yet; retrying'),
+      signal,
     }));
+    if (this.stopped) return;
     this.markConnected(nc);
     this.reporter.attach(nc);
     this.sub = nc.subscribe(subjects.command(identity.agentId), { callback: (_e, msg) => this.onCommand(msg.data) });
@@ -168,6 +185,7 @@ export class AgentRuntime {
     this.heartbeat();
     // A new agent version on probation: connected and heartbeating; its held report confirms it.
     await this.selfUpdate.confirm(this.reporter);
+    if (this.stopped) return;
     this.timers.push(
       setInterval(() => {
         this.heartbeat();
@@ -181,11 +199,14 @@ export class AgentRuntime {
     this.timers.push(setInterval(() => void this.enqueue(() => this.verifyInstalled()), this.timings.driftCheckMs));
     await this.reportInventory(true);
     await this.pollDesired();
+    if (this.stopped) return;
     log.info({ server: identity.serverUrl }, 'agent running'); // the logger already names the agent
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.abort.abort();
+    await this.starting?.catch(() => undefined); // it gives up at its next wait: then nothing new is set up
     for (const t of this.timers) clearInterval(t);
     this.hold.stop();
     this.sub?.unsubscribe();
@@ -376,8 +397,7 @@ export class AgentRuntime {
   }
 
   private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string, maxBytesPerSecond?: number): Promise<void> {
-    const nc = this.nc ?? (await Promise.race([this.connected, new Promise<undefined>((r) => setTimeout(() => r(undefined), FIRST_CONNECT_WAIT_MS).unref())]));
-    if (!nc) throw new FerryError('FERRY_SERVER_UNREACHABLE', `not connected to NATS within ${FIRST_CONNECT_WAIT_MS / 1000}s`);
+    const nc = await this.connection();
     // Retried with backoff: a dropped connection mid-download resumes when NATS is back.
     for (let attempt = 1; ; attempt++) {
       try {
@@ -409,7 +429,14 @@ export class AgentRuntime {
   }
 
   private async reportInventory(always: boolean): Promise<void> {
-    const inventory = await (this.o.inventory ?? (async () => (await import('./inventory/collect.js')).collectInventory()))();
+    let inventory: InventoryDoc;
+    try {
+      inventory = await (this.o.inventory ?? (async () => (await import('./inventory/collect.js')).collectInventory()))(this.abort.signal);
+    } catch (err) {
+      if (this.stopped) return; // its child was stopped with the agent
+      throw err;
+    }
+    if (this.stopped) return;
     const drift = this.journal.getMeta('drift') ?? '[]';
     const fingerprint = `${inventoryFingerprint(inventory)}:${drift}`;
     if (!always && this.journal.getMeta('inventory') === fingerprint) return;

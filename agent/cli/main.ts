@@ -120,10 +120,7 @@ async function runAgent(a: RunArgs, harness: AgentHarness = {}): Promise<void> {
   // Flags, then FERRY_WINDOW/… and the config file (settings), then what join stored.
   const maintenance = resolveMaintenance({ window: a.window ?? settings.window, timezone: a.timezone ?? settings.timezone, deadline: a.deadline ?? settings.deadline }, identity.maintenance);
   // A new agent version may be activated while start() still runs (the desired state read at start).
-  let restartRequested = false;
-  let restart = (): void => {
-    restartRequested = true;
-  };
+  let restart = (): void => undefined; // set below, before the agent starts
   const log = createLogger('ferry-agent', a['log-level']).child({ agent: identity.agentId });
   const runtime = new AgentRuntime({
     maintenance,
@@ -134,18 +131,22 @@ async function runAgent(a: RunArgs, harness: AgentHarness = {}): Promise<void> {
     log,
     keepVersions: a['keep-versions'] ?? settings.keepVersions ?? 3,
     // in a child process (`ferry-agent inventory`): systeminformation never loads in the daemon
-    inventory: () => collectInventoryInChild({ script: resolve(process.argv[1]!), log }),
+    inventory: (signal) => collectInventoryInChild({ script: resolve(process.argv[1]!), log, signal }),
     ...(harness.beforeStep ? { beforeStep: harness.beforeStep } : {}),
   });
-  await runtime.start();
-  const why = restartRequested
-    ? 'self-update'
-    : await new Promise<'signal' | 'self-update' | 'decommissioned'>((resolve) => {
-        process.once('SIGINT', () => resolve('signal'));
-        process.once('SIGTERM', () => resolve('signal'));
-        restart = () => resolve('self-update');
-        void runtime.decommissioned.then(() => resolve('decommissioned'));
-      });
+  // Listening for signals before starting: a SIGTERM while the agent still waits (for the state
+  // directory's lock, for NATS, for its first inventory) stops it cleanly too — its lock released,
+  // its control socket removed — instead of killing it where it stands.
+  const stopped = new Promise<'signal' | 'self-update' | 'decommissioned'>((resolve) => {
+    process.once('SIGINT', () => resolve('signal'));
+    process.once('SIGTERM', () => resolve('signal'));
+    restart = () => resolve('self-update');
+    void runtime.decommissioned.then(() => resolve('decommissioned'));
+  });
+  const why = await Promise.race([runtime.start().then(() => stopped), stopped]).catch(async (err: unknown) => {
+    await runtime.stop(); // start failed on its own (e.g. the lock never came free): undo what it set up
+    throw err;
+  });
   await runtime.stop();
   if (why === 'decommissioned') process.stderr.write(`ferry-agent ${identity.agentId}: decommissioned by the server; credentials deleted; exiting\n`);
   if (why === 'self-update') process.exit(SELF_UPDATE_EXIT_CODE);

@@ -4,6 +4,7 @@
 // is gone (SIGKILL, power cut) is stale and taken over.
 import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
 
@@ -65,7 +66,7 @@ export class StateLock {
   }
 
   /** Wait (polling) until the lock is free, up to timeoutMs; for a daemon starting beside a local rollback. */
-  static async wait(stateDir: string, role: LockRole, timeoutMs: number, onWait: (holder: LockHolder) => void): Promise<StateLock> {
+  static async wait(stateDir: string, role: LockRole, timeoutMs: number, onWait: (holder: LockHolder) => void, signal?: AbortSignal): Promise<StateLock> {
     const deadline = Date.now() + timeoutMs;
     let told = false;
     for (;;) {
@@ -76,7 +77,7 @@ export class StateLock {
         if (!(err instanceof FerryError) || err.code !== 'FERRY_AGENT_BUSY' || Date.now() > deadline) throw err;
         if (holder && !told) onWait(holder);
         told = true;
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200, undefined, { signal }); // rejects once the caller stops waiting
       }
     }
   }

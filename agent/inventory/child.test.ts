@@ -1,10 +1,11 @@
 // The daemon's inventory comes from a child process running the real CLI (`ferry-agent inventory
 // --json`, from the compiled dist/); when that child cannot run, from this process instead.
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { REPO_ROOT, tempDir } from '../../test/helpers/fleet.js';
+import { REPO_ROOT, tempDir, waitFor } from '../../test/helpers/fleet.js';
+import { isAlive } from '../control/lock.js';
 import { collectInventoryInChild } from './child.js';
 
 function recordingLogger(): { log: ReturnType<typeof pino>; lines: () => string[] } {
@@ -40,5 +41,20 @@ describe('collectInventoryInChild', () => {
     expect(inv.cpu.cores).toBeGreaterThan(0);
     expect(lines().join('')).toMatch(/inventory child failed; collecting in the agent process/);
     expect(lines().join('')).toMatch(/printed no valid inventory/);
+  }, 120_000);
+
+  it('stops with the agent: the child is killed and nothing is collected in its place', async () => {
+    const { log, lines } = recordingLogger();
+    const dir = tempDir('ferry-inv-child-');
+    const script = join(dir, 'hangs.js');
+    writeFileSync(script, `require('fs').writeFileSync(${JSON.stringify(join(dir, 'pid'))}, String(process.pid)); setInterval(() => {}, 1000);\n`);
+    const stop = new AbortController();
+    const collecting = collectInventoryInChild({ script, log, signal: stop.signal });
+    await waitFor(() => existsSync(join(dir, 'pid')), 30_000);
+    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    stop.abort();
+    await expect(collecting).rejects.toMatchObject({ name: 'AbortError' });
+    await waitFor(() => !isAlive(pid), 30_000, { message: `inventory child ${pid} still runs` });
+    expect(lines()).toEqual([]); // no fallback
   }, 120_000);
 });

@@ -14,12 +14,15 @@ export interface ChildInventoryOptions {
   log: Logger;
   /** the child is killed after this long (default: four probe timeouts) */
   timeoutMs?: number;
+  /** the agent is stopping: the child is killed, and nothing is collected in its place */
+  signal?: AbortSignal;
 }
 
 export async function collectInventoryInChild(o: ChildInventoryOptions): Promise<InventoryDoc> {
   try {
     return await runChild(o);
   } catch (err) {
+    o.signal?.throwIfAborted();
     o.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'inventory child failed; collecting in the agent process');
     const { collectInventory } = await import('./collect.js');
     return collectInventory();
@@ -32,6 +35,7 @@ function runChild(o: ChildInventoryOptions): Promise<InventoryDoc> {
       stdio: ['ignore', 'pipe', 'pipe'],
       // its result is on stdout; nothing of it belongs in the daemon's log
       env: { ...process.env, FERRY_LOG_LEVEL: 'silent' },
+      ...(o.signal ? { signal: o.signal, killSignal: 'SIGKILL' as const } : {}),
     });
     let out = '';
     let err = '';

@@ -1,6 +1,7 @@
 // Connecting to NATS with a user JWT and its nkey (decentralised auth), the same way for the
 // server, the CLI, enrolment and agents.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { nativeAuthenticator } from './nkey-auth.js';
 import type { NatsCreds } from './creds.js';
 import { FerryError } from '../errors.js';
@@ -30,6 +31,8 @@ export interface ConnectOptions {
    */
   failFirstConnect?: boolean;
   onRetry?: (err: unknown, attempt: number) => void;
+  /** stop retrying (a daemon told to stop before it ever connected): rejects with an AbortError */
+  signal?: AbortSignal;
 }
 
 /**
@@ -48,8 +51,9 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       const persistent = opts.reconnectForever && !opts.failFirstConnect;
       const transient = persistent || timeout || (opts.failFirstConnect === true && !refused);
       if (!transient || (!persistent && attempt >= (opts.attempts ?? 8))) throw err;
+      opts.signal?.throwIfAborted();
       opts.onRetry?.(err, attempt);
-      await new Promise((r) => setTimeout(r, Math.min(opts.reconnectForever ? 5000 : 2000, 100 * 2 ** attempt) * (0.5 + Math.random())));
+      await sleep(Math.min(opts.reconnectForever ? 5000 : 2000, 100 * 2 ** attempt) * (0.5 + Math.random()), undefined, opts.signal ? { signal: opts.signal } : {});
     }
   }
 }

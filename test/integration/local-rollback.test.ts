@@ -7,6 +7,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, FAST_ENV, cleanupFleet, initServer, joinAgent, runAgentCli, startAgent, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
+import { readLock } from '../../agent/control/lock.js';
 import { agentStatus, createRelease, publishPackage, readCurrent, startRollout, unfinishedOperations, waitRolloutEnd } from '../helpers/faults.js';
 
 const PKG = 'lr';
@@ -119,8 +120,19 @@ describe('ferry-agent rollback: one writer on the journal', () => {
     writeFileSync(marker('hold-rollback'), '');
     const cli = rollbackInBackground();
     await waitFor(() => unfinishedOperations(agent.stateDir).some((o) => o.step === 'revert-hook'), 30_000, { message: 'the local rollback did not reach its hook' });
-    daemon = await startAgent(agent, { waitOnline: false, env: ENV });
-    await waitFor(() => daemon!.logs().includes('another ferry-agent process holds the state directory; waiting for it'), 30_000, { message: () => `the daemon did not wait:\n${daemon!.logs()}` });
+    const waiting = async (): Promise<AgentHandle> => {
+      const d = await startAgent(agent, { waitOnline: false, env: ENV });
+      await waitFor(() => d.logs().includes('another ferry-agent process holds the state directory; waiting for it'), 30_000, { message: () => `the daemon did not wait:\n${d.logs()}` });
+      return d;
+    };
+    // Stopped while it waits (systemd stopping a unit still starting): it exits cleanly, at once,
+    // and leaves the lock to its holder.
+    const early = await waiting();
+    await early.stop();
+    expect({ code: early.child.exitCode, signal: early.child.signalCode }, early.logs()).toEqual({ code: 0, signal: null });
+    expect(readLock(agent.stateDir)).toMatchObject({ role: 'local-rollback' });
+    expect(cli.running()).toBe(true);
+    daemon = await waiting();
     expect(existsSync(sock())).toBe(false);
     rmSync(marker('hold-rollback'));
     const r = await cli.done;
