@@ -208,6 +208,8 @@ export class FerryServer {
     const follower = new RolloutFollower(rolloutStore, engine, releases, dml, desired, currentFleet, log.child({ module: 'rollouts', part: 'follow' }));
     const rollouts = new RolloutService(rolloutStore, engine, releases, dml, cmdb, isOnline, this.paths.policy);
     const audit = new AuditLog(db);
+    if (audit.started.chainedNow) log.info({ records: audit.started.chainedNow }, 'audit log: the records written before the hash chain existed are chained (once)');
+    if (audit.started.unchained) log.warn({ records: audit.started.unchained }, 'audit log: records missing from the hash chain (written into the database file while the server was stopped?); see ferry audit verify');
 
     const decommissioner = new AgentDecommissioner({ cmdb, desired, isOnline, syncAuth: () => auth.push(), leaveRollouts: (id, reason) => engine.forgetAgent(id, reason), dependsOf: (name, version) => dml.get(name, version)?.manifest.depends, log: log.child({ module: 'decommission' }) });
     const ingest = new ReportIngest(
