@@ -28,6 +28,7 @@ import { EventPublisher } from './events/publisher.js';
 import { EventedRolloutStore } from './events/rollout-events.js';
 import { assertInitialized } from './init.js';
 import { KeyRing } from './keys.js';
+import { ApprovalSeal, useApprovalSeal } from './releases/approval-seal.js';
 import { EmbeddedNats } from './nats/embedded.js';
 import { NatsAuth } from './nats/nats-auth.js';
 import { renderOperatorAuth } from './nats/server-config.js';
@@ -122,6 +123,7 @@ export class FerryServer {
     const db = (this.db = openDatabase(this.paths.db));
     ensureOperatorSchema(db); // before NatsAuth: revoked operators are in the FERRY account JWT
     const keys = new KeyRing(this.paths);
+    useApprovalSeal(db, ApprovalSeal.open(this.paths.approvalKey)); // console approvals are sealed with it, and checked
     const cmdb = new CmdbStore(db);
     // Decentralised auth: account JWTs from the keys and the database's revocations.
     const auth = await NatsAuth.open(this.paths, db, () => keys.rootFingerprint, log.child({ module: 'nats-auth' }));

@@ -23,6 +23,7 @@ import { SiteStore } from '../sites/store.js';
 import type { OperatorService } from '../operators/service.js';
 import { authorize } from '../operators/authenticate.js';
 import { approvalsOf } from '../releases/four-eyes.js';
+import { approvalSealOf } from '../releases/approval-seal.js';
 
 export interface HandlerDeps {
   db: Db;
@@ -116,8 +117,13 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       return release;
     },
     'release.approve': (r, caller) => {
-      const signed = caller.signed ? { auth: caller.signed.auth, body: Buffer.from(caller.signed.body).toString('utf8') } : undefined;
-      const release = d.releases.approve(r.name, r.actor, r.comment, signed);
+      // Over NATS the approver's own signed request proves the approval; from the web console
+      // (a signed-in operator, no signed request) the server seals the record it writes.
+      const at = Date.now();
+      const signed = caller.signed
+        ? { auth: caller.signed.auth, body: Buffer.from(caller.signed.body).toString('utf8') }
+        : approvalSealOf(d.db)?.seal({ release: r.name, approver: r.actor, comment: r.comment ?? null, at });
+      const release = d.releases.approve(r.name, r.actor, r.comment, signed, at);
       return { ...release, approvals: approvalsOf(d.db, release) };
     },
     'release.list': () => d.releases.list(),
