@@ -2,7 +2,7 @@
 // maps a validated request onto one service call and shapes the reply document.
 import semver from 'semver';
 import { parseSelector, matchSelector } from '../../shared/selectors.js';
-import { FerryError } from '../../shared/errors.js';
+import { FerryError, type FerryErrorCode } from '../../shared/errors.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { Db } from '../db/open.js';
 import type { DmlPackage, DmlService } from '../dml/service.js';
@@ -186,7 +186,12 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       authorize(caller, r.verb);
       throw new FerryError('FERRY_INVALID_INPUT', `${r.verb} is allowed for ${caller.role}; nothing to report`);
     },
-    'backup.record': (r) => ({ recorded: true, by: r.actor }),
+    'backup.record': (r) => {
+      if (r.dryRun) return { recorded: false, by: r.actor };
+      // A failed backup is recorded as an error (its audit record's result), with the CLI's reason.
+      if (r.result === 'failed') throw new FerryError((r.error?.code ?? 'FERRY_INTERNAL') as FerryErrorCode, `the backup to ${r.file ?? r.out ?? '(unnamed)'} failed: ${r.error?.message ?? 'no reason given'}`);
+      return { recorded: true, by: r.actor };
+    },
     'ui.login': (_r, caller) => {
       const login = d.consoleLogin?.(caller.name);
       if (!login) throw new FerryError('FERRY_INVALID_INPUT', 'the web console is off on this server', { hint: 'start the server with --ui-listen HOST:PORT (or uiListen in its config file)' });
