@@ -9,6 +9,8 @@ export interface DataPaths {
   db: string;
   keysDir: string;
   signingKey: string;
+  /** the server's key that seals approvals made in the web console (server/releases/approval-seal.ts) */
+  approvalKey: string;
   serverSeed: string;
   adminSeed: string;
   /** the bootstrap admin's NATS credentials (JWT + seed), for the CLI */
@@ -33,6 +35,7 @@ export function dataPaths(dir: string): DataPaths {
     db: join(dir, 'ferry.db'),
     keysDir,
     signingKey: join(keysDir, 'signing.json'),
+    approvalKey: join(keysDir, 'approvals.json'),
     serverSeed: join(keysDir, 'server.nk'),
     adminSeed: join(keysDir, 'admin.nk'),
     adminCreds: join(keysDir, 'admin.creds'),

@@ -28,6 +28,7 @@ import { EventPublisher } from './events/publisher.js';
 import { EventedRolloutStore } from './events/rollout-events.js';
 import { assertInitialized } from './init.js';
 import { KeyRing } from './keys.js';
+import { ApprovalSeal, useApprovalSeal } from './releases/approval-seal.js';
 import { EmbeddedNats } from './nats/embedded.js';
 import { NatsAuth } from './nats/nats-auth.js';
 import { renderOperatorAuth } from './nats/server-config.js';
@@ -122,6 +123,7 @@ export class FerryServer {
     const db = (this.db = openDatabase(this.paths.db));
     ensureOperatorSchema(db); // before NatsAuth: revoked operators are in the FERRY account JWT
     const keys = new KeyRing(this.paths);
+    useApprovalSeal(db, ApprovalSeal.open(this.paths.approvalKey)); // console approvals are sealed with it, and checked
     const cmdb = new CmdbStore(db);
     // Decentralised auth: account JWTs from the keys and the database's revocations.
     const auth = await NatsAuth.open(this.paths, db, () => keys.rootFingerprint, log.child({ module: 'nats-auth' }));
@@ -208,6 +210,8 @@ export class FerryServer {
     const follower = new RolloutFollower(rolloutStore, engine, releases, dml, desired, currentFleet, log.child({ module: 'rollouts', part: 'follow' }));
     const rollouts = new RolloutService(rolloutStore, engine, releases, dml, cmdb, isOnline, this.paths.policy);
     const audit = new AuditLog(db);
+    if (audit.started.chainedNow) log.info({ records: audit.started.chainedNow }, 'audit log: the records written before the hash chain existed are chained (once)');
+    if (audit.started.unchained) log.warn({ records: audit.started.unchained }, 'audit log: records missing from the hash chain (written into the database file while the server was stopped?); see ferry audit verify');
 
     const decommissioner = new AgentDecommissioner({ cmdb, desired, isOnline, syncAuth: () => auth.push(), leaveRollouts: (id, reason) => engine.forgetAgent(id, reason), dependsOf: (name, version) => dml.get(name, version)?.manifest.depends, log: log.child({ module: 'decommission' }) });
     const ingest = new ReportIngest(

@@ -2,7 +2,7 @@
 // maps a validated request onto one service call and shapes the reply document.
 import semver from 'semver';
 import { parseSelector, matchSelector } from '../../shared/selectors.js';
-import { FerryError } from '../../shared/errors.js';
+import { FerryError, type FerryErrorCode } from '../../shared/errors.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { Db } from '../db/open.js';
 import type { DmlPackage, DmlService } from '../dml/service.js';
@@ -23,6 +23,7 @@ import { SiteStore } from '../sites/store.js';
 import type { OperatorService } from '../operators/service.js';
 import { authorize } from '../operators/authenticate.js';
 import { approvalsOf } from '../releases/four-eyes.js';
+import { approvalSealOf } from '../releases/approval-seal.js';
 
 export interface HandlerDeps {
   db: Db;
@@ -116,8 +117,13 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       return release;
     },
     'release.approve': (r, caller) => {
-      const signed = caller.signed ? { auth: caller.signed.auth, body: Buffer.from(caller.signed.body).toString('utf8') } : undefined;
-      const release = d.releases.approve(r.name, r.actor, r.comment, signed);
+      // Over NATS the approver's own signed request proves the approval; from the web console
+      // (a signed-in operator, no signed request) the server seals the record it writes.
+      const at = Date.now();
+      const signed = caller.signed
+        ? { auth: caller.signed.auth, body: Buffer.from(caller.signed.body).toString('utf8') }
+        : approvalSealOf(d.db)?.seal({ release: r.name, approver: r.actor, comment: r.comment ?? null, at });
+      const release = d.releases.approve(r.name, r.actor, r.comment, signed, at);
       return { ...release, approvals: approvalsOf(d.db, release) };
     },
     'release.list': () => d.releases.list(),
@@ -180,7 +186,12 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       authorize(caller, r.verb);
       throw new FerryError('FERRY_INVALID_INPUT', `${r.verb} is allowed for ${caller.role}; nothing to report`);
     },
-    'backup.record': (r) => ({ recorded: true, by: r.actor }),
+    'backup.record': (r) => {
+      if (r.dryRun) return { recorded: false, by: r.actor };
+      // A failed backup is recorded as an error (its audit record's result), with the CLI's reason.
+      if (r.result === 'failed') throw new FerryError((r.error?.code ?? 'FERRY_INTERNAL') as FerryErrorCode, `the backup to ${r.file ?? r.out ?? '(unnamed)'} failed: ${r.error?.message ?? 'no reason given'}`);
+      return { recorded: true, by: r.actor };
+    },
     'ui.login': (_r, caller) => {
       const login = d.consoleLogin?.(caller.name);
       if (!login) throw new FerryError('FERRY_INVALID_INPUT', 'the web console is off on this server', { hint: 'start the server with --ui-listen HOST:PORT (or uiListen in its config file)' });

@@ -52,13 +52,38 @@ describe('the audit hash chain', () => {
     expect(r.firstBreak).toMatchObject({ kind, id });
   });
 
-  it('chains the rows of a log written before the chain existed, once, at the first start', () => {
+  it('chains the rows of a log written before the chain existed once, at the first start with the chain', () => {
+    // an older data directory: audit rows, no audit_chain table and no start marker
     fill(new AuditLog(db), 2);
-    intrude('DELETE FROM audit_chain');
+    intrude("DROP TABLE audit_chain; DELETE FROM meta WHERE key = 'audit.chain.started'");
     db.exec("INSERT INTO audit (ts, actor, action, target, args, result) VALUES (1, 'old', 'dml.add', NULL, '{}', 'ok')");
-    expect(verifyChain(db).ok).toBe(false);
     const audit = new AuditLog(db); // what a server start does
+    expect(audit.started).toEqual({ chainedNow: 3, unchained: 0 });
     fill(audit, 1);
     expect(verifyChain(db)).toMatchObject({ ok: true, records: 4 });
+    expect(new AuditLog(db).started).toEqual({ chainedNow: 0, unchained: 0 }); // a later start chains nothing
+  });
+
+  it('a record inserted while the server is stopped is reported after the next start, not chained', () => {
+    fill(new AuditLog(db), 3);
+    intrude("INSERT INTO audit (ts, actor, action, target, args, result) VALUES (2, 'mallory', 'release.approve', 'web-1', '{}', 'ok')");
+    const audit = new AuditLog(db); // the restart
+    fill(audit, 1);
+    const r = verifyChain(db);
+    expect(r.ok).toBe(false);
+    expect(r.firstBreak).toMatchObject({ kind: 'inserted', id: 4 });
+    expect(r.firstBreak?.detail).toContain('record 4');
+    expect(audit.started).toEqual({ chainedNow: 0, unchained: 1 }); // what the server logs as it starts
+  });
+
+  it('an emptied audit_chain is reported after the next start, not rebuilt', () => {
+    fill(new AuditLog(db), 3);
+    intrude('DELETE FROM audit_chain');
+    const audit = new AuditLog(db); // the restart
+    fill(audit, 1);
+    const r = verifyChain(db);
+    expect(r.ok).toBe(false);
+    expect(r.firstBreak).toMatchObject({ kind: 'inserted', id: 1 });
+    expect(audit.started).toEqual({ chainedNow: 0, unchained: 3 });
   });
 });

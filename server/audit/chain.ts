@@ -28,9 +28,28 @@ export function chainHead(db: Db): string {
   return (db.prepare('SELECT hash FROM audit_chain ORDER BY id DESC LIMIT 1').get() as { hash: string } | undefined)?.hash ?? GENESIS;
 }
 
-/** Chain rows recorded before the chain existed (an older data directory); returns how many. */
-export function chainUnchainedRows(db: Db): number {
-  return db.transaction(() => {
+/** The meta key recorded when the chain starts (its value: when, and how many older rows were chained). */
+export const CHAIN_STARTED_KEY = 'audit.chain.started';
+
+export interface ChainStart {
+  /** rows of an older data directory chained now, at the start that created the chain (0 afterwards) */
+  chainedNow: number;
+  /** rows missing from the chain (inserted in the file since): reported by verify, never chained */
+  unchained: number;
+}
+
+/**
+ * Run at every server start. Only the first start with the chain (no start marker yet) chains the
+ * rows already in the log, as a migration, and records the marker in the same transaction.
+ * After that nothing is chained here: a row written into the file while the server was stopped,
+ * or a chain emptied, stays outside the chain and `ferry audit verify` reports it as inserted.
+ */
+export function startChain(db: Db): ChainStart {
+  return db.transaction((): ChainStart => {
+    if (db.prepare('SELECT 1 FROM meta WHERE key = ?').get(CHAIN_STARTED_KEY)) {
+      const { n } = db.prepare('SELECT count(*) AS n FROM audit WHERE id NOT IN (SELECT id FROM audit_chain)').get() as { n: number };
+      return { chainedNow: 0, unchained: n };
+    }
     const rows = db.prepare('SELECT * FROM audit WHERE id > (SELECT coalesce(max(id), 0) FROM audit_chain) ORDER BY id').all() as AuditRow[];
     let prev = chainHead(db);
     const insert = db.prepare('INSERT INTO audit_chain (id, prev, hash) VALUES (?, ?, ?)');
@@ -39,7 +58,8 @@ export function chainUnchainedRows(db: Db): number {
       insert.run(r.id, prev, hash);
       prev = hash;
     }
-    return rows.length;
+    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(CHAIN_STARTED_KEY, JSON.stringify({ at: new Date().toISOString(), chained: rows.length, lastId: rows.at(-1)?.id ?? null }));
+    return { chainedNow: rows.length, unchained: 0 };
   })();
 }
 

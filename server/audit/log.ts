@@ -4,7 +4,7 @@
 import type { Db } from '../db/open.js';
 import { statementCache, type Prepare } from '../../shared/sqlite.js';
 import { ensureOperatorSchema } from '../operators/schema.js';
-import { chainHead, chainUnchainedRows, recordHash, type AuditRow } from './chain.js';
+import { chainHead, recordHash, startChain, type AuditRow, type ChainStart } from './chain.js';
 
 export type { AuditEntry } from '../../shared/protocol/replies.js';
 import type { AuditEntry } from '../../shared/protocol/replies.js';
@@ -22,10 +22,12 @@ const SECRET_KEY = /secret|token|password|seed/i;
 
 export class AuditLog {
   private readonly sql: Prepare;
+  /** what this start found: older rows chained once (the migration), or rows missing from the chain */
+  readonly started: ChainStart;
 
   constructor(private readonly db: Db) {
     ensureOperatorSchema(db);
-    chainUnchainedRows(db); // a data directory from before the chain: its rows are chained once, here
+    this.started = startChain(db);
     this.sql = statementCache(db);
   }
 

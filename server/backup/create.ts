@@ -11,6 +11,7 @@
 // file), packed into a gzip tar (mode 0600: it holds the keys) and renamed into place, so FILE
 // is either the previous backup or a complete new one.
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { sha256File } from '../../shared/crypto/file-hash.js';
 import { existsSync, type Dirent } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -44,7 +45,7 @@ export interface CreateBackupOptions {
   natsUrl?: string;
 }
 
-export async function createBackup(opts: CreateBackupOptions): Promise<{ file: string; manifest: BackupManifest; bytes: number }> {
+export async function createBackup(opts: CreateBackupOptions): Promise<{ file: string; manifest: BackupManifest; manifestSha256: string; bytes: number }> {
   const out = resolve(opts.out);
   await mkdir(dirname(out), { recursive: true });
   const staging = await mkdtemp(join(dirname(out), '.ferry-backup-'));
@@ -81,12 +82,13 @@ export async function createBackup(opts: CreateBackupOptions): Promise<{ file: s
       files,
       packages,
     };
-    await writeFile(join(staging, BACKUP_MANIFEST), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+    const manifestText = JSON.stringify(manifest, null, 2) + '\n';
+    await writeFile(join(staging, BACKUP_MANIFEST), manifestText, { mode: 0o600 });
     // manifest.json first; only files, no directory or link entries.
     await createTar({ gzip: true, file: tmpArchive, cwd: staging, portable: true, mode: 0o600 }, [BACKUP_MANIFEST, ...files.map((f) => f.path)]);
     await chmod(tmpArchive, 0o600);
     await rename(tmpArchive, out);
-    return { file: out, manifest, bytes: (await stat(out)).size };
+    return { file: out, manifest, manifestSha256: createHash('sha256').update(manifestText).digest('hex'), bytes: (await stat(out)).size };
   } finally {
     await rm(staging, { recursive: true, force: true });
     await rm(tmpArchive, { force: true });

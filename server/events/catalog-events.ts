@@ -55,10 +55,10 @@ export class EventedReleaseStore extends ReleaseStore {
     });
   }
 
-  override approve(name: string, actor: string, comment?: string, signed?: Parameters<ReleaseStore['approve']>[3]): Release {
+  override approve(name: string, actor: string, comment?: string, signed?: Parameters<ReleaseStore['approve']>[3], at?: number): Release {
     return this.outbox.transaction(() => {
       const before = this.get(name);
-      const release = super.approve(name, actor, comment, signed);
+      const release = super.approve(name, actor, comment, signed, at);
       if (!before?.approvals.some((a) => a.actor === actor)) this.outbox.record('release.approved', { release: name, actor, comment: comment ?? null, approvals: release.approvals.length });
       return release;
     });

@@ -64,14 +64,15 @@ export class OperatorRegistry {
   }
 
   /**
-   * The bootstrap admin (keys/admin.creds of the data directory): registered, or its keys
-   * replaced when the file was rewritten. It is the one operator whose keys the server holds.
+   * The bootstrap admin (keys/admin.creds of the data directory): registered at the first start,
+   * afterwards only its keys replaced when the file was rewritten. It is the one operator whose
+   * keys the server holds. A revocation stays: no start, and no new file, re-enables it.
    */
   upsertBootstrapAdmin(name: string, natsKey: string, signingKey: string): void {
     this.db
       .prepare(
         `INSERT INTO operators (name, role, nats_key, signing_key, created_at, created_by) VALUES (?, 'admin', ?, ?, ?, 'ferry-server')
-         ON CONFLICT (name) DO UPDATE SET role = 'admin', nats_key = excluded.nats_key, signing_key = excluded.signing_key, revoked_at = NULL, revoked_by = NULL`,
+         ON CONFLICT (name) DO UPDATE SET nats_key = excluded.nats_key, signing_key = excluded.signing_key`,
       )
       .run(name, natsKey, signingKey, Date.now());
   }

@@ -73,13 +73,16 @@ export class ReleaseStore {
     return this.get(input.name)!;
   }
 
-  /** Record one person's approval (again: their first approval stands), with the signed request that made it (none from the web console). */
-  approve(name: string, actor: string, comment?: string, signed?: { auth: string; body: string }): Release {
+  /**
+   * Record one person's approval (again: their first approval stands) at `at`, with what proves it:
+   * the signed request that made it, or the server's seal over a console approval (approval-seal.ts).
+   */
+  approve(name: string, actor: string, comment?: string, signed?: { auth: string; body: string }, at = Date.now()): Release {
     const release = this.require(name);
     for (const p of release.packages) this.dml.requireDeployable(p.name, p.version);
     this.db
       .prepare('INSERT INTO release_approvals (release, actor, ts, comment, auth, body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
-      .run(name, actor, Date.now(), comment ?? null, signed?.auth ?? null, signed?.body ?? null);
+      .run(name, actor, at, comment ?? null, signed?.auth ?? null, signed?.body ?? null);
     return this.require(name);
   }
 

@@ -134,8 +134,25 @@ export const apiRequestSchemas = {
   'audit.verify': z.object({}).strict(),
   /** the CLI reports a request nats-server refused (NATS permissions): audited as refused */
   'audit.refused': z.object({ verb: z.string().min(1).max(64).regex(/^[a-z.]+$/) }).strict(),
-  /** `ferry backup` reads everything over NATS directly; this records that it did */
-  'backup.record': z.object({ out: plainTextSchema(1024).optional(), actor }).strict(),
+  /**
+   * `ferry backup` reads everything over NATS directly; this records that it did, after it ran:
+   * how it ended, and what it wrote. `dryRun` only checks that the caller may (a refusal is
+   * recorded, nothing else is).
+   */
+  'backup.record': z
+    .object({
+      out: plainTextSchema(1024).optional(),
+      actor,
+      dryRun: z.boolean().optional(),
+      result: z.enum(['ok', 'failed']).optional(),
+      /** result ok: the archive written, its size, and the SHA-256 of its manifest.json */
+      file: plainTextSchema(4096).optional(),
+      bytes: z.number().int().nonnegative().optional(),
+      manifestSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+      /** result failed: why, as the CLI reported it */
+      error: z.object({ code: z.string().regex(/^FERRY_[A-Z_]{1,40}$/), message: plainTextSchema(1024) }).strict().optional(),
+    })
+    .strict(),
   /** `ferry ui login`: a one-time sign-in URL of the web console for the signing operator */
   'ui.login': z.object({}).strict(),
 } as const;

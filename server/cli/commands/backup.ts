@@ -2,6 +2,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../../config.js';
+import { toFerryError } from '../../../shared/errors.js';
+import { visible } from '../../../shared/text.js';
 import { withClient } from '../client.js';
 import { formatBytes, printJson, printLines } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
@@ -19,12 +21,23 @@ export const backupCommand: CommandModule<GlobalArgs, FileArgs> = {
     const natsUrl = existsSync(paths.runtime) ? (JSON.parse(readFileSync(paths.runtime, 'utf8')) as RuntimeInfo).natsUrl : undefined;
     const { createBackup } = await import('../../backup/create.js');
     const result = await withClient(connectionFlags(a), async (c) => {
-      // A backup reads everything (keys included): recorded, and refused unless the caller is an admin.
-      await c.request('backup.record', { out: a.file });
-      return createBackup({ paths, nc: c.nc, out: a.file, ...(natsUrl ? { natsUrl } : {}) });
+      // A backup reads everything (keys included): refused unless the caller is an admin (the
+      // refusal is recorded), and recorded once it ended, with what it wrote or why it failed.
+      await c.request('backup.record', { out: a.file, dryRun: true });
+      let backup: Awaited<ReturnType<typeof createBackup>>;
+      try {
+        backup = await createBackup({ paths, nc: c.nc, out: a.file, ...(natsUrl ? { natsUrl } : {}) });
+      } catch (err) {
+        const e = toFerryError(err);
+        // the server answers a failed backup's record with that failure: the backup's own error is the one to report
+        await c.request('backup.record', { out: a.file, result: 'failed', error: { code: e.code, message: visible(e.message).slice(0, 1024) } }).catch(() => undefined);
+        throw err;
+      }
+      await c.request('backup.record', { out: a.file, result: 'ok', file: visible(backup.file), bytes: backup.bytes, manifestSha256: backup.manifestSha256 });
+      return backup;
     });
     const m = result.manifest;
-    if (a.json) return printJson({ file: result.file, bytes: result.bytes, createdAt: m.createdAt, ferryVersion: m.ferryVersion, rootFingerprint: m.rootFingerprint, packages: m.packages.map((p) => ({ name: p.name, version: p.version, sha256: p.sha256 })) });
+    if (a.json) return printJson({ file: result.file, bytes: result.bytes, manifestSha256: result.manifestSha256, createdAt: m.createdAt, ferryVersion: m.ferryVersion, rootFingerprint: m.rootFingerprint, packages: m.packages.map((p) => ({ name: p.name, version: p.version, sha256: p.sha256 })) });
     printLines([
       `Backup written to ${result.file} (${formatBytes(result.bytes)}): database, ${m.files.filter((f) => f.path.startsWith('keys/')).length} key files, ${m.packages.length} DML package(s)`,
       'It holds the server keys: keep it as safe as the data directory.',

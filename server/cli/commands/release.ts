@@ -79,7 +79,7 @@ const show: CommandModule<GlobalArgs, GlobalArgs & { name: string }> = {
       '  packages, in install order:',
       ...r.packageStates.map((p, i) => `    ${i + 1}. ${p.name}@${p.version}  (${p.state})`),
       ...r.requires.map((d) => `  hosts must already have ${d.name} ${d.range} (for ${d.package})`),
-      `  approvals: ${r.approvals.length ? r.approvals.map((x) => `${x.actor} at ${x.at}${x.comment ? ` (${x.comment})` : ''}${x.signature === 'none' ? ' (in the web console: no signature)' : ''}${x.counts === false ? ` — not counted: ${x.reason}` : ''}`).join('; ') : 'none'}`,
+      `  approvals: ${r.approvals.length ? r.approvals.map((x) => `${x.actor} at ${x.at}${x.comment ? ` (${x.comment})` : ''}${x.via === 'console' ? ' (in the web console, sealed by the server)' : ''}${x.counts === false ? ` — not counted: ${x.reason}` : ''}`).join('; ') : 'none'}`,
       ...labelled('  rollback plan', r.rollbackPlan),
       ...(r.notes ? labelled('  notes', r.notes) : []),
       ...communicationPlan(r),

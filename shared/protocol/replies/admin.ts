@@ -133,7 +133,8 @@ export type OperatorDoc = z.infer<typeof operatorDocSchema>;
 export const operatorAddReplySchema = operatorDocSchema.extend({ jwt: str });
 export const operatorListReplySchema = z.array(operatorDocSchema);
 
-export const backupRecordReplySchema = z.object({ recorded: z.literal(true), by: str });
+/** `recorded: false` answers a dry run (the caller may back up; nothing was recorded) */
+export const backupRecordReplySchema = z.object({ recorded: z.boolean(), by: str });
 export const uiLoginReplySchema = z.object({ url: str, expiresAt: str });
 /** `audit.refused` never succeeds: it answers with the refusal (or says there was none) */
 export const auditRefusedReplySchema = z.never();

@@ -40,8 +40,13 @@ export const approvalDocSchema = z.object({
   counts: z.boolean(),
   reason: str.optional(),
   comment: str.optional(),
-  /** the stored signed request checked again now: valid, invalid (does not count), or none (web console) */
+  /**
+   * the stored signature checked again now: valid (the approver's signed request, or the server's
+   * seal over a console approval), invalid or none (neither counts)
+   */
   signature: z.enum(['valid', 'invalid', 'none']),
+  /** 'console': approved in the web console, sealed by the server for the signed-in operator */
+  via: z.literal('console').optional(),
 });
 export type ApprovalDoc = z.infer<typeof approvalDocSchema>;
 
