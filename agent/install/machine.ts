@@ -410,7 +410,7 @@ export class InstallMachine {
         if (ctx.manifest && versionExists(root, ctx.name, ctx.version)) {
           const result = await runHook('rollback', hookCtx());
           if (result.ran) this.keepOutput(ctx, 'rollback', result);
-          if (!result.ok) this.d.log.warn({ package: ctx.name, output: result.output }, 'rollback hook failed (ignored: the previous version is active)');
+          if (!result.ok) this.d.log.warn({ package: ctx.name, output: redactText(result.output) }, 'rollback hook failed (ignored: the previous version is active)');
         }
         return true;
       }
@@ -443,7 +443,7 @@ export class InstallMachine {
         if (!ctx.leaving || !versionExists(root, ctx.name, from)) return true;
         const result = await runHook('rollback', { manifest: ctx.leaving, dir: versionDir(root, ctx.name, from), previousVersion: unlinks(ctx) ? null : ctx.version, installRoot: root });
         if (result.ran) this.keepOutput(ctx, 'rollback', result);
-        if (!result.ok) this.d.log.warn({ package: ctx.name, output: result.output }, 'rollback hook failed (ignored: the previous version is active)');
+        if (!result.ok) this.d.log.warn({ package: ctx.name, output: redactText(result.output) }, 'rollback hook failed (ignored: the previous version is active)');
         return result.ok;
       }
       case 'revert-commit':
