@@ -14,6 +14,7 @@ import { FerryError, toFerryError } from '../shared/errors.js';
 import { connectNats } from '../shared/nats/connect.js';
 import { jwtForLegacyAgent } from './enroll/migrate.js';
 import { directGet } from '../shared/nats/object-read.js';
+import type { RatePacer } from '../shared/nats/pacer.js';
 import { fetchFileContent, fetchFileIndex } from './fetch/content.js';
 import { readDmlObject, desiredStateApis, dmlApis } from './site-reads.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
@@ -106,9 +107,9 @@ export class AgentRuntime {
       journal: this.journal,
       installRoot: o.identity.installRoot,
       downloadDir: o.paths.staging,
-      fetch: (record, dest, opts) => this.fetchPackage(record, dest, opts?.maxBytesPerSecond),
+      fetch: (record, dest, opts) => this.fetchPackage(record, dest, opts?.pacer),
       delta: {
-        index: async (record) => fetchFileIndex(await this.connection(), this.trust.doc, record, dmlApis(this.o.identity, this.siteMirrorOnly)),
+        index: async (record, opts) => fetchFileIndex(await this.connection(), this.trust.doc, record, dmlApis(this.o.identity, this.siteMirrorOnly), opts?.pacer),
         fetchFile: async (file, dest, opts) => fetchFileContent(await this.connection(), file, dest, { ...opts, apiPrefixes: dmlApis(this.o.identity, this.siteMirrorOnly) }),
       },
       report: (r) => this.onProgress(r),
@@ -396,12 +397,13 @@ export class AgentRuntime {
     this.reporter.status(r);
   }
 
-  private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string, maxBytesPerSecond?: number): Promise<void> {
+  /** pacer: the install's --max-rate, shared with its other reads (and with every retry here) */
+  private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string, pacer?: RatePacer): Promise<void> {
     const nc = await this.connection();
     // Retried with backoff: a dropped connection mid-download resumes when NATS is back.
     for (let attempt = 1; ; attempt++) {
       try {
-        await readDmlObject(nc, this.o.identity, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false, ...(maxBytesPerSecond ? { maxBytesPerSecond } : {}) }, this.o.log, this.siteMirrorOnly);
+        await readDmlObject(nc, this.o.identity, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false, ...(pacer ? { pacer } : {}) }, this.o.log, this.siteMirrorOnly);
         return;
       } catch (err) {
         const e = toFerryError(err);

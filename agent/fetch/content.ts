@@ -7,6 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { openTrusted, type TrustDoc } from '../../shared/crypto/trust.js';
 import { FerryError } from '../../shared/errors.js';
 import { readObjectMeta, readObjectToFile, readObjectToStream } from '../../shared/nats/object-read.js';
+import type { RatePacer } from '../../shared/nats/pacer.js';
 import { contentObjectName, fileIndexObjectName, fileIndexSchema, MAX_FILE_INDEX_BYTES } from '../../shared/package/delta.js';
 import { parseManifest, type Manifest } from '../../shared/package/manifest.js';
 import { BUCKETS, jsApiPrefix } from '../../shared/protocol/subjects.js';
@@ -19,13 +20,14 @@ export interface VerifiedFileIndex {
 
 /**
  * Fetch one file's content by its SHA-256 to `dest`; the bytes are checked against the hash (and
- * size) the caller took from the signed manifest, and `dest` appears only when they match.
+ * size) the caller took from the signed manifest, and `dest` appears only when they match. A
+ * rollout's --max-rate comes as the install's pacer, shared by all its reads.
  */
 export async function fetchFileContent(
   nc: NatsConnection,
   file: { sha256: string; size: number },
   dest: string,
-  opts: { maxBytesPerSecond?: number | undefined; apiPrefixes?: string[] } = {},
+  opts: { pacer?: RatePacer | undefined; apiPrefixes?: string[] } = {},
 ): Promise<void> {
   const apis = opts.apiPrefixes ?? [jsApiPrefix()];
   for (let i = 0; ; i++) {
@@ -38,7 +40,7 @@ export async function fetchFileContent(
         expectedSize: file.size,
         durable: false,
         apiPrefix: apis[i]!,
-        ...(opts.maxBytesPerSecond ? { maxBytesPerSecond: opts.maxBytesPerSecond } : {}),
+        ...(opts.pacer ? { pacer: opts.pacer } : {}),
       });
       return;
     } catch (err) {
@@ -53,7 +55,13 @@ export async function fetchFileContent(
  * package added before deltas). Its signature is checked against the keys the host trusts for
  * packages, and it must name the record's exact artifact (name, version, SHA-256, size).
  */
-export async function fetchFileIndex(nc: NatsConnection, trust: TrustDoc, record: DmlRecord, apiPrefixes: string[] = [jsApiPrefix()]): Promise<VerifiedFileIndex | null> {
+export async function fetchFileIndex(
+  nc: NatsConnection,
+  trust: TrustDoc,
+  record: DmlRecord,
+  apiPrefixes: string[] = [jsApiPrefix()],
+  pacer?: RatePacer,
+): Promise<VerifiedFileIndex | null> {
   const name = fileIndexObjectName(record.name, record.version);
   let size: number | undefined;
   let apiPrefix = apiPrefixes[0]!;
@@ -76,7 +84,7 @@ export async function fetchFileIndex(nc: NatsConnection, trust: TrustDoc, record
       done();
     },
   });
-  await readObjectToStream(nc, { bucket: BUCKETS.dml, name, sink, expectedSize: size, apiPrefix });
+  await readObjectToStream(nc, { bucket: BUCKETS.dml, name, sink, expectedSize: size, apiPrefix, ...(pacer ? { pacer } : {}) });
   let envelope;
   try {
     envelope = signedEnvelopeSchema.parse(JSON.parse(Buffer.concat(chunks).toString('utf8')));

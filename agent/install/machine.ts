@@ -16,6 +16,7 @@ import { deltaLimitProblem, deltaWorthIt, planDelta } from '../../shared/package
 import { runHealthcheck, runHook, type HookResult } from './hooks.js';
 import { appendHookOutput } from './hook-output.js';
 import { redactText } from '../../shared/redact.js';
+import { RatePacer } from '../../shared/nats/pacer.js';
 import type { Journal } from './journal.js';
 import { cleanStaging, readCurrent, removeCurrent, stagingDir, switchCurrent, versionDir, versionExists } from './layout.js';
 import { FIRST_STEP, GIVE_UP, MAX_SAVES, RECOVERY, REVERT_STEPS, TRANSITIONS, hostStateFor, isWorkStep, type InstallStep, type OperationKind } from './states.js';
@@ -42,12 +43,17 @@ export interface ProgressReport {
   output?: string;
 }
 
+/** How one install's reads are made: all of them share the install's pacer (its --max-rate), if any. */
+export interface FetchOptions {
+  pacer?: RatePacer | undefined;
+}
+
 export interface MachineDeps {
   journal: Journal;
   installRoot: string;
   downloadDir: string;
   /** download the package bytes to dest, verifying the record's SHA-256 and size */
-  fetch: (record: DmlRecord, dest: string, opts?: { maxBytesPerSecond?: number | undefined }) => Promise<void>;
+  fetch: (record: DmlRecord, dest: string, opts?: FetchOptions) => Promise<void>;
   report: (r: ProgressReport) => void;
   log: Logger;
   keepVersions: number;
@@ -57,8 +63,8 @@ export interface MachineDeps {
    * one file's content by hash. Without them every install downloads the whole package.
    */
   delta?: {
-    index: (record: DmlRecord) => Promise<{ manifest: Manifest; dirs: string[] } | null>;
-    fetchFile: (file: { sha256: string; size: number }, dest: string, opts?: { maxBytesPerSecond?: number | undefined }) => Promise<void>;
+    index: (record: DmlRecord, opts?: FetchOptions) => Promise<{ manifest: Manifest; dirs: string[] } | null>;
+    fetchFile: (file: { sha256: string; size: number }, dest: string, opts?: FetchOptions) => Promise<void>;
   };
   /**
    * Called right after each step was saved and before it runs (every step of every kind). May
@@ -97,8 +103,12 @@ interface RunContext {
   fromVersion: string | null;
   record: DmlRecord | null;
   watchMs: number;
-  /** the rollout's --max-rate (not kept in the journal: a download resumed after a crash is unpaced) */
-  maxBytesPerSecond?: number | undefined;
+  /**
+   * the rollout's --max-rate, as one pacer for every read of this install (file index, delta
+   * contents, whole package, retries), so their bytes together keep to the rate. Not kept in the
+   * journal: a download resumed after a crash is unpaced.
+   */
+  pacer?: RatePacer | undefined;
   manifest: Manifest | null;
   download: string;
   /** true when this operation created the version directory (so a failure removes it) */
@@ -147,7 +157,7 @@ export class InstallMachine {
       return this.settled('done', { operation: job.operation, state: 'succeeded', package: name, version, step: 'done' });
     }
     const opId = this.d.journal.beginOperation({ operation: job.operation, package: name, version, fromVersion: current?.version ?? null, kind: 'install', step: 'download', record: JSON.stringify(job.record) });
-    const ctx: RunContext = { opId, kind: 'install', operation: job.operation, name, version, fromVersion: current?.version ?? null, record: job.record, watchMs: job.watchMs ?? 0, maxBytesPerSecond: job.maxBytesPerSecond, manifest: null, download: this.downloadPath(name, version, opId), createdDir: false };
+    const ctx: RunContext = { opId, kind: 'install', operation: job.operation, name, version, fromVersion: current?.version ?? null, record: job.record, watchMs: job.watchMs ?? 0, pacer: job.maxBytesPerSecond ? new RatePacer(job.maxBytesPerSecond) : undefined, manifest: null, download: this.downloadPath(name, version, opId), createdDir: false };
     if (current && !job.allowDowngrade && semver.lt(version, current.version)) {
       ctx.error = `FERRY_COMMAND_REJECTED: refusing to downgrade ${name} from ${current.version} to ${version} without an explicit rollback`;
       return this.run(ctx, 'failed');
@@ -349,7 +359,7 @@ export class InstallMachine {
         if (!ctx.createdDir && (await this.reusable(ctx))) return true;
         if (await this.prepareDelta(ctx)) return true;
         this.checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
-        await this.d.fetch(ctx.record!, ctx.download, { maxBytesPerSecond: ctx.maxBytesPerSecond });
+        await this.d.fetch(ctx.record!, ctx.download, { pacer: ctx.pacer });
         return true;
       case 'verify': {
         if (ctx.reuse) return true;
@@ -400,7 +410,7 @@ export class InstallMachine {
         if (ctx.manifest && versionExists(root, ctx.name, ctx.version)) {
           const result = await runHook('rollback', hookCtx());
           if (result.ran) this.keepOutput(ctx, 'rollback', result);
-          if (!result.ok) this.d.log.warn({ package: ctx.name, output: result.output }, 'rollback hook failed (ignored: the previous version is active)');
+          if (!result.ok) this.d.log.warn({ package: ctx.name, output: redactText(result.output) }, 'rollback hook failed (ignored: the previous version is active)');
         }
         return true;
       }
@@ -433,7 +443,7 @@ export class InstallMachine {
         if (!ctx.leaving || !versionExists(root, ctx.name, from)) return true;
         const result = await runHook('rollback', { manifest: ctx.leaving, dir: versionDir(root, ctx.name, from), previousVersion: unlinks(ctx) ? null : ctx.version, installRoot: root });
         if (result.ran) this.keepOutput(ctx, 'rollback', result);
-        if (!result.ok) this.d.log.warn({ package: ctx.name, output: result.output }, 'rollback hook failed (ignored: the previous version is active)');
+        if (!result.ok) this.d.log.warn({ package: ctx.name, output: redactText(result.output) }, 'rollback hook failed (ignored: the previous version is active)');
         return result.ok;
       }
       case 'revert-commit':
@@ -587,7 +597,7 @@ export class InstallMachine {
     const filesDir = deltaFilesDir(ctx.download);
     const started = Date.now();
     try {
-      const index = await this.d.delta.index(ctx.record);
+      const index = await this.d.delta.index(ctx.record, { pacer: ctx.pacer });
       if (!index) {
         this.d.log.info({ package: ctx.name, version: ctx.version }, 'no file index in the DML for this version; downloading the whole package');
         return false;
@@ -605,7 +615,7 @@ export class InstallMachine {
       rmSync(filesDir, { recursive: true, force: true });
       mkdirSync(filesDir, { recursive: true });
       this.checkFreeSpace(this.d.downloadDir, plan.fetchBytes, 'download');
-      for (const f of plan.fetch) await this.d.delta.fetchFile(f, join(filesDir, f.sha256), { maxBytesPerSecond: ctx.maxBytesPerSecond });
+      for (const f of plan.fetch) await this.d.delta.fetchFile(f, join(filesDir, f.sha256), { pacer: ctx.pacer });
       ctx.delta = { manifest: index.manifest, dirs: index.dirs, plan, filesDir };
       this.d.log.info(
         { package: ctx.name, version: ctx.version, from: kept.map((k) => k.version), reuse: plan.reuse.length, fetch: plan.fetch.length, reuseBytes: plan.reuseBytes, fetchBytes: plan.fetchBytes, ms: Date.now() - started },
@@ -633,7 +643,7 @@ export class InstallMachine {
     try {
       const r = await assembleDelta(delta, staging, {
         keptDir: (v) => versionDir(root, ctx.name, v),
-        fetchFile: (f, dest) => this.d.delta!.fetchFile(f, dest, { maxBytesPerSecond: ctx.maxBytesPerSecond }),
+        fetchFile: (f, dest) => this.d.delta!.fetchFile(f, dest, { pacer: ctx.pacer }),
       });
       if (r.refetched.length) this.d.log.warn({ package: ctx.name, version: ctx.version, refetched: r.refetched.slice(0, 20) }, 'kept files did not match their hashes; their content was fetched instead');
       const dir = versionDir(root, ctx.name, ctx.version);
@@ -646,7 +656,7 @@ export class InstallMachine {
     rmSync(delta.filesDir, { recursive: true, force: true });
     delete ctx.delta;
     this.checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
-    await this.d.fetch(ctx.record!, ctx.download, { maxBytesPerSecond: ctx.maxBytesPerSecond });
+    await this.d.fetch(ctx.record!, ctx.download, { pacer: ctx.pacer });
     const manifest = await this.readVerifiedManifest(ctx);
     if (JSON.stringify(manifest) !== JSON.stringify(ctx.manifest)) {
       throw new FerryError('FERRY_PACKAGE_INVALID', `${ctx.name}@${ctx.version}: the package's manifest differs from its signed file index`);

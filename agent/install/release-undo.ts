@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { toFerryError } from '../../shared/errors.js';
+import { redactText } from '../../shared/redact.js';
 import { runHealthcheck } from './hooks.js';
 import type { Journal } from './journal.js';
 import type { InstallMachine, OperationResult } from './machine.js';
@@ -36,7 +37,8 @@ export async function watchSoak(journal: Journal, machine: InstallMachine, insta
     if (now?.version !== p.version || now.operation !== p.operation) continue; // rolled back with its release
     const result = await runHealthcheck({ manifest: p.manifest, dir: join(installRoot, p.name, p.version), previousVersion: p.previousVersion, installRoot });
     if (result.ok) continue;
-    const reason = `health check failed during soak: ${result.output.trim().split('\n').pop() ?? ''}`.slice(0, 400);
+    // The hook's last line goes into the log and the report: secrets redacted, as in every hook output.
+    const reason = `health check failed during soak: ${redactText(result.output).trim().split('\n').pop() ?? ''}`.slice(0, 400);
     log.warn({ package: p.name, version: p.version, reason }, 'rolling back an unhealthy package');
     const operation = p.operation ?? `watch-${Date.now()}`;
     const siblings = p.operation ? journal.installed().filter((q) => q.operation === p.operation && q.name !== p.name) : [];

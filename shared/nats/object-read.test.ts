@@ -18,6 +18,7 @@ import {
   readObjectToFile,
   readObjectToStream,
 } from './object-read.js';
+import { RatePacer } from './pacer.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -152,6 +153,36 @@ describe('object-read (plain server)', () => {
     expect(elapsed).toBeGreaterThanOrEqual((40 * chunk * 1000) / rate);
     expect(res.sha256).toBe(sha256(data));
     expect(Buffer.compare(readFileSync(dest), data)).toBe(0);
+  });
+
+  it('--max-rate with a shared pacer: many one-chunk objects together keep to the rate (each read alone never waited)', async () => {
+    const size = 64 * 1024;
+    const objects = Array.from({ length: 12 }, (_, i) => ({ name: `small/${i}`, data: randomBytes(size) }));
+    for (const o of objects) await os.putBlob({ name: o.name, options: { max_chunk_size: MiB } }, o.data);
+    const rate = MiB;
+    const pacer = new RatePacer(rate);
+    const started = Date.now();
+    let total = 0;
+    const overRate: string[] = [];
+    for (const o of objects) {
+      const before = total;
+      const res = await readObjectToFile(nc, {
+        bucket: 'files',
+        name: o.name,
+        dest: join(dir, 'small.out'),
+        pacer,
+        onProgress: (bytes) => {
+          // Never more than the rate allows plus the one request in flight.
+          const allowed = (rate * (Date.now() - started)) / 1000 + size;
+          if (before + bytes > allowed) overRate.push(`${before + bytes} bytes after ${Date.now() - started} ms`);
+        },
+      });
+      expect(res.sha256).toBe(sha256(o.data));
+      total += res.size;
+    }
+    expect(overRate).toEqual([]);
+    // The last object is asked for only once the eleven before it are paid for.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(((total - size) * 1000) / rate);
   });
 
   it('reads objects whose chunks interleave with another put', async () => {

@@ -12,6 +12,7 @@ import type { Writable } from 'node:stream';
 import { errors as natsErrors, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { FerryError, toFerryError } from '../errors.js';
+import { RatePacer } from './pacer.js';
 
 export interface ObjectReadOptions {
   bucket: string;
@@ -23,6 +24,8 @@ export interface ObjectReadOptions {
   onProgress?: (bytesDone: number, total: number) => void;
   /** pace the requests so the object arrives at about this many bytes per second (a WAN link is not saturated) */
   maxBytesPerSecond?: number;
+  /** pace with this (shared) pacer instead: several reads held to one rate together (takes precedence over maxBytesPerSecond) */
+  pacer?: RatePacer | undefined;
   /** the JetStream API to read through (default `$JS.API`; `$JS.<domain>.API` reads another domain's stream) */
   apiPrefix?: string;
 }
@@ -36,6 +39,8 @@ export interface ObjectMeta {
   digest: string;
   /** The digest decoded to lowercase hex. */
   sha256Hex: string;
+  /** Bytes per chunk as stored (every chunk but the last), when the metadata says. */
+  chunkSize?: number;
 }
 
 export interface ObjectReadResult {
@@ -92,14 +97,23 @@ export async function readObjectMeta(
   }
   if (raw === null || typeof raw !== 'object') throw new FerryError('FERRY_NATS_FAILED', `${what} is not an object`);
   if (raw.deleted === true) throw new FerryError('FERRY_NOT_FOUND', `object "${name}" in bucket ${bucket} is deleted`);
-  const options = raw.options as { link?: unknown } | undefined;
+  const options = raw.options as { link?: unknown; max_chunk_size?: unknown } | undefined;
   if (options?.link) throw new FerryError('FERRY_NOT_FOUND', `object "${name}" in bucket ${bucket} is a link; links are not followed`);
   const { nuid, size, chunks, digest } = raw;
   const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
   if (raw.name !== name || typeof nuid !== 'string' || !/^[A-Za-z0-9]+$/.test(nuid) || !count(size) || !count(chunks) || typeof digest !== 'string') {
     throw new FerryError('FERRY_NATS_FAILED', `${what} is malformed`);
   }
-  return { name, nuid, size: size as number, chunks: chunks as number, digest, sha256Hex: decodeDigest(digest, what) };
+  const chunkSize = options?.max_chunk_size;
+  return {
+    name,
+    nuid,
+    size: size as number,
+    chunks: chunks as number,
+    digest,
+    sha256Hex: decodeDigest(digest, what),
+    ...(typeof chunkSize === 'number' && Number.isSafeInteger(chunkSize) && chunkSize > 0 ? { chunkSize } : {}),
+  };
 }
 
 export async function readObjectToFile(
@@ -162,7 +176,7 @@ export async function readObjectToStream(
   sink.on('error', onSinkError);
   const fetch = (seq: number, index: number) =>
     directGet(nc, api, JSON.stringify({ seq, next_by_subj: chunkSubject }), timeoutMs, `chunk ${index + 1}/${meta.chunks} of ${label}`);
-  type Pending = { seq: number; reply: Promise<Msg | null> };
+  type Pending = { seq: number; reply: Promise<Msg | null>; charged: number };
   const inflight: Pending[] = [];
   const discard = () => {
     for (const p of inflight) p.reply.catch(() => undefined);
@@ -174,20 +188,23 @@ export async function readObjectToStream(
   let lastSeq = 0; // sequence of the last accepted chunk
   let nextSeq = 1; // sequence to ask for next
   let width = 1; // the first chunk's position is unknown, so it is fetched alone
-  // Paced: the next chunk is asked for no earlier than the bytes received so far (plus an average
-  // chunk for each request in flight) take at the rate after the start — never faster than the rate.
-  const rate = opts.maxBytesPerSecond;
-  const chunkBytes = Math.ceil(meta.size / Math.max(1, meta.chunks));
-  const started = Date.now();
+  // Paced: a chunk is asked for only once the bytes asked for before it (by this read and by any
+  // other sharing the pacer) are paid for at the rate; it is charged its expected size, corrected
+  // to the real size when it arrives — never faster than the rate.
+  const pacer = opts.pacer ?? (opts.maxBytesPerSecond ? new RatePacer(opts.maxBytesPerSecond) : undefined);
+  const chunkBytes = (index: number) =>
+    meta.chunkSize ? Math.max(0, Math.min(meta.chunkSize, meta.size - index * meta.chunkSize)) : Math.ceil(meta.size / Math.max(1, meta.chunks));
   try {
     while (received < meta.chunks) {
       while (inflight.length < width && received + inflight.length < meta.chunks) {
-        if (rate) {
-          const wait = started + ((bytes + inflight.length * chunkBytes) * 1000) / rate - Date.now();
-          if (wait > 0 && inflight.length > 0) break; // take what is due first
-          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const index = received + inflight.length;
+        let charged = 0;
+        if (pacer) {
+          if (pacer.delay() > 0 && inflight.length > 0) break; // take what is due first
+          charged = chunkBytes(index);
+          await pacer.acquire(charged);
         }
-        inflight.push({ seq: nextSeq, reply: fetch(nextSeq, received + inflight.length) });
+        inflight.push({ seq: nextSeq, reply: fetch(nextSeq, index), charged });
         nextSeq += 1;
       }
       const head = inflight.shift()!;
@@ -201,6 +218,7 @@ export async function readObjectToStream(
       }
       // Valid: head.seq was lastSeq + 1, so this is the first chunk after the previous one.
       bytes += msg.data.length;
+      pacer?.take(msg.data.length - head.charged);
       if (bytes > meta.size) throw new FerryError('FERRY_DIGEST_MISMATCH', `${label}: more data than the ${meta.size} bytes recorded`);
       hash.update(msg.data);
       await writeChunk(sink, msg.data, () => sinkError);
