@@ -3,7 +3,8 @@
 // - a selector (or a removal) that reaches no host is refused with FERRY_NO_TARGETS, naming the
 //   selector and the nearest values the fleet has, unless --allow-empty; so is a selection whose
 //   every host is skipped (offline, incompatible), with the reasons counted;
-// - an empty rollout is no QA evidence; a real one says on how many hosts it installed;
+// - an empty rollout is no QA evidence; a real one says on how many hosts it installed; evidence
+//   that looks like a rollout id but names none (a typo) is refused, not kept as a note;
 // - a rollout over hosts an unfinished rollout of the same package holds is FERRY_CONFLICT
 //   (naming it) unless --supersede, which ends the older one for those hosts, on its timeline;
 //   --dry-run shows downgrades;
@@ -67,6 +68,16 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
     const done = await startAndWait(home, 'g-1.0', []);
     expect(done.code, done.result.stderr).toBe(0);
     realId = done.status.id;
+    // A mistyped rollout id is refused in one line naming it, not stored as a free-text note.
+    const typo = `${realId.slice(0, -1)}${realId.endsWith('0') ? '1' : '0'}`;
+    for (const bad of [typo, realId.slice(0, -1), `${typo} (QA run)`]) {
+      const r = await runFerry(home, ['dml', 'authorize', 'greeter@1.0.0', '--evidence', bad], { allowFail: true });
+      expect(r.code, r.stderr).toBe(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^FERRY_INVALID_INPUT: evidence ${bad.split(' ')[0]} is not a rollout Ferry knows`));
+    }
+    expect((await runFerry(home, ['dml', 'show', 'greeter@1.0.0', '--json'])).json<{ state: string }>().state).not.toBe('authorized');
     const ok = await runFerry(home, ['dml', 'authorize', 'greeter@1.0.0', '--evidence', realId]);
     expect(ok.stdout).toContain(`evidence ${realId}: installed on 3 host(s)`);
     const doc = (await runFerry(home, ['dml', 'show', 'greeter@1.0.0', '--json'])).json<{ state: string; evidence: string }>();
