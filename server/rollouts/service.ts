@@ -414,6 +414,11 @@ export class RolloutService {
     return buildReview(this.store, this.releases, this.cmdb, this.require(id));
   }
 
+  /** Whether a newer rollout took hosts over from this one (--supersede; on its timeline). */
+  wasSuperseded(id: string): boolean {
+    return this.store.events(id).some((e) => e.action === 'superseded');
+  }
+
   private require(id: string | undefined): RolloutRow {
     const rollout = id ? this.store.get(id) : undefined;
     if (!rollout) throw new FerryError('FERRY_NOT_FOUND', id ? `rollout ${id} does not exist` : 'there are no rollouts yet', { hint: 'see: ferry rollout list' });
