@@ -230,9 +230,13 @@ export class RolloutService {
         // 'running' re-checks the schedule on the next tick and waits again if it must.
         this.store.setState(rollout.id, next, { reason: `resumed by ${req.actor}` });
         break;
-      case 'abort':
-        this.store.setState(rollout.id, next, { endedAt: Date.now(), reason: `aborted by ${req.actor}` });
+      case 'abort': {
+        // From rolling-back: the rollout stops waiting; a rollback reported later is still recorded.
+        const unreported = rollout.state === 'rolling-back' ? this.store.pendingRollbacks(rollout.id) : 0;
+        const detail = unreported ? ` (rollback not reported by ${unreported} host(s))` : '';
+        this.store.setState(rollout.id, next, { endedAt: Date.now(), reason: `aborted by ${req.actor}${detail}` });
         break;
+      }
       case 'rollback':
         // Also for a finished rollout: it is rolling-back again until every host reported.
         await this.engine.rollBack(rollout, req.actor, `rollback requested by ${req.actor}`);
@@ -410,13 +414,13 @@ export class RolloutService {
     }));
   }
 
-  review(id: string): RolloutReview {
-    return buildReview(this.store, this.releases, this.cmdb, this.require(id));
-  }
-
   /** Whether a newer rollout took hosts over from this one (--supersede; on its timeline). */
   wasSuperseded(id: string): boolean {
     return this.store.events(id).some((e) => e.action === 'superseded');
+  }
+
+  review(id: string): RolloutReview {
+    return buildReview(this.store, this.releases, this.cmdb, this.require(id));
   }
 
   private require(id: string | undefined): RolloutRow {
