@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { statusLines } from '../cli/render/rollout.js';
-import { nextEvent } from './fleet-status.js';
+import { buildFleetStatus, nextEvent } from './fleet-status.js';
+import type { CmdbStore } from '../cmdb/store.js';
 
 type Status = Parameters<typeof nextEvent>[0];
 type Wave = Status['waves'][number];
@@ -61,5 +62,41 @@ describe('ferry status: a rollout\'s next event', () => {
     const s = status('waiting', [wave(0, 'pending')], { window: 'Sat 10:00-12:00' });
     const lines = statusLines({ ...s, reason: 'outside the window' } as never, NOW);
     expect(lines).toContain('  waiting for the window "Sat 10:00-12:00" (UTC): opens in 6d8h (2026-12-12T10:00:00.000Z)');
+  });
+});
+
+describe('ferry status: which rollouts are listed', () => {
+  // Rollouts as the store has them; a halted one (--on-failure halt) has ended, yet waits for an operator.
+  const rows = [
+    { id: 'r-run', state: 'running', endedAt: null },
+    { id: 'r-halt', state: 'halted', endedAt: '2026-12-06T01:00:00.000Z' },
+    { id: 'r-taken', state: 'halted', endedAt: '2026-12-06T01:10:00.000Z' },
+    { id: 'r-back', state: 'rolled-back', endedAt: '2026-12-06T01:20:00.000Z' },
+    { id: 'r-over', state: 'aborted', endedAt: '2026-12-06T01:30:00.000Z' },
+    { id: 'r-done', state: 'completed', endedAt: '2026-12-06T01:40:00.000Z' },
+  ];
+  const rollouts = {
+    list: () => rows.map((r) => ({ id: r.id, release: 'rel-1', operation: 'install' as const, strategy: 'phased', state: r.state, target: 'all', createdAt: '2026-12-06T00:00:00.000Z', hosts: 2 })),
+    status: (id?: string) => {
+      const r = rows.find((x) => x.id === id)!;
+      return { ...status(r.state, [wave(0, r.state === 'halted' ? 'failed' : 'running')]), id: r.id, ...(r.endedAt ? { endedAt: r.endedAt } : {}), counts: { failed: 1, succeeded: 1 } };
+    },
+    wasSuperseded: (id: string) => id === 'r-taken',
+  } as unknown as Parameters<typeof buildFleetStatus>[0]['rollouts'];
+  const cmdb = { listAgents: () => [] } as unknown as CmdbStore;
+
+  it('keeps a halted rollout (it has ended, but needs retry or rollback) unless a newer one superseded it', () => {
+    const listed = buildFleetStatus({ cmdb, rollouts, isOnline: () => true }).rollouts;
+    expect(listed.map((r) => [r.id, r.state])).toEqual([
+      ['r-run', 'running'],
+      ['r-halt', 'halted'],
+    ]);
+    expect(listed[1]!.next).toEqual({ event: 'halted: retry or rollback (ferry rollout retry r-halt | ferry rollout rollback r-halt)', at: null });
+  });
+
+  it('a halted rollout is never offered "resume", which the lifecycle does not allow', () => {
+    const next = nextEvent(status('halted', [wave(0, 'failed')]), NOW);
+    expect(next?.event).toMatch(/retry or rollback/);
+    expect(next?.event).not.toMatch(/resume/);
   });
 });

@@ -8,7 +8,7 @@ import type { RolloutService } from '../rollouts/service.js';
 const LISTED = 20;
 const ENDED = new Set(['completed', 'aborted', 'rolled-back']);
 
-export function buildFleetStatus(d: { cmdb: CmdbStore; rollouts: RolloutService; isOnline: (lastSeen: number | null) => boolean }): FleetStatusReply {
+export function buildFleetStatus(d: { cmdb: CmdbStore; rollouts: Pick<RolloutService, 'list' | 'status' | 'wasSuperseded'>; isOnline: (lastSeen: number | null) => boolean }): FleetStatusReply {
   const agents = d.cmdb.listAgents();
   const failing: FleetStatusReply['failing'] = [];
   const drifted: FleetStatusReply['drifted'] = [];
@@ -23,15 +23,15 @@ export function buildFleetStatus(d: { cmdb: CmdbStore; rollouts: RolloutService;
     if (last && (last.result === 'failed' || (last.result === 'rolled-back' && last.kind !== 'rollback'))) failing.push({ id: a.id, hostname: a.hostname, detail: last.detail });
     if (a.drift.length) drifted.push({ id: a.id, hostname: a.hostname, packages: a.drift.map((x) => `${x.package}@${x.version}`) });
   }
+  // A halted rollout has ended (nothing more goes out) but waits for an operator (retry or
+  // rollback): it is listed until it is rolled back or a newer rollout supersedes it.
   const rollouts = d.rollouts
     .list()
-    .filter((r) => !ENDED.has(r.state))
+    .filter((r) => !ENDED.has(r.state) && !(r.state === 'halted' && d.rollouts.wasSuperseded(r.id)))
     .map((r) => {
       const s = d.rollouts.status(r.id);
-      if (r.state === 'halted' && s.endedAt) return undefined;
       return { id: r.id, release: r.release, state: r.state, hosts: r.hosts, counts: s.counts, next: nextEvent(s) };
-    })
-    .filter((r) => r !== undefined);
+    });
   return {
     hosts: { total: agents.length, online, offline: agents.length - online, failing: failing.length, drifted: drifted.length },
     failing: failing.slice(0, LISTED),
@@ -58,7 +58,8 @@ export function nextEvent(s: Status, now = Date.now()): { event: string; at: str
     return { event: s.options.window ? `wave ${wave} starts when the window "${s.options.window}" opens` : `wave ${wave} starts`, at };
   }
   if (s.state === 'paused') return { event: 'resumes on: ferry rollout resume ' + s.id, at: null };
-  if (s.state === 'halted') return { event: 'halted: ferry rollout retry, resume or rollback ' + s.id, at: null };
+  // halted allows only retry and rollback (lifecycle.ts)
+  if (s.state === 'halted') return { event: `halted: retry or rollback (ferry rollout retry ${s.id} | ferry rollout rollback ${s.id})`, at: null };
   const running = s.waves.find((w) => w.state === 'running');
   if (running) {
     const waits = s.hosts.map((h) => h.waitingUntil).filter((x): x is string => !!x).sort();

@@ -102,7 +102,8 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       };
     },
     'dml.authorize': (r) => {
-      const evidenceHosts = r.evidence && ROLLOUT_ID.test(r.evidence) ? checkRolloutEvidence(d, r.name, r.version, r.evidence) : undefined;
+      const named = r.evidence ? evidenceRolloutId(r.evidence) : undefined;
+      const evidenceHosts = named !== undefined ? checkRolloutEvidence(d, r.name, r.version, named) : undefined;
       const p = d.dml.authorize(r.name, r.version, r.actor, r.evidence);
       return { ...summary(p), authorizedAt: p.authorizedAt ?? null, authorizedBy: p.authorizedBy ?? null, evidence: p.evidence ?? null, ...(evidenceHosts !== undefined ? { evidenceHosts } : {}) };
     },
@@ -212,12 +213,25 @@ function prefixed(installed: Record<string, string>): Record<string, string> {
 const ROLLOUT_ID = /^r-[0-9a-f]{8}$/;
 
 /**
+ * The rollout id evidence names: any evidence that starts with "r-…" is taken for a rollout id
+ * (its first word) and must be a real one, so a mistyped id is refused instead of being stored as
+ * a note that authorizes the package. Other text is a free-text note (undefined).
+ */
+export function evidenceRolloutId(evidence: string): string | undefined {
+  const first = /^\s*(r-[^\s,;:()]*)/i.exec(evidence)?.[1];
+  return first;
+}
+
+/**
  * Evidence that names a rollout must be one that completed, shipped this package, and installed
  * it on at least one host (a rollout that reached nobody proves nothing). Returns that count.
  */
 function checkRolloutEvidence(d: HandlerDeps, name: string, version: string, id: string): number {
-  const rollout = d.rolloutStore.get(id);
-  if (!rollout) throw new FerryError('FERRY_INVALID_INPUT', `evidence ${id} is not a rollout Ferry knows`, { hint: 'see: ferry rollout list' });
+  const rollout = ROLLOUT_ID.test(id) ? d.rolloutStore.get(id) : undefined;
+  if (!rollout) {
+    const form = ROLLOUT_ID.test(id) ? '' : ' (a rollout id is r- and 8 hex digits)';
+    throw new FerryError('FERRY_INVALID_INPUT', `evidence ${id} is not a rollout Ferry knows${form}; nothing was authorized`, { hint: 'give the id of a completed rollout (see: ferry rollout list), or evidence text that does not start with "r-"' });
+  }
   if (rollout.state !== 'completed') throw new FerryError('FERRY_INVALID_INPUT', `evidence ${id} is ${rollout.state}, not completed`);
   const release = d.releases.get(rollout.release);
   if (!release?.packages.some((p) => p.name === name && p.version === version)) {

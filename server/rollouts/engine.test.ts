@@ -12,6 +12,8 @@ import type { DesiredChange, DesiredStatePublisher } from '../desired/publisher.
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
 import { RolloutEngine } from './engine.js';
+import { RolloutService } from './service.js';
+import type { CmdbStore } from '../cmdb/store.js';
 import { nextRolloutState, ROLLOUT_TRANSITIONS, transition } from './lifecycle.js';
 import { parseFailureThreshold, parseRolloutOptions } from './options.js';
 import { RolloutStore, type RolloutOptions } from './store.js';
@@ -165,6 +167,40 @@ describe('rollout engine, tick by tick', () => {
     expect(store.events('r-1').map((e) => e.action)).toEqual(expect.arrayContaining(['halted', 'rollback-started', 'rolled-back']));
   });
 
+  it('rolling-back with a host that never reports: stays open tick after tick until an operator aborts it', async () => {
+    create('r-1', { onFailure: 'rollback', hostTimeoutMs: 30_000 }, [1, 4]);
+    await engine.tick();
+    report('r-1', 'a1', 'succeeded');
+    await engine.tick();
+    report('r-1', 'a2', 'failed', 'boom');
+    await engine.tick();
+    expect(rollout('r-1').state).toBe('rolling-back');
+    for (const a of ['a1', 'a3', 'a4']) rollbackReport('r-1', a, 'rolled-back');
+    // a5 never answers: the rollout waits (and still holds its hosts) however long it takes
+    for (let i = 0; i < 3; i++) {
+      now += 60_000;
+      await engine.tick();
+      expect(rollout('r-1')).toMatchObject({ state: 'rolling-back', endedAt: null });
+    }
+    expect(store.rollingBack().map((r) => r.id)).toEqual(['r-1']);
+    // The operator stops waiting: aborted (ended), saying how many hosts never reported.
+    const cmdb = { hostnames: () => new Map<string, string>() } as unknown as CmdbStore;
+    const service = new RolloutService(store, engine, releases, dml, cmdb, () => true, join(dir, 'policy.yaml'));
+    const doc = await service.act({ id: 'r-1', action: 'abort', actor: 'alice' } as Parameters<RolloutService['act']>[0]);
+    expect(doc).toMatchObject({ state: 'aborted', reason: 'aborted by alice (rollback not reported by 1 host(s))' });
+    expect(rollout('r-1').endedAt).not.toBeNull();
+    expect(store.rollingBack()).toEqual([]);
+    await engine.tick();
+    expect(rollout('r-1').state).toBe('aborted');
+    expect(hosts('r-1')).toEqual({ a1: 'rolled-back', a2: 'failed', a3: 'rolled-back', a4: 'rolled-back', a5: 'sent' });
+    // A rollback reported after all is still recorded; the rollout stays aborted.
+    expect(rollbackReport('r-1', 'a5', 'rolled-back')).toBe(true);
+    await engine.tick();
+    expect(hosts('r-1').a5).toBe('rolled-back');
+    expect(rollout('r-1').state).toBe('aborted');
+    expect(store.events('r-1').map((e) => e.action)).toEqual(expect.arrayContaining(['rollback-started', 'abort']));
+  });
+
   it('times out a host after --host-timeout, counted against its wave', async () => {
     create('r-1', { hostTimeoutMs: 30_000 }, [1, 4]);
     await engine.tick();
@@ -222,6 +258,20 @@ describe('rollout lifecycle table', () => {
     expect(transition('halted', 'rollback')).toBe('rolling-back');
     expect(transition('rolling-back', 'rollback-done')).toBe('rolled-back');
     expect(transition('rolling-back', 'rollback')).toBeUndefined();
+  });
+
+  it('a rolling-back rollout can be aborted (a host may never report), and nothing else but finish', () => {
+    expect(ROLLOUT_TRANSITIONS['rolling-back']).toEqual({ 'rollback-done': 'rolled-back', abort: 'aborted' });
+    expect(transition('rolling-back', 'abort')).toBe('aborted');
+    // aborted is not final: a fleet rollback may be asked for again
+    expect(transition('aborted', 'rollback')).toBe('rolling-back');
+    let err: FerryError | undefined;
+    try {
+      nextRolloutState('r-9', 'rolling-back', 'pause');
+    } catch (e) {
+      err = e as FerryError;
+    }
+    expect(err?.toLine()).toBe('FERRY_CONFLICT: cannot pause rollout r-9: it is rolling-back — hint: a rolling-back rollout allows: rollback-done, abort');
   });
 
   it('refuses what the table does not allow, with FERRY_CONFLICT naming the rollout and its state', () => {

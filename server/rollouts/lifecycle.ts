@@ -3,7 +3,8 @@
 // nextRolloutState(), so a transition that is not in the table cannot happen anywhere.
 //
 // `rolling-back` is a state of its own: the rollout sent its hosts back to their previous versions
-// and waits for their reports; it ends `rolled-back`. (Before it existed, a fleet rollback was
+// and waits for their reports; it ends `rolled-back`, or `aborted` when an operator stops waiting for
+// hosts that never report. (Before it existed, a fleet rollback was
 // "halted with no end time", which every reader had to know about.)
 import { FerryError } from '../../shared/errors.js';
 import type { RolloutState } from '../../shared/protocol/api.js';
@@ -36,7 +37,8 @@ export const ROLLOUT_TRANSITIONS: Readonly<Record<RolloutState, Partial<Record<R
   running: { wait: 'waiting', pause: 'paused', halt: 'halted', complete: 'completed', abort: 'aborted', rollback: 'rolling-back' },
   paused: { resume: 'running', halt: 'halted', abort: 'aborted', rollback: 'rolling-back' },
   halted: { rollback: 'rolling-back', retry: 'running' },
-  'rolling-back': { 'rollback-done': 'rolled-back' },
+  // abort: a host that never reports its rollback would otherwise keep the rollout (and its hosts) open for ever
+  'rolling-back': { 'rollback-done': 'rolled-back', abort: 'aborted' },
   completed: { rollback: 'rolling-back' },
   aborted: { rollback: 'rolling-back' },
   'rolled-back': {},

@@ -13,7 +13,7 @@ import { approvalsOf } from '../releases/four-eyes.js';
 
 const IN_FLIGHT_STATES: HostState[] = ['sent', 'downloading', 'installing', 'verifying'];
 import { DEFAULT_PHASED_WAVES, parseRolloutOptions } from './options.js';
-import { noTargetsError, notInstalledError } from './targets.js';
+import { allSkipped, noTargetsError, notInstalledError } from './targets.js';
 import { nextRolloutState } from './lifecycle.js';
 import { TERMINAL_HOST_STATES, type HostState } from '../../shared/protocol/messages.js';
 import type { RolloutEngine } from './engine.js';
@@ -86,12 +86,17 @@ export class RolloutService {
         : planRemoval(fleet, removal, { selector, waves, includeOffline: req.includeOffline });
     // Nobody to reach: refused (a dry run shows the plan and says a start would be refused).
     const targeted = new Set(plan.hosts.map((h) => h.agent));
-    const empty =
+    let empty =
       plan.hosts.length === 0
         ? noTargetsError(selector, fleet, `rollout of ${label} refused`)
         : removal !== undefined && plan.hosts.every((h) => h.fromVersions[removal] === undefined)
           ? notInstalledError(removal, selector, fleet.filter((h) => targeted.has(h.id)), `rollout of ${label} refused`)
           : undefined;
+    // Hosts matched but none receives anything (offline, incompatible, every holder offline):
+    // as empty as no match. Every host already at this version is a success with a note.
+    const skipped = empty ? undefined : allSkipped(plan.hosts, selector, `rollout of ${label} refused`);
+    if (skipped && 'note' in skipped) notes.push(skipped.note);
+    else if (skipped) empty = skipped.error;
     if (empty && req.allowEmpty) notes.push(`${empty.message.replace(/^rollout of .*? refused: /, '')}; ${req.dryRun ? 'it would start' : 'started'} anyway (--allow-empty)`);
     else if (empty && req.dryRun) notes.push(`a start would be refused: ${empty.toLine()}`);
     else if (empty) throw empty;
@@ -225,9 +230,13 @@ export class RolloutService {
         // 'running' re-checks the schedule on the next tick and waits again if it must.
         this.store.setState(rollout.id, next, { reason: `resumed by ${req.actor}` });
         break;
-      case 'abort':
-        this.store.setState(rollout.id, next, { endedAt: Date.now(), reason: `aborted by ${req.actor}` });
+      case 'abort': {
+        // From rolling-back: the rollout stops waiting; a rollback reported later is still recorded.
+        const unreported = rollout.state === 'rolling-back' ? this.store.pendingRollbacks(rollout.id) : 0;
+        const detail = unreported ? ` (rollback not reported by ${unreported} host(s))` : '';
+        this.store.setState(rollout.id, next, { endedAt: Date.now(), reason: `aborted by ${req.actor}${detail}` });
         break;
+      }
       case 'rollback':
         // Also for a finished rollout: it is rolling-back again until every host reported.
         await this.engine.rollBack(rollout, req.actor, `rollback requested by ${req.actor}`);
@@ -403,6 +412,11 @@ export class RolloutService {
       createdAt: new Date(r.createdAt).toISOString(),
       hosts: Object.values(Object.fromEntries(this.store.countsByWave(r.id))).reduce((n, c) => n + Object.values(c).reduce((a, b) => a + (b ?? 0), 0), 0),
     }));
+  }
+
+  /** Whether a newer rollout took hosts over from this one (--supersede; on its timeline). */
+  wasSuperseded(id: string): boolean {
+    return this.store.events(id).some((e) => e.action === 'superseded');
   }
 
   review(id: string): RolloutReview {

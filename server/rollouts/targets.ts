@@ -47,6 +47,42 @@ export function notInstalledError(name: string, selector: Selector, targeted: Pl
   });
 }
 
+/** Why a skipped host receives nothing, as a category to count ("incompatible: …" → incompatible). */
+export function skipCategory(reason: string): string {
+  if (reason.startsWith('incompatible')) return 'incompatible';
+  return reason;
+}
+
+/**
+ * Hosts matched but none of them gets a wave: what to do with that plan. Every matched host
+ * already at this version is a success (nothing to do, said in a note); anything else (offline,
+ * incompatible, and for a removal every holder offline) is refused with the reasons counted,
+ * unless --allow-empty. Undefined when some host receives the rollout.
+ */
+export function allSkipped(
+  planned: { wave: number | null; reason: string }[],
+  selector: Selector,
+  what: string,
+): { note: string } | { error: FerryError } | undefined {
+  if (planned.length === 0 || planned.some((h) => h.wave !== null)) return undefined;
+  const counts = new Map<string, number>();
+  for (const h of planned) counts.set(skipCategory(h.reason), (counts.get(skipCategory(h.reason)) ?? 0) + 1);
+  const n = planned.length;
+  const there = counts.get('already at this version') ?? 0;
+  if (there === n) return { note: `nothing to do: ${n === 1 ? 'the matched host is' : `all ${n} matched hosts are`} already at this version` };
+  const why = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([reason, c]) => `${c} ${reason}`).join(', ');
+  const hints: string[] = [];
+  if (counts.has('offline')) hints.push('--include-offline sends it to offline hosts when they return');
+  if (counts.has('incompatible')) hints.push('incompatible hosts are listed by --dry-run');
+  hints.push('give --allow-empty to start it anyway');
+  return {
+    error: new FerryError('FERRY_NO_TARGETS', `${what}: selector "${selector.text}" matches ${n} host(s) but none would receive it: ${why}`, {
+      hint: hints.join('; '),
+      details: { selector: selector.text, matched: n, skipped: Object.fromEntries(counts) },
+    }),
+  };
+}
+
 /** The value a selector key would be matched against (facts, id, hostname, installed.*, tags). */
 function valueOf(h: PlanHost, key: string): string | undefined {
   if (key === 'id') return h.id;

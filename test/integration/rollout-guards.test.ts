@@ -1,8 +1,10 @@
 // Guard rails of `ferry rollout start` and `ferry dml authorize --evidence`, through the real CLIs
 // against a real server, real nats-server and real agents (issue 19, "Rollouts"):
 // - a selector (or a removal) that reaches no host is refused with FERRY_NO_TARGETS, naming the
-//   selector and the nearest values the fleet has, unless --allow-empty;
-// - an empty rollout is no QA evidence; a real one says on how many hosts it installed;
+//   selector and the nearest values the fleet has, unless --allow-empty; so is a selection whose
+//   every host is skipped (offline, incompatible), with the reasons counted;
+// - an empty rollout is no QA evidence; a real one says on how many hosts it installed; evidence
+//   that looks like a rollout id but names none (a typo) is refused, not kept as a note;
 // - a rollout over hosts an unfinished rollout of the same package holds is FERRY_CONFLICT
 //   (naming it) unless --supersede, which ends the older one for those hosts, on its timeline;
 //   --dry-run shows downgrades;
@@ -66,6 +68,16 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
     const done = await startAndWait(home, 'g-1.0', []);
     expect(done.code, done.result.stderr).toBe(0);
     realId = done.status.id;
+    // A mistyped rollout id is refused in one line naming it, not stored as a free-text note.
+    const typo = `${realId.slice(0, -1)}${realId.endsWith('0') ? '1' : '0'}`;
+    for (const bad of [typo, realId.slice(0, -1), `${typo} (QA run)`]) {
+      const r = await runFerry(home, ['dml', 'authorize', 'greeter@1.0.0', '--evidence', bad], { allowFail: true });
+      expect(r.code, r.stderr).toBe(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^FERRY_INVALID_INPUT: evidence ${bad.split(' ')[0]} is not a rollout Ferry knows`));
+    }
+    expect((await runFerry(home, ['dml', 'show', 'greeter@1.0.0', '--json'])).json<{ state: string }>().state).not.toBe('authorized');
     const ok = await runFerry(home, ['dml', 'authorize', 'greeter@1.0.0', '--evidence', realId]);
     expect(ok.stdout).toContain(`evidence ${realId}: installed on 3 host(s)`);
     const doc = (await runFerry(home, ['dml', 'show', 'greeter@1.0.0', '--json'])).json<{ state: string; evidence: string }>();
@@ -140,5 +152,29 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
 
     const risk = (await runFerry(home, ['rollout', 'start', 'g-1.2', '--dry-run', '--json'])).json<RiskDoc>().policy.risk;
     expect(risk.factors).toContain('0 of 7 earlier installs of these packages failed (0.0%)');
+  });
+
+  it('refuses a selection whose every host is skipped (offline), counting why; --allow-empty starts it', async () => {
+    // Joined, never started: the CMDB has never seen it, so it is offline.
+    const edge = await createToken(home, { uses: 1, tags: { env: 'edge' } });
+    await joinAgent(home, 'guard-off', { token: edge });
+    const before = (await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>().length;
+    const refused = await runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=edge', '--wait'], { allowFail: true });
+    expect(refused.code, refused.stderr).toBe(3);
+    const line = refused.stderr.trim().split('\n').at(-1)!;
+    expect(line).toBe(
+      'FERRY_NO_TARGETS: rollout of g-1.0 refused: selector "env=edge" matches 1 host(s) but none would receive it: 1 offline' +
+        ' — hint: --include-offline sends it to offline hosts when they return; give --allow-empty to start it anyway',
+    );
+    expect((await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>().length).toBe(before); // nothing stored
+    const plan = (await runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=edge', '--dry-run', '--json'])).json<{ notes: string[] }>();
+    expect(plan.notes).toEqual([expect.stringMatching(/^a start would be refused: FERRY_NO_TARGETS: .*1 offline/)]);
+
+    const allowed = await runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=edge', '--allow-empty', '--wait', '--timeout', '60s'], { allowFail: true, timeoutMs: 80_000 });
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stderr).toContain('note: selector "env=edge" matches 1 host(s) but none would receive it: 1 offline; started anyway (--allow-empty)');
+    const status = (await runFerry(home, ['rollout', 'status', '--json'])).json<{ state: string; hosts: unknown[] }>();
+    expect(status.state).toBe('completed');
+    expect(status.hosts).toEqual([expect.objectContaining({ state: 'skipped', reason: 'offline' })]);
   });
 });

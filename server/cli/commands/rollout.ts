@@ -269,7 +269,7 @@ export const rolloutCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(review)
       .command(actionCommand('pause', 'Stop starting new waves (hosts already sent finish)'))
       .command(actionCommand('resume', 'Continue a paused rollout'))
-      .command(actionCommand('abort', 'End a rollout now; nothing more is sent'))
+      .command(actionCommand('abort', 'End a rollout now; nothing more is sent (also a rollback that some host never reports)'))
       .command(actionCommand('rollback', 'Return every host this rollout changed to its previous version'))
       .command(actionCommand('retry', 'Send a halted rollout again to its failed hosts (gated like a wave: window, soak, --max-failures), then go on'))
       .command(actionCommand('start-now', 'Start a rollout waiting for its --start-at now (audited); a --window is still respected'))
