@@ -130,6 +130,17 @@ describe('hostile agent data on console pages', () => {
     expectInert(page.body.text, 7);
   });
 
+  it('policy verdict (on the rollout page and in the review): violations and the override\'s reason are escaped', async () => {
+    const policy = { environments: [EVIL], violations: [EVIL], evidence: [{ environment: EVIL, rollout: 'r-0' }], override: { actor: 'ada', reason: EVIL, at: T }, risk: { level: 'high', computed: 'high', override: null, factors: [EVIL] }, targets: 1, fleet: 2 };
+    const review = { ...hostileReview, policy };
+    const rollout = await rolloutPage(ctxOf({ 'rollout.status': status, 'rollout.review': review }), 'r-1');
+    const printed = await reviewPage(ctxOf({ 'rollout.review': review }), 'r-1');
+    for (const page of [rollout, printed]) {
+      expect(page.body.text).toContain('id="policy-verdict"');
+      expectInert(page.body.text.slice(page.body.text.indexOf('id="policy-verdict"')), 5);
+    }
+  });
+
   it('the page frame escapes a hostile title', async () => {
     const { layout } = await import('./layout.js');
     const page = await hostPage(ctxOf({ 'cmdb.show': hostileHost, 'agents.logs': hostileLogs }), 'agent-1');
