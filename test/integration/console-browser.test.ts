@@ -1,7 +1,8 @@
 // The web console in a real browser (Debian's chromium, driven by puppeteer-core): sign in through
 // `ferry ui login`, watch a phased rollout progress live (no reload), pause it from the page and
-// see `ferry rollout status` report it paused, resume, see a failing host's error, and check that
-// a viewer gets no action buttons and that the server refuses the viewer's POST anyway.
+// see `ferry rollout status` report it paused, resume, see a failing host's error, check that
+// a viewer gets no action buttons and that the server refuses the viewer's POST anyway, and that a
+// fleet rollback asks first (dismissed: nothing sent; accepted: the CLI sees it roll back).
 // One server, three agents, one browser. Screenshots go to $FERRY_CONSOLE_SCREENSHOTS when set
 // (docs/console/ holds the committed ones), else to a temporary directory.
 // Requires the compiled dist/ (`npx tsc -p .`), nats-server and chromium (scripts/ensure-chromium.sh).
@@ -89,8 +90,7 @@ describe('web console in a browser', () => {
     expect(await page.evaluate(() => (window as unknown as { ferryMarker?: number }).ferryMarker)).toBe(1);
     await page.screenshot({ path: join(SHOTS, 'rollout-soak.png'), fullPage: true });
 
-    // Pause from the page (it asks first), then the CLI reports it paused.
-    page.once('dialog', (d) => void d.accept());
+    // Pause from the page (it does not ask: Resume undoes it), then the CLI reports it paused.
     await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('#action-pause')]);
     await until(page, () => document.querySelector('#rollout-state')?.textContent?.includes('paused'));
     const status = (await runFerry(server.home, ['rollout', 'status', rolloutId, '--json'])).json<{ state: string; hosts: { hostname: string; wave: number | null }[] }>();
@@ -123,6 +123,10 @@ describe('web console in a browser', () => {
       expect(await page.$eval('h1', (h) => h.textContent), path).toBeTruthy();
       // the pause and resume pressed on the page are in the audit log under the operator's name
       if (name === 'audit') expect(await page.$eval('main', (m) => m.textContent)).toMatch(/adminrollout\.action/);
+      // the failing host's history is a table, not raw JSON
+      if (name === 'host') expect((await page.$$('#host-history tbody tr')).length).toBeGreaterThan(0);
+      // the policy verdict the start recorded: the rollout passed without violations
+      if (name === 'review') expect(await page.$eval('#policy-verdict', (p) => p.textContent)).toMatch(/passed\s+no violations/);
       await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
     }
     await page.browserContext().close();
@@ -147,6 +151,38 @@ describe('web console in a browser', () => {
     expect(result.text).toContain('FERRY_FORBIDDEN');
     const status = (await runFerry(server.home, ['rollout', 'status', rolloutId, '--json'])).json<{ state: string }>();
     expect(status.state).toBe('completed');
+    await page.browserContext().close();
+  }, 120_000);
+
+  it('asks before a fleet rollback: dismissed, nothing changes; accepted, the rollout rolls back', async () => {
+    const page = await signedInPage();
+    await page.goto(`${base}/rollouts/${rolloutId}`, { waitUntil: 'load' });
+    const posts: string[] = [];
+    page.on('request', (r) => void (r.method() === 'POST' && posts.push(r.url())));
+    const answer = (accept: boolean) =>
+      new Promise<string>((resolve) =>
+        page.once('dialog', (d) => {
+          resolve(d.message());
+          void (accept ? d.accept() : d.dismiss());
+        }),
+      );
+
+    // Dismissed: the form is not sent, the page stays, and the CLI still sees the rollout completed.
+    const dismissed = answer(false);
+    await page.click('#action-rollback');
+    expect(await dismissed).toMatch(/^Roll back every changed host/);
+    expect((await runFerry(server.home, ['rollout', 'status', rolloutId, '--json'])).json<{ state: string }>().state).toBe('completed');
+    expect(posts).toEqual([]);
+    expect(new URL(page.url()).pathname).toBe(`/rollouts/${rolloutId}`);
+    expect(await page.$('#action-rollback')).not.toBeNull();
+
+    // Accepted: the form is sent and the rollout rolls back (the CLI sees it).
+    const accepted = answer(true);
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('#action-rollback')]);
+    expect(await accepted).toMatch(/^Roll back every changed host/);
+    expect(posts).toEqual([`${base}/actions/rollouts/${rolloutId}/rollback`]);
+    expect(['rolling-back', 'rolled-back']).toContain((await runFerry(server.home, ['rollout', 'status', rolloutId, '--json'])).json<{ state: string }>().state);
+    await until(page, () => /rolling-back|rolled-back/.test(document.querySelector('#rollout-state')?.textContent ?? ''));
     await page.browserContext().close();
   }, 120_000);
 });

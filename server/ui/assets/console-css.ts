@@ -64,6 +64,10 @@ svg.chart { width: 100%; height: 8rem; display: block; background: var(--line); 
 .line-finished, .line-failed { fill: none; stroke-width: 2; } .line-finished { stroke: #2f8f5b; } .line-failed { stroke: #b5452d; }
 .k-finished::before { color: #2f8f5b; } .k-failed::before { color: #b5452d; }
 .progress-chart { margin: 0; } .progress-chart figcaption { font-size: .85rem; }
+h3 { font-size: .95rem; margin: .75rem 0 .25rem; } h4 { font-size: .85rem; color: var(--muted); font-weight: 600; margin: .25rem 0; }
+.drift { display: flex; gap: 2rem; flex-wrap: wrap; align-items: baseline; } .drift h3 { flex-basis: 100%; }
+ul.files { list-style: none; margin: 0; padding: 0; max-height: 16rem; overflow: auto; }
+ul.violations { margin: .25rem 0 .75rem; color: var(--bad); }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 @media print { .top, .noprint, .actions { display: none; } html { background: #fff; color: #000; } pre { max-height: none; } }
 `;

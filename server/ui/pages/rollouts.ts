@@ -10,6 +10,7 @@ import { allowedFailures } from '../../rollouts/options.js';
 import { may, type Page, type PageContext } from './context.js';
 import { actionButton } from './forms.js';
 import { badge, html, when, type Html } from './html.js';
+import { policyVerdict } from './policy.js';
 
 interface RolloutListRow {
   id: string;
@@ -78,6 +79,7 @@ ${progressChart(s)}
   (h) => html`<tr data-host="${h.hostname}" data-state="${h.state}"><td><a href="/hosts/${encodeURIComponent(h.hostname)}">${h.hostname}</a></td><td>${h.wave === null ? '—' : h.wave + 1}</td><td>${badge(h.state)}</td>
 <td>${h.error ? html`<span class="error">${h.error}</span>` : ''}${h.waiting ? html`<span class="muted">waiting: ${h.reason ?? ''}${h.waitingUntil ? html` until ${when(h.waitingUntil)}` : ''}</span>` : h.reason && !h.error ? html`<span class="muted">${h.reason}</span>` : ''}</td></tr>`,
 )}</tbody></table></section>
+${review ? policyVerdict(review.policy) : ''}
 ${review ? timeline(review) : ''}`;
   return { title: `Rollout ${s.id}`, section: 'rollouts', body };
 }
@@ -123,6 +125,7 @@ export async function reviewPage(ctx: PageContext, id: string): Promise<Page> {
 <p>${Object.entries(r.totals).map(([k, v]) => `${v} ${k}`).join(', ') || 'no hosts'}</p>
 <table class="grid"><thead><tr><th scope="col">Wave</th><th scope="col">State</th><th scope="col">Hosts</th><th scope="col">Succeeded</th><th scope="col">Failed</th><th scope="col">Started</th><th scope="col">Ended</th></tr></thead>
 <tbody>${r.waves.map((w) => html`<tr><td>${w.index + 1}</td><td>${w.state}</td><td>${w.hosts}</td><td>${w.succeeded}</td><td>${w.failed}</td><td>${w.startedAt ?? ''}</td><td>${w.endedAt ?? ''}</td></tr>`)}</tbody></table>
+${policyVerdict(r.policy)}
 <h2>Approvals</h2>
 ${r.approvals.length ? html`<ul>${r.approvals.map((a) => html`<li>${a.actor} at ${a.at}${a.comment ? ` — ${a.comment}` : ''}</li>`)}</ul>` : html`<p class="muted">none</p>`}
 <h2>Early life support</h2>
