@@ -223,6 +223,23 @@ ${activates('2.0.0', '1.0.0')}`);
     expect(readProbation(stateDir)?.reason).toContain('not returned to 1.0.0 (ferry-agent 1.0.0 has no manifest in the journal to check it against)');
   });
 
+  it('finishes a return it was stopped in the middle of: current already switched back, probation still pending', async () => {
+    // What a supervisor SIGKILLed between switching `current` back and writing the probation leaves.
+    installedVersion('1.0.0', 'process.exit(0);');
+    keep('1.0.0');
+    installedVersion('2.0.0', 'process.exit(0);');
+    switchCurrent(installRoot, 'ferry-agent', '1.0.0');
+    writeFileSync(join(stateDir, 'self-update.json'), JSON.stringify({ format: 1, state: 'pending', version: '2.0.0', previous: '1.0.0', operation: 'op-1', report: { operation: 'op-1', state: 'succeeded', package: 'ferry-agent', version: '2.0.0', step: 'done' }, since: new Date().toISOString() }));
+    const packaged = fakeAgent(join(dir, 'packaged.js'), 'packaged', 'process.exit(9);');
+    const { log, lines } = recordingLogger();
+    expect(await run(packaged, 60_000, log)).toBe(0);
+    // 1.0.0 is started once, not on probation in 2.0.0's place.
+    expect(lines.filter((l) => l.msg === 'starting the agent').map((l) => l.version)).toEqual(['1.0.0']);
+    expect(runs().map((l) => l.split(' ')[0])).toEqual(['v1.0.0']);
+    expect(readCurrent(installRoot, 'ferry-agent')).toBe('1.0.0');
+    expect(readProbation(stateDir)).toMatchObject({ state: 'rolled-back', version: '2.0.0', previous: '1.0.0', reason: 'ferry-agent 2.0.0 did not confirm before the supervisor stopped while returning from it; returned to 1.0.0' });
+  });
+
   it('never starts the version that failed its probation again while the return is not finished', async () => {
     // A return left `current` on 2.0.0 (the agent could not complete it, or was killed in between).
     installedVersion('1.0.0', 'process.exit(0);');

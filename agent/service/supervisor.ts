@@ -7,7 +7,8 @@
 //     journal kept for it, else to the packaged agent —, mark the probation rolled back, start that
 //     version (which tells the journal and the rollout);
 //   - a version that failed its probation is never started again while that probation is open
-//     (a return the agent could not complete, or a crash in between, left `current` on it).
+//     (a return the agent could not complete, or a crash in between, left `current` on it); a
+//     return this supervisor was stopped in the middle of is finished when it starts again.
 //   - any other exit ends the supervisor with the agent's exit code (systemd restarts on failure).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -63,6 +64,14 @@ export async function supervise(o: SupervisorOptions): Promise<number> {
     for (;;) {
       const probation = readProbation(o.stateDir);
       const target = agentTarget(o.installRoot, o.packaged.script);
+      if (probation?.state === 'pending' && target.version !== probation.version) {
+        // The agent writes a pending probation only once `current` is the new version: `current`
+        // elsewhere means this supervisor was stopped while returning from it. Finish that return
+        // (with the check) instead of putting the version returned to on probation in its place.
+        const to = await returnToPrevious(o, { ...probation, reason: `ferry-agent ${probation.version} did not confirm before the supervisor stopped while returning from it` }, log);
+        log.error({ version: probation.version, restored: to ?? 'packaged' }, 'finishing an interrupted return from a new agent version');
+        continue;
+      }
       if (probation?.state === 'rolled-back' && target.version === probation.version) {
         // The return did not stick (the agent could not activate the previous version, or it was
         // killed in between): the version that failed its probation is not run again.
