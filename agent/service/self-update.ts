@@ -4,10 +4,14 @@
 //   confirm       the new version runs, is connected and has sent the held report: probation over;
 //   finishReturn  the supervisor returned to this version: record that in the journal (the version
 //                 on probation is rolled back) and report it against the rollout that installed it.
+//                 It never ends on the version that failed its probation: if the previous version
+//                 cannot be activated (modified and not fetched again), the packaged agent runs.
 // Only under the supervisor (FERRY_SUPERVISED=1): an agent run by hand installs `ferry-agent` like
 // any other package and keeps running.
 import type { Logger } from 'pino';
+import { agentPaths, loadIdentity } from '../config.js';
 import type { Journal } from '../install/journal.js';
+import { readCurrent, removeCurrent } from '../install/layout.js';
 import type { InstallMachine, ProgressReport } from '../install/machine.js';
 import type { Reporter } from '../reporter.js';
 import { AGENT_PACKAGE, clearProbation, readProbation, writeProbation } from './probation.js';
@@ -15,6 +19,8 @@ import { AGENT_PACKAGE, clearProbation, readProbation, writeProbation } from './
 export interface SelfUpdateOptions {
   stateDir: string;
   journal: Journal;
+  /** where packages are installed (default: the install root in this agent's identity file) */
+  installRoot?: string;
   log: Logger;
   /** run by `ferry-agent supervise`, which restarts the agent into a new version */
   supervised: boolean;
@@ -49,13 +55,24 @@ export class SelfUpdate {
   async finishReturn(machine: InstallMachine): Promise<void> {
     const p = readProbation(this.o.stateDir);
     if (p?.state !== 'rolled-back') return;
+    let failure: string | undefined;
     if (this.installedVersion() === p.version) {
       // The journal still names the failed version: roll it back there too. This reports the
       // operation as rolled back, so the rollout that shipped the version counts a failure.
       // Through the machine's persisted revert steps, so a crash here resumes it.
-      await machine.revertPackage(p.operation, AGENT_PACKAGE, { reason: p.reason ?? `ferry-agent ${p.version} did not report back healthy`, unlinkIfNoneKept: true });
+      const r = await machine.revertPackage(p.operation, AGENT_PACKAGE, { reason: p.reason ?? `ferry-agent ${p.version} did not report back healthy`, unlinkIfNoneKept: true });
+      if (r.outcome === 'failed') failure = r.report.error;
     }
-    this.o.log.error({ version: p.version, restored: p.previous ?? 'packaged', reason: p.reason }, 'agent self-update failed; running the previous version');
+    // A revert that failed (the previous version was modified and could not be fetched again)
+    // ends on the version it was leaving: the one that failed its probation. Never keep that one:
+    // unlink the agent package, so the supervisor starts the packaged agent from now on.
+    const root = this.o.installRoot ?? loadIdentity(agentPaths(this.o.stateDir)).installRoot;
+    if (readCurrent(root, AGENT_PACKAGE) === p.version || this.installedVersion() === p.version) {
+      removeCurrent(root, AGENT_PACKAGE);
+      this.o.journal.removeInstalled(AGENT_PACKAGE);
+      this.o.log.error({ version: p.version, previous: p.previous ?? 'packaged', error: failure }, `could not return to ${p.previous ? `ferry-agent ${p.previous}` : 'the packaged agent'}; ferry-agent ${p.version} failed its probation and is not kept active: the packaged agent runs from the next start`);
+    }
+    this.o.log.error({ version: p.version, restored: this.installedVersion() ?? 'packaged', reason: p.reason }, 'agent self-update failed; running the previous version');
     clearProbation(this.o.stateDir);
   }
 

@@ -3,15 +3,21 @@
 // the packaged agent it was itself started from. It is the part that stays put across self-updates:
 //   - the agent exits with SELF_UPDATE_EXIT_CODE after activating a new agent version → start again;
 //   - a version on probation that exits, or has not confirmed within selfUpdateTimeoutMs → switch
-//     `current` back to the previous version, mark the probation rolled back, start that version
-//     (which tells the journal and the rollout);
+//     `current` back to the previous version — only if its files still match the manifest the
+//     journal kept for it, else to the packaged agent —, mark the probation rolled back, start that
+//     version (which tells the journal and the rollout);
+//   - a version that failed its probation is never started again while that probation is open
+//     (a return the agent could not complete, or a crash in between, left `current` on it); a
+//     return this supervisor was stopped in the middle of is finished when it starts again.
 //   - any other exit ends the supervisor with the agent's exit code (systemd restarts on failure).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { DECOMMISSIONED_FILE } from '../config.js';
-import { readCurrent, removeCurrent, switchCurrent, versionDir } from '../install/layout.js';
+import { DECOMMISSIONED_FILE, agentPaths } from '../config.js';
+import { checkDrift, describeDrift } from '../install/drift.js';
+import { Journal } from '../install/journal.js';
+import { readCurrent, removeCurrent, switchCurrent, versionDir, versionExists } from '../install/layout.js';
 import { AGENT_PACKAGE, SELF_UPDATE_EXIT_CODE, readProbation, writeProbation, type Probation } from './probation.js';
 
 export interface SupervisorOptions {
@@ -58,6 +64,21 @@ export async function supervise(o: SupervisorOptions): Promise<number> {
     for (;;) {
       const probation = readProbation(o.stateDir);
       const target = agentTarget(o.installRoot, o.packaged.script);
+      if (probation?.state === 'pending' && target.version !== probation.version) {
+        // The agent writes a pending probation only once `current` is the new version: `current`
+        // elsewhere means this supervisor was stopped while returning from it. Finish that return
+        // (with the check) instead of putting the version returned to on probation in its place.
+        const to = await returnToPrevious(o, { ...probation, reason: `ferry-agent ${probation.version} did not confirm before the supervisor stopped while returning from it` }, log);
+        log.error({ version: probation.version, restored: to ?? 'packaged' }, 'finishing an interrupted return from a new agent version');
+        continue;
+      }
+      if (probation?.state === 'rolled-back' && target.version === probation.version) {
+        // The return did not stick (the agent could not activate the previous version, or it was
+        // killed in between): the version that failed its probation is not run again.
+        const to = await returnToPrevious(o, probation, log);
+        log.error({ version: probation.version, restored: to ?? 'packaged' }, `ferry-agent ${probation.version} failed its probation but is current again; not running it`);
+        continue;
+      }
       log.info({ version: target.version ?? 'packaged', probation: probation?.state }, 'starting the agent');
       // An agent bundle carries its own Node runtime (bin/node beside the script): each version
       // runs with its own, and with the V8 flags this supervisor was started with (the launcher's).
@@ -104,8 +125,8 @@ export async function supervise(o: SupervisorOptions): Promise<number> {
       const after = readProbation(o.stateDir);
       if (after?.state === 'pending') {
         const why = overstayed ? `did not report back healthy within ${Math.round(o.timeoutMs / 1000)}s` : `exited (${exit.code ?? exit.signal}) before reporting back healthy`;
-        returnToPrevious(o, after, `ferry-agent ${after.version} ${why}; returned to ${after.previous ?? 'the packaged agent'}`);
-        log.error({ version: after.version, previous: after.previous ?? 'packaged' }, `new agent version ${why}; returned to the previous version`);
+        const to = await returnToPrevious(o, { ...after, reason: `ferry-agent ${after.version} ${why}` }, log);
+        log.error({ version: after.version, previous: after.previous ?? 'packaged', restored: to ?? 'packaged' }, `new agent version ${why}; returned to ${to ? 'the previous version' : 'the packaged agent'}`);
         continue;
       }
       log.warn({ code: exit.code, signal: exit.signal }, 'the agent exited');
@@ -117,9 +138,54 @@ export async function supervise(o: SupervisorOptions): Promise<number> {
   }
 }
 
-/** `current` back to the previous version (or none: the packaged agent), then say so for the agent. */
-function returnToPrevious(o: SupervisorOptions, p: Probation, reason: string): void {
-  if (p.previous && existsSync(versionDir(o.installRoot, AGENT_PACKAGE, p.previous))) switchCurrent(o.installRoot, AGENT_PACKAGE, p.previous);
-  else removeCurrent(o.installRoot, AGENT_PACKAGE);
+/**
+ * `current` back to the previous version if its files match the manifest the journal kept for it,
+ * else to none (the packaged agent); then say so for the agent in the probation file. `p.reason`
+ * is why the version on probation failed; what was returned to is added to it (once).
+ * Returns the version now current (undefined: the packaged agent).
+ */
+async function returnToPrevious(o: SupervisorOptions, p: Probation, log: Logger): Promise<string | undefined> {
+  const why = (p.reason ?? `ferry-agent ${p.version} did not report back healthy`).replace(/; returned to .*$/, '');
+  const problem = p.previous ? await keptProblem(o, p.previous) : undefined;
+  let to: string | undefined;
+  let reason: string;
+  if (p.previous && !problem) {
+    switchCurrent(o.installRoot, AGENT_PACKAGE, p.previous);
+    to = p.previous;
+    reason = `${why}; returned to ${p.previous}`;
+  } else {
+    removeCurrent(o.installRoot, AGENT_PACKAGE);
+    if (problem) log.error({ version: p.previous, problem }, `not returning to ferry-agent ${p.previous}: ${problem}; running the packaged agent`);
+    reason = problem ? `${why}; not returned to ${p.previous} (${problem}); returned to the packaged agent` : `${why}; returned to the packaged agent`;
+  }
   writeProbation(o.stateDir, { ...p, state: 'rolled-back', reason });
+  return to;
+}
+
+/**
+ * Why a kept agent version must not be started (undefined: it may): not on disk, no manifest kept
+ * in the journal, or files that differ from it — the check `ferry-agent verify` and a rollback's
+ * revert-verify make (checkDrift).
+ */
+async function keptProblem(o: SupervisorOptions, version: string): Promise<string | undefined> {
+  if (!versionExists(o.installRoot, AGENT_PACKAGE, version)) return `ferry-agent ${version} is no longer on disk`;
+  const file = agentPaths(o.stateDir).journal;
+  let manifest;
+  if (existsSync(file)) {
+    // The agent has exited: the supervisor is the only one using the journal now.
+    try {
+      const journal = new Journal(file);
+      try {
+        manifest = journal.versions(AGENT_PACKAGE).find((v) => v.version === version)?.manifest;
+      } finally {
+        journal.close();
+      }
+    } catch (err) {
+      return `the journal cannot be read to check ferry-agent ${version} (${String((err as Error).message ?? err).split('\n')[0]})`;
+    }
+  }
+  if (!manifest) return `ferry-agent ${version} has no manifest in the journal to check it against`;
+  const drift = await checkDrift(o.installRoot, { name: AGENT_PACKAGE, version, manifest });
+  if (drift.modified.length || drift.missing.length) return `ferry-agent ${version} kept on this host does not match its manifest (${describeDrift(drift)})`;
+  return undefined;
 }

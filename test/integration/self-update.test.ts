@@ -3,13 +3,15 @@
 // compiled dist/ with the packaging code: 1.0.0 works; 1.1.0 passes its install health check but its
 // `run` never connects. Rolling out 1.0.0 restarts the agent into it; rolling out 1.1.0 ends with
 // the supervisor returning to 1.0.0 by itself and the rollout host failed, the journal agreeing.
+// Last, 1.0.0 kept on the host is modified and 1.1.0 shipped again: the supervisor does not run the
+// modified 1.0.0 but the packaged agent, and the host never ends on 1.1.0.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stageBundle } from '../../packaging/bundle.js';
 import { buildAgentFerryPackage } from '../../packaging/ferry-package.js';
-import { FAST_ENV, REPO_ROOT, cleanupFleet, initServer, joinAgent, listAgents, pollAgents, runFerry, tempDir, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { FAST_ENV, REPO_ROOT, cleanupFleet, initServer, joinAgent, listAgents, pollAgents, runAgentCli, runFerry, tempDir, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { agentStatus, readCurrent, startRollout, waitRolloutEnd } from '../helpers/faults.js';
 
 // How long the supervisor gives a new version to confirm: a real agent starting beside a busy
@@ -120,6 +122,36 @@ describe('agent self-update through a rollout', () => {
     expect(status.installed['ferry-agent']).toBe('1.0.0');
     expect(status.operations[0]).toMatchObject({ kind: 'rollback', package: 'ferry-agent', version: '1.0.0', from: '1.1.0' });
     await waitFor(async () => (await pollAgents(server.home)).find((a) => a.id === agent.id)?.installed['ferry-agent'] === '1.0.0', 10_000);
+    expect(supervisor.exitCode).toBeNull();
+  });
+
+  it('with the kept 1.0.0 modified, a 1.1.0 that never reports back ends on the packaged agent, never on either', async () => {
+    // Modified after install (what `ferry-agent verify` reports): running it would leave a mark.
+    const mark = join(agent.stateDir, 'tampered-1.0.0-ran');
+    const script = join(agent.installRoot, 'ferry-agent', '1.0.0', 'bin', 'ferry-agent.js');
+    const [shebang, ...rest] = readFileSync(script, 'utf8').split('\n');
+    writeFileSync(script, [shebang, `(await import('node:fs')).writeFileSync(${JSON.stringify(mark)}, '');`, ...rest].join('\n'));
+    const verify = await runAgentCli(agent.stateDir, ['verify', '--json'], { allowFail: true });
+    expect(verify.json<{ drift: { package: string; version: string; modified: string[] }[] }>().drift).toEqual([expect.objectContaining({ package: 'ferry-agent', version: '1.0.0', modified: ['bin/ferry-agent.js'] })]);
+
+    await runFerry(server.home, ['release', 'create', 'agent-1.1.0-again', '--package', 'ferry-agent@1.1.0', '--json']);
+    const id = await startRollout(server.home, 'agent-1.1.0-again', `id=${agent.id}`, ['--strategy', 'phased', '--waves', '100%']);
+    const done = await waitRolloutEnd(server.home, id, 60_000);
+    const host = done.hosts[0]!;
+    expect(['failed', 'rolled-back']).toContain(host.state);
+    expect(host.error, supervisorLog).toContain('ferry-agent 1.1.0 did not report back healthy');
+
+    // The supervisor ran the packaged agent, not the modified 1.0.0; that agent finished the return.
+    await waitFor(() => runningAgentScript() === join(REPO_ROOT, 'bin', 'ferry-agent.js'), 10_000, { message: () => `agent runs ${runningAgentScript()}` });
+    await waitFor(() => !existsSync(join(agent.stateDir, 'self-update.json')), 10_000, { message: 'rolled-back probation not cleared' });
+    expect(supervisorLog).toContain('not returning to ferry-agent 1.0.0: ferry-agent 1.0.0 kept on this host does not match its manifest (modified bin/ferry-agent.js); running the packaged agent');
+    expect(existsSync(mark)).toBe(false);
+    // Never on 1.1.0: either 1.0.0 fetched again from the DML (verified), or no agent package at all.
+    const current = readCurrent(agent.installRoot, 'ferry-agent');
+    expect(current).not.toBe('1.1.0');
+    const status = await agentStatus(agent.stateDir);
+    expect(status.installed['ferry-agent']).toBe(current);
+    if (current) expect((await runAgentCli(agent.stateDir, ['verify'], { allowFail: true })).code).toBe(0);
     expect(supervisor.exitCode).toBeNull();
   });
 });
