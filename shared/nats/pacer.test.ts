@@ -49,7 +49,8 @@ describe('RatePacer', () => {
     await p.acquire(500); // the bucket was not in debt: at once
     await p.acquire(1); // waits for the 500 bytes: 50 ms at 10 000 B/s
     expect(Date.now() - started).toBeGreaterThanOrEqual(50);
-    expect(p.delay()).toBeGreaterThan(0);
+    await p.acquire(100_000); // then charges: 10 s of debt, which the next request must wait out
+    expect(p.delay()).toBeGreaterThan(5_000);
   });
 
   it('refuses a rate or burst that is not one', () => {
