@@ -24,6 +24,7 @@ import type { OperatorService } from '../operators/service.js';
 import { authorize } from '../operators/authenticate.js';
 import { approvalsOf } from '../releases/four-eyes.js';
 import { approvalSealOf } from '../releases/approval-seal.js';
+import { tagAgent } from '../agents/tag.js';
 
 export interface HandlerDeps {
   db: Db;
@@ -140,6 +141,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'cmdb.clone': (r) => d.rollouts.cloneConfig(r),
     'agents.revoke': (r) => d.revokeAgent(r.id, r.actor),
     'agents.decommission': (r) => d.decommissionAgent(r),
+    'agents.tag': (r) => tagAgent(d.cmdb, r),
     'keys.reload': () => d.reloadKeys(),
     'agents.list': (r) => {
       const selector = parseSelector(r.target);

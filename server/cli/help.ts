@@ -96,6 +96,10 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
     ['$0 agent show web-1', 'one host by hostname'],
     ['$0 agent show a-0123abcd -o json', 'one host by agent id, as JSON'],
   ],
+  'agent tag': [
+    ['$0 agent tag web-1 env=prod lane=blue', 'set two tags of web-1 (others stay)'],
+    ['$0 agent tag a-0123abcd --remove canary', 'remove the canary tag of one agent'],
+  ],
   'agent revoke': [['$0 agent revoke a-0123abcd', 'cut an agent off at once']],
   'agent decommission': [['$0 agent decommission web-1 --purge', 'uninstall its packages, then retire it']],
   cmdb: [['$0 cmdb versions myapp', 'how myapp versions are spread']],

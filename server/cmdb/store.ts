@@ -123,6 +123,14 @@ export class CmdbStore {
     return true;
   }
 
+  /** Replace a host's tags (`ferry agent tag`), with a history entry saying what changed and who changed it. */
+  setTags(id: string, tags: Record<string, string>, actor: string, detail: string): void {
+    this.db.transaction(() => {
+      this.sql('UPDATE agents SET tags = ? WHERE id = ?').run(JSON.stringify(tags), id);
+      this.addHistory(id, { kind: 'tags', detail: `${detail}, by ${actor}` });
+    })();
+  }
+
   /** Retire a host's identity: it no longer connects or counts in targets; its history stays. */
   revoke(idOrHostname: string, actor: string): AgentRow {
     const agent = this.findAgent(idOrHostname);

@@ -28,6 +28,15 @@ export function endFollowing(store: RolloutStore, id: string, actor: string, rea
   });
 }
 
+/**
+ * Whether a host skipped for this reason may be brought in later: offline, incompatible (facts),
+ * a dependency the release does not ship. Not a host already at the version, nor one without the
+ * package a removal removes, nor one that left the fleet or was superseded (those carry an error).
+ */
+function mayPass(reason: string | null): boolean {
+  return reason !== null && reason !== 'already at this version' && reason !== 'not installed';
+}
+
 export class RolloutFollower {
   private ticking: Promise<void> | undefined;
 
@@ -92,13 +101,22 @@ export class RolloutFollower {
     return scheduleWait(o, now) === undefined;
   }
 
-  /** Send the release to every host that matches the target now and is not in the rollout yet. */
+  /**
+   * Send the release to every host that matches the target now and is not in the rollout yet (it
+   * joined, or its tags or facts changed), or that the rollout skipped for a reason that may pass:
+   * offline, incompatible, a dependency missing. Such a host is planned again once it is online; it
+   * is written again only when the plan sends it (then as a late host).
+   */
   private async bringIn(rollout: RolloutRow, fleet: PlanHost[]): Promise<void> {
-    const known = new Set(this.store.hosts(rollout.id).map((h) => h.agent));
+    const rows = new Map(this.store.hosts(rollout.id).map((h) => [h.agent, h]));
+    const again = (h: PlanHost) => {
+      const row = rows.get(h.id);
+      return row === undefined || (row.state === 'skipped' && row.error === null && mayPass(row.reason));
+    };
     // Offline hosts are looked at again when they come back (unless the rollout includes them).
-    const candidates = fleet.filter((h) => !known.has(h.id) && (h.online || rollout.options.includeOffline));
+    const candidates = fleet.filter((h) => again(h) && (h.online || rollout.options.includeOffline));
     if (candidates.length === 0) return;
-    const planned = this.plan(rollout, candidates);
+    const planned = this.plan(rollout, candidates).filter((h) => h.wave !== null || !rows.has(h.agent));
     if (planned.length === 0) return;
     const packages = this.engine.packageSet(rollout);
     if ('retired' in packages) {
@@ -110,7 +128,9 @@ export class RolloutFollower {
     const docs = this.store.transaction(() => {
       for (const h of planned) {
         const sent = h.wave !== null;
-        this.store.addLateHost(rollout.id, { agent: h.agent, state: sent ? 'sent' : 'skipped', fromVersions: h.fromVersions, reason: sent ? 'matched the selector after the waves' : h.reason }, now);
+        const before = rows.get(h.agent)?.reason;
+        const why = before === undefined ? 'matched the selector after the waves' : `skipped earlier (${before}), brought in after the waves`;
+        this.store.addLateHost(rollout.id, { agent: h.agent, state: sent ? 'sent' : 'skipped', fromVersions: h.fromVersions, reason: sent ? why : h.reason }, now);
         this.store.addEvent(rollout.id, 'engine', sent ? 'follow-sent' : 'follow-skipped', sent ? h.hostname : `${h.hostname}: ${h.reason}`);
       }
       return this.desired.prepare(receiving.map((h) => ({ agent: h.agent, operation: rollout.id, ...packages })));

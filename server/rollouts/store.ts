@@ -180,8 +180,13 @@ export class RolloutStore {
   }
 
   /** A host a following rollout brings in after its waves: sent now, or skipped with the reason. */
+  /** A host brought in after the waves; one the rollout skipped before (e.g. offline) is planned anew. */
   addLateHost(id: string, h: { agent: string; state: 'sent' | 'skipped'; fromVersions: Record<string, string>; reason: string }, now = Date.now()): void {
-    this.sql('INSERT INTO rollout_hosts (rollout_id, agent_id, wave, state, from_versions, reason, sent_at, finished_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+    this.sql(
+      `INSERT INTO rollout_hosts (rollout_id, agent_id, wave, state, from_versions, reason, sent_at, finished_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (rollout_id, agent_id) DO UPDATE SET wave = excluded.wave, state = excluded.state, from_versions = excluded.from_versions, reason = excluded.reason,
+         error = NULL, sent_at = excluded.sent_at, finished_at = excluded.finished_at, updated_at = excluded.updated_at, waiting_reason = NULL, waiting_until = NULL`,
+    ).run(
       id,
       h.agent,
       LATE_WAVE,

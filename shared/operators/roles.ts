@@ -52,6 +52,9 @@ export const VERB_ROLES: Record<ApiVerb, readonly Role[]> = {
   'token.revoke': ADMIN,
   'agents.revoke': ADMIN,
   'agents.decommission': ADMIN,
+  // Tags are how hosts are classified (set by admins' join tokens) and what the clone policy's
+  // env tag guards: a deployer who could retag a production host as test could pass that policy.
+  'agents.tag': ADMIN,
   'keys.reload': ADMIN,
   'notify.add': ADMIN,
   'notify.list': ADMIN,

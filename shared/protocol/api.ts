@@ -80,6 +80,15 @@ export const apiRequestSchemas = {
   'agents.decommission': z
     .object({ id: z.string().min(1).max(253), purge: z.boolean().default(false), purgeTimeoutMs: z.number().int().positive().max(3_600_000).default(60_000), actor })
     .strict(),
+  /** `ferry agent tag HOST k=v... [--remove k...]`: change a host's tags in the CMDB (the join's tag rules) */
+  'agents.tag': z
+    .object({
+      host: z.string().min(1).max(253),
+      set: tags.default({}),
+      remove: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag keys are letters, digits, _ . -')).max(256).default([]),
+      actor,
+    })
+    .strict(),
   'keys.reload': z.object({}).strict(),
   'cmdb.show': z.object({ host: z.string().min(1).max(253) }).strict(),
   /** the fleet and the open rollouts at a glance (`ferry status`) */

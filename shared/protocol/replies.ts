@@ -9,6 +9,7 @@ import { agentLogsReplySchema, agentsListReplySchema, fleetStatusReplySchema, to
 import {
   agentsDecommissionReplySchema,
   agentsRevokeReplySchema,
+  agentsTagReplySchema,
   auditListReplySchema,
   auditRefusedReplySchema,
   auditVerifyReplySchema,
@@ -68,6 +69,7 @@ export const apiReplySchemas = {
   'rollout.action': rolloutStatusSchema,
   'agents.list': agentsListReplySchema,
   'agents.revoke': agentsRevokeReplySchema,
+  'agents.tag': agentsTagReplySchema,
   'agents.decommission': agentsDecommissionReplySchema,
   'keys.reload': keysReloadReplySchema,
   'cmdb.show': cmdbShowReplySchema,

@@ -51,6 +51,7 @@ const BODIES: Record<ApiVerb, unknown> = {
   'agents.list': {},
   'agents.revoke': { id: 'nobody' },
   'agents.decommission': { id: 'nobody' },
+  'agents.tag': { host: 'nobody', set: { env: 'x' } },
   'keys.reload': {},
   'cmdb.show': { host: 'nobody' },
   'cmdb.versions': { package: 'nothing' },

@@ -1,10 +1,11 @@
-// ferry agents list and ferry cmdb show|versions|clone-config: the fleet as the CMDB sees it.
+// ferry agents list|show|tag|revoke|decommission and ferry cmdb show|versions|clone-config: the fleet as the CMDB sees it.
 import { cloneConfig } from './clone-config.js';
 import type { CommandModule } from 'yargs';
 import { currentActor, withClient } from '../client.js';
 import { ago, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 import { parseDuration } from '../../../shared/durations.js';
+import { FerryError } from '../../../shared/errors.js';
 
 
 const list: CommandModule<GlobalArgs, GlobalArgs & { target: string; all: boolean }> = {
@@ -63,11 +64,52 @@ const decommission: CommandModule<GlobalArgs, GlobalArgs & { id: string; purge: 
   },
 };
 
+const TAG_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
+const TAG_HINT = 'e.g. ferry agent tag web-1 env=prod lane=blue --remove canary; keys are 1-64 of A-Z a-z 0-9 _ . -, values up to 256 characters';
+
+/** `k=v` words into tags, checked as the join's tags are (the server checks again). */
+function tagWords(words: string[]): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const w of words) {
+    const eq = w.indexOf('=');
+    if (eq <= 0) throw new FerryError('FERRY_INVALID_INPUT', `${JSON.stringify(w)} is not key=value`, { hint: TAG_HINT });
+    const key = w.slice(0, eq);
+    if (!TAG_KEY.test(key)) throw new FerryError('FERRY_INVALID_INPUT', `tag key ${JSON.stringify(key)} is not valid`, { hint: TAG_HINT });
+    // Tags reach operators' terminals: no control characters (terminal escapes).
+    if (/[\u0000-\u001f\u007f-\u009f]/.test(w)) throw new FerryError('FERRY_INVALID_INPUT', `tag ${JSON.stringify(w)} contains control characters`, { hint: TAG_HINT });
+    const value = w.slice(eq + 1);
+    if (value.length > 256) throw new FerryError('FERRY_INVALID_INPUT', `the value of tag ${key} is ${value.length} characters, more than 256`, { hint: TAG_HINT });
+    tags[key] = value;
+  }
+  return tags;
+}
+
+const tag: CommandModule<GlobalArgs, GlobalArgs & { host: string; tags?: string[]; remove?: string[] }> = {
+  command: 'tag <host> [tags..]',
+  describe: 'Set or remove tags of a host (k=v ...; --remove k ...); rollouts that follow their target see the change',
+  builder: (y) =>
+    y
+      .positional('host', { type: 'string', demandOption: true, describe: 'agent id or hostname' })
+      .positional('tags', { type: 'string', array: true, describe: 'tags to set, key=value' })
+      .option('remove', { type: 'string', array: true, describe: 'tag keys to remove (repeatable)' }),
+  handler: async (a) => {
+    const set = tagWords((a.tags ?? []).map(String));
+    const remove = (a.remove ?? []).map(String);
+    const bad = remove.find((k) => !TAG_KEY.test(k));
+    if (bad !== undefined) throw new FerryError('FERRY_INVALID_INPUT', `--remove ${JSON.stringify(bad)} is not a tag key`, { hint: `give keys after --remove, tags to set before it; ${TAG_HINT}` });
+    if (Object.keys(set).length === 0 && remove.length === 0) throw new FerryError('FERRY_INVALID_INPUT', 'no tag to set or remove', { hint: TAG_HINT });
+    const r = await withClient(connectionFlags(a), (c) => c.request('agents.tag', { host: a.host, set, remove, actor: currentActor() }));
+    if (a.json) return printJson(r);
+    const text = Object.entries(r.tags).map(([k, v]) => `${k}=${v}`).join(' ') || 'none';
+    printLines([r.changed ? `Tagged ${r.hostname} (${r.id}): ${text}` : `${r.hostname} (${r.id}) already has these tags: ${text}`]);
+  },
+};
+
 export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'agent <command>',
   aliases: ['agents'],
   describe: 'The agents that joined this server',
-  builder: (y) => y.command(list).command(show).command(revoke).command(decommission).demandCommand(1),
+  builder: (y) => y.command(list).command(show).command(tag).command(revoke).command(decommission).demandCommand(1),
   handler: () => undefined,
 };
 

@@ -31,6 +31,9 @@ export type CmdbVersionsReply = z.infer<typeof cmdbVersionsReplySchema>;
 
 export const agentsRevokeReplySchema = z.object({ id: str, hostname: str, revokedAt: str });
 
+/** `agents.tag`: the host's tags before and after (changed: false when the request changed nothing). */
+export const agentsTagReplySchema = z.object({ id: str, hostname: str, tags: z.record(z.string(), z.string()), previous: z.record(z.string(), z.string()), changed: z.boolean() });
+
 export const agentsDecommissionReplySchema = z.object({
   id: str,
   hostname: str,
