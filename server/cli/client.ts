@@ -1,7 +1,6 @@
 // How the CLI reaches a running server: its NATS address from <data-dir>/server.json (or
 // --nats), the admin identity from <data-dir>/keys/admin.creds (or --creds / FERRY_CREDS), then admin requests.
 import { existsSync, readFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { errors as natsErrors, headers as natsHeaders } from '@nats-io/transport-node';
 import { parseOperatorKey, type OperatorKey } from '../../shared/operators/credentials.js';
 import { AUTH_HEADER, signRequest } from '../../shared/operators/request-signature.js';
@@ -15,20 +14,6 @@ import { apiReplySchemas, type ApiReplyOf } from '../../shared/protocol/replies.
 import { MAX_REPLY_BYTES, ReplyAssembler, REPLY_PART_HEADER } from '../../shared/protocol/reply-parts.js';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../config.js';
 import { checkRequestShape, checkRequestText, inputErrorFromServer } from './input.js';
-
-/**
- * A name for request bodies' `actor` field. It decides nothing: the server replaces it with the
- * operator whose key signed the request (server/operators/authenticate.ts).
- */
-export function currentActor(): string {
-  const named = (process.env.FERRY_ACTOR ?? process.env.USER ?? process.env.LOGNAME ?? '').trim();
-  if (named) return named.slice(0, 128);
-  try {
-    return userInfo().username || 'admin';
-  } catch {
-    return 'admin';
-  }
-}
 
 export interface ConnectionFlags {
   dataDir?: string | undefined;
@@ -72,7 +57,7 @@ export class AdminClient {
   }
 
   async request<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs = 60_000): Promise<ApiReplyOf<V>> {
-    checkRequestText(body);
+    checkRequestText(body, verb);
     checkRequestShape(verb, body);
     let data: Uint8Array;
     try {

@@ -35,7 +35,7 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
     ['$0 token create --site paris --uses 50', 'agents that run through the site paris (tagged site=paris)'],
   ],
   'token list': [['$0 token list', 'the tokens, uses left and expiry (never the secrets)']],
-  'token revoke': [['$0 token revoke t-0123abcd', 'no more joins with that token']],
+  'token revoke': [['$0 token revoke 0123456789ab', 'no more joins with that token']],
   package: [['$0 package build ./myapp', 'build myapp-VERSION.ferry']],
   'package build': [
     ['$0 package build ./myapp', 'build NAME-VERSION.ferry from ./myapp/ferry.json'],

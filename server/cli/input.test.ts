@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { catchFerryError } from '../../test/helpers/errors.js';
-import { checkRequestText } from './input.js';
+import { FerryError } from '../../shared/errors.js';
+import { checkRequestShape, checkRequestText, flagFor, inputErrorFromServer } from './input.js';
 
 describe('checkRequestText: the CLI refuses control characters in what a user typed', () => {
   it.each([
@@ -11,12 +12,74 @@ describe('checkRequestText: the CLI refuses control characters in what a user ty
     [{ name: 'r', comment: 'fine\nforged' }, /^--comment contains a control character \(\\x0a/],
     [{ release: 'r', timeZone: 'UTC\x00' }, /^--timezone /],
     [{ packages: ['a@1.0.0', 'b@1\x1b'] }, /^--package /],
-    [{ id: 'r-1', actor: 'eve\x1b[8m' }, /^the actor name \(FERRY_ACTOR or \$USER\) /],
   ])('%j', (body, message) => {
     const e = catchFerryError(() => checkRequestText(body), 'FERRY_INVALID_INPUT');
     expect(e.message).toMatch(message);
   });
   it('notes and rollback plans may hold newlines and tabs; ordinary Unicode passes everywhere', () => {
     expect(() => checkRequestText({ name: 'rel', notes: 'line 1\n\tline 2', rollbackPlan: 'a\nb', owner: 'Zoë — ✓' })).not.toThrow();
+  });
+});
+
+describe('flagFor: a request field is named as the user typed it', () => {
+  it.each([
+    ['token.create', ['ttlMs'], '--ttl'],
+    ['rollout.start', ['hostTimeoutMs'], '--host-timeout'],
+    ['rollout.start', ['soakMs'], '--soak'],
+    ['rollout.start', ['maxRateBps'], '--max-rate'],
+    ['rollout.start', ['timeZone'], '--timezone'],
+    ['rollout.start', ['maxFailures'], '--max-failures'],
+    ['rollout.start', ['release'], 'RELEASE'],
+    ['rollout.start', ['remove'], '--remove'],
+    ['notify.add', ['release'], '--release'],
+    ['agents.decommission', ['purgeTimeoutMs'], '--purge-timeout'],
+    ['agents.logs', ['host'], 'HOST'],
+    ['cmdb.show', ['host'], 'HOST'],
+    ['cmdb.clone', ['from'], 'PROD'],
+    ['cmdb.clone', ['to'], '--to'],
+    ['site.set', ['maxRateBps'], '--max-rate'],
+    ['token.revoke', ['id'], 'ID'],
+    ['release.create', ['packages', '0'], '--package'],
+    ['token.create', ['tags', 'env'], '--tag env'],
+  ])('%s %j is %s', (verb, path, flag) => {
+    expect(flagFor(path, verb)).toBe(flag);
+  });
+});
+
+describe('checkRequestShape: the bounds in the unit the user typed', () => {
+  it.each([
+    ['token.create', { ttlMs: 0, uses: 1 }, '--ttl "0s": must be more than 0s'],
+    ['token.create', { ttlMs: 400 * 86_400_000, uses: 1 }, '--ttl "400d": must be at most 365d'],
+    ['rollout.start', { release: 'r', hostTimeoutMs: 0 }, '--host-timeout "0s": must be more than 0s'],
+    ['rollout.start', { release: 'r', maxRateBps: 512 }, '--max-rate "0.5KiB/s": must be at least 1KiB/s'],
+    ['site.set', { name: 's', maxRateBps: 100 }, '--max-rate "0.1KiB/s": must be at least 1KiB/s'],
+    ['agents.decommission', { id: 'a', purgeTimeoutMs: 7_200_000 }, '--purge-timeout "2h": must be at most 1h'],
+    ['rollout.start', { release: 'Bad_Name' }, 'RELEASE "Bad_Name": not a valid package name'],
+    ['cmdb.show', { host: '' }, /^HOST "": /],
+  ] as const)('%s %j', (verb, body, message) => {
+    const e = catchFerryError(() => checkRequestShape(verb, body), 'FERRY_INVALID_INPUT');
+    if (typeof message === 'string') expect(e.message).toBe(message);
+    else expect(e.message).toMatch(message);
+  });
+});
+
+describe('inputErrorFromServer: a server refusing the shape speaks the CLI\'s words', () => {
+  const server = (verb: string, rest: string) => new FerryError('FERRY_INVALID_MESSAGE', `${verb} request: ${rest}`);
+  it.each([
+    ['token.create', 'ttlMs: Too small: expected number to be >0', '--ttl: must be more than 0s'],
+    ['rollout.start', 'hostTimeoutMs: Too small: expected number to be >0', '--host-timeout: must be more than 0s'],
+    ['rollout.start', 'maxRateBps: Too small: expected number to be >=1024', '--max-rate: must be at least 1KiB/s'],
+    ['rollout.start', 'release: not a valid package name', 'RELEASE: not a valid package name'],
+    ['cmdb.show', 'host: Too small: expected string to have >=1 characters', 'HOST: Too small: expected string to have >=1 characters'],
+    ['release.create', 'packages.0: expected NAME@VERSION', '--package: expected NAME@VERSION'],
+  ])('%s %s', (verb, rest, message) => {
+    const e = inputErrorFromServer(verb, server(verb, rest));
+    expect([e.code, e.message]).toEqual(['FERRY_INVALID_INPUT', message]);
+  });
+  it('leaves other errors, and another verb\'s, as they are', () => {
+    const other = new FerryError('FERRY_NOT_FOUND', 'no release x');
+    expect(inputErrorFromServer('release.show', other)).toBe(other);
+    const elsewhere = server('token.create', 'ttlMs: bad');
+    expect(inputErrorFromServer('rollout.start', elsewhere)).toBe(elsewhere);
   });
 });

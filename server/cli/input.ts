@@ -2,27 +2,101 @@
 // against the shared text rules (shared/text.ts), so a control character, bidi override or line
 // separator in a flag is refused here with FERRY_INVALID_INPUT (exit 2) and the flag's name,
 // instead of travelling to the server (which refuses it too, for other callers).
+import { formatDuration } from '../../shared/durations.js';
 import { FerryError } from '../../shared/errors.js';
 import { apiRequestSchemas, type ApiVerb } from '../../shared/protocol/api.js';
+import { formatRate } from '../../shared/rates.js';
 import { unsafeCharProblem, visible } from '../../shared/text.js';
 
 /** Request fields that are legitimately multi-line: they may hold newlines and tabs. */
 const MULTILINE_FIELDS: ReadonlySet<string> = new Set(['notes', 'rollbackPlan']);
 
-const FLAG_NAMES: Readonly<Record<string, string>> = { timeZone: '--timezone', packages: '--package', actor: 'the actor name (FERRY_ACTOR or $USER)' };
+/** How a request field's number was typed: a duration (`--ttl 1h`) or a rate (`--max-rate 5MiB/s`). */
+type Unit = 'duration' | 'rate';
 
-function flagFor(path: string[]): string {
+interface Source {
+  /** what the user typed it as: a flag (`--ttl`) or a positional's name (`RELEASE`) */
+  name: string;
+  unit?: Unit;
+}
+
+/** Request fields whose flag is not simply the field in kebab case, whatever the verb. */
+const FLAG_NAMES: Readonly<Record<string, Source>> = {
+  timeZone: { name: '--timezone' },
+  packages: { name: '--package' },
+  ttlMs: { name: '--ttl', unit: 'duration' },
+  soakMs: { name: '--soak', unit: 'duration' },
+  hostTimeoutMs: { name: '--host-timeout', unit: 'duration' },
+  purgeTimeoutMs: { name: '--purge-timeout', unit: 'duration' },
+  maxRateBps: { name: '--max-rate', unit: 'rate' },
+};
+
+/** Per verb, the fields that come from a positional argument (named as `--help` shows them) or another flag. */
+const VERB_NAMES: Readonly<Partial<Record<ApiVerb, Readonly<Record<string, string>>>>> = {
+  'token.revoke': { id: 'ID' },
+  'dml.show': { name: 'NAME@VERSION', version: 'NAME@VERSION' },
+  'dml.authorize': { name: 'NAME@VERSION', version: 'NAME@VERSION' },
+  'dml.retire': { name: 'NAME@VERSION', version: 'NAME@VERSION' },
+  'release.create': { name: 'NAME' },
+  'release.approve': { name: 'NAME' },
+  'release.show': { name: 'NAME' },
+  'rollout.start': { release: 'RELEASE' },
+  'rollout.status': { id: 'ID' },
+  'rollout.review': { id: 'ID' },
+  'rollout.action': { id: 'ID' },
+  'agents.revoke': { id: 'ID' },
+  'agents.decommission': { id: 'ID' },
+  'cmdb.show': { host: 'HOST' },
+  'cmdb.versions': { package: 'PACKAGE' },
+  'site.set': { name: 'NAME' },
+  'agents.logs': { host: 'HOST' },
+  'cmdb.clone': { from: 'PROD' },
+  'notify.add': { url: 'URL' },
+  'notify.remove': { id: 'ID' },
+  'notify.test': { id: 'ID' },
+  'operator.add': { name: 'NAME' },
+  'operator.revoke': { name: 'NAME' },
+  'backup.record': { out: 'FILE' },
+};
+
+function sourceOf(path: readonly string[], verb?: string): Source {
   const [top, key] = path;
-  if (top === 'tags') return `--tag ${visible(key ?? '')}`.trim();
+  if (top === 'tags') return { name: `--tag ${visible(key ?? '')}`.trim() };
+  const positional = top !== undefined ? VERB_NAMES[verb as ApiVerb]?.[top] : undefined;
+  if (positional) return { name: positional };
   if (top && FLAG_NAMES[top]) return FLAG_NAMES[top]!;
-  return `--${(top ?? 'value').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  return { name: `--${(top ?? 'value').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` };
+}
+
+/** The flag (or positional) a request field came from, as the user typed it: `ttlMs` of token.create is `--ttl`. */
+export function flagFor(path: readonly string[], verb?: string): string {
+  return sourceOf(path, verb).name;
+}
+
+function inUnit(n: number, unit: Unit): string {
+  if (unit === 'rate') return formatRate(n);
+  return n === 0 ? '0s' : formatDuration(n);
+}
+
+const BOUND_WORDS: Readonly<Record<string, string>> = { '>': 'more than', '>=': 'at least', '<': 'less than', '<=': 'at most' };
+
+/** A schema's bound on a number in the user's unit: "Too small: expected number to be >0" → "must be more than 0s". */
+function inUsersWords(message: string, unit: Unit | undefined): string {
+  if (!unit) return message;
+  const m = /^Too (?:small|big): expected number to be (>=|<=|>|<)(\d+(?:\.\d+)?)$/.exec(message);
+  if (m) return `must be ${BOUND_WORDS[m[1]!]} ${inUnit(Number(m[2]), unit)}`;
+  return message.replace(/\bnumber\b/g, unit === 'rate' ? 'rate' : 'duration');
 }
 
 /** Throws FERRY_INVALID_INPUT for the first string (value or key) that breaks the text rules. */
-export function checkRequestText(body: unknown, path: string[] = []): void {
+export function checkRequestText(body: unknown, verb?: ApiVerb): void {
+  walkText(body, [], verb);
+}
+
+function walkText(body: unknown, path: string[], verb: ApiVerb | undefined): void {
   const multi = path[0] !== undefined && MULTILINE_FIELDS.has(path[0]);
   const fail = (where: string[], problem: string): never => {
-    throw new FerryError('FERRY_INVALID_INPUT', `${flagFor(where)} ${problem}`, {
+    throw new FerryError('FERRY_INVALID_INPUT', `${flagFor(where, verb)} ${problem}`, {
       hint: multi ? 'notes and rollback plans may hold newlines and tabs, no other control characters' : 'remove control characters and bidirectional overrides; only --notes and --rollback-plan may span lines',
     });
   };
@@ -32,14 +106,14 @@ export function checkRequestText(body: unknown, path: string[] = []): void {
     return;
   }
   if (Array.isArray(body)) {
-    body.forEach((v) => checkRequestText(v, path));
+    body.forEach((v) => walkText(v, path, verb));
     return;
   }
   if (body && typeof body === 'object') {
     for (const [k, v] of Object.entries(body)) {
       const problem = unsafeCharProblem(k);
       if (problem) fail([...path, k], `name ${problem}`);
-      checkRequestText(v, [...path, k]);
+      walkText(v, [...path, k], verb);
     }
   }
 }
@@ -52,17 +126,20 @@ function valueAt(body: unknown, path: PropertyKey[]): unknown {
 
 /**
  * The request checked against the verb's schema (the one the server applies) before it leaves:
- * a bad value is FERRY_INVALID_INPUT (exit 2) naming the flag it came from, in the CLI's words,
- * never the server's `FERRY_INVALID_MESSAGE: release.create request: packages.0: …`.
+ * a bad value is FERRY_INVALID_INPUT (exit 2) naming the flag it came from, with its bounds in the
+ * flag's unit (`--ttl "0s": must be more than 0s`), never the server's
+ * `FERRY_INVALID_MESSAGE: release.create request: packages.0: …`.
  */
 export function checkRequestShape(verb: ApiVerb, body: unknown): void {
   const r = apiRequestSchemas[verb].safeParse(body);
   if (r.success) return;
   const issue = r.error.issues[0]!;
   const path = issue.path.map(String);
+  const source = sourceOf(path, verb);
   const value = valueAt(body, issue.path);
-  const shown = typeof value === 'string' || typeof value === 'number' ? ` ${JSON.stringify(visible(String(value)))}` : '';
-  throw new FerryError('FERRY_INVALID_INPUT', `${flagFor(path)}${shown}: ${issue.message}`, { hint: 'see --help for what the flag takes' });
+  const text = typeof value === 'number' && source.unit ? inUnit(value, source.unit) : typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
+  const shown = text !== undefined ? ` ${JSON.stringify(visible(text))}` : '';
+  throw new FerryError('FERRY_INVALID_INPUT', `${source.name}${shown}: ${inUsersWords(issue.message, source.unit)}`, { hint: 'see --help for what it takes' });
 }
 
 /** A server that refused the request's shape (e.g. an older CLI's request): the same words. */
@@ -71,5 +148,6 @@ export function inputErrorFromServer(verb: string, err: FerryError): FerryError 
   if (err.code !== 'FERRY_INVALID_MESSAGE' || !err.message.startsWith(prefix)) return err;
   const [where, ...rest] = err.message.slice(prefix.length).split(': ');
   const path = where === '(root)' ? [] : (where ?? '').split('.');
-  return new FerryError('FERRY_INVALID_INPUT', `${flagFor(path)}: ${rest.join(': ')}`, { hint: err.hint ?? 'see --help for what the flag takes' });
+  const source = sourceOf(path, verb);
+  return new FerryError('FERRY_INVALID_INPUT', `${source.name}: ${inUsersWords(rest.join(': '), source.unit)}`, { hint: err.hint ?? 'see --help for what it takes' });
 }

@@ -31,11 +31,15 @@ import { defaultArchiveLimits, manifestLimitProblem } from './read.js';
 
 export interface BuildOptions {
   /**
-   * ISO timestamp recorded in the manifest and used as every entry's mtime. Default: the newest
-   * mtime in the source (whole seconds), so an unchanged source builds the same bytes.
+   * ISO timestamp recorded in the manifest and used as every entry's mtime. Default:
+   * FIXED_CREATED_AT, never the files' times, so an unchanged source builds the same bytes in a
+   * fresh clone or after a `touch`.
    */
   createdAt?: string;
 }
+
+/** A package's time when none is given (no SOURCE_DATE_EPOCH): the epoch, as SOURCE_DATE_EPOCH=0 would say. */
+export const FIXED_CREATED_AT = '1970-01-01T00:00:00.000Z';
 
 /** `SOURCE_DATE_EPOCH` (reproducible-builds.org: whole seconds since 1970) as an ISO timestamp. */
 export function sourceDateEpoch(value: string | undefined): string | undefined {
@@ -61,7 +65,6 @@ interface SourceEntry {
   kind: 'file' | 'dir';
   size: number;
   mode: 0o755 | 0o644;
-  mtimeMs: number;
 }
 
 const invalid = (message: string): FerryError => new FerryError('FERRY_PACKAGE_INVALID', message);
@@ -81,10 +84,10 @@ async function walkSource(srcDir: string, skipAbs: string): Promise<SourceEntry[
       const st = await lstat(abs);
       if (st.isDirectory()) {
         if (name === '.git') continue;
-        out.push({ rel, abs, kind: 'dir', size: 0, mode: 0o755, mtimeMs: 0 });
+        out.push({ rel, abs, kind: 'dir', size: 0, mode: 0o755 });
         await walk(rel);
       } else if (st.isFile()) {
-        out.push({ rel, abs, kind: 'file', size: st.size, mode: (st.mode & 0o111) !== 0 ? 0o755 : 0o644, mtimeMs: st.mtimeMs });
+        out.push({ rel, abs, kind: 'file', size: st.size, mode: (st.mode & 0o111) !== 0 ? 0o755 : 0o644 });
       } else if (st.isSymbolicLink()) {
         throw invalid(`${rel} is a symlink; packages may not contain symlinks`);
       } else {
@@ -144,11 +147,9 @@ export async function buildPackage(srcDir: string, outFile: string, options: Bui
   const out = resolve(outFile);
   let entries: SourceEntry[];
   const files: ManifestFile[] = [];
-  let ferryJsonMtimeMs = 0;
   try {
     // Building into the source dir is natural (`ferry build .`); never package our own output.
     entries = await walkSource(resolve(srcDir), out);
-    ferryJsonMtimeMs = (await lstat(join(resolve(srcDir), FERRY_JSON))).mtimeMs;
     for (const e of entries) {
       if (e.kind === 'file') files.push({ path: e.rel, size: e.size, mode: e.mode, sha256: (await sha256File(e.abs)).sha256 });
     }
@@ -156,8 +157,7 @@ export async function buildPackage(srcDir: string, outFile: string, options: Bui
     if (e instanceof FerryError) throw e;
     throw invalid(`cannot read package source ${srcDir}: ${(e as Error).message}`);
   }
-  const newest = Math.max(ferryJsonMtimeMs, ...entries.map((e) => e.mtimeMs));
-  const createdAt = options.createdAt ?? new Date(Math.floor(newest / 1000) * 1000).toISOString();
+  const createdAt = options.createdAt ?? FIXED_CREATED_AT;
   if (!z.iso.datetime().safeParse(createdAt).success) {
     throw new FerryError('FERRY_INVALID_INPUT', `createdAt ${JSON.stringify(createdAt)} is not an ISO timestamp like 2024-05-01T12:00:00.000Z`);
   }

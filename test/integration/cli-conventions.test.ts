@@ -124,6 +124,36 @@ describe('ferry CLI conventions', () => {
     const waves = await runFerry(home, ['rollout', 'start', 'ok-1', '--strategy', 'phased', '--waves', '1,lots', '--json'], { allowFail: true });
     expect(waves.code).toBe(2);
     expect(waves.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'FERRY_INVALID_INPUT', message: '--waves "lots": a wave is a host count or a percentage' });
+    // the flag the user typed, with the bound in the user's unit (not --ttl-ms and milliseconds)
+    const ttl = await runFerry(home, ['token', 'create', '--ttl', '0s'], { allowFail: true });
+    expect([ttl.code, ttl.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect(ttl.stderr).toMatch(/^FERRY_INVALID_INPUT: --ttl "0s": must be more than 0s —/);
+    // a positional is named as --help shows it
+    const release = await runFerry(home, ['rollout', 'start', 'Not_A_Release'], { allowFail: true });
+    expect(release.code).toBe(2);
+    expect(release.stderr).toMatch(/^FERRY_INVALID_INPUT: RELEASE "Not_A_Release": /);
+  });
+
+  it('FERRY_ACTOR and $USER decide nothing: a control character or a long name in them fails no command', async () => {
+    const created = await runFerry(home, ['token', 'create', '--json']);
+    const { id } = created.json<{ id: string }>();
+    const env = { FERRY_ACTOR: 'eve\x1b[8m', USER: 'u'.repeat(200), LOGNAME: 'l\x07' };
+    const revoked = await runFerry(home, ['token', 'revoke', id, '--json'], { env });
+    expect(revoked.json<{ id: string; state: string }>()).toMatchObject({ id, state: 'revoked' });
+    const audit = await runFerry(home, ['audit', '--action', 'token.revoke', '--json'], { env });
+    const entry = audit.json<Array<{ actor: string; target: string | null }>>().find((e) => e.target === id);
+    expect(entry?.actor).toBe('admin');
+  });
+
+  it('token create shows the id that token revoke takes (as its example does); operators is operator', async () => {
+    const created = await runFerry(home, ['token', 'create']);
+    const id = /\(token id ([0-9a-f]{12}),/.exec(created.stdout)?.[1];
+    expect(id, created.stdout).toBeDefined();
+    expect((await runFerry(home, ['token', 'revoke', id!])).stdout).toBe(`token ${id} revoked\n`);
+    const example = /ferry token revoke (\S+) +no more joins/.exec((await runFerry(home, ['token', 'revoke', '--help'])).stdout)?.[1];
+    expect(example).toMatch(/^[0-9a-f]{12}$/);
+    const plural = await runFerry(home, ['operators', 'list', '--json']);
+    expect(plural.stdout).toBe((await runFerry(home, ['operator', 'list', '--json'])).stdout);
   });
 
   it('--help has Examples and lists the command\'s own flags before the global ones', async () => {

@@ -48,12 +48,19 @@ describe('package build, package inspect, config check', () => {
     utimesSync(join(src, 'README'), new Date(), new Date());
     const d = (await runFerry(home, ['package', 'build', src, '--out', join(work, 'd.ferry'), '--json'], { env: epoch })).json<{ digest: string }>();
     expect(d.digest).toBe(c.digest);
+    // Without SOURCE_DATE_EPOCH the files' times decide nothing either (a fresh clone, a touch).
+    for (const f of ['ferry.json', 'README', 'bin/post.sh', 'bin']) utimesSync(join(src, f), new Date(), new Date());
+    const touched = (await runFerry(home, ['package', 'build', src, '--out', join(work, 't.ferry'), '--json'])).json<{ digest: string }>();
+    expect(touched.digest).toBe(a.digest);
     const bad = await runFerry(home, ['package', 'build', src, '--out', join(work, 'e.ferry')], { env: { SOURCE_DATE_EPOCH: 'yesterday' }, allowFail: true });
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^FERRY_INVALID_INPUT: SOURCE_DATE_EPOCH="yesterday"/)]);
 
     await runFerry(home, ['dml', 'add', join(work, 'a.ferry')]);
     const again = await runFerry(home, ['dml', 'add', join(work, 'b.ferry')], { allowFail: true });
     expect(again.code, again.stderr).toBe(0);
+    const touchedAgain = await runFerry(home, ['dml', 'add', join(work, 't.ferry'), '--json'], { allowFail: true });
+    expect(touchedAgain.code, touchedAgain.stderr).toBe(0);
+    expect(touchedAgain.json<{ added: boolean }>().added).toBe(false);
   });
 
   it('package inspect: manifest, files, hooks and signature state', async () => {

@@ -1,7 +1,7 @@
 // ferry agents list|show|tag|revoke|decommission and ferry cmdb show|versions|clone-config: the fleet as the CMDB sees it.
 import { cloneConfig } from './clone-config.js';
 import type { CommandModule } from 'yargs';
-import { currentActor, withClient } from '../client.js';
+import { withClient } from '../client.js';
 import { ago, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 import { parseDuration } from '../../../shared/durations.js';
@@ -38,7 +38,7 @@ const revoke: CommandModule<GlobalArgs, GlobalArgs & { id: string }> = {
   describe: 'Revoke an agent: its NATS identity is removed at once and it no longer counts in targets',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
   handler: async (a) => {
-    const r = await withClient(connectionFlags(a), (c) => c.request('agents.revoke', { id: a.id, actor: currentActor() }));
+    const r = await withClient(connectionFlags(a), (c) => c.request('agents.revoke', { id: a.id }));
     if (a.json) return printJson(r);
     printLines([`Revoked ${r.id} (${r.hostname}); its connection was closed and it cannot connect again`]);
   },
@@ -54,7 +54,7 @@ const decommission: CommandModule<GlobalArgs, GlobalArgs & { id: string; purge: 
       .option('purge-timeout', { type: 'string', default: '60s', describe: 'with --purge: how long to wait for the removals in total' }),
   handler: async (a) => {
     const purgeTimeoutMs = parseDuration(a['purge-timeout']);
-    const body = { id: a.id, purge: a.purge, purgeTimeoutMs, actor: currentActor() };
+    const body = { id: a.id, purge: a.purge, purgeTimeoutMs };
     const r = await withClient(connectionFlags(a), (c) => c.request('agents.decommission', body, purgeTimeoutMs + 30_000));
     if (a.json) return printJson(r);
     printLines([

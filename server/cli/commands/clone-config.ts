@@ -5,7 +5,7 @@ import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
 import { FerryError } from '../../../shared/errors.js';
 import type { CloneResult } from '../../rollouts/service.js';
-import { currentActor, withClient } from '../client.js';
+import { withClient } from '../client.js';
 import { printJson, printLines, printNote, printTable } from '../output.js';
 import { printStatus } from '../render/rollout.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
@@ -43,7 +43,7 @@ export const cloneConfig: CommandModule<GlobalArgs, CloneArgs> = {
       .option('wait', { type: 'boolean', default: false, describe: 'block until the copy ends; exit 0 only if it completed' })
       .option('timeout', { type: 'string', describe: 'with --wait: give up waiting after this long' }),
   handler: async (a) => {
-    const body = { from: a.prod, to: a.to, hostTimeoutMs: parseDuration(a['host-timeout']), dryRun: a['dry-run'], supersede: a.supersede, actor: currentActor() };
+    const body = { from: a.prod, to: a.to, hostTimeoutMs: parseDuration(a['host-timeout']), dryRun: a['dry-run'], supersede: a.supersede };
     await withClient(connectionFlags(a), async (c) => {
       const r = await c.request('cmdb.clone', body);
       const pair = `${r.to.hostname} (${r.to.agent}) ← ${r.from.hostname} (${r.from.agent})`;

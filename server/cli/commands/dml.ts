@@ -7,7 +7,7 @@ import { FerryError } from '../../../shared/errors.js';
 import { BUCKETS } from '../../../shared/protocol/subjects.js';
 import { readPackageManifest } from '../../../shared/package/mod.js';
 import { parsePackageRef } from '../../releases/store.js';
-import { currentActor, withClient } from '../client.js';
+import { withClient } from '../client.js';
 import { uploadPackage } from '../upload.js';
 import { exportCommand, importCommand } from './dml-bundle.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
@@ -73,7 +73,7 @@ const authorize: CommandModule<GlobalArgs, GlobalArgs & { ref: string; evidence?
     y.positional('ref', { type: 'string', demandOption: true }).option('evidence', { type: 'string', describe: 'the id of a rollout that completed in a test environment, or a note' }),
   handler: async (a) => {
     const ref = parsePackageRef(a.ref);
-    const p = await withClient(connectionFlags(a), (c) => c.request('dml.authorize', { ...ref, actor: currentActor(), ...(a.evidence ? { evidence: a.evidence } : {}) }));
+    const p = await withClient(connectionFlags(a), (c) => c.request('dml.authorize', { ...ref, ...(a.evidence ? { evidence: a.evidence } : {}) }));
     if (a.json) return printJson(p);
     const proof = p.evidenceHosts !== undefined ? `; evidence ${p.evidence}: installed on ${p.evidenceHosts} host(s)` : '';
     printLines([`${p.name}@${p.version} is ${p.state} (by ${p.authorizedBy} at ${p.authorizedAt})${proof}`]);
@@ -86,7 +86,7 @@ const retire: CommandModule<GlobalArgs, GlobalArgs & { ref: string; reason?: str
   builder: (y) => y.positional('ref', { type: 'string', demandOption: true }).option('reason', { type: 'string', describe: 'why, for the record' }),
   handler: async (a) => {
     const ref = parsePackageRef(a.ref);
-    const p = await withClient(connectionFlags(a), (c) => c.request('dml.retire', { ...ref, actor: currentActor(), ...(a.reason ? { reason: a.reason } : {}) }));
+    const p = await withClient(connectionFlags(a), (c) => c.request('dml.retire', { ...ref, ...(a.reason ? { reason: a.reason } : {}) }));
     if (a.json) return printJson(p);
     printLines([`${p.name}@${p.version} is ${p.state} (by ${p.retiredBy} at ${p.retiredAt})`]);
   },

@@ -9,7 +9,7 @@ import { createNativeUser } from '../../../shared/nats/nkey-auth.js';
 import { formatOperatorCreds } from '../../../shared/operators/credentials.js';
 import { OPERATOR_NAME_RE } from '../../../shared/operators/request-signature.js';
 import { isRole, ROLE_DESCRIPTIONS, roleTableMarkdown, ROLES } from '../../../shared/operators/roles.js';
-import { currentActor, withClient } from '../client.js';
+import { withClient } from '../client.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
@@ -32,7 +32,7 @@ const add: CommandModule<GlobalArgs, AddArgs> = {
     const nats = createNativeUser();
     const signing = generateSigningKeyPair();
     const result = await withClient(connectionFlags(a), (c) =>
-      c.request('operator.add', { name: a.name, role: a.role as (typeof ROLES)[number], natsKey: nats.publicKey, signingKey: signing.publicKey, actor: currentActor() }),
+      c.request('operator.add', { name: a.name, role: a.role as (typeof ROLES)[number], natsKey: nats.publicKey, signingKey: signing.publicKey }),
     );
     const fd = openSync(out, 'wx', 0o600);
     try {
@@ -64,7 +64,7 @@ const revoke: CommandModule<GlobalArgs, GlobalArgs & { name: string }> = {
   describe: "Revoke an operator: their connections are closed and their requests refused, at once",
   builder: (y) => y.positional('name', { type: 'string', demandOption: true }),
   handler: async (a) => {
-    const op = await withClient(connectionFlags(a), (c) => c.request('operator.revoke', { name: a.name, actor: currentActor() }));
+    const op = await withClient(connectionFlags(a), (c) => c.request('operator.revoke', { name: a.name }));
     if (a.json) return printJson(op);
     printLines([`operator ${op.name} revoked`]);
   },
@@ -81,6 +81,7 @@ const roles: CommandModule<GlobalArgs, GlobalArgs> = {
 
 export const operatorCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'operator <command>',
+  aliases: ['operators'],
   describe: 'People: credentials, roles, revocation',
   builder: (y) => y.command(add).command(list).command(revoke).command(roles).demandCommand(1),
   handler: () => undefined,

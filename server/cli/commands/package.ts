@@ -16,7 +16,7 @@ interface BuildArgs extends GlobalArgs {
 
 const build: CommandModule<GlobalArgs, BuildArgs> = {
   command: 'build <dir>',
-  describe: 'Build a .ferry package from a directory with a ferry.json; the same source builds the same bytes (SOURCE_DATE_EPOCH, else the newest file time)',
+  describe: 'Build a .ferry package from a directory with a ferry.json; the same source builds the same bytes, whatever its file times (dated SOURCE_DATE_EPOCH, else 1970-01-01)',
   builder: (y) => y.positional('dir', { type: 'string', demandOption: true }).option('out', { type: 'string', describe: 'output file (default NAME-VERSION.ferry)' }),
   handler: async (a) => {
     const meta = await loadFerryJson(a.dir);

@@ -1,7 +1,7 @@
 // ferry release create|approve|list|show: named sets of packages that ship together, with their
 // change record (RFC, owner, risk, rollback plan) and approvals.
 import type { CommandModule } from 'yargs';
-import { currentActor, withClient } from '../client.js';
+import { withClient } from '../client.js';
 import { printJson, printLines, printTable, textLines } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 import type { ReleaseShowReply } from '../../../shared/protocol/replies.js';
@@ -46,7 +46,7 @@ const approve: CommandModule<GlobalArgs, GlobalArgs & { name: string; comment?: 
   describe: 'Approve a release for environments whose policy requires approval',
   builder: (y) => y.positional('name', { type: 'string', demandOption: true }).option('comment', { type: 'string' }),
   handler: async (a) => {
-    const r = await withClient(connectionFlags(a), (c) => c.request('release.approve', { name: a.name, actor: currentActor(), ...(a.comment ? { comment: a.comment } : {}) }));
+    const r = await withClient(connectionFlags(a), (c) => c.request('release.approve', { name: a.name, ...(a.comment ? { comment: a.comment } : {}) }));
     if (a.json) return printJson(r);
     printLines([`Release ${r.name} has ${r.approvals.length} approval(s): ${r.approvals.map((x) => `${x.actor}${x.counts === false ? ` (not counted: ${x.reason})` : ''}`).join(', ')}`]);
   },

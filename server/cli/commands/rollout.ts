@@ -6,7 +6,7 @@ import { parseRate } from '../../../shared/rates.js';
 import { FerryError } from '../../../shared/errors.js';
 import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/api.js';
 import type { ApiReplyOf, RolloutStatusDoc } from '../../../shared/protocol/replies.js';
-import { currentActor, withClient, type AdminClient } from '../client.js';
+import { withClient, type AdminClient } from '../client.js';
 import { printJson, printLines, printNote, printTable } from '../output.js';
 import { SingleBar } from 'cli-progress';
 import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
@@ -87,7 +87,6 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       dryRun: a['dry-run'],
       ...(a.window ? { window: a.window, timeZone: a.timezone } : {}),
       ...(a['start-at'] ? { startAt: parseStartAt(a['start-at']).getTime() } : {}),
-      actor: currentActor(),
       ...(a.force ? { force: true } : {}),
       ...(a.reason ? { reason: a.reason } : {}),
       ...(a['allow-empty'] ? { allowEmpty: true } : {}),
@@ -250,7 +249,7 @@ function actionCommand(action: 'pause' | 'resume' | 'abort' | 'rollback' | 'retr
     describe,
     builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
     handler: async (a) => {
-      const s = await withClient(connectionFlags(a), (c) => c.request('rollout.action', { id: a.id, action, actor: currentActor() }));
+      const s = await withClient(connectionFlags(a), (c) => c.request('rollout.action', { id: a.id, action }));
       if (a.json) return printJson(s);
       printLines([action === 'stop-follow' ? `Rollout ${s.id} no longer follows its target (${s.state})` : `Rollout ${s.id} is now ${s.state}`]);
     },

@@ -1,7 +1,7 @@
 // ferry token create | list | revoke: join tokens for agents.
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
-import { currentActor, withClient } from '../client.js';
+import { withClient } from '../client.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, parsePositiveInt, parseTags, type GlobalArgs } from './common.js';
 
@@ -25,7 +25,7 @@ const create: CommandModule<GlobalArgs, TokenArgs> = {
     const body = { tags: parseTags(a.tag), ttlMs: parseDuration(a.ttl), uses: parsePositiveInt(a.uses, '--uses'), ...(a.site !== undefined ? { site: String(a.site) } : {}) };
     const result = await withClient(connectionFlags(a), (c) => c.request('token.create', body));
     if (a.json) return printJson(result);
-    printLines([result.token, `(valid until ${result.expiresAt}, ${result.uses} use${result.uses === 1 ? '' : 's'}${result.site ? `, for site ${result.site}` : ''})`]);
+    printLines([result.token, `(token id ${result.id}, valid until ${result.expiresAt}, ${result.uses} use${result.uses === 1 ? '' : 's'}${result.site ? `, for site ${result.site}` : ''}; revoke: ferry token revoke ${result.id})`]);
   },
 };
 
@@ -48,7 +48,7 @@ const revoke: CommandModule<GlobalArgs, GlobalArgs & { id: string }> = {
   describe: 'Revoke a join token: no more joins, and its enrolment credential is cut off at once',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true, describe: 'the token id (ferry token list)' }),
   handler: async (a) => {
-    const token = await withClient(connectionFlags(a), (c) => c.request('token.revoke', { id: a.id, actor: currentActor() }));
+    const token = await withClient(connectionFlags(a), (c) => c.request('token.revoke', { id: a.id }));
     if (a.json) return printJson(token);
     printLines([`token ${token.id} revoked`]);
   },

@@ -1,3 +1,4 @@
+import stringWidth from 'string-width';
 import { describe, expect, it } from 'vitest';
 import { nearestCommand } from '../../../shared/suggest.js';
 import { colorEnabled, paintState } from './color.js';
@@ -13,10 +14,29 @@ describe('tables', () => {
 
   it('fits the width by cutting the widest column first, never below its floor', () => {
     expect(fitWidths([10, 30], 30, [5, 5])).toEqual([10, 18]);
-    expect(fitWidths([10, 30], 8, [5, 5])).toEqual([5, 5]); // as narrow as it can be
+    expect(fitWidths([10, 30], 12, [5, 5])).toEqual([5, 5]); // as narrow as the floors go
+    expect(fitWidths([10, 30], 8, [5, 5])).toEqual([8]); // then the trailing column is left out
+    expect(fitWidths([10], 3, [5])).toEqual([3]); // a single column is cut to the width
     const lines = renderTable(['ID', 'TAGS'], [['a-1', 'x'.repeat(50)]], { width: 30 });
     expect(lines.every((l) => [...l].length <= 30)).toBe(true);
     expect(lines[1]).toMatch(/…$/);
+  });
+
+  it('never wraps a row on a narrow terminal: agent list at 40 cells leaves out trailing columns', () => {
+    const head = ['AGENT', 'HOSTNAME', 'ONLINE', 'LAST SEEN', 'OS/ARCH', 'TAGS', 'INSTALLED'];
+    const rows = [
+      ['0f3c2a9d-5b7e-4c1a-9e2f-7d6b8a4c3e21', 'web-1.example.internal', 'yes', '3s ago', 'linux/x64', 'env=test role=web', 'okpkg@1.0.0 other@2.3.4'],
+      ['7a1b', 'db', 'no', '2d ago', 'linux/arm64', '', ''],
+    ];
+    for (const width of [40, 30, 20, 12, 8]) {
+      const lines = renderTable(head, rows, { width });
+      expect(lines.map((l) => stringWidth(l)).every((w) => w <= width), `${width}: ${JSON.stringify(lines)}`).toBe(true);
+      expect(lines[0]!.startsWith('AGENT')).toBe(true);
+    }
+    const at40 = renderTable(head, rows, { width: 40 });
+    expect(at40[0]).toMatch(/^AGENT +HOSTNAME +ONLINE +LAST SEEN$/);
+    expect(at40[1]).toMatch(/^0f3c2a9d…/);
+    expect(renderTable(head, rows, { width: 40, headers: false }).every((l) => stringWidth(l) <= 40)).toBe(true);
   });
 
   it('counts wide characters as two cells', () => {

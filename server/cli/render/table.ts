@@ -1,6 +1,7 @@
 // Tables that fit: every row stays one line. Columns are measured in terminal cells
 // (string-width, so wide characters and colour codes count right); when the table is wider
-// than the limit, the widest columns give way first and their cells end in "…". Plain text
+// than the limit, the widest columns give way first and their cells end in "…"; when even that
+// is too wide (a narrow terminal), the trailing columns are left out. Plain text
 // (two spaces between columns, no box drawing) so `grep`, `awk` and `cut` can read it.
 import stringWidth from 'string-width';
 
@@ -33,18 +34,25 @@ function padCells(text: string, width: number): string {
   return text + ' '.repeat(Math.max(0, width - stringWidth(text)));
 }
 
-/** The widths each column gets so the row fits in `limit` (the widest columns shrink first). */
+/**
+ * The widths each column gets so the row fits in `limit`: the widest columns shrink first, down to
+ * their floors; if the row is still too wide, the trailing columns are left out (-o wide shows
+ * them) and the rest fitted again, and a single column left is cut to the limit. So the result may
+ * be shorter than `natural`, and no row is ever wider than `limit`.
+ */
 export function fitWidths(natural: number[], limit: number | undefined, floors: number[]): number[] {
   const widths = [...natural];
   if (limit === undefined) return widths;
   const total = () => widths.reduce((s, w) => s + w, 0) + GAP.length * (widths.length - 1);
+  const lowest = widths.length === 1 ? [Math.max(1, Math.min(floors[0]!, limit))] : floors;
   while (total() > limit) {
     let widest = -1;
-    for (let i = 0; i < widths.length; i++) if (widths[i]! > floors[i]! && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;
-    if (widest < 0) break; // every column is at its floor: the row is as narrow as it can be
+    for (let i = 0; i < widths.length; i++) if (widths[i]! > lowest[i]! && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;
+    if (widest < 0) break; // every column is at its floor
     widths[widest]!--;
   }
-  return widths;
+  if (total() <= limit || widths.length === 1) return widths;
+  return fitWidths(natural.slice(0, -1), limit, floors.slice(0, -1));
 }
 
 /** The table as lines (no trailing newline), or ["(none)"] when there are no rows. */
@@ -56,6 +64,7 @@ export function renderTable(head: string[], rows: string[][], opts: TableOptions
   const floors = natural.map((w, i) => Math.min(w, Math.max(MIN_COLUMN, headers ? stringWidth(head[i]!) : 0)));
   const widths = fitWidths(natural, opts.width, floors);
   const paint = opts.paint ?? ((c: string) => c);
+  // a narrow terminal may leave out trailing columns: every row keeps to `widths.length` cells
   return all.map((r, rowIndex) =>
     widths
       .map((w, i) => {
