@@ -98,7 +98,7 @@ const tag: CommandModule<GlobalArgs, GlobalArgs & { host: string; tags?: string[
     const bad = remove.find((k) => !TAG_KEY.test(k));
     if (bad !== undefined) throw new FerryError('FERRY_INVALID_INPUT', `--remove ${JSON.stringify(bad)} is not a tag key`, { hint: `give keys after --remove, tags to set before it; ${TAG_HINT}` });
     if (Object.keys(set).length === 0 && remove.length === 0) throw new FerryError('FERRY_INVALID_INPUT', 'no tag to set or remove', { hint: TAG_HINT });
-    const r = await withClient(connectionFlags(a), (c) => c.request('agents.tag', { host: a.host, set, remove, actor: currentActor() }));
+    const r = await withClient(connectionFlags(a), (c) => c.request('agents.tag', { host: a.host, set, remove }));
     if (a.json) return printJson(r);
     const text = Object.entries(r.tags).map(([k, v]) => `${k}=${v}`).join(' ') || 'none';
     printLines([r.changed ? `Tagged ${r.hostname} (${r.id}): ${text}` : `${r.hostname} (${r.id}) already has these tags: ${text}`]);
