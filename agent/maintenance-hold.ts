@@ -1,7 +1,6 @@
 // Holding changes for the workstation maintenance window: outside the window (and before the
 // deadline) a desired state waits; the host is reported as waiting once per generation, and the
 // state is looked at again when the window opens or the deadline passes.
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DesiredState } from '../shared/protocol/messages.js';
 import type { Journal } from './install/journal.js';
@@ -9,19 +8,15 @@ import { holdDecision, type MaintenanceConfig } from './maintenance.js';
 import type { Reporter } from './reporter.js';
 
 /**
- * Test-only knob (never set it in production): a file holding how many milliseconds the clock the
- * window is checked against is shifted by. It is read at every check and watched, so a test moves
- * the clock when it is ready instead of racing a real one.
+ * The clock the window is checked against. Production uses the wall clock; a test harness
+ * (test/helpers/window-clock-agent.mjs) shifts it and says when it moved, so a test opens the
+ * window when it is ready instead of racing a real clock.
  */
-const WINDOW_CLOCK_FILE = process.env.FERRY_TEST_WINDOW_CLOCK_FILE;
-
-function windowClockOffset(): number {
-  if (!WINDOW_CLOCK_FILE) return 0;
-  try {
-    return Number(readFileSync(WINDOW_CLOCK_FILE, 'utf8').trim()) || 0;
-  } catch {
-    return 0;
-  }
+export interface WindowClock {
+  /** milliseconds added to Date.now() when the window is checked */
+  offsetMs(): number;
+  /** calls `changed` whenever the offset moves; returns how to stop */
+  watch(changed: () => void): () => void;
 }
 
 export class MaintenanceHold {
@@ -29,15 +24,16 @@ export class MaintenanceHold {
   private heldReported = -1;
   private timer: NodeJS.Timeout | undefined;
   private lookAgain: (() => void) | undefined;
-  private readonly onClockChange = (): void => this.lookAgain?.();
+  private readonly unwatchClock: () => void;
 
   constructor(
     private readonly maintenance: MaintenanceConfig | undefined,
     private readonly journal: Journal,
     private readonly reporter: Reporter,
     private readonly log: Logger,
+    private readonly clock?: WindowClock,
   ) {
-    if (WINDOW_CLOCK_FILE && maintenance) watchFile(WINDOW_CLOCK_FILE, { interval: 100, persistent: false }, this.onClockChange);
+    this.unwatchClock = clock && maintenance ? clock.watch(() => this.lookAgain?.()) : () => undefined;
   }
 
   /** True when the desired state must wait; `lookAgain` runs when it may go ahead. */
@@ -55,7 +51,7 @@ export class MaintenanceHold {
     const [gen, since] = (this.journal.getMeta('held-since') ?? '').split(':').map(Number);
     const arrivedAt = gen === desired.generation && Number.isFinite(since) ? since! : now;
     if (gen !== desired.generation) this.journal.setMeta('held-since', `${desired.generation}:${now}`);
-    const offset = windowClockOffset();
+    const offset = this.clock?.offsetMs() ?? 0;
     const decision = holdDecision(m, now + offset, arrivedAt + offset);
     this.clearTimer();
     this.lookAgain = undefined;
@@ -81,7 +77,7 @@ export class MaintenanceHold {
   stop(): void {
     this.clearTimer();
     this.lookAgain = undefined;
-    if (WINDOW_CLOCK_FILE) unwatchFile(WINDOW_CLOCK_FILE, this.onClockChange);
+    this.unwatchClock();
   }
 
   private clearTimer(): void {

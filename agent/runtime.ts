@@ -32,7 +32,7 @@ import { ControlServer } from './control/socket.js';
 import { verifyAll } from './install/drift.js';
 import { Reporter } from './reporter.js';
 import type { MaintenanceConfig } from './maintenance.js';
-import { MaintenanceHold } from './maintenance-hold.js';
+import { MaintenanceHold, type WindowClock } from './maintenance-hold.js';
 
 import { SelfUpdate } from './service/self-update.js';
 
@@ -54,6 +54,8 @@ export interface RuntimeOptions {
   journalSync?: 'full' | 'normal';
   /** called before every step of every operation; may delay or throw (simulated faults, crash tests) */
   beforeStep?: MachineDeps['beforeStep'];
+  /** a shifted clock for the maintenance window (tests); default the wall clock */
+  windowClock?: WindowClock;
   /** serve `ferry-agent rollback` on <state-dir>/run/agent.sock (default true; the simulator turns it off) */
   controlSocket?: boolean;
   /** the NATS connection name; the simulator uses it to tell its agents apart */
@@ -102,7 +104,7 @@ export class AgentRuntime {
     this.timings = { ...agentTimings, ...o.timings };
     this.trust = AgentTrust.load(o.paths.dir);
     this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }));
-    this.hold = new MaintenanceHold(o.maintenance, this.journal, this.reporter, o.log.child({ module: 'maintenance' }));
+    this.hold = new MaintenanceHold(o.maintenance, this.journal, this.reporter, o.log.child({ module: 'maintenance' }), o.windowClock);
     this.machine = new InstallMachine({
       journal: this.journal,
       installRoot: o.identity.installRoot,

@@ -11,6 +11,7 @@ import { completionHelp, selectCompletionShell } from '../../shared/completion.j
 import { createLogger, silentLogger } from '../../shared/log.js';
 import { agentPaths, agentTimings, decommissionedAt, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
 import type { MachineDeps } from '../install/machine.js';
+import type { WindowClock } from '../maintenance-hold.js';
 import { isAlive } from '../control/lock.js';
 import { resolveMaintenance, type MaintenanceFlags } from '../maintenance.js';
 import { DEFAULT_UNIT_DIR, installService, uninstallService } from '../service/install.js';
@@ -133,6 +134,7 @@ async function runAgent(a: RunArgs, harness: AgentHarness = {}): Promise<void> {
     // in a child process (`ferry-agent inventory`): systeminformation never loads in the daemon
     inventory: (signal) => collectInventoryInChild({ script: resolve(process.argv[1]!), log, signal }),
     ...(harness.beforeStep ? { beforeStep: harness.beforeStep } : {}),
+    ...(harness.windowClock ? { windowClock: harness.windowClock } : {}),
   });
   // Listening for signals before starting: a SIGTERM while the agent still waits (for the state
   // directory's lock, for NATS, for its first inventory) stops it cleanly too — its lock released,
@@ -161,6 +163,8 @@ function printVersion(json: boolean): void {
 export interface AgentHarness {
   /** the install machine's hook before every step (the crash tests SIGKILL the agent there) */
   beforeStep?: MachineDeps['beforeStep'];
+  /** the maintenance window's clock (the window tests shift it) */
+  windowClock?: WindowClock;
 }
 
 /** How long `ferry-agent rollback` waits for the daemon's answer (hooks have their own timeouts). */

@@ -21,6 +21,8 @@ const FERRY_BIN = join(REPO_ROOT, 'bin', 'ferry.js');
 const AGENT_BIN = join(REPO_ROOT, 'bin', 'ferry-agent.js');
 /** The agent CLI with a crash hook (test/helpers/crash-agent.mjs): SIGKILLs itself after saving FERRY_HARNESS_CRASH_AT. */
 export const CRASH_AGENT_BIN = join(REPO_ROOT, 'test', 'helpers', 'crash-agent.mjs');
+/** The agent CLI with a shifted maintenance-window clock (test/helpers/window-clock-agent.mjs): the offset in FERRY_HARNESS_WINDOW_CLOCK_FILE. */
+export const WINDOW_CLOCK_AGENT_BIN = join(REPO_ROOT, 'test', 'helpers', 'window-clock-agent.mjs');
 const DIST_MARKERS = [join(REPO_ROOT, 'dist', 'server', 'cli', 'main.js'), join(REPO_ROOT, 'dist', 'agent', 'cli', 'main.js')];
 
 /** Fast timings for tests (agents and server read them from the environment). */

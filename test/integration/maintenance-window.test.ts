@@ -2,12 +2,12 @@
 // install and the rollout shows it as waiting (with the reason), not failed, even past the
 // rollout's --host-timeout; it installs when the window opens. An agent with a deadline installs
 // although its window is still closed. The agents' window clock is shifted through the test-only
-// FERRY_TEST_WINDOW_CLOCK_FILE (an offset in ms, watched by the agent): the test opens the window
+// window-clock-agent harness (an offset in ms in a file it watches): the test opens the window
 // when it has seen what it must see while the window is closed, so a slow machine cannot race it.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupFleet, initServer, createToken, runAgentCli, runFerry, startAgents, tempDir, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, initServer, createToken, runAgentCli, runFerry, startAgents, tempDir, WINDOW_CLOCK_AGENT_BIN, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { appliedGeneration, journalMeta, publishPackage, readCurrent } from '../helpers/faults.js';
 import { fullStatus, waitStatus, type FullRolloutStatus } from '../helpers/rollouts.js';
 
@@ -56,7 +56,7 @@ describe('agent maintenance window and deadline', () => {
     const clock = join(tempDir('ferry-window-clock-'), 'offset');
     const setClock = (iso: string) => writeFileSync(clock, String(Date.parse(iso) - Date.now()));
     setClock('2030-01-07T09:00:00Z');
-    await startAgents([lunch, weekend], { env: { FERRY_TEST_WINDOW_CLOCK_FILE: clock } });
+    await startAgents([lunch, weekend], { env: { FERRY_HARNESS_WINDOW_CLOCK_FILE: clock }, entry: WINDOW_CLOCK_AGENT_BIN });
     const started = (await runFerry(server.home, ['rollout', 'start', 'office-1', '--host-timeout', '15s', '--json'])).json<{ id: string }>();
 
     const host = (s: FullRolloutStatus, a: JoinedAgent) => s.hosts.find((h) => h.agent === a.id) as Host;
