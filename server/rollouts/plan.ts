@@ -132,7 +132,10 @@ function assertWavesGrow(specs: string[]): void {
 }
 
 function cumulativeTarget(spec: string, total: number): number {
-  if (/^\d+$/.test(spec)) return Number(spec);
+  if (/^\d+$/.test(spec)) {
+    if (Number(spec) === 0) throw new FerryError('FERRY_INVALID_INPUT', 'wave 0 has no hosts: a wave is at least 1 host (or a percentage)', { hint: 'e.g. --waves 1,10%,50%,100%' });
+    return Number(spec);
+  }
   const m = /^(\d+(?:\.\d+)?)%$/.exec(spec);
   if (!m) throw new FerryError('FERRY_INVALID_INPUT', `"${spec}" is not a host count or percentage`, { hint: 'e.g. --waves 1,10%,50%,100%' });
   const pct = Number(m[1]);

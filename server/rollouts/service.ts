@@ -51,9 +51,12 @@ export class RolloutService {
     });
     if (req.force && !req.reason) throw new FerryError('FERRY_USAGE', '--force needs --reason TEXT (the override is audited)');
     if (req.strategy === 'big-bang' && req.waves) throw new FerryError('FERRY_USAGE', '--waves applies only to --strategy phased');
+    if (req.timeZone !== undefined && !req.window) throw new FerryError('FERRY_USAGE', '--timezone is the time zone of --window; give a --window too');
+    if (req.reason !== undefined && !req.force) throw new FerryError('FERRY_USAGE', '--reason explains a --force; without --force nothing is overridden');
     // Implied values are said out loud, in the result and on the CLI's stderr.
     const notes: string[] = [];
     if (req.strategy === 'phased' && !req.waves) notes.push(`--strategy phased without --waves: using the default waves ${DEFAULT_PHASED_WAVES.join(',')}`);
+    if (req.window && req.timeZone === undefined) notes.push(`--window without --timezone: the window "${req.window}" is in UTC`);
     const waves = req.strategy === 'big-bang' ? ['100%'] : (req.waves ?? [...DEFAULT_PHASED_WAVES]);
     const options: RolloutOptions = {
       waves,
@@ -62,7 +65,7 @@ export class RolloutService {
       onFailure: req.onFailure,
       hostTimeoutMs: req.hostTimeoutMs,
       includeOffline: req.includeOffline,
-      ...(req.window ? { window: req.window, timeZone: req.timeZone } : {}),
+      ...(req.window ? { window: req.window, timeZone: req.timeZone ?? 'UTC' } : {}),
       ...(req.startAt ? { startAt: req.startAt } : {}),
       ...(removal !== undefined ? { remove: removal } : {}),
       ...(req.maxRateBps ? { maxRateBps: req.maxRateBps } : {}),

@@ -57,7 +57,8 @@ export const apiRequestSchemas = {
       maxRateBps: z.number().int().min(1024).optional(),
       includeOffline: z.boolean().default(false),
       window: plainTextSchema(256).min(1).optional(),
-      timeZone: plainTextSchema(64).default('UTC'),
+      /** the time zone of `window` (default UTC, said in the start's notes) */
+      timeZone: plainTextSchema(64).optional(),
       startAt: z.number().int().positive().optional(),
       dryRun: z.boolean().default(false),
       force: z.boolean().default(false),

@@ -102,6 +102,25 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
     const json = (await runFerry(home, ['rollout', 'start', 'g-1.1', '--strategy', 'phased', '--dry-run', '--json'])).json<{ notes: string[]; options: { waves: string[] } }>();
     expect(json.options.waves).toEqual(['1', '10%', '50%', '100%']);
     expect(json.notes).toEqual(['--strategy phased without --waves: using the default waves 1,10%,50%,100%']);
+    // A window's time zone is said when it was not given; a given one is kept.
+    const utc = (await runFerry(home, ['rollout', 'start', 'g-1.1', '--window', 'Sat,Sun', '--dry-run', '--json'])).json<{ notes: string[]; options: { timeZone: string } }>();
+    expect(utc.notes).toContain('--window without --timezone: the window "Sat,Sun" is in UTC');
+    expect(utc.options.timeZone).toBe('UTC');
+    const paris = (await runFerry(home, ['rollout', 'start', 'g-1.1', '--window', 'Sat,Sun', '--timezone', 'Europe/Paris', '--dry-run', '--json'])).json<{ notes: string[]; options: { timeZone: string } }>();
+    expect(paris.options.timeZone).toBe('Europe/Paris');
+    expect(paris.notes.join('\n')).not.toContain('--timezone');
+    // A flag that would silently do nothing is refused: one line, a stable code, exit 2.
+    for (const [args, line] of [
+      [['--timezone', 'Europe/Paris'], /^FERRY_USAGE: --timezone is the time zone of --window; give a --window too/],
+      [['--reason', 'INC-7'], /^FERRY_USAGE: --reason explains a --force; without --force nothing is overridden/],
+      [['--timeout', '5m'], /^FERRY_USAGE: --timeout is how long --wait waits; add --wait/],
+      [['--strategy', 'phased', '--waves', '0,100%'], /^FERRY_INVALID_INPUT: wave 0 has no hosts: a wave is at least 1 host/],
+    ] as const) {
+      const r = await runFerry(home, ['rollout', 'start', 'g-1.1', ...args], { allowFail: true });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(line);
+    }
     expect((await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>()).toHaveLength(2); // nothing new
   });
 

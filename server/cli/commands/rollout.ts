@@ -31,7 +31,7 @@ interface StartArgs extends GlobalArgs {
   wait: boolean;
   timeout?: string;
   window?: string;
-  timezone: string;
+  timezone?: string;
   'start-at'?: string;
   force: boolean;
   reason?: string;
@@ -58,7 +58,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       .option('include-offline', { type: 'boolean', default: false, describe: 'target offline hosts too (they converge when they return)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan without starting' })
       .option('window', { type: 'string', describe: 'start waves only inside this window, e.g. "Mon-Fri 22:00-05:00" or "Sat,Sun"' })
-      .option('timezone', { type: 'string', default: 'UTC', describe: 'time zone of --window (IANA name)' })
+      .option('timezone', { type: 'string', describe: 'time zone of --window (IANA name; default UTC)' })
       .option('start-at', { type: 'string', describe: 'do not start before this time (ISO 8601, or +2h)' })
       .option('force', { type: 'boolean', default: false, describe: 'start although the deployment policy refuses it (needs --reason; audited)' })
       .option('reason', { type: 'string', describe: 'why the policy is overridden (with --force)' })
@@ -73,6 +73,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
         hint: 'ferry rollout start RELEASE … | ferry rollout start --remove PACKAGE …',
       });
     }
+    if (a.timeout !== undefined && !a.wait) throw new FerryError('FERRY_USAGE', '--timeout is how long --wait waits; add --wait (or drop --timeout)');
     const body = {
       ...(a.release !== undefined ? { release: a.release } : { remove: a.remove }),
       target: a.target,
@@ -85,7 +86,8 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       ...(a['max-rate'] !== undefined ? { maxRateBps: parseRate(a['max-rate']) } : {}),
       includeOffline: a['include-offline'],
       dryRun: a['dry-run'],
-      ...(a.window ? { window: a.window, timeZone: a.timezone } : {}),
+      ...(a.window ? { window: a.window } : {}),
+      ...(a.timezone !== undefined ? { timeZone: a.timezone } : {}),
       ...(a['start-at'] ? { startAt: parseStartAt(a['start-at']).getTime() } : {}),
       ...(a.force ? { force: true } : {}),
       ...(a.reason ? { reason: a.reason } : {}),
