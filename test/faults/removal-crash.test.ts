@@ -1,7 +1,9 @@
 // Crash safety of removals: a real agent is SIGKILLed right after it saved each removal step
 // (through the crash harness, test/helpers/crash-agent.mjs), then restarted normally. Whatever the step, the host must end with the
 // package either removed (nothing of it left) or still installed and active (a whole version
-// behind `current`, in the journal), consistent with what the server was told.
+// behind `current`, in the journal), consistent with what the server was told. The `restore`
+// step (a removal undone after its postremove hook failed) is crashed with a package whose
+// postremove hook fails.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +38,16 @@ const SPEC: PackageSpec = {
   hookTimeoutSeconds: 20,
 };
 
+/** Its postremove hook fails, so a removal goes to restore (it is undone). */
+const FAILING: PackageSpec = {
+  ...SPEC,
+  name: 'rmfail',
+  files: { ...SPEC.files, 'hooks/postremove': `#!/bin/sh\n${LOG}\necho "cannot let go" >&2\nexit 1\n` },
+};
+/** The case (an agent each): every removal step of SPEC, and restore with FAILING. */
+const CASES = [...STEPS, 'restore'] as const;
+const specOf = (step: string): PackageSpec => (step === 'restore' ? FAILING : SPEC);
+
 let server: ServerHandle;
 const agents = new Map<string, JoinedAgent>();
 
@@ -43,13 +55,17 @@ beforeAll(async () => {
   server = await initServer();
   const home = server.home;
   await publishPackage(home, SPEC);
+  await publishPackage(home, FAILING);
   await createRelease(home, 'rmcrash-r', [`${PKG}@1.0.0`]);
-  const token = await createToken(home, { uses: STEPS.length });
-  const joined = await mapLimit(STEPS, 1, (s) => joinAgent(home, `rmcrash-${s}`, { tags: { case: s }, token }));
-  joined.forEach((a, i) => agents.set(STEPS[i]!, a));
+  await createRelease(home, 'rmfail-r', ['rmfail@1.0.0']);
+  const token = await createToken(home, { uses: CASES.length });
+  const joined = await mapLimit(CASES, 1, (s) => joinAgent(home, `rmcrash-${s}`, { tags: { case: s, pkg: s === 'restore' ? 'rmfail' : PKG }, token }));
+  joined.forEach((a, i) => agents.set(CASES[i]!, a));
   const running = await startAgents(joined, { env: AGENT_ENV, timeoutMs: 40_000 });
-  const first = (await runFerry(home, ['rollout', 'start', 'rmcrash-r', '--wait', '--timeout', '60s', '--json'])).json<RolloutDoc>();
-  expect(first.state).toBe('completed');
+  for (const [release, pkg] of [['rmcrash-r', PKG], ['rmfail-r', 'rmfail']]) {
+    const first = (await runFerry(home, ['rollout', 'start', release!, '--target', `pkg=${pkg}`, '--wait', '--timeout', '60s', '--json'])).json<RolloutDoc>();
+    expect(first.state).toBe('completed');
+  }
   await Promise.all(running.map((r) => r.stop()));
 }, 150_000);
 
@@ -63,6 +79,8 @@ interface CaseResult {
 
 async function crashCase(step: string): Promise<CaseResult> {
   const agent = agents.get(step)!;
+  const spec = specOf(step);
+  const PKG = spec.name;
   const home = server.home;
   const root = agent.installRoot;
   const before = appliedGeneration(agent.stateDir);
@@ -74,7 +92,7 @@ async function crashCase(step: string): Promise<CaseResult> {
   expect(exit.signal, crashing.logs()).toBe('SIGKILL');
   // At the crash the version directory is always whole (it is kept until erase runs).
   const atCrash = readCurrent(root, PKG);
-  if (step !== 'erase') expect(versionDirProblems(root, SPEC)).toEqual([]);
+  if (step !== 'erase') expect(versionDirProblems(root, spec)).toEqual([]);
 
   const restarted = await startAgent(agent, { waitOnline: false, env: AGENT_ENV });
   try {
@@ -98,7 +116,7 @@ async function crashCase(step: string): Promise<CaseResult> {
     // Still installed and active: the whole version behind current.
     expect(installed, detail).toBe('1.0.0');
     expect(current, detail).toBe('1.0.0');
-    expect(versionDirProblems(root, SPEC), detail).toEqual([]);
+    expect(versionDirProblems(root, spec), detail).toEqual([]);
     expect(['failed', 'rolled-back'], detail).toContain(host.state);
   }
   return { atCrash, removed: installed === undefined, host: host.state };
@@ -113,5 +131,12 @@ describe.concurrent('removal crash matrix: agent SIGKILLed after saving each rem
     expect(r.atCrash).toBe(step === 'preremove' || step === 'deactivate' ? '1.0.0' : undefined);
     // Interrupted before erase: the removal is undone. Interrupted in erase: it is finished.
     expect(r.removed).toBe(step === 'erase');
+  });
+
+  it('crash at restore (the postremove hook failed) → installed and active, the host failed', { timeout: 150_000 }, async () => {
+    const r = await slot(() => crashCase('restore'));
+    expect(r.atCrash).toBeUndefined(); // deactivated when the hook failed; restore puts current back
+    expect(r.removed).toBe(false);
+    expect(['failed', 'rolled-back']).toContain(r.host);
   });
 });

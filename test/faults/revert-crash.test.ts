@@ -74,7 +74,7 @@ type Group = 'local' | 'soak' | 'undo' | 'self';
 const CASES: { name: string; group: Group; step: string }[] = [
   ...STEPS.map((step) => ({ name: `local-${step}`, group: 'local' as const, step })),
   { name: 'local-revert-fetch', group: 'local', step: 'revert-fetch' },
-  { name: 'alone-revert-switch', group: 'local', step: 'revert-switch' },
+  ...STEPS.map((step) => ({ name: `alone-${step}`, group: 'local' as const, step })),
   ...STEPS.map((step) => ({ name: `soak-${step}`, group: 'soak' as const, step })),
   ...STEPS.map((step) => ({ name: `undo-${step}`, group: 'undo' as const, step })),
   ...STEPS.map((step) => ({ name: `self-${step}`, group: 'self' as const, step })),
@@ -218,12 +218,12 @@ describe.concurrent('revert crash matrix: ferry-agent rollback, asked of the run
     }),
   );
 
-  it('ferry-agent rollback alone (no daemon) killed after saving revert-switch → the daemon finishes it', { timeout: CASE_TIMEOUT_MS }, () =>
+  it.each(STEPS)('ferry-agent rollback alone (no daemon) killed after saving %s → the daemon finishes it', { timeout: CASE_TIMEOUT_MS }, (step) =>
     slot(async () => {
-      const agent = agents.get('alone-revert-switch')!;
-      const cli = await runAgentCli(agent.stateDir, ['rollback', 'revapp'], { allowFail: true, entry: CRASH_AGENT_BIN, env: { FERRY_HARNESS_CRASH_AT: 'rollback:revert-switch' } });
+      const agent = agents.get(`alone-${step}`)!;
+      const cli = await runAgentCli(agent.stateDir, ['rollback', 'revapp'], { allowFail: true, entry: CRASH_AGENT_BIN, env: { FERRY_HARNESS_CRASH_AT: `rollback:${step}` } });
       expect(cli.signal, cli.stdout + cli.stderr).toBe('SIGKILL');
-      expect(readCurrent(agent.installRoot, 'revapp')).toBe('2.0.0');
+      expect(readCurrent(agent.installRoot, 'revapp')).toBe(SWITCHED(step) ? '1.0.0' : '2.0.0');
       await restartAndSettle(agent);
       await expectRevertedTo(agent, 'revapp', '1.0.0', '2.0.0', REV1);
     }),
