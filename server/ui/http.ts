@@ -123,12 +123,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: ConsoleOp
     caller: signedIn.caller,
     csrf: signedIn.session.csrf,
     url,
+    liveSince: opts.live.generation,
     call: <V extends ApiVerb>(verb: V, body: ApiRequest<V>) => opts.call(signedIn.caller, verb, body as Record<string, unknown>),
   };
 
   if (method === 'POST') return post(req, res, ctx, signedIn.session, cookie, opts, secure);
   if (method !== 'GET' && method !== 'HEAD') return sendText(res, 405, 'text/plain', 'method not allowed\n', false, { allow: 'GET, HEAD, POST' });
-  if (path === '/events') return opts.live.attach(res);
+  if (path === '/events') return opts.live.attach(res, url.searchParams.get('since') ?? undefined);
   let page: PageFn | undefined;
   try {
     page = route(path);

@@ -4,8 +4,12 @@
 // and fetches itself again. In process, so the server's NATS user needs no subscription for it.
 import type { ServerResponse } from 'node:http';
 
+const CHANGE = 'event: change\ndata: {}\n\n';
+
 export class LiveEvents {
   private readonly clients = new Set<ServerResponse>();
+  /** How many bursts of changes were broadcast: a page is rendered at one, and names it when it listens. */
+  private broadcasts = 0;
   private unsubscribe?: () => void;
   private keepAlive?: NodeJS.Timeout;
 
@@ -17,17 +21,27 @@ export class LiveEvents {
     this.keepAlive.unref();
   }
 
-  /** Hold this response open as an event stream until the client goes away. */
-  attach(res: ServerResponse): void {
+  /** What a page rendered now is up to date with (`since` when it listens). */
+  get generation(): string {
+    return String(this.broadcasts);
+  }
+
+  /**
+   * Hold this response open as an event stream until the client goes away. A page rendered at
+   * another generation than the current one (changes came between its render and now, or the
+   * server restarted) gets a change at once.
+   */
+  attach(res: ServerResponse, since?: string): void {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write('retry: 2000\n\n');
+    if (since !== undefined && since !== this.generation) res.write(CHANGE);
     this.clients.add(res);
     res.on('close', () => this.clients.delete(res));
   }
 
   broadcast(): void {
-    const line = `event: change\ndata: {}\n\n`;
-    for (const res of this.clients) res.write(line);
+    this.broadcasts++;
+    for (const res of this.clients) res.write(CHANGE);
   }
 
   stop(): void {

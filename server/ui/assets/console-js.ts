@@ -54,7 +54,9 @@ export const CONSOLE_JS = `
       });
   }
   var timer = null;
-  var source = new EventSource('/events');
+  // "since": the changes the page was rendered after; the server sends a change at once when more
+  // happened between the render and this stream's (re)connection, so that gap is never missed.
+  var source = new EventSource('/events?since=' + encodeURIComponent(main.getAttribute('data-live-since') || ''));
   source.addEventListener('change', function () {
     if (timer) return;
     timer = setTimeout(function () { timer = null; refresh(); }, 150);

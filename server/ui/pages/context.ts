@@ -9,6 +9,8 @@ export interface PageContext {
   caller: Caller;
   csrf: string;
   url: URL;
+  /** the live-update generation this page is rendered at (see LiveEvents) */
+  liveSince?: string;
   call<V extends ApiVerb>(verb: V, body: ApiRequest<V>): Promise<unknown>;
 }
 

@@ -32,7 +32,7 @@ export function layout(page: Page, ctx: PageContext | undefined): Html {
 </head>
 <body${page.printable ? html` class="printable"` : ''}>
 ${nav}
-<main id="main"${ctx && !page.printable ? html` data-live="on"` : ''}>
+<main id="main"${ctx && !page.printable ? html` data-live="on" data-live-since="${ctx.liveSince ?? ''}"` : ''}>
 <h1>${page.title}</h1>
 ${page.body}
 </main>
