@@ -121,6 +121,10 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(line);
     }
+    // The same rule for the other command that can --wait.
+    const copy = await runFerry(home, ['cmdb', 'clone-config', 'guard-1', '--to', 'guard-3', '--timeout', '5m'], { allowFail: true });
+    expect(copy.code, copy.stderr).toBe(2);
+    expect(copy.stderr.trim()).toBe('FERRY_USAGE: --timeout is how long --wait waits; add --wait (or drop --timeout)');
     expect((await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>()).toHaveLength(2); // nothing new
   });
 

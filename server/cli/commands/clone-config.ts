@@ -8,7 +8,7 @@ import type { CloneResult } from '../../rollouts/service.js';
 import { withClient } from '../client.js';
 import { printJson, printLines, printNote, printTable } from '../output.js';
 import { printStatus } from '../render/rollout.js';
-import { connectionFlags, type GlobalArgs } from './common.js';
+import { connectionFlags, waitTimeoutMs, type GlobalArgs } from './common.js';
 import { waitForEnd } from './rollout.js';
 
 interface CloneArgs extends GlobalArgs {
@@ -43,6 +43,7 @@ export const cloneConfig: CommandModule<GlobalArgs, CloneArgs> = {
       .option('wait', { type: 'boolean', default: false, describe: 'block until the copy ends; exit 0 only if it completed' })
       .option('timeout', { type: 'string', describe: 'with --wait: give up waiting after this long' }),
   handler: async (a) => {
+    const timeoutMs = waitTimeoutMs(a);
     const body = { from: a.prod, to: a.to, hostTimeoutMs: parseDuration(a['host-timeout']), dryRun: a['dry-run'], supersede: a.supersede };
     await withClient(connectionFlags(a), async (c) => {
       const r = await c.request('cmdb.clone', body);
@@ -66,7 +67,7 @@ export const cloneConfig: CommandModule<GlobalArgs, CloneArgs> = {
         return printLines([r.id]);
       }
       if (!a.json) printNote(`rollout ${r.id} copies ${pair}; waiting for it to end…`);
-      const final = await waitForEnd(c, r.id, a.timeout ? parseDuration(a.timeout) : undefined, !a.json);
+      const final = await waitForEnd(c, r.id, timeoutMs, !a.json);
       const failed = final.state !== 'completed';
       if (a.json && !failed) printJson(final);
       if (!a.json) printStatus(final);

@@ -1,5 +1,6 @@
 // Options every server-side command shares, and the parsing helpers for flag values.
 import type { Argv } from 'yargs';
+import { parseDuration } from '../../../shared/durations.js';
 import { FerryError } from '../../../shared/errors.js';
 import type { ConnectionFlags } from '../client.js';
 
@@ -33,6 +34,16 @@ export function parsePositiveInt(value: unknown, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new FerryError('FERRY_INVALID_INPUT', `${flag} must be a positive whole number, got "${String(value)}"`);
   return n;
+}
+
+/**
+ * `--timeout` of a command that can `--wait`: how long to wait (undefined: for ever). Without
+ * `--wait` nothing waits, so a `--timeout` would silently do nothing: FERRY_USAGE.
+ */
+export function waitTimeoutMs(a: { wait: boolean; timeout?: string | undefined }): number | undefined {
+  if (a.timeout === undefined) return undefined;
+  if (!a.wait) throw new FerryError('FERRY_USAGE', '--timeout is how long --wait waits; add --wait (or drop --timeout)');
+  return parseDuration(a.timeout);
 }
 
 export type Builder = (y: Argv<GlobalArgs>) => Argv<GlobalArgs>;

@@ -13,7 +13,7 @@ import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
 import { TERMINAL_HOST_STATES, type HostState } from '../../../shared/protocol/messages.js';
 import { watchRollout } from '../render/watch.js';
 import { writeFileSync } from 'node:fs';
-import { connectionFlags, type GlobalArgs } from './common.js';
+import { connectionFlags, waitTimeoutMs, type GlobalArgs } from './common.js';
 
 interface StartArgs extends GlobalArgs {
   release?: string;
@@ -73,7 +73,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
         hint: 'ferry rollout start RELEASE … | ferry rollout start --remove PACKAGE …',
       });
     }
-    if (a.timeout !== undefined && !a.wait) throw new FerryError('FERRY_USAGE', '--timeout is how long --wait waits; add --wait (or drop --timeout)');
+    const timeoutMs = waitTimeoutMs(a);
     const body = {
       ...(a.release !== undefined ? { release: a.release } : { remove: a.remove }),
       target: a.target,
@@ -107,7 +107,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
           : printLines([result.id]);
       }
       if (!a.json) printNote(`rollout ${result.id} started; waiting for it to end…`);
-      const final = await waitForEnd(c, result.id, a.timeout ? parseDuration(a.timeout) : undefined, !a.json);
+      const final = await waitForEnd(c, result.id, timeoutMs, !a.json);
       const failed = final.state !== 'completed';
       if (a.json && !failed) printJson(final);
       if (!a.json) printStatus(final);
