@@ -163,7 +163,11 @@ export class FerryServer {
     // trust our operator: one probe connection that gives up says so, instead of the daemon's
     // connections retrying forever (right for the embedded server, which is merely restarting).
     const external = this.opts.natsUrl !== undefined;
-    if (external) await probeExternalNats(this.url, sysCreds, tlsCaFile);
+    if (external) {
+      await probeExternalNats(this.url, sysCreds, tlsCaFile);
+      // --creds: another identity for the server's own connection; refused creds fail here too.
+      if (this.opts.credsFile) await probeExternalNats(this.url, serverCreds, tlsCaFile, this.opts.credsFile);
+    }
     const nc = (this.nc = await connectNats({ url: this.url, creds: serverCreds, name: 'ferry-server', inboxPrefix: subjects.serverInboxPrefix, reconnectForever: true, tlsCaFile, onRetry }));
     const sysNc = (this.sysNc = await connectNats({ url: this.url, creds: sysCreds, name: 'ferry-server (system account)', reconnectForever: true, tlsCaFile, onRetry }));
     // Copies of every stream, bucket and store: one on the embedded server, min(3, nodes) on a cluster.
@@ -356,20 +360,27 @@ export function normalizeNatsUrls(value: string): string {
 }
 
 /** Connect once to an external NATS as the system account, giving up after a few tries. */
-async function probeExternalNats(url: string, creds: NatsCreds, tlsCaFile: string | undefined): Promise<void> {
+async function probeExternalNats(url: string, creds: NatsCreds, tlsCaFile: string | undefined, credsFile?: string): Promise<void> {
   try {
     // Against an untrusted operator a cluster answers only after its account lookup times out (~5 s).
     const nc = await connectNats({ url, creds, name: 'ferry-server (probe)', failFirstConnect: true, attempts: 4, timeoutMs: 10_000, tlsCaFile });
     await nc.close();
   } catch (err) {
-    throw externalNatsError(err, url);
+    throw externalNatsError(err, url, credsFile);
   }
 }
 
-/** The one line a wrong --nats gets: unreachable, or a NATS that does not trust this data directory's operator. */
-function externalNatsError(err: unknown, url: string): FerryError {
+/** The one line a wrong --nats (or --creds) gets: unreachable, or a NATS that does not trust this data directory's operator. */
+function externalNatsError(err: unknown, url: string, credsFile?: string): FerryError {
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof FerryError && /refused the credentials/.test(message)) {
+  const refused = err instanceof FerryError && /refused the credentials/.test(message);
+  if (refused && credsFile) {
+    return new FerryError('FERRY_CREDS_INVALID', `NATS at ${url} refused the credentials of --creds ${credsFile}`, {
+      hint: 'they are revoked, expired or from another operator; without --creds the server uses its own identity from the data directory',
+      cause: err,
+    });
+  }
+  if (refused) {
     return new FerryError('FERRY_SERVER_UNREACHABLE', `NATS at ${url} refused Ferry's credentials`, {
       hint: 'it must trust this data directory\'s operator: start it with the configs of `ferry nats config` (or include nats/ferry-operator.conf)',
       cause: err,

@@ -8,7 +8,7 @@ import { FerryError } from '../../shared/errors.js';
 import { ownOptionsFirst } from '../../shared/cli-help.js';
 import { nearestCommand } from '../../shared/suggest.js';
 
-export const AGENT_GLOBAL_OPTIONS = ['state-dir', 'json', 'config', 'help', 'version'];
+export const AGENT_GLOBAL_OPTIONS = ['state-dir', 'json', 'output', 'config', 'help', 'version'];
 
 const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   '': [

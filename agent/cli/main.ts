@@ -9,6 +9,8 @@ import type { Argv } from 'yargs';
 import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
 import { completionHelp, selectCompletionShell } from '../../shared/completion.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
+import { formatFromArgv, OUTPUT_FORMATS } from '../../shared/output-format.js';
+import { toYaml } from '../../shared/yaml.js';
 import { agentPaths, agentTimings, decommissionedAt, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
 import type { MachineDeps } from '../install/machine.js';
 import type { WindowClock } from '../maintenance-hold.js';
@@ -41,8 +43,11 @@ function withMaintenanceOptions<T>(y: Argv<T>): Argv<T & MaintenanceFlags> {
 /** The config file and FERRY_* environment, read once the arguments are parsed (flags win). */
 let settings: Partial<AgentSettings> = {};
 
+/** `-o yaml`: the --json document as YAML (set from argv before anything prints). */
+let yaml = false;
+
 function out(json: boolean, doc: unknown, lines: string[]): void {
-  process.stdout.write(json ? JSON.stringify(doc, null, 2) + '\n' : lines.join('\n') + '\n');
+  process.stdout.write(json ? (yaml ? toYaml(doc) : JSON.stringify(doc, null, 2) + '\n') : lines.join('\n') + '\n');
 }
 
 function parseTags(values: unknown): Record<string, string> {
@@ -74,27 +79,44 @@ function applySettings(a: { config?: string | undefined; 'state-dir'?: string | 
  * the same options, strictly checked. Returns undefined for anything else, and for --help.
  */
 function parseWithoutYargs(args: string[]): { command: 'run' | 'supervise'; args: RunArgs & { config?: string | undefined } } | { command: 'version' } | undefined {
-  if (args.length === 1 && args[0] === '--version') return { command: 'version' };
-  if (args.length === 2 && args.includes('--version') && args.includes('--json')) return { command: 'version' };
+  if (args[0] === '--version' && onlyFormatOptions(args.slice(1))) return { command: 'version' };
   if ((args[0] !== 'run' && args[0] !== 'supervise') || args.some((x) => x === '--help' || x === '-h')) return undefined;
   const str = { type: 'string' } as const;
   if (args[0] === 'supervise') {
-    const { values } = strictParse(args.slice(1), { 'state-dir': str, config: str, json: { type: 'boolean' } }, 'supervise');
+    const { values } = strictParse(args.slice(1), { 'state-dir': str, config: str, ...FORMAT_OPTIONS }, 'supervise');
     return { command: 'supervise', args: { 'state-dir': values['state-dir'] as string | undefined, config: values.config as string | undefined } };
   }
-  const { values } = strictParse(args.slice(1), { 'state-dir': str, config: str, json: { type: 'boolean' }, window: str, timezone: str, deadline: str, 'keep-versions': str, 'log-level': str }, 'run');
+  const { values } = strictParse(args.slice(1), { 'state-dir': str, config: str, ...FORMAT_OPTIONS, window: str, timezone: str, deadline: str, 'keep-versions': str, 'log-level': str }, 'run');
   const keep = values['keep-versions'] === undefined ? undefined : Number(values['keep-versions']);
   if (keep !== undefined && Number.isNaN(keep)) throw new FerryError('FERRY_USAGE', `--keep-versions "${String(values['keep-versions'])}" is not a number`, { hint: 'see ferry-agent run --help' });
   const s = (k: string) => values[k] as string | undefined;
   return { command: 'run', args: { 'state-dir': s('state-dir'), config: s('config'), window: s('window'), timezone: s('timezone'), deadline: s('deadline'), 'keep-versions': keep, 'log-level': s('log-level') } };
 }
 
-function strictParse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>, command: string): { values: Record<string, string | boolean | undefined> } {
+function onlyFormatOptions(args: string[]): boolean {
   try {
-    return parseArgs({ args, strict: true, allowPositionals: false, options });
+    strictParse(args, FORMAT_OPTIONS, '--version');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The global output options, as the yargs commands have them. */
+const FORMAT_OPTIONS = { json: { type: 'boolean' }, output: { type: 'string', short: 'o' } } as const;
+
+function strictParse(args: string[], options: Record<string, { type: 'string' | 'boolean'; short?: string }>, command: string): { values: Record<string, string | boolean | undefined> } {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options }));
   } catch (err) {
     throw new FerryError('FERRY_USAGE', err instanceof Error ? err.message : String(err), { hint: `see ferry-agent ${command} --help` });
   }
+  const o = values.output;
+  if (o !== undefined && !(OUTPUT_FORMATS as readonly unknown[]).includes(o)) {
+    throw new FerryError('FERRY_USAGE', `-o ${String(o)}: choose one of ${OUTPUT_FORMATS.join(', ')}`, { hint: `see ferry-agent ${command} --help` });
+  }
+  return { values };
 }
 
 async function superviseAgent(args: Args): Promise<void> {
@@ -171,7 +193,10 @@ export interface AgentHarness {
 const ROLLBACK_ANSWER_TIMEOUT_MS = 15 * 60_000;
 
 export async function main(argv: string[], harness: AgentHarness = {}): Promise<void> {
-  const json = argv.includes('--json');
+  // --json, -o json and -o yaml print the one document; -o wide is the text (no tables to widen).
+  const format = formatFromArgv(argv.slice(2));
+  const json = format === 'json' || format === 'yaml';
+  yaml = format === 'yaml';
   try {
     const fast = parseWithoutYargs(argv.slice(2));
     if (fast?.command === 'version') return printVersion(json);
@@ -195,6 +220,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
       .usage('$0 <command> [options]\n\nThe Ferry agent: installs what the server says, safely.')
       .option('state-dir', { type: 'string', global: true, describe: 'agent state directory (default $FERRY_AGENT_STATE, else stateDir in the config file, else /var/lib/ferry-agent as root, ~/.ferry-agent otherwise)' })
       .option('json', { type: 'boolean', default: false, global: true, describe: 'print exactly one JSON document' })
+      .option('output', { alias: 'o', choices: OUTPUT_FORMATS, global: true, describe: 'json (= --json), yaml (the same document), wide (the same text: the agent prints no tables)' })
       .option('config', { type: 'string', global: true, describe: `agent config file (default $FERRY_CONFIG, else /etc/ferry/agent.json if it exists)` })
       .group(AGENT_GLOBAL_OPTIONS, 'Global options:');
     for (const [cmd, what] of topExamples()) cli.example(cmd, what);
@@ -384,7 +410,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
       .parseAsync();
   } catch (err) {
     const e = toFerryError(err);
-    if (json) process.stdout.write(JSON.stringify({ error: e.toJSON() }) + '\n');
+    if (json) process.stdout.write(yaml ? toYaml({ error: e.toJSON() }) : JSON.stringify({ error: e.toJSON() }) + '\n');
     process.stderr.write(e.toLine() + '\n');
     process.exit(exitCodeFor(e.code));
   }

@@ -24,7 +24,8 @@ import { statusCommand } from './commands/status.js';
 import { logsCommand } from './commands/logs.js';
 import { configCommand } from './commands/config.js';
 import { uiCommand } from './commands/ui.js';
-import { configureOutput, failAndExit, formatFromArgv } from './output.js';
+import { configureOutput, failAndExit } from './output.js';
+import { formatFromArgv } from '../../shared/output-format.js';
 import { aliasNames, commandTree, withExamples, topExamples } from './help.js';
 import { nearestCommand } from '../../shared/suggest.js';
 import { completionHelp, selectCompletionShell } from '../../shared/completion.js';
@@ -81,9 +82,10 @@ export async function main(argv: string[]): Promise<void> {
         configureOutput({ format: o ?? (a.json ? 'json' : 'table'), headers: a.headers !== false });
       })
       .middleware((a) => {
-        // Flags > FERRY_* environment > config file > defaults: fill only what no flag set.
+        // Flags > FERRY_* environment > config file > defaults: fill only what no flag set (and, for
+        // the data directory and the credentials, what FERRY_HOME / FERRY_CREDS do not set either).
         const s = loadServerSettings(a.config as string | undefined).values;
-        const fill: [string, string | undefined][] = [['data-dir', process.env.FERRY_HOME ? undefined : s.dataDir], ['nats', s.nats], ['creds', s.creds], ['tls-ca', s.tlsCa], ['listen', s.listen], ['tls-cert', s.tlsCert], ['tls-key', s.tlsKey], ['metrics-listen', s.metricsListen], ['ui-listen', s.uiListen]];
+        const fill: [string, string | undefined][] = [['data-dir', process.env.FERRY_HOME ? undefined : s.dataDir], ['nats', s.nats], ['creds', process.env.FERRY_CREDS ? undefined : s.creds], ['tls-ca', s.tlsCa], ['listen', s.listen], ['tls-cert', s.tlsCert], ['tls-key', s.tlsKey], ['metrics-listen', s.metricsListen], ['ui-listen', s.uiListen]];
         for (const [flag, value] of fill) if (a[flag] === undefined && value !== undefined) a[flag] = value;
         if (s.logLevel && !process.env.FERRY_LOG_LEVEL) process.env.FERRY_LOG_LEVEL = s.logLevel;
         if (s.offlineAfterMs && !process.env.FERRY_OFFLINE_AFTER_MS) process.env.FERRY_OFFLINE_AFTER_MS = String(s.offlineAfterMs);

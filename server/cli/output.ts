@@ -7,16 +7,17 @@ import { exitCodeFor, isFerryError, toFerryError } from '../../shared/errors.js'
 import { visible } from '../../shared/text.js';
 import { bold, colorEnabled, paintState } from './render/color.js';
 import { renderTable } from './render/table.js';
-import { toYaml } from './render/yaml.js';
+import { toYaml } from '../../shared/yaml.js';
+import type { OutputFormat } from '../../shared/output-format.js';
 
 export { visible };
 
 /** How data is printed: `-o json|yaml|wide` and `--no-headers`, set once by main.ts. */
 export interface OutputSettings {
   /** `-o yaml` prints the --json document as YAML; `wide` never cuts table cells */
-  format: 'table' | 'wide' | 'json' | 'yaml';
+  format: OutputFormat;
   headers: boolean;
-  /** a stream of JSON documents (`--watch --json`): a failure's document is one line too */
+  /** a stream of JSON documents (`logs --follow --json`): a failure's document is one line too */
   streaming?: boolean;
 }
 
@@ -26,24 +27,12 @@ export function configureOutput(s: Partial<OutputSettings>): void {
   Object.assign(settings, s);
 }
 
-/** `-o json|yaml|wide` (or --output=…) straight from argv, for failures that happen before parsing ends. */
-export function formatFromArgv(argv: string[]): OutputSettings['format'] {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const m = /^(?:-o|--output)(?:=(.*))?$/.exec(a) ?? /^-o(json|yaml|wide)$/.exec(a);
-    if (!m) continue;
-    const v = m[1] ?? argv[i + 1];
-    if (v === 'json' || v === 'yaml' || v === 'wide') return v;
-  }
-  return argv.includes('--json') ? 'json' : 'table';
-}
-
 /** The one document a data command prints with --json (or -o yaml: the same document as YAML). */
 export function printJson(value: unknown): void {
   process.stdout.write(settings.format === 'yaml' ? toYaml(value) : JSON.stringify(value, null, 2) + '\n');
 }
 
-/** One JSON document on one line, for streams (`--watch --json`: one line per change). */
+/** One JSON document on one line, for streams (`logs --follow --json`: one line per entry). */
 export function printJsonLine(value: unknown): void {
   process.stdout.write(settings.format === 'yaml' ? `---\n${toYaml(value)}` : JSON.stringify(value) + '\n');
 }

@@ -266,13 +266,14 @@ export interface StartServerOptions {
 
 /** `ferry server` in the background; resolves once it printed its "ready" line. */
 export async function startServer(home: string, opts: StartServerOptions = {}): Promise<ServerHandle> {
-  const ready = /ferry server ready — NATS (nats:\/\/\S+)/;
+  // The ready line, or with --json the ready document.
+  const ready = /ferry server ready — NATS (nats:\/\/\S+)|\{"ready":true,"nats":"([^"]+)"/;
   const timeoutMs = opts.timeoutMs ?? 60_000;
   let settle: { resolve: (url: string) => void; reject: (err: Error) => void } | undefined;
   const urlPromise = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
   const daemon = spawnDaemon(FERRY_BIN, ['server', '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.args ?? [])], { FERRY_HOME: home, ...opts.env }, (out) => {
     const m = ready.exec(out);
-    if (m) settle?.resolve(m[1]!);
+    if (m) settle?.resolve((m[1] ?? m[2])!);
   });
   const onExit = (code: number | null, sig: NodeJS.Signals | null) => settle?.reject(new Error(`ferry server exited (${code ?? sig}) before it was ready:\n${daemon.logs()}`));
   daemon.child.once('exit', onExit);

@@ -4,11 +4,11 @@
 // subcommand for a typo, Examples in --help, plural aliases, `ferry status`, `ferry agent show`
 // (a hostname two agents share is refused with their ids), and `rollout status --watch`.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetStatusReplySchema } from '../../shared/protocol/replies.js';
-import { cleanupFleet, initServer, joinAgent, REPO_ROOT, runAgentCli, runFerry, startAgent, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, initServer, joinAgent, REPO_ROOT, runAgentCli, runFerry, startAgent, tempDir, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { createRelease, publishPackage } from '../helpers/faults.js';
 
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -226,6 +226,39 @@ describe('ferry CLI conventions', () => {
     const missing = await runFerry(home, ['agent', 'show', 'nope', '-o', 'yaml'], { allowFail: true });
     expect(missing.code).toBe(3);
     expect(missing.stdout).toContain('error:\n  code: FERRY_NOT_FOUND');
+
+    // ferry-agent takes -o too: the same document as --json, or as YAML; a failure likewise.
+    const agentJson = (await runAgentCli(web.stateDir, ['status', '--json'])).json<{ agentId: string }>();
+    expect(agentJson.agentId).toBe(web.id);
+    expect((await runAgentCli(web.stateDir, ['status', '-o', 'json'])).json<{ agentId: string }>().agentId).toBe(web.id);
+    expect((await runAgentCli(web.stateDir, ['status', '-o', 'yaml'])).stdout).toContain(`agentId: ${web.id}\n`);
+    expect((await runAgentCli(web.stateDir, ['--version', '-o', 'json'])).json<{ version: string }>().version).toBe(VERSION);
+    const agentFails = await runAgentCli(web.stateDir, ['rollback', 'nosuchpkg', '-o', 'yaml'], { allowFail: true });
+    expect(agentFails.code).not.toBe(0);
+    expect(agentFails.stdout).toMatch(/^error:\n  code: FERRY_/);
+    const badFormat = await runAgentCli(web.stateDir, ['run', '-o', 'xml'], { allowFail: true });
+    expect([badFormat.code, badFormat.stderr.trim()]).toEqual([2, expect.stringMatching(/^FERRY_USAGE: -o xml: choose one of json, yaml, wide/)]);
+  });
+
+  it('ferry server --json: its ready line is one JSON document', async () => {
+    const other = await initServer({ args: ['--json'] });
+    try {
+      const line = other.logs().split('\n').find((l) => l.startsWith('{"ready"'));
+      expect(JSON.parse(line!)).toEqual({ ready: true, nats: other.url, metrics: null, console: null, sites: null });
+      expect(other.logs()).not.toContain('ferry server ready —');
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('flags that would contradict each other are refused before anything is asked: schedule --ics --json, review --json --out', async () => {
+    const ics = await runFerry(home, ['schedule', '--ics', '--json'], { allowFail: true });
+    expect([ics.code, ics.stderr.trim()]).toEqual([2, 'FERRY_USAGE: --ics prints an iCalendar file and --json a JSON document: choose one']);
+    expect(ics.json<{ error: { code: string } }>().error.code).toBe('FERRY_USAGE');
+    const out = join(tempDir('ferry-review-'), 'r.md');
+    const review = await runFerry(home, ['rollout', 'review', 'r-none', '--json', '--out', out], { allowFail: true });
+    expect([review.code, review.stderr.trim()]).toEqual([2, 'FERRY_USAGE: --out writes the Markdown and --json prints the review as JSON: choose one']);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('colour only on a terminal, and NO_COLOR wins', () => {
@@ -273,15 +306,33 @@ describe('ferry CLI conventions', () => {
     await runFerry(home, ['rollout', 'abort', waiting]);
   });
 
-  it('rollout status --watch --json: one document per change, exit 0 when it completed', async () => {
+  it('rollout status --watch --json / --wait --json: exactly one document, the final status; exit 0 when it completed', async () => {
     const id = (await runFerry(home, ['rollout', 'start', 'ok-1', '--target', 'hostname=web-1', '--json'])).json<{ id: string }>().id;
-    const r = await runFerry(home, ['rollout', 'status', id, '--watch', '--json', '--interval', '200ms']);
-    const docs = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string; state: string });
-    expect(docs.length).toBeGreaterThanOrEqual(1);
-    expect(docs.every((d) => d.id === id)).toBe(true);
-    expect(docs.at(-1)!.state).toBe('completed');
-    // Consecutive documents differ: a change each, no repeats.
-    for (let i = 1; i < docs.length; i++) expect(JSON.stringify(docs[i])).not.toBe(JSON.stringify(docs[i - 1]));
+    for (const follow of ['--watch', '--wait']) {
+      const r = await runFerry(home, ['rollout', 'status', id, follow, '--json', '--interval', '200ms']);
+      const doc = r.json<{ id: string; state: string; hosts: { state: string }[] }>(); // one document: JSON.parse of all of stdout
+      expect([doc.id, doc.state, doc.hosts.map((h) => h.state)]).toEqual([id, 'completed', ['succeeded']]);
+    }
+    // --wait without an id waits for the newest; plain text prints the final status once.
+    const plain = await runFerry(home, ['rollout', 'status', '--wait']);
+    expect(plain.stdout).toContain(`Rollout ${id}: ok-1`);
+    expect(plain.stdout.match(/COMPLETED/g)).toHaveLength(1);
+  });
+
+  it('rollout status --timeout: needs --wait or --watch; a rollout still running when it runs out is FERRY_TIMEOUT', async () => {
+    const alone = await runFerry(home, ['rollout', 'status', '--timeout', '5s'], { allowFail: true });
+    expect([alone.code, alone.stderr.trim()]).toEqual([2, expect.stringContaining('FERRY_USAGE: --timeout is how long --wait waits')]);
+    const waiting = (await runFerry(home, ['rollout', 'start', 'ok-1', '--target', 'hostname=web-1', '--start-at', '+2h', '--supersede', '--json'])).json<{ id: string }>().id;
+    try {
+      for (const follow of ['--watch', '--wait']) {
+        const r = await runFerry(home, ['rollout', 'status', waiting, follow, '--timeout', '1s', '--interval', '200ms', '--json'], { allowFail: true });
+        expect(r.code).toBe(5);
+        expect(r.json<{ error: { code: string } }>().error.code).toBe('FERRY_TIMEOUT');
+        expect(r.stderr).toContain(`FERRY_TIMEOUT: rollout ${waiting} is still waiting`);
+      }
+    } finally {
+      await runFerry(home, ['rollout', 'abort', waiting]);
+    }
   });
 
   it('rollout status --watch exits non-zero (6) when the rollout ends other than completed', async () => {
@@ -293,11 +344,13 @@ describe('ferry CLI conventions', () => {
     expect(r.stdout).toContain(`Rollout ${id}: bad-1`);
     expect(r.stdout).toContain('HALTED');
 
-    const j = await runFerry(home, ['rollout', 'status', id, '--watch', '--json'], { allowFail: true });
-    expect(j.code).toBe(6);
-    const lines = j.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { state?: string; error?: { code: string } });
-    expect(lines.at(-2)!.state).toBe('halted');
-    expect(lines.at(-1)!.error!.code).toBe('FERRY_ROLLOUT_FAILED');
+    // With --json: one document, the final status with the error in it (--watch and --wait alike).
+    for (const follow of ['--watch', '--wait']) {
+      const j = await runFerry(home, ['rollout', 'status', id, follow, '--json'], { allowFail: true });
+      expect(j.code).toBe(6);
+      const doc = j.json<{ id: string; state: string; error: { code: string } }>();
+      expect([doc.id, doc.state, doc.error.code]).toEqual([id, 'halted', 'FERRY_ROLLOUT_FAILED']);
+    }
 
     // The failing host now shows in ferry status.
     const s = fleetStatusReplySchema.parse((await runFerry(home, ['status', '--json'])).json());
@@ -313,7 +366,7 @@ describe('ferry CLI conventions', () => {
     const retried = (await runFerry(home, ['rollout', 'retry', id, '--json'])).json<{ state: string }>();
     expect(retried.state).toMatch(/running|completed/);
     const watched = await runFerry(home, ['rollout', 'status', id, '--watch', '--json', '--interval', '200ms'], { timeoutMs: 30_000 });
-    const last = JSON.parse(watched.stdout.trimEnd().split('\n').at(-1)!) as { state: string; hosts: { state: string }[] };
+    const last = watched.json<{ state: string; hosts: { state: string }[] }>();
     expect(last.state).toBe('completed');
     expect(last.hosts.map((h) => h.state)).toEqual(['succeeded']);
     // Nothing left to retry: a completed rollout refuses, exit 4, one line.
@@ -325,7 +378,7 @@ describe('ferry CLI conventions', () => {
     expect(later.state).toBe('waiting');
     await runFerry(home, ['rollout', 'start-now', later.id]);
     const done = await runFerry(home, ['rollout', 'status', later.id, '--watch', '--json', '--interval', '200ms']);
-    expect((JSON.parse(done.stdout.trimEnd().split('\n').at(-1)!) as { state: string }).state).toBe('completed');
+    expect(done.json<{ state: string }>().state).toBe('completed');
     // Audited: who started it early.
     const audit = (await runFerry(home, ['audit', '--action', 'rollout.action', '--json'])).json<{ args: { action: string; id: string } }[]>();
     expect(audit.some((e) => e.args.action === 'start-now' && e.args.id === later.id)).toBe(true);

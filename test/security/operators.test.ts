@@ -5,7 +5,7 @@
 // `ferry audit verify` finds a record edited directly in the SQLite file.
 // Requires the compiled dist/ and nats-server on PATH.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createUser } from '@nats-io/nkeys';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -290,6 +290,18 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     expect(entries.map((e) => [e.actor, e.result])).toEqual(expect.arrayContaining([['vera', 'error'], ['ada', 'ok']]));
   }, 120_000);
 
+  it('credentials: --creds beats FERRY_CREDS, which beats creds in the config file', async () => {
+    const config = join(tempDir('ferry-creds-config-'), 'server.json');
+    writeFileSync(config, JSON.stringify({ creds: creds.admin }));
+    const whoAmI = async (env: Record<string, string>, flags: string[] = []) => {
+      const r = await ferryFails(['backup', join(tempDir('ferry-backup-'), 'b.tgz'), ...flags], { FERRY_CONFIG: config, ...env });
+      return r.code === 0 ? 'admin' : r.code === 8 ? 'viewer' : `exit ${r.code}: ${r.stderr}`;
+    };
+    expect(await whoAmI({})).toBe('admin');
+    expect(await whoAmI({ FERRY_CREDS: creds.viewer })).toBe('viewer');
+    expect(await whoAmI({ FERRY_CREDS: creds.viewer }, ['--creds', creds.admin])).toBe('admin');
+  }, 120_000);
+
   it('ferry ui login on a server without the console: one line with the fix, exit 2, nothing issued', async () => {
     const r = await ferryFails(['ui', 'login'], { FERRY_CREDS: creds.viewer });
     expect(r.code).toBe(2);
@@ -314,5 +326,9 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     const bad = await ferryFails(['audit', 'verify']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(new RegExp(`^FERRY_AUDIT_TAMPERED: audit record ${victim} was changed`));
+    // --json: exactly one document, the report with the error in it.
+    const badJson = await ferryFails(['audit', 'verify', '--json']);
+    const doc = badJson.json<{ ok: boolean; firstBreak: { id: number; kind: string }; error: { code: string } }>();
+    expect([badJson.code, doc.ok, doc.firstBreak.id, doc.firstBreak.kind, doc.error.code]).toEqual([bad.code, false, victim, 'changed', 'FERRY_AUDIT_TAMPERED']);
   }, 120_000);
 });

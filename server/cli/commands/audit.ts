@@ -38,12 +38,13 @@ export const auditCommand: CommandModule<GlobalArgs, AuditArgs> = {
 
 async function verify(a: AuditArgs): Promise<void> {
   const r = await withClient(connectionFlags(a), (c) => c.request('audit.verify', {}));
-  if (a.json) printJson(r);
-  else if (r.ok) printLines([`audit log intact: ${r.records} record(s), head ${r.head}`]);
-  if (!r.ok) {
-    const b = r.firstBreak!;
-    throw new FerryError('FERRY_AUDIT_TAMPERED', `audit record ${b.id} was ${b.kind}: ${b.detail} (${r.records} record(s) before it verified)`, { hint: 'restore the database from a backup and compare; the log after this record cannot be trusted' });
-  }
+  if (r.ok) return a.json ? printJson(r) : printLines([`audit log intact: ${r.records} record(s), head ${r.head}`]);
+  const b = r.firstBreak!;
+  // With --json the failure is the one document: the report with the error in it.
+  throw new FerryError('FERRY_AUDIT_TAMPERED', `audit record ${b.id} was ${b.kind}: ${b.detail} (${r.records} record(s) before it verified)`, {
+    details: r as unknown as Record<string, unknown>,
+    hint: 'restore the database from a backup and compare; the log after this record cannot be trusted',
+  });
 }
 
 /** The arguments worth a glance (the rest is in --json). */

@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 import type { AgentLogsReply } from '../../../shared/protocol/replies.js';
 import { parseDuration } from '../../../shared/durations.js';
 import { withClient } from '../client.js';
-import { printJson, printJsonLine, printLines, textLines } from '../output.js';
+import { configureOutput, printJson, printJsonLine, printLines, textLines } from '../output.js';
 import { connectionFlags, parsePositiveInt, type GlobalArgs } from './common.js';
 
 interface LogsArgs extends GlobalArgs {
@@ -48,7 +48,9 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
         if (first.entries.length === 0) return printLines([`no operations on ${first.agent.hostname} (${first.agent.id})${a.rollout ? ` in ${a.rollout}` : ''} yet`]);
         return printLines(first.entries.flatMap(entryLines));
       }
-      // --follow: one entry at a time as it arrives (--json: one document per line).
+      // --follow: one entry at a time as it arrives (--json: a stream, one document per line; a
+      // failure ends it with one more line).
+      if (a.json) configureOutput({ streaming: true });
       const print = (e: Entry) => (a.json ? printJsonLine({ agent: first.agent, ...e }) : printLines(entryLines(e)));
       let last = 0;
       for (const e of first.entries) {

@@ -11,7 +11,7 @@ import { printJson, printLines, printNote, printTable } from '../output.js';
 import { SingleBar } from 'cli-progress';
 import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
 import { TERMINAL_HOST_STATES, type HostState } from '../../../shared/protocol/messages.js';
-import { watchRollout } from '../render/watch.js';
+import { rolloutEnded, stillRunning, watchRollout } from '../render/watch.js';
 import { writeFileSync } from 'node:fs';
 import { connectionFlags, waitTimeoutMs, type GlobalArgs } from './common.js';
 
@@ -108,15 +108,9 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       }
       if (!a.json) printNote(`rollout ${result.id} started; waiting for it to end…`);
       const final = await waitForEnd(c, result.id, timeoutMs, !a.json);
-      const failed = final.state !== 'completed';
-      if (a.json && !failed) printJson(final);
+      if (a.json && final.state === 'completed') printJson(final);
       if (!a.json) printStatus(final);
-      if (failed) {
-        throw new FerryError('FERRY_ROLLOUT_FAILED', `rollout ${final.id} ended ${final.state}${final.reason ? `: ${final.reason}` : ''}`, {
-          details: final as unknown as Record<string, unknown>,
-          hint: `see: ferry rollout review ${final.id}`,
-        });
-      }
+      endedOrFail(final);
     });
   },
 };
@@ -146,8 +140,8 @@ export async function waitForEnd(c: AdminClient, id: string, timeoutMs: number |
     for (;;) {
       const s = await c.request('rollout.status', { id });
       progress?.show(s);
-      if (TERMINAL_ROLLOUT_STATES.includes(s.state as RolloutState) && !(s.state === 'halted' && !s.endedAt)) return s;
-      if (Date.now() > deadline) throw new FerryError('FERRY_TIMEOUT', `rollout ${id} is still ${s.state}`, { hint: `follow it with: ferry rollout status ${id} --watch` });
+      if (rolloutEnded(s)) return s;
+      if (Date.now() > deadline) throw stillRunning(s);
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
@@ -188,34 +182,42 @@ class RolloutProgress {
   }
 }
 
-const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boolean; interval: string }> = {
+const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boolean; wait: boolean; timeout?: string; interval: string }> = {
   command: 'status [id]',
-  describe: 'Per-wave and per-host progress of a rollout (default: the newest); --watch follows it and exits non-zero unless it completed',
+  describe: 'Per-wave and per-host progress of a rollout (default: the newest); --watch follows it, --wait waits for its end; both exit non-zero unless it completed',
   builder: (y) =>
     y
       .positional('id', { type: 'string' })
-      .option('watch', { type: 'boolean', default: false, describe: 'follow until the rollout ends (redrawn in place on a terminal; with --json one document per change); exit 6 unless it completed' })
+      .option('watch', { type: 'boolean', default: false, describe: 'follow until the rollout ends (redrawn in place on a terminal); exit 6 unless it completed' })
+      .option('wait', { type: 'boolean', default: false, describe: 'wait until the rollout ends, then print its final status; exit 6 unless it completed' })
+      .option('timeout', { type: 'string', describe: 'with --wait or --watch: give up after this long (FERRY_TIMEOUT); default: no limit' })
       .option('interval', { type: 'string', default: '1s', describe: 'with --watch: how often to ask the server' }),
   handler: async (a) => {
     const intervalMs = parseDuration(a.interval);
+    const timeoutMs = waitTimeoutMs({ wait: a.wait || a.watch, timeout: a.timeout });
     await withClient(connectionFlags(a), async (c) => {
-      const ask = async () => await c.request('rollout.status', a.id ? { id: a.id } : {});
-      if (!a.watch) {
+      const ask = async (id = a.id) => await c.request('rollout.status', id ? { id } : {});
+      if (!a.watch && !a.wait) {
         const s = await ask();
         return a.json ? printJson(s) : printStatus(s);
       }
-      const final = await watchRollout(ask, { json: a.json, intervalMs });
-      endedOrFail(final, a.json);
+      // With --json, following prints one document too: the final status (the failure's error in it).
+      const final = a.watch && !a.json
+        ? await watchRollout(ask, { intervalMs, timeoutMs })
+        : await waitForEnd(c, a.id ?? (await ask()).id, timeoutMs, !a.json);
+      if (a.json && final.state === 'completed') printJson(final);
+      if (!a.json && !a.watch) printStatus(final);
+      endedOrFail(final);
     });
   },
 };
 
 /** --watch and --wait share the verdict: anything but completed is FERRY_ROLLOUT_FAILED (exit 6). */
-function endedOrFail(final: RolloutStatusDoc, json: boolean): void {
+function endedOrFail(final: RolloutStatusDoc): void {
   if (final.state === 'completed') return;
   throw new FerryError('FERRY_ROLLOUT_FAILED', `rollout ${final.id} ended ${final.state}${final.reason ? `: ${final.reason}` : ''}`, {
-    // The stream already carried the final document: the failure adds only the error.
-    ...(json ? {} : { details: final as unknown as Record<string, unknown> }),
+    // With --json the failure is the one document: the final status with the error in it.
+    details: final as unknown as Record<string, unknown>,
     hint: `see: ferry rollout review ${final.id}`,
   });
 }
@@ -235,6 +237,7 @@ const review: CommandModule<GlobalArgs, GlobalArgs & { id: string; out?: string 
   describe: 'The post-implementation review of a rollout, as Markdown (or --json)',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }).option('out', { type: 'string', describe: 'write the Markdown to FILE' }),
   handler: async (a) => {
+    if (a.json && a.out) throw new FerryError('FERRY_USAGE', '--out writes the Markdown and --json prints the review as JSON: choose one');
     const r = await withClient(connectionFlags(a), (c) => c.request('rollout.review', { id: a.id }));
     if (a.json) return printJson(r);
     const markdown = renderReviewMarkdown(r);

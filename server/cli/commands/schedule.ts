@@ -1,6 +1,7 @@
 // ferry schedule: the release schedule — planned, waiting and running rollouts with their windows,
 // scope, owner, RFC, risk and rollback plan; as a table, JSON, or an iCalendar file.
 import type { CommandModule } from 'yargs';
+import { FerryError } from '../../../shared/errors.js';
 import { withClient } from '../client.js';
 import { printJson, printTable } from '../output.js';
 import { renderIcs } from '../render/ics.js';
@@ -14,6 +15,7 @@ export const scheduleCommand: CommandModule<GlobalArgs, GlobalArgs & { ics: bool
       .option('ics', { type: 'boolean', default: false, describe: 'print an iCalendar (.ics) file for calendars' })
       .option('all', { type: 'boolean', default: false, describe: 'also rollouts that ended in the last 30 days' }),
   handler: async (a) => {
+    if (a.ics && a.json) throw new FerryError('FERRY_USAGE', '--ics prints an iCalendar file and --json a JSON document: choose one');
     const entries = await withClient(connectionFlags(a), (c) => c.request('schedule', { all: a.all }));
     if (a.ics) return void process.stdout.write(renderIcs(entries));
     if (a.json) return printJson(entries);

@@ -51,7 +51,12 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
       leafListen: a['leaf-listen'],
     });
     await server.start();
-    process.stdout.write(`ferry server ready — NATS ${server.natsUrl}${server.metricsUrl ? ` — metrics ${server.metricsUrl}` : ''}${server.consoleUrl ? ` — console ${server.consoleUrl}` : ''}${server.siteUrl ? ` — sites ${server.siteUrl}` : ''}\n`);
+    const ready = { ready: true, nats: server.natsUrl, metrics: server.metricsUrl ?? null, console: server.consoleUrl ?? null, sites: server.siteUrl ?? null };
+    process.stdout.write(
+      a.json
+        ? `${JSON.stringify(ready)}\n`
+        : `ferry server ready — NATS ${server.natsUrl}${server.metricsUrl ? ` — metrics ${server.metricsUrl}` : ''}${server.consoleUrl ? ` — console ${server.consoleUrl}` : ''}${server.siteUrl ? ` — sites ${server.siteUrl}` : ''}\n`,
+    );
     const deposed = await Promise.race([
       new Promise<undefined>((resolve) => {
         const stop = () => resolve(undefined);
