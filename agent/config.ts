@@ -82,6 +82,8 @@ export const agentTimings = {
   driftCheckMs: Number(process.env.FERRY_DRIFT_CHECK_MS ?? 3_600_000),
   /** how long a new agent version has to report back healthy before the supervisor returns to the previous one */
   selfUpdateTimeoutMs: Number(process.env.FERRY_SELF_UPDATE_TIMEOUT_MS ?? 120_000),
+  /** how often an agent at a site that fell back to the hub checks whether its site is back */
+  siteReturnMs: Number(process.env.FERRY_SITE_RETURN_MS ?? 60_000),
 };
 
 /** The agent's config file when neither --config nor FERRY_CONFIG names one (read only if it exists). */
@@ -102,6 +104,7 @@ export const agentSettingsSchema = z.object({
   healthWatchMs: positiveInt(),
   driftCheckMs: positiveInt(),
   selfUpdateTimeoutMs: positiveInt(),
+  siteReturnMs: positiveInt(),
   /** workstation maintenance window (see agent/maintenance.ts); overrides the one stored at join */
   window: z.string({ error: 'must be a window such as "Mon-Fri 12:00-13:00", or "none"' }).min(1).max(256),
   timezone: z.string({ error: 'must be an IANA time zone name' }).min(1).max(64),
@@ -122,12 +125,13 @@ export const AGENT_ENV: Partial<Record<keyof AgentSettings, string>> = {
   healthWatchMs: 'FERRY_HEALTH_WATCH_MS',
   driftCheckMs: 'FERRY_DRIFT_CHECK_MS',
   selfUpdateTimeoutMs: 'FERRY_SELF_UPDATE_TIMEOUT_MS',
+  siteReturnMs: 'FERRY_SITE_RETURN_MS',
   window: 'FERRY_WINDOW',
   timezone: 'FERRY_TIMEZONE',
   deadline: 'FERRY_DEADLINE',
 };
 
-const TIMING_KEYS = ['heartbeatMs', 'desiredPollMs', 'inventoryCheckMs', 'healthWatchMs', 'driftCheckMs', 'selfUpdateTimeoutMs'] as const;
+const TIMING_KEYS = ['heartbeatMs', 'desiredPollMs', 'inventoryCheckMs', 'healthWatchMs', 'driftCheckMs', 'selfUpdateTimeoutMs', 'siteReturnMs'] as const;
 
 /**
  * Read and validate the config file and environment, and apply the timings to agentTimings.

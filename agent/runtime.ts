@@ -17,6 +17,7 @@ import { directGet } from '../shared/nats/object-read.js';
 import type { RatePacer } from '../shared/nats/pacer.js';
 import { fetchFileContent, fetchFileIndex } from './fetch/content.js';
 import { readDmlObject, desiredStateApis, dmlApis } from './site-reads.js';
+import { returnToSite } from './site-return.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
 import { commandSchema, desiredStateSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc, type InventoryDoc } from '../shared/protocol/messages.js';
 import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
@@ -200,6 +201,8 @@ export class AgentRuntime {
     this.timers.push(setInterval(() => void this.reportInventory(false), this.timings.inventoryCheckMs));
     this.timers.push(setInterval(() => void this.enqueue(() => watchSoak(this.journal, this.machine, this.o.identity.installRoot, this.o.log)), this.timings.healthWatchMs));
     this.timers.push(setInterval(() => void this.enqueue(() => this.verifyInstalled()), this.timings.driftCheckMs));
+    // At a site but on the hub (the site was down): back to the site once it is back, between jobs.
+    if (identity.site) this.timers.push(setInterval(() => void this.enqueue(() => returnToSite(nc, { identity, creds: { jwt, seed: this.o.seed }, log })), this.timings.siteReturnMs));
     await this.reportInventory(true);
     await this.pollDesired();
     if (this.stopped) return;

@@ -19,6 +19,8 @@ export interface TestSite {
   logs(): string;
   running(): boolean;
   stop(): Promise<void>;
+  /** start its nats-server again (same config, same port); resolves once the hub sees it linked */
+  restart(): Promise<void>;
 }
 
 /** A site as site.list describes it (shared/protocol/replies/admin.ts). */
@@ -31,10 +33,14 @@ export async function startSite(home: string, name: string, opts: { hubUrl?: str
   const hub = opts.hubUrl ? ['--hub-url', opts.hubUrl] : [];
   const doc = (await runFerry(home, ['site', 'add', name, '--out', out, '--listen', `127.0.0.1:${port}`, ...hub, ...(opts.args ?? []), '--json'])).json<{ config: string; agentUrl: string }>();
   let output = '';
-  const child: ChildProcess = spawn(findNatsServerBinary(), ['-c', doc.config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let child: ChildProcess;
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-40_000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
+  const launch = () => {
+    child = spawn(findNatsServerBinary(), ['-c', doc.config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+  };
+  launch();
   const running = () => child.exitCode === null && child.signalCode === null;
   const site: TestSite = {
     name,
@@ -47,6 +53,11 @@ export async function startSite(home: string, name: string, opts: { hubUrl?: str
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
+    },
+    async restart() {
+      await site.stop();
+      launch();
+      await waitSite(home, name, (s) => s.linked, 60_000, () => `site ${name} not linked again after its restart:\n${output.slice(-3000)}`);
     },
   };
   // Before site.list is first asked (the server makes the mirror then): e.g. watch the mirror fill.

@@ -26,6 +26,9 @@ const PER_SIDE = 5;
 /** small@1.0.0's one file, kept for small@1.0.1 (a patch release that adds a file) */
 const smallBlob = randomBytes(2 * MiB);
 
+/** Bytes the hub has sent across its leafnode links. */
+const leafBytes = async (sys: NatsConnection) => (await hubLeafz(sys)).reduce((n, l) => n + l.out_bytes, 0);
+
 describe('sites: leafnode distribution points', () => {
   let home: string;
   let server: ServerHandle;
@@ -56,7 +59,8 @@ describe('sites: leafnode distribution points', () => {
     for (let i = 1; i <= PER_SIDE; i++) atSite.push(await joinAgent(home, `paris-${i}`, { token: siteToken.token }));
     for (let i = 1; i <= PER_SIDE; i++) atHub.push(await joinAgent(home, `hub-${i}`, { token: hubToken }));
     // The site's agents log where each download came from (info).
-    agents = [...(await startAgents(atSite, { timeoutMs: 60_000, env: { FERRY_LOG_LEVEL: 'info' } })), ...(await startAgents(atHub, { timeoutMs: 60_000 }))];
+    // (A site agent on the hub checks every second whether its site is back: the last test.)
+    agents = [...(await startAgents(atSite, { timeoutMs: 60_000, env: { FERRY_LOG_LEVEL: 'info', FERRY_SITE_RETURN_MS: '1000' } })), ...(await startAgents(atHub, { timeoutMs: 60_000 }))];
   }, 240_000);
 
   afterAll(async () => {
@@ -307,7 +311,7 @@ describe('sites: leafnode distribution points', () => {
     expect(existsSync(site.config)).toBe(true);
     expect(readFileSync(site.config, 'utf8')).toContain('domain: site-paris');
   });
-  it('the site stops: its agents reconnect to the hub (their second URL) and a rollout still reaches them', async () => {
+  it('the site stops: its agents reconnect to the hub (their second URL) and a rollout still reaches them; when it is back they return to it', async () => {
     const live = atSite.slice(0, PER_SIDE - 1); // the last one was revoked above
     const stoppedAt = Date.now();
     await site.stop();
@@ -325,5 +329,23 @@ describe('sites: leafnode distribution points', () => {
     const end = await waitRolloutEnd(home, id, 120_000);
     expect(end.state, JSON.stringify(end)).toBe('completed');
     expect(end.hosts.map((h) => h.agent).sort()).toEqual(live.map((a) => a.id).sort());
-  }, 180_000);
+
+    // The site comes back: its agents leave the hub for it (FERRY_SITE_RETURN_MS), and a package
+    // reaches them from the site's mirror again, not across the link once per agent.
+    await site.restart();
+    await waitFor(async () => {
+      const names = await hubClientOutBytes(sys);
+      return live.every((a) => !names.has(`ferry-agent ${a.id}`));
+    }, 60_000, { intervalMs: 500, message: 'the site\'s agents stayed on the hub after the site came back' });
+    await waitSite(home, 'paris', (s) => s.agents.filter((a) => a.online).length >= live.length && s.behind?.objects === 0, 60_000, () => 'the site\'s agents are not online at the site, or its mirror is behind');
+    const linkBefore = await leafBytes(sys);
+    await publishPackage(home, { name: 'back', version: '1.0.0', files: { 'data/blob.bin': randomBytes(4 * MiB) } });
+    await waitSite(home, 'paris', (s) => s.behind?.objects === 0, 60_000, () => 'the mirror did not take the package');
+    const backSize = (await runFerry(home, ['dml', 'show', 'back@1.0.0', '--json'])).json<{ size: number }>().size;
+    await createRelease(home, 'back-1', ['back@1.0.0']);
+    const again = await waitRolloutEnd(home, await startRollout(home, 'back-1', 'site=paris'), 120_000);
+    expect(again.state, JSON.stringify(again)).toBe('completed');
+    const crossed = (await leafBytes(sys)) - linkBefore;
+    expect(crossed, `${crossed} bytes crossed the link for ${live.length} agents and a ${backSize}-byte package`).toBeLessThan(1.5 * backSize);
+  }, 300_000);
 });
