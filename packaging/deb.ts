@@ -27,7 +27,7 @@ const DEBS: Record<Program, DebSpec> = {
   server: {
     package: 'ferry-server',
     configFile: 'server.json',
-    depends: 'nodejs (>= 20), nats-server (>= 2.9.10), passwd',
+    depends: 'nodejs (>= 20.19), nats-server (>= 2.9.10), passwd',
     description: 'Ferry distribution server: DML, CMDB and phased rollouts over NATS\n Keeps signed release packages, publishes them to Ferry agents and runs\n big-bang or phased rollouts; includes the `ferry` administration CLI.',
     unit: () => readPackagingFile('server', 'ferry-server.service'),
   },

@@ -102,7 +102,7 @@ describe.skipIf(!hasDpkgDeb)('npm run package', () => {
     const deb = join(out, `ferry-server_${version}_${debArch}.deb`);
     const info = execFileSync('dpkg-deb', ['--info', deb], { encoding: 'utf8' });
     expect(info).toMatch(/Package: ferry-server\n/);
-    expect(info).toMatch(/Depends: nodejs \(>= 20\), nats-server \(>= 2\.9\.10\)/);
+    expect(info).toMatch(/Depends: nodejs \(>= 20\.19\), nats-server \(>= 2\.9\.10\)/);
     const contents = execFileSync('dpkg-deb', ['--contents', deb], { encoding: 'utf8' });
     expect(contents).toMatch(/ \.\/lib\/systemd\/system\/ferry-server\.service\n/);
     expect(contents).toMatch(/ \.\/etc\/ferry\/server\.json\n/);
