@@ -93,9 +93,10 @@ function parseWithoutYargs(args: string[]): { command: 'run' | 'supervise'; args
   return { command: 'run', args: { 'state-dir': s('state-dir'), config: s('config'), window: s('window'), timezone: s('timezone'), deadline: s('deadline'), 'keep-versions': keep, 'log-level': s('log-level') } };
 }
 
+/** `--version` with nothing but the global options (which change nothing but the format). */
 function onlyFormatOptions(args: string[]): boolean {
   try {
-    strictParse(args, FORMAT_OPTIONS, '--version');
+    strictParse(args, { ...FORMAT_OPTIONS, 'state-dir': { type: 'string' }, config: { type: 'string' } }, '--version');
     return true;
   } catch {
     return false;

@@ -322,7 +322,8 @@ describe('ferry CLI conventions', () => {
   it('rollout status --timeout: needs --wait or --watch; a rollout still running when it runs out is FERRY_TIMEOUT', async () => {
     const alone = await runFerry(home, ['rollout', 'status', '--timeout', '5s'], { allowFail: true });
     expect([alone.code, alone.stderr.trim()]).toEqual([2, expect.stringContaining('FERRY_USAGE: --timeout is how long --wait waits')]);
-    const waiting = (await runFerry(home, ['rollout', 'start', 'ok-1', '--target', 'hostname=web-1', '--start-at', '+2h', '--supersede', '--json'])).json<{ id: string }>().id;
+    // (a release web-1 does not have yet: one it has would be skipped, and the rollout complete at once)
+    const waiting = (await runFerry(home, ['rollout', 'start', 'later-1', '--target', 'hostname=web-1', '--start-at', '+2h', '--json'])).json<{ id: string }>().id;
     try {
       for (const follow of ['--watch', '--wait']) {
         const r = await runFerry(home, ['rollout', 'status', waiting, follow, '--timeout', '1s', '--interval', '200ms', '--json'], { allowFail: true });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { nearestCommand } from '../../../shared/suggest.js';
 import { colorEnabled, paintState } from './color.js';
 import { fitWidths, renderTable, truncateCells } from './table.js';
-import { toYaml } from './yaml.js';
+import { toYaml } from '../../../shared/yaml.js';
 
 describe('tables', () => {
   it('aligns plain columns, two spaces apart, no trailing blanks', () => {
