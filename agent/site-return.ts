@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { toFerryError } from '../shared/errors.js';
 import { connectNats } from '../shared/nats/connect.js';
 import { directGet } from '../shared/nats/object-read.js';
-import { BUCKETS, HUB_DOMAIN, jsApiPrefix } from '../shared/protocol/subjects.js';
+import { BUCKETS, HUB_DOMAIN, jsApiPrefix, subjects } from '../shared/protocol/subjects.js';
 import type { AgentIdentity } from './config.js';
 
 export interface SiteReturnOptions {
@@ -37,7 +37,16 @@ export async function returnToSite(nc: NatsConnection, o: SiteReturnOptions): Pr
   if (!site || nc.isClosed() || atSite(nc, site)) return false;
   let probe: NatsConnection | undefined;
   try {
-    probe = await connectNats({ url: site.url, creds: o.creds, name: `ferry-agent ${o.identity.agentId} (site probe)`, failFirstConnect: true, attempts: 1, timeoutMs: 5000, tlsCaFile: o.identity.tlsCa });
+    probe = await connectNats({
+      url: site.url,
+      creds: o.creds,
+      name: `ferry-agent ${o.identity.agentId} (site probe)`,
+      inboxPrefix: subjects.agentInboxPrefix(o.identity.agentId), // the only inbox the agent may read
+      failFirstConnect: true,
+      attempts: 1,
+      timeoutMs: 5000,
+      tlsCaFile: o.identity.tlsCa,
+    });
     const hub = jsApiPrefix(HUB_DOMAIN);
     await directGet(probe, `${hub}.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.${o.identity.agentId}`, undefined, 5000, 'desired state through the site');
   } catch (err) {
