@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { apiRequestSchemas } from './protocol/api.js';
 import { inventoryReportSchema, statusReportSchema, tagsSchema } from './protocol/messages.js';
-import { isSafeText, markdownCell, unsafeCharProblem, visible } from './text.js';
+import { isSafeText, markdownCell, unsafeCharProblem, visible, visibleLine } from './text.js';
 
 const ESC = '\x1b';
 const HOSTILE = `${ESC}]0;pwned\x07${ESC}[2J\x9b31m\u202etxt.exe\u2066\r`;
@@ -22,6 +22,9 @@ describe('visible: the one escaping rule every printer uses', () => {
   });
   it('a Markdown cell stays in its column and its row', () => {
     expect(markdownCell(`step 1 | drop\nstep 2\t${ESC}[31m`)).toBe('step 1 \\| drop<br>step 2 \\x1b[31m');
+  });
+  it('an error line is one line, made visible', () => {
+    expect(visibleLine(`FERRY_X: ${ESC}]0;pwned\x07\r\nsecond`)).toBe('FERRY_X: \\x1b]0;pwned\\x07 second');
   });
   it('names the first unsafe character for a refusal', () => {
     expect(unsafeCharProblem(`ok${ESC}[31m`)).toBe('contains a control character (\\x1b at character 3)');

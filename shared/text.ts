@@ -47,6 +47,11 @@ export function isSafeText(text: string, rules: TextRules = {}): boolean {
   return unsafeCharProblem(text, rules) === undefined;
 }
 
+/** One line for a terminal (an error line): line breaks become spaces, the rest made visible. */
+export function visibleLine(text: string): string {
+  return visible(text.replace(/\r?\n/g, ' '));
+}
+
 /**
  * A Markdown table cell: visible, `|` escaped so it cannot open a column, and the lines of a
  * multi-line value (a rollback plan) joined with `<br>` so they stay in their row.
