@@ -72,6 +72,13 @@ describe('edges: user text is refused, host text is neutralised', () => {
     expect(report.waiting?.reason).toBe('w\\x1b');
     for (const s of [report.error!, report.output!, report.step!]) expect(isSafeText(s, { multiline: true })).toBe(true);
   });
+  it("a status report's operation is made visible too (it is stored in the host's history)", () => {
+    const report = statusReportSchema.parse({ agent: 'a-1', ts: 1, operation: `r-1${ESC}]0;pwned\x07\u202e`, state: 'failed', installed: {} });
+    expect(report.operation).toBe('r-1\\x1b]0;pwned\\x07\\u202e');
+    expect(statusReportSchema.parse({ agent: 'a-1', ts: 1, operation: 'r-1:rollback', state: 'failed', installed: {} }).operation).toBe('r-1:rollback');
+    expect(statusReportSchema.safeParse({ agent: 'a-1', ts: 1, operation: '', state: 'failed', installed: {} }).success).toBe(false);
+    expect(statusReportSchema.safeParse({ agent: 'a-1', ts: 1, operation: 'r'.repeat(129), state: 'failed', installed: {} }).success).toBe(false);
+  });
   it('an inventory report neutralises mount points, interface names and drifted paths', () => {
     const inventory = { hostname: 'h', os: 'linux', distro: 'd', release: 'r', kernel: 'k', arch: 'x64', cpu: { model: 'm', cores: 1 }, memoryMB: 1, virtual: false,
       disks: [{ mount: `/mnt/${ESC}[2J`, sizeMB: 1, usedMB: 0, fs: 'ext4' }], interfaces: [{ name: `eth0\u202e` }] };
