@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { apiRequestSchemas } from './protocol/api.js';
 import { inventoryReportSchema, statusReportSchema, tagsSchema } from './protocol/messages.js';
-import { isSafeText, markdownCell, unsafeCharProblem, visible, visibleLine } from './text.js';
+import { isSafeText, markdownCell, markdownText, unsafeCharProblem, visible, visibleLine } from './text.js';
 
 const ESC = '\x1b';
 const HOSTILE = `${ESC}]0;pwned\x07${ESC}[2J\x9b31m\u202etxt.exe\u2066\r`;
@@ -21,7 +21,18 @@ describe('visible: the one escaping rule every printer uses', () => {
     expect(visible('héllo — ✓ C:\\path 日本')).toBe('héllo — ✓ C:\\path 日本');
   });
   it('a Markdown cell stays in its column and its row', () => {
-    expect(markdownCell(`step 1 | drop\nstep 2\t${ESC}[31m`)).toBe('step 1 \\| drop<br>step 2 \\x1b[31m');
+    expect(markdownCell(`step 1 | drop\nstep 2\t${ESC}[31m`)).toBe('step 1 \\| drop<br>step 2 \\x1b\\[31m');
+  });
+  it('Markdown text cannot become HTML, a link or an image', () => {
+    expect(markdownText('<script>alert(1)</script>')).toBe('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(markdownText('<https://evil.example>')).toBe('&lt;https://evil.example&gt;');
+    expect(markdownText('[click](https://evil.example) ![x](https://evil.example/t.png)')).toBe('\\[click\\](https://evil.example) !\\[x\\](https://evil.example/t.png)');
+    expect(markdownText(`a${ESC}[2J\n`)).toBe('a\\x1b\\[2J\\x0a');
+  });
+  it("a backslash in the text cannot undo the escapes (it is doubled before punctuation, kept before letters)", () => {
+    expect(markdownText('\\[x\\](https://evil.example)')).toBe('\\\\\\[x\\\\\\](https://evil.example)');
+    expect(markdownCell('a\\|b')).toBe('a\\\\\\|b');
+    expect(markdownText('C:\\path \\x1b')).toBe('C:\\path \\x1b');
   });
   it('an error line is one line, made visible', () => {
     expect(visibleLine(`FERRY_X: ${ESC}]0;pwned\x07\r\nsecond`)).toBe('FERRY_X: \\x1b]0;pwned\\x07 second');
