@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { apiRequestSchemas } from './protocol/api.js';
 import { inventoryReportSchema, statusReportSchema, tagsSchema } from './protocol/messages.js';
-import { isSafeText, markdownCell, unsafeCharProblem, visible } from './text.js';
+import { isSafeText, markdownCell, markdownText, unsafeCharProblem, visible, visibleLine } from './text.js';
 
 const ESC = '\x1b';
 const HOSTILE = `${ESC}]0;pwned\x07${ESC}[2J\x9b31m\u202etxt.exe\u2066\r`;
@@ -21,7 +21,21 @@ describe('visible: the one escaping rule every printer uses', () => {
     expect(visible('héllo — ✓ C:\\path 日本')).toBe('héllo — ✓ C:\\path 日本');
   });
   it('a Markdown cell stays in its column and its row', () => {
-    expect(markdownCell(`step 1 | drop\nstep 2\t${ESC}[31m`)).toBe('step 1 \\| drop<br>step 2 \\x1b[31m');
+    expect(markdownCell(`step 1 | drop\nstep 2\t${ESC}[31m`)).toBe('step 1 \\| drop<br>step 2 \\x1b\\[31m');
+  });
+  it('Markdown text cannot become HTML, a link or an image', () => {
+    expect(markdownText('<script>alert(1)</script>')).toBe('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(markdownText('<https://evil.example>')).toBe('&lt;https://evil.example&gt;');
+    expect(markdownText('[click](https://evil.example) ![x](https://evil.example/t.png)')).toBe('\\[click\\](https://evil.example) !\\[x\\](https://evil.example/t.png)');
+    expect(markdownText(`a${ESC}[2J\n`)).toBe('a\\x1b\\[2J\\x0a');
+  });
+  it("a backslash in the text cannot undo the escapes (it is doubled before punctuation, kept before letters)", () => {
+    expect(markdownText('\\[x\\](https://evil.example)')).toBe('\\\\\\[x\\\\\\](https://evil.example)');
+    expect(markdownCell('a\\|b')).toBe('a\\\\\\|b');
+    expect(markdownText('C:\\path \\x1b')).toBe('C:\\path \\x1b');
+  });
+  it('an error line is one line, made visible', () => {
+    expect(visibleLine(`FERRY_X: ${ESC}]0;pwned\x07\r\nsecond`)).toBe('FERRY_X: \\x1b]0;pwned\\x07 second');
   });
   it('names the first unsafe character for a refusal', () => {
     expect(unsafeCharProblem(`ok${ESC}[31m`)).toBe('contains a control character (\\x1b at character 3)');
@@ -68,6 +82,13 @@ describe('edges: user text is refused, host text is neutralised', () => {
     expect(report.step).toBe('x\\x1b');
     expect(report.waiting?.reason).toBe('w\\x1b');
     for (const s of [report.error!, report.output!, report.step!]) expect(isSafeText(s, { multiline: true })).toBe(true);
+  });
+  it("a status report's operation is made visible too (it is stored in the host's history)", () => {
+    const report = statusReportSchema.parse({ agent: 'a-1', ts: 1, operation: `r-1${ESC}]0;pwned\x07\u202e`, state: 'failed', installed: {} });
+    expect(report.operation).toBe('r-1\\x1b]0;pwned\\x07\\u202e');
+    expect(statusReportSchema.parse({ agent: 'a-1', ts: 1, operation: 'r-1:rollback', state: 'failed', installed: {} }).operation).toBe('r-1:rollback');
+    expect(statusReportSchema.safeParse({ agent: 'a-1', ts: 1, operation: '', state: 'failed', installed: {} }).success).toBe(false);
+    expect(statusReportSchema.safeParse({ agent: 'a-1', ts: 1, operation: 'r'.repeat(129), state: 'failed', installed: {} }).success).toBe(false);
   });
   it('an inventory report neutralises mount points, interface names and drifted paths', () => {
     const inventory = { hostname: 'h', os: 'linux', distro: 'd', release: 'r', kernel: 'k', arch: 'x64', cpu: { model: 'm', cores: 1 }, memoryMB: 1, virtual: false,

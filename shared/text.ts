@@ -47,10 +47,29 @@ export function isSafeText(text: string, rules: TextRules = {}): boolean {
   return unsafeCharProblem(text, rules) === undefined;
 }
 
+/** One line for a terminal (an error line): line breaks become spaces, the rest made visible. */
+export function visibleLine(text: string): string {
+  return visible(text.replace(/\r?\n/g, ' '));
+}
+
 /**
- * A Markdown table cell: visible, `|` escaped so it cannot open a column, and the lines of a
- * multi-line value (a rollback plan) joined with `<br>` so they stay in their row.
+ * Text in a Markdown document, on one line: visible, and unable to become markup that does more
+ * than emphasis. `<` and `>` are written as entities (no HTML, no autolinks), `[` and `]` are
+ * backslash-escaped (no links, no images), and a backslash the text already had before
+ * punctuation is doubled, so it can neither undo those escapes nor escape a `|`.
+ */
+export function markdownText(text: string, rules: TextRules = {}): string {
+  return visible(text, rules)
+    .replace(/\\(?=[!-/:-@[-`{-~])/g, '\\\\')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/[[\]]/g, (c) => `\\${c}`);
+}
+
+/**
+ * A Markdown table cell: `markdownText`, `|` escaped so it cannot open a column, and the lines
+ * of a multi-line value (a rollback plan) joined with `<br>` so they stay in their row.
  */
 export function markdownCell(text: string): string {
-  return visible(text, { multiline: true }).replace(/\|/g, '\\|').replace(/\t/g, ' ').replace(/\n/g, '<br>');
+  return markdownText(text, { multiline: true }).replace(/\|/g, '\\|').replace(/\t/g, ' ').replace(/\n/g, '<br>');
 }

@@ -18,6 +18,7 @@ import { isAlive } from '../control/lock.js';
 import { resolveMaintenance, type MaintenanceFlags } from '../maintenance.js';
 import { DEFAULT_UNIT_DIR, installService, uninstallService } from '../service/install.js';
 import { SELF_UPDATE_EXIT_CODE } from '../service/probation.js';
+import { errorText, humanText } from './print.js';
 
 /** Set by the bundler (packaging/bundle.ts); from a checkout, package.json says. */
 declare const __FERRY_AGENT_VERSION__: string | undefined;
@@ -46,8 +47,9 @@ let settings: Partial<AgentSettings> = {};
 /** `-o yaml`: the --json document as YAML (set from argv before anything prints). */
 let yaml = false;
 
+/** The --json document (or -o yaml), else the lines for a human, escaped (./print.ts). */
 function out(json: boolean, doc: unknown, lines: string[]): void {
-  process.stdout.write(json ? (yaml ? toYaml(doc) : JSON.stringify(doc, null, 2) + '\n') : lines.join('\n') + '\n');
+  process.stdout.write(json ? (yaml ? toYaml(doc) : JSON.stringify(doc, null, 2) + '\n') : humanText(lines));
 }
 
 function parseTags(values: unknown): Record<string, string> {
@@ -173,7 +175,7 @@ async function runAgent(a: RunArgs, harness: AgentHarness = {}): Promise<void> {
     throw err;
   });
   await runtime.stop();
-  if (why === 'decommissioned') process.stderr.write(`ferry-agent ${identity.agentId}: decommissioned by the server; credentials deleted; exiting\n`);
+  if (why === 'decommissioned') process.stderr.write(humanText([`ferry-agent ${identity.agentId}: decommissioned by the server; credentials deleted; exiting`]));
   if (why === 'self-update') process.exit(SELF_UPDATE_EXIT_CODE);
 }
 
@@ -352,7 +354,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
             json,
             ops.map((o) => ({ operation: o.operation, kind: o.kind, package: o.package, version: o.version, from: o.fromVersion, step: o.step, error: o.error, startedAt: new Date(o.startedAt).toISOString(), updatedAt: new Date(o.updatedAt).toISOString() })),
             ops.length
-              ? ops.map((o) => `${new Date(o.updatedAt).toISOString()}  ${o.kind.padEnd(8)} ${`${o.package}@${o.version}`.padEnd(28)} ${o.fromVersion ? `from ${o.fromVersion}  ` : ''}${o.step}  ${o.operation}${o.error ? `\n    ${o.error}` : ''}`)
+              ? ops.flatMap((o) => [`${new Date(o.updatedAt).toISOString()}  ${o.kind.padEnd(8)} ${`${o.package}@${o.version}`.padEnd(28)} ${o.fromVersion ? `from ${o.fromVersion}  ` : ''}${o.step}  ${o.operation}`, ...(o.error ? [`    ${o.error}`] : [])])
               : ['No operations yet.'],
           );
         } finally {
@@ -412,7 +414,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
   } catch (err) {
     const e = toFerryError(err);
     if (json) process.stdout.write(yaml ? toYaml({ error: e.toJSON() }) : JSON.stringify({ error: e.toJSON() }) + '\n');
-    process.stderr.write(e.toLine() + '\n');
+    process.stderr.write(errorText(e));
     process.exit(exitCodeFor(e.code));
   }
 }

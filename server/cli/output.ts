@@ -4,7 +4,7 @@
 // drive the terminal, and each printed line stays one line (multi-line values such as notes
 // are split into lines by the caller, see `textLines`).
 import { exitCodeFor, isFerryError, toFerryError } from '../../shared/errors.js';
-import { visible } from '../../shared/text.js';
+import { visible, visibleLine } from '../../shared/text.js';
 import { bold, colorEnabled, paintState } from './render/color.js';
 import { renderTable } from './render/table.js';
 import { toYaml } from '../../shared/yaml.js';
@@ -85,7 +85,7 @@ export function failAndExit(err: unknown, json: boolean): never {
   const e = toFerryError(err);
   // Still exactly one JSON document: the failure's details (if any) with the error in them.
   if (json) (settings.streaming ? printJsonLine : printJson)({ ...e.details, error: e.toJSON() });
-  process.stderr.write(visible(e.toLine().replace(/\r?\n/g, ' ')) + '\n');
+  process.stderr.write(visibleLine(e.toLine()) + '\n');
   if (!isFerryError(err) && process.env.FERRY_DEBUG) process.stderr.write(String((err as Error)?.stack) + '\n');
   process.exit(exitCodeFor(e.code));
 }

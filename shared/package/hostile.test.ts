@@ -292,3 +292,62 @@ describe('hostile manifest paths: limits first, linear checks', () => {
     expect(() => parseManifest(manifestFor([{ path: 'a', body: 'x' }, { path: 'a/b', body: 'y' }]))).toThrow(/files "a" is both a file and the directory of "a\/b"/);
   });
 });
+
+// A path or description is printed by `ferry-agent verify`, `ferry package inspect` and the
+// console: one with a terminal escape sequence in it is refused wherever a package is read or built.
+describe('control characters in manifest paths and text → refused', () => {
+  const hostile: Array<[string, string]> = [
+    ['ESC (a terminal title and clear-screen sequence)', '\u001b]0;pwned\u0007\u001b[2J'],
+    ['C1 CSI', 'x\u009b31m'],
+    ['DEL', 'x\u007f'],
+    ['a newline', 'x\ny'],
+    ['a tab', 'x\ty'],
+    ['a bidirectional override', 'txt.\u202eexe'],
+  ];
+  const noRawControl = (e: FerryError) => expect(e.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+
+  it.each(hostile)('a manifest path with %s is refused by the reader, the verifier and the extractor', async (_label, bad) => {
+    await writeArchive(pkg, packageEntries([{ path: `bin/${bad}`, body: 'x' }]));
+    const errors = await expectRefused('FERRY_PACKAGE_INVALID', /files\.0\.path "bin\/.*" contains a (control|bidirectional)/);
+    errors.push(await caught(readPackageManifest(pkg)));
+    expect(errors[2]!.code).toBe('FERRY_PACKAGE_INVALID');
+    errors.forEach(noRawControl);
+  });
+
+  it('a tar entry named with ESC, not in the manifest, is refused as unsafe', async () => {
+    await writeArchive(pkg, [manifest, ...payload, { path: 'payload/\u001b[2J', body: 'x' }]);
+    const errors = await expectRefused('FERRY_ARCHIVE_UNSAFE', /contains a control character \(\\x1b at character 9\)/);
+    errors.forEach(noRawControl);
+  });
+
+  it.each(hostile)('a manifest description with %s is refused by the reader', async (_label, bad) => {
+    await writeArchive(pkg, packageEntries(files, { description: `A tool ${bad}` }));
+    const e = await caught(readPackageManifest(pkg));
+    expect([e.code, e.message]).toEqual(['FERRY_PACKAGE_INVALID', expect.stringMatching(/^manifest\.json: description contains a (control|bidirectional)/)]);
+    noRawControl(e);
+  });
+
+  it('a manifest name with ESC is refused by the reader', async () => {
+    await writeArchive(pkg, packageEntries(files, { name: 'app\u001b[2J' }));
+    const e = await caught(readPackageManifest(pkg));
+    expect([e.code, e.message]).toEqual(['FERRY_PACKAGE_INVALID', expect.stringMatching(/^manifest\.json: name /)]);
+    noRawControl(e);
+  });
+
+  it('the build refuses a payload file named with ESC, and a ferry.json description or name with one', async () => {
+    const src = join(work, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'ferry.json'), JSON.stringify({ name: 't', version: '1.0.0' }));
+    await writeFile(join(src, 'bad\u001b]0;pwned\u0007'), 'x');
+    const e1 = await caught(buildPackage(src, pkg));
+    expect([e1.code, e1.message]).toEqual(['FERRY_PACKAGE_INVALID', expect.stringMatching(/path contains a control character \(\\x1b at character 4\)/)]);
+    await rm(join(src, 'bad\u001b]0;pwned\u0007'));
+    await writeFile(join(src, 'ferry.json'), JSON.stringify({ name: 't', version: '1.0.0', description: 'fine\u001b[2J' }));
+    const e2 = await caught(buildPackage(src, pkg));
+    expect([e2.code, e2.message]).toEqual(['FERRY_PACKAGE_INVALID', 'ferry.json: description contains a control character (\\x1b at character 5)']);
+    await writeFile(join(src, 'ferry.json'), JSON.stringify({ name: 't\u001b', version: '1.0.0' }));
+    expect((await caught(buildPackage(src, pkg))).code).toBe('FERRY_PACKAGE_INVALID');
+    await writeFile(join(src, 'ferry.json'), JSON.stringify({ name: 't', version: '1.0.0', description: 'A plain description — with Unicode ✓' }));
+    expect((await buildPackage(src, pkg)).manifest.description).toBe('A plain description — with Unicode ✓');
+  });
+});

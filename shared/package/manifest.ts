@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import semver from 'semver';
 import { z } from 'zod';
 import { FerryError } from '../errors.js';
+import { unsafeCharProblem, visible } from '../text.js';
 
 export const FERRY_JSON = 'ferry.json';
 export const MANIFEST_ENTRY = 'manifest.json';
@@ -37,8 +38,11 @@ export interface PathWork {
   segments: number;
 }
 
-/** A path for an error message: JSON-quoted and cut short, so a hostile path cannot flood the line. */
-export const quotePath = (p: string): string => JSON.stringify(p.length > 120 ? `${p.slice(0, 120)}…` : p);
+/**
+ * A path for an error message: JSON-quoted, cut short (a hostile path cannot flood the line) and
+ * made visible (JSON escapes C0 controls, not C1 or bidirectional ones).
+ */
+export const quotePath = (p: string): string => visible(JSON.stringify(p.length > 120 ? `${p.slice(0, 120)}…` : p));
 
 /**
  * Why a path exceeds the length or depth ceiling, or undefined. Stops at the first segment past
@@ -57,11 +61,15 @@ export function pathLimitProblem(p: string, work?: PathWork): string | undefined
 /**
  * Why a relative POSIX path is unacceptable, or undefined if it is fine. Shared by
  * ferry.json hooks, manifest entries and tar entry names so that nothing the manifest
- * accepts could escape the extraction directory. Callers apply pathLimitProblem first.
+ * accepts could escape the extraction directory, and no path an agent prints (`ferry-agent
+ * verify`) or reports (drift) holds a control character (C0 with tab and newline, DEL, C1) or
+ * a bidirectional override. Callers apply pathLimitProblem first.
  */
 export function pathProblem(p: string): string | undefined {
   if (p === '') return 'is empty';
   if (p.includes('\0')) return 'contains a NUL byte';
+  const unsafe = unsafeCharProblem(p);
+  if (unsafe) return unsafe;
   if (p.includes('\\')) return 'contains a backslash';
   if (p.startsWith('/')) return 'is absolute';
   if (/^[A-Za-z]:/.test(p)) return 'starts with a drive letter';
@@ -107,6 +115,16 @@ export function fileDirectoryConflicts(paths: readonly string[], work?: PathWork
   return conflicts;
 }
 
+/** Free text of ferry.json and manifest.json (description): one line, no control characters. */
+const packageTextSchema = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .superRefine((s, ctx) => {
+      const problem = unsafeCharProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
+
 const nameSchema = z
   .string()
   .max(64, { error: 'must be at most 64 characters' })
@@ -128,7 +146,7 @@ const hooksSchema = z.strictObject(
 const commonShape = {
   name: nameSchema,
   version: versionSchema,
-  description: z.string().max(4096).optional(),
+  description: packageTextSchema(4096).optional(),
   hooks: hooksSchema.optional(),
   hookTimeoutSeconds: z.number().int().positive().default(DEFAULT_HOOK_TIMEOUT_SECONDS),
   healthcheck: z

@@ -125,8 +125,8 @@ export const statusReportSchema = z
   .object({
     agent: agentIdSchema,
     ts: z.number().int().nonnegative(),
-    /** the rollout (or local operation) this report belongs to */
-    operation: z.string().min(1).max(128),
+    /** the rollout (or local operation) this report belongs to; stored in the host's history, so made visible */
+    operation: z.string().min(1).pipe(hostTextSchema(128)),
     state: hostStateSchema,
     package: packageNameSchema.optional(),
     version: versionSchema.optional(),

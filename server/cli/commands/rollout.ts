@@ -97,7 +97,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
     };
     await withClient(connectionFlags(a), async (c) => {
       const result = await c.request('rollout.start', body);
-      if (!a.json) for (const note of result.notes ?? []) process.stderr.write(`note: ${note}\n`);
+      if (!a.json) for (const note of result.notes ?? []) printNote(`note: ${note}`);
       if ('dryRun' in result) return a.json ? printJson(result) : printPlan(result);
       if (!a.json) for (const c of result.superseded ?? []) printNote(`superseded rollout ${c.rollout} (${c.release}) on ${c.hosts.length} host(s)`);
       if (result.policy.override && !a.json) printNote(`policy overridden by ${result.policy.override.actor} (${result.policy.override.reason}): ${result.policy.violations.join('; ')}`);

@@ -1,8 +1,8 @@
 // How rollouts look on a terminal: the status view (with progress bars for --watch) and the
 // post-implementation review as Markdown. The terminal view escapes through printLines and
 // printTable; the Markdown escapes every value it interpolates (table cells with markdownCell,
-// list items with visible), since it is written to a terminal or a file as it is.
-import { markdownCell as cell, visible as v } from '../../../shared/text.js';
+// list items with markdownText: no HTML, no links), since it is written to a terminal or a file as it is.
+import { markdownCell as cell, markdownText as md } from '../../../shared/text.js';
 import { windowOpens } from '../../../shared/windows.js';
 import type { RolloutReview } from '../../rollouts/review.js';
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
@@ -56,7 +56,7 @@ export function printStatus(s: RolloutStatusDoc): void {
 export function renderReviewMarkdown(r: RolloutReview): string {
   const ms = (n: number | null) => (n === null ? 'n/a' : n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(1)} s`);
   const lines = [
-    `# Post-implementation review: rollout ${v(r.id)}`,
+    `# Post-implementation review: rollout ${md(r.id)}`,
     '',
     `| | |`,
     `|---|---|`,
@@ -83,7 +83,7 @@ export function renderReviewMarkdown(r: RolloutReview): string {
       ? [
           '## Tested on copies of production',
           '',
-          ...r.testedOnCopies.map((c) => `- ${v(c.hostname)} (${v(c.agent)}) was a copy of production host ${v(c.copyOf.hostname)} (${v(c.copyOf.agent)}), made by ${v(c.cloneRollout)} at ${v(c.copiedAt)}`),
+          ...r.testedOnCopies.map((c) => `- ${md(c.hostname)} (${md(c.agent)}) was a copy of production host ${md(c.copyOf.hostname)} (${md(c.copyOf.agent)}), made by ${md(c.cloneRollout)} at ${md(c.copiedAt)}`),
           '',
         ]
       : []),
@@ -92,7 +92,7 @@ export function renderReviewMarkdown(r: RolloutReview): string {
     ...(r.earlyLife.soakMs > 0
       ? [
           `Each wave was health-watched for ${ms(r.earlyLife.soakMs)} after install: ${r.earlyLife.stayedHealthy} of ${r.earlyLife.watched} host(s) stayed healthy.`,
-          ...r.earlyLife.failedDuringSoak.map((f) => `- ${v(f.hostname)} (${v(f.agent)}), wave ${f.wave + 1}: ${v(f.error ?? 'failed its health check')}`),
+          ...r.earlyLife.failedDuringSoak.map((f) => `- ${md(f.hostname)} (${md(f.agent)}), wave ${f.wave + 1}: ${md(f.error ?? 'failed its health check')}`),
         ]
       : ['No soak period: hosts were not health-watched after install.']),
     '',
@@ -104,19 +104,19 @@ export function renderReviewMarkdown(r: RolloutReview): string {
     '',
     '## Timeline',
     '',
-    ...r.timeline.map((e) => `- ${v(e.at)} — **${v(e.action)}** by ${v(e.actor)}${e.detail ? `: ${v(e.detail)}` : ''}`),
+    ...r.timeline.map((e) => `- ${md(e.at)} — **${md(e.action)}** by ${md(e.actor)}${e.detail ? `: ${md(e.detail)}` : ''}`),
     '',
     '## Failures',
     '',
-    ...(r.failures.length ? r.failures.map((f) => `- ${v(f.hostname)} (${v(f.agent)}), wave ${f.wave + 1}: ${v(f.state)} — ${v(f.error ?? 'no detail')}`) : ['None.']),
+    ...(r.failures.length ? r.failures.map((f) => `- ${md(f.hostname)} (${md(f.agent)}), wave ${f.wave + 1}: ${md(f.state)} — ${md(f.error ?? 'no detail')}`) : ['None.']),
     '',
     '## Rollbacks',
     '',
-    ...(r.rollbacks.length ? r.rollbacks.map((f) => `- ${v(f.hostname)} (${v(f.agent)}): ${v(f.state)}${f.error ? ` — ${v(f.error)}` : ''}`) : ['None.']),
+    ...(r.rollbacks.length ? r.rollbacks.map((f) => `- ${md(f.hostname)} (${md(f.agent)}): ${md(f.state)}${f.error ? ` — ${md(f.error)}` : ''}`) : ['None.']),
     '',
     '## Hosts that did not converge',
     '',
-    ...(r.notConverged.length ? r.notConverged.map((f) => `- ${v(f.hostname)} (${v(f.agent)}): ${v(f.state)}${f.reason ? ` — ${v(f.reason)}` : ''}`) : ['None: every targeted host ended on the release.']),
+    ...(r.notConverged.length ? r.notConverged.map((f) => `- ${md(f.hostname)} (${md(f.agent)}): ${md(f.state)}${f.reason ? ` — ${md(f.reason)}` : ''}`) : ['None: every targeted host ended on the release.']),
     '',
   ];
   return lines.join('\n');
@@ -125,11 +125,11 @@ export function renderReviewMarkdown(r: RolloutReview): string {
 function policyLines(r: RolloutReview): string[] {
   const p = r.policy;
   if (!p) return ['No policy record (rollout started before policies were recorded).'];
-  const envs = v(p.environments.map((e) => e || '(no env tag)').join(', ') || 'none');
+  const envs = md(p.environments.map((e) => e || '(no env tag)').join(', ') || 'none');
   return [
     `- Environments reached: ${envs}`,
-    ...p.evidence.map((e) => `- Evidence: completed on ${v(e.environment)} in rollout ${v(e.rollout)}`),
-    ...(p.violations.length === 0 ? ['- Policy: every requirement was met'] : p.violations.map((x) => `- Policy not met: ${v(x)}`)),
-    ...(p.override ? [`- **Policy overridden** by ${v(p.override.actor)} at ${v(p.override.at)}: ${v(p.override.reason)}`] : []),
+    ...p.evidence.map((e) => `- Evidence: completed on ${md(e.environment)} in rollout ${md(e.rollout)}`),
+    ...(p.violations.length === 0 ? ['- Policy: every requirement was met'] : p.violations.map((x) => `- Policy not met: ${md(x)}`)),
+    ...(p.override ? [`- **Policy overridden** by ${md(p.override.actor)} at ${md(p.override.at)}: ${md(p.override.reason)}`] : []),
   ];
 }
