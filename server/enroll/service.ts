@@ -1,11 +1,15 @@
 // Enrolment: answers `ferry.enroll.*` for clients of the ENROLL account (they reach it only as a
 // service import, so every reply goes to a private `_R_` subject NATS routes back to the caller;
 // a request whose reply subject is anything else is dropped unanswered).
-// - challenge: sign the agent's nonce with the online key its pinned root trusts, so the agent
-//   knows it talks to the real server before it uses anything of the token's secret;
-// - join: check the HMAC proof of the token's secret over that challenge, use up one use of the
-//   token, record the host and issue its user JWT (signed here: no config write, no reload); the
-//   reply is sealed to a key the host made for this join;
+// - challenge: for a token a host may still join with (refused as the join would be otherwise),
+//   sign the agent's nonce with the online key its pinned root trusts, so the agent knows it
+//   talks to the real server before it uses anything of the token's secret; open challenges are
+//   capped per token and in all (challenges.ts);
+// - join: check the HMAC proof of the token's secret over that challenge (only a proof that
+//   verifies uses the challenge up: a bad one, from another holder of the token who read the
+//   shared inbox, leaves it to its host), use up one use of the token, record the host and issue
+//   its user JWT (signed here: no config write, no reload); the reply is sealed to a key the host
+//   made for this join;
 // - migrate: an agent that joined before decentralised auth proves its nkey and gets its JWT.
 import { randomBytes } from 'node:crypto';
 import { fromPublic } from '@nats-io/nkeys';
@@ -30,11 +34,9 @@ import type { CmdbStore } from '../cmdb/store.js';
 import type { Db } from '../db/open.js';
 import type { KeyRing } from '../keys.js';
 import type { NatsAuth } from '../nats/nats-auth.js';
-import { consumeToken, tokenProofKey } from './tokens.js';
+import { challengeCapFor, OpenChallenges } from './challenges.js';
+import { consumeToken, tokenProofKey, usableToken } from './tokens.js';
 
-/** How long a challenge may be answered, and how many may be open at once. */
-const CHALLENGE_TTL_MS = 60_000;
-const MAX_OPEN_CHALLENGES = 20_000;
 const MIGRATE_SKEW_MS = 5 * 60_000;
 const REVOKE_USED_UP_AFTER_MS = 2_000;
 /**
@@ -47,15 +49,9 @@ const REVOKE_USED_UP_WITHIN_MS = 30_000;
 /** Service-import replies (nats-server's `_R_.` prefix): the only place enrolment answers. */
 const SERVICE_REPLY_PREFIX = '_R_.';
 
-interface OpenChallenge {
-  tokenId: string;
-  agentNonce: string;
-  expiresAt: number;
-}
-
 export class EnrollService {
   private sub?: Subscription;
-  private readonly challenges = new Map<string, OpenChallenge>();
+  private readonly challenges = new OpenChallenges();
   private revokeTimer?: NodeJS.Timeout;
   /** when the last enrolment request arrived (the revocation push waits for a quiet moment) */
   private lastRequestAt = 0;
@@ -105,24 +101,22 @@ export class EnrollService {
   private challenge(data: Uint8Array): ChallengeReply {
     const req = decodeMessage(challengeRequestSchema, data, 'challenge request');
     const now = Date.now();
-    if (this.challenges.size >= MAX_OPEN_CHALLENGES) this.expireChallenges(now);
-    if (this.challenges.size >= MAX_OPEN_CHALLENGES) throw new FerryError('FERRY_TIMEOUT', 'too many joins at once; try again', { hint: 'the server is busy enrolling other hosts' });
-    const serverNonce = randomBytes(32).toString('base64');
-    this.challenges.set(serverNonce, { tokenId: req.token, agentNonce: req.nonce, expiresAt: now + CHALLENGE_TTL_MS });
+    const { usesLeft } = usableToken(this.db, req.token, now);
+    const serverNonce = this.challenges.open(req.token, req.nonce, challengeCapFor(usesLeft), now);
     const sig = signBytes(this.keys.signing.secretKey, challengeTranscript(req.token, req.nonce, serverNonce));
     return { ok: true, serverNonce, trust: this.keys.trust, key: this.keys.signingFingerprint, sig };
   }
 
   private join(data: Uint8Array): JoinReply {
     const req = decodeMessage(joinRequestSchema, data, 'join request');
-    const open = this.challenges.get(req.serverNonce);
-    this.challenges.delete(req.serverNonce);
-    if (!open || open.tokenId !== req.token || open.expiresAt <= Date.now()) {
-      throw new FerryError('FERRY_TOKEN_INVALID', 'join refused: the challenge is unknown, expired or already used', { hint: 'run ferry-agent join again' });
-    }
+    const open = this.challenges.find(req.serverNonce, req.token);
+    if (!open) throw new FerryError('FERRY_TOKEN_INVALID', 'join refused: the challenge is unknown, expired or already used', { hint: 'run ferry-agent join again' });
     const binding = { tokenId: req.token, agentNonce: open.agentNonce, serverNonce: req.serverNonce, nkey: req.nkey, hostname: req.hostname, tags: req.tags, replyKey: req.replyKey };
     const proofKey = tokenProofKey(this.db, req.token);
+    // A bad proof leaves the challenge open: anyone holding the token can read its server nonce.
     if (!proofKey || !proofMatches(proofKey, binding, req.proof)) throw new FerryError('FERRY_TOKEN_INVALID', 'join token refused: it is unknown to this server', { hint: 'create a new one with: ferry token create' });
+    // Proved: the challenge is used now, whatever follows (it cannot be replayed).
+    this.challenges.take(req.serverNonce);
     if (this.cmdb.nkeyExists(req.nkey)) {
       throw new FerryError('FERRY_CONFLICT', 'this agent key has already joined', { hint: 'a host joins once; use a fresh state directory to join again' });
     }
@@ -178,10 +172,6 @@ export class EnrollService {
       this.auth.push().catch((err: unknown) => this.log.error({ err }, "cannot revoke a used-up token's enrolment user"));
     };
     this.revokeTimer = setTimeout(fire, REVOKE_USED_UP_AFTER_MS);
-  }
-
-  private expireChallenges(now: number): void {
-    for (const [nonce, c] of this.challenges) if (c.expiresAt <= now) this.challenges.delete(nonce);
   }
 
   private newAgentId(hostname: string): string {

@@ -64,8 +64,11 @@ export function tokenProofKey(db: Db, id: string): Buffer | undefined {
   return row ? Buffer.from(row.secret_hash, 'hex') : undefined;
 }
 
-/** Check and use up one use of a token (call inside a transaction). */
-export function consumeToken(db: Db, id: string, now = Date.now()): { tags: Record<string, string>; usesLeft: number } {
+/**
+ * A token a host may join with now (known, not revoked, not expired, a use left), or the join's
+ * refusal (FERRY_TOKEN_INVALID, saying why). Reads only: a challenge asks it before any proof.
+ */
+export function usableToken(db: Db, id: string, now = Date.now()): { tags: Record<string, string>; usesLeft: number } {
   const row = sql(db, 'SELECT tags, expires_at, uses_left, revoked_at FROM tokens WHERE id = ?').get(id) as
     | { tags: string; expires_at: number; uses_left: number; revoked_at: number | null }
     | undefined;
@@ -73,8 +76,14 @@ export function consumeToken(db: Db, id: string, now = Date.now()): { tags: Reco
   if (row.revoked_at !== null) throw invalid('it was revoked');
   if (row.expires_at <= now) throw invalid('it has expired');
   if (row.uses_left <= 0) throw invalid('it has no uses left');
+  return { tags: JSON.parse(row.tags) as Record<string, string>, usesLeft: row.uses_left };
+}
+
+/** Check and use up one use of a token (call inside a transaction). */
+export function consumeToken(db: Db, id: string, now = Date.now()): { tags: Record<string, string>; usesLeft: number } {
+  const token = usableToken(db, id, now);
   sql(db, 'UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?').run(id);
-  return { tags: JSON.parse(row.tags) as Record<string, string>, usesLeft: row.uses_left - 1 };
+  return { tags: token.tags, usesLeft: token.usesLeft - 1 };
 }
 
 /** Revoke a token: no further join, and its enrolment user is cut off (the caller pushes the update). */

@@ -31,6 +31,17 @@ export interface JoinAttempt {
   request: Record<string, unknown>;
 }
 
+/** What a join by hand changes (see joinByHand). */
+export interface ByHand {
+  hostname?: string;
+  tags?: Record<string, string>;
+  nkey?: string;
+  secret?: string;
+  tokenId?: string;
+  after?: Record<string, unknown>;
+  raw?: Uint8Array;
+}
+
 /**
  * Challenge then join with `token`. `secret` replaces the token's secret in the proof; `after`
  * changes the request after the proof was computed; `raw` sends these bytes as the join instead.
@@ -38,17 +49,27 @@ export interface JoinAttempt {
 export async function joinByHand(
   nc: NatsConnection,
   token: string,
-  o: { hostname?: string; tags?: Record<string, string>; nkey?: string; secret?: string; tokenId?: string; after?: Record<string, unknown>; raw?: Uint8Array } = {},
+  o: ByHand = {},
+): Promise<JoinAttempt> {
+  const { reply: c, nonce } = await challenge(nc, o.tokenId ?? decodeToken(token).i);
+  if (!c.ok) return { reply: c, request: {} };
+  return answerChallenge(nc, token, { agentNonce: nonce, serverNonce: c.serverNonce as string }, o);
+}
+
+/** The join that answers a challenge already made (the second half of joinByHand). */
+export async function answerChallenge(
+  nc: NatsConnection,
+  token: string,
+  challenged: { agentNonce: string; serverNonce: string },
+  o: ByHand = {},
 ): Promise<JoinAttempt> {
   const t = decodeToken(token);
   const tokenId = o.tokenId ?? t.i;
-  const { reply: c, nonce } = await challenge(nc, tokenId);
-  if (!c.ok) return { reply: c, request: {} };
+  const { agentNonce: nonce, serverNonce } = challenged;
   const seal = createSealKeyPair();
   const nkey = o.nkey ?? createUser().getPublicKey();
   const hostname = o.hostname ?? 'by-hand';
   const tags = o.tags ?? {};
-  const serverNonce = c.serverNonce as string;
   const proof = joinProof(proofKeyFromSecret(o.secret ?? t.s), { tokenId, agentNonce: nonce, serverNonce, nkey, hostname, tags, replyKey: seal.publicKey });
   const request = { v: 2, token: tokenId, serverNonce, nkey, hostname, tags, replyKey: seal.publicKey, proof, ...o.after };
   const msg = await nc.request(subjects.enrollJoin, o.raw ?? JSON.stringify(request), { timeout: 15_000 });

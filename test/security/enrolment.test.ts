@@ -5,20 +5,22 @@ import Database from 'better-sqlite3';
 import { connect, type Msg } from '@nats-io/transport-node';
 import { encodeUser } from '@nats-io/jwt';
 import { createUser } from '@nats-io/nkeys';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair, keyFingerprint, signBytes } from '../../shared/crypto/sign.js';
 import { issueTrust } from '../../shared/crypto/trust.js';
 import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
 import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
+import { challengeCapFor, MAX_OPEN_CHALLENGES } from '../../server/enroll/challenges.js';
 import { challengeTranscript } from '../../shared/protocol/enroll.js';
 import { subjects } from '../../shared/protocol/subjects.js';
 import { decodeToken } from '../../shared/protocol/token.js';
 import { createRelease, publishPackage, readCurrent, startRollout, waitRolloutEnd } from '../helpers/faults.js';
-import { cleanupFleet, createToken, initServer, joinAgent, runAgentCli, startAgent, startServer, tempDir, waitFor, type AgentHandle, type ServerHandle } from '../helpers/fleet.js';
-import { joinByHand } from '../helpers/enroll.js';
-import { connectAs, connectWithToken } from '../helpers/hostile.js';
+import { cleanupFleet, createToken, initServer, joinAgent, runAgentCli, runFerry, startAgent, startServer, tempDir, waitFor, type AgentHandle, type ServerHandle } from '../helpers/fleet.js';
+import { answerChallenge, challenge, joinByHand, replayJoin } from '../helpers/enroll.js';
+import { connectAs, connectWithToken, enrollInbox } from '../helpers/hostile.js';
 import { startTestNats, type TestNats } from '../helpers/nats.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -96,6 +98,123 @@ describe('an impostor server', () => {
     expect((await joinByHand(eavesdropper.nc, token, { hostname: 'second' })).reply.ok).toBe(true);
   }, 120_000);
 });
+
+describe('another holder of the same token, and the open challenges', () => {
+  let server: ServerHandle;
+  beforeAll(async () => {
+    server = await initServer();
+    cleanups.push(() => server.stop());
+  }, 120_000);
+
+  it("a bad proof sent against a host's challenge (read from the token's shared inbox) does not burn it: the host still joins, once", async () => {
+    const token = await createToken(server.home, { uses: 2 });
+    const host = await connectWithToken(server.url, token);
+    const other = await connectWithToken(server.url, token);
+    cleanups.push(() => host.close(), () => other.close());
+    // The other holder reads every reply to the token's enrolment inbox: the host's server nonce too.
+    const overheard: string[] = [];
+    other.nc.subscribe(`${enrollInbox(token)}.>`, { callback: (_e, m) => void overheard.push(m.string()) });
+    await other.nc.flush();
+    const { reply: c, nonce } = await challenge(host.nc, decodeToken(token).i);
+    expect(c.ok, JSON.stringify(c)).toBe(true);
+    const serverNonce = c.serverNonce as string;
+    await waitFor(() => overheard.some((t) => t.includes(serverNonce)), 10_000, { message: "the other holder did not see the host's challenge (the test would prove nothing)" });
+    // It holds the token's secret but not the host's own nonce: its proof cannot verify.
+    const bad = await answerChallenge(other.nc, token, { agentNonce: randomBytes(32).toString('base64'), serverNonce }, { hostname: 'thief' });
+    expect(bad.reply.ok).toBe(false);
+    expect(bad.reply.error?.code).toBe('FERRY_TOKEN_INVALID');
+    // A proof that is not even the right size is refused before it is checked, and burns nothing either.
+    const malformed = await answerChallenge(other.nc, token, { agentNonce: nonce, serverNonce }, { hostname: 'thief', after: { proof: 'AAAA' } });
+    expect(malformed.reply.error?.code).toBe('FERRY_INVALID_MESSAGE');
+    const good = await answerChallenge(host.nc, token, { agentNonce: nonce, serverNonce }, { hostname: 'victim' });
+    expect(good.reply.ok, JSON.stringify(good.reply)).toBe(true);
+    expect(good.result?.agentId).toMatch(/^victim-/);
+    // The good proof used the challenge up: sent again, it is refused and joins nobody.
+    const replay = await replayJoin(host.nc, good.request);
+    expect(replay.ok).toBe(false);
+    expect(replay.error?.message).toMatch(/challenge is unknown, expired or already used/);
+    expect(usesLeft(server.home, decodeToken(token).i)).toBe(1);
+  }, 120_000);
+
+  it("a flood of challenges with one token fills only that token's share: a join with another token still succeeds", async () => {
+    const x = await createToken(server.home, { uses: 1 });
+    const y = await createToken(server.home, { uses: 2 });
+    const flooder = await connectWithToken(server.url, x);
+    const joiner = await connectWithToken(server.url, y);
+    cleanups.push(() => flooder.close(), () => joiner.close());
+    // More challenges than the server holds open in all: before per-token caps, they filled it.
+    const total = MAX_OPEN_CHALLENGES + 1;
+    const replies: { ok: boolean; error?: { code: string; message: string } }[] = [];
+    const prefix = `${enrollInbox(x)}.flood`;
+    flooder.nc.subscribe(`${prefix}.*`, { callback: (_e, m) => void replies.push(JSON.parse(m.string()) as (typeof replies)[number]) });
+    const request = new TextEncoder().encode(JSON.stringify({ v: 2, token: decodeToken(x).i, nonce: Buffer.alloc(32, 9).toString('base64') }));
+    for (let i = 0; i < total; i++) {
+      flooder.nc.publish(subjects.enrollChallenge, request, { reply: `${prefix}.${i}` });
+      if (i % 1000 === 999) await flooder.nc.flush();
+    }
+    await waitFor(() => replies.length >= total, 120_000, { intervalMs: 250, message: () => `${replies.length} of ${total} challenges answered` });
+    expect(flooder.errors).toEqual([]);
+    // Another token's host joins at once…
+    const joined = await joinByHand(joiner.nc, y, { hostname: 'beside-the-flood' });
+    expect(joined.reply.ok, JSON.stringify(joined.reply)).toBe(true);
+    // …because the flood opened only the few challenges its token may have; the rest were refused.
+    const opened = replies.filter((r) => r.ok).length;
+    expect(opened).toBe(challengeCapFor(1));
+    const refused = replies.filter((r) => !r.ok);
+    expect(refused).toHaveLength(total - opened);
+    expect(new Set(refused.map((r) => `${r.error?.code}: ${r.error?.message}`))).toEqual(new Set(['FERRY_TIMEOUT: too many joins at once with this token; try again']));
+  }, 240_000);
+
+  it('a challenge names a token a host may join with: unknown, expired, revoked and used-up tokens are refused as the join would be', async () => {
+    const asker = await connectWithToken(server.url, await createToken(server.home, { uses: 3 }));
+    cleanups.push(() => asker.close());
+    const expired = decodeToken(await createToken(server.home, { uses: 1, ttl: '1s' })).i;
+    const revokedToken = await createToken(server.home, { uses: 1 });
+    // Revoking pushes the accounts' claims: wait until that took effect (the revoked user is cut off).
+    const revokedHolder = await connectWithToken(server.url, revokedToken);
+    const cutOff = revokedHolder.nc.closed();
+    await runFerry(server.home, ['token', 'revoke', decodeToken(revokedToken).i]);
+    await Promise.race([cutOff, new Promise((_, reject) => setTimeout(() => reject(new Error("the revoked token's connection is still open")), 15_000))]);
+    const once = await createToken(server.home, { uses: 1 });
+    const onceHolder = await connectWithToken(server.url, once);
+    const usedUpCut = onceHolder.nc.closed();
+    expect((await joinByHand(onceHolder.nc, once, { hostname: 'the-only-one' })).reply.ok).toBe(true);
+    // The used-up token's enrolment user is revoked a moment after its last use: wait for it too.
+    await Promise.race([usedUpCut, new Promise((_, reject) => setTimeout(() => reject(new Error("the used-up token's connection is still open")), 45_000))]);
+    await waitFor(() => expiresAt(server.home, expired) < Date.now(), 10_000, { intervalMs: 100 });
+    const cases: Array<[string, RegExp]> = [
+      ['000000000000', /join token refused: it is unknown to this server/],
+      [expired, /join token refused: it has expired/],
+      [decodeToken(revokedToken).i, /join token refused: it was revoked/],
+      [decodeToken(once).i, /join token refused: it has no uses left/],
+    ];
+    for (const [tokenId, message] of cases) {
+      const { reply } = await challenge(asker.nc, tokenId);
+      expect(reply.ok, tokenId).toBe(false);
+      expect(reply.error?.code).toBe('FERRY_TOKEN_INVALID');
+      expect(reply.error?.message).toMatch(message);
+      expect(reply).not.toHaveProperty('serverNonce');
+    }
+  }, 180_000);
+});
+
+function usesLeft(home: string, tokenId: string): number {
+  const db = new Database(join(home, 'ferry.db'), { readonly: true });
+  try {
+    return (db.prepare('SELECT uses_left FROM tokens WHERE id = ?').get(tokenId) as { uses_left: number }).uses_left;
+  } finally {
+    db.close();
+  }
+}
+
+function expiresAt(home: string, tokenId: string): number {
+  const db = new Database(join(home, 'ferry.db'), { readonly: true });
+  try {
+    return (db.prepare('SELECT expires_at FROM tokens WHERE id = ?').get(tokenId) as { expires_at: number }).expires_at;
+  } finally {
+    db.close();
+  }
+}
 
 describe('a data directory from before decentralised auth', () => {
   it('migrates on the next start: the store moves, agents fetch their JWT, keep working, and the migration account closes', async () => {

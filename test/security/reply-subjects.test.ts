@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeUser } from '@nats-io/jwt';
 import { createUser } from '@nats-io/nkeys';
-import { AGENT_TEMPLATE, ENROLL_TEMPLATE, expandTemplate, MIGRATE_TEMPLATE, SERVER_PERMISSIONS } from '../../server/nats/auth-config.js';
+import { AGENT_TEMPLATE, ENROLL_TEMPLATE, expandTemplate, LEGACY_MIRROR_CONSUMER_CREATE, MIGRATE_TEMPLATE, mirrorConsumerCreate, SERVER_PERMISSIONS } from '../../server/nats/auth-config.js';
 import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
 import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import { BUCKETS, subjects } from '../../shared/protocol/subjects.js';
@@ -114,6 +114,21 @@ function concrete(subject: string, agentId: string): { subject: string; body: Ui
   // a well-formed migrate request that proves nothing (no valid signature): answered with a refusal
   if (subject === subjects.enrollMigrate) return { subject, body: encode({ v: 2, agent: A.id, nkey: createUser().getPublicKey(), ts: now, replyKey: Buffer.alloc(32, 2).toString('base64'), sig: 'AAAA' }) };
   return { subject, body: new Uint8Array() };
+}
+
+/**
+ * What the server answers outside its API, as the admin (the FERRY account) can send it: each
+ * enrolment subject, and the mirror's consumer request on the legacy subject (valid, and not)
+ * and on a per-site one naming no site.
+ */
+function deputyServiceRequests(): { subject: string; body: Uint8Array }[] {
+  const mirror = { stream_name: `OBJ_${BUCKETS.dml}`, config: { deliver_subject: '$JS.M.deputy', deliver_policy: 'all' } };
+  return [
+    ...[subjects.enrollChallenge, subjects.enrollJoin, subjects.enrollMigrate].map((subject) => concrete(subject, A.id)),
+    { subject: LEGACY_MIRROR_CONSUMER_CREATE, body: encode(mirror) },
+    { subject: LEGACY_MIRROR_CONSUMER_CREATE, body: encode({ stream_name: 'FERRY_REPORTS', config: {} }) },
+    { subject: mirrorConsumerCreate('no-such-site'), body: encode(mirror) },
+  ];
 }
 
 beforeAll(async () => {
@@ -238,15 +253,27 @@ describe('a reply subject is never a write', () => {
     }
   }, 120_000);
 
-  it('the server as a deputy: admin API requests whose reply aims at JetStream or another verb are dropped without acting', async () => {
+  it('the server as a deputy: admin API, enrolment and mirror-consumer requests whose reply aims at JetStream or another verb are dropped without acting', async () => {
     const before = await snapshot();
     const tokensBefore = (await api<unknown[]>(admin.nc, 'token.list', {})).length;
+    const replies = hostileReplies(Object.keys(before.streams));
     // (Replies into the CLI's own inbox are where the server answers: the admin may revoke B.)
-    for (const reply of hostileReplies(Object.keys(before.streams)).filter((r) => !r.startsWith(`${subjects.cliInboxPrefix}.`))) {
+    for (const reply of replies.filter((r) => !r.startsWith(`${subjects.cliInboxPrefix}.`))) {
       admin.nc.publish('ferry.api.agents.revoke', encode({ id: B.id, actor: 'deputy' }), { reply });
       admin.nc.publish('ferry.api.token.create', encode({ tags: {}, ttlMs: 60_000, uses: 1 }), { reply });
     }
     admin.nc.publish('ferry.api.agents.revoke', encode({ id: B.id, actor: 'deputy' })); // no reply at all
+    // Enrolment and sites' mirror-consumer requests are answered only to a service import's `_R_`
+    // reply; the server's own account reaches them directly, with any reply (every one of them
+    // here, the CLI's inbox too). Each would be answered — a challenge, a refusal — if it got
+    // through; the refusals are sent before the handler waits on anything, so their effects
+    // would be there by the time the API request below is answered.
+    const served = deputyServiceRequests();
+    expect(served.map((r) => r.subject)).toEqual(expect.arrayContaining([subjects.enrollChallenge, subjects.enrollJoin, subjects.enrollMigrate, LEGACY_MIRROR_CONSUMER_CREATE, mirrorConsumerCreate('no-such-site')]));
+    for (const reply of replies) for (const { subject, body } of served) admin.nc.publish(subject, body, { reply });
+    for (const { subject, body } of served) admin.nc.publish(subject, body); // no reply at all
+    await admin.nc.flush();
+    expect(admin.errors.map((e) => e.message)).toEqual([]);
     // A legitimate request answers only after the server handled everything sent before it.
     await api(admin.nc, 'agents.list', {});
     const after = await snapshot();
