@@ -22,7 +22,7 @@ export function parseTags(values: unknown): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const v of list.map(String)) {
     const eq = v.indexOf('=');
-    if (eq <= 0) throw new FerryError('FERRY_INVALID_INPUT', `--tag ${JSON.stringify(v)} is not key=value`, { hint: 'e.g. --tag env=prod --tag site=lon' });
+    if (eq <= 0) throw new FerryError('FERRY_INVALID_INPUT', `--tag ${JSON.stringify(v)} is not key=value`, { hint: 'e.g. --tag env=prod --tag dc=lon' });
     // Tags reach agents and operators' terminals: no control characters (terminal escapes).
     if (/[\u0000-\u001f\u007f-\u009f]/.test(v)) throw new FerryError('FERRY_INVALID_INPUT', `--tag ${JSON.stringify(v)} contains control characters`);
     tags[v.slice(0, eq)] = v.slice(eq + 1);
