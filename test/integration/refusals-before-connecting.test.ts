@@ -1,6 +1,7 @@
 // Commands refused before they reach any NATS, through the real `ferry` (no server runs):
 // an --out that cannot be made (a parent is a regular file: ENOTDIR, which holds even as root)
-// for `ferry nats config` and `ferry site add`. Each is one line with a stable code, nothing written.
+// for `ferry nats config` and `ferry site add`, and `ferry server --nats` with a flag of the
+// embedded nats-server on the command line. Each is one line with a stable code, nothing written.
 // Requires the compiled dist/ (`npx tsc -p .`).
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,5 +51,36 @@ describe('--out that cannot be made: FERRY_INVALID_INPUT naming it and why; no f
     expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_INVALID_INPUT: cannot write the configs to /)]);
     expect(readdirSync(out)).toEqual(['node-2.conf']); // the directory was there: kept, with what was in it
     expect(existsSync(join(out, 'node-1.conf'))).toBe(false);
+  });
+});
+
+describe('ferry server --nats: a flag of the embedded nats-server given on the command line is refused', () => {
+  let home: string;
+
+  beforeAll(() => {
+    home = tempDir('ferry-home-'); // never initialized: a flag that passes gets FERRY_NOT_INITIALIZED
+  });
+
+  it('--listen and --tls-cert/--tls-key (without --ui-listen): FERRY_USAGE, before anything is read', async () => {
+    const nats = ['server', '--nats', 'nats://127.0.0.1:1'];
+    const cases: CliRefusal[] = [
+      [[...nats, '--listen', '0.0.0.0:4222'], 2, /^FERRY_USAGE: --listen is for the embedded NATS; with --nats the cluster's nodes listen where their configs say — hint: /],
+      [[...nats, '--tls-cert', '/etc/ferry/tls.crt', '--tls-key', '/etc/ferry/tls.key'], 2, /^FERRY_USAGE: --tls-cert is for the embedded NATS \(and the console with --ui-listen\); with --nats the cluster serves its own TLS — hint: to trust the cluster's certificate, give --tls-ca FILE/],
+      [[...nats, '--tls-key', '/etc/ferry/tls.key'], 2, /^FERRY_USAGE: --tls-key is for the embedded NATS/],
+      [[...nats, '--leaf-listen', '0.0.0.0:7422'], 2, /^FERRY_USAGE: --leaf-listen is for the embedded NATS/],
+    ];
+    await expectCliRefusals((args) => runFerry(home, args, { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } }), cases);
+    expect(readdirSync(home)).toEqual([]);
+  });
+
+  it('the same values from the config file, and --tls-cert/--tls-key for the console (--ui-listen), are not refused', async () => {
+    const config = join(tempDir('ferry-config-'), 'server.json');
+    writeFileSync(config, JSON.stringify({ listen: '0.0.0.0:4222', tlsCert: '/etc/ferry/tls.crt', tlsKey: '/etc/ferry/tls.key' }));
+    const notInitialized = /^FERRY_NOT_INITIALIZED: /;
+    const cases: CliRefusal[] = [
+      [['server', '--config', config, '--nats', 'nats://127.0.0.1:1'], 5, notInitialized],
+      [['server', '--nats', 'nats://127.0.0.1:1', '--ui-listen', '127.0.0.1:0', '--tls-cert', '/etc/ferry/tls.crt', '--tls-key', '/etc/ferry/tls.key'], 5, notInitialized],
+    ];
+    await expectCliRefusals((args) => runFerry(home, args, { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } }), cases);
   });
 });

@@ -10,7 +10,12 @@ export interface GlobalArgs {
   creds?: string;
   'tls-ca'?: string;
   json: boolean;
+  /** of the flags the config file can fill, those the command line set itself (main.ts records them before filling) */
+  [COMMAND_LINE_FLAGS]?: ReadonlySet<string>;
 }
+
+/** The key under which main.ts records which config-file flags were on the command line. */
+export const COMMAND_LINE_FLAGS = 'ferry:command-line-flags';
 
 export function connectionFlags(a: GlobalArgs): ConnectionFlags {
   return { dataDir: a['data-dir'], nats: a.nats, creds: a.creds, tlsCa: a['tls-ca'] };
