@@ -39,7 +39,8 @@ export interface SimulatedFleet {
   stop(): Promise<void>;
 }
 
-const SITES = ['lon', 'fra', 'nyc', 'sgp'];
+// Data centres, not Ferry sites: the site tag comes only with a token of that site (token create --site).
+const DCS = ['lon', 'fra', 'nyc', 'sgp'];
 const ROLES = ['web', 'api', 'db', 'cache'];
 
 export async function startSimulatedFleet(o: SimOptions): Promise<SimulatedFleet> {
@@ -58,7 +59,7 @@ export async function startSimulatedFleet(o: SimOptions): Promise<SimulatedFleet
       const i = slot + (o.firstIndex ?? 0);
       const hostname = `sim-${String(i).padStart(5, '0')}`;
       const paths = agentPaths(join(dir, hostname));
-      const tags = { sim: 'true', site: SITES[i % SITES.length]!, role: ROLES[Math.floor(i / SITES.length) % ROLES.length]! };
+      const tags = { sim: 'true', dc: DCS[i % DCS.length]!, role: ROLES[Math.floor(i / DCS.length) % ROLES.length]! };
       // A busy simulator process can lose a join reply; join again with a fresh identity.
       let identity;
       for (let attempt = 1; ; attempt++) {

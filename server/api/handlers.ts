@@ -71,7 +71,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
   };
   return {
     'token.create': (r) => {
-      const site = r.site === undefined ? undefined : siteForToken(new SiteStore(d.db), r.site, r.tags);
+      const site = siteForToken(new SiteStore(d.db), r.site, r.tags);
       return createToken(d.db, d.auth, { rootFingerprint: d.rootFingerprint(), natsUrl: d.natsUrl(), tags: site ? { ...r.tags, site: site.name } : r.tags, ttlMs: r.ttlMs, uses: r.uses, ...(site ? { site: { name: site.name, url: site.agentUrl } } : {}) });
     },
     'site.list': () => d.listSites(),

@@ -5,7 +5,7 @@ import { FerryError } from '../../shared/errors.js';
 import { loadServerSettings } from '../config.js';
 import { agentsCommand, cmdbCommand } from './commands/agents.js';
 import { backupCommand, restoreCommand } from './commands/backup.js';
-import type { GlobalArgs } from './commands/common.js';
+import { COMMAND_LINE_FLAGS, type GlobalArgs } from './commands/common.js';
 import { dmlCommand } from './commands/dml.js';
 import { initCommand } from './commands/init.js';
 import { keysCommand } from './commands/keys.js';
@@ -86,6 +86,8 @@ export async function main(argv: string[]): Promise<void> {
         // the data directory and the credentials, what FERRY_HOME / FERRY_CREDS do not set either).
         const s = loadServerSettings(a.config as string | undefined).values;
         const fill: [string, string | undefined][] = [['data-dir', process.env.FERRY_HOME ? undefined : s.dataDir], ['nats', s.nats], ['creds', process.env.FERRY_CREDS ? undefined : s.creds], ['tls-ca', s.tlsCa], ['listen', s.listen], ['tls-cert', s.tlsCert], ['tls-key', s.tlsKey], ['metrics-listen', s.metricsListen], ['ui-listen', s.uiListen]];
+        // Recorded first: a command can tell a flag from a value of the config file (ferry server --nats refuses --listen).
+        a[COMMAND_LINE_FLAGS] = new Set(fill.map(([flag]) => flag).filter((flag) => a[flag] !== undefined));
         for (const [flag, value] of fill) if (a[flag] === undefined && value !== undefined) a[flag] = value;
         if (s.logLevel && !process.env.FERRY_LOG_LEVEL) process.env.FERRY_LOG_LEVEL = s.logLevel;
         if (s.offlineAfterMs && !process.env.FERRY_OFFLINE_AFTER_MS) process.env.FERRY_OFFLINE_AFTER_MS = String(s.offlineAfterMs);

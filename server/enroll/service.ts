@@ -123,6 +123,11 @@ export class EnrollService {
     // One transaction (one commit): the token's use, the agent, and the record of its JWT.
     const { agentId, tags, usedUp, jwt } = this.db.transaction(() => {
       const token = consumeToken(this.db, req.token);
+      // The site tag is the token's (token create --site): a host that named its own would be
+      // listed and targeted as the site's while it connects to the hub. Refused, the use kept.
+      if (req.tags.site !== undefined && req.tags.site !== token.tags.site) {
+        throw new FerryError('FERRY_INVALID_INPUT', `--tag site=${req.tags.site}: the site tag comes with the join token`, { hint: `join with a token of that site: ferry token create --site ${req.tags.site}` });
+      }
       // The agent refuses a reply it cannot parse: check here, before anything is recorded.
       const merged = tagsSchema.safeParse({ ...req.tags, ...token.tags });
       if (!merged.success) throw new FerryError('FERRY_INVALID_INPUT', `the join's tags are not valid: ${merged.error.issues[0]?.message ?? 'invalid'}`);

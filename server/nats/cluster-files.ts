@@ -1,8 +1,9 @@
 // Writes the node configs of `ferry nats config` (cluster-config.ts renders them): everything is
 // rendered and checked first, then each file is written to a temporary name and renamed, so a
-// refused flag or a failed write leaves no half-written set behind.
+// refused flag or a failed write leaves no half-written set behind (nor the --out directory, when
+// this run made it).
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/log.js';
@@ -10,6 +11,7 @@ import { dataPaths } from '../config.js';
 import { openDatabase } from '../db/open.js';
 import { assertInitialized } from '../init.js';
 import { KeyRing } from '../keys.js';
+import { makeOutDir } from '../util/out-dir.js';
 import { renderClusterConfigs, type ClusterConfigInput } from './cluster-config.js';
 import { NatsAuth } from './nats-auth.js';
 import type { OperatorAuth } from './server-config.js';
@@ -47,15 +49,20 @@ export async function writeClusterConfigs(req: WriteClusterRequest): Promise<Wri
     routePassword: randomBytes(24).toString('base64url'),
     auth: await operatorAuthOf(req.dataDir),
   });
-  if (existsSync(out) && !statSync(out).isDirectory()) throw new FerryError('FERRY_INVALID_INPUT', `--out ${out} is not a directory`);
-  mkdirSync(out, { recursive: true, mode: 0o700 });
+  const dir = makeOutDir(out);
   const tmps = nodes.map((n) => join(out, `.${n.file}.${process.pid}.tmp`));
+  const renamed: string[] = [];
   try {
     // The route password and the account JWTs are in these files: owner only.
     nodes.forEach((n, i) => writeFileSync(tmps[i]!, n.config, { mode: 0o600 }));
-    nodes.forEach((n, i) => renameSync(tmps[i]!, join(out, n.file)));
+    nodes.forEach((n, i) => {
+      renameSync(tmps[i]!, join(out, n.file));
+      renamed.push(join(out, n.file));
+    });
   } catch (err) {
-    for (const t of tmps) rmSync(t, { force: true });
+    // No mixed set: the configs of one run share a route password.
+    for (const f of [...tmps, ...renamed]) rmSync(f, { force: true });
+    dir.undo();
     throw new FerryError('FERRY_INVALID_INPUT', `cannot write the configs to ${out}: ${(err as Error).message}`, { cause: err });
   }
   return { urls: nodes.map((n) => n.url), files: nodes.map((n) => join(out, n.file)) };

@@ -1,7 +1,8 @@
 // `ferry site add NAME --out DIR`: checks everything, issues the site's link user, writes
 // DIR/NAME.conf and DIR/NAME.creds (through temporary names) and records the site, as one step:
-// a refused flag, a duplicate or a failed write leaves no file and no row behind.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// a refused flag, a duplicate or a failed write leaves no file and no row behind (nor the --out
+// directory, when this run made it): the row is inserted in the transaction that renames the files.
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
 import { formatCreds } from '../../shared/nats/creds.js';
@@ -14,6 +15,7 @@ import { openDatabase } from '../db/open.js';
 import { assertInitialized } from '../init.js';
 import { KeyRing } from '../keys.js';
 import { NatsAuth } from '../nats/nats-auth.js';
+import { makeOutDir } from '../util/out-dir.js';
 import { DEFAULT_SITE_LISTEN, assertSiteName, parseHubUrl, parseSiteListen, renderSiteConfig, siteAgentUrl, siteFiles } from './config.js';
 import { SiteStore } from './store.js';
 
@@ -74,7 +76,7 @@ export async function addSite(req: AddSiteRequest): Promise<AddSiteResult> {
     const systemCreds = formatCreds({ jwt: await auth.issueSiteSystem(req.name, systemUser.publicKey), seed: systemUser.seed });
     const config = renderSiteConfig({ name: req.name, hubUrl, listen, agentUrl }, files, auth.operatorAuth, auth.accountIds.FERRY);
 
-    mkdirSync(out, { recursive: true, mode: 0o700 });
+    const dir = makeOutDir(out); // refused: nothing made, no row
     const tmp = (f: string) => `${f}.${process.pid}.tmp`;
     try {
       // The link's seed and the account JWTs are in these files: owner only.
@@ -87,7 +89,10 @@ export async function addSite(req: AddSiteRequest): Promise<AddSiteResult> {
     } catch (err) {
       const all = [files.credsFile, files.systemCredsFile, files.configFile];
       for (const f of all) rmSync(tmp(f), { force: true });
-      if (!sites.get(req.name)) for (const f of all) rmSync(f, { force: true });
+      if (!sites.get(req.name)) {
+        for (const f of all) rmSync(f, { force: true });
+        dir.undo();
+      }
       if (err instanceof FerryError) throw err;
       throw new FerryError('FERRY_INVALID_INPUT', `cannot write the site's files to ${out}: ${(err as Error).message}`, { cause: err });
     }

@@ -37,8 +37,16 @@ export async function listSites(deps: { sites: SiteStore; mirrors: SiteMirrors; 
   return docs;
 }
 
-/** The site a token is for: known, and not contradicted by a --tag site=OTHER. */
-export function siteForToken(sites: SiteStore, name: string, tags: Record<string, string>): SiteRecord {
+/**
+ * The site a token is for (undefined: the hub): known, and not contradicted by a --tag site=OTHER.
+ * The site tag is --site's alone: a --tag site=NAME without it would list hub agents as the site's
+ * (and aim --target site=NAME at them) while they connect to the hub.
+ */
+export function siteForToken(sites: SiteStore, name: string | undefined, tags: Record<string, string>): SiteRecord | undefined {
+  if (name === undefined) {
+    if (tags.site === undefined) return undefined;
+    throw new FerryError('FERRY_INVALID_INPUT', `--tag site=${tags.site} without --site: the site tag is set by --site`, { hint: `ferry token create --site ${tags.site} (a site made with ferry site add)` });
+  }
   const site = sites.get(name);
   if (!site) throw new FerryError('FERRY_NOT_FOUND', `no site ${name}`, { hint: 'ferry site list shows the sites; ferry site add NAME --out DIR makes one' });
   if (tags.site !== undefined && tags.site !== name) throw new FerryError('FERRY_INVALID_INPUT', `--tag site=${tags.site} contradicts --site ${name}`, { hint: 'a site\'s agents are tagged site=NAME by their token' });

@@ -4,6 +4,7 @@
 // is read over HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { findNatsServerBinary } from '../../scripts/nats-launcher.js';
 import { runFerry, tempDir, waitFor } from './fleet.js';
 
@@ -129,4 +130,41 @@ export async function nodeStreams(node: ClusterNode): Promise<Map<string, Stream
 export async function nodeConnections(node: ClusterNode): Promise<{ total: number; names: string[] }> {
   const connz = await httpJson<{ num_connections: number; connections?: { name?: string }[] }>(`${node.httpUrl}/connz?limit=1024`);
   return { total: connz.num_connections, names: (connz.connections ?? []).map((c) => c.name ?? '') };
+}
+
+/** The node whose server leads `stream` (server names are ferry-node-i), as the running nodes see it; undefined while none does. */
+export async function streamLeader(nodes: ClusterNode[], stream: string): Promise<ClusterNode | undefined> {
+  for (const n of nodes.filter((x) => x.running())) {
+    const leader = (await nodeStreams(n).catch(() => undefined))?.get(stream)?.leader;
+    const node = leader ? nodes.find((x) => `ferry-${x.name}` === leader) : undefined;
+    if (node) return node;
+  }
+  return undefined;
+}
+
+/** The agents connected to a node (the names of their connections: `ferry-agent ID`). */
+export async function agentsOn(node: ClusterNode): Promise<string[]> {
+  return (await nodeConnections(node)).names.filter((n) => n.startsWith('ferry-agent '));
+}
+
+/**
+ * Make `stream`'s leader a node that `wanted` accepts: while it is not, the leader steps down
+ * (JetStream's stream leader stepdown; another replica is elected, at random) — at most `tries`
+ * times. Returns the leader.
+ */
+export async function moveStreamLeader(nc: NatsConnection, nodes: ClusterNode[], stream: string, wanted: (node: ClusterNode) => Promise<boolean>, tries = 12): Promise<ClusterNode> {
+  let leader: ClusterNode | undefined;
+  for (let attempt = 0; ; attempt++) {
+    await waitFor(async () => (leader = await streamLeader(nodes, stream)) !== undefined, 30_000, { intervalMs: 200, message: `${stream} has no leader` });
+    if (await wanted(leader!)) return leader!;
+    if (attempt >= tries) throw new Error(`${stream}'s leader did not land on a wanted node in ${tries} stepdowns (last: ${leader!.name})`);
+    const was = leader!;
+    const reply = JSON.parse(new TextDecoder().decode((await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, '', { timeout: 10_000 })).data)) as { success?: boolean; error?: unknown };
+    if (!reply.success) throw new Error(`stepdown of ${stream}'s leader refused: ${JSON.stringify(reply.error)}`);
+    // Another replica takes over; should the same one be elected again, the next round steps it down again.
+    await waitFor(async () => {
+      const now = await streamLeader(nodes, stream);
+      return now !== undefined && now !== was;
+    }, 10_000, { intervalMs: 200 }).catch(() => undefined);
+  }
 }

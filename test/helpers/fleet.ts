@@ -271,7 +271,9 @@ export async function startServer(home: string, opts: StartServerOptions = {}): 
   const timeoutMs = opts.timeoutMs ?? 60_000;
   let settle: { resolve: (url: string) => void; reject: (err: Error) => void } | undefined;
   const urlPromise = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
-  const daemon = spawnDaemon(FERRY_BIN, ['server', '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.args ?? [])], { FERRY_HOME: home, ...opts.env }, (out) => {
+  // --listen is the embedded NATS's: refused with --nats (a cluster's nodes listen where their configs say).
+  const listen = opts.args?.includes('--nats') ? [] : ['--listen', opts.listen ?? '127.0.0.1:0'];
+  const daemon = spawnDaemon(FERRY_BIN, ['server', ...listen, ...(opts.args ?? [])], { FERRY_HOME: home, ...opts.env }, (out) => {
     const m = ready.exec(out);
     if (m) settle?.resolve((m[1] ?? m[2])!);
   });

@@ -53,7 +53,7 @@ describe('ferry backup and restore', () => {
     await publishPackage(home, pkg('tool', '2.0.0'));
     await runFerry(home, ['release', 'create', 'r1', '--package', 'app@1.0.0', '--rfc', 'RFC-1', '--json']);
     await runFerry(home, ['release', 'create', 'r2', '--package', 'tool@2.0.0', '--json']);
-    agent = await startAgent(await joinAgent(home, 'ws-1', { tags: { site: 'lab' } }));
+    agent = await startAgent(await joinAgent(home, 'ws-1', { tags: { room: 'lab' } }));
     const first = await startAndWait(home, 'r1', []);
     expect(first.code, first.result.stderr).toBe(0);
     rootKey = (await runFerry(home, ['init', '--json'])).json<{ rootKeyFingerprint: string }>().rootKeyFingerprint;
@@ -155,7 +155,7 @@ describe('ferry backup and restore', () => {
       const list = await pollAgents(home2);
       return list.find((a) => a.id === agent.agent.id && a.online) ? list : undefined;
     }, 30_000, { message: 'the agent did not reconnect to the restored server' });
-    expect(agents.find((a) => a.id === agent.agent.id)).toMatchObject({ hostname: 'ws-1', tags: { site: 'lab' }, installed: { app: '1.0.0' } });
+    expect(agents.find((a) => a.id === agent.agent.id)).toMatchObject({ hostname: 'ws-1', tags: { room: 'lab' }, installed: { app: '1.0.0' } });
 
     // the agent fetches a package from the restored DML and verifies it with the restored keys
     const second = await startAndWait(home2, 'r2', []);

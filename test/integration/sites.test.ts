@@ -294,6 +294,7 @@ describe('sites: leafnode distribution points', () => {
 
   it('bad input: one line, a stable code, nothing written', async () => {
     const out = tempDir('ferry-site-bad-');
+    const tokensBefore = (await runFerry(home, ['token', 'list', '--json'])).json<unknown[]>();
     const cases: CliRefusal[] = [
       [['site', 'add', 'Paris!', '--out', out], 2, /^FERRY_INVALID_INPUT: invalid site name "Paris!" — hint: /],
       [['site', 'add', 'paris', '--out', out], 4, /^FERRY_CONFLICT: site paris exists already — hint: /],
@@ -302,8 +303,11 @@ describe('sites: leafnode distribution points', () => {
       [['site', 'add', 'lyon', '--out', out, '--listen', 'nowhere'], 2, /^FERRY_INVALID_INPUT: --listen "nowhere" is not HOST:PORT/],
       [['token', 'create', '--site', 'nowhere'], 3, /^FERRY_NOT_FOUND: no site nowhere — hint: /],
       [['token', 'create', '--site', 'paris', '--tag', 'site=lyon'], 2, /^FERRY_INVALID_INPUT: --tag site=lyon contradicts --site paris/],
+      // A hub token tagged site=paris: its agents would connect to the hub, yet be listed and targeted as paris's.
+      [['token', 'create', '--tag', 'site=paris'], 2, /^FERRY_INVALID_INPUT: --tag site=paris without --site: the site tag is set by --site — hint: ferry token create --site paris/],
     ];
     await expectCliRefusals((args) => runFerry(home, args, { allowFail: true }), cases);
+    expect((await runFerry(home, ['token', 'list', '--json'])).json<unknown[]>()).toEqual(tokensBefore);
     expect(readdirSync(out)).toEqual([]);
     const sites = (await runFerry(home, ['site', 'list', '--json'])).json<{ name: string }[]>();
     expect(sites.map((s) => s.name)).toEqual(['paris']);
@@ -311,6 +315,23 @@ describe('sites: leafnode distribution points', () => {
     expect(existsSync(site.config)).toBe(true);
     expect(readFileSync(site.config, 'utf8')).toContain('domain: site-paris');
   });
+
+  it('a host that joins with a hub token and its own --tag site=paris is refused: no agent, no state, the token\'s use kept', async () => {
+    const token = await createToken(home, { uses: 1 });
+    const tokens = () => runFerry(home, ['token', 'list', '--json']).then((r) => r.json<{ id: string; usesLeft: number; tags: Record<string, string> }[]>());
+    const before = await tokens();
+    const stateDir = tempDir('ferry-agent-fake-site-');
+    const r = await runAgentCli(stateDir, ['join', '--token', token, '--tag', 'site=paris'], { allowFail: true, env: { FERRY_HOSTNAME: 'fake-paris' } });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_INVALID_INPUT: --tag site=paris: the site tag comes with the join token — hint: join with a token of that site: ferry token create --site paris/)]);
+    expect(readdirSync(stateDir)).toEqual([]);
+    expect(await tokens()).toEqual(before);
+    const agents = await apiRequest(home, 'agents.list', { target: 'all' });
+    expect(agents.map((a) => a.hostname)).not.toContain('fake-paris');
+    const sites = (await runFerry(home, ['site', 'list', '--json'])).json<{ name: string; agents: { hostname: string }[] }[]>();
+    expect(sites.find((x) => x.name === 'paris')!.agents.map((a) => a.hostname)).not.toContain('fake-paris');
+  });
+
   it('the site stops: its agents reconnect to the hub (their second URL) and a rollout still reaches them; when it is back they return to it', async () => {
     const live = atSite.slice(0, PER_SIDE - 1); // the last one was revoked above
     const stoppedAt = Date.now();

@@ -10,7 +10,12 @@ export interface GlobalArgs {
   creds?: string;
   'tls-ca'?: string;
   json: boolean;
+  /** of the flags the config file can fill, those the command line set itself (main.ts records them before filling) */
+  [COMMAND_LINE_FLAGS]?: ReadonlySet<string>;
 }
+
+/** The key under which main.ts records which config-file flags were on the command line. */
+export const COMMAND_LINE_FLAGS = 'ferry:command-line-flags';
 
 export function connectionFlags(a: GlobalArgs): ConnectionFlags {
   return { dataDir: a['data-dir'], nats: a.nats, creds: a.creds, tlsCa: a['tls-ca'] };
@@ -22,7 +27,7 @@ export function parseTags(values: unknown): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const v of list.map(String)) {
     const eq = v.indexOf('=');
-    if (eq <= 0) throw new FerryError('FERRY_INVALID_INPUT', `--tag ${JSON.stringify(v)} is not key=value`, { hint: 'e.g. --tag env=prod --tag site=lon' });
+    if (eq <= 0) throw new FerryError('FERRY_INVALID_INPUT', `--tag ${JSON.stringify(v)} is not key=value`, { hint: 'e.g. --tag env=prod --tag dc=lon' });
     // Tags reach agents and operators' terminals: no control characters (terminal escapes).
     if (/[\u0000-\u001f\u007f-\u009f]/.test(v)) throw new FerryError('FERRY_INVALID_INPUT', `--tag ${JSON.stringify(v)} contains control characters`);
     tags[v.slice(0, eq)] = v.slice(eq + 1);

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { createLogger } from '../../../shared/log.js';
 import { FerryError } from '../../../shared/errors.js';
 import { DEFAULT_LISTEN, resolveDataDir } from '../../config.js';
-import { parsePositiveInt, type GlobalArgs } from './common.js';
+import { COMMAND_LINE_FLAGS, parsePositiveInt, type GlobalArgs } from './common.js';
 
 interface ServerArgs extends GlobalArgs {
   listen?: string;
@@ -21,8 +21,8 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
   describe: 'Run the distribution server (with an embedded nats-server unless --nats URL[,URL...] names an existing NATS or cluster)',
   builder: (y) =>
     y
-      .option('listen', { type: 'string', describe: `HOST:PORT for the embedded NATS (port 0: random; default: listen in the config file, else ${DEFAULT_LISTEN})` })
-      .option('tls-cert', { type: 'string', describe: 'serve NATS over TLS with this certificate (PEM)' })
+      .option('listen', { type: 'string', describe: `HOST:PORT for the embedded NATS, not with --nats (port 0: random; default: listen in the config file, else ${DEFAULT_LISTEN})` })
+      .option('tls-cert', { type: 'string', describe: 'serve the embedded NATS (and the console) over TLS with this certificate (PEM); with --nats, the console only' })
       .option('tls-key', { type: 'string', describe: 'the private key of --tls-cert (PEM)' })
       .option('replicas', { type: 'number', describe: 'copies of every stream, KV bucket and object store (default: min(3, JetStream servers in the cluster))' })
       .option('log-level', { type: 'string', describe: 'fatal, error, warn, info, debug, trace or silent (env FERRY_LOG_LEVEL; default info)' })
@@ -31,10 +31,8 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
       .option('ui-listen', { type: 'string', describe: 'HOST:PORT serving the web console, e.g. 127.0.0.1:8080 (HTTPS with --tls-cert/--tls-key; sign in with ferry ui login; env FERRY_UI_LISTEN; default: off)' }),
   handler: async (a) => {
     const logger = createLogger('ferry-server', a['log-level']);
+    if (a.nats) refuseEmbeddedFlags(a);
     if (Boolean(a['tls-cert']) !== Boolean(a['tls-key'])) throw new FerryError('FERRY_USAGE', '--tls-cert and --tls-key go together');
-    if (a['leaf-listen'] && a.nats) {
-      throw new FerryError('FERRY_USAGE', '--leaf-listen is for the embedded NATS; an external cluster accepts sites on its own leafnodes block', { hint: 'ferry nats config --leaf-port P writes it' });
-    }
     // Loaded here, not at the top: every other command starts without the whole server.
     const [{ FerryServer }, { useNativeObjectHashing }] = await Promise.all([import('../../server.js'), import('../../../shared/nats/native-hash.js')]);
     useNativeObjectHashing();
@@ -71,3 +69,23 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
     if (deposed) throw deposed;
   },
 };
+
+/**
+ * `--nats URL`: the flags of the embedded nats-server would be ignored, so each is refused when the
+ * command line gave it. The config file's listen, tls-cert and tls-key are not: a data directory
+ * moved onto a cluster keeps its config file; and with a console (--ui-listen) the certificate
+ * and key serve it over HTTPS.
+ */
+function refuseEmbeddedFlags(a: ServerArgs): void {
+  const given = a[COMMAND_LINE_FLAGS] ?? new Set<string>();
+  if (given.has('listen')) {
+    throw new FerryError('FERRY_USAGE', '--listen is for the embedded NATS; with --nats the cluster\'s nodes listen where their configs say', { hint: 'drop --listen (ferry nats config --port P sets the nodes\' client port)' });
+  }
+  const tls = ['tls-cert', 'tls-key'].find((f) => given.has(f));
+  if (tls && !a['ui-listen']) {
+    throw new FerryError('FERRY_USAGE', `--${tls} is for the embedded NATS (and the console with --ui-listen); with --nats the cluster serves its own TLS`, { hint: 'to trust the cluster\'s certificate, give --tls-ca FILE' });
+  }
+  if (a['leaf-listen']) {
+    throw new FerryError('FERRY_USAGE', '--leaf-listen is for the embedded NATS; an external cluster accepts sites on its own leafnodes block', { hint: 'ferry nats config --leaf-port P writes it' });
+  }
+}

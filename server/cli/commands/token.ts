@@ -17,7 +17,7 @@ const create: CommandModule<GlobalArgs, TokenArgs> = {
   describe: 'Print a join token for agents',
   builder: (y) =>
     y
-      .option('tag', { type: 'string', array: true, describe: 'tag k=v given to agents that join with it (repeatable)' })
+      .option('tag', { type: 'string', array: true, describe: 'tag k=v given to agents that join with it (repeatable; the site tag comes with --site)' })
       .option('ttl', { type: 'string', default: '1h', describe: 'how long the token is valid' })
       .option('uses', { type: 'number', default: 1, describe: 'how many agents may join with it' })
       .option('site', { type: 'string', describe: 'agents that join with it connect through this site (ferry site add) and download from its mirror; the hub stays their fallback' }),
