@@ -155,8 +155,9 @@ export class FerryServer {
       this.leafUrl = this.nats.leafUrl;
     }
 
-    // With a self-signed certificate the certificate is its own CA.
-    const tlsCa = this.opts.tls?.ca ?? this.opts.tls?.cert;
+    // With a self-signed certificate the certificate is its own CA — for the embedded NATS it
+    // serves. Against --nats the certificate is the console's only: the cluster's CA is --tls-ca.
+    const tlsCa = this.opts.tls?.ca ?? (this.opts.natsUrl ? undefined : this.opts.tls?.cert);
     const tlsCaFile = tlsCa ? resolve(tlsCa) : undefined;
     const onRetry = (err: unknown, attempt: number) => log.warn({ attempt, err: String(err) }, 'cannot connect to NATS yet; retrying');
     // An external NATS that never answers (or refuses us) is a wrong URL or a NATS that does not

@@ -16,6 +16,7 @@ import { LEADER_BUCKET, LeaderLease, type LeaseHolder } from '../../server/nats/
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { cleanupFleet, initServer, runFerry, startServer, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
 import { startTestNats, type TestNats } from '../helpers/nats.js';
+import { selfSignedCert } from '../helpers/tls.js';
 import { join } from 'node:path';
 import { connectNats } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
@@ -137,6 +138,13 @@ describe('ferry server --nats pointed at a running embedded server of the same d
       expect(second.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^FERRY_SERVER_ACTIVE: another ferry server runs against this NATS: \\S+ pid ${embedded.child.pid}`))]);
       expect(embedded.child.exitCode).toBeNull();
       await runFerry(embedded.home, ['agents', 'list', '--json']);
+      // With a console over HTTPS (--ui-listen and its certificate) the certificate is the
+      // console's, not a CA for the plain nats:// NATS: it still connects (and is refused the same).
+      {
+        const cert = selfSignedCert(tempDir('ferry-console-cert-'));
+        const withConsole = await runFerry(embedded.home, ['server', '--nats', embedded.url, '--ui-listen', '127.0.0.1:0', '--tls-cert', cert.cert, '--tls-key', cert.key], { allowFail: true, env: { FERRY_LEADER_LEASE_MS: String(LEASE_MS), FERRY_LOG_LEVEL: 'silent' } });
+        expect([withConsole.code, withConsole.stderr.trim()]).toEqual([4, expect.stringMatching(/^FERRY_SERVER_ACTIVE: another ferry server runs against this NATS/)]);
+      }
     } finally {
       await embedded.stop();
     }
