@@ -9,6 +9,7 @@ import { FerryError, toFerryError } from '../shared/errors.js';
 import { readObjectMeta, readObjectToFile, type ObjectReadOptions } from '../shared/nats/object-read.js';
 import { HUB_DOMAIN, jsApiPrefix } from '../shared/protocol/subjects.js';
 import type { AgentIdentity } from './config.js';
+import { atSite } from './site-return.js';
 
 const LOCAL = jsApiPrefix();
 const HUB = jsApiPrefix(HUB_DOMAIN);
@@ -86,11 +87,17 @@ export async function readDmlObject(
         }
       }
       await readObjectToFile(nc, { ...opts, apiPrefix });
-      log.info({ object: opts.name, source: apiPrefix === LOCAL && identity.site ? `site ${identity.site.name}` : apiPrefix === HUB ? 'hub' : 'server' }, 'package downloaded');
+      log.info({ object: opts.name, source: sourceName(nc, identity, apiPrefix) }, 'package downloaded');
       return;
     } catch (err) {
       if (last) throw err;
       log.info({ object: opts.name, source: apiPrefix, reason: toFerryError(err).message }, 'not (all) at the site mirror yet; downloading from the hub');
     }
   }
+}
+
+/** Where a read through `apiPrefix` went: the site's mirror only when connected to the site (on the hub, `$JS.API` is the hub's). */
+function sourceName(nc: NatsConnection, identity: Pick<AgentIdentity, 'site'>, apiPrefix: string): string {
+  if (!identity.site) return 'server';
+  return apiPrefix === LOCAL && atSite(nc, identity.site) ? `site ${identity.site.name}` : 'hub';
 }

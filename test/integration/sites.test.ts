@@ -26,9 +26,6 @@ const PER_SIDE = 5;
 /** small@1.0.0's one file, kept for small@1.0.1 (a patch release that adds a file) */
 const smallBlob = randomBytes(2 * MiB);
 
-/** Bytes the hub has sent across its leafnode links. */
-const leafBytes = async (sys: NatsConnection) => (await hubLeafz(sys)).reduce((n, l) => n + l.out_bytes, 0);
-
 describe('sites: leafnode distribution points', () => {
   let home: string;
   let server: ServerHandle;
@@ -352,21 +349,20 @@ describe('sites: leafnode distribution points', () => {
     expect(end.hosts.map((h) => h.agent).sort()).toEqual(live.map((a) => a.id).sort());
 
     // The site comes back: its agents leave the hub for it (FERRY_SITE_RETURN_MS), and a package
-    // reaches them from the site's mirror again, not across the link once per agent.
+    // reaches them from the site's mirror again, not from the hub. (Not counted in link bytes: a
+    // restarted site's mirror may be made again, which moves the whole DML across once.)
     await site.restart();
     await waitFor(async () => {
       const names = await hubClientOutBytes(sys);
       return live.every((a) => !names.has(`ferry-agent ${a.id}`));
     }, 60_000, { intervalMs: 500, message: 'the site\'s agents stayed on the hub after the site came back' });
-    await waitSite(home, 'paris', (s) => s.agents.filter((a) => a.online).length >= live.length && s.behind?.objects === 0, 60_000, () => 'the site\'s agents are not online at the site, or its mirror is behind');
-    const linkBefore = await leafBytes(sys);
-    await publishPackage(home, { name: 'back', version: '1.0.0', files: { 'data/blob.bin': randomBytes(4 * MiB) } });
-    await waitSite(home, 'paris', (s) => s.behind?.objects === 0, 60_000, () => 'the mirror did not take the package');
-    const backSize = (await runFerry(home, ['dml', 'show', 'back@1.0.0', '--json'])).json<{ size: number }>().size;
+    await publishPackage(home, { name: 'back', version: '1.0.0', files: { 'data/blob.bin': randomBytes(MiB) } });
+    await waitSite(home, 'paris', (s) => s.behind?.objects === 0, 120_000, () => 'the mirror did not take the package');
     await createRelease(home, 'back-1', ['back@1.0.0']);
     const again = await waitRolloutEnd(home, await startRollout(home, 'back-1', 'site=paris'), 120_000);
     expect(again.state, JSON.stringify(again)).toBe('completed');
-    const crossed = (await leafBytes(sys)) - linkBefore;
-    expect(crossed, `${crossed} bytes crossed the link for ${live.length} agents and a ${backSize}-byte package`).toBeLessThan(1.5 * backSize);
+    for (const a of agents.filter((h) => live.some((l) => l.id === h.agent.id))) {
+      expect(a.logs()).toMatch(/"object":"back@1\.0\.0","source":"site paris","msg":"package downloaded"/);
+    }
   }, 300_000);
 });
