@@ -3,8 +3,11 @@
 // the KV bucket at start and after every reconnect, and re-checked periodically. Applying a
 // desired state is agent/apply/release.ts; this file wires it (and the rest) to NATS, timers, the
 // state directory's lock and the local control socket. Every operation runs one at a time.
+// The install machine and everything only an install, a revert or a soak uses (node-tar, hooks,
+// deltas, the release applier) are loaded with `import()` the first time there is such work: a
+// daemon that sits idle never loads them (docs/performance.md, test/packaging/agent-bundle.test.ts).
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { keyFingerprint, type SignedEnvelope } from '../shared/crypto/sign.js';
@@ -12,10 +15,8 @@ import { openTrusted, signedTrustSchema } from '../shared/crypto/trust.js';
 import { AgentTrust } from './trust.js';
 import { FerryError, toFerryError } from '../shared/errors.js';
 import { connectNats } from '../shared/nats/connect.js';
-import { jwtForLegacyAgent } from './enroll/migrate.js';
 import { directGet } from '../shared/nats/object-read.js';
 import type { RatePacer } from '../shared/nats/pacer.js';
-import { fetchFileContent, fetchFileIndex } from './fetch/content.js';
 import { readDmlObject, desiredStateApis, dmlApis } from './site-reads.js';
 import { returnToSite } from './site-return.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
@@ -24,17 +25,13 @@ import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
 import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
 import { inventoryFingerprint } from './inventory/collect.js';
 import { Journal } from './install/journal.js';
-import { InstallMachine, type MachineDeps, type ProgressReport } from './install/machine.js';
-import { watchSoak } from './install/release-undo.js';
-import { ReleaseApplier } from './apply/release.js';
+import type { InstallMachine, MachineDeps, ProgressReport } from './install/machine.js';
+import type { ReleaseApplier } from './apply/release.js';
 import { StateLock } from './control/lock.js';
-import { localRollback } from './control/rollback.js';
 import { ControlServer } from './control/socket.js';
-import { verifyAll } from './install/drift.js';
 import { Reporter } from './reporter.js';
 import type { MaintenanceConfig } from './maintenance.js';
 import { MaintenanceHold, type WindowClock } from './maintenance-hold.js';
-
 import { SelfUpdate } from './service/self-update.js';
 
 /** Commands issued this far in the future are refused (clock skew allowance). */
@@ -72,11 +69,13 @@ export interface RuntimeOptions {
 export class AgentRuntime {
   private readonly journal: Journal;
   private readonly reporter: Reporter;
-  private readonly machine: InstallMachine;
+  /** made on first use: installMachine() */
+  private machineLoading?: Promise<InstallMachine>;
   private readonly trust: AgentTrust;
   private readonly timings: typeof agentTimings;
   private readonly selfUpdate: SelfUpdate;
-  private readonly applier: ReleaseApplier;
+  /** made on first use: releaseApplier() */
+  private applierLoading?: Promise<ReleaseApplier>;
   private lock?: StateLock;
   private control?: ControlServer;
   private nc?: NatsConnection;
@@ -106,23 +105,43 @@ export class AgentRuntime {
     this.trust = AgentTrust.load(o.paths.dir);
     this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }));
     this.hold = new MaintenanceHold(o.maintenance, this.journal, this.reporter, o.log.child({ module: 'maintenance' }), o.windowClock);
-    this.machine = new InstallMachine({
-      journal: this.journal,
-      installRoot: o.identity.installRoot,
-      downloadDir: o.paths.staging,
-      fetch: (record, dest, opts) => this.fetchPackage(record, dest, opts?.pacer),
-      delta: {
-        index: async (record, opts) => fetchFileIndex(await this.connection(), this.trust.doc, record, dmlApis(this.o.identity, this.siteMirrorOnly), opts?.pacer),
-        fetchFile: async (file, dest, opts) => fetchFileContent(await this.connection(), file, dest, { ...opts, apiPrefixes: dmlApis(this.o.identity, this.siteMirrorOnly) }),
-      },
-      report: (r) => this.onProgress(r),
-      log: o.log.child({ module: 'install' }),
-      keepVersions: o.keepVersions ?? 3,
-      ...(o.beforeStep ? { beforeStep: o.beforeStep } : {}),
-      host: o.host ?? { os: process.platform, arch: process.arch },
-    });
     this.selfUpdate = new SelfUpdate({ stateDir: o.paths.dir, journal: this.journal, log: o.log.child({ module: 'self-update' }), supervised: o.selfUpdate?.supervised ?? false, runningVersion: o.selfUpdate?.runningVersion, onRestart: () => o.selfUpdate?.onRestart() });
-    this.applier = new ReleaseApplier({ journal: this.journal, machine: this.machine, trust: this.trust, hold: this.hold, selfUpdate: this.selfUpdate, log: o.log.child({ module: 'apply' }) });
+    // What the install machine's constructor makes, made at start as before it was loaded lazily.
+    mkdirSync(o.paths.staging, { recursive: true });
+    mkdirSync(o.identity.installRoot, { recursive: true });
+  }
+
+  /** The install machine, loaded and made the first time an operation needs it. */
+  private installMachine(): Promise<InstallMachine> {
+    this.machineLoading ??= (async () => {
+      const [{ InstallMachine }, content] = await Promise.all([import('./install/machine.js'), import('./fetch/content.js')]);
+      const o = this.o;
+      return new InstallMachine({
+        journal: this.journal,
+        installRoot: o.identity.installRoot,
+        downloadDir: o.paths.staging,
+        fetch: (record, dest, opts) => this.fetchPackage(record, dest, opts?.pacer),
+        delta: {
+          index: async (record, opts) => content.fetchFileIndex(await this.connection(), this.trust.doc, record, dmlApis(this.o.identity, this.siteMirrorOnly), opts?.pacer),
+          fetchFile: async (file, dest, opts) => content.fetchFileContent(await this.connection(), file, dest, { ...opts, apiPrefixes: dmlApis(this.o.identity, this.siteMirrorOnly) }),
+        },
+        report: (r) => this.onProgress(r),
+        log: o.log.child({ module: 'install' }),
+        keepVersions: o.keepVersions ?? 3,
+        ...(o.beforeStep ? { beforeStep: o.beforeStep } : {}),
+        host: o.host ?? { os: process.platform, arch: process.arch },
+      });
+    })();
+    return this.machineLoading;
+  }
+
+  /** The release applier (and the install machine under it), made the first time a new desired state arrives. */
+  private releaseApplier(): Promise<ReleaseApplier> {
+    this.applierLoading ??= (async () => {
+      const [{ ReleaseApplier }, machine] = await Promise.all([import('./apply/release.js'), this.installMachine()]);
+      return new ReleaseApplier({ journal: this.journal, machine, trust: this.trust, hold: this.hold, selfUpdate: this.selfUpdate, log: this.o.log.child({ module: 'apply' }) });
+    })();
+    return this.applierLoading;
   }
 
   get agentId(): string {
@@ -148,12 +167,22 @@ export class AgentRuntime {
     // Finish or undo whatever a crash interrupted before taking new work (queued first, so nothing
     // else runs before it; not awaited, so a revert that must fetch a kept version again can use
     // the connection made below).
-    void this.enqueue(() => this.machine.recover());
-    void this.enqueue(() => this.selfUpdate.finishReturn(this.machine));
+    // The machine is loaded only when the journal has an operation left unfinished.
+    void this.enqueue(async () => (this.journal.unfinishedOperations().length > 0 ? (await this.installMachine()).recover() : undefined));
+    void this.enqueue(() => this.selfUpdate.finishReturn(() => this.installMachine()));
     if (this.o.controlSocket !== false) {
-      this.control = await ControlServer.start(this.o.paths.dir, (req) => this.enqueueForResult(() => localRollback(this.machine, this.journal, req.package)), log.child({ module: 'control' }));
+      this.control = await ControlServer.start(
+        this.o.paths.dir,
+        (req) =>
+          this.enqueueForResult(async () => {
+            const [{ localRollback }, machine] = await Promise.all([import('./control/rollback.js'), this.installMachine()]);
+            return localRollback(machine, this.journal, req.package);
+          }),
+        log.child({ module: 'control' }),
+      );
     }
-    const jwt = identity.jwt ?? (await jwtForLegacyAgent({ paths: this.o.paths, identity, seed: this.o.seed, rootFingerprint: keyFingerprint(this.trust.doc.root.publicKey), log }));
+    // An agent that joined before decentralised auth has no JWT yet: it asks for one, once.
+    const jwt = identity.jwt ?? (await (await import('./enroll/migrate.js')).jwtForLegacyAgent({ paths: this.o.paths, identity, seed: this.o.seed, rootFingerprint: keyFingerprint(this.trust.doc.root.publicKey), log }));
     const nc = (this.nc = await connectNats({
       // At a site: its leafnode first, the hub as fallback (tried in that order).
       url: identity.site ? `${identity.site.url},${identity.serverUrl}` : identity.serverUrl,
@@ -199,7 +228,7 @@ export class AgentRuntime {
     );
     this.timers.push(setInterval(() => void this.pollDesired(), this.timings.desiredPollMs));
     this.timers.push(setInterval(() => void this.reportInventory(false), this.timings.inventoryCheckMs));
-    this.timers.push(setInterval(() => void this.enqueue(() => watchSoak(this.journal, this.machine, this.o.identity.installRoot, this.o.log)), this.timings.healthWatchMs));
+    this.timers.push(setInterval(() => void this.enqueue(() => this.watchSoak()), this.timings.healthWatchMs));
     this.timers.push(setInterval(() => void this.enqueue(() => this.verifyInstalled()), this.timings.driftCheckMs));
     // At a site but on the hub (the site was down): back to the site once it is back, between jobs.
     if (identity.site) this.timers.push(setInterval(() => void this.enqueue(() => returnToSite(nc, { identity, creds: { jwt, seed: this.o.seed }, log })), this.timings.siteReturnMs));
@@ -379,12 +408,12 @@ export class AgentRuntime {
     if (desired.generation < applied) return;
     // A pushed command for what is already applied is answered (the server may be waiting for
     // it); the periodic re-read of the same state is not, or idle agents would flood the CMDB.
-    if (desired.generation === applied) return source === 'command' ? this.confirmApplied(desired) : undefined;
+    if (desired.generation === applied) return source === 'command' ? await this.confirmApplied(desired) : undefined;
     await this.pollTrust(); // install only under the newest trust document the server offers
     this.siteMirrorOnly = desired.siteMirrorOnly === true;
     this.holdFinalReports = true;
     try {
-      const result = await this.applier.apply(desired, () => void this.enqueue(() => this.applyDesired(envelope, 'poll')));
+      const result = await (await this.releaseApplier()).apply(desired, () => void this.enqueue(() => this.applyDesired(envelope, 'poll')));
       if (result.report) this.reporter.status(result.report);
     } finally {
       this.holdFinalReports = false;
@@ -392,9 +421,16 @@ export class AgentRuntime {
   }
 
   /** The same desired state again: nothing to do; say so if it is in place. */
-  private confirmApplied(desired: DesiredState): void {
-    const report = this.applier.confirmApplied(desired);
+  private async confirmApplied(desired: DesiredState): Promise<void> {
+    const report = (await this.releaseApplier()).confirmApplied(desired);
     if (report) this.reporter.status(report);
+  }
+
+  /** Health checks of the packages still in their soak period; none with a health check: nothing is loaded. */
+  private async watchSoak(): Promise<void> {
+    if (!this.journal.watched().some((p) => p.manifest.hooks?.healthcheck)) return;
+    const [{ watchSoak }, machine] = await Promise.all([import('./install/release-undo.js'), this.installMachine()]);
+    await watchSoak(this.journal, machine, this.o.identity.installRoot, this.o.log);
   }
 
   private onProgress(r: ProgressReport): void {
@@ -453,6 +489,7 @@ export class AgentRuntime {
 
   /** Check installed files against their manifests; a change is reported with the inventory. */
   async verifyInstalled(): Promise<DriftDoc> {
+    const { verifyAll } = await import('./install/drift.js');
     const drift = await verifyAll(this.journal, this.o.identity.installRoot);
     await this.reportInventory(false);
     return drift;

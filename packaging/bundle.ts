@@ -13,7 +13,7 @@
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildSync } from 'esbuild';
+import { buildSync, type Metafile } from 'esbuild';
 import { runtimeNeeds, type RuntimeNeeds } from './elf.js';
 
 /** The checkout this module was compiled from (dist/packaging/ → ../..). */
@@ -139,8 +139,10 @@ export function stageBundle(program: Program, dir: string, version = projectVers
  * its lazy `import()`s load (inventory, archives, the install machine), so the idle daemon never
  * reads them. better-sqlite3 stays a real package beside it (native). CommonJS dependencies get
  * a `require` made with createRequire, which esbuild's ES module output does not provide.
+ * Returns esbuild's metafile (what each output file holds and imports): `staticClosure` reads
+ * from it what a command loads before it does anything (test/packaging/agent-bundle.test.ts).
  */
-function bundleAgent(root: string, dir: string, version: string): void {
+export function bundleAgent(root: string, dir: string, version: string): Metafile {
   const result = buildSync({
     entryPoints: { 'agent/cli/main': join(root, 'dist', 'agent', 'cli', 'main.js') },
     outdir: join(dir, 'dist'),
@@ -156,9 +158,57 @@ function bundleAgent(root: string, dir: string, version: string): void {
     legalComments: 'none',
     minifyWhitespace: true,
     minifySyntax: true,
+    metafile: true,
     logLevel: 'silent',
   });
   if (result.errors.length) throw new Error(`bundling the agent failed: ${result.errors.map((e) => e.text).join('; ')}`);
+  return result.metafile;
+}
+
+/** What a set of a bundle's modules loads with them, before any `import()` runs. */
+export interface StaticClosure {
+  /** output files (as the metafile names them) */
+  outputs: string[];
+  /** source files bundled into them (as the metafile names them: relative to the working directory) */
+  inputs: string[];
+  /** packages left outside the bundle that they import (better-sqlite3, node:*) */
+  external: string[];
+  bytes: number;
+}
+
+/**
+ * The static import closure of the output files that hold these source modules (each a path
+ * ending in e.g. `dist/agent/runtime.js`, matched against the metafile's entry points — the
+ * chunks that `import()` loads are entry points too): every output file they import with a
+ * static `import`, transitively, and the sources bundled into those. Throws for a module that is
+ * no entry point of the bundle (renamed, or no longer loaded lazily).
+ */
+export function staticClosure(metafile: Metafile, modules: string[]): StaticClosure {
+  const outputs = metafile.outputs;
+  const starts = modules.map((m) => {
+    const out = Object.keys(outputs).find((o) => outputs[o]!.entryPoint?.endsWith(m));
+    if (!out) throw new Error(`${m} is not an entry point of the bundle (a lazily imported module has its own)`);
+    return out;
+  });
+  const seen = new Set(starts);
+  const external = new Set<string>();
+  for (const queue = [...starts]; queue.length > 0; ) {
+    for (const i of outputs[queue.pop()!]!.imports) {
+      if (i.kind === 'dynamic-import') continue;
+      if (i.external) external.add(i.path);
+      else if (!seen.has(i.path)) {
+        seen.add(i.path);
+        queue.push(i.path);
+      }
+    }
+  }
+  const inputs = new Set<string>();
+  let bytes = 0;
+  for (const o of seen) {
+    bytes += outputs[o]!.bytes;
+    for (const [input, { bytesInOutput }] of Object.entries(outputs[o]!.inputs)) if (bytesInOutput > 0) inputs.add(input);
+  }
+  return { outputs: [...seen], inputs: [...inputs].sort(), external: [...external].sort(), bytes };
 }
 
 /** POSIX sh launcher of the agent: follows its own symlink (/usr/bin/ferry-agent → the bundle) and runs the bundled node. */

@@ -9,7 +9,11 @@ import semver from 'semver';
 import type { Logger } from 'pino';
 import { FerryError, toFerryError } from '../../shared/errors.js';
 import type { DmlRecord, HostState } from '../../shared/protocol/messages.js';
-import { extractPackage, readPackageManifest, type Manifest } from '../../shared/package/mod.js';
+// The read and extract modules themselves, not the package barrel (mod.ts), which also exports
+// the package builder and with it node-tar's writer (loaded at start, not on first use).
+import { readPackageManifest } from '../../shared/package/read.js';
+import { extractPackage } from '../../shared/package/extract.js';
+import type { Manifest } from '../../shared/package/manifest.js';
 import { checkDrift, describeDrift } from './drift.js';
 import { assembleDelta, type PreparedDelta } from './delta.js';
 import { deltaLimitProblem, deltaWorthIt, planDelta } from '../../shared/package/delta.js';

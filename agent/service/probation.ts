@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { HOST_STATES } from '../../shared/protocol/messages.js';
+import { HOST_STATES } from '../../shared/protocol/host-states.js';
 
 /** The agent's exit code after it activated a new agent version: "start me again, from current". */
 export const SELF_UPDATE_EXIT_CODE = 75;

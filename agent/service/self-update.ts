@@ -51,8 +51,12 @@ export class SelfUpdate {
     return true;
   }
 
-  /** At start, before connecting: the supervisor came back to this version after a failed one. */
-  async finishReturn(machine: InstallMachine): Promise<void> {
+  /**
+   * At start, before connecting: the supervisor came back to this version after a failed one.
+   * `machine` is called only when the journal must be rolled back (the daemon loads the install
+   * machine on first use).
+   */
+  async finishReturn(machine: () => Promise<InstallMachine>): Promise<void> {
     const p = readProbation(this.o.stateDir);
     if (p?.state !== 'rolled-back') return;
     let failure: string | undefined;
@@ -60,7 +64,7 @@ export class SelfUpdate {
       // The journal still names the failed version: roll it back there too. This reports the
       // operation as rolled back, so the rollout that shipped the version counts a failure.
       // Through the machine's persisted revert steps, so a crash here resumes it.
-      const r = await machine.revertPackage(p.operation, AGENT_PACKAGE, { reason: p.reason ?? `ferry-agent ${p.version} did not report back healthy`, unlinkIfNoneKept: true });
+      const r = await (await machine()).revertPackage(p.operation, AGENT_PACKAGE, { reason: p.reason ?? `ferry-agent ${p.version} did not report back healthy`, unlinkIfNoneKept: true });
       if (r.outcome === 'failed') failure = r.report.error;
     }
     // A revert that failed (the previous version was modified and could not be fetched again)

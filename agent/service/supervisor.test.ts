@@ -308,7 +308,7 @@ describe('a self-update return onto a modified kept version (supervisor, then th
     const journal2 = new Journal(join(stateDir, 'journal.db'));
     const machine2 = new InstallMachine({ ...deps, journal: journal2 });
     const self = new SelfUpdate({ stateDir, journal: journal2, log: silentLogger, supervised: true, installRoot });
-    await self.finishReturn(machine2);
+    await self.finishReturn(async () => machine2);
     expect(reports.at(-1)).toMatchObject({ operation: 'r-2', state: 'failed', package: 'ferry-agent', step: 'rollback' });
     expect(reports.at(-1)?.error).toMatch(/FERRY_KEPT_VERSION_MODIFIED: ferry-agent@1\.0\.0 kept on this host does not match its manifest \(modified bin\/ferry-agent\.js\); fetching it again from the DML failed/);
     expect(readCurrent(installRoot, 'ferry-agent')).toBeUndefined();

@@ -15,8 +15,6 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { DECOMMISSIONED_FILE, agentPaths } from '../config.js';
-import { checkDrift, describeDrift } from '../install/drift.js';
-import { Journal } from '../install/journal.js';
 import { readCurrent, removeCurrent, switchCurrent, versionDir, versionExists } from '../install/layout.js';
 import { AGENT_PACKAGE, SELF_UPDATE_EXIT_CODE, readProbation, writeProbation, type Probation } from './probation.js';
 
@@ -172,8 +170,10 @@ async function keptProblem(o: SupervisorOptions, version: string): Promise<strin
   const file = agentPaths(o.stateDir).journal;
   let manifest;
   if (existsSync(file)) {
-    // The agent has exited: the supervisor is the only one using the journal now.
+    // The agent has exited: the supervisor is the only one using the journal now. Loaded here,
+    // not at start: the supervisor otherwise never opens the journal (nor loads SQLite).
     try {
+      const { Journal } = await import('../install/journal.js');
       const journal = new Journal(file);
       try {
         manifest = journal.versions(AGENT_PACKAGE).find((v) => v.version === version)?.manifest;
@@ -185,6 +185,7 @@ async function keptProblem(o: SupervisorOptions, version: string): Promise<strin
     }
   }
   if (!manifest) return `ferry-agent ${version} has no manifest in the journal to check it against`;
+  const { checkDrift, describeDrift } = await import('../install/drift.js');
   const drift = await checkDrift(o.installRoot, { name: AGENT_PACKAGE, version, manifest });
   if (drift.modified.length || drift.missing.length) return `ferry-agent ${version} kept on this host does not match its manifest (${describeDrift(drift)})`;
   return undefined;

@@ -53,6 +53,19 @@ describe('signatures', () => {
     expect(verifySignature(keys.publicKey, message, Buffer.from(nacl.sign.detached(message, secret)).toString('base64'))).toBe(true);
   });
 
+  it("makes key pairs in tweetnacl's format: seed ‖ public key, the public key derived from the seed", async () => {
+    const nacl = (await import('tweetnacl')).default;
+    for (let i = 0; i < 5; i++) {
+      const pair = generateSigningKeyPair();
+      const secret = Buffer.from(pair.secretKey, 'base64');
+      expect(secret.length).toBe(64);
+      const theirs = nacl.sign.keyPair.fromSeed(secret.subarray(0, 32));
+      expect(Buffer.from(theirs.secretKey).toString('base64')).toBe(pair.secretKey);
+      expect(Buffer.from(theirs.publicKey).toString('base64')).toBe(pair.publicKey);
+    }
+    expect(generateSigningKeyPair().secretKey).not.toBe(generateSigningKeyPair().secretKey);
+  });
+
   it('rejects a public key that is not a valid point without throwing', () => {
     const sig = signBytes(keys.secretKey, message);
     expect(verifySignature(Buffer.alloc(32, 0xff).toString('base64'), message, sig)).toBe(false);

@@ -5,6 +5,7 @@ import semver from 'semver';
 import { AGENT_ID_PATTERN } from './subjects.js';
 import { signedTrustSchema } from '../crypto/trust.js';
 import { isSafeText, visible } from '../text.js';
+import { HOST_STATES } from './host-states.js';
 
 export const PACKAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const NKEY_USER_PATTERN = /^U[A-Z2-7]{55}$/;
@@ -34,10 +35,8 @@ export const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), p
 /** package name → installed version */
 export const installedSchema = z.record(packageNameSchema, versionSchema);
 
-export const HOST_STATES = ['pending', 'sent', 'downloading', 'installing', 'verifying', 'succeeded', 'failed', 'rolled-back', 'skipped'] as const;
+export { HOST_STATES, TERMINAL_HOST_STATES, type HostState } from './host-states.js';
 export const hostStateSchema = z.enum(HOST_STATES);
-export type HostState = z.infer<typeof hostStateSchema>;
-export const TERMINAL_HOST_STATES: readonly HostState[] = ['succeeded', 'failed', 'rolled-back', 'skipped'];
 
 export const signedEnvelopeSchema = z
   .object({ payload: z.string().max(1024 * 1024), sig: z.string().max(128), key: z.string().max(128) })
