@@ -5,9 +5,10 @@
 // matters when a wave signs a desired state and a command for thousands of hosts. On top we add
 // what plain verification leaves out: canonical S (tweetnacl accepts S + L), exact lengths, and a
 // signed-envelope shape that never re-serialises JSON.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as nativeSign, verify as nativeVerify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign as nativeSign, verify as nativeVerify, type KeyObject } from 'node:crypto';
 import type { z } from 'zod';
 import { FerryError } from '../errors.js';
+import { newEd25519 } from './keygen.js';
 
 export interface SigningKeyPair {
   /** base64 of the 32-byte Ed25519 public key */
@@ -31,9 +32,7 @@ const GROUP_ORDER = (1n << 252n) + 27742317777372353535851937790883648493n;
 const SIGNATURE_LENGTH = 64;
 
 export function generateSigningKeyPair(): SigningKeyPair {
-  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
-  const seed = Buffer.from(jwk.d!, 'base64url');
-  const publicKey = Buffer.from(jwk.x!, 'base64url');
+  const { seed, publicKey } = newEd25519();
   return { publicKey: toB64(publicKey), secretKey: toB64(Buffer.concat([seed, publicKey])) };
 }
 

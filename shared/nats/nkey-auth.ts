@@ -3,9 +3,10 @@
 // @nats-io/jwt asks the signer for its private key on every JWT it encodes, so a join paid one
 // tweetnacl key derivation on the server for the agent's JWT and one on the host for its fresh
 // nkey. Here all three come from node:crypto's Ed25519 (~0.06 ms a signature).
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { fromSeed, type KeyPair } from '@nats-io/nkeys';
 import type { Authenticator } from '@nats-io/transport-node';
+import { newEd25519 } from '../crypto/keygen.js';
 
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const cache = new Map<string, NativeKeyPair>();
@@ -57,14 +58,13 @@ export function nativePublicKey(seedText: string): string {
  * key import (making a private KeyObject from raw bytes costs more than generating a new pair).
  */
 export function createNativeUser(): { seed: string; publicKey: string } {
-  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
-  const rawSeed = Buffer.from(jwk.d!, 'base64url');
+  const { seed: rawSeed, publicKey: rawPublic } = newEd25519();
   // A seed's first two bytes carry the seed prefix and the key type (nkeys' Codec.encodeSeed).
   const seedPrefix = Buffer.from([PREFIX_SEED | (PREFIX_USER >> 5), (PREFIX_USER & 31) << 3]);
   const body = Buffer.concat([seedPrefix, rawSeed]);
   const crc = crc16(body);
   const seed = base32(Buffer.concat([body, Buffer.from([crc & 0xff, crc >> 8])]));
-  return { seed, publicKey: encodeKey(PREFIX_USER, Buffer.from(jwk.x!, 'base64url')) };
+  return { seed, publicKey: encodeKey(PREFIX_USER, rawPublic) };
 }
 
 function derive(seed: string) {

@@ -1,0 +1,37 @@
+// A garbage collection while a new key is exported must not hang the process. On Node 20,
+// `generateKeyPairSync(…).privateKey.export({ format: 'jwk' })` could deadlock for good (the
+// export holds the key's mutex; the finished key generation's finalizer, run by a GC in between,
+// takes it again): an agent's `join` hung that way. Every Ferry function that makes a key runs
+// here in a loop, in a child with the agent's 1 MiB semi-space (many GCs), from the compiled
+// dist/ (npm run build first). Before shared/crypto/keygen.ts the loop hung within seconds.
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/fleet.js';
+
+const mod = (path: string) => JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist', path)).href);
+
+const LOOP = `
+const { createSealKeyPair, seal, openSealed } = await import(${mod('shared/crypto/seal.js')});
+const { generateSigningKeyPair } = await import(${mod('shared/crypto/sign.js')});
+const { createNativeUser } = await import(${mod('shared/nats/nkey-auth.js')});
+const keep = [];
+let n = 0;
+for (const t = Date.now(); Date.now() - t < 6000; n++) {
+  const own = createSealKeyPair();
+  const sealed = seal(Buffer.from('reply'), own.publicKey);
+  keep.push(openSealed(sealed, own), generateSigningKeyPair(), createNativeUser());
+  if (keep.length > 3000) keep.length = 0;
+}
+process.stdout.write(String(n));
+`;
+
+describe('key generation under garbage collection', () => {
+  it('seal keys, signing keys and nkeys are made thousands of times without a hang', () => {
+    const r = spawnSync(process.execPath, ['--max-semi-space-size=1', '--input-type=module', '-e', LOOP], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+    expect(r.signal, 'the loop hung (killed after 60 s)').toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(Number(r.stdout)).toBeGreaterThan(1000);
+  }, 90_000);
+});
