@@ -15,6 +15,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync, type Metafile } from 'esbuild';
 import { runtimeNeeds, type RuntimeNeeds } from './elf.js';
+import { AGENT_NODE_FLAGS, SUPERVISOR_NODE_FLAGS } from '../agent/service/node-flags.js';
 
 /** The checkout this module was compiled from (dist/packaging/ → ../..). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -76,11 +77,11 @@ export interface StagedBundle {
 }
 
 /**
- * V8 flags the agent's launcher runs it with: a small young generation (semi-spaces of 1 MiB
- * instead of up to 16) and V8's memory-saving heuristics. Measured in the fetch and footprint
- * benchmarks (docs/performance.md): idle RSS down, download throughput within noise.
+ * V8 flags the agent's launcher runs it with (agent/service/node-flags.ts): AGENT_NODE_FLAGS for
+ * every command, SUPERVISOR_NODE_FLAGS (no JIT) for `supervise`, which starts `run` with
+ * AGENT_NODE_FLAGS itself. Measured in the fetch, footprint and agent benchmarks.
  */
-export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
+export { AGENT_NODE_FLAGS, SUPERVISOR_NODE_FLAGS } from '../agent/service/node-flags.js';
 
 /**
  * glibc malloc settings the launcher exports (unless already set). Node allocates every 1 MiB
@@ -211,7 +212,10 @@ export function staticClosure(metafile: Metafile, modules: string[]): StaticClos
   return { outputs: [...seen], inputs: [...inputs].sort(), external: [...external].sort(), bytes };
 }
 
-/** POSIX sh launcher of the agent: follows its own symlink (/usr/bin/ferry-agent → the bundle) and runs the bundled node. */
+/**
+ * POSIX sh launcher of the agent: follows its own symlink (/usr/bin/ferry-agent → the bundle) and
+ * runs the bundled node, with the supervisor's flags for `supervise` (the systemd unit's command).
+ */
 function agentLauncher(entry: string): string {
   return `#!/bin/sh
 # Runs the Ferry agent with the Node runtime shipped beside it (bin/node); FERRY_NODE overrides it.
@@ -219,7 +223,9 @@ set -e
 self=$(readlink -f "$0")
 here=$(dirname "$self")
 ${Object.entries(AGENT_MALLOC_ENV).map(([k, v]) => `: "\${${k}:=${v}}"; export ${k}`).join('\n')}
-exec "\${FERRY_NODE:-$here/node}" ${AGENT_NODE_FLAGS.join(' ')} "$here/${entry}" "$@"
+flags="${AGENT_NODE_FLAGS.join(' ')}"
+if [ "\${1:-}" = supervise ]; then flags="${SUPERVISOR_NODE_FLAGS.join(' ')}"; fi
+exec "\${FERRY_NODE:-$here/node}" $flags "$here/${entry}" "$@"
 `;
 }
 

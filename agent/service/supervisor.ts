@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { DECOMMISSIONED_FILE, agentPaths } from '../config.js';
 import { readCurrent, removeCurrent, switchCurrent, versionDir, versionExists } from '../install/layout.js';
+import { AGENT_NODE_FLAGS } from './node-flags.js';
 import { AGENT_PACKAGE, SELF_UPDATE_EXIT_CODE, readProbation, writeProbation, type Probation } from './probation.js';
 
 export interface SupervisorOptions {
@@ -25,6 +26,8 @@ export interface SupervisorOptions {
   packaged: { node: string; script: string };
   /** arguments passed on to `run` (e.g. --state-dir, --config) */
   runArgs: string[];
+  /** node's flags for `run` (default AGENT_NODE_FLAGS: not this process's own, which are lighter) */
+  runNodeArgs?: readonly string[];
   timeoutMs: number;
   log: Logger;
   /** grace period between SIGTERM and SIGKILL for an agent that overstays its probation */
@@ -79,10 +82,10 @@ export async function supervise(o: SupervisorOptions): Promise<number> {
       }
       log.info({ version: target.version ?? 'packaged', probation: probation?.state }, 'starting the agent');
       // An agent bundle carries its own Node runtime (bin/node beside the script): each version
-      // runs with its own, and with the V8 flags this supervisor was started with (the launcher's).
+      // runs with its own, and with the agent's V8 flags (the supervisor runs with lighter ones).
       const ownNode = join(dirname(target.script), 'node');
       const node = target.version !== null && existsSync(ownNode) ? ownNode : o.packaged.node;
-      child = spawn(node, [...process.execArgv, target.script, 'run', ...o.runArgs], {
+      child = spawn(node, [...(o.runNodeArgs ?? AGENT_NODE_FLAGS), target.script, 'run', ...o.runArgs], {
         stdio: 'inherit',
         env: { ...process.env, FERRY_SUPERVISED: '1', FERRY_AGENT_VERSION: target.version ?? '' },
       });

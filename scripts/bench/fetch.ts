@@ -217,7 +217,7 @@ async function rawOrderedReadToFile(nc: NatsConnection, bucket: string, info: { 
 /** The same download in child processes with the agent's V8 flags and with none, alternating (one warm-up pair). */
 async function compareFlags(url: string, cfg: { bucket: string; object: string; dest: string; size: number; sha256: string }): Promise<{ agent: number[]; defaults: number[] }> {
   const script = fileURLToPath(new URL('./fetch-child.js', import.meta.url));
-  const once = (flags: string[], env: Record<string, string>) =>
+  const once = (flags: readonly string[], env: Record<string, string>) =>
     new Promise<number>((resolve, reject) => {
       const child = spawn(process.execPath, [...flags, script, JSON.stringify({ url, ...cfg })], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
       let out = '';

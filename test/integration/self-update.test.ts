@@ -30,7 +30,9 @@ function runningAgentScript(): string | undefined {
   if (!existsSync(file)) return undefined;
   try {
     const { pid } = JSON.parse(readFileSync(file, 'utf8')) as { pid: number };
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1];
+    // node [the agent's V8 flags] <script> run …
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args[args.indexOf('run') - 1];
   } catch {
     return undefined;
   }
