@@ -76,7 +76,7 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   'rollout status': [
     ['$0 rollout status', 'the newest rollout'],
     ['$0 rollout status r-0123abcd --watch', 'redraw until it ends; exit non-zero unless it completed'],
-    ['$0 rollout status r-0123abcd --watch --json', 'one JSON document per change'],
+    ['$0 rollout status r-0123abcd --wait --json --timeout 30m', 'one JSON document once it ends (the error in it unless it completed)'],
   ],
   'rollout list': [['$0 rollout list --no-headers', 'rollouts, newest first, for a script']],
   'rollout review': [['$0 rollout review r-0123abcd --out review.md', 'the review as Markdown']],
