@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SlowestFirstSequencer } from './test/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -12,6 +13,8 @@ export default defineConfig({
     // Integration files mostly wait on child processes and NATS: four at once on two cores
     // roughly halves the wall time of the suite without starving any of them.
     maxWorkers: 4,
+    // slowest files first, so that no long file starts last (test/sequencer.ts)
+    sequence: { sequencer: SlowestFirstSequencer },
     reporters: ['default'],
     // the CLI checks that each reply's schema kept every field the server sent (server/cli/client.ts)
     // and no process of a test reads this machine's /etc/ferry/*.json: the deb test installs the
