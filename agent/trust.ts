@@ -7,16 +7,28 @@ import { join } from 'node:path';
 import { keyFingerprint } from '../shared/crypto/sign.js';
 import { signedTrustSchema, verifyInitialTrust, verifyTrustUpdate, type SignedTrust, type TrustDoc } from '../shared/crypto/trust.js';
 
+/** A trust document checked against the root pinned by a join token; saved once the join succeeded. */
+export class PinnedTrust {
+  private constructor(
+    readonly signed: SignedTrust,
+    readonly doc: TrustDoc,
+  ) {}
+
+  static verify(signed: SignedTrust, pinnedRootFingerprint: string): PinnedTrust {
+    return new PinnedTrust(signed, verifyInitialTrust(signed, pinnedRootFingerprint));
+  }
+}
+
 export class AgentTrust {
   private constructor(
     private readonly file: string,
     private current: TrustDoc,
   ) {}
 
-  /** At join: verify against the pinned root fingerprint from the token, and save. */
-  static create(stateDir: string, signed: SignedTrust, pinnedRootFingerprint: string): AgentTrust {
-    const trust = new AgentTrust(join(stateDir, 'trust.json'), verifyInitialTrust(signed, pinnedRootFingerprint));
-    trust.save(signed);
+  /** At join: save the document verified against the root fingerprint of the token. */
+  static create(stateDir: string, pinned: PinnedTrust): AgentTrust {
+    const trust = new AgentTrust(join(stateDir, 'trust.json'), pinned.doc);
+    trust.save(pinned.signed);
     return trust;
   }
 

@@ -7,10 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AgentTrust } from '../trust.js';
+import { AgentTrust, PinnedTrust } from '../trust.js';
 import { verifySignature, keyFingerprint } from '../../shared/crypto/sign.js';
 import { createSealKeyPair, openSealed } from '../../shared/crypto/seal.js';
-import { verifyInitialTrust, type SignedTrust } from '../../shared/crypto/trust.js';
 import { FerryError, errorFromWire } from '../../shared/errors.js';
 import { connectNats } from '../../shared/nats/connect.js';
 import { createNativeUser } from '../../shared/nats/nkey-auth.js';
@@ -60,14 +59,14 @@ export async function joinServer(o: JoinOptions): Promise<AgentIdentity> {
     throw err;
   });
   let result;
-  let trust: SignedTrust;
+  let trust: PinnedTrust;
   try {
     ({ trust, result } = await enrol(nc, token, user.publicKey, o));
   } finally {
     await nc.close();
   }
   mkdirSync(o.paths.dir, { recursive: true, mode: 0o700 });
-  AgentTrust.create(o.paths.dir, trust, token.f);
+  AgentTrust.create(o.paths.dir, trust);
   const identity: AgentIdentity = {
     agentId: result.agentId,
     serverUrl: url,
@@ -101,8 +100,8 @@ async function enrol(nc: NatsConnection, token: TokenBody, nkey: string, o: Join
   const challengeRequest: ChallengeRequest = { v: 2, token: token.i, nonce };
   const challenge = decodeMessage(challengeReplySchema, await request(nc, subjects.enrollChallenge, challengeRequest, 'join challenge'), 'challenge reply');
   if (!challenge.ok) throw errorFromWire(challenge.error);
-  const doc = verifyInitialTrust(challenge.trust, token.f);
-  const signer = doc.keys.find((k) => k.roles.includes('commands') && keyFingerprint(k.publicKey) === challenge.key);
+  const trust = PinnedTrust.verify(challenge.trust, token.f);
+  const signer = trust.doc.keys.find((k) => k.roles.includes('commands') && keyFingerprint(k.publicKey) === challenge.key);
   if (!signer || !verifySignature(signer.publicKey, challengeTranscript(token.i, nonce, challenge.serverNonce), challenge.sig)) {
     throw new FerryError('FERRY_UNTRUSTED_KEY', 'the server did not prove it holds a key of the root in the join token; the token was not used', {
       hint: 'this is not the server that issued the token (check --server)',
@@ -115,7 +114,7 @@ async function enrol(nc: NatsConnection, token: TokenBody, nkey: string, o: Join
   const reply = decodeMessage(joinReplySchema, await request(nc, subjects.enrollJoin, joinRequest, 'join request'), 'join reply');
   if (!reply.ok) throw errorFromWire(reply.error);
   const result = decodeMessage(joinResultSchema, openSealed(reply.sealed, sealKey), 'join result');
-  return { trust: challenge.trust, result };
+  return { trust, result };
 }
 
 function writeAtomic(file: string, content: string, mode: number): void {
