@@ -167,8 +167,8 @@ describe('rollout engine, tick by tick', () => {
     expect(store.events('r-1').map((e) => e.action)).toEqual(expect.arrayContaining(['halted', 'rollback-started', 'rolled-back']));
   });
 
-  it('rolling-back with a host that never reports: stays open tick after tick until an operator aborts it', async () => {
-    create('r-1', { onFailure: 'rollback', hostTimeoutMs: 30_000 }, [1, 4]);
+  it('rolling-back with a host that has not reported: stays open within --host-timeout until an operator aborts it', async () => {
+    create('r-1', { onFailure: 'rollback', hostTimeoutMs: 3_600_000 }, [1, 4]);
     await engine.tick();
     report('r-1', 'a1', 'succeeded');
     await engine.tick();
@@ -176,7 +176,7 @@ describe('rollout engine, tick by tick', () => {
     await engine.tick();
     expect(rollout('r-1').state).toBe('rolling-back');
     for (const a of ['a1', 'a3', 'a4']) rollbackReport('r-1', a, 'rolled-back');
-    // a5 never answers: the rollout waits (and still holds its hosts) however long it takes
+    // a5 does not answer: within --host-timeout the rollout waits (and still holds its hosts)
     for (let i = 0; i < 3; i++) {
       now += 60_000;
       await engine.tick();
@@ -199,6 +199,33 @@ describe('rollout engine, tick by tick', () => {
     expect(hosts('r-1').a5).toBe('rolled-back');
     expect(rollout('r-1').state).toBe('aborted');
     expect(store.events('r-1').map((e) => e.action)).toEqual(expect.arrayContaining(['rollback-started', 'abort']));
+  });
+
+  it('rolling-back with a host that never reports: ends rolled-back after --host-timeout, the host unconfirmed; its later report is still recorded', async () => {
+    create('r-1', { onFailure: 'rollback', hostTimeoutMs: 30_000 }, [1, 4]);
+    await engine.tick();
+    report('r-1', 'a1', 'succeeded');
+    await engine.tick();
+    report('r-1', 'a2', 'failed', 'boom');
+    await engine.tick();
+    expect(rollout('r-1').state).toBe('rolling-back');
+    for (const a of ['a1', 'a3', 'a4']) rollbackReport('r-1', a, 'rolled-back');
+    now += 30_000; // not past it yet
+    await engine.tick();
+    expect(rollout('r-1')).toMatchObject({ state: 'rolling-back', endedAt: null });
+    now += 1;
+    await engine.tick();
+    expect(rollout('r-1')).toMatchObject({ state: 'rolled-back', endedAt: now });
+    expect(rollout('r-1').reason).toMatch(/\(rollback not confirmed by 1 host\(s\) within 30s\)$/);
+    expect(store.host('r-1', 'a5')).toMatchObject({ rollback: 'unconfirmed', state: 'sent' });
+    expect(store.host('r-1', 'a5')!.error).toMatch(/did not confirm its rollback within 30s; it goes back to its previous version when it reports again/);
+    expect(store.events('r-1').find((e) => e.action === 'rolled-back')?.detail).toBe('rollback not confirmed by 1 host(s) within 30s');
+    // It comes back and rolls back: recorded, the error gone; the rollout stays ended.
+    expect(rollbackReport('r-1', 'a5', 'rolled-back')).toBe(true);
+    await engine.tick();
+    expect(store.host('r-1', 'a5')).toMatchObject({ rollback: 'done', state: 'rolled-back', error: null });
+    expect(rollout('r-1').state).toBe('rolled-back');
+    expect(hosts('r-1')).toEqual({ a1: 'rolled-back', a2: 'failed', a3: 'rolled-back', a4: 'rolled-back', a5: 'rolled-back' });
   });
 
   it('times out a host after --host-timeout, counted against its wave', async () => {

@@ -98,7 +98,7 @@ export class RolloutEngine {
     const agents = new Set<string>();
     // A following rollout's late hosts are in flight after its waves completed.
     for (const r of [...this.store.active(), ...this.store.rollingBack(), ...this.store.following()]) {
-      for (const h of this.store.hosts(r.id)) if (IN_FLIGHT.includes(h.state) || h.rollback === 'sent') agents.add(h.agent);
+      for (const h of this.store.hosts(r.id)) if (IN_FLIGHT.includes(h.state) || h.rollback === 'sent' || h.rollback === 'unconfirmed') agents.add(h.agent);
     }
     if (agents.size) this.log.info({ hosts: agents.size }, 'delivering desired states again after restart');
     await this.desired.send(this.desired.stored([...agents]));
@@ -112,10 +112,12 @@ export class RolloutEngine {
     if (!host) return false;
     const now = this.now();
     if (isRollback) {
-      if (host.rollback !== 'sent' || !TERMINAL_HOST_STATES.includes(report.state)) return false;
+      // Also after the rollout stopped waiting for it (unconfirmed): what the host did is recorded.
+      if ((host.rollback !== 'sent' && host.rollback !== 'unconfirmed') || !TERMINAL_HOST_STATES.includes(report.state)) return false;
       const ok = report.state !== 'failed';
+      const before = host.rollback === 'unconfirmed' ? null : host.error; // the error said it was not confirmed
       this.store.transaction(() => {
-        this.store.setHost(id, report.agent, ok ? 'rolled-back' : 'failed', { finishedAt: now, error: ok ? host.error : `rollback failed: ${report.error ?? 'unknown error'}` });
+        this.store.setHost(id, report.agent, ok ? 'rolled-back' : 'failed', { finishedAt: now, error: ok ? before : `rollback failed: ${report.error ?? 'unknown error'}` });
         this.store.setRollbackMark(id, report.agent, 'done');
         // Sent back by the operator (or --on-failure rollback): not a failure of the package there.
         if (ok) this.store.setCause(id, report.agent, 'fleet-rollback');
@@ -307,7 +309,7 @@ export class RolloutEngine {
           this.store.setHost(rollout.id, h.agent, 'failed', { error: change });
           continue;
         }
-        this.store.setRollbackMark(rollout.id, h.agent, 'sent');
+        this.store.setRollbackMark(rollout.id, h.agent, 'sent', this.now());
         changes.push(change);
       }
       this.store.addEvent(rollout.id, actor, 'rollback-started', `${changes.length} host(s)`);
@@ -342,12 +344,29 @@ export class RolloutEngine {
     return { agent: h.agent, operation: id + suffix, set, remove: remove.reverse(), immediate: true };
   }
 
-  /** A rolling-back rollout whose rollbacks have all reported ends as rolled-back. */
+  /**
+   * A rolling-back rollout ends as rolled-back once every host sent back reported, or when the
+   * rest did not within --host-timeout (offline, say): those stay 'unconfirmed', with an error
+   * saying so, and go back when they return (their desired state says so); a later report is
+   * still recorded.
+   */
   private async finishRollback(rollout: RolloutRow): Promise<void> {
     if (transition(rollout.state, 'rollback-done') === undefined) return;
+    const now = this.now();
+    const timeoutMs = this.settings(rollout).hostTimeoutMs;
+    const overdue = this.store.overdueRollbacks(rollout.id, now - timeoutMs);
+    const unconfirmed = `did not confirm its rollback within ${Math.round(timeoutMs / 1000)}s; it goes back to its previous version when it reports again`;
+    this.store.transaction(() => {
+      for (const h of overdue) {
+        this.store.setRollbackMark(rollout.id, h.agent, 'unconfirmed', now);
+        this.store.setHost(rollout.id, h.agent, h.state, { error: unconfirmed });
+      }
+    });
     if (this.store.pendingRollbacks(rollout.id) > 0) return;
-    this.move(rollout, 'rollback-done', { endedAt: this.now() });
-    this.store.addEvent(rollout.id, 'engine', 'rolled-back');
-    this.log.info({ rollout: rollout.id }, 'rollout rolled back');
+    const left = this.store.hosts(rollout.id).filter((h) => h.rollback === 'unconfirmed').length;
+    const detail = left ? `rollback not confirmed by ${left} host(s) within ${Math.round(timeoutMs / 1000)}s` : undefined;
+    this.move(rollout, 'rollback-done', { endedAt: now, ...(detail ? { reason: `${rollout.reason ?? 'rolled back'} (${detail})` } : {}) });
+    this.store.addEvent(rollout.id, 'engine', 'rolled-back', detail);
+    this.log.info({ rollout: rollout.id, unconfirmed: left }, 'rollout rolled back');
   }
 }

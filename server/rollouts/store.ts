@@ -83,8 +83,11 @@ import type { RolloutPolicyRecordDoc } from '../../shared/protocol/replies.js';
 /** A host outcome decided by an operator or a newer rollout, not by the package on the host. */
 export type HostCause = 'fleet-rollback' | 'superseded';
 
-/** Where a host is in a fleet rollback of this rollout. */
-export type RollbackMark = 'none' | 'sent' | 'done';
+/**
+ * Where a host is in a fleet rollback of this rollout: 'unconfirmed' was sent but not reported
+ * within --host-timeout (the rollout stopped waiting; a later report is still recorded).
+ */
+export type RollbackMark = 'none' | 'sent' | 'unconfirmed' | 'done';
 
 /** The wave of a host the selector matched but that receives nothing (offline, already there, …). */
 export const SKIPPED_WAVE = -1;
@@ -268,8 +271,16 @@ export class RolloutStore {
     this.sql('UPDATE rollout_hosts SET cause = ? WHERE rollout_id = ? AND agent_id = ?').run(cause, id, agent);
   }
 
-  setRollbackMark(id: string, agent: string, mark: RollbackMark): void {
-    this.sql('UPDATE rollout_hosts SET rollback = ?, updated_at = ? WHERE rollout_id = ? AND agent_id = ?').run(mark, Date.now(), id, agent);
+  setRollbackMark(id: string, agent: string, mark: RollbackMark, at = Date.now()): void {
+    this.sql('UPDATE rollout_hosts SET rollback = ?, updated_at = ? WHERE rollout_id = ? AND agent_id = ?').run(mark, at, id, agent);
+  }
+
+  /**
+   * Hosts sent a rollback before `sentBefore` that have not reported it. Nothing else writes a
+   * host row between its rollback being sent and reported, so its updated_at is when it was sent.
+   */
+  overdueRollbacks(id: string, sentBefore: number): HostRow[] {
+    return (this.sql("SELECT * FROM rollout_hosts WHERE rollout_id = ? AND rollback = 'sent' AND updated_at < ?").all(id, sentBefore) as RawHost[]).map(toHost);
   }
 
   /** Host counts per wave and state, for every wave of a rollout, in one query. */
