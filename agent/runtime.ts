@@ -25,6 +25,7 @@ import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
 import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
 import { inventoryFingerprint } from './inventory/collect.js';
 import { Journal } from './install/journal.js';
+import { needsRecovery } from './install/recovery-needed.js';
 import type { InstallMachine, MachineDeps, ProgressReport } from './install/machine.js';
 import type { ReleaseApplier } from './apply/release.js';
 import { StateLock } from './control/lock.js';
@@ -168,7 +169,7 @@ export class AgentRuntime {
     // else runs before it; not awaited, so a revert that must fetch a kept version again can use
     // the connection made below).
     // The machine is loaded only when the journal has an operation left unfinished.
-    void this.enqueue(async () => (this.journal.unfinishedOperations().length > 0 ? (await this.installMachine()).recover() : undefined));
+    void this.enqueue(async () => (needsRecovery(this.journal) ? (await this.installMachine()).recover() : undefined));
     void this.enqueue(() => this.selfUpdate.finishReturn(() => this.installMachine()));
     if (this.o.controlSocket !== false) {
       this.control = await ControlServer.start(
