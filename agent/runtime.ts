@@ -6,7 +6,7 @@
 // The install machine and everything only an install, a revert or a soak uses are loaded the
 // first time there is such work (agent/install-loader.ts): a daemon that sits idle never loads them.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { keyFingerprint, type SignedEnvelope } from '../shared/crypto/sign.js';
@@ -102,9 +102,7 @@ export class AgentRuntime {
     this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }));
     this.hold = new MaintenanceHold(o.maintenance, this.journal, this.reporter, o.log.child({ module: 'maintenance' }), o.windowClock);
     this.selfUpdate = new SelfUpdate({ stateDir: o.paths.dir, journal: this.journal, log: o.log.child({ module: 'self-update' }), supervised: o.selfUpdate?.supervised ?? false, runningVersion: o.selfUpdate?.runningVersion, onRestart: () => o.selfUpdate?.onRestart() });
-    // What the install machine's constructor makes, made at start as before it was loaded lazily.
-    mkdirSync(o.paths.staging, { recursive: true });
-    mkdirSync(o.identity.installRoot, { recursive: true });
+    // The download directory and the install root are the install machine's: it makes them when it is made.
     this.install = new InstallLoader({
       journal: this.journal,
       trust: this.trust,

@@ -135,6 +135,7 @@ export type Outcome = 'done' | 'failed' | 'rolled-back';
 
 export class InstallMachine {
   constructor(private readonly d: MachineDeps) {
+    // Its directories are its own (the daemon loads the machine on first use, and makes neither before).
     mkdirSync(d.downloadDir, { recursive: true });
     mkdirSync(d.installRoot, { recursive: true });
   }
