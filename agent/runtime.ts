@@ -3,11 +3,10 @@
 // the KV bucket at start and after every reconnect, and re-checked periodically. Applying a
 // desired state is agent/apply/release.ts; this file wires it (and the rest) to NATS, timers, the
 // state directory's lock and the local control socket. Every operation runs one at a time.
-// The install machine and everything only an install, a revert or a soak uses (node-tar, hooks,
-// deltas, the release applier) are loaded with `import()` the first time there is such work: a
-// daemon that sits idle never loads them (docs/performance.md, test/packaging/agent-bundle.test.ts).
+// The install machine and everything only an install, a revert or a soak uses are loaded the
+// first time there is such work (agent/install-loader.ts): a daemon that sits idle never loads them.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { keyFingerprint, type SignedEnvelope } from '../shared/crypto/sign.js';
@@ -16,8 +15,7 @@ import { AgentTrust } from './trust.js';
 import { FerryError, toFerryError } from '../shared/errors.js';
 import { connectNats } from '../shared/nats/connect.js';
 import { directGet } from '../shared/nats/object-read.js';
-import type { RatePacer } from '../shared/nats/pacer.js';
-import { readDmlObject, desiredStateApis, dmlApis } from './site-reads.js';
+import { desiredStateApis } from './site-reads.js';
 import { returnToSite } from './site-return.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
 import { commandSchema, desiredStateSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc, type InventoryDoc } from '../shared/protocol/messages.js';
@@ -25,8 +23,8 @@ import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
 import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
 import { inventoryFingerprint } from './inventory/collect.js';
 import { Journal } from './install/journal.js';
-import type { InstallMachine, MachineDeps, ProgressReport } from './install/machine.js';
-import type { ReleaseApplier } from './apply/release.js';
+import type { MachineDeps, ProgressReport } from './install/machine.js';
+import { InstallLoader } from './install-loader.js';
 import { StateLock } from './control/lock.js';
 import { ControlServer } from './control/socket.js';
 import { Reporter } from './reporter.js';
@@ -69,13 +67,11 @@ export interface RuntimeOptions {
 export class AgentRuntime {
   private readonly journal: Journal;
   private readonly reporter: Reporter;
-  /** made on first use: installMachine() */
-  private machineLoading?: Promise<InstallMachine>;
   private readonly trust: AgentTrust;
   private readonly timings: typeof agentTimings;
   private readonly selfUpdate: SelfUpdate;
-  /** made on first use: releaseApplier() */
-  private applierLoading?: Promise<ReleaseApplier>;
+  /** the install path, loaded on first use */
+  private readonly install: InstallLoader;
   private lock?: StateLock;
   private control?: ControlServer;
   private nc?: NatsConnection;
@@ -106,42 +102,22 @@ export class AgentRuntime {
     this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }));
     this.hold = new MaintenanceHold(o.maintenance, this.journal, this.reporter, o.log.child({ module: 'maintenance' }), o.windowClock);
     this.selfUpdate = new SelfUpdate({ stateDir: o.paths.dir, journal: this.journal, log: o.log.child({ module: 'self-update' }), supervised: o.selfUpdate?.supervised ?? false, runningVersion: o.selfUpdate?.runningVersion, onRestart: () => o.selfUpdate?.onRestart() });
-    // What the install machine's constructor makes, made at start as before it was loaded lazily.
-    mkdirSync(o.paths.staging, { recursive: true });
-    mkdirSync(o.identity.installRoot, { recursive: true });
-  }
-
-  /** The install machine, loaded and made the first time an operation needs it. */
-  private installMachine(): Promise<InstallMachine> {
-    this.machineLoading ??= (async () => {
-      const [{ InstallMachine }, content] = await Promise.all([import('./install/machine.js'), import('./fetch/content.js')]);
-      const o = this.o;
-      return new InstallMachine({
-        journal: this.journal,
-        installRoot: o.identity.installRoot,
-        downloadDir: o.paths.staging,
-        fetch: (record, dest, opts) => this.fetchPackage(record, dest, opts?.pacer),
-        delta: {
-          index: async (record, opts) => content.fetchFileIndex(await this.connection(), this.trust.doc, record, dmlApis(this.o.identity, this.siteMirrorOnly), opts?.pacer),
-          fetchFile: async (file, dest, opts) => content.fetchFileContent(await this.connection(), file, dest, { ...opts, apiPrefixes: dmlApis(this.o.identity, this.siteMirrorOnly) }),
-        },
-        report: (r) => this.onProgress(r),
-        log: o.log.child({ module: 'install' }),
-        keepVersions: o.keepVersions ?? 3,
-        ...(o.beforeStep ? { beforeStep: o.beforeStep } : {}),
-        host: o.host ?? { os: process.platform, arch: process.arch },
-      });
-    })();
-    return this.machineLoading;
-  }
-
-  /** The release applier (and the install machine under it), made the first time a new desired state arrives. */
-  private releaseApplier(): Promise<ReleaseApplier> {
-    this.applierLoading ??= (async () => {
-      const [{ ReleaseApplier }, machine] = await Promise.all([import('./apply/release.js'), this.installMachine()]);
-      return new ReleaseApplier({ journal: this.journal, machine, trust: this.trust, hold: this.hold, selfUpdate: this.selfUpdate, log: this.o.log.child({ module: 'apply' }) });
-    })();
-    return this.applierLoading;
+    // The download directory and the install root are the install machine's: it makes them when it is made.
+    this.install = new InstallLoader({
+      journal: this.journal,
+      trust: this.trust,
+      hold: this.hold,
+      selfUpdate: this.selfUpdate,
+      identity: o.identity,
+      downloadDir: o.paths.staging,
+      log: o.log,
+      keepVersions: o.keepVersions ?? 3,
+      host: o.host ?? { os: process.platform, arch: process.arch },
+      beforeStep: o.beforeStep,
+      report: (r) => this.onProgress(r),
+      connection: () => this.connection(),
+      siteMirrorOnly: () => this.siteMirrorOnly,
+    });
   }
 
   get agentId(): string {
@@ -167,19 +143,10 @@ export class AgentRuntime {
     // Finish or undo whatever a crash interrupted before taking new work (queued first, so nothing
     // else runs before it; not awaited, so a revert that must fetch a kept version again can use
     // the connection made below).
-    // The machine is loaded only when the journal has an operation left unfinished.
-    void this.enqueue(async () => (this.journal.unfinishedOperations().length > 0 ? (await this.installMachine()).recover() : undefined));
-    void this.enqueue(() => this.selfUpdate.finishReturn(() => this.installMachine()));
+    void this.enqueue(() => this.install.recover());
+    void this.enqueue(() => this.selfUpdate.finishReturn(() => this.install.machine()));
     if (this.o.controlSocket !== false) {
-      this.control = await ControlServer.start(
-        this.o.paths.dir,
-        (req) =>
-          this.enqueueForResult(async () => {
-            const [{ localRollback }, machine] = await Promise.all([import('./control/rollback.js'), this.installMachine()]);
-            return localRollback(machine, this.journal, req.package);
-          }),
-        log.child({ module: 'control' }),
-      );
+      this.control = await ControlServer.start(this.o.paths.dir, (req) => this.enqueueForResult(() => this.install.localRollback(req.package)), log.child({ module: 'control' }));
     }
     // An agent that joined before decentralised auth has no JWT yet: it asks for one, once.
     const jwt = identity.jwt ?? (await (await import('./enroll/migrate.js')).jwtForLegacyAgent({ paths: this.o.paths, identity, seed: this.o.seed, rootFingerprint: keyFingerprint(this.trust.doc.root.publicKey), log }));
@@ -228,7 +195,7 @@ export class AgentRuntime {
     );
     this.timers.push(setInterval(() => void this.pollDesired(), this.timings.desiredPollMs));
     this.timers.push(setInterval(() => void this.reportInventory(false), this.timings.inventoryCheckMs));
-    this.timers.push(setInterval(() => void this.enqueue(() => this.watchSoak()), this.timings.healthWatchMs));
+    this.timers.push(setInterval(() => void this.enqueue(() => this.install.watchSoak()), this.timings.healthWatchMs));
     this.timers.push(setInterval(() => void this.enqueue(() => this.verifyInstalled()), this.timings.driftCheckMs));
     // At a site but on the hub (the site was down): back to the site once it is back, between jobs.
     if (identity.site) this.timers.push(setInterval(() => void this.enqueue(() => returnToSite(nc, { identity, creds: { jwt, seed: this.o.seed }, log })), this.timings.siteReturnMs));
@@ -413,7 +380,7 @@ export class AgentRuntime {
     this.siteMirrorOnly = desired.siteMirrorOnly === true;
     this.holdFinalReports = true;
     try {
-      const result = await (await this.releaseApplier()).apply(desired, () => void this.enqueue(() => this.applyDesired(envelope, 'poll')));
+      const result = await (await this.install.applier()).apply(desired, () => void this.enqueue(() => this.applyDesired(envelope, 'poll')));
       if (result.report) this.reporter.status(result.report);
     } finally {
       this.holdFinalReports = false;
@@ -422,15 +389,8 @@ export class AgentRuntime {
 
   /** The same desired state again: nothing to do; say so if it is in place. */
   private async confirmApplied(desired: DesiredState): Promise<void> {
-    const report = (await this.releaseApplier()).confirmApplied(desired);
+    const report = (await this.install.applier()).confirmApplied(desired);
     if (report) this.reporter.status(report);
-  }
-
-  /** Health checks of the packages still in their soak period; none with a health check: nothing is loaded. */
-  private async watchSoak(): Promise<void> {
-    if (!this.journal.watched().some((p) => p.manifest.hooks?.healthcheck)) return;
-    const [{ watchSoak }, machine] = await Promise.all([import('./install/release-undo.js'), this.installMachine()]);
-    await watchSoak(this.journal, machine, this.o.identity.installRoot, this.o.log);
   }
 
   private onProgress(r: ProgressReport): void {
@@ -438,24 +398,7 @@ export class AgentRuntime {
     this.reporter.status(r);
   }
 
-  /** pacer: the install's --max-rate, shared with its other reads (and with every retry here) */
-  private async fetchPackage(record: { object: string; sha256: string; size: number }, dest: string, pacer?: RatePacer): Promise<void> {
-    const nc = await this.connection();
-    // Retried with backoff: a dropped connection mid-download resumes when NATS is back.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await readDmlObject(nc, this.o.identity, { bucket: BUCKETS.dml, name: record.object, dest, expectedSha256: record.sha256, expectedSize: record.size, durable: false, ...(pacer ? { pacer } : {}) }, this.o.log, this.siteMirrorOnly);
-        return;
-      } catch (err) {
-        const e = toFerryError(err);
-        if (attempt >= 8 || !['FERRY_TIMEOUT', 'FERRY_NATS_FAILED', 'FERRY_SERVER_UNREACHABLE'].includes(e.code)) throw e;
-        this.o.log.warn({ attempt, reason: e.message }, 'download interrupted; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
-      }
-    }
-  }
-
-  /** The NATS connection for a delta's reads (agent/fetch/content.ts), waiting for the first one as fetchPackage does. */
+  /** The NATS connection for the install path's reads (agent/install-loader.ts), waiting for the first one (a revert recovered at start). */
   private async connection(): Promise<NatsConnection> {
     const nc = this.nc ?? (await Promise.race([this.connected, new Promise<undefined>((r) => setTimeout(() => r(undefined), FIRST_CONNECT_WAIT_MS).unref())]));
     if (!nc) throw new FerryError('FERRY_SERVER_UNREACHABLE', `not connected to NATS within ${FIRST_CONNECT_WAIT_MS / 1000}s`);
@@ -489,8 +432,7 @@ export class AgentRuntime {
 
   /** Check installed files against their manifests; a change is reported with the inventory. */
   async verifyInstalled(): Promise<DriftDoc> {
-    const { verifyAll } = await import('./install/drift.js');
-    const drift = await verifyAll(this.journal, this.o.identity.installRoot);
+    const drift = await this.install.verifyAll();
     await this.reportInventory(false);
     return drift;
   }

@@ -1,10 +1,9 @@
 // The `ferry-agent` CLI: join, run, status, rollback. Errors become exit codes only here.
 // Each command loads the modules it needs when it runs (`await import()`), and `run` and
-// `--version` are parsed without yargs: the daemon stays small (docs/performance.md).
+// `--version` are parsed without yargs (./fast-parse.ts): the daemon stays small (docs/performance.md).
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Argv } from 'yargs';
 import { FerryError, exitCodeFor, toFerryError } from '../../shared/errors.js';
 import { completionHelp, selectCompletionShell } from '../../shared/completion.js';
@@ -18,6 +17,7 @@ import { isAlive } from '../control/lock.js';
 import { resolveMaintenance, type MaintenanceFlags } from '../maintenance.js';
 import { DEFAULT_UNIT_DIR, installService, uninstallService } from '../service/install.js';
 import { SELF_UPDATE_EXIT_CODE } from '../service/probation.js';
+import { parseWithoutYargs, type RunArgs } from './fast-parse.js';
 import { errorText, humanText } from './print.js';
 
 /** Set by the bundler (packaging/bundle.ts); from a checkout, package.json says. */
@@ -63,63 +63,11 @@ function parseTags(values: unknown): Record<string, string> {
   );
 }
 
-interface RunArgs extends MaintenanceFlags {
-  'state-dir'?: string | undefined;
-  'keep-versions'?: number | undefined;
-  'log-level'?: string | undefined;
-}
-
 /** The config file and FERRY_* environment (what the yargs middleware does for every command). */
 function applySettings(a: { config?: string | undefined; 'state-dir'?: string | undefined }): void {
   settings = loadAgentSettings(a.config).values;
   if (a['state-dir'] === undefined && !process.env.FERRY_AGENT_STATE && settings.stateDir) a['state-dir'] = settings.stateDir;
   if (settings.logLevel && !process.env.FERRY_LOG_LEVEL) process.env.FERRY_LOG_LEVEL = settings.logLevel;
-}
-
-/**
- * `run` and `--version` without yargs (which the idle daemon would otherwise keep loaded):
- * the same options, strictly checked. Returns undefined for anything else, and for --help.
- */
-function parseWithoutYargs(args: string[]): { command: 'run' | 'supervise'; args: RunArgs & { config?: string | undefined } } | { command: 'version' } | undefined {
-  if (args[0] === '--version' && onlyFormatOptions(args.slice(1))) return { command: 'version' };
-  if ((args[0] !== 'run' && args[0] !== 'supervise') || args.some((x) => x === '--help' || x === '-h')) return undefined;
-  const str = { type: 'string' } as const;
-  if (args[0] === 'supervise') {
-    const { values } = strictParse(args.slice(1), { 'state-dir': str, config: str, ...FORMAT_OPTIONS }, 'supervise');
-    return { command: 'supervise', args: { 'state-dir': values['state-dir'] as string | undefined, config: values.config as string | undefined } };
-  }
-  const { values } = strictParse(args.slice(1), { 'state-dir': str, config: str, ...FORMAT_OPTIONS, window: str, timezone: str, deadline: str, 'keep-versions': str, 'log-level': str }, 'run');
-  const keep = values['keep-versions'] === undefined ? undefined : Number(values['keep-versions']);
-  if (keep !== undefined && Number.isNaN(keep)) throw new FerryError('FERRY_USAGE', `--keep-versions "${String(values['keep-versions'])}" is not a number`, { hint: 'see ferry-agent run --help' });
-  const s = (k: string) => values[k] as string | undefined;
-  return { command: 'run', args: { 'state-dir': s('state-dir'), config: s('config'), window: s('window'), timezone: s('timezone'), deadline: s('deadline'), 'keep-versions': keep, 'log-level': s('log-level') } };
-}
-
-/** `--version` with nothing but the global options (which change nothing but the format). */
-function onlyFormatOptions(args: string[]): boolean {
-  try {
-    strictParse(args, { ...FORMAT_OPTIONS, 'state-dir': { type: 'string' }, config: { type: 'string' } }, '--version');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The global output options, as the yargs commands have them. */
-const FORMAT_OPTIONS = { json: { type: 'boolean' }, output: { type: 'string', short: 'o' } } as const;
-
-function strictParse(args: string[], options: Record<string, { type: 'string' | 'boolean'; short?: string }>, command: string): { values: Record<string, string | boolean | undefined> } {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options }));
-  } catch (err) {
-    throw new FerryError('FERRY_USAGE', err instanceof Error ? err.message : String(err), { hint: `see ferry-agent ${command} --help` });
-  }
-  const o = values.output;
-  if (o !== undefined && !(OUTPUT_FORMATS as readonly unknown[]).includes(o)) {
-    throw new FerryError('FERRY_USAGE', `-o ${String(o)}: choose one of ${OUTPUT_FORMATS.join(', ')}`, { hint: `see ferry-agent ${command} --help` });
-  }
-  return { values };
 }
 
 async function superviseAgent(args: Args): Promise<void> {

@@ -22,6 +22,7 @@ import { appendHookOutput } from './hook-output.js';
 import { redactText } from '../../shared/redact.js';
 import { RatePacer } from '../../shared/nats/pacer.js';
 import type { Journal } from './journal.js';
+import { interruptedOperations } from './recovery-needed.js';
 import { cleanStaging, readCurrent, removeCurrent, stagingDir, switchCurrent, versionDir, versionExists } from './layout.js';
 import { FIRST_STEP, GIVE_UP, MAX_SAVES, RECOVERY, REVERT_STEPS, TRANSITIONS, hostStateFor, isWorkStep, type InstallStep, type OperationKind } from './states.js';
 
@@ -134,6 +135,7 @@ export type Outcome = 'done' | 'failed' | 'rolled-back';
 
 export class InstallMachine {
   constructor(private readonly d: MachineDeps) {
+    // Its directories are its own (the daemon loads the machine on first use, and makes neither before).
     mkdirSync(d.downloadDir, { recursive: true });
     mkdirSync(d.installRoot, { recursive: true });
   }
@@ -261,8 +263,7 @@ export class InstallMachine {
   /** Resume or undo whatever a crash interrupted, following the recovery table. */
   async recover(): Promise<OperationResult[]> {
     const results: OperationResult[] = [];
-    for (const op of this.d.journal.unfinishedOperations()) {
-      if (!isWorkStep(op.step)) continue;
+    for (const op of interruptedOperations(this.d.journal)) {
       // A rollback saved by an older agent (kind 'rollback' at step 'rollback') is a revert too.
       const next = op.kind === 'rollback' && !REVERT_STEPS.includes(op.step) ? FIRST_STEP.rollback : RECOVERY[op.step];
       this.d.log.warn({ operation: op.operation, kind: op.kind, package: op.package, step: op.step, resume: next }, 'recovering an interrupted operation');
