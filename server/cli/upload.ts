@@ -22,7 +22,6 @@ export async function uploadPackage(c: AdminClient, file: string): Promise<ApiRe
   return c.request('dml.add', { upload }, 300_000);
 }
 
-
 /** Why the operator's upload bucket cannot be opened, in one line. */
 function uploadBucketError(operator: string, err: unknown): FerryError {
   const bucket = uploadBucket(operator);

@@ -61,7 +61,8 @@ export class UploadBuckets {
   async discard(operator: string, upload: string): Promise<void> {
     const bucket = uploadBucket(operator);
     const stream = objectStreamName(bucket);
-    const info = await (await new Objm(this.nc).open(bucket)).info(upload);
+    // (metadata that is not an object's — the uploader's own doing — still goes, with the metadata purge)
+    const info = await (await new Objm(this.nc).open(bucket)).info(upload).catch(() => null);
     const jsm = await jetstreamManager(this.nc);
     if (info) await jsm.streams.purge(stream, { filter: `$O.${bucket}.C.${info.nuid}` });
     await jsm.streams.purge(stream, { filter: objectMetaSubject(bucket, upload) });
