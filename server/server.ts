@@ -13,6 +13,8 @@ import { ensureOperatorSchema } from './operators/schema.js';
 import { OperatorRegistry } from './operators/registry.js';
 import { ensureBootstrapAdmin } from './operators/bootstrap.js';
 import { OperatorService } from './operators/service.js';
+import { activeUploaders } from './operators/uploaders.js';
+import { UploadBuckets } from './dml/upload-buckets.js';
 import { RequestAuthenticator } from './operators/authenticate.js';
 import { ApiRouter } from './api/router.js';
 import { completeRestore } from './backup/complete.js';
@@ -193,7 +195,10 @@ export class FerryServer {
     const webhooks = new WebhookStore(db);
     const dispatcher = new WebhookDispatcher(webhooks, outbox, log.child({ module: 'notify' }), deliveryTimings());
     this.stops.push(() => publisher.stop(), () => dispatcher.stop());
-    const dml = new EventedDmlService(outbox, db, nc, keys, this.paths.tmpDir);
+    // Each uploader's own bucket (made for every active one; the shared one of older versions goes).
+    const uploads = new UploadBuckets(nc, log.child({ module: 'dml' }));
+    await uploads.open(activeUploaders(db).map((o) => o.name), replicas);
+    const dml = new EventedDmlService(outbox, db, nc, keys, this.paths.tmpDir, uploads);
     await dml.open(replicas);
     const desired = new DesiredStatePublisher(db, nc, keys, (err, agents) => log.warn({ err, agents }, 'desired states not delivered yet; trying again'));
     this.stops.push(() => desired.close());
@@ -266,7 +271,7 @@ export class FerryServer {
           return { id: agent.id, hostname: agent.hostname, revokedAt: new Date().toISOString() };
         },
         decommissionAgent: (req) => decommissioner.decommission(req),
-        operators: new OperatorService(operatorRegistry, auth),
+        operators: new OperatorService(operatorRegistry, auth, uploads),
         consoleLogin: (operator) => this.console?.loginUrl(operator),
       }),
       log.child({ module: 'api' }),

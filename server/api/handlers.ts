@@ -82,8 +82,9 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       await d.auth.push(); // its enrolment user is cut off now, not at expiry
       return token;
     },
-    'dml.add': async (r) => {
-      const { pkg, added } = await d.dml.addFromUpload(r.upload);
+    'dml.add': async (r, caller) => {
+      // from the caller's own upload bucket: nobody adds (or claims) another operator's upload
+      const { pkg, added } = await d.dml.addFromUpload(caller.name, r.upload);
       return { ...summary(pkg), added, description: pkg.manifest.description ?? null, files: pkg.manifest.files.length };
     },
     'dml.list': () => d.dml.list().map(summary),

@@ -14,7 +14,7 @@ import type { KeyRing } from '../keys.js';
 import { BUCKETS } from '../../shared/protocol/subjects.js';
 import type { DmlRecord } from '../../shared/protocol/messages.js';
 import { verifyPackageArchive, type Manifest } from '../../shared/package/mod.js';
-import { readObjectToFile } from '../../shared/nats/object-read.js';
+import type { UploadBuckets } from './upload-buckets.js';
 import type { Db } from '../db/open.js';
 import { resignFileIndex, storeFileContent, storesContent } from './content.js';
 import { BUNDLE_FORMAT, type BundleExport, type BundleIndex } from './bundle.js';
@@ -74,31 +74,37 @@ async function ensureMaxMsgSize(jsm: JetStreamManager, stream: string, size: num
 
 export class DmlService {
   private dml?: ObjectStore;
-  private uploads?: ObjectStore;
 
   constructor(
     private readonly db: Db,
     private readonly nc: NatsConnection,
     private readonly keys: KeyRing,
     private readonly tmpDir: string,
+    /** operators' own upload buckets (`ferry dml add`), opened by the caller */
+    private readonly uploads?: UploadBuckets,
   ) {}
 
   /** `replicas`: copies JetStream keeps (server/nats/replicas.ts); existing buckets are scaled to it. */
   async open(replicas = 1): Promise<void> {
     const objm = new Objm(this.nc);
     this.dml = await withStoreRetry(() => objm.create(BUCKETS.dml, { description: 'Ferry DML: signed release packages', replicas }));
-    this.uploads = await withStoreRetry(() => objm.create(BUCKETS.upload, { description: 'Ferry uploads awaiting verification', replicas }));
     const jsm = await jetstreamManager(this.nc);
-    for (const bucket of [BUCKETS.dml, BUCKETS.upload]) await scaleStream(jsm, `OBJ_${bucket}`, replicas);
+    await scaleStream(jsm, `OBJ_${BUCKETS.dml}`, replicas);
     await ensureMaxMsgSize(jsm, `OBJ_${BUCKETS.dml}`, DML_MAX_MSG_SIZE);
   }
 
-  /** Verify an uploaded object and accept it into the DML (idempotent for identical content). */
-  async addFromUpload(uploadName: string): Promise<{ pkg: DmlPackage; added: boolean }> {
+  /**
+   * Verify an object the operator `uploader` put into their own upload bucket and accept it into
+   * the DML (idempotent for identical content). Another operator's uploads are out of reach: the
+   * name is looked up in the caller's bucket only.
+   */
+  async addFromUpload(uploader: string, uploadName: string): Promise<{ pkg: DmlPackage; added: boolean }> {
+    const uploads = this.uploads;
+    if (!uploads) throw new FerryError('FERRY_INTERNAL', 'this DML takes no uploads (no upload buckets)');
     const work = mkdtempSync(join(this.tmpDir, 'dml-add-'));
     const file = join(work, 'package.ferry');
     try {
-      const { sha256, size } = await readObjectToFile(this.nc, { bucket: BUCKETS.upload, name: uploadName, dest: file });
+      const { sha256, size } = await uploads.read(uploader, uploadName, file);
       const manifest = await verifyPackageArchive(file);
       const existing = this.get(manifest.name, manifest.version);
       if (existing) {
@@ -126,7 +132,7 @@ export class DmlService {
       return { pkg: this.get(manifest.name, manifest.version)!, added: true };
     } finally {
       rmSync(work, { recursive: true, force: true });
-      await this.uploads?.delete(uploadName).catch(() => undefined);
+      await uploads.discard(uploader, uploadName).catch(() => undefined);
     }
   }
 

@@ -14,8 +14,8 @@ export class EventedDmlService extends DmlService {
     super(...args);
   }
 
-  override async addFromUpload(uploadName: string): Promise<{ pkg: DmlPackage; added: boolean }> {
-    const result = await super.addFromUpload(uploadName);
+  override async addFromUpload(uploader: string, uploadName: string): Promise<{ pkg: DmlPackage; added: boolean }> {
+    const result = await super.addFromUpload(uploader, uploadName);
     if (result.added) this.outbox.record('dml.added', { package: result.pkg.name, version: result.pkg.version, digest: result.pkg.digest, size: result.pkg.size });
     return result;
   }

@@ -8,7 +8,7 @@ import { fromPublic } from '@nats-io/nkeys';
 import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
 import { nativeKeyPair, type NativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import type { NatsCreds } from '../../shared/nats/creds.js';
-import { AGENT_STREAM_IMPORTS, AGENT_TEMPLATE, SITE_SERVICES, SITE_STREAMS, ENROLL_TEMPLATE, MIGRATE_TEMPLATE, OPERATOR_SERVICES, serviceExports, type Permissions } from './auth-config.js';
+import { AGENT_STREAM_IMPORTS, AGENT_TEMPLATE, SITE_SERVICES, SITE_STREAMS, ENROLL_TEMPLATE, MIGRATE_TEMPLATE, OPERATOR_SERVICES, serviceExports, uploadServices, type Permissions } from './auth-config.js';
 import type { AccountName, NatsKeys } from './nats-keys.js';
 import { BUCKETS } from '../../shared/protocol/subjects.js';
 
@@ -57,7 +57,15 @@ export function migrationAccount(rootFingerprint: string) {
 
 export async function buildAccountJwts(
   keys: NatsKeys,
-  opts: { agentRevocations: Revocations; enrollRevocations: Revocations; rootFingerprint: string; agentsToMigrate: number; operatorRevocations?: Revocations },
+  opts: {
+    agentRevocations: Revocations;
+    enrollRevocations: Revocations;
+    rootFingerprint: string;
+    agentsToMigrate: number;
+    operatorRevocations?: Revocations;
+    /** active operators below admin who may upload: each one's own upload bucket is exported to OPERATORS */
+    uploaders?: readonly string[];
+  },
 ): Promise<AccountJwts> {
   const ids = Object.fromEntries(Object.entries(keys.accounts).map(([n, kp]) => [n, kp.publicKey])) as Record<AccountName, string>;
   const agentServices = serviceExports(AGENT_TEMPLATE);
@@ -65,7 +73,10 @@ export async function buildAccountJwts(
   const migrateServices = serviceExports(MIGRATE_TEMPLATE);
   const migrate = migrationAccount(opts.rootFingerprint);
   const sign = (name: AccountName, account: Partial<Account>) => encodeAccount(name, keys.accounts[name], account, { signer: keys.operator });
-  const operatorServices = [...OPERATOR_SERVICES, ...agentServices.filter((s) => s.startsWith(`$JS.API.DIRECT.GET.OBJ_${BUCKETS.dml}`))];
+  // Per uploader, never a wildcard over buckets (see uploadServices); sorted, so the claims stay the same while the set does.
+  const uploadExports = [...new Set(opts.uploaders ?? [])].sort().flatMap(uploadServices);
+  const operatorExports = [...OPERATOR_SERVICES, ...uploadExports];
+  const operatorServices = [...operatorExports, ...agentServices.filter((s) => s.startsWith(`$JS.API.DIRECT.GET.OBJ_${BUCKETS.dml}`))];
   const operatorRevoked = opts.operatorRevocations && Object.keys(opts.operatorRevocations).length ? { revocations: opts.operatorRevocations } : {};
   const [operator, sys, ferry, agents, enroll, operators, migration] = await Promise.all([
     encodeOperator(OPERATOR_NAME, keys.operator, { system_account: ids.SYS }),
@@ -76,7 +87,7 @@ export async function buildAccountJwts(
         ...agentServices.map(serviceExport),
         ...enrollServices.map(serviceExport),
         ...migrateServices.map(serviceExport),
-        ...OPERATOR_SERVICES.map(serviceExport),
+        ...operatorExports.map(serviceExport),
         ...AGENT_STREAM_IMPORTS.map((subject) => ({ name: subject, subject, type: 'stream' as const })),
         ...SITE_SERVICES.map(serviceExport),
         ...SITE_STREAMS.map((subject) => ({ name: subject, subject, type: 'stream' as const })),

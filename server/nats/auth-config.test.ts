@@ -23,7 +23,9 @@ import {
   SITE_SERVICES,
   SITE_STREAMS,
   subjectCovers,
+  uploadServices,
 } from './auth-config.js';
+import { operatorPermissions } from '../operators/nats-permissions.js';
 import { findNatsServerBinary } from './embedded.js';
 import { ensureNatsKeys, loadNatsKeys, type NatsKeys } from './nats-keys.js';
 import { renderOperatorAuth, renderServerConfig, type OperatorAuth } from './server-config.js';
@@ -151,7 +153,7 @@ describe('buildAccountJwts', () => {
     expect(ensureNatsKeys(file)).toBe(true);
     expect(ensureNatsKeys(file)).toBe(false); // never replaced
     keys = loadNatsKeys(file);
-    jwts = await buildAccountJwts(keys, { agentRevocations: { [revokedAgent]: 1_800_000_000 }, enrollRevocations: { [revokedEnroll]: 1_800_000_001 }, rootFingerprint: 'test', agentsToMigrate: 0 });
+    jwts = await buildAccountJwts(keys, { agentRevocations: { [revokedAgent]: 1_800_000_000 }, enrollRevocations: { [revokedEnroll]: 1_800_000_001 }, rootFingerprint: 'test', agentsToMigrate: 0, uploaders: ['rolf', 'rita'] });
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -187,7 +189,8 @@ describe('buildAccountJwts', () => {
     const exports = ferry.nats.exports ?? [];
     const services = exports.filter((e) => e.type === 'service');
     const streams = exports.filter((e) => e.type === 'stream');
-    expect(services.map((e) => e.subject)).toEqual([...serviceExports(AGENT_TEMPLATE), ...serviceExports(ENROLL_TEMPLATE), ...serviceExports(MIGRATE_TEMPLATE), ...OPERATOR_SERVICES, ...SITE_SERVICES]);
+    const uploads = [...uploadServices('rita'), ...uploadServices('rolf')];
+    expect(services.map((e) => e.subject)).toEqual([...serviceExports(AGENT_TEMPLATE), ...serviceExports(ENROLL_TEMPLATE), ...serviceExports(MIGRATE_TEMPLATE), ...OPERATOR_SERVICES, ...uploads, ...SITE_SERVICES]);
     for (const e of services) expect(e.response_type).toBe('Singleton');
     expect(streams.map((e) => e.subject)).toEqual(['ferry.cmd.*', 'ferry.broadcast.>', ...SITE_STREAMS]);
     expect(streams.map((e) => e.subject)).toEqual([...AGENT_STREAM_IMPORTS, ...SITE_STREAMS]);
@@ -195,10 +198,13 @@ describe('buildAccountJwts', () => {
     expect(SITE_SERVICES).toEqual(['ferry.mirror.*.CONSUMER.CREATE.OBJ_ferry-dml', 'ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml', '$JS.FC.OBJ_ferry-dml.>', 'ferry.site.*.reply.>']);
     expect(SITE_STREAMS).toEqual(['$JS.M.*', '$JS.*.API.STREAM.INFO.OBJ_ferry-dml', '$JS.*.API.STREAM.CREATE.OBJ_ferry-dml', '$JS.*.API.STREAM.DELETE.OBJ_ferry-dml']);
     expect(exports).toHaveLength(services.length + streams.length);
-    // Operators reach the admin API and read (and add uploads to) the upload bucket; nothing that changes a stream's config or data.
-    expect(OPERATOR_SERVICES).toEqual(['ferry.api.>', '$JS.API.INFO', '$JS.API.STREAM.INFO.OBJ_ferry-upload', '$JS.API.STREAM.MSG.GET.OBJ_ferry-upload', '$JS.API.DIRECT.GET.OBJ_ferry-upload.>', '$O.ferry-upload.>']);
+    // Operators reach the admin API; each uploader reads and adds to their own upload bucket, named
+    // exactly (never a wildcard over buckets: a writer of an object store may purge it with a
+    // rollup); nothing that changes a stream's config.
+    expect(OPERATOR_SERVICES).toEqual(['ferry.api.>', '$JS.API.INFO']);
+    expect(uploadServices('rita')).toEqual(['$JS.API.STREAM.INFO.OBJ_ferry-upload-rita', '$JS.API.STREAM.MSG.GET.OBJ_ferry-upload-rita', '$JS.API.DIRECT.GET.OBJ_ferry-upload-rita.>', '$O.ferry-upload-rita.>']);
     // nothing else that would open the JetStream API, the stores or the API to another account
-    for (const e of exports.filter((x) => !OPERATOR_SERVICES.includes(x.subject))) expect(e.subject).not.toMatch(/^(\$JS\.API\.(INFO|STREAM|CONSUMER|>)|\$KV\.|\$O\.|ferry\.api\.|ferry\.events\.|_INBOX|>$)/);
+    for (const e of exports.filter((x) => !OPERATOR_SERVICES.includes(x.subject) && !uploads.includes(x.subject))) expect(e.subject).not.toMatch(/^(\$JS\.API\.(INFO|STREAM|CONSUMER|>)|\$KV\.|\$O\.|ferry\.api\.|ferry\.events\.|_INBOX|>$)/);
     // no export needs an activation token, none is private to some account
     for (const e of exports) expect(e.token_req).toBeFalsy();
     expect(ferry.nats.imports ?? []).toEqual([]);
@@ -213,15 +219,27 @@ describe('buildAccountJwts', () => {
     }
   });
 
-  it("OPERATORS imports exactly FERRY's operator services and the DML's direct gets, and exports nothing", () => {
+  it("OPERATORS imports exactly FERRY's operator services (each uploader's own bucket) and the DML's direct gets, and exports nothing", () => {
     const operators = claims('OPERATORS');
     expect((operators.nats.imports ?? []).map((i) => [i.type, i.subject, i.account])).toEqual([
-      ...OPERATOR_SERVICES.map((s) => ['service', s, jwts.ids.FERRY]),
+      ...[...OPERATOR_SERVICES, ...uploadServices('rita'), ...uploadServices('rolf')].map((s) => ['service', s, jwts.ids.FERRY]),
       ['service', '$JS.API.DIRECT.GET.OBJ_ferry-dml', jwts.ids.FERRY],
       ['service', '$JS.API.DIRECT.GET.OBJ_ferry-dml.>', jwts.ids.FERRY],
     ]);
     expect(operators.nats.exports ?? []).toEqual([]);
     expect(operators.nats.signing_keys ?? []).toEqual([]);
+  });
+
+  it("an operator's user names only their own upload bucket; roles that may not upload name none", () => {
+    const rita = operatorPermissions('rita', 'release-manager')!.publish;
+    expect(rita.filter((p) => /ferry-upload/.test(p))).toEqual(uploadServices('rita'));
+    expect(rita.filter((p) => p.startsWith('$O.') || p.startsWith('$JS.API.STREAM.') || p.includes('*') || (p.includes('>') && !p.startsWith('$JS.API.DIRECT.GET.')))).toEqual([
+      '$JS.API.STREAM.INFO.OBJ_ferry-upload-rita',
+      '$JS.API.STREAM.MSG.GET.OBJ_ferry-upload-rita',
+      '$O.ferry-upload-rita.>',
+    ]);
+    expect(operatorPermissions('vera', 'viewer')!.publish.filter((p) => /ferry-upload|^\$O\./.test(p))).toEqual([]);
+    expect(operatorPermissions('ada', 'admin')).toBeUndefined();
   });
 
   it('a keys file from before the OPERATORS account gets one on load, every other key kept', () => {

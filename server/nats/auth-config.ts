@@ -16,12 +16,13 @@
 //   from the root fingerprint, so such an agent can sign itself a user there; see
 //   shared/nats/migration-key.ts); it takes no connection once every agent has its JWT.
 // - OPERATORS holds the users of people with a role below admin (server/operators/): they reach
-//   the admin API and, for release managers, the upload bucket and the DML's direct gets, all as
-//   services of FERRY, so their reply subjects never name anything there either. (Admins, like
+//   the admin API and, for release managers, their own upload bucket (one per person: see
+//   uploadServices) and the DML's direct gets, all as services of FERRY, so their reply subjects
+//   never name anything there either. (Admins, like
 //   the bootstrap admin, are unrestricted users of FERRY.)
 // - SYS is nats-server's system account; the server pushes account updates (revocations) there.
 import { FerryError } from '../../shared/errors.js';
-import { AGENT_ID_PATTERN, BUCKETS, HUB_DOMAIN, TRUST_KEY, jsApiPrefix, siteDomain, subjects } from '../../shared/protocol/subjects.js';
+import { AGENT_ID_PATTERN, BUCKETS, HUB_DOMAIN, TRUST_KEY, jsApiPrefix, siteDomain, subjects, uploadBucket } from '../../shared/protocol/subjects.js';
 
 /** In a scoped signing key's template, replaced by nats-server with the user JWT's name. */
 export const NAME = '{{name()}}';
@@ -141,7 +142,6 @@ export const SERVER_PERMISSIONS: Permissions = {
     // the lease of the one server against an external NATS (server/nats/leader-lease.ts)
     `$KV.${BUCKETS.leader}.>`,
     `$O.${BUCKETS.dml}.>`,
-    `$O.${BUCKETS.upload}.>`,
     'ferry.cmd.*',
     subjects.broadcast('>'),
     'ferry.events.>',
@@ -153,18 +153,25 @@ export const SERVER_PERMISSIONS: Permissions = {
 };
 
 /**
- * What FERRY offers the OPERATORS account: the admin API, and what `ferry dml add` needs of the
- * upload bucket. Each operator's own user JWT narrows it to the verbs of their role
- * (server/operators/nats-permissions.ts); the DML's direct gets come from the agents' exports.
+ * What FERRY offers the OPERATORS account to every operator: the admin API (and the account's
+ * JetStream info, which opening an object store asks for). Each operator's own user JWT narrows it
+ * to the verbs of their role (server/operators/nats-permissions.ts); the DML's direct gets come
+ * from the agents' exports; each uploader's bucket is offered on its own (uploadServices).
  */
-export const OPERATOR_SERVICES: readonly string[] = [
-  subjects.apiAll,
-  '$JS.API.INFO',
-  `$JS.API.STREAM.INFO.OBJ_${BUCKETS.upload}`,
-  `$JS.API.STREAM.MSG.GET.OBJ_${BUCKETS.upload}`,
-  `$JS.API.DIRECT.GET.OBJ_${BUCKETS.upload}.>`,
-  `$O.${BUCKETS.upload}.>`,
-];
+export const OPERATOR_SERVICES: readonly string[] = [subjects.apiAll, '$JS.API.INFO'];
+
+/**
+ * What `ferry dml add` needs of one operator's own upload bucket: write into it, read it back
+ * (the object store checks what it wrote). Never a wildcard over buckets: a user who may publish
+ * into an object store's stream may purge it with `Nats-Rollup: all` (the store itself writes
+ * its metadata with `Nats-Rollup: sub`, so the stream allows rollups), read any message in it by
+ * sequence, and replace any object's metadata. FERRY exports these per operator who may upload
+ * (and is not revoked), so even the account boundary names only their own buckets.
+ */
+export function uploadServices(operator: string): string[] {
+  const bucket = uploadBucket(operator);
+  return [`$JS.API.STREAM.INFO.OBJ_${bucket}`, `$JS.API.STREAM.MSG.GET.OBJ_${bucket}`, `$JS.API.DIRECT.GET.OBJ_${bucket}.>`, `$O.${bucket}.>`];
+}
 
 /** Replace NAME in a template: the permissions one user ends up with. */
 export function expandTemplate(template: Permissions, name: string): Permissions {

@@ -14,6 +14,7 @@ import type { Db } from '../db/open.js';
 import { buildAccountJwts, issueAccountUser, issueAgentJwt, issueEnrollJwt, issueOperatorJwt, issueSiteLinkJwt, issueSiteSystemJwt, type AccountJwts, type Revocations } from './accounts.js';
 import { SERVER_PERMISSIONS, siteLinkPermissions, type Permissions } from './auth-config.js';
 import { ensureNatsKeys, loadNatsKeys, type NatsKeys } from './nats-keys.js';
+import { activeUploaders } from '../operators/uploaders.js';
 import type { OperatorAuth } from './server-config.js';
 
 export interface NatsAuthPaths {
@@ -145,7 +146,7 @@ export class NatsAuth {
   private async rebuild(): Promise<void> {
     const toMigrate = agentsToMigrate(this.db);
     this.migrateOpen = toMigrate > 0;
-    this.current = await buildAccountJwts(this.keys, { agentRevocations: agentRevocations(this.db), enrollRevocations: enrollRevocations(this.db), rootFingerprint: this.rootFingerprint(), agentsToMigrate: toMigrate, operatorRevocations: operatorRevocations(this.db) });
+    this.current = await buildAccountJwts(this.keys, { agentRevocations: agentRevocations(this.db), enrollRevocations: enrollRevocations(this.db), rootFingerprint: this.rootFingerprint(), agentsToMigrate: toMigrate, operatorRevocations: operatorRevocations(this.db), uploaders: operatorUploaders(this.db) });
   }
 }
 
@@ -161,6 +162,13 @@ function operatorRevocations(db: Db): Revocations {
   if (!exists) return {};
   const rows = db.prepare('SELECT nats_key, revoked_at FROM operators WHERE revoked_at IS NOT NULL').all() as { nats_key: string; revoked_at: number }[];
   return Object.fromEntries(rows.map((r) => [r.nats_key, Math.ceil(r.revoked_at / 1000)]));
+}
+
+/** Operators below admin (users of OPERATORS) who may upload: FERRY exports each one's own bucket. */
+function operatorUploaders(db: Db): string[] {
+  return activeUploaders(db)
+    .filter((o) => o.role !== 'admin')
+    .map((o) => o.name);
 }
 
 /** Active agents that joined before decentralised auth and have not fetched their JWT yet. */

@@ -3,16 +3,10 @@
 // unrestricted user (backup reads streams directly).
 import { verbsOf, type Role } from '../../shared/operators/roles.js';
 import { BUCKETS, subjects } from '../../shared/protocol/subjects.js';
-import type { Permissions } from '../nats/auth-config.js';
+import { uploadServices, type Permissions } from '../nats/auth-config.js';
 
-/** What `ferry dml add` needs to put a package into the upload bucket (release managers). */
-const UPLOAD_PUBLISH = [
-  '$JS.API.INFO',
-  `$JS.API.STREAM.INFO.OBJ_${BUCKETS.upload}`,
-  `$JS.API.STREAM.MSG.GET.OBJ_${BUCKETS.upload}`,
-  `$JS.API.DIRECT.GET.OBJ_${BUCKETS.upload}.>`,
-  `$O.${BUCKETS.upload}.>`,
-];
+/** What `ferry dml add` needs to put a package into the operator's own upload bucket (release managers). */
+const uploadPublish = (name: string) => ['$JS.API.INFO', ...uploadServices(name)];
 
 /** What `ferry dml export` needs to read package bytes from the DML (direct gets, like agents). */
 const DML_READ_PUBLISH = [`$JS.API.DIRECT.GET.OBJ_${BUCKETS.dml}`, `$JS.API.DIRECT.GET.OBJ_${BUCKETS.dml}.>`];
@@ -21,7 +15,7 @@ export function operatorPermissions(name: string, role: Role): Permissions | und
   if (role === 'admin') return undefined;
   const verbs = verbsOf(role);
   return {
-    publish: [...verbs.map((v) => subjects.api(v)), ...(verbs.includes('dml.add') ? UPLOAD_PUBLISH : []), ...(verbs.includes('dml.export') ? DML_READ_PUBLISH : [])],
+    publish: [...verbs.map((v) => subjects.api(v)), ...(verbs.includes('dml.add') ? uploadPublish(name) : []), ...(verbs.includes('dml.export') ? DML_READ_PUBLISH : [])],
     subscribe: [`${subjects.cliInboxPrefix}.${name}.>`],
   };
 }

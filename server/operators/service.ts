@@ -1,11 +1,14 @@
 // Operators as a service of the admin API: add a person (their NATS user JWT from public keys the
-// CLI made), list, and revoke (registry first, then the account update that closes their
-// connection; later requests fail the registry check even if the push is late).
+// CLI made; an uploader's own upload bucket, and its export to them), list, and revoke (registry
+// first, then the account update that closes their connection and withdraws their bucket's export,
+// then the bucket; later requests fail the registry check even if the push is late).
 import { FerryError } from '../../shared/errors.js';
 import type { Role } from '../../shared/operators/roles.js';
 import type { NatsAuth } from '../nats/nats-auth.js';
 import { operatorPermissions } from './nats-permissions.js';
 import type { Operator, OperatorRegistry } from './registry.js';
+import { mayUpload } from './uploaders.js';
+import type { UploadBuckets } from '../dml/upload-buckets.js';
 
 export type { OperatorDoc } from '../../shared/protocol/replies.js';
 import type { OperatorDoc } from '../../shared/protocol/replies.js';
@@ -16,13 +19,18 @@ export class OperatorService {
   constructor(
     private readonly registry: OperatorRegistry,
     private readonly auth: Pick<NatsAuth, 'issueOperator' | 'push'>,
+    private readonly uploads: Pick<UploadBuckets, 'ensure' | 'remove'>,
   ) {}
 
   async add(req: { name: string; role: Role; natsKey: string; signingKey: string }, by: string): Promise<OperatorDoc & { jwt: string }> {
     if (this.registry.get(req.name)) throw new FerryError('FERRY_ALREADY_EXISTS', `operator ${req.name} already exists`, { hint: 'pick another name (names are never reused, revoked ones included)' });
     // The JWT first: if it cannot be made, nothing is registered.
     const jwt = await this.auth.issueOperator(req.name, req.natsKey, operatorPermissions(req.name, req.role));
+    // Their upload bucket before they are registered (one left over from a failed add goes at the next start).
+    if (mayUpload(req.role)) await this.uploads.ensure(req.name);
     const op = this.registry.add({ ...req, createdBy: by });
+    // FERRY exports each uploader's own bucket to OPERATORS: in place before their credentials are handed out.
+    if (mayUpload(req.role) && req.role !== 'admin') await this.auth.push();
     return { ...doc(op), jwt };
   }
 
@@ -33,7 +41,9 @@ export class OperatorService {
   async revoke(name: string, by: string): Promise<OperatorDoc> {
     if (name === by) throw new FerryError('FERRY_INVALID_INPUT', `operator ${name} cannot revoke themselves`, { hint: 'ask another admin' });
     const op = this.registry.revoke(name, by);
-    await this.auth.push(); // closes their live connections
+    await this.auth.push(); // closes their live connections (and withdraws their upload bucket's export)
+    // whatever they left pending goes with it (none of it could be added now: their requests are refused)
+    if (mayUpload(op.role)) await this.uploads.remove(op.name);
     return doc(op);
   }
 }

@@ -4,7 +4,18 @@
 
 export const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-export const BUCKETS = { dml: 'ferry-dml', upload: 'ferry-upload', desired: 'ferry-desired', leader: 'ferry-leader' } as const;
+export const BUCKETS = { dml: 'ferry-dml', desired: 'ferry-desired', leader: 'ferry-leader' } as const;
+/**
+ * Each operator's own upload bucket (`ferry dml add` puts the package there, then the server takes
+ * it): one per person, because whoever may write into an object store may also purge it
+ * (`Nats-Rollup: all`) and read or replace every object in it. Operator names are subject- and
+ * bucket-safe (OPERATOR_NAME_RE), and never reused.
+ */
+export const uploadBucket = (operator: string) => `ferry-upload-${operator}`;
+/** The stream name prefix of every operator's upload bucket. */
+export const UPLOAD_STREAM_PREFIX = `OBJ_${uploadBucket('')}`;
+/** The one upload bucket every operator shared before per-operator buckets: deleted at start. */
+export const LEGACY_UPLOAD_BUCKET = 'ferry-upload';
 export const REPORT_STREAM = 'FERRY_REPORTS';
 /**
  * JetStream domains (sites as leafnodes, docs/scaling.md): the hub's, when it accepts sites, and

@@ -17,9 +17,9 @@ import { cleanupFleet, createToken, isOnlineSince, joinAgent, pollAgents, runFer
 import { buildAll, healthPackage, publishAll, waitStatus } from '../helpers/rollouts.js';
 
 const AGENTS = 4;
-const FERRY_STREAMS = ['FERRY_REPORTS', 'FERRY_EVENTS', 'OBJ_ferry-dml', 'OBJ_ferry-upload', 'KV_ferry-desired', 'KV_ferry-leader'];
+const FERRY_STREAMS = ['FERRY_REPORTS', 'FERRY_EVENTS', 'OBJ_ferry-dml', 'OBJ_ferry-upload-admin', 'KV_ferry-desired', 'KV_ferry-leader'];
 /** the stores a server made on one node scales up itself when it moves to a cluster (KV and object store clients only create) */
-const SCALED_STORES = ['OBJ_ferry-dml', 'OBJ_ferry-upload', 'KV_ferry-desired', 'KV_ferry-leader'];
+const SCALED_STORES = ['OBJ_ferry-dml', 'OBJ_ferry-upload-admin', 'KV_ferry-desired', 'KV_ferry-leader'];
 
 afterAll(cleanupFleet, 60_000);
 

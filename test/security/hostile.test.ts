@@ -25,6 +25,7 @@ import { generateSigningKeyPair, keyFingerprint, type SignedEnvelope, type Signi
 import { issueTrust, type SignedTrust, type TrustDoc } from '../../shared/crypto/trust.js';
 import { manifestEntry, manifestFor, packageEntries, tarBytes, writeGzipBomb, type RawEntry } from '../../shared/package/test-archives.js';
 import { decodeToken, encodeToken } from '../../shared/protocol/token.js';
+import { uploadBucket } from '../../shared/protocol/subjects.js';
 import { appliedGeneration, publishPackage, readCurrent, versionDirProblems } from '../helpers/faults.js';
 import {
   cleanupFleet,
@@ -218,7 +219,7 @@ describe('server-side archive checks: hostile packages offered to `ferry dml add
     expect(r.stderr).toMatch(message);
     expect(await api<unknown[]>(admin.nc, 'dml.list', {})).toEqual(before);
     expect(listTree(join(home, 'tmp'))).toEqual([]);
-    expect(await (await new Objm(admin.nc).open('ferry-upload')).list()).toEqual([]);
+    expect(await (await new Objm(admin.nc).open(uploadBucket(secrets.adminKey.operator))).list()).toEqual([]);
     expect(existsSync(join(tmpdir(), 'up-escaped.txt'))).toBe(false);
   });
 });

@@ -17,7 +17,7 @@ import { createUser } from '@nats-io/nkeys';
 import { AGENT_TEMPLATE, ENROLL_TEMPLATE, expandTemplate, LEGACY_MIRROR_CONSUMER_CREATE, MIGRATE_TEMPLATE, mirrorConsumerCreate, SERVER_PERMISSIONS } from '../../server/nats/auth-config.js';
 import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
 import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
-import { BUCKETS, subjects } from '../../shared/protocol/subjects.js';
+import { BUCKETS, subjects, uploadBucket } from '../../shared/protocol/subjects.js';
 import { decodeToken } from '../../shared/protocol/token.js';
 import { publishPackage } from '../helpers/faults.js';
 import { cleanupFleet, initServer, joinAgent, runFerry, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
@@ -33,6 +33,8 @@ let B: JoinedAgent;
 let token: string;
 let metaSubject: string;
 let objectName: string;
+/** the bootstrap admin's own upload bucket, with an upload pending in it (another operator's, for every identity here) */
+let adminUploads: string;
 
 interface Snapshot {
   streams: Record<string, { messages: number; first: number; last: number; consumers: string[] }>;
@@ -83,6 +85,7 @@ function hostileReplies(streams: string[]): string[] {
     `$KV.${BUCKETS.leader}.leader`,
     '$O.ferry-dml.C.evilchunk',
     metaSubject,
+    `$O.${adminUploads}.C.evilchunk`,
     'ferry.api.agents.revoke',
     'ferry.api.token.create',
     subjects.command(B.id),
@@ -147,6 +150,9 @@ beforeAll(async () => {
   await api(admin.nc, 'rollout.start', { release: 'reply-r1', target: `id=${B.id}`, strategy: 'big-bang', includeOffline: true });
   objectName = 'app@1.0.0';
   metaSubject = `$O.ferry-dml.M.${Buffer.from(objectName).toString('base64url')}`;
+  // Another operator's pending upload: no identity below may purge, replace or add to it.
+  adminUploads = uploadBucket(secrets.adminKey.operator);
+  await (await new Objm(admin.nc).open(adminUploads)).putBlob({ name: 'upload-pending' }, new Uint8Array([1, 2, 3]));
   // The reports stream holds a report already, so a purge would show in its first sequence.
   const own = await connectAsAgent(secrets.natsUrl, A);
   await own.nc.request(subjects.status(A.id), concrete(subjects.status(A.id), A.id).body, { timeout: 10_000 });
@@ -200,7 +206,11 @@ describe('a reply subject is never a write', () => {
 
   it.each(identities)('%s: every permitted subject × every hostile reply changes nothing', async (_label, open) => {
     const { w, publish, agentId } = await open();
+    // The one stream this identity may write: its own upload bucket, if any (release managers).
+    const own = publish.find((p) => /^\$O\.[^.]+\.>$/.test(p))?.split('.')[1];
     try {
+      // An upload of their own pending in it, so that a purge of it would show in its first sequence.
+      if (own) await (await new Objm(w.nc).open(own)).putBlob({ name: 'upload-own' }, new Uint8Array([4, 5, 6]));
       const before = await snapshot();
       const replies = hostileReplies(Object.keys(before.streams));
       let reports = 0;
@@ -231,12 +241,16 @@ describe('a reply subject is never a write', () => {
       }
       const after = await snapshot();
       // The reports stream took exactly the reports sent (its acks went nowhere); nothing else moved
-      // (but the upload bucket, which a release manager may write: it only grows).
+      // (but a release manager's own upload bucket, which they may write: it only grows). Other
+      // operators' upload buckets (the admin's, with an upload pending) are untouched.
       const rep = 'FERRY_REPORTS';
-      const up = 'OBJ_ferry-upload';
+      const up = own ? `OBJ_${own}` : 'none';
+      expect(own === undefined || own !== adminUploads).toBe(true);
+      expect(before.streams[`OBJ_${adminUploads}`]!.messages).toBeGreaterThan(0);
       expect(after.streams[rep]!.messages - before.streams[rep]!.messages).toBe(reports);
       expect(after.streams[rep]!.first).toBe(before.streams[rep]!.first);
-      if (before.streams[up]) {
+      if (own) {
+        expect(before.streams[up]).toBeDefined();
         expect(after.streams[up]!.first).toBe(before.streams[up]!.first);
         expect(after.streams[up]!.messages).toBeGreaterThanOrEqual(before.streams[up]!.messages);
         expect(after.streams[up]!.consumers).toEqual(before.streams[up]!.consumers);
