@@ -3,7 +3,7 @@
 // the journal *before* it runs, so after a crash RECOVERY says where to resume. The previous
 // version stays active until `activate`, and is switched back to on any later failure; a revert
 // verifies the kept version it goes back to before it activates it.
-import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import semver from 'semver';
 import type { Logger } from 'pino';
@@ -15,8 +15,9 @@ import { readPackageManifest } from '../../shared/package/read.js';
 import { extractPackage } from '../../shared/package/extract.js';
 import type { Manifest } from '../../shared/package/manifest.js';
 import { checkDrift, describeDrift } from './drift.js';
-import { assembleDelta, type PreparedDelta } from './delta.js';
-import { deltaLimitProblem, deltaWorthIt, planDelta } from '../../shared/package/delta.js';
+import { stageDelta, type PreparedDelta } from './delta.js';
+import { deltaFilesDir, prepareDelta, type DeltaSource, type FetchOptions } from './delta-prepare.js';
+import { checkFreeSpace } from './free-space.js';
 import { runHealthcheck, runHook, type HookResult } from './hooks.js';
 import { appendHookOutput } from './hook-output.js';
 import { redactText } from '../../shared/redact.js';
@@ -48,10 +49,7 @@ export interface ProgressReport {
   output?: string;
 }
 
-/** How one install's reads are made: all of them share the install's pacer (its --max-rate), if any. */
-export interface FetchOptions {
-  pacer?: RatePacer | undefined;
-}
+export type { FetchOptions } from './delta-prepare.js';
 
 export interface MachineDeps {
   journal: Journal;
@@ -67,10 +65,7 @@ export interface MachineDeps {
    * File-level deltas (optional): the signed file index of a version (null: the DML has none) and
    * one file's content by hash. Without them every install downloads the whole package.
    */
-  delta?: {
-    index: (record: DmlRecord, opts?: FetchOptions) => Promise<{ manifest: Manifest; dirs: string[] } | null>;
-    fetchFile: (file: { sha256: string; size: number }, dest: string, opts?: FetchOptions) => Promise<void>;
-  };
+  delta?: DeltaSource;
   /**
    * Called right after each step was saved and before it runs (every step of every kind). May
    * delay or throw (a simulated failure of that step); the crash tests SIGKILL the agent here.
@@ -363,7 +358,7 @@ export class InstallMachine {
         // A kept version is reused only if its files still match its manifest.
         if (!ctx.createdDir && (await this.reusable(ctx))) return true;
         if (await this.prepareDelta(ctx)) return true;
-        this.checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
+        checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
         await this.d.fetch(ctx.record!, ctx.download, { pacer: ctx.pacer });
         return true;
       case 'verify': {
@@ -490,7 +485,7 @@ export class InstallMachine {
       });
     if (!ctx.record || !ctx.manifest) throw refuse('no signed record of it to fetch it again');
     try {
-      this.checkFreeSpace(this.d.downloadDir, ctx.record.size, 'download');
+      checkFreeSpace(this.d.downloadDir, ctx.record.size, 'download');
       await this.d.fetch(ctx.record, ctx.download);
       const manifest = await this.readVerifiedManifest(ctx);
       await this.extractInto(ctx, manifest);
@@ -512,7 +507,7 @@ export class InstallMachine {
   private async extractInto(ctx: RunContext, manifest: Manifest): Promise<void> {
     const root = this.d.installRoot;
     const need = (manifest.requires?.diskMB ?? 0) * 1024 * 1024 + manifest.files.reduce((n, f) => n + f.size, 0);
-    this.checkFreeSpace(root, need, 'extraction');
+    checkFreeSpace(root, need, 'extraction');
     const staging = stagingDir(root, ctx.name, ctx.version);
     try {
       await extractPackage(ctx.download, staging);
@@ -590,77 +585,28 @@ export class InstallMachine {
     return true;
   }
 
-  /**
-   * download, delta path: with a version of this package kept on disk and a signed file index in
-   * the DML, fetch only the contents no kept version has. Anything that goes wrong here (no index,
-   * nothing to reuse, a fetch that fails) means the whole package is downloaded instead.
-   */
+  /** download, delta path (delta-prepare.ts): an install, with a version kept on disk and a DML with file indexes. */
   private async prepareDelta(ctx: RunContext): Promise<boolean> {
     if (!this.d.delta || !ctx.record || ctx.kind !== 'install') return false;
     const kept = this.d.journal.versions(ctx.name).filter((v) => v.version !== ctx.version && versionExists(this.d.installRoot, ctx.name, v.version));
-    if (!kept.length) return false;
-    const filesDir = deltaFilesDir(ctx.download);
-    const started = Date.now();
-    try {
-      const index = await this.d.delta.index(ctx.record, { pacer: ctx.pacer });
-      if (!index) {
-        this.d.log.info({ package: ctx.name, version: ctx.version }, 'no file index in the DML for this version; downloading the whole package');
-        return false;
-      }
-      if (index.manifest.name !== ctx.name || index.manifest.version !== ctx.version) {
-        throw new FerryError('FERRY_PACKAGE_INVALID', `the file index is for ${index.manifest.name}@${index.manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
-      }
-      const tooBig = deltaLimitProblem(index.manifest, index.dirs);
-      if (tooBig) throw new FerryError('FERRY_ARCHIVE_UNSAFE', `${ctx.name}@${ctx.version}: ${tooBig}`);
-      const plan = planDelta(index.manifest, kept);
-      if (!deltaWorthIt(plan, ctx.record.size)) {
-        this.d.log.info({ package: ctx.name, version: ctx.version, reuseBytes: plan.reuseBytes, fetchBytes: plan.fetchBytes }, 'a delta would not save anything; downloading the whole package');
-        return false;
-      }
-      rmSync(filesDir, { recursive: true, force: true });
-      mkdirSync(filesDir, { recursive: true });
-      this.checkFreeSpace(this.d.downloadDir, plan.fetchBytes, 'download');
-      for (const f of plan.fetch) await this.d.delta.fetchFile(f, join(filesDir, f.sha256), { pacer: ctx.pacer });
-      ctx.delta = { manifest: index.manifest, dirs: index.dirs, plan, filesDir };
-      this.d.log.info(
-        { package: ctx.name, version: ctx.version, from: kept.map((k) => k.version), reuse: plan.reuse.length, fetch: plan.fetch.length, reuseBytes: plan.reuseBytes, fetchBytes: plan.fetchBytes, ms: Date.now() - started },
-        'delta: fetched only the files no kept version has',
-      );
-      return true;
-    } catch (err) {
-      rmSync(filesDir, { recursive: true, force: true });
-      delete ctx.delta;
-      this.d.log.warn({ package: ctx.name, version: ctx.version, err: toFerryError(err).toLine() }, 'delta download failed; downloading the whole package');
-      return false;
-    }
+    const target = { name: ctx.name, version: ctx.version, record: ctx.record, download: ctx.download, pacer: ctx.pacer };
+    const prepared = await prepareDelta(target, { source: this.d.delta, kept, downloadDir: this.d.downloadDir, log: this.d.log });
+    if (!prepared) return false;
+    ctx.delta = prepared;
+    return true;
   }
 
   /**
-   * stage, delta path: assemble the version from kept copies and fetched contents, every file
-   * checked against the signed manifest. On failure, download and extract the whole package
-   * (false: the caller extracts), which must carry the very manifest the file index signed.
+   * stage, delta path: assemble the version (delta.ts). On failure, download and extract the
+   * whole package (false: the caller extracts), which must carry the very manifest the file index
+   * signed.
    */
   private async stageDelta(ctx: RunContext, delta: PreparedDelta): Promise<boolean> {
-    const root = this.d.installRoot;
-    const need = (delta.manifest.requires?.diskMB ?? 0) * 1024 * 1024 + delta.manifest.files.reduce((n, f) => n + f.size, 0);
-    this.checkFreeSpace(root, need, 'assembly');
-    const staging = stagingDir(root, ctx.name, ctx.version);
-    try {
-      const r = await assembleDelta(delta, staging, {
-        keptDir: (v) => versionDir(root, ctx.name, v),
-        fetchFile: (f, dest) => this.d.delta!.fetchFile(f, dest, { pacer: ctx.pacer }),
-      });
-      if (r.refetched.length) this.d.log.warn({ package: ctx.name, version: ctx.version, refetched: r.refetched.slice(0, 20) }, 'kept files did not match their hashes; their content was fetched instead');
-      const dir = versionDir(root, ctx.name, ctx.version);
-      rmSync(dir, { recursive: true, force: true }); // a leftover from an earlier try
-      renameSync(staging, dir);
-      return true;
-    } catch (err) {
-      this.d.log.warn({ package: ctx.name, version: ctx.version, err: toFerryError(err).toLine() }, 'assembling the delta failed; downloading the whole package');
-    }
+    const fetchFile = (f: { sha256: string; size: number }, dest: string) => this.d.delta!.fetchFile(f, dest, { pacer: ctx.pacer });
+    if (await stageDelta(delta, { root: this.d.installRoot, name: ctx.name, version: ctx.version }, fetchFile, this.d.log)) return true;
     rmSync(delta.filesDir, { recursive: true, force: true });
     delete ctx.delta;
-    this.checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
+    checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
     await this.d.fetch(ctx.record!, ctx.download, { pacer: ctx.pacer });
     const manifest = await this.readVerifiedManifest(ctx);
     if (JSON.stringify(manifest) !== JSON.stringify(ctx.manifest)) {
@@ -674,14 +620,6 @@ export class InstallMachine {
     if (os?.length && !os.includes(this.d.host.os as never)) return `incompatible: requires os ${os.join('|')}, this host is ${this.d.host.os}`;
     if (arch?.length && !arch.includes(this.d.host.arch as never)) return `incompatible: requires arch ${arch.join('|')}, this host is ${this.d.host.arch}`;
     return undefined;
-  }
-
-  private checkFreeSpace(dir: string, bytes: number, what: string): void {
-    const st = statfsSync(dir);
-    const free = st.bavail * st.bsize;
-    if (free < bytes) {
-      throw new FerryError('FERRY_INSTALL_FAILED', `not enough free space for ${what}: need ${Math.ceil(bytes / 1048576)} MiB, ${Math.floor(free / 1048576)} MiB free in ${dir}`);
-    }
   }
 
   /** Keep the newest versions; never the current or the previous one. */
@@ -699,11 +637,6 @@ export class InstallMachine {
   private downloadPath(name: string, version: string, opId: number): string {
     return join(this.d.downloadDir, `${name}@${version}.${opId}.ferry`);
   }
-}
-
-/** Where a delta's fetched contents wait for the stage step (removed with the download). */
-function deltaFilesDir(download: string): string {
-  return `${download}.files`;
 }
 
 /** A revert with no version kept to go back to unlinks the package (journal: version = fromVersion). */
