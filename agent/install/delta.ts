@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { FerryError, toFerryError } from '../../shared/errors.js';
 import type { DeltaPlan, PlannedFile } from '../../shared/package/delta.js';
 import type { Manifest } from '../../shared/package/manifest.js';
-import { checkFreeSpace } from './free-space.js';
+import { checkFreeSpace, installedBytes } from './free-space.js';
 import { stagingDir, versionDir } from './layout.js';
 
 /** A delta whose missing contents were fetched (download step), waiting to be assembled (stage). */
@@ -128,8 +128,7 @@ export async function assembleDelta(delta: PreparedDelta, staging: string, deps:
  */
 export async function stageDelta(delta: PreparedDelta, target: { root: string; name: string; version: string }, fetchFile: AssembleDeps['fetchFile'], log: Logger): Promise<boolean> {
   const { root, name, version } = target;
-  const need = (delta.manifest.requires?.diskMB ?? 0) * 1024 * 1024 + delta.manifest.files.reduce((n, f) => n + f.size, 0);
-  checkFreeSpace(root, need, 'assembly');
+  checkFreeSpace(root, installedBytes(delta.manifest), 'assembly');
   const staging = stagingDir(root, name, version);
   try {
     const r = await assembleDelta(delta, staging, { keptDir: (v) => versionDir(root, name, v), fetchFile });

@@ -3,96 +3,28 @@
 // the journal *before* it runs, so after a crash RECOVERY says where to resume. The previous
 // version stays active until `activate`, and is switched back to on any later failure; a revert
 // verifies the kept version it goes back to before it activates it.
-import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import semver from 'semver';
-import type { Logger } from 'pino';
 import { FerryError, toFerryError } from '../../shared/errors.js';
 import type { DmlRecord, HostState } from '../../shared/protocol/messages.js';
-// The read and extract modules themselves, not the package barrel (mod.ts), which also exports
-// the package builder and with it node-tar's writer (loaded at start, not on first use).
-import { readPackageManifest } from '../../shared/package/read.js';
-import { extractPackage } from '../../shared/package/extract.js';
 import type { Manifest } from '../../shared/package/manifest.js';
 import { checkDrift, describeDrift } from './drift.js';
 import { stageDelta, type PreparedDelta } from './delta.js';
-import { deltaFilesDir, prepareDelta, type DeltaSource, type FetchOptions } from './delta-prepare.js';
+import { deltaFilesDir, prepareDelta } from './delta-prepare.js';
 import { checkFreeSpace } from './free-space.js';
+import { extractVersion, readVerifiedManifest, type VersionTarget } from './full-package.js';
 import { runHealthcheck, runHook, type HookResult } from './hooks.js';
 import { appendHookOutput } from './hook-output.js';
 import { redactText } from '../../shared/redact.js';
 import { RatePacer } from '../../shared/nats/pacer.js';
-import type { Journal } from './journal.js';
+import type { InstallJob, MachineDeps, OperationResult, Outcome, ProgressReport, RevertOptions } from './types.js';
 import { interruptedOperations } from './recovery-needed.js';
-import { cleanStaging, readCurrent, removeCurrent, stagingDir, switchCurrent, versionDir, versionExists } from './layout.js';
+import { cleanStaging, readCurrent, removeCurrent, switchCurrent, versionDir, versionExists } from './layout.js';
 import { FIRST_STEP, GIVE_UP, MAX_SAVES, RECOVERY, REVERT_STEPS, TRANSITIONS, hostStateFor, isWorkStep, type InstallStep, type OperationKind } from './states.js';
 
-export interface InstallJob {
-  operation: string;
-  record: DmlRecord;
-  /** an explicit, signed rollback may go to a lower version */
-  allowDowngrade: boolean;
-  /** keep health-checking for this long after commit (the rollout's soak period) */
-  watchMs?: number;
-  /** pace the download to this many bytes per second (the rollout's --max-rate) */
-  maxBytesPerSecond?: number;
-}
-
-export interface ProgressReport {
-  operation: string;
-  state: HostState;
-  package: string;
-  version: string;
-  previousVersion?: string;
-  step: string;
-  error?: string;
-  output?: string;
-}
-
-export type { FetchOptions } from './delta-prepare.js';
-
-export interface MachineDeps {
-  journal: Journal;
-  installRoot: string;
-  downloadDir: string;
-  /** download the package bytes to dest, verifying the record's SHA-256 and size */
-  fetch: (record: DmlRecord, dest: string, opts?: FetchOptions) => Promise<void>;
-  report: (r: ProgressReport) => void;
-  log: Logger;
-  keepVersions: number;
-  host: { os: string; arch: string };
-  /**
-   * File-level deltas (optional): the signed file index of a version (null: the DML has none) and
-   * one file's content by hash. Without them every install downloads the whole package.
-   */
-  delta?: DeltaSource;
-  /**
-   * Called right after each step was saved and before it runs (every step of every kind). May
-   * delay or throw (a simulated failure of that step); the crash tests SIGKILL the agent here.
-   */
-  beforeStep?: (step: InstallStep, op: StepInfo) => Promise<void>;
-}
-
-/** Which operation a step belongs to (for beforeStep). */
-export interface StepInfo {
-  kind: OperationKind;
-  operation: string;
-  package: string;
-  version: string;
-}
-
-/** How an operation ended, with the final report it sent. */
-export interface OperationResult {
-  outcome: Outcome;
-  report: ProgressReport;
-}
-
-export interface RevertOptions {
-  /** why (a failed health check, a failed sibling package…); goes into the final report */
-  reason?: string;
-  /** with no previous version kept, unlink the package instead of refusing (soak, release undo) */
-  unlinkIfNoneKept?: boolean;
-}
+// The machine's public types live in types.ts; its importers name them from here too.
+export type { FetchOptions, InstallJob, MachineDeps, OperationResult, Outcome, ProgressReport, RevertOptions, StepInfo } from './types.js';
 
 interface RunContext {
   opId: number;
@@ -125,8 +57,6 @@ interface RunContext {
   /** a delta install: the signed file index's manifest and the fetched contents (not journaled: a crash before activation fails the install) */
   delta?: PreparedDelta;
 }
-
-export type Outcome = 'done' | 'failed' | 'rolled-back';
 
 export class InstallMachine {
   constructor(private readonly d: MachineDeps) {
@@ -367,7 +297,7 @@ export class InstallMachine {
         // manifest is read and checked against the record and this host; every file's hash and
         // every archive rule are enforced by the one verifying pass of `stage`, before any hook.
         // A delta's manifest comes from the signed file index (bound to the same signed record).
-        const manifest = ctx.delta ? ctx.delta.manifest : await this.readVerifiedManifest(ctx);
+        const manifest = ctx.delta ? ctx.delta.manifest : await readVerifiedManifest(ctx.download, ctx.name, ctx.version);
         ctx.manifest = manifest;
         this.d.journal.saveManifest(ctx.opId, manifest);
         const why = this.incompatibility(manifest);
@@ -385,7 +315,7 @@ export class InstallMachine {
           ctx.createdDir = true;
           return true;
         }
-        await this.extractInto(ctx, ctx.manifest!);
+        await extractVersion(ctx.download, ctx.manifest!, this.target(ctx));
         ctx.createdDir = true;
         return true;
       case 'preinstall':
@@ -487,40 +417,12 @@ export class InstallMachine {
     try {
       checkFreeSpace(this.d.downloadDir, ctx.record.size, 'download');
       await this.d.fetch(ctx.record, ctx.download);
-      const manifest = await this.readVerifiedManifest(ctx);
-      await this.extractInto(ctx, manifest);
+      const manifest = await readVerifiedManifest(ctx.download, ctx.name, ctx.version);
+      await extractVersion(ctx.download, manifest, this.target(ctx));
     } catch (err) {
       throw refuse(`fetching it again from the DML failed: ${toFerryError(err).toLine()}`, err);
     }
     this.d.log.info({ package: ctx.name, version: ctx.version }, 'kept version fetched again and verified');
-  }
-
-  private async readVerifiedManifest(ctx: RunContext): Promise<Manifest> {
-    const manifest = await readPackageManifest(ctx.download);
-    if (manifest.name !== ctx.name || manifest.version !== ctx.version) {
-      throw new FerryError('FERRY_PACKAGE_INVALID', `package is ${manifest.name}@${manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
-    }
-    return manifest;
-  }
-
-  /** Extract (verifying every file) into a fresh staging directory, then rename it into place. */
-  private async extractInto(ctx: RunContext, manifest: Manifest): Promise<void> {
-    const root = this.d.installRoot;
-    const need = (manifest.requires?.diskMB ?? 0) * 1024 * 1024 + manifest.files.reduce((n, f) => n + f.size, 0);
-    checkFreeSpace(root, need, 'extraction');
-    const staging = stagingDir(root, ctx.name, ctx.version);
-    try {
-      await extractPackage(ctx.download, staging);
-    } catch (err) {
-      // The free-space check counts bytes, not blocks: a disk can still fill up here.
-      if (/ENOSPC/.test(String((err as Error).message))) {
-        throw new FerryError('FERRY_INSTALL_FAILED', `not enough free space while extracting into ${root} (ENOSPC); nothing was kept`, { cause: err });
-      }
-      throw err;
-    }
-    const dir = versionDir(root, ctx.name, ctx.version);
-    rmSync(dir, { recursive: true, force: true }); // a leftover from an earlier try, or a modified kept copy
-    renameSync(staging, dir);
   }
 
   /** Commit a removal: the journal forgets the package first, then its directories go. */
@@ -603,12 +505,12 @@ export class InstallMachine {
    */
   private async stageDelta(ctx: RunContext, delta: PreparedDelta): Promise<boolean> {
     const fetchFile = (f: { sha256: string; size: number }, dest: string) => this.d.delta!.fetchFile(f, dest, { pacer: ctx.pacer });
-    if (await stageDelta(delta, { root: this.d.installRoot, name: ctx.name, version: ctx.version }, fetchFile, this.d.log)) return true;
+    if (await stageDelta(delta, this.target(ctx), fetchFile, this.d.log)) return true;
     rmSync(delta.filesDir, { recursive: true, force: true });
     delete ctx.delta;
     checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
     await this.d.fetch(ctx.record!, ctx.download, { pacer: ctx.pacer });
-    const manifest = await this.readVerifiedManifest(ctx);
+    const manifest = await readVerifiedManifest(ctx.download, ctx.name, ctx.version);
     if (JSON.stringify(manifest) !== JSON.stringify(ctx.manifest)) {
       throw new FerryError('FERRY_PACKAGE_INVALID', `${ctx.name}@${ctx.version}: the package's manifest differs from its signed file index`);
     }
@@ -632,6 +534,10 @@ export class InstallMachine {
       rmSync(versionDir(this.d.installRoot, name, v.version), { recursive: true, force: true });
       this.d.journal.dropVersion(name, v.version);
     }
+  }
+
+  private target(ctx: RunContext): VersionTarget {
+    return { root: this.d.installRoot, name: ctx.name, version: ctx.version };
   }
 
   private downloadPath(name: string, version: string, opId: number): string {
