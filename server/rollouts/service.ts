@@ -1,4 +1,4 @@
-// Rollout use cases behind the admin API: plan and start, operator actions, status documents.
+// Rollout use cases behind the admin API: plan and start, clone-config, operator actions; the status documents are built by status-view.ts.
 import { randomBytes } from 'node:crypto';
 import { FerryError } from '../../shared/errors.js';
 import { parseSelector } from '../../shared/selectors.js';
@@ -19,7 +19,8 @@ import { TERMINAL_HOST_STATES, type HostState } from '../../shared/protocol/mess
 import type { RolloutEngine } from './engine.js';
 import { LATE_WAVE, ACTIVE_ROLLOUT_STATES, type HostRow, type RolloutOptions, type RolloutRow, type RolloutStore } from './store.js';
 import { endFollowing } from './follow.js';
-import { buildReview, waveTally, type RolloutReview } from './review.js';
+import { buildReview, type RolloutReview } from './review.js';
+import { rolloutList, rolloutStatus, type RolloutSummary } from './status-view.js';
 import { globMatch } from '../../shared/selectors.js';
 import { evaluatePolicy, loadPolicy, type Policy } from '../policy/policy.js';
 import type { Release } from '../releases/store.js';
@@ -360,61 +361,11 @@ export class RolloutService {
   }
 
   status(id?: string): RolloutStatusDoc {
-    const rollout = this.require(id ?? this.store.latestId());
-    const hostnames = this.cmdb.hostnames();
-    const hosts = this.store.hosts(rollout.id);
-    const counts: Record<string, number> = {};
-    for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
-    const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : undefined);
-    return {
-      id: rollout.id,
-      release: rollout.release,
-      ...operationOf(rollout),
-      strategy: rollout.strategy,
-      state: rollout.state,
-      target: rollout.target,
-      ...(rollout.reason ? { reason: rollout.reason } : {}),
-      createdAt: iso(rollout.createdAt)!,
-      ...(rollout.startedAt ? { startedAt: iso(rollout.startedAt)! } : {}),
-      ...(rollout.endedAt ? { endedAt: iso(rollout.endedAt)! } : {}),
-      options: rollout.options,
-      ...(rollout.options.follow ? { follow: followOf(rollout) } : {}),
-      counts,
-      waves: this.store.waves(rollout.id).map((w) => {
-        return {
-          index: w.index,
-          state: w.state,
-          ...waveTally(hosts, w.index),
-          ...(w.startedAt ? { startedAt: iso(w.startedAt)! } : {}),
-          ...(w.endedAt ? { endedAt: iso(w.endedAt)! } : {}),
-          ...(w.soakUntil ? { soakUntil: iso(w.soakUntil)! } : {}),
-        };
-      }),
-      hosts: hosts.map((h) => ({
-        agent: h.agent,
-        hostname: hostnames.get(h.agent) ?? h.agent,
-        wave: h.wave < 0 ? null : h.wave,
-        state: h.state,
-        ...(h.wave === LATE_WAVE ? { late: true as const } : {}),
-        ...(h.error ? { error: h.error } : {}),
-        ...(h.reason && h.state === 'skipped' ? { reason: h.reason } : {}),
-        ...(h.waiting && h.state === 'sent' ? { waiting: true as const, reason: h.waiting.reason, ...(h.waiting.until ? { waitingUntil: iso(h.waiting.until)! } : {}) } : {}),
-        ...(h.finishedAt ? { finishedAt: iso(h.finishedAt)! } : {}),
-      })),
-    };
+    return rolloutStatus(this.store, this.require(id ?? this.store.latestId()), this.cmdb.hostnames());
   }
 
-  list(): { id: string; release: string; operation: RolloutOperation; strategy: string; state: string; target: string; createdAt: string; hosts: number }[] {
-    return this.store.list().map((r) => ({
-      id: r.id,
-      release: r.release,
-      ...operationOf(r),
-      strategy: r.strategy,
-      state: r.state,
-      target: r.target,
-      createdAt: new Date(r.createdAt).toISOString(),
-      hosts: Object.values(Object.fromEntries(this.store.countsByWave(r.id))).reduce((n, c) => n + Object.values(c).reduce((a, b) => a + (b ?? 0), 0), 0),
-    }));
+  list(): RolloutSummary[] {
+    return rolloutList(this.store);
   }
 
   /** Whether a newer rollout took hosts over from this one (--supersede; on its timeline). */
@@ -453,11 +404,6 @@ function holds(h: HostRow): boolean {
 /** Whether a completed rollout that follows its target still holds this host: it is installing there. */
 function holdsLate(h: HostRow): boolean {
   return h.wave === LATE_WAVE && h.rollback !== 'done' && IN_FLIGHT_STATES.includes(h.state);
-}
-
-function followOf(r: RolloutRow): NonNullable<RolloutStatusDoc['follow']> {
-  if (r.followEndedAt === null) return { state: 'following' };
-  return { state: 'stopped', ...(r.followEndReason ? { reason: r.followEndReason } : {}), endedAt: new Date(r.followEndedAt).toISOString() };
 }
 
 function describeConflict(c: Conflict): { rollout: string; release: string; state: string; hosts: string[] } {
@@ -505,12 +451,4 @@ export type CloneResult = CmdbCloneReply;
 /** How a removal appears in the `release` field (never a valid release name: it has a space). */
 export function removalLabel(name: string): string {
   return `remove ${name}`;
-}
-
-/** What a rollout does: install a release, remove a package, or copy a production host (clone-config). */
-export type RolloutOperation = 'install' | 'remove' | 'clone';
-
-function operationOf(r: RolloutRow): { operation: RolloutOperation; package?: string; copyOf?: { agent: string; hostname: string } } {
-  if (r.options.clone) return { operation: 'clone', copyOf: { agent: r.options.clone.from, hostname: r.options.clone.fromHostname } };
-  return r.options.remove !== undefined ? { operation: 'remove', package: r.options.remove } : { operation: 'install' };
 }
