@@ -23,7 +23,7 @@ import { interruptedOperations } from './recovery-needed.js';
 import { cleanStaging, readCurrent, removeCurrent, switchCurrent, versionDir, versionExists } from './layout.js';
 import { FIRST_STEP, GIVE_UP, MAX_SAVES, RECOVERY, REVERT_STEPS, TRANSITIONS, hostStateFor, isWorkStep, type InstallStep, type OperationKind } from './states.js';
 
-// The machine's public types live in types.ts; its importers name them from here too.
+// The machine's public types (types.ts), named from here by its importers.
 export type { FetchOptions, InstallJob, MachineDeps, OperationResult, Outcome, ProgressReport, RevertOptions, StepInfo } from './types.js';
 
 interface RunContext {

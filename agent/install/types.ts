@@ -1,6 +1,6 @@
 // What the install machine (machine.ts) takes and reports: an install job, its dependencies, its
-// progress reports and how an operation ended. Kept apart from the machine so the modules that only
-// name these types (the runtime, the reporter, the CLI) read them without the step loop.
+// progress reports and how an operation ended. Kept apart from the step loop; machine.ts re-exports
+// them, and its importers name them from there.
 import type { Logger } from 'pino';
 import type { DmlRecord, HostState } from '../../shared/protocol/messages.js';
 import type { DeltaSource, FetchOptions } from './delta-prepare.js';
