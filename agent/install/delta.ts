@@ -2,14 +2,18 @@
 // others were fetched by content (agent/fetch/content.ts). Every file that ends up in the staging
 // directory is hashed from its staged bytes and compared with the signed manifest — the same check
 // a full install's verifying extraction makes — so a kept file modified on disk is never reused
-// (its content is fetched instead) and nothing unverified reaches the version directory.
+// (its content is fetched instead) and nothing unverified reaches the version directory. The
+// contents were fetched by the download step (agent/install/delta-prepare.ts).
 import { createHash } from 'node:crypto';
-import { closeSync, constants, createReadStream, fchmodSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, createReadStream, fchmodSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { FerryError } from '../../shared/errors.js';
+import type { Logger } from 'pino';
+import { FerryError, toFerryError } from '../../shared/errors.js';
 import type { DeltaPlan, PlannedFile } from '../../shared/package/delta.js';
 import type { Manifest } from '../../shared/package/manifest.js';
+import { checkFreeSpace, installedBytes } from './free-space.js';
+import { stagingDir, versionDir } from './layout.js';
 
 /** A delta whose missing contents were fetched (download step), waiting to be assembled (stage). */
 export interface PreparedDelta {
@@ -114,6 +118,28 @@ export async function assembleDelta(delta: PreparedDelta, staging: string, deps:
   } catch (err) {
     await rm(root, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/**
+ * The stage step's delta path: assemble `name@version` into a fresh staging directory under the
+ * install root, then rename it into place. False (logged): the assembly failed, and the caller
+ * downloads the whole package instead; too little free space is an error, as for a full install.
+ */
+export async function stageDelta(delta: PreparedDelta, target: { root: string; name: string; version: string }, fetchFile: AssembleDeps['fetchFile'], log: Logger): Promise<boolean> {
+  const { root, name, version } = target;
+  checkFreeSpace(root, installedBytes(delta.manifest), 'assembly');
+  const staging = stagingDir(root, name, version);
+  try {
+    const r = await assembleDelta(delta, staging, { keptDir: (v) => versionDir(root, name, v), fetchFile });
+    if (r.refetched.length) log.warn({ package: name, version, refetched: r.refetched.slice(0, 20) }, 'kept files did not match their hashes; their content was fetched instead');
+    const dir = versionDir(root, name, version);
+    rmSync(dir, { recursive: true, force: true }); // a leftover from an earlier try
+    renameSync(staging, dir);
+    return true;
+  } catch (err) {
+    log.warn({ package: name, version, err: toFerryError(err).toLine() }, 'assembling the delta failed; downloading the whole package');
+    return false;
   }
 }
 

@@ -3,101 +3,28 @@
 // the journal *before* it runs, so after a crash RECOVERY says where to resume. The previous
 // version stays active until `activate`, and is switched back to on any later failure; a revert
 // verifies the kept version it goes back to before it activates it.
-import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import semver from 'semver';
-import type { Logger } from 'pino';
 import { FerryError, toFerryError } from '../../shared/errors.js';
 import type { DmlRecord, HostState } from '../../shared/protocol/messages.js';
-// The read and extract modules themselves, not the package barrel (mod.ts), which also exports
-// the package builder and with it node-tar's writer (loaded at start, not on first use).
-import { readPackageManifest } from '../../shared/package/read.js';
-import { extractPackage } from '../../shared/package/extract.js';
 import type { Manifest } from '../../shared/package/manifest.js';
 import { checkDrift, describeDrift } from './drift.js';
-import { assembleDelta, type PreparedDelta } from './delta.js';
-import { deltaLimitProblem, deltaWorthIt, planDelta } from '../../shared/package/delta.js';
+import { stageDelta, type PreparedDelta } from './delta.js';
+import { deltaFilesDir, prepareDelta } from './delta-prepare.js';
+import { checkFreeSpace } from './free-space.js';
+import { extractVersion, readVerifiedManifest, type VersionTarget } from './full-package.js';
 import { runHealthcheck, runHook, type HookResult } from './hooks.js';
 import { appendHookOutput } from './hook-output.js';
 import { redactText } from '../../shared/redact.js';
 import { RatePacer } from '../../shared/nats/pacer.js';
-import type { Journal } from './journal.js';
+import type { InstallJob, MachineDeps, OperationResult, Outcome, ProgressReport, RevertOptions } from './types.js';
 import { interruptedOperations } from './recovery-needed.js';
-import { cleanStaging, readCurrent, removeCurrent, stagingDir, switchCurrent, versionDir, versionExists } from './layout.js';
+import { cleanStaging, readCurrent, removeCurrent, switchCurrent, versionDir, versionExists } from './layout.js';
 import { FIRST_STEP, GIVE_UP, MAX_SAVES, RECOVERY, REVERT_STEPS, TRANSITIONS, hostStateFor, isWorkStep, type InstallStep, type OperationKind } from './states.js';
 
-export interface InstallJob {
-  operation: string;
-  record: DmlRecord;
-  /** an explicit, signed rollback may go to a lower version */
-  allowDowngrade: boolean;
-  /** keep health-checking for this long after commit (the rollout's soak period) */
-  watchMs?: number;
-  /** pace the download to this many bytes per second (the rollout's --max-rate) */
-  maxBytesPerSecond?: number;
-}
-
-export interface ProgressReport {
-  operation: string;
-  state: HostState;
-  package: string;
-  version: string;
-  previousVersion?: string;
-  step: string;
-  error?: string;
-  output?: string;
-}
-
-/** How one install's reads are made: all of them share the install's pacer (its --max-rate), if any. */
-export interface FetchOptions {
-  pacer?: RatePacer | undefined;
-}
-
-export interface MachineDeps {
-  journal: Journal;
-  installRoot: string;
-  downloadDir: string;
-  /** download the package bytes to dest, verifying the record's SHA-256 and size */
-  fetch: (record: DmlRecord, dest: string, opts?: FetchOptions) => Promise<void>;
-  report: (r: ProgressReport) => void;
-  log: Logger;
-  keepVersions: number;
-  host: { os: string; arch: string };
-  /**
-   * File-level deltas (optional): the signed file index of a version (null: the DML has none) and
-   * one file's content by hash. Without them every install downloads the whole package.
-   */
-  delta?: {
-    index: (record: DmlRecord, opts?: FetchOptions) => Promise<{ manifest: Manifest; dirs: string[] } | null>;
-    fetchFile: (file: { sha256: string; size: number }, dest: string, opts?: FetchOptions) => Promise<void>;
-  };
-  /**
-   * Called right after each step was saved and before it runs (every step of every kind). May
-   * delay or throw (a simulated failure of that step); the crash tests SIGKILL the agent here.
-   */
-  beforeStep?: (step: InstallStep, op: StepInfo) => Promise<void>;
-}
-
-/** Which operation a step belongs to (for beforeStep). */
-export interface StepInfo {
-  kind: OperationKind;
-  operation: string;
-  package: string;
-  version: string;
-}
-
-/** How an operation ended, with the final report it sent. */
-export interface OperationResult {
-  outcome: Outcome;
-  report: ProgressReport;
-}
-
-export interface RevertOptions {
-  /** why (a failed health check, a failed sibling package…); goes into the final report */
-  reason?: string;
-  /** with no previous version kept, unlink the package instead of refusing (soak, release undo) */
-  unlinkIfNoneKept?: boolean;
-}
+// The machine's public types (types.ts), named from here by its importers.
+export type { FetchOptions, InstallJob, MachineDeps, OperationResult, Outcome, ProgressReport, RevertOptions, StepInfo } from './types.js';
 
 interface RunContext {
   opId: number;
@@ -130,8 +57,6 @@ interface RunContext {
   /** a delta install: the signed file index's manifest and the fetched contents (not journaled: a crash before activation fails the install) */
   delta?: PreparedDelta;
 }
-
-export type Outcome = 'done' | 'failed' | 'rolled-back';
 
 export class InstallMachine {
   constructor(private readonly d: MachineDeps) {
@@ -363,7 +288,7 @@ export class InstallMachine {
         // A kept version is reused only if its files still match its manifest.
         if (!ctx.createdDir && (await this.reusable(ctx))) return true;
         if (await this.prepareDelta(ctx)) return true;
-        this.checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
+        checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
         await this.d.fetch(ctx.record!, ctx.download, { pacer: ctx.pacer });
         return true;
       case 'verify': {
@@ -372,7 +297,7 @@ export class InstallMachine {
         // manifest is read and checked against the record and this host; every file's hash and
         // every archive rule are enforced by the one verifying pass of `stage`, before any hook.
         // A delta's manifest comes from the signed file index (bound to the same signed record).
-        const manifest = ctx.delta ? ctx.delta.manifest : await this.readVerifiedManifest(ctx);
+        const manifest = ctx.delta ? ctx.delta.manifest : await readVerifiedManifest(ctx.download, ctx.name, ctx.version);
         ctx.manifest = manifest;
         this.d.journal.saveManifest(ctx.opId, manifest);
         const why = this.incompatibility(manifest);
@@ -390,7 +315,7 @@ export class InstallMachine {
           ctx.createdDir = true;
           return true;
         }
-        await this.extractInto(ctx, ctx.manifest!);
+        await extractVersion(ctx.download, ctx.manifest!, this.target(ctx));
         ctx.createdDir = true;
         return true;
       case 'preinstall':
@@ -490,42 +415,14 @@ export class InstallMachine {
       });
     if (!ctx.record || !ctx.manifest) throw refuse('no signed record of it to fetch it again');
     try {
-      this.checkFreeSpace(this.d.downloadDir, ctx.record.size, 'download');
+      checkFreeSpace(this.d.downloadDir, ctx.record.size, 'download');
       await this.d.fetch(ctx.record, ctx.download);
-      const manifest = await this.readVerifiedManifest(ctx);
-      await this.extractInto(ctx, manifest);
+      const manifest = await readVerifiedManifest(ctx.download, ctx.name, ctx.version);
+      await extractVersion(ctx.download, manifest, this.target(ctx));
     } catch (err) {
       throw refuse(`fetching it again from the DML failed: ${toFerryError(err).toLine()}`, err);
     }
     this.d.log.info({ package: ctx.name, version: ctx.version }, 'kept version fetched again and verified');
-  }
-
-  private async readVerifiedManifest(ctx: RunContext): Promise<Manifest> {
-    const manifest = await readPackageManifest(ctx.download);
-    if (manifest.name !== ctx.name || manifest.version !== ctx.version) {
-      throw new FerryError('FERRY_PACKAGE_INVALID', `package is ${manifest.name}@${manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
-    }
-    return manifest;
-  }
-
-  /** Extract (verifying every file) into a fresh staging directory, then rename it into place. */
-  private async extractInto(ctx: RunContext, manifest: Manifest): Promise<void> {
-    const root = this.d.installRoot;
-    const need = (manifest.requires?.diskMB ?? 0) * 1024 * 1024 + manifest.files.reduce((n, f) => n + f.size, 0);
-    this.checkFreeSpace(root, need, 'extraction');
-    const staging = stagingDir(root, ctx.name, ctx.version);
-    try {
-      await extractPackage(ctx.download, staging);
-    } catch (err) {
-      // The free-space check counts bytes, not blocks: a disk can still fill up here.
-      if (/ENOSPC/.test(String((err as Error).message))) {
-        throw new FerryError('FERRY_INSTALL_FAILED', `not enough free space while extracting into ${root} (ENOSPC); nothing was kept`, { cause: err });
-      }
-      throw err;
-    }
-    const dir = versionDir(root, ctx.name, ctx.version);
-    rmSync(dir, { recursive: true, force: true }); // a leftover from an earlier try, or a modified kept copy
-    renameSync(staging, dir);
   }
 
   /** Commit a removal: the journal forgets the package first, then its directories go. */
@@ -590,79 +487,30 @@ export class InstallMachine {
     return true;
   }
 
-  /**
-   * download, delta path: with a version of this package kept on disk and a signed file index in
-   * the DML, fetch only the contents no kept version has. Anything that goes wrong here (no index,
-   * nothing to reuse, a fetch that fails) means the whole package is downloaded instead.
-   */
+  /** download, delta path (delta-prepare.ts): an install, with a version kept on disk and a DML with file indexes. */
   private async prepareDelta(ctx: RunContext): Promise<boolean> {
     if (!this.d.delta || !ctx.record || ctx.kind !== 'install') return false;
     const kept = this.d.journal.versions(ctx.name).filter((v) => v.version !== ctx.version && versionExists(this.d.installRoot, ctx.name, v.version));
-    if (!kept.length) return false;
-    const filesDir = deltaFilesDir(ctx.download);
-    const started = Date.now();
-    try {
-      const index = await this.d.delta.index(ctx.record, { pacer: ctx.pacer });
-      if (!index) {
-        this.d.log.info({ package: ctx.name, version: ctx.version }, 'no file index in the DML for this version; downloading the whole package');
-        return false;
-      }
-      if (index.manifest.name !== ctx.name || index.manifest.version !== ctx.version) {
-        throw new FerryError('FERRY_PACKAGE_INVALID', `the file index is for ${index.manifest.name}@${index.manifest.version}, the signed record says ${ctx.name}@${ctx.version}`);
-      }
-      const tooBig = deltaLimitProblem(index.manifest, index.dirs);
-      if (tooBig) throw new FerryError('FERRY_ARCHIVE_UNSAFE', `${ctx.name}@${ctx.version}: ${tooBig}`);
-      const plan = planDelta(index.manifest, kept);
-      if (!deltaWorthIt(plan, ctx.record.size)) {
-        this.d.log.info({ package: ctx.name, version: ctx.version, reuseBytes: plan.reuseBytes, fetchBytes: plan.fetchBytes }, 'a delta would not save anything; downloading the whole package');
-        return false;
-      }
-      rmSync(filesDir, { recursive: true, force: true });
-      mkdirSync(filesDir, { recursive: true });
-      this.checkFreeSpace(this.d.downloadDir, plan.fetchBytes, 'download');
-      for (const f of plan.fetch) await this.d.delta.fetchFile(f, join(filesDir, f.sha256), { pacer: ctx.pacer });
-      ctx.delta = { manifest: index.manifest, dirs: index.dirs, plan, filesDir };
-      this.d.log.info(
-        { package: ctx.name, version: ctx.version, from: kept.map((k) => k.version), reuse: plan.reuse.length, fetch: plan.fetch.length, reuseBytes: plan.reuseBytes, fetchBytes: plan.fetchBytes, ms: Date.now() - started },
-        'delta: fetched only the files no kept version has',
-      );
-      return true;
-    } catch (err) {
-      rmSync(filesDir, { recursive: true, force: true });
-      delete ctx.delta;
-      this.d.log.warn({ package: ctx.name, version: ctx.version, err: toFerryError(err).toLine() }, 'delta download failed; downloading the whole package');
-      return false;
-    }
+    const target = { name: ctx.name, version: ctx.version, record: ctx.record, download: ctx.download, pacer: ctx.pacer };
+    const prepared = await prepareDelta(target, { source: this.d.delta, kept, downloadDir: this.d.downloadDir, log: this.d.log });
+    if (!prepared) return false;
+    ctx.delta = prepared;
+    return true;
   }
 
   /**
-   * stage, delta path: assemble the version from kept copies and fetched contents, every file
-   * checked against the signed manifest. On failure, download and extract the whole package
-   * (false: the caller extracts), which must carry the very manifest the file index signed.
+   * stage, delta path: assemble the version (delta.ts). On failure, download and extract the
+   * whole package (false: the caller extracts), which must carry the very manifest the file index
+   * signed.
    */
   private async stageDelta(ctx: RunContext, delta: PreparedDelta): Promise<boolean> {
-    const root = this.d.installRoot;
-    const need = (delta.manifest.requires?.diskMB ?? 0) * 1024 * 1024 + delta.manifest.files.reduce((n, f) => n + f.size, 0);
-    this.checkFreeSpace(root, need, 'assembly');
-    const staging = stagingDir(root, ctx.name, ctx.version);
-    try {
-      const r = await assembleDelta(delta, staging, {
-        keptDir: (v) => versionDir(root, ctx.name, v),
-        fetchFile: (f, dest) => this.d.delta!.fetchFile(f, dest, { pacer: ctx.pacer }),
-      });
-      if (r.refetched.length) this.d.log.warn({ package: ctx.name, version: ctx.version, refetched: r.refetched.slice(0, 20) }, 'kept files did not match their hashes; their content was fetched instead');
-      const dir = versionDir(root, ctx.name, ctx.version);
-      rmSync(dir, { recursive: true, force: true }); // a leftover from an earlier try
-      renameSync(staging, dir);
-      return true;
-    } catch (err) {
-      this.d.log.warn({ package: ctx.name, version: ctx.version, err: toFerryError(err).toLine() }, 'assembling the delta failed; downloading the whole package');
-    }
+    const fetchFile = (f: { sha256: string; size: number }, dest: string) => this.d.delta!.fetchFile(f, dest, { pacer: ctx.pacer });
+    if (await stageDelta(delta, this.target(ctx), fetchFile, this.d.log)) return true;
     rmSync(delta.filesDir, { recursive: true, force: true });
     delete ctx.delta;
-    this.checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
+    checkFreeSpace(this.d.downloadDir, ctx.record!.size, 'download');
     await this.d.fetch(ctx.record!, ctx.download, { pacer: ctx.pacer });
-    const manifest = await this.readVerifiedManifest(ctx);
+    const manifest = await readVerifiedManifest(ctx.download, ctx.name, ctx.version);
     if (JSON.stringify(manifest) !== JSON.stringify(ctx.manifest)) {
       throw new FerryError('FERRY_PACKAGE_INVALID', `${ctx.name}@${ctx.version}: the package's manifest differs from its signed file index`);
     }
@@ -674,14 +522,6 @@ export class InstallMachine {
     if (os?.length && !os.includes(this.d.host.os as never)) return `incompatible: requires os ${os.join('|')}, this host is ${this.d.host.os}`;
     if (arch?.length && !arch.includes(this.d.host.arch as never)) return `incompatible: requires arch ${arch.join('|')}, this host is ${this.d.host.arch}`;
     return undefined;
-  }
-
-  private checkFreeSpace(dir: string, bytes: number, what: string): void {
-    const st = statfsSync(dir);
-    const free = st.bavail * st.bsize;
-    if (free < bytes) {
-      throw new FerryError('FERRY_INSTALL_FAILED', `not enough free space for ${what}: need ${Math.ceil(bytes / 1048576)} MiB, ${Math.floor(free / 1048576)} MiB free in ${dir}`);
-    }
   }
 
   /** Keep the newest versions; never the current or the previous one. */
@@ -696,14 +536,13 @@ export class InstallMachine {
     }
   }
 
+  private target(ctx: RunContext): VersionTarget {
+    return { root: this.d.installRoot, name: ctx.name, version: ctx.version };
+  }
+
   private downloadPath(name: string, version: string, opId: number): string {
     return join(this.d.downloadDir, `${name}@${version}.${opId}.ferry`);
   }
-}
-
-/** Where a delta's fetched contents wait for the stage step (removed with the download). */
-function deltaFilesDir(download: string): string {
-  return `${download}.files`;
 }
 
 /** A revert with no version kept to go back to unlinks the package (journal: version = fromVersion). */

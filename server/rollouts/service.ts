@@ -1,30 +1,26 @@
-// Rollout use cases behind the admin API: plan and start, operator actions, status documents.
+// Rollout use cases behind the admin API: plan and start, clone-config, operator actions. The
+// status documents are built by status-view.ts; which rollouts hold a host, by conflicts.ts.
 import { randomBytes } from 'node:crypto';
 import { FerryError } from '../../shared/errors.js';
-import { parseSelector } from '../../shared/selectors.js';
+import { globMatch, parseSelector } from '../../shared/selectors.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import type { CmdbStore } from '../cmdb/store.js';
 import type { DmlService } from '../dml/service.js';
-import type { ReleaseStore } from '../releases/store.js';
-import { planRemoval, planRollout, type PlanHost } from './plan.js';
+import type { Release, ReleaseStore } from '../releases/store.js';
+import { planRemoval, planRollout, type PlanHost, type PlannedHost } from './plan.js';
 import { describeClone, planClone } from './clone-plan.js';
 import { clonePolicyViolations } from './clone-policy.js';
 import { approvalsOf } from '../releases/four-eyes.js';
-
-const IN_FLIGHT_STATES: HostState[] = ['sent', 'downloading', 'installing', 'verifying'];
 import { DEFAULT_PHASED_WAVES, parseRolloutOptions } from './options.js';
 import { allSkipped, noTargetsError, notInstalledError } from './targets.js';
 import { nextRolloutState } from './lifecycle.js';
-import { TERMINAL_HOST_STATES, type HostState } from '../../shared/protocol/messages.js';
 import type { RolloutEngine } from './engine.js';
-import { LATE_WAVE, ACTIVE_ROLLOUT_STATES, type HostRow, type RolloutOptions, type RolloutRow, type RolloutStore } from './store.js';
+import type { RolloutOptions, RolloutPolicyRecord, RolloutRow, RolloutStore } from './store.js';
 import { endFollowing } from './follow.js';
-import { buildReview, waveTally, type RolloutReview } from './review.js';
-import { globMatch } from '../../shared/selectors.js';
+import { changedPackages, conflictError, describeConflict, findConflicts, supersede } from './conflicts.js';
+import { buildReview, type RolloutReview } from './review.js';
+import { rolloutList, rolloutStatus, type RolloutSummary } from './status-view.js';
 import { evaluatePolicy, loadPolicy, type Policy } from '../policy/policy.js';
-import type { Release } from '../releases/store.js';
-import type { PlannedHost } from './plan.js';
-import type { RolloutPolicyRecord } from './store.js';
 
 /** The status document lives with the protocol (shared/protocol/replies/rollouts.ts). */
 export type { RolloutStatusDoc } from '../../shared/protocol/replies.js';
@@ -104,7 +100,7 @@ export class RolloutService {
     else if (empty && req.dryRun) notes.push(`a start would be refused: ${empty.toLine()}`);
     else if (empty) throw empty;
     const names = removal !== undefined ? [removal] : packages.map((p) => p.name);
-    const conflicts = this.conflicts(names, plan.hosts);
+    const conflicts = findConflicts(this.store, (r) => this.packageNamesOf(r), names, plan.hosts);
     if (conflicts.length > 0 && !req.supersede && !req.dryRun) throw conflictError(label, conflicts);
     const record = this.checkPolicy(req, release, packages, fleet, selector, plan.hosts);
     // A newer rollout of any of the same packages ends the following of older ones.
@@ -142,7 +138,7 @@ export class RolloutService {
       );
       this.store.savePolicy(id, record);
       if (record.override) this.store.addEvent(id, req.actor, 'policy-override', `${req.reason}: ${record.violations.join('; ')}`);
-      for (const c of conflicts) this.supersede(c, id, req.actor);
+      for (const c of conflicts) supersede(this.store, c, id, req.actor);
       for (const r of followed) endFollowing(this.store, r.id, req.actor, `superseded by ${id} (${label})`);
     });
     for (const r of followed) notes.push(`rollout ${r.id} (${r.release}) no longer follows its target: superseded by ${id}`);
@@ -173,7 +169,7 @@ export class RolloutService {
     // what a rollback of the copy puts back on the test host
     const fromVersions = Object.fromEntries(names.filter((n) => testInstalled[n] !== undefined).map((n) => [n, testInstalled[n]!]));
     const planned: PlannedHost[] = [{ agent: test.id, hostname: test.hostname, wave: 0, reason: `copy of ${prod.hostname}`, fromVersions }];
-    const conflicts = this.conflicts(names, planned);
+    const conflicts = findConflicts(this.store, (r) => this.packageNamesOf(r), names, planned);
     const policy = loadPolicy(this.policyFile);
     const violations = clonePolicyViolations(policy, test.tags[policy.envTag] ?? '', plan.install.map((p) => ({ ...p, state: this.dml.get(p.name, p.version)!.state })));
     const notes = this.isOnline(test.lastSeen) ? [] : [`${test.hostname} is offline: it converges when it returns`];
@@ -203,7 +199,7 @@ export class RolloutService {
         { agent: test.id, wave: 0, state: 'pending', fromVersions, reason: `copy of ${prod.hostname}` },
       ]);
       this.store.addEvent(id, req.actor, 'clone-config', `${test.hostname} (${test.id}) gets the versions of ${prod.hostname} (${prod.id}): ${describeClone(plan)}`);
-      for (const c of conflicts) this.supersede(c, id, req.actor);
+      for (const c of conflicts) supersede(this.store, c, id, req.actor);
     });
     this.store.setState(id, 'running', { startedAt: now });
     await this.engine.tick();
@@ -279,45 +275,6 @@ export class RolloutService {
     return changedPackages(r, (name) => this.releases.get(name));
   }
 
-  /**
-   * Unfinished rollouts of any of these packages that still hold some of the planned hosts: a
-   * host is held while that rollout may still install, soak or roll it back.
-   */
-  private conflicts(names: string[], planned: PlannedHost[]): Conflict[] {
-    const receiving = new Set(planned.filter((h) => h.wave !== null).map((h) => h.agent));
-    if (receiving.size === 0) return [];
-    const out: Conflict[] = [];
-    const unfinished = [...this.store.active(), ...this.store.rollingBack()];
-    // A completed rollout that follows its target still holds the late hosts it is installing.
-    const following = this.store.following().filter((f) => !unfinished.some((r) => r.id === f.id));
-    for (const r of [...unfinished, ...following]) {
-      if (!this.packageNamesOf(r).some((n) => names.includes(n))) continue;
-      const isHeld = unfinished.includes(r) ? holds : holdsLate;
-      const held = this.store.hosts(r.id).filter((h) => receiving.has(h.agent) && isHeld(h));
-      if (held.length > 0) out.push({ rollout: r, hosts: held.map((h) => h.agent) });
-    }
-    return out;
-  }
-
-  /** End an older rollout for the hosts a new one takes over; recorded in its timeline. */
-  private supersede(c: Conflict, by: string, actor: string): void {
-    const now = Date.now();
-    for (const agent of c.hosts) {
-      const h = this.store.host(c.rollout.id, agent)!;
-      if (!TERMINAL_HOST_STATES.includes(h.state)) {
-        this.store.setHost(c.rollout.id, agent, 'skipped', { error: `superseded by ${by}`, finishedAt: now });
-        this.store.setCause(c.rollout.id, agent, 'superseded');
-      }
-      // A later fleet rollback of the older rollout must not undo what the new one installs.
-      this.store.setRollbackMark(c.rollout.id, agent, 'done');
-    }
-    this.store.addEvent(c.rollout.id, actor, 'superseded', `${c.hosts.length} host(s) taken over by ${by}`);
-    const current = this.store.get(c.rollout.id)!;
-    if (!this.store.hosts(c.rollout.id).some(holds) && ACTIVE_ROLLOUT_STATES.includes(current.state)) {
-      this.store.setState(c.rollout.id, nextRolloutState(c.rollout.id, current.state, 'abort'), { endedAt: now, reason: `superseded by ${by} (${actor})` });
-    }
-  }
-
   /** The policy verdict and risk for a rollout about to start (also shown by --dry-run). */
   private checkPolicy(
     req: ApiRequestParsed<'rollout.start'>,
@@ -360,61 +317,11 @@ export class RolloutService {
   }
 
   status(id?: string): RolloutStatusDoc {
-    const rollout = this.require(id ?? this.store.latestId());
-    const hostnames = this.cmdb.hostnames();
-    const hosts = this.store.hosts(rollout.id);
-    const counts: Record<string, number> = {};
-    for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
-    const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : undefined);
-    return {
-      id: rollout.id,
-      release: rollout.release,
-      ...operationOf(rollout),
-      strategy: rollout.strategy,
-      state: rollout.state,
-      target: rollout.target,
-      ...(rollout.reason ? { reason: rollout.reason } : {}),
-      createdAt: iso(rollout.createdAt)!,
-      ...(rollout.startedAt ? { startedAt: iso(rollout.startedAt)! } : {}),
-      ...(rollout.endedAt ? { endedAt: iso(rollout.endedAt)! } : {}),
-      options: rollout.options,
-      ...(rollout.options.follow ? { follow: followOf(rollout) } : {}),
-      counts,
-      waves: this.store.waves(rollout.id).map((w) => {
-        return {
-          index: w.index,
-          state: w.state,
-          ...waveTally(hosts, w.index),
-          ...(w.startedAt ? { startedAt: iso(w.startedAt)! } : {}),
-          ...(w.endedAt ? { endedAt: iso(w.endedAt)! } : {}),
-          ...(w.soakUntil ? { soakUntil: iso(w.soakUntil)! } : {}),
-        };
-      }),
-      hosts: hosts.map((h) => ({
-        agent: h.agent,
-        hostname: hostnames.get(h.agent) ?? h.agent,
-        wave: h.wave < 0 ? null : h.wave,
-        state: h.state,
-        ...(h.wave === LATE_WAVE ? { late: true as const } : {}),
-        ...(h.error ? { error: h.error } : {}),
-        ...(h.reason && h.state === 'skipped' ? { reason: h.reason } : {}),
-        ...(h.waiting && h.state === 'sent' ? { waiting: true as const, reason: h.waiting.reason, ...(h.waiting.until ? { waitingUntil: iso(h.waiting.until)! } : {}) } : {}),
-        ...(h.finishedAt ? { finishedAt: iso(h.finishedAt)! } : {}),
-      })),
-    };
+    return rolloutStatus(this.store, this.require(id ?? this.store.latestId()), this.cmdb.hostnames());
   }
 
-  list(): { id: string; release: string; operation: RolloutOperation; strategy: string; state: string; target: string; createdAt: string; hosts: number }[] {
-    return this.store.list().map((r) => ({
-      id: r.id,
-      release: r.release,
-      ...operationOf(r),
-      strategy: r.strategy,
-      state: r.state,
-      target: r.target,
-      createdAt: new Date(r.createdAt).toISOString(),
-      hosts: Object.values(Object.fromEntries(this.store.countsByWave(r.id))).reduce((n, c) => n + Object.values(c).reduce((a, b) => a + (b ?? 0), 0), 0),
-    }));
+  list(): RolloutSummary[] {
+    return rolloutList(this.store);
   }
 
   /** Whether a newer rollout took hosts over from this one (--supersede; on its timeline). */
@@ -431,48 +338,6 @@ export class RolloutService {
     if (!rollout) throw new FerryError('FERRY_NOT_FOUND', id ? `rollout ${id} does not exist` : 'there are no rollouts yet', { hint: 'see: ferry rollout list' });
     return rollout;
   }
-}
-
-interface Conflict {
-  rollout: RolloutRow;
-  hosts: string[];
-}
-
-/** The packages a rollout changes on its hosts. */
-function changedPackages(r: RolloutRow, release: (name: string) => Release | undefined): string[] {
-  if (r.options.clone) return [...r.options.clone.install.map((p) => p.name), ...r.options.clone.remove];
-  if (r.options.remove !== undefined) return [r.options.remove];
-  return release(r.release)?.packages.map((p) => p.name) ?? [];
-}
-
-/** Whether an unfinished rollout still holds this host (a wave's, or one brought in later). */
-function holds(h: HostRow): boolean {
-  return (h.wave >= 0 || h.wave === LATE_WAVE) && h.rollback !== 'done' && (h.state === 'pending' || h.state === 'succeeded' || IN_FLIGHT_STATES.includes(h.state));
-}
-
-/** Whether a completed rollout that follows its target still holds this host: it is installing there. */
-function holdsLate(h: HostRow): boolean {
-  return h.wave === LATE_WAVE && h.rollback !== 'done' && IN_FLIGHT_STATES.includes(h.state);
-}
-
-function followOf(r: RolloutRow): NonNullable<RolloutStatusDoc['follow']> {
-  if (r.followEndedAt === null) return { state: 'following' };
-  return { state: 'stopped', ...(r.followEndReason ? { reason: r.followEndReason } : {}), endedAt: new Date(r.followEndedAt).toISOString() };
-}
-
-function describeConflict(c: Conflict): { rollout: string; release: string; state: string; hosts: string[] } {
-  return { rollout: c.rollout.id, release: c.rollout.release, state: c.rollout.state, hosts: c.hosts };
-}
-
-function conflictError(label: string, conflicts: Conflict[]): FerryError {
-  const parts = conflicts.map((c) => {
-    const shown = c.hosts.slice(0, 5).join(', ') + (c.hosts.length > 5 ? ', …' : '');
-    return `rollout ${c.rollout.id} (${c.rollout.release}, ${c.rollout.state}) still holds ${c.hosts.length} of its hosts: ${shown}`;
-  });
-  return new FerryError('FERRY_CONFLICT', `rollout of ${label} refused: ${parts.join('; ')}`, {
-    hint: `wait for it to end (ferry rollout status ${conflicts[0]!.rollout.id}), abort it, or give --supersede to end it for those hosts`,
-    details: { conflicts: conflicts.map(describeConflict) },
-  });
 }
 
 /** Environments a selector names outright (env=prod, tag.env=prod, env=pro*). */
@@ -505,12 +370,4 @@ export type CloneResult = CmdbCloneReply;
 /** How a removal appears in the `release` field (never a valid release name: it has a space). */
 export function removalLabel(name: string): string {
   return `remove ${name}`;
-}
-
-/** What a rollout does: install a release, remove a package, or copy a production host (clone-config). */
-export type RolloutOperation = 'install' | 'remove' | 'clone';
-
-function operationOf(r: RolloutRow): { operation: RolloutOperation; package?: string; copyOf?: { agent: string; hostname: string } } {
-  if (r.options.clone) return { operation: 'clone', copyOf: { agent: r.options.clone.from, hostname: r.options.clone.fromHostname } };
-  return r.options.remove !== undefined ? { operation: 'remove', package: r.options.remove } : { operation: 'install' };
 }

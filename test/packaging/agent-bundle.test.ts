@@ -43,7 +43,7 @@ describe('the agent bundle', () => {
     // agent never calls it: shared/nats/nkey-auth.ts signs natively); ~0.1 MiB of heap, measured.
     expect(importersOf(run, /node_modules\/tweetnacl\//)).toEqual(['@nats-io/nkeys']);
     // the install machine and what only an install, a revert or a soak uses
-    expect(matching(run, /dist\/(agent\/install\/(machine|hooks|delta|release-undo)|agent\/apply\/release|agent\/control\/rollback|shared\/package\/(build|extract|read))\.js$/)).toEqual([]);
+    expect(matching(run, /dist\/(agent\/install\/(machine|hooks|delta|delta-prepare|full-package|release-undo)|agent\/apply\/release|agent\/control\/rollback|shared\/package\/(build|extract|read))\.js$/)).toEqual([]);
   });
 
   it('ferry-agent supervise loads neither the message schemas nor the journal', () => {
