@@ -3,7 +3,9 @@
 // export holds the key's mutex; the finished key generation's finalizer, run by a GC in between,
 // takes it again): an agent's `join` hung that way. Every Ferry function that makes a key runs
 // here in a loop, in a child with the agent's 1 MiB semi-space (many GCs), from the compiled
-// dist/ (npm run build first). Before shared/crypto/keygen.ts the loop hung within seconds.
+// dist/ (npm run build first). Before shared/crypto/keygen.ts the loop hung within seconds. An
+// nkey's public key derived from its seed (an export of an imported key: shared/nats/nkey-auth.ts)
+// runs in it too. (A hang is a matter of timing: a loop that passes makes one unlikely, no more.)
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
@@ -15,13 +17,16 @@ const mod = (path: string) => JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist
 const LOOP = `
 const { createSealKeyPair, seal, openSealed } = await import(${mod('shared/crypto/seal.js')});
 const { generateSigningKeyPair } = await import(${mod('shared/crypto/sign.js')});
-const { createNativeUser } = await import(${mod('shared/nats/nkey-auth.js')});
+const { createNativeUser, nativePublicKey } = await import(${mod('shared/nats/nkey-auth.js')});
 const keep = [];
 let n = 0;
 for (const t = Date.now(); Date.now() - t < 6000; n++) {
   const own = createSealKeyPair();
   const sealed = seal(Buffer.from('reply'), own.publicKey);
-  keep.push(openSealed(sealed, own), generateSigningKeyPair(), createNativeUser());
+  const user = createNativeUser();
+  // an nkey's public key from its seed (every connection with a seed: an agent's, a token's)
+  if (nativePublicKey(user.seed) !== user.publicKey) throw new Error('nkey mismatch');
+  keep.push(openSealed(sealed, own), generateSigningKeyPair(), user);
   if (keep.length > 3000) keep.length = 0;
 }
 process.stdout.write(String(n));

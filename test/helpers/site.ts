@@ -95,6 +95,9 @@ export async function hubSystemConnection(home: string, url: string): Promise<Na
 
 export interface LeafLink {
   account: string;
+  /** the link's remote end, as the hub sees it */
+  ip: string;
+  port: number;
   in_bytes: number;
   out_bytes: number;
   in_msgs: number;

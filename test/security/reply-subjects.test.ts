@@ -6,8 +6,6 @@
 // desired states and their revisions, DML objects, audit rows, agents. Real nats-server, real
 // server, real identities (an agent's JWT, a token's enrolment credential).
 import Database from 'better-sqlite3';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +22,7 @@ import { cleanupFleet, initServer, joinAgent, runFerry, type JoinedAgent, type S
 import { operatorPermissions } from '../../server/operators/nats-permissions.js';
 import { ROLES, type Role } from '../../shared/operators/roles.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
+import { hostileReplies as hostileRepliesAt, objectMetaSubject, storeSnapshot } from '../helpers/store-snapshot.js';
 import { api, apiToken, connectAs, connectAsAdmin, connectAsAgent, connectWithToken, encode, serverSecrets, type Watched } from '../helpers/hostile.js';
 
 let server: ServerHandle;
@@ -36,68 +35,8 @@ let objectName: string;
 /** the bootstrap admin's own upload bucket, with an upload pending in it (another operator's, for every identity here) */
 let adminUploads: string;
 
-interface Snapshot {
-  streams: Record<string, { messages: number; first: number; last: number; consumers: string[] }>;
-  desired: Record<string, number>;
-  objects: string[];
-  /** the server's lease (who holds it), which no hostile reply may take or delete */
-  lease: string;
-  audit: number;
-  agents: string[];
-}
-
-async function snapshot(): Promise<Snapshot> {
-  const jsm = await jetstreamManager(admin.nc);
-  const streams: Snapshot['streams'] = {};
-  for await (const si of jsm.streams.list()) {
-    const consumers: string[] = [];
-    for await (const c of jsm.consumers.list(si.config.name)) consumers.push(c.name);
-    // The server renews its lease every few seconds (new sequences, the same value): compared by value below.
-    const renewed = si.config.name === `KV_${BUCKETS.leader}`;
-    streams[si.config.name] = { messages: si.state.messages, first: renewed ? 0 : si.state.first_seq, last: renewed ? 0 : si.state.last_seq, consumers: consumers.sort() };
-  }
-  const lease = (await (await new Kvm(admin.nc).open(BUCKETS.leader)).get('leader'))?.string() ?? 'none';
-  // Direct gets only: listing keys or objects would create consumers and change what we compare.
-  const kv = await new Kvm(admin.nc).open('ferry-desired');
-  const desired: Record<string, number> = {};
-  for (const key of [A.id, B.id, '_trust']) desired[key] = (await kv.get(key))?.revision ?? -1;
-  const os = await new Objm(admin.nc).open('ferry-dml');
-  const info = await os.info(objectName);
-  const objects = info ? [`${info.name}:${info.digest}:${info.size}:${info.revision}`] : [];
-  const db = new Database(join(server.home, 'ferry.db'), { readonly: true });
-  try {
-    const audit = (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
-    const agents = (db.prepare('SELECT id, revoked_at, nkey FROM agents ORDER BY id').all() as { id: string; revoked_at: number | null; nkey: string }[]).map((a) => `${a.id}:${a.nkey}:${a.revoked_at ?? 'active'}`);
-    return { streams, lease, desired, objects, audit, agents };
-  } finally {
-    db.close();
-  }
-}
-
-/** Where a hostile client aims the replies: every place a reply must never write to. */
-function hostileReplies(streams: string[]): string[] {
-  return [
-    ...streams.flatMap((s) => [`$JS.API.STREAM.PURGE.${s}`, `$JS.API.STREAM.DELETE.${s}`, `$JS.API.STREAM.UPDATE.${s}`, `$JS.API.CONSUMER.CREATE.${s}`, `$JS.API.STREAM.MSG.DELETE.${s}`]),
-    '$JS.API.CONSUMER.DELETE.FERRY_REPORTS.ferry-server',
-    '$JS.API.STREAM.CREATE.EVIL',
-    `$KV.ferry-desired.${B.id}`,
-    '$KV.ferry-desired._trust',
-    `$KV.${BUCKETS.leader}.leader`,
-    '$O.ferry-dml.C.evilchunk',
-    metaSubject,
-    `$O.${adminUploads}.C.evilchunk`,
-    'ferry.api.agents.revoke',
-    'ferry.api.token.create',
-    subjects.command(B.id),
-    subjects.status(B.id),
-    'ferry.broadcast.evil',
-    'ferry.events.evil',
-    `${subjects.agentInboxPrefix(B.id)}.evil`,
-    `${subjects.cliInboxPrefix}.evil`,
-    `${subjects.serverInboxPrefix}.evil`,
-    `${subjects.enrollInboxPrefix(`enroll-${decodeToken(token).i}`)}.evil`,
-  ];
-}
+const snapshot = () => storeSnapshot({ admin: admin.nc, home: server.home, desiredKeys: [A.id, B.id, '_trust'], objectName });
+const hostileReplies = (streams: string[]) => [...hostileRepliesAt({ streams, victim: B.id, objectName, token }), `$O.${adminUploads}.C.evilchunk`];
 
 /** A publishable subject from a template's (possibly wildcard) entry, and a valid body for it. */
 function concrete(subject: string, agentId: string): { subject: string; body: Uint8Array } {
@@ -149,7 +88,7 @@ beforeAll(async () => {
   await api(admin.nc, 'release.create', { name: 'reply-r1', packages: ['app@1.0.0'] });
   await api(admin.nc, 'rollout.start', { release: 'reply-r1', target: `id=${B.id}`, strategy: 'big-bang', includeOffline: true });
   objectName = 'app@1.0.0';
-  metaSubject = `$O.ferry-dml.M.${Buffer.from(objectName).toString('base64url')}`;
+  metaSubject = objectMetaSubject(objectName);
   // Another operator's pending upload: no identity below may purge, replace or add to it.
   adminUploads = uploadBucket(secrets.adminKey.operator);
   await (await new Objm(admin.nc).open(adminUploads)).putBlob({ name: 'upload-pending' }, new Uint8Array([1, 2, 3]));

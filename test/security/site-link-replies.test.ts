@@ -1,0 +1,266 @@
+// A reply subject is a write, for a site's leafnode link too. Whoever holds a site's link
+// credential (`ferry site add`) can run a nats-server of their own as that site, with no
+// permissions of its own at their end: here such a leafnode, linked to the hub with the real
+// credential of site "evil", sends every subject its link user may publish — generated from
+// siteLinkPermissions (server/nats/auth-config.ts), wildcards made concrete — with replies aimed
+// at the hub's JetStream API (`$JS.hub.API`, `$JS.API`), its keys and objects, the admin API,
+// agents' subjects and inboxes, and another site's (paris, a real site with its mirror) JetStream
+// domain, mirror requests, replies and deliveries. Nothing may change: at the hub the streams,
+// consumers, desired states, objects, audit rows, agents and sites; at paris its mirror.
+// Real nats-servers (hub, paris, the attacker's leafnode), the real server.
+import Database from 'better-sqlite3';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findNatsServerBinary } from '../../scripts/nats-launcher.js';
+import { mirrorConsumerCreate, siteLinkPermissions, subjectCovers } from '../../server/nats/auth-config.js';
+import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
+import { readCredsFile } from '../../shared/nats/creds.js';
+import { BUCKETS, HUB_DOMAIN, jsApiPrefix, siteDomain, subjects } from '../../shared/protocol/subjects.js';
+import { publishPackage } from '../helpers/faults.js';
+import { freePortRange } from '../helpers/cluster.js';
+import { cleanupFleet, initServer, joinAgent, runFerry, tempDir, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { api, apiToken, connectAs, connectAsAdmin, encode, serverSecrets, type Watched } from '../helpers/hostile.js';
+import { hubLeafz, hubSystemConnection, startSite, waitSite, type TestSite } from '../helpers/site.js';
+import { hostileReplies, objectMetaSubject, storeSnapshot } from '../helpers/store-snapshot.js';
+
+const DML_STREAM = `OBJ_${BUCKETS.dml}`;
+const HUB_API = jsApiPrefix(HUB_DOMAIN);
+/** a mirror's own delivery subject: the only kind the server gives a site's consumer */
+const MIRROR_DELIVERY_RE = /^\$JS\.M\.[A-Za-z0-9]+$/;
+const EVIL = 'evil';
+const OTHER = 'paris';
+
+let server: ServerHandle;
+let admin: Watched;
+let A: JoinedAgent;
+let B: JoinedAgent;
+let token: string;
+const objectName = 'app@1.0.0';
+const metaSubject = objectMetaSubject(objectName);
+let paris: TestSite;
+let atParis: NatsConnection;
+let leaf: { child: ChildProcess; logs: () => string; url: string } | undefined;
+let attacker: Watched;
+
+/**
+ * The attacker's nats-server: a leafnode of the hub with the site's link credential, open to
+ * anyone at its end, with no JetStream (nothing is answered there: every permitted subject goes to
+ * the hub). The credential cannot log in as a client of the hub (sites.test.ts), so this is how it is used.
+ */
+async function startAttackerLeaf(hubUrl: string, credsFile: string): Promise<{ child: ChildProcess; logs: () => string; url: string }> {
+  const port = await freePortRange(1);
+  const dir = tempDir('ferry-evil-leaf-');
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, 'evil.conf');
+  writeFileSync(config, [`server_name: "evil-leaf"`, `listen: "127.0.0.1:${port}"`, 'leafnodes {', '  remotes: [', `    { urls: [${JSON.stringify(hubUrl)}], credentials: ${JSON.stringify(credsFile)} }`, '  ]', '}', ''].join('\n'));
+  let output = '';
+  const child = spawn(findNatsServerBinary(), ['-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-40_000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return { child, logs: () => output, url: `nats://127.0.0.1:${port}` };
+}
+
+interface Case {
+  subject: string;
+  body: Uint8Array;
+  /** something answers it (a legitimate request on this path shows when the earlier ones were handled) */
+  answered: boolean;
+  /** a report the reports stream takes */
+  report: boolean;
+}
+
+/**
+ * Concrete subjects, with valid bodies, for one entry of the link user's publish permissions.
+ * An entry this does not know fails the test: a subject added to siteLinkPermissions needs its
+ * cases here.
+ */
+function instances(entry: string): Case[] {
+  const now = Date.now();
+  const agent = A.id;
+  const c = (subject: string, body: unknown, answered: boolean, report = false): Case => ({ subject, body: body instanceof Uint8Array ? body : encode(body), answered, report });
+  if (entry === subjects.status('*')) return [c(subjects.status(agent), { agent, ts: now, operation: 'probe', state: 'downloading', installed: {} }, true, true)];
+  if (entry === subjects.inventory('*')) {
+    const inventory = { hostname: A.hostname, os: 'linux', distro: 'x', release: '1', kernel: '6', arch: 'x64', cpu: { model: 'x', cores: 1 }, memoryMB: 1, disks: [], interfaces: [], virtual: false };
+    return [c(subjects.inventory(agent), { agent, ts: now, inventory, installed: {} }, true, true)];
+  }
+  if (entry === subjects.heartbeat('*')) return [c(subjects.heartbeat(agent), { agent, ts: now, installed: {} }, false)];
+  if (entry === `${HUB_API}.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.*`) {
+    return [B.id, '_trust'].map((key) => c(entry.replace(/\*$/, key), new Uint8Array(), true));
+  }
+  if (entry === `${HUB_API}.DIRECT.GET.${DML_STREAM}`) return [c(entry, { last_by_subj: metaSubject }, true)];
+  if (entry === `${HUB_API}.DIRECT.GET.${DML_STREAM}.>`) return [c(entry.replace(/>$/, metaSubject), new Uint8Array(), true)];
+  if (entry === mirrorConsumerCreate(EVIL)) {
+    // refused (a delivery into the hub's API), and made (a mirror's own delivery subject): both answered
+    return [
+      c(entry, { stream_name: DML_STREAM, config: { deliver_subject: '$JS.API.STREAM.PURGE.FERRY_REPORTS', deliver_policy: 'all' } }, true),
+      c(entry, { stream_name: DML_STREAM, config: { deliver_subject: '$JS.M.evilprobe', deliver_policy: 'all' } }, true),
+    ];
+  }
+  // a mirror's flow-control answer and the site's answers to the server: nothing answers them
+  if (entry === `$JS.FC.${DML_STREAM}.>`) return [c(entry.replace(/>$/, 'evil.1'), new Uint8Array(), false)];
+  if (entry === `${subjects.siteReplyPrefix(EVIL)}.>`) return [c(entry.replace(/>$/, 'evilprobe'), { type: 'io.nats.jetstream.api.v1.stream_info_response' }, false)];
+  throw new Error(`no concrete case for the site link's publish subject ${entry}: add one here`);
+}
+
+const siteRows = () => {
+  const db = new Database(join(server.home, 'ferry.db'), { readonly: true });
+  try {
+    // The attacker's own site records the consumer its valid request made: compared without it.
+    return (db.prepare('SELECT name, link_nkey, mirror_api, max_rate_bps, mirror_consumer FROM sites ORDER BY name').all() as Record<string, unknown>[]).map((r) => (r.name === EVIL ? { ...r, mirror_consumer: null } : r));
+  } finally {
+    db.close();
+  }
+};
+
+/** paris's streams at paris (its mirror of the DML): made once, never touched by the test. */
+async function parisState(): Promise<string[]> {
+  const jsm = await jetstreamManager(atParis);
+  const out: string[] = [];
+  for await (const si of jsm.streams.list()) out.push(`${si.config.name}:${si.created}:${si.state.messages}:${si.state.first_seq}:${si.state.last_seq}:${si.config.mirror?.name ?? ''}`);
+  return out.sort();
+}
+
+/**
+ * Where paris's mirror's consumer at the hub delivers (the server records it). A mirror's consumer
+ * is a direct one: JetStream's consumer list does not show it.
+ */
+function parisDelivery(): string | undefined {
+  const db = new Database(join(server.home, 'ferry.db'), { readonly: true });
+  try {
+    const row = db.prepare('SELECT mirror_consumer FROM sites WHERE name = ?').get(OTHER) as { mirror_consumer: string | null } | undefined;
+    const made = row?.mirror_consumer ? (JSON.parse(row.mirror_consumer) as { config?: { deliver_subject?: string } }) : undefined;
+    return made?.config?.deliver_subject;
+  } finally {
+    db.close();
+  }
+}
+
+// (Mirrors' consumers, paris's and the one the valid request makes, are direct ones: not listed.)
+const snapshot = () => storeSnapshot({ admin: admin.nc, home: server.home, desiredKeys: [A.id, B.id, '_trust'], objectName });
+
+beforeAll(async () => {
+  // Sites are checked when site.list asks (and once a minute): the test decides when.
+  server = await initServer({ args: ['--leaf-listen', '127.0.0.1:0'], env: { FERRY_SITE_CHECK_MS: '600000' } });
+  const secrets = serverSecrets(server.home);
+  admin = await connectAsAdmin(secrets.natsUrl, secrets);
+  await publishPackage(server.home, { name: 'app', version: '1.0.0', files: { 'bin/app': 'v1\n' } });
+  const join2 = await apiToken(admin.nc, { uses: 2 });
+  A = await joinAgent(server.home, 'link-a', { token: join2 });
+  B = await joinAgent(server.home, 'link-b', { token: join2 });
+  token = await apiToken(admin.nc, { uses: 5 });
+  await api(admin.nc, 'release.create', { name: 'link-r1', packages: ['app@1.0.0'] });
+  await api(admin.nc, 'rollout.start', { release: 'link-r1', target: `id=${B.id}`, strategy: 'big-bang', includeOffline: true });
+  // Another site, real, with its mirror of the DML.
+  paris = await startSite(server.home, OTHER);
+  await waitSite(server.home, OTHER, (s) => s.behind?.objects === 0, 60_000, () => `paris's mirror did not take the package:\n${paris.logs().slice(-3000)}`);
+  atParis = await connectNats({ url: paris.url, creds: readCredsFile(join(server.home, 'keys', 'admin.creds')), name: 'test at paris' });
+  // The attacker's site: its real link credential, at a nats-server of the attacker's own.
+  const out = tempDir('ferry-site-evil-');
+  const doc = (await runFerry(server.home, ['site', 'add', EVIL, '--out', out, '--listen', '127.0.0.1:1', '--json'])).json<{ creds: string; hubUrl: string }>();
+  leaf = await startAttackerLeaf(doc.hubUrl, doc.creds);
+  // (Its inbox: what the link user may receive; nats-server refuses a client's `_R_.` reply.)
+  attacker = await waitFor(() => connectAs(leaf!.url, undefined, { name: 'evil site', inboxPrefix: '$JSC.R.evil' }).catch(() => undefined), 20_000, { message: () => `the attacker's leafnode does not take clients:\n${leaf!.logs()}` });
+  // Linked once the hub answers across the link.
+  const trust = instances(`${HUB_API}.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.*`)[1]!;
+  await waitFor(async () => (await attacker.nc.request(trust.subject, trust.body, { timeout: 2000 })).data.length > 0, 30_000, { intervalMs: 300, message: () => `the attacker's leafnode is not linked:\n${leaf!.logs()}` });
+  // The reports stream holds a report already, so a purge would show in its first sequence.
+  const report = instances(subjects.status('*'))[0]!;
+  await attacker.nc.request(report.subject, report.body, { timeout: 10_000 });
+}, 240_000);
+
+afterAll(async () => {
+  await attacker?.close();
+  await atParis?.close().catch(() => undefined);
+  await admin?.close();
+  if (leaf && leaf.child.exitCode === null) {
+    const exited = new Promise((r) => leaf!.child.once('exit', r));
+    leaf.child.kill('SIGTERM');
+    await exited;
+  }
+  await paris?.stop();
+  await server?.stop();
+  await cleanupFleet();
+}, 120_000);
+
+describe("a site's leafnode link: a reply subject is never a write", () => {
+  it('every subject the link user may publish × every hostile reply changes nothing at the hub or at another site', async () => {
+    const publish = siteLinkPermissions(EVIL).publish;
+    const cases = publish.flatMap((entry) => {
+      const made = instances(entry);
+      // generated from the table: each case is a subject the entry permits
+      for (const c of made) expect(subjectCovers(entry, c.subject), `${c.subject} under ${entry}`).toBe(true);
+      return made;
+    });
+    expect(cases.length).toBeGreaterThanOrEqual(publish.length);
+
+    const before = await snapshot();
+    const parisBefore = await parisState();
+    const sitesBefore = siteRows();
+    const delivery = parisDelivery();
+    expect(delivery, "paris's mirror's consumer at the hub").toMatch(MIRROR_DELIVERY_RE);
+    const otherApi = jsApiPrefix(siteDomain(OTHER));
+    const replies = [
+      ...hostileReplies({ streams: Object.keys(before.streams), victim: B.id, objectName, token, apis: [HUB_API, '$JS.API'] }),
+      // another site: its JetStream domain (its mirror), its mirror's requests, its answers to the server, its mirror's deliveries
+      ...['INFO', 'CREATE', 'UPDATE', 'DELETE', 'PURGE'].map((op) => `${otherApi}.STREAM.${op}.${DML_STREAM}`),
+      `${otherApi}.CONSUMER.CREATE.${DML_STREAM}`,
+      mirrorConsumerCreate(OTHER),
+      `${subjects.siteReplyPrefix(OTHER)}.evil`,
+      delivery!,
+      `$JS.FC.${DML_STREAM}.evil`,
+    ];
+    // What crossed each leafnode link into the hub, by link (the attacker's is the one that grows).
+    const sys = await hubSystemConnection(server.home, serverSecrets(server.home).natsUrl);
+    const received = async () => new Map((await hubLeafz(sys)).map((l) => [`${l.ip}:${l.port}`, l.in_msgs]));
+    const receivedBefore = await received();
+    let reports = 0;
+    let sent = 0;
+    for (const c of cases) {
+      for (const reply of replies) {
+        attacker.nc.publish(c.subject, c.body, { reply });
+        sent++;
+        if (c.report) reports++;
+      }
+    }
+    await attacker.nc.flush();
+    // Answers on each path come after everything sent before them on it was handled.
+    const unanswered: string[] = [];
+    for (const c of cases.filter((x) => x.answered)) {
+      const answer = await attacker.nc.request(c.subject, c.body, { timeout: 10_000 }).catch((err: unknown) => {
+        unanswered.push(`${c.subject}: ${(err as Error).message}`);
+        return undefined;
+      });
+      if (answer) expect(answer.data.length + (answer.headers ? 1 : 0)).toBeGreaterThan(0);
+      if (c.report) reports++;
+    }
+    // Every message crossed the link: the hub took them all (those nothing answers too).
+    const receivedAfter = await received();
+    await sys.close();
+    expect(Math.max(...[...receivedAfter].map(([link, n]) => n - (receivedBefore.get(link) ?? 0)))).toBeGreaterThanOrEqual(sent);
+    // Asked about its mirror over its link, as the server asks (after whatever reached paris
+    // before on it): a mirror deleted or remade would show in its creation time.
+    const info = await admin.nc.request(`${otherApi}.STREAM.INFO.${DML_STREAM}`, '', { timeout: 10_000, noMux: true, reply: `${subjects.siteReplyPrefix(OTHER)}.test` });
+    expect(info.json<{ config?: { name?: string } }>().config?.name).toBe(DML_STREAM);
+
+    const after = await snapshot();
+    const rep = 'FERRY_REPORTS';
+    expect(after.streams[rep]!.messages - before.streams[rep]!.messages).toBe(reports);
+    expect(after.streams[rep]!.first).toBe(before.streams[rep]!.first);
+    expect({ ...after.streams, [rep]: null }).toEqual({ ...before.streams, [rep]: null });
+    expect(after.desired).toEqual(before.desired);
+    expect(after.objects).toEqual(before.objects);
+    expect(after.lease).toEqual(before.lease);
+    expect(after.audit).toBe(before.audit);
+    expect(after.agents).toEqual(before.agents);
+    expect(unanswered).toEqual([]);
+    expect(siteRows()).toEqual(sitesBefore);
+    expect(await parisState()).toEqual(parisBefore);
+    expect(before.desired[B.id]).toBeGreaterThan(0);
+    expect(before.objects).toHaveLength(1);
+    expect(parisBefore.some((s) => s.startsWith(`${DML_STREAM}:`))).toBe(true);
+  }, 180_000);
+});
