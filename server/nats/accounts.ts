@@ -57,7 +57,7 @@ export function migrationAccount(rootFingerprint: string) {
 
 export async function buildAccountJwts(
   keys: NatsKeys,
-  opts: { agentRevocations: Revocations; enrollRevocations: Revocations; rootFingerprint: string; agentsToMigrate: number; operatorRevocations?: Revocations },
+  opts: { agentRevocations: Revocations; enrollRevocations: Revocations; rootFingerprint: string; agentsToMigrate: number; operatorRevocations?: Revocations; systemRevocations?: Revocations },
 ): Promise<AccountJwts> {
   const ids = Object.fromEntries(Object.entries(keys.accounts).map(([n, kp]) => [n, kp.publicKey])) as Record<AccountName, string>;
   const agentServices = serviceExports(AGENT_TEMPLATE);
@@ -69,7 +69,8 @@ export async function buildAccountJwts(
   const operatorRevoked = opts.operatorRevocations && Object.keys(opts.operatorRevocations).length ? { revocations: opts.operatorRevocations } : {};
   const [operator, sys, ferry, agents, enroll, operators, migration] = await Promise.all([
     encodeOperator(OPERATOR_NAME, keys.operator, { system_account: ids.SYS }),
-    sign('SYS', { limits: unlimited }),
+    // removed sites' system-account links (`ferry site remove`); none: the claims as before
+    sign('SYS', { limits: unlimited, ...(opts.systemRevocations && Object.keys(opts.systemRevocations).length ? { revocations: opts.systemRevocations } : {}) }),
     sign('FERRY', {
       limits: { ...unlimited, ...jetstreamUnlimited },
       exports: [
