@@ -25,12 +25,15 @@ describe('visible: the one escaping rule every printer uses', () => {
   });
   it('Markdown text cannot become HTML, a link or an image', () => {
     expect(markdownText('<script>alert(1)</script>')).toBe('&lt;script&gt;alert(1)&lt;/script&gt;');
-    expect(markdownText('<https://evil.example>')).toBe('&lt;https://evil.example&gt;');
-    expect(markdownText('[click](https://evil.example) ![x](https://evil.example/t.png)')).toBe('\\[click\\](https://evil.example) !\\[x\\](https://evil.example/t.png)');
+    expect(markdownText('<https://evil.example>')).toBe('&lt;https\\://evil.example&gt;');
+    expect(markdownText('[click](https://evil.example) ![x](https://evil.example/t.png)')).toBe('\\[click\\](https\\://evil.example) !\\[x\\](https\\://evil.example/t.png)');
+    // GFM's extended autolinks: one escape each (rendered as the character itself)
+    expect(markdownText('https://evil.example www.evil.example ops@evil.example web@1.0.0')).toBe('https\\://evil.example www\\.evil.example ops\\@evil.example web\\@1.0.0');
+    expect(markdownText('an @mention, a@ b, 12:30 // ok')).toBe('an @mention, a@ b, 12:30 // ok');
     expect(markdownText(`a${ESC}[2J\n`)).toBe('a\\x1b\\[2J\\x0a');
   });
   it("a backslash in the text cannot undo the escapes (it is doubled before punctuation, kept before letters)", () => {
-    expect(markdownText('\\[x\\](https://evil.example)')).toBe('\\\\\\[x\\\\\\](https://evil.example)');
+    expect(markdownText('\\[x\\](https://evil.example)')).toBe('\\\\\\[x\\\\\\](https\\://evil.example)');
     expect(markdownCell('a\\|b')).toBe('a\\\\\\|b');
     expect(markdownText('C:\\path \\x1b')).toBe('C:\\path \\x1b');
   });

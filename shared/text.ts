@@ -73,14 +73,20 @@ export function visibleLine(text: string): string {
  * Text in a Markdown document, on one line: visible, and unable to become markup that does more
  * than emphasis. `<` and `>` are written as entities (no HTML, no autolinks), `[` and `]` are
  * backslash-escaped (no links, no images), and a backslash the text already had before
- * punctuation is doubled, so it can neither undo those escapes nor escape a `|`.
+ * punctuation is doubled, so it can neither undo those escapes nor escape a `|`. GFM's extended
+ * autolinks (a bare `https://…`, `www.…`, `user@host.tld`) are broken by one escape each, which
+ * renders as the character itself: `https\://…`, `www\.…`, `user\@host.tld` (an escaped
+ * character is not part of the text an autolink is looked for in).
  */
 export function markdownText(text: string, rules: TextRules = {}): string {
   return visible(text, rules)
     .replace(/\\(?=[!-/:-@[-`{-~])/g, '\\\\')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
-    .replace(/[[\]]/g, (c) => `\\${c}`);
+    .replace(/[[\]]/g, (c) => `\\${c}`)
+    .replace(/:(?=\/\/)/g, '\\:')
+    .replace(/\b(www)\./gi, '$1\\.')
+    .replace(/(?<=[\w.+\\-])@(?=[\w-])/g, '\\@');
 }
 
 /**
