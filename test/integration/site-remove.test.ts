@@ -77,10 +77,15 @@ describe('site remove', () => {
     expect(audit.find((e) => e.target === 'nowhere')?.error).toMatch(/^FERRY_NOT_FOUND/);
   }, 120_000);
 
-  it('a site added again under the removed name has new link keys: it links', async () => {
+  it('a site added again under the removed name has new link keys: it links; removed again, as text', async () => {
     await site.stop();
     again = await startSite(home, 'lyon');
     expect((await apiRequest(home, 'site.list', {})).map((s) => [s.name, s.linked])).toEqual([['lyon', true]]);
     expect((await hubLeafz(sys)).length).toBe(2);
+    // The agent joined through the first lyon is tagged site=lyon: it counts for this one too.
+    const out = (await runFerry(home, ['site', 'remove', 'lyon', '--force'])).stdout.split('\n');
+    expect(out[0]).toBe('Removed site lyon: its link credentials are revoked; the hub has closed its link and refuses it from now on');
+    expect(out).toContain("1 agent is still tagged site=lyon: it reaches the hub once the site's nats-server stops (ferry agents list --target site=lyon)");
+    expect(await hubLeafz(sys)).toEqual([]);
   }, 120_000);
 });

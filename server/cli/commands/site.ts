@@ -87,7 +87,7 @@ const remove: CommandModule<GlobalArgs, SiteRemoveArgs> = {
       ...(result.systemLink === 'not-recorded' ? ['Its system-account link (account updates only, it can send nothing) was added before its key was kept: it stays until the site\'s nats-server stops'] : []),
       ...(result.tokensRevoked.length > 0 ? [`Revoked its unused join token${result.tokensRevoked.length === 1 ? '' : 's'}: ${result.tokensRevoked.join(', ')}`] : []),
       ...(n > 0 ? [`${n} agent${n === 1 ? ' is' : 's are'} still tagged site=${result.name}: ${n === 1 ? 'it reaches' : 'they reach'} the hub once the site's nats-server stops (ferry agents list --target site=${result.name})`] : []),
-      `At the site: stop its nats-server and delete its files (${result.name}.conf, ${result.name}.creds, ${result.name}.system.creds, its store ${result.name}/)`,
+      `Stop the site's nats-server and delete its files (${result.name}.conf, ${result.name}.creds, ${result.name}.system.creds, its store ${result.name}/) at the site and where site add wrote them`,
     ]);
   },
 };
