@@ -50,6 +50,7 @@ import { AgentDecommissioner } from './agents/decommission.js';
 import { startConsole, type ConsoleHttp } from './ui/console.js';
 import { listSites } from './sites/list.js';
 import { setSite } from './sites/set.js';
+import { removeSite } from './sites/remove.js';
 import { SiteMirrors } from './sites/mirrors.js';
 import { MirrorConsumers } from './sites/mirror-consumers.js';
 import { SiteStore } from './sites/store.js';
@@ -260,6 +261,7 @@ export class FerryServer {
         natsUrl: () => this.url,
         listSites: () => listSites({ sites, mirrors, cmdb, isOnline, nc }),
         setSite: (req) => setSite({ sites, consumers: mirrorConsumers }, req),
+        removeSite: (req) => removeSite({ db, sites, cmdb, isOnline, pushAuth: () => auth.push() }, req),
         isOnline,
         notify,
         reloadKeys: () => applyKeys(true),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { apiRequestSchemas } from './protocol/api.js';
 import { inventoryReportSchema, statusReportSchema, tagsSchema } from './protocol/messages.js';
-import { isSafeText, markdownCell, markdownText, unsafeCharProblem, visible, visibleLine } from './text.js';
+import { isSafeText, jsonText, markdownCell, markdownText, unsafeCharProblem, visible, visibleLine } from './text.js';
 
 const ESC = '\x1b';
 const HOSTILE = `${ESC}]0;pwned\x07${ESC}[2J\x9b31m\u202etxt.exe\u2066\r`;
@@ -25,12 +25,15 @@ describe('visible: the one escaping rule every printer uses', () => {
   });
   it('Markdown text cannot become HTML, a link or an image', () => {
     expect(markdownText('<script>alert(1)</script>')).toBe('&lt;script&gt;alert(1)&lt;/script&gt;');
-    expect(markdownText('<https://evil.example>')).toBe('&lt;https://evil.example&gt;');
-    expect(markdownText('[click](https://evil.example) ![x](https://evil.example/t.png)')).toBe('\\[click\\](https://evil.example) !\\[x\\](https://evil.example/t.png)');
+    expect(markdownText('<https://evil.example>')).toBe('&lt;https\\://evil.example&gt;');
+    expect(markdownText('[click](https://evil.example) ![x](https://evil.example/t.png)')).toBe('\\[click\\](https\\://evil.example) !\\[x\\](https\\://evil.example/t.png)');
+    // GFM's extended autolinks: one escape each (rendered as the character itself)
+    expect(markdownText('https://evil.example www.evil.example ops@evil.example web@1.0.0')).toBe('https\\://evil.example www\\.evil.example ops\\@evil.example web\\@1.0.0');
+    expect(markdownText('an @mention, a@ b, 12:30 // ok')).toBe('an @mention, a@ b, 12:30 // ok');
     expect(markdownText(`a${ESC}[2J\n`)).toBe('a\\x1b\\[2J\\x0a');
   });
   it("a backslash in the text cannot undo the escapes (it is doubled before punctuation, kept before letters)", () => {
-    expect(markdownText('\\[x\\](https://evil.example)')).toBe('\\\\\\[x\\\\\\](https://evil.example)');
+    expect(markdownText('\\[x\\](https://evil.example)')).toBe('\\\\\\[x\\\\\\](https\\://evil.example)');
     expect(markdownCell('a\\|b')).toBe('a\\\\\\|b');
     expect(markdownText('C:\\path \\x1b')).toBe('C:\\path \\x1b');
   });
@@ -42,6 +45,25 @@ describe('visible: the one escaping rule every printer uses', () => {
     expect(unsafeCharProblem('abc\u202e')).toBe('contains a bidirectional or line-separator character (\\u202e at character 4)');
     expect(unsafeCharProblem('two\nlines', { multiline: true })).toBeUndefined();
     expect(isSafeText('two\nlines')).toBe(false);
+  });
+});
+
+describe('jsonText: --json output of both CLIs', () => {
+  const EVERY = '\x7f\x80\x85\x9b\x9f\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069';
+  it('writes C1, DEL, bidi controls and line separators as \\uXXXX; the same value parses back', () => {
+    const doc = { hostname: `web${HOSTILE}`, [`key\u202e`]: ['\\\x9b', EVERY], n: 1 };
+    const text = jsonText(doc, 2);
+    expect(text).not.toMatch(/[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+    expect(JSON.parse(text)).toEqual(doc);
+    expect(jsonText('\x9b31m\u202e')).toBe('"\\u009b31m\\u202e"');
+    // a backslash before one stays a backslash of its own
+    expect(jsonText('\\\x85')).toBe('"\\\\\\u0085"');
+    expect(JSON.parse(jsonText(`\\${EVERY}`))).toBe(`\\${EVERY}`);
+  });
+  it('is JSON.stringify for everything else (C0 as JSON escapes it, Unicode as it is, indentation)', () => {
+    const doc = { a: 'héllo — ✓ 日本 \u00a0', b: [1, null, true], c: `${ESC}\n` };
+    expect(jsonText(doc, 2)).toBe(JSON.stringify(doc, null, 2));
+    expect(jsonText(doc)).toBe(JSON.stringify(doc));
   });
 });
 

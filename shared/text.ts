@@ -47,6 +47,23 @@ export function isSafeText(text: string, rules: TextRules = {}): boolean {
   return unsafeCharProblem(text, rules) === undefined;
 }
 
+/**
+ * What JSON.stringify leaves raw of that rule: it escapes C0 controls only, so DEL, C1 controls,
+ * the bidirectional characters and the line separators in host text would reach `--json` output
+ * as they are.
+ */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * JSON.stringify, with every character of the rule above written `\uXXXX`: still valid JSON that
+ * parses to the same value (these characters occur only inside strings, never escaped already).
+ * Both CLIs print their `--json` documents with it.
+ */
+export function jsonText(value: unknown, space?: number): string {
+  const text = JSON.stringify(value, null, space) as string | undefined;
+  return text === undefined ? 'null' : text.replace(UNSAFE_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** One line for a terminal (an error line): line breaks become spaces, the rest made visible. */
 export function visibleLine(text: string): string {
   return visible(text.replace(/\r?\n/g, ' '));
@@ -56,14 +73,20 @@ export function visibleLine(text: string): string {
  * Text in a Markdown document, on one line: visible, and unable to become markup that does more
  * than emphasis. `<` and `>` are written as entities (no HTML, no autolinks), `[` and `]` are
  * backslash-escaped (no links, no images), and a backslash the text already had before
- * punctuation is doubled, so it can neither undo those escapes nor escape a `|`.
+ * punctuation is doubled, so it can neither undo those escapes nor escape a `|`. GFM's extended
+ * autolinks (a bare `https://…`, `www.…`, `user@host.tld`) are broken by one escape each, which
+ * renders as the character itself: `https\://…`, `www\.…`, `user\@host.tld` (an escaped
+ * character is not part of the text an autolink is looked for in).
  */
 export function markdownText(text: string, rules: TextRules = {}): string {
   return visible(text, rules)
     .replace(/\\(?=[!-/:-@[-`{-~])/g, '\\\\')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
-    .replace(/[[\]]/g, (c) => `\\${c}`);
+    .replace(/[[\]]/g, (c) => `\\${c}`)
+    .replace(/:(?=\/\/)/g, '\\:')
+    .replace(/\b(www)\./gi, '$1\\.')
+    .replace(/(?<=[\w.+\\-])@(?=[\w-])/g, '\\@');
 }
 
 /**

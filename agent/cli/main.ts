@@ -10,6 +10,7 @@ import { completionHelp, selectCompletionShell } from '../../shared/completion.j
 import { createLogger, silentLogger } from '../../shared/log.js';
 import { formatFromArgv, OUTPUT_FORMATS } from '../../shared/output-format.js';
 import { toYaml } from '../../shared/yaml.js';
+import { jsonText } from '../../shared/text.js';
 import { agentPaths, agentTimings, decommissionedAt, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
 import type { MachineDeps } from '../install/machine.js';
 import type { WindowClock } from '../maintenance-hold.js';
@@ -49,7 +50,7 @@ let yaml = false;
 
 /** The --json document (or -o yaml), else the lines for a human, escaped (./print.ts). */
 function out(json: boolean, doc: unknown, lines: string[]): void {
-  process.stdout.write(json ? (yaml ? toYaml(doc) : JSON.stringify(doc, null, 2) + '\n') : humanText(lines));
+  process.stdout.write(json ? (yaml ? toYaml(doc) : jsonText(doc, 2) + '\n') : humanText(lines));
 }
 
 function parseTags(values: unknown): Record<string, string> {
@@ -361,7 +362,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
       .parseAsync();
   } catch (err) {
     const e = toFerryError(err);
-    if (json) process.stdout.write(yaml ? toYaml({ error: e.toJSON() }) : JSON.stringify({ error: e.toJSON() }) + '\n');
+    if (json) process.stdout.write(yaml ? toYaml({ error: e.toJSON() }) : jsonText({ error: e.toJSON() }) + '\n');
     process.stderr.write(errorText(e));
     process.exit(exitCodeFor(e.code));
   }

@@ -45,6 +45,8 @@ export interface HandlerDeps {
   listSites: () => Promise<ApiReplyIn<'site.list'>>;
   /** site.set: a site's --max-rate (server/sites/set.ts) */
   setSite: (req: ApiRequestParsed<'site.set'>) => Promise<ApiReplyIn<'site.set'>>;
+  /** site.remove: revoke a site's link credentials and drop it (server/sites/remove.ts) */
+  removeSite: (req: ApiRequestParsed<'site.remove'>) => Promise<ApiReplyIn<'site.remove'>>;
   isOnline: (lastSeen: number | null) => boolean;
   notify: NotifyService;
   operators: OperatorService;
@@ -76,6 +78,7 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     },
     'site.list': () => d.listSites(),
     'site.set': (r) => d.setSite(r),
+    'site.remove': (r) => d.removeSite(r),
     'token.list': () => listTokens(d.db),
     'token.revoke': async (r) => {
       const token = revokeToken(d.db, r.id);

@@ -129,6 +129,10 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
     ['$0 site set lyon --max-rate 2MiB/s', 'the running mirror consumer takes the new rate at once'],
     ['$0 site set lyon --max-rate none', 'no pacing'],
   ],
+  'site remove': [
+    ['$0 site remove lyon', 'revoke lyon\'s link at the hub and drop it (refused while agents are tagged site=lyon)'],
+    ['$0 site remove lyon --force --json', 'although agents are still tagged to it: they keep the tag and reach the hub once the site stops'],
+  ],
   'site list': [['$0 site list --json', 'each site, its agents and how far its mirror is behind']],
   schedule: [['$0 schedule --all', 'every scheduled wave']],
   audit: [

@@ -49,6 +49,7 @@ const VERB_NAMES: Readonly<Partial<Record<ApiVerb, Readonly<Record<string, strin
   'cmdb.show': { host: 'HOST' },
   'cmdb.versions': { package: 'PACKAGE' },
   'site.set': { name: 'NAME' },
+  'site.remove': { name: 'NAME' },
   'agents.logs': { host: 'HOST' },
   'cmdb.clone': { from: 'PROD' },
   'notify.add': { url: 'URL' },

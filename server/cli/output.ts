@@ -4,7 +4,7 @@
 // drive the terminal, and each printed line stays one line (multi-line values such as notes
 // are split into lines by the caller, see `textLines`).
 import { exitCodeFor, isFerryError, toFerryError } from '../../shared/errors.js';
-import { visible, visibleLine } from '../../shared/text.js';
+import { jsonText, visible, visibleLine } from '../../shared/text.js';
 import { bold, colorEnabled, paintState } from './render/color.js';
 import { renderTable } from './render/table.js';
 import { toYaml } from '../../shared/yaml.js';
@@ -29,12 +29,12 @@ export function configureOutput(s: Partial<OutputSettings>): void {
 
 /** The one document a data command prints with --json (or -o yaml: the same document as YAML). */
 export function printJson(value: unknown): void {
-  process.stdout.write(settings.format === 'yaml' ? toYaml(value) : JSON.stringify(value, null, 2) + '\n');
+  process.stdout.write(settings.format === 'yaml' ? toYaml(value) : jsonText(value, 2) + '\n');
 }
 
 /** One JSON document on one line, for streams (`logs --follow --json`: one line per entry). */
 export function printJsonLine(value: unknown): void {
-  process.stdout.write(settings.format === 'yaml' ? `---\n${toYaml(value)}` : JSON.stringify(value) + '\n');
+  process.stdout.write(settings.format === 'yaml' ? `---\n${toYaml(value)}` : jsonText(value) + '\n');
 }
 
 /** Colour on a terminal unless NO_COLOR says otherwise. */

@@ -137,4 +137,13 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE sites ADD COLUMN mirror_api TEXT;
   ALTER TABLE sites ADD COLUMN mirror_consumer TEXT;
   `,
+  // `ferry site remove`: the public key of a site's system-account link user (NULL: a site added
+  // before it was kept), and the link users of removed sites, revoked in the account JWTs (AGENTS
+  // for the link, SYS for the system link) for good: a removed site's row is gone, its revocation is not.
+  `
+  ALTER TABLE sites ADD COLUMN system_nkey TEXT;
+  CREATE TABLE site_revocations (
+    nkey TEXT PRIMARY KEY, account TEXT NOT NULL CHECK (account IN ('AGENTS', 'SYS')),
+    site TEXT NOT NULL, revoked_at INTEGER NOT NULL);
+  `,
 ];

@@ -65,6 +65,8 @@ export async function buildAccountJwts(
     operatorRevocations?: Revocations;
     /** active operators below admin who may upload: each one's own upload bucket is exported to OPERATORS */
     uploaders?: readonly string[];
+    /** site system-link users removed with their site (server/sites/remove.ts) */
+    systemRevocations?: Revocations;
   },
 ): Promise<AccountJwts> {
   const ids = Object.fromEntries(Object.entries(keys.accounts).map(([n, kp]) => [n, kp.publicKey])) as Record<AccountName, string>;
@@ -80,7 +82,8 @@ export async function buildAccountJwts(
   const operatorRevoked = opts.operatorRevocations && Object.keys(opts.operatorRevocations).length ? { revocations: opts.operatorRevocations } : {};
   const [operator, sys, ferry, agents, enroll, operators, migration] = await Promise.all([
     encodeOperator(OPERATOR_NAME, keys.operator, { system_account: ids.SYS }),
-    sign('SYS', { limits: unlimited }),
+    // removed sites' system-account links (`ferry site remove`); none: the claims as before
+    sign('SYS', { limits: unlimited, ...(opts.systemRevocations && Object.keys(opts.systemRevocations).length ? { revocations: opts.systemRevocations } : {}) }),
     sign('FERRY', {
       limits: { ...unlimited, ...jetstreamUnlimited },
       exports: [

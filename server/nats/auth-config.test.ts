@@ -300,6 +300,14 @@ describe('buildAccountJwts', () => {
   it('passes the revocations through to AGENTS and ENROLL', () => {
     expect(claims('AGENTS').nats.revocations).toEqual({ [revokedAgent]: 1_800_000_000 });
     expect(claims('ENROLL').nats.revocations).toEqual({ [revokedEnroll]: 1_800_000_001 });
+    // SYS carries none until a site is removed (its claims, and so what is pushed, stay as they were)
+    expect(claims('SYS').nats.revocations).toBeUndefined();
+  });
+
+  it('a removed site\'s system-account link is revoked in SYS (site remove)', async () => {
+    const systemLink = pub();
+    const withSite = await buildAccountJwts(keys, { agentRevocations: {}, enrollRevocations: {}, rootFingerprint: 'test', agentsToMigrate: 0, systemRevocations: { [systemLink]: 1_800_000_002 } });
+    expect(decode<Account>(withSite.accounts[withSite.ids.SYS]!).nats.revocations).toEqual({ [systemLink]: 1_800_000_002 });
   });
 
   it('MIGRATE takes no connection when no agent is left to migrate, and some while there are', async () => {

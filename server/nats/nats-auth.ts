@@ -1,8 +1,8 @@
 // The server's side of NATS decentralised auth: issues user JWTs (agents at join, enrolment users
 // with tokens, its own and the admin's credentials) and keeps the resolver's account JWTs current.
-// Revocations are read from the database (revoked agents; used-up, revoked tokens) and pushed to
-// nats-server as an account update from the system account, which closes revoked connections at
-// once. Nothing here rewrites nats-server's configuration or reloads it.
+// Revocations are read from the database (revoked agents; used-up, revoked tokens; removed sites'
+// links) and pushed to nats-server as an account update from the system account, which closes
+// revoked connections at once. Nothing here rewrites nats-server's configuration or reloads it.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -146,13 +146,27 @@ export class NatsAuth {
   private async rebuild(): Promise<void> {
     const toMigrate = agentsToMigrate(this.db);
     this.migrateOpen = toMigrate > 0;
-    this.current = await buildAccountJwts(this.keys, { agentRevocations: agentRevocations(this.db), enrollRevocations: enrollRevocations(this.db), rootFingerprint: this.rootFingerprint(), agentsToMigrate: toMigrate, operatorRevocations: operatorRevocations(this.db), uploaders: operatorUploaders(this.db) });
+    this.current = await buildAccountJwts(this.keys, {
+      agentRevocations: { ...agentRevocations(this.db), ...siteRevocations(this.db, 'AGENTS') },
+      enrollRevocations: enrollRevocations(this.db),
+      rootFingerprint: this.rootFingerprint(),
+      agentsToMigrate: toMigrate,
+      operatorRevocations: operatorRevocations(this.db),
+      systemRevocations: siteRevocations(this.db, 'SYS'),
+      uploaders: operatorUploaders(this.db),
+    });
   }
 }
 
 /** Revoked agents: every JWT issued for their nkey up to the revocation is refused. */
 function agentRevocations(db: Db): Revocations {
   const rows = db.prepare('SELECT nkey, revoked_at FROM agents WHERE revoked_at IS NOT NULL').all() as { nkey: string; revoked_at: number }[];
+  return Object.fromEntries(rows.map((r) => [r.nkey, Math.ceil(r.revoked_at / 1000)]));
+}
+
+/** Removed sites' link users (`ferry site remove`): the link in AGENTS, the system-account link in SYS. */
+function siteRevocations(db: Db, account: 'AGENTS' | 'SYS'): Revocations {
+  const rows = db.prepare('SELECT nkey, revoked_at FROM site_revocations WHERE account = ?').all(account) as { nkey: string; revoked_at: number }[];
   return Object.fromEntries(rows.map((r) => [r.nkey, Math.ceil(r.revoked_at / 1000)]));
 }
 

@@ -83,7 +83,7 @@ export async function addSite(req: AddSiteRequest): Promise<AddSiteResult> {
       const all: [string, string][] = [[files.credsFile, creds], [files.systemCredsFile, systemCreds], [files.configFile, config]];
       for (const [f, text] of all) writeFileSync(tmp(f), text, { mode: 0o600 });
       db.transaction(() => {
-        if (!sites.insert({ name: req.name, agentUrl, listen: `${listen.host}:${listen.port}`, hubUrl, linkNkey: user.publicKey, maxRateBps, mirrorApi: subjects.siteMirrorApiPrefix(req.name) })) throw duplicate(req.name);
+        if (!sites.insert({ name: req.name, agentUrl, listen: `${listen.host}:${listen.port}`, hubUrl, linkNkey: user.publicKey, systemNkey: systemUser.publicKey, maxRateBps, mirrorApi: subjects.siteMirrorApiPrefix(req.name) })) throw duplicate(req.name);
         for (const [f] of all) renameSync(tmp(f), f);
       })();
     } catch (err) {

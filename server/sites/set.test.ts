@@ -13,7 +13,7 @@ describe('site.set', () => {
   let sites: SiteStore;
   const applied: string[] = [];
   const consumers = { applyRate: (site: string) => (applied.push(site), Promise.resolve('updated' as const)) } as unknown as MirrorConsumers;
-  const site = (name: string, mirrorApi: string | null) => ({ name, agentUrl: `nats://${name}:4222`, listen: '0.0.0.0:4222', hubUrl: 'nats-leaf://hub:7422', linkNkey: 'U'.padEnd(56, 'A'), maxRateBps: null, mirrorApi });
+  const site = (name: string, mirrorApi: string | null) => ({ name, agentUrl: `nats://${name}:4222`, listen: '0.0.0.0:4222', hubUrl: 'nats-leaf://hub:7422', linkNkey: 'U'.padEnd(56, 'A'), systemNkey: null, maxRateBps: null, mirrorApi });
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'ferry-site-set-'));
@@ -58,7 +58,7 @@ describe('MirrorConsumers: which site asks, and its rate', () => {
   let dir: string;
   let db: Db;
   let sites: SiteStore;
-  const site = (name: string, mirrorApi: string | null, maxRateBps: number | null) => ({ name, agentUrl: `nats://${name}:4222`, listen: '0.0.0.0:4222', hubUrl: 'nats-leaf://hub:7422', linkNkey: 'U'.padEnd(56, 'A'), maxRateBps, mirrorApi });
+  const site = (name: string, mirrorApi: string | null, maxRateBps: number | null) => ({ name, agentUrl: `nats://${name}:4222`, listen: '0.0.0.0:4222', hubUrl: 'nats-leaf://hub:7422', linkNkey: 'U'.padEnd(56, 'A'), systemNkey: null, maxRateBps, mirrorApi });
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'ferry-site-consumers-'));

@@ -11,6 +11,8 @@ export interface SiteRecord {
   hubUrl: string;
   /** the public key of the site's link user */
   linkNkey: string;
+  /** the public key of the site's system-account link user; null: a site added before it was kept */
+  systemNkey: string | null;
   /** `--max-rate`: bytes per second across the site's link (its mirror, its agents' downloads from the hub); null: not paced */
   maxRateBps: number | null;
   /** the JetStream API prefix of the site's mirror (subjects.siteMirrorApiPrefix); null: a site added before per-site prefixes */
@@ -29,6 +31,7 @@ interface SiteRow {
   listen: string;
   hub_url: string;
   link_nkey: string;
+  system_nkey: string | null;
   max_rate_bps: number | null;
   mirror_api: string | null;
   mirror_consumer: string | null;
@@ -41,6 +44,7 @@ const toRecord = (r: SiteRow): SiteRecord => ({
   listen: r.listen,
   hubUrl: r.hub_url,
   linkNkey: r.link_nkey,
+  systemNkey: r.system_nkey,
   maxRateBps: r.max_rate_bps,
   mirrorApi: r.mirror_api,
   createdAt: new Date(r.created_at).toISOString(),
@@ -61,9 +65,25 @@ export class SiteStore {
   /** false when a site of that name exists already (nothing written then) */
   insert(site: Omit<SiteRecord, 'createdAt'>, now = Date.now()): boolean {
     const res = this.db
-      .prepare('INSERT OR IGNORE INTO sites (name, agent_url, listen, hub_url, link_nkey, max_rate_bps, mirror_api, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(site.name, site.agentUrl, site.listen, site.hubUrl, site.linkNkey, site.maxRateBps, site.mirrorApi, now);
+      .prepare('INSERT OR IGNORE INTO sites (name, agent_url, listen, hub_url, link_nkey, system_nkey, max_rate_bps, mirror_api, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(site.name, site.agentUrl, site.listen, site.hubUrl, site.linkNkey, site.systemNkey, site.maxRateBps, site.mirrorApi, now);
     return res.changes === 1;
+  }
+
+  /**
+   * Drop the site's row and revoke its link users for good (site_revocations, read into the account
+   * JWTs by server/nats/nats-auth.ts). Undefined when there is no such site.
+   */
+  remove(name: string, now = Date.now()): SiteRecord | undefined {
+    return this.db.transaction(() => {
+      const site = this.get(name);
+      if (!site) return undefined;
+      const revoke = this.db.prepare('INSERT OR REPLACE INTO site_revocations (nkey, account, site, revoked_at) VALUES (?, ?, ?, ?)');
+      revoke.run(site.linkNkey, 'AGENTS', site.name, now);
+      if (site.systemNkey !== null) revoke.run(site.systemNkey, 'SYS', site.name, now);
+      this.db.prepare('DELETE FROM sites WHERE name = ?').run(name);
+      return site;
+    })();
   }
 
   setMaxRate(name: string, maxRateBps: number | null): void {

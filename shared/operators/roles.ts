@@ -62,6 +62,7 @@ export const VERB_ROLES: Record<ApiVerb, readonly Role[]> = {
   'notify.test': ADMIN,
   'operator.add': ADMIN,
   'site.set': ADMIN,
+  'site.remove': ADMIN,
   'operator.revoke': ADMIN,
   'backup.record': ADMIN,
 };

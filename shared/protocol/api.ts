@@ -97,6 +97,8 @@ export const apiRequestSchemas = {
   'site.list': z.object({}).strict(),
   /** `ferry site set NAME --max-rate RATE|none`: bytes per second across the site's link (null: not paced) */
   'site.set': z.object({ name: z.string().min(1).max(64), maxRateBps: z.number().int().min(1024).nullable(), actor }).strict(),
+  /** `ferry site remove NAME [--force]`: revoke the site's link credentials, drop its row; --force: although agents are tagged to it */
+  'site.remove': z.object({ name: z.string().min(1).max(64), force: z.boolean().default(false), actor }).strict(),
   /** the hooks' output of a host's operations (`ferry logs HOST [--rollout ID]`); afterId: only newer entries (--follow) */
   'agents.logs': z
     .object({ host: z.string().min(1).max(253), rollout: z.string().min(1).max(64).optional(), afterId: z.number().int().nonnegative().optional(), limit: z.number().int().positive().max(1000).default(100) })

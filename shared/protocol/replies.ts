@@ -26,6 +26,7 @@ import {
   operatorListReplySchema,
   siteListReplySchema,
   siteSetReplySchema,
+  siteRemoveReplySchema,
   tokenCreateReplySchema,
   uiLoginReplySchema,
 } from './replies/admin.js';
@@ -76,6 +77,7 @@ export const apiReplySchemas = {
   'fleet.status': fleetStatusReplySchema,
   'site.list': siteListReplySchema,
   'site.set': siteSetReplySchema,
+  'site.remove': siteRemoveReplySchema,
   'agents.logs': agentLogsReplySchema,
   'cmdb.clone': cmdbCloneReplySchema,
   'cmdb.versions': cmdbVersionsReplySchema,

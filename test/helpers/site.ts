@@ -19,8 +19,8 @@ export interface TestSite {
   logs(): string;
   running(): boolean;
   stop(): Promise<void>;
-  /** start its nats-server again (same config, same port); resolves once the hub sees it linked */
-  restart(): Promise<void>;
+  /** start its nats-server again (same config, same port); resolves once the hub sees it linked (linked: false, once started) */
+  restart(opts?: { linked?: boolean }): Promise<void>;
 }
 
 /** A site as site.list describes it (shared/protocol/replies/admin.ts). */
@@ -54,9 +54,10 @@ export async function startSite(home: string, name: string, opts: { hubUrl?: str
       child.kill('SIGTERM');
       await exited;
     },
-    async restart() {
+    async restart(o = {}) {
       await site.stop();
       launch();
+      if (o.linked === false) return;
       await waitSite(home, name, (s) => s.linked, 60_000, () => `site ${name} not linked again after its restart:\n${output.slice(-3000)}`);
     },
   };

@@ -19,6 +19,8 @@ export interface StoreSnapshot {
   lease: string;
   audit: number;
   agents: string[];
+  /** the sites and the removed sites' revoked links (site.remove must not be reachable as a reply) */
+  sites: string[];
 }
 
 export interface SnapshotScope {
@@ -54,7 +56,11 @@ export async function storeSnapshot(scope: SnapshotScope): Promise<StoreSnapshot
   try {
     const audit = (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
     const agents = (db.prepare('SELECT id, revoked_at, nkey FROM agents ORDER BY id').all() as { id: string; revoked_at: number | null; nkey: string }[]).map((a) => `${a.id}:${a.nkey}:${a.revoked_at ?? 'active'}`);
-    return { streams, lease, desired, objects, audit, agents };
+    const sites = [
+      ...(db.prepare('SELECT name FROM sites ORDER BY name').all() as { name: string }[]).map((r) => `site:${r.name}`),
+      ...(db.prepare('SELECT nkey FROM site_revocations ORDER BY nkey').all() as { nkey: string }[]).map((r) => `revoked:${r.nkey}`),
+    ];
+    return { streams, lease, desired, objects, audit, agents, sites };
   } finally {
     db.close();
   }
@@ -81,6 +87,7 @@ export function hostileReplies(o: { streams: string[]; victim: string; objectNam
     objectMetaSubject(o.objectName),
     'ferry.api.agents.revoke',
     'ferry.api.token.create',
+    'ferry.api.site.remove',
     subjects.command(o.victim),
     subjects.status(o.victim),
     'ferry.broadcast.evil',

@@ -51,7 +51,7 @@ describe('ferry-agent shows untrusted text escaped', () => {
 
     const j = await runAgentCli(stateDir, ['join', '--token', token, '--json'], { allowFail: true, env: { FERRY_HOSTNAME: 'victim' } });
     expect(j.code).not.toBe(0);
-    expect(j.stdout).not.toContain('\u001b'); // JSON escapes it…
+    expect(j.stdout).not.toMatch(RAW_CONTROL); // JSON escapes ESC, the printer C1 and bidi (\u009b, \u202e)…
     expect(j.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'FERRY_X', message: HOSTILE }); // …and the document keeps it exact
     expect(j.stderr).toBe(`FERRY_X: ${SHOWN} — hint: rerun ${SHOWN}\n`);
   }, 60_000);
@@ -85,9 +85,9 @@ describe('ferry-agent shows untrusted text escaped', () => {
     expect(verify.code).toBe(1); // drift
     expect(verify.stdout).not.toMatch(RAW_CONTROL);
     expect(verify.stdout).toBe(`app@1.0.0: modified none; missing bin/${SHOWN}\n`);
-    // --json: the document, with the path exact (JSON.stringify escapes ESC)
+    // --json: the document, with the path exact (written \u001b, \u009b, \u202e: nothing raw)
     const verifyJson = await runAgentCli(stateDir, ['verify', '--json'], { allowFail: true });
-    expect(verifyJson.stdout).not.toContain('\u001b');
+    expect(verifyJson.stdout).not.toMatch(RAW_CONTROL);
     expect(verifyJson.json<{ drift: { missing: string[] }[] }>().drift[0]!.missing).toEqual([`bin/${HOSTILE}`]);
   }, 60_000);
 });

@@ -59,6 +59,7 @@ const BODIES: Record<ApiVerb, unknown> = {
   'fleet.status': {},
   'site.list': {},
   'site.set': { name: 'nowhere', maxRateBps: null },
+  'site.remove': { name: 'nowhere' },
   'agents.logs': { host: 'nobody' },
   'audit.list': { limit: 1 },
   'audit.verify': {},

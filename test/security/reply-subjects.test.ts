@@ -18,7 +18,7 @@ import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import { BUCKETS, subjects, uploadBucket } from '../../shared/protocol/subjects.js';
 import { decodeToken } from '../../shared/protocol/token.js';
 import { publishPackage } from '../helpers/faults.js';
-import { cleanupFleet, initServer, joinAgent, runFerry, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, initServer, joinAgent, runFerry, tempDir, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { operatorPermissions } from '../../server/operators/nats-permissions.js';
 import { ROLES, type Role } from '../../shared/operators/roles.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
@@ -84,6 +84,8 @@ beforeAll(async () => {
   A = await joinAgent(server.home, 'reply-a', { token: join2 });
   B = await joinAgent(server.home, 'reply-b', { token: join2 });
   token = await apiToken(admin.nc, { uses: 5 });
+  // A site (its row and link keys only; no nats-server): a site.remove request aimed by a reply must not remove it.
+  await runFerry(server.home, ['site', 'add', 'deputy', '--out', tempDir('ferry-reply-site-'), '--listen', '127.0.0.1:4999']);
   // B has a desired state (a signed document in KV) that a reply must not overwrite.
   await api(admin.nc, 'release.create', { name: 'reply-r1', packages: ['app@1.0.0'] });
   await api(admin.nc, 'rollout.start', { release: 'reply-r1', target: `id=${B.id}`, strategy: 'big-bang', includeOffline: true });
@@ -214,6 +216,7 @@ describe('a reply subject is never a write', () => {
     for (const reply of replies.filter((r) => !r.startsWith(`${subjects.cliInboxPrefix}.`))) {
       admin.nc.publish('ferry.api.agents.revoke', encode({ id: B.id, actor: 'deputy' }), { reply });
       admin.nc.publish('ferry.api.token.create', encode({ tags: {}, ttlMs: 60_000, uses: 1 }), { reply });
+      admin.nc.publish('ferry.api.site.remove', encode({ name: 'deputy', force: true, actor: 'deputy' }), { reply });
     }
     admin.nc.publish('ferry.api.agents.revoke', encode({ id: B.id, actor: 'deputy' })); // no reply at all
     // Enrolment and sites' mirror-consumer requests are answered only to a service import's `_R_`
@@ -231,6 +234,7 @@ describe('a reply subject is never a write', () => {
     await api(admin.nc, 'agents.list', {});
     const after = await snapshot();
     expect(after).toEqual(before);
+    expect(before.sites).toEqual(['site:deputy']);
     expect(await api<{ id: string }[]>(admin.nc, 'token.list', {})).toHaveLength(tokensBefore);
   });
 

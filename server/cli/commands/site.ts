@@ -1,4 +1,4 @@
-// ferry site add | set | list: sites, leafnode distribution points (server/sites/).
+// ferry site add | set | remove | list: sites, leafnode distribution points (server/sites/).
 import type { CommandModule } from 'yargs';
 import { resolveDataDir } from '../../config.js';
 import { withClient } from '../client.js';
@@ -66,6 +66,32 @@ const set: CommandModule<GlobalArgs, SiteSetArgs> = {
   },
 };
 
+interface SiteRemoveArgs extends GlobalArgs {
+  name: string;
+  force: boolean;
+}
+
+const remove: CommandModule<GlobalArgs, SiteRemoveArgs> = {
+  command: 'remove <name>',
+  describe: 'Remove a site: its link credentials are revoked (the hub closes its link and refuses it from now on), its unused join tokens too, and it leaves site list',
+  builder: (y) =>
+    y
+      .positional('name', { type: 'string', demandOption: true, describe: 'the site' })
+      .option('force', { type: 'boolean', default: false, describe: 'remove it although agents are still tagged site=NAME (they keep the tag, and reach the hub once the site\'s nats-server stops)' }) as never,
+  handler: async (a) => {
+    const result = await withClient(connectionFlags(a), (c) => c.request('site.remove', { name: String(a.name), force: a.force }));
+    if (a.json) return printJson(result);
+    const n = result.agents.length;
+    printLines([
+      `Removed site ${result.name}: its link credentials are revoked; the hub has closed its link and refuses it from now on`,
+      ...(result.systemLink === 'not-recorded' ? ['Its system-account link (account updates only, it can send nothing) was added before its key was kept: it stays until the site\'s nats-server stops'] : []),
+      ...(result.tokensRevoked.length > 0 ? [`Revoked its unused join token${result.tokensRevoked.length === 1 ? '' : 's'}: ${result.tokensRevoked.join(', ')}`] : []),
+      ...(n > 0 ? [`${n} agent${n === 1 ? ' is' : 's are'} still tagged site=${result.name}: ${n === 1 ? 'it reaches' : 'they reach'} the hub once the site's nats-server stops (ferry agents list --target site=${result.name})`] : []),
+      `Stop the site's nats-server and delete its files (${result.name}.conf, ${result.name}.creds, ${result.name}.system.creds, its store ${result.name}/) at the site and where site add wrote them`,
+    ]);
+  },
+};
+
 const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
   describe: 'Each site: linked or not, its agents, and how many objects and bytes its mirror of the DML is behind the hub',
@@ -93,6 +119,6 @@ export const siteCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'site <command>',
   aliases: ['sites'],
   describe: 'Sites: leafnode distribution points near a group of agents',
-  builder: (y) => y.command(add).command(set).command(list).demandCommand(1),
+  builder: (y) => y.command(add).command(set).command(remove).command(list).demandCommand(1),
   handler: () => undefined,
 };

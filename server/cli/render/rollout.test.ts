@@ -108,14 +108,22 @@ describe('rollout review Markdown: hostile text cannot drive a terminal or becom
 
   it('host text cannot open HTML, an autolink, a link or an image, nor undo the escapes with a backslash', () => {
     const r = review();
-    r.failures = [{ agent: 'web-1-abc', hostname: '<img src=x onerror=alert(1)>', wave: 0, state: 'failed', error: '[click here](https://evil.example) ![t](https://evil.example/t.png) <https://evil.example>' }];
-    r.rollbacks = [{ agent: 'web-1-abc', hostname: 'web-1', state: 'rolled-back', error: '\\[x\\](https://evil.example)' }];
-    r.target = '<b>env=prod</b> | [x](https://evil.example)';
+    r.failures = [
+      { agent: 'web-1-abc', hostname: '<img src=x onerror=alert(1)>', wave: 0, state: 'failed', error: '[click here](https://evil.example) ![t](https://evil.example/t.png) <https://evil.example>' },
+      // GFM's extended autolinks: a bare URL, www., an email address (app@1.0.0 is one too)
+      { agent: 'web-2-abc', hostname: 'web-2', wave: 0, state: 'failed', error: 'see https://evil.example/fix?x=1, HTTP://EVIL.EXAMPLE, ftp://evil.example, www.evil.example or admin@evil.example (app@1.0.0)' },
+    ];
+    r.rollbacks = [{ agent: 'web-1-abc', hostname: 'web-1', state: 'rolled-back', error: '\\[x\\](https://evil.example) https\\://evil.example a\\@evil.example' }];
+    r.target = '<b>env=prod</b> | [x](https://evil.example) https://evil.example';
     const md = renderReviewMarkdown(r);
     expect(md).not.toMatch(/<(?!br>)/); // the only tag left is the <br> of the rollback plan's lines
-    expect(md).toContain('- &lt;img src=x onerror=alert(1)&gt; (web-1-abc), wave 1: failed — \\[click here\\](https://evil.example) !\\[t\\](https://evil.example/t.png) &lt;https://evil.example&gt;');
-    expect(md).toContain('- web-1 (web-1-abc): rolled-back — \\\\\\[x\\\\\\](https://evil.example)');
-    expect(md).toContain('| Target | &lt;b&gt;env=prod&lt;/b&gt; \\| \\[x\\](https://evil.example) |');
+    expect(md).toContain('- &lt;img src=x onerror=alert(1)&gt; (web-1-abc), wave 1: failed — \\[click here\\](https\\://evil.example) !\\[t\\](https\\://evil.example/t.png) &lt;https\\://evil.example&gt;');
+    expect(md).toContain('- web-2 (web-2-abc), wave 1: failed — see https\\://evil.example/fix?x=1, HTTP\\://EVIL.EXAMPLE, ftp\\://evil.example, www\\.evil.example or admin\\@evil.example (app\\@1.0.0)');
+    // a backslash the text had is doubled: it escapes nothing, and the autolink is broken all the same
+    expect(md).toContain('- web-1 (web-1-abc): rolled-back — \\\\\\[x\\\\\\](https\\://evil.example) https\\\\\\://evil.example a\\\\\\@evil.example');
+    expect(md).toContain('| Target | &lt;b&gt;env=prod&lt;/b&gt; \\| \\[x\\](https\\://evil.example) https\\://evil.example |');
+    // No scheme, www. or email left as GFM would link it.
+    expect(md).not.toMatch(/[A-Za-z]:\/\/|\bwww\.|[\w.+-]@\w/i);
     // No unescaped `[` anywhere: every one has an odd run of backslashes before it.
     for (const m of md.matchAll(/(\\*)\[/g)) expect(m[1]!.length % 2, md.slice(Math.max(0, m.index - 20), m.index + 5)).toBe(1);
   });

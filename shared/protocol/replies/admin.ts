@@ -84,6 +84,20 @@ export const siteSetReplySchema = z.object({
 });
 export type SiteSetResult = z.infer<typeof siteSetReplySchema>;
 
+export const siteRemoveReplySchema = z.object({
+  name: str,
+  removedAt: str,
+  /** the link user's JWT is revoked in the AGENTS account: the hub closed the leafnode link and refuses it from now on */
+  link: z.literal('revoked'),
+  /** the system-account link: revoked too, or not-recorded (a site added before its key was kept: it stays until the site stops) */
+  systemLink: z.enum(['revoked', 'not-recorded']),
+  /** agents still tagged site=NAME (removed with --force): they keep the tag and reach the hub once the site's nats-server stops */
+  agents: z.array(z.object({ id: str, hostname: str, online: z.boolean() })),
+  /** the site's join tokens that could still be used, revoked */
+  tokensRevoked: z.array(str),
+});
+export type SiteRemoveResult = z.infer<typeof siteRemoveReplySchema>;
+
 /** `token.create`: the one time the token's secret is shown. */
 export const tokenCreateReplySchema = z.object({ token: str, id: str, expiresAt: str, uses: int, tags: z.record(str, str), site: str.optional() });
 export type CreatedToken = z.infer<typeof tokenCreateReplySchema>;
