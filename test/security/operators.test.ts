@@ -73,6 +73,8 @@ const BODIES: Record<ApiVerb, unknown> = {
   'operator.add': { name: 'vera', role: 'viewer', natsKey: createUser().getPublicKey(), signingKey: randomBytes(32).toString('base64') },
   'operator.list': {},
   'operator.revoke': { name: 'nobody' },
+  // every role renews its own credentials (the reply's JWT is not written anywhere here)
+  'operator.renew': {},
   'backup.record': {},
   // this server runs without --ui-listen: every role gets FERRY_INVALID_INPUT ("the web console is off")
   'ui.login': {},

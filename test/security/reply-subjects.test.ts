@@ -88,6 +88,8 @@ function hostileReplies(streams: string[]): string[] {
     `$O.${adminUploads}.C.evilchunk`,
     'ferry.api.agents.revoke',
     'ferry.api.token.create',
+    // a renewal answered into it would be a request in the server's name (it is dropped: not an inbox)
+    'ferry.api.operator.renew',
     subjects.command(B.id),
     subjects.status(B.id),
     'ferry.broadcast.evil',
