@@ -86,13 +86,13 @@ export class ApiRouter {
     }
     this.recordAudit(verb, parseRequestAuth(msg.headers?.get(AUTH_HEADER) || undefined)?.operator, caller, req, result, reply);
     this.respond(msg, verb, encodeMessage(reply));
-    if (after.length > 0) await this.runAfterReply(verb, after, true);
+    if (reply.ok && after.length > 0) await this.runAfterReply(verb, after, true);
   }
 
   /** A handler's tasks for after its reply (server/operators/service.ts renew: an account update that may close the caller's connection). */
   private async runAfterReply(verb: string, tasks: (() => Promise<void>)[], flush: boolean): Promise<void> {
     try {
-      // nats-server has the reply once the flush returns: it is delivered before anything these tasks push.
+      // Once the flush returns, nats-server has taken the reply (routed to the caller) before anything these tasks push.
       if (flush) await this.nc.flush();
       for (const task of tasks) await task();
     } catch (err) {
@@ -155,7 +155,7 @@ export class ApiRouter {
       reply = { ok: false, error: e.toJSON() };
     }
     this.recordAudit(verb, caller.name, caller, req, result, reply);
-    if (after.length > 0) await this.runAfterReply(verb, after, false);
+    if (reply.ok && after.length > 0) await this.runAfterReply(verb, after, false);
     if (!reply.ok) throw errorFromWire(reply.error);
     // the handler's own document (its type is the schema's input; no field is dropped here)
     return result as ApiReplyOf<V>;
