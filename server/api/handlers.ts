@@ -21,7 +21,7 @@ import { verifyChain } from '../audit/chain.js';
 import { siteForToken } from '../sites/list.js';
 import { SiteStore } from '../sites/store.js';
 import type { OperatorService } from '../operators/service.js';
-import { authorize } from '../operators/authenticate.js';
+import { authorize, type Caller } from '../operators/authenticate.js';
 import { approvalsOf } from '../releases/four-eyes.js';
 import { approvalSealOf } from '../releases/approval-seal.js';
 import { tagAgent } from '../agents/tag.js';
@@ -187,10 +187,14 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
     'operator.add': (r, caller) => d.operators.add(r, caller.name),
     'operator.list': () => d.operators.list(),
     'operator.revoke': (r, caller) => d.operators.revoke(r.name, caller.name),
+    'operator.renew': (_r, caller) => d.operators.renew(caller.name, afterReplyOf(caller)),
     'audit.verify': () => verifyChain(d.db),
     'audit.refused': (r, caller) => {
       // Throws FERRY_FORBIDDEN (audited by the router) when the role indeed lacks the verb.
       authorize(caller, r.verb);
+      // nats-server refused a renewal the role may call: the caller's NATS user is older than the
+      // verb, so this report is how such credentials renew (audited as operator.renew).
+      if (r.verb === 'operator.renew') return d.operators.renew(caller.name, afterReplyOf(caller));
       throw new FerryError('FERRY_INVALID_INPUT', `${r.verb} is allowed for ${caller.role}; nothing to report`);
     },
     'backup.record': (r) => {
@@ -210,6 +214,11 @@ export function createHandlers(d: HandlerDeps): ApiHandlers {
       return { ...agentDoc(a.id), joinedAt: new Date(a.joinedAt).toISOString(), facts: a.facts, inventory: a.inventory, drift: a.drift, history: d.cmdb.historyOf(a.id) };
     },
   };
+}
+
+function afterReplyOf(caller: Caller): (task: () => Promise<void>) => void {
+  if (!caller.afterReply) throw new FerryError('FERRY_INTERNAL', 'this verb needs the router (a task after its reply)');
+  return caller.afterReply;
 }
 
 function prefixed(installed: Record<string, string>): Record<string, string> {

@@ -60,6 +60,7 @@ export class ApiRouter {
     let req: Record<string, unknown> | undefined;
     let result: unknown;
     let caller: Caller | undefined;
+    const after: (() => Promise<void>)[] = [];
     try {
       // Who first: an unsigned, forged, stale, replayed or out-of-role request never reaches a handler.
       const auth = msg.headers?.get(AUTH_HEADER) || undefined;
@@ -76,7 +77,7 @@ export class ApiRouter {
       if ('actor' in req && !ACTOR_IS_FILTER.has(verb)) req.actor = caller.name;
       const handler = this.handlers[v] as (r: unknown, c: Caller) => Promise<unknown> | unknown;
       // A handler may keep the signed request (an approval does, to be checked again later).
-      result = await handler(req, { ...caller, signed: { auth: auth!, body: msg.data } });
+      result = await handler(req, { ...caller, signed: { auth: auth!, body: msg.data }, afterReply: (task) => after.push(task) });
       reply = { ok: true, result: result ?? null };
     } catch (err) {
       const e = toFerryError(err);
@@ -85,6 +86,18 @@ export class ApiRouter {
     }
     this.recordAudit(verb, parseRequestAuth(msg.headers?.get(AUTH_HEADER) || undefined)?.operator, caller, req, result, reply);
     this.respond(msg, verb, encodeMessage(reply));
+    if (reply.ok && after.length > 0) await this.runAfterReply(verb, after, true);
+  }
+
+  /** A handler's tasks for after its reply (server/operators/service.ts renew: an account update that may close the caller's connection). */
+  private async runAfterReply(verb: string, tasks: (() => Promise<void>)[], flush: boolean): Promise<void> {
+    try {
+      // Once the flush returns, nats-server has taken the reply (routed to the caller) before anything these tasks push.
+      if (flush) await this.nc.flush();
+      for (const task of tasks) await task();
+    } catch (err) {
+      this.log.error({ err, verb }, 'a task after an API reply failed');
+    }
   }
 
   /**
@@ -120,6 +133,7 @@ export class ApiRouter {
    * signed request over NATS. Throws the handler's (or the check's) FerryError.
    */
   async call<V extends ApiVerb>(verb: V, body: Record<string, unknown>, caller: Caller): Promise<ApiReplyOf<V>> {
+    const after: (() => Promise<void>)[] = [];
     let reply: ApiReply;
     let req: Record<string, unknown> | undefined;
     let result: unknown;
@@ -133,7 +147,7 @@ export class ApiRouter {
       req = parsed.data as Record<string, unknown>;
       if ('actor' in req && !ACTOR_IS_FILTER.has(verb)) req.actor = caller.name;
       const handler = this.handlers[verb] as (r: unknown, c: Caller) => Promise<unknown> | unknown;
-      result = await handler(req, caller);
+      result = await handler(req, { ...caller, afterReply: (task) => after.push(task) });
       reply = { ok: true, result: result ?? null };
     } catch (err) {
       const e = toFerryError(err);
@@ -141,6 +155,7 @@ export class ApiRouter {
       reply = { ok: false, error: e.toJSON() };
     }
     this.recordAudit(verb, caller.name, caller, req, result, reply);
+    if (reply.ok && after.length > 0) await this.runAfterReply(verb, after, false);
     if (!reply.ok) throw errorFromWire(reply.error);
     // the handler's own document (its type is the schema's input; no field is dropped here)
     return result as ApiReplyOf<V>;

@@ -27,6 +27,8 @@ export class AdminClient {
     readonly nc: NatsConnection,
     /** the key that signs this operator's requests */
     readonly operator: OperatorKey,
+    /** the credentials file this connection was made with (`ferry operator renew` rewrites it) */
+    readonly credsFile: string,
   ) {}
 
   static async connect(flags: ConnectionFlags): Promise<AdminClient> {
@@ -53,10 +55,28 @@ export class AdminClient {
     }
     // Each operator's replies come to an inbox of their own: their NATS user may read nothing else.
     const inboxPrefix = `${subjects.cliInboxPrefix}.${operator.operator}`;
-    return new AdminClient(await connectNats({ url, creds, name: `ferry-cli (${operator.operator})`, inboxPrefix, timeoutMs: 3000, tlsCaFile }), operator);
+    return new AdminClient(await connectNats({ url, creds, name: `ferry-cli (${operator.operator})`, inboxPrefix, timeoutMs: 3000, tlsCaFile }), operator, credsFile);
   }
 
   async request<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs = 60_000): Promise<ApiReplyOf<V>> {
+    return this.send(verb, body, timeoutMs, true);
+  }
+
+  /**
+   * The caller's NATS user issued anew (`operator.renew`). Credentials from before the verb may not
+   * publish its subject: nats-server's refusal is then reported (`audit.refused`, which every
+   * operator's user may publish), and the server answers that report with the renewal.
+   */
+  async renew(timeoutMs = 60_000): Promise<ApiReplyOf<'operator.renew'>> {
+    try {
+      return await this.send('operator.renew', {}, timeoutMs, false);
+    } catch (err) {
+      if (!(err instanceof NatsRefused)) throw err;
+      return this.send('audit.refused', { verb: 'operator.renew' }, timeoutMs, false);
+    }
+  }
+
+  private async send<V extends ApiVerb>(verb: V, body: ApiRequest<V>, timeoutMs: number, reportRefusal: boolean): Promise<ApiReplyOf<V>> {
     checkRequestText(body, verb);
     checkRequestShape(verb, body);
     let data: Uint8Array;
@@ -69,6 +89,7 @@ export class AdminClient {
       if (err instanceof natsErrors.NoRespondersError || (err as Error).message?.includes('503')) {
         throw new FerryError('FERRY_SERVER_UNREACHABLE', 'no Ferry server is answering on this NATS', { hint: 'is `ferry server` running?' });
       }
+      if (isPublishRefused(err, subjects.api(verb)) && !reportRefusal) throw new NatsRefused(verb);
       if (isPublishRefused(err, subjects.api(verb)) && verb !== 'audit.refused') {
         // nats-server refused the subject (the role's NATS permissions): the server says which
         // role is needed and records the refusal.
@@ -132,6 +153,13 @@ function checkNothingDropped(verb: string, sent: unknown, kept: unknown, path: s
       if (!(k in kept) && v !== undefined) throw new FerryError('FERRY_INVALID_MESSAGE', `${verb} reply: ${[...path, k].join('.')}: a field its schema does not list (shared/protocol/replies.ts)`);
       checkNothingDropped(verb, v, (kept as Record<string, unknown>)[k], [...path, k]);
     }
+  }
+}
+
+/** nats-server refused the subject of a verb (AdminClient.renew falls back on it). */
+class NatsRefused extends FerryError {
+  constructor(verb: string) {
+    super('FERRY_FORBIDDEN', `nats-server refused ${verb} for these credentials`);
   }
 }
 

@@ -62,8 +62,11 @@ export async function buildAccountJwts(
     enrollRevocations: Revocations;
     rootFingerprint: string;
     agentsToMigrate: number;
+    /** revoked operators' NATS keys (both accounts: OPERATORS, and FERRY where admins made before least privilege live) */
     operatorRevocations?: Revocations;
-    /** active operators below admin who may upload: each one's own upload bucket is exported to OPERATORS */
+    /** FERRY only: the keys of operators whose user moved to OPERATORS (`ferry operator renew`), so their old FERRY users are refused */
+    ferryRevocations?: Revocations;
+    /** active operators who may upload, the bootstrap admin aside: each one's own upload bucket is exported to OPERATORS */
     uploaders?: readonly string[];
     /** site system-link users removed with their site (server/sites/remove.ts) */
     systemRevocations?: Revocations;
@@ -79,7 +82,10 @@ export async function buildAccountJwts(
   const uploadExports = [...new Set(opts.uploaders ?? [])].sort().flatMap(uploadServices);
   const operatorExports = [...OPERATOR_SERVICES, ...uploadExports];
   const operatorServices = [...operatorExports, ...agentServices.filter((s) => s.startsWith(`$JS.API.DIRECT.GET.OBJ_${BUCKETS.dml}`))];
-  const operatorRevoked = opts.operatorRevocations && Object.keys(opts.operatorRevocations).length ? { revocations: opts.operatorRevocations } : {};
+  const revocationsOf = (r: Revocations) => (Object.keys(r).length ? { revocations: r } : {});
+  const operatorRevoked = revocationsOf(opts.operatorRevocations ?? {});
+  // A key revoked in both lists keeps the later time.
+  const ferryRevoked = revocationsOf(mergeRevocations(opts.operatorRevocations ?? {}, opts.ferryRevocations ?? {}));
   const [operator, sys, ferry, agents, enroll, operators, migration] = await Promise.all([
     encodeOperator(OPERATOR_NAME, keys.operator, { system_account: ids.SYS }),
     // removed sites' system-account links (`ferry site remove`); none: the claims as before
@@ -95,8 +101,9 @@ export async function buildAccountJwts(
         ...SITE_SERVICES.map(serviceExport),
         ...SITE_STREAMS.map((subject) => ({ name: subject, subject, type: 'stream' as const })),
       ],
-      // revoked operators (people): their NATS users are cut off with the account update (admins live here)
-      ...operatorRevoked,
+      // revoked operators (people), and admins' users from before least privilege once renewed into
+      // OPERATORS: cut off with the account update
+      ...ferryRevoked,
     }),
     sign('AGENTS', {
       limits: { ...unlimited, payload: AGENT_PAYLOAD },
@@ -130,6 +137,12 @@ export async function buildAccountJwts(
     }, { signer: keys.operator }),
   ]);
   return { operator, systemAccount: ids.SYS, ids: { ...ids, MIGRATE: migrate.publicKey }, accounts: { [ids.SYS]: sys, [ids.FERRY]: ferry, [ids.AGENTS]: agents, [ids.ENROLL]: enroll, [ids.OPERATORS]: operators, [migrate.publicKey]: migration } };
+}
+
+function mergeRevocations(a: Revocations, b: Revocations): Revocations {
+  const out: Revocations = { ...a };
+  for (const [key, at] of Object.entries(b)) out[key] = Math.max(out[key] ?? 0, at);
+  return out;
 }
 
 /** An agent's user JWT: its permissions come from the AGENTS scope, keyed by its name (the agent id). */
@@ -168,9 +181,8 @@ export function encodeScopedUser(name: string, nkey: string, account: string, si
 
 export const enrollUserName = (tokenId: string) => `enroll-${tokenId}`;
 
-/** An operator's (a person's) user: in OPERATORS with the role's permissions, or (admins, no limits) in FERRY. Only the public key is known here. */
-export function issueOperatorJwt(keys: NatsKeys, name: string, nkey: string, perms?: Permissions): Promise<string> {
-  if (!perms) return encodeUser(`operator-${name}`, nkey, keys.accounts.FERRY, {});
+/** An operator's (a person's) user: in OPERATORS with the role's permissions, whatever the role. Only the public key is known here. */
+export function issueOperatorJwt(keys: NatsKeys, name: string, nkey: string, perms: Permissions): Promise<string> {
   return encodeUser(`operator-${name}`, nkey, keys.accounts.OPERATORS, { pub: { allow: perms.publish }, sub: { allow: perms.subscribe } });
 }
 

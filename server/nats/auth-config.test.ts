@@ -26,6 +26,7 @@ import {
   uploadServices,
 } from './auth-config.js';
 import { operatorPermissions } from '../operators/nats-permissions.js';
+import { verbsOf } from '../../shared/operators/roles.js';
 import { findNatsServerBinary } from './embedded.js';
 import { ensureNatsKeys, loadNatsKeys, type NatsKeys } from './nats-keys.js';
 import { renderOperatorAuth, renderServerConfig, type OperatorAuth } from './server-config.js';
@@ -231,15 +232,30 @@ describe('buildAccountJwts', () => {
   });
 
   it("an operator's user names only their own upload bucket; roles that may not upload name none", () => {
-    const rita = operatorPermissions('rita', 'release-manager')!.publish;
+    const rita = operatorPermissions('rita', 'release-manager').publish;
     expect(rita.filter((p) => /ferry-upload/.test(p))).toEqual(uploadServices('rita'));
     expect(rita.filter((p) => p.startsWith('$O.') || p.startsWith('$JS.API.STREAM.') || p.includes('*') || (p.includes('>') && !p.startsWith('$JS.API.DIRECT.GET.')))).toEqual([
       '$JS.API.STREAM.INFO.OBJ_ferry-upload-rita',
       '$JS.API.STREAM.MSG.GET.OBJ_ferry-upload-rita',
       '$O.ferry-upload-rita.>',
     ]);
-    expect(operatorPermissions('vera', 'viewer')!.publish.filter((p) => /ferry-upload|^\$O\./.test(p))).toEqual([]);
-    expect(operatorPermissions('ada', 'admin')).toBeUndefined();
+    expect(operatorPermissions('vera', 'viewer').publish.filter((p) => /ferry-upload|^\$O\./.test(p))).toEqual([]);
+  });
+
+  it('an admin operator is a user of OPERATORS too: every verb, their own upload bucket, the DML direct gets, their inbox — no stream, KV or DML write', () => {
+    const ada = operatorPermissions('ada', 'admin');
+    expect(ada.publish.filter((p) => p.startsWith('ferry.api.')).sort()).toEqual(verbsOf('admin').map((v) => `ferry.api.${v}`).sort());
+    expect(ada.publish.filter((p) => !p.startsWith('ferry.api.'))).toEqual(['$JS.API.INFO', ...uploadServices('ada'), '$JS.API.DIRECT.GET.OBJ_ferry-dml', '$JS.API.DIRECT.GET.OBJ_ferry-dml.>']);
+    expect(ada.subscribe).toEqual(['_INBOX_cli.ada.>']);
+    for (const p of ada.publish) expect(p).not.toMatch(/^(\$KV\.|\$O\.ferry-dml|\$JS\.API\.(STREAM\.(PURGE|DELETE|UPDATE|CREATE)|CONSUMER)|>$|_INBOX)/);
+  });
+
+  it("revocations: revoked operators in OPERATORS and FERRY; renewed operators' old users in FERRY only", async () => {
+    const [gone, moved, both] = [pub(), pub(), pub()];
+    const j = await buildAccountJwts(keys, { agentRevocations: {}, enrollRevocations: {}, rootFingerprint: 'test', agentsToMigrate: 0, operatorRevocations: { [gone]: 1_800_000_000, [both]: 1_800_000_005 }, ferryRevocations: { [moved]: 1_800_000_002, [both]: 1_800_000_001 } });
+    const of = (id: string) => decode<Account>(j.accounts[id]!).nats.revocations;
+    expect(of(j.ids.OPERATORS)).toEqual({ [gone]: 1_800_000_000, [both]: 1_800_000_005 });
+    expect(of(j.ids.FERRY)).toEqual({ [gone]: 1_800_000_000, [moved]: 1_800_000_002, [both]: 1_800_000_005 });
   });
 
   it('a keys file from before the OPERATORS account gets one on load, every other key kept', () => {

@@ -3,8 +3,8 @@
 // (server/nats/accounts.ts) and the attack tests generate their cases.
 //
 // The accounts (decentralised auth, docs in SECURITY.md):
-// - FERRY holds every stream, KV bucket and object store; only the server and the admin CLI log in
-//   there. It exports, as *services*, exactly what agents and enrolment may ask of it, so NATS maps
+// - FERRY holds every stream, KV bucket and object store; only the server and the bootstrap admin
+//   log in there. It exports, as *services*, exactly what agents and enrolment may ask of it, so NATS maps
 //   every reply to a private `_R_` subject: a reply subject set by a client can never name
 //   anything in FERRY (a JetStream API subject, a key, another agent's subject there).
 // - AGENTS holds one user per host, each signed with the account's scoped signing key, whose
@@ -15,11 +15,12 @@
 // - MIGRATE lets agents that joined before decentralised auth fetch their JWT (its key is derived
 //   from the root fingerprint, so such an agent can sign itself a user there; see
 //   shared/nats/migration-key.ts); it takes no connection once every agent has its JWT.
-// - OPERATORS holds the users of people with a role below admin (server/operators/): they reach
-//   the admin API and, for release managers, their own upload bucket (one per person: see
-//   uploadServices) and the DML's direct gets, all as services of FERRY, so their reply subjects
-//   never name anything there either. (Admins, like
-//   the bootstrap admin, are unrestricted users of FERRY.)
+// - OPERATORS holds the users of people, whatever their role, admins included (server/operators/):
+//   they reach the admin API (the verbs of their role), for release managers and admins their own
+//   upload bucket (one per person: see uploadServices) and the DML's direct gets, all as services
+//   of FERRY, so their reply subjects never name anything there either. Only the bootstrap admin
+//   (keys/admin.creds, the data directory's holder) is an unrestricted user of FERRY; admins added
+//   before are too until `ferry operator renew` moves them here (FERRY then revokes their key).
 // - SYS is nats-server's system account; the server pushes account updates (revocations) there.
 import { FerryError } from '../../shared/errors.js';
 import { AGENT_ID_PATTERN, BUCKETS, HUB_DOMAIN, TRUST_KEY, jsApiPrefix, siteDomain, subjects, uploadBucket } from '../../shared/protocol/subjects.js';

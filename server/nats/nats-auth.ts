@@ -15,6 +15,7 @@ import { buildAccountJwts, issueAccountUser, issueAgentJwt, issueEnrollJwt, issu
 import { SERVER_PERMISSIONS, siteLinkPermissions, type Permissions } from './auth-config.js';
 import { ensureNatsKeys, loadNatsKeys, type NatsKeys } from './nats-keys.js';
 import { activeUploaders } from '../operators/uploaders.js';
+import { BOOTSTRAP_ADMIN } from '../operators/bootstrap.js';
 import type { OperatorAuth } from './server-config.js';
 
 export interface NatsAuthPaths {
@@ -88,8 +89,8 @@ export class NatsAuth {
     return jwt;
   }
 
-  /** A person's NATS user (server/operators/); `perms` undefined for admins (like the bootstrap admin). */
-  issueOperator(name: string, nkey: string, perms: Permissions | undefined): Promise<string> {
+  /** A person's NATS user (server/operators/), in OPERATORS whatever their role. */
+  issueOperator(name: string, nkey: string, perms: Permissions): Promise<string> {
     return issueOperatorJwt(this.keys, name, nkey, perms);
   }
 
@@ -152,6 +153,7 @@ export class NatsAuth {
       rootFingerprint: this.rootFingerprint(),
       agentsToMigrate: toMigrate,
       operatorRevocations: operatorRevocations(this.db),
+      ferryRevocations: renewedOperators(this.db),
       systemRevocations: siteRevocations(this.db, 'SYS'),
       uploaders: operatorUploaders(this.db),
     });
@@ -178,10 +180,22 @@ function operatorRevocations(db: Db): Revocations {
   return Object.fromEntries(rows.map((r) => [r.nats_key, Math.ceil(r.revoked_at / 1000)]));
 }
 
-/** Operators below admin (users of OPERATORS) who may upload: FERRY exports each one's own bucket. */
+/**
+ * Operators whose user was renewed (`ferry operator renew`, always into OPERATORS): FERRY refuses
+ * every user of their key issued up to then — an admin's from before least privilege, which was a
+ * user of FERRY. (The column exists once server/operators/schema.ts has run.)
+ */
+function renewedOperators(db: Db): Revocations {
+  const exists = db.prepare("SELECT 1 FROM pragma_table_info('operators') WHERE name = 'renewed_at'").get();
+  if (!exists) return {};
+  const rows = db.prepare('SELECT nats_key, renewed_at FROM operators WHERE renewed_at IS NOT NULL').all() as { nats_key: string; renewed_at: number }[];
+  return Object.fromEntries(rows.map((r) => [r.nats_key, Math.ceil(r.renewed_at / 1000)]));
+}
+
+/** Operators who may upload and are users of OPERATORS (all but the bootstrap admin, a user of FERRY): FERRY exports each one's own bucket. */
 function operatorUploaders(db: Db): string[] {
   return activeUploaders(db)
-    .filter((o) => o.role !== 'admin')
+    .filter((o) => o.name !== BOOTSTRAP_ADMIN)
     .map((o) => o.name);
 }
 

@@ -16,6 +16,8 @@ export interface Caller {
   role: Role;
   /** the signed request this caller was identified by (none for the web console's signed-in operator) */
   signed?: { auth: string; body: Uint8Array };
+  /** queue a task for once the reply has been sent (server/api/router.ts gives every handler one) */
+  afterReply?: (task: () => Promise<void>) => void;
 }
 
 export class RequestAuthenticator {

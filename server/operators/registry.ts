@@ -63,6 +63,11 @@ export class OperatorRegistry {
     return this.get(name)!;
   }
 
+  /** Their NATS user was issued anew now: FERRY refuses their older users (server/nats/nats-auth.ts). */
+  markRenewed(name: string): void {
+    this.db.prepare('UPDATE operators SET renewed_at = ? WHERE name = ?').run(Date.now(), name);
+  }
+
   /**
    * The bootstrap admin (keys/admin.creds of the data directory): registered at the first start,
    * afterwards only its keys replaced when the file was rewritten. It is the one operator whose

@@ -15,4 +15,6 @@ export function ensureOperatorSchema(db: Db): void {
   CREATE TRIGGER IF NOT EXISTS audit_chain_no_delete BEFORE DELETE ON audit_chain BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
   CREATE TABLE IF NOT EXISTS release_creators (release TEXT PRIMARY KEY, actor TEXT NOT NULL);
   `);
+  // When each operator's NATS user was last renewed (ferry operator renew); a data directory from before has no column.
+  if (!db.prepare("SELECT 1 FROM pragma_table_info('operators') WHERE name = 'renewed_at'").get()) db.exec('ALTER TABLE operators ADD COLUMN renewed_at INTEGER');
 }

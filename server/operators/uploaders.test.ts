@@ -1,4 +1,4 @@
-// Who gets an upload bucket (and, below admin, its export): active operators whose role may call dml.add.
+// Who gets an upload bucket (and, but for the bootstrap admin, its export): active operators whose role may call dml.add.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

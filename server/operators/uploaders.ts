@@ -1,6 +1,6 @@
 // Who uploads packages (`ferry dml add`): each active operator whose role may call dml.add has an
 // upload bucket of their own (shared/protocol/subjects.ts uploadBucket), made by the server, and —
-// below admin — the FERRY exports that reach it (server/nats/auth-config.ts uploadServices).
+// but for the bootstrap admin, a user of FERRY — the FERRY exports that reach it (server/nats/auth-config.ts uploadServices).
 import { isRole, mayCall, type Role } from '../../shared/operators/roles.js';
 import type { Db } from '../db/open.js';
 

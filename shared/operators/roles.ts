@@ -37,6 +37,8 @@ export const VERB_ROLES: Record<ApiVerb, readonly Role[]> = {
   'audit.refused': ALL,
   schedule: ALL,
   'operator.list': ALL,
+  // one's own credentials only (server/operators/service.ts renew)
+  'operator.renew': ALL,
   'ui.login': ALL,
   'rollout.start': ['deployer', 'admin'],
   'rollout.action': ['deployer', 'admin'],

@@ -143,6 +143,8 @@ export const apiRequestSchemas = {
     .strict(),
   'operator.list': z.object({}).strict(),
   'operator.revoke': z.object({ name: z.string().min(1).max(64), actor }).strict(),
+  /** the caller's own NATS user, issued anew (same key) with their role's current permissions; nobody renews another */
+  'operator.renew': z.object({}).strict(),
   'audit.verify': z.object({}).strict(),
   /** the CLI reports a request nats-server refused (NATS permissions): audited as refused */
   'audit.refused': z.object({ verb: z.string().min(1).max(64).regex(/^[a-z.]+$/) }).strict(),

@@ -88,6 +88,8 @@ export function hostileReplies(o: { streams: string[]; victim: string; objectNam
     'ferry.api.agents.revoke',
     'ferry.api.token.create',
     'ferry.api.site.remove',
+    // a renewal answered into it would be a request in the server's name (it is dropped: not an inbox)
+    'ferry.api.operator.renew',
     subjects.command(o.victim),
     subjects.status(o.victim),
     'ferry.broadcast.evil',

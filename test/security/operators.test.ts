@@ -10,6 +10,7 @@ import { createUser } from '@nats-io/nkeys';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { headers as natsHeaders } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../server/cli/client.js';
 import { dataPaths } from '../../server/config.js';
@@ -73,6 +74,8 @@ const BODIES: Record<ApiVerb, unknown> = {
   'operator.add': { name: 'vera', role: 'viewer', natsKey: createUser().getPublicKey(), signingKey: randomBytes(32).toString('base64') },
   'operator.list': {},
   'operator.revoke': { name: 'nobody' },
+  // every role renews its own credentials (the reply's JWT is not written anywhere here)
+  'operator.renew': {},
   'backup.record': {},
   // this server runs without --ui-listen: every role gets FERRY_INVALID_INPUT ("the web console is off")
   'ui.login': {},
@@ -266,6 +269,59 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     expect(forged.approvals.find((a) => a.by === 'alex')).toMatchObject({ counts: false, signature: 'invalid', reason: expect.stringMatching(/signature does not verify/) });
     expect(((await ferry(['release', 'show', 'eyes-r1', '--json'])).json<{ approvals: { signature: string }[] }>()).approvals.map((a) => a.signature)).toEqual(['valid', 'valid']);
   }, 360_000); // 13 s idle; about 20 sequential CLI calls, each several seconds on a loaded machine
+
+  it('an admin operator is a user of OPERATORS: no direct write to a stream, a key or the DML, yet dml add/export, rollout start, operator add and backup work', async () => {
+    const url = (JSON.parse(readFileSync(dataPaths(home).runtime, 'utf8')) as { natsUrl: string }).natsUrl;
+    const boot = await connectNats({ url, creds: readCredsFile(dataPaths(home).adminCreds), name: 'bootstrap admin' });
+    const ada = await connectNats({ url, creds: readCredsFile(creds.admin), name: 'ada (raw)', inboxPrefix: `${subjects.cliInboxPrefix}.ada` });
+    const streams = async () => {
+      const jsm = await jetstreamManager(boot);
+      const out: Record<string, string> = {};
+      for await (const si of jsm.streams.list()) if (si.config.name !== 'KV_ferry-leader') out[si.config.name] = `${si.state.messages}:${si.state.first_seq}:${si.state.last_seq}:${si.state.consumer_count}`;
+      return out;
+    };
+    try {
+      const file = await buildPackage({ name: 'adas', version: '1.0.0', files: { 'bin/x': 'x\n' } });
+      expect((await ferry(['dml', 'add', file, '--creds', creds.admin, '--json'])).json<{ added: boolean }>().added).toBe(true);
+      const before = await streams();
+      expect(before['OBJ_ferry-dml']).toBeDefined();
+      const attempts: [string, Uint8Array][] = [
+        ...Object.keys(before).flatMap((s) => [`$JS.API.STREAM.PURGE.${s}`, `$JS.API.STREAM.DELETE.${s}`, `$JS.API.STREAM.MSG.DELETE.${s}`, `$JS.API.CONSUMER.CREATE.${s}`].map((subject): [string, Uint8Array] => [subject, new TextEncoder().encode('{}')])),
+        ['$JS.API.STREAM.LIST', new Uint8Array()],
+        ['$JS.API.STREAM.CREATE.EVIL', new TextEncoder().encode('{"name":"EVIL","subjects":["evil.>"]}')],
+        ['$KV.ferry-desired.evil', new Uint8Array([1])],
+        ['$KV.ferry-desired._trust', new Uint8Array([1])],
+        [`$O.ferry-dml.M.${Buffer.from('adas@1.0.0').toString('base64url')}`, new Uint8Array([1])],
+        ['$O.ferry-dml.C.evil', new Uint8Array([1])],
+        // the bootstrap admin's own upload bucket (another operator's, for ada)
+        ['$O.ferry-upload-admin.C.evil', new Uint8Array([1])],
+        ['ferry.cmd.someone', new Uint8Array([1])],
+      ];
+      const leaks: string[] = [];
+      for (const [subject, body] of attempts) {
+        const outcome = await ada.request(subject, body, { timeout: 10_000 }).then(
+          () => 'answered',
+          (err: Error) => (/Permissions Violation for Publish/.test(`${err.message} ${(err.cause as Error | undefined)?.message ?? ''}`) || err.name === 'PermissionViolationError' ? 'refused' : `${err.name}: ${err.message}`),
+        );
+        if (outcome !== 'refused') leaks.push(`${subject}: ${outcome}`);
+      }
+      expect(leaks).toEqual([]);
+      expect(await streams()).toEqual(before);
+
+      // What an admin does with the CLI, with these credentials.
+      const out = tempDir('ferry-admin-op-');
+      await ferry(['dml', 'export', 'adas@1.0.0', '--out', join(out, 'b.tar'), '--creds', creds.admin]);
+      await ferry(['release', 'create', 'adas-r1', '--package', 'adas@1.0.0', '--creds', creds.admin]);
+      const started = (await ferry(['rollout', 'start', 'adas-r1', '--target', 'env=nowhere', '--allow-empty', '--json', '--creds', creds.admin])).json<{ id: string }>();
+      expect(started.id).toMatch(/^r-/);
+      await ferry(['operator', 'add', 'otto', '--role', 'viewer', '--out', join(out, 'otto.creds'), '--creds', creds.admin]);
+      await ferry(['backup', join(out, 'b.tgz'), '--creds', creds.admin]);
+      await ferry(['audit', '--limit', '1', '--creds', creds.admin]);
+    } finally {
+      await ada.close().catch(() => undefined);
+      await boot.close().catch(() => undefined);
+    }
+  }, 240_000);
 
   it('a revoked operator is cut off: the live connection closes and later requests are refused', async () => {
     const dan = clients.deployer;

@@ -139,9 +139,10 @@ describe('a reply subject is never a write', () => {
     ['an agent (its own JWT)', async () => ({ w: await connectAsAgent(serverSecrets(server.home).natsUrl, A), publish: expandTemplate(AGENT_TEMPLATE, A.id).publish, agentId: A.id })],
     ["a join token's enrolment credential", async () => ({ w: await connectWithToken(serverSecrets(server.home).natsUrl, token), publish: expandTemplate(ENROLL_TEMPLATE, `enroll-${decodeToken(token).i}`).publish, agentId: A.id })],
     ['a user of the MIGRATE account (anyone who knows the root fingerprint, while an agent has no JWT yet)', async () => ({ w: await connectMigrateUser(), publish: expandTemplate(MIGRATE_TEMPLATE, A.id).publish, agentId: A.id })],
-    ...ROLES.filter((r) => r !== 'admin').map((role): [string, () => Promise<{ w: Watched; publish: string[]; agentId: string }>] => [
+    // every role, admin included: an admin operator is a user of OPERATORS like the others (only the bootstrap admin is in FERRY)
+    ...ROLES.map((role): [string, () => Promise<{ w: Watched; publish: string[]; agentId: string }>] => [
       `an operator with role ${role} (a person's own credentials)`,
-      async () => ({ w: await connectAsOperator(role), publish: operatorPermissions(`op-${role}`, role)!.publish, agentId: A.id }),
+      async () => ({ w: await connectAsOperator(role), publish: operatorPermissions(`op-${role}`, role).publish, agentId: A.id }),
     ]),
   ];
 
@@ -182,7 +183,7 @@ describe('a reply subject is never a write', () => {
       }
       const after = await snapshot();
       // The reports stream took exactly the reports sent (its acks went nowhere); nothing else moved
-      // (but a release manager's own upload bucket, which they may write: it only grows). Other
+      // (but a release manager's or an admin's own upload bucket, which they may write: it only grows). Other
       // operators' upload buckets (the admin's, with an upload pending) are untouched.
       const rep = 'FERRY_REPORTS';
       const up = own ? `OBJ_${own}` : 'none';

@@ -24,7 +24,7 @@ afterAll(cleanupFleet, 60_000);
 
 /** The upload bucket an operator's NATS user may write (read from the permission table, old or new). */
 function bucketOf(name: string): string {
-  const entry = operatorPermissions(name, 'release-manager')!.publish.find((s) => /^\$O\.[^.]+\.>$/.test(s));
+  const entry = operatorPermissions(name, 'release-manager').publish.find((s) => /^\$O\.[^.]+\.>$/.test(s));
   if (!entry) throw new Error(`operator ${name} may write no object store`);
   return entry.split('.')[1]!;
 }
@@ -90,7 +90,7 @@ describe('upload isolation: one operator cannot purge, read, replace or claim an
 
   it('each operator\'s NATS user names only their own upload bucket', () => {
     expect(bucketOf('rita')).not.toBe(bucketOf('rolf'));
-    const rolf = operatorPermissions('rolf', 'release-manager')!.publish;
+    const rolf = operatorPermissions('rolf', 'release-manager').publish;
     expect(rolf.filter((s) => s.includes(bucketOf('rita')))).toEqual([]);
   });
 

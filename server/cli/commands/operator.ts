@@ -1,12 +1,15 @@
-// ferry operator add | list | revoke | roles: people and their roles. `add` makes the person's
-// keys here, sends only the public halves, and writes the credentials file once (mode 0600).
-import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
+// ferry operator add | list | revoke | renew | roles: people and their roles. `add` makes the
+// person's keys here, sends only the public halves, and writes the credentials file once (mode
+// 0600); `renew` replaces the NATS user JWT in the caller's own file (same keys), atomically.
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { generateSigningKeyPair } from '../../../shared/crypto/sign.js';
 import { FerryError } from '../../../shared/errors.js';
 import { createNativeUser } from '../../../shared/nats/nkey-auth.js';
-import { formatOperatorCreds } from '../../../shared/operators/credentials.js';
+import { formatOperatorCreds, parseOperatorKey } from '../../../shared/operators/credentials.js';
+import { parseCreds } from '../../../shared/nats/creds.js';
+import { nativePublicKey } from '../../../shared/nats/nkey-auth.js';
 import { OPERATOR_NAME_RE } from '../../../shared/operators/request-signature.js';
 import { isRole, ROLE_DESCRIPTIONS, roleTableMarkdown, ROLES } from '../../../shared/operators/roles.js';
 import { withClient } from '../client.js';
@@ -70,6 +73,35 @@ const revoke: CommandModule<GlobalArgs, GlobalArgs & { name: string }> = {
   },
 };
 
+const renew: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'renew',
+  describe: "Renew your own credentials file (--creds): a new NATS user with your role's current permissions, same keys",
+  handler: async (a) => {
+    const { result, file } = await withClient(connectionFlags(a), async (c) => ({ result: await c.renew(), file: c.credsFile }));
+    writeRenewedCreds(file, result.jwt);
+    const { jwt: _jwt, ...doc } = result;
+    if (a.json) return printJson({ ...doc, file });
+    printLines([`credentials of operator ${doc.name} (${doc.role}) renewed in ${file}: a new NATS user with the role's current permissions, the same keys`]);
+  },
+};
+
+/** The new JWT into the file, its seed and operator key kept: a new file beside it, renamed over it (mode 0600). */
+function writeRenewedCreds(file: string, jwt: string): void {
+  const text = readFileSync(file, 'utf8');
+  const creds = parseCreds(text);
+  const key = parseOperatorKey(text);
+  if (!creds || !key) throw new FerryError('FERRY_CREDS_INVALID', `${file} changed while renewing; it is left as it was`, { hint: 'run ferry operator renew again' });
+  const sub = (JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: string }).sub;
+  if (sub !== nativePublicKey(creds.seed)) throw new FerryError('FERRY_CREDS_INVALID', `the server renewed another NATS key than the one in ${file}; the file is left as it was`, { hint: 'is this the file ferry operator add wrote for you?' });
+  const tmp = `${file}.${process.pid}.renew`;
+  try {
+    writeFileSync(tmp, formatOperatorCreds({ jwt, seed: creds.seed }, key), { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, file);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
 const roles: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'roles',
   describe: 'Print the roles and the verbs each may call',
@@ -82,7 +114,7 @@ const roles: CommandModule<GlobalArgs, GlobalArgs> = {
 export const operatorCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'operator <command>',
   aliases: ['operators'],
-  describe: 'People: credentials, roles, revocation',
-  builder: (y) => y.command(add).command(list).command(revoke).command(roles).demandCommand(1),
+  describe: 'People: credentials, roles, revocation, renewal',
+  builder: (y) => y.command(add).command(list).command(revoke).command(renew).command(roles).demandCommand(1),
   handler: () => undefined,
 };

@@ -149,9 +149,16 @@ export type OperatorDoc = z.infer<typeof operatorDocSchema>;
 /** `operator.add`: the operator with their NATS user JWT (the CLI writes their credentials file) */
 export const operatorAddReplySchema = operatorDocSchema.extend({ jwt: str });
 export const operatorListReplySchema = z.array(operatorDocSchema);
+/** `operator.renew`: the caller, with their new NATS user JWT (the CLI writes it into their credentials file) */
+export const operatorRenewReplySchema = operatorDocSchema.extend({ jwt: str });
 
 /** `recorded: false` answers a dry run (the caller may back up; nothing was recorded) */
 export const backupRecordReplySchema = z.object({ recorded: z.boolean(), by: str });
 export const uiLoginReplySchema = z.object({ url: str, expiresAt: str });
-/** `audit.refused` never succeeds: it answers with the refusal (or says there was none) */
-export const auditRefusedReplySchema = z.never();
+/**
+ * `audit.refused` never succeeds — it answers with the refusal (or says there was none) — but for
+ * `operator.renew`: nats-server refusing the renewal of a role that may renew means the caller's
+ * NATS user is older than the verb, and the answer is the renewal itself (how credentials from
+ * before `operator.renew` reach it).
+ */
+export const auditRefusedReplySchema = operatorRenewReplySchema;
