@@ -261,7 +261,7 @@ export class FerryServer {
         natsUrl: () => this.url,
         listSites: () => listSites({ sites, mirrors, cmdb, isOnline, nc }),
         setSite: (req) => setSite({ sites, consumers: mirrorConsumers }, req),
-        removeSite: (req) => removeSite({ db, sites, cmdb, isOnline, pushAuth: () => auth.push() }, req),
+        removeSite: (req) => removeSite({ db, sites, cmdb, isOnline, pushAuth: () => auth.push(), deleteMirrorConsumer: (site, name) => mirrorConsumers.deleteConsumer(site, name) }, req),
         isOnline,
         notify,
         reloadKeys: () => applyKeys(true),

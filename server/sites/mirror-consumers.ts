@@ -126,14 +126,24 @@ export class MirrorConsumers {
     } catch (err) {
       this.log.warn({ site, consumer: made.name, err: String(err) }, 'cannot update the site\'s mirror consumer; deleting it');
     }
+    return (await this.deleteConsumer(site, made.name)) === 'deleted' ? 'deleted' : 'none';
+  }
+
+  /**
+   * Delete a consumer the server made for a site's mirror, by its name at the hub (site remove:
+   * the mirror's consumer goes with the site). 'gone' when JetStream has no such consumer (it drops
+   * one itself about 5 s after nothing receives its deliveries); 'failed' is logged here.
+   */
+  async deleteConsumer(site: string, name: string): Promise<'deleted' | 'gone' | 'failed'> {
     try {
-      const reply = (await this.nc.request(`$JS.API.CONSUMER.DELETE.${DML_STREAM}.${made.name}`, '', { timeout: 5000 })).json<{ success?: boolean; error?: unknown }>();
-      if (reply.error) this.log.warn({ site, consumer: made.name, error: reply.error }, 'cannot delete the site\'s mirror consumer');
-      return reply.success === true ? 'deleted' : 'none';
+      const reply = (await this.nc.request(`$JS.API.CONSUMER.DELETE.${DML_STREAM}.${name}`, '', { timeout: 5000 })).json<{ success?: boolean; error?: { err_code?: number } }>();
+      if (reply.success === true) return 'deleted';
+      if (reply.error?.err_code === 10014 /* consumer not found */) return 'gone';
+      this.log.warn({ site, consumer: name, error: reply.error }, 'cannot delete the site\'s mirror consumer');
     } catch (err) {
-      this.log.warn({ site, consumer: made.name, err: String(err) }, 'cannot delete the site\'s mirror consumer');
-      return 'none';
+      this.log.warn({ site, consumer: name, err: String(err) }, 'cannot delete the site\'s mirror consumer');
     }
+    return 'failed';
   }
 
   private async handle(msg: Msg): Promise<void> {

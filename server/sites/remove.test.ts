@@ -13,9 +13,22 @@ describe('site.remove', () => {
   let sites: SiteStore;
   let cmdb: CmdbStore;
   let pushes: number;
+  let deletes: string[];
+  let deleteOutcome: 'deleted' | 'gone' | 'failed';
   const key = (c: string) => `U${c.repeat(55)}`;
   const site = (name: string, systemNkey: string | null) => ({ name, agentUrl: `nats://${name}:4222`, listen: '0.0.0.0:4222', hubUrl: 'nats-leaf://hub:7422', linkNkey: key(name[0]!.toUpperCase()), systemNkey, maxRateBps: null, mirrorApi: `ferry.mirror.${name}` });
-  const deps = () => ({ db, sites, cmdb, isOnline: () => false, pushAuth: async () => void pushes++ });
+  const deps = () => ({
+    db,
+    sites,
+    cmdb,
+    isOnline: () => false,
+    pushAuth: async () => void pushes++,
+    deleteMirrorConsumer: async (site: string, name: string) => {
+      // After the push, with the name the row held.
+      deletes.push(`${site}:${name}:${pushes}`);
+      return deleteOutcome;
+    },
+  });
   const revocations = () => db.prepare('SELECT nkey, account, site FROM site_revocations ORDER BY account').all();
   const token = (id: string, tags: Record<string, string>, usesLeft = 1) =>
     db.prepare('INSERT INTO tokens (id, secret_hash, tags, expires_at, uses_left, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(id, 'x', JSON.stringify(tags), Date.now() + 3_600_000, usesLeft, Date.now());
@@ -26,6 +39,8 @@ describe('site.remove', () => {
     sites = new SiteStore(db);
     cmdb = new CmdbStore(db);
     pushes = 0;
+    deletes = [];
+    deleteOutcome = 'deleted';
   });
 
   afterEach(() => {
@@ -40,17 +55,40 @@ describe('site.remove', () => {
     token('t-lyon-used', { site: 'lyon' }, 0);
     token('t-paris', { site: 'paris' });
     const result = await removeSite(deps(), { name: 'lyon', force: false, actor: 'ada' });
-    expect(result).toMatchObject({ name: 'lyon', link: 'revoked', systemLink: 'revoked', agents: [], tokensRevoked: ['t-lyon'] });
+    expect(result).toMatchObject({ name: 'lyon', link: 'revoked', systemLink: 'revoked', agents: [], tokensRevoked: ['t-lyon'], mirrorConsumer: 'none' });
     expect(sites.list().map((s) => s.name)).toEqual(['paris']);
     expect(revocations()).toEqual([
       { nkey: key('L'), account: 'AGENTS', site: 'lyon' },
       { nkey: key('S'), account: 'SYS', site: 'lyon' },
     ]);
     expect(pushes).toBe(1);
+    expect(deletes).toEqual([]);
     const state = (id: string) => (db.prepare('SELECT revoked_at FROM tokens WHERE id = ?').get(id) as { revoked_at: number | null }).revoked_at;
     expect(state('t-lyon')).not.toBeNull();
     expect(state('t-lyon-used')).toBeNull();
     expect(state('t-paris')).toBeNull();
+  });
+
+  it('the site\'s mirror consumer is deleted by the name its row held, after the push; gone already: none; a failed delete is reported, the removal stands', async () => {
+    const consumer = { name: 'c0nsumer', config: { deliver_subject: '$JS.M.abc' } };
+    sites.insert(site('lyon', key('S')));
+    sites.setMirrorConsumer('lyon', consumer);
+    sites.insert(site('paris', key('T')));
+    sites.setMirrorConsumer('paris', { ...consumer, name: 'p4ris' });
+    expect((await removeSite(deps(), { name: 'lyon', force: false, actor: 'ada' })).mirrorConsumer).toBe('deleted');
+    expect(deletes).toEqual(['lyon:c0nsumer:1']);
+    expect(sites.mirrorConsumer('paris')?.name).toBe('p4ris');
+
+    deleteOutcome = 'failed';
+    const failed = await removeSite(deps(), { name: 'paris', force: false, actor: 'ada' });
+    expect(failed.mirrorConsumer).toBe('failed');
+    expect(sites.list()).toEqual([]);
+    expect(revocations()).toHaveLength(4);
+
+    deleteOutcome = 'gone';
+    sites.insert(site('lille', null));
+    sites.setMirrorConsumer('lille', consumer);
+    expect((await removeSite(deps(), { name: 'lille', force: false, actor: 'ada' })).mirrorConsumer).toBe('none');
   });
 
   it('a site added before its system key was kept: its link is revoked, its system link reported not-recorded', async () => {
@@ -85,5 +123,13 @@ describe('site.remove', () => {
     await expect(removeSite(failing, { name: 'lyon', force: false, actor: 'ada' })).rejects.toMatchObject({ code: 'FERRY_NATS_FAILED', message: expect.stringMatching(/^site lyon was removed, but nats-server did not take the account update/) as unknown });
     expect(sites.get('lyon')).toBeUndefined();
     expect(revocations()).toHaveLength(2);
+  });
+
+  it('a failed push: the mirror consumer is deleted all the same (the mirror of a link still open is cut off from the DML)', async () => {
+    sites.insert(site('lyon', key('S')));
+    sites.setMirrorConsumer('lyon', { name: 'c0nsumer', config: {} });
+    const failing = { ...deps(), pushAuth: () => Promise.reject(new Error('nats down')) };
+    await expect(removeSite(failing, { name: 'lyon', force: false, actor: 'ada' })).rejects.toMatchObject({ code: 'FERRY_NATS_FAILED' });
+    expect(deletes).toEqual(['lyon:c0nsumer:0']);
   });
 });

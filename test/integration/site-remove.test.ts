@@ -1,12 +1,19 @@
 // `ferry site remove` with real processes: the hub is `ferry server --leaf-listen`, the site a
 // nats-server started with the config of `ferry site add` (test/helpers/site.ts, as sites.test.ts).
 // An agent joined with the site's token holds the removal back; --force removes it: the hub closes
-// both of the site's links (leafz), the site's nats-server started again with its old credentials
+// both of the site's links (leafz) and deletes the consumer it made for the site's mirror (asked
+// for by the name the site's row held: a mirror's consumer is a direct one, which JetStream's
+// consumer list leaves out), the site's nats-server started again with its old credentials
 // is refused, site list no longer shows it, its unused token is revoked, and the audit log has the
 // refusal and the removal. A site added again under the same name has new keys and links.
 // Requires the compiled dist/ (`npx tsc -p .`) and nats-server on PATH.
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsConnection } from '../../shared/nats/connect.js';
+import { dataPaths } from '../../server/config.js';
+import { openDatabase } from '../../server/db/open.js';
+import { SiteStore } from '../../server/sites/store.js';
+import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
+import { readCredsFile } from '../../shared/nats/creds.js';
 import { expectCliRefusals } from '../helpers/errors.js';
 import { apiRequest, cleanupFleet, joinAgent, runFerry, startServer, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
 import { hubLeafz, hubSystemConnection, startSite, type TestSite } from '../helpers/site.js';
@@ -19,6 +26,20 @@ describe('site remove', () => {
   let site: TestSite;
   let again: TestSite | undefined;
   let sys: NatsConnection;
+  let hubNc: NatsConnection;
+
+  /** The consumer the server made for a site's mirror: its name in the site's row. */
+  const mirrorConsumerName = (name: string) => {
+    const db = openDatabase(dataPaths(home).db);
+    try {
+      return new SiteStore(db).mirrorConsumer(name)?.name;
+    } finally {
+      db.close();
+    }
+  };
+  /** That consumer at the hub, asked for by name. */
+  const consumerInfo = async (name: string) =>
+    (await hubNc.request(`$JS.API.CONSUMER.INFO.OBJ_ferry-dml.${name}`, '', { timeout: 5000 })).json<{ name?: string; config?: { deliver_subject?: string }; error?: { err_code?: number } }>();
 
   beforeAll(async () => {
     home = tempDir('ferry-home-');
@@ -26,10 +47,12 @@ describe('site remove', () => {
     server = await startServer(home, { args: ['--leaf-listen', '127.0.0.1:0'], env: { FERRY_SITE_CHECK_MS: '60000' } });
     site = await startSite(home, 'lyon');
     sys = await hubSystemConnection(home, server.url);
+    hubNc = await connectNats({ url: server.url, creds: readCredsFile(join(home, 'keys', 'admin.creds')), name: 'test at the hub' });
   }, 120_000);
 
   afterAll(async () => {
     await sys?.close().catch(() => undefined);
+    await hubNc?.close().catch(() => undefined);
     await server?.stop();
     await site?.stop();
     await again?.stop();
@@ -53,10 +76,17 @@ describe('site remove', () => {
     expect((await apiRequest(home, 'site.list', {})).map((s) => s.name)).toEqual(['lyon']);
     expect((await hubLeafz(sys)).length).toBe(2);
 
-    const removed = (await runFerry(home, ['site', 'remove', 'lyon', '--force', '--json'])).json<{ name: string; link: string; systemLink: string; agents: { id: string }[]; tokensRevoked: string[] }>();
-    expect(removed).toMatchObject({ name: 'lyon', link: 'revoked', systemLink: 'revoked', agents: [{ id: agent.id }], tokensRevoked: [token.id] });
-    // The reply comes once nats-server applied the account update: both links are closed by then.
+    // The site's mirror consumer at the hub, made by the server for its mirror.
+    const consumer = mirrorConsumerName('lyon');
+    expect(consumer).toBeDefined();
+    expect(await consumerInfo(consumer!)).toMatchObject({ name: consumer, config: { deliver_subject: expect.stringMatching(/^\$JS\.M\./) as unknown } });
+
+    const removed = (await runFerry(home, ['site', 'remove', 'lyon', '--force', '--json'])).json<{ name: string; link: string; systemLink: string; agents: { id: string }[]; tokensRevoked: string[]; mirrorConsumer: string }>();
+    expect(removed).toMatchObject({ name: 'lyon', link: 'revoked', systemLink: 'revoked', agents: [{ id: agent.id }], tokensRevoked: [token.id], mirrorConsumer: 'deleted' });
+    // The reply comes once nats-server applied the account update: both links are closed by then,
+    // and the mirror's consumer is gone (not left for JetStream to drop once it sees no interest).
     expect(await hubLeafz(sys)).toEqual([]);
+    expect((await consumerInfo(consumer!)).error?.err_code).toBe(10014);
     const text = await runFerry(home, ['site', 'list']);
     expect(text.stdout).not.toMatch(/^lyon\s/m);
     expect(await apiRequest(home, 'site.list', {})).toEqual([]);

@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
+import { dataPaths } from '../../server/config.js';
+import { openDatabase } from '../../server/db/open.js';
 import { dmlBehind, dmlObjects } from '../../server/sites/mirrors.js';
+import { SiteStore } from '../../server/sites/store.js';
 import { expectCliRefusals, type CliRefusal } from '../helpers/errors.js';
 import { createRelease, publishPackage, startRollout, waitRolloutEnd } from '../helpers/faults.js';
 import { apiRequest, cleanupFleet, createToken, joinAgent, runAgentCli, runFerry, startAgents, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
@@ -228,14 +231,32 @@ describe('sites: leafnode distribution points', () => {
     try {
       const jsm = await jetstreamManager(atTheHub);
       const kvKey = `$KV.ferry-desired.${atSite[0]!.id}`;
+      // The consumers the server makes for paris's mirror are direct ones, which JetStream's
+      // consumer list leaves out: the site's row names the one made last, asked for by name here.
+      const consumerInfo = async (name: string) =>
+        (await atTheHub.request(`$JS.API.CONSUMER.INFO.OBJ_ferry-dml.${name}`, '', { timeout: 5000 })).json<{ config?: { deliver_subject?: string; filter_subject?: string }; error?: { err_code?: number } }>();
+      const recorded = () => {
+        const db = openDatabase(dataPaths(home).db);
+        try {
+          return new SiteStore(db).mirrorConsumer('paris');
+        } finally {
+          db.close();
+        }
+      };
+      const madeLast = async () => {
+        const made = recorded();
+        if (!made) throw new Error('the server recorded no mirror consumer for paris');
+        return { name: made.name, recorded: made.config.deliver_subject, info: await consumerInfo(made.name) };
+      };
       const state = async () => {
         const reports = await jsm.streams.info('FERRY_REPORTS');
         const desired = await jsm.streams.getMessage('KV_ferry-desired', { last_by_subj: kvKey });
-        const consumers: string[] = [];
-        for await (const c of jsm.consumers.list('OBJ_ferry-dml')) consumers.push(c.config.deliver_subject ?? '');
-        return { reportsFirst: reports.state.first_seq, desiredSeq: desired?.seq, deliveries: consumers.filter((d) => /^(\$JS\.|\$KV\.|\$O\.|ferry\.)/.test(d) && !/^\$JS\.M\.[A-Za-z0-9]+$/.test(d)) };
+        return { reportsFirst: reports.state.first_seq, desiredSeq: desired?.seq, consumer: await madeLast() };
       };
       const before = await state();
+      // The mirror's own consumer, at work.
+      const mirrorDelivery = before.consumer.info.config?.deliver_subject;
+      expect(mirrorDelivery).toMatch(/^\$JS\.M\.[A-Za-z0-9]+$/);
       const hostileReplies = ['$JS.API.STREAM.PURGE.FERRY_REPORTS', '$JS.hub.API.STREAM.PURGE.FERRY_REPORTS', kvKey, '$JS.API.STREAM.DELETE.KV_ferry-desired', 'ferry.api.agents.revoke'];
       const agentId = atSite[0]!.id;
       for (const reply of hostileReplies) {
@@ -257,7 +278,18 @@ describe('sites: leafnode distribution points', () => {
       const after = await state();
       expect(after.reportsFirst).toBe(before.reportsFirst);
       expect(after.desiredSeq).toBe(before.desiredSeq);
-      expect(after.deliveries).toEqual([]);
+      // The consumer made last (the refused request came after the valid ones above, and was answered
+      // after them): a mirror's delivery subject, as the server recorded it and as JetStream has it.
+      // The valid requests' consumers (delivering to $JS.M.x1) may be gone already: JetStream drops
+      // one 5 s after nothing receives its deliveries; one delivering to the hub's API would stay
+      // (JetStream listens there).
+      expect(after.consumer.name).not.toBe(before.consumer.name);
+      expect(after.consumer.recorded).toBe('$JS.M.x1');
+      if (after.consumer.info.error?.err_code !== 10014) expect(after.consumer.info.config).toMatchObject({ deliver_subject: '$JS.M.x1' });
+      expect(after.consumer.info.config?.filter_subject ?? '').toBe('');
+      // The mirror's consumer is untouched: same name, same delivery subject, all of the DML.
+      expect((await consumerInfo(before.consumer.name)).config).toMatchObject({ deliver_subject: mirrorDelivery });
+      expect((await consumerInfo(before.consumer.name)).config?.filter_subject ?? '').toBe('');
       expect((await jsm.streams.info('KV_ferry-desired')).config.name).toBe('KV_ferry-desired');
       expect((await runFerry(home, ['agents', 'list', '--json'])).json<{ id: string; state?: string }[]>().find((a) => a.id === agentId)?.state).toBe('active');
     } finally {

@@ -86,6 +86,7 @@ const remove: CommandModule<GlobalArgs, SiteRemoveArgs> = {
       `Removed site ${result.name}: its link credentials are revoked; the hub has closed its link and refuses it from now on`,
       ...(result.systemLink === 'not-recorded' ? ['Its system-account link (account updates only, it can send nothing) was added before its key was kept: it stays until the site\'s nats-server stops'] : []),
       ...(result.tokensRevoked.length > 0 ? [`Revoked its unused join token${result.tokensRevoked.length === 1 ? '' : 's'}: ${result.tokensRevoked.join(', ')}`] : []),
+      ...(result.mirrorConsumer === 'failed' ? ["Its mirror's consumer at the hub could not be deleted (the server's log says why): JetStream drops it once nothing receives its deliveries"] : []),
       ...(n > 0 ? [`${n} agent${n === 1 ? ' is' : 's are'} still tagged site=${result.name}: ${n === 1 ? 'it reaches' : 'they reach'} the hub once the site's nats-server stops (ferry agents list --target site=${result.name})`] : []),
       `Stop the site's nats-server and delete its files (${result.name}.conf, ${result.name}.creds, ${result.name}.system.creds, its store ${result.name}/) at the site and where site add wrote them`,
     ]);

@@ -95,6 +95,8 @@ export const siteRemoveReplySchema = z.object({
   agents: z.array(z.object({ id: str, hostname: str, online: z.boolean() })),
   /** the site's join tokens that could still be used, revoked */
   tokensRevoked: z.array(str),
+  /** the consumer the hub's server made for the site's mirror: deleted, none (not made, or gone already), or failed (logged; JetStream drops it once nothing receives its deliveries) */
+  mirrorConsumer: z.enum(['deleted', 'none', 'failed']),
 });
 export type SiteRemoveResult = z.infer<typeof siteRemoveReplySchema>;
 
