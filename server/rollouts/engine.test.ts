@@ -167,8 +167,9 @@ describe('rollout engine, tick by tick', () => {
     expect(store.events('r-1').map((e) => e.action)).toEqual(expect.arrayContaining(['halted', 'rollback-started', 'rolled-back']));
   });
 
-  it('rolling-back with a host that has not reported: stays open within --host-timeout until an operator aborts it', async () => {
-    create('r-1', { onFailure: 'rollback', hostTimeoutMs: 3_600_000 }, [1, 4]);
+  /** A canary, a wave-2 failure, --on-failure rollback: every host sent back reports but a5. */
+  async function rollingBackWithoutA5(hostTimeoutMs: number): Promise<void> {
+    create('r-1', { onFailure: 'rollback', hostTimeoutMs }, [1, 4]);
     await engine.tick();
     report('r-1', 'a1', 'succeeded');
     await engine.tick();
@@ -176,6 +177,10 @@ describe('rollout engine, tick by tick', () => {
     await engine.tick();
     expect(rollout('r-1').state).toBe('rolling-back');
     for (const a of ['a1', 'a3', 'a4']) rollbackReport('r-1', a, 'rolled-back');
+  }
+
+  it('rolling-back with a host that has not reported: stays open within --host-timeout until an operator aborts it', async () => {
+    await rollingBackWithoutA5(3_600_000);
     // a5 does not answer: within --host-timeout the rollout waits (and still holds its hosts)
     for (let i = 0; i < 3; i++) {
       now += 60_000;
@@ -202,14 +207,7 @@ describe('rollout engine, tick by tick', () => {
   });
 
   it('rolling-back with a host that never reports: ends rolled-back after --host-timeout, the host unconfirmed; its later report is still recorded', async () => {
-    create('r-1', { onFailure: 'rollback', hostTimeoutMs: 30_000 }, [1, 4]);
-    await engine.tick();
-    report('r-1', 'a1', 'succeeded');
-    await engine.tick();
-    report('r-1', 'a2', 'failed', 'boom');
-    await engine.tick();
-    expect(rollout('r-1').state).toBe('rolling-back');
-    for (const a of ['a1', 'a3', 'a4']) rollbackReport('r-1', a, 'rolled-back');
+    await rollingBackWithoutA5(30_000);
     now += 30_000; // not past it yet
     await engine.tick();
     expect(rollout('r-1')).toMatchObject({ state: 'rolling-back', endedAt: null });

@@ -21,6 +21,7 @@ import { parseOperatorKey, type OperatorKey } from '../../shared/operators/crede
 import { AUTH_HEADER, signRequest } from '../../shared/operators/request-signature.js';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { waitFor } from './fleet.js';
+import { FerryError } from '../../shared/errors.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -435,4 +436,15 @@ export async function waitOnline(nc: NatsConnection, ids: string[], since: numbe
     timeoutMs,
     { intervalMs: 200, message: `agents ${ids.join(', ')} did not come online` },
   );
+}
+
+/** The FerryError code a call ends with, or 'ok' (anything else is thrown on). */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    if (err instanceof FerryError) return err.code;
+    throw err;
+  }
 }

@@ -21,8 +21,8 @@ import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { apiRequestSchemas, type ApiVerb } from '../../shared/protocol/api.js';
 import { subjects } from '../../shared/protocol/subjects.js';
-import { FerryError } from '../../shared/errors.js';
 import { buildPackage, cleanupFleet, initServer, runFerry, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
+import { codeOf } from '../helpers/hostile.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -80,16 +80,6 @@ const BODIES: Record<ApiVerb, unknown> = {
   // this server runs without --ui-listen: every role gets FERRY_INVALID_INPUT ("the web console is off")
   'ui.login': {},
 };
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    if (err instanceof FerryError) return err.code;
-    throw err;
-  }
-}
 
 describe('operators: per-person credentials, roles, four eyes, audit chain', () => {
   let server: ServerHandle;

@@ -15,10 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../server/cli/client.js';
 import { dataPaths } from '../../server/config.js';
 import { operatorPermissions } from '../../server/operators/nats-permissions.js';
-import { FerryError } from '../../shared/errors.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { objectMetaSubject } from '../../shared/nats/object-read.js';
 import { buildPackage, cleanupFleet, initServer, runFerry, startServer, tempDir, type ServerHandle } from '../helpers/fleet.js';
+import { codeOf } from '../helpers/hostile.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -40,16 +40,6 @@ async function attempt(nc: NatsConnection, subject: string, body: Uint8Array | s
     const e = err as Error;
     if (e.name === 'PermissionViolationError' || /Permissions Violation for Publish/.test(`${e.message} ${(e.cause as Error | undefined)?.message ?? ''}`)) return { outcome: 'refused' };
     return { outcome: `${e.name}: ${e.message}` };
-  }
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    if (err instanceof FerryError) return err.code;
-    throw err;
   }
 }
 
