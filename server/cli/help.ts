@@ -144,6 +144,10 @@ const EXAMPLES: Readonly<Record<string, [string, string][]>> = {
   'operator add': [['$0 operator add alice --role deployer --out alice.creds', 'alice may start and steer rollouts']],
   'operator list': [['$0 operator list', 'operators, roles and state']],
   'operator revoke': [['$0 operator revoke alice', 'cut alice off at once']],
+  'operator renew': [
+    ['$0 operator renew --creds ~/alice.creds', 'a fresh NATS user for your own key, with your role\'s current permissions, written into that file'],
+    ['FERRY_CREDS=~/alice.creds $0 operator renew --json', 'the same, for the file in FERRY_CREDS; prints your operator record and the file'],
+  ],
   'operator roles': [['$0 operator roles', 'which role may call which verb']],
   notify: [['$0 notify add https://hooks.example.com/ferry --events "rollout.*"', 'send rollout events to a webhook']],
   'notify add': [
