@@ -356,12 +356,14 @@ export class RolloutEngine {
     const timeoutMs = this.settings(rollout).hostTimeoutMs;
     const overdue = this.store.overdueRollbacks(rollout.id, now - timeoutMs);
     const unconfirmed = `did not confirm its rollback within ${Math.round(timeoutMs / 1000)}s; it goes back to its previous version when it reports again`;
-    this.store.transaction(() => {
-      for (const h of overdue) {
-        this.store.setRollbackMark(rollout.id, h.agent, 'unconfirmed', now);
-        this.store.setHost(rollout.id, h.agent, h.state, { error: unconfirmed });
-      }
-    });
+    if (overdue.length > 0) {
+      this.store.transaction(() => {
+        for (const h of overdue) {
+          this.store.setRollbackMark(rollout.id, h.agent, 'unconfirmed', now);
+          this.store.setHost(rollout.id, h.agent, h.state, { error: unconfirmed });
+        }
+      });
+    }
     if (this.store.pendingRollbacks(rollout.id) > 0) return;
     const left = this.store.hosts(rollout.id).filter((h) => h.rollback === 'unconfirmed').length;
     const detail = left ? `rollback not confirmed by ${left} host(s) within ${Math.round(timeoutMs / 1000)}s` : undefined;
