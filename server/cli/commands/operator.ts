@@ -8,7 +8,7 @@ import { generateSigningKeyPair } from '../../../shared/crypto/sign.js';
 import { FerryError } from '../../../shared/errors.js';
 import { createNativeUser } from '../../../shared/nats/nkey-auth.js';
 import { formatOperatorCreds, parseOperatorKey } from '../../../shared/operators/credentials.js';
-import { parseCreds } from '../../../shared/nats/creds.js';
+import { jwtClaims, parseCreds } from '../../../shared/nats/creds.js';
 import { nativePublicKey } from '../../../shared/nats/nkey-auth.js';
 import { OPERATOR_NAME_RE } from '../../../shared/operators/request-signature.js';
 import { isRole, ROLE_DESCRIPTIONS, roleTableMarkdown, ROLES } from '../../../shared/operators/roles.js';
@@ -91,7 +91,7 @@ function writeRenewedCreds(file: string, jwt: string): void {
   const creds = parseCreds(text);
   const key = parseOperatorKey(text);
   if (!creds || !key) throw new FerryError('FERRY_CREDS_INVALID', `${file} changed while renewing; it is left as it was`, { hint: 'run ferry operator renew again' });
-  const sub = (JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: string }).sub;
+  const sub = jwtClaims(jwt).sub;
   if (sub !== nativePublicKey(creds.seed)) throw new FerryError('FERRY_CREDS_INVALID', `the server renewed another NATS key than the one in ${file}; the file is left as it was`, { hint: 'is this the file ferry operator add wrote for you?' });
   const tmp = `${file}.${process.pid}.renew`;
   try {
