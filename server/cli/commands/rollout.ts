@@ -184,6 +184,8 @@ class RolloutProgress {
 
 const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boolean; wait: boolean; timeout?: string; interval: string }> = {
   command: 'status [id]',
+  // `show` is what `release show`, `dml show` and `agents show` lead an operator to try
+  aliases: ['show'],
   describe: 'Per-wave and per-host progress of a rollout (default: the newest); --watch follows it, --wait waits for its end; both exit non-zero unless it completed',
   builder: (y) =>
     y
