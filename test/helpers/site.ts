@@ -117,3 +117,31 @@ export async function hubClientOutBytes(sys: NatsConnection): Promise<Map<string
   const conns = msg.json<{ data: { connections?: { name?: string; out_bytes: number }[] } }>().data.connections ?? [];
   return new Map(conns.filter((c) => c.name).map((c) => [c.name!, c.out_bytes]));
 }
+
+/** A consumer at the hub's DML, as JetStream's CONSUMER.INFO has it. */
+export interface HubConsumer {
+  name: string;
+  /** something receives its deliveries (a mirror's live consumer) */
+  push_bound?: boolean;
+  config: { deliver_subject?: string; rate_limit_bps?: number };
+}
+
+/**
+ * The consumers the hub's server made for a site that JetStream still has, found by the names its
+ * log gives (`made the site's mirror consumer`, at level info), not by what it recorded: a mirror's
+ * consumer is a direct one, which JetStream's consumer list leaves out.
+ */
+export async function siteConsumersAtHub(hub: NatsConnection, serverLogs: string, site: string): Promise<HubConsumer[]> {
+  const names = new Set<string>();
+  for (const line of serverLogs.split('\n')) {
+    if (!line.includes('"msg":"made the site\'s mirror consumer"') || !line.includes(`"site":"${site}"`)) continue;
+    const name = /"consumer":"([A-Za-z0-9]+)"/.exec(line)?.[1];
+    if (name) names.add(name);
+  }
+  const found: HubConsumer[] = [];
+  for (const name of names) {
+    const info = (await hub.request(`$JS.API.CONSUMER.INFO.OBJ_ferry-dml.${name}`, '', { timeout: 5000 })).json<HubConsumer & { error?: unknown }>();
+    if (info.error === undefined) found.push(info);
+  }
+  return found;
+}

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findNatsServerBinary } from '../../scripts/nats-launcher.js';
 import { mirrorConsumerCreate, siteLinkPermissions, subjectCovers } from '../../server/nats/auth-config.js';
+import { MAX_MIRROR_CONSUMERS_PER_SITE } from '../../server/sites/store.js';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { BUCKETS, HUB_DOMAIN, jsApiPrefix, siteDomain, subjects } from '../../shared/protocol/subjects.js';
@@ -109,8 +110,17 @@ function instances(entry: string): Case[] {
 const siteRows = () => {
   const db = new Database(join(server.home, 'ferry.db'), { readonly: true });
   try {
-    // The attacker's own site records the consumer its valid request made: compared without it.
-    return (db.prepare('SELECT name, link_nkey, mirror_api, max_rate_bps, mirror_consumer FROM sites ORDER BY name').all() as Record<string, unknown>[]).map((r) => (r.name === EVIL ? { ...r, mirror_consumer: null } : r));
+    return db.prepare('SELECT name, link_nkey, mirror_api, max_rate_bps FROM sites ORDER BY name').all() as Record<string, unknown>[];
+  } finally {
+    db.close();
+  }
+};
+
+/** The mirror consumers the server recorded, by site: the attacker's valid requests make some for its own site, within its cap. */
+const consumerRecords = (site: string) => {
+  const db = new Database(join(server.home, 'ferry.db'), { readonly: true });
+  try {
+    return db.prepare('SELECT name, config, js_created FROM site_mirror_consumers WHERE site = ? ORDER BY created_at, rowid').all(site) as { name: string; config: string; js_created: string | null }[];
   } finally {
     db.close();
   }
@@ -129,14 +139,8 @@ async function parisState(): Promise<string[]> {
  * is a direct one: JetStream's consumer list does not show it.
  */
 function parisDelivery(): string | undefined {
-  const db = new Database(join(server.home, 'ferry.db'), { readonly: true });
-  try {
-    const row = db.prepare('SELECT mirror_consumer FROM sites WHERE name = ?').get(OTHER) as { mirror_consumer: string | null } | undefined;
-    const made = row?.mirror_consumer ? (JSON.parse(row.mirror_consumer) as { config?: { deliver_subject?: string } }) : undefined;
-    return made?.config?.deliver_subject;
-  } finally {
-    db.close();
-  }
+  const made = consumerRecords(OTHER).at(-1);
+  return made ? (JSON.parse(made.config) as { deliver_subject?: string }).deliver_subject : undefined;
 }
 
 // (Mirrors' consumers, paris's and the one the valid request makes, are direct ones: not listed.)
@@ -200,6 +204,7 @@ describe("a site's leafnode link: a reply subject is never a write", () => {
     const before = await snapshot();
     const parisBefore = await parisState();
     const sitesBefore = siteRows();
+    const parisConsumersBefore = consumerRecords(OTHER);
     const delivery = parisDelivery();
     expect(delivery, "paris's mirror's consumer at the hub").toMatch(MIRROR_DELIVERY_RE);
     const otherApi = jsApiPrefix(siteDomain(OTHER));
@@ -258,6 +263,14 @@ describe("a site's leafnode link: a reply subject is never a write", () => {
     expect(after.agents).toEqual(before.agents);
     expect(unanswered).toEqual([]);
     expect(siteRows()).toEqual(sitesBefore);
+    expect(consumerRecords(OTHER)).toEqual(parisConsumersBefore);
+    // Every valid request of the attacker made a consumer for its own site: recorded up to the cap, the oldest deleted beyond it.
+    const evilConsumers = consumerRecords(EVIL);
+    expect(evilConsumers.length).toBeGreaterThan(0);
+    expect(evilConsumers.length).toBeLessThanOrEqual(MAX_MIRROR_CONSUMERS_PER_SITE);
+    const evicted = server.logs().split('\n').filter((l) => l.includes(`"site":"${EVIL}"`) && l.includes('its oldest is deleted')).length;
+    expect(evicted, 'the attacker asked for more consumers than the cap').toBeGreaterThan(0);
+    process.stdout.write(`site-link-replies: the attacker's site made ${evicted + evilConsumers.length} mirror consumers; ${evilConsumers.length} recorded, ${evicted} deleted at the cap\n`);
     expect(await parisState()).toEqual(parisBefore);
     expect(before.desired[B.id]).toBeGreaterThan(0);
     expect(before.objects).toHaveLength(1);
