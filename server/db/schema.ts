@@ -146,4 +146,9 @@ export const MIGRATIONS: string[] = [
     nkey TEXT PRIMARY KEY, account TEXT NOT NULL CHECK (account IN ('AGENTS', 'SYS')),
     site TEXT NOT NULL, revoked_at INTEGER NOT NULL);
   `,
+  // Agents sign their reports (server/cmdb/report-auth.ts): the counters of the last signed reports
+  // applied, a JSON array; NULL for an agent that never sent one (its unsigned reports still count).
+  `
+  ALTER TABLE agents ADD COLUMN report_counters TEXT;
+  `,
 ];
