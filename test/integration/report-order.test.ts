@@ -5,7 +5,7 @@
 // late report still counts as history. The same with signed reports (made by the agent's own
 // Reporter and journal), where a report sent again later — the same one, unsigned, or signed with
 // another key — changes nothing at all.
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Journal } from '../../agent/install/journal.js';
 import { Reporter } from '../../agent/reporter.js';
@@ -47,6 +47,34 @@ describe('report ingest: stream order wins over delivery order', () => {
     return info.num_pending === 0 && info.num_ack_pending === 0;
   }
 
+  const operations = (cmdb: CmdbStore, id: string) => cmdb.historyOf(id).flatMap((h) => (h.operation ? [h.operation] : [])).sort();
+
+  /**
+   * With reports r-old (installing 1.1.0) then r-new (1.0.0) in the stream: r-old is delivered to
+   * nobody who applies it and comes back 3 s later, after the ingest applied r-new. The CMDB keeps
+   * 1.0.0; both count as history. The ingest is left running.
+   */
+  async function oldReportComesBackLate(cmdb: CmdbStore, id: string): Promise<{ first: JsMsg; ingest: ReportIngest; statuses: string[] }> {
+    const consumer = await jetstream(nc).consumers.get(REPORT_STREAM, REPORT_CONSUMER);
+    const first = await consumer.next({ expires: 5000 });
+    if (!first) throw new Error('no report to deliver');
+    first.nak(3000);
+    const statuses: string[] = [];
+    const ingest = new ReportIngest(nc, cmdb, { onStatus: (r) => statuses.push(r.operation) }, pino({ level: 'silent' }));
+    await ingest.start();
+    try {
+      await waitFor(() => statuses.length === 2, 60_000, { message: () => `reports applied: ${statuses.join(', ')}` });
+      await waitFor(consumerSettled, 30_000, { message: 'the reports were not all acknowledged' });
+      expect(statuses).toEqual(['r-new', 'r-old']);
+      expect(cmdb.installedOf(id)).toEqual({ 'ferry-agent': '1.0.0' });
+      expect(operations(cmdb, id)).toEqual(['r-new', 'r-old']);
+    } catch (err) {
+      await ingest.stop();
+      throw err;
+    }
+    return { first, ingest, statuses };
+  }
+
   it('an older report redelivered after a newer one changes history, not the installed versions', async () => {
     const db = openDatabase(join(tempDir('ferry-report-order-'), 'ferry.db'));
     const cmdb = new CmdbStore(db);
@@ -56,21 +84,9 @@ describe('report ingest: stream order wins over delivery order', () => {
     await js.publish(subjects.status(AGENT), encodeMessage(report({ 'ferry-agent': '1.1.0' }, 'r-old')));
     await js.publish(subjects.status(AGENT), encodeMessage(report({ 'ferry-agent': '1.0.0' }, 'r-new')));
 
-    // Report 1 is delivered to nobody who applies it, and comes back 3 s later.
-    const consumer = await js.consumers.get(REPORT_STREAM, REPORT_CONSUMER);
-    const first = await consumer.next({ expires: 5000 });
-    expect(first?.seq).toBe(1);
-    first!.nak(3000);
-
-    const statuses: string[] = [];
-    const ingest = new ReportIngest(nc, cmdb, { onStatus: (r) => statuses.push(r.operation) }, pino({ level: 'silent' }));
-    await ingest.start();
+    const { first, ingest, statuses } = await oldReportComesBackLate(cmdb, AGENT);
+    expect(first.seq).toBe(1);
     try {
-      await waitFor(() => statuses.length === 2, 60_000, { message: () => `reports applied: ${statuses.join(', ')}` });
-      await waitFor(consumerSettled, 30_000, { message: 'the reports were not all acknowledged' });
-      expect(statuses).toEqual(['r-new', 'r-old']);
-      expect(cmdb.installedOf(AGENT)).toEqual({ 'ferry-agent': '1.0.0' });
-      expect(cmdb.historyOf(AGENT).flatMap((h) => (h.operation ? [h.operation] : [])).sort()).toEqual(['r-new', 'r-old']);
 
       // A later report is newer again: it applies.
       await js.publish(subjects.status(AGENT), encodeMessage(report({ 'ferry-agent': '1.2.0' }, 'r-next')));
@@ -106,24 +122,13 @@ describe('report ingest: stream order wins over delivery order', () => {
     await reporter.flush();
     expect(journal.pendingReports()).toEqual([]);
 
-    const consumer = await js.consumers.get(REPORT_STREAM, REPORT_CONSUMER);
-    const first = await consumer.next({ expires: 5000 });
-    expect(first?.headers?.get('Ferry-Report-Counter')).toMatch(/^\d+$/);
-    first!.nak(3000);
-
-    const statuses: string[] = [];
-    const ingest = new ReportIngest(nc, cmdb, { onStatus: (r) => statuses.push(r.operation) }, pino({ level: 'silent' }));
-    await ingest.start();
+    const { first, ingest, statuses } = await oldReportComesBackLate(cmdb, id);
+    expect(first.headers?.get('Ferry-Report-Counter')).toMatch(/^\d+$/);
+    const history = () => operations(cmdb, id);
     try {
-      await waitFor(() => statuses.length === 2, 60_000, { message: () => `reports applied: ${statuses.join(', ')}` });
-      await waitFor(consumerSettled, 30_000, { message: 'the reports were not all acknowledged' });
-      expect(statuses).toEqual(['r-new', 'r-old']);
-      expect(cmdb.installedOf(id)).toEqual({ 'ferry-agent': '1.0.0' });
-      const history = () => cmdb.historyOf(id).flatMap((h) => (h.operation ? [h.operation] : [])).sort();
-      expect(history()).toEqual(['r-new', 'r-old']);
 
       // What a site could send in the agent's name: each report stored, each refused, nothing changed.
-      const stored = (await jsm.streams.getMessage(REPORT_STREAM, { seq: first!.seq }))!;
+      const stored = (await jsm.streams.getMessage(REPORT_STREAM, { seq: first.seq }))!;
       const unsigned = encodeMessage({ agent: id, ts: Date.now(), operation: 'forged', state: 'failed', package: 'ferry-agent', version: '6.6.6', installed: { 'ferry-agent': '6.6.6' } });
       const foreign = new Reporter(id, new Journal(join(dir, 'other.db')), pino({ level: 'silent' }), (bytes) => nativeKeyPair(createNativeUser().seed).sign(bytes));
       const sentBefore = (await jsm.streams.info(REPORT_STREAM)).state.last_seq;
