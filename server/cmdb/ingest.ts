@@ -1,5 +1,6 @@
 // Reads agent reports: status and inventory from the durable report stream (none is lost while
 // the server is down; each is acknowledged after it is applied), heartbeats from core NATS.
+// Reports an agent signed are checked first (report-auth.ts): a refused one changes nothing.
 import { withStoreRetry } from '../nats/replicas.js';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
@@ -8,8 +9,20 @@ import { FerryError, toFerryError } from '../../shared/errors.js';
 import { factsFromInventory } from '../../shared/facts.js';
 import { decodeMessage } from '../../shared/protocol/codec.js';
 import { heartbeatSchema, inventoryReportSchema, statusReportSchema, TERMINAL_HOST_STATES, type StatusReport } from '../../shared/protocol/messages.js';
+import type { ReportKind } from '../../shared/protocol/report-signature.js';
 import { REPORT_CONSUMER, REPORT_STREAM, agentIdFromSubject, subjects } from '../../shared/protocol/subjects.js';
+import { ReportVerifier, type RefusalReason, type ReportIdentity } from './report-auth.js';
 import type { CmdbStore } from './store.js';
+
+/** What ingest needs of a report message (a JetStream message; the benchmark makes its own). */
+export type ReportMsg = Pick<JsMsg, 'subject' | 'data' | 'seq' | 'headers' | 'ack' | 'nak'>;
+
+const REFUSAL_DETAIL: Record<RefusalReason, string> = {
+  unsigned: 'not signed, from an agent that signs its reports (forged, e.g. by a site, or an agent downgraded to a version that does not sign)',
+  'bad-signature': "the signature does not verify against the agent's key",
+  stale: 'older than the reports of this agent already applied (replayed)',
+  duplicate: 'already applied (redelivered or replayed)',
+};
 
 export interface IngestHandlers {
   onStatus(report: StatusReport): void;
@@ -22,6 +35,8 @@ export class ReportIngest {
   private flushTimer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private batch: JsMsg[] = [];
+  private readonly verifier = new ReportVerifier();
+  private readonly refused: Record<RefusalReason, number> = { unsigned: 0, 'bad-signature': 0, stale: 0, duplicate: 0 };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -85,6 +100,11 @@ export class ReportIngest {
   private applyBatch(): void {
     const batch = this.batch;
     this.batch = [];
+    this.applyReports(batch);
+  }
+
+  /** Apply reports in one transaction, then acknowledge them (public for the benchmark). */
+  applyReports(batch: readonly ReportMsg[]): void {
     try {
       this.cmdb.transaction(() => {
         for (const m of batch) this.handleReport(m);
@@ -98,21 +118,30 @@ export class ReportIngest {
     for (const m of batch) m.ack();
   }
 
-  private handleReport(m: JsMsg): void {
+  /** Reports refused since the server started, by reason (the `ferry_reports_refused_total` metric). */
+  refusedCounts(): Record<RefusalReason, number> {
+    return { ...this.refused };
+  }
+
+  private handleReport(m: ReportMsg): void {
     const agent = agentIdFromSubject(m.subject);
     try {
-      if (!agent || !this.cmdb.isActive(agent)) {
+      const identity = agent ? this.cmdb.reportIdentity(agent) : undefined;
+      if (!agent || !identity) {
         this.log.warn({ subject: m.subject }, 'report from an unknown agent dropped');
       } else if (m.subject === subjects.status(agent)) {
         const report = decodeMessage(statusReportSchema, m.data, 'status report');
         if (report.agent !== agent) throw new FerryError('FERRY_INVALID_MESSAGE', `report for ${report.agent} sent on ${m.subject}`);
-        const newest = this.cmdb.claimReportSeq(agent, m.seq);
+        const newest = this.admit(m, agent, 'status', identity);
+        if (newest === undefined) return;
         if (!newest) this.log.debug({ agent, seq: m.seq, operation: report.operation }, 'an older status report arrived late; its installed versions do not count');
         this.applyStatus(report, newest);
       } else {
         const report = decodeMessage(inventoryReportSchema, m.data, 'inventory report');
         if (report.agent !== agent) throw new FerryError('FERRY_INVALID_MESSAGE', `report for ${report.agent} sent on ${m.subject}`);
-        if (this.cmdb.claimReportSeq(agent, m.seq)) {
+        const newest = this.admit(m, agent, 'inventory', identity);
+        if (newest === undefined) return;
+        if (newest) {
           this.cmdb.setInventory(agent, report.inventory, factsFromInventory(report.inventory));
           this.cmdb.setInstalled(agent, report.installed);
           if (report.drift) this.cmdb.setDrift(agent, report.drift);
@@ -126,6 +155,24 @@ export class ReportIngest {
       const e = toFerryError(err);
       this.log.warn({ subject: m.subject, code: e.code, reason: e.message }, 'report rejected');
     }
+  }
+
+  /**
+   * Whether the report is the agent's own and not applied before (report-auth.ts), and if so,
+   * whether it is the newest seen; undefined when it is refused (then nothing at all changes).
+   */
+  private admit(m: ReportMsg, agent: string, kind: ReportKind, identity: ReportIdentity): boolean | undefined {
+    const verdict = this.verifier.check(agent, kind, m.data, m.headers, identity);
+    if (!verdict.ok) {
+      this.refused[verdict.reason]++;
+      // An exact duplicate is what at-least-once delivery does: harmless, so not worth a warning.
+      const level = verdict.reason === 'duplicate' ? 'debug' : 'warn';
+      this.log[level]({ subject: m.subject, agent, reason: verdict.reason, detail: REFUSAL_DETAIL[verdict.reason] }, 'report refused');
+      return undefined;
+    }
+    if (!verdict.signed) return this.cmdb.claimReportSeq(agent, m.seq);
+    this.cmdb.setReportCounters(agent, verdict.recent);
+    return verdict.newest;
   }
 
   /** `newest`: no later report of this agent was applied yet (else its installed map stands). */

@@ -163,4 +163,9 @@ export const MIGRATIONS: string[] = [
     FROM sites WHERE json_valid(mirror_consumer) AND json_type(mirror_consumer, '$.name') = 'text';
   ALTER TABLE sites DROP COLUMN mirror_consumer;
   `,
+  // Agents sign their reports (server/cmdb/report-auth.ts): the counters of the last signed reports
+  // applied, a JSON array; NULL for an agent that never sent one (its unsigned reports still count).
+  `
+  ALTER TABLE agents ADD COLUMN report_counters TEXT;
+  `,
 ];
