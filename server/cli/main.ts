@@ -29,14 +29,10 @@ import { formatFromArgv } from '../../shared/output-format.js';
 import { aliasNames, commandTree, withExamples, topExamples } from './help.js';
 import { nearestCommand } from '../../shared/suggest.js';
 import { completionHelp, selectCompletionShell } from '../../shared/completion.js';
-import { readFileSync } from 'node:fs';
+import { ferryVersion } from '../version.js';
 
 /** Options every command takes: --help lists them after the command's own, under this heading. */
 const GLOBAL_OPTIONS = ['data-dir', 'nats', 'creds', 'tls-ca', 'json', 'output', 'headers', 'config', 'help', 'version'];
-
-function ferryVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 /** A usage failure as one line; a mistyped subcommand names the nearest real one. */
 function usageError(msg: string, args: string[]): FerryError {
