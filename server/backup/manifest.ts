@@ -1,7 +1,7 @@
 // The manifest of a server backup: what the archive holds, each file's size and SHA-256, and
 // the DML packages with their digests. It is the archive's first entry, so a restore knows
 // every byte it should see before it reads any of them.
-import { z } from 'zod';
+import * as z from 'zod';
 import { FerryError } from '../../shared/errors.js';
 import { pathProblem } from '../../shared/package/manifest.js';
 
