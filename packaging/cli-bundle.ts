@@ -79,7 +79,20 @@ export async function bundleCli(root: string, outDir: string): Promise<Metafile>
     plugins: [yargsLocales],
   });
   if (result.errors.length) throw new Error(`bundling the CLI failed: ${result.errors.map((e) => e.text).join('; ')}`);
+  const cjs = lazyCommonJs(result.metafile);
+  if (cjs.length) throw new Error(`bundling the CLI: ${cjs.join(', ')} loaded with import(): in the bundle it has only a default export; import it from an ES module that import() loads instead`);
   return result.metafile;
+}
+
+/**
+ * CommonJS modules that an `import()` loads. Node gives such a module named exports too (read
+ * from its source), but esbuild's chunk for it exports only `default`: `const { X } = await
+ * import('cjs-package')` works unbundled and finds nothing in the bundle.
+ */
+export function lazyCommonJs(meta: Metafile): string[] {
+  return Object.values(meta.outputs)
+    .map((o) => o.entryPoint)
+    .filter((entry): entry is string => entry !== undefined && meta.inputs[entry]?.format === 'cjs');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

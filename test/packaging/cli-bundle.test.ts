@@ -6,9 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Metafile } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleCli } from '../../packaging/cli-bundle.js';
+import { bundleCli, lazyCommonJs, NODE_ESM_BUNDLE } from '../../packaging/cli-bundle.js';
 import { staticClosure } from '../../packaging/bundle.js';
 import { REPO_ROOT, tempDir } from '../helpers/fleet.js';
 
@@ -113,6 +113,16 @@ describe('what a command loads (esbuild\'s metafile)', () => {
     expect(matching(['dist/server/cli/main.js'], /node_modules\/yargs\//)).toEqual(['yargs']); // the closure is the CLI's
     expect(matching(['dist/server/cli/main.js'], HEAVY)).toEqual([]);
     expect(staticClosure(meta, ['dist/server/cli/main.js']).external).not.toContain('better-sqlite3');
+  });
+
+  it('no import() loads a CommonJS module, which the bundle would give a default export only', async () => {
+    expect(lazyCommonJs(meta)).toEqual([]);
+    // what bundleCli refuses: @nats-io/obj is CommonJS, and bundled, `import()` of it finds no Objm
+    const dir = tempDir('ferry-cjs-import-');
+    writeFileSync(join(dir, 'entry.mjs'), "const { Objm } = await import('@nats-io/obj');\nconsole.log(typeof Objm);\n");
+    const r = await build({ ...NODE_ESM_BUNDLE, entryPoints: [join(dir, 'entry.mjs')], outdir: join(dir, 'out'), nodePaths: [join(REPO_ROOT, 'node_modules')] });
+    expect(lazyCommonJs(r.metafile)).toEqual([expect.stringMatching(/@nats-io\/obj\/lib\/mod\.js$/)]);
+    expect(node([join(dir, 'out', 'entry.js')]).stdout).toBe('undefined\n');
   });
 
   it('a request loads the schemas and the NATS client, not tar, pino or the server', () => {
