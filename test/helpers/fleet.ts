@@ -38,7 +38,7 @@ export const FAST_ENV: Readonly<Record<string, string>> = Object.freeze({
 function assertBuilt(): void {
   for (const f of DIST_MARKERS) {
     if (!existsSync(f)) {
-      throw new Error(`${f} is missing: build the CLIs first with \`npx tsc -p .\` (in ${REPO_ROOT}); the fleet tests run the compiled dist/`);
+      throw new Error(`${f} is missing: build the CLIs first with \`npm run build\` (in ${REPO_ROOT}); the fleet tests run the compiled dist/`);
     }
   }
 }
@@ -135,7 +135,7 @@ export interface RunOptions {
   allowFail?: boolean;
   /** kill the command after this long (default 60 s) */
   timeoutMs?: number;
-  /** run this entry point instead of bin/ferry-agent.js (e.g. CRASH_AGENT_BIN) */
+  /** run this entry point instead of bin/ferry.js or bin/ferry-agent.js (e.g. CRASH_AGENT_BIN, or the ferry.js of an unpacked .deb) */
   entry?: string;
 }
 
@@ -262,6 +262,8 @@ export interface StartServerOptions {
   args?: string[];
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** run this entry point instead of bin/ferry.js (e.g. the ferry.js of an unpacked .deb) */
+  entry?: string;
 }
 
 /** `ferry server` in the background; resolves once it printed its "ready" line. */
@@ -273,7 +275,7 @@ export async function startServer(home: string, opts: StartServerOptions = {}): 
   const urlPromise = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
   // --listen is the embedded NATS's: refused with --nats (a cluster's nodes listen where their configs say).
   const listen = opts.args?.includes('--nats') ? [] : ['--listen', opts.listen ?? '127.0.0.1:0'];
-  const daemon = spawnDaemon(FERRY_BIN, ['server', ...listen, ...(opts.args ?? [])], { FERRY_HOME: home, ...opts.env }, (out) => {
+  const daemon = spawnDaemon(opts.entry ?? FERRY_BIN, ['server', ...listen, ...(opts.args ?? [])], { FERRY_HOME: home, ...opts.env }, (out) => {
     const m = ready.exec(out);
     if (m) settle?.resolve((m[1] ?? m[2])!);
   });

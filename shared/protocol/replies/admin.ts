@@ -1,5 +1,5 @@
 // Reply documents of the remaining verbs: the CMDB, sites, tokens, audit, webhooks, operators, keys.
-import { z } from 'zod';
+import * as z from 'zod';
 import { driftSchema, inventorySchema } from '../messages.js';
 import { ROLES } from '../../operators/roles.js';
 import { agentDocSchema } from './agents.js';
