@@ -8,12 +8,10 @@
 // Requires the compiled dist/ (`npx tsc -p .`), nats-server and chromium (scripts/ensure-chromium.sh).
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataPaths } from '../../server/config.js';
-import { buildPackage, cleanupFleet, createToken, initServer, joinAgent, runFerry, startAgents, tempDir, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
-import { HEALTH_ERROR, healthPackage, setHealthFailure, waitStatus } from '../helpers/rollouts.js';
+import { buildPackage, cleanupFleet, createToken, initServer, joinAgent, runFerry, startAgents, tempDir, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { endSoak, HEALTH_ERROR, healthPackage, setHealthFailure, waitStatus } from '../helpers/rollouts.js';
 
 const CHROMIUM = process.env.FERRY_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
 const SHOTS = process.env.FERRY_CONSOLE_SCREENSHOTS ?? tempDir('ferry-console-shots-');
@@ -73,17 +71,6 @@ async function until<A extends unknown[]>(page: Page, fn: (...args: A) => unknow
   }
 }
 
-/** Once a wave of the rollout soaks, ends its soak as if the time were up (the engine's next tick moves on). */
-async function endSoak(id: string): Promise<void> {
-  const db = new Database(dataPaths(server.home).db);
-  try {
-    const end = db.prepare("UPDATE waves SET soak_until = ? WHERE rollout_id = ? AND state = 'soaking'");
-    await waitFor(() => end.run(Date.now(), id).changes === 1, 40_000, { intervalMs: 100, message: `no wave of ${id} soaks` });
-  } finally {
-    db.close();
-  }
-}
-
 const hostState = (page: Page, host: string) => page.$eval(`tr[data-host="${host}"]`, (tr) => tr.getAttribute('data-state')).catch(() => null);
 
 describe('web console in a browser', () => {
@@ -124,11 +111,11 @@ describe('web console in a browser', () => {
     await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('#action-resume')]);
     await page.evaluate(() => ((window as unknown as { ferryMarker: number }).ferryMarker = 2));
     await waitStatus(server.home, rolloutId, (s) => s.state !== 'paused', WAIT_MS, 'the rollout resumed');
-    await endSoak(rolloutId);
+    await endSoak(server.home, rolloutId);
     // failed, then rolled back on the host (local rollback): either way with its error
     await page.waitForFunction((host) => ['failed', 'rolled-back'].includes(document.querySelector(`tr[data-host="${host}"]`)?.getAttribute('data-state') ?? ''), { timeout: 120_000 }, failing);
     expect(await page.$eval(`tr[data-host="${failing}"]`, (tr) => tr.textContent)).toContain(HEALTH_ERROR);
-    await endSoak(rolloutId); // wave 2's: the last wave soaks too
+    await endSoak(server.home, rolloutId); // wave 2's: the last wave soaks too
     await until(page, () => document.querySelector('#rollout-state')?.textContent?.includes('completed'), { timeout: 120_000 });
     const others = joined.map((a) => a.hostname).filter((h) => h !== failing);
     for (const h of others) expect(await hostState(page, h)).toBe('succeeded');
