@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../../server/cli/client.js';
+import { buildPackage as buildPackageFile } from '../../shared/package/build.js';
 import type { ApiRequest, ApiVerb } from '../../shared/protocol/api.js';
 
 /** The repository root, from this file's location (test/helpers/fleet.ts). */
@@ -444,7 +445,11 @@ export interface PackageSpec {
   executable?: string[];
 }
 
-/** Writes a source directory with ferry.json and runs `ferry package build`; returns the .ferry path. */
+/**
+ * Writes a source directory with ferry.json and builds it as `ferry package build` does, in this
+ * process: a CLI process per package cost ~0.5 s of CPU, and suites build dozens (the CLI's own
+ * build is package-config-cli.test's). Returns the .ferry path.
+ */
 export async function buildPackage(spec: PackageSpec): Promise<string> {
   const work = tempDir(`ferry-pkg-${spec.name}-`);
   const src = join(work, 'src');
@@ -468,9 +473,8 @@ export async function buildPackage(spec: PackageSpec): Promise<string> {
   };
   writeFileSync(join(src, 'ferry.json'), JSON.stringify(ferryJson, null, 2));
   const out = join(work, `${spec.name}-${spec.version}.ferry`);
-  // package build needs no server; FERRY_HOME points at an empty directory just in case.
-  await runFerry(join(work, 'home'), ['package', 'build', src, '--out', out]);
-  if (!existsSync(out)) throw new Error(`ferry package build did not write ${out}`);
+  await buildPackageFile(src, out);
+  if (!existsSync(out)) throw new Error(`the package build did not write ${out}`);
   return out;
 }
 
