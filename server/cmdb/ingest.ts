@@ -188,6 +188,11 @@ export class ReportIngest {
     return out;
   }
 
+  /** Verify threads running now (none before the first signed report, none after stop()). */
+  get verifyThreadsRunning(): number {
+    return this.pool?.threads ?? 0;
+  }
+
   /** Reports refused since the server started, by reason (the `ferry_reports_refused_total` metric). */
   refusedCounts(): Record<RefusalReason, number> {
     return { ...this.refused };

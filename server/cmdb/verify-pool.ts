@@ -104,11 +104,17 @@ export class VerifyPool {
   // Threads start on first use: a server whose agents never sign runs none.
   private start(): void {
     while (this.slots.length < this.size) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'ferry-report-verify' });
+      // No inherited node flags: e.g. --input-type=module would make the source an ES module, without require.
+      const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'ferry-report-verify', execArgv: [] });
       const slot: Slot = { worker, pending: new Map() };
       // Idle threads never keep the process alive (the server exits even if close() was missed);
       // a thread is referenced only while it has work, so an await on it is not cut short.
       worker.unref();
+      // Again once it runs: an unref() before then does not hold (Node 20), and a thread that was
+      // given no work yet would keep the process alive.
+      worker.on('online', () => {
+        if (slot.pending.size === 0) worker.unref();
+      });
       worker.on('message', ({ id, ok }: { id: number; ok: Uint8Array }) => {
         const p = slot.pending.get(id);
         if (!p) return;
