@@ -54,9 +54,9 @@ export class ReportVerifier {
    * same report and key; without it, or for another key, the signature is verified here.
    */
   check(agentId: string, kind: ReportKind, payload: Uint8Array, headers: MsgHdrs | undefined, identity: ReportIdentity, verified?: PreVerified): ReportVerdict {
-    const signed = this.signed(agentId, kind, payload, headers, identity);
+    const signed = this.signed(headers, identity);
     if ('ok' in signed) return signed;
-    const ok = verified && verified.nkey === identity.nkey ? verified.ok : this.verifyHere(identity.nkey, signed.message, signed.sig);
+    const ok = verified && verified.nkey === identity.nkey ? verified.ok : this.verifyHere(identity.nkey, reportTranscript(agentId, kind, signed.counter, payload), fromB64(signed.sig));
     return ok ? signed.verdict : { ok: false, reason: 'bad-signature' };
   }
 
@@ -66,14 +66,14 @@ export class ReportVerifier {
    * the agent's counters were the report admitted (so one batch's later reports are judged after it).
    */
   signatureJob(agentId: string, kind: ReportKind, payload: Uint8Array, headers: MsgHdrs | undefined, identity: ReportIdentity): (SignatureJob & { recent: number[] }) | undefined {
-    const signed = this.signed(agentId, kind, payload, headers, identity);
+    const signed = this.signed(headers, identity);
     if ('ok' in signed) return undefined;
     const key = this.rawKeyOf(identity.nkey);
-    return key ? { nkey: identity.nkey, key, message: signed.message, sig: signed.sig, recent: signed.verdict.recent } : undefined;
+    return key ? { nkey: identity.nkey, key, message: reportTranscript(agentId, kind, signed.counter, payload), sig: fromB64(signed.sig), recent: signed.verdict.recent } : undefined;
   }
 
   /** A verdict without a verification, or what is left to verify and the verdict if it does. */
-  private signed(agentId: string, kind: ReportKind, payload: Uint8Array, headers: MsgHdrs | undefined, identity: ReportIdentity): ReportVerdict | { message: Uint8Array; sig: Uint8Array; verdict: AdmittedSigned } {
+  private signed(headers: MsgHdrs | undefined, identity: ReportIdentity): ReportVerdict | { counter: number; sig: string; verdict: AdmittedSigned } {
     const sig = headers?.get(REPORT_SIG_HEADER) || undefined;
     const counterText = headers?.get(REPORT_COUNTER_HEADER) || undefined;
     if (sig === undefined && counterText === undefined) return identity.recent === null ? { ok: true, signed: false } : { ok: false, reason: 'unsigned' };
@@ -83,7 +83,7 @@ export class ReportVerifier {
     // cost of a verification (~0.1 ms, most of a signed report's cost), so replays flood cheaply.
     const verdict = admitCounter(identity.recent ?? [], counter);
     if (!verdict.ok || !verdict.signed) return verdict;
-    return { message: reportTranscript(agentId, kind, counter, payload), sig: fromB64(sig), verdict };
+    return { counter, sig, verdict };
   }
 
   private verifyHere(nkey: string, message: Uint8Array, sig: Uint8Array): boolean {
