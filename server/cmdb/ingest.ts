@@ -117,9 +117,11 @@ export class ReportIngest {
     if (this.draining || this.batch.length === 0) return;
     this.draining = (async () => {
       while (this.batch.length) await this.applyReports(this.takeBatch());
-    })().finally(() => {
-      this.draining = undefined;
-    });
+    })()
+      .catch((err: unknown) => this.log.error({ err }, 'report batch failed'))
+      .finally(() => {
+        this.draining = undefined;
+      });
   }
 
   private takeBatch(): JsMsg[] {
