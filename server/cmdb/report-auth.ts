@@ -7,6 +7,7 @@ import type { MsgHdrs } from '@nats-io/transport-node';
 import { Prefix } from '@nats-io/nkeys';
 import { Codec } from '@nats-io/nkeys/lib/codec.js';
 import { ed25519PublicKey, verifyWithKey } from '../../shared/crypto/sign.js';
+import type { SignatureJob } from './verify-pool.js';
 import { REPORT_COUNTER_HEADER, REPORT_SIG_HEADER, parseReportCounter, reportTranscript, type ReportKind } from '../../shared/protocol/report-signature.js';
 
 /**
@@ -25,6 +26,14 @@ export type ReportVerdict =
   | { ok: true; signed: true; newest: boolean; recent: number[] }
   | { ok: false; reason: RefusalReason };
 
+type AdmittedSigned = Extract<ReportVerdict, { signed: true }>;
+
+/** A signature's result computed ahead of check(), for the key `nkey`. */
+export interface PreVerified {
+  nkey: string;
+  ok: boolean;
+}
+
 /** What the CMDB holds about an agent's signed reports: its nkey and its last applied counters (null: it never signed). */
 export interface ReportIdentity {
   nkey: string;
@@ -36,10 +45,35 @@ const encoder = new TextEncoder();
 export class ReportVerifier {
   // Made once per agent key: importing a key costs more than the verification itself.
   private readonly keys = new Map<string, KeyObject | null>();
+  private readonly rawKeys = new Map<string, Uint8Array | null>();
 
   constructor(private readonly maxKeys = 100_000) {}
 
-  check(agentId: string, kind: ReportKind, payload: Uint8Array, headers: MsgHdrs | undefined, identity: ReportIdentity): ReportVerdict {
+  /**
+   * `verified`: the signature's result computed ahead (on a worker thread, VerifyPool) for this
+   * same report and key; without it, or for another key, the signature is verified here.
+   */
+  check(agentId: string, kind: ReportKind, payload: Uint8Array, headers: MsgHdrs | undefined, identity: ReportIdentity, verified?: PreVerified): ReportVerdict {
+    const signed = this.signed(headers, identity);
+    if ('ok' in signed) return signed;
+    const ok = verified && verified.nkey === identity.nkey ? verified.ok : this.verifyHere(identity.nkey, reportTranscript(agentId, kind, signed.counter, payload), fromB64(signed.sig));
+    return ok ? signed.verdict : { ok: false, reason: 'bad-signature' };
+  }
+
+  /**
+   * The signature check a report needs once it passed everything cheaper (headers, counter), to be
+   * verified ahead of check(); undefined when check() decides without a verification. `recent`:
+   * the agent's counters were the report admitted (so one batch's later reports are judged after it).
+   */
+  signatureJob(agentId: string, kind: ReportKind, payload: Uint8Array, headers: MsgHdrs | undefined, identity: ReportIdentity): (SignatureJob & { recent: number[] }) | undefined {
+    const signed = this.signed(headers, identity);
+    if ('ok' in signed) return undefined;
+    const key = this.rawKeyOf(identity.nkey);
+    return key ? { nkey: identity.nkey, key, message: reportTranscript(agentId, kind, signed.counter, payload), sig: fromB64(signed.sig), recent: signed.verdict.recent } : undefined;
+  }
+
+  /** A verdict without a verification, or what is left to verify and the verdict if it does. */
+  private signed(headers: MsgHdrs | undefined, identity: ReportIdentity): ReportVerdict | { counter: number; sig: string; verdict: AdmittedSigned } {
     const sig = headers?.get(REPORT_SIG_HEADER) || undefined;
     const counterText = headers?.get(REPORT_COUNTER_HEADER) || undefined;
     if (sig === undefined && counterText === undefined) return identity.recent === null ? { ok: true, signed: false } : { ok: false, reason: 'unsigned' };
@@ -48,19 +82,37 @@ export class ReportVerifier {
     // The counter first: a report applied before, or older than those kept, is refused without the
     // cost of a verification (~0.1 ms, most of a signed report's cost), so replays flood cheaply.
     const verdict = admitCounter(identity.recent ?? [], counter);
-    if (!verdict.ok) return verdict;
-    const key = this.keyOf(identity.nkey);
-    if (!key || !verifyWithKey(key, reportTranscript(agentId, kind, counter, payload), fromB64(sig))) return { ok: false, reason: 'bad-signature' };
-    return verdict;
+    if (!verdict.ok || !verdict.signed) return verdict;
+    return { counter, sig, verdict };
+  }
+
+  private verifyHere(nkey: string, message: Uint8Array, sig: Uint8Array): boolean {
+    const key = this.keyOf(nkey);
+    return key !== null && verifyWithKey(key, message, sig);
+  }
+
+  private rawKeyOf(nkey: string): Uint8Array | null {
+    let raw = this.rawKeys.get(nkey);
+    if (raw === undefined) {
+      try {
+        raw = Codec.decode(Prefix.User, encoder.encode(nkey));
+      } catch {
+        raw = null; // not a user nkey: nothing verifies against it
+      }
+      if (this.rawKeys.size >= this.maxKeys) this.rawKeys.clear();
+      this.rawKeys.set(nkey, raw);
+    }
+    return raw;
   }
 
   private keyOf(nkey: string): KeyObject | null {
     let key = this.keys.get(nkey);
     if (key === undefined) {
+      const raw = this.rawKeyOf(nkey);
       try {
-        key = ed25519PublicKey(Codec.decode(Prefix.User, encoder.encode(nkey)));
+        key = raw && ed25519PublicKey(raw);
       } catch {
-        key = null; // not a user nkey: nothing verifies against it
+        key = null; // not a point on the curve
       }
       if (this.keys.size >= this.maxKeys) this.keys.clear();
       this.keys.set(nkey, key);
