@@ -62,24 +62,16 @@ describe('ferry CLI conventions', () => {
       await publishPackage(home, spec);
       await createRelease(home, name, [`${spec.name}@${spec.version}`]);
     };
+    const plain = (name: string) => ({ name, version: '1.0.0', files: { VERSION: '1\n' } });
+    const withPostinstall = (name: string, script: string) => ({ name, version: '1.0.0', files: { 'hooks/post.sh': `#!/bin/sh\n${script}\n` }, hooks: { postinstall: 'hooks/post.sh' } });
     await Promise.all([
       fleet,
-      release('ok-1', { name: 'okpkg', version: '1.0.0', files: { VERSION: '1\n' } }),
-      release('bad-1', {
-        name: 'badpkg',
-        version: '1.0.0',
-        files: { 'hooks/post.sh': '#!/bin/sh\necho "failing on purpose"\nexit 3\n' },
-        hooks: { postinstall: 'hooks/post.sh' },
-      }),
-      release('later-1', { name: 'laterpkg', version: '1.0.0', files: { VERSION: '1\n' } }),
+      release('ok-1', plain('okpkg')),
+      release('bad-1', withPostinstall('badpkg', 'echo "failing on purpose"\nexit 3')),
+      release('later-1', plain('laterpkg')),
       // Fails until the test drops a file into the install root (a fixed prerequisite).
-      release('flaky-1', {
-        name: 'flaky',
-        version: '1.0.0',
-        files: { 'hooks/post.sh': '#!/bin/sh\nif [ -f "$FERRY_ROOT/.pass" ]; then echo ok; else echo "prerequisite missing"; exit 5; fi\n' },
-        hooks: { postinstall: 'hooks/post.sh' },
-      }),
-      release('soon-1', { name: 'soon', version: '1.0.0', files: { VERSION: '1\n' } }),
+      release('flaky-1', withPostinstall('flaky', 'if [ -f "$FERRY_ROOT/.pass" ]; then echo ok; else echo "prerequisite missing"; exit 5; fi')),
+      release('soon-1', plain('soon')),
     ]);
   }, 300_000); // five packages and three agents: minutes on a machine busy with other suites
 
