@@ -168,4 +168,9 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE agents ADD COLUMN report_counters TEXT;
   `,
+  // When an agent from before decentralised auth last got its JWT over MIGRATE: the account stays
+  // open until the agent is seen after it (server/nats/nats-auth.ts agentsToMigrate).
+  `
+  ALTER TABLE agents ADD COLUMN jwt_migrated_at INTEGER;
+  `,
 ];

@@ -154,7 +154,7 @@ export class EnrollService {
       valid = false;
     }
     if (!valid) throw refuse();
-    const jwt = this.auth.issueAgent(agent.id, agent.nkey);
+    const jwt = this.auth.issueMigratedAgent(agent.id, agent.nkey);
     this.log.warn({ agent: agent.id }, 'issued a user JWT to an agent from before decentralised auth');
     return { ok: true, sealed: seal(encodeMessage({ jwt }), req.replyKey) };
   }

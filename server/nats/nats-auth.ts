@@ -26,6 +26,8 @@ export interface NatsAuthPaths {
 }
 
 const CLAIMS_UPDATE = '$SYS.REQ.CLAIMS.UPDATE';
+/** How often an open MIGRATE account looks whether every agent from before has been seen with its JWT. */
+const MIGRATE_CHECK_MS = 2_000;
 
 export class NatsAuth {
   private sys?: NatsConnection;
@@ -35,8 +37,11 @@ export class NatsAuth {
   private readonly pushed = new Map<string, string>();
   /** whether agents from before decentralised auth may still connect to MIGRATE */
   private migrateOpen = false;
+  /** while MIGRATE is open: looks now and then whether it may close (see agentsToMigrate) */
+  private migrateWatch?: NodeJS.Timeout;
 
   private readonly markIssued: Statement<[number, string]>;
+  private readonly markMigrated: Statement<[number, number, string]>;
 
   private constructor(
     private readonly keys: NatsKeys,
@@ -45,6 +50,7 @@ export class NatsAuth {
     private readonly log: Logger,
   ) {
     this.markIssued = db.prepare('UPDATE agents SET jwt_issued_at = ? WHERE id = ? AND jwt_issued_at IS NULL');
+    this.markMigrated = db.prepare('UPDATE agents SET jwt_issued_at = coalesce(jwt_issued_at, ?), jwt_migrated_at = ? WHERE id = ?');
   }
 
   /** Load (making them if missing: a data directory from before decentralised auth) the keys. */
@@ -76,16 +82,25 @@ export class NatsAuth {
   }
 
   /**
-   * An agent's user JWT; recorded, so the MIGRATE account closes once every agent has one.
-   * Synchronous, so that a join can issue it inside the transaction that records the agent.
+   * A joining agent's user JWT, recorded as issued. Synchronous, so that a join can issue it inside
+   * the transaction that records the agent.
    */
   issueAgent(agentId: string, nkey: string): string {
     const jwt = issueAgentJwt(this.keys, agentId, nkey);
     this.markIssued.run(Date.now(), agentId);
-    if (this.migrateOpen && agentsToMigrate(this.db) === 0) {
-      this.migrateOpen = false;
-      void this.push().catch((err: unknown) => this.log.error({ err }, 'cannot close the MIGRATE account'));
-    }
+    return jwt;
+  }
+
+  /**
+   * The JWT of an agent from before decentralised auth (the enrolment service's migrate). Issuing
+   * it is not enough to close MIGRATE: the reply can be lost (closing the account drops the
+   * agent's connection, the reply with it), and an agent without its JWT could then never connect
+   * again. MIGRATE closes once every such agent has been seen since (see agentsToMigrate).
+   */
+  issueMigratedAgent(agentId: string, nkey: string): string {
+    const jwt = issueAgentJwt(this.keys, agentId, nkey);
+    const now = Date.now();
+    this.markMigrated.run(now, now, agentId);
     return jwt;
   }
 
@@ -147,6 +162,7 @@ export class NatsAuth {
   private async rebuild(): Promise<void> {
     const toMigrate = agentsToMigrate(this.db);
     this.migrateOpen = toMigrate > 0;
+    if (this.migrateOpen) this.watchMigrate();
     this.current = await buildAccountJwts(this.keys, {
       agentRevocations: { ...agentRevocations(this.db), ...siteRevocations(this.db, 'AGENTS') },
       enrollRevocations: enrollRevocations(this.db),
@@ -157,6 +173,22 @@ export class NatsAuth {
       systemRevocations: siteRevocations(this.db, 'SYS'),
       uploaders: operatorUploaders(this.db),
     });
+  }
+
+  /** Close MIGRATE (push it with no connections) once no agent is left to migrate; stops with the database. */
+  private watchMigrate(): void {
+    if (this.migrateWatch) return;
+    const stop = () => {
+      clearInterval(this.migrateWatch);
+      this.migrateWatch = undefined;
+    };
+    this.migrateWatch = setInterval(() => {
+      if (!this.db.open || !this.migrateOpen) return stop();
+      if (agentsToMigrate(this.db) > 0) return;
+      stop();
+      void this.push().catch((err: unknown) => this.log.error({ err }, 'cannot close the MIGRATE account'));
+    }, MIGRATE_CHECK_MS);
+    this.migrateWatch.unref();
   }
 }
 
@@ -208,9 +240,18 @@ function operatorUploaders(db: Db): string[] {
     .map((o) => o.name);
 }
 
-/** Active agents that joined before decentralised auth and have not fetched their JWT yet. */
+/**
+ * Active agents that joined before decentralised auth and have not fetched their JWT yet, or have
+ * not been seen since (a heartbeat or report needs the JWT: only then is it known to have arrived).
+ */
 function agentsToMigrate(db: Db): number {
-  return (db.prepare('SELECT count(*) AS n FROM agents WHERE revoked_at IS NULL AND jwt_issued_at IS NULL').get() as { n: number }).n;
+  return (
+    db
+      .prepare(
+        'SELECT count(*) AS n FROM agents WHERE revoked_at IS NULL AND (jwt_issued_at IS NULL OR (jwt_migrated_at IS NOT NULL AND coalesce(last_seen, 0) <= jwt_migrated_at))',
+      )
+      .get() as { n: number }
+  ).n;
 }
 
 /** Enrolment users of tokens that are used up or revoked and not yet expired (expired ones cannot log in). */

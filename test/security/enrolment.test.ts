@@ -12,6 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair, keyFingerprint, signBytes } from '../../shared/crypto/sign.js';
 import { issueTrust } from '../../shared/crypto/trust.js';
 import { migrationAccountSeed } from '../../shared/nats/migration-key.js';
+import { pino } from 'pino';
+import { agentPaths, type AgentIdentity } from '../../agent/config.js';
+import { migrateIdentity } from '../../agent/enroll/migrate.js';
 import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import { challengeCapFor, MAX_OPEN_CHALLENGES } from '../../server/enroll/challenges.js';
 import { challengeTranscript } from '../../shared/protocol/enroll.js';
@@ -246,6 +249,18 @@ describe('a data directory from before decentralised auth', () => {
     cleanups.push(() => server.stop());
     expect(existsSync(join(home, 'keys/nats.json'))).toBe(true);
     expect(readdirSync(join(home, 'nats/jetstream/jetstream'))).not.toContain('FERRY');
+    // A first answer lost on its way (the host crashed before saving it, or its connection was
+    // dropped): the server issued a JWT the agent never got. MIGRATE must stay open until the agent
+    // is seen with one, or this host could never connect again.
+    const rootFingerprint = (legacy as { rootFingerprint: string }).rootFingerprint;
+    const lost = await migrateIdentity({
+      paths: { ...agentPaths(agent.stateDir), identity: join(tempDir('ferry-lost-jwt-'), 'identity.json') },
+      identity: legacy as unknown as AgentIdentity,
+      seed: readFileSync(join(agent.stateDir, 'agent.nk'), 'utf8').trim(),
+      rootFingerprint,
+      log: pino({ level: 'silent' }),
+    });
+    expect(lost.jwt).toMatch(/^ey/);
     // It first asks for its JWT over the migration account, then connects: more than a plain start.
     handle = await startAgent(agent, { env: { FERRY_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
     cleanups.push(() => handle.stop());
@@ -254,8 +269,7 @@ describe('a data directory from before decentralised auth', () => {
     await publishPackage(home, { name: 'mig', version: '1.1.0', files: { 'bin/mig': 'two\n' } });
     await runRollout(home, 'mig-2', ['mig@1.1.0']);
     expect(readCurrent(agent.installRoot, 'mig')).toBe('1.1.0');
-    // Every agent has its JWT now: the migration account takes no connection.
-    const rootFingerprint = (JSON.parse(readFileSync(identityFile, 'utf8')) as { rootFingerprint: string }).rootFingerprint;
+    // Every agent has its JWT now, and has been seen with it: the migration account takes no connection.
     const migrate = nativeKeyPair(migrationAccountSeed(rootFingerprint));
     const user = createUser();
     const jwt = await encodeUser('intruder', user, migrate, {});
