@@ -18,6 +18,7 @@ import type { UploadBuckets } from './upload-buckets.js';
 import type { Db } from '../db/open.js';
 import { resignFileIndex, storeFileContent, storesContent } from './content.js';
 import { BUNDLE_FORMAT, type BundleExport, type BundleIndex } from './bundle.js';
+import { KeyedLock } from '../util/keyed-lock.js';
 
 export type PackageState = 'draft' | 'authorized' | 'retired';
 
@@ -74,6 +75,8 @@ async function ensureMaxMsgSize(jsm: JetStreamManager, stream: string, size: num
 
 export class DmlService {
   private dml?: ObjectStore;
+  /** one package's adds one after another (see addFromUpload) */
+  private readonly adds = new KeyedLock();
 
   constructor(
     private readonly db: Db,
@@ -106,34 +109,41 @@ export class DmlService {
     try {
       const { sha256, size } = await uploads.read(uploader, uploadName, file);
       const manifest = await verifyPackageArchive(file);
-      const existing = this.get(manifest.name, manifest.version);
-      if (existing) {
-        if (existing.digest !== sha256) {
-          throw new FerryError('FERRY_CONFLICT', `${manifest.name}@${manifest.version} is already in the DML with different content`, {
-            hint: 'the DML is immutable: build it with a new version number',
-          });
-        }
-        // Packages added before file-level deltas get their content stored on a repeated add.
-        await this.storeContent(file, manifest, JSON.parse(existing.record.payload) as DmlRecord);
-        return { pkg: existing, added: false };
-      }
-      const object = `${manifest.name}@${manifest.version}`;
-      const info = await this.store().put(
-        { name: object, options: { max_chunk_size: OBJECT_CHUNK_BYTES } },
-        Readable.toWeb(createReadStream(file, { highWaterMark: OBJECT_CHUNK_BYTES })) as ReadableStream<Uint8Array>,
-      );
-      if (info.size !== size) throw new FerryError('FERRY_INTERNAL', `stored ${info.size} bytes of ${object}, expected ${size}`);
-      const record: DmlRecord = { name: manifest.name, version: manifest.version, sha256, size, object, signedAt: new Date().toISOString() };
-      const envelope = signEnvelope(this.keys.signing, record);
-      await this.storeContent(file, manifest, record);
-      this.db
-        .prepare('INSERT INTO packages (name, version, sha256, size, object, manifest, record, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(manifest.name, manifest.version, sha256, size, object, JSON.stringify(manifest), JSON.stringify(envelope), 'draft', Date.now());
-      return { pkg: this.get(manifest.name, manifest.version)!, added: true };
+      // One package's adds one at a time: a version decides from the others whether it gets a file
+      // index (storesContent), and two adds of one version must not both store it.
+      return await this.adds.run(manifest.name, () => this.accept(file, manifest, sha256, size));
     } finally {
       rmSync(work, { recursive: true, force: true });
       await uploads.discard(uploader, uploadName).catch(() => undefined);
     }
+  }
+
+  /** Accept a verified package file into the DML (idempotent for identical content). */
+  private async accept(file: string, manifest: Manifest, sha256: string, size: number): Promise<{ pkg: DmlPackage; added: boolean }> {
+    const existing = this.get(manifest.name, manifest.version);
+    if (existing) {
+      if (existing.digest !== sha256) {
+        throw new FerryError('FERRY_CONFLICT', `${manifest.name}@${manifest.version} is already in the DML with different content`, {
+          hint: 'the DML is immutable: build it with a new version number',
+        });
+      }
+      // Packages added before file-level deltas get their content stored on a repeated add.
+      await this.storeContent(file, manifest, JSON.parse(existing.record.payload) as DmlRecord);
+      return { pkg: existing, added: false };
+    }
+    const object = `${manifest.name}@${manifest.version}`;
+    const info = await this.store().put(
+      { name: object, options: { max_chunk_size: OBJECT_CHUNK_BYTES } },
+      Readable.toWeb(createReadStream(file, { highWaterMark: OBJECT_CHUNK_BYTES })) as ReadableStream<Uint8Array>,
+    );
+    if (info.size !== size) throw new FerryError('FERRY_INTERNAL', `stored ${info.size} bytes of ${object}, expected ${size}`);
+    const record: DmlRecord = { name: manifest.name, version: manifest.version, sha256, size, object, signedAt: new Date().toISOString() };
+    const envelope = signEnvelope(this.keys.signing, record);
+    await this.storeContent(file, manifest, record);
+    this.db
+      .prepare('INSERT INTO packages (name, version, sha256, size, object, manifest, record, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(manifest.name, manifest.version, sha256, size, object, JSON.stringify(manifest), JSON.stringify(envelope), 'draft', Date.now());
+    return { pkg: this.get(manifest.name, manifest.version)!, added: true };
   }
 
   /** The package's files by content and its signed file index, for agents' delta installs (content.ts). */

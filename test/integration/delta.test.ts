@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { nativeAuthenticator } from '../../shared/nats/nkey-auth.js';
 import { appliedGeneration, createRelease, layoutLeftovers, versionDirProblems, publishPackage, readCurrent, startCrashingAgent, startRollout, waitAgentSettled, waitExit, waitRolloutEnd } from '../helpers/faults.js';
-import { cleanupFleet, initServer, joinAgent, runFerry, startAgent, startAgents, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
+import { buildPackage, cleanupFleet, initServer, joinAgent, runFerry, startAgent, startAgents, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -248,4 +248,28 @@ describe('file-level deltas', () => {
     expect(deltaLines(agent)).toHaveLength(1);
     expect(snapshot(join(a.installRoot, PKG, '1.0.1'))).toEqual(fullTree);
   }, 180_000);
+
+  it('adds of one package at the same moment see each other: the later version gets its file index, and a version never takes two contents', async () => {
+    const name = 'delta-twins';
+    // Large enough that each add is still storing when the other one starts.
+    const build = (version: string) => buildPackage({ name, version, files: { 'data/a.bin': randomBytes(4 * 1024 * KiB) } });
+    const add = (file: string) => runFerry(server.home, ['dml', 'add', file, '--json'], { allowFail: true });
+    // Two first versions at once: one of them is the package's second version, so it has a file index.
+    const firsts = await Promise.all([build('1.0.0'), build('1.0.1')]);
+    expect((await Promise.all(firsts.map(add))).map((r) => r.code)).toEqual([0, 0]);
+    // One version with two contents at once: one is added, the other refused, and the DML object is the added one.
+    const twins = await Promise.all([build('2.0.0'), build('2.0.0')]);
+    const results = await Promise.all(twins.map(add));
+    expect(results.map((r) => r.code).sort()).toEqual([0, 4]);
+    expect(results.find((r) => r.code === 4)!.stderr).toContain('FERRY_CONFLICT');
+    const added = twins[results.findIndex((r) => r.code === 0)]!;
+    const shown = (await runFerry(server.home, ['dml', 'show', `${name}@2.0.0`, '--json'])).json<{ digest: string }>();
+    expect(shown.digest).toBe(sha256(readFileSync(added)));
+    await withDmlBucket(server.home, async (store) => {
+      const indexed = await Promise.all(['1.0.0', '1.0.1'].map(async (v) => (await store.info(`index/${name}@${v}`)) !== null));
+      expect(indexed.filter(Boolean)).toHaveLength(1);
+      const object = await store.info(`${name}@2.0.0`);
+      expect(Buffer.from(object!.digest.replace(/^SHA-256=/, ''), 'base64url').toString('hex')).toBe(shown.digest);
+    });
+  }, 120_000);
 });
