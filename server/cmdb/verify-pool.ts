@@ -93,7 +93,14 @@ export class VerifyPool {
     this.closed = true;
     const slots = this.slots;
     this.slots = [];
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    // Referenced while they end: terminate()'s promise alone does not keep the process alive, and
+    // an awaited close() of idle (unreferenced) threads could be cut short (exit 13, unsettled await).
+    await Promise.all(
+      slots.map((s) => {
+        s.worker.ref();
+        return s.worker.terminate();
+      }),
+    );
   }
 
   /** Threads running now (for tests: none after close). */
