@@ -15,7 +15,7 @@ import { AdminClient } from '../../server/cli/client.js';
 import type { RolloutStatusDoc } from '../../server/rollouts/service.js';
 import { cpuSeconds, memoryMiB, startBenchServer, waitUntil, type BenchServer } from './harness.js';
 import type { BenchOptions, BenchResult } from './result.js';
-import { printTimeline, sampleCpu, timelineWanted } from './timeline.js';
+import { printIdleCpu, printTimeline, sampleCpu, timelineWanted } from './timeline.js';
 
 const AWS_IOT_HOSTS_PER_S = 1000 / 60;
 
@@ -48,6 +48,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     // The simulated agents' own CPU (their processes, or this one): on one machine they compete
     // with the server for the same cores, which bounds the wall time as much as the server does.
     const simPids = fleet.pids ?? [process.pid];
+    if (timelineWanted()) await printIdleCpu({ server: [server.process.pid!], nats: [server.natsPid()!], sim: simPids }, 10_000);
     const floor = await trafficFloor(client, n);
     // Counted from here: the floor's own traffic is not the rollouts' work.
     const cpuBefore = pids.map(cpuSeconds);

@@ -49,6 +49,16 @@ setInterval(() => {
 }, 1000);
 `;
 
+/** What the fleet costs doing nothing (heartbeats): the CPU of each process over `ms`, before any rollout. */
+export async function printIdleCpu(pids: Record<string, number[]>, ms: number): Promise<void> {
+  const cpu = sampleCpu(pids);
+  await new Promise((r) => setTimeout(r, ms));
+  const rows = cpu.stop();
+  const names = rows.length ? Object.keys(rows[0]!.busy) : [];
+  const mean = (k: string) => rows.reduce((s, r) => s + r.busy[k]!, 0) / rows.length;
+  process.stderr.write(`## idle fleet (${rows.length} s before the rollouts): cores busy ${names.map((k) => `${k} ${mean(k).toFixed(2)}`).join(', ')}\n`);
+}
+
 interface HostTimes {
   sent: number | null;
   agentStart?: number;
@@ -64,7 +74,8 @@ export function printTimeline(label: string, serverHome: string, simDir: string 
   for (const h of db.prepare('SELECT agent_id, sent_at, finished_at FROM rollout_hosts WHERE rollout_id = ?').all(rolloutId) as { agent_id: string; sent_at: number | null; finished_at: number | null }[]) {
     hosts.set(h.agent_id, { sent: h.sent_at, finished: h.finished_at });
   }
-  // one event per host state change the server recorded (each from an agent's report)
+  // One event per host state change the server recorded (each from an agent's report). Published
+  // events are pruned from the outbox every minute: on a long run these counts are a lower bound.
   const events = db.prepare("SELECT type, count(*) AS n FROM event_outbox WHERE type LIKE 'host.%' AND json_extract(data, '$.rollout') = ? AND ts >= ? GROUP BY type").all(rolloutId, since ?? r.started_at) as { type: string; n: number }[];
   db.close();
   const agentStarts: number[] = [];
@@ -96,7 +107,7 @@ export function printTimeline(label: string, serverHome: string, simDir: string 
     `  install started (agent) ${q(agentStarts)}`,
     `  install done (agent)    ${q(agentDones)}`,
     `  recorded (server)      ${q(finishes)}`,
-    `  host state changes     ${events.map((e) => `${e.type.slice(5)} ${e.n}`).join(', ')}`,
+    `  host state changes (events left in the outbox) ${events.map((e) => `${e.type.slice(5)} ${e.n}`).join(', ')}`,
   ];
   const bucket = (xs: number[], s: number) => xs.filter((x) => Math.floor((x - t0) / 1000) === s).length;
   const end = Math.ceil(((r.ended_at ?? Date.now()) - t0) / 1000);
