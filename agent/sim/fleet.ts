@@ -34,7 +34,8 @@ export interface SimOptions {
    * delays stand for each host's own time; 0: no limit). A host of a real fleet installs on its own
    * CPU in tens of milliseconds; thousands of simulated agents interleaved on one event loop made
    * every install last as long as the whole wave, and report every step on the way (each agent
-   * still does all of its work: only the order changes).
+   * still does all of its work: only the order changes). FERRY_SIM_INSTALLS_AT_ONCE overrides the
+   * default (to compare: 0 interleaves them all again).
    */
   installsAtOnce?: number;
   log?: Logger;
