@@ -9,7 +9,7 @@
 //   of a package a failed rollout installed) is never held: it is how a fleet recovers.
 // - While it holds, the agent reports the host as still 'sent' with `waiting: {reason, until}`
 //   so the rollout shows it as waiting (and does not time it out) instead of failing it.
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatDuration, parseDuration } from '../shared/durations.js';
 import { FerryError } from '../shared/errors.js';
 import { isInWindow, nextWindowStart, parseWindow, type WindowSpec } from '../shared/windows.js';

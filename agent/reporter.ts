@@ -1,15 +1,19 @@
 // Sends the agent's reports to the server's report stream. Every report goes through the journal's
 // outbox first, so a report made while NATS is down (or the agent crashes) is sent later, in order.
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { encodeMessage } from '../shared/protocol/codec.js';
 import { TERMINAL_HOST_STATES, type DriftDoc, type InventoryDoc, type StatusReport } from '../shared/protocol/messages.js';
+import { REPORT_COUNTER_HEADER, REPORT_SIG_HEADER, reportKind, reportTranscript } from '../shared/protocol/report-signature.js';
 import { subjects } from '../shared/protocol/subjects.js';
-import type { Journal } from './install/journal.js';
+import type { Journal, PendingReport } from './install/journal.js';
 import type { ProgressReport } from './install/machine.js';
 
 const RETRY_MS = 2000;
+
+/** Signs bytes with the agent's own nkey (Ed25519): the server checks its reports against it. */
+export type ReportSigner = (bytes: Uint8Array) => Uint8Array;
 
 export class Reporter {
   private js?: JetStreamClient;
@@ -21,6 +25,8 @@ export class Reporter {
     private readonly agentId: string,
     private readonly journal: Journal,
     private readonly log: Logger,
+    /** none: reports are only queued (a local rollback without the daemon); the daemon signs them when it sends them */
+    private readonly signer?: ReportSigner,
   ) {}
 
   attach(nc: NatsConnection): void {
@@ -67,7 +73,8 @@ export class Reporter {
       if (batch.length === 0) return;
       for (const item of batch) {
         try {
-          await this.js!.publish(item.subject, item.payload, { timeout: 5000 });
+          const signed = this.signatureHeaders(item);
+          await this.js!.publish(item.subject, item.payload, { timeout: 5000, ...(signed ? { headers: signed } : {}) });
           this.journal.dropReport(item.id);
         } catch (err) {
           this.log.debug({ err: (err as Error).message }, 'report not sent yet; will retry');
@@ -77,5 +84,20 @@ export class Reporter {
         }
       }
     }
+  }
+
+  /**
+   * Signed when first sent, not when queued: reports queued without the key (a local rollback) or
+   * by an agent version from before signatures are signed too. The counter and signature are kept
+   * with the report, so a report sent again (its acknowledgement lost) is the very same one.
+   */
+  private signatureHeaders(item: PendingReport): MsgHdrs | undefined {
+    const kind = reportKind(item.subject);
+    if (!this.signer || !kind) return undefined;
+    const signature = item.signature ?? this.journal.signReport(item.id, (counter) => Buffer.from(this.signer!(reportTranscript(this.agentId, kind, counter, item.payload))).toString('base64'));
+    const h = headers();
+    h.set(REPORT_COUNTER_HEADER, String(signature.counter));
+    h.set(REPORT_SIG_HEADER, signature.sig);
+    return h;
   }
 }

@@ -14,6 +14,7 @@ import { openTrusted, signedTrustSchema } from '../shared/crypto/trust.js';
 import { AgentTrust } from './trust.js';
 import { FerryError, toFerryError } from '../shared/errors.js';
 import { connectNats } from '../shared/nats/connect.js';
+import { nativeKeyPair } from '../shared/nats/nkey-auth.js';
 import { directGet } from '../shared/nats/object-read.js';
 import { desiredStateApis } from './site-reads.js';
 import { returnToSite } from './site-return.js';
@@ -104,7 +105,8 @@ export class AgentRuntime {
     this.journal = new Journal(o.paths.journal, o.journalSync);
     this.timings = { ...agentTimings, ...o.timings };
     this.trust = AgentTrust.load(o.paths.dir);
-    this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }));
+    // The key the NATS connection signs its nonce with (made once, cached): only a report sent signs.
+    this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }), (bytes) => nativeKeyPair(o.seed).sign(bytes));
     this.progress = new ProgressPacer((r) => this.reporter.status(r));
     this.hold = new MaintenanceHold(o.maintenance, this.journal, this.reporter, o.log.child({ module: 'maintenance' }), o.windowClock);
     this.selfUpdate = new SelfUpdate({ stateDir: o.paths.dir, journal: this.journal, log: o.log.child({ module: 'self-update' }), supervised: o.selfUpdate?.supervised ?? false, runningVersion: o.selfUpdate?.runningVersion, onRestart: () => o.selfUpdate?.onRestart() });

@@ -8,14 +8,17 @@
 //   dist/chunks/*.js           … plus the chunks it loads lazily (inventory, archives, install, hooks)
 //   node_modules/better-sqlite3 (lib/ and build/Release/better_sqlite3.node) and its loader, bindings
 //   package.json               type: module
-// The server is staged as before: dist/ and the production node_modules, run by the system's node.
+// The server runs on the system's node: bin/ferry (POSIX sh launcher), bin/ferry.js, the CLI
+// bundle of the checkout (dist/bundle/, ./cli-bundle.ts; no dist/server, so bin/ferry.js always
+// takes the bundle), the production node_modules (better-sqlite3, yargs' translations), package.json.
 // better-sqlite3 and node are native, so a bundle runs on this platform and architecture only.
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync, type Metafile } from 'esbuild';
 import { runtimeNeeds, type RuntimeNeeds } from './elf.js';
 import { AGENT_NODE_FLAGS, SUPERVISOR_NODE_FLAGS } from '../agent/service/node-flags.js';
+import { CLI_BUNDLE_DIR, NODE_ESM_BUNDLE } from './cli-bundle.js';
 
 /** The checkout this module was compiled from (dist/packaging/ → ../..). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -25,7 +28,7 @@ export type Program = 'agent' | 'server';
 interface ProgramSpec {
   /** the bundle's package name and command */
   command: string;
-  /** compiled directories under dist/ */
+  /** what must be built under dist/ (npm run build) */
   dist: string[];
   /** the repository's bin/ entry the launcher runs */
   entry: string;
@@ -33,7 +36,7 @@ interface ProgramSpec {
 
 export const PROGRAMS: Record<Program, ProgramSpec> = {
   agent: { command: 'ferry-agent', dist: ['agent', 'shared'], entry: 'ferry-agent.js' },
-  server: { command: 'ferry', dist: ['server', 'shared'], entry: 'ferry.js' },
+  server: { command: 'ferry', dist: ['server', 'bundle'], entry: 'ferry.js' },
 };
 
 export function projectVersion(): string {
@@ -98,8 +101,7 @@ const AGENT_NATIVE_PACKAGES = ['node_modules/better-sqlite3', 'node_modules/bind
 
 /**
  * Stage `<dir>/`. The checkout must be built (dist/) and installed (node_modules/).
- * Agent: see the top of this file. Server: bin/<command> (launcher), bin/<command>.js, dist/…,
- * node_modules/…, package.json.
+ * Agent and server: see the top of this file.
  */
 export function stageBundle(program: Program, dir: string, version = projectVersion(), root = repoRoot): StagedBundle {
   const spec = PROGRAMS[program];
@@ -118,9 +120,13 @@ export function stageBundle(program: Program, dir: string, version = projectVers
     needs = runtimeNeeds([node, join(dir, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')]);
     writeFileSync(join(dir, 'bin', spec.command), agentLauncher(spec.entry));
   } else {
-    for (const d of spec.dist) {
-      cpSync(join(root, 'dist', d), join(dir, 'dist', d), { recursive: true, filter: (src) => !src.endsWith('.map') && !/\.test\.js$/.test(src) });
+    // The checkout's CLI bundle (npm run build), which bin/ferry.js runs when there is no dist/server.
+    const bundle = join(root, CLI_BUNDLE_DIR);
+    if (statSync(join(bundle, 'ferry.js')).mtimeMs < statSync(join(root, 'dist', 'server', 'cli', 'main.js')).mtimeMs) {
+      throw new Error(`${CLI_BUNDLE_DIR} is older than dist/server (tsc ran without the bundle): run npm run build first`);
     }
+    cpSync(bundle, join(dir, CLI_BUNDLE_DIR), { recursive: true });
+    // yargs' translations and better-sqlite3 are read from here; the rest is in the bundle too.
     for (const path of productionPackages(root)) copyModule(root, path, dir);
     writeFileSync(join(dir, 'bin', spec.command), launcher(spec.entry));
   }
@@ -138,29 +144,18 @@ export function stageBundle(program: Program, dir: string, version = projectVers
  * The compiled agent (dist/agent, dist/shared and the JavaScript of its dependencies) as one ES
  * module at dist/agent/cli/main.js — the path bin/ferry-agent.js imports — and the chunks that
  * its lazy `import()`s load (inventory, archives, the install machine), so the idle daemon never
- * reads them. better-sqlite3 stays a real package beside it (native). CommonJS dependencies get
- * a `require` made with createRequire, which esbuild's ES module output does not provide.
+ * reads them. better-sqlite3 stays a real package beside it (native); the options are the CLI
+ * bundle's (./cli-bundle.ts).
  * Returns esbuild's metafile (what each output file holds and imports): `staticClosure` reads
  * from it what a command loads before it does anything (test/packaging/agent-bundle.test.ts).
  */
 export function bundleAgent(root: string, dir: string, version: string): Metafile {
   const result = buildSync({
+    ...NODE_ESM_BUNDLE,
     entryPoints: { 'agent/cli/main': join(root, 'dist', 'agent', 'cli', 'main.js') },
     outdir: join(dir, 'dist'),
     chunkNames: 'chunks/[name]-[hash]',
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    external: ['better-sqlite3'],
     define: { __FERRY_AGENT_VERSION__: JSON.stringify(version) },
-    banner: { js: "import { createRequire as __ferryCreateRequire } from 'node:module'; const require = __ferryCreateRequire(import.meta.url);" },
-    legalComments: 'none',
-    minifyWhitespace: true,
-    minifySyntax: true,
-    metafile: true,
-    logLevel: 'silent',
   });
   if (result.errors.length) throw new Error(`bundling the agent failed: ${result.errors.map((e) => e.text).join('; ')}`);
   return result.metafile;

@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-nats.sh
 [ -d node_modules ] || bash scripts/install-deps.sh
-npx tsc -p tsconfig.json
+npm run build # tsc, then the CLI bundle (packaging/cli-bundle.ts)
 exec node dist/scripts/demo.js "$@"

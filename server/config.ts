@@ -1,8 +1,7 @@
-// Where the server keeps its state, and how the CLI finds a running server.
+// Where the server keeps its state, and how the CLI finds a running server. The server's config
+// file is read by ./server-settings.ts (with zod, which every command needs but --help does not).
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { z } from 'zod';
-import { absolutePath, configFilePath, loadSettings, logLevel, positiveInt, type SettingsSource } from '../shared/settings.js';
 
 export interface DataPaths {
   dir: string;
@@ -63,33 +62,3 @@ export interface RuntimeInfo {
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:4222';
-
-/** The server's config file when neither --config nor FERRY_CONFIG names one (read only if it exists). */
-export const DEFAULT_SERVER_CONFIG = '/etc/ferry/server.json';
-
-/** Keys of the server's config file (FERRY_HOME keeps its own handling in resolveDataDir) (docs/configuration.md); the CLI reads dataDir and the NATS keys too. */
-export const serverSettingsSchema = z.object({
-  dataDir: absolutePath(),
-  listen: z.string({ error: 'must be HOST:PORT' }).regex(/^\S+:\d{1,5}$/, { error: 'must be HOST:PORT, e.g. 0.0.0.0:4222' }),
-  nats: z.string({ error: 'must be a NATS URL' }).regex(/^(nats|tls):\/\/\S+$/, { error: 'must be a NATS URL such as nats://nats.example.org:4222' }),
-  creds: absolutePath(),
-  tlsCert: absolutePath(),
-  tlsKey: absolutePath(),
-  tlsCa: absolutePath(),
-  logLevel: logLevel(),
-  offlineAfterMs: positiveInt(),
-  metricsListen: z.string({ error: 'must be HOST:PORT' }).regex(/^\S+:\d{1,5}$/, { error: 'must be HOST:PORT, e.g. 127.0.0.1:9464' }),
-  uiListen: z.string({ error: 'must be HOST:PORT' }).regex(/^\S+:\d{1,5}$/, { error: 'must be HOST:PORT, e.g. 127.0.0.1:8080' }),
-});
-export type ServerSettings = z.infer<typeof serverSettingsSchema>;
-
-export const SERVER_ENV: Partial<Record<keyof ServerSettings, string>> = {
-  logLevel: 'FERRY_LOG_LEVEL',
-  offlineAfterMs: 'FERRY_OFFLINE_AFTER_MS',
-  metricsListen: 'FERRY_METRICS_LISTEN',
-  uiListen: 'FERRY_UI_LISTEN',
-};
-
-export function loadServerSettings(configFlag: string | undefined, env: NodeJS.ProcessEnv = process.env): SettingsSource<ServerSettings> {
-  return loadSettings(serverSettingsSchema, SERVER_ENV, configFilePath(configFlag, DEFAULT_SERVER_CONFIG, env), env);
-}

@@ -331,7 +331,7 @@ export class FerryServer {
       () => follower.tick(),
     );
 
-    this.ops?.setProbe(serverProbe({ db, isOnline, natsConnected: natsState.connected, startedAt: Date.now() - process.uptime() * 1000 }));
+    this.ops?.setProbe(serverProbe({ db, isOnline, natsConnected: natsState.connected, startedAt: Date.now() - process.uptime() * 1000, reportsRefused: () => ingest.refusedCounts() }));
     const runtime: RuntimeInfo = { natsUrl: this.url, pid: process.pid, startedAt: new Date().toISOString(), ...(tlsCaFile ? { tlsCa: tlsCaFile } : {}), ...(this.ops ? { metricsUrl: this.ops.url } : {}), ...(this.console ? { consoleUrl: this.console.url } : {}), ...(this.leafUrl ? { leafUrl: this.leafUrl } : {}) };
     writeFileSync(this.paths.runtime, JSON.stringify(runtime, null, 2));
     log.info({ nats: this.url, dataDir: this.paths.dir }, 'ferry server ready');

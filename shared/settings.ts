@@ -4,7 +4,7 @@
 // A bad value stops the process with one line: `FERRY_CONFIG_INVALID: <source>: <key> <problem>`.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { FerryError } from './errors.js';
 
 /** Reads as "<key> must be a positive integer" in an error line. */

@@ -4,6 +4,7 @@
 import Database from 'better-sqlite3';
 import { statementCache, type Prepare } from '../../shared/sqlite.js';
 import type { Manifest } from '../../shared/package/mod.js';
+import { nextReportCounter } from '../../shared/protocol/report-signature.js';
 import type { InstallStep, OperationKind } from './states.js';
 
 export const JOURNAL_FORMAT = 1;
@@ -50,6 +51,14 @@ CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NO
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, subject TEXT NOT NULL, payload BLOB NOT NULL, created_at INTEGER NOT NULL);
 `;
 
+export interface PendingReport {
+  id: number;
+  subject: string;
+  payload: Uint8Array;
+  /** set once the report was signed (when it was first sent) */
+  signature?: { counter: number; sig: string };
+}
+
 const FINAL_STEPS: InstallStep[] = ['done', 'failed', 'rolled-back'];
 
 export class Journal {
@@ -65,9 +74,11 @@ export class Journal {
     // Added later: the hooks' output of each operation (journals from before get the column).
     const columns = this.db.prepare('PRAGMA table_info(operations)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'output')) this.db.exec('ALTER TABLE operations ADD COLUMN output TEXT');
+    const outbox = this.db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[];
+    // Added later: a report's signature, made when it is first sent (agent/reporter.ts).
+    if (!outbox.some((c) => c.name === 'counter')) this.db.exec('ALTER TABLE outbox ADD COLUMN counter INTEGER; ALTER TABLE outbox ADD COLUMN sig TEXT');
     // Added later: the operation of a queued progress report (a newer report of it replaces it).
-    const outboxColumns = this.db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[];
-    if (!outboxColumns.some((c) => c.name === 'progress_of')) this.db.exec('ALTER TABLE outbox ADD COLUMN progress_of TEXT');
+    if (!outbox.some((c) => c.name === 'progress_of')) this.db.exec('ALTER TABLE outbox ADD COLUMN progress_of TEXT');
     this.sql = statementCache(this.db);
     this.sql("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)").run(String(JOURNAL_FORMAT));
   }
@@ -197,12 +208,27 @@ export class Journal {
     })();
   }
 
-  pendingReports(limit = 100): { id: number; subject: string; payload: Uint8Array }[] {
-    return (this.sql('SELECT id, subject, payload FROM outbox ORDER BY id LIMIT ?').all(limit) as { id: number; subject: string; payload: Buffer }[]).map((r) => ({
+  pendingReports(limit = 100): PendingReport[] {
+    return (this.sql('SELECT id, subject, payload, counter, sig FROM outbox ORDER BY id LIMIT ?').all(limit) as { id: number; subject: string; payload: Buffer; counter: number | null; sig: string | null }[]).map((r) => ({
       id: r.id,
       subject: r.subject,
       payload: new Uint8Array(r.payload),
+      ...(r.counter !== null && r.sig !== null ? { signature: { counter: r.counter, sig: r.sig } } : {}),
     }));
+  }
+
+  /**
+   * Give a queued report its counter and signature, once (a report sent again is the same report):
+   * the counter comes after every one given before (kept in `meta`, so across restarts too).
+   */
+  signReport(id: number, sign: (counter: number) => string): { counter: number; sig: string } {
+    return this.db.transaction(() => {
+      const counter = nextReportCounter(Number(this.getMeta('report_counter') ?? 0));
+      const sig = sign(counter);
+      this.setMeta('report_counter', String(counter));
+      this.sql('UPDATE outbox SET counter = ?, sig = ? WHERE id = ?').run(counter, sig, id);
+      return { counter, sig };
+    })();
   }
 
   dropReport(id: number): void {

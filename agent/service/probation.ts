@@ -8,7 +8,7 @@
 // restored version deletes a rolled-back file once the journal and the server know.
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { HOST_STATES } from '../../shared/protocol/host-states.js';
 
 /** The agent's exit code after it activated a new agent version: "start me again, from current". */

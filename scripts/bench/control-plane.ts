@@ -3,11 +3,15 @@
 // traffic the operation needs (the floor no implementation can beat).
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { headers } from '@nats-io/transport-node';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulatedFleet, syntheticInventory } from '../../agent/sim/fleet.js';
 import { startFleetProcesses } from '../../agent/sim/fleet-procs.js';
+import { agentPaths, loadIdentity } from '../../agent/config.js';
+import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
+import { REPORT_COUNTER_HEADER, REPORT_SIG_HEADER, reportTranscript } from '../../shared/protocol/report-signature.js';
 import { buildPackage } from '../../shared/package/mod.js';
 import { REPORT_CONSUMER, REPORT_STREAM, subjects } from '../../shared/protocol/subjects.js';
 import { encodeMessage } from '../../shared/protocol/codec.js';
@@ -23,7 +27,8 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   // Full mode simulates the 10,000 agents the scale-out issue asks for (~5–9 minutes on 2 cores,
   // most of it joining); FERRY_BENCH_AGENTS sets another size, --quick takes 300.
   const n = Number(process.env.FERRY_BENCH_AGENTS ?? (opts.quick ? 300 : 10_000));
-  const server = await startBenchServer({ FERRY_OFFLINE_AFTER_MS: '600000' });
+  // Metrics on: the ingest figure checks that no signed report was refused.
+  const server = await startBenchServer({ FERRY_OFFLINE_AFTER_MS: '600000', FERRY_METRICS_LISTEN: '127.0.0.1:0' });
   const work = mkdtempSync(join(tmpdir(), 'ferry-bench-cp-'));
   let fleet: { dir: string; ids: string[]; pids?: number[]; stop(): Promise<void> } | undefined;
   const client = await AdminClient.connect({ dataDir: server.home });
@@ -96,7 +101,10 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     });
     results.push({ name: 'Server peak memory', metric: 'peak RSS', value: mem.peak, unit: 'MiB', note: `nats-server peak ${memoryMiB(server.natsPid()!).peak.toFixed(0)} MiB` });
 
-    results.push(await ingest(client, fleet.ids, opts.quick ? 5_000 : 20_000));
+    const ingested = await ingest(client, agentSeeds(fleet.dir), opts.quick ? 5_000 : 20_000);
+    const refused = await refusedReports(server.home);
+    if (refused) throw new Error(`the server refused ${refused} of the signed reports: the ingest figure would measure refusals`);
+    results.push(ingested);
   } finally {
     await client.close().catch(() => undefined);
     await fleet?.stop();
@@ -176,20 +184,49 @@ export async function trafficFloor(client: AdminClient, n: number): Promise<numb
   return ms;
 }
 
-/** Inventory reports per second into the CMDB, vs. publishing and acking them raw. */
-async function ingest(client: AdminClient, agents: string[], count: number): Promise<BenchResult> {
+/** Reports the server refused so far as not the agent's (ferry_reports_refused_total; duplicates, which redelivery makes, aside). */
+async function refusedReports(home: string): Promise<number> {
+  const { metricsUrl } = JSON.parse(readFileSync(join(home, 'server.json'), 'utf8')) as { metricsUrl: string };
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith('ferry_reports_refused_total{') && !l.includes('"duplicate"')).reduce((n, l) => n + Number(l.split(' ')[1]), 0);
+}
+
+/** The simulated agents' ids and nkey seeds, from their state directories under `dir` (any depth). */
+function agentSeeds(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      const paths = agentPaths(join(d, e.name));
+      if (existsSync(paths.identity) && existsSync(paths.seed)) out.set(loadIdentity(paths).agentId, readFileSync(paths.seed, 'utf8').trim());
+      else walk(join(d, e.name));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Inventory reports per second into the CMDB, vs. publishing and acking them raw. Signed, as the agents sign theirs. */
+async function ingest(client: AdminClient, seeds: Map<string, string>, count: number): Promise<BenchResult> {
   const js = jetstream(client.nc);
   const jsm = await jetstreamManager(client.nc);
+  const agents = [...seeds.keys()];
+  // Counters above those the agents used (they count from the clock in µs), one a report.
+  const firstCounter = Date.now() * 1000 + 1e9;
   const reports = Array.from({ length: count }, (_, i) => {
     const agent = agents[i % agents.length]!;
     const inventory = { ...syntheticInventory(agent, i), memoryMB: 4096 + (i % 7) };
-    return { subject: subjects.inventory(agent), data: encodeMessage({ agent, ts: Date.now(), inventory, installed: {} }) };
+    const data = encodeMessage({ agent, ts: Date.now(), inventory, installed: {} });
+    const h = headers();
+    h.set(REPORT_COUNTER_HEADER, String(firstCounter + i));
+    h.set(REPORT_SIG_HEADER, Buffer.from(nativeKeyPair(seeds.get(agent)!).sign(reportTranscript(agent, 'inventory', firstCounter + i, data))).toString('base64'));
+    return { subject: subjects.inventory(agent), data, headers: h };
   });
   const publishAll = async (subjectOf: (i: number) => string) => {
     const queue = reports.map((_, i) => i);
     await Promise.all(
       Array.from({ length: 128 }, async () => {
-        for (let i = queue.shift(); i !== undefined; i = queue.shift()) await js.publish(subjectOf(i), reports[i]!.data);
+        for (let i = queue.shift(); i !== undefined; i = queue.shift()) await js.publish(subjectOf(i), reports[i]!.data, { headers: reports[i]!.headers });
       }),
     );
   };
@@ -220,7 +257,7 @@ async function ingest(client: AdminClient, agents: string[], count: number): Pro
   await jsm.streams.delete('BENCH_INGEST');
   const rate = count / (ferryMs / 1000);
   return {
-    name: `Inventory ingest into the CMDB (${count} reports)`,
+    name: `Inventory ingest into the CMDB (${count} signed reports)`,
     metric: 'throughput',
     value: rate,
     unit: 'reports/s',

@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [names...]`: runs the benchmarks (names: fetch, install, delta, fanout,
-// footprint, agent, control-plane, joins, cluster; default all), prints one table of figures with their same-run
+// footprint, agent, control-plane, joins, cluster, reports; default all), prints one table of figures with their same-run
 // baselines and ratios, and writes it to docs/benchmarks.md with the machine and the command.
 import { cpus, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -20,6 +20,7 @@ const MODULES: Record<string, () => Promise<Module>> = {
   'control-plane': () => import('./control-plane.js'),
   joins: () => import('./joins.js'),
   cluster: () => import('./cluster.js'),
+  reports: () => import('./reports.js'),
 };
 
 async function main(): Promise<void> {

@@ -31,15 +31,15 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; valu
 const liveDirs = new Set<string>();
 let exitHook = false;
 
-/** A fresh temporary directory; removed by remove(), or at process exit if still there. */
-export function tempDir(prefix: string): { path: string; remove(): void } {
+/** A fresh temporary directory (in `base`, the system's by default); removed by remove(), or at process exit if still there. */
+export function tempDir(prefix: string, base = tmpdir()): { path: string; remove(): void } {
   if (!exitHook) {
     exitHook = true;
     process.on('exit', () => {
       for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
     });
   }
-  const path = mkdtempSync(join(tmpdir(), `ferry-bench-${prefix}-`));
+  const path = mkdtempSync(join(base, `ferry-bench-${prefix}-`));
   liveDirs.add(path);
   return {
     path,

@@ -30,12 +30,12 @@ import {
   BACKUP_KEYS_DIR,
   BACKUP_MANIFEST,
   BACKUP_POLICY,
-  ferryVersion,
   packagePath,
   type BackupFile,
   type BackupManifest,
   type BackupPackage,
 } from './manifest.js';
+import { ferryVersion } from '../version.js';
 
 export interface CreateBackupOptions {
   paths: DataPaths;

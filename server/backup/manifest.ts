@@ -1,10 +1,7 @@
 // The manifest of a server backup: what the archive holds, each file's size and SHA-256, and
 // the DML packages with their digests. It is the archive's first entry, so a restore knows
 // every byte it should see before it reads any of them.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
+import * as z from 'zod';
 import { FerryError } from '../../shared/errors.js';
 import { pathProblem } from '../../shared/package/manifest.js';
 
@@ -81,18 +78,4 @@ export function parseBackupManifest(raw: unknown): BackupManifest {
 /** Where a package's .ferry file lives inside the archive. */
 export function packagePath(name: string, version: string): string {
   return `${BACKUP_PACKAGES_DIR}/${name}@${version}.ferry`;
-}
-
-/** The version of this Ferry installation (from its package.json). */
-export function ferryVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'ferry' && pkg.version) return pkg.version;
-    }
-    dir = dirname(dir);
-  }
-  return 'unknown';
 }

@@ -171,13 +171,3 @@ function isPublishRefused(err: unknown, subject: string): boolean {
   }
   return false;
 }
-
-/** Connect, run, and always close. */
-export async function withClient<T>(flags: ConnectionFlags, fn: (c: AdminClient) => Promise<T>): Promise<T> {
-  const client = await AdminClient.connect(flags);
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}

@@ -2,7 +2,6 @@
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FerryError } from '../../shared/errors.js';
-import { loadServerSettings } from '../config.js';
 import { agentsCommand, cmdbCommand } from './commands/agents.js';
 import { backupCommand, restoreCommand } from './commands/backup.js';
 import { COMMAND_LINE_FLAGS, type GlobalArgs } from './commands/common.js';
@@ -29,14 +28,10 @@ import { formatFromArgv } from '../../shared/output-format.js';
 import { aliasNames, commandTree, withExamples, topExamples } from './help.js';
 import { nearestCommand } from '../../shared/suggest.js';
 import { completionHelp, selectCompletionShell } from '../../shared/completion.js';
-import { readFileSync } from 'node:fs';
+import { ferryVersion } from '../version.js';
 
 /** Options every command takes: --help lists them after the command's own, under this heading. */
 const GLOBAL_OPTIONS = ['data-dir', 'nats', 'creds', 'tls-ca', 'json', 'output', 'headers', 'config', 'help', 'version'];
-
-function ferryVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 /** A usage failure as one line; a mistyped subcommand names the nearest real one. */
 function usageError(msg: string, args: string[]): FerryError {
@@ -81,9 +76,10 @@ export async function main(argv: string[]): Promise<void> {
         if (o === 'json' || o === 'yaml') a.json = true;
         configureOutput({ format: o ?? (a.json ? 'json' : 'table'), headers: a.headers !== false });
       })
-      .middleware((a) => {
+      .middleware(async (a) => {
         // Flags > FERRY_* environment > config file > defaults: fill only what no flag set (and, for
         // the data directory and the credentials, what FERRY_HOME / FERRY_CREDS do not set either).
+        const { loadServerSettings } = await import('../server-settings.js');
         const s = loadServerSettings(a.config as string | undefined).values;
         const fill: [string, string | undefined][] = [['data-dir', process.env.FERRY_HOME ? undefined : s.dataDir], ['nats', s.nats], ['creds', process.env.FERRY_CREDS ? undefined : s.creds], ['tls-ca', s.tlsCa], ['listen', s.listen], ['tls-cert', s.tlsCert], ['tls-key', s.tlsKey], ['metrics-listen', s.metricsListen], ['ui-listen', s.uiListen]];
         // Recorded first: a command can tell a flag from a value of the config file (ferry server --nats refuses --listen).

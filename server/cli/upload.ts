@@ -11,9 +11,8 @@ import type { ApiReplyOf } from '../../shared/protocol/replies.js';
 /** Put a package file into the upload bucket and ask the server to verify and sign it into the DML. */
 export async function uploadPackage(c: AdminClient, file: string): Promise<ApiReplyOf<'dml.add'>> {
   const upload = `upload-${nuid.next()}`;
-  const [{ Objm }, { useNativeObjectHashing }] = await Promise.all([import('@nats-io/obj'), import('../../shared/nats/native-hash.js')]);
-  useNativeObjectHashing();
-  const store = await new Objm(c.nc)
+  const { nativeHashingObjm } = await import('../../shared/nats/native-hash.js');
+  const store = await nativeHashingObjm(c.nc)
     .open(uploadBucket(c.operator.operator))
     .catch((err: unknown) => {
       throw uploadBucketError(c.operator.operator, err);

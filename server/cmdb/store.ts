@@ -61,9 +61,18 @@ export class CmdbStore {
     return this.db.transaction(fn)();
   }
 
-  /** Joined and not revoked: the only agents whose reports count. */
-  isActive(id: string): boolean {
-    return this.sql('SELECT 1 FROM agents WHERE id = ? AND revoked_at IS NULL').get(id) !== undefined;
+  /**
+   * Joined and not revoked (the only agents whose reports count): its nkey and the counters of its
+   * last signed reports (null: it never signed one). Undefined for any other agent.
+   */
+  reportIdentity(id: string): { nkey: string; recent: number[] | null } | undefined {
+    const row = this.sql('SELECT nkey, report_counters FROM agents WHERE id = ? AND revoked_at IS NULL').get(id) as { nkey: string; report_counters: string | null } | undefined;
+    return row && { nkey: row.nkey, recent: row.report_counters === null ? null : (JSON.parse(row.report_counters) as number[]) };
+  }
+
+  /** Remember the counters of an agent's last signed reports (after one more was applied). */
+  setReportCounters(id: string, recent: number[]): void {
+    this.sql('UPDATE agents SET report_counters = ? WHERE id = ?').run(JSON.stringify(recent), id);
   }
 
   /** Whether any agent, active or not, ever joined with this nkey (an nkey joins once). */

@@ -146,6 +146,28 @@ export const MIGRATIONS: string[] = [
     nkey TEXT PRIMARY KEY, account TEXT NOT NULL CHECK (account IN ('AGENTS', 'SYS')),
     site TEXT NOT NULL, revoked_at INTEGER NOT NULL);
   `,
+  // Every mirror consumer the server made for a site (server/sites/mirror-consumers.ts), not only
+  // the last: any valid request over the site's link makes one, so the last one need not be the
+  // mirror's (site set must reach the live one, site remove must delete it). `js_created` is
+  // JetStream's creation time of the consumer (its create reply's `created`): a consumer created
+  // again by name (it was gone) has another. The single column of before is imported (with no
+  // JetStream time: it was not kept) and dropped.
+  `
+  CREATE TABLE site_mirror_consumers (
+    site TEXT NOT NULL REFERENCES sites (name) ON DELETE CASCADE, name TEXT NOT NULL,
+    config TEXT NOT NULL, js_created TEXT, created_at INTEGER NOT NULL,
+    PRIMARY KEY (site, name));
+  INSERT INTO site_mirror_consumers (site, name, config, js_created, created_at)
+    SELECT name, json_extract(mirror_consumer, '$.name'),
+      CASE json_type(mirror_consumer, '$.config') WHEN 'object' THEN json_extract(mirror_consumer, '$.config') ELSE '{}' END, NULL, created_at
+    FROM sites WHERE json_valid(mirror_consumer) AND json_type(mirror_consumer, '$.name') = 'text';
+  ALTER TABLE sites DROP COLUMN mirror_consumer;
+  `,
+  // Agents sign their reports (server/cmdb/report-auth.ts): the counters of the last signed reports
+  // applied, a JSON array; NULL for an agent that never sent one (its unsigned reports still count).
+  `
+  ALTER TABLE agents ADD COLUMN report_counters TEXT;
+  `,
   // The rollout engine asks on every tick which hosts are overdue (in flight since before their
   // --host-timeout, or waiting past their window's deadline) and which rollbacks are: by index,
   // instead of reading every host of the rollout (~7 ms a tick at 10,000 hosts).

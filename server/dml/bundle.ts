@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256File } from '../../shared/crypto/file-hash.js';
 import * as tar from 'tar';
-import { z } from 'zod';
+import * as z from 'zod';
 import { FerryError } from '../../shared/errors.js';
 import { keyFingerprint, type SignedEnvelope } from '../../shared/crypto/sign.js';
 import { assertTrustCurrent, openTrusted, signedTrustSchema, verifyInitialTrust, type SignedTrust } from '../../shared/crypto/trust.js';

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { FerryError } from '../../shared/errors.js';
-import { formatCreds, parseCreds, type NatsCreds } from '../../shared/nats/creds.js';
+import { formatCreds, jwtClaims, parseCreds, type NatsCreds } from '../../shared/nats/creds.js';
 import { nativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/open.js';
@@ -172,13 +172,23 @@ function siteRevocations(db: Db, account: 'AGENTS' | 'SYS'): Revocations {
   return Object.fromEntries(rows.map((r) => [r.nkey, Math.ceil(r.revoked_at / 1000)]));
 }
 
-/** Revoked operators' NATS users (the table exists once server/operators/schema.ts has run). */
+/**
+ * Operators' NATS users refused in OPERATORS (the table exists once server/operators/schema.ts has
+ * run): a revoked operator's every user; a renewed one's users issued in any second before the
+ * renewed user (nats-server refuses a user whose iat is at or before its key's time, so the
+ * renewed one, issued in the next second or later, stays valid).
+ */
 function operatorRevocations(db: Db): Revocations {
   const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'operators'").get();
   if (!exists) return {};
-  const rows = db.prepare('SELECT nats_key, revoked_at FROM operators WHERE revoked_at IS NOT NULL').all() as { nats_key: string; revoked_at: number }[];
-  return Object.fromEntries(rows.map((r) => [r.nats_key, Math.ceil(r.revoked_at / 1000)]));
+  const revoked = db.prepare('SELECT nats_key, revoked_at FROM operators WHERE revoked_at IS NOT NULL').all() as { nats_key: string; revoked_at: number }[];
+  const renewed = hasColumn(db, 'renewed_jwt_iat')
+    ? (db.prepare('SELECT nats_key, renewed_jwt_iat FROM operators WHERE renewed_jwt_iat IS NOT NULL AND revoked_at IS NULL').all() as { nats_key: string; renewed_jwt_iat: number }[])
+    : [];
+  return Object.fromEntries([...renewed.map((r) => [r.nats_key, Math.floor(r.renewed_jwt_iat / 1000) - 1]), ...revoked.map((r) => [r.nats_key, Math.ceil(r.revoked_at / 1000)])]);
 }
+
+const hasColumn = (db: Db, column: string): boolean => db.prepare("SELECT 1 FROM pragma_table_info('operators') WHERE name = ?").get(column) !== undefined;
 
 /**
  * Operators whose user was renewed (`ferry operator renew`, always into OPERATORS): FERRY refuses
@@ -186,8 +196,7 @@ function operatorRevocations(db: Db): Revocations {
  * user of FERRY. (The column exists once server/operators/schema.ts has run.)
  */
 function renewedOperators(db: Db): Revocations {
-  const exists = db.prepare("SELECT 1 FROM pragma_table_info('operators') WHERE name = 'renewed_at'").get();
-  if (!exists) return {};
+  if (!hasColumn(db, 'renewed_at')) return {};
   const rows = db.prepare('SELECT nats_key, renewed_at FROM operators WHERE renewed_at IS NOT NULL').all() as { nats_key: string; renewed_at: number }[];
   return Object.fromEntries(rows.map((r) => [r.nats_key, Math.ceil(r.renewed_at / 1000)]));
 }
@@ -215,7 +224,7 @@ async function writeAdminCreds(keys: NatsKeys, paths: NatsAuthPaths): Promise<vo
   const seed = readFileSync(paths.adminSeed, 'utf8').trim();
   if (existsSync(paths.adminCreds)) {
     const existing = parseCreds(readFileSync(paths.adminCreds, 'utf8'));
-    const issuer = existing ? (JSON.parse(Buffer.from(existing.jwt.split('.')[1]!, 'base64url').toString()) as { iss?: string }).iss : undefined;
+    const issuer = existing ? jwtClaims(existing.jwt).iss : undefined;
     if (existing?.seed === seed && issuer === keys.accounts.FERRY.publicKey) return;
   }
   const creds = await issueAccountUser(keys, 'FERRY', 'admin', { publicKey: nativeKeyPair(seed).publicKey, seed });
@@ -226,7 +235,7 @@ async function writeAdminCreds(keys: NatsKeys, paths: NatsAuthPaths): Promise<vo
 
 /** An account JWT's claims without the fields that differ on every signing (iat, jti). */
 export function claimsKey(jwt: string): string {
-  const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+  const payload = jwtClaims(jwt);
   delete payload.iat;
   delete payload.jti;
   return JSON.stringify(payload);

@@ -4,7 +4,7 @@
 // and never replaced, so the JWTs issued to agents stay valid.
 import { createAccount, createOperator, createUser } from '@nats-io/nkeys';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { FerryError } from '../../shared/errors.js';
 import { nativeKeyPair, type NativeKeyPair } from '../../shared/nats/nkey-auth.js';
 

@@ -63,9 +63,12 @@ export class OperatorRegistry {
     return this.get(name)!;
   }
 
-  /** Their NATS user was issued anew now: FERRY refuses their older users (server/nats/nats-auth.ts). */
-  markRenewed(name: string): void {
-    this.db.prepare('UPDATE operators SET renewed_at = ? WHERE name = ?').run(Date.now(), name);
+  /**
+   * Their NATS user was issued anew, at `issuedAt` (ms, the new JWT's iat): FERRY refuses their
+   * older users, and OPERATORS those issued in any earlier second (server/nats/nats-auth.ts).
+   */
+  markRenewed(name: string, issuedAt: number): void {
+    this.db.prepare('UPDATE operators SET renewed_at = ?, renewed_jwt_iat = ? WHERE name = ?').run(Date.now(), issuedAt, name);
   }
 
   /**

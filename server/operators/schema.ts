@@ -17,4 +17,7 @@ export function ensureOperatorSchema(db: Db): void {
   `);
   // When each operator's NATS user was last renewed (ferry operator renew); a data directory from before has no column.
   if (!db.prepare("SELECT 1 FROM pragma_table_info('operators') WHERE name = 'renewed_at'").get()) db.exec('ALTER TABLE operators ADD COLUMN renewed_at INTEGER');
+  // The renewed user's iat (ms): OPERATORS refuses the key's users from earlier seconds. Renewals
+  // from before the column left their older users valid there, and still do.
+  if (!db.prepare("SELECT 1 FROM pragma_table_info('operators') WHERE name = 'renewed_jwt_iat'").get()) db.exec('ALTER TABLE operators ADD COLUMN renewed_jwt_iat INTEGER');
 }

@@ -10,6 +10,7 @@ import { operatorPermissions } from './nats-permissions.js';
 import type { Operator, OperatorRegistry } from './registry.js';
 import { mayUpload } from './uploaders.js';
 import { BOOTSTRAP_ADMIN } from './bootstrap.js';
+import { jwtIssuedAt } from '../../shared/nats/creds.js';
 import type { UploadBuckets } from '../dml/upload-buckets.js';
 
 export type { OperatorDoc } from '../../shared/protocol/replies.js';
@@ -45,7 +46,9 @@ export class OperatorService {
    * in OPERATORS with their role's current permissions: credentials from before a permission change
    * (per-operator upload buckets, admins' least privilege) become current without a new key. Once the
    * reply is on its way (`afterReply`), FERRY refuses their older users: an admin made before least
-   * privilege was a user of FERRY, and that user must not outlive the renewal.
+   * privilege was a user of FERRY, and that user must not outlive the renewal; and OPERATORS
+   * refuses every JWT of their key issued before this one's second, so a copy of the old file is
+   * of no use either.
    */
   async renew(name: string, afterReply: (task: () => Promise<void>) => void): Promise<OperatorDoc & { jwt: string }> {
     if (name === BOOTSTRAP_ADMIN) {
@@ -56,9 +59,10 @@ export class OperatorService {
     if (op.revokedAt) throw new FerryError('FERRY_FORBIDDEN', `operator ${name} was revoked at ${op.revokedAt}`);
     const jwt = await this.auth.issueOperator(op.name, op.natsKey, operatorPermissions(op.name, op.role));
     if (mayUpload(op.role)) await this.uploads.ensure(op.name);
-    // After the reply: the push closes a FERRY user's live connection, the one this request came on.
+    // After the reply: the push closes the live connections of their older users, the one this
+    // request came on among them.
     afterReply(async () => {
-      this.registry.markRenewed(op.name);
+      this.registry.markRenewed(op.name, jwtIssuedAt(jwt));
       await this.auth.push();
     });
     return { ...doc(op), jwt };

@@ -41,7 +41,7 @@ describe('ops HTTP endpoint', () => {
     const res = await fetch(`${ops.url}/healthz`);
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ status: 'starting', nats: 'unknown', db: 'unknown' });
-    ops.setProbe(serverProbe({ db, isOnline: (t) => t !== null && Date.now() - t < 60_000, natsConnected: () => natsUp, startedAt: Date.now() - 5000 }));
+    ops.setProbe(serverProbe({ db, isOnline: (t) => t !== null && Date.now() - t < 60_000, natsConnected: () => natsUp, startedAt: Date.now() - 5000, reportsRefused: () => ({ unsigned: 3, 'bad-signature': 0, stale: 1, duplicate: 2 }) }));
   });
 
   it('serves Prometheus text computed from the database', async () => {
@@ -59,6 +59,9 @@ describe('ops HTTP endpoint', () => {
       'ferry_installs_total 4',
       'ferry_install_failures_total 2',
       'ferry_nats_connected 1',
+      'ferry_reports_refused_total{reason="unsigned"} 3',
+      'ferry_reports_refused_total{reason="bad-signature"} 0',
+      '# TYPE ferry_reports_refused_total counter',
       '# TYPE ferry_installs_total counter',
       '# TYPE ferry_hosts_online gauge',
     ]) expect(lines).toContain(expected);

@@ -11,6 +11,8 @@ export interface MetricsSources {
   natsConnected: () => boolean;
   /** epoch ms when the server process started */
   startedAt: number;
+  /** reports refused since the process started, by reason (server/cmdb/report-auth.ts) */
+  reportsRefused?: () => Record<string, number>;
 }
 
 type Sample = [labels: Record<string, string> | undefined, value: number];
@@ -34,6 +36,12 @@ export function collectMetrics(s: MetricsSources): string {
     { name: 'ferry_installs_total', help: 'Installs finished on agents, any outcome (rate() gives installs per second).', type: 'counter', samples: [[undefined, installs.n]] },
     { name: 'ferry_install_failures_total', help: 'Installs that failed or were rolled back on the agent.', type: 'counter', samples: [[undefined, installs.failed]] },
     { name: 'ferry_dml_packages', help: 'Packages in the Definitive Media Library.', type: 'gauge', samples: [[undefined, packages]] },
+    {
+      name: 'ferry_reports_refused_total',
+      help: 'Agent reports refused since the server started: unsigned or badly signed for an agent that signs (forged), stale or duplicate (replayed or redelivered).',
+      type: 'counter',
+      samples: Object.entries(s.reportsRefused?.() ?? {}).map(([reason, n]) => [{ reason }, n] as Sample),
+    },
     { name: 'ferry_nats_connected', help: '1 while the server is connected to NATS, else 0.', type: 'gauge', samples: [[undefined, s.natsConnected() ? 1 : 0]] },
     { name: 'ferry_uptime_seconds', help: 'Seconds since the server process started.', type: 'gauge', samples: [[undefined, Math.max(0, (Date.now() - s.startedAt) / 1000)]] },
     { name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', type: 'gauge', samples: [[undefined, s.startedAt / 1000]] },

@@ -2,7 +2,7 @@
 // it may start. Kept as policy.json in the data directory, read on every rollout start so an edit
 // takes effect at once; a broken file refuses rollouts rather than silently allowing them.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { FerryError } from '../../shared/errors.js';
 
 const ruleSchema = z

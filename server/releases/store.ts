@@ -6,6 +6,7 @@ import { FerryError } from '../../shared/errors.js';
 import type { Db } from '../db/open.js';
 import type { DmlService } from '../dml/service.js';
 import { planDependencies, type ExternalDependency } from './dependencies.js';
+import { parsePackageRef } from './package-ref.js';
 import { assessRisk, type RiskAssessment, type RiskLevel } from './risk.js';
 
 export const DEFAULT_ROLLBACK_PLAN =
@@ -147,10 +148,4 @@ export class ReleaseStore {
     const failed = rows.filter((r) => r.state !== 'succeeded').reduce((n, r) => n + r.n, 0);
     return { finished, failed };
   }
-}
-
-export function parsePackageRef(ref: string): { name: string; version: string } {
-  const at = ref.lastIndexOf('@');
-  if (at <= 0 || at === ref.length - 1) throw new FerryError('FERRY_INVALID_INPUT', `"${ref}" is not NAME@VERSION`);
-  return { name: ref.slice(0, at), version: ref.slice(at + 1) };
 }

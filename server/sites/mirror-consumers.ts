@@ -7,13 +7,16 @@
 // delivery subject (`$JS.M.<token>`, streamed to AGENTS and nowhere else), adds the site's
 // `--max-rate` (rate_limit_bps: nats-server paces a push consumer's deliveries), and asks
 // JetStream for that consumer. Replies go only to a service import's private `_R_` subject.
+// Every consumer made for a site is recorded (site_mirror_consumers, at most
+// MAX_MIRROR_CONSUMERS_PER_SITE: any valid request over the site's link makes one, so the last
+// one made need not be the mirror's): `site set` changes the rate of each, `site remove` deletes each.
 // Sites added before per-site prefixes ask on the bare `ferry.mirror` prefix: answered as before,
 // without a rate (the server cannot tell which site asks there).
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { LEGACY_MIRROR_CONSUMER_CREATE, MIRROR_CONSUMER_CREATE } from '../nats/auth-config.js';
 import { BUCKETS, subjects } from '../../shared/protocol/subjects.js';
-import type { SiteStore } from './store.js';
+import { MAX_MIRROR_CONSUMERS_PER_SITE, type MirrorConsumerRecord, type SiteStore } from './store.js';
 
 const DML_STREAM = `OBJ_${BUCKETS.dml}`;
 const DELIVERY_RE = /^\$JS\.M\.[A-Za-z0-9]{1,64}$/;
@@ -83,6 +86,8 @@ export function siteOfRequest(subject: string): string | undefined {
 
 export class MirrorConsumers {
   private subs: Subscription[] = [];
+  /** per site, the end of its queue: one site's requests, rate changes and cap checks run one at a time */
+  private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -91,47 +96,77 @@ export class MirrorConsumers {
   ) {}
 
   start(): void {
-    for (const subject of [MIRROR_CONSUMER_CREATE, LEGACY_MIRROR_CONSUMER_CREATE]) this.subs.push(this.nc.subscribe(subject, { callback: (_err, msg) => void this.handle(msg) }));
+    for (const subject of [MIRROR_CONSUMER_CREATE, LEGACY_MIRROR_CONSUMER_CREATE]) this.subs.push(this.nc.subscribe(subject, { callback: (_err, msg) => void this.handle(msg).catch((err: unknown) => this.log.warn({ err: String(err) }, 'mirror consumer request failed')) }));
   }
 
   stop(): void {
     for (const sub of this.subs) sub.unsubscribe();
   }
 
+  /** Run `job` after the site's earlier jobs: the cap holds and a rate change sees every consumer made before it. */
+  private serial<T>(site: string, job: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(site) ?? Promise.resolve()).then(job, job);
+    const tail = run.catch(() => undefined);
+    this.queues.set(site, tail);
+    void tail.then(() => {
+      if (this.queues.get(site) === tail) this.queues.delete(site);
+    });
+    return run;
+  }
+
   /**
-   * Give the consumer the server made last for a site's mirror the site's current rate (its
-   * --max-rate changed). nats-server 2.9 updates a consumer's rate_limit_bps in place when the
+   * Give every consumer the server made for a site's mirror the site's current rate (its
+   * --max-rate changed): any valid request over the site's link makes one, so the mirror's own is
+   * not necessarily the last. nats-server 2.9 updates a consumer's rate_limit_bps in place when the
    * same consumer is created again by name with only that changed (consumer.go updateConfig):
-   * deliveries go on from where they are, at the new rate. When that fails the consumer is
-   * deleted: the mirror, its deliveries and heartbeats stopped, asks again within seconds through
-   * handle() and gets one with the new rate, from its last sequence on. 'none' when there is no
-   * consumer to change (no mirror yet, or it went already: the next one gets the new rate).
+   * deliveries go on from where they are, at the new rate. A consumer that was gone is made anew
+   * by that request (JetStream creates what it does not find by the name): its creation time then
+   * differs from the recorded one, so it is deleted again and forgotten. When the update fails the
+   * consumer is deleted: the mirror, its deliveries and heartbeats stopped, asks again within
+   * seconds through handle() and gets one with the new rate, from its last sequence on.
+   * 'deleted' when one was, else 'updated' when one was, else 'none' (no mirror yet, or all gone:
+   * the next one gets the new rate).
    */
-  async applyRate(site: string): Promise<'updated' | 'deleted' | 'none'> {
-    const made = this.sites?.mirrorConsumer(site);
-    const record = this.sites?.get(site);
-    if (!made || !record) return 'none';
+  applyRate(site: string): Promise<'updated' | 'deleted' | 'none'> {
+    return this.serial(site, async () => {
+      const record = this.sites?.get(site);
+      if (!record) return 'none';
+      const outcomes: ('updated' | 'deleted' | 'none')[] = [];
+      for (const made of this.sites!.mirrorConsumers(site)) outcomes.push(await this.applyRateTo(site, made, record.maxRateBps));
+      return outcomes.includes('deleted') ? 'deleted' : outcomes.includes('updated') ? 'updated' : 'none';
+    });
+  }
+
+  private async applyRateTo(site: string, made: MirrorConsumerRecord, maxRateBps: number | null): Promise<'updated' | 'deleted' | 'none'> {
     const { rate_limit_bps: _old, ...rest } = made.config;
-    const config = { ...rest, ...(record.maxRateBps ? { rate_limit_bps: record.maxRateBps * 8 } : {}), name: made.name };
+    const config = { ...rest, ...(maxRateBps ? { rate_limit_bps: maxRateBps * 8 } : {}), name: made.name };
     try {
       const reply = (await this.nc.request(`$JS.API.CONSUMER.CREATE.${DML_STREAM}.${made.name}`, JSON.stringify({ stream_name: DML_STREAM, config }), { timeout: 5000 })).json<ConsumerCreateReply>();
       if (reply.error === undefined) {
-        this.sites?.setMirrorConsumer(site, { name: made.name, config });
-        this.log.info({ site, consumer: made.name, maxRateBps: record.maxRateBps }, 'the site\'s mirror consumer has its new rate');
+        const created = typeof reply.created === 'string' ? reply.created : null;
+        // A record from before creation times were kept cannot tell: taken as updated, its time kept from now on.
+        if (made.jsCreated !== null && created !== made.jsCreated) {
+          await this.deleteConsumer(site, made.name);
+          this.sites?.dropMirrorConsumer(site, made.name);
+          this.log.info({ site, consumer: made.name }, 'the site\'s mirror consumer was gone; forgotten');
+          return 'none';
+        }
+        this.sites?.updateMirrorConsumer(site, { name: made.name, config, jsCreated: created });
+        this.log.info({ site, consumer: made.name, maxRateBps }, 'the site\'s mirror consumer has its new rate');
         return 'updated';
       }
-      // 10014: consumer not found: the mirror has made (or will make) another, with the new rate.
-      if ((reply.error as { err_code?: number }).err_code === 10014) return 'none';
       this.log.warn({ site, consumer: made.name, error: reply.error }, 'cannot update the site\'s mirror consumer; deleting it');
     } catch (err) {
       this.log.warn({ site, consumer: made.name, err: String(err) }, 'cannot update the site\'s mirror consumer; deleting it');
     }
-    return (await this.deleteConsumer(site, made.name)) === 'deleted' ? 'deleted' : 'none';
+    const deleted = await this.deleteConsumer(site, made.name);
+    if (deleted !== 'failed') this.sites?.dropMirrorConsumer(site, made.name);
+    return deleted === 'deleted' ? 'deleted' : 'none';
   }
 
   /**
    * Delete a consumer the server made for a site's mirror, by its name at the hub (site remove:
-   * the mirror's consumer goes with the site). 'gone' when JetStream has no such consumer (it drops
+   * the mirror's consumers go with the site). 'gone' when JetStream has no such consumer (it drops
    * one itself about 5 s after nothing receives its deliveries); 'failed' is logged here.
    */
   async deleteConsumer(site: string, name: string): Promise<'deleted' | 'gone' | 'failed'> {
@@ -146,30 +181,60 @@ export class MirrorConsumers {
     return 'failed';
   }
 
+  /**
+   * Room for one more consumer of the site: at MAX_MIRROR_CONSUMERS_PER_SITE recorded, its oldest
+   * are deleted at the hub (a mirror's live consumer is its newest) and forgotten. False when one
+   * cannot be deleted: the request is refused then (a mirror asks again).
+   */
+  private async makeRoom(site: string): Promise<boolean> {
+    const made = this.sites!.mirrorConsumers(site);
+    for (const old of made.slice(0, Math.max(0, made.length - MAX_MIRROR_CONSUMERS_PER_SITE + 1))) {
+      if ((await this.deleteConsumer(site, old.name)) === 'failed') return false;
+      this.sites!.dropMirrorConsumer(site, old.name);
+      this.log.warn({ site, consumer: old.name, max: MAX_MIRROR_CONSUMERS_PER_SITE }, 'the site has asked for the most mirror consumers it may have; its oldest is deleted');
+    }
+    return true;
+  }
+
+  private refuse(msg: Msg, site: string | undefined, error: string): void {
+    this.log.warn({ site, error }, 'mirror consumer request refused');
+    msg.respond(JSON.stringify({ type: 'io.nats.jetstream.api.v1.consumer_create_response', error: { code: 400, err_code: 10000, description: `ferry: ${error}` } }));
+  }
+
   private async handle(msg: Msg): Promise<void> {
     if (!msg.reply?.startsWith('_R_.')) {
       this.log.warn({ reply: msg.reply?.slice(0, 128) }, 'mirror consumer request with an unexpected reply subject dropped');
       return;
     }
+    // The subject names the site (only its link user may publish it): its rate applies.
+    const siteName = siteOfRequest(msg.subject);
+    if (siteName === undefined) return this.create(msg, undefined);
+    return this.serial(siteName, () => this.create(msg, siteName));
+  }
+
+  private async create(msg: Msg, siteName: string | undefined): Promise<void> {
     let req: MirrorConsumerRequest;
     try {
       req = msg.json<MirrorConsumerRequest>();
     } catch {
       req = {};
     }
-    // The subject names the site (only its link user may publish it): its rate applies.
-    const siteName = siteOfRequest(msg.subject);
     const site = siteName === undefined ? undefined : this.sites?.get(siteName);
     const checked = siteName !== undefined && (!site || site.mirrorApi !== subjects.siteMirrorApiPrefix(siteName)) ? { error: `no site ${siteName} with this mirror prefix` } : checkedMirrorConsumer(req, { maxRateBps: site?.maxRateBps ?? null });
-    if ('error' in checked) {
-      this.log.warn({ site: siteName, error: checked.error }, 'mirror consumer request refused');
-      msg.respond(JSON.stringify({ type: 'io.nats.jetstream.api.v1.consumer_create_response', error: { code: 400, err_code: 10000, description: `ferry: ${checked.error}` } }));
-      return;
-    }
+    if ('error' in checked) return this.refuse(msg, siteName, checked.error);
+    if (site && !(await this.makeRoom(site.name))) return this.refuse(msg, site.name, `site ${site.name} has ${MAX_MIRROR_CONSUMERS_PER_SITE} mirror consumers and the oldest cannot be deleted now`);
     try {
       const reply = (await this.nc.request(`$JS.API.CONSUMER.CREATE.${DML_STREAM}`, JSON.stringify({ stream_name: DML_STREAM, config: checked.config }), { timeout: 5000 })).json<ConsumerCreateReply>();
-      if (site && typeof reply.name === 'string') this.sites?.setMirrorConsumer(site.name, { name: reply.name, config: checked.config });
-      if (site) this.log.info({ site: site.name, consumer: reply.name, maxRateBps: site.maxRateBps }, 'made the site\'s mirror consumer');
+      if (site && typeof reply.name === 'string') {
+        const jsCreated = typeof reply.created === 'string' ? reply.created : null;
+        if (!this.sites!.addMirrorConsumer(site.name, { name: reply.name, config: checked.config, jsCreated })) {
+          // The site was removed meanwhile (its revocation closes the link): its consumer goes too.
+          // (At the cap only if room was not made above: not recorded, so not kept either.)
+          await this.deleteConsumer(site.name, reply.name);
+          return this.refuse(msg, site.name, this.sites!.get(site.name) ? `site ${site.name} has ${MAX_MIRROR_CONSUMERS_PER_SITE} mirror consumers` : `no site ${site.name}`);
+        }
+        this.log.info({ site: site.name, consumer: reply.name, maxRateBps: site.maxRateBps }, 'made the site\'s mirror consumer');
+      }
       msg.respond(JSON.stringify(asNotYetDelivered(reply, checked.config)));
     } catch (err) {
       this.log.warn({ err: String(err) }, 'cannot create a mirror consumer');

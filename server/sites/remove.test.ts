@@ -70,14 +70,14 @@ describe('site.remove', () => {
   });
 
   it('the site\'s mirror consumer is deleted by the name its row held, after the push; gone already: none; a failed delete is reported, the removal stands', async () => {
-    const consumer = { name: 'c0nsumer', config: { deliver_subject: '$JS.M.abc' } };
+    const consumer = { name: 'c0nsumer', config: { deliver_subject: '$JS.M.abc' }, jsCreated: null };
     sites.insert(site('lyon', key('S')));
-    sites.setMirrorConsumer('lyon', consumer);
+    sites.addMirrorConsumer('lyon', consumer);
     sites.insert(site('paris', key('T')));
-    sites.setMirrorConsumer('paris', { ...consumer, name: 'p4ris' });
+    sites.addMirrorConsumer('paris', { ...consumer, name: 'p4ris' });
     expect((await removeSite(deps(), { name: 'lyon', force: false, actor: 'ada' })).mirrorConsumer).toBe('deleted');
     expect(deletes).toEqual(['lyon:c0nsumer:1']);
-    expect(sites.mirrorConsumer('paris')?.name).toBe('p4ris');
+    expect(sites.mirrorConsumers('paris').map((c) => c.name)).toEqual(['p4ris']);
 
     deleteOutcome = 'failed';
     const failed = await removeSite(deps(), { name: 'paris', force: false, actor: 'ada' });
@@ -87,8 +87,26 @@ describe('site.remove', () => {
 
     deleteOutcome = 'gone';
     sites.insert(site('lille', null));
-    sites.setMirrorConsumer('lille', consumer);
+    sites.addMirrorConsumer('lille', consumer);
     expect((await removeSite(deps(), { name: 'lille', force: false, actor: 'ada' })).mirrorConsumer).toBe('none');
+  });
+
+  it('every consumer made for the site is deleted (its mirror\'s and those its link asked for after it), and forgotten; one failed delete is reported', async () => {
+    sites.insert(site('lyon', key('S')));
+    for (const name of ['mirr0r', 'extra1', 'extra2']) sites.addMirrorConsumer('lyon', { name, config: {}, jsCreated: null });
+    const outcomes: Record<string, 'deleted' | 'gone' | 'failed'> = { mirr0r: 'deleted', extra1: 'gone', extra2: 'deleted' };
+    const byName = { ...deps(), deleteMirrorConsumer: async (s: string, name: string) => (deletes.push(`${s}:${name}:${pushes}`), outcomes[name]!) };
+    expect((await removeSite(byName, { name: 'lyon', force: false, actor: 'ada' })).mirrorConsumer).toBe('deleted');
+    expect(deletes).toEqual(['lyon:mirr0r:1', 'lyon:extra1:1', 'lyon:extra2:1']);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM site_mirror_consumers').get()).toEqual({ n: 0 });
+
+    sites.insert(site('lyon', key('S')));
+    for (const name of ['mirr0r', 'extra1']) sites.addMirrorConsumer('lyon', { name, config: {}, jsCreated: null });
+    outcomes.mirr0r = 'failed';
+    expect((await removeSite(byName, { name: 'lyon', force: false, actor: 'ada' })).mirrorConsumer).toBe('failed');
+    // A site added again under the name starts with none.
+    sites.insert(site('lyon', key('S')));
+    expect(sites.mirrorConsumers('lyon')).toEqual([]);
   });
 
   it('a site added before its system key was kept: its link is revoked, its system link reported not-recorded', async () => {
@@ -127,7 +145,7 @@ describe('site.remove', () => {
 
   it('a failed push: the mirror consumer is deleted all the same (the mirror of a link still open is cut off from the DML)', async () => {
     sites.insert(site('lyon', key('S')));
-    sites.setMirrorConsumer('lyon', { name: 'c0nsumer', config: {} });
+    sites.addMirrorConsumer('lyon', { name: 'c0nsumer', config: {}, jsCreated: null });
     const failing = { ...deps(), pushAuth: () => Promise.reject(new Error('nats down')) };
     await expect(removeSite(failing, { name: 'lyon', force: false, actor: 'ada' })).rejects.toMatchObject({ code: 'FERRY_NATS_FAILED' });
     expect(deletes).toEqual(['lyon:c0nsumer:0']);

@@ -5,10 +5,10 @@
 // site=NAME hold the removal back unless --force: they are cut off from the hub while the site's
 // nats-server runs (they are connected to it, and it no longer reaches the hub), and reach the hub
 // (their fallback URL) once it stops. With --force they keep their tag, so `--target site=NAME`
-// still finds them, to decommission or re-join. The consumer the server made at the hub for the
-// site's mirror (mirror-consumers.ts) is deleted after the revocation: JetStream would drop it by
-// itself only once nothing received its deliveries for a while; a failure is logged and reported
-// (mirrorConsumer: failed), the removal stands.
+// still finds them, to decommission or re-join. Every consumer the server made at the hub for the
+// site (mirror-consumers.ts: its mirror's, and any other a request over its link asked for) is
+// deleted after the revocation: JetStream would drop one by itself only once nothing received its
+// deliveries for a while; a failure is logged and reported (mirrorConsumer: failed), the removal stands.
 import { FerryError, toFerryError } from '../../shared/errors.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import type { CmdbStore } from '../cmdb/store.js';
@@ -26,7 +26,7 @@ export interface RemoveSiteDeps {
   isOnline: (lastSeen: number | null) => boolean;
   /** rebuild the account JWTs and push them (server/nats/nats-auth.ts): closes the revoked link */
   pushAuth: () => Promise<void>;
-  /** delete the site's mirror consumer at the hub by its name (MirrorConsumers.deleteConsumer: logs a failure) */
+  /** delete one of the site's mirror consumers at the hub by its name (MirrorConsumers.deleteConsumer: logs a failure) */
   deleteMirrorConsumer: (site: string, name: string) => Promise<'deleted' | 'gone' | 'failed'>;
 }
 
@@ -42,14 +42,14 @@ export async function removeSite(deps: RemoveSiteDeps, req: ApiRequestParsed<'si
       hint: `decommission them first (ferry agents list --target site=${req.name}), or remove the site anyway with --force: they reach the hub once the site's nats-server stops`,
     });
   }
-  const { site, tokensRevoked, consumer } = deps.db.transaction(() => {
-    // Read before the row goes: the mirror consumer is recorded in it.
-    const consumer = deps.sites.mirrorConsumer(req.name);
+  const { site, tokensRevoked, consumers } = deps.db.transaction(() => {
+    // Read before the row goes: its mirror consumers' records go with it.
+    const consumers = deps.sites.mirrorConsumers(req.name);
     const removed = deps.sites.remove(req.name, now);
     if (!removed) throw new FerryError('FERRY_NOT_FOUND', `no site ${req.name}`, { hint: 'ferry site list shows the sites' });
     const tokens = listTokens(deps.db, now).filter((t) => t.state === 'active' && t.tags.site === req.name);
     for (const t of tokens) revokeToken(deps.db, t.id, now);
-    return { site: removed, tokensRevoked: tokens.map((t) => t.id), consumer };
+    return { site: removed, tokensRevoked: tokens.map((t) => t.id), consumers };
   })();
   let pushFailed: { err: unknown } | undefined;
   try {
@@ -58,7 +58,9 @@ export async function removeSite(deps: RemoveSiteDeps, req: ApiRequestParsed<'si
     pushFailed = { err };
   }
   // Also when the push failed: the mirror, its consumer gone, asks for another and is refused (no such site).
-  const deleted = consumer ? await deps.deleteMirrorConsumer(req.name, consumer.name) : 'gone';
+  const outcomes: ('deleted' | 'gone' | 'failed')[] = [];
+  for (const c of consumers) outcomes.push(await deps.deleteMirrorConsumer(req.name, c.name));
+  const mirrorConsumer = outcomes.includes('failed') ? 'failed' : outcomes.includes('deleted') ? 'deleted' : 'none';
   if (pushFailed) {
     const err = pushFailed.err;
     // The revocation is stored: the next account update (or the server's next start) applies it.
@@ -67,5 +69,5 @@ export async function removeSite(deps: RemoveSiteDeps, req: ApiRequestParsed<'si
       cause: err,
     });
   }
-  return { name: site.name, removedAt: new Date(now).toISOString(), link: 'revoked', systemLink: site.systemNkey !== null ? 'revoked' : 'not-recorded', agents, tokensRevoked, mirrorConsumer: deleted === 'gone' ? 'none' : deleted };
+  return { name: site.name, removedAt: new Date(now).toISOString(), link: 'revoked', systemLink: site.systemNkey !== null ? 'revoked' : 'not-recorded', agents, tokensRevoked, mirrorConsumer };
 }

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../db/open.js';
 import type { MirrorConsumers } from './mirror-consumers.js';
 import { setSite } from './set.js';
-import { SiteStore } from './store.js';
+import { MAX_MIRROR_CONSUMERS_PER_SITE, SiteStore } from './store.js';
 
 describe('site.set', () => {
   let dir: string;
@@ -46,12 +46,6 @@ describe('site.set', () => {
     expect(applied).toEqual([]);
   });
 
-  it('the last mirror consumer made for a site is kept by name and config', () => {
-    sites.insert(site('lyon', 'ferry.mirror.lyon'));
-    expect(sites.mirrorConsumer('lyon')).toBeUndefined();
-    sites.setMirrorConsumer('lyon', { name: 'c1', config: { deliver_subject: '$JS.M.x', rate_limit_bps: 8192 } });
-    expect(sites.mirrorConsumer('lyon')).toEqual({ name: 'c1', config: { deliver_subject: '$JS.M.x', rate_limit_bps: 8192 } });
-  });
 });
 
 describe('MirrorConsumers: which site asks, and its rate', () => {
@@ -77,23 +71,38 @@ describe('MirrorConsumers: which site asks, and its rate', () => {
     const { silentLogger } = await import('../../shared/log.js');
     const callbacks = new Map<string, (err: unknown, msg: unknown) => void>();
     const requests: { subject: string; body: { config: Record<string, unknown> } }[] = [];
+    // JetStream as the harness has it: consumers by name with their creation time. A create by name
+    // updates one that is there, and makes one anew (another creation time) when it is gone.
+    const live = new Map<string, string>();
+    let made = 0;
+    let clock = 0;
+    const js = { failDeletes: false, beforeCreate: () => undefined as void };
     const nc = {
       subscribe: (subject: string, opts: { callback: (err: unknown, msg: unknown) => void }) => (callbacks.set(subject, opts.callback), { unsubscribe: () => undefined }),
       request: (subject: string, data: string) => {
-        requests.push({ subject, body: JSON.parse(data) as { config: Record<string, unknown> } });
-        return Promise.resolve({ json: () => ({ name: `c${requests.length}`, delivered: { consumer_seq: 0, stream_seq: 0 } }) });
+        requests.push({ subject, body: data ? (JSON.parse(data) as { config: Record<string, unknown> }) : { config: {} } });
+        const [, , , op, , name] = subject.split('.');
+        if (op === 'DELETE') {
+          if (js.failDeletes) return Promise.reject(new Error('TIMEOUT'));
+          const had = live.delete(name!);
+          return Promise.resolve({ json: () => (had ? { success: true } : { error: { code: 404, err_code: 10014 } }) });
+        }
+        if (name === undefined) js.beforeCreate();
+        const consumer = name ?? `c${++made}`;
+        if (!live.has(consumer)) live.set(consumer, `2024-01-01T00:00:${String(++clock).padStart(2, '0')}Z`);
+        return Promise.resolve({ json: () => ({ name: consumer, created: live.get(consumer), delivered: { consumer_seq: 0, stream_seq: 0 } }) });
       },
     };
     const consumers = new MirrorConsumers(nc as never, silentLogger, sites);
     consumers.start();
-    const ask = async (subject: string) => {
+    const ask = async (subject: string, deliver = '$JS.M.tok1') => {
       const answers: string[] = [];
       const pattern = subject.split('.').length === 6 ? 'ferry.mirror.*.CONSUMER.CREATE.OBJ_ferry-dml' : subject;
-      callbacks.get(pattern)!(null, { subject, reply: '_R_.abc', json: () => ({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: '$JS.M.tok1', deliver_policy: 'all' } }), respond: (d: string) => answers.push(d) });
-      await new Promise((r) => setTimeout(r, 10));
-      return answers.map((a) => JSON.parse(a) as { error?: { description: string } });
+      callbacks.get(pattern)!(null, { subject, reply: '_R_.abc', json: () => ({ stream_name: 'OBJ_ferry-dml', config: { deliver_subject: deliver, deliver_policy: 'all' } }), respond: (d: string) => answers.push(d) });
+      for (let i = 0; i < 1000 && answers.length === 0; i++) await new Promise((r) => setImmediate(r));
+      return answers.map((a) => JSON.parse(a) as { name?: string; error?: { description: string } });
     };
-    return { consumers, requests, ask };
+    return { consumers, requests, ask, live, js };
   }
 
   it('a site\'s own subject gets its rate and is recorded; applyRate re-creates it by name with the new rate', async () => {
@@ -103,7 +112,7 @@ describe('MirrorConsumers: which site asks, and its rate', () => {
     expect(answers[0]!.error).toBeUndefined();
     expect(h.requests[0]!.subject).toBe('$JS.API.CONSUMER.CREATE.OBJ_ferry-dml');
     expect(h.requests[0]!.body.config).toMatchObject({ deliver_subject: '$JS.M.tok1', rate_limit_bps: 5 * 1024 * 1024 * 8 });
-    expect(sites.mirrorConsumer('lyon')).toMatchObject({ name: 'c1', config: { rate_limit_bps: 5 * 1024 * 1024 * 8 } });
+    expect(sites.mirrorConsumers('lyon')).toMatchObject([{ name: 'c1', config: { rate_limit_bps: 5 * 1024 * 1024 * 8 }, jsCreated: h.live.get('c1') }]);
 
     sites.setMaxRate('lyon', 1024 * 1024);
     expect(await h.consumers.applyRate('lyon')).toBe('updated');
@@ -122,7 +131,54 @@ describe('MirrorConsumers: which site asks, and its rate', () => {
     expect(h.requests).toEqual([]);
     expect((await h.ask('ferry.mirror.CONSUMER.CREATE.OBJ_ferry-dml'))[0]!.error).toBeUndefined();
     expect(h.requests[0]!.body.config).not.toHaveProperty('rate_limit_bps');
-    expect(sites.mirrorConsumer('old')).toBeUndefined();
+    expect(sites.mirrorConsumers('old')).toEqual([]);
     expect(await h.consumers.applyRate('old')).toBe('none');
+  });
+
+  const LYON = 'ferry.mirror.lyon.CONSUMER.CREATE.OBJ_ferry-dml';
+
+  it('extra requests over the site\'s link: each consumer is recorded; applyRate gives every one still there the new rate, and forgets (and deletes) one that was gone', async () => {
+    sites.insert(site('lyon', 'ferry.mirror.lyon', 5 * 1024 * 1024));
+    const h = await harness();
+    // The mirror's own, then two a hostile site asked for after it.
+    for (const deliver of ['$JS.M.mirror', '$JS.M.x1', '$JS.M.x2']) expect((await h.ask(LYON, deliver))[0]!.error).toBeUndefined();
+    expect(sites.mirrorConsumers('lyon').map((c) => [c.name, c.config.deliver_subject])).toEqual([['c1', '$JS.M.mirror'], ['c2', '$JS.M.x1'], ['c3', '$JS.M.x2']]);
+    // x1's consumer is gone (nothing received its deliveries): JetStream dropped it.
+    h.live.delete('c2');
+    h.requests.length = 0;
+    sites.setMaxRate('lyon', 1024 * 1024);
+    expect(await h.consumers.applyRate('lyon')).toBe('updated');
+    // Each recorded one asked by name with the new rate; c2, made anew by that, deleted again.
+    expect(h.requests.map((r) => r.subject)).toEqual(['c1', 'c2', 'c2', 'c3'].map((c, i) => `$JS.API.CONSUMER.${i === 2 ? 'DELETE' : 'CREATE'}.OBJ_ferry-dml.${c}`));
+    expect([...h.live.keys()].sort()).toEqual(['c1', 'c3']);
+    expect(sites.mirrorConsumers('lyon').map((c) => [c.name, c.config.rate_limit_bps])).toEqual([['c1', 1024 * 1024 * 8], ['c3', 1024 * 1024 * 8]]);
+  });
+
+  it(`at ${MAX_MIRROR_CONSUMERS_PER_SITE} consumers a site's oldest is deleted at the hub before another is made; one that cannot be deleted refuses the request`, async () => {
+    sites.insert(site('lyon', 'ferry.mirror.lyon', null));
+    const h = await harness();
+    // A flood, all at once: one at a time for the site, each answered.
+    const answers = await Promise.all(Array.from({ length: MAX_MIRROR_CONSUMERS_PER_SITE + 3 }, (_, i) => h.ask(LYON, `$JS.M.x${i}`)));
+    expect(answers.map((a) => a[0]?.error)).toEqual(answers.map(() => undefined));
+    const names = Array.from({ length: MAX_MIRROR_CONSUMERS_PER_SITE + 3 }, (_, i) => `c${i + 1}`);
+    expect(sites.mirrorConsumers('lyon').map((c) => c.name)).toEqual(names.slice(3));
+    expect([...h.live.keys()]).toEqual(names.slice(3));
+    expect(h.requests.filter((r) => r.subject.includes('.DELETE.')).map((r) => r.subject.split('.').pop())).toEqual(['c1', 'c2', 'c3']);
+
+    h.js.failDeletes = true;
+    h.requests.length = 0;
+    expect((await h.ask(LYON, '$JS.M.more'))[0]!.error?.description).toBe(`ferry: site lyon has ${MAX_MIRROR_CONSUMERS_PER_SITE} mirror consumers and the oldest cannot be deleted now`);
+    expect(h.requests.map((r) => r.subject)).toEqual(['$JS.API.CONSUMER.DELETE.OBJ_ferry-dml.c4']);
+    expect(sites.mirrorConsumers('lyon').map((c) => c.name)).toEqual(names.slice(3));
+  });
+
+  it('a site removed while its request is handled: the consumer just made is deleted, nothing recorded, the request refused', async () => {
+    sites.insert(site('lyon', 'ferry.mirror.lyon', null));
+    const h = await harness();
+    h.js.beforeCreate = () => void sites.remove('lyon');
+    expect((await h.ask(LYON))[0]!.error?.description).toBe('ferry: no site lyon');
+    expect(h.requests.map((r) => r.subject)).toEqual(['$JS.API.CONSUMER.CREATE.OBJ_ferry-dml', '$JS.API.CONSUMER.DELETE.OBJ_ferry-dml.c1']);
+    expect(h.live.size).toBe(0);
+    expect(sites.mirrorConsumers('lyon')).toEqual([]);
   });
 });

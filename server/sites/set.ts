@@ -1,7 +1,7 @@
-// site.set (`ferry site set NAME --max-rate RATE|none`): change a site's rate. The site's mirror
-// consumer at the hub carries the rate it was made with (rate_limit_bps): the server gives it the
-// new one in place, or else deletes it so that the mirror asks again through the checked path
-// (mirror-consumers.ts applyRate).
+// site.set (`ferry site set NAME --max-rate RATE|none`): change a site's rate. Each mirror consumer
+// the server made for the site at the hub carries the rate it was made with (rate_limit_bps): the
+// server gives every one still there the new one in place, or else deletes it so that the mirror
+// asks again through the checked path (mirror-consumers.ts applyRate).
 import { FerryError } from '../../shared/errors.js';
 import type { ApiRequestParsed } from '../../shared/protocol/api.js';
 import type { MirrorConsumers } from './mirror-consumers.js';

@@ -20,9 +20,27 @@ export interface SiteRecord {
   createdAt: string;
 }
 
+/**
+ * At most this many mirror consumers are recorded per site. A mirror has one consumer at a time
+ * (it asks for another only once its own stopped), so the live one is the newest; any valid
+ * request over the site's link makes one, so a hostile site could ask without end: at the cap the
+ * server deletes the site's oldest consumer at the hub before it makes another
+ * (mirror-consumers.ts), and the store refuses to record more.
+ */
+export const MAX_MIRROR_CONSUMERS_PER_SITE = 8;
+
+/** A mirror consumer the server made for a site: its name at the hub and the config it was given. */
 export interface MirrorConsumerRecord {
   name: string;
   config: Record<string, unknown>;
+  /** JetStream's creation time of it (the create reply's `created`); null: recorded before it was kept */
+  jsCreated: string | null;
+}
+
+interface MirrorConsumerRow {
+  name: string;
+  config: string;
+  js_created: string | null;
 }
 
 interface SiteRow {
@@ -34,7 +52,6 @@ interface SiteRow {
   system_nkey: string | null;
   max_rate_bps: number | null;
   mirror_api: string | null;
-  mirror_consumer: string | null;
   created_at: number;
 }
 
@@ -71,8 +88,9 @@ export class SiteStore {
   }
 
   /**
-   * Drop the site's row and revoke its link users for good (site_revocations, read into the account
-   * JWTs by server/nats/nats-auth.ts). Undefined when there is no such site.
+   * Drop the site's row (its mirror consumers' records with it) and revoke its link users for good
+   * (site_revocations, read into the account JWTs by server/nats/nats-auth.ts). Undefined when there
+   * is no such site.
    */
   remove(name: string, now = Date.now()): SiteRecord | undefined {
     return this.db.transaction(() => {
@@ -81,6 +99,7 @@ export class SiteStore {
       const revoke = this.db.prepare('INSERT OR REPLACE INTO site_revocations (nkey, account, site, revoked_at) VALUES (?, ?, ?, ?)');
       revoke.run(site.linkNkey, 'AGENTS', site.name, now);
       if (site.systemNkey !== null) revoke.run(site.systemNkey, 'SYS', site.name, now);
+      this.db.prepare('DELETE FROM site_mirror_consumers WHERE site = ?').run(name);
       this.db.prepare('DELETE FROM sites WHERE name = ?').run(name);
       return site;
     })();
@@ -90,13 +109,37 @@ export class SiteStore {
     this.db.prepare('UPDATE sites SET max_rate_bps = ? WHERE name = ?').run(maxRateBps, name);
   }
 
-  /** The mirror consumer the server made for the site last (its name at the hub and the config it was given), if any. */
-  mirrorConsumer(name: string): MirrorConsumerRecord | undefined {
-    const row = this.db.prepare('SELECT mirror_consumer FROM sites WHERE name = ?').get(name) as { mirror_consumer: string | null } | undefined;
-    return row?.mirror_consumer ? (JSON.parse(row.mirror_consumer) as MirrorConsumerRecord) : undefined;
+  /** The mirror consumers the server made for the site and has not seen gone, oldest first. */
+  mirrorConsumers(site: string): MirrorConsumerRecord[] {
+    const rows = this.db.prepare('SELECT name, config, js_created FROM site_mirror_consumers WHERE site = ? ORDER BY created_at, rowid').all(site) as MirrorConsumerRow[];
+    return rows.map((r) => ({ name: r.name, config: JSON.parse(r.config) as Record<string, unknown>, jsCreated: r.js_created }));
   }
 
-  setMirrorConsumer(name: string, consumer: MirrorConsumerRecord | null): void {
-    this.db.prepare('UPDATE sites SET mirror_consumer = ? WHERE name = ?').run(consumer ? JSON.stringify(consumer) : null, name);
+  /**
+   * Record a consumer made for the site (by name: the same name again replaces its record). False,
+   * nothing written, when there is no such site (removed meanwhile) or it has
+   * MAX_MIRROR_CONSUMERS_PER_SITE recorded already (the caller makes room first).
+   */
+  addMirrorConsumer(site: string, consumer: MirrorConsumerRecord, now = Date.now()): boolean {
+    return this.db.transaction(() => {
+      if (!this.db.prepare('SELECT 1 FROM sites WHERE name = ?').get(site)) return false;
+      const known = this.db.prepare('SELECT 1 FROM site_mirror_consumers WHERE site = ? AND name = ?').get(site, consumer.name);
+      const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM site_mirror_consumers WHERE site = ?').get(site) as { n: number };
+      if (!known && n >= MAX_MIRROR_CONSUMERS_PER_SITE) return false;
+      this.db
+        .prepare('INSERT OR REPLACE INTO site_mirror_consumers (site, name, config, js_created, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(site, consumer.name, JSON.stringify(consumer.config), consumer.jsCreated, now);
+      return true;
+    })();
+  }
+
+  /** A recorded consumer changed in place (its rate): its config and JetStream's creation time as the update's reply has it. */
+  updateMirrorConsumer(site: string, consumer: MirrorConsumerRecord): void {
+    this.db.prepare('UPDATE site_mirror_consumers SET config = ?, js_created = ? WHERE site = ? AND name = ?').run(JSON.stringify(consumer.config), consumer.jsCreated, site, consumer.name);
+  }
+
+  /** Forget a consumer: gone at the hub, or deleted there. */
+  dropMirrorConsumer(site: string, name: string): void {
+    this.db.prepare('DELETE FROM site_mirror_consumers WHERE site = ? AND name = ?').run(site, name);
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { generateSigningKeyPair, keyFingerprint, openEnvelope, signBytes, signEnvelope, verifySignature } from './sign.js';
 
 const GROUP_ORDER = (1n << 252n) + 27742317777372353535851937790883648493n;

@@ -56,12 +56,28 @@ export function verifySignature(publicKey: string, message: Uint8Array, signatur
   } catch {
     return false;
   }
+  let key: KeyObject;
+  try {
+    key = publicKeyObject(publicKey, pub);
+  } catch {
+    return false; // e.g. a public key that is not a curve point
+  }
+  return verifyWithKey(key, message, sig);
+}
+
+/** The KeyObject of a raw 32-byte Ed25519 public key (throws when it is not one). */
+export function ed25519PublicKey(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+}
+
+/** True only for a canonical, valid 64-byte signature of `message` by `key` (callers that cache keys themselves). */
+export function verifyWithKey(key: KeyObject, message: Uint8Array, sig: Uint8Array): boolean {
   if (sig.length !== SIGNATURE_LENGTH) return false;
   if (!isCanonicalS(sig.subarray(32))) return false;
   try {
-    return nativeVerify(null, message, publicKeyObject(publicKey, pub), sig);
+    return nativeVerify(null, message, key, sig);
   } catch {
-    return false; // e.g. a public key that is not a curve point
+    return false;
   }
 }
 
@@ -71,7 +87,7 @@ const keyObjects = new Map<string, KeyObject>();
 function publicKeyObject(text: string, raw: Uint8Array): KeyObject {
   let key = keyObjects.get(`p:${text}`);
   if (!key) {
-    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+    key = ed25519PublicKey(raw);
     if (keyObjects.size > 1000) keyObjects.clear();
     keyObjects.set(`p:${text}`, key);
   }

@@ -3,7 +3,7 @@
 // new document only when it is newer and signed by the root they trust; a document that names a
 // new root must be signed by the old root and the new one. Online keys sign packages (DML records)
 // and commands (desired states); an expired document stops new installs.
-import { z } from 'zod';
+import * as z from 'zod';
 import { FerryError } from '../errors.js';
 import { keyFingerprint, openEnvelope, signBytes, verifySignature, type SignedEnvelope, type SigningKeyPair } from './sign.js';
 

@@ -28,6 +28,18 @@ export function formatCreds(creds: NatsCreds): string {
   ].join('\n');
 }
 
+/** A JWT's claims, decoded but not verified: only for JWTs this process issued or is about to check another way. */
+export function jwtClaims(jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+/** When a JWT was issued (its iat, in ms). */
+export function jwtIssuedAt(jwt: string): number {
+  const iat = jwtClaims(jwt).iat;
+  if (typeof iat !== 'number') throw new Error('the JWT has no iat');
+  return iat * 1000;
+}
+
 /** Parse a `.creds` text; undefined when it is not one. */
 export function parseCreds(text: string): NatsCreds | undefined {
   const blocks = [...text.matchAll(/-{3,}BEGIN [^\n]*-{3,}\s*\n\s*(\S+)\s*\n\s*-{3,}END [^\n]*-{3,}/g)].map((m) => m[1]!);

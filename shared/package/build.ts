@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { sha256File } from '../crypto/file-hash.js';
 import { createGzip } from 'node:zlib';
 import { Header, Pax, type HeaderData } from 'tar';
-import { z } from 'zod';
+import * as z from 'zod';
 import { FerryError } from '../errors.js';
 import {
   FERRY_JSON,

@@ -3,7 +3,7 @@
 // signed *file index*: the package's manifest and directories, bound to the signed record's
 // artifact SHA-256. An agent that keeps an earlier version plans which files it can reuse (same
 // hash) and fetches only the others. Everything here is pure: names, the index schema, the plan.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Manifest } from './manifest.js';
 import { pathLimitProblem, pathProblem } from './manifest.js';
 import { defaultArchiveLimits, type ArchiveLimits } from './read.js';

@@ -5,7 +5,7 @@
 import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import semver from 'semver';
-import { z } from 'zod';
+import * as z from 'zod';
 import { FerryError } from '../errors.js';
 import { unsafeCharProblem, visible } from '../text.js';
 

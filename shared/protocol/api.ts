@@ -2,14 +2,10 @@
 // Each verb has a request schema; the server validates before it acts. Every string a user
 // types is plain text (no control characters, bidi overrides or line separators: shared/text.ts);
 // only notes and rollback plans may span lines (newlines and tabs).
-import { z } from 'zod';
+import * as z from 'zod';
 import { multilineTextSchema, packageNameSchema, plainTextSchema, versionSchema, wireErrorSchema } from './messages.js';
 
-export const ROLLOUT_STATES = ['planned', 'waiting', 'running', 'paused', 'halted', 'rolling-back', 'completed', 'aborted', 'rolled-back'] as const;
-export type RolloutState = (typeof ROLLOUT_STATES)[number];
-export const TERMINAL_ROLLOUT_STATES: readonly RolloutState[] = ['completed', 'aborted', 'rolled-back', 'halted'];
-export const WAVE_STATES = ['pending', 'running', 'soaking', 'completed', 'failed', 'aborted'] as const;
-export type WaveState = (typeof WAVE_STATES)[number];
+export { ROLLOUT_STATES, TERMINAL_ROLLOUT_STATES, WAVE_STATES, type RolloutState, type WaveState } from './rollout-states.js';
 
 const packageRef = z.string().regex(/^[a-z0-9][a-z0-9._-]*@[^@\s]+$/, 'expected NAME@VERSION');
 /** who asks: replaced by the server with the operator whose key signed the request (server/api/router.ts) */

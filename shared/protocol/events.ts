@@ -1,7 +1,7 @@
 // Ferry's domain events: what the server publishes on `ferry.events.<type>` (JetStream stream
 // FERRY_EVENTS) and POSTs to webhooks. One envelope, one data schema per family of types.
 // The wire contract is documented in docs/events.md; change it only by adding fields or types.
-import { z } from 'zod';
+import * as z from 'zod';
 import { HOST_STATES } from './messages.js';
 import { ROLLOUT_STATES, WAVE_STATES } from './api.js';
 

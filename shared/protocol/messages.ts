@@ -1,6 +1,6 @@
 // Every message that crosses NATS between agents and the server: one type and one runtime
 // schema each. Receivers parse with these schemas, so bad input is refused at the edge.
-import { z } from 'zod';
+import * as z from 'zod';
 import semver from 'semver';
 import { AGENT_ID_PATTERN } from './subjects.js';
 import { signedTrustSchema } from '../crypto/trust.js';

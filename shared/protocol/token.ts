@@ -3,7 +3,7 @@
 // an HMAC of a fresh server challenge instead); its own enrolment credential (a NATS user that
 // expires with the token and may only ask for a challenge and a join); the fingerprint of the
 // server's root key, which the agent pins; and the server's URL.
-import { z } from 'zod';
+import * as z from 'zod';
 import { FerryError } from '../errors.js';
 
 const TOKEN_PREFIX = 'FERRY2.';

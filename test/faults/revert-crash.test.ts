@@ -88,21 +88,30 @@ let agentRollout: string;
 beforeAll(async () => {
   server = await initServer({ env: { FERRY_LOG_LEVEL: 'debug' } });
   const home = server.home;
-  for (const s of [REV1, REV2, BASE1, BASE2, TOP1, TOP2, AGENT1, AGENT2]) await publishPackage(home, s);
-  await createRelease(home, 'rev-start', ['revapp@1.0.0', 'base@1.0.0', 'top@1.0.0', 'ferry-agent@1.0.0']);
-  await createRelease(home, 'rev-v2', ['revapp@2.0.0']);
-  await createRelease(home, 'undo-v2', ['base@2.0.0', 'top@2.0.0']);
-  await createRelease(home, 'agent-1.1.0', ['ferry-agent@1.1.0']);
+  // The packages and releases, and the agents, a few CLI calls at a time.
+  const published = (async () => {
+    await mapLimit([REV1, REV2, BASE1, BASE2, TOP1, TOP2, AGENT1, AGENT2], 3, (s) => publishPackage(home, s));
+    await Promise.all([
+      createRelease(home, 'rev-start', ['revapp@1.0.0', 'base@1.0.0', 'top@1.0.0', 'ferry-agent@1.0.0']),
+      createRelease(home, 'rev-v2', ['revapp@2.0.0']),
+      createRelease(home, 'undo-v2', ['base@2.0.0', 'top@2.0.0']),
+      createRelease(home, 'agent-1.1.0', ['ferry-agent@1.1.0']),
+    ]);
+  })();
   const token = await createToken(home, { uses: CASES.length });
-  const joined = await mapLimit(CASES, 1, (c) => joinAgent(home, `rev-${c.name}`, { tags: { case: c.name, group: c.group }, token }));
+  const joined = await mapLimit(CASES, 3, (c) => joinAgent(home, `rev-${c.name}`, { tags: { case: c.name, group: c.group }, token }));
   joined.forEach((a, i) => agents.set(CASES[i]!.name, a));
-  const running = await startAgents(joined, { env: AGENT_ENV, timeoutMs: 60_000 });
+  const [running] = await Promise.all([startAgents(joined, { env: AGENT_ENV, timeoutMs: 60_000 }), published]);
   const start = (await runFerry(home, ['rollout', 'start', 'rev-start', '--wait', '--timeout', '90s', '--json'])).json<RolloutDoc>();
   expect(start.state, JSON.stringify(start.hosts)).toBe('completed');
-  // local: on revapp 2.0.0 with 1.0.0 kept; self: on ferry-agent 1.1.0 with 1.0.0 kept.
-  const local = (await runFerry(home, ['rollout', 'start', 'rev-v2', '--target', 'group=local', '--wait', '--timeout', '90s', '--json'])).json<RolloutDoc>();
+  // local: on revapp 2.0.0 with 1.0.0 kept; self: on ferry-agent 1.1.0 with 1.0.0 kept (other hosts: at once).
+  const [local, self] = (
+    await Promise.all([
+      runFerry(home, ['rollout', 'start', 'rev-v2', '--target', 'group=local', '--wait', '--timeout', '90s', '--json']),
+      runFerry(home, ['rollout', 'start', 'agent-1.1.0', '--target', 'group=self', '--wait', '--timeout', '90s', '--json']),
+    ])
+  ).map((r) => r.json<RolloutDoc>()) as [RolloutDoc, RolloutDoc];
   expect(local.state).toBe('completed');
-  const self = (await runFerry(home, ['rollout', 'start', 'agent-1.1.0', '--target', 'group=self', '--wait', '--timeout', '90s', '--json'])).json<RolloutDoc>();
   expect(self.state).toBe('completed');
   agentRollout = self.id;
   await Promise.all(running.map((r) => r.stop()));

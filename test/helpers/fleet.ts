@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../../server/cli/client.js';
+import { buildPackage as buildPackageFile } from '../../shared/package/build.js';
 import type { ApiRequest, ApiVerb } from '../../shared/protocol/api.js';
 
 /** The repository root, from this file's location (test/helpers/fleet.ts). */
@@ -38,7 +39,7 @@ export const FAST_ENV: Readonly<Record<string, string>> = Object.freeze({
 function assertBuilt(): void {
   for (const f of DIST_MARKERS) {
     if (!existsSync(f)) {
-      throw new Error(`${f} is missing: build the CLIs first with \`npx tsc -p .\` (in ${REPO_ROOT}); the fleet tests run the compiled dist/`);
+      throw new Error(`${f} is missing: build the CLIs first with \`npm run build\` (in ${REPO_ROOT}); the fleet tests run the compiled dist/`);
     }
   }
 }
@@ -135,7 +136,7 @@ export interface RunOptions {
   allowFail?: boolean;
   /** kill the command after this long (default 60 s) */
   timeoutMs?: number;
-  /** run this entry point instead of bin/ferry-agent.js (e.g. CRASH_AGENT_BIN) */
+  /** run this entry point instead of bin/ferry.js or bin/ferry-agent.js (e.g. CRASH_AGENT_BIN, or the ferry.js of an unpacked .deb) */
   entry?: string;
 }
 
@@ -262,6 +263,8 @@ export interface StartServerOptions {
   args?: string[];
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** run this entry point instead of bin/ferry.js (e.g. the ferry.js of an unpacked .deb) */
+  entry?: string;
 }
 
 /** `ferry server` in the background; resolves once it printed its "ready" line. */
@@ -273,7 +276,7 @@ export async function startServer(home: string, opts: StartServerOptions = {}): 
   const urlPromise = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
   // --listen is the embedded NATS's: refused with --nats (a cluster's nodes listen where their configs say).
   const listen = opts.args?.includes('--nats') ? [] : ['--listen', opts.listen ?? '127.0.0.1:0'];
-  const daemon = spawnDaemon(FERRY_BIN, ['server', ...listen, ...(opts.args ?? [])], { FERRY_HOME: home, ...opts.env }, (out) => {
+  const daemon = spawnDaemon(opts.entry ?? FERRY_BIN, ['server', ...listen, ...(opts.args ?? [])], { FERRY_HOME: home, ...opts.env }, (out) => {
     const m = ready.exec(out);
     if (m) settle?.resolve((m[1] ?? m[2])!);
   });
@@ -442,7 +445,11 @@ export interface PackageSpec {
   executable?: string[];
 }
 
-/** Writes a source directory with ferry.json and runs `ferry package build`; returns the .ferry path. */
+/**
+ * Writes a source directory with ferry.json and builds it as `ferry package build` does, in this
+ * process: a CLI process per package cost ~0.5 s of CPU, and suites build dozens (the CLI's own
+ * build is package-config-cli.test's). Returns the .ferry path.
+ */
 export async function buildPackage(spec: PackageSpec): Promise<string> {
   const work = tempDir(`ferry-pkg-${spec.name}-`);
   const src = join(work, 'src');
@@ -466,9 +473,8 @@ export async function buildPackage(spec: PackageSpec): Promise<string> {
   };
   writeFileSync(join(src, 'ferry.json'), JSON.stringify(ferryJson, null, 2));
   const out = join(work, `${spec.name}-${spec.version}.ferry`);
-  // package build needs no server; FERRY_HOME points at an empty directory just in case.
-  await runFerry(join(work, 'home'), ['package', 'build', src, '--out', out]);
-  if (!existsSync(out)) throw new Error(`ferry package build did not write ${out}`);
+  await buildPackageFile(src, out);
+  if (!existsSync(out)) throw new Error(`the package build did not write ${out}`);
   return out;
 }
 

@@ -4,6 +4,8 @@
 // Builds on test/helpers/fleet.ts and test/helpers/faults.ts (which stay untouched).
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { dataPaths } from '../../server/config.js';
 import { apiRequest, buildPackage, runAgentCli, runFerry, waitFor, type PackageSpec, type RunResult } from './fleet.js';
 import { mapLimit, publishPackage } from './faults.js';
 import type { RolloutReview, RolloutStartReply, RolloutStatusDoc } from '../../shared/protocol/replies.js';
@@ -82,6 +84,21 @@ export async function waitStatus(home: string, id: string, pred: (s: FullRollout
     timeoutMs,
     { intervalMs: 200, message: () => `rollout ${id}: ${what}; last status: ${JSON.stringify(last)}` },
   );
+}
+
+/**
+ * Once a wave of rollout `id` soaks, ends its soak as if its time were up (in the server's SQLite
+ * file; the engine's next tick moves on). A test that pauses in a soak gives it a soak no busy
+ * machine outruns, and need not wait all of it out.
+ */
+export async function endSoak(home: string, id: string, timeoutMs = 40_000): Promise<void> {
+  const db = new Database(dataPaths(home).db);
+  try {
+    const end = db.prepare("UPDATE waves SET soak_until = ? WHERE rollout_id = ? AND state = 'soaking'");
+    await waitFor(() => end.run(Date.now(), id).changes === 1, timeoutMs, { intervalMs: 100, message: `no wave of rollout ${id} soaks` });
+  } finally {
+    db.close();
+  }
 }
 
 /** How many `wave-started` events each wave (1-based, from the event detail "wave N: …") has. */

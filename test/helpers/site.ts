@@ -6,9 +6,12 @@ import { join } from 'node:path';
 import { findNatsServerBinary } from '../../scripts/nats-launcher.js';
 import { issueAccountUser } from '../../server/nats/accounts.js';
 import { loadNatsKeys } from '../../server/nats/nats-keys.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
+import { BUCKETS, HUB_DOMAIN, TRUST_KEY, jsApiPrefix } from '../../shared/protocol/subjects.js';
 import { freePortRange } from './cluster.js';
 import { apiRequest, runFerry, tempDir, waitFor } from './fleet.js';
+import { connectAs, type Watched } from './hostile.js';
 import type { SiteDoc } from '../../shared/protocol/replies.js';
 
 export interface TestSite {
@@ -116,4 +119,82 @@ export async function hubClientOutBytes(sys: NatsConnection): Promise<Map<string
   const msg = await sys.request('$SYS.REQ.SERVER.PING.CONNZ', JSON.stringify({ limit: 4096 }), { timeout: 5000 });
   const conns = msg.json<{ data: { connections?: { name?: string; out_bytes: number }[] } }>().data.connections ?? [];
   return new Map(conns.filter((c) => c.name).map((c) => [c.name!, c.out_bytes]));
+}
+
+/** A consumer at the hub's DML, as JetStream's CONSUMER.INFO has it. */
+export interface HubConsumer {
+  name: string;
+  /** something receives its deliveries (a mirror's live consumer) */
+  push_bound?: boolean;
+  config: { deliver_subject?: string; rate_limit_bps?: number };
+}
+
+/**
+ * The consumers the hub's server made for a site that JetStream still has, found by the names its
+ * log gives (`made the site's mirror consumer`, at level info), not by what it recorded: a mirror's
+ * consumer is a direct one, which JetStream's consumer list leaves out.
+ */
+export async function siteConsumersAtHub(hub: NatsConnection, serverLogs: string, site: string): Promise<HubConsumer[]> {
+  const names = new Set<string>();
+  for (const line of serverLogs.split('\n')) {
+    if (!line.includes('"msg":"made the site\'s mirror consumer"') || !line.includes(`"site":"${site}"`)) continue;
+    const name = /"consumer":"([A-Za-z0-9]+)"/.exec(line)?.[1];
+    if (name) names.add(name);
+  }
+  const found: HubConsumer[] = [];
+  for (const name of names) {
+    const info = (await hub.request(`$JS.API.CONSUMER.INFO.OBJ_ferry-dml.${name}`, '', { timeout: 5000 })).json<HubConsumer & { error?: unknown }>();
+    if (info.error === undefined) found.push(info);
+  }
+  return found;
+}
+
+/** A hostile site: whoever holds a site's link credential, with a nats-server of their own. */
+export interface HostileSite {
+  /** a client of the attacker's leafnode: what it publishes goes to the hub with the link's permissions */
+  attacker: Watched;
+  /** nats://127.0.0.1:PORT of the attacker's leafnode */
+  url: string;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `ferry site add NAME` (its real link credential), then the attacker's nats-server: a leafnode of
+ * the hub with that credential, open to anyone at its end, with no JetStream (nothing is answered
+ * there: every permitted subject goes to the hub). The credential cannot log in as a client of the
+ * hub (sites.test.ts), so this is how it is used. Resolves once the hub answers across the link.
+ */
+export async function startHostileSite(home: string, name: string): Promise<HostileSite> {
+  const out = tempDir(`ferry-site-${name}-`);
+  const doc = (await runFerry(home, ['site', 'add', name, '--out', out, '--listen', '127.0.0.1:1', '--json'])).json<{ creds: string; hubUrl: string }>();
+  const port = await freePortRange(1);
+  const dir = tempDir(`ferry-${name}-leaf-`);
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, `${name}.conf`);
+  writeFileSync(config, [`server_name: "${name}-leaf"`, `listen: "127.0.0.1:${port}"`, 'leafnodes {', '  remotes: [', `    { urls: [${JSON.stringify(doc.hubUrl)}], credentials: ${JSON.stringify(doc.creds)} }`, '  ]', '}', ''].join('\n'));
+  let output = '';
+  const child = spawn(findNatsServerBinary(), ['-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-40_000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const url = `nats://127.0.0.1:${port}`;
+  let attacker: Watched | undefined;
+  const stop = async () => {
+    await attacker?.close();
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    // (Its inbox: what the link user may receive; nats-server refuses a client's `_R_.` reply.)
+    attacker = await waitFor(() => connectAs(url, undefined, { name: `${name} site`, inboxPrefix: `$JSC.R.${name}` }).catch(() => undefined), 20_000, { message: () => `the attacker's leafnode does not take clients:\n${output}` });
+    const trust = `${jsApiPrefix(HUB_DOMAIN)}.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.${TRUST_KEY}`;
+    await waitFor(async () => (await attacker!.nc.request(trust, new Uint8Array(), { timeout: 2000 })).data.length > 0, 30_000, { intervalMs: 300, message: () => `the attacker's leafnode is not linked:\n${output}` });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { attacker, url, logs: () => output, stop };
 }

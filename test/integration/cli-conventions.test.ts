@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetStatusReplySchema } from '../../shared/protocol/replies.js';
 import { cleanupFleet, initServer, joinAgent, REPO_ROOT, runAgentCli, runFerry, startAgent, tempDir, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
-import { createRelease, publishPackage } from '../helpers/faults.js';
+import { createRelease, mapLimit, publishPackage } from '../helpers/faults.js';
 
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -49,31 +49,30 @@ describe('ferry CLI conventions', () => {
   beforeAll(async () => {
     server = await initServer();
     home = server.home;
-    web = await joinAgent(home, 'web-1', { tags: { env: 'test', role: 'a-rather-long-role-name-that-makes-the-tags-column-wide' } });
-    // Two agents with one hostname (a re-imaged VM that joined again without decommissioning).
-    twins = [await joinAgent(home, 'twin'), await joinAgent(home, 'twin')];
-    await startAgent(web);
-    await publishPackage(home, { name: 'okpkg', version: '1.0.0', files: { VERSION: '1\n' } });
-    await publishPackage(home, {
-      name: 'badpkg',
-      version: '1.0.0',
-      files: { 'hooks/post.sh': '#!/bin/sh\necho "failing on purpose"\nexit 3\n' },
-      hooks: { postinstall: 'hooks/post.sh' },
-    });
-    await createRelease(home, 'ok-1', ['okpkg@1.0.0']);
-    await createRelease(home, 'bad-1', ['badpkg@1.0.0']);
-    await publishPackage(home, { name: 'laterpkg', version: '1.0.0', files: { VERSION: '1\n' } });
-    await createRelease(home, 'later-1', ['laterpkg@1.0.0']);
-    // Fails until the test drops a file into the install root (a fixed prerequisite).
-    await publishPackage(home, {
-      name: 'flaky',
-      version: '1.0.0',
-      files: { 'hooks/post.sh': '#!/bin/sh\nif [ -f "$FERRY_ROOT/.pass" ]; then echo ok; else echo "prerequisite missing"; exit 5; fi\n' },
-      hooks: { postinstall: 'hooks/post.sh' },
-    });
-    await createRelease(home, 'flaky-1', ['flaky@1.0.0']);
-    await publishPackage(home, { name: 'soon', version: '1.0.0', files: { VERSION: '1\n' } });
-    await createRelease(home, 'soon-1', ['soon@1.0.0']);
+    const fleet = (async () => {
+      [web, ...twins] = await Promise.all([
+        joinAgent(home, 'web-1', { tags: { env: 'test', role: 'a-rather-long-role-name-that-makes-the-tags-column-wide' } }),
+        // Two agents with one hostname (a re-imaged VM that joined again without decommissioning).
+        joinAgent(home, 'twin'),
+        joinAgent(home, 'twin'),
+      ]);
+      await startAgent(web);
+    })();
+    const release = async (name: string, spec: Parameters<typeof publishPackage>[1]) => {
+      await publishPackage(home, spec);
+      await createRelease(home, name, [`${spec.name}@${spec.version}`]);
+    };
+    const plain = (name: string) => ({ name, version: '1.0.0', files: { VERSION: '1\n' } });
+    const withPostinstall = (name: string, script: string) => ({ name, version: '1.0.0', files: { 'hooks/post.sh': `#!/bin/sh\n${script}\n` }, hooks: { postinstall: 'hooks/post.sh' } });
+    await Promise.all([
+      fleet,
+      release('ok-1', plain('okpkg')),
+      release('bad-1', withPostinstall('badpkg', 'echo "failing on purpose"\nexit 3')),
+      release('later-1', plain('laterpkg')),
+      // Fails until the test drops a file into the install root (a fixed prerequisite).
+      release('flaky-1', withPostinstall('flaky', 'if [ -f "$FERRY_ROOT/.pass" ]; then echo ok; else echo "prerequisite missing"; exit 5; fi')),
+      release('soon-1', plain('soon')),
+    ]);
   }, 300_000); // five packages and three agents: minutes on a machine busy with other suites
 
   afterAll(async () => {
@@ -81,55 +80,73 @@ describe('ferry CLI conventions', () => {
   });
 
   it('--version and completion scripts for both programs', async () => {
-    expect((await runFerry(home, ['--version'])).stdout.trim()).toBe(VERSION);
-    expect(spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'ferry-agent.js'), '--version'], { encoding: 'utf8' }).stdout.trim()).toBe(VERSION);
-    const bash = (await runFerry(home, ['completion', 'bash'])).stdout;
+    // Independent calls, a few at a time.
+    const [version, agentVersion, bashRun, zsh, bad, agentBashRun, helpRun, agentHelpRun] = await mapLimit(
+      [
+        () => runFerry(home, ['--version']),
+        () => runAgentCli(web.stateDir, ['--version']),
+        () => runFerry(home, ['completion', 'bash']),
+        () => runFerry(home, ['completion', 'zsh']),
+        () => runFerry(home, ['completion', 'fish'], { allowFail: true }),
+        () => runAgentCli(web.stateDir, ['completion', 'bash']),
+        () => runFerry(home, ['completion', '--help']),
+        () => runAgentCli(web.stateDir, ['completion', '-h']),
+      ],
+      4,
+      (call) => call(),
+    );
+    expect(version!.stdout.trim()).toBe(VERSION);
+    expect(agentVersion!.stdout.trim()).toBe(VERSION);
+    const bash = bashRun!.stdout;
     expect(bash).toContain('###-begin-ferry-completions-###');
     expect(bash).toContain('complete -o bashdefault -o default -F _ferry_yargs_completions ferry');
-    expect((await runFerry(home, ['completion', 'zsh'])).stdout).toMatch(/^#compdef ferry/);
-    const bad = await runFerry(home, ['completion', 'fish'], { allowFail: true });
-    expect([bad.code, bad.stderr.trim().split('\n').length]).toEqual([2, 1]);
-    expect(bad.stderr).toContain('FERRY_USAGE');
-    const agentBash = (await runAgentCli(web.stateDir, ['completion', 'bash'])).stdout;
+    expect(zsh!.stdout).toMatch(/^#compdef ferry/);
+    expect([bad!.code, bad!.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect(bad!.stderr).toContain('FERRY_USAGE');
+    const agentBash = agentBashRun!.stdout;
     expect(agentBash).toContain('###-begin-ferry-agent-completions-###');
     // --help is help (with examples), not the script (yargs would print the script).
-    const help = (await runFerry(home, ['completion', '--help'])).stdout;
+    const help = helpRun!.stdout;
     expect(help).toMatch(/^ferry completion \[bash\|zsh\]\n/);
     expect(help).toContain('Examples:');
     expect(help).not.toContain('###-begin');
-    const agentHelp = (await runAgentCli(web.stateDir, ['completion', '-h'])).stdout;
+    const agentHelp = agentHelpRun!.stdout;
     expect(agentHelp).toMatch(/^ferry-agent completion \[bash\|zsh\]\n/);
     expect(agentHelp).not.toContain('###-begin');
   });
 
   it('a mistyped subcommand names the nearest real one, in one line, exit 2', async () => {
-    const r = await runFerry(home, ['rollout', 'stat'], { allowFail: true });
+    const [r, top, agent, agentTop] = await Promise.all([
+      runFerry(home, ['rollout', 'stat'], { allowFail: true }),
+      runFerry(home, ['agnets', 'list'], { allowFail: true }),
+      runAgentCli(web.stateDir, ['config', 'chek'], { allowFail: true }),
+      runAgentCli(web.stateDir, ['stat'], { allowFail: true }),
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('FERRY_USAGE: unknown command "rollout stat": did you mean rollout status?');
-    const top = await runFerry(home, ['agnets', 'list'], { allowFail: true });
     expect([top.code, top.stderr]).toEqual([2, expect.stringContaining('did you mean agents?')]);
-    const agent = await runAgentCli(web.stateDir, ['config', 'chek'], { allowFail: true });
     expect([agent.code, agent.stderr.trim().split('\n').length]).toEqual([2, 1]);
     expect(agent.stderr).toContain('FERRY_USAGE: unknown command "config chek": did you mean config check?');
-    const agentTop = await runAgentCli(web.stateDir, ['stat'], { allowFail: true });
     expect(agentTop.stderr).toContain('did you mean status?');
   });
 
   it('a value the API refuses is FERRY_INVALID_INPUT, exit 2, naming the flag, in one line', async () => {
-    const pkg = await runFerry(home, ['release', 'create', 'x-1', '--package', 'okpkg'], { allowFail: true });
+    const [pkg, waves, ttl, release] = await Promise.all([
+      runFerry(home, ['release', 'create', 'x-1', '--package', 'okpkg'], { allowFail: true }),
+      runFerry(home, ['rollout', 'start', 'ok-1', '--strategy', 'phased', '--waves', '1,lots', '--json'], { allowFail: true }),
+      runFerry(home, ['token', 'create', '--ttl', '0s'], { allowFail: true }),
+      runFerry(home, ['rollout', 'start', 'Not_A_Release'], { allowFail: true }),
+    ]);
     expect([pkg.code, pkg.stderr.trim().split('\n').length]).toEqual([2, 1]);
     expect(pkg.stderr).toMatch(/^FERRY_INVALID_INPUT: --package "okpkg": expected NAME@VERSION/);
     expect(pkg.stderr).not.toContain('release.create request');
-    const waves = await runFerry(home, ['rollout', 'start', 'ok-1', '--strategy', 'phased', '--waves', '1,lots', '--json'], { allowFail: true });
     expect(waves.code).toBe(2);
     expect(waves.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'FERRY_INVALID_INPUT', message: '--waves "lots": a wave is a host count or a percentage' });
     // the flag the user typed, with the bound in the user's unit (not --ttl-ms and milliseconds)
-    const ttl = await runFerry(home, ['token', 'create', '--ttl', '0s'], { allowFail: true });
     expect([ttl.code, ttl.stderr.trim().split('\n').length]).toEqual([2, 1]);
     expect(ttl.stderr).toMatch(/^FERRY_INVALID_INPUT: --ttl "0s": must be more than 0s —/);
     // a positional is named as --help shows it
-    const release = await runFerry(home, ['rollout', 'start', 'Not_A_Release'], { allowFail: true });
     expect(release.code).toBe(2);
     expect(release.stderr).toMatch(/^FERRY_INVALID_INPUT: RELEASE "Not_A_Release": /);
   });
@@ -146,19 +163,26 @@ describe('ferry CLI conventions', () => {
   });
 
   it('token create shows the id that token revoke takes (as its example does); operators is operator', async () => {
-    const created = await runFerry(home, ['token', 'create']);
+    const [created, helpRun, plural, singular] = await Promise.all([
+      runFerry(home, ['token', 'create']),
+      runFerry(home, ['token', 'revoke', '--help']),
+      runFerry(home, ['operators', 'list', '--json']),
+      runFerry(home, ['operator', 'list', '--json']),
+    ]);
     const id = /\(token id ([0-9a-f]{12}),/.exec(created.stdout)?.[1];
     expect(id, created.stdout).toBeDefined();
     expect((await runFerry(home, ['token', 'revoke', id!])).stdout).toBe(`token ${id} revoked\n`);
-    const example = /ferry token revoke (\S+) +no more joins/.exec((await runFerry(home, ['token', 'revoke', '--help'])).stdout)?.[1];
+    const example = /ferry token revoke (\S+) +no more joins/.exec(helpRun.stdout)?.[1];
     expect(example).toMatch(/^[0-9a-f]{12}$/);
-    const plural = await runFerry(home, ['operators', 'list', '--json']);
-    expect(plural.stdout).toBe((await runFerry(home, ['operator', 'list', '--json'])).stdout);
+    expect(plural.stdout).toBe(singular.stdout);
   });
 
   it('--help has Examples and lists the command\'s own flags before the global ones', async () => {
-    for (const args of [['rollout', 'start'], ['rollout', 'status'], ['agent', 'list'], ['agent', 'show'], ['token', 'list'], ['status']]) {
-      const help = (await runFerry(home, [...args, '--help'])).stdout;
+    const ferryCommands = [['rollout', 'start'], ['rollout', 'status'], ['agent', 'list'], ['agent', 'show'], ['token', 'list'], ['status']];
+    const agentCommands = [['join'], ['config', 'check'], ['history']];
+    const helps = await mapLimit([...ferryCommands.map((a) => () => runFerry(home, [...a, '--help'])), ...agentCommands.map((a) => () => runAgentCli(web.stateDir, [...a, '--help']))], 4, (call) => call());
+    for (const [i, args] of ferryCommands.entries()) {
+      const help = helps[i]!.stdout;
       expect(help, args.join(' ')).toContain('Examples:');
       expect(help).toContain(`ferry ${args.join(' ')}`);
       const own = help.indexOf('\nOptions:');
@@ -166,8 +190,8 @@ describe('ferry CLI conventions', () => {
       expect(global).toBeGreaterThan(0);
       if (own >= 0) expect(own).toBeLessThan(global);
     }
-    for (const args of [['join'], ['config', 'check'], ['history']]) {
-      const help = (await runAgentCli(web.stateDir, [...args, '--help'])).stdout;
+    for (const [i, args] of agentCommands.entries()) {
+      const help = helps[ferryCommands.length + i]!.stdout;
       expect(help, `ferry-agent ${args.join(' ')}`).toContain('Examples:');
       const own = help.indexOf('\nOptions:');
       const global = help.indexOf('\nGlobal options:');
@@ -188,7 +212,13 @@ describe('ferry CLI conventions', () => {
   });
 
   it('tables: plain aligned text into a pipe, --no-headers, cut to COLUMNS, -o wide uncut', async () => {
-    const plain = (await runFerry(home, ['agent', 'list'])).stdout;
+    const [plainRun, bareRun, narrowRun, wideRun] = await Promise.all([
+      runFerry(home, ['agent', 'list']),
+      runFerry(home, ['agent', 'list', '--no-headers']),
+      runFerry(home, ['agent', 'list'], { env: { COLUMNS: '70' } }),
+      runFerry(home, ['agent', 'list', '-o', 'wide'], { env: { COLUMNS: '70' } }),
+    ]);
+    const plain = plainRun.stdout;
     expect(plain).not.toMatch(/[│─┌└]/);
     expect(plain).not.toContain('\x1b');
     const lines = plain.trimEnd().split('\n');
@@ -198,16 +228,16 @@ describe('ferry CLI conventions', () => {
     const col = lines[0]!.indexOf('HOSTNAME');
     for (const l of lines.slice(1)) expect(l.slice(col)).toMatch(/^(web-1|twin)\s/);
 
-    const bare = (await runFerry(home, ['agent', 'list', '--no-headers'])).stdout.trimEnd().split('\n');
+    const bare = bareRun.stdout.trimEnd().split('\n');
     expect(bare).toHaveLength(3);
     expect(bare.join('\n')).not.toContain('HOSTNAME');
 
-    const narrow = (await runFerry(home, ['agent', 'list'], { env: { COLUMNS: '70' } })).stdout.trimEnd().split('\n');
+    const narrow = narrowRun.stdout.trimEnd().split('\n');
     expect(narrow).toHaveLength(4); // never wrapped
     for (const l of narrow) expect([...l].length).toBeLessThanOrEqual(70);
     expect(narrow.join('\n')).toContain('…');
 
-    const wide = (await runFerry(home, ['agent', 'list', '-o', 'wide'], { env: { COLUMNS: '70' } })).stdout;
+    const wide = wideRun.stdout;
     expect(wide).toContain('role=a-rather-long-role-name-that-makes-the-tags-column-wide');
     expect(wide).not.toContain('…');
   });
@@ -215,29 +245,43 @@ describe('ferry CLI conventions', () => {
   it('-o json is --json, -o yaml is the same document as YAML, plural and singular nouns agree', async () => {
     // lastSeen moves with every heartbeat: compare the documents without it.
     const steady = (text: string) => text.replace(/"lastSeen": "[^"]*"/g, '"lastSeen": "…"');
-    const json = (await runFerry(home, ['agent', 'list', '--json'])).stdout;
-    expect(steady((await runFerry(home, ['agent', 'list', '-o', 'json'])).stdout)).toBe(steady(json));
-    expect(steady((await runFerry(home, ['agents', 'list', '--json'])).stdout)).toBe(steady(json));
-    const yaml = (await runFerry(home, ['agent', 'list', '-o', 'yaml'])).stdout;
+    const [jsonRun, oJson, plural, yamlRun, missing, agentJsonRun, agentOJson, agentYaml, agentVersion, agentFails, badFormat] = await mapLimit(
+      [
+        () => runFerry(home, ['agent', 'list', '--json']),
+        () => runFerry(home, ['agent', 'list', '-o', 'json']),
+        () => runFerry(home, ['agents', 'list', '--json']),
+        () => runFerry(home, ['agent', 'list', '-o', 'yaml']),
+        () => runFerry(home, ['agent', 'show', 'nope', '-o', 'yaml'], { allowFail: true }),
+        () => runAgentCli(web.stateDir, ['status', '--json']),
+        () => runAgentCli(web.stateDir, ['status', '-o', 'json']),
+        () => runAgentCli(web.stateDir, ['status', '-o', 'yaml']),
+        () => runAgentCli(web.stateDir, ['--version', '-o', 'json']),
+        () => runAgentCli(web.stateDir, ['rollback', 'nosuchpkg', '-o', 'yaml'], { allowFail: true }),
+        () => runAgentCli(web.stateDir, ['run', '-o', 'xml'], { allowFail: true }),
+      ],
+      4,
+      (call) => call(),
+    );
+    const json = jsonRun!.stdout;
+    expect(steady(oJson!.stdout)).toBe(steady(json));
+    expect(steady(plural!.stdout)).toBe(steady(json));
+    const yaml = yamlRun!.stdout;
     const docs = JSON.parse(json) as { id: string; hostname: string }[];
     for (const d of docs) expect(yaml).toContain(`- id: ${d.id}\n  hostname: ${d.hostname}\n`);
     expect(yaml).toContain('  online: true');
     // A failure with -o yaml is a YAML document too, and still one line on stderr.
-    const missing = await runFerry(home, ['agent', 'show', 'nope', '-o', 'yaml'], { allowFail: true });
-    expect(missing.code).toBe(3);
-    expect(missing.stdout).toContain('error:\n  code: FERRY_NOT_FOUND');
+    expect(missing!.code).toBe(3);
+    expect(missing!.stdout).toContain('error:\n  code: FERRY_NOT_FOUND');
 
     // ferry-agent takes -o too: the same document as --json, or as YAML; a failure likewise.
-    const agentJson = (await runAgentCli(web.stateDir, ['status', '--json'])).json<{ agentId: string }>();
+    const agentJson = agentJsonRun!.json<{ agentId: string }>();
     expect(agentJson.agentId).toBe(web.id);
-    expect((await runAgentCli(web.stateDir, ['status', '-o', 'json'])).json<{ agentId: string }>().agentId).toBe(web.id);
-    expect((await runAgentCli(web.stateDir, ['status', '-o', 'yaml'])).stdout).toContain(`agentId: ${web.id}\n`);
-    expect((await runAgentCli(web.stateDir, ['--version', '-o', 'json'])).json<{ version: string }>().version).toBe(VERSION);
-    const agentFails = await runAgentCli(web.stateDir, ['rollback', 'nosuchpkg', '-o', 'yaml'], { allowFail: true });
-    expect(agentFails.code).not.toBe(0);
-    expect(agentFails.stdout).toMatch(/^error:\n  code: FERRY_/);
-    const badFormat = await runAgentCli(web.stateDir, ['run', '-o', 'xml'], { allowFail: true });
-    expect([badFormat.code, badFormat.stderr.trim()]).toEqual([2, expect.stringMatching(/^FERRY_USAGE: -o xml: choose one of json, yaml, wide/)]);
+    expect(agentOJson!.json<{ agentId: string }>().agentId).toBe(web.id);
+    expect(agentYaml!.stdout).toContain(`agentId: ${web.id}\n`);
+    expect(agentVersion!.json<{ version: string }>().version).toBe(VERSION);
+    expect(agentFails!.code).not.toBe(0);
+    expect(agentFails!.stdout).toMatch(/^error:\n  code: FERRY_/);
+    expect([badFormat!.code, badFormat!.stderr.trim()]).toEqual([2, expect.stringMatching(/^FERRY_USAGE: -o xml: choose one of json, yaml, wide/)]);
   });
 
   it('ferry server --json: its ready line is one JSON document', async () => {
@@ -252,11 +296,10 @@ describe('ferry CLI conventions', () => {
   });
 
   it('flags that would contradict each other are refused before anything is asked: schedule --ics --json, review --json --out', async () => {
-    const ics = await runFerry(home, ['schedule', '--ics', '--json'], { allowFail: true });
+    const out = join(tempDir('ferry-review-'), 'r.md');
+    const [ics, review] = await Promise.all([runFerry(home, ['schedule', '--ics', '--json'], { allowFail: true }), runFerry(home, ['rollout', 'review', 'r-none', '--json', '--out', out], { allowFail: true })]);
     expect([ics.code, ics.stderr.trim()]).toEqual([2, 'FERRY_USAGE: --ics prints an iCalendar file and --json a JSON document: choose one']);
     expect(ics.json<{ error: { code: string } }>().error.code).toBe('FERRY_USAGE');
-    const out = join(tempDir('ferry-review-'), 'r.md');
-    const review = await runFerry(home, ['rollout', 'review', 'r-none', '--json', '--out', out], { allowFail: true });
     expect([review.code, review.stderr.trim()]).toEqual([2, 'FERRY_USAGE: --out writes the Markdown and --json prints the review as JSON: choose one']);
     expect(existsSync(out)).toBe(false);
   });
@@ -271,20 +314,29 @@ describe('ferry CLI conventions', () => {
   });
 
   it('agent show ID|HOSTNAME: one host with its agent id; a shared hostname is refused with the ids', async () => {
-    const byName = (await runFerry(home, ['agent', 'show', 'web-1'])).stdout;
+    const [byNameRun, byId, amb, cmdb, twinById] = await mapLimit(
+      [
+        () => runFerry(home, ['agent', 'show', 'web-1']),
+        () => runFerry(home, ['agents', 'show', web.id, '--json']),
+        () => runFerry(home, ['agent', 'show', 'twin'], { allowFail: true }),
+        // cmdb show is the same lookup: it no longer picks one silently.
+        () => runFerry(home, ['cmdb', 'show', 'twin', '--json'], { allowFail: true }),
+        // either twin by its id is fine
+        () => runFerry(home, ['agent', 'show', twins[1]!.id, '--json']),
+      ],
+      4,
+      (call) => call(),
+    );
+    const byName = byNameRun!.stdout;
     expect(byName.split('\n')[0]).toContain(`web-1 (${web.id})`);
-    expect((await runFerry(home, ['agents', 'show', web.id, '--json'])).json<{ id: string }>().id).toBe(web.id);
+    expect(byId!.json<{ id: string }>().id).toBe(web.id);
 
-    const amb = await runFerry(home, ['agent', 'show', 'twin'], { allowFail: true });
-    expect(amb.code).toBe(2);
-    expect(amb.stderr.trim().split('\n')).toHaveLength(1);
-    expect(amb.stderr).toMatch(/^FERRY_AMBIGUOUS: hostname "twin" names 2 active agents: /);
-    for (const t of twins) expect(amb.stderr).toContain(t.id);
-    // cmdb show is the same lookup: it no longer picks one silently.
-    const cmdb = await runFerry(home, ['cmdb', 'show', 'twin', '--json'], { allowFail: true });
-    expect([cmdb.code, cmdb.json<{ error: { code: string } }>().error.code]).toEqual([2, 'FERRY_AMBIGUOUS']);
-    // Either twin by its id is fine.
-    expect((await runFerry(home, ['agent', 'show', twins[1]!.id, '--json'])).json<{ hostname: string }>().hostname).toBe('twin');
+    expect(amb!.code).toBe(2);
+    expect(amb!.stderr.trim().split('\n')).toHaveLength(1);
+    expect(amb!.stderr).toMatch(/^FERRY_AMBIGUOUS: hostname "twin" names 2 active agents: /);
+    for (const t of twins) expect(amb!.stderr).toContain(t.id);
+    expect([cmdb!.code, cmdb!.json<{ error: { code: string } }>().error.code]).toEqual([2, 'FERRY_AMBIGUOUS']);
+    expect(twinById!.json<{ hostname: string }>().hostname).toBe('twin');
   });
 
   it('ferry status: hosts online/offline and the open rollouts with their next event', async () => {

@@ -40,7 +40,7 @@ describe('a 3-node NATS cluster', () => {
         cluster = await startCluster(home, 3);
         server = await startServer(home, { args: ['--nats', cluster.urls.join(',')] });
         const token = await createToken(home, { uses: AGENTS, tags: { suite: 'cluster' } });
-        for (let i = 1; i <= AGENTS; i++) joined.push(await joinAgent(home, `cl-${i}`, { token }));
+        joined = await Promise.all(Array.from({ length: AGENTS }, (_, i) => joinAgent(home, `cl-${i + 1}`, { token })));
         agents = await startAgents(joined, { env: { FERRY_HEALTH_WATCH_MS: '1000' } });
       })(),
     ]);
@@ -196,27 +196,37 @@ describe('a 3-node NATS cluster', () => {
 
   it('bad input: a 2-node cluster and a wrong --nats URL each get one line with a stable code, and no file', async () => {
     const out = join(tempDir('ferry-cluster-bad-'), 'conf');
-    const two = await runFerry(home, ['nats', 'config', '--out', out, '--nodes', '2'], { allowFail: true });
+    const other = tempDir('ferry-home-bad-');
+    const quiet = { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } };
+    // None of these changes anything: they run at once (those of the other data directory once it is made).
+    const [[two, wrong, untrusted, syntax], tooMany, noCreds] = await Promise.all([
+      (async () => {
+        await runFerry(other, ['init']);
+        return Promise.all([
+          runFerry(home, ['nats', 'config', '--out', out, '--nodes', '2'], { allowFail: true }),
+          runFerry(other, ['server', '--nats', 'nats://127.0.0.1:1'], quiet),
+          // a cluster that does not trust this data directory's operator
+          runFerry(other, ['server', '--nats', cluster.urls.join(',')], quiet),
+          runFerry(other, ['server', '--nats', 'http://x'], { allowFail: true }),
+        ]);
+      })(),
+      // more replicas than servers, and a --creds file that is not there: refused before any stream is touched
+      runFerry(home, ['server', '--nats', cluster.urls.join(','), '--replicas', '5'], quiet),
+      runFerry(home, ['server', '--nats', cluster.urls.join(','), '--creds', join(other, 'missing.creds')], quiet),
+    ]);
     expect(two.code).not.toBe(0);
     expect(two.stderr.trim().split('\n')).toHaveLength(1);
     expect(two.stderr).toMatch(/^FERRY_INVALID_INPUT: a 2-node cluster/);
     expect(existsSync(out)).toBe(false);
 
-    const other = tempDir('ferry-home-bad-');
-    await runFerry(other, ['init']);
-    const wrong = await runFerry(other, ['server', '--nats', 'nats://127.0.0.1:1'], { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } });
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_SERVER_UNREACHABLE: cannot reach NATS at nats:\/\/127\.0\.0\.1:1/)]);
     // A cluster that does not trust this data directory's operator refuses it: also one line.
-    const untrusted = await runFerry(other, ['server', '--nats', cluster.urls.join(',')], { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } });
     expect(untrusted.code).not.toBe(0);
     expect(untrusted.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_SERVER_UNREACHABLE: NATS at .* refused Ferry's credentials/)]);
-    // More replicas than servers, and a --creds file that is not there: one line each, before any stream is touched.
-    const tooMany = await runFerry(home, ['server', '--nats', cluster.urls.join(','), '--replicas', '5'], { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } });
+    // More replicas than servers, and a --creds file that is not there: one line each.
     expect(tooMany.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_INVALID_INPUT: --replicas 5 is more than the 3 JetStream server\(s\)/)]);
-    const noCreds = await runFerry(home, ['server', '--nats', cluster.urls.join(','), '--creds', join(other, 'missing.creds')], { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } });
     expect(noCreds.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_NOT_INITIALIZED: cannot read credentials/)]);
-    const syntax = await runFerry(other, ['server', '--nats', 'http://x'], { allowFail: true });
     expect(syntax.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^FERRY_INVALID_INPUT: --nats "http:\/\/x" is not a NATS URL/)]);
   }, 180_000);
 });

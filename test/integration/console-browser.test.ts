@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPackage, cleanupFleet, createToken, initServer, joinAgent, runFerry, startAgents, tempDir, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
-import { HEALTH_ERROR, healthPackage, setHealthFailure, waitStatus } from '../helpers/rollouts.js';
+import { endSoak, HEALTH_ERROR, healthPackage, setHealthFailure, waitStatus } from '../helpers/rollouts.js';
 
 const CHROMIUM = process.env.FERRY_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
 const SHOTS = process.env.FERRY_CONSOLE_SCREENSHOTS ?? tempDir('ferry-console-shots-');
@@ -33,13 +33,18 @@ beforeAll(async () => {
   const [srv, pkg] = await Promise.all([initServer({ args: ['--ui-listen', '127.0.0.1:0'] }), buildPackage(healthPackage('web', '1.0.0'))]);
   server = srv;
   base = /console (https?:\/\/\S+)/.exec(server.logs())![1]!;
-  const token = await createToken(server.home, { uses: 3, tags: { env: 'staging', role: 'web' } });
-  joined = [];
-  for (const name of ['web-1', 'web-2', 'web-3']) joined.push(await joinAgent(server.home, name, { token }));
-  await startAgents(joined, { env: { FERRY_HEALTH_WATCH_MS: '1000' } });
-  await runFerry(server.home, ['dml', 'add', pkg, '--json']);
-  await runFerry(server.home, ['release', 'create', 'web-2026.12', '--package', 'web@1.0.0', '--rfc', 'CHG-1042', '--json']);
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  // The fleet, the release and the browser do not wait for each other.
+  const fleet = (async () => {
+    const token = await createToken(server.home, { uses: 3, tags: { env: 'staging', role: 'web' } });
+    joined = await Promise.all(['web-1', 'web-2', 'web-3'].map((name) => joinAgent(server.home, name, { token })));
+    await startAgents(joined, { env: { FERRY_HEALTH_WATCH_MS: '1000' } });
+  })();
+  const release = (async () => {
+    await runFerry(server.home, ['dml', 'add', pkg, '--json']);
+    await runFerry(server.home, ['release', 'create', 'web-2026.12', '--package', 'web@1.0.0', '--rfc', 'CHG-1042', '--json']);
+  })();
+  const launched = puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  [browser] = await Promise.all([launched, fleet, release]);
 }, 120_000);
 
 /** A fresh browser context signed in with `ferry ui login --json` (optionally as another operator). */
@@ -76,8 +81,9 @@ describe('web console in a browser', () => {
     await page.screenshot({ path: join(SHOTS, 'fleet.png'), fullPage: true });
 
     // Start a phased rollout with a soak after wave 1, and watch it from its page. The soak is
-    // long enough for a busy machine's page to show it (and be paused in it) before it ends.
-    const started = (await runFerry(server.home, ['rollout', 'start', 'web-2026.12', '--strategy', 'phased', '--waves', '1,100%', '--soak', '60s', '--max-failures', '1', '--json'])).json<{ id: string }>();
+    // far longer than a busy machine's page needs to show it (and be paused in it); the test ends
+    // it once resumed, and the last wave's once its hosts finished (a soak's own end is phased.test's).
+    const started = (await runFerry(server.home, ['rollout', 'start', 'web-2026.12', '--strategy', 'phased', '--waves', '1,100%', '--soak', '600s', '--max-failures', '1', '--json'])).json<{ id: string }>();
     rolloutId = started.id;
     await page.goto(`${base}/rollouts/${rolloutId}`, { waitUntil: 'load' });
     // A marker that a reload or navigation would wipe: updates must arrive without either.
@@ -105,9 +111,11 @@ describe('web console in a browser', () => {
     await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('#action-resume')]);
     await page.evaluate(() => ((window as unknown as { ferryMarker: number }).ferryMarker = 2));
     await waitStatus(server.home, rolloutId, (s) => s.state !== 'paused', WAIT_MS, 'the rollout resumed');
+    await endSoak(server.home, rolloutId);
     // failed, then rolled back on the host (local rollback): either way with its error
     await page.waitForFunction((host) => ['failed', 'rolled-back'].includes(document.querySelector(`tr[data-host="${host}"]`)?.getAttribute('data-state') ?? ''), { timeout: 120_000 }, failing);
     expect(await page.$eval(`tr[data-host="${failing}"]`, (tr) => tr.textContent)).toContain(HEALTH_ERROR);
+    await endSoak(server.home, rolloutId); // wave 2's: the last wave soaks too
     await until(page, () => document.querySelector('#rollout-state')?.textContent?.includes('completed'), { timeout: 120_000 });
     const others = joined.map((a) => a.hostname).filter((h) => h !== failing);
     for (const h of others) expect(await hostState(page, h)).toBe('succeeded');

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { nativeAuthenticator } from '../../shared/nats/nkey-auth.js';
 import { appliedGeneration, createRelease, layoutLeftovers, versionDirProblems, publishPackage, readCurrent, startCrashingAgent, startRollout, waitAgentSettled, waitExit, waitRolloutEnd } from '../helpers/faults.js';
-import { cleanupFleet, initServer, joinAgent, runFerry, startAgent, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, initServer, joinAgent, runFerry, startAgent, startAgents, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -101,17 +101,31 @@ describe('file-level deltas', () => {
   let full: JoinedAgent; // nothing kept: installs 1.0.1 from the whole package
   let delta: JoinedAgent; // keeps 1.0.0: installs 1.0.1 from a delta
   let tampered: JoinedAgent; // keeps 1.0.0 with one file modified on disk
+  let crash: JoinedAgent; // keeps 1.0.0; crashes in the middle of the delta install
+  let rotate: JoinedAgent; // keeps 1.0.0; trusts only the key after a rotation
   const handles = new Map<string, AgentHandle>();
   let fullTree: Record<string, string>;
 
   beforeAll(async () => {
     server = await initServer();
-    [full, delta, tampered] = await Promise.all(['delta-full', 'delta-kept', 'delta-tampered'].map((h) => joinAgent(server.home, h)));
-    for (const a of [full, delta, tampered]) handles.set(a.id, await startAgent(a, { env: LOG_ENV }));
-    await publishPackage(server.home, V1);
-    await publishPackage(server.home, V2);
-    await createRelease(server.home, 'delta-v1', [`${PKG}@1.0.0`]);
-    await createRelease(server.home, 'delta-v2', [`${PKG}@1.0.1`]);
+    const kept = { tags: { kept: '1.0.0' } };
+    const fleet = (async () => {
+      [full, delta, tampered, crash, rotate] = await Promise.all([
+        joinAgent(server.home, 'delta-full'),
+        ...['delta-kept', 'delta-tampered', 'delta-crash', 'delta-rotate'].map((h) => joinAgent(server.home, h, kept)),
+      ]);
+      for (const h of await startAgents([full, delta, tampered, crash, rotate], { env: LOG_ENV })) handles.set(h.agent.id, h);
+    })();
+    await Promise.all([
+      fleet,
+      // 1.0.0 first: a version gets its file index only when the DML holds another one (server/dml/content.ts)
+      publishPackage(server.home, V1).then(() => publishPackage(server.home, V2)).then(() =>
+        Promise.all([createRelease(server.home, 'delta-v1', [`${PKG}@1.0.0`]), createRelease(server.home, 'delta-v2', [`${PKG}@1.0.1`])]),
+      ),
+    ]);
+    // Every agent but the first keeps 1.0.0: one rollout for them all.
+    const end = await waitRolloutEnd(server.home, await startRollout(server.home, 'delta-v1', 'kept=1.0.0'), 90_000);
+    expect(end.state, JSON.stringify(end)).toBe('completed');
   }, 180_000);
 
   afterAll(async () => {
@@ -127,7 +141,7 @@ describe('file-level deltas', () => {
   }, 120_000);
 
   it('an agent that keeps 1.0.0 fetches only the changed files, and builds a byte-identical tree', async () => {
-    await rollout(server.home, 'delta-v1', delta);
+    expect(readCurrent(delta.installRoot, PKG)).toBe('1.0.0');
     await rollout(server.home, 'delta-v2', delta);
     expect(readCurrent(delta.installRoot, PKG)).toBe('1.0.1');
     const lines = deltaLines(handles.get(delta.id)!);
@@ -139,7 +153,7 @@ describe('file-level deltas', () => {
   }, 180_000);
 
   it('a kept file modified on disk is not reused: its content is fetched instead', async () => {
-    await rollout(server.home, 'delta-v1', tampered);
+    expect(readCurrent(tampered.installRoot, PKG)).toBe('1.0.0');
     const victim = join(tampered.installRoot, PKG, '1.0.0', 'data/blob-5.bin');
     const evil = Buffer.from(blobs[5]!);
     evil.write('tampered', 1000);
@@ -153,10 +167,9 @@ describe('file-level deltas', () => {
   }, 180_000);
 
   it('a crash in the middle of a delta install ends on a whole version with nothing left behind; the next try is a delta again', async () => {
-    const a = await joinAgent(server.home, 'delta-crash');
-    const first = await startAgent(a, { env: LOG_ENV });
-    await rollout(server.home, 'delta-v1', a);
-    await first.stop();
+    const a = crash;
+    expect(readCurrent(a.installRoot, PKG)).toBe('1.0.0');
+    await handles.get(a.id)!.stop();
     const before = appliedGeneration(a.stateDir);
     // Killed right after 'stage' was saved: the contents were fetched, the version not yet assembled.
     const crashing = await startCrashingAgent(a, 'install:stage', LOG_ENV);
@@ -183,10 +196,8 @@ describe('file-level deltas', () => {
     const changed = randomBytes(256 * KiB);
     const V3 = spec('1.0.2', { 'data/blob-0.bin': changed });
     const V4 = spec('1.0.3', { 'data/blob-1.bin': randomBytes(256 * KiB) });
-    await publishPackage(server.home, V3);
-    await publishPackage(server.home, V4);
-    await createRelease(server.home, 'delta-v3', [`${PKG}@1.0.2`]);
-    await createRelease(server.home, 'delta-v4', [`${PKG}@1.0.3`]);
+    await Promise.all([V3, V4].map((v) => publishPackage(server.home, v)));
+    await Promise.all([createRelease(server.home, 'delta-v3', [`${PKG}@1.0.2`]), createRelease(server.home, 'delta-v4', [`${PKG}@1.0.3`])]);
     const evil = Buffer.from(changed);
     evil.write('evil', 0);
     await withDmlBucket(server.home, async (store) => {
@@ -217,10 +228,9 @@ describe('file-level deltas', () => {
   }, 180_000);
 
   it('after a key rotation the file indexes are signed again, so an agent that trusts only the new key still gets deltas', async () => {
-    const a = await joinAgent(server.home, 'delta-rotate');
-    const agent = await startAgent(a, { env: LOG_ENV });
-    handles.set(a.id, agent);
-    await rollout(server.home, 'delta-v1', a);
+    const a = rotate;
+    const agent = handles.get(a.id)!;
+    expect(readCurrent(a.installRoot, PKG)).toBe('1.0.0');
     const indexKey = async () => {
       let key = '';
       await withDmlBucket(server.home, async (store) => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair, keyFingerprint, signEnvelope } from '../../shared/crypto/sign.js';
-import { buildPackage, cleanupFleet, initServer, runFerry, tempDir, type ServerHandle } from '../helpers/fleet.js';
+import { apiRequest, buildPackage, cleanupFleet, initServer, runFerry, tempDir, type ServerHandle } from '../helpers/fleet.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -20,13 +20,17 @@ interface BundleDoc {
 describe('offline bundles: dml export | dml import --trust-root', () => {
   let hub: ServerHandle;
   let site: ServerHandle;
+  /** an empty DML for the tampered bundles; one holding another db@2.1.0 */
+  let fresh: ServerHandle;
+  let other: ServerHandle;
   let bundle: string;
   let root: string;
   const work = tempDir('ferry-bundle-');
 
   const ferry = (s: ServerHandle, args: string[]) => runFerry(s.home, args);
   const fails = (s: ServerHandle, args: string[]) => runFerry(s.home, args, { allowFail: true });
-  const siteDml = async () => (await ferry(site, ['dml', 'list', '--json'])).json<{ name: string; version: string; digest: string }[]>();
+  // `dml list --json` prints this reply as it is; read in this process (a CLI call per read is slow).
+  const siteDml = async () => apiRequest(site.home, 'dml.list', {});
 
   /** The bundle unpacked, changed by `mutate`, and packed again as a new file. */
   async function tampered(name: string, mutate: (dir: string, doc: BundleDoc) => void): Promise<string> {
@@ -53,11 +57,19 @@ describe('offline bundles: dml export | dml import --trust-root', () => {
   }
 
   beforeAll(async () => {
-    [hub, site] = await Promise.all([initServer(), initServer()]);
-    for (const [name, version] of [['web', '1.0.0'], ['db', '2.1.0'], ['old', '0.1.0']] as const) {
-      const file = await buildPackage({ name, version, files: { 'bin/run': `#!/bin/sh\necho ${name} ${version}\n`, 'etc/big.conf': `${name}\n${'x'.repeat(200_000)}\n` } });
-      await ferry(hub, ['dml', 'add', file]);
-    }
+    [hub, site, fresh, other] = await Promise.all([initServer(), initServer(), initServer(), initServer()]);
+    await Promise.all(
+      (
+        [
+          ['web', '1.0.0'],
+          ['db', '2.1.0'],
+          ['old', '0.1.0'],
+        ] as const
+      ).map(async ([name, version]) => {
+        const file = await buildPackage({ name, version, files: { 'bin/run': `#!/bin/sh\necho ${name} ${version}\n`, 'etc/big.conf': `${name}\n${'x'.repeat(200_000)}\n` } });
+        await ferry(hub, ['dml', 'add', file]);
+      }),
+    );
     await ferry(hub, ['dml', 'retire', 'old@0.1.0']);
     bundle = join(work, 'site.bundle');
     const exp = (await ferry(hub, ['dml', 'export', 'web@1.0.0', 'db@2.1.0', '--out', bundle, '--json'])).json<{ rootFingerprint: string; packages: { name: string; digest: string }[] }>();
@@ -68,16 +80,18 @@ describe('offline bundles: dml export | dml import --trust-root', () => {
   it('a release manager exports; the disconnected server imports after checking against the root', async () => {
     // The export above ran as the bootstrap admin; a release manager may export too (NATS direct gets on the DML).
     const creds = join(work, 'rita.creds');
-    await ferry(hub, ['operator', 'add', 'rita', '--role', 'release-manager', '--out', creds]);
-    const again = await runFerry(hub.home, ['dml', 'export', 'web@1.0.0', '--out', join(work, 'rita.bundle'), '--creds', creds, '--json']);
-    expect(again.json<{ packages: unknown[] }>().packages).toHaveLength(1);
     const viewerCreds = join(work, 'vera.creds');
-    await ferry(hub, ['operator', 'add', 'vera', '--role', 'viewer', '--out', viewerCreds]);
-    const viewer = await runFerry(hub.home, ['dml', 'export', 'web@1.0.0', '--out', join(work, 'vera.bundle'), '--creds', viewerCreds], { allowFail: true });
+    await Promise.all([ferry(hub, ['operator', 'add', 'rita', '--role', 'release-manager', '--out', creds]), ferry(hub, ['operator', 'add', 'vera', '--role', 'viewer', '--out', viewerCreds])]);
+    const [again, viewer, hubDmlRun] = await Promise.all([
+      runFerry(hub.home, ['dml', 'export', 'web@1.0.0', '--out', join(work, 'rita.bundle'), '--creds', creds, '--json']),
+      runFerry(hub.home, ['dml', 'export', 'web@1.0.0', '--out', join(work, 'vera.bundle'), '--creds', viewerCreds], { allowFail: true }),
+      ferry(hub, ['dml', 'list', '--json']),
+    ]);
+    expect(again.json<{ packages: unknown[] }>().packages).toHaveLength(1);
     expect(viewer.code).toBe(8);
     expect(viewer.stderr).toMatch(/^FERRY_FORBIDDEN: /);
 
-    const hubDml = (await ferry(hub, ['dml', 'list', '--json'])).json<{ name: string; version: string; digest: string }[]>();
+    const hubDml = hubDmlRun.json<{ name: string; version: string; digest: string }[]>();
     const imported = (await ferry(site, ['dml', 'import', bundle, '--trust-root', root, '--json'])).json<{ rootFingerprint: string; packages: { name: string; version: string; digest: string; added: boolean; state: string }[] }>();
     expect(imported.rootFingerprint).toBe(root);
     expect(imported.packages.map((p) => [p.name, p.added, p.state])).toEqual([
@@ -92,18 +106,19 @@ describe('offline bundles: dml export | dml import --trust-root', () => {
   });
 
   it('refuses what may not be exported, and never overwrites a file', async () => {
-    const retired = await fails(hub, ['dml', 'export', 'old@0.1.0', '--out', join(work, 'old.bundle')]);
+    const [retired, missing, exists] = await Promise.all([
+      fails(hub, ['dml', 'export', 'old@0.1.0', '--out', join(work, 'old.bundle')]),
+      fails(hub, ['dml', 'export', 'nope@1.0.0', '--out', join(work, 'nope.bundle')]),
+      fails(hub, ['dml', 'export', 'web@1.0.0', '--out', bundle]),
+    ]);
     expect(retired.code).toBe(4);
     expect(retired.stderr).toMatch(/^FERRY_CONFLICT: old@0\.1\.0 is retired/);
-    const missing = await fails(hub, ['dml', 'export', 'nope@1.0.0', '--out', join(work, 'nope.bundle')]);
     expect(missing.code).toBe(3);
-    const exists = await fails(hub, ['dml', 'export', 'web@1.0.0', '--out', bundle]);
     expect(exists.code).toBe(4);
     expect(exists.stderr).toMatch(/^FERRY_ALREADY_EXISTS: /);
   });
 
   it('a bundle tampered anywhere is refused with one line, and nothing is imported', async () => {
-    const fresh = await initServer();
     site = fresh; // an empty DML, so "nothing imported" is visible
     const flipped = await tampered('flipped', (dir, doc) => {
       const file = join(dir, doc.packages[1]!.file);
@@ -154,7 +169,6 @@ describe('offline bundles: dml export | dml import --trust-root', () => {
   }, 180_000);
 
   it('a name@version this DML holds with other bytes stops the import before anything is added', async () => {
-    const other = await initServer();
     const clash = await buildPackage({ name: 'db', version: '2.1.0', files: { 'bin/run': '#!/bin/sh\necho other\n' } });
     await ferry(other, ['dml', 'add', clash]);
     const r = await fails(other, ['dml', 'import', bundle, '--trust-root', root]);

@@ -115,8 +115,7 @@ describe('foundation: one shared server', () => {
 
   async function fleetOf(names: string[], tags: Record<string, string>): Promise<JoinedAgent[]> {
     const token = await createToken(home, { uses: names.length });
-    const joined: JoinedAgent[] = [];
-    for (const n of names) joined.push(await joinAgent(home, n, { token, tags })); // joins reload NATS auth: one at a time
+    const joined = await Promise.all(names.map((n) => joinAgent(home, n, { token, tags })));
     agents.push(...(await startAgents(joined)));
     return joined;
   }
@@ -207,8 +206,7 @@ describe('foundation: one shared server', () => {
         hooks: { healthcheck: 'hooks/health.sh', rollback: 'hooks/rollback.sh' },
         healthcheck: { retries: 1, intervalSeconds: 1 },
       });
-    await addToDml(home, await pkg('1.0.0', true));
-    await addToDml(home, await pkg('2.0.0', false));
+    await Promise.all([pkg('1.0.0', true), pkg('2.0.0', false)].map(async (file) => addToDml(home, await file)));
 
     const first = await shipAndWait(home, 'health-r1', 'svc@1.0.0', 'suite=health');
     expect(first.code, first.stderr).toBe(0);
@@ -229,20 +227,27 @@ describe('foundation: one shared server', () => {
       expect(h.error).toContain('health: svc 2.0.0 is not answering');
     }
 
-    for (const a of fleet) {
+    // What each host says (ferry-agent status) and what the CMDB says, for every host at once.
+    const views = await Promise.all(
+      fleet.map(async (a) => {
+        const [local, cmdb] = await Promise.all([runAgentCli(a.stateDir, ['status', '--json']), runFerry(home, ['cmdb', 'show', a.hostname, '--json'])]);
+        return { local, cmdb };
+      }),
+    );
+    for (const [i, a] of fleet.entries()) {
       expect(currentOf(a, 'svc')).toBe('1.0.0');
       expect(readFileSync(join(a.installRoot, 'svc', 'current', 'app.txt'), 'utf8')).toBe('svc 1.0.0\n');
       expect(existsSync(join(a.installRoot, 'svc', '2.0.0'))).toBe(false);
       expect(stagingLeftovers(a, 'svc')).toEqual([]);
       expect(readFileSync(join(a.installRoot, 'svc-rollback.marker'), 'utf8')).toBe('rolled back svc 2.0.0 to 1.0.0\n');
 
-      const local = (await runAgentCli(a.stateDir, ['status', '--json'])).json<{ agentId: string; running: boolean; installed: Record<string, string>; operations: { kind: string; version: string; step: string }[] }>();
+      const local = views[i]!.local.json<{ agentId: string; running: boolean; installed: Record<string, string>; operations: { kind: string; version: string; step: string }[] }>();
       expect(local.agentId).toBe(a.id);
       expect(local.running).toBe(true);
       expect(local.installed).toEqual({ svc: '1.0.0' });
       expect(local.operations[0]).toMatchObject({ kind: 'install', version: '2.0.0', step: 'rolled-back' });
 
-      const cmdb = (await runFerry(home, ['cmdb', 'show', a.hostname, '--json'])).json<{ id: string; installed: Record<string, string>; history: { kind: string; package: string; version: string; fromVersion: string | null; result: string; detail: string | null }[] }>();
+      const cmdb = views[i]!.cmdb.json<{ id: string; installed: Record<string, string>; history: { kind: string; package: string; version: string; fromVersion: string | null; result: string; detail: string | null }[] }>();
       expect(cmdb.id).toBe(a.id);
       expect(cmdb.installed).toEqual({ svc: '1.0.0' });
       expect(cmdb.history).toContainEqual(expect.objectContaining({ kind: 'install', package: 'svc', version: '2.0.0', fromVersion: '1.0.0', result: 'rolled-back' }));
@@ -268,9 +273,8 @@ describe('foundation: one shared server', () => {
   }, 120_000);
 
   it('c(ii). a DML object tampered with after signing is refused by the agent; nothing is extracted', async () => {
-    const [agent] = await fleetOf(['tamper-1'], { suite: 'tamper' });
     const pkg = (version: string) => buildPackage({ name: 'tamp', version, files: { 'payload.txt': `tamp ${version}\n`.repeat(2000) } });
-    await addToDml(home, await pkg('1.0.0'));
+    const [[agent]] = await Promise.all([fleetOf(['tamper-1'], { suite: 'tamper' }), pkg('1.0.0').then((f) => addToDml(home, f))]);
     const first = await shipAndWait(home, 'tamper-r1', 'tamp@1.0.0', 'suite=tamper');
     expect(first.code, first.stderr).toBe(0);
     expect(currentOf(agent!, 'tamp')).toBe('1.0.0');
@@ -311,10 +315,12 @@ describe('foundation: one shared server', () => {
   }, 180_000);
 
   it('e. a late joiner has nothing installed; an offline host targeted with --include-offline converges when it starts', async () => {
-    const [early] = await fleetOf(['late-0'], { suite: 'late', role: 'early' });
-    // Joined but not running: offline from the server's point of view.
-    const offline = await joinAgent(home, 'late-off', { tags: { suite: 'late', role: 'offline' } });
-    await addToDml(home, await buildPackage({ name: 'late-app', version: '1.0.0', files: { README: 'late-app 1.0.0\n' } }));
+    const [[early], offline] = await Promise.all([
+      fleetOf(['late-0'], { suite: 'late', role: 'early' }),
+      // Joined but not running: offline from the server's point of view.
+      joinAgent(home, 'late-off', { tags: { suite: 'late', role: 'offline' } }),
+      buildPackage({ name: 'late-app', version: '1.0.0', files: { README: 'late-app 1.0.0\n' } }).then((f) => addToDml(home, f)),
+    ]);
 
     const first = await shipAndWait(home, 'late-r1', 'late-app@1.0.0', 'suite=late');
     expect(first.code, first.stderr).toBe(0);
@@ -376,11 +382,12 @@ describe('foundation: server restart', () => {
     const running: AgentHandle[] = [];
     try {
       const token = await createToken(home, { uses: 2 });
-      const fleet = [await joinAgent(home, 'restart-1', { token }), await joinAgent(home, 'restart-2', { token })];
-      running.push(...(await startAgents(fleet)));
       const pkg = (version: string) => buildPackage({ name: 'persist', version, files: { 'version.txt': `${version}\n` } });
-      await addToDml(home, await pkg('1.0.0'));
-      await addToDml(home, await pkg('2.0.0'));
+      const [fleet] = await Promise.all([
+        Promise.all([joinAgent(home, 'restart-1', { token }), joinAgent(home, 'restart-2', { token })]),
+        ...['1.0.0', '2.0.0'].map(async (v) => addToDml(home, await pkg(v))),
+      ]);
+      running.push(...(await startAgents(fleet)));
 
       const first = await shipAndWait(home, 'persist-r1', 'persist@1.0.0', 'all');
       expect(first.code, first.stderr).toBe(0);
@@ -400,8 +407,9 @@ describe('foundation: server restart', () => {
       }, 30_000, { message: 'agents did not reconnect after the server restart' });
 
       // State survived: the DML, the release and the first rollout are still there.
-      expect((await runFerry(home, ['dml', 'list', '--json'])).json<{ name: string; version: string }[]>().map((p) => `${p.name}@${p.version}`).sort()).toEqual(['persist@1.0.0', 'persist@2.0.0']);
-      expect((await rolloutStatus(home, first.status.id)).state).toBe('completed');
+      const [dml, firstAgain] = await Promise.all([runFerry(home, ['dml', 'list', '--json']), rolloutStatus(home, first.status.id)]);
+      expect(dml.json<{ name: string; version: string }[]>().map((p) => `${p.name}@${p.version}`).sort()).toEqual(['persist@1.0.0', 'persist@2.0.0']);
+      expect(firstAgain.state).toBe('completed');
 
       const second = await shipAndWait(home, 'persist-r2', 'persist@2.0.0', 'all');
       expect(second.code, second.stderr).toBe(0);

@@ -129,42 +129,39 @@ describe('the server lease (one NATS, real JetStream)', () => {
   });
 });
 
-describe('ferry server --nats pointed at a running embedded server of the same data directory', () => {
-  it('is refused with FERRY_SERVER_ACTIVE (exit 4), and the embedded server keeps serving', async () => {
-    const embedded = await initServer({ env: { FERRY_LEADER_LEASE_MS: String(LEASE_MS) } });
-    try {
-      const second = await runFerry(embedded.home, ['server', '--nats', embedded.url], { allowFail: true, env: { FERRY_LEADER_LEASE_MS: String(LEASE_MS), FERRY_LOG_LEVEL: 'silent' } });
-      expect(second.code).toBe(4);
-      expect(second.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^FERRY_SERVER_ACTIVE: another ferry server runs against this NATS: \\S+ pid ${embedded.child.pid}`))]);
-      expect(embedded.child.exitCode).toBeNull();
-      await runFerry(embedded.home, ['agents', 'list', '--json']);
-      // With a console over HTTPS (--ui-listen and its certificate) the certificate is the
-      // console's, not a CA for the plain nats:// NATS: it still connects (and is refused the same).
-      {
-        const cert = selfSignedCert(tempDir('ferry-console-cert-'));
-        const withConsole = await runFerry(embedded.home, ['server', '--nats', embedded.url, '--ui-listen', '127.0.0.1:0', '--tls-cert', cert.cert, '--tls-key', cert.key], { allowFail: true, env: { FERRY_LEADER_LEASE_MS: String(LEASE_MS), FERRY_LOG_LEVEL: 'silent' } });
-        expect([withConsole.code, withConsole.stderr.trim()]).toEqual([4, expect.stringMatching(/^FERRY_SERVER_ACTIVE: another ferry server runs against this NATS/)]);
-      }
-    } finally {
-      await embedded.stop();
-    }
+describe('ferry server --nats against a running embedded server of the same data directory', () => {
+  let embedded: ServerHandle;
+  beforeAll(async () => {
+    embedded = await initServer({ env: { FERRY_LEADER_LEASE_MS: String(LEASE_MS) } });
   }, 120_000);
-});
+  afterAll(async () => {
+    await embedded?.stop();
+  });
 
-describe('ferry server --nats URL --creds FILE with credentials NATS refuses', () => {
-  it('fails in one line (FERRY_CREDS_INVALID, exit 2) instead of retrying for ever (a revoked operator\'s file)', async () => {
-    const embedded = await initServer({ env: { FERRY_LEADER_LEASE_MS: String(LEASE_MS) } });
-    try {
-      const dir = tempDir('ferry-server-creds-');
-      const revoked = join(dir, 'gone.creds');
-      await runFerry(embedded.home, ['operator', 'add', 'gone', '--role', 'admin', '--out', revoked]);
-      await runFerry(embedded.home, ['operator', 'revoke', 'gone']);
-      const r = await runFerry(embedded.home, ['server', '--nats', embedded.url, '--creds', revoked], { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } });
-      expect([r.code, r.stderr.trim().split('\n')]).toEqual([2, [expect.stringMatching(new RegExp(`^FERRY_CREDS_INVALID: NATS at ${embedded.url} refused the credentials of --creds ${revoked}`))]]);
-      expect(embedded.child.exitCode).toBeNull();
-    } finally {
-      await embedded.stop();
-    }
+  it('is refused with FERRY_SERVER_ACTIVE (exit 4), and the embedded server keeps serving', async () => {
+    const env = { FERRY_LEADER_LEASE_MS: String(LEASE_MS), FERRY_LOG_LEVEL: 'silent' };
+    // With a console over HTTPS (--ui-listen and its certificate) the certificate is the
+    // console's, not a CA for the plain nats:// NATS: it still connects (and is refused the same).
+    const cert = selfSignedCert(tempDir('ferry-console-cert-'));
+    const [second, withConsole] = await Promise.all([
+      runFerry(embedded.home, ['server', '--nats', embedded.url], { allowFail: true, env }),
+      runFerry(embedded.home, ['server', '--nats', embedded.url, '--ui-listen', '127.0.0.1:0', '--tls-cert', cert.cert, '--tls-key', cert.key], { allowFail: true, env }),
+    ]);
+    expect(second.code).toBe(4);
+    expect(second.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^FERRY_SERVER_ACTIVE: another ferry server runs against this NATS: \\S+ pid ${embedded.child.pid}`))]);
+    expect([withConsole.code, withConsole.stderr.trim()]).toEqual([4, expect.stringMatching(/^FERRY_SERVER_ACTIVE: another ferry server runs against this NATS/)]);
+    expect(embedded.child.exitCode).toBeNull();
+    await runFerry(embedded.home, ['agents', 'list', '--json']);
+  }, 120_000);
+
+  it('with --creds that NATS refuses, fails in one line (FERRY_CREDS_INVALID, exit 2) instead of retrying for ever (a revoked operator\'s file)', async () => {
+    const dir = tempDir('ferry-server-creds-');
+    const revoked = join(dir, 'gone.creds');
+    await runFerry(embedded.home, ['operator', 'add', 'gone', '--role', 'admin', '--out', revoked]);
+    await runFerry(embedded.home, ['operator', 'revoke', 'gone']);
+    const r = await runFerry(embedded.home, ['server', '--nats', embedded.url, '--creds', revoked], { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } });
+    expect([r.code, r.stderr.trim().split('\n')]).toEqual([2, [expect.stringMatching(new RegExp(`^FERRY_CREDS_INVALID: NATS at ${embedded.url} refused the credentials of --creds ${revoked}`))]]);
+    expect(embedded.child.exitCode).toBeNull();
   }, 120_000);
 });
 

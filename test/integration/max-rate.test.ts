@@ -67,6 +67,8 @@ describe('rollout start --max-rate', () => {
     expect(elapsed).toBeGreaterThanOrEqual((chunks - 1) * 1000);
     const status = (await runFerry(server.home, ['rollout', 'status', id, '--json'])).json<{ options: { maxRateBps?: number } }>();
     expect(status.options.maxRateBps).toBe(MiB);
+    // `rollout show` is `rollout status` (what `release show` and `agents show` lead one to type)
+    expect((await runFerry(server.home, ['rollout', 'show', id, '--json'])).json()).toEqual(status);
   }, 120_000);
 
   it('paces a delta of many small files as a whole: every content is one chunk, yet the install keeps to the rate', async () => {

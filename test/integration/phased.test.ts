@@ -5,11 +5,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupFleet, createToken, initServer, joinAgent, listAgents, pollAgents, runFerry, startAgent, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, createToken, initServer, joinAgent, pollAgents, runFerry, startAgents, startServer, tempDir, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { readCurrent, startRollout, waitRolloutEnd } from '../helpers/faults.js';
 import {
   agentHistory,
   dryRun,
+  endSoak,
   fullStatus,
   HEALTH_ERROR,
   healthPackage,
@@ -51,10 +52,8 @@ function serverDiagnostics(server: ServerHandle): string {
 async function startFleet(n: number, prefix: string): Promise<{ server: ServerHandle; agents: AgentHandle[] }> {
   const server = await initServer();
   const token = await createToken(server.home, { uses: n, tags: { suite: 'phased' } });
-  const joined: JoinedAgent[] = [];
-  for (let i = 1; i <= n; i++) joined.push(await joinAgent(server.home, `${prefix}-${i}`, { token })); // joins reload NATS auth: one at a time
-  const agents = await Promise.all(joined.map((a) => startAgent(a, { env: AGENT_ENV })));
-  return { server, agents };
+  const joined = await Promise.all(Array.from({ length: n }, (_, i) => joinAgent(server.home, `${prefix}-${i + 1}`, { token })));
+  return { server, agents: await startAgents(joined, { env: AGENT_ENV }) };
 }
 
 /** Expected per-wave sizes for cumulative waves 1, 50%, 100% of n hosts (empty waves dropped). */
@@ -368,9 +367,10 @@ describe('phased rollouts: one shared server, four agents', () => {
     // A person with the deployer role (issue 18): the name on the timeline is the one their key proves.
     const patCreds = join(tempDir('ferry-pat-'), 'pat.creds');
     await runFerry(home, ['operator', 'add', 'pat-operator', '--role', 'deployer', '--out', patCreds]);
-    // Two waves (1 host, then the rest) with a soak long enough to pause in, even on a busy machine.
-    // (6 s was not: the CLI's pause arrived after the soak had ended under a CPU hog.)
-    const id = await startRollout(home, 'ph5-r', 'all', ['--strategy', 'phased', '--waves', '1,100%', '--soak', '20s']);
+    // Two waves (1 host, then the rest) with a soak long enough to pause in, even on a busy machine
+    // (6 s was not: the CLI's pause arrived after the soak had ended under a CPU hog); the test
+    // ends it once paused, and wave 2's once it soaks, instead of waiting them out.
+    const id = await startRollout(home, 'ph5-r', 'all', ['--strategy', 'phased', '--waves', '1,100%', '--soak', '120s']);
     const soaking = await waitStatus(home, id, (s) => s.waves[0]?.state === 'soaking', 20_000, 'wave 1 soaking');
     const operator = { FERRY_CREDS: patCreds, USER: 'somebody-else' };
     const paused = (await runFerry(home, ['rollout', 'pause', id, '--json'], { env: operator })).json<FullRolloutStatus>();
@@ -378,8 +378,9 @@ describe('phased rollouts: one shared server, four agents', () => {
     expect(paused.reason).toContain('pat-operator');
 
     // Past the end of the soak: nothing more starts while paused.
-    const wait = ms(soaking.waves[0]!.soakUntil) + 2000 - Date.now();
-    if (wait > 0) await sleep(wait);
+    expect(ms(soaking.waves[0]!.soakUntil)).toBeGreaterThan(Date.now());
+    await endSoak(home, id);
+    await sleep(2000);
     const held = await fullStatus(home, id);
     expect(held.state).toBe('paused');
     expect(['soaking', 'completed']).toContain(held.waves[0]!.state);
@@ -390,6 +391,7 @@ describe('phased rollouts: one shared server, four agents', () => {
 
     const resumed = (await runFerry(home, ['rollout', 'resume', id, '--json'], { env: operator })).json<FullRolloutStatus>();
     expect(['running', 'completed']).toContain(resumed.state);
+    await endSoak(home, id); // wave 2's: the last wave soaks too
     const final = await waitRolloutEnd(home, id, 40_000);
     expect(final.state).toBe('completed');
 

@@ -64,16 +64,19 @@ describe('release and deployment management: one server, a test host and two pro
     server = await initServer();
     home = server.home;
     const credsDir = tempDir('ferry-rm-people-');
-    for (const [person, role] of [['alice', 'admin'], ['bob', 'approver'], ['carol', 'deployer']] as const) {
-      creds[person] = join(credsDir, `${person}.creds`);
-      await runFerry(home, ['operator', 'add', person, '--role', role, '--out', creds[person]!]);
-    }
-    const testToken = await createToken(home, { uses: 1, tags: { env: 'test' } });
-    const prodToken = await createToken(home, { uses: 2, tags: { env: 'prod' } });
-    testHost = await joinAgent(home, 'rm-test-1', { token: testToken });
-    prodHosts = [await joinAgent(home, 'rm-prod-1', { token: prodToken }), await joinAgent(home, 'rm-prod-2', { token: prodToken })];
-    agents = await startAgents([testHost, ...prodHosts], { env: { FERRY_HEALTH_WATCH_MS: '1000' } });
-    await mapLimit(
+    // The people, the fleet and the packages do not wait for each other.
+    const people = Promise.all(
+      ([['alice', 'admin'], ['bob', 'approver'], ['carol', 'deployer']] as const).map(([person, role]) => {
+        creds[person] = join(credsDir, `${person}.creds`);
+        return runFerry(home, ['operator', 'add', person, '--role', role, '--out', creds[person]!]);
+      }),
+    );
+    const fleet = (async () => {
+      const [testToken, prodToken] = await Promise.all([createToken(home, { uses: 1, tags: { env: 'test' } }), createToken(home, { uses: 2, tags: { env: 'prod' } })]);
+      [testHost, ...prodHosts] = await Promise.all([joinAgent(home, 'rm-test-1', { token: testToken }), joinAgent(home, 'rm-prod-1', { token: prodToken }), joinAgent(home, 'rm-prod-2', { token: prodToken })]);
+      agents = await startAgents([testHost, ...prodHosts], { env: { FERRY_HEALTH_WATCH_MS: '1000' } });
+    })();
+    const packages = mapLimit(
       [
         pkg('rt', '2.0.0'),
         pkg('rt', '2.1.0'),
@@ -91,6 +94,7 @@ describe('release and deployment management: one server, a test host and two pro
       3,
       (spec) => publishPackage(home, spec),
     );
+    await Promise.all([people, fleet, packages]);
   }, 180_000);
 
   afterAll(async () => {
@@ -100,12 +104,15 @@ describe('release and deployment management: one server, a test host and two pro
 
   it('a release with a dependency installs in dependency order and rolls back as one', async () => {
     // Refused: the dependency is in the release at a version outside the range.
-    const bad = await ferryFails(['release', 'create', 'rel-bad', '--package', 'app@1.0.0', '--package', 'rt@2.0.0']);
+    // (At once: the refused release, and the release given app first, stored with rt first: the install order.)
+    const [bad, relRun] = await Promise.all([
+      ferryFails(['release', 'create', 'rel-bad', '--package', 'app@1.0.0', '--package', 'rt@2.0.0']),
+      ferry(['release', 'create', 'rel-1', '--package', 'app@1.0.0', '--package', 'rt@2.1.0', '--rfc', 'CHG-100', '--json']),
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/FERRY_INVALID_INPUT: app@1\.0\.0 needs rt >=2\.1\.0, but the release has rt@2\.0\.0/);
 
-    // Given app first, stored with rt first: the install order.
-    const rel = (await ferry(['release', 'create', 'rel-1', '--package', 'app@1.0.0', '--package', 'rt@2.1.0', '--rfc', 'CHG-100', '--json'])).json<{
+    const rel = relRun.json<{
       packages: { name: string }[];
       owner: string;
       rollbackPlan: string;
@@ -133,9 +140,10 @@ describe('release and deployment management: one server, a test host and two pro
     expect(installed).toMatchObject({ rt: '2.1.0', app: '1.0.0' });
 
     // The CMDB answers by installed version.
-    const versions = (await ferry(['cmdb', 'versions', 'rt', '--json'])).json<{ hosts: number; notInstalled: number; versions: { version: string; hosts: number; hostnames: string[] }[] }>();
+    const [versionsRun, selectedRun] = await Promise.all([ferry(['cmdb', 'versions', 'rt', '--json']), ferry(['agents', 'list', '--target', 'installed.rt=2.1.*', '--json'])]);
+    const versions = versionsRun.json<{ hosts: number; notInstalled: number; versions: { version: string; hosts: number; hostnames: string[] }[] }>();
     expect(versions).toMatchObject({ hosts: 3, notInstalled: 2, versions: [{ version: '2.1.0', hosts: 1, hostnames: ['rm-test-1'] }] });
-    const selected = (await ferry(['agents', 'list', '--target', 'installed.rt=2.1.*', '--json'])).json<{ hostname: string }[]>();
+    const selected = selectedRun.json<{ hostname: string }[]>();
     expect(selected.map((a) => a.hostname)).toEqual(['rm-test-1']);
   });
 
@@ -173,7 +181,12 @@ describe('release and deployment management: one server, a test host and two pro
   it('a prod rollout is refused without authorization, approval and test evidence, and accepted after them', async () => {
     await ferry(['release', 'create', 'rel-svc', '--package', 'svc@1.0.0', '--rfc', 'CHG-200']);
 
-    const refused = await ferryFails(['rollout', 'start', 'rel-svc', '--target', 'env=prod']);
+    // (At once: the refusal, the dry run and the bogus evidence change nothing.)
+    const [refused, planRun, bogus] = await Promise.all([
+      ferryFails(['rollout', 'start', 'rel-svc', '--target', 'env=prod']),
+      ferry(['rollout', 'start', 'rel-svc', '--target', 'env=prod', '--dry-run', '--json']),
+      ferryFails(['dml', 'authorize', 'svc@1.0.0', '--evidence', 'r-00000000']),
+    ]);
     expect(refused.code).toBe(7);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).toMatch(/^FERRY_POLICY_DENIED: rollout of rel-svc refused by policy: /);
@@ -183,12 +196,11 @@ describe('release and deployment management: one server, a test host and two pro
     expect(refused.stderr).toMatch(/--force --reason/);
 
     // The dry run shows the same verdict without refusing.
-    const plan = (await ferry(['rollout', 'start', 'rel-svc', '--target', 'env=prod', '--dry-run', '--json'])).json<{ policy: PolicyDoc }>();
+    const plan = planRun.json<{ policy: PolicyDoc }>();
     expect(plan.policy.environments).toEqual(['prod']);
     expect(plan.policy.violations).toHaveLength(3);
 
     // Evidence that is not a completed rollout of this package is refused.
-    const bogus = await ferryFails(['dml', 'authorize', 'svc@1.0.0', '--evidence', 'r-00000000']);
     expect(bogus.code).toBe(2);
     expect(bogus.stderr).toMatch(/FERRY_INVALID_INPUT: evidence r-00000000 is not a rollout/);
 
@@ -219,11 +231,9 @@ describe('release and deployment management: one server, a test host and two pro
 
   it('--force --reason overrides the policy, and the override is in the audit log and the review', async () => {
     await ferry(['release', 'create', 'rel-hotfix', '--package', 'hotfix@1.0.0', '--risk', 'high']);
-    const noReason = await ferryFails(['rollout', 'start', 'rel-hotfix', '--target', 'env=prod', '--force']);
+    const [noReason, refused] = await Promise.all([ferryFails(['rollout', 'start', 'rel-hotfix', '--target', 'env=prod', '--force']), ferryFails(['rollout', 'start', 'rel-hotfix', '--target', 'env=prod'], as('carol'))]);
     expect(noReason.code).toBe(2);
     expect(noReason.stderr).toMatch(/FERRY_USAGE: --force needs --reason/);
-
-    const refused = await ferryFails(['rollout', 'start', 'rel-hotfix', '--target', 'env=prod'], as('carol'));
     expect(refused.code).toBe(7);
 
     const forced = (await ferry(['rollout', 'start', 'rel-hotfix', '--target', 'env=prod', '--force', '--reason', 'INC-42 emergency fix', '--json'], as('carol'))).json<{
@@ -256,14 +266,17 @@ describe('release and deployment management: one server, a test host and two pro
     const retired = (await ferry(['dml', 'retire', 'old@1.0.0', '--reason', 'CVE-2026-1234', '--json'])).json<{ state: string; retiredBy: string; retireReason: string }>();
     expect(retired).toMatchObject({ state: 'retired', retiredBy: 'alice', retireReason: 'CVE-2026-1234' });
 
-    const deploy = await ferryFails(['rollout', 'start', 'rel-old', '--target', 'env=test']);
+    const [deploy, release, authorize, shownRun] = await Promise.all([
+      ferryFails(['rollout', 'start', 'rel-old', '--target', 'env=test']),
+      ferryFails(['release', 'create', 'rel-old-2', '--package', 'old@1.0.0']),
+      ferryFails(['dml', 'authorize', 'old@1.0.0']),
+      ferry(['dml', 'show', 'old@1.0.0', '--json']),
+    ]);
     expect(deploy.code).toBe(4);
     expect(deploy.stderr).toMatch(/FERRY_CONFLICT: old@1\.0\.0 is retired and cannot be deployed \(CVE-2026-1234\)/);
-    const release = await ferryFails(['release', 'create', 'rel-old-2', '--package', 'old@1.0.0']);
     expect(release.stderr).toMatch(/FERRY_CONFLICT: old@1\.0\.0 is retired/);
-    const authorize = await ferryFails(['dml', 'authorize', 'old@1.0.0']);
     expect(authorize.stderr).toMatch(/FERRY_CONFLICT: old@1\.0\.0 is retired and cannot be authorized/);
-    const shown = (await ferry(['dml', 'show', 'old@1.0.0', '--json'])).json<{ state: string; retiredAt: string | null }>();
+    const shown = shownRun.json<{ state: string; retiredAt: string | null }>();
     expect(shown.state).toBe('retired');
     expect(shown.retiredAt).not.toBeNull();
     // Nothing was started for it.
@@ -273,7 +286,8 @@ describe('release and deployment management: one server, a test host and two pro
 
   it('the schedule lists a scheduled rollout with its change record, as JSON and as iCalendar', async () => {
     const id = await startRollout(home, 'rel-1', 'env=prod', ['--start-at', '+2h', '--window', 'Sat,Sun', '--force', '--reason', 'weekend window test']);
-    const entries = (await ferry(['schedule', '--json'])).json<
+    const [entriesRun, icsRun] = await Promise.all([ferry(['schedule', '--json']), ferry(['schedule', '--ics'])]);
+    const entries = entriesRun.json<
       { rollout: string; release: string; state: string; hosts: number; owner: string; rfc: string; risk: string; rollbackPlan: string; window: string; start: string; end: string | null }[]
     >();
     const e = entries.find((x) => x.rollout === id)!;
@@ -283,21 +297,23 @@ describe('release and deployment management: one server, a test host and two pro
     expect([0, 6]).toContain(new Date(e.start).getUTCDay());
     expect(Date.parse(e.end!)).toBeGreaterThan(Date.parse(e.start));
 
-    const ics = (await ferry(['schedule', '--ics'])).stdout;
+    const ics = icsRun.stdout;
     expect(ics.startsWith('BEGIN:VCALENDAR\r\n')).toBe(true);
     expect(ics).toContain(`UID:${id}@ferry\r\n`);
     expect(ics).toMatch(/DTSTART:\d{8}T\d{6}Z\r\n/);
     expect(ics.replace(/\r\n /g, '')).toContain('RFC: CHG-100');
 
     await ferry(['rollout', 'abort', id]);
-    const after = (await ferry(['schedule', '--json'])).json<{ rollout: string }[]>();
+    const [afterRun, withEndedRun] = await Promise.all([ferry(['schedule', '--json']), ferry(['schedule', '--all', '--json'])]);
+    const after = afterRun.json<{ rollout: string }[]>();
     expect(after.some((x) => x.rollout === id)).toBe(false);
-    const withEnded = (await ferry(['schedule', '--all', '--json'])).json<{ rollout: string; state: string }[]>();
+    const withEnded = withEndedRun.json<{ rollout: string; state: string }[]>();
     expect(withEnded.find((x) => x.rollout === id)?.state).toBe('aborted');
   });
 
   it('the audit log records administrative actions with who and the result, and not read-only ones', async () => {
-    const all = (await ferry(['audit', '--json'])).json<{ actor: string; action: string; target: string | null; result: string }[]>();
+    const [allRun, tableRun] = await Promise.all([ferry(['audit', '--json']), ferry(['audit', '--action', 'dml.retire'])]);
+    const all = allRun.json<{ actor: string; action: string; target: string | null; result: string }[]>();
     const actions = new Set(all.map((e) => e.action));
     for (const a of ['token.create', 'dml.add', 'dml.authorize', 'dml.retire', 'release.create', 'release.approve', 'rollout.start', 'rollout.action']) expect(actions).toContain(a);
     for (const a of ['dml.list', 'rollout.status', 'agents.list', 'audit.list', 'schedule', 'cmdb.versions']) expect(actions).not.toContain(a);
@@ -305,7 +321,7 @@ describe('release and deployment management: one server, a test host and two pro
     expect(all.find((e) => e.action === 'dml.retire')).toMatchObject({ actor: 'alice', target: 'old@1.0.0' });
     // Tokens are secrets: the log never holds one.
     expect(JSON.stringify(all)).not.toMatch(/"token":"[^[]/);
-    const table = (await ferry(['audit', '--action', 'dml.retire'])).stdout;
+    const table = tableRun.stdout;
     expect(table).toMatch(/alice.*dml\.retire.*old@1\.0\.0.*ok/);
   });
 });

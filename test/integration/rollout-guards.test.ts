@@ -11,7 +11,8 @@
 // - impossible values are refused and implied defaults are said;
 // - agent refusals and fleet rollbacks do not raise the packages' risk.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupFleet, createToken, initServer, joinAgent, runFerry, startAgent, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { cleanupFleet, createToken, initServer, joinAgent, pollAgents, runFerry, startAgents, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { mapLimit } from '../helpers/faults.js';
 import { publishRelease, reviewJson, startAndWait, waitStatus, fullStatus, type PackageSpec } from '../helpers/rollouts.js';
 
 afterAll(cleanupFleet, 60_000);
@@ -34,22 +35,26 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
   beforeAll(async () => {
     server = await initServer();
     home = server.home;
-    const qa = await createToken(home, { uses: 2, tags: { env: 'qa' } });
-    const dev = await createToken(home, { uses: 1, tags: { env: 'dev' } });
-    agents = [await joinAgent(home, 'guard-1', { token: qa }), await joinAgent(home, 'guard-2', { token: qa }), await joinAgent(home, 'guard-3', { token: dev })];
-    await Promise.all(agents.map((a) => startAgent(a)));
-    for (const v of ['1.0.0', '1.1.0', '1.2.0']) await publishRelease(home, `g-${v.slice(0, 3)}`, greeter(v));
+    const fleet = (async () => {
+      const [qa, dev] = await Promise.all([createToken(home, { uses: 2, tags: { env: 'qa' } }), createToken(home, { uses: 1, tags: { env: 'dev' } })]);
+      agents = await Promise.all([joinAgent(home, 'guard-1', { token: qa }), joinAgent(home, 'guard-2', { token: qa }), joinAgent(home, 'guard-3', { token: dev })]);
+      await startAgents(agents);
+    })();
+    await Promise.all([fleet, ...['1.0.0', '1.1.0', '1.2.0'].map((v) => publishRelease(home, `g-${v.slice(0, 3)}`, greeter(v)))]);
   }, 120_000);
 
   it('refuses a selector that matches no host, naming the selector and the nearest tag values; --allow-empty starts it', async () => {
-    const refused = await runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=qaa', '--wait'], { allowFail: true });
+    // (At once: the refused start, and a dry run that shows the (empty) plan and says that a start would be refused.)
+    const [refused, planRun] = await Promise.all([
+      runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=qaa', '--wait'], { allowFail: true }),
+      runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=qaa', '--dry-run', '--json']),
+    ]);
     expect(refused.code, refused.stderr).toBe(3);
     const line = refused.stderr.trim().split('\n').at(-1)!;
     expect(line).toMatch(/^FERRY_NO_TARGETS: rollout of g-1.0 refused: selector "env=qaa" matches none of the 3 host\(s\); nearest env values: qa \(2 hosts\), dev \(1 host\)/);
     expect(line).toContain('--allow-empty');
     expect((await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>()).toEqual([]); // nothing stored
-    // A dry run shows the (empty) plan and says that a start would be refused.
-    const plan = (await runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=qaa', '--dry-run', '--json'])).json<{ hosts: unknown[]; notes: string[] }>();
+    const plan = planRun.json<{ hosts: unknown[]; notes: string[] }>();
     expect(plan.hosts).toEqual([]);
     expect(plan.notes).toEqual([expect.stringMatching(/^a start would be refused: FERRY_NO_TARGETS: rollout of g-1.0 refused: selector "env=qaa" matches none/)]);
 
@@ -70,8 +75,10 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
     realId = done.status.id;
     // A mistyped rollout id is refused in one line naming it, not stored as a free-text note.
     const typo = `${realId.slice(0, -1)}${realId.endsWith('0') ? '1' : '0'}`;
-    for (const bad of [typo, realId.slice(0, -1), `${typo} (QA run)`]) {
-      const r = await runFerry(home, ['dml', 'authorize', 'greeter@1.0.0', '--evidence', bad], { allowFail: true });
+    const bads = [typo, realId.slice(0, -1), `${typo} (QA run)`];
+    const runs = await Promise.all(bads.map((bad) => runFerry(home, ['dml', 'authorize', 'greeter@1.0.0', '--evidence', bad], { allowFail: true })));
+    for (const [i, bad] of bads.entries()) {
+      const r = runs[i]!;
       expect(r.code, r.stderr).toBe(2);
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
@@ -85,45 +92,61 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
   });
 
   it('refuses the removal of a package no targeted host has, naming the nearest installed package', async () => {
-    const refused = await runFerry(home, ['rollout', 'start', '--remove', 'greetr', '--wait'], { allowFail: true });
+    const [refused, typo] = await Promise.all([
+      runFerry(home, ['rollout', 'start', '--remove', 'greetr', '--wait'], { allowFail: true }),
+      runFerry(home, ['rollout', 'start', '--remove', 'greeter', '--target', 'env=prdo'], { allowFail: true }),
+    ]);
     expect(refused.code, refused.stderr).toBe(3);
     expect(refused.stderr).toMatch(/FERRY_NO_TARGETS: rollout of remove greetr refused: none of the 3 host\(s\) matching "all" has greetr installed; nearest installed packages: greeter \(3 hosts\)/);
-    const typo = await runFerry(home, ['rollout', 'start', '--remove', 'greeter', '--target', 'env=prdo'], { allowFail: true });
     expect(typo.code).toBe(3);
     expect(typo.stderr).toMatch(/FERRY_NO_TARGETS: .*selector "env=prdo" matches none of the 3 host\(s\); nearest env values: /);
   });
 
   it('refuses impossible values and says which default an implied flag uses', async () => {
-    const bad = await runFerry(home, ['rollout', 'start', 'g-1.1', '--max-failures', '150%'], { allowFail: true });
-    expect(bad.code).toBe(2);
-    expect(bad.stderr.trim().split('\n').at(-1)).toMatch(/^FERRY_INVALID_INPUT: --max-failures 150% is more than 100% of a wave/);
-    const plan = await runFerry(home, ['rollout', 'start', 'g-1.1', '--strategy', 'phased', '--dry-run']);
-    expect(plan.stderr).toContain('note: --strategy phased without --waves: using the default waves 1,10%,50%,100%');
-    const json = (await runFerry(home, ['rollout', 'start', 'g-1.1', '--strategy', 'phased', '--dry-run', '--json'])).json<{ notes: string[]; options: { waves: string[] } }>();
-    expect(json.options.waves).toEqual(['1', '10%', '50%', '100%']);
-    expect(json.notes).toEqual(['--strategy phased without --waves: using the default waves 1,10%,50%,100%']);
-    // A window's time zone is said when it was not given; a given one is kept.
-    const utc = (await runFerry(home, ['rollout', 'start', 'g-1.1', '--window', 'Sat,Sun', '--dry-run', '--json'])).json<{ notes: string[]; options: { timeZone: string } }>();
-    expect(utc.notes).toContain('--window without --timezone: the window "Sat,Sun" is in UTC');
-    expect(utc.options.timeZone).toBe('UTC');
-    const paris = (await runFerry(home, ['rollout', 'start', 'g-1.1', '--window', 'Sat,Sun', '--timezone', 'Europe/Paris', '--dry-run', '--json'])).json<{ notes: string[]; options: { timeZone: string } }>();
-    expect(paris.options.timeZone).toBe('Europe/Paris');
-    expect(paris.notes.join('\n')).not.toContain('--timezone');
-    // A flag that would silently do nothing is refused: one line, a stable code, exit 2.
-    for (const [args, line] of [
+    // None of these starts anything: they run a few at a time.
+    const start = (args: string[]) => ['rollout', 'start', 'g-1.1', ...args];
+    const usage = [
       [['--timezone', 'Europe/Paris'], /^FERRY_USAGE: --timezone is the time zone of --window; give a --window too/],
       [['--reason', 'INC-7'], /^FERRY_USAGE: --reason explains a --force; without --force nothing is overridden/],
       [['--timeout', '5m'], /^FERRY_USAGE: --timeout is how long --wait waits; add --wait/],
       [['--strategy', 'phased', '--waves', '0,100%'], /^FERRY_INVALID_INPUT: wave 0 has no hosts: a wave is at least 1 host/],
-    ] as const) {
-      const r = await runFerry(home, ['rollout', 'start', 'g-1.1', ...args], { allowFail: true });
+    ] as const;
+    const [bad, plan, jsonRun, utcRun, parisRun, copy, ...usageRuns] = await mapLimit(
+      [
+        start(['--max-failures', '150%']),
+        start(['--strategy', 'phased', '--dry-run']),
+        start(['--strategy', 'phased', '--dry-run', '--json']),
+        start(['--window', 'Sat,Sun', '--dry-run', '--json']),
+        start(['--window', 'Sat,Sun', '--timezone', 'Europe/Paris', '--dry-run', '--json']),
+        // the same rule for the other command that can --wait
+        ['cmdb', 'clone-config', 'guard-1', '--to', 'guard-3', '--timeout', '5m'],
+        ...usage.map(([args]) => start([...args])),
+      ],
+      4,
+      (args) => runFerry(home, args, { allowFail: true }),
+    );
+    expect(bad!.code).toBe(2);
+    expect(bad!.stderr.trim().split('\n').at(-1)).toMatch(/^FERRY_INVALID_INPUT: --max-failures 150% is more than 100% of a wave/);
+    expect(plan!.code, plan!.stderr).toBe(0);
+    expect(plan!.stderr).toContain('note: --strategy phased without --waves: using the default waves 1,10%,50%,100%');
+    const json = jsonRun!.json<{ notes: string[]; options: { waves: string[] } }>();
+    expect(json.options.waves).toEqual(['1', '10%', '50%', '100%']);
+    expect(json.notes).toEqual(['--strategy phased without --waves: using the default waves 1,10%,50%,100%']);
+    // A window's time zone is said when it was not given; a given one is kept.
+    const utc = utcRun!.json<{ notes: string[]; options: { timeZone: string } }>();
+    expect(utc.notes).toContain('--window without --timezone: the window "Sat,Sun" is in UTC');
+    expect(utc.options.timeZone).toBe('UTC');
+    const paris = parisRun!.json<{ notes: string[]; options: { timeZone: string } }>();
+    expect(paris.options.timeZone).toBe('Europe/Paris');
+    expect(paris.notes.join('\n')).not.toContain('--timezone');
+    // A flag that would silently do nothing is refused: one line, a stable code, exit 2.
+    for (const [i, [args, line]] of usage.entries()) {
+      const r = usageRuns[i]!;
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(line);
     }
-    // The same rule for the other command that can --wait.
-    const copy = await runFerry(home, ['cmdb', 'clone-config', 'guard-1', '--to', 'guard-3', '--timeout', '5m'], { allowFail: true });
-    expect(copy.code, copy.stderr).toBe(2);
+    expect(copy!.code, copy!.stderr).toBe(2);
     expect(copy.stderr.trim()).toBe('FERRY_USAGE: --timeout is how long --wait waits; add --wait (or drop --timeout)');
     expect((await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>()).toHaveLength(2); // nothing new
   });
@@ -134,17 +157,20 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
     const soaking = await waitStatus(home, older, (s) => s.waves[0]?.state === 'soaking', 30_000, 'canary soaking');
     const canary = soaking.hosts.find((h) => h.wave === 0)!;
 
-    const refused = await runFerry(home, ['rollout', 'start', 'g-1.2'], { allowFail: true });
+    const [refused, planRun, text] = await Promise.all([
+      runFerry(home, ['rollout', 'start', 'g-1.2'], { allowFail: true }),
+      runFerry(home, ['rollout', 'start', 'g-1.0', '--dry-run', '--json']),
+      runFerry(home, ['rollout', 'start', 'g-1.0', '--dry-run']),
+    ]);
     expect(refused.code, refused.stderr).toBe(4);
     expect(refused.stderr).toMatch(new RegExp(`FERRY_CONFLICT: rollout of g-1.2 refused: rollout ${older} \\(g-1.1, running\\) still holds 3 of its hosts`));
     expect(refused.stderr).toContain('--supersede');
 
     // A downgrade over the canary (on 1.1.0): the plan says so, and names the conflict.
-    const plan = (await runFerry(home, ['rollout', 'start', 'g-1.0', '--dry-run', '--json'])).json<{ downgrades: number; hosts: { agent: string; downgrades?: unknown[] }[]; conflicts: { rollout: string; hosts: string[] }[] }>();
+    const plan = planRun.json<{ downgrades: number; hosts: { agent: string; downgrades?: unknown[] }[]; conflicts: { rollout: string; hosts: string[] }[] }>();
     expect(plan.downgrades).toBe(1);
     expect(plan.hosts.find((h) => h.agent === canary.agent)!.downgrades).toEqual([{ name: 'greeter', from: '1.1.0', to: '1.0.0' }]);
     expect(plan.conflicts).toEqual([expect.objectContaining({ rollout: older })]);
-    const text = await runFerry(home, ['rollout', 'start', 'g-1.0', '--dry-run']);
     expect(text.stdout).toMatch(/DOWNGRADE greeter 1\.1\.0 → 1\.0\.0/);
     expect(text.stdout).toContain(`CONFLICT: rollout ${older}`);
 
@@ -171,7 +197,7 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
     await runFerry(home, ['rollout', 'rollback', realId]);
     const back = await waitStatus(home, realId, (s) => s.state === 'rolled-back', 30_000, 'fleet rollback done');
     expect(back.hosts.map((h) => h.state)).toEqual(['rolled-back', 'rolled-back', 'rolled-back']);
-    await waitFor(async () => (await runFerry(home, ['agents', 'list', '--json'])).json<{ installed: Record<string, string> }[]>().every((a) => a.installed.greeter !== '1.2.0'), 20_000, { message: 'hosts back from 1.2.0' });
+    await waitFor(async () => (await pollAgents(home)).every((a) => a.installed.greeter !== '1.2.0'), 20_000, { message: 'hosts back from 1.2.0' });
 
     const risk = (await runFerry(home, ['rollout', 'start', 'g-1.2', '--dry-run', '--json'])).json<RiskDoc>().policy.risk;
     expect(risk.factors).toContain('0 of 7 earlier installs of these packages failed (0.0%)');
@@ -180,9 +206,12 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
   it('refuses a selection whose every host is skipped (offline), counting why; --allow-empty starts it', async () => {
     // Joined, never started: the CMDB has never seen it, so it is offline.
     const edge = await createToken(home, { uses: 1, tags: { env: 'edge' } });
-    await joinAgent(home, 'guard-off', { token: edge });
-    const before = (await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>().length;
-    const refused = await runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=edge', '--wait'], { allowFail: true });
+    const [, listed] = await Promise.all([joinAgent(home, 'guard-off', { token: edge }), runFerry(home, ['rollout', 'list', '--json'])]);
+    const before = listed.json<unknown[]>().length;
+    const [refused, planRun] = await Promise.all([
+      runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=edge', '--wait'], { allowFail: true }),
+      runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=edge', '--dry-run', '--json']),
+    ]);
     expect(refused.code, refused.stderr).toBe(3);
     const line = refused.stderr.trim().split('\n').at(-1)!;
     expect(line).toBe(
@@ -190,7 +219,7 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
         ' — hint: --include-offline sends it to offline hosts when they return; give --allow-empty to start it anyway',
     );
     expect((await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>().length).toBe(before); // nothing stored
-    const plan = (await runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=edge', '--dry-run', '--json'])).json<{ notes: string[] }>();
+    const plan = planRun.json<{ notes: string[] }>();
     expect(plan.notes).toEqual([expect.stringMatching(/^a start would be refused: FERRY_NO_TARGETS: .*1 offline/)]);
 
     const allowed = await runFerry(home, ['rollout', 'start', 'g-1.0', '--target', 'env=edge', '--allow-empty', '--wait', '--timeout', '60s'], { allowFail: true, timeoutMs: 80_000 });

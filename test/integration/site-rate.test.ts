@@ -13,13 +13,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
-import { dataPaths } from '../../server/config.js';
-import { openDatabase } from '../../server/db/open.js';
-import { SiteStore } from '../../server/sites/store.js';
 import { expectCliRefusals, type CliRefusal } from '../helpers/errors.js';
 import { publishPackage } from '../helpers/faults.js';
 import { cleanupFleet, runFerry, startServer, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
-import { startSite, type TestSite } from '../helpers/site.js';
+import { siteConsumersAtHub, startSite, type HubConsumer, type TestSite } from '../helpers/site.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -123,15 +120,13 @@ describe('sites: --max-rate paces what crosses the link', () => {
     process.stderr.write(['--- ferry server (tail) ---', server.logs().slice(-6000), '--- slow site (tail) ---', slow?.logs().slice(-3000) ?? '', ''].join('\n'));
   });
 
-  /** The hub's mirror consumer for a site, as nats-server has it. */
+  /** A consumer at the hub, by name, as nats-server has it. */
+  const consumerInfo = async (name: string) => (await hubNc.request(`$JS.API.CONSUMER.INFO.${DML}.${name}`, '', { timeout: 5000 })).json<HubConsumer & { error?: { err_code?: number } }>();
+  /** The hub's consumer that a site's mirror receives from, as nats-server has it. */
   const mirrorConsumer = async (site: string) => {
-    const db = openDatabase(dataPaths(home).db);
-    try {
-      const name = new SiteStore(db).mirrorConsumer(site)!.name;
-      return (await hubNc.request(`$JS.API.CONSUMER.INFO.${DML}.${name}`, '', { timeout: 5000 })).json<{ name: string; config: { rate_limit_bps?: number } }>();
-    } finally {
-      db.close();
-    }
+    const live = (await siteConsumersAtHub(hubNc, server.logs(), site)).filter((c) => c.push_bound);
+    expect(live.map((c) => c.name), `the live mirror consumers of ${site}`).toHaveLength(1);
+    return live[0]!;
   };
 
   it('a 20 MiB package: the 5MiB/s site\'s mirror fills in about 4 s; the site without a rate is not paced', async () => {
@@ -183,6 +178,37 @@ describe('sites: --max-rate paces what crosses the link', () => {
     expect(none).toMatchObject({ maxRateBps: null, consumer: 'updated' });
     expect((await consumer()).config.rate_limit_bps ?? 0).toBe(0);
   }, 180_000);
+
+  it('a site\'s link asks for more consumers than its mirror\'s (as a hostile site would): site set still gives the live mirror\'s consumer the new rate, and every other still there', async () => {
+    const live = await mirrorConsumer('slow');
+    expect(live.config.rate_limit_bps ?? 0).toBe(0);
+    const atSlow = conns.find((c) => c.info?.server_name === 'ferry-site-slow')!;
+    // Consumers that deliver nothing (they start past the DML's end): one the site keeps receiving
+    // from (its subscription crosses the link), two it does not (JetStream drops them within seconds).
+    const past = (await hub.streams.info(DML)).state.last_seq + 1;
+    const kept = atSlow.subscribe('$JS.M.extra0');
+    await atSlow.flush();
+    const extras: string[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const body = { stream_name: DML, config: { deliver_subject: `$JS.M.extra${i}`, deliver_policy: 'by_start_sequence', opt_start_seq: past } };
+        const made = (await atSlow.request('ferry.mirror.slow.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify(body), { timeout: 10_000, noMux: true, reply: `$JSC.R.extra${i}` })).json<{ name?: string; error?: unknown }>();
+        expect(made.error).toBeUndefined();
+        extras.push(made.name!);
+      }
+      await waitFor(async () => (await consumerInfo(extras[0]!)).push_bound === true, 20_000, { intervalMs: 100, message: 'the consumer the site receives from is not bound' });
+      const r = await runFerry(home, ['site', 'set', 'slow', '--max-rate', '3MiB/s', '--json']);
+      expect(r.json()).toEqual({ name: 'slow', maxRateBps: 3 * MiB, previousMaxRateBps: null, consumer: 'updated' });
+      // The mirror's own consumer, made before the others, has the new rate; so has the other one still received from.
+      expect(await consumerInfo(live.name)).toMatchObject({ name: live.name, push_bound: true, config: { rate_limit_bps: 3 * MiB * 8 } });
+      expect(await consumerInfo(extras[0]!)).toMatchObject({ config: { rate_limit_bps: 3 * MiB * 8 } });
+      const bound = (await siteConsumersAtHub(hubNc, server.logs(), 'slow')).filter((c) => c.push_bound);
+      expect(bound.map((c) => [c.name, c.config.rate_limit_bps]).sort()).toEqual([live.name, extras[0]!].sort().map((name) => [name, 3 * MiB * 8]));
+    } finally {
+      kept.unsubscribe();
+      await runFerry(home, ['site', 'set', 'slow', '--max-rate', 'none']);
+    }
+  }, 120_000);
 
   it('a site cannot ask for another site\'s mirror consumer, nor on the shared prefix of older sites', async () => {
     const atFast = conns.find((c) => c.info?.server_name === 'ferry-site-fast')!;

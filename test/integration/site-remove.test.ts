@@ -5,18 +5,17 @@
 // for by the name the site's row held: a mirror's consumer is a direct one, which JetStream's
 // consumer list leaves out), the site's nats-server started again with its old credentials
 // is refused, site list no longer shows it, its unused token is revoked, and the audit log has the
-// refusal and the removal. A site added again under the same name has new keys and links.
+// refusal and the removal. A site added again under the same name has new keys and links. A site
+// whose link asked for consumers besides its mirror's (as a hostile site would): every one of them
+// still at the hub is deleted, its mirror's too.
 // Requires the compiled dist/ (`npx tsc -p .`) and nats-server on PATH.
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { dataPaths } from '../../server/config.js';
-import { openDatabase } from '../../server/db/open.js';
-import { SiteStore } from '../../server/sites/store.js';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { expectCliRefusals } from '../helpers/errors.js';
 import { apiRequest, cleanupFleet, joinAgent, runFerry, startServer, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
-import { hubLeafz, hubSystemConnection, startSite, type TestSite } from '../helpers/site.js';
+import { hubLeafz, hubSystemConnection, siteConsumersAtHub, startSite, type TestSite } from '../helpers/site.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -25,18 +24,12 @@ describe('site remove', () => {
   let server: ServerHandle;
   let site: TestSite;
   let again: TestSite | undefined;
+  let hostile: TestSite | undefined;
   let sys: NatsConnection;
   let hubNc: NatsConnection;
 
-  /** The consumer the server made for a site's mirror: its name in the site's row. */
-  const mirrorConsumerName = (name: string) => {
-    const db = openDatabase(dataPaths(home).db);
-    try {
-      return new SiteStore(db).mirrorConsumer(name)?.name;
-    } finally {
-      db.close();
-    }
-  };
+  /** The consumer the server made for a site's mirror: the one the mirror receives from (the server's log names it). */
+  const mirrorConsumerName = async (name: string) => (await siteConsumersAtHub(hubNc, server.logs(), name)).find((c) => c.push_bound)?.name;
   /** That consumer at the hub, asked for by name. */
   const consumerInfo = async (name: string) =>
     (await hubNc.request(`$JS.API.CONSUMER.INFO.OBJ_ferry-dml.${name}`, '', { timeout: 5000 })).json<{ name?: string; config?: { deliver_subject?: string }; error?: { err_code?: number } }>();
@@ -44,7 +37,8 @@ describe('site remove', () => {
   beforeAll(async () => {
     home = tempDir('ferry-home-');
     await runFerry(home, ['init']);
-    server = await startServer(home, { args: ['--leaf-listen', '127.0.0.1:0'], env: { FERRY_SITE_CHECK_MS: '60000' } });
+    // (At info, the server's log names each consumer it makes for a site.)
+    server = await startServer(home, { args: ['--leaf-listen', '127.0.0.1:0'], env: { FERRY_SITE_CHECK_MS: '60000', FERRY_LOG_LEVEL: 'info' } });
     site = await startSite(home, 'lyon');
     sys = await hubSystemConnection(home, server.url);
     hubNc = await connectNats({ url: server.url, creds: readCredsFile(join(home, 'keys', 'admin.creds')), name: 'test at the hub' });
@@ -56,6 +50,7 @@ describe('site remove', () => {
     await server?.stop();
     await site?.stop();
     await again?.stop();
+    await hostile?.stop();
   }, 60_000);
 
   afterEach((ctx) => {
@@ -77,7 +72,7 @@ describe('site remove', () => {
     expect((await hubLeafz(sys)).length).toBe(2);
 
     // The site's mirror consumer at the hub, made by the server for its mirror.
-    const consumer = mirrorConsumerName('lyon');
+    const consumer = await mirrorConsumerName('lyon');
     expect(consumer).toBeDefined();
     expect(await consumerInfo(consumer!)).toMatchObject({ name: consumer, config: { deliver_subject: expect.stringMatching(/^\$JS\.M\./) as unknown } });
 
@@ -117,5 +112,31 @@ describe('site remove', () => {
     expect(out[0]).toBe('Removed site lyon: its link credentials are revoked; the hub has closed its link and refuses it from now on');
     expect(out).toContain("1 agent is still tagged site=lyon: it reaches the hub once the site's nats-server stops (ferry agents list --target site=lyon)");
     expect(await hubLeafz(sys)).toEqual([]);
+  }, 120_000);
+
+  it('a site whose link asked for more consumers than its mirror\'s (as a hostile site would): every one still at the hub is deleted, its mirror\'s too', async () => {
+    hostile = await startSite(home, 'nice');
+    const live = (await siteConsumersAtHub(hubNc, server.logs(), 'nice')).find((c) => c.push_bound);
+    expect(live?.config.deliver_subject).toMatch(/^\$JS\.M\./);
+    const atNice = await connectNats({ url: hostile.url, creds: readCredsFile(join(home, 'keys', 'admin.creds')), name: 'hostile nice' });
+    // Something at the hub keeps receiving from the mirror's consumer and from one of the others:
+    // JetStream would not drop them by itself once the link is closed.
+    const held = [hubNc.subscribe(live!.config.deliver_subject!), hubNc.subscribe('$JS.M.more0')];
+    try {
+      const more: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const body = { stream_name: 'OBJ_ferry-dml', config: { deliver_subject: `$JS.M.more${i}`, deliver_policy: 'all' } };
+        const made = (await atNice.request('ferry.mirror.nice.CONSUMER.CREATE.OBJ_ferry-dml', JSON.stringify(body), { timeout: 10_000, noMux: true, reply: `$JSC.R.more${i}` })).json<{ name?: string; error?: unknown }>();
+        expect(made.error).toBeUndefined();
+        more.push(made.name!);
+      }
+      const removed = (await runFerry(home, ['site', 'remove', 'nice', '--json'])).json<{ mirrorConsumer: string }>();
+      expect(removed.mirrorConsumer).toBe('deleted');
+      expect((await consumerInfo(live!.name)).error?.err_code).toBe(10014);
+      expect((await consumerInfo(more[0]!)).error?.err_code).toBe(10014);
+    } finally {
+      for (const sub of held) sub.unsubscribe();
+      await atNice.close();
+    }
   }, 120_000);
 });

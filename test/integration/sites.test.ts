@@ -232,21 +232,22 @@ describe('sites: leafnode distribution points', () => {
       const jsm = await jetstreamManager(atTheHub);
       const kvKey = `$KV.ferry-desired.${atSite[0]!.id}`;
       // The consumers the server makes for paris's mirror are direct ones, which JetStream's
-      // consumer list leaves out: the site's row names the one made last, asked for by name here.
+      // consumer list leaves out: the server records each one; the one made last is asked for by name here.
       const consumerInfo = async (name: string) =>
         (await atTheHub.request(`$JS.API.CONSUMER.INFO.OBJ_ferry-dml.${name}`, '', { timeout: 5000 })).json<{ config?: { deliver_subject?: string; filter_subject?: string }; error?: { err_code?: number } }>();
       const recorded = () => {
         const db = openDatabase(dataPaths(home).db);
         try {
-          return new SiteStore(db).mirrorConsumer('paris');
+          return new SiteStore(db).mirrorConsumers('paris');
         } finally {
           db.close();
         }
       };
       const madeLast = async () => {
-        const made = recorded();
+        const all = recorded();
+        const made = all.at(-1);
         if (!made) throw new Error('the server recorded no mirror consumer for paris');
-        return { name: made.name, recorded: made.config.deliver_subject, info: await consumerInfo(made.name) };
+        return { name: made.name, recorded: made.config.deliver_subject, info: await consumerInfo(made.name), all: all.map((c) => c.name) };
       };
       const state = async () => {
         const reports = await jsm.streams.info('FERRY_REPORTS');
@@ -287,7 +288,9 @@ describe('sites: leafnode distribution points', () => {
       expect(after.consumer.recorded).toBe('$JS.M.x1');
       if (after.consumer.info.error?.err_code !== 10014) expect(after.consumer.info.config).toMatchObject({ deliver_subject: '$JS.M.x1' });
       expect(after.consumer.info.config?.filter_subject ?? '').toBe('');
-      // The mirror's consumer is untouched: same name, same delivery subject, all of the DML.
+      // The mirror's consumer is untouched: same name, same delivery subject, all of the DML; and
+      // still recorded, beside those the requests above made (site set and site remove reach it).
+      expect(after.consumer.all).toContain(before.consumer.name);
       expect((await consumerInfo(before.consumer.name)).config).toMatchObject({ deliver_subject: mirrorDelivery });
       expect((await consumerInfo(before.consumer.name)).config?.filter_subject ?? '').toBe('');
       expect((await jsm.streams.info('KV_ferry-desired')).config.name).toBe('KV_ferry-desired');

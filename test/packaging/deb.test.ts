@@ -1,5 +1,6 @@
 // `npm run package` output (built once, into a temporary directory, from the compiled dist/):
-// the agent bundle, both .deb files and the agent's .ferry package. As root with chroot and
+// the agent bundle, both .deb files and the agent's .ferry package. The server .deb, unpacked,
+// runs the CLI and a server from its bundle. As root with chroot and
 // dpkg, the agent .deb is installed into a fresh minimal Debian root that has no Node at all
 // (test/packaging/minimal-root.ts), where it reports its version, joins a real server and runs.
 // Then, only when no Ferry agent is installed on this machine, the agent .deb is installed here
@@ -9,7 +10,7 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSy
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPackageManifest } from '../../shared/package/mod.js';
-import { REPO_ROOT, cleanupFleet, createToken, initServer, listAgents, pollAgents, tempDir, waitFor } from '../helpers/fleet.js';
+import { REPO_ROOT, cleanupFleet, createToken, initServer, listAgents, pollAgents, runFerry, startServer, tempDir, waitFor } from '../helpers/fleet.js';
 import { buildMinimalRoot, inRoot, runAsync } from './minimal-root.js';
 
 const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -115,6 +116,31 @@ describe.skipIf(!hasDpkgDeb)('npm run package', () => {
     expect(unit).toMatch(/^ExecStart=\/usr\/bin\/ferry server$/m);
     expect(unit).toMatch(/^ReadWritePaths=\/var\/lib\/ferry$/m);
     expect(unit).toMatch(/^Restart=on-failure$/m);
+  });
+
+  it('the server .deb runs ferry and the server from its CLI bundle: a request, the console, a backup', async () => {
+    const root = tempDir('ferry-server-deb-');
+    execFileSync('dpkg-deb', ['-x', join(out, `ferry-server_${version}_${debArch}.deb`), root]);
+    const lib = join(root, 'usr', 'lib', 'ferry-server');
+    // The bundle and no compiled modules beside it: what runs below runs from the bundle.
+    expect(readdirSync(join(lib, 'dist'))).toEqual(['bundle']);
+    const entry = join(lib, 'bin', 'ferry.js');
+    const home = tempDir('ferry-home-');
+    expect((await runFerry(home, ['--version'], { entry })).stdout).toBe(`${version}\n`);
+    await runFerry(home, ['init'], { entry });
+    const server = await startServer(home, { entry, args: ['--ui-listen', '127.0.0.1:0'] });
+    try {
+      expect((await runFerry(home, ['agents', 'list', '--json'], { entry })).json()).toEqual([]);
+      const base = /console (https?:\/\/\S+)/.exec(server.logs())![1]!;
+      const css = await fetch(`${base}/assets/console.css`);
+      expect(css.status).toBe(200);
+      expect((await css.text()).length).toBeGreaterThan(100);
+      // the backup's manifest names the version in the package.json above the bundle's chunks
+      const backup = (await runFerry(home, ['backup', join(tempDir('ferry-backup-'), 'b.tar'), '--json'], { entry })).json<{ ferryVersion: string }>();
+      expect(backup.ferryVersion).toBe(version);
+    } finally {
+      await server.stop();
+    }
   });
 
   it('the agent .ferry package is named ferry-agent and carries the bundle', async () => {

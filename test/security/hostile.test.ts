@@ -120,11 +120,12 @@ beforeAll(async () => {
   admin = await connectAsAdmin(secrets.natsUrl, secrets, 'hostile admin');
   await Promise.all([publishPackage(home, appSpec('1.0.0')), publishPackage(home, appSpec('2.0.0'))]);
   const token = await apiToken(admin.nc, { uses: 4 });
-  // Joins reload the NATS authorization: one at a time.
-  A = await joinAgent(home, 'sec-a', { token, tags: { grp: 'ab' } });
-  B = await joinAgent(home, 'sec-b', { token, tags: { grp: 'ab' } });
-  C = await joinAgent(home, 'sec-c', { token, tags: { grp: 'c' } });
-  R = await joinAgent(home, 'sec-r', { token, tags: { grp: 'r' } });
+  [A, B, C, R] = await Promise.all([
+    joinAgent(home, 'sec-a', { token, tags: { grp: 'ab' } }),
+    joinAgent(home, 'sec-b', { token, tags: { grp: 'ab' } }),
+    joinAgent(home, 'sec-c', { token, tags: { grp: 'c' } }),
+    joinAgent(home, 'sec-r', { token, tags: { grp: 'r' } }),
+  ]);
   const since = Date.now();
   const started = [A, B, C, R].map((a) => startAgent(a, { env: AGENT_ENV, waitOnline: false }));
   [handles.A, handles.B, handles.C, handles.R] = (await Promise.all(started)) as [AgentHandle, AgentHandle, AgentHandle, AgentHandle];
@@ -608,17 +609,26 @@ describe('commands (agent): forged, altered, misaddressed, stale and replayed', 
   }, 120_000);
 
   it('replayed after it expired (and its nonce was forgotten) → refused as expired', async () => {
-    // Valid long enough for a busy agent to accept it first; then the test waits until it expired.
-    const expiresAt = Date.now() + 8000;
-    const data = encode(signed({ expiresAt }));
-    const [nonce] = nonceOf(data);
-    admin.nc.publish(`ferry.cmd.${A.id}`, data);
-    await admin.nc.flush();
-    await waitFor(() => acceptedNonces(A.stateDir).has(nonce!), 5000);
-    await waitFor(() => Date.now() > expiresAt + 300, 10_000, { intervalMs: 100 });
-    await publishAndExpectRefused('A', data, 'FERRY_COMMAND_REJECTED', /^command expired at /);
-    expectNothingChangedOnA();
-  });
+    // Valid just long enough for the agent to accept it first (a busy agent that did not gets a
+    // new one, valid twice as long); then the test waits until the accepted one expired.
+    for (let validMs = 2000; ; validMs *= 2) {
+      const expiresAt = Date.now() + validMs;
+      const data = encode(signed({ expiresAt }));
+      const [nonce] = nonceOf(data);
+      admin.nc.publish(`ferry.cmd.${A.id}`, data);
+      await admin.nc.flush();
+      const accepted = () => acceptedNonces(A.stateDir).has(nonce!);
+      while (!accepted() && Date.now() < expiresAt) await new Promise((r) => setTimeout(r, 50));
+      if (!accepted()) {
+        if (validMs >= 32_000) throw new Error(`the agent accepted none of the commands valid for up to ${validMs} ms`);
+        continue;
+      }
+      await waitFor(() => Date.now() > expiresAt + 300, 20_000, { intervalMs: 100 });
+      await publishAndExpectRefused('A', data, 'FERRY_COMMAND_REJECTED', /^command expired at /);
+      expectNothingChangedOnA();
+      return;
+    }
+  }, 120_000);
 });
 
 // =============================================================================================

@@ -68,11 +68,11 @@ describe('ferry keys rotate: end to end with a running server and agent', () => 
   beforeAll(async () => {
     server = await initServer();
     home = server.home;
-    agent = await joinAgent(home, 'keys-host');
+    [agent, tokenBeforeRootRotation] = await Promise.all([joinAgent(home, 'keys-host'), createToken(home), publishPackage(home, pkg('1.0.0'))]);
     target = `id=${agent.id}`;
-    handle = await startAgent(agent);
-    tokenBeforeRootRotation = await createToken(home);
-    await publishPackage(home, pkg('1.0.0'));
+    // The agent reads a new trust document on its next poll of the desired state: each rotation
+    // below waits for that, so it polls every 500 ms (2 s in the other tests).
+    handle = await startAgent(agent, { env: { FERRY_DESIRED_POLL_MS: '500' } });
   }, 120_000);
 
   afterAll(async (ctx) => {
@@ -92,7 +92,7 @@ describe('ferry keys rotate: end to end with a running server and agent', () => 
     expect(v2).toMatchObject({ version: 2, rotated: ['signing'], serverReloaded: true });
     expect(v2.server?.trustVersion).toBe(2);
     expect(v2.server?.resigned.records).toBeGreaterThanOrEqual(1); // app@1.0.0's record, signed by the old key
-    // The agent reads the new document on its next poll (every 2 s in tests).
+    // The agent reads the new document on its next poll.
     await waitFor(() => agentTrust(agent).version === 2, 15_000, { message: () => `agent still trusts ${JSON.stringify(agentTrust(agent))}` });
     const trusted = agentTrust(agent);
     expect(trusted.keys.map((k) => k.publicKey)).not.toContain(oldSigning);
@@ -175,9 +175,9 @@ describe('ferry keys rotate: end to end with a running server and agent', () => 
     const expiresAt = Date.parse(v4.expiresAt);
     expect(expiresAt - Date.now()).toBeLessThanOrEqual(3000);
     await waitFor(() => agentTrust(agent).version === 4, 15_000);
-    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt + 1000 - Date.now())));
-
-    await publishPackage(home, pkg('1.3.0'));
+    // (The package is added while the document runs out: its record is signed by the same key.)
+    await Promise.all([publishPackage(home, pkg('1.3.0')), new Promise((r) => setTimeout(r, Math.max(0, expiresAt + 1000 - Date.now())))]);
+    expect(Date.now()).toBeGreaterThanOrEqual(expiresAt + 1000);
     const failed = await ship('1.3.0');
     const host = failed.hosts.find((h) => h.agent === agent.id);
     expect(host?.state, JSON.stringify(failed)).toBe('failed');

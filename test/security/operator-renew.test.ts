@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataPaths } from '../../server/config.js';
 import { loadNatsKeys, type NatsKeys } from '../../server/nats/nats-keys.js';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
-import { parseCreds, readCredsFile } from '../../shared/nats/creds.js';
+import { jwtIssuedAt, parseCreds, readCredsFile } from '../../shared/nats/creds.js';
 import { nativePublicKey } from '../../shared/nats/nkey-auth.js';
 import { parseOperatorKey } from '../../shared/operators/credentials.js';
 import { AUTH_HEADER, signRequest } from '../../shared/operators/request-signature.js';
@@ -86,6 +86,13 @@ describe('ferry operator renew', () => {
   it("a release manager's credentials from before per-operator upload buckets cannot dml add; renewed (same keys), they can", async () => {
     const file = await withOldJwt('rolf', 'release-manager');
     const before = readFileSync(file, 'utf8');
+    const oldCreds = readCredsFile(file);
+    // A copy of the old file in other hands, connected: a renewal refuses the key's users from
+    // earlier seconds, so this one is made a second before the renewal.
+    const issued = jwtIssuedAt(oldCreds.jwt);
+    await waitFor(async () => Date.now() >= issued + 1000, 5_000, { message: 'the clock did not move on' });
+    const copy = await connect(file, 'rolf');
+    const copyClosed = copy.closed();
     const pkg = await buildPackage({ name: 'renewed', version: '1.0.0', files: { 'bin/x': 'x\n' } });
     const refused = await ferryFails(['dml', 'add', pkg, '--creds', file]);
     expect(refused.code).toBe(8);
@@ -99,6 +106,10 @@ describe('ferry operator renew', () => {
     expect(parseOperatorKey(after)).toEqual(parseOperatorKey(before));
     expect(parseCreds(after)!.jwt).not.toBe(parseCreds(before)!.jwt);
     expect(readdirSync(dir).filter((f) => f.includes('.renew'))).toEqual([]);
+    // the old user is refused in OPERATORS too: the copy is disconnected and cannot come back
+    await waitFor(async () => copy.isClosed(), 30_000, { message: "the old file's connection is still open" });
+    await copyClosed;
+    await expect(connectNats({ url: natsUrl, creds: oldCreds, name: 'rolf (old copy)', inboxPrefix: `${subjects.cliInboxPrefix}.rolf`, timeoutMs: 5000 })).rejects.toThrow();
 
     expect((await ferry(['dml', 'add', pkg, '--creds', file, '--json'])).json<{ added: boolean }>().added).toBe(true);
     // --json: the operator and the file (never the JWT on stdout)

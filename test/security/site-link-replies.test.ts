@@ -10,20 +10,17 @@
 // Real nats-servers (hub, paris, the attacker's leafnode), the real server.
 import Database from 'better-sqlite3';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findNatsServerBinary } from '../../scripts/nats-launcher.js';
 import { mirrorConsumerCreate, siteLinkPermissions, subjectCovers } from '../../server/nats/auth-config.js';
+import { MAX_MIRROR_CONSUMERS_PER_SITE } from '../../server/sites/store.js';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { BUCKETS, HUB_DOMAIN, jsApiPrefix, siteDomain, subjects } from '../../shared/protocol/subjects.js';
 import { publishPackage } from '../helpers/faults.js';
-import { freePortRange } from '../helpers/cluster.js';
-import { cleanupFleet, initServer, joinAgent, runFerry, tempDir, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
-import { api, apiToken, connectAs, connectAsAdmin, encode, serverSecrets, type Watched } from '../helpers/hostile.js';
-import { hubLeafz, hubSystemConnection, startSite, waitSite, type TestSite } from '../helpers/site.js';
+import { cleanupFleet, initServer, joinAgent, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { api, apiToken, connectAsAdmin, encode, serverSecrets, type Watched } from '../helpers/hostile.js';
+import { hubLeafz, hubSystemConnection, startHostileSite, startSite, waitSite, type HostileSite, type TestSite } from '../helpers/site.js';
 import { hostileReplies, objectMetaSubject, storeSnapshot } from '../helpers/store-snapshot.js';
 
 const DML_STREAM = `OBJ_${BUCKETS.dml}`;
@@ -42,27 +39,8 @@ const objectName = 'app@1.0.0';
 const metaSubject = objectMetaSubject(objectName);
 let paris: TestSite;
 let atParis: NatsConnection;
-let leaf: { child: ChildProcess; logs: () => string; url: string } | undefined;
+let evil: HostileSite | undefined;
 let attacker: Watched;
-
-/**
- * The attacker's nats-server: a leafnode of the hub with the site's link credential, open to
- * anyone at its end, with no JetStream (nothing is answered there: every permitted subject goes to
- * the hub). The credential cannot log in as a client of the hub (sites.test.ts), so this is how it is used.
- */
-async function startAttackerLeaf(hubUrl: string, credsFile: string): Promise<{ child: ChildProcess; logs: () => string; url: string }> {
-  const port = await freePortRange(1);
-  const dir = tempDir('ferry-evil-leaf-');
-  mkdirSync(dir, { recursive: true });
-  const config = join(dir, 'evil.conf');
-  writeFileSync(config, [`server_name: "evil-leaf"`, `listen: "127.0.0.1:${port}"`, 'leafnodes {', '  remotes: [', `    { urls: [${JSON.stringify(hubUrl)}], credentials: ${JSON.stringify(credsFile)} }`, '  ]', '}', ''].join('\n'));
-  let output = '';
-  const child = spawn(findNatsServerBinary(), ['-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-40_000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return { child, logs: () => output, url: `nats://127.0.0.1:${port}` };
-}
 
 interface Case {
   subject: string;
@@ -109,8 +87,17 @@ function instances(entry: string): Case[] {
 const siteRows = () => {
   const db = new Database(join(server.home, 'ferry.db'), { readonly: true });
   try {
-    // The attacker's own site records the consumer its valid request made: compared without it.
-    return (db.prepare('SELECT name, link_nkey, mirror_api, max_rate_bps, mirror_consumer FROM sites ORDER BY name').all() as Record<string, unknown>[]).map((r) => (r.name === EVIL ? { ...r, mirror_consumer: null } : r));
+    return db.prepare('SELECT name, link_nkey, mirror_api, max_rate_bps FROM sites ORDER BY name').all() as Record<string, unknown>[];
+  } finally {
+    db.close();
+  }
+};
+
+/** The mirror consumers the server recorded, by site: the attacker's valid requests make some for its own site, within its cap. */
+const consumerRecords = (site: string) => {
+  const db = new Database(join(server.home, 'ferry.db'), { readonly: true });
+  try {
+    return db.prepare('SELECT name, config, js_created FROM site_mirror_consumers WHERE site = ? ORDER BY created_at, rowid').all(site) as { name: string; config: string; js_created: string | null }[];
   } finally {
     db.close();
   }
@@ -129,14 +116,8 @@ async function parisState(): Promise<string[]> {
  * is a direct one: JetStream's consumer list does not show it.
  */
 function parisDelivery(): string | undefined {
-  const db = new Database(join(server.home, 'ferry.db'), { readonly: true });
-  try {
-    const row = db.prepare('SELECT mirror_consumer FROM sites WHERE name = ?').get(OTHER) as { mirror_consumer: string | null } | undefined;
-    const made = row?.mirror_consumer ? (JSON.parse(row.mirror_consumer) as { config?: { deliver_subject?: string } }) : undefined;
-    return made?.config?.deliver_subject;
-  } finally {
-    db.close();
-  }
+  const made = consumerRecords(OTHER).at(-1);
+  return made ? (JSON.parse(made.config) as { deliver_subject?: string }).deliver_subject : undefined;
 }
 
 // (Mirrors' consumers, paris's and the one the valid request makes, are direct ones: not listed.)
@@ -159,28 +140,17 @@ beforeAll(async () => {
   await waitSite(server.home, OTHER, (s) => s.behind?.objects === 0, 60_000, () => `paris's mirror did not take the package:\n${paris.logs().slice(-3000)}`);
   atParis = await connectNats({ url: paris.url, creds: readCredsFile(join(server.home, 'keys', 'admin.creds')), name: 'test at paris' });
   // The attacker's site: its real link credential, at a nats-server of the attacker's own.
-  const out = tempDir('ferry-site-evil-');
-  const doc = (await runFerry(server.home, ['site', 'add', EVIL, '--out', out, '--listen', '127.0.0.1:1', '--json'])).json<{ creds: string; hubUrl: string }>();
-  leaf = await startAttackerLeaf(doc.hubUrl, doc.creds);
-  // (Its inbox: what the link user may receive; nats-server refuses a client's `_R_.` reply.)
-  attacker = await waitFor(() => connectAs(leaf!.url, undefined, { name: 'evil site', inboxPrefix: '$JSC.R.evil' }).catch(() => undefined), 20_000, { message: () => `the attacker's leafnode does not take clients:\n${leaf!.logs()}` });
-  // Linked once the hub answers across the link.
-  const trust = instances(`${HUB_API}.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.*`)[1]!;
-  await waitFor(async () => (await attacker.nc.request(trust.subject, trust.body, { timeout: 2000 })).data.length > 0, 30_000, { intervalMs: 300, message: () => `the attacker's leafnode is not linked:\n${leaf!.logs()}` });
+  evil = await startHostileSite(server.home, EVIL);
+  attacker = evil.attacker;
   // The reports stream holds a report already, so a purge would show in its first sequence.
   const report = instances(subjects.status('*'))[0]!;
   await attacker.nc.request(report.subject, report.body, { timeout: 10_000 });
 }, 240_000);
 
 afterAll(async () => {
-  await attacker?.close();
   await atParis?.close().catch(() => undefined);
   await admin?.close();
-  if (leaf && leaf.child.exitCode === null) {
-    const exited = new Promise((r) => leaf!.child.once('exit', r));
-    leaf.child.kill('SIGTERM');
-    await exited;
-  }
+  await evil?.stop();
   await paris?.stop();
   await server?.stop();
   await cleanupFleet();
@@ -200,6 +170,7 @@ describe("a site's leafnode link: a reply subject is never a write", () => {
     const before = await snapshot();
     const parisBefore = await parisState();
     const sitesBefore = siteRows();
+    const parisConsumersBefore = consumerRecords(OTHER);
     const delivery = parisDelivery();
     expect(delivery, "paris's mirror's consumer at the hub").toMatch(MIRROR_DELIVERY_RE);
     const otherApi = jsApiPrefix(siteDomain(OTHER));
@@ -258,6 +229,14 @@ describe("a site's leafnode link: a reply subject is never a write", () => {
     expect(after.agents).toEqual(before.agents);
     expect(unanswered).toEqual([]);
     expect(siteRows()).toEqual(sitesBefore);
+    expect(consumerRecords(OTHER)).toEqual(parisConsumersBefore);
+    // Every valid request of the attacker made a consumer for its own site: recorded up to the cap, the oldest deleted beyond it.
+    const evilConsumers = consumerRecords(EVIL);
+    expect(evilConsumers.length).toBeGreaterThan(0);
+    expect(evilConsumers.length).toBeLessThanOrEqual(MAX_MIRROR_CONSUMERS_PER_SITE);
+    const evicted = server.logs().split('\n').filter((l) => l.includes(`"site":"${EVIL}"`) && l.includes('its oldest is deleted')).length;
+    expect(evicted, 'the attacker asked for more consumers than the cap').toBeGreaterThan(0);
+    process.stdout.write(`site-link-replies: the attacker's site made ${evicted + evilConsumers.length} mirror consumers; ${evilConsumers.length} recorded, ${evicted} deleted at the cap\n`);
     expect(await parisState()).toEqual(parisBefore);
     expect(before.desired[B.id]).toBeGreaterThan(0);
     expect(before.objects).toHaveLength(1);

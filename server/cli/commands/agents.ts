@@ -1,7 +1,7 @@
 // ferry agents list|show|tag|revoke|decommission and ferry cmdb show|versions|clone-config: the fleet as the CMDB sees it.
 import { cloneConfig } from './clone-config.js';
 import type { CommandModule } from 'yargs';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { ago, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 import { parseDuration } from '../../../shared/durations.js';

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
 import type { AuditEntry } from '../../audit/log.js';
 import { FerryError } from '../../../shared/errors.js';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, parsePositiveInt, type GlobalArgs } from './common.js';
 

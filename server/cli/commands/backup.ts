@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../../config.js';
 import { toFerryError } from '../../../shared/errors.js';
 import { visible } from '../../../shared/text.js';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { formatBytes, printJson, printLines } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 

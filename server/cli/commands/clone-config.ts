@@ -5,7 +5,7 @@ import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
 import { FerryError } from '../../../shared/errors.js';
 import type { CloneResult } from '../../rollouts/service.js';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { printJson, printLines, printNote, printTable } from '../output.js';
 import { printStatus } from '../render/rollout.js';
 import { connectionFlags, waitTimeoutMs, type GlobalArgs } from './common.js';

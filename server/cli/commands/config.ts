@@ -3,7 +3,6 @@
 // settings it yields with the FERRY_* environment on top. Invalid: FERRY_CONFIG_INVALID (exit 2).
 import type { CommandModule } from 'yargs';
 import { FerryError } from '../../../shared/errors.js';
-import { loadServerSettings } from '../../config.js';
 import { printJson, printLines } from '../output.js';
 import type { GlobalArgs } from './common.js';
 
@@ -11,7 +10,8 @@ const check: CommandModule<GlobalArgs, GlobalArgs & { file?: string; config?: st
   command: 'check [file]',
   describe: 'Validate a server config file and show the settings it gives (with FERRY_* variables applied)',
   builder: (y) => y.positional('file', { type: 'string', describe: 'the file (default --config, $FERRY_CONFIG, else /etc/ferry/server.json)' }),
-  handler: (a) => {
+  handler: async (a) => {
+    const { loadServerSettings } = await import('../../server-settings.js');
     const s = loadServerSettings(a.file ?? a.config);
     if (!s.file && (a.file ?? a.config) === undefined) {
       throw new FerryError('FERRY_NOT_FOUND', 'no config file to check: none given and /etc/ferry/server.json does not exist', { hint: 'ferry config check FILE' });

@@ -1,20 +1,16 @@
 // ferry dml export | import: offline bundles for a disconnected Ferry server (server/dml/bundle.ts
 // has the format). Export reads the bytes from the DML itself; import checks everything before
-// it adds anything.
+// it adds anything. What reads and writes bundles (tar, the trust schema, the Object Store) is
+// loaded by the handlers, not with the CLI.
 import type { CommandModule } from 'yargs';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { keyFingerprint } from '../../../shared/crypto/sign.js';
-import { trustDocSchema } from '../../../shared/crypto/trust.js';
 import { FerryError } from '../../../shared/errors.js';
-import { readObjectToFile } from '../../../shared/nats/object-read.js';
 import { BUCKETS } from '../../../shared/protocol/subjects.js';
-import { bundleJson, packageEntryName, unpackBundle, verifyBundle, writeBundleTar } from '../../dml/bundle.js';
-import { parsePackageRef } from '../../releases/store.js';
-import { withClient } from '../client.js';
+import { parsePackageRef } from '../../releases/package-ref.js';
+import { withClient } from '../with-client.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
-import { uploadPackage } from '../upload.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 import type { ApiReplyOf } from '../../../shared/protocol/replies.js';
 
@@ -32,6 +28,12 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
     if (existsSync(out)) throw new FerryError('FERRY_ALREADY_EXISTS', `${a.out} already exists`, { hint: 'a bundle is never overwritten: choose another --out' });
     if (!statSync(dirname(out), { throwIfNoEntry: false })?.isDirectory()) throw new FerryError('FERRY_NOT_FOUND', `the directory of ${a.out} does not exist`);
     const packages = a.refs.map((r) => parsePackageRef(r));
+    const [{ keyFingerprint }, { trustDocSchema }, { readObjectToFile }, { bundleJson, packageEntryName, writeBundleTar }] = await Promise.all([
+      import('../../../shared/crypto/sign.js'),
+      import('../../../shared/crypto/trust.js'),
+      import('../../../shared/nats/object-read.js'),
+      import('../../dml/bundle.js'),
+    ]);
     const staging = mkdtempSync(join(tmpdir(), 'ferry-export-'));
     const part = `${out}.part`;
     try {
@@ -70,6 +72,7 @@ export const importCommand: CommandModule<GlobalArgs, ImportArgs> = {
       .positional('file', { type: 'string', demandOption: true })
       .option('trust-root', { type: 'string', demandOption: true, describe: "fingerprint of the exporting server's root key (ferry dml export prints it)" }) as never,
   handler: async (a) => {
+    const [{ unpackBundle, verifyBundle }, { uploadPackage }] = await Promise.all([import('../../dml/bundle.js'), import('../upload.js')]);
     const staging = mkdtempSync(join(tmpdir(), 'ferry-import-'));
     try {
       const size = statSync(a.file, { throwIfNoEntry: false });

@@ -1,14 +1,9 @@
 // ferry dml add|list|show|authorize|retire: the Definitive Media Library (draft → authorized → retired).
 import type { CommandModule } from 'yargs';
-import { nuid } from '@nats-io/transport-node';
-import { createReadStream, statSync } from 'node:fs';
-import { Readable } from 'node:stream';
+import { statSync } from 'node:fs';
 import { FerryError } from '../../../shared/errors.js';
-import { BUCKETS } from '../../../shared/protocol/subjects.js';
-import { readPackageManifest } from '../../../shared/package/mod.js';
-import { parsePackageRef } from '../../releases/store.js';
-import { withClient } from '../client.js';
-import { uploadPackage } from '../upload.js';
+import { parsePackageRef } from '../../releases/package-ref.js';
+import { withClient } from '../with-client.js';
 import { exportCommand, importCommand } from './dml-bundle.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
@@ -19,6 +14,7 @@ const add: CommandModule<GlobalArgs, GlobalArgs & { file: string }> = {
   builder: (y) => y.positional('file', { type: 'string', demandOption: true }),
   handler: async (a) => {
     if (!statSync(a.file, { throwIfNoEntry: false })?.isFile()) throw new FerryError('FERRY_NOT_FOUND', `${a.file} is not a file`);
+    const [{ readPackageManifest }, { uploadPackage }] = await Promise.all([import('../../../shared/package/read.js'), import('../upload.js')]);
     await readPackageManifest(a.file); // fail fast locally on something that is not a package
     const result = await withClient(connectionFlags(a), (c) => uploadPackage(c, a.file));
     if (a.json) return printJson(result);

@@ -2,7 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
 import { dataPaths, resolveDataDir } from '../../config.js';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { printJson, printLines } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 

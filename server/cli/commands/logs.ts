@@ -3,7 +3,7 @@
 import type { CommandModule } from 'yargs';
 import type { AgentLogsReply } from '../../../shared/protocol/replies.js';
 import { parseDuration } from '../../../shared/durations.js';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { configureOutput, printJson, printJsonLine, printLines, textLines } from '../output.js';
 import { connectionFlags, parsePositiveInt, type GlobalArgs } from './common.js';
 

@@ -1,7 +1,7 @@
 // ferry notify add|list|remove|test: webhooks that receive Ferry's events, signed (docs/events.md).
 import type { CommandModule } from 'yargs';
 import { FerryError } from '../../../shared/errors.js';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { ago, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 import type { WebhookDoc } from '../../notify/service.js';

@@ -6,13 +6,11 @@ import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { generateSigningKeyPair } from '../../../shared/crypto/sign.js';
 import { FerryError } from '../../../shared/errors.js';
-import { createNativeUser } from '../../../shared/nats/nkey-auth.js';
 import { formatOperatorCreds, parseOperatorKey } from '../../../shared/operators/credentials.js';
-import { parseCreds } from '../../../shared/nats/creds.js';
-import { nativePublicKey } from '../../../shared/nats/nkey-auth.js';
+import { jwtClaims, parseCreds } from '../../../shared/nats/creds.js';
 import { OPERATOR_NAME_RE } from '../../../shared/operators/request-signature.js';
 import { isRole, ROLE_DESCRIPTIONS, roleTableMarkdown, ROLES } from '../../../shared/operators/roles.js';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
@@ -32,6 +30,7 @@ const add: CommandModule<GlobalArgs, AddArgs> = {
     const out = resolve(a.out ?? `${a.name}.creds`);
     // Checked before the server registers anyone, so a refusal leaves nothing half-made.
     if (existsSync(out)) throw new FerryError('FERRY_ALREADY_EXISTS', `${out} exists; credentials are never overwritten`, { hint: 'pass --out NEWFILE' });
+    const { createNativeUser } = await import('../../../shared/nats/nkey-auth.js'); // NATS' nkeys: loaded when used
     const nats = createNativeUser();
     const signing = generateSigningKeyPair();
     const result = await withClient(connectionFlags(a), (c) =>
@@ -78,7 +77,7 @@ const renew: CommandModule<GlobalArgs, GlobalArgs> = {
   describe: "Renew your own credentials file (--creds): a new NATS user with your role's current permissions, same keys",
   handler: async (a) => {
     const { result, file } = await withClient(connectionFlags(a), async (c) => ({ result: await c.renew(), file: c.credsFile }));
-    writeRenewedCreds(file, result.jwt);
+    await writeRenewedCreds(file, result.jwt);
     const { jwt: _jwt, ...doc } = result;
     if (a.json) return printJson({ ...doc, file });
     printLines([`credentials of operator ${doc.name} (${doc.role}) renewed in ${file}: a new NATS user with the role's current permissions, the same keys`]);
@@ -86,12 +85,13 @@ const renew: CommandModule<GlobalArgs, GlobalArgs> = {
 };
 
 /** The new JWT into the file, its seed and operator key kept: a new file beside it, renamed over it (mode 0600). */
-function writeRenewedCreds(file: string, jwt: string): void {
+async function writeRenewedCreds(file: string, jwt: string): Promise<void> {
+  const { nativePublicKey } = await import('../../../shared/nats/nkey-auth.js');
   const text = readFileSync(file, 'utf8');
   const creds = parseCreds(text);
   const key = parseOperatorKey(text);
   if (!creds || !key) throw new FerryError('FERRY_CREDS_INVALID', `${file} changed while renewing; it is left as it was`, { hint: 'run ferry operator renew again' });
-  const sub = (JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: string }).sub;
+  const sub = jwtClaims(jwt).sub;
   if (sub !== nativePublicKey(creds.seed)) throw new FerryError('FERRY_CREDS_INVALID', `the server renewed another NATS key than the one in ${file}; the file is left as it was`, { hint: 'is this the file ferry operator add wrote for you?' });
   const tmp = `${file}.${process.pid}.renew`;
   try {

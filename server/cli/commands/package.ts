@@ -1,11 +1,11 @@
 // ferry package build DIR [--out FILE] | inspect FILE: build a .ferry package from a source
-// directory (reproducibly), and look inside one before adding it to the DML.
+// directory (reproducibly), and look inside one before adding it to the DML. The package code
+// (tar, the manifest's schema) is loaded by the handlers, not with the CLI.
 import type { CommandModule } from 'yargs';
-import { sha256File } from '../../../shared/crypto/file-hash.js';
 import { resolve } from 'node:path';
 import { isFerryError } from '../../../shared/errors.js';
-import { buildPackage, defaultPackageFileName, loadFerryJson, sourceDateEpoch, verifyPackageArchive, type Manifest } from '../../../shared/package/mod.js';
-import { withClient } from '../client.js';
+import type { Manifest } from '../../../shared/package/mod.js';
+import { withClient } from '../with-client.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 
@@ -19,6 +19,7 @@ const build: CommandModule<GlobalArgs, BuildArgs> = {
   describe: 'Build a .ferry package from a directory with a ferry.json; the same source builds the same bytes, whatever its file times (dated SOURCE_DATE_EPOCH, else 1970-01-01)',
   builder: (y) => y.positional('dir', { type: 'string', demandOption: true }).option('out', { type: 'string', describe: 'output file (default NAME-VERSION.ferry)' }),
   handler: async (a) => {
+    const { buildPackage, defaultPackageFileName, loadFerryJson, sourceDateEpoch } = await import('../../../shared/package/mod.js');
     const meta = await loadFerryJson(a.dir);
     const out = resolve(a.out ?? defaultPackageFileName(meta.name, meta.version));
     const createdAt = sourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
@@ -49,6 +50,7 @@ const inspect: CommandModule<GlobalArgs, GlobalArgs & { file: string }> = {
   describe: 'Check a .ferry file and show its manifest, files, hooks and signature state (whether the DML signed this digest)',
   builder: (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'a .ferry package' }),
   handler: async (a) => {
+    const [{ verifyPackageArchive }, { sha256File }] = await Promise.all([import('../../../shared/package/read.js'), import('../../../shared/crypto/file-hash.js')]);
     // The whole archive is checked (every file against its manifest hash) before anything is shown.
     const manifest = await verifyPackageArchive(a.file);
     const { sha256: digest, size } = await sha256File(a.file);

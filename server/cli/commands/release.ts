@@ -1,7 +1,7 @@
 // ferry release create|approve|list|show: named sets of packages that ship together, with their
 // change record (RFC, owner, risk, rollback plan) and approvals.
 import type { CommandModule } from 'yargs';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { printJson, printLines, printTable, textLines } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 import type { ReleaseShowReply } from '../../../shared/protocol/replies.js';

@@ -4,13 +4,12 @@ import { parseDuration } from '../../../shared/durations.js';
 import { parseStartAt } from '../../../shared/windows.js';
 import { parseRate } from '../../../shared/rates.js';
 import { FerryError } from '../../../shared/errors.js';
-import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/api.js';
+import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/rollout-states.js';
 import type { ApiReplyOf, RolloutStatusDoc } from '../../../shared/protocol/replies.js';
-import { withClient, type AdminClient } from '../client.js';
+import type { AdminClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { printJson, printLines, printNote, printTable } from '../output.js';
-import { SingleBar } from 'cli-progress';
 import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
-import { TERMINAL_HOST_STATES, type HostState } from '../../../shared/protocol/messages.js';
 import { rolloutEnded, stillRunning, watchRollout } from '../render/watch.js';
 import { writeFileSync } from 'node:fs';
 import { connectionFlags, waitTimeoutMs, type GlobalArgs } from './common.js';
@@ -135,7 +134,7 @@ function printPlan(p: DryRunPlan): void {
 export async function waitForEnd(c: AdminClient, id: string, timeoutMs: number | undefined, showProgress = false): Promise<RolloutStatusDoc> {
   const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
   // A person at a terminal sees one progress bar on stderr, drawn in place and cleared at the end.
-  const progress = showProgress && process.stderr.isTTY === true ? new RolloutProgress() : undefined;
+  const progress = showProgress && process.stderr.isTTY === true ? new (await import('../render/progress.js')).RolloutProgress() : undefined;
   try {
     for (;;) {
       const s = await c.request('rollout.status', { id });
@@ -149,41 +148,10 @@ export async function waitForEnd(c: AdminClient, id: string, timeoutMs: number |
   }
 }
 
-/** A rollout's hosts done (cli-progress, on stderr), with its failures and current wave in words. */
-class RolloutProgress {
-  private readonly bar = new SingleBar({
-    stream: process.stderr,
-    format: '{bar} {value}/{total} hosts{failed} · {state}',
-    barCompleteChar: '█',
-    barIncompleteChar: '░',
-    barsize: 24,
-    hideCursor: true,
-    clearOnComplete: true,
-  });
-  private started = false;
-
-  show(s: RolloutStatusDoc): void {
-    const done = s.hosts.filter((h) => TERMINAL_HOST_STATES.includes(h.state as HostState)).length;
-    // A skipped host (already at this version, not installed) is done, not failed.
-    const failed = s.hosts.filter((h) => h.state === 'failed' || h.state === 'rolled-back').length;
-    const wave = s.waves.find((w) => w.state !== 'completed');
-    const payload = { failed: failed ? `, ${failed} failed` : '', state: `${s.state}${wave ? `, wave ${wave.index + 1} ${wave.state}` : ''}` };
-    if (!this.started) {
-      this.started = true;
-      this.bar.start(s.hosts.length, done, payload);
-      return;
-    }
-    this.bar.setTotal(s.hosts.length);
-    this.bar.update(done, payload);
-  }
-
-  stop(): void {
-    if (this.started) this.bar.stop();
-  }
-}
-
 const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boolean; wait: boolean; timeout?: string; interval: string }> = {
   command: 'status [id]',
+  // `show` is what `release show`, `dml show` and `agents show` lead an operator to try
+  aliases: ['show'],
   describe: 'Per-wave and per-host progress of a rollout (default: the newest); --watch follows it, --wait waits for its end; both exit non-zero unless it completed',
   builder: (y) =>
     y

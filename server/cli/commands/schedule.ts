@@ -2,7 +2,7 @@
 // scope, owner, RFC, risk and rollback plan; as a table, JSON, or an iCalendar file.
 import type { CommandModule } from 'yargs';
 import { FerryError } from '../../../shared/errors.js';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { printJson, printTable } from '../output.js';
 import { renderIcs } from '../render/ics.js';
 import { connectionFlags, type GlobalArgs } from './common.js';

@@ -1,7 +1,7 @@
 // ferry site add | set | remove | list: sites, leafnode distribution points (server/sites/).
 import type { CommandModule } from 'yargs';
 import { resolveDataDir } from '../../config.js';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
 import { formatRate, parseRate } from '../../../shared/rates.js';
 import { connectionFlags, type GlobalArgs } from './common.js';

@@ -1,6 +1,6 @@
 // ferry status: the fleet and the open rollouts at a glance (one request, fleet.status).
 import type { CommandModule } from 'yargs';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { printJson, printLines, printTable, relativeTime } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 

@@ -1,7 +1,7 @@
 // ferry token create | list | revoke: join tokens for agents.
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../../../shared/durations.js';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, parsePositiveInt, parseTags, type GlobalArgs } from './common.js';
 

@@ -1,7 +1,7 @@
 // ferry ui login: a one-time sign-in URL of the web console for the operator whose credentials
 // sign the request (the server binds the URL to that operator; it works once, for minutes).
 import type { CommandModule } from 'yargs';
-import { withClient } from '../client.js';
+import { withClient } from '../with-client.js';
 import { printJson, printLines } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
 

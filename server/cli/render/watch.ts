@@ -3,7 +3,7 @@
 // flicker, no scrollback flood) every interval so countdowns tick. Into a pipe, a frame is
 // printed only when the rollout changed. (With --json the command waits instead: one document.)
 import { FerryError } from '../../../shared/errors.js';
-import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/api.js';
+import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/rollout-states.js';
 import type { RolloutStatusDoc } from '../../rollouts/service.js';
 import { statusLines } from './rollout.js';
 

@@ -1,5 +1,5 @@
 // Reply documents of the remaining verbs: the CMDB, sites, tokens, audit, webhooks, operators, keys.
-import { z } from 'zod';
+import * as z from 'zod';
 import { driftSchema, inventorySchema } from '../messages.js';
 import { ROLES } from '../../operators/roles.js';
 import { agentDocSchema } from './agents.js';
@@ -79,7 +79,7 @@ export const siteSetReplySchema = z.object({
   name: str,
   maxRateBps: z.number().nullable(),
   previousMaxRateBps: z.number().nullable(),
-  /** the site's mirror consumer: updated in place, deleted (the mirror makes one with the new rate), or none to change */
+  /** the site's mirror consumers at the hub (each one the server made for it and still there): updated in place, deleted (at least one: the mirror makes one with the new rate), or none to change */
   consumer: z.enum(['updated', 'deleted', 'none']),
 });
 export type SiteSetResult = z.infer<typeof siteSetReplySchema>;
@@ -95,7 +95,7 @@ export const siteRemoveReplySchema = z.object({
   agents: z.array(z.object({ id: str, hostname: str, online: z.boolean() })),
   /** the site's join tokens that could still be used, revoked */
   tokensRevoked: z.array(str),
-  /** the consumer the hub's server made for the site's mirror: deleted, none (not made, or gone already), or failed (logged; JetStream drops it once nothing receives its deliveries) */
+  /** the consumers the hub's server made for the site (its mirror's, and any other its link asked for): deleted (each one still there), none (none made, or all gone already), or failed (at least one; logged; JetStream drops it once nothing receives its deliveries) */
   mirrorConsumer: z.enum(['deleted', 'none', 'failed']),
 });
 export type SiteRemoveResult = z.infer<typeof siteRemoveReplySchema>;

@@ -1,5 +1,5 @@
 // Reply documents of the agent verbs (agents.list, agents.logs, fleet.status) and join tokens.
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** One agent as `agents.list` (and the head of `cmdb.show`) describes it. */
 export const agentDocSchema = z.object({

@@ -1,5 +1,5 @@
 // Reply documents of the release and DML verbs.
-import { z } from 'zod';
+import * as z from 'zod';
 import { manifestSchema } from '../../package/manifest.js';
 import { signedTrustSchema } from '../../crypto/trust.js';
 import { signedEnvelopeSchema } from '../messages.js';

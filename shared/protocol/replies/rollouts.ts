@@ -1,5 +1,5 @@
 // Reply documents of the rollout verbs: rollout.start/status/list/review/action, cmdb.clone, schedule.
-import { z } from 'zod';
+import * as z from 'zod';
 
 const str = z.string();
 const int = z.number().int();
