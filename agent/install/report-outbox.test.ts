@@ -66,3 +66,27 @@ it('a journal from before progress reports were replaced gets the column, and it
   // the old row has no operation recorded: it is sent as it is, before the new one
   expect(pending()).toEqual(['r-1 downloading', 'r-1 installing']);
 });
+
+it('signed reports: a replacing report is a new row, signed when sent with a counter above every earlier one; a signed final report keeps its signature', () => {
+  const sign = (id: number) => journal.signReport(id, (c) => `sig-${c}`);
+  queue('r-1', 'downloading');
+  const [first] = journal.pendingReports(100);
+  const firstSig = sign(first!.id); // sent, its acknowledgement not back yet
+  queue('r-1', 'installing'); // replaces it: the signed row goes, the new one is not signed yet
+  const [second] = journal.pendingReports(100);
+  expect(second!.id).not.toBe(first!.id);
+  expect(second!.signature).toBeUndefined();
+  const secondSig = sign(second!.id);
+  expect(secondSig.counter).toBeGreaterThan(firstSig.counter);
+  queue('r-1', 'succeeded');
+  const final = journal.pendingReports(100).find((r) => Buffer.from(r.payload).toString() === 'r-1 succeeded')!;
+  const finalSig = sign(final.id);
+  expect(finalSig.counter).toBeGreaterThan(secondSig.counter);
+  queue('r-2', 'downloading');
+  queue('r-2', 'installing');
+  // the final report stays with the signature it was first sent with (sent again, it is the same report)
+  expect(journal.pendingReports(100).map((r) => [Buffer.from(r.payload).toString(), r.signature?.counter])).toEqual([
+    ['r-1 succeeded', finalSig.counter],
+    ['r-2 installing', undefined],
+  ]);
+});
