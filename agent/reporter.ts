@@ -4,7 +4,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { encodeMessage } from '../shared/protocol/codec.js';
-import type { DriftDoc, InventoryDoc, StatusReport } from '../shared/protocol/messages.js';
+import { TERMINAL_HOST_STATES, type DriftDoc, type InventoryDoc, type StatusReport } from '../shared/protocol/messages.js';
 import { REPORT_COUNTER_HEADER, REPORT_SIG_HEADER, reportKind, reportTranscript } from '../shared/protocol/report-signature.js';
 import { subjects } from '../shared/protocol/subjects.js';
 import type { Journal, PendingReport } from './install/journal.js';
@@ -42,7 +42,7 @@ export class Reporter {
 
   status(r: ProgressReport & { waiting?: StatusReport['waiting'] }): void {
     const report: StatusReport = { agent: this.agentId, ts: Date.now(), ...r, installed: this.journal.installedMap() };
-    this.journal.queueReport(subjects.status(this.agentId), encodeMessage(report));
+    this.journal.queueReport(subjects.status(this.agentId), encodeMessage(report), { operation: r.operation, final: TERMINAL_HOST_STATES.includes(r.state) });
     this.flush();
   }
 

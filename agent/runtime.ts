@@ -32,6 +32,7 @@ import { Reporter } from './reporter.js';
 import type { MaintenanceConfig } from './maintenance.js';
 import { MaintenanceHold, type WindowClock } from './maintenance-hold.js';
 import { SelfUpdate } from './service/self-update.js';
+import { ProgressPacer } from './progress-pacer.js';
 
 /** Commands issued this far in the future are refused (clock skew allowance). */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -51,6 +52,8 @@ export interface RuntimeOptions {
   journalSync?: 'full' | 'normal';
   /** called before every step of every operation; may delay or throw (simulated faults, crash tests) */
   beforeStep?: MachineDeps['beforeStep'];
+  /** the fleet simulator: every application of a desired state runs through this (a few at a time per process) */
+  applyGate?: <T>(apply: () => Promise<T>) => Promise<T>;
   /** a shifted clock for the maintenance window (tests); default the wall clock */
   windowClock?: WindowClock;
   /** serve `ferry-agent rollback` on <state-dir>/run/agent.sock (default true; the simulator turns it off) */
@@ -68,6 +71,8 @@ export interface RuntimeOptions {
 export class AgentRuntime {
   private readonly journal: Journal;
   private readonly reporter: Reporter;
+  /** progress reports wait a moment: a newer one or the final one replaces them (agent/progress-pacer.ts) */
+  private readonly progress: ProgressPacer;
   private readonly trust: AgentTrust;
   private readonly timings: typeof agentTimings;
   private readonly selfUpdate: SelfUpdate;
@@ -102,6 +107,7 @@ export class AgentRuntime {
     this.trust = AgentTrust.load(o.paths.dir);
     // The key the NATS connection signs its nonce with (made once, cached): only a report sent signs.
     this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }), (bytes) => nativeKeyPair(o.seed).sign(bytes));
+    this.progress = new ProgressPacer((r) => this.reporter.status(r));
     this.hold = new MaintenanceHold(o.maintenance, this.journal, this.reporter, o.log.child({ module: 'maintenance' }), o.windowClock);
     this.selfUpdate = new SelfUpdate({ stateDir: o.paths.dir, journal: this.journal, log: o.log.child({ module: 'self-update' }), supervised: o.selfUpdate?.supervised ?? false, runningVersion: o.selfUpdate?.runningVersion, onRestart: () => o.selfUpdate?.onRestart() });
     // The download directory and the install root are the install machine's: it makes them when it is made.
@@ -216,6 +222,7 @@ export class AgentRuntime {
     this.sub?.unsubscribe();
     await this.control?.stop();
     await this.work;
+    this.progress.stop();
     await this.reporter.stop();
     await this.closeConnection();
     this.journal.close();
@@ -382,8 +389,9 @@ export class AgentRuntime {
     this.siteMirrorOnly = desired.siteMirrorOnly === true;
     this.holdFinalReports = true;
     try {
-      const result = await (await this.install.applier()).apply(desired, () => void this.enqueue(() => this.applyDesired(envelope, 'poll')));
-      if (result.report) this.reporter.status(result.report);
+      const apply = async () => (await this.install.applier()).apply(desired, () => void this.enqueue(() => this.applyDesired(envelope, 'poll')));
+      const result = await (this.o.applyGate ? this.o.applyGate(apply) : apply());
+      if (result.report) this.sendNow(result.report);
     } finally {
       this.holdFinalReports = false;
     }
@@ -392,11 +400,19 @@ export class AgentRuntime {
   /** The same desired state again: nothing to do; say so if it is in place. */
   private async confirmApplied(desired: DesiredState): Promise<void> {
     const report = (await this.install.applier()).confirmApplied(desired);
-    if (report) this.reporter.status(report);
+    if (report) this.sendNow(report);
   }
 
   private onProgress(r: ProgressReport): void {
-    if (this.holdFinalReports && TERMINAL_HOST_STATES.includes(r.state)) return;
+    const final = TERMINAL_HOST_STATES.includes(r.state);
+    if (this.holdFinalReports && final) return;
+    if (final) this.sendNow(r);
+    else this.progress.progress(r);
+  }
+
+  /** A report that goes out at once: the operation's held progress report is out of date. */
+  private sendNow(r: ProgressReport): void {
+    this.progress.settle(r.operation);
     this.reporter.status(r);
   }
 

@@ -74,9 +74,11 @@ export class Journal {
     // Added later: the hooks' output of each operation (journals from before get the column).
     const columns = this.db.prepare('PRAGMA table_info(operations)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'output')) this.db.exec('ALTER TABLE operations ADD COLUMN output TEXT');
-    // Added later: a report's signature, made when it is first sent (agent/reporter.ts).
     const outbox = this.db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[];
+    // Added later: a report's signature, made when it is first sent (agent/reporter.ts).
     if (!outbox.some((c) => c.name === 'counter')) this.db.exec('ALTER TABLE outbox ADD COLUMN counter INTEGER; ALTER TABLE outbox ADD COLUMN sig TEXT');
+    // Added later: the operation of a queued progress report (a newer report of it replaces it).
+    if (!outbox.some((c) => c.name === 'progress_of')) this.db.exec('ALTER TABLE outbox ADD COLUMN progress_of TEXT');
     this.sql = statementCache(this.db);
     this.sql("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)").run(String(JOURNAL_FORMAT));
   }
@@ -107,11 +109,9 @@ export class Journal {
   }
 
   setInstalled(name: string, version: string, previousVersion: string | null, manifest: Manifest, watch: { operation?: string; watchUntil?: number } = {}): void {
-    this.db
-      .prepare(
-        'INSERT INTO installed (name, version, previous_version, manifest, installed_at, operation, watch_until) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET version = excluded.version, previous_version = excluded.previous_version, manifest = excluded.manifest, installed_at = excluded.installed_at, operation = excluded.operation, watch_until = excluded.watch_until',
-      )
-      .run(name, version, previousVersion, JSON.stringify(manifest), Date.now(), watch.operation ?? null, watch.watchUntil ?? 0);
+    this.sql(
+      'INSERT INTO installed (name, version, previous_version, manifest, installed_at, operation, watch_until) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET version = excluded.version, previous_version = excluded.previous_version, manifest = excluded.manifest, installed_at = excluded.installed_at, operation = excluded.operation, watch_until = excluded.watch_until',
+    ).run(name, version, previousVersion, JSON.stringify(manifest), Date.now(), watch.operation ?? null, watch.watchUntil ?? 0);
   }
 
   /** Installed packages still inside their health-watch period. */
@@ -132,9 +132,7 @@ export class Journal {
   }
 
   addVersion(name: string, version: string, manifest: Manifest): void {
-    this.db
-      .prepare('INSERT INTO versions (name, version, manifest, added_at) VALUES (?, ?, ?, ?) ON CONFLICT(name, version) DO UPDATE SET manifest = excluded.manifest, added_at = excluded.added_at')
-      .run(name, version, JSON.stringify(manifest), Date.now());
+    this.sql('INSERT INTO versions (name, version, manifest, added_at) VALUES (?, ?, ?, ?) ON CONFLICT(name, version) DO UPDATE SET manifest = excluded.manifest, added_at = excluded.added_at').run(name, version, JSON.stringify(manifest), Date.now());
   }
 
   dropVersion(name: string, version: string): void {
@@ -143,11 +141,8 @@ export class Journal {
 
   beginOperation(o: { operation: string; package: string; version: string; fromVersion: string | null; kind: OperationRow['kind']; step: InstallStep; record?: string }): number {
     const now = Date.now();
-    return Number(
-      this.db
-        .prepare('INSERT INTO operations (operation, package, version, from_version, kind, step, saves, started_at, updated_at, record) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)')
-        .run(o.operation, o.package, o.version, o.fromVersion, o.kind, o.step, now, now, o.record ?? null).lastInsertRowid,
-    );
+    const insert = this.sql('INSERT INTO operations (operation, package, version, from_version, kind, step, saves, started_at, updated_at, record) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)');
+    return Number(insert.run(o.operation, o.package, o.version, o.fromVersion, o.kind, o.step, now, now, o.record ?? null).lastInsertRowid);
   }
 
   /** Remember the verified manifest of an operation's package, for recovery after a crash. */
@@ -193,8 +188,24 @@ export class Journal {
     return this.sql('INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)').run(nonce, expiresAt).changes === 1;
   }
 
-  queueReport(subject: string, payload: Uint8Array): number {
-    return Number(this.sql('INSERT INTO outbox (subject, payload, created_at) VALUES (?, ?, ?)').run(subject, Buffer.from(payload), Date.now()).lastInsertRowid);
+  /**
+   * Queue a report to send. A status report of an operation (`status`) replaces that operation's
+   * progress reports still waiting here: they would reach the server already out of date — a small
+   * install passes through five states in milliseconds — and each one costs the server a write, an
+   * event and an acknowledgement. A final report is never replaced, and the order is kept (the new
+   * row comes after every row still queued).
+   *
+   * The new row is inserted before the old ones go: a row id is one more than the largest in the
+   * table, so deleting the newest row first handed its id to the new row — and the reporter, still
+   * sending the deleted one, then dropped the new report by that id when it was acknowledged.
+   */
+  queueReport(subject: string, payload: Uint8Array, status?: { operation: string; final: boolean }): number {
+    return this.db.transaction(() => {
+      const progressOf = status && !status.final ? status.operation : null;
+      const id = Number(this.sql('INSERT INTO outbox (subject, payload, created_at, progress_of) VALUES (?, ?, ?, ?)').run(subject, Buffer.from(payload), Date.now(), progressOf).lastInsertRowid);
+      if (status) this.sql('DELETE FROM outbox WHERE progress_of = ? AND id < ?').run(status.operation, id);
+      return id;
+    })();
   }
 
   pendingReports(limit = 100): PendingReport[] {

@@ -12,6 +12,7 @@ import { agentPaths } from '../config.js';
 import { joinServer } from '../enroll/join.js';
 import type { InstallStep } from '../install/states.js';
 import { AgentRuntime } from '../runtime.js';
+import { limiter, mapLimit } from '../../shared/concurrency.js';
 
 export interface SimOptions {
   token: string;
@@ -28,6 +29,15 @@ export interface SimOptions {
   desiredPollMs?: number;
   /** agents joined/started at once */
   concurrency?: number;
+  /**
+   * Desired states applied at once in this process (default 16, or no limit with stepDelayMs, whose
+   * delays stand for each host's own time; 0: no limit). A host of a real fleet installs on its own
+   * CPU in tens of milliseconds; thousands of simulated agents interleaved on one event loop made
+   * every install last as long as the whole wave, and report every step on the way (each agent
+   * still does all of its work: only the order changes). FERRY_SIM_INSTALLS_AT_ONCE overrides the
+   * default (to compare: 0 interleaves them all again).
+   */
+  installsAtOnce?: number;
   log?: Logger;
   tlsCa?: string;
 }
@@ -50,6 +60,8 @@ export async function startSimulatedFleet(o: SimOptions): Promise<SimulatedFleet
   const log = o.log ?? silentLogger;
   const agents: AgentRuntime[] = new Array(o.count);
   const started: AgentRuntime[] = [];
+  const limit = o.installsAtOnce ?? Number(process.env.FERRY_SIM_INSTALLS_AT_ONCE ?? (o.stepDelayMs ? 0 : 16));
+  const applyGate = limit > 0 ? limiter(limit) : undefined;
   const stop = async () => {
     await mapLimit(started, 200, (a) => a.stop().catch(() => undefined));
     if (ownDir) rmSync(dir, { recursive: true, force: true });
@@ -81,6 +93,7 @@ export async function startSimulatedFleet(o: SimOptions): Promise<SimulatedFleet
         inventory: async () => syntheticInventory(hostname, i),
         timings: { heartbeatMs: o.heartbeatMs ?? 5000, desiredPollMs: o.desiredPollMs ?? 30_000, inventoryCheckMs: 3_600_000, healthWatchMs: 3_600_000, driftCheckMs: 86_400_000 },
         beforeStep: faults(o),
+        ...(applyGate ? { applyGate } : {}),
         controlSocket: false, // nobody runs `ferry-agent rollback` against a simulated agent
         host: { os: 'linux', arch: syntheticInventory(hostname, i).arch },
       });
@@ -124,13 +137,4 @@ export function syntheticInventory(hostname: string, i: number): InventoryDoc {
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
-}
-
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  const queue = [...items];
-  await Promise.all(
-    Array.from({ length: Math.min(limit, queue.length) }, async () => {
-      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
-    }),
-  );
 }

@@ -173,4 +173,12 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE agents ADD COLUMN jwt_migrated_at INTEGER;
   `,
+  // The rollout engine asks on every tick which hosts are overdue (in flight since before their
+  // --host-timeout, or waiting past their window's deadline) and which rollbacks are: by index,
+  // instead of reading every host of the rollout (~7 ms a tick at 10,000 hosts).
+  `
+  CREATE INDEX rollout_hosts_sent ON rollout_hosts (rollout_id, state, sent_at);
+  CREATE INDEX rollout_hosts_waiting ON rollout_hosts (rollout_id, waiting_until) WHERE waiting_reason IS NOT NULL;
+  CREATE INDEX rollout_hosts_rollback ON rollout_hosts (rollout_id, rollback, updated_at);
+  `,
 ];

@@ -12,6 +12,7 @@ import type { Command, DesiredPackage, DesiredState } from '../../shared/protoco
 import { BUCKETS, TRUST_KEY, subjects } from '../../shared/protocol/subjects.js';
 import { mirrorOnlyAgents } from '../sites/mirror-only.js';
 import type { Db } from '../db/open.js';
+import { statementCache, type Prepare } from '../../shared/sqlite.js';
 
 export const COMMAND_TTL_MS = 10 * 60_000;
 
@@ -40,13 +41,17 @@ export class DesiredStatePublisher {
   /** agents whose stored desired state has not reached the KV bucket yet */
   private readonly undelivered = new Set<string>();
   private redeliverTimer?: NodeJS.Timeout;
+  /** a wave stores thousands of documents: each statement compiled once */
+  private readonly sql: Prepare;
 
   constructor(
     private readonly db: Db,
     private readonly nc: NatsConnection,
     private readonly keys: KeyRing,
     private readonly onRedeliverError: (err: unknown, agents: number) => void = () => undefined,
-  ) {}
+  ) {
+    this.sql = statementCache(db);
+  }
 
   /** `replicas`: copies JetStream keeps (server/nats/replicas.ts); an existing bucket is scaled to it. */
   async open(replicas = 1): Promise<void> {
@@ -153,7 +158,7 @@ export class DesiredStatePublisher {
 
   /** The stored desired states of these agents, to deliver again after a restart. */
   stored(agents: string[]): PreparedDesired[] {
-    const stmt = this.db.prepare('SELECT doc FROM desired WHERE agent_id = ?');
+    const stmt = this.sql('SELECT doc FROM desired WHERE agent_id = ?');
     return agents.flatMap((agent) => {
       const row = stmt.get(agent) as { doc: string } | undefined;
       return row ? [{ agent, envelope: JSON.parse(row.doc) as SignedEnvelope }] : [];
@@ -162,7 +167,7 @@ export class DesiredStatePublisher {
 
   /** The current desired packages of an agent (name → entry). */
   current(agent: string): DesiredState | undefined {
-    const row = this.db.prepare('SELECT doc FROM desired WHERE agent_id = ?').get(agent) as { doc: string } | undefined;
+    const row = this.sql('SELECT doc FROM desired WHERE agent_id = ?').get(agent) as { doc: string } | undefined;
     return row ? (JSON.parse((JSON.parse(row.doc) as SignedEnvelope).payload) as DesiredState) : undefined;
   }
 
@@ -180,9 +185,7 @@ export class DesiredStatePublisher {
       ...(siteMirrorOnly ? { siteMirrorOnly: true } : {}),
     };
     const envelope = signEnvelope(this.keys.signing, doc);
-    this.db
-      .prepare('INSERT INTO desired (agent_id, generation, doc) VALUES (?, ?, ?) ON CONFLICT(agent_id) DO UPDATE SET generation = excluded.generation, doc = excluded.doc')
-      .run(change.agent, doc.generation, JSON.stringify(envelope));
+    this.sql('INSERT INTO desired (agent_id, generation, doc) VALUES (?, ?, ?) ON CONFLICT(agent_id) DO UPDATE SET generation = excluded.generation, doc = excluded.doc').run(change.agent, doc.generation, JSON.stringify(envelope));
     return { agent: change.agent, envelope };
   }
 

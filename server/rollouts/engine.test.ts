@@ -236,6 +236,21 @@ describe('rollout engine, tick by tick', () => {
     expect(rollout('r-1').state).toBe('halted');
   });
 
+  it("a host held by its maintenance window is timed from the window's deadline; one with no deadline is not timed out", async () => {
+    create('r-1', { hostTimeoutMs: 30_000 }, [2, 3]);
+    await engine.tick();
+    const until = now + 120_000;
+    expect(engine.applyReport({ agent: 'a1', ts: now, operation: 'r-1', state: 'sent', installed: {}, waiting: { reason: 'window closed', until } })).toBe(true);
+    expect(engine.applyReport({ agent: 'a2', ts: now, operation: 'r-1', state: 'sent', installed: {}, waiting: { reason: 'window closed' } })).toBe(true);
+    now += 30_001; // past --host-timeout since they were sent, but held
+    await engine.tick();
+    expect(hosts('r-1')).toMatchObject({ a1: 'sent', a2: 'sent' });
+    now = until + 30_001; // past --host-timeout since the deadline
+    await engine.tick();
+    expect(hosts('r-1')).toMatchObject({ a1: 'failed', a2: 'sent' });
+    expect(store.host('r-1', 'a1')!.error).toMatch(/did not finish within 30s/);
+  });
+
   it('waits outside its window and starts the wave when the window opens', async () => {
     // 1_000_000 ms after the epoch is Thursday 1970-01-01 00:16:40 UTC.
     create('r-1', { window: '00:30-01:00', timeZone: 'UTC' }, [1, 4]);

@@ -229,29 +229,4 @@ export function hookScript(exit = 0): string {
   return `#!/bin/sh\necho "$FERRY_HOOK $FERRY_VERSION" >> "$FERRY_ROOT/hooks.log"\nexit ${exit}\n`;
 }
 
-/** Map with at most `limit` calls in flight (starting many CLIs at once overloads a small CI box). */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!, i);
-  });
-  await Promise.all(workers);
-  return out;
-}
-
-/** At most `n` callers inside at once; the others wait their turn (FIFO). */
-export function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async (fn) => {
-    if (active >= n) await new Promise<void>((r) => waiting.push(r));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
-}
+export { limiter, mapLimit } from '../../shared/concurrency.js';

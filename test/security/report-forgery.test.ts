@@ -13,6 +13,7 @@ import { headers } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPORT_COUNTER_HEADER, REPORT_SIG_HEADER } from '../../shared/protocol/report-signature.js';
 import { REPORT_CONSUMER, REPORT_STREAM, subjects } from '../../shared/protocol/subjects.js';
@@ -52,6 +53,25 @@ function hubState(agentId: string) {
     rollouts: db.prepare('SELECT id, state, ended_at FROM rollouts ORDER BY id').all(),
     events: db.prepare('SELECT count(*) AS n FROM event_outbox').get(),
   }));
+}
+
+/**
+ * hubState once the server's pending last-seen write is in: ingest writes the agents' last-seen
+ * times once a second (server/cmdb/ingest.ts), so a report handled just before may still move it
+ * after reportsHandled(). Read until the state stayed the same for 1.5 s.
+ */
+async function settledHubState(agentId: string) {
+  let last = { at: Date.now(), state: hubState(agentId) };
+  return waitFor(
+    () => {
+      const state = hubState(agentId);
+      if (!isDeepStrictEqual(state, last.state)) last = { at: Date.now(), state };
+      else if (Date.now() - last.at >= 1500) return state;
+      return undefined;
+    },
+    20_000,
+    { intervalMs: 250, message: "A's hub state did not settle" },
+  );
 }
 
 async function refused(reason: string): Promise<number> {
@@ -113,7 +133,7 @@ describe("a hostile site forges agents' reports", () => {
     rollout = await startRollout(server.home, 'forge-r1', `id=${A.id}`, ['--include-offline']);
     await waitFor(async () => (await apiRequest(server.home, 'rollout.status', { id: rollout })).hosts.some((h) => h.state === 'sent'), 30_000, { message: 'the rollout did not send to A' });
     await reportsHandled();
-    const before = hubState(A.id);
+    const before = await settledHubState(A.id);
     const since = Date.now();
 
     const succeeded = encode({ agent: A.id, ts: Date.now(), operation: rollout, state: 'succeeded', package: 'app', version: '1.0.0', step: 'done', installed: { app: '1.0.0' } });
@@ -160,7 +180,7 @@ describe("a hostile site forges agents' reports", () => {
       if (m?.subject === subjects.inventory(A.id) && m.header?.get(REPORT_SIG_HEADER)) old = m;
     }
     expect(JSON.parse(new TextDecoder().decode(old.data))).toMatchObject({ installed: {} });
-    const before = hubState(A.id);
+    const before = await settledHubState(A.id);
     expect(before.installed).toEqual([{ package: 'app', version: '1.0.0' }]);
     // refused as a duplicate (its counter is among the last ones kept) or as stale (older than them)
     const replays = async () => (await refused('duplicate')) + (await refused('stale'));
