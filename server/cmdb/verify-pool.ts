@@ -119,14 +119,16 @@ export class VerifyPool {
       worker.unref();
       // Again once it runs: an unref() before then does not hold (Node 20), and a thread that was
       // given no work yet would keep the process alive.
+      // Not once close() is ending it: a thread that comes up only then (a busy machine) would be
+      // unreferenced again while close() waits for it.
       worker.on('online', () => {
-        if (slot.pending.size === 0) worker.unref();
+        if (slot.pending.size === 0 && !this.closed) worker.unref();
       });
       worker.on('message', ({ id, ok }: { id: number; ok: Uint8Array }) => {
         const p = slot.pending.get(id);
         if (!p) return;
         slot.pending.delete(id);
-        if (slot.pending.size === 0) worker.unref();
+        if (slot.pending.size === 0 && !this.closed) worker.unref();
         p.resolve(ok);
       });
       const fail = (err: Error) => {
