@@ -149,6 +149,23 @@ export async function siteConsumersAtHub(hub: NatsConnection, serverLogs: string
   return found;
 }
 
+/**
+ * The hub's consumers that a site's mirror receives from, once there is one: a site that has just
+ * linked may not have bound its mirror's consumer yet (on a busy machine, seconds later).
+ */
+export async function boundMirrorConsumers(hub: NatsConnection, serverLogs: () => string, site: string, timeoutMs = 30_000): Promise<HubConsumer[]> {
+  let bound: HubConsumer[] = [];
+  await waitFor(
+    async () => {
+      bound = (await siteConsumersAtHub(hub, serverLogs(), site)).filter((c) => c.push_bound);
+      return bound.length > 0;
+    },
+    timeoutMs,
+    { intervalMs: 200, message: `no consumer at the hub is bound to site ${site}'s mirror` },
+  );
+  return bound;
+}
+
 /** A hostile site: whoever holds a site's link credential, with a nats-server of their own. */
 export interface HostileSite {
   /** a client of the attacker's leafnode: what it publishes goes to the hub with the link's permissions */

@@ -16,7 +16,7 @@ import { readCredsFile } from '../../shared/nats/creds.js';
 import { expectCliRefusals, type CliRefusal } from '../helpers/errors.js';
 import { publishPackage } from '../helpers/faults.js';
 import { cleanupFleet, runFerry, startServer, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
-import { siteConsumersAtHub, startSite, type HubConsumer, type TestSite } from '../helpers/site.js';
+import { boundMirrorConsumers, siteConsumersAtHub, startSite, type HubConsumer, type TestSite } from '../helpers/site.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -124,7 +124,7 @@ describe('sites: --max-rate paces what crosses the link', () => {
   const consumerInfo = async (name: string) => (await hubNc.request(`$JS.API.CONSUMER.INFO.${DML}.${name}`, '', { timeout: 5000 })).json<HubConsumer & { error?: { err_code?: number } }>();
   /** The hub's consumer that a site's mirror receives from, as nats-server has it. */
   const mirrorConsumer = async (site: string) => {
-    const live = (await siteConsumersAtHub(hubNc, server.logs(), site)).filter((c) => c.push_bound);
+    const live = await boundMirrorConsumers(hubNc, () => server.logs(), site);
     expect(live.map((c) => c.name), `the live mirror consumers of ${site}`).toHaveLength(1);
     return live[0]!;
   };

@@ -15,7 +15,7 @@ import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
 import { expectCliRefusals } from '../helpers/errors.js';
 import { apiRequest, cleanupFleet, joinAgent, runFerry, startServer, tempDir, waitFor, type ServerHandle } from '../helpers/fleet.js';
-import { hubLeafz, hubSystemConnection, siteConsumersAtHub, startSite, type TestSite } from '../helpers/site.js';
+import { boundMirrorConsumers, hubLeafz, hubSystemConnection, startSite, type TestSite } from '../helpers/site.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -29,7 +29,7 @@ describe('site remove', () => {
   let hubNc: NatsConnection;
 
   /** The consumer the server made for a site's mirror: the one the mirror receives from (the server's log names it). */
-  const mirrorConsumerName = async (name: string) => (await siteConsumersAtHub(hubNc, server.logs(), name)).find((c) => c.push_bound)?.name;
+  const mirrorConsumerName = async (name: string) => (await boundMirrorConsumers(hubNc, () => server.logs(), name))[0]?.name;
   /** That consumer at the hub, asked for by name. */
   const consumerInfo = async (name: string) =>
     (await hubNc.request(`$JS.API.CONSUMER.INFO.OBJ_ferry-dml.${name}`, '', { timeout: 5000 })).json<{ name?: string; config?: { deliver_subject?: string }; error?: { err_code?: number } }>();
@@ -116,7 +116,7 @@ describe('site remove', () => {
 
   it('a site whose link asked for more consumers than its mirror\'s (as a hostile site would): every one still at the hub is deleted, its mirror\'s too', async () => {
     hostile = await startSite(home, 'nice');
-    const live = (await siteConsumersAtHub(hubNc, server.logs(), 'nice')).find((c) => c.push_bound);
+    const live = (await boundMirrorConsumers(hubNc, () => server.logs(), 'nice'))[0];
     expect(live?.config.deliver_subject).toMatch(/^\$JS\.M\./);
     const atNice = await connectNats({ url: hostile.url, creds: readCredsFile(join(home, 'keys', 'admin.creds')), name: 'hostile nice' });
     // Something at the hub keeps receiving from the mirror's consumer and from one of the others:
