@@ -74,7 +74,10 @@ export class Reporter {
       for (const item of batch) {
         try {
           const signed = this.signatureHeaders(item);
-          await this.js!.publish(item.subject, item.payload, { timeout: 5000, ...(signed ? { headers: signed } : {}) });
+          // The signature is the message id: a report sent again because its acknowledgement was
+          // lost (a NATS node going away mid-publish) is dropped by the stream's duplicate window,
+          // and no other identity can take a report's id before it is sent (it cannot sign for it).
+          await this.js!.publish(item.subject, item.payload, { timeout: 5000, ...(signed ? { headers: signed, msgID: signed.get(REPORT_SIG_HEADER) } : {}) });
           this.journal.dropReport(item.id);
         } catch (err) {
           this.log.debug({ err: (err as Error).message }, 'report not sent yet; will retry');

@@ -6,7 +6,7 @@
 // Reporter and journal), where a report sent again later — the same one, unsigned, or signed with
 // another key — changes nothing at all.
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { Journal } from '../../agent/install/journal.js';
 import { Reporter } from '../../agent/reporter.js';
 import type { Manifest } from '../../shared/package/mod.js';
@@ -132,7 +132,15 @@ describe('report ingest: stream order wins over delivery order', () => {
       const unsigned = encodeMessage({ agent: id, ts: Date.now(), operation: 'forged', state: 'failed', package: 'ferry-agent', version: '6.6.6', installed: { 'ferry-agent': '6.6.6' } });
       const foreign = new Reporter(id, new Journal(join(dir, 'other.db')), pino({ level: 'silent' }), (bytes) => nativeKeyPair(createNativeUser().seed).sign(bytes));
       const sentBefore = (await jsm.streams.info(REPORT_STREAM)).state.last_seq;
-      await js.publish(subjects.status(id), stored.data, { headers: stored.header }); // the older report again, as it was signed
+      // Sent again as the agent sends it (its acknowledgement lost): the signature is its message
+      // id, so the stream's duplicate window drops it and stores nothing.
+      expect(stored.header.get('Nats-Msg-Id')).toBe(stored.header.get('Ferry-Report-Sig'));
+      expect((await js.publish(subjects.status(id), stored.data, { headers: stored.header })).duplicate).toBe(true);
+      expect((await jsm.streams.info(REPORT_STREAM)).state.last_seq).toBe(sentBefore);
+      // Replayed without the id (later, or by whoever holds a copy): stored, and the ingest refuses it.
+      const replay = headers();
+      for (const [k, v] of stored.header) if (k !== 'Nats-Msg-Id') for (const x of v) replay.append(k, x);
+      await js.publish(subjects.status(id), stored.data, { headers: replay }); // the older report again, as it was signed
       await js.publish(subjects.status(id), unsigned);
       foreign.status({ operation: 'forged', state: 'failed', package: 'ferry-agent', version: '6.6.6', step: 'done' });
       foreign.attach(nc);
