@@ -50,8 +50,11 @@ describe('collectInventoryInChild', () => {
     writeFileSync(script, `require('fs').writeFileSync(${JSON.stringify(join(dir, 'pid'))}, String(process.pid)); setInterval(() => {}, 1000);\n`);
     const stop = new AbortController();
     const collecting = collectInventoryInChild({ script, log, signal: stop.signal });
-    await waitFor(() => existsSync(join(dir, 'pid')), 30_000);
-    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    // The file exists before its content is written: wait for a whole pid (an empty read gave
+    // pid 0, and "process 0" — this process group — is always alive).
+    const pidText = () => (existsSync(join(dir, 'pid')) ? readFileSync(join(dir, 'pid'), 'utf8') : '');
+    await waitFor(() => /^[1-9][0-9]*$/.test(pidText()), 30_000);
+    const pid = Number(pidText());
     stop.abort();
     await expect(collecting).rejects.toMatchObject({ name: 'AbortError' });
     await waitFor(() => !isAlive(pid), 30_000, { message: `inventory child ${pid} still runs` });
