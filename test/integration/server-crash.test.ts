@@ -40,6 +40,25 @@ afterAll(async () => {
   await cleanupFleet();
 }, 120_000);
 
+/**
+ * Listens on `port` as "another process" would. The server just stopped may not have let go of it
+ * yet on a busy machine (its nats-server exits after it), so the listen is tried again while the
+ * port is in use, for at most 30 s; any other error fails the test at once.
+ */
+async function holdPort(port: number): Promise<Server> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const server = createServer();
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      server.once('error', resolve);
+      server.listen(port, '127.0.0.1', () => resolve(undefined));
+    });
+    if (!error) return server;
+    if (error.code !== 'EADDRINUSE' || Date.now() > deadline) throw error;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function launchServer(home: string, listen = '127.0.0.1:0'): Promise<RawServer> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'ferry.js'), 'server', '--listen', listen], {
     cwd: REPO_ROOT,
@@ -173,8 +192,7 @@ describe('ferry server after SIGKILL (real processes, real nats-server)', () => 
     homes.add(home);
     const port = server.port;
     await server.stop();
-    const squatter: Server = createServer();
-    await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', r));
+    const squatter = await holdPort(port);
     try {
       const refused = await runFerry(home, ['server', '--listen', '127.0.0.1:0'], { allowFail: true, timeoutMs: 30_000 });
       expect(refused.code).toBe(4);
