@@ -1,26 +1,24 @@
 // The agent daemon: connects with its own identity (reconnecting forever), heartbeats, reports
 // inventory, and converges the host on its signed desired state — pushed as a command, read from
 // the KV bucket at start and after every reconnect, and re-checked periodically. Applying a
-// desired state is agent/apply/release.ts; this file wires it (and the rest) to NATS, timers, the
-// state directory's lock and the local control socket. Every operation runs one at a time.
+// desired state is agent/apply/release.ts, checking what the server sends agent/signed-inputs.ts;
+// this file wires them (and the rest) to NATS, timers, the state directory's lock and the local
+// control socket. Every operation runs one at a time.
 // The install machine and everything only an install, a revert or a soak uses are loaded the
 // first time there is such work (agent/install-loader.ts): a daemon that sits idle never loads them.
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { keyFingerprint, type SignedEnvelope } from '../shared/crypto/sign.js';
-import { openTrusted, signedTrustSchema } from '../shared/crypto/trust.js';
 import { AgentTrust } from './trust.js';
 import { FerryError, toFerryError } from '../shared/errors.js';
 import { connectNats } from '../shared/nats/connect.js';
 import { nativeKeyPair } from '../shared/nats/nkey-auth.js';
-import { directGet } from '../shared/nats/object-read.js';
-import { desiredStateApis } from './site-reads.js';
 import { returnToSite } from './site-return.js';
-import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
-import { commandSchema, desiredStateSchema, signedEnvelopeSchema, TERMINAL_HOST_STATES, type DesiredState, type DriftDoc, type InventoryDoc } from '../shared/protocol/messages.js';
-import { BUCKETS, TRUST_KEY, subjects } from '../shared/protocol/subjects.js';
+import { encodeMessage } from '../shared/protocol/codec.js';
+import { TERMINAL_HOST_STATES, type DesiredState, type DriftDoc, type InventoryDoc } from '../shared/protocol/messages.js';
+import { subjects } from '../shared/protocol/subjects.js';
 import { agentTimings, type AgentIdentity, type AgentPaths } from './config.js';
 import { inventoryFingerprint } from './inventory/collect.js';
 import { Journal } from './install/journal.js';
@@ -33,9 +31,8 @@ import type { MaintenanceConfig } from './maintenance.js';
 import { MaintenanceHold, type WindowClock } from './maintenance-hold.js';
 import { SelfUpdate } from './service/self-update.js';
 import { ProgressPacer } from './progress-pacer.js';
+import { SignedInputs } from './signed-inputs.js';
 
-/** Commands issued this far in the future are refused (clock skew allowance). */
-const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 /** How long a download waits for the first NATS connection (a revert recovered at start). */
 const FIRST_CONNECT_WAIT_MS = 120_000;
 
@@ -74,6 +71,7 @@ export class AgentRuntime {
   /** progress reports wait a moment: a newer one or the final one replaces them (agent/progress-pacer.ts) */
   private readonly progress: ProgressPacer;
   private readonly trust: AgentTrust;
+  private readonly signed: SignedInputs;
   private readonly timings: typeof agentTimings;
   private readonly selfUpdate: SelfUpdate;
   /** the install path, loaded on first use */
@@ -105,6 +103,7 @@ export class AgentRuntime {
     this.journal = new Journal(o.paths.journal, o.journalSync);
     this.timings = { ...agentTimings, ...o.timings };
     this.trust = AgentTrust.load(o.paths.dir);
+    this.signed = new SignedInputs({ identity: o.identity, trust: this.trust, journal: this.journal, log: o.log, connection: () => this.nc });
     // The key the NATS connection signs its nonce with (made once, cached): only a report sent signs.
     this.reporter = new Reporter(o.identity.agentId, this.journal, o.log.child({ module: 'reporter' }), (bytes) => nativeKeyPair(o.seed).sign(bytes));
     this.progress = new ProgressPacer((r) => this.reporter.status(r));
@@ -298,18 +297,9 @@ export class AgentRuntime {
     });
   }
 
-  /** Verify a command: trusted signer, audience, subject, expiry, and never seen before. */
+  /** A verified command is acted on (agent/signed-inputs.ts checks it). */
   private async handleCommand(data: Uint8Array): Promise<void> {
-    const envelope = decodeMessage(signedEnvelopeSchema, data, 'command');
-    // Signed by a key we do not know yet: maybe the keys were rotated; fetch the trust document.
-    if (!this.trust.doc.keys.some((k) => keyFingerprint(k.publicKey) === envelope.key)) await this.pollTrust();
-    const cmd = openTrusted(this.trust.doc, 'commands', envelope, commandSchema, 'command');
-    const now = Date.now();
-    if (cmd.audience !== this.agentId) throw new FerryError('FERRY_COMMAND_REJECTED', `command is addressed to ${cmd.audience}, not to this agent`);
-    if (cmd.subject !== subjects.command(this.agentId)) throw new FerryError('FERRY_COMMAND_REJECTED', `command was meant for subject ${cmd.subject}`);
-    if (cmd.expiresAt < now) throw new FerryError('FERRY_COMMAND_REJECTED', `command expired at ${new Date(cmd.expiresAt).toISOString()}`);
-    if (cmd.issuedAt > now + MAX_CLOCK_SKEW_MS) throw new FerryError('FERRY_COMMAND_REJECTED', 'command is issued in the future');
-    if (!this.journal.rememberNonce(cmd.nonce, cmd.expiresAt)) throw new FerryError('FERRY_COMMAND_REJECTED', 'command was already received (replay)');
+    const cmd = await this.signed.openCommand(data);
     if (cmd.type === 'apply') void this.enqueue(() => this.applyDesired(cmd.desired, 'command'));
     else if (cmd.type === 'decommission') void this.enqueue(() => this.decommission());
     else void this.reportInventory(true);
@@ -330,40 +320,13 @@ export class AgentRuntime {
     this.markDecommissioned();
   }
 
-  /** A key of the desired-state bucket, from the first source that answers (agent/site-reads.ts). */
-  private async readDesiredKey(key: string, what: string): Promise<Msg | null> {
-    const apis = desiredStateApis(this.o.identity);
-    for (let i = 0; ; i++) {
-      try {
-        return await directGet(this.nc!, `${apis[i]!}.DIRECT.GET.KV_${BUCKETS.desired}.$KV.${BUCKETS.desired}.${key}`, undefined, 5000, what);
-      } catch (err) {
-        if (i === apis.length - 1) throw err;
-      }
-    }
-  }
-
-  /** Read the trust document; accept it only if it is a valid successor of ours. */
-  private async pollTrust(): Promise<void> {
-    if (!this.nc || this.nc.isClosed()) return;
-    try {
-      const msg = await this.readDesiredKey(TRUST_KEY, 'trust document');
-      if (!msg || msg.headers?.get('KV-Operation')) return;
-      if (this.trust.update(decodeMessage(signedTrustSchema, msg.data, 'trust document'))) {
-        this.o.log.info({ version: this.trust.doc.version, expiresAt: this.trust.doc.expiresAt }, 'accepted a new trust document');
-      }
-    } catch (err) {
-      this.o.log.warn({ reason: toFerryError(err).toLine() }, 'trust document refused');
-    }
-  }
-
+  /** Read the trust document and this agent's desired state, and apply the state if it is new. */
   private async pollDesired(): Promise<void> {
-    if (!this.nc || this.nc.isClosed() || this.stopped) return;
-    await this.pollTrust();
+    if (this.stopped) return;
+    await this.signed.refreshTrust();
     try {
-      const msg = await this.readDesiredKey(this.agentId, 'desired state');
-      if (!msg || msg.headers?.get('KV-Operation')) return; // none yet, or deleted
-      const envelope = decodeMessage(signedEnvelopeSchema, msg.data, 'desired state');
-      await this.enqueue(() => this.applyDesired(envelope, 'poll'));
+      const envelope = await this.signed.readDesired();
+      if (envelope) await this.enqueue(() => this.applyDesired(envelope, 'poll'));
     } catch (err) {
       this.o.log.debug({ reason: toFerryError(err).message }, 'could not read desired state; will retry');
     }
@@ -373,9 +336,7 @@ export class AgentRuntime {
   private async applyDesired(envelope: SignedEnvelope, source: 'command' | 'poll'): Promise<void> {
     let desired: DesiredState;
     try {
-      if (!this.trust.doc.keys.some((k) => keyFingerprint(k.publicKey) === envelope.key)) await this.pollTrust();
-      desired = openTrusted(this.trust.doc, 'commands', envelope, desiredStateSchema, 'desired state');
-      if (desired.agent !== this.agentId) throw new FerryError('FERRY_COMMAND_REJECTED', `desired state is for ${desired.agent}`);
+      desired = await this.signed.openDesired(envelope);
     } catch (err) {
       this.o.log.warn({ reason: toFerryError(err).toLine() }, 'desired state refused');
       return;
@@ -385,7 +346,7 @@ export class AgentRuntime {
     // A pushed command for what is already applied is answered (the server may be waiting for
     // it); the periodic re-read of the same state is not, or idle agents would flood the CMDB.
     if (desired.generation === applied) return source === 'command' ? await this.confirmApplied(desired) : undefined;
-    await this.pollTrust(); // install only under the newest trust document the server offers
+    await this.signed.refreshTrust(); // install only under the newest trust document the server offers
     this.siteMirrorOnly = desired.siteMirrorOnly === true;
     this.holdFinalReports = true;
     try {
