@@ -4,7 +4,7 @@ import { headers as natsHeaders, type NatsConnection, type Subscription, type Ms
 import { partHeader, REPLY_PART_HEADER, splitReply } from '../../shared/protocol/reply-parts.js';
 import type { Logger } from 'pino';
 import { errorFromWire, FerryError, toFerryError } from '../../shared/errors.js';
-import { apiRequestSchemas, type ApiReply, type ApiRequestParsed, type ApiVerb } from '../../shared/protocol/api.js';
+import { apiRequestSchemas, READ_ONLY_VERBS, type ApiReply, type ApiRequestParsed, type ApiVerb } from '../../shared/protocol/api.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
 import type { ApiReplyIn, ApiReplyOf } from '../../shared/protocol/replies.js';
@@ -12,8 +12,6 @@ import type { AuditLog } from '../audit/log.js';
 import { AUTH_HEADER, parseRequestAuth } from '../../shared/operators/request-signature.js';
 import { authorize, type Caller, type RequestAuthenticator } from '../operators/authenticate.js';
 
-/** Verbs that only read; every other verb is an administrative action and is audited. */
-export const READ_ONLY_VERBS = new Set<string>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'fleet.status', 'agents.logs', 'audit.list', 'schedule', 'notify.list', 'token.list', 'operator.list', 'audit.verify', 'site.list']);
 
 /**
  * Where API replies may go: the CLI's inbox in FERRY, or a service import's private `_R_.` reply.

@@ -7,13 +7,17 @@ import { AUTH_HEADER, signRequest } from '../../shared/operators/request-signatu
 import { FerryError, errorFromWire } from '../../shared/errors.js';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
-import { apiReplySchema, type ApiRequest, type ApiVerb } from '../../shared/protocol/api.js';
+import { apiReplySchema, READ_ONLY_VERBS, type ApiRequest, type ApiVerb } from '../../shared/protocol/api.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
 import { apiReplySchemas, type ApiReplyOf } from '../../shared/protocol/replies.js';
 import { MAX_REPLY_BYTES, ReplyAssembler, REPLY_PART_HEADER } from '../../shared/protocol/reply-parts.js';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../config.js';
 import { checkRequestShape, checkRequestText, inputErrorFromServer } from './input.js';
+import { firstAnswer } from './resend.js';
+
+/** A read-only request unanswered this long is sent again (server/cli/resend.ts); FERRY_CLI_RESEND_MS overrides it (tests). */
+const RESEND_AFTER_MS = 10_000;
 
 export interface ConnectionFlags {
   dataDir?: string | undefined;
@@ -29,6 +33,7 @@ export class AdminClient {
     readonly operator: OperatorKey,
     /** the credentials file this connection was made with (`ferry operator renew` rewrites it) */
     readonly credsFile: string,
+    private readonly resendAfterMs = Number(process.env.FERRY_CLI_RESEND_MS) || RESEND_AFTER_MS,
   ) {}
 
   static async connect(flags: ConnectionFlags): Promise<AdminClient> {
@@ -82,9 +87,13 @@ export class AdminClient {
     let data: Uint8Array;
     try {
       const payload = encodeMessage(body);
-      const h = natsHeaders();
-      h.set(AUTH_HEADER, signRequest(this.operator, verb, payload));
-      data = await this.roundTrip(subjects.api(verb), payload, h, timeoutMs);
+      // Each ask is signed anew: the server refuses a request signature it has seen (a replay).
+      const ask = (waitMs: number) => {
+        const h = natsHeaders();
+        h.set(AUTH_HEADER, signRequest(this.operator, verb, payload));
+        return this.roundTrip(subjects.api(verb), payload, h, waitMs);
+      };
+      data = READ_ONLY_VERBS.has(verb) ? await firstAnswer(ask, { timeoutMs, resendAfterMs: this.resendAfterMs, isNoAnswer: (e) => e instanceof natsErrors.TimeoutError }) : await ask(timeoutMs);
     } catch (err) {
       if (err instanceof natsErrors.NoRespondersError || (err as Error).message?.includes('503')) {
         throw new FerryError('FERRY_SERVER_UNREACHABLE', 'no Ferry server is answering on this NATS', { hint: 'is `ferry server` running?' });

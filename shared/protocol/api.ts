@@ -171,6 +171,12 @@ export type ApiVerb = keyof typeof apiRequestSchemas;
 export type ApiRequest<V extends ApiVerb> = z.input<(typeof apiRequestSchemas)[V]>;
 export type ApiRequestParsed<V extends ApiVerb> = z.output<(typeof apiRequestSchemas)[V]>;
 
+/**
+ * Verbs that only read. Every other verb is an administrative action: the server audits it, and
+ * the CLI never sends it twice (a read that got no answer is asked again, server/cli/resend.ts).
+ */
+export const READ_ONLY_VERBS: ReadonlySet<string> = new Set<ApiVerb>(['dml.list', 'dml.show', 'release.list', 'release.show', 'rollout.status', 'rollout.list', 'rollout.review', 'agents.list', 'cmdb.show', 'cmdb.versions', 'fleet.status', 'agents.logs', 'audit.list', 'schedule', 'notify.list', 'token.list', 'operator.list', 'audit.verify', 'site.list']);
+
 export const apiReplySchema = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true), result: z.unknown() }),
   z.object({ ok: z.literal(false), error: wireErrorSchema }),
