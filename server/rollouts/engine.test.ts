@@ -311,7 +311,23 @@ describe('rollout lifecycle table', () => {
     } catch (e) {
       err = e as FerryError;
     }
-    expect(err?.toLine()).toBe('FERRY_CONFLICT: cannot pause rollout r-9: it is rolling-back — hint: a rolling-back rollout allows: rollback-done, abort');
+    expect(err?.toLine()).toBe('FERRY_CONFLICT: cannot pause rollout r-9: it is rolling-back — hint: a rolling-back rollout allows: abort (ferry rollout abort r-9)');
+  });
+
+  it('the hint names only what an operator can run, with the right article', () => {
+    const hint = (id: string, state: Parameters<typeof nextRolloutState>[1], action: Parameters<typeof nextRolloutState>[2]) => {
+      try {
+        nextRolloutState(id, state, action);
+      } catch (e) {
+        return (e as FerryError).hint;
+      }
+      throw new Error(`${action} of a ${state} rollout was allowed`);
+    };
+    // no `halt` (the engine's), which no command runs
+    expect(hint('r-9', 'paused', 'pause')).toBe('a paused rollout allows: resume, abort, rollback (ferry rollout ACTION r-9)');
+    expect(hint('r-9', 'aborted', 'abort')).toBe('an aborted rollout allows: rollback (ferry rollout rollback r-9)');
+    expect(hint('r-9', 'running', 'resume')).toBe('a running rollout allows: pause, abort, rollback (ferry rollout ACTION r-9)');
+    expect(hint('r-9', 'rolled-back', 'rollback')).toBe('a rolled-back rollout is final');
   });
 
   it('refuses what the table does not allow, with FERRY_CONFLICT naming the rollout and its state', () => {

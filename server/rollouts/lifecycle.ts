@@ -52,13 +52,18 @@ export function transition(state: RolloutState, action: RolloutAction): RolloutS
   return ROLLOUT_TRANSITIONS[state][action];
 }
 
+/** The actions an operator runs (`ferry rollout ACTION ID`); the others are the engine's. */
+const OPERATOR_ACTIONS: readonly RolloutAction[] = ['pause', 'resume', 'abort', 'rollback', 'retry', 'start-now'];
+
 /** The state after `action`; FERRY_CONFLICT (naming the rollout) when the table does not allow it. */
 export function nextRolloutState(id: string, state: RolloutState, action: RolloutAction): RolloutState {
   const next = transition(state, action);
   if (next === undefined) {
-    const allowed = Object.keys(ROLLOUT_TRANSITIONS[state]);
+    // The hint names only what an operator can run now (not the engine's halt, complete, …).
+    const allowed = OPERATOR_ACTIONS.filter((a) => ROLLOUT_TRANSITIONS[state][a] !== undefined);
+    const a = /^[aeiou]/.test(state) ? 'an' : 'a';
     throw new FerryError('FERRY_CONFLICT', `cannot ${action} rollout ${id}: it is ${state}`, {
-      hint: allowed.length ? `a ${state} rollout allows: ${allowed.join(', ')}` : `a ${state} rollout is final`,
+      hint: allowed.length ? `${a} ${state} rollout allows: ${allowed.join(', ')} (ferry rollout ${allowed.length > 1 ? 'ACTION' : allowed[0]} ${id})` : `${a} ${state} rollout is final`,
     });
   }
   return next;
