@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { statusLines } from '../cli/render/rollout.js';
-import { buildFleetStatus, nextEvent } from './fleet-status.js';
+import { buildFleetStatus, isFailing, nextEvent } from './fleet-status.js';
 import type { CmdbStore } from '../cmdb/store.js';
 
 type Status = Parameters<typeof nextEvent>[0];
@@ -58,6 +58,42 @@ describe('ferry status: a rollout\'s next event', () => {
     expect(nextEvent(status('waiting', [wave(0, 'pending')], { startAt: plain }), NOW)).toEqual({ event: 'wave 1 starts', at: '2026-12-06T04:00:00.000Z' });
   });
 
+  it('a paused rollout says so, in a soak and after it (nothing starts until it is resumed)', () => {
+    const inSoak = new Date(NOW + 17_000).toISOString();
+    const over = new Date(NOW - 6_000).toISOString();
+    for (const soakUntil of [inSoak, over]) {
+      const s = status('paused', [wave(0, 'soaking', { soakUntil }), wave(1, 'pending')]);
+      expect(nextEvent(s, NOW)).toEqual({ event: 'paused — ferry rollout resume r-test', at: null });
+    }
+    const running = statusLines(status('paused', [wave(0, 'soaking', { soakUntil: inSoak }), wave(1, 'pending')]) as never, NOW);
+    expect(running.find((l) => l.startsWith('  wave 1'))).toMatch(/soak ends in 17s \(.*\) — paused$/);
+    expect(running).toContain('  paused: no wave starts until: ferry rollout resume r-test');
+    const ended = statusLines(status('paused', [wave(0, 'soaking', { soakUntil: over }), wave(1, 'pending')]) as never, NOW);
+    expect(ended.find((l) => l.startsWith('  wave 1'))).toMatch(/ {2}soak over — paused$/);
+    expect(ended.join('\n')).not.toMatch(/ago/);
+    // A running rollout whose soak just ran out (the engine moves on at its next tick): no "ago" either.
+    const due = statusLines(status('running', [wave(0, 'soaking', { soakUntil: over }), wave(1, 'pending')]) as never, NOW);
+    expect(due.find((l) => l.startsWith('  wave 1'))).toMatch(/ {2}soak over$/);
+  });
+
+  it('a rolling-back rollout waits for its hosts, whatever its waves were doing', () => {
+    const s = status('rolling-back', [wave(0, 'completed'), wave(1, 'soaking', { soakUntil: new Date(NOW + 60_000).toISOString() })]);
+    expect(nextEvent(s, NOW)).toEqual({ event: 'rolling back: waits for the hosts sent back to report', at: null });
+  });
+
+  it('rollout status lists as failing the hosts that failed, not those the fleet rollback sent back', () => {
+    const s = {
+      ...status('rolled-back', [{ ...wave(0, 'completed'), hosts: 2, succeeded: 0, failed: 1, pending: 0 }]),
+      hosts: [
+        { agent: 'web-1-a', hostname: 'web-1', wave: 0, state: 'rolled-back', cause: 'fleet-rollback' },
+        { agent: 'web-2-b', hostname: 'web-2', wave: 0, state: 'rolled-back', error: 'health: down' },
+      ],
+    };
+    const lines = statusLines(s as never, NOW);
+    expect(lines.slice(lines.indexOf('Failing hosts (1):'))).toEqual(['Failing hosts (1):', '  web-2: health: down']);
+    expect(lines.find((l) => l.startsWith('  wave 1'))).toMatch(/ {2}1 sent back by the fleet rollback$/);
+  });
+
   it('rollout status shows the window\'s opening as a countdown', () => {
     const s = status('waiting', [wave(0, 'pending')], { window: 'Sat 10:00-12:00' });
     const lines = statusLines({ ...s, reason: 'outside the window' } as never, NOW);
@@ -98,5 +134,30 @@ describe('ferry status: which rollouts are listed', () => {
     const next = nextEvent(status('halted', [wave(0, 'failed')]), NOW);
     expect(next?.event).toMatch(/retry or rollback/);
     expect(next?.event).not.toMatch(/resume/);
+  });
+});
+
+describe('ferry status: which hosts are failing', () => {
+  const rolledBack = new Set(['r-back']);
+  const entry = (operation: string | null, result: string) => ({ operation, result });
+
+  it('an install that failed, or that the agent undid itself (a hook or its health check failed), is failing', () => {
+    expect(isFailing(entry('r-live', 'failed'), rolledBack)).toBe(true);
+    expect(isFailing(entry('r-live', 'rolled-back'), rolledBack)).toBe(true);
+    expect(isFailing(entry('watch-1700000000000', 'rolled-back'), rolledBack)).toBe(true);
+    expect(isFailing(entry('r-live', 'succeeded'), rolledBack)).toBe(false);
+  });
+
+  it('a rollback asked for (fleet rollback, ferry-agent rollback) is not a failure of the host unless it failed', () => {
+    expect(isFailing(entry('r-live:rollback', 'succeeded'), rolledBack)).toBe(false);
+    expect(isFailing(entry('r-live:rollback', 'rolled-back'), rolledBack)).toBe(false);
+    expect(isFailing(entry('local-rollback-1700000000000', 'rolled-back'), rolledBack)).toBe(false);
+    expect(isFailing(entry('r-back:rollback', 'failed'), rolledBack)).toBe(true);
+    expect(isFailing(entry('local-rollback-1700000000000', 'failed'), rolledBack)).toBe(true);
+  });
+
+  it('a failure in a rollout since rolled back as a whole is no longer failing', () => {
+    expect(isFailing(entry('r-back', 'rolled-back'), rolledBack)).toBe(false);
+    expect(isFailing(entry('r-back', 'failed'), rolledBack)).toBe(false);
   });
 });

@@ -181,4 +181,14 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX rollout_hosts_waiting ON rollout_hosts (rollout_id, waiting_until) WHERE waiting_reason IS NOT NULL;
   CREATE INDEX rollout_hosts_rollback ON rollout_hosts (rollout_id, rollback, updated_at);
   `,
+  // A rollout that starts no wave again (aborted, superseded, rolling back or rolled back) ends its
+  // waves not finished ('aborted') and skips its hosts never sent (RolloutStore.closeWaves); those
+  // that ended before kept 'pending' and 'soaking' waves and 'pending' hosts for ever.
+  `
+  UPDATE waves SET state = 'aborted', ended_at = coalesce(ended_at, (SELECT coalesce(r.ended_at, r.started_at, r.created_at) FROM rollouts r WHERE r.id = waves.rollout_id))
+    WHERE state IN ('pending', 'running', 'soaking') AND rollout_id IN (SELECT id FROM rollouts WHERE state IN ('aborted', 'rolling-back', 'rolled-back'));
+  UPDATE rollout_hosts SET state = 'skipped', reason = 'not sent: the rollout ended before its wave',
+    finished_at = coalesce(finished_at, (SELECT coalesce(r.ended_at, r.started_at, r.created_at) FROM rollouts r WHERE r.id = rollout_hosts.rollout_id))
+    WHERE state = 'pending' AND rollout_id IN (SELECT id FROM rollouts WHERE state IN ('aborted', 'rolling-back', 'rolled-back'));
+  `,
 ];

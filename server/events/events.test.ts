@@ -70,6 +70,22 @@ describe('evented rollout store', () => {
     expect(types()).toEqual(['rollout.created']);
   });
 
+  it('an aborted rollout ends its waves and skips its hosts never sent: wave.aborted, host.skipped, after rollout.aborted', () => {
+    store.setState('r-1', 'running', { startedAt: Date.now() });
+    store.setWave('r-1', 0, 'running', { startedAt: Date.now() });
+    store.setHost('r-1', 'a1', 'sent', { sentAt: Date.now() });
+    store.transaction(() => {
+      store.setState('r-1', 'aborted', { endedAt: Date.now(), reason: 'aborted by ops' });
+      store.closeWaves('r-1', 'not sent: the rollout was aborted by ops');
+    });
+    expect(types()).toEqual(['rollout.created', 'rollout.started', 'wave.started', 'host.sent', 'rollout.aborted', 'wave.aborted', 'wave.aborted', 'host.skipped']);
+    for (const row of outbox.after(0, 1000)) expect(() => ferryEventSchema.parse(toEvent(row))).not.toThrow();
+    expect(toEvent(outbox.after(0, 1000)[7]!).data).toMatchObject({ agent: 'a2', state: 'skipped', previous: 'pending' });
+    expect(store.host('r-1', 'a1')!.state).toBe('sent'); // in flight: it may still report
+    store.closeWaves('r-1', 'again');
+    expect(types()).toHaveLength(8); // safe to repeat
+  });
+
   it('a finished rollout reopened for a fleet rollback is rolling-back until it is rolled back', () => {
     store.setState('r-1', 'completed', { endedAt: Date.now() });
     store.beginRollback('r-1', 'rollback requested by ops');

@@ -55,6 +55,7 @@ export function supersede(store: RolloutStore, c: Conflict, by: string, actor: s
   const current = store.get(c.rollout.id)!;
   if (!store.hosts(c.rollout.id).some(holds) && ACTIVE_ROLLOUT_STATES.includes(current.state)) {
     store.setState(c.rollout.id, nextRolloutState(c.rollout.id, current.state, 'abort'), { endedAt: now, reason: `superseded by ${by} (${actor})` });
+    store.closeWaves(c.rollout.id, `not sent: superseded by ${by}`, now);
   }
 }
 

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HostState } from '../../shared/protocol/messages.js';
+import Database from 'better-sqlite3';
 import { openDatabase, type Db } from '../db/open.js';
+import { MIGRATIONS } from '../db/schema.js';
 import type { DesiredChange, DesiredStatePublisher } from '../desired/publisher.js';
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
@@ -276,6 +278,77 @@ describe('rollout engine, tick by tick', () => {
     expect(waves('r-1')).toEqual(['completed', 'running']);
   });
 
+  it('an aborted rollout ends its waves and skips the hosts never sent; a later fleet rollback still reaches every host it changed', async () => {
+    create('r-1', { soakMs: 10_000 }, [1, 2, 2]);
+    const cmdb = { hostnames: () => new Map<string, string>() } as unknown as CmdbStore;
+    const service = new RolloutService(store, engine, releases, dml, cmdb, () => true, join(dir, 'policy.yaml'));
+    const act = (action: 'abort' | 'rollback') => service.act({ id: 'r-1', action, actor: 'alice' } as Parameters<RolloutService['act']>[0]);
+    await engine.tick();
+    report('r-1', 'a1', 'succeeded');
+    await engine.tick(); // wave 1 soaks
+    now += 10_000;
+    await engine.tick(); // wave 2 starts
+    report('r-1', 'a3', 'succeeded'); // a2 is still installing
+    const doc = await act('abort');
+    expect(doc.state).toBe('aborted');
+    expect(waves('r-1')).toEqual(['completed', 'aborted', 'aborted']);
+    expect(hosts('r-1')).toEqual({ a1: 'succeeded', a2: 'sent', a3: 'succeeded', a4: 'skipped', a5: 'skipped' });
+    expect(doc.hosts.find((h) => h.agent === 'a4')).toMatchObject({ state: 'skipped', reason: 'not sent: the rollout was aborted by alice' });
+    expect(doc.waves.map((w) => w.soakUntil === undefined || w.state !== 'soaking')).toEqual([true, true, true]);
+    expect(doc.counts).toEqual({ succeeded: 2, sent: 1, skipped: 2 });
+    const sent = desired.sent.length;
+    now += 60_000;
+    await engine.tick(); // an aborted rollout is left alone
+    expect(waves('r-1')).toEqual(['completed', 'aborted', 'aborted']);
+    expect(desired.sent).toHaveLength(sent);
+    // The host still installing when it was aborted finishes, and is recorded.
+    expect(report('r-1', 'a2', 'succeeded')).toBe(true);
+    // A fleet rollback sends back every host the rollout changed, none it never sent to.
+    expect((await act('rollback')).state).toBe('rolling-back');
+    expect(desired.sent.slice(sent).map((c) => [c.agent, c.operation])).toEqual([
+      ['a1', 'r-1:rollback'],
+      ['a2', 'r-1:rollback'],
+      ['a3', 'r-1:rollback'],
+    ]);
+    for (const a of ['a1', 'a2', 'a3']) rollbackReport('r-1', a, 'rolled-back');
+    await engine.tick();
+    expect(rollout('r-1').state).toBe('rolled-back');
+    expect(hosts('r-1')).toEqual({ a1: 'rolled-back', a2: 'rolled-back', a3: 'rolled-back', a4: 'skipped', a5: 'skipped' });
+    expect(waves('r-1')).toEqual(['completed', 'aborted', 'aborted']);
+    // Sent back by the operator: not failures (wave tallies, rollout status).
+    const after = service.status('r-1');
+    expect(after.waves.map((w) => w.failed)).toEqual([0, 0, 0]);
+    expect(after.hosts.filter((h) => h.cause === 'fleet-rollback').map((h) => h.agent)).toEqual(['a1', 'a2', 'a3']);
+  });
+
+  it('a fleet rollback of a halted rollout ends the waves it will never run', async () => {
+    create('r-1', {}, [1, 2, 2]);
+    await engine.tick();
+    report('r-1', 'a1', 'failed', 'boom');
+    await engine.tick();
+    expect(rollout('r-1').state).toBe('halted');
+    expect(waves('r-1')).toEqual(['failed', 'pending', 'pending']); // a retry may still run them
+    await engine.rollBack(rollout('r-1'), 'alice', 'rollback requested by alice');
+    expect(rollout('r-1').state).toBe('rolled-back'); // nothing to send back: the canary undid itself
+    expect(waves('r-1')).toEqual(['failed', 'aborted', 'aborted']);
+    expect(hosts('r-1')).toEqual({ a1: 'failed', a2: 'skipped', a3: 'skipped', a4: 'skipped', a5: 'skipped' });
+    expect(store.host('r-1', 'a2')!.reason).toBe('not sent: the rollout was rolled back');
+  });
+
+  it('a paused rollout in a soak leaves the soaking wave to its resume, past the end of the soak', async () => {
+    create('r-1', { soakMs: 10_000 }, [1, 4]);
+    await engine.tick();
+    report('r-1', 'a1', 'succeeded');
+    await engine.tick();
+    store.setState('r-1', nextRolloutState('r-1', 'running', 'pause'));
+    now += 20_000;
+    await engine.tick();
+    expect(waves('r-1')).toEqual(['soaking', 'pending']);
+    store.setState('r-1', nextRolloutState('r-1', 'paused', 'resume'));
+    await engine.tick();
+    expect(waves('r-1')).toEqual(['completed', 'running']);
+  });
+
   it('parses the options once per rollout, not on every tick', async () => {
     create('r-1', { maxFailures: '1' }, [1, 4]);
     await engine.tick();
@@ -283,6 +356,49 @@ describe('rollout engine, tick by tick', () => {
     await engine.tick();
     expect(engine.settings(rollout('r-1'))).toBe(first);
     expect(first.maxFailures).toEqual({ kind: 'count', count: 1 });
+  });
+});
+
+describe('rollouts that ended before their waves were closed (database migration)', () => {
+  it('an aborted or rolled-back rollout of before gets its waves ended and its hosts never sent skipped; a halted one keeps them for a retry', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-engine-migrate-'));
+    const file = join(dir, 'ferry.db');
+    try {
+      const before = MIGRATIONS.findIndex((m) => m.includes("UPDATE waves SET state = 'aborted'"));
+      expect(before).toBeGreaterThan(0);
+      const old = new Database(file);
+      for (let v = 0; v < before; v++) old.exec(MIGRATIONS[v]!);
+      old.pragma(`user_version = ${before}`);
+      const rollout = old.prepare("INSERT INTO rollouts (id, release, strategy, state, options, target, created_at, started_at, ended_at, actor) VALUES (?, 'rel', 'phased', ?, '{}', 'all', 1000, 1000, ?, 'test')");
+      const wave = old.prepare('INSERT INTO waves (rollout_id, idx, state, size, soak_until) VALUES (?, ?, ?, 1, ?)');
+      const host = old.prepare("INSERT INTO rollout_hosts (rollout_id, agent_id, wave, state, updated_at) VALUES (?, ?, ?, ?, 1000)");
+      for (const [id, state] of [['r-ab', 'aborted'], ['r-rb', 'rolled-back'], ['r-ha', 'halted']] as const) {
+        rollout.run(id, state, 5000);
+        wave.run(id, 0, state === 'halted' ? 'failed' : 'soaking', 9000);
+        wave.run(id, 1, 'pending', null);
+        host.run(id, 'a1', 0, state === 'rolled-back' ? 'rolled-back' : 'succeeded');
+        host.run(id, 'a2', 1, 'pending');
+      }
+      old.close();
+      const db = openDatabase(file);
+      try {
+        const store = new RolloutStore(db);
+        for (const id of ['r-ab', 'r-rb']) {
+          expect(store.waves(id).map((w) => [w.state, w.endedAt])).toEqual([
+            ['aborted', 5000],
+            ['aborted', 5000],
+          ]);
+          expect(store.host(id, 'a2')).toMatchObject({ state: 'skipped', reason: 'not sent: the rollout ended before its wave', finishedAt: 5000 });
+        }
+        expect(store.host('r-ab', 'a1')!.state).toBe('succeeded');
+        expect(store.waves('r-ha').map((w) => w.state)).toEqual(['failed', 'pending']);
+        expect(store.host('r-ha', 'a2')!.state).toBe('pending');
+      } finally {
+        db.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -303,6 +303,8 @@ export class RolloutEngine {
     const docs = this.store.transaction(() => {
       nextRolloutState(rollout.id, this.store.get(rollout.id)!.state, 'rollback'); // refuses what the table does not allow
       this.store.beginRollback(rollout.id, reason);
+      // No wave runs again: those not finished end, the hosts never sent are skipped.
+      this.store.closeWaves(rollout.id, 'not sent: the rollout was rolled back', this.now());
       for (const h of changed) {
         const change = this.rollbackChange(rollout.id, h, names);
         if (typeof change === 'string') {

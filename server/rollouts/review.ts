@@ -94,15 +94,27 @@ function earlyLife(hosts: HostRow[], rollout: RolloutRow, name: (agent: string) 
   };
 }
 
-/** How a wave's hosts stand: failed counts hosts rolled back too. */
+/**
+ * How a wave's hosts stand: failed counts the hosts that rolled themselves back too, not those a
+ * fleet rollback sent back (they installed fine: isFailure).
+ */
 export function waveTally(hosts: HostRow[], wave: number): { hosts: number; succeeded: number; failed: number; pending: number } {
   const inWave = hosts.filter((h) => h.wave === wave);
   return {
     hosts: inWave.length,
     succeeded: inWave.filter((h) => h.state === 'succeeded').length,
-    failed: inWave.filter((h) => h.state === 'failed' || h.state === 'rolled-back').length,
+    failed: inWave.filter(isFailure).length,
     pending: inWave.filter((h) => !TERMINAL_HOST_STATES.includes(h.state)).length,
   };
+}
+
+/**
+ * Whether a host's outcome in a rollout is a failure there: it failed (install, removal, or its
+ * fleet rollback), or it rolled itself back (a hook or its health check failed). A host the
+ * operator's fleet rollback (or --on-failure rollback) sent back is not.
+ */
+export function isFailure(h: Pick<HostRow, 'state' | 'cause'>): boolean {
+  return h.state === 'failed' || (h.state === 'rolled-back' && h.cause !== 'fleet-rollback');
 }
 
 /** Nearest-rank percentile of sorted values. */

@@ -233,7 +233,11 @@ export class RolloutService {
         // From rolling-back: the rollout stops waiting; a rollback reported later is still recorded.
         const unreported = rollout.state === 'rolling-back' ? this.store.pendingRollbacks(rollout.id) : 0;
         const detail = unreported ? ` (rollback not reported by ${unreported} host(s))` : '';
-        this.store.setState(rollout.id, next, { endedAt: Date.now(), reason: `aborted by ${req.actor}${detail}` });
+        // Nothing more goes out: the waves not finished end, the hosts never sent are skipped.
+        this.store.transaction(() => {
+          this.store.setState(rollout.id, next, { endedAt: Date.now(), reason: `aborted by ${req.actor}${detail}` });
+          this.store.closeWaves(rollout.id, `not sent: the rollout was aborted by ${req.actor}`);
+        });
         break;
       }
       case 'rollback':

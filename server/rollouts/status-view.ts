@@ -56,6 +56,7 @@ export function rolloutStatus(store: RolloutStore, rollout: RolloutRow, hostname
       ...(h.wave === LATE_WAVE ? { late: true as const } : {}),
       ...(h.error ? { error: h.error } : {}),
       ...(h.reason && h.state === 'skipped' ? { reason: h.reason } : {}),
+      ...(h.cause ? { cause: h.cause } : {}),
       ...(h.waiting && h.state === 'sent' ? { waiting: true as const, reason: h.waiting.reason, ...(h.waiting.until ? { waitingUntil: iso(h.waiting.until)! } : {}) } : {}),
       ...(h.finishedAt ? { finishedAt: iso(h.finishedAt)! } : {}),
     })),

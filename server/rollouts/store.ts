@@ -74,6 +74,8 @@ export interface HostRow {
   rollback: RollbackMark;
   /** the agent holds the install (its maintenance window is closed): why, and until when */
   waiting: { reason: string; until: number | null } | null;
+  /** why the outcome is not the package's doing (sent back by a fleet rollback, superseded) */
+  cause: HostCause | null;
 }
 
 /** What was checked when a rollout started, and who overrode what (see server/policy); the shape is rollout.start's and rollout.review's (shared/protocol/replies/rollouts.ts). */
@@ -168,6 +170,22 @@ export class RolloutStore {
   /** A fleet rollback starts: the rollout is rolling-back (and not ended) until every host reported. */
   beginRollback(id: string, reason: string): void {
     this.sql("UPDATE rollouts SET state = 'rolling-back', ended_at = NULL, reason = ? WHERE id = ?").run(reason, id);
+  }
+
+  /**
+   * A rollout that will start no wave again (aborted, superseded, rolled back): its waves not
+   * finished end as 'aborted' (a soak cut short has no countdown left), and its hosts never sent
+   * are 'skipped' with `reason`. Hosts in flight keep their state: they may still report (and a
+   * fleet rollback reaches them). Safe to repeat.
+   */
+  closeWaves(id: string, reason: string, now = Date.now()): void {
+    // Through setWave and setHost, so that each change is an event too (events/rollout-events.ts).
+    this.transaction(() => {
+      for (const w of this.waves(id)) if (w.state === 'pending' || w.state === 'running' || w.state === 'soaking') this.setWave(id, w.index, 'aborted', { endedAt: now });
+      const never = this.sql("SELECT agent_id FROM rollout_hosts WHERE rollout_id = ? AND state = 'pending'").all(id) as { agent_id: string }[];
+      this.sql("UPDATE rollout_hosts SET reason = ? WHERE rollout_id = ? AND state = 'pending'").run(reason, id);
+      for (const h of never) this.setHost(id, h.agent_id, 'skipped', { finishedAt: now });
+    });
   }
 
   /** `--follow` rollouts that still follow their target (whatever their state). */
@@ -354,6 +372,7 @@ interface RawHost {
   rollback: RollbackMark;
   waiting_reason: string | null;
   waiting_until: number | null;
+  cause: HostCause | null;
 }
 
 function toRollout(r: RawRollout): RolloutRow {
@@ -386,5 +405,6 @@ function toHost(r: RawHost): HostRow {
     finishedAt: r.finished_at,
     rollback: r.rollback,
     waiting: r.waiting_reason === null ? null : { reason: r.waiting_reason, until: r.waiting_until },
+    cause: r.cause ?? null,
   };
 }

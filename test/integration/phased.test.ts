@@ -25,6 +25,7 @@ import {
   type FullRolloutStatus,
   type HistoryEntry,
 } from '../helpers/rollouts.js';
+import type { FleetStatusReply } from '../../shared/protocol/replies.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -108,6 +109,7 @@ describe('phased rollouts: one shared server, four agents', () => {
       healthPackage('ph6', '1.0.0'),
       healthPackage('ph6w', '1.0.0'),
       healthPackage('ph7', '1.0.0', { postinstallSleepS: 3 }),
+      healthPackage('ph8', '1.0.0'),
     ];
     const [fleet, files] = await Promise.all([startFleet(4, 'ph'), buildAll(specs, 2)]);
     ({ server, agents } = fleet);
@@ -117,7 +119,7 @@ describe('phased rollouts: one shared server, four agents', () => {
       { name: 'base', packages: ['ph2@1.0.0', 'ph3@1.0.0'] },
       { name: 'ph2-r', packages: ['ph2@2.0.0'] },
       { name: 'ph3-r', packages: ['ph3@2.0.0'] },
-      ...['ph4', 'ph5', 'ph6', 'ph6w', 'ph7'].map((p) => ({ name: `${p}-r`, packages: [`${p}@1.0.0`] })),
+      ...['ph4', 'ph5', 'ph6', 'ph6w', 'ph7', 'ph8'].map((p) => ({ name: `${p}-r`, packages: [`${p}@1.0.0`] })),
     ]);
     // The "previous version" of tests 2 and 3, on every host.
     const { code, status, result } = await startAndWait(home, 'base', ['--strategy', 'big-bang']);
@@ -298,8 +300,16 @@ describe('phased rollouts: one shared server, four agents', () => {
       expect(state(badId).wave).toBe(1);
       expect(state(badId).state).toBe('rolled-back');
       expect(state(badId).error).toContain(HEALTH_ERROR);
-      for (const id of lastWave) expect(state(id).state).toBe('pending');
-      expect(status.waves.map((w) => w.state)).toEqual(['completed', 'failed', 'pending']);
+      // The last wave never runs: it ends aborted, its hosts skipped (never sent), not pending for ever.
+      for (const id of lastWave) expect(state(id)).toMatchObject({ state: 'skipped', reason: 'not sent: the rollout was rolled back' });
+      expect(status.waves.map((w) => w.state)).toEqual(['completed', 'failed', 'aborted']);
+      // The canary was sent back by the fleet rollback: not a failure (wave tally, failing hosts); the bad host is.
+      expect(state(canaryId).cause).toBe('fleet-rollback');
+      expect(status.waves[0]).toMatchObject({ succeeded: 0, failed: 0 });
+      const text = (await runFerry(home, ['rollout', 'status', status.id], { env: { COLUMNS: '200' } })).stdout;
+      expect(text).toContain(`Failing hosts (1):\n  ${state(badId).hostname}: `);
+      expect(text).toMatch(/wave 1 +completed .*1 sent back by the fleet rollback/);
+      expect(text).not.toMatch(/pending/);
 
       // Every host is on the previous version: on disk and in the CMDB.
       for (const a of agents) expect(readCurrent(a.agent.installRoot, 'ph3'), a.agent.hostname).toBe('1.0.0');
@@ -323,6 +333,11 @@ describe('phased rollouts: one shared server, four agents', () => {
       const review = await reviewJson(home, status.id);
       expect(review.timeline.map((e) => e.action)).toEqual(expect.arrayContaining(['halted', 'rollback-started', 'rolled-back']));
       expect(review.rollbacks.map((r) => r.agent)).toContain(canaryId);
+      // The fleet is back where it was: neither the canary (sent back) nor the host that undid the
+      // release itself (its rollout has been rolled back as a whole) is failing now.
+      const fleet = (await runFerry(home, ['status', '--json'])).json<FleetStatusReply>();
+      expect(fleet.failing.map((f) => f.id)).not.toContain(canaryId);
+      expect(fleet.failing.map((f) => f.id)).not.toContain(badId);
     } finally {
       setHealthFailure(bad.installRoot, 'ph3', false);
     }
@@ -376,6 +391,19 @@ describe('phased rollouts: one shared server, four agents', () => {
     const paused = (await runFerry(home, ['rollout', 'pause', id, '--json'], { env: operator })).json<FullRolloutStatus>();
     expect(paused.state).toBe('paused');
     expect(paused.reason).toContain('pat-operator');
+    // Paused: said as such, in the soak and after it; no countdown to a wave that will not start.
+    const pausedViews = async () => {
+      const [fleet, text] = await Promise.all([runFerry(home, ['status', '--json']), runFerry(home, ['rollout', 'status', id], { env: { COLUMNS: '200' } })]);
+      expect(fleet.json<FleetStatusReply>().rollouts.find((r) => r.id === id)?.next).toEqual({ event: `paused — ferry rollout resume ${id}`, at: null });
+      expect(text.stdout).toContain(`paused: no wave starts until: ferry rollout resume ${id}`);
+      expect(text.stdout).not.toMatch(/ago/);
+      return text.stdout;
+    };
+    expect(await pausedViews()).toMatch(/wave 1 +soaking .*soak ends in .* — paused/);
+    // Pausing again names only what an operator can run.
+    const again = await runFerry(home, ['rollout', 'pause', id], { allowFail: true });
+    expect(again.code).toBe(4);
+    expect(again.stderr.trim()).toBe(`FERRY_CONFLICT: cannot pause rollout ${id}: it is paused — hint: a paused rollout allows: resume, abort, rollback (ferry rollout ACTION ${id})`);
 
     // Past the end of the soak: nothing more starts while paused.
     expect(ms(soaking.waves[0]!.soakUntil)).toBeGreaterThan(Date.now());
@@ -383,7 +411,8 @@ describe('phased rollouts: one shared server, four agents', () => {
     await sleep(2000);
     const held = await fullStatus(home, id);
     expect(held.state).toBe('paused');
-    expect(['soaking', 'completed']).toContain(held.waves[0]!.state);
+    expect(held.waves[0]!.state).toBe('soaking'); // judged once resumed
+    expect(await pausedViews()).toMatch(/wave 1 +soaking .*soak over — paused/);
     expect(held.waves[1]!.state).toBe('pending');
     const rest = held.hosts.filter((h) => h.wave !== 0);
     expect(rest.map((h) => h.state)).toEqual(rest.map(() => 'pending'));
@@ -453,15 +482,46 @@ describe('phased rollouts: one shared server, four agents', () => {
     expect([...waveStartCounts(review).values()]).toEqual([1, 1, 1]);
     for (const a of agents) expect(readCurrent(a.agent.installRoot, 'ph6')).toBe('1.0.0');
 
-    // The aborted one never sent anything, seconds later.
+    // The aborted one never sent anything, seconds later: its hosts are skipped, its waves ended.
     expect(after.state).toBe('aborted');
-    expect(after.hosts.map((h) => h.state)).toEqual(after.hosts.map(() => 'pending'));
+    expect(after.hosts.map((h) => [h.state, h.reason])).toEqual(after.hosts.map(() => ['skipped', 'not sent: the rollout was aborted by admin']));
+    expect(after.waves.map((w) => w.state)).toEqual(after.waves.map(() => 'aborted'));
+    const again = await runFerry(home, ['rollout', 'abort', started.id], { allowFail: true });
+    expect(again.code).toBe(4);
+    expect(again.stderr).toContain(`hint: an aborted rollout allows: rollback (ferry rollout rollback ${started.id})`);
     expect(abortReview.timeline.map((e) => e.action)).toEqual(expect.arrayContaining(['waiting', 'abort']));
     expect(abortReview.timeline.map((e) => e.action)).not.toContain('wave-started');
     for (const a of agents) {
       expect(histories.get(a.agent.id)!.filter((o) => o.package === 'ph6w'), a.agent.hostname).toEqual([]);
       expect(readCurrent(a.agent.installRoot, 'ph6w'), a.agent.hostname).toBeUndefined();
     }
+  });
+
+  it('9. aborted in a soak: its waves end, the hosts never sent are skipped, no countdown; a fleet rollback then undoes the canary, which is not failing', async () => {
+    const id = await startRollout(home, 'ph8-r', 'all', [...PHASED, '--soak', '120s']);
+    const soaking = await waitStatus(home, id, (s) => s.waves[0]?.state === 'soaking', 20_000, 'wave 1 soaking');
+    const canary = soaking.hosts.find((h) => h.wave === 0)!;
+    const aborted = (await runFerry(home, ['rollout', 'abort', id, '--json'])).json<FullRolloutStatus>();
+    expect(aborted.state).toBe('aborted');
+    expect(aborted.waves.map((w) => w.state)).toEqual(['aborted', 'aborted', 'aborted']);
+    expect(aborted.hosts.find((h) => h.agent === canary.agent)!.state).toBe('succeeded');
+    const rest = aborted.hosts.filter((h) => h.agent !== canary.agent);
+    expect(rest.map((h) => [h.state, h.reason])).toEqual(rest.map(() => ['skipped', 'not sent: the rollout was aborted by admin']));
+    expect(aborted.counts).toEqual({ succeeded: 1, skipped: agents.length - 1 });
+    const text = (await runFerry(home, ['rollout', 'status', id], { env: { COLUMNS: '200' } })).stdout;
+    expect(text).not.toMatch(/soak|pending/);
+
+    // The rollback of an aborted rollout still reaches the host it changed (and only that one).
+    await runFerry(home, ['rollout', 'rollback', id]);
+    const back = await waitStatus(home, id, (s) => s.state === 'rolled-back', 30_000, 'fleet rollback done');
+    expect(back.hosts.map((h) => [h.agent, h.state, h.cause])).toEqual(aborted.hosts.map((h) => (h.agent === canary.agent ? [h.agent, 'rolled-back', 'fleet-rollback'] : [h.agent, 'skipped', undefined])));
+    expect(back.waves.map((w) => w.state)).toEqual(['aborted', 'aborted', 'aborted']);
+    expect(readCurrent(byId(canary.agent).installRoot, 'ph8')).toBeUndefined(); // no earlier version: removed
+    const [fleet, after] = await Promise.all([runFerry(home, ['status', '--json']), runFerry(home, ['rollout', 'status', id], { env: { COLUMNS: '200' } })]);
+    expect(fleet.json<FleetStatusReply>().failing.map((f) => f.id)).not.toContain(canary.agent);
+    expect(after.stdout).not.toContain('Failing hosts');
+    const histories = await historiesOf(rest.map((h) => byId(h.agent)));
+    for (const h of rest) expect(histories.get(h.agent)!.filter((o) => o.package === 'ph8'), h.hostname).toEqual([]);
   });
 
   it('7. the rollout completes after a restart; each wave started once; no host installed twice', async () => {

@@ -181,6 +181,10 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
     expect(old.state).toBe('aborted');
     expect(old.reason).toContain(`superseded by ${newer.status.id}`);
     expect(old.hosts.filter((h) => h.state === 'skipped').every((h) => h.error === `superseded by ${newer.status.id}`)).toBe(true);
+    // Ended: its canary's soak (minutes left) and its second wave are over, not counting down or pending.
+    expect(old.waves.map((w) => w.state)).toEqual(['aborted', 'aborted']);
+    expect(old.hosts.map((h) => h.state).sort()).toEqual(['skipped', 'skipped', 'succeeded']);
+    expect((await runFerry(home, ['rollout', 'status', older])).stdout).not.toMatch(/soak|pending/);
     const timeline = (await reviewJson(home, older)).timeline;
     expect(timeline).toContainEqual(expect.objectContaining({ action: 'superseded', detail: `3 host(s) taken over by ${newer.status.id}` }));
     realId = newer.status.id;

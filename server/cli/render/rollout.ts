@@ -28,16 +28,33 @@ export function statusLines(s: RolloutStatusDoc, now = Date.now()): string[] {
     `  ${Object.entries(s.counts).map(([k, n]) => `${n} ${k}`).join(', ') || 'no hosts'}`,
     ...(s.state === 'waiting' && s.options.startAt && s.options.startAt > now ? [`  starts ${countdown(new Date(s.options.startAt).toISOString())}`] : []),
     ...(s.state === 'waiting' && s.options.window ? [windowLine(s.options.window, s.options.timeZone, windowOpens(s.options.window, s.options.timeZone, Math.max(now, s.options.startAt ?? 0)))] : []),
-    ...s.waves.map((w) => `  wave ${String(w.index + 1).padEnd(2)} ${w.state.padEnd(9)} ${progressBar(w.succeeded, w.failed, w.hosts)}${w.soakUntil && w.state === 'soaking' ? `  soak ends ${countdown(w.soakUntil)}` : ''}`),
+    ...s.waves.map((w) => `  wave ${String(w.index + 1).padEnd(2)} ${w.state.padEnd(9)} ${progressBar(w.succeeded, w.failed, w.hosts)}${waveNote(s, w, now)}`),
+    ...(s.state === 'paused' ? [`  paused: no wave starts until: ferry rollout resume ${s.id}`] : []),
     ...followLines(s),
   ].map((l) => visible(l));
-  const problems = s.hosts.filter((h) => h.state === 'failed' || h.state === 'rolled-back');
+  // A host the fleet rollback sent back did not fail (its state says rolled-back, its cause why).
+  const problems = s.hosts.filter((h) => h.state === 'failed' || (h.state === 'rolled-back' && h.cause !== 'fleet-rollback'));
   const table = tableLines(
     ['HOST', 'AGENT', 'WAVE', 'STATE', 'DETAIL'],
     s.hosts.map((h) => [h.hostname, h.agent, h.late ? 'late' : h.wave === null ? '-' : h.wave + 1, h.waiting ? 'waiting' : h.state, [h.error ?? h.reason ?? '', h.waiting && h.waitingUntil ? `resumes ${relativeTime(h.waitingUntil, now)}` : ''].filter(Boolean).join('; ')]),
   );
   const tail = problems.length ? [`Failing hosts (${problems.length}):`, ...problems.map((h) => `  ${h.hostname}: ${h.error ?? h.state}`)].map((l) => visible(l)) : [];
   return [...head, ...table, ...tail];
+}
+
+/**
+ * After a wave's bar: how many of its hosts the fleet rollback sent back, and the soak: its
+ * countdown, or that it is over (and that the rollout is paused: the next wave waits for resume).
+ */
+function waveNote(s: RolloutStatusDoc, w: RolloutStatusDoc['waves'][number], now: number): string {
+  const back = s.hosts.filter((h) => h.wave === w.index && h.state === 'rolled-back' && h.cause === 'fleet-rollback').length;
+  const notes = back ? [`${back} sent back by the fleet rollback`] : [];
+  if (w.state === 'soaking' && w.soakUntil) {
+    const over = Date.parse(w.soakUntil) <= now;
+    const soak = over ? 'soak over' : `soak ends ${relativeTime(w.soakUntil, now)} (${w.soakUntil})`;
+    notes.push(s.state === 'paused' ? `${soak} — paused` : soak);
+  }
+  return notes.map((n) => `  ${n}`).join('');
 }
 
 /** A `--follow` rollout: whether it still follows, and the hosts it brought in after the waves. */

@@ -96,7 +96,7 @@ function waveRow(s: RolloutStatusDoc, w: RolloutStatusDoc['waves'][number]): Htm
   return html`<tr data-wave="${w.index + 1}"><th scope="row">${w.index + 1}</th><td>${badge(w.state)}</td>
 <td><progress max="${Math.max(1, w.hosts)}" value="${done}" aria-label="wave ${w.index + 1}: ${done} of ${w.hosts} hosts finished"></progress> ${w.succeeded} ok · ${w.failed} failed · ${w.pending} pending of ${w.hosts}</td>
 <td class="${typeof allowed === 'number' && w.failed > allowed ? 'error' : ''}">${w.failed} / ${allowed}</td>
-<td>${soaking ? html`<span data-countdown="${w.soakUntil!}">${when(w.soakUntil)}</span>` : w.soakUntil ? html`until ${when(w.soakUntil)}` : '—'}</td></tr>`;
+<td>${soaking ? html`<span data-countdown="${w.soakUntil!}">${when(w.soakUntil)}</span>${s.state === 'paused' ? ' — paused: the next wave waits for resume' : ''}` : w.soakUntil ? html`until ${when(w.soakUntil)}` : '—'}</td></tr>`;
 }
 
 function timeline(r: RolloutReview): Html {

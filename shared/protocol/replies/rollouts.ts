@@ -90,6 +90,8 @@ export const rolloutStatusSchema = z.object({
       late: z.literal(true).optional(),
       error: str.optional(),
       reason: str.optional(),
+      /** why the outcome is not the package's doing: sent back by a fleet rollback (rolled-back), or taken over by a newer rollout (skipped) */
+      cause: z.enum(['fleet-rollback', 'superseded']).optional(),
       waiting: z.literal(true).optional(),
       waitingUntil: str.optional(),
       finishedAt: str.optional(),
