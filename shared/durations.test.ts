@@ -53,6 +53,37 @@ describe('parseDuration', () => {
     }
   });
 
+  it('names the flag the text came from, and says what is wrong with it', () => {
+    const line = (text: string, flag?: string) => {
+      try {
+        parseDuration(text, flag);
+      } catch (e) {
+        expect((e as FerryError).code).toBe('FERRY_INVALID_INPUT');
+        return (e as FerryError).toLine();
+      }
+      throw new Error(`${text} was accepted`);
+    };
+    expect(line('10x', '--soak')).toBe('FERRY_INVALID_INPUT: --soak: invalid duration "10x" — hint: use e.g. 30s, 10m, 2h');
+    expect(line('10x', '--host-timeout')).toMatch(/^FERRY_INVALID_INPUT: --host-timeout: invalid duration "10x" —/);
+    expect(line('99999999h', '--soak')).toBe('FERRY_INVALID_INPUT: --soak: "99999999h" is too large (at most 365d) — hint: use e.g. 30s, 10m, 2h');
+    expect(line('1000d', '--ttl')).toMatch(/^FERRY_INVALID_INPUT: --ttl: "1000d" is too large \(at most 365d\) —/);
+    expect(line('9'.repeat(400), '--ttl')).toMatch(/^FERRY_INVALID_INPUT: --ttl: "9{60}…" \(400 characters\) is too large \(at most 365d\) —/);
+    expect(line('-5m', '--soak')).toBe('FERRY_INVALID_INPUT: --soak: a duration cannot be negative — hint: use e.g. 30s, 10m, 2h');
+    expect(line('-5', '--soak')).toMatch(/^FERRY_INVALID_INPUT: --soak: a duration cannot be negative —/);
+    expect(line('', '--since')).toBe('FERRY_INVALID_INPUT: --since must not be empty — hint: use e.g. 30s, 10m, 2h');
+    expect(line(' ', '--since')).toMatch(/^FERRY_INVALID_INPUT: --since must not be empty —/);
+    // without a flag (the agent's config file, the console): the problem alone
+    expect(line('366d')).toMatch(/^FERRY_INVALID_INPUT: duration "366d" is too large \(at most 365d\) —/);
+    expect(line('-5m')).toMatch(/^FERRY_INVALID_INPUT: duration "-5m" cannot be negative —/);
+    expect(line('-')).toMatch(/^FERRY_INVALID_INPUT: invalid duration "-" —/);
+    expect(line('')).toMatch(/^FERRY_INVALID_INPUT: invalid duration "" —/);
+  });
+
+  it('cuts a long input in its message, with its length', () => {
+    const long = `${'1'.repeat(5000)}x`;
+    expect(() => parseDuration(long, '--soak')).toThrow(`--soak: invalid duration "${'1'.repeat(60)}…" (5001 characters)`);
+  });
+
   it('is linear on hostile input', () => {
     const t = Date.now();
     expectInvalid('1'.repeat(100_000) + 'x');

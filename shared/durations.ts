@@ -2,6 +2,7 @@
 // and a bare number meaning seconds. Everything is returned in milliseconds.
 
 import { FerryError } from './errors.js';
+import { quotedInput } from './quoted-input.js';
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 type Unit = keyof typeof UNIT_MS;
@@ -14,37 +15,49 @@ const BARE_NUMBER = /^\d+(?:\.\d+)?$/;
 // No nested quantifiers, so this is linear-time even on hostile input.
 const COMPONENT = /(\d+(?:\.\d+)?)(ms|s|m|h|d)\s*/y;
 
-function invalid(text: string): FerryError {
-  const shown = text.length > 64 ? `${text.slice(0, 61)}...` : text;
-  // JSON.stringify keeps the message on one line even if the input contains newlines.
-  return new FerryError('FERRY_INVALID_INPUT', `invalid duration ${JSON.stringify(shown)}`, {
-    hint: 'use e.g. 30s, 10m, 2h',
-  });
+const HINT = 'use e.g. 30s, 10m, 2h';
+
+/** `--soak: …` when the caller says which flag the text came from (the CLI), else the bare problem. */
+function refusal(problem: string, flag: string | undefined): FerryError {
+  return new FerryError('FERRY_INVALID_INPUT', flag ? `${flag}: ${problem}` : problem, { hint: HINT });
 }
 
-/** Parse a duration into milliseconds; throws FerryError(FERRY_INVALID_INPUT) on anything else. */
-export function parseDuration(text: string): number {
-  if (typeof text !== 'string') throw invalid(String(text));
-  const input = text.trim();
-  if (input === '') throw invalid(text);
-
-  let ms: number;
-  if (BARE_NUMBER.test(input)) {
-    ms = Number(input) * UNIT_MS.s;
-  } else {
-    ms = 0;
-    COMPONENT.lastIndex = 0;
-    let pos = 0;
-    while (pos < input.length) {
-      COMPONENT.lastIndex = pos;
-      const m = COMPONENT.exec(input);
-      if (!m) throw invalid(text);
-      ms += Number(m[1]) * UNIT_MS[m[2] as Unit];
-      pos = COMPONENT.lastIndex;
-    }
+/** The input's milliseconds, or undefined if it is not a duration. */
+function parseMs(input: string): number | undefined {
+  if (input === '') return undefined;
+  if (BARE_NUMBER.test(input)) return Number(input) * UNIT_MS.s;
+  let ms = 0;
+  let pos = 0;
+  while (pos < input.length) {
+    COMPONENT.lastIndex = pos;
+    const m = COMPONENT.exec(input);
+    if (!m) return undefined;
+    ms += Number(m[1]) * UNIT_MS[m[2] as Unit];
+    pos = COMPONENT.lastIndex;
   }
+  return ms;
+}
 
-  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_DURATION_MS) throw invalid(text);
+/**
+ * Parse a duration into milliseconds; throws FerryError(FERRY_INVALID_INPUT) on anything else.
+ * `flag` (e.g. `--soak`) names where the text came from in the message:
+ * `--soak: invalid duration "10x"`, `--ttl: "1000d" is too large (at most 365d)`,
+ * `--soak: a duration cannot be negative`, `--soak must not be empty`.
+ */
+export function parseDuration(text: string, flag?: string): number {
+  if (typeof text !== 'string') throw refusal(`invalid duration ${quotedInput(String(text))}`, flag);
+  const input = text.trim();
+  if (input === '' && flag) throw new FerryError('FERRY_INVALID_INPUT', `${flag} must not be empty`, { hint: HINT });
+  // JSON-quoted (and cut when long): the message stays on one line whatever the input holds.
+  const shown = quotedInput(text);
+  const ms = parseMs(input);
+  if (ms === undefined) {
+    if (input.startsWith('-') && parseMs(input.slice(1).trim()) !== undefined) {
+      throw refusal(flag ? 'a duration cannot be negative' : `duration ${shown} cannot be negative`, flag);
+    }
+    throw refusal(`invalid duration ${shown}`, flag);
+  }
+  if (!Number.isFinite(ms) || ms > MAX_DURATION_MS) throw refusal(`${flag ? shown : `duration ${shown}`} is too large (at most ${formatDuration(MAX_DURATION_MS)})`, flag);
   return Math.round(ms);
 }
 

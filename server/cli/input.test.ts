@@ -54,12 +54,63 @@ describe('checkRequestShape: the bounds in the unit the user typed', () => {
     ['rollout.start', { release: 'r', maxRateBps: 512 }, '--max-rate "0.5KiB/s": must be at least 1KiB/s'],
     ['site.set', { name: 's', maxRateBps: 100 }, '--max-rate "0.1KiB/s": must be at least 1KiB/s'],
     ['agents.decommission', { id: 'a', purgeTimeoutMs: 7_200_000 }, '--purge-timeout "2h": must be at most 1h'],
-    ['rollout.start', { release: 'Bad_Name' }, 'RELEASE "Bad_Name": not a valid package name'],
-    ['cmdb.show', { host: '' }, /^HOST "": /],
+    ['rollout.start', { release: 'r', target: 'x'.repeat(1025) }, `--target "${'x'.repeat(60)}…" (1025 characters): must be at most 1024 characters`],
+    ['token.create', { tags: { k: 'v'.repeat(5000) }, ttlMs: 1, uses: 1 }, `--tag k "${'v'.repeat(60)}…" (5000 characters): must be at most 256 characters`],
+    ['notify.add', { url: 'http://x', events: [] }, '--events: must not be empty'],
   ] as const)('%s %j', (verb, body, message) => {
     const e = catchFerryError(() => checkRequestShape(verb, body), 'FERRY_INVALID_INPUT');
     if (typeof message === 'string') expect(e.message).toBe(message);
     else expect(e.message).toMatch(message);
+  });
+
+  it('a release name is called one, with what it may hold', () => {
+    for (const [verb, body, name] of [
+      ['rollout.start', { release: 'Bad_Name' }, 'RELEASE "Bad_Name"'],
+      ['release.create', { name: 'bad name', packages: ['a@1.0.0'] }, 'NAME "bad name"'],
+      ['release.show', { name: 'Bad' }, 'NAME "Bad"'],
+      ['notify.add', { url: 'http://x', events: ['*'], release: 'A' }, '--release "A"'],
+    ] as const) {
+      const e = catchFerryError(() => checkRequestShape(verb, body));
+      expect(e.message).toBe(`${name}: not a valid release name`);
+      expect(e.hint).toMatch(/^a release name is 1-64 of a-z 0-9 \. _ -/);
+    }
+    // a package is still a package
+    expect(catchFerryError(() => checkRequestShape('dml.show', { name: 'Bad', version: '1.0.0' })).message).toBe('NAME@VERSION "Bad": not a valid package name');
+  });
+
+  it('a --tag key that is not one: the key is named (not the value) with what a key may hold', () => {
+    const e = catchFerryError(() => checkRequestShape('token.create', { tags: { ключ: '☃' }, ttlMs: 1, uses: 1 }));
+    expect(e.message).toBe('--tag key "ключ": tag keys are letters, digits, _ . -');
+  });
+});
+
+describe('checkRequestShape: an empty value is refused naming its flag, never taken for the default', () => {
+  it.each([
+    ['rollout.start', { release: 'r', target: '' }, '--target must not be empty', 'to select every host, say --target all'],
+    ['rollout.start', { release: 'r', target: '  ' }, '--target must not be empty', 'to select every host, say --target all'],
+    ['agents.list', { target: '' }, '--target must not be empty', 'to select every host, say --target all'],
+    ['cmdb.versions', { package: 'p', target: '' }, '--target must not be empty', 'to select every host, say --target all'],
+    ['rollout.start', { release: 'r', window: '' }, '--window must not be empty', 'see --help for what it takes'],
+    ['rollout.start', { release: 'r', reason: '', force: true }, '--reason must not be empty', 'see --help for what it takes'],
+    ['rollout.start', { release: '' }, 'RELEASE must not be empty', 'see --help for what it takes'],
+    ['rollout.status', { id: '' }, 'ID must not be empty', 'see --help for what it takes'],
+    ['rollout.review', { id: '' }, 'ID must not be empty', 'see --help for what it takes'],
+    ['cmdb.show', { host: '' }, 'HOST must not be empty', 'see --help for what it takes'],
+    ['agents.tag', { host: '', set: { a: 'b' } }, 'HOST must not be empty', 'see --help for what it takes'],
+    ['agents.logs', { host: 'h', rollout: '' }, '--rollout must not be empty', 'see --help for what it takes'],
+    ['audit.list', { actor: '' }, '--actor must not be empty', 'see --help for what it takes'],
+    ['token.create', { ttlMs: 1, uses: 1, site: '' }, '--site must not be empty', 'see --help for what it takes'],
+    ['notify.add', { url: 'http://x', events: ['*'], secret: '' }, '--secret must not be empty', 'see --help for what it takes'],
+  ] as const)('%s %j', (verb, body, message, hint) => {
+    const e = catchFerryError(() => checkRequestShape(verb, body));
+    expect([e.message, e.hint]).toEqual([message, hint]);
+  });
+
+  it('descriptive text may be empty, and so may a tag value', () => {
+    expect(() => checkRequestShape('release.create', { name: 'r', packages: ['a@1.0.0'], notes: '', owner: '', rfc: '', rollbackPlan: '' })).not.toThrow();
+    expect(() => checkRequestShape('release.approve', { name: 'r', comment: '' })).not.toThrow();
+    expect(() => checkRequestShape('token.create', { tags: { env: '' }, ttlMs: 1, uses: 1 })).not.toThrow();
+    expect(() => checkRequestShape('rollout.start', { release: 'r', target: 'all', window: 'Sat,Sun' })).not.toThrow();
   });
 });
 
@@ -69,8 +120,10 @@ describe('inputErrorFromServer: a server refusing the shape speaks the CLI\'s wo
     ['token.create', 'ttlMs: Too small: expected number to be >0', '--ttl: must be more than 0s'],
     ['rollout.start', 'hostTimeoutMs: Too small: expected number to be >0', '--host-timeout: must be more than 0s'],
     ['rollout.start', 'maxRateBps: Too small: expected number to be >=1024', '--max-rate: must be at least 1KiB/s'],
-    ['rollout.start', 'release: not a valid package name', 'RELEASE: not a valid package name'],
-    ['cmdb.show', 'host: Too small: expected string to have >=1 characters', 'HOST: Too small: expected string to have >=1 characters'],
+    ['rollout.start', 'release: not a valid package name', 'RELEASE: not a valid release name'],
+    ['dml.show', 'name: not a valid package name', 'NAME@VERSION: not a valid package name'],
+    ['cmdb.show', 'host: Too small: expected string to have >=1 characters', 'HOST: must not be empty'],
+    ['rollout.start', 'target: Too big: expected string to have <=1024 characters', '--target: must be at most 1024 characters'],
     ['release.create', 'packages.0: expected NAME@VERSION', '--package: expected NAME@VERSION'],
   ])('%s %s', (verb, rest, message) => {
     const e = inputErrorFromServer(verb, server(verb, rest));

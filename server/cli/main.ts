@@ -98,7 +98,8 @@ export async function main(argv: string[]): Promise<void> {
       .demandCommand(1, 'say what to do: ferry --help lists the commands')
       .strict()
       .fail((msg, err) => {
-        throw err ?? usageError(msg, hideBin(argv));
+        // yargs' own errors (YError: a flag without its value, "Not enough arguments following: soak") are usage errors too.
+        throw err && err.name !== 'YError' ? err : usageError(err?.message ?? msg, hideBin(argv));
       })
       .help()
       .version(ferryVersion())

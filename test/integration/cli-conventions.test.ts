@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetStatusReplySchema } from '../../shared/protocol/replies.js';
 import { cleanupFleet, initServer, joinAgent, REPO_ROOT, runAgentCli, runFerry, startAgent, tempDir, waitFor, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { expectCliRefusals, type CliRefusal } from '../helpers/errors.js';
 import { createRelease, mapLimit, publishPackage } from '../helpers/faults.js';
 
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -146,9 +147,38 @@ describe('ferry CLI conventions', () => {
     // the flag the user typed, with the bound in the user's unit (not --ttl-ms and milliseconds)
     expect([ttl.code, ttl.stderr.trim().split('\n').length]).toEqual([2, 1]);
     expect(ttl.stderr).toMatch(/^FERRY_INVALID_INPUT: --ttl "0s": must be more than 0s —/);
-    // a positional is named as --help shows it
+    // a positional is named as --help shows it, a release as a release
     expect(release.code).toBe(2);
-    expect(release.stderr).toMatch(/^FERRY_INVALID_INPUT: RELEASE "Not_A_Release": /);
+    expect(release.stderr).toMatch(/^FERRY_INVALID_INPUT: RELEASE "Not_A_Release": not a valid release name — hint: a release name is /);
+  });
+
+  it('an empty value is refused naming its flag (never "everything" or the default), exit 2, nothing started; a long one is cut in the error', async () => {
+    const rollouts = async () => (await runFerry(home, ['rollout', 'list', '--json'])).json<unknown[]>();
+    const before = await rollouts();
+    const allHosts = /^FERRY_INVALID_INPUT: --target must not be empty — hint: to select every host, say --target all$/;
+    const cases: CliRefusal[] = [
+      // a script's unset $SEL in --target "$SEL" must not roll out to the whole fleet
+      [['rollout', 'start', 'ok-1', '--target', ''], 2, allHosts],
+      [['rollout', 'start', 'ok-1', '--target', '', '--dry-run'], 2, allHosts],
+      [['agents', 'list', '--target', ' '], 2, allHosts],
+      [['rollout', 'start', 'ok-1', '--window', ''], 2, /^FERRY_INVALID_INPUT: --window must not be empty — /],
+      [['rollout', 'start', 'ok-1', '--force', '--reason', ''], 2, /^FERRY_INVALID_INPUT: --reason must not be empty — /],
+      [['rollout', 'start', ''], 2, /^FERRY_INVALID_INPUT: RELEASE must not be empty — /],
+      // not the newest rollout
+      [['rollout', 'status', ''], 2, /^FERRY_INVALID_INPUT: ID must not be empty — /],
+      [['rollout', 'review', ''], 2, /^FERRY_INVALID_INPUT: ID must not be empty — /],
+      [['agents', 'show', ''], 2, /^FERRY_INVALID_INPUT: HOST must not be empty — /],
+      [['logs', 'web-1', '--rollout', ''], 2, /^FERRY_INVALID_INPUT: --rollout must not be empty — /],
+      [['audit', '--actor', ''], 2, /^FERRY_INVALID_INPUT: --actor must not be empty — /],
+      [['release', 'create', 'bad name', '--package', 'okpkg@1.0.0'], 2, /^FERRY_INVALID_INPUT: NAME "bad name": not a valid release name — hint: a release name is /],
+      [['token', 'create', '--tag', `k=${'v'.repeat(5000)}`], 2, /^FERRY_INVALID_INPUT: --tag k "v{60}…" \(5000 characters\): must be at most 256 characters — /],
+    ];
+    await expectCliRefusals((args) => runFerry(home, args, { allowFail: true }), cases);
+    const long = await runFerry(home, ['rollout', 'start', 'ok-1', '--target', 't'.repeat(4000), '--json'], { allowFail: true });
+    const cut = `--target "${'t'.repeat(60)}…" (4000 characters): must be at most 1024 characters`;
+    expect([long.code, long.json<{ error: { code: string; message: string } }>().error]).toEqual([2, expect.objectContaining({ code: 'FERRY_INVALID_INPUT', message: cut })]);
+    expect(long.stderr.length).toBeLessThan(500);
+    expect(await rollouts()).toEqual(before);
   });
 
   it('FERRY_ACTOR and $USER decide nothing: a control character or a long name in them fails no command', async () => {

@@ -1,7 +1,9 @@
 // Commands refused before they reach any NATS, through the real `ferry` (no server runs):
 // an --out that cannot be made (a parent is a regular file: ENOTDIR, which holds even as root)
 // for `ferry nats config` and `ferry site add`, and `ferry server --nats` with a flag of the
-// embedded nats-server on the command line. Each is one line with a stable code, nothing written.
+// embedded nats-server on the command line, and flag values refused before a request is made (an
+// empty --waves, a bad duration naming its flag, a zero --interval, a bad --tag key). Each is one
+// line with a stable code, nothing written.
 // Requires the compiled dist/ (`npx tsc -p .`).
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -82,5 +84,45 @@ describe('ferry server --nats: a flag of the embedded nats-server given on the c
       [['server', '--nats', 'nats://127.0.0.1:1', '--ui-listen', '127.0.0.1:0', '--tls-cert', '/etc/ferry/tls.crt', '--tls-key', '/etc/ferry/tls.key'], 5, notInitialized],
     ];
     await expectCliRefusals((args) => runFerry(home, args, { allowFail: true, env: { FERRY_LOG_LEVEL: 'silent' } }), cases);
+  });
+});
+
+describe('flag values refused before anything is asked: FERRY_INVALID_INPUT (exit 2) naming the flag', () => {
+  let home: string;
+
+  beforeAll(() => {
+    home = tempDir('ferry-home-'); // never initialized: a command that gets past its checks is FERRY_SERVER_UNREACHABLE
+  });
+
+  it('empty values, durations, intervals and tag keys', async () => {
+    const start = ['rollout', 'start', 'web-1'];
+    const long = 'a'.repeat(5000);
+    const cases: CliRefusal[] = [
+      // '' is not "not given": an empty --waves is not the default waves, --start-at '' is not "now", --nats '' is not the local server
+      [[...start, '--strategy', 'phased', '--waves', ''], 2, /^FERRY_INVALID_INPUT: --waves must not be empty — hint: /],
+      [[...start, '--start-at', ''], 2, /^FERRY_INVALID_INPUT: --start-at must not be empty — hint: /],
+      [[...start, '--nats', ''], 2, /^FERRY_INVALID_INPUT: --nats must not be empty — hint: /],
+      [['audit', '--since', ''], 2, /^FERRY_INVALID_INPUT: --since must not be empty — hint: /],
+      // a duration's error names its flag; too large says the maximum; a negative one is read as the flag's value
+      [[...start, '--soak', '10x'], 2, /^FERRY_INVALID_INPUT: --soak: invalid duration "10x" — hint: use e\.g\. 30s, 10m, 2h$/],
+      [[...start, '--host-timeout', '10x'], 2, /^FERRY_INVALID_INPUT: --host-timeout: invalid duration "10x" — /],
+      [['token', 'create', '--ttl', '10x'], 2, /^FERRY_INVALID_INPUT: --ttl: invalid duration "10x" — /],
+      [['audit', '--since', '10x'], 2, /^FERRY_INVALID_INPUT: --since: invalid duration "10x" — /],
+      [[...start, '--soak', '99999999h'], 2, /^FERRY_INVALID_INPUT: --soak: "99999999h" is too large \(at most 365d\) — /],
+      [['token', 'create', '--ttl', '1000d'], 2, /^FERRY_INVALID_INPUT: --ttl: "1000d" is too large \(at most 365d\) — /],
+      [[...start, '--soak', '-5m'], 2, /^FERRY_INVALID_INPUT: --soak: a duration cannot be negative — /],
+      [[...start, '--soak'], 2, /^FERRY_USAGE: Not enough arguments following: soak — hint: /],
+      // a polling interval of 0 would ask the server without pause
+      [['logs', 'web-1', '--follow', '--interval', '0'], 2, /^FERRY_INVALID_INPUT: --interval "0s": must be more than 0s — /],
+      [['rollout', 'status', '--watch', '--interval', '0'], 2, /^FERRY_INVALID_INPUT: --interval "0s": must be more than 0s — /],
+      // the key is what is wrong: named, with what a key may hold; a long value is cut
+      [['token', 'create', '--tag', 'ключ=☃'], 2, /^FERRY_INVALID_INPUT: --tag key "ключ" is not valid: a key is 1-64 of A-Z a-z 0-9 _ \. - — hint: /],
+      [['token', 'create', '--tag', long], 2, /^FERRY_INVALID_INPUT: --tag "a{60}…" \(5000 characters\) is not key=value — /],
+      // valid values pass these checks (and only then is the missing server found)
+      [[...start, '--strategy', 'phased', '--waves', '1,100%', '--soak', '10m', '--host-timeout', '20m', '--start-at', '+1h'], 5, /^FERRY_SERVER_UNREACHABLE: /],
+      [['logs', 'web-1', '--follow', '--interval', '200ms'], 5, /^FERRY_SERVER_UNREACHABLE: /],
+    ];
+    await expectCliRefusals((args) => runFerry(home, args, { allowFail: true }), cases);
+    expect(readdirSync(home)).toEqual([]);
   });
 });

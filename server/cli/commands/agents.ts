@@ -3,8 +3,7 @@ import { cloneConfig } from './clone-config.js';
 import type { CommandModule } from 'yargs';
 import { withClient } from '../with-client.js';
 import { ago, printJson, printLines, printTable } from '../output.js';
-import { connectionFlags, type GlobalArgs } from './common.js';
-import { parseDuration } from '../../../shared/durations.js';
+import { connectionFlags, DURATION_OPTION, durationFlag, type GlobalArgs } from './common.js';
 import { FerryError } from '../../../shared/errors.js';
 
 
@@ -51,9 +50,9 @@ const decommission: CommandModule<GlobalArgs, GlobalArgs & { id: string; purge: 
     y
       .positional('id', { type: 'string', demandOption: true, describe: 'agent id or hostname' })
       .option('purge', { type: 'boolean', default: false, describe: 'first uninstall every Ferry-managed package (hooks run), one by one' })
-      .option('purge-timeout', { type: 'string', default: '60s', describe: 'with --purge: how long to wait for the removals in total' }),
+      .option('purge-timeout', { ...DURATION_OPTION, default: '60s', describe: 'with --purge: how long to wait for the removals in total' }),
   handler: async (a) => {
-    const purgeTimeoutMs = parseDuration(a['purge-timeout']);
+    const purgeTimeoutMs = durationFlag(a['purge-timeout'], '--purge-timeout');
     const body = { id: a.id, purge: a.purge, purgeTimeoutMs };
     const r = await withClient(connectionFlags(a), (c) => c.request('agents.decommission', body, purgeTimeoutMs + 30_000));
     if (a.json) return printJson(r);

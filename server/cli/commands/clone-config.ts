@@ -2,13 +2,12 @@
 // rollout gives the test host exactly the package versions the production host runs (installs,
 // downgrades and removals); `--wait` follows it like `rollout start --wait`.
 import type { CommandModule } from 'yargs';
-import { parseDuration } from '../../../shared/durations.js';
 import { FerryError } from '../../../shared/errors.js';
 import type { CloneResult } from '../../rollouts/service.js';
 import { withClient } from '../with-client.js';
 import { printJson, printLines, printNote, printTable } from '../output.js';
 import { printStatus } from '../render/rollout.js';
-import { connectionFlags, waitTimeoutMs, type GlobalArgs } from './common.js';
+import { connectionFlags, DURATION_OPTION, durationFlag, waitTimeoutMs, type GlobalArgs } from './common.js';
 import { waitForEnd } from './rollout.js';
 
 interface CloneArgs extends GlobalArgs {
@@ -37,14 +36,14 @@ export const cloneConfig: CommandModule<GlobalArgs, CloneArgs> = {
     y
       .positional('prod', { type: 'string', demandOption: true, describe: 'the production host to copy (agent id or hostname)' })
       .option('to', { type: 'string', demandOption: true, describe: 'the test host that gets the copy (agent id or hostname)' })
-      .option('host-timeout', { type: 'string', default: '15m', describe: 'the copy fails if the test host takes longer' })
+      .option('host-timeout', { ...DURATION_OPTION, default: '15m', describe: 'the copy fails if the test host takes longer' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the changes without starting' })
       .option('supersede', { type: 'boolean', default: false, describe: 'end unfinished rollouts of the same packages on the test host (otherwise FERRY_CONFLICT)' })
       .option('wait', { type: 'boolean', default: false, describe: 'block until the copy ends; exit 0 only if it completed' })
-      .option('timeout', { type: 'string', describe: 'with --wait: give up waiting after this long' }),
+      .option('timeout', { ...DURATION_OPTION, describe: 'with --wait: give up waiting after this long' }),
   handler: async (a) => {
     const timeoutMs = waitTimeoutMs(a);
-    const body = { from: a.prod, to: a.to, hostTimeoutMs: parseDuration(a['host-timeout']), dryRun: a['dry-run'], supersede: a.supersede };
+    const body = { from: a.prod, to: a.to, hostTimeoutMs: durationFlag(a['host-timeout'], '--host-timeout'), dryRun: a['dry-run'], supersede: a.supersede };
     await withClient(connectionFlags(a), async (c) => {
       const r = await c.request('cmdb.clone', body);
       const pair = `${r.to.hostname} (${r.to.agent}) ← ${r.from.hostname} (${r.from.agent})`;

@@ -1,10 +1,9 @@
 // ferry keys rotate: issue a new trust document (new online key, optionally a new root).
 import type { CommandModule } from 'yargs';
-import { parseDuration } from '../../../shared/durations.js';
 import { dataPaths, resolveDataDir } from '../../config.js';
 import { withClient } from '../with-client.js';
 import { printJson, printLines } from '../output.js';
-import { connectionFlags, type GlobalArgs } from './common.js';
+import { connectionFlags, DURATION_OPTION, durationFlag, type GlobalArgs } from './common.js';
 
 interface RotateArgs extends GlobalArgs {
   root: boolean;
@@ -20,13 +19,13 @@ const rotate: CommandModule<GlobalArgs, RotateArgs> = {
     y
       .option('root', { type: 'boolean', default: false, describe: 'also replace the root key (signed by the old and the new root)' })
       .option('renew-only', { type: 'boolean', default: false, describe: 'keep the keys, only issue a document with a new expiry' })
-      .option('expires', { type: 'string', describe: 'how long the new document is valid (default 365d)' })
+      .option('expires', { ...DURATION_OPTION, describe: 'how long the new document is valid (default 365d)' })
       .option('root-key', { type: 'string', describe: 'the root key file, if it is kept outside the data directory' }),
   handler: async (a) => {
     const paths = dataPaths(resolveDataDir(a['data-dir']));
     const [{ assertInitialized }, { DEFAULT_TRUST_TTL_MS, rotateKeys }] = await Promise.all([import('../../init.js'), import('../../keys.js')]);
     assertInitialized(paths);
-    const result = rotateKeys(paths, { root: a.root, signing: !a['renew-only'], ttlMs: a.expires ? parseDuration(a.expires) : DEFAULT_TRUST_TTL_MS, rootKeyFile: a['root-key'] });
+    const result = rotateKeys(paths, { root: a.root, signing: !a['renew-only'], ttlMs: a.expires !== undefined ? durationFlag(a.expires, '--expires', { positive: true }) : DEFAULT_TRUST_TTL_MS, rootKeyFile: a['root-key'] });
     // A running server re-signs with the new key and publishes the document to the agents.
     let applied: unknown = null;
     try {

@@ -2,10 +2,9 @@
 // host, as its agent reported them (redacted and capped there). Host text is escaped on print.
 import type { CommandModule } from 'yargs';
 import type { AgentLogsReply } from '../../../shared/protocol/replies.js';
-import { parseDuration } from '../../../shared/durations.js';
 import { withClient } from '../with-client.js';
 import { configureOutput, printJson, printJsonLine, printLines, textLines } from '../output.js';
-import { connectionFlags, parsePositiveInt, type GlobalArgs } from './common.js';
+import { connectionFlags, DURATION_OPTION, durationFlag, parsePositiveInt, type GlobalArgs } from './common.js';
 
 interface LogsArgs extends GlobalArgs {
   host: string;
@@ -35,13 +34,13 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
       .option('rollout', { type: 'string', describe: 'only the operations of this rollout (its rollbacks included)' })
       .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing new operations as the host reports them (Ctrl-C ends)' })
       .option('limit', { type: 'number', default: 100, describe: 'the newest N operations' })
-      .option('interval', { type: 'string', default: '1s', describe: 'with --follow: how often to ask the server' }),
+      .option('interval', { ...DURATION_OPTION, default: '1s', describe: 'with --follow: how often to ask the server' }),
   handler: async (a) => {
     const limit = parsePositiveInt(a.limit, '--limit');
-    const intervalMs = parseDuration(a.interval);
+    const intervalMs = durationFlag(a.interval, '--interval', { positive: true });
     await withClient(connectionFlags(a), async (c) => {
       const ask = async (afterId?: number) =>
-        await c.request('agents.logs', { host: a.host, ...(a.rollout ? { rollout: a.rollout } : {}), ...(afterId !== undefined ? { afterId } : {}), limit });
+        await c.request('agents.logs', { host: a.host, ...(a.rollout !== undefined ? { rollout: a.rollout } : {}), ...(afterId !== undefined ? { afterId } : {}), limit });
       const first = await ask();
       if (!a.follow) {
         if (a.json) return printJson(first);

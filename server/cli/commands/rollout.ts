@@ -1,6 +1,5 @@
 // ferry rollout start|status|list|review|pause|resume|abort|rollback|retry|start-now|stop-follow.
 import type { CommandModule } from 'yargs';
-import { parseDuration } from '../../../shared/durations.js';
 import { parseStartAt } from '../../../shared/windows.js';
 import { parseRate } from '../../../shared/rates.js';
 import { FerryError } from '../../../shared/errors.js';
@@ -12,7 +11,7 @@ import { printJson, printLines, printNote, printTable } from '../output.js';
 import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
 import { rolloutEnded, stillRunning, watchRollout } from '../render/watch.js';
 import { writeFileSync } from 'node:fs';
-import { connectionFlags, waitTimeoutMs, type GlobalArgs } from './common.js';
+import { connectionFlags, DURATION_OPTION, durationFlag, nonBlank, waitTimeoutMs, type GlobalArgs } from './common.js';
 
 interface StartArgs extends GlobalArgs {
   release?: string;
@@ -49,10 +48,10 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       .option('target', { type: 'string', default: 'all', describe: 'selector: all, or k=v[,k=v…] over tags and facts' })
       .option('strategy', { choices: ['big-bang', 'phased'] as const, default: 'big-bang' as const })
       .option('waves', { type: 'string', describe: 'cumulative waves for phased, e.g. 1,10%,50%,100%' })
-      .option('soak', { type: 'string', default: '0s', describe: 'how long a wave must stay healthy before the next' })
+      .option('soak', { ...DURATION_OPTION, default: '0s', describe: 'how long a wave must stay healthy before the next' })
       .option('max-failures', { type: 'string', default: '0', describe: 'failures tolerated per wave: N or P%' })
       .option('on-failure', { choices: ['halt', 'rollback'] as const, default: 'halt' as const })
-      .option('host-timeout', { type: 'string', default: '15m', describe: 'a host that takes longer counts as failed' })
+      .option('host-timeout', { ...DURATION_OPTION, default: '15m', describe: 'a host that takes longer counts as failed' })
       .option('max-rate', { type: 'string', describe: 'per agent: pace package downloads to RATE, e.g. 5MiB/s (a WAN link is not saturated)' })
       .option('include-offline', { type: 'boolean', default: false, describe: 'target offline hosts too (they converge when they return)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan without starting' })
@@ -65,7 +64,7 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       .option('supersede', { type: 'boolean', default: false, describe: 'end unfinished rollouts of the same packages for the hosts this one takes (otherwise FERRY_CONFLICT)' })
       .option('follow', { type: 'boolean', default: false, describe: 'after the waves, bring hosts that join or start matching --target to the release too (same health checks), until superseded or stop-follow' })
       .option('wait', { type: 'boolean', default: false, describe: 'block until the rollout ends; exit 0 only if it completed' })
-      .option('timeout', { type: 'string', describe: 'with --wait: give up waiting after this long' }),
+      .option('timeout', { ...DURATION_OPTION, describe: 'with --wait: give up waiting after this long' }),
   handler: async (a) => {
     if ((a.release === undefined) === (a.remove === undefined)) {
       throw new FerryError('FERRY_USAGE', a.release === undefined ? 'say what to roll out: a RELEASE, or --remove PACKAGE' : 'give either a RELEASE to install or --remove PACKAGE, not both', {
@@ -73,23 +72,26 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
       });
     }
     const timeoutMs = waitTimeoutMs(a);
+    // An empty --waves or --start-at is refused, not taken for "not given" (server/cli/input.ts checks the rest).
+    const waves = nonBlank(a.waves, '--waves');
+    const startAt = nonBlank(a['start-at'], '--start-at');
     const body = {
       ...(a.release !== undefined ? { release: a.release } : { remove: a.remove }),
       target: a.target,
       strategy: a.strategy,
-      ...(a.waves ? { waves: a.waves.split(',').map((w) => w.trim()) } : {}),
-      soakMs: parseDuration(a.soak),
+      ...(waves !== undefined ? { waves: waves.split(',').map((w) => w.trim()) } : {}),
+      soakMs: durationFlag(a.soak, '--soak'),
       maxFailures: a['max-failures'],
       onFailure: a['on-failure'],
-      hostTimeoutMs: parseDuration(a['host-timeout']),
+      hostTimeoutMs: durationFlag(a['host-timeout'], '--host-timeout'),
       ...(a['max-rate'] !== undefined ? { maxRateBps: parseRate(a['max-rate']) } : {}),
       includeOffline: a['include-offline'],
       dryRun: a['dry-run'],
-      ...(a.window ? { window: a.window } : {}),
+      ...(a.window !== undefined ? { window: a.window } : {}),
       ...(a.timezone !== undefined ? { timeZone: a.timezone } : {}),
-      ...(a['start-at'] ? { startAt: parseStartAt(a['start-at']).getTime() } : {}),
+      ...(startAt !== undefined ? { startAt: parseStartAt(startAt).getTime() } : {}),
       ...(a.force ? { force: true } : {}),
-      ...(a.reason ? { reason: a.reason } : {}),
+      ...(a.reason !== undefined ? { reason: a.reason } : {}),
       ...(a['allow-empty'] ? { allowEmpty: true } : {}),
       ...(a.supersede ? { supersede: true } : {}),
       ...(a.follow ? { follow: true } : {}),
@@ -158,13 +160,13 @@ const status: CommandModule<GlobalArgs, GlobalArgs & { id?: string; watch: boole
       .positional('id', { type: 'string' })
       .option('watch', { type: 'boolean', default: false, describe: 'follow until the rollout ends (redrawn in place on a terminal); exit 6 unless it completed' })
       .option('wait', { type: 'boolean', default: false, describe: 'wait until the rollout ends, then print its final status; exit 6 unless it completed' })
-      .option('timeout', { type: 'string', describe: 'with --wait or --watch: give up after this long (FERRY_TIMEOUT); default: no limit' })
-      .option('interval', { type: 'string', default: '1s', describe: 'with --watch: how often to ask the server' }),
+      .option('timeout', { ...DURATION_OPTION, describe: 'with --wait or --watch: give up after this long (FERRY_TIMEOUT); default: no limit' })
+      .option('interval', { ...DURATION_OPTION, default: '1s', describe: 'with --watch: how often to ask the server' }),
   handler: async (a) => {
-    const intervalMs = parseDuration(a.interval);
+    const intervalMs = durationFlag(a.interval, '--interval', { positive: true });
     const timeoutMs = waitTimeoutMs({ wait: a.wait || a.watch, timeout: a.timeout });
     await withClient(connectionFlags(a), async (c) => {
-      const ask = async (id = a.id) => await c.request('rollout.status', id ? { id } : {});
+      const ask = async (id = a.id) => await c.request('rollout.status', id !== undefined ? { id } : {});
       if (!a.watch && !a.wait) {
         const s = await ask();
         return a.json ? printJson(s) : printStatus(s);

@@ -1,9 +1,8 @@
 // ferry token create | list | revoke: join tokens for agents.
 import type { CommandModule } from 'yargs';
-import { parseDuration } from '../../../shared/durations.js';
 import { withClient } from '../with-client.js';
 import { printJson, printLines, printTable } from '../output.js';
-import { connectionFlags, parsePositiveInt, parseTags, type GlobalArgs } from './common.js';
+import { connectionFlags, DURATION_OPTION, durationFlag, parsePositiveInt, parseTags, type GlobalArgs } from './common.js';
 
 interface TokenArgs extends GlobalArgs {
   tag?: string[];
@@ -18,11 +17,11 @@ const create: CommandModule<GlobalArgs, TokenArgs> = {
   builder: (y) =>
     y
       .option('tag', { type: 'string', array: true, describe: 'tag k=v given to agents that join with it (repeatable; the site tag comes with --site)' })
-      .option('ttl', { type: 'string', default: '1h', describe: 'how long the token is valid' })
+      .option('ttl', { ...DURATION_OPTION, default: '1h', describe: 'how long the token is valid' })
       .option('uses', { type: 'number', default: 1, describe: 'how many agents may join with it' })
       .option('site', { type: 'string', describe: 'agents that join with it connect through this site (ferry site add) and download from its mirror; the hub stays their fallback' }),
   handler: async (a) => {
-    const body = { tags: parseTags(a.tag), ttlMs: parseDuration(a.ttl), uses: parsePositiveInt(a.uses, '--uses'), ...(a.site !== undefined ? { site: String(a.site) } : {}) };
+    const body = { tags: parseTags(a.tag), ttlMs: durationFlag(a.ttl, '--ttl'), uses: parsePositiveInt(a.uses, '--uses'), ...(a.site !== undefined ? { site: String(a.site) } : {}) };
     const result = await withClient(connectionFlags(a), (c) => c.request('token.create', body));
     if (a.json) return printJson(result);
     printLines([result.token, `(token id ${result.id}, valid until ${result.expiresAt}, ${result.uses} use${result.uses === 1 ? '' : 's'}${result.site ? `, for site ${result.site}` : ''}; revoke: ferry token revoke ${result.id})`]);
