@@ -48,6 +48,14 @@ describe('historyLines', () => {
     ]);
   });
 
+  it("an operator's local rollback is a rollback that succeeded; one that failed, failed", () => {
+    // The report every agent version sends for `ferry-agent rollback web` (the revert's final report).
+    const done = wire({ operation: 'local-rollback-1767225600000', state: 'rolled-back', package: 'web', version: '1.0.0', previousVersion: '1.2.0', step: 'rollback' });
+    expect(historyLines(done)).toEqual([{ kind: 'rollback', package: 'web', version: '1.0.0', fromVersion: '1.2.0', operation: 'local-rollback-1767225600000', result: 'succeeded' }]);
+    const failed = wire({ operation: 'local-rollback-1767225600000', state: 'failed', package: 'web', version: '1.0.0', previousVersion: '1.2.0', step: 'rollback', error: 'FERRY_KEPT_VERSION_MODIFIED: …' });
+    expect(historyLines(failed)[0]).toMatchObject({ kind: 'rollback', result: 'failed', detail: 'FERRY_KEPT_VERSION_MODIFIED: …' });
+  });
+
   it('an install the agent switched back itself (hook or health check failed) stays an install, rolled-back', () => {
     const soak = wire({ operation: 'r-3', state: 'rolled-back', package: 'web', version: '1.0.0', previousVersion: '2.0.0', step: 'rollback', error: 'health check failed during soak: down' });
     expect(historyLines(soak)).toEqual([{ kind: 'install', package: 'web', version: '1.0.0', fromVersion: '2.0.0', operation: 'r-3', result: 'rolled-back', detail: 'health check failed during soak: down' }]);

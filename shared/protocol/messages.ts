@@ -120,6 +120,13 @@ export const inventoryReportSchema = z
   .strict();
 export type InventoryReport = z.infer<typeof inventoryReportSchema>;
 
+/**
+ * The operation id of an operator's `ferry-agent rollback` on the host (then a timestamp): the
+ * server records it as a rollback, not as an install the agent undid. Agents of every version
+ * name it so; no rollout id starts with it.
+ */
+export const LOCAL_ROLLBACK_OPERATION_PREFIX = 'local-rollback-';
+
 /** One package a desired state changed, besides the package its final report names (`changed`). */
 export const packageChangeSchema = z
   .object({
