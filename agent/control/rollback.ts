@@ -2,6 +2,7 @@
 // revert steps — run by the daemon when one runs (asked over its control socket), or by the CLI
 // itself, holding the state directory's lock, when none does.
 import { FerryError, type FerryErrorCode } from '../../shared/errors.js';
+import { LOCAL_ROLLBACK_OPERATION_PREFIX } from '../../shared/protocol/messages.js';
 import { silentLogger } from '../../shared/log.js';
 import type { AgentPaths } from '../config.js';
 import { Journal } from '../install/journal.js';
@@ -12,7 +13,7 @@ import { controlSocketPath, type RollbackAnswer } from './socket.js';
 
 export async function localRollback(machine: InstallMachine, journal: Journal, pkg: string): Promise<RollbackAnswer> {
   const before = journal.installedOne(pkg)?.version;
-  const r = await machine.revertPackage(`local-rollback-${Date.now()}`, pkg);
+  const r = await machine.revertPackage(`${LOCAL_ROLLBACK_OPERATION_PREFIX}${Date.now()}`, pkg);
   if (r.outcome !== 'rolled-back') throw errorFromReport(r.report.error ?? `rolling ${pkg} back failed`);
   return { package: pkg, from: before, to: journal.installedOne(pkg)?.version, state: r.report.state };
 }

@@ -2,7 +2,7 @@
 // progress reports and how an operation ended. Kept apart from the step loop; machine.ts re-exports
 // them, and its importers name them from there.
 import type { Logger } from 'pino';
-import type { DmlRecord, HostState } from '../../shared/protocol/messages.js';
+import type { DmlRecord, HostState, PackageChange } from '../../shared/protocol/messages.js';
 import type { DeltaSource, FetchOptions } from './delta-prepare.js';
 import type { Journal } from './journal.js';
 import type { InstallStep, OperationKind } from './states.js';
@@ -29,6 +29,8 @@ export interface ProgressReport {
   step: string;
   error?: string;
   output?: string;
+  /** a desired state's final report: the other packages it changed (agent/apply/release.ts) */
+  changed?: PackageChange[];
 }
 
 export interface MachineDeps {

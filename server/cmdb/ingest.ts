@@ -8,9 +8,10 @@ import type { Logger } from 'pino';
 import { FerryError, toFerryError } from '../../shared/errors.js';
 import { factsFromInventory } from '../../shared/facts.js';
 import { decodeMessage } from '../../shared/protocol/codec.js';
-import { heartbeatSchema, inventoryReportSchema, statusReportSchema, TERMINAL_HOST_STATES, type StatusReport } from '../../shared/protocol/messages.js';
+import { heartbeatSchema, inventoryReportSchema, statusReportSchema, type StatusReport } from '../../shared/protocol/messages.js';
 import type { ReportKind } from '../../shared/protocol/report-signature.js';
 import { REPORT_CONSUMER, REPORT_STREAM, agentIdFromSubject, subjects } from '../../shared/protocol/subjects.js';
+import { historyLines } from './report-history.js';
 import { ReportVerifier, type PreVerified, type RefusalReason, type ReportIdentity } from './report-auth.js';
 import { VerifyPool, defaultVerifyThreads, type SignatureJob } from './verify-pool.js';
 import type { CmdbStore } from './store.js';
@@ -257,19 +258,8 @@ export class ReportIngest {
     // A late status report still tells what happened (history, the rollout), not what is installed now.
     if (newest) this.cmdb.setInstalled(report.agent, report.installed);
     this.seen.set(report.agent, Date.now());
-    // A ':revert' operation only realigns the desired state with what the host already has.
-    if (TERMINAL_HOST_STATES.includes(report.state) && report.package && !report.operation.endsWith(':revert')) {
-      this.cmdb.addHistory(report.agent, {
-        kind: report.operation.endsWith(':rollback') ? 'rollback' : report.step === 'remove' ? 'remove' : 'install',
-        package: report.package,
-        ...(report.version ? { version: report.version } : {}),
-        ...(report.previousVersion ? { fromVersion: report.previousVersion } : {}),
-        operation: report.operation,
-        result: report.state,
-        ...(report.error ? { detail: report.error } : {}),
-        ...(report.output ? { output: report.output } : {}),
-      });
-    }
+    // One line for each package the report says changed (report-history.ts).
+    for (const line of historyLines(report)) this.cmdb.addHistory(report.agent, line);
     this.handlers.onStatus(report);
   }
 

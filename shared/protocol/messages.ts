@@ -120,6 +120,26 @@ export const inventoryReportSchema = z
   .strict();
 export type InventoryReport = z.infer<typeof inventoryReportSchema>;
 
+/**
+ * The operation id of an operator's `ferry-agent rollback` on the host (then a timestamp): the
+ * server records it as a rollback, not as an install the agent undid. Agents of every version
+ * name it so; no rollout id starts with it.
+ */
+export const LOCAL_ROLLBACK_OPERATION_PREFIX = 'local-rollback-';
+
+/** One package a desired state changed, besides the package its final report names (`changed`). */
+export const packageChangeSchema = z
+  .object({
+    package: packageNameSchema,
+    version: versionSchema,
+    /** the version it replaced (none: a first install) */
+    previousVersion: versionSchema.optional(),
+    /** as a report's step: 'done' (installed), 'rollback' (switched back to a kept version), 'remove' */
+    step: hostTextSchema(64),
+  })
+  .strict();
+export type PackageChange = z.infer<typeof packageChangeSchema>;
+
 export const statusReportSchema = z
   .object({
     agent: agentIdSchema,
@@ -129,6 +149,7 @@ export const statusReportSchema = z
     state: hostStateSchema,
     package: packageNameSchema.optional(),
     version: versionSchema.optional(),
+    /** the version this package was on before (none: it was not installed) */
     previousVersion: versionSchema.optional(),
     step: hostTextSchema(64).optional(),
     /** one line: made visible, newlines included */
@@ -136,6 +157,12 @@ export const statusReportSchema = z
     /** hook output: multi-line, so only its newlines and tabs are kept */
     output: hostTextSchema(16 * 1024, { multiline: true }).optional(),
     installed: installedSchema,
+    /**
+     * the final report of a desired state that changed several packages: the others, in the order
+     * they changed, each done; the report's own package is the last change (sent only when there
+     * are others; an agent from before this field named the last package only)
+     */
+    changed: z.array(packageChangeSchema).max(512).optional(),
     /** with state 'sent': the agent holds the desired state (its maintenance window is closed) */
     waiting: z.object({ reason: shortText, until: z.number().int().nonnegative().optional() }).strict().optional(),
   })

@@ -187,7 +187,10 @@ async function expectRevertedTo(agent: JoinedAgent, pkg: string, version: string
     throw new Error(`${(err as Error).message}\nreport stream: ${await reportStreamState(agent.id)}`);
   }
   const history = await cmdbHistory(server.home, agent.id);
-  expect(history.find((h) => h.package === pkg && h.operation === revert!.operation), JSON.stringify(history.slice(0, 5))).toMatchObject({ result: 'rolled-back', version, fromVersion: from });
+  // An operator's `ferry-agent rollback` is a rollback that succeeded; a revert the agent made of
+  // itself (soak, self-update) is the install it undid, rolled back.
+  const recorded = revert!.operation.startsWith('local-rollback-') ? { kind: 'rollback', result: 'succeeded' } : { kind: 'install', result: 'rolled-back' };
+  expect(history.find((h) => h.package === pkg && h.operation === revert!.operation), JSON.stringify(history.slice(0, 5))).toMatchObject({ ...recorded, version, fromVersion: from });
 }
 
 const slot = limiter(3);

@@ -1,14 +1,15 @@
 // `ferry-agent rollback` on a host, with real agent processes and a real server: one writer on
 // the journal (the CLI asks the running daemon over its local socket and works alone — holding
 // the state directory's lock — only when no daemon runs), and no kept version activated unless
-// its files match its manifest (a modified one is fetched again from the DML, or refused).
+// its files match its manifest (a modified one is fetched again from the DML, or refused). The
+// server records it as the operator's rollback, not as a failed install.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, FAST_ENV, cleanupFleet, initServer, joinAgent, runAgentCli, startAgent, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
+import { REPO_ROOT, FAST_ENV, cleanupFleet, initServer, joinAgent, runAgentCli, runFerry, startAgent, waitFor, type AgentHandle, type JoinedAgent, type PackageSpec, type ServerHandle } from '../helpers/fleet.js';
 import { readLock } from '../../agent/control/lock.js';
-import { agentStatus, createRelease, publishPackage, readCurrent, startRollout, unfinishedOperations, waitRolloutEnd } from '../helpers/faults.js';
+import { agentStatus, cmdbHistory, createRelease, publishPackage, readCurrent, startRollout, unfinishedOperations, waitRolloutEnd } from '../helpers/faults.js';
 
 const PKG = 'lr';
 // Hooks wait while a marker file exists: the test holds an install or a rollback in the middle.
@@ -96,6 +97,18 @@ describe('ferry-agent rollback: one writer on the journal', () => {
     const lines = daemon!.logs().slice(logAt).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
     expect(lines.find((l) => l.msg === `install of ${PKG}@3.0.0: succeeded`)?.level).toBe(30);
     expect(lines.find((l) => l.msg === `rollback of ${PKG}@2.0.0: rolled-back`)?.level).toBe(30);
+  });
+
+  it('the CMDB records each upgrade with the version it replaced, and the local rollback as a rollback that succeeded: the host is not failing', async () => {
+    // The rollback just done (3.0.0 → 2.0.0) reached the server: its line is the newest change.
+    const history = await waitFor(async () => {
+      const h = await cmdbHistory(server.home, agent.id);
+      return h.some((e) => e.operation?.startsWith('local-rollback-')) ? h : undefined;
+    }, 30_000, { message: 'the local rollback never reached the CMDB' });
+    const changes = history.filter((e) => e.package === PKG).map((e) => `${e.kind} ${e.version} from ${e.fromVersion ?? '-'} ${e.result}`);
+    expect(changes.slice(0, 4)).toEqual(['rollback 2.0.0 from 3.0.0 succeeded', 'install 3.0.0 from 2.0.0 succeeded', 'install 2.0.0 from 1.0.0 succeeded', 'install 1.0.0 from - succeeded']);
+    const fleet = (await runFerry(server.home, ['status', '--json'])).json<{ failing: { id: string }[] }>();
+    expect(fleet.failing.map((f) => f.id)).not.toContain(agent.id);
   });
 
   it('a daemon that holds the state directory but does not answer: FERRY_AGENT_UNREACHABLE, nothing done', async () => {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest, cleanupFleet, tempDir, createToken, initServer, joinAgent, listAgents, runFerry, startAgents, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle, type PackageSpec } from '../helpers/fleet.js';
-import { publishPackage, readCurrent, rolloutStatus, startRollout, type RolloutDoc, waitRolloutEnd } from '../helpers/faults.js';
+import { cmdbHistory, publishPackage, readCurrent, rolloutStatus, startRollout, type RolloutDoc, waitRolloutEnd } from '../helpers/faults.js';
 import { mapLimit } from '../helpers/faults.js';
 import { healthPackage, setHealthFailure } from '../helpers/rollouts.js';
 
@@ -86,6 +86,10 @@ describe('release and deployment management: one server, a test host and two pro
         pkg('svc', '1.0.0'),
         pkg('hotfix', '1.0.0'),
         pkg('old', '1.0.0'),
+        pkg('pair-a', '1.0.0'),
+        pkg('pair-a', '2.0.0'),
+        pkg('pair-b', '1.0.0'),
+        pkg('pair-b', '2.0.0'),
         healthPackage('db', '1.0.0'),
         healthPackage('db', '2.0.0'),
         { ...healthPackage('web', '1.0.0'), depends: { db: '^1.0.0' } },
@@ -176,6 +180,39 @@ describe('release and deployment management: one server, a test host and two pro
     } finally {
       setHealthFailure(testHost.installRoot, 'web', false);
     }
+  });
+
+  it('the CMDB records every package a release changed, with the version each replaced; a fleet rollback of it too', async () => {
+    await Promise.all([
+      ferry(['release', 'create', 'rel-pair-1', '--package', 'pair-a@1.0.0', '--package', 'pair-b@1.0.0']),
+      ferry(['release', 'create', 'rel-pair-2', '--package', 'pair-a@2.0.0', '--package', 'pair-b@2.0.0']),
+    ]);
+    const first = await startRollout(home, 'rel-pair-1', 'env=test');
+    expect((await waitRolloutEnd(home, first)).state).toBe('completed');
+    const second = await startRollout(home, 'rel-pair-2', 'env=test');
+    expect((await waitRolloutEnd(home, second)).state).toBe('completed');
+    await ferry(['rollout', 'rollback', second]);
+    await waitFor(async () => (await rolloutStatus(home, second)).state === 'rolled-back', 30_000, { message: 'the fleet rollback of rel-pair-2 did not finish' });
+    expect([readCurrent(testHost.installRoot, 'pair-a'), readCurrent(testHost.installRoot, 'pair-b')]).toEqual(['1.0.0', '1.0.0']);
+
+    const rollback = `${second}:rollback`;
+    const history = await waitFor(async () => {
+      const h = await cmdbHistory(home, testHost.id);
+      return h.some((e) => e.operation === rollback) ? h : undefined;
+    }, 30_000, { message: 'the fleet rollback never reached the CMDB' });
+    const lines = (operation: string) =>
+      history
+        .filter((e) => e.operation === operation)
+        .map((e) => `${e.kind} ${e.package} ${e.version} from ${e.fromVersion ?? '-'} ${e.result}`)
+        .sort();
+    expect(lines(first)).toEqual(['install pair-a 1.0.0 from - succeeded', 'install pair-b 1.0.0 from - succeeded']);
+    expect(lines(second)).toEqual(['install pair-a 2.0.0 from 1.0.0 succeeded', 'install pair-b 2.0.0 from 1.0.0 succeeded']);
+    expect(lines(rollback)).toEqual(['rollback pair-a 1.0.0 from 2.0.0 succeeded', 'rollback pair-b 1.0.0 from 2.0.0 succeeded']);
+    // The hooks' output of both packages is kept, once (on the line of the package installed last).
+    const logs = (await ferry(['logs', testHost.hostname, '--rollout', second, '--json'])).json<{ entries: { operation: string; package: string; output: string | null }[] }>();
+    const outputs = logs.entries.filter((e) => e.operation === second && e.output).map((e) => e.output!);
+    expect(outputs).toHaveLength(1);
+    expect(outputs[0]).toMatch(/# pair-a@2\.0\.0\n[\s\S]*# pair-b@2\.0\.0\n|# pair-b@2\.0\.0\n[\s\S]*# pair-a@2\.0\.0\n/);
   });
 
   it('a prod rollout is refused without authorization, approval and test evidence, and accepted after them', async () => {
