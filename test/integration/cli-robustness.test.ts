@@ -3,11 +3,16 @@
 // - the reader of stdout is gone (`ferry agents list | true`): both CLIs end quietly, exit 141
 //   (128 + SIGPIPE, what the shell reports for git or kubectl), no stack trace; the stdout here is
 //   a pipe closed before the command writes (helpers/closed-pipe.ts); `logs --follow` is in
-//   host-logs.test.ts.
+//   host-logs.test.ts;
+// - an output file that cannot be written (--out, backup FILE): one line naming it, exit 2,
+//   before anything is asked or done.
+// Operators' own files (operator add --out) are in test/security/operators.test.ts.
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIntoClosedPipe } from '../helpers/closed-pipe.js';
-import { mapLimit } from '../helpers/faults.js';
-import { cleanupFleet, initServer, joinAgent, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
+import { createRelease, mapLimit, publishPackage } from '../helpers/faults.js';
+import { cleanupFleet, initServer, joinAgent, runFerry, tempDir, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 
 afterAll(cleanupFleet, 60_000);
 
@@ -15,6 +20,12 @@ describe('the CLIs when something around them fails', () => {
   let server: ServerHandle;
   let home: string;
   let agent: JoinedAgent;
+  const ferryFails = (args: string[], env: Record<string, string> = {}) => runFerry(home, args, { allowFail: true, env });
+  /** exit code and stderr of a refusal that must be one line */
+  const refusal = (r: { code: number | null; stderr: string; stdout: string }) => {
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+    return [r.code, r.stderr.trim()];
+  };
 
   beforeAll(async () => {
     server = await initServer();
@@ -30,5 +41,35 @@ describe('the CLIs when something around them fails', () => {
   it('ferry-agent into a closed pipe: status, history --json and --version', async () => {
     const runs = await mapLimit([['status', '--state-dir', agent.stateDir], ['history', '--json', '--state-dir', agent.stateDir], ['--version']], 3, (args) => runIntoClosedPipe('ferry-agent', args));
     expect(runs.map((r) => [r.code, r.stderr])).toEqual(runs.map(() => [141, '']));
+  });
+
+  it('rollout review --out that cannot be written: one line naming it, exit 2; a good one is written', async () => {
+    await publishPackage(home, { name: 'rev', version: '1.0.0', files: { VERSION: '1\n' } });
+    await createRelease(home, 'rev-1', ['rev@1.0.0']);
+    const id = (await runFerry(home, ['rollout', 'start', 'rev-1', '--target', 'env=nowhere', '--allow-empty', '--json'])).json<{ id: string }>().id;
+    const dir = tempDir('ferry-review-');
+    writeFileSync(join(dir, 'file'), 'x');
+    const [missing, isDir, underFile, full, ok] = await mapLimit(
+      [join(dir, 'nowhere', 'r.md'), dir, join(dir, 'file', 'r.md'), '/dev/full', join(dir, 'r.md')],
+      3,
+      (out) => ferryFails(['rollout', 'review', id, '--out', out]),
+    );
+    expect(refusal(missing!)).toEqual([2, `FERRY_INVALID_INPUT: --out ${join(dir, 'nowhere', 'r.md')}: the directory ${join(dir, 'nowhere')} does not exist — hint: choose another --out`]);
+    expect(refusal(isDir!)).toEqual([2, `FERRY_INVALID_INPUT: --out ${dir}: it is a directory — hint: give a file name, e.g. --out ${dir}/NAME`]);
+    expect(refusal(underFile!)).toEqual([2, `FERRY_INVALID_INPUT: --out ${join(dir, 'file', 'r.md')}: ${join(dir, 'file')} is not a directory — hint: choose another --out`]);
+    // a disk that fills up while it is written (ENOSPC)
+    expect(refusal(full!)).toEqual([2, 'FERRY_INVALID_INPUT: --out /dev/full: cannot write it: no space left on the device — hint: free some space, or choose another --out']);
+    expect([ok!.code, ok!.stdout]).toEqual([0, `Wrote the review of ${id} to ${join(dir, 'r.md')}\n`]);
+    expect(readFileSync(join(dir, 'r.md'), 'utf8')).toContain(id);
+  });
+
+  it('package build --out and backup FILE onto a directory: one line naming it, exit 2, nothing left beside it', async () => {
+    const src = tempDir('ferry-src-');
+    writeFileSync(join(src, 'ferry.json'), JSON.stringify({ name: 'pkg', version: '1.0.0' }));
+    const dir = tempDir('ferry-out-');
+    const [pkg, backup] = await Promise.all([ferryFails(['package', 'build', src, '--out', dir]), ferryFails(['backup', dir])]);
+    expect(refusal(pkg)).toEqual([2, `FERRY_INVALID_INPUT: --out ${dir}: it is a directory — hint: give a file name, e.g. --out ${dir}/NAME`]);
+    expect(refusal(backup)).toEqual([2, `FERRY_INVALID_INPUT: backup file ${dir}: it is a directory — hint: give a file name, e.g. backup file ${dir}/NAME`]);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

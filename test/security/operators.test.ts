@@ -138,6 +138,24 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     }
   });
 
+  it('operator add with an --out that cannot be written: one line naming it, exit 2, and nobody registered (the name stays free)', async () => {
+    const dir = tempDir('ferry-operators-out-');
+    writeFileSync(join(dir, 'file'), 'x');
+    const runs = await Promise.all([join(dir, 'nowhere', 'erin.creds'), dir, join(dir, 'file', 'erin.creds')].map((out) => ferryFails(['operator', 'add', 'erin', '--role', 'viewer', '--out', out])));
+    expect(runs.map((r) => [r.code, r.stderr.trim().split('\n').length])).toEqual(runs.map(() => [2, 1]));
+    expect(runs.map((r) => r.stderr.trim())).toEqual([
+      `FERRY_INVALID_INPUT: --out ${join(dir, 'nowhere', 'erin.creds')}: the directory ${join(dir, 'nowhere')} does not exist — hint: choose another --out`,
+      `FERRY_INVALID_INPUT: --out ${dir}: it is a directory — hint: give a file name, e.g. --out ${dir}/NAME`,
+      `FERRY_INVALID_INPUT: --out ${join(dir, 'file', 'erin.creds')}: ${join(dir, 'file')} is not a directory — hint: choose another --out`,
+    ]);
+    const list = (await ferry(['operator', 'list', '--json'])).json<{ name: string }[]>();
+    expect(list.some((o) => o.name === 'erin')).toBe(false);
+    // the name is still free: the same add with a good --out works
+    const ok = (await ferry(['operator', 'add', 'erin', '--role', 'viewer', '--out', join(dir, 'erin.creds'), '--json'])).json<{ name: string; file: string }>();
+    expect(ok).toMatchObject({ name: 'erin', file: join(dir, 'erin.creds') });
+    expect(statSync(join(dir, 'erin.creds')).mode & 0o777).toBe(0o600);
+  });
+
   it('each role can call exactly its verbs (every verb × every role, over real NATS)', async () => {
     const verbs = (Object.keys(apiRequestSchemas) as ApiVerb[]).filter((v) => v !== 'audit.refused');
     expect(Object.keys(VERB_ROLES).sort()).toEqual(Object.keys(apiRequestSchemas).sort());
