@@ -5,9 +5,11 @@
 //   a pipe closed before the command writes (helpers/closed-pipe.ts); `logs --follow` is in
 //   host-logs.test.ts;
 // - an output file that cannot be written (--out, backup FILE): one line naming it, exit 2,
-//   before anything is asked or done.
+//   before anything is asked or done;
+// - a credentials file that cannot be read: FERRY_CREDS_INVALID naming it, exit 2 (an
+//   uninitialised data directory stays FERRY_NOT_INITIALIZED).
 // Operators' own files (operator add --out) are in test/security/operators.test.ts.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIntoClosedPipe } from '../helpers/closed-pipe.js';
@@ -71,5 +73,24 @@ describe('the CLIs when something around them fails', () => {
     expect(refusal(pkg)).toEqual([2, `FERRY_INVALID_INPUT: --out ${dir}: it is a directory — hint: give a file name, e.g. --out ${dir}/NAME`]);
     expect(refusal(backup)).toEqual([2, `FERRY_INVALID_INPUT: backup file ${dir}: it is a directory — hint: give a file name, e.g. backup file ${dir}/NAME`]);
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a --creds or FERRY_CREDS file that cannot be read: FERRY_CREDS_INVALID naming it, exit 2; an uninitialised data directory: FERRY_NOT_INITIALIZED', async () => {
+    const dir = tempDir('ferry-creds-');
+    const missing = join(dir, 'nonexist.creds');
+    const empty = tempDir('ferry-never-initialised-');
+    const [flag, env, isDir, never] = await Promise.all([
+      ferryFails(['agents', 'list', '--creds', missing]),
+      ferryFails(['agents', 'list'], { FERRY_CREDS: missing }),
+      ferryFails(['agents', 'list', '--creds', dir]),
+      ferryFails(['agents', 'list', '--data-dir', empty, '--nats', server.url]),
+    ]);
+    const hint = "— hint: pass the file ferry operator add wrote (--creds FILE or FERRY_CREDS), or leave both out for the data directory's keys/admin.creds";
+    expect(refusal(flag)).toEqual([2, `FERRY_CREDS_INVALID: cannot read the credentials file ${missing}: no such file or directory ${hint}`]);
+    expect(refusal(env)).toEqual([2, `FERRY_CREDS_INVALID: cannot read the credentials file ${missing}: no such file or directory ${hint}`]);
+    expect(refusal(isDir)).toEqual([2, `FERRY_CREDS_INVALID: cannot read the credentials file ${dir}: it is a directory ${hint}`]);
+    expect(refusal(never)[0]).toBe(5);
+    expect(never.stderr).toMatch(/^FERRY_NOT_INITIALIZED: cannot read credentials .*admin\.creds/);
+    expect(existsSync(join(empty, 'keys'))).toBe(false);
   });
 });
