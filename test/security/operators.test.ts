@@ -156,6 +156,20 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     expect(statSync(join(dir, 'erin.creds')).mode & 0o777).toBe(0o600);
   });
 
+  it('operator roles: the verb table as a table (one line per verb), and in --json next to the role descriptions', async () => {
+    const [text, json] = await Promise.all([ferry(['operator', 'roles']), ferry(['operator', 'roles', '--json'])]);
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(text.stdout).not.toContain('\\x0a');
+    expect(lines).toContain('| verb | viewer | deployer | release-manager | approver | admin |');
+    expect(lines).toContain('| `agents.list` | ✓ | ✓ | ✓ | ✓ | ✓ |');
+    expect(lines).toContain('| `operator.revoke` |  |  |  |  | ✓ |');
+    expect(lines.filter((l) => l.startsWith('| `'))).toHaveLength(Object.keys(VERB_ROLES).length);
+    const doc = json.json<{ roles: Record<Role, string>; verbs: Record<string, Role[]> }>();
+    expect(Object.keys(doc.roles)).toEqual([...ROLES]);
+    expect(Object.keys(doc.verbs)).toEqual(Object.keys(VERB_ROLES).sort());
+    for (const verb of Object.keys(VERB_ROLES) as ApiVerb[]) expect(doc.verbs[verb]).toEqual(ROLES.filter((r) => mayCall(r, verb)));
+  });
+
   it('each role can call exactly its verbs (every verb × every role, over real NATS)', async () => {
     const verbs = (Object.keys(apiRequestSchemas) as ApiVerb[]).filter((v) => v !== 'audit.refused');
     expect(Object.keys(VERB_ROLES).sort()).toEqual(Object.keys(apiRequestSchemas).sort());

@@ -10,7 +10,8 @@ import { jwtClaims, parseCreds } from '../../../shared/nats/creds.js';
 import { fileErrorReason } from '../../../shared/file-errors.js';
 import { checkOutFile } from '../../../shared/out-file.js';
 import { OPERATOR_NAME_RE } from '../../../shared/operators/request-signature.js';
-import { isRole, ROLE_DESCRIPTIONS, roleTableMarkdown, ROLES } from '../../../shared/operators/roles.js';
+import { isRole, mayCall, ROLE_DESCRIPTIONS, roleTableMarkdown, ROLES, VERB_ROLES } from '../../../shared/operators/roles.js';
+import type { ApiVerb } from '../../../shared/protocol/api.js';
 import { withClient } from '../with-client.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
@@ -126,12 +127,17 @@ async function writeRenewedCreds(file: string, jwt: string): Promise<void> {
   }
 }
 
+/** The verb table as JSON (`operator roles --json`): each verb, in the table's order, with the roles that may call it. */
+function verbRoles(): Record<string, string[]> {
+  return Object.fromEntries((Object.keys(VERB_ROLES) as ApiVerb[]).sort().map((v) => [v, ROLES.filter((r) => mayCall(r, v))]));
+}
+
 const roles: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'roles',
   describe: 'Print the roles and the verbs each may call',
   handler: (a) => {
-    if (a.json) return printJson({ roles: ROLE_DESCRIPTIONS });
-    printLines([...ROLES.map((r) => `${r}: ${ROLE_DESCRIPTIONS[r]}`), '', roleTableMarkdown()]);
+    if (a.json) return printJson({ roles: ROLE_DESCRIPTIONS, verbs: verbRoles() });
+    printLines([...ROLES.map((r) => `${r}: ${ROLE_DESCRIPTIONS[r]}`), '', ...roleTableMarkdown().split('\n')]);
   },
 };
 
