@@ -395,7 +395,11 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     const list = listRun.json<{ name: string; revokedAt: string | null; revokedBy: string | null }[]>();
-    expect(list.find((o) => o.name === PERSON.deployer)).toMatchObject({ revokedBy: 'admin' });
+    const revoked = list.find((o) => o.name === PERSON.deployer);
+    expect(revoked).toMatchObject({ revokedBy: 'admin' });
+    // revoked already: FERRY_CONFLICT (exit 4), as `token revoke` and `agents revoke` of a revoked one
+    const again = await ferryFails(['operator', 'revoke', PERSON.deployer]);
+    expect([again.code, again.stderr.trim()]).toEqual([4, `FERRY_CONFLICT: operator ${PERSON.deployer} is already revoked (at ${revoked!.revokedAt} by admin)`]);
   }, 120_000);
 
   it('ferry backup is audited, and refused for non-admins', async () => {
