@@ -11,6 +11,7 @@ import { createLogger, silentLogger } from '../../shared/log.js';
 import { formatFromArgv, OUTPUT_FORMATS } from '../../shared/output-format.js';
 import { toYaml } from '../../shared/yaml.js';
 import { jsonText } from '../../shared/text.js';
+import { endOnBrokenPipe, keepRunningOnBrokenPipe } from '../../shared/broken-pipe.js';
 import { agentPaths, agentTimings, decommissionedAt, loadAgentSettings, loadIdentity, resolveStateDir, type AgentSettings } from '../config.js';
 import type { MachineDeps } from '../install/machine.js';
 import type { WindowClock } from '../maintenance-hold.js';
@@ -72,6 +73,7 @@ function applySettings(a: { config?: string | undefined; 'state-dir'?: string | 
 }
 
 async function superviseAgent(args: Args): Promise<void> {
+  keepRunningOnBrokenPipe();
   const { supervise } = await import('../service/supervisor.js');
   const paths = agentPaths(resolveStateDir(args['state-dir']));
   const identity = loadIdentity(paths);
@@ -81,6 +83,7 @@ async function superviseAgent(args: Args): Promise<void> {
 }
 
 async function runAgent(a: RunArgs, harness: AgentHarness = {}): Promise<void> {
+  keepRunningOnBrokenPipe();
   // The launcher's malloc settings (packaging/bundle.ts) are for this process, not for hooks.
   for (const k of ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_']) delete process.env[k];
   const [{ AgentRuntime }, { collectInventoryInChild }] = await Promise.all([import('../runtime.js'), import('../inventory/child.js')]);
@@ -149,6 +152,7 @@ export async function main(argv: string[], harness: AgentHarness = {}): Promise<
   const format = formatFromArgv(argv.slice(2));
   const json = format === 'json' || format === 'yaml';
   yaml = format === 'yaml';
+  endOnBrokenPipe(); // `ferry-agent status | head -1`: the command ends quietly, exit 141 (shared/broken-pipe.ts)
   try {
     const fast = parseWithoutYargs(argv.slice(2));
     if (fast?.command === 'version') return printVersion(json);

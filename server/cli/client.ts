@@ -7,6 +7,7 @@ import { AUTH_HEADER, signRequest } from '../../shared/operators/request-signatu
 import { FerryError, errorFromWire } from '../../shared/errors.js';
 import { connectNats, type NatsConnection } from '../../shared/nats/connect.js';
 import { readCredsFile } from '../../shared/nats/creds.js';
+import { fileErrorReason } from '../../shared/file-errors.js';
 import { apiReplySchema, READ_ONLY_VERBS, type ApiRequest, type ApiVerb } from '../../shared/protocol/api.js';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/codec.js';
 import { subjects } from '../../shared/protocol/subjects.js';
@@ -50,7 +51,11 @@ export class AdminClient {
       url = runtime.natsUrl;
       tlsCaFile ??= runtime.tlsCa;
     }
-    const credsFile = flags.creds ?? process.env.FERRY_CREDS ?? paths.adminCreds;
+    const named = flags.creds ?? process.env.FERRY_CREDS;
+    const credsFile = named ?? paths.adminCreds;
+    // A file named by --creds, FERRY_CREDS or the config file that cannot be read is that file's
+    // problem; the data directory's own admin.creds missing is one never initialised (readCredsFile).
+    if (named !== undefined) assertReadable(credsFile);
     const creds = readCredsFile(credsFile);
     const operator = parseOperatorKey(readFileSync(credsFile, 'utf8'));
     if (!operator) {
@@ -162,6 +167,17 @@ function checkNothingDropped(verb: string, sent: unknown, kept: unknown, path: s
       if (!(k in kept) && v !== undefined) throw new FerryError('FERRY_INVALID_MESSAGE', `${verb} reply: ${[...path, k].join('.')}: a field its schema does not list (shared/protocol/replies.ts)`);
       checkNothingDropped(verb, v, (kept as Record<string, unknown>)[k], [...path, k]);
     }
+  }
+}
+
+/** The credentials file the caller named can be read, else FERRY_CREDS_INVALID naming it and why. */
+function assertReadable(file: string): void {
+  try {
+    readFileSync(file);
+  } catch (err) {
+    throw new FerryError('FERRY_CREDS_INVALID', `cannot read the credentials file ${file}: ${fileErrorReason(err)}`, {
+      hint: 'pass the file ferry operator add wrote (--creds FILE or FERRY_CREDS), or leave both out for the data directory\'s keys/admin.creds',
+    });
   }
 }
 

@@ -24,6 +24,7 @@ import { logsCommand } from './commands/logs.js';
 import { configCommand } from './commands/config.js';
 import { uiCommand } from './commands/ui.js';
 import { configureOutput, failAndExit } from './output.js';
+import { endOnBrokenPipe } from '../../shared/broken-pipe.js';
 import { formatFromArgv } from '../../shared/output-format.js';
 import { aliasNames, commandTree, withExamples, topExamples } from './help.js';
 import { nearestCommand } from '../../shared/suggest.js';
@@ -54,6 +55,7 @@ function usageError(msg: string, args: string[]): FerryError {
 export async function main(argv: string[]): Promise<void> {
   const format = formatFromArgv(argv);
   const json = format === 'json' || format === 'yaml';
+  endOnBrokenPipe(); // `ferry … | head -1`: the command ends quietly, exit 141 (shared/broken-pipe.ts)
   try {
     const completionText = completionHelp(hideBin(argv), 'ferry');
     if (completionText) return void process.stdout.write(completionText);

@@ -58,7 +58,8 @@ export class OperatorRegistry {
   revoke(name: string, by: string): Operator {
     const op = this.get(name);
     if (!op) throw new FerryError('FERRY_NOT_FOUND', `no operator ${name}`, { hint: 'see: ferry operator list' });
-    if (op.revokedAt) return op;
+    // as `token revoke` and `agents revoke` of a revoked one: a second revoke is told, not done again
+    if (op.revokedAt) throw new FerryError('FERRY_CONFLICT', `operator ${name} is already revoked (at ${op.revokedAt} by ${op.revokedBy})`);
     this.db.prepare('UPDATE operators SET revoked_at = ?, revoked_by = ? WHERE name = ?').run(Date.now(), by, name);
     return this.get(name)!;
   }

@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sha256File } from '../crypto/file-hash.js';
@@ -16,6 +16,7 @@ import { createGzip } from 'node:zlib';
 import { Header, Pax, type HeaderData } from 'tar';
 import * as z from 'zod';
 import { FerryError } from '../errors.js';
+import { outFileError } from '../out-file.js';
 import {
   FERRY_JSON,
   MANIFEST_ENTRY,
@@ -193,11 +194,11 @@ export async function buildPackage(srcDir: string, outFile: string, options: Bui
     (deepDir ? `${JSON.stringify(deepDir.rel)} is nested deeper than ${limits.maxDepth} levels or has a path longer than ${limits.maxPathLength}` : undefined);
   if (tooBig) throw invalid(`package would be refused by readers: ${tooBig}`);
 
-  await mkdir(dirname(out), { recursive: true });
   const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const hash = createHash('sha256');
   let size = 0;
   try {
+    await mkdir(dirname(out), { recursive: true });
     await pipeline(
       Readable.from(tarStream(manifestBytes, entries, new Map(files.map((f) => [f.path, f])), mtime), { objectMode: false }),
       createGzip({ level: 6 }),
@@ -214,6 +215,9 @@ export async function buildPackage(srcDir: string, outFile: string, options: Bui
   } catch (e) {
     await rm(tmp, { force: true });
     if (e instanceof FerryError) throw e;
+    // the output's own errors (its directory, the temporary file, the rename): one line naming it
+    const path = (e as NodeJS.ErrnoException).path;
+    if (path === undefined || path === tmp || path === out || out.startsWith(path + sep)) throw outFileError(outFile, e);
     throw new FerryError('FERRY_INTERNAL', `writing ${outFile}: ${(e as Error).message}`, { cause: e });
   }
   return { manifest, sha256: hash.digest('hex'), size, file: out };

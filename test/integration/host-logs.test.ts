@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentLogsReplySchema } from '../../shared/protocol/replies.js';
 import { cleanupFleet, FAST_ENV, initServer, joinAgent, REPO_ROOT, runFerry, startAgent, waitFor, type AgentHandle, type JoinedAgent, type ServerHandle } from '../helpers/fleet.js';
 import { createRelease, publishPackage } from '../helpers/faults.js';
+import { runIntoClosedPipe } from '../helpers/closed-pipe.js';
 
 const NOISY = [
   '#!/bin/sh',
@@ -127,5 +128,14 @@ describe('ferry logs', () => {
     } finally {
       child.kill('SIGTERM');
     }
+  });
+
+  it('--follow --json whose reader is gone (| head -c 300): ends at its first write, exit 141, no stack trace', async () => {
+    // something to write (the operations of the tests above; run alone: one of its own)
+    const entries = async () => (await runFerry(home, ['logs', 'logs-1', '--json'])).json<{ entries: unknown[] }>().entries.length;
+    if ((await entries()) === 0) await runFerry(home, ['rollout', 'start', 'noisy-1', '--target', 'hostname=logs-1', '--wait']);
+    await waitFor(async () => (await entries()) > 0, 30_000, { message: 'no operation reached the server' });
+    const r = await runIntoClosedPipe('ferry', ['logs', 'logs-1', '--follow', '--json', '--interval', '200ms'], { FERRY_HOME: home });
+    expect([r.code, r.stderr]).toEqual([141, '']);
   });
 });

@@ -138,6 +138,38 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     }
   });
 
+  it('operator add with an --out that cannot be written: one line naming it, exit 2, and nobody registered (the name stays free)', async () => {
+    const dir = tempDir('ferry-operators-out-');
+    writeFileSync(join(dir, 'file'), 'x');
+    const runs = await Promise.all([join(dir, 'nowhere', 'erin.creds'), dir, join(dir, 'file', 'erin.creds')].map((out) => ferryFails(['operator', 'add', 'erin', '--role', 'viewer', '--out', out])));
+    expect(runs.map((r) => [r.code, r.stderr.trim().split('\n').length])).toEqual(runs.map(() => [2, 1]));
+    expect(runs.map((r) => r.stderr.trim())).toEqual([
+      `FERRY_INVALID_INPUT: --out ${join(dir, 'nowhere', 'erin.creds')}: the directory ${join(dir, 'nowhere')} does not exist — hint: choose another --out`,
+      `FERRY_INVALID_INPUT: --out ${dir}: it is a directory — hint: give a file name, e.g. --out ${dir}/NAME`,
+      `FERRY_INVALID_INPUT: --out ${join(dir, 'file', 'erin.creds')}: ${join(dir, 'file')} is not a directory — hint: choose another --out`,
+    ]);
+    const list = (await ferry(['operator', 'list', '--json'])).json<{ name: string }[]>();
+    expect(list.some((o) => o.name === 'erin')).toBe(false);
+    // the name is still free: the same add with a good --out works
+    const ok = (await ferry(['operator', 'add', 'erin', '--role', 'viewer', '--out', join(dir, 'erin.creds'), '--json'])).json<{ name: string; file: string }>();
+    expect(ok).toMatchObject({ name: 'erin', file: join(dir, 'erin.creds') });
+    expect(statSync(join(dir, 'erin.creds')).mode & 0o777).toBe(0o600);
+  });
+
+  it('operator roles: the verb table as a table (one line per verb), and in --json next to the role descriptions', async () => {
+    const [text, json] = await Promise.all([ferry(['operator', 'roles']), ferry(['operator', 'roles', '--json'])]);
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(text.stdout).not.toContain('\\x0a');
+    expect(lines).toContain('| verb | viewer | deployer | release-manager | approver | admin |');
+    expect(lines).toContain('| `agents.list` | ✓ | ✓ | ✓ | ✓ | ✓ |');
+    expect(lines).toContain('| `operator.revoke` |  |  |  |  | ✓ |');
+    expect(lines.filter((l) => l.startsWith('| `'))).toHaveLength(Object.keys(VERB_ROLES).length);
+    const doc = json.json<{ roles: Record<Role, string>; verbs: Record<string, Role[]> }>();
+    expect(Object.keys(doc.roles)).toEqual([...ROLES]);
+    expect(Object.keys(doc.verbs)).toEqual(Object.keys(VERB_ROLES).sort());
+    for (const verb of Object.keys(VERB_ROLES) as ApiVerb[]) expect(doc.verbs[verb]).toEqual(ROLES.filter((r) => mayCall(r, verb)));
+  });
+
   it('each role can call exactly its verbs (every verb × every role, over real NATS)', async () => {
     const verbs = (Object.keys(apiRequestSchemas) as ApiVerb[]).filter((v) => v !== 'audit.refused');
     expect(Object.keys(VERB_ROLES).sort()).toEqual(Object.keys(apiRequestSchemas).sort());
@@ -363,7 +395,11 @@ describe('operators: per-person credentials, roles, four eyes, audit chain', () 
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     const list = listRun.json<{ name: string; revokedAt: string | null; revokedBy: string | null }[]>();
-    expect(list.find((o) => o.name === PERSON.deployer)).toMatchObject({ revokedBy: 'admin' });
+    const revoked = list.find((o) => o.name === PERSON.deployer);
+    expect(revoked).toMatchObject({ revokedBy: 'admin' });
+    // revoked already: FERRY_CONFLICT (exit 4), as `token revoke` and `agents revoke` of a revoked one
+    const again = await ferryFails(['operator', 'revoke', PERSON.deployer]);
+    expect([again.code, again.stderr.trim()]).toEqual([4, `FERRY_CONFLICT: operator ${PERSON.deployer} is already revoked (at ${revoked!.revokedAt} by admin)`]);
   }, 120_000);
 
   it('ferry backup is audited, and refused for non-admins', async () => {

@@ -1,8 +1,10 @@
 // ferry backup FILE / ferry restore FILE: the server's state (database, keys, DML) in one archive.
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../../config.js';
 import { toFerryError } from '../../../shared/errors.js';
+import { checkOutFile, outFileError } from '../../../shared/out-file.js';
 import { visible } from '../../../shared/text.js';
 import { withClient } from '../with-client.js';
 import { formatBytes, printJson, printLines } from '../output.js';
@@ -18,6 +20,7 @@ export const backupCommand: CommandModule<GlobalArgs, FileArgs> = {
   builder: (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'the archive to write (gzip tar, mode 0600: it holds the keys)' }),
   handler: async (a) => {
     const paths = dataPaths(resolveDataDir(a['data-dir']));
+    const out = checkOutFile(a.file, { flag: 'backup file', overwrite: true, makeParents: true, renamesOver: true });
     const natsUrl = existsSync(paths.runtime) ? (JSON.parse(readFileSync(paths.runtime, 'utf8')) as RuntimeInfo).natsUrl : undefined;
     const { createBackup } = await import('../../backup/create.js');
     const result = await withClient(connectionFlags(a), async (c) => {
@@ -27,7 +30,8 @@ export const backupCommand: CommandModule<GlobalArgs, FileArgs> = {
       let backup: Awaited<ReturnType<typeof createBackup>>;
       try {
         backup = await createBackup({ paths, nc: c.nc, out: a.file, ...(natsUrl ? { natsUrl } : {}) });
-      } catch (err) {
+      } catch (caught) {
+        const err = backupFileError(out, caught);
         const e = toFerryError(err);
         // the server answers a failed backup's record with that failure: the backup's own error is the one to report
         await c.request('backup.record', { out: a.file, result: 'failed', error: { code: e.code, message: visible(e.message).slice(0, 1024) } }).catch(() => undefined);
@@ -44,6 +48,15 @@ export const backupCommand: CommandModule<GlobalArgs, FileArgs> = {
     ]);
   },
 };
+
+/** An error of the backup file itself (its directory, its staging beside it, the rename): one line naming it. */
+function backupFileError(out: string, err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (!e?.code || !e.syscall) return err;
+  const paths = [e.path, (e as { dest?: string }).dest].filter((p): p is string => typeof p === 'string');
+  const ours = paths.length === 0 || paths.some((p) => p === out || p.startsWith(join(dirname(out), '.ferry-backup-')) || out.startsWith(p + sep));
+  return ours ? outFileError(out, err, 'backup file') : err;
+}
 
 interface RestoreArgs extends FileArgs {
   force: boolean;

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FerryError } from '../../../shared/errors.js';
+import { checkOutFile, outFileError } from '../../../shared/out-file.js';
 import { BUCKETS } from '../../../shared/protocol/subjects.js';
 import { parsePackageRef } from '../../releases/package-ref.js';
 import { withClient } from '../with-client.js';
@@ -27,6 +28,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
     const out = resolve(a.out);
     if (existsSync(out)) throw new FerryError('FERRY_ALREADY_EXISTS', `${a.out} already exists`, { hint: 'a bundle is never overwritten: choose another --out' });
     if (!statSync(dirname(out), { throwIfNoEntry: false })?.isDirectory()) throw new FerryError('FERRY_NOT_FOUND', `the directory of ${a.out} does not exist`);
+    checkOutFile(out, { overwrite: false }); // and may be written
     const packages = a.refs.map((r) => parsePackageRef(r));
     const [{ keyFingerprint }, { trustDocSchema }, { readObjectToFile }, { bundleJson, packageEntryName, writeBundleTar }] = await Promise.all([
       import('../../../shared/crypto/sign.js'),
@@ -47,8 +49,12 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
         return e;
       });
       writeFileSync(join(staging, 'bundle.json'), bundleJson(exp));
-      await writeBundleTar(staging, part, exp.packages.map((p) => packageEntryName(p.name, p.version)));
-      renameSync(part, out);
+      try {
+        await writeBundleTar(staging, part, exp.packages.map((p) => packageEntryName(p.name, p.version)));
+        renameSync(part, out);
+      } catch (err) {
+        throw outFileError(out, err);
+      }
       const size = statSync(out).size;
       const rootFingerprint = keyFingerprint(trustDocSchema.parse(JSON.parse(exp.trust.payload)).root.publicKey);
       if (a.json) return printJson({ file: out, size, rootFingerprint, packages: exp.packages.map(({ name, version, sha256, size: s }) => ({ name, version, digest: sha256, size: s })) });

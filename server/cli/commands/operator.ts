@@ -1,15 +1,17 @@
 // ferry operator add | list | revoke | renew | roles: people and their roles. `add` makes the
 // person's keys here, sends only the public halves, and writes the credentials file once (mode
 // 0600); `renew` replaces the NATS user JWT in the caller's own file (same keys), atomically.
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { generateSigningKeyPair } from '../../../shared/crypto/sign.js';
 import { FerryError } from '../../../shared/errors.js';
 import { formatOperatorCreds, parseOperatorKey } from '../../../shared/operators/credentials.js';
 import { jwtClaims, parseCreds } from '../../../shared/nats/creds.js';
+import { fileErrorReason } from '../../../shared/file-errors.js';
+import { checkOutFile } from '../../../shared/out-file.js';
 import { OPERATOR_NAME_RE } from '../../../shared/operators/request-signature.js';
-import { isRole, ROLE_DESCRIPTIONS, roleTableMarkdown, ROLES } from '../../../shared/operators/roles.js';
+import { isRole, mayCall, ROLE_DESCRIPTIONS, roleTableMarkdown, ROLES, VERB_ROLES } from '../../../shared/operators/roles.js';
+import type { ApiVerb } from '../../../shared/protocol/api.js';
 import { withClient } from '../with-client.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { connectionFlags, type GlobalArgs } from './common.js';
@@ -27,26 +29,37 @@ const add: CommandModule<GlobalArgs, AddArgs> = {
   handler: async (a) => {
     if (!OPERATOR_NAME_RE.test(a.name)) throw new FerryError('FERRY_INVALID_INPUT', `operator name ${JSON.stringify(a.name)} is not 1-32 lower-case letters, digits and -, starting with a letter`);
     if (!isRole(a.role)) throw new FerryError('FERRY_INVALID_INPUT', `unknown role ${a.role}`, { hint: `one of ${ROLES.join(', ')}` });
-    const out = resolve(a.out ?? `${a.name}.creds`);
-    // Checked before the server registers anyone, so a refusal leaves nothing half-made.
-    if (existsSync(out)) throw new FerryError('FERRY_ALREADY_EXISTS', `${out} exists; credentials are never overwritten`, { hint: 'pass --out NEWFILE' });
+    // Checked before the server registers anyone: a file that cannot be written (or exists: it is
+    // never overwritten) leaves nobody registered whose keys nobody holds.
+    const out = checkOutFile(a.out ?? `${a.name}.creds`, { overwrite: false });
     const { createNativeUser } = await import('../../../shared/nats/nkey-auth.js'); // NATS' nkeys: loaded when used
     const nats = createNativeUser();
     const signing = generateSigningKeyPair();
     const result = await withClient(connectionFlags(a), (c) =>
       c.request('operator.add', { name: a.name, role: a.role as (typeof ROLES)[number], natsKey: nats.publicKey, signingKey: signing.publicKey }),
     );
-    const fd = openSync(out, 'wx', 0o600);
-    try {
-      writeSync(fd, formatOperatorCreds({ jwt: result.jwt, seed: nats.seed }, { operator: a.name, secretKey: signing.secretKey }));
-    } finally {
-      closeSync(fd);
-    }
+    writeNewCreds(out, formatOperatorCreds({ jwt: result.jwt, seed: nats.seed }, { operator: a.name, secretKey: signing.secretKey }), result.name);
     const { jwt: _jwt, ...doc } = result;
     if (a.json) return printJson({ ...doc, file: out });
     printLines([`operator ${result.name} (${result.role}) added; credentials written to ${out} (mode 0600)`, `give that file to ${result.name} only; they run ferry with --creds ${out} (or FERRY_CREDS)`]);
   },
 };
+
+/**
+ * The new operator's credentials file, once (mode 0600, never over another file). It was checked
+ * before the server registered them; should the write fail even so (the disk filled up), no part
+ * of the file stays, and the message says that they are registered with keys nobody holds.
+ */
+function writeNewCreds(out: string, text: string, name: string): void {
+  try {
+    writeFileSync(out, text, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') rmSync(out, { force: true });
+    throw new FerryError('FERRY_INVALID_INPUT', `operator ${name} is registered, but its credentials could not be written to ${out}: ${fileErrorReason(err)}; nobody holds its keys`, {
+      hint: `revoke it (ferry operator revoke ${name}) and add the person again under another name (names are never reused)`,
+    });
+  }
+}
 
 const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
@@ -76,7 +89,12 @@ const renew: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'renew',
   describe: "Renew your own credentials file (--creds): a new NATS user with your role's current permissions, same keys",
   handler: async (a) => {
-    const { result, file } = await withClient(connectionFlags(a), async (c) => ({ result: await c.renew(), file: c.credsFile }));
+    const { result, file } = await withClient(connectionFlags(a), async (c) => {
+      // The renewal refuses the file's NATS user at once: a file that could not be rewritten
+      // afterwards would lock its owner out. Checked before asking.
+      checkOutFile(c.credsFile, { flag: '--creds', overwrite: true, renamesOver: true, hint: 'renew writes a new file beside it and renames it over it: this user must be able to write to its directory' });
+      return { result: await c.renew(), file: c.credsFile };
+    });
     await writeRenewedCreds(file, result.jwt);
     const { jwt: _jwt, ...doc } = result;
     if (a.json) return printJson({ ...doc, file });
@@ -97,17 +115,29 @@ async function writeRenewedCreds(file: string, jwt: string): Promise<void> {
   try {
     writeFileSync(tmp, formatOperatorCreds({ jwt, seed: creds.seed }, key), { mode: 0o600, flag: 'wx' });
     renameSync(tmp, file);
+  } catch (err) {
+    // Checked before renewing, failed even so (the disk filled up): the old user in the file is
+    // refused from now on, and this JWT is the one that works with its seed.
+    throw new FerryError('FERRY_INVALID_INPUT', `the server renewed the credentials of operator ${key.operator}, but ${file} could not be rewritten: ${fileErrorReason(err)}; it is left as it was, and its NATS user is refused from now on`, {
+      hint: `make room, then put this JWT between the NATS USER JWT lines of ${file}: ${jwt} (or ask an admin to revoke ${key.operator} and add the person again under another name)`,
+      details: { jwt },
+    });
   } finally {
     rmSync(tmp, { force: true });
   }
+}
+
+/** The verb table as JSON (`operator roles --json`): each verb, in the table's order, with the roles that may call it. */
+function verbRoles(): Record<string, string[]> {
+  return Object.fromEntries((Object.keys(VERB_ROLES) as ApiVerb[]).sort().map((v) => [v, ROLES.filter((r) => mayCall(r, v))]));
 }
 
 const roles: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'roles',
   describe: 'Print the roles and the verbs each may call',
   handler: (a) => {
-    if (a.json) return printJson({ roles: ROLE_DESCRIPTIONS });
-    printLines([...ROLES.map((r) => `${r}: ${ROLE_DESCRIPTIONS[r]}`), '', roleTableMarkdown()]);
+    if (a.json) return printJson({ roles: ROLE_DESCRIPTIONS, verbs: verbRoles() });
+    printLines([...ROLES.map((r) => `${r}: ${ROLE_DESCRIPTIONS[r]}`), '', ...roleTableMarkdown().split('\n')]);
   },
 };
 

@@ -4,6 +4,7 @@
 import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
 import { isFerryError } from '../../../shared/errors.js';
+import { checkOutFile } from '../../../shared/out-file.js';
 import type { Manifest } from '../../../shared/package/mod.js';
 import { withClient } from '../with-client.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
@@ -21,7 +22,7 @@ const build: CommandModule<GlobalArgs, BuildArgs> = {
   handler: async (a) => {
     const { buildPackage, defaultPackageFileName, loadFerryJson, sourceDateEpoch } = await import('../../../shared/package/mod.js');
     const meta = await loadFerryJson(a.dir);
-    const out = resolve(a.out ?? defaultPackageFileName(meta.name, meta.version));
+    const out = checkOutFile(a.out ?? defaultPackageFileName(meta.name, meta.version), { overwrite: true, makeParents: true, renamesOver: true });
     const createdAt = sourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
     const result = await buildPackage(a.dir, out, createdAt ? { createdAt } : {});
     if (a.json) return printJson({ file: out, name: meta.name, version: meta.version, digest: result.sha256, size: result.size, files: result.manifest.files.length });

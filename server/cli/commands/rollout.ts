@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { parseStartAt } from '../../../shared/windows.js';
 import { parseRate } from '../../../shared/rates.js';
 import { FerryError } from '../../../shared/errors.js';
+import { checkOutFile, writeOutFile } from '../../../shared/out-file.js';
 import { TERMINAL_ROLLOUT_STATES, type RolloutState } from '../../../shared/protocol/rollout-states.js';
 import type { ApiReplyOf, RolloutStatusDoc } from '../../../shared/protocol/replies.js';
 import type { AdminClient } from '../client.js';
@@ -10,7 +11,6 @@ import { withClient } from '../with-client.js';
 import { printJson, printLines, printNote, printTable } from '../output.js';
 import { printStatus, renderReviewMarkdown } from '../render/rollout.js';
 import { rolloutEnded, stillRunning, watchRollout } from '../render/watch.js';
-import { writeFileSync } from 'node:fs';
 import { connectionFlags, DURATION_OPTION, durationFlag, nonBlank, waitTimeoutMs, type GlobalArgs } from './common.js';
 
 interface StartArgs extends GlobalArgs {
@@ -208,11 +208,12 @@ const review: CommandModule<GlobalArgs, GlobalArgs & { id: string; out?: string 
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }).option('out', { type: 'string', describe: 'write the Markdown to FILE' }),
   handler: async (a) => {
     if (a.json && a.out) throw new FerryError('FERRY_USAGE', '--out writes the Markdown and --json prints the review as JSON: choose one');
+    if (a.out) checkOutFile(a.out, { overwrite: true });
     const r = await withClient(connectionFlags(a), (c) => c.request('rollout.review', { id: a.id }));
     if (a.json) return printJson(r);
     const markdown = renderReviewMarkdown(r);
     if (a.out) {
-      writeFileSync(a.out, markdown);
+      writeOutFile(a.out, markdown);
       printLines([`Wrote the review of ${r.id} to ${a.out}`]);
     } else process.stdout.write(markdown);
   },

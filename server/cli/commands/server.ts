@@ -1,6 +1,7 @@
 // ferry server: run the distribution server in the foreground until SIGINT/SIGTERM.
 import type { CommandModule } from 'yargs';
 import { FerryError } from '../../../shared/errors.js';
+import { keepRunningOnBrokenPipe } from '../../../shared/broken-pipe.js';
 import { DEFAULT_LISTEN, resolveDataDir } from '../../config.js';
 import { COMMAND_LINE_FLAGS, parsePositiveInt, type GlobalArgs } from './common.js';
 
@@ -29,6 +30,7 @@ export const serverCommand: CommandModule<GlobalArgs, ServerArgs> = {
       .option('leaf-listen', { type: 'string', describe: 'HOST:PORT where the embedded NATS accepts sites\' leafnodes (ferry site add), e.g. 0.0.0.0:7422 (port 0: random; default: off)' })
       .option('ui-listen', { type: 'string', describe: 'HOST:PORT serving the web console, e.g. 127.0.0.1:8080 (HTTPS with --tls-cert/--tls-key; sign in with ferry ui login; env FERRY_UI_LISTEN; default: off)' }),
   handler: async (a) => {
+    keepRunningOnBrokenPipe(); // a reader of the ready line that went away stops no server
     if (a.nats) refuseEmbeddedFlags(a);
     if (Boolean(a['tls-cert']) !== Boolean(a['tls-key'])) throw new FerryError('FERRY_USAGE', '--tls-cert and --tls-key go together');
     // Loaded here, not at the top: every other command starts without the whole server (or pino).
