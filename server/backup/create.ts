@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { sha256File } from '../../shared/crypto/file-hash.js';
 import { existsSync, type Dirent } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { makeDirs } from '../../shared/make-dirs.js';
 import { dirname, join, resolve } from 'node:path';
 import { create as createTar } from 'tar';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -47,7 +48,7 @@ export interface CreateBackupOptions {
 
 export async function createBackup(opts: CreateBackupOptions): Promise<{ file: string; manifest: BackupManifest; manifestSha256: string; bytes: number }> {
   const out = resolve(opts.out);
-  await mkdir(dirname(out), { recursive: true });
+  makeDirs(dirname(out));
   const staging = await mkdtemp(join(dirname(out), '.ferry-backup-'));
   await chmod(staging, 0o700);
   const tmpArchive = `${staging}.tar.gz`;

@@ -10,6 +10,7 @@
 import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { makeDirs } from '../../shared/make-dirs.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
 import { dataPaths, type RuntimeInfo } from '../config.js';
@@ -51,7 +52,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
       throw new FerryError('FERRY_CONFLICT', `${target} is not empty`, { hint: 'restore into a new directory, or add --force to replace its contents' });
     }
   }
-  await mkdir(dirname(target), { recursive: true });
+  makeDirs(dirname(target));
   const staging = await mkdtemp(join(dirname(target), `.${basename(target)}.restoring-`));
   let manifest: BackupManifest;
   try {

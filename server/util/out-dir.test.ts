@@ -19,6 +19,12 @@ describe('makeOutDir', () => {
     expect(readdirSync(root)).toEqual(['file']);
   });
 
+  // Node's recursive mkdir loops for ever at full CPU there (`ferry nats config --out /proc/x` hung).
+  it.runIf(existsSync('/proc/self'))('a parent that refuses the mkdir (procfs): refused at once, naming the directory', () => {
+    root = mkdtempSync(join(tmpdir(), 'ferry-out-dir-'));
+    expect(catchFerryError(() => makeOutDir('/proc/ferry-out/conf')).message).toMatch(/^cannot create the --out directory \/proc\/ferry-out\/conf: /);
+  });
+
   it('--out a regular file: refused, the file kept', () => {
     fresh();
     writeFileSync(join(root, 'f'), 'x');

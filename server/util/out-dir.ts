@@ -1,9 +1,10 @@
 // The --out directory of a command that writes files (ferry nats config, ferry site add): made
 // (with any missing parents, owner only) or refused in one line that names it and says why; and
 // removed again when the command fails after making it, so a failed write leaves nothing behind.
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
+import { makeDirs } from '../../shared/make-dirs.js';
 
 export interface OutDir {
   /** the first directory this call created (`out` or a parent of it); undefined: `out` was there */
@@ -17,7 +18,7 @@ export function makeOutDir(out: string): OutDir {
   if (existsSync(out) && !statSync(out).isDirectory()) throw new FerryError('FERRY_INVALID_INPUT', `--out ${out} is not a directory`);
   let created: string | undefined;
   try {
-    created = mkdirSync(out, { recursive: true, mode: 0o700 });
+    created = makeDirs(out, 0o700);
   } catch (err) {
     throw new FerryError('FERRY_INVALID_INPUT', `cannot create the --out directory ${out}: ${mkdirReason(out, err)}`, {
       hint: 'choose an --out this user can write to',

@@ -7,7 +7,8 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, readdir, rename, rm } from 'node:fs/promises';
+import { makeDirs } from '../make-dirs.js';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -198,7 +199,7 @@ export async function buildPackage(srcDir: string, outFile: string, options: Bui
   const hash = createHash('sha256');
   let size = 0;
   try {
-    await mkdir(dirname(out), { recursive: true });
+    makeDirs(dirname(out));
     await pipeline(
       Readable.from(tarStream(manifestBytes, entries, new Map(files.map((f) => [f.path, f])), mtime), { objectMode: false }),
       createGzip({ level: 6 }),
