@@ -2,6 +2,7 @@
 // file is read by ./server-settings.ts (with zod, which every command needs but --help does not).
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { FerryError } from '../shared/errors.js';
 
 export interface DataPaths {
   dir: string;
@@ -23,8 +24,10 @@ export interface DataPaths {
   policy: string;
 }
 
+/** --data-dir, else $FERRY_HOME (an empty one counts as unset), else ~/.ferry. An empty --data-dir is refused: it is not the current directory. */
 export function resolveDataDir(flag: string | undefined): string {
-  return resolve(flag ?? process.env.FERRY_HOME ?? join(homedir(), '.ferry'));
+  if (flag !== undefined && String(flag).trim() === '') throw new FerryError('FERRY_INVALID_INPUT', '--data-dir must not be empty', { hint: 'leave it out for $FERRY_HOME or ~/.ferry' });
+  return resolve(flag ?? (process.env.FERRY_HOME || join(homedir(), '.ferry')));
 }
 
 export function dataPaths(dir: string): DataPaths {

@@ -103,6 +103,9 @@ describe('flag values refused before anything is asked: FERRY_INVALID_INPUT (exi
       [[...start, '--start-at', ''], 2, /^FERRY_INVALID_INPUT: --start-at must not be empty — hint: /],
       [[...start, '--nats', ''], 2, /^FERRY_INVALID_INPUT: --nats must not be empty — hint: /],
       [['audit', '--since', ''], 2, /^FERRY_INVALID_INPUT: --since must not be empty — hint: /],
+      // commands that do not connect: an empty --data-dir is not the current directory
+      [['init', '--data-dir', ''], 2, /^FERRY_INVALID_INPUT: --data-dir must not be empty — hint: /],
+      [['nats', 'config', '--out', join(home, 'nats-conf'), '--data-dir', ' '], 2, /^FERRY_INVALID_INPUT: --data-dir must not be empty — /],
       // a duration's error names its flag; too large says the maximum; a negative one is read as the flag's value
       [[...start, '--soak', '10x'], 2, /^FERRY_INVALID_INPUT: --soak: invalid duration "10x" — hint: use e\.g\. 30s, 10m, 2h$/],
       [[...start, '--host-timeout', '10x'], 2, /^FERRY_INVALID_INPUT: --host-timeout: invalid duration "10x" — /],
