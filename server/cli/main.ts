@@ -75,6 +75,7 @@ export async function main(argv: string[]): Promise<void> {
       .middleware((a) => {
         // -o json|yaml print the --json document; every command already knows --json.
         const o = a.output as 'json' | 'yaml' | 'wide' | undefined;
+        if (a.json === true && (o === 'yaml' || o === 'wide')) throw new FerryError('FERRY_USAGE', `--json and -o ${o} ask for two formats`, { hint: 'give one of them' });
         if (o === 'json' || o === 'yaml') a.json = true;
         configureOutput({ format: o ?? (a.json ? 'json' : 'table'), headers: a.headers !== false });
       })

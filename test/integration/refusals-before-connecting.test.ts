@@ -103,6 +103,9 @@ describe('flag values refused before anything is asked: FERRY_INVALID_INPUT (exi
       [[...start, '--start-at', ''], 2, /^FERRY_INVALID_INPUT: --start-at must not be empty — hint: /],
       [[...start, '--nats', ''], 2, /^FERRY_INVALID_INPUT: --nats must not be empty — hint: /],
       [['audit', '--since', ''], 2, /^FERRY_INVALID_INPUT: --since must not be empty — hint: /],
+      // two output formats at once: refused, not one of them picked without a word
+      [['agents', 'list', '--json', '-o', 'yaml'], 2, /^FERRY_USAGE: --json and -o yaml ask for two formats — hint: /],
+      [['agents', 'list', '-o', 'wide', '--json'], 2, /^FERRY_USAGE: --json and -o wide ask for two formats — hint: /],
       // commands that do not connect: an empty --data-dir is not the current directory
       [['init', '--data-dir', ''], 2, /^FERRY_INVALID_INPUT: --data-dir must not be empty — hint: /],
       [['nats', 'config', '--out', join(home, 'nats-conf'), '--data-dir', ' '], 2, /^FERRY_INVALID_INPUT: --data-dir must not be empty — /],
