@@ -46,7 +46,7 @@ export class RolloutService {
       return { name: p.name, version: p.version, state: pkg.state, requires: pkg.manifest.requires };
     });
     if (req.force && !req.reason) throw new FerryError('FERRY_USAGE', '--force needs --reason TEXT (the override is audited)');
-    if (req.strategy === 'big-bang' && req.waves) throw new FerryError('FERRY_USAGE', '--waves applies only to --strategy phased');
+    if (req.strategy === 'big-bang' && req.waves) throw new FerryError('FERRY_USAGE', '--waves applies only to --strategy phased', { hint: 'add --strategy phased (the default strategy is big-bang)' });
     if (req.timeZone !== undefined && !req.window) throw new FerryError('FERRY_USAGE', '--timezone is the time zone of --window; give a --window too');
     if (req.reason !== undefined && !req.force) throw new FerryError('FERRY_USAGE', '--reason explains a --force; without --force nothing is overridden');
     // Implied values are said out loud, in the result and on the CLI's stderr.

@@ -109,6 +109,7 @@ describe('rollout guard rails (real server, NATS and agents)', () => {
       [['--timezone', 'Europe/Paris'], /^FERRY_USAGE: --timezone is the time zone of --window; give a --window too/],
       [['--reason', 'INC-7'], /^FERRY_USAGE: --reason explains a --force; without --force nothing is overridden/],
       [['--timeout', '5m'], /^FERRY_USAGE: --timeout is how long --wait waits; add --wait/],
+      [['--waves', '1,100%'], /^FERRY_USAGE: --waves applies only to --strategy phased — hint: add --strategy phased \(the default strategy is big-bang\)/],
       [['--strategy', 'phased', '--waves', '0,100%'], /^FERRY_INVALID_INPUT: wave 0 has no hosts: a wave is at least 1 host/],
     ] as const;
     const [bad, plan, jsonRun, utcRun, parisRun, copy, ...usageRuns] = await mapLimit(
