@@ -25,7 +25,7 @@ export const probationSchema = z.object({
   previous: z.string().nullable(),
   operation: z.string(),
   /** the install's final report, sent by the new version once it runs */
-  report: z.object({ operation: z.string(), state: z.enum(HOST_STATES), package: z.string(), version: z.string(), step: z.string(), previousVersion: z.string().optional(), error: z.string().optional(), changed: z.array(z.object({ package: z.string(), version: z.string(), previousVersion: z.string().optional(), step: z.string() })).optional() }),
+  report: z.object({ operation: z.string(), state: z.enum(HOST_STATES), package: z.string(), version: z.string(), step: z.string(), previousVersion: z.string().optional(), error: z.string().optional(), output: z.string().optional(), changed: z.array(z.object({ package: z.string(), version: z.string(), previousVersion: z.string().optional(), step: z.string() })).optional() }),
   since: z.string(),
   reason: z.string().optional(),
 });
