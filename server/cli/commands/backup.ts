@@ -1,6 +1,6 @@
 // ferry backup FILE / ferry restore FILE: the server's state (database, keys, DML) in one archive.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { dataPaths, resolveDataDir, type RuntimeInfo } from '../../config.js';
 import { toFerryError } from '../../../shared/errors.js';
@@ -20,7 +20,7 @@ export const backupCommand: CommandModule<GlobalArgs, FileArgs> = {
   builder: (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'the archive to write (gzip tar, mode 0600: it holds the keys)' }),
   handler: async (a) => {
     const paths = dataPaths(resolveDataDir(a['data-dir']));
-    const out = checkOutFile(a.file, { flag: 'backup file', overwrite: true, makeParents: true, renamesOver: true });
+    const out = resolve(a.file);
     const natsUrl = existsSync(paths.runtime) ? (JSON.parse(readFileSync(paths.runtime, 'utf8')) as RuntimeInfo).natsUrl : undefined;
     const { createBackup } = await import('../../backup/create.js');
     const result = await withClient(connectionFlags(a), async (c) => {
@@ -29,6 +29,8 @@ export const backupCommand: CommandModule<GlobalArgs, FileArgs> = {
       await c.request('backup.record', { out: a.file, dryRun: true });
       let backup: Awaited<ReturnType<typeof createBackup>>;
       try {
+        // A file that cannot be written is refused before anything is read, and recorded as a failed backup like any other.
+        checkOutFile(out, { flag: 'backup file', overwrite: true, makeParents: true, renamesOver: true });
         backup = await createBackup({ paths, nc: c.nc, out: a.file, ...(natsUrl ? { natsUrl } : {}) });
       } catch (caught) {
         const err = backupFileError(out, caught);
