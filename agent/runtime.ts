@@ -342,7 +342,12 @@ export class AgentRuntime {
       return;
     }
     const applied = Number(this.journal.getMeta('generation') ?? 0);
-    if (desired.generation < applied) return;
+    if (desired.generation < applied) {
+      // Pushed to us, so someone waits for it: say why nothing happens (a server restored from a
+      // backup older than what this host applied, before generations followed the clock).
+      if (source === 'command') this.o.log.warn({ generation: desired.generation, applied, operation: desired.operation }, 'desired state ignored: older than the one applied');
+      return;
+    }
     // A pushed command for what is already applied is answered (the server may be waiting for
     // it); the periodic re-read of the same state is not, or idle agents would flood the CMDB.
     if (desired.generation === applied) return source === 'command' ? await this.confirmApplied(desired) : undefined;

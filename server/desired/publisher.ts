@@ -36,6 +36,16 @@ const DELIVER_RETRY_MS = 15_000;
 /** Documents that still could not be delivered are tried again from SQLite at this interval. */
 const REDELIVER_EVERY_MS = 3_000;
 
+/**
+ * The generation of an agent's next desired state: above the last one, and at least the wall clock
+ * in milliseconds. Agents apply only a generation above the one they applied last, so a server
+ * restored from an older backup (its last generations lower than what agents already applied)
+ * must still number above them: otherwise its rollouts are ignored, hosts stay `sent`.
+ */
+export function nextGeneration(previous: number | undefined, nowMs = Date.now()): number {
+  return Math.max((previous ?? 0) + 1, nowMs);
+}
+
 export class DesiredStatePublisher {
   private kv?: KV;
   /** agents whose stored desired state has not reached the KV bucket yet */
@@ -176,7 +186,7 @@ export class DesiredStatePublisher {
     const replaced = new Set([...change.set.map((p) => p.name), ...change.remove]);
     const doc: DesiredState = {
       agent: change.agent,
-      generation: (previous?.generation ?? 0) + 1,
+      generation: nextGeneration(previous?.generation),
       operation: change.operation,
       issuedAt: new Date().toISOString(),
       packages: [...(previous?.packages ?? []).filter((p) => !replaced.has(p.name)).map((p) => ({ ...p, rollback: false, watchMs: 0 })), ...change.set],
