@@ -8,7 +8,7 @@
 // `ferry server` start puts them back into the Object Store (see complete.ts): the DML lives in
 // JetStream, which only a running NATS can write.
 import Database from 'better-sqlite3';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { makeDirs } from '../../shared/make-dirs.js';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -43,10 +43,15 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
   const target = resolve(opts.dataDir);
   const file = resolve(opts.file);
   if (!existsSync(file)) throw new FerryError('FERRY_NOT_FOUND', `backup file not found: ${file}`);
+  if (existsSync(target) && !statSync(target).isDirectory()) throw new FerryError('FERRY_INVALID_INPUT', `--data-dir ${target} is not a directory`, { hint: 'restore into a new directory' });
   const occupied = existsSync(target) && readdirSync(target).length > 0;
   if (occupied) {
     if (runningServerPid(target) !== undefined) {
       throw new FerryError('FERRY_CONFLICT', `a Ferry server is running on ${target}`, { hint: 'stop it first; restore into a stopped server’s data directory' });
+    }
+    // --force replaces a Ferry data directory, never any directory (`--data-dir ~ --force`).
+    if (!existsSync(dataPaths(target).db)) {
+      throw new FerryError('FERRY_CONFLICT', `${target} is not empty and is not a Ferry data directory (no ferry.db)`, { hint: 'restore into a new or empty directory; --force replaces only a Ferry data directory' });
     }
     if (!opts.force) {
       throw new FerryError('FERRY_CONFLICT', `${target} is not empty`, { hint: 'restore into a new directory, or add --force to replace its contents' });

@@ -89,10 +89,25 @@ describe('ferry backup and restore', () => {
     // a stopped server's directory too, unless --force
     const other = tempDir('ferry-occupied-');
     writeFileSync(join(other, 'keep.txt'), 'mine\n');
-    const r2 = await runFerry(other, ['restore', backupFile], { allowFail: true });
-    expect(r2.code).toBe(4);
-    expect(r2.stderr).toMatch(/FERRY_CONFLICT: .* is not empty — hint: .*--force/);
+    // a directory that is not a Ferry data directory: refused even with --force (a typo such as `--data-dir ~ --force`)
+    for (const force of [[], ['--force']]) {
+      const r2 = await runFerry(other, ['restore', backupFile, ...force], { allowFail: true });
+      expect(r2.code).toBe(4);
+      expect(r2.stderr.trim().split('\n').at(-1)).toMatch(/^FERRY_CONFLICT: .* is not empty and is not a Ferry data directory \(no ferry\.db\) — hint: /);
+    }
     expect(readdirSync(other)).toEqual(['keep.txt']);
+    // a stopped server's data directory: only with --force
+    const stopped = tempDir('ferry-stopped-');
+    writeFileSync(join(stopped, 'ferry.db'), '');
+    const r3 = await runFerry(stopped, ['restore', backupFile], { allowFail: true });
+    expect(r3.code).toBe(4);
+    expect(r3.stderr).toMatch(/FERRY_CONFLICT: .* is not empty — hint: .*--force/);
+    expect(readdirSync(stopped)).toEqual(['ferry.db']);
+    // a regular file as the data directory: one line, exit 2
+    const file = join(tempDir('ferry-file-'), 'afile');
+    writeFileSync(file, 'x');
+    const r4 = await runFerry(file, ['restore', backupFile, '--force'], { allowFail: true });
+    expect([r4.code, r4.stderr.trim().split('\n').at(-1)]).toEqual([2, `FERRY_INVALID_INPUT: --data-dir ${file} is not a directory — hint: restore into a new directory`]);
   });
 
   it('refuses a tampered archive (changed package bytes) and writes nothing', async () => {
