@@ -170,7 +170,11 @@ describe('ferry keys rotate: end to end with a running server and agent', () => 
   });
 
   it('an expired trust document stops new installs (FERRY_TRUST_EXPIRED) until it is renewed', async () => {
-    const v4 = await rotate(['--renew-only', '--expires', '3s']);
+    const short = await runFerry(home, ['keys', 'rotate', '--renew-only', '--expires', '3s', '--json']);
+    const v4 = short.json<RotateDoc>();
+    // said on stderr (stdout stays one document): how soon it runs out, and that older backups are now unusable
+    expect(short.stderr).toContain('note: the trust document expires in 3s; after that agents refuse every command and desired state');
+    expect(short.stderr).toContain('take a new backup (ferry backup FILE)');
     expect(v4).toMatchObject({ version: 4, rotated: [], serverReloaded: true });
     const expiresAt = Date.parse(v4.expiresAt);
     expect(expiresAt - Date.now()).toBeLessThanOrEqual(3000);
@@ -206,6 +210,9 @@ describe('ferry keys rotate: end to end with a running server and agent', () => 
     const r = await runFerry(home, ['keys', 'rotate', '--root-key', offline], { allowFail: true });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('FERRY_UNTRUSTED_KEY');
+    // --root with --renew-only asks for two opposite things: refused before anything is read
+    const both = await runFerry(home, ['keys', 'rotate', '--root', '--renew-only'], { allowFail: true });
+    expect([both.code, both.stderr.trim()]).toEqual([2, expect.stringMatching(/^FERRY_USAGE: --root replaces the root key and --renew-only keeps every key: give one of them/)]);
     expect(readFileSync(serverTrustFile(home), 'utf8')).toBe(before);
     expect(readFileSync(join(home, 'keys', 'signing.json'), 'utf8')).toBe(signingBefore);
     expect(handle.child.exitCode).toBeNull();

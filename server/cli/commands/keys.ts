@@ -2,7 +2,12 @@
 import type { CommandModule } from 'yargs';
 import { dataPaths, resolveDataDir } from '../../config.js';
 import { withClient } from '../with-client.js';
-import { printJson, printLines } from '../output.js';
+import { FerryError } from '../../../shared/errors.js';
+import { formatDuration } from '../../../shared/durations.js';
+import { printJson, printLines, printNote } from '../output.js';
+
+/** A trust document valid for less than this gets a warning (agents refuse everything once it expired). */
+const SHORT_TRUST_MS = 24 * 3600_000;
 import { connectionFlags, DURATION_OPTION, durationFlag, type GlobalArgs } from './common.js';
 
 interface RotateArgs extends GlobalArgs {
@@ -24,8 +29,13 @@ const rotate: CommandModule<GlobalArgs, RotateArgs> = {
   handler: async (a) => {
     const paths = dataPaths(resolveDataDir(a['data-dir']));
     const [{ assertInitialized }, { DEFAULT_TRUST_TTL_MS, rotateKeys }] = await Promise.all([import('../../init.js'), import('../../keys.js')]);
+    if (a.root && a['renew-only']) throw new FerryError('FERRY_USAGE', '--root replaces the root key and --renew-only keeps every key: give one of them');
     assertInitialized(paths);
-    const result = rotateKeys(paths, { root: a.root, signing: !a['renew-only'], ttlMs: a.expires !== undefined ? durationFlag(a.expires, '--expires', { positive: true }) : DEFAULT_TRUST_TTL_MS, rootKeyFile: a['root-key'] });
+    const ttlMs = a.expires !== undefined ? durationFlag(a.expires, '--expires', { positive: true }) : DEFAULT_TRUST_TTL_MS;
+    const result = rotateKeys(paths, { root: a.root, signing: !a['renew-only'], ttlMs, rootKeyFile: a['root-key'] });
+    // Said on stderr, so --json stays one document: what this rotation means for later.
+    if (ttlMs < SHORT_TRUST_MS) printNote(`note: the trust document expires in ${formatDuration(ttlMs)}; after that agents refuse every command and desired state until the next rotation`);
+    printNote('note: agents now refuse the trust documents of older backups: take a new backup (ferry backup FILE); restoring one from before this rotation would leave every agent refusing the server');
     // A running server re-signs with the new key and publishes the document to the agents.
     let applied: unknown = null;
     try {
