@@ -186,6 +186,9 @@ export class AgentRuntime {
           this.writeRuntime(true);
           void this.reporter.flush();
           void this.pollDesired();
+          // The server may be another one now (restored from a backup, its CMDB older than this
+          // host): say what is installed, whether or not it changed.
+          void this.reportInventory(true).catch((err: unknown) => log.warn({ reason: toFerryError(err).message }, 'inventory not collected'));
         }
       }
     })();

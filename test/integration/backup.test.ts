@@ -149,6 +149,11 @@ describe('ferry backup and restore', () => {
   });
 
   it('restores into a fresh data directory that runs as the same server', async () => {
+    // After the backup the old server goes on: the host gets extra 1.0.0, which the backup knows nothing of.
+    await publishPackage(server.home, pkg('extra', '1.0.0'));
+    await runFerry(server.home, ['release', 'create', 'r3', '--package', 'extra@1.0.0', '--json']);
+    const later = await startAndWait(server.home, 'r3', []);
+    expect(later.code, later.result.stderr).toBe(0);
     await server.stop();
     const home2 = join(tempDir('ferry-restored-'), 'data');
     const restored = (await runFerry(home2, ['restore', backupFile, '--json'])).json<{ dataDir: string; rootFingerprint: string; packages: unknown[] }>();
@@ -170,14 +175,17 @@ describe('ferry backup and restore', () => {
       const list = await pollAgents(home2);
       return list.find((a) => a.id === agent.agent.id && a.online) ? list : undefined;
     }, 30_000, { message: 'the agent did not reconnect to the restored server' });
-    expect(agents.find((a) => a.id === agent.agent.id)).toMatchObject({ hostname: 'ws-1', tags: { room: 'lab' }, installed: { app: '1.0.0' } });
+    expect(agents.find((a) => a.id === agent.agent.id)).toMatchObject({ hostname: 'ws-1', tags: { room: 'lab' } });
+    // the reconnected agent says what it runs: the CMDB no longer shows only the backup's app 1.0.0
+    await waitFor(async () => (await pollAgents(home2)).find((a) => a.id === agent.agent.id)?.installed.extra === '1.0.0', 30_000, { message: 'the restored CMDB still shows the installed versions of the backup' });
 
-    // the agent fetches a package from the restored DML and verifies it with the restored keys
+    // the agent fetches a package from the restored DML and verifies it with the restored keys; it
+    // takes the restored server's desired state although the old one issued a later one after the backup
     const second = await startAndWait(home2, 'r2', []);
     expect(second.code, `${second.result.stderr}\n${JSON.stringify(second.status)}`).toBe(0);
     expect(second.status.hosts).toEqual([expect.objectContaining({ agent: agent.agent.id, state: 'succeeded' })]);
     const after = await listAgents(home2);
-    expect(after.find((a) => a.id === agent.agent.id)!.installed).toEqual({ app: '1.0.0', tool: '2.0.0' });
+    expect(after.find((a) => a.id === agent.agent.id)!.installed).toEqual({ app: '1.0.0', extra: '1.0.0', tool: '2.0.0' });
     await server2.stop();
   }, 120_000);
 });
