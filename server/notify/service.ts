@@ -77,14 +77,14 @@ export class NotifyService {
     return this.store
       .list()
       .filter((h) => h.release === release || (h.release === null && h.events.some((p) => RELEASE_SCOPED_TYPES.some((t) => matchesEventPattern(p, t)))))
-      .map((h) => ({ id: h.id, url: h.url, events: h.events, scope: h.release === null ? ('all' as const) : ('release' as const) }));
+      .map((h) => ({ id: h.id, url: shownWebhookUrl(h.url), events: h.events, scope: h.release === null ? ('all' as const) : ('release' as const) }));
   }
 
   private doc(h: Webhook): WebhookDoc {
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
     return {
       id: h.id,
-      url: h.url,
+      url: shownWebhookUrl(h.url),
       events: h.events,
       release: h.release,
       createdAt: iso(h.createdAt)!,
@@ -110,7 +110,29 @@ export function validateWebhookUrl(text: string): URL {
     throw new FerryError('FERRY_INVALID_INPUT', `webhook URLs must be http or https, not ${url.protocol.replace(/:$/, '')}`, { hint: 'e.g. https://hooks.example.com/ferry' });
   }
   if (!url.hostname) throw new FerryError('FERRY_INVALID_INPUT', `"${text}" names no host`);
+  // Everyone who may read (viewers too) sees webhook URLs: a password in one would be shown.
+  // The message does not echo the URL, for the same reason.
+  if (url.username || url.password) {
+    throw new FerryError('FERRY_INVALID_INPUT', 'webhook URLs must not carry a user name or password (user:pass@host)', {
+      hint: 'Ferry signs every delivery with the webhook secret (--secret, or a random one): verify X-Ferry-Signature in the receiver instead',
+    });
+  }
   return url;
+}
+
+/**
+ * A webhook URL as it is shown (list, release show, the console): its query and fragment elided,
+ * since receivers often take a token there, and any user info left out (a webhook stored before
+ * such URLs were refused).
+ */
+export function shownWebhookUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return '(not a URL)';
+  }
+  return `${url.protocol}//${url.host}${url.pathname}${url.search ? '?…' : ''}${url.hash ? '#…' : ''}`;
 }
 
 function notFound(id: string): FerryError {

@@ -260,6 +260,16 @@ describe('events and webhooks: one server, two agents', () => {
     expect(listedJson.json<WebhookDoc[]>().every((h) => h.secret === undefined)).toBe(true);
     expect(listed.stdout).toMatch(/PENDING/);
 
+    // a token in the query string is not shown (list, release show): the query is elided
+    const tokened = await runFerry(home, ['notify', 'add', 'http://127.0.0.1:9/hook?token=query-token-123', '--events', 'rollout.completed', '--json']);
+    const tokenedDoc = tokened.json<WebhookDoc>();
+    expect(tokenedDoc.url).toBe('http://127.0.0.1:9/hook?…');
+    const shown = await Promise.all([runFerry(home, ['notify', 'list']), runFerry(home, ['notify', 'list', '--json']), runFerry(home, ['release', 'show', 'nt-1']), runFerry(home, ['release', 'show', 'nt-1', '--json'])]);
+    for (const out of [tokened, ...shown].map((r) => r.stdout)) expect(out).not.toContain('query-token-123');
+    expect(shown[0]!.stdout).toContain('http://127.0.0.1:9/hook?…');
+    expect(shown[2]!.stdout).toContain(tokenedDoc.id);
+    await runFerry(home, ['notify', 'remove', tokenedDoc.id]);
+
     // test: a signed notify.test event now, outside the event sequence
     const before = main.deliveries.length;
     const ok = (await runFerry(home, ['notify', 'test', mainHook.id, '--json'])).json<{ ok: boolean; status: number }>();
@@ -295,12 +305,16 @@ describe('events and webhooks: one server, two agents', () => {
       [['http://127.0.0.1:9/x', '--events', 'rollout.finished'], 2, /^FERRY_INVALID_INPUT: "rollout.finished" matches no Ferry event type/],
       [['http://127.0.0.1:9/x', '--events', 'rollout.completed', '--release', 'no-such-release'], 3, /^FERRY_NOT_FOUND: release no-such-release does not exist/],
       [['http://127.0.0.1:9/x', '--events', 'rollout.completed', '--secret', 'short'], 2, /^FERRY_INVALID_INPUT: a webhook secret has at least 16 characters/],
+      // a password in the URL would be shown to every viewer: refused, and not echoed
+      [['https://user:hunter2-pass@hooks.example.com/x', '--events', 'rollout.completed'], 2, /^FERRY_INVALID_INPUT: webhook URLs must not carry a user name or password \(user:pass@host\) — .*--secret/],
+      [['https://only-user@hooks.example.com/x', '--events', 'rollout.completed'], 2, /^FERRY_INVALID_INPUT: webhook URLs must not carry a user name or password/],
     ];
     const results = await Promise.all(cases.map(([args]) => runFerry(home, ['notify', 'add', ...args], { allowFail: true })));
     results.forEach((r, i) => {
       expect(r.code, r.stderr).toBe(cases[i]![1]);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr.trim()).toMatch(cases[i]![2]);
+      expect(r.stderr).not.toContain('hunter2');
     });
     expect((await listWebhooks(home)).length).toBe(before);
   });
