@@ -55,7 +55,7 @@ export class NotifyService {
     return { id, removed: true };
   }
 
-  /** POST a `notify.test` event now (outside the event sequence) and report the answer. */
+  /** POST a `notify.test` event now (outside the event sequence) and report the answer; anything but 2xx is FERRY_DELIVERY_FAILED. */
   async test(id: string): Promise<{ id: string; event: string; ok: boolean; status: number | null; error: string | null; durationMs: number }> {
     const hook = this.store.get(id);
     if (!hook) throw notFound(id);
@@ -69,7 +69,12 @@ export class NotifyService {
       data: { webhook: hook.id, message: 'a test event from `ferry notify test`' },
     };
     const r = await postEvent(hook.url, hook.secret, event, { timeoutMs: this.timings.timeoutMs });
-    return { id: hook.id, event: event.id, ok: r.ok, status: r.status, error: r.error ?? null, durationMs: r.durationMs };
+    const result = { id: hook.id, event: event.id, ok: r.ok, status: r.status, error: r.error ?? null, durationMs: r.durationMs };
+    // thrown, not returned: the router audits a returned reply as ok
+    if (!r.ok) {
+      throw new FerryError('FERRY_DELIVERY_FAILED', `webhook ${hook.id} did not accept the test event: ${r.error ?? `HTTP ${r.status}`}`, { hint: 'the receiver must answer 2xx', details: result });
+    }
+    return result;
   }
 
   /** The webhooks told about a release: scoped to it, or to every release, for its events. */

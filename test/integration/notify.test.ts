@@ -290,6 +290,28 @@ describe('events and webhooks: one server, two agents', () => {
     expect(failed.stderr.trim()).toMatch(/^FERRY_DELIVERY_FAILED: webhook wh-[0-9a-f]+ did not accept the test event: ECONNREFUSED/);
     expect(failed.stderr.trim().split('\n')).toHaveLength(1);
 
+    // a receiver answering 500: the same failure
+    const broken = new WebhookReceiver();
+    broken.failNext = 1_000;
+    await broken.start();
+    let brokenId = '';
+    try {
+      brokenId = (await addWebhook(home, broken, 'rollout.completed')).id;
+      const refused = await runFerry(home, ['notify', 'test', brokenId], { allowFail: true });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr.trim()).toMatch(/^FERRY_DELIVERY_FAILED: webhook wh-[0-9a-f]+ did not accept the test event: HTTP 500 — /);
+      expect(broken.deliveries.map((d) => d.status)).toEqual([500]);
+    } finally {
+      await broken.stop();
+    }
+    // the audit log says which tests failed (not "ok" because the server answered)
+    const tests = (await runFerry(home, ['audit', '--action', 'notify.test', '--json'])).json<{ target: string; result: string; error: string | null }[]>();
+    const resultOf = (id: string) => tests.filter((t) => t.target === id).map((t) => [t.result, t.error]);
+    expect(resultOf(mainHook.id)).toEqual([['ok', null]]);
+    expect(resultOf(deadId)).toEqual([['error', expect.stringMatching(/^FERRY_DELIVERY_FAILED: .*ECONNREFUSED/)]]);
+    expect(resultOf(brokenId)).toEqual([['error', expect.stringMatching(/^FERRY_DELIVERY_FAILED: .*HTTP 500/)]]);
+    await runFerry(home, ['notify', 'remove', brokenId]);
+
     await runFerry(home, ['notify', 'remove', deadId]);
     expect((await listWebhooks(home)).map((h) => h.id)).not.toContain(deadId);
     const again = await runFerry(home, ['notify', 'remove', deadId], { allowFail: true });
