@@ -55,7 +55,7 @@ export class NotifyService {
     return { id, removed: true };
   }
 
-  /** POST a `notify.test` event now (outside the event sequence) and report the answer. */
+  /** POST a `notify.test` event now (outside the event sequence) and report the answer; anything but 2xx is FERRY_DELIVERY_FAILED. */
   async test(id: string): Promise<{ id: string; event: string; ok: boolean; status: number | null; error: string | null; durationMs: number }> {
     const hook = this.store.get(id);
     if (!hook) throw notFound(id);
@@ -69,7 +69,12 @@ export class NotifyService {
       data: { webhook: hook.id, message: 'a test event from `ferry notify test`' },
     };
     const r = await postEvent(hook.url, hook.secret, event, { timeoutMs: this.timings.timeoutMs });
-    return { id: hook.id, event: event.id, ok: r.ok, status: r.status, error: r.error ?? null, durationMs: r.durationMs };
+    const result = { id: hook.id, event: event.id, ok: r.ok, status: r.status, error: r.error ?? null, durationMs: r.durationMs };
+    // thrown, not returned: the router audits a returned reply as ok
+    if (!r.ok) {
+      throw new FerryError('FERRY_DELIVERY_FAILED', `webhook ${hook.id} did not accept the test event: ${r.error ?? `HTTP ${r.status}`}`, { hint: 'the receiver must answer 2xx', details: result });
+    }
+    return result;
   }
 
   /** The webhooks told about a release: scoped to it, or to every release, for its events. */
@@ -77,14 +82,14 @@ export class NotifyService {
     return this.store
       .list()
       .filter((h) => h.release === release || (h.release === null && h.events.some((p) => RELEASE_SCOPED_TYPES.some((t) => matchesEventPattern(p, t)))))
-      .map((h) => ({ id: h.id, url: h.url, events: h.events, scope: h.release === null ? ('all' as const) : ('release' as const) }));
+      .map((h) => ({ id: h.id, url: shownWebhookUrl(h.url), events: h.events, scope: h.release === null ? ('all' as const) : ('release' as const) }));
   }
 
   private doc(h: Webhook): WebhookDoc {
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
     return {
       id: h.id,
-      url: h.url,
+      url: shownWebhookUrl(h.url),
       events: h.events,
       release: h.release,
       createdAt: iso(h.createdAt)!,
@@ -110,7 +115,29 @@ export function validateWebhookUrl(text: string): URL {
     throw new FerryError('FERRY_INVALID_INPUT', `webhook URLs must be http or https, not ${url.protocol.replace(/:$/, '')}`, { hint: 'e.g. https://hooks.example.com/ferry' });
   }
   if (!url.hostname) throw new FerryError('FERRY_INVALID_INPUT', `"${text}" names no host`);
+  // Everyone who may read (viewers too) sees webhook URLs: a password in one would be shown.
+  // The message does not echo the URL, for the same reason.
+  if (url.username || url.password) {
+    throw new FerryError('FERRY_INVALID_INPUT', 'webhook URLs must not carry a user name or password (user:pass@host)', {
+      hint: 'Ferry signs every delivery with the webhook secret (--secret, or a random one): verify X-Ferry-Signature in the receiver instead',
+    });
+  }
   return url;
+}
+
+/**
+ * A webhook URL as it is shown (list, release show, the console): its query and fragment elided,
+ * since receivers often take a token there, and any user info left out (a webhook stored before
+ * such URLs were refused).
+ */
+export function shownWebhookUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return '(not a URL)';
+  }
+  return `${url.protocol}//${url.host}${url.pathname}${url.search ? '?…' : ''}${url.hash ? '#…' : ''}`;
 }
 
 function notFound(id: string): FerryError {

@@ -260,6 +260,16 @@ describe('events and webhooks: one server, two agents', () => {
     expect(listedJson.json<WebhookDoc[]>().every((h) => h.secret === undefined)).toBe(true);
     expect(listed.stdout).toMatch(/PENDING/);
 
+    // a token in the query string is not shown (list, release show): the query is elided
+    const tokened = await runFerry(home, ['notify', 'add', 'http://127.0.0.1:9/hook?token=query-token-123', '--events', 'rollout.completed', '--json']);
+    const tokenedDoc = tokened.json<WebhookDoc>();
+    expect(tokenedDoc.url).toBe('http://127.0.0.1:9/hook?…');
+    const shown = await Promise.all([runFerry(home, ['notify', 'list']), runFerry(home, ['notify', 'list', '--json']), runFerry(home, ['release', 'show', 'nt-1']), runFerry(home, ['release', 'show', 'nt-1', '--json'])]);
+    for (const out of [tokened, ...shown].map((r) => r.stdout)) expect(out).not.toContain('query-token-123');
+    expect(shown[0]!.stdout).toContain('http://127.0.0.1:9/hook?…');
+    expect(shown[2]!.stdout).toContain(tokenedDoc.id);
+    await runFerry(home, ['notify', 'remove', tokenedDoc.id]);
+
     // test: a signed notify.test event now, outside the event sequence
     const before = main.deliveries.length;
     const ok = (await runFerry(home, ['notify', 'test', mainHook.id, '--json'])).json<{ ok: boolean; status: number }>();
@@ -280,6 +290,28 @@ describe('events and webhooks: one server, two agents', () => {
     expect(failed.stderr.trim()).toMatch(/^FERRY_DELIVERY_FAILED: webhook wh-[0-9a-f]+ did not accept the test event: ECONNREFUSED/);
     expect(failed.stderr.trim().split('\n')).toHaveLength(1);
 
+    // a receiver answering 500: the same failure
+    const broken = new WebhookReceiver();
+    broken.failNext = 1_000;
+    await broken.start();
+    let brokenId = '';
+    try {
+      brokenId = (await addWebhook(home, broken, 'rollout.completed')).id;
+      const refused = await runFerry(home, ['notify', 'test', brokenId], { allowFail: true });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr.trim()).toMatch(/^FERRY_DELIVERY_FAILED: webhook wh-[0-9a-f]+ did not accept the test event: HTTP 500 — /);
+      expect(broken.deliveries.map((d) => d.status)).toEqual([500]);
+    } finally {
+      await broken.stop();
+    }
+    // the audit log says which tests failed (not "ok" because the server answered)
+    const tests = (await runFerry(home, ['audit', '--action', 'notify.test', '--json'])).json<{ target: string; result: string; error: string | null }[]>();
+    const resultOf = (id: string) => tests.filter((t) => t.target === id).map((t) => [t.result, t.error]);
+    expect(resultOf(mainHook.id)).toEqual([['ok', null]]);
+    expect(resultOf(deadId)).toEqual([['error', expect.stringMatching(/^FERRY_DELIVERY_FAILED: .*ECONNREFUSED/)]]);
+    expect(resultOf(brokenId)).toEqual([['error', expect.stringMatching(/^FERRY_DELIVERY_FAILED: .*HTTP 500/)]]);
+    await runFerry(home, ['notify', 'remove', brokenId]);
+
     await runFerry(home, ['notify', 'remove', deadId]);
     expect((await listWebhooks(home)).map((h) => h.id)).not.toContain(deadId);
     const again = await runFerry(home, ['notify', 'remove', deadId], { allowFail: true });
@@ -295,12 +327,16 @@ describe('events and webhooks: one server, two agents', () => {
       [['http://127.0.0.1:9/x', '--events', 'rollout.finished'], 2, /^FERRY_INVALID_INPUT: "rollout.finished" matches no Ferry event type/],
       [['http://127.0.0.1:9/x', '--events', 'rollout.completed', '--release', 'no-such-release'], 3, /^FERRY_NOT_FOUND: release no-such-release does not exist/],
       [['http://127.0.0.1:9/x', '--events', 'rollout.completed', '--secret', 'short'], 2, /^FERRY_INVALID_INPUT: a webhook secret has at least 16 characters/],
+      // a password in the URL would be shown to every viewer: refused, and not echoed
+      [['https://user:hunter2-pass@hooks.example.com/x', '--events', 'rollout.completed'], 2, /^FERRY_INVALID_INPUT: webhook URLs must not carry a user name or password \(user:pass@host\) — .*--secret/],
+      [['https://only-user@hooks.example.com/x', '--events', 'rollout.completed'], 2, /^FERRY_INVALID_INPUT: webhook URLs must not carry a user name or password/],
     ];
     const results = await Promise.all(cases.map(([args]) => runFerry(home, ['notify', 'add', ...args], { allowFail: true })));
     results.forEach((r, i) => {
       expect(r.code, r.stderr).toBe(cases[i]![1]);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr.trim()).toMatch(cases[i]![2]);
+      expect(r.stderr).not.toContain('hunter2');
     });
     expect((await listWebhooks(home)).length).toBe(before);
   });

@@ -1,7 +1,7 @@
 // The fleet: hosts online and offline, failing and drifted ones, the version spread of every
 // package (a bar per package), and a host search with the selector syntax of --target.
 import type { AgentDoc, FleetStatusReply } from '../../../shared/protocol/replies.js';
-import { badge, html, when, type Html } from './html.js';
+import { badge, hostLink, html, when, type Html } from './html.js';
 import type { Page, PageContext } from './context.js';
 import type { SiteDoc } from '../../sites/list.js';
 
@@ -34,8 +34,8 @@ export async function fleetPage(ctx: PageContext): Promise<Page> {
 </section>
 ${status.failing.length || status.drifted.length
   ? html`<section aria-labelledby="attention"><h2 id="attention">Needs attention</h2><ul class="attention">
-  ${status.failing.map((f) => html`<li><a href="/hosts/${encodeURIComponent(f.hostname)}">${f.hostname}</a> ${badge('failed')} <span class="error">${f.detail ?? ''}</span></li>`)}
-  ${status.drifted.map((d) => html`<li><a href="/hosts/${encodeURIComponent(d.hostname)}">${d.hostname}</a> ${badge('drifted')} ${d.packages.join(', ')}</li>`)}
+  ${status.failing.map((f) => html`<li>${hostLink(f)} ${badge('failed')} <span class="error">${f.detail ?? ''}</span></li>`)}
+  ${status.drifted.map((d) => html`<li>${hostLink(d)} ${badge('drifted')} ${d.packages.join(', ')}</li>`)}
 </ul></section>`
   : ''}
 ${status.rollouts.length
@@ -55,7 +55,7 @@ ${status.rollouts.length
 ${searchError ? html`<p class="error" role="alert">${searchError}</p>` : ''}
 <table class="grid"><thead><tr><th scope="col">Host</th><th scope="col">State</th><th scope="col">Last seen</th><th scope="col">Tags</th><th scope="col">OS</th><th scope="col">Installed</th></tr></thead>
 <tbody>${agents.map(
-  (a) => html`<tr><td><a href="/hosts/${encodeURIComponent(a.hostname)}">${a.hostname}</a> <span class="muted">${a.id}</span></td><td>${badge(a.online ? 'online' : 'offline')}</td><td>${when(a.lastSeen)}</td>
+  (a) => html`<tr><td>${hostLink(a)} <span class="muted">${a.id}</span></td><td>${badge(a.online ? 'online' : 'offline')}</td><td>${when(a.lastSeen)}</td>
 <td>${Object.entries(a.tags).map(([k, v]) => html`<span class="tag">${k}=${v}</span> `)}</td><td>${a.os ?? ''} ${a.arch ?? ''}</td>
 <td>${Object.entries(a.installed).map(([p, v]) => html`<span class="tag">${p}@${v}</span> `)}</td></tr>`,
 )}</tbody></table>

@@ -52,3 +52,11 @@ export function when(iso: string | null | undefined): Html {
 export function badge(state: string): Html {
   return html`<span class="badge s-${state.replace(/[^a-z-]/g, '')}">${state}</span>`;
 }
+
+/**
+ * A link to a host's page by its agent id (a hostname can name several agents, and the host page
+ * refuses an ambiguous one), with the hostname as its text.
+ */
+export function hostLink(host: { id: string; hostname: string }): Html {
+  return html`<a href="/hosts/${encodeURIComponent(host.id)}">${host.hostname}</a>`;
+}

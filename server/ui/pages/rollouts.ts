@@ -9,7 +9,7 @@ import { progressChart } from './progress-chart.js';
 import { allowedFailures } from '../../rollouts/options.js';
 import { may, type Page, type PageContext } from './context.js';
 import { actionButton } from './forms.js';
-import { badge, html, when, type Html } from './html.js';
+import { badge, hostLink, html, when, type Html } from './html.js';
 import { policyVerdict } from './policy.js';
 
 interface RolloutListRow {
@@ -76,7 +76,7 @@ ${progressChart(s)}
 <section aria-labelledby="hosts"><h2 id="hosts">Hosts</h2>
 <table class="grid" id="rollout-hosts"><thead><tr><th scope="col">Host</th><th scope="col">Wave</th><th scope="col">State</th><th scope="col">Error or waiting reason</th></tr></thead>
 <tbody>${s.hosts.map(
-  (h) => html`<tr data-host="${h.hostname}" data-state="${h.state}"><td><a href="/hosts/${encodeURIComponent(h.hostname)}">${h.hostname}</a></td><td>${h.wave === null ? '—' : h.wave + 1}</td><td>${badge(h.state)}</td>
+  (h) => html`<tr data-host="${h.hostname}" data-state="${h.state}"><td>${hostLink({ id: h.agent, hostname: h.hostname })}</td><td>${h.wave === null ? '—' : h.wave + 1}</td><td>${badge(h.state)}</td>
 <td>${h.error ? html`<span class="error">${h.error}</span>` : ''}${h.waiting ? html`<span class="muted">waiting: ${h.reason ?? ''}${h.waitingUntil ? html` until ${when(h.waitingUntil)}` : ''}</span>` : h.reason && !h.error ? html`<span class="muted">${h.reason}</span>` : ''}</td></tr>`,
 )}</tbody></table></section>
 ${review ? policyVerdict(review.policy) : ''}
