@@ -8,6 +8,7 @@ import { chainHead, recordHash, startChain, type AuditRow, type ChainStart } fro
 
 export type { AuditEntry } from '../../shared/protocol/replies.js';
 import type { AuditEntry } from '../../shared/protocol/replies.js';
+import { shownWebhookUrl } from '../notify/service.js';
 
 export interface AuditQuery {
   since?: number | undefined;
@@ -74,6 +75,7 @@ export class AuditLog {
   }
 }
 
+/** What is kept of a request's arguments: no actor, no secrets; a URL without its user info and query (a webhook's token or password, readable by every viewer). */
 function redact(args: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(args).filter(([k]) => k !== 'actor').map(([k, v]) => [k, SECRET_KEY.test(k) ? '[redacted]' : v]));
+  return Object.fromEntries(Object.entries(args).filter(([k]) => k !== 'actor').map(([k, v]) => [k, SECRET_KEY.test(k) ? '[redacted]' : typeof v === 'string' && /^https?:\/\//i.test(v) ? shownWebhookUrl(v) : v]));
 }

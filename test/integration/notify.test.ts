@@ -265,6 +265,7 @@ describe('events and webhooks: one server, two agents', () => {
     const tokenedDoc = tokened.json<WebhookDoc>();
     expect(tokenedDoc.url).toBe('http://127.0.0.1:9/hook?…');
     const shown = await Promise.all([runFerry(home, ['notify', 'list']), runFerry(home, ['notify', 'list', '--json']), runFerry(home, ['release', 'show', 'nt-1']), runFerry(home, ['release', 'show', 'nt-1', '--json'])]);
+    shown.push(await runFerry(home, ['audit', '--action', 'notify.add', '--json']));
     for (const out of [tokened, ...shown].map((r) => r.stdout)) expect(out).not.toContain('query-token-123');
     expect(shown[0]!.stdout).toContain('http://127.0.0.1:9/hook?…');
     expect(shown[2]!.stdout).toContain(tokenedDoc.id);
@@ -339,6 +340,11 @@ describe('events and webhooks: one server, two agents', () => {
       expect(r.stderr).not.toContain('hunter2');
     });
     expect((await listWebhooks(home)).length).toBe(before);
+    // nor is it kept in the audit log (which viewers read): the refused adds' URLs lose their user info
+    const audit = (await runFerry(home, ['audit', '--action', 'notify.add', '--json'])).stdout;
+    expect(audit).toContain('hooks.example.com/x');
+    expect(audit).not.toContain('hunter2');
+    expect(audit).not.toContain('only-user');
   });
 
   it('agents can neither read nor publish events, nor make consumers on the event stream', async () => {
