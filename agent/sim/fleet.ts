@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
 import { silentLogger, type Logger } from '../../shared/log.js';
-import type { InventoryDoc } from '../../shared/protocol/messages.js';
+import { syntheticInventory } from '../../shared/sim-inventory.js';
 import { agentPaths } from '../config.js';
 import { joinServer } from '../enroll/join.js';
 import type { InstallStep } from '../install/states.js';
@@ -115,23 +115,6 @@ function faults(o: SimOptions): ((step: InstallStep) => Promise<void>) | undefin
     if (step === 'healthcheck' && o.failRate && Math.random() < o.failRate) {
       throw new FerryError('FERRY_HOOK_FAILED', 'simulated health check failure');
     }
-  };
-}
-
-export function syntheticInventory(hostname: string, i: number): InventoryDoc {
-  const arm = i % 5 === 4;
-  return {
-    hostname,
-    os: 'linux',
-    distro: 'Debian GNU/Linux',
-    release: '12',
-    kernel: '6.1.0-sim',
-    arch: arm ? 'arm64' : 'x64',
-    cpu: { model: 'Simulated CPU', cores: 2 + (i % 4) * 2 },
-    memoryMB: 4096 * (1 + (i % 4)),
-    disks: [{ mount: '/', sizeMB: 102_400, usedMB: 20_480, fs: 'ext4' }],
-    interfaces: [{ name: 'eth0', ip4: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }],
-    virtual: i % 3 !== 0,
   };
 }
 

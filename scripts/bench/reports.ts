@@ -19,7 +19,7 @@ import { createNativeUser, nativeKeyPair } from '../../shared/nats/nkey-auth.js'
 import { encodeMessage } from '../../shared/protocol/codec.js';
 import { REPORT_COUNTER_HEADER, REPORT_SIG_HEADER, reportTranscript } from '../../shared/protocol/report-signature.js';
 import { subjects } from '../../shared/protocol/subjects.js';
-import { syntheticInventory } from '../../agent/sim/fleet.js';
+import { syntheticInventory } from '../../shared/sim-inventory.js';
 import type { BenchOptions, BenchResult } from './result.js';
 import { debug, interleave, loadNote, median, tempDir } from './util.js';
 

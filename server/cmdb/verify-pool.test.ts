@@ -9,7 +9,7 @@ import { Prefix } from '@nats-io/nkeys';
 import { Codec } from '@nats-io/nkeys/lib/codec.js';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { syntheticInventory } from '../../agent/sim/fleet.js';
+import { syntheticInventory } from '../../shared/sim-inventory.js';
 import { createNativeUser, nativeKeyPair } from '../../shared/nats/nkey-auth.js';
 import { encodeMessage } from '../../shared/protocol/codec.js';
 import { REPORT_COUNTER_HEADER, REPORT_SIG_HEADER, reportTranscript } from '../../shared/protocol/report-signature.js';
