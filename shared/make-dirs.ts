@@ -8,13 +8,20 @@ import { dirname, resolve } from 'node:path';
 
 /** Make `dir` and any missing parents; the first directory made (undefined when `dir` was there), as mkdirSync's recursive form returns. */
 export function makeDirs(dir: string, mode?: number): string | undefined {
+  const target = resolve(dir);
+  const top = nearestExisting(target);
   const missing: string[] = [];
-  for (let d = resolve(dir); !exists(d); d = dirname(d)) {
-    missing.push(d);
-    if (dirname(d) === d) break;
-  }
+  for (let d = target; d !== top && !missing.includes(d); d = dirname(d)) missing.push(d);
   for (const d of missing.reverse()) mkdirSync(d, mode === undefined ? undefined : { mode });
   return missing[0];
+}
+
+/** The deepest of `path` and its parents that exists; undefined when none does. */
+export function nearestExisting(path: string): string | undefined {
+  for (let d = resolve(path); ; d = dirname(d)) {
+    if (exists(d)) return d;
+    if (dirname(d) === d) return undefined;
+  }
 }
 
 function exists(path: string): boolean {
@@ -22,7 +29,8 @@ function exists(path: string): boolean {
     statSync(path);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    // missing, or a file where a directory of the path should be
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
     throw err;
   }
 }

@@ -2,9 +2,9 @@
 // (with any missing parents, owner only) or refused in one line that names it and says why; and
 // removed again when the command fails after making it, so a failed write leaves nothing behind.
 import { existsSync, rmSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { FerryError } from '../../shared/errors.js';
-import { makeDirs } from '../../shared/make-dirs.js';
+import { fileErrorReason } from '../../shared/file-errors.js';
+import { makeDirs, nearestExisting } from '../../shared/make-dirs.js';
 
 export interface OutDir {
   /** the first directory this call created (`out` or a parent of it); undefined: `out` was there */
@@ -38,14 +38,5 @@ function mkdirReason(out: string, err: unknown): string {
   const parent = nearestExisting(out);
   if (code === 'ENOTDIR') return parent && !statSync(parent).isDirectory() ? `${parent} is not a directory` : 'a parent of it is not a directory';
   if (code === 'EACCES' || code === 'EPERM') return `permission denied${parent ? ` (this user may not write to ${parent})` : ''}`;
-  if (code === 'EROFS') return 'read-only file system';
-  return (err as Error).message;
-}
-
-/** The deepest path of `p` and its parents that exists. */
-function nearestExisting(p: string): string | undefined {
-  for (let d = p; ; d = dirname(d)) {
-    if (existsSync(d)) return d;
-    if (dirname(d) === d) return undefined;
-  }
+  return fileErrorReason(err);
 }
