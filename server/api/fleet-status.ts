@@ -1,6 +1,7 @@
 // `ferry status`: the fleet and the open rollouts at a glance, built from the CMDB and the
 // rollout store in one reply (the CLI would otherwise need a request per host and rollout).
 import { windowOpens } from '../../shared/windows.js';
+import { LOCAL_ROLLBACK_OPERATION_PREFIX } from '../../shared/protocol/messages.js';
 import type { FleetStatusReply } from '../../shared/protocol/replies.js';
 import type { CmdbStore, HistoryEntry } from '../cmdb/store.js';
 import type { RolloutService } from '../rollouts/service.js';
@@ -52,13 +53,10 @@ export function buildFleetStatus(d: { cmdb: CmdbStore; rollouts: Pick<RolloutSer
  */
 export function isFailing(last: Pick<HistoryEntry, 'result' | 'operation'>, rolledBack: ReadonlySet<string>): boolean {
   const op = last.operation ?? '';
-  if (op.endsWith(ROLLBACK_SUFFIX) || op.startsWith(LOCAL_ROLLBACK_PREFIX)) return last.result === 'failed';
+  if (op.endsWith(ROLLBACK_SUFFIX) || op.startsWith(LOCAL_ROLLBACK_OPERATION_PREFIX)) return last.result === 'failed';
   if (last.result !== 'failed' && last.result !== 'rolled-back') return false;
   return !rolledBack.has(op);
 }
-
-/** The operation of `ferry-agent rollback PACKAGE` on a host (agent/control/rollback.ts). */
-const LOCAL_ROLLBACK_PREFIX = 'local-rollback-';
 
 type Status = ReturnType<RolloutService['status']>;
 

@@ -1,10 +1,8 @@
 // How an agent's final status report becomes lines of the host's change history (CmdbStore
 // .addHistory): one line per package it changed, with the version each replaced. Reports of every
 // agent version are read: one from before `changed` names only its last package.
-import { LOCAL_ROLLBACK_OPERATION_PREFIX, TERMINAL_HOST_STATES, type StatusReport } from '../../shared/protocol/messages.js';
+import { FLEET_ROLLBACK_OPERATION_SUFFIX, LOCAL_ROLLBACK_OPERATION_PREFIX, TERMINAL_HOST_STATES, type StatusReport } from '../../shared/protocol/messages.js';
 
-/** A fleet rollback's operation: the rollout's id with this suffix (server/rollouts/engine.ts). */
-const FLEET_ROLLBACK_SUFFIX = ':rollback';
 /** An operation that only realigns the desired state with what the host already has (nothing changed). */
 const REVERT_SUFFIX = ':revert';
 
@@ -33,7 +31,7 @@ export interface HistoryLine {
 export function historyLines(report: StatusReport): HistoryLine[] {
   if (!TERMINAL_HOST_STATES.includes(report.state) || !report.package || report.operation.endsWith(REVERT_SUFFIX)) return [];
   const local = report.operation.startsWith(LOCAL_ROLLBACK_OPERATION_PREFIX);
-  const kind = (step: string | undefined): HistoryLine['kind'] => (local || report.operation.endsWith(FLEET_ROLLBACK_SUFFIX) ? 'rollback' : step === 'remove' ? 'remove' : 'install');
+  const kind = (step: string | undefined): HistoryLine['kind'] => (local || report.operation.endsWith(FLEET_ROLLBACK_OPERATION_SUFFIX) ? 'rollback' : step === 'remove' ? 'remove' : 'install');
   const result = local && report.state === 'rolled-back' ? 'succeeded' : report.state;
   const earlier = (report.changed ?? []).map(
     (c): HistoryLine => ({ kind: kind(c.step), package: c.package, version: c.version, ...(c.previousVersion ? { fromVersion: c.previousVersion } : {}), operation: report.operation, result }),

@@ -3,7 +3,7 @@
 // Every step is written to SQLite before it takes effect, so a tick is safe to repeat and a
 // restarted server continues where it stopped without re-sending finished work.
 import type { Logger } from 'pino';
-import { TERMINAL_HOST_STATES, type DesiredPackage, type HostState, type StatusReport } from '../../shared/protocol/messages.js';
+import { FLEET_ROLLBACK_OPERATION_SUFFIX, TERMINAL_HOST_STATES, type DesiredPackage, type HostState, type StatusReport } from '../../shared/protocol/messages.js';
 import type { DesiredChange, DesiredStatePublisher } from '../desired/publisher.js';
 import type { DmlService } from '../dml/service.js';
 import type { ReleaseStore } from '../releases/store.js';
@@ -14,7 +14,7 @@ import { isInWindow, nextWindowStart } from '../../shared/windows.js';
 
 const IN_FLIGHT: HostState[] = ['sent', 'downloading', 'installing', 'verifying'];
 const FAILED: HostState[] = ['failed', 'rolled-back'];
-export const ROLLBACK_SUFFIX = ':rollback';
+export const ROLLBACK_SUFFIX = FLEET_ROLLBACK_OPERATION_SUFFIX;
 
 /** Why a rollout may not start its next wave now, or undefined if it may. */
 export function scheduleWait(o: Pick<RolloutSettings, 'startAt' | 'window'>, now: number): string | undefined {

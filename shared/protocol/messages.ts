@@ -127,6 +127,9 @@ export type InventoryReport = z.infer<typeof inventoryReportSchema>;
  */
 export const LOCAL_ROLLBACK_OPERATION_PREFIX = 'local-rollback-';
 
+/** The operation id of a fleet rollback: the rollout's id with this suffix (server/rollouts/engine.ts). */
+export const FLEET_ROLLBACK_OPERATION_SUFFIX = ':rollback';
+
 /** One package a desired state changed, besides the package its final report names (`changed`). */
 export const packageChangeSchema = z
   .object({
